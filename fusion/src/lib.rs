@@ -1,0 +1,6 @@
+//! # Fusion — the master/slave IPC layer of fusionfb
+//!
+//! (crate docs are written out as the modules land)
+#![warn(missing_docs)]
+
+pub mod sys;

@@ -1,0 +1,497 @@
+//! The platform layer: every system call Fusion makes, and all of its `unsafe`.
+//!
+//! Everything above this module is safe Rust over these few wrappers (the iceoryx2 habit:
+//! keep the `unsafe` in one small room and test the logic above it). The wrappers are thin:
+//! futex wait/wake on shared (not process-private) words, memfd creation and sealing,
+//! shared mappings with bounds-checked atomic accessors, eventfd doorbells, `SOCK_SEQPACKET`
+//! messages carrying file descriptors (`SCM_RIGHTS`), peer credentials, pidfds and `flock`.
+//!
+//! Written by hand on `rustix` because no crate offers a shared-memory mapping that hands out
+//! atomics at offsets with bounds and alignment checks, which is what every structure Fusion
+//! keeps in shared memory needs.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::time::Duration;
+
+use rustix::event::{EventfdFlags, PollFd, PollFlags};
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use rustix::thread::futex;
+
+/// Most file descriptors one message may carry.
+pub const MAX_FDS: usize = 8;
+
+/// Result of a futex wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FutexWait {
+    /// Woken (or the word already differed, or a spurious wake-up): re-check the word.
+    Woken,
+    /// The timeout passed.
+    TimedOut,
+}
+
+/// `FUTEX_WAIT` on a word that may live in memory shared between processes.
+///
+/// Returns when the word no longer holds `expected`, when woken, on a signal, or after
+/// `timeout`. Callers always re-check the word.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> FutexWait {
+    let ts = timeout.map(|d| rustix::thread::futex::Timespec {
+        tv_sec: d.as_secs() as _,
+        tv_nsec: d.subsec_nanos() as _,
+    });
+    match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
+        Err(Errno::TIMEDOUT) => FutexWait::TimedOut,
+        _ => FutexWait::Woken,
+    }
+}
+
+/// `FUTEX_WAKE` up to `count` waiters on a shared word; returns how many were woken.
+pub fn futex_wake(word: &AtomicU32, count: u32) -> usize {
+    futex::wake(word, futex::Flags::empty(), count).unwrap_or(0)
+}
+
+/// The calling thread's kernel thread id.
+pub fn gettid() -> u32 {
+    rustix::thread::gettid().as_raw_nonzero().get() as u32
+}
+
+/// The calling process's id.
+pub fn getpid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}
+
+/// Monotonic clock in nanoseconds (`CLOCK_MONOTONIC`, the clock input events carry).
+pub fn now_ns() -> u64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Creates a memfd of `size` bytes, sealed against shrinking (it may still grow).
+pub fn memfd_create(name: &str, size: usize) -> std::io::Result<OwnedFd> {
+    let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    rustix::fs::ftruncate(&fd, size as u64)?;
+    rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK)?;
+    Ok(fd)
+}
+
+/// Forbids any new writable mapping or `write()` of a memfd (`F_SEAL_FUTURE_WRITE`) and
+/// growing it. Mappings made before stay writable: the master maps its pools first, then
+/// seals, then hands the fd to slaves, who can only map it read-only.
+pub fn memfd_seal_readonly(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    rustix::fs::fcntl_add_seals(fd, SealFlags::FUTURE_WRITE | SealFlags::GROW)?;
+    Ok(())
+}
+
+/// Size of the file behind `fd`.
+pub fn fd_size(fd: BorrowedFd<'_>) -> std::io::Result<usize> {
+    Ok(rustix::fs::fstat(fd)?.st_size as usize)
+}
+
+/// A shared mapping of a memfd (or any file), unmapped on drop.
+///
+/// Memory in it may change under our feet (other processes write it), so it never hands
+/// out `&[u8]`; it copies bytes in and out and gives atomics at checked offsets.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    writable: bool,
+}
+
+// SAFETY: the mapping is plain shared memory; all access goes through atomics or copies.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` shared, writable or read-only.
+    pub fn new(fd: BorrowedFd<'_>, len: usize, writable: bool) -> std::io::Result<Self> {
+        if len == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "empty mapping",
+            ));
+        }
+        let prot = if writable {
+            ProtFlags::READ | ProtFlags::WRITE
+        } else {
+            ProtFlags::READ
+        };
+        // SAFETY: a fresh mapping at an address the kernel chooses; nothing aliases it yet.
+        let ptr =
+            unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0)? };
+        Ok(Self {
+            ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
+            len,
+            writable,
+        })
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty (never: mappings have at least one byte).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether this process may write through the mapping.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Base address (for allocators that manage the mapping, and for tests).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn check(&self, offset: usize, len: usize, align: usize) -> bool {
+        offset.checked_add(len).is_some_and(|end| end <= self.len) && offset % align == 0
+    }
+
+    /// The `AtomicU32` at `offset`, or `None` when out of bounds or misaligned.
+    pub fn atomic_u32(&self, offset: usize) -> Option<&AtomicU32> {
+        if !self.check(offset, 4, 4) {
+            return None;
+        }
+        // SAFETY: in bounds and aligned; AtomicU32 tolerates concurrent access; a read-only
+        // mapping is only ever loaded from (callers use `load` on read-only maps; a store
+        // would fault, which is a bug in Fusion, not memory unsafety).
+        Some(unsafe { &*(self.ptr.as_ptr().add(offset) as *const AtomicU32) })
+    }
+
+    /// The `AtomicU64` at `offset`, or `None` when out of bounds or misaligned.
+    pub fn atomic_u64(&self, offset: usize) -> Option<&AtomicU64> {
+        if !self.check(offset, 8, 8) {
+            return None;
+        }
+        // SAFETY: as for `atomic_u32`.
+        Some(unsafe { &*(self.ptr.as_ptr().add(offset) as *const AtomicU64) })
+    }
+
+    /// Copies `out.len()` bytes from `offset`; `false` when out of bounds.
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> bool {
+        if !self.check(offset, out.len(), 1) {
+            return false;
+        }
+        // SAFETY: in bounds; a racing writer yields torn bytes, never UB for u8 copies
+        // through raw pointers into a local buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().add(offset),
+                out.as_mut_ptr(),
+                out.len(),
+            )
+        };
+        true
+    }
+
+    /// Copies `data` to `offset`; `false` when out of bounds or the mapping is read-only.
+    pub fn write(&self, offset: usize, data: &[u8]) -> bool {
+        if !self.writable || !self.check(offset, data.len(), 1) {
+            return false;
+        }
+        // SAFETY: in bounds of a writable shared mapping.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len())
+        };
+        true
+    }
+
+    /// Fills `len` bytes at `offset` with `byte`; `false` when out of bounds or read-only.
+    pub fn fill(&self, offset: usize, len: usize, byte: u8) -> bool {
+        if !self.writable || !self.check(offset, len, 1) {
+            return false;
+        }
+        // SAFETY: in bounds of a writable shared mapping.
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(offset), byte, len) };
+        true
+    }
+
+    /// Raw pointer to `offset` for zero-copy access by callers that own the range
+    /// (a slave's own pixel buffer); `None` when `offset..offset+len` is out of bounds.
+    pub fn ptr_at(&self, offset: usize, len: usize) -> Option<*mut u8> {
+        if !self.check(offset, len, 1) {
+            return None;
+        }
+        // SAFETY: in bounds.
+        Some(unsafe { self.ptr.as_ptr().add(offset) })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: we created this mapping and nobody else unmaps it.
+        unsafe {
+            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// Creates a non-blocking, close-on-exec eventfd (a doorbell).
+pub fn eventfd() -> std::io::Result<OwnedFd> {
+    Ok(rustix::event::eventfd(
+        0,
+        EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK,
+    )?)
+}
+
+/// Rings a doorbell (adds one to the eventfd counter).
+pub fn eventfd_signal(fd: BorrowedFd<'_>) {
+    let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+}
+
+/// Clears a non-blocking doorbell; returns whether it had rung.
+pub fn eventfd_drain(fd: BorrowedFd<'_>) -> bool {
+    let mut buf = [0u8; 8];
+    matches!(rustix::io::read(fd, &mut buf), Ok(8))
+}
+
+/// Waits until one of `fds` is readable (or hung up) or `timeout` passes.
+/// Returns, per fd, whether it is ready; `None` on timeout.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Option<Vec<bool>> {
+    let mut pfds: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(fd, PollFlags::IN))
+        .collect();
+    let ts = timeout.map(|d| rustix::time::Timespec {
+        tv_sec: d.as_secs() as _,
+        tv_nsec: d.subsec_nanos() as _,
+    });
+    loop {
+        match rustix::event::poll(&mut pfds, ts.as_ref()) {
+            Ok(0) => return None,
+            Ok(_) => return Some(pfds.iter().map(|p| !p.revents().is_empty()).collect()),
+            Err(Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// A received message: bytes plus the file descriptors that came with it.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// The message bytes.
+    pub data: Vec<u8>,
+    /// Descriptors passed with `SCM_RIGHTS`.
+    pub fds: Vec<OwnedFd>,
+    /// The message was longer than the buffer and was cut (a protocol violation).
+    pub truncated: bool,
+}
+
+/// Sends one `SOCK_SEQPACKET` message with optional descriptors. Never raises `SIGPIPE`.
+pub fn send_msg(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> std::io::Result<()> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() {
+        if fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "too many file descriptors in one message",
+            ));
+        }
+    }
+    loop {
+        match rustix::net::sendmsg(
+            sock,
+            &[IoSlice::new(data)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Receives one message of at most `max` bytes. `Ok(None)` means the peer hung up;
+/// `WouldBlock` is returned as an error for non-blocking sockets with nothing queued.
+pub fn recv_msg(
+    sock: BorrowedFd<'_>,
+    max: usize,
+    dontwait: bool,
+) -> std::io::Result<Option<Received>> {
+    let mut data = vec![0u8; max];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut flags = RecvFlags::CMSG_CLOEXEC;
+    if dontwait {
+        flags |= RecvFlags::DONTWAIT;
+    }
+    let msg = loop {
+        match rustix::net::recvmsg(sock, &mut [IoSliceMut::new(&mut data)], &mut control, flags) {
+            Ok(m) => break m,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut fds = Vec::new();
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(iter) = m {
+            fds.extend(iter);
+        }
+    }
+    if msg.bytes == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    let truncated = msg.flags.contains(rustix::net::ReturnFlags::TRUNC)
+        || msg.flags.contains(rustix::net::ReturnFlags::CTRUNC);
+    data.truncate(msg.bytes.min(max));
+    Ok(Some(Received {
+        data,
+        fds,
+        truncated,
+    }))
+}
+
+/// Credentials of the process on the other end of a unix socket (`SO_PEERCRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCred {
+    /// Process id.
+    pub pid: u32,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+}
+
+/// Reads `SO_PEERCRED` of a connected unix socket.
+pub fn peer_cred(sock: BorrowedFd<'_>) -> std::io::Result<PeerCred> {
+    let c = rustix::net::sockopt::socket_peercred(sock)?;
+    Ok(PeerCred {
+        pid: c.pid.as_raw_nonzero().get() as u32,
+        uid: c.uid.as_raw(),
+        gid: c.gid.as_raw(),
+    })
+}
+
+/// Opens a pidfd for `pid` (so a signal never reaches a recycled pid).
+pub fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid as i32)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid 0"))?;
+    Ok(rustix::process::pidfd_open(
+        pid,
+        rustix::process::PidfdFlags::empty(),
+    )?)
+}
+
+/// Sends `SIGKILL` through a pidfd.
+pub fn pidfd_kill(pidfd: BorrowedFd<'_>) -> std::io::Result<()> {
+    Ok(rustix::process::pidfd_send_signal(
+        pidfd,
+        rustix::process::Signal::KILL,
+    )?)
+}
+
+/// Sends `SIGTERM` through a pidfd.
+pub fn pidfd_term(pidfd: BorrowedFd<'_>) -> std::io::Result<()> {
+    Ok(rustix::process::pidfd_send_signal(
+        pidfd,
+        rustix::process::Signal::TERM,
+    )?)
+}
+
+/// Whether the process behind a pidfd has exited (its pidfd polls readable).
+pub fn pidfd_exited(pidfd: BorrowedFd<'_>) -> bool {
+    poll_readable(&[pidfd], Some(Duration::ZERO)).is_some()
+}
+
+/// Takes an exclusive `flock` without blocking; `false` when another process holds it.
+pub fn try_flock_exclusive(fd: BorrowedFd<'_>) -> std::io::Result<bool> {
+    match rustix::fs::flock(fd, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets or clears `O_NONBLOCK`.
+pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> std::io::Result<()> {
+    let mut fl = rustix::fs::fcntl_getfl(fd)?;
+    fl.set(rustix::fs::OFlags::NONBLOCK, on);
+    rustix::fs::fcntl_setfl(fd, fl)?;
+    Ok(())
+}
+
+/// Path of the running executable, for introspection.
+pub fn exe_of(pid: u32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Borrowed view helper used where an `OwnedFd` must be lent out.
+pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
+    fd.as_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memfd_map_atomics_and_bounds() {
+        let fd = memfd_create("t", 4096).unwrap();
+        let m = Mapping::new(fd.as_fd(), 4096, true).unwrap();
+        m.atomic_u32(8)
+            .unwrap()
+            .store(7, std::sync::atomic::Ordering::SeqCst);
+        let ro = Mapping::new(fd.as_fd(), 4096, false).unwrap();
+        assert_eq!(
+            ro.atomic_u32(8)
+                .unwrap()
+                .load(std::sync::atomic::Ordering::SeqCst),
+            7
+        );
+        assert!(m.atomic_u32(4094).is_none());
+        assert!(m.atomic_u32(3).is_none());
+        assert!(!ro.write(0, b"x"));
+        assert!(m.write(100, b"abc"));
+        let mut out = [0u8; 3];
+        assert!(ro.read(100, &mut out));
+        assert_eq!(&out, b"abc");
+    }
+
+    #[test]
+    fn sealed_memfd_refuses_writable_maps() {
+        let fd = memfd_create("t", 4096).unwrap();
+        let rw = Mapping::new(fd.as_fd(), 4096, true).unwrap();
+        memfd_seal_readonly(fd.as_fd()).unwrap();
+        assert!(Mapping::new(fd.as_fd(), 4096, true).is_err());
+        assert!(Mapping::new(fd.as_fd(), 4096, false).is_ok());
+        assert!(rw.write(0, b"still"));
+    }
+
+    #[test]
+    fn seqpacket_carries_fds() {
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let e = eventfd().unwrap();
+        send_msg(a.as_fd(), b"hello", &[e.as_fd()]).unwrap();
+        let r = recv_msg(b.as_fd(), 64, false).unwrap().unwrap();
+        assert_eq!(r.data, b"hello");
+        assert_eq!(r.fds.len(), 1);
+        eventfd_signal(r.fds[0].as_fd());
+        assert!(eventfd_drain(e.as_fd()));
+        assert_eq!(peer_cred(a.as_fd()).unwrap().pid, getpid());
+        drop(a);
+        assert!(recv_msg(b.as_fd(), 64, false).unwrap().is_none());
+    }
+}
