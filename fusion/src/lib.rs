@@ -3,4 +3,7 @@
 //! (crate docs are written out as the modules land)
 #![warn(missing_docs)]
 
+pub mod error;
 pub mod sys;
+
+pub use error::{Error, Result};

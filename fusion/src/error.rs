@@ -1,0 +1,82 @@
+//! The one error type of the crate.
+//!
+//! Every fallible Fusion operation returns [`Result<T>`]. The variants name what went wrong
+//! from the caller's point of view; the same variants travel over the wire as error replies
+//! (see [`crate::wire`]), so a slave sees the master's refusal as the same variant the
+//! master produced.
+
+use serde::{Deserialize, Serialize};
+
+/// Result alias used throughout Fusion.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in Fusion.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum Error {
+    /// A system call failed.
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// The other side's API major or ABI differs from ours.
+    #[error("version mismatch: {0}")]
+    VersionMismatch(String),
+    /// The master refused us (policy, role, world state).
+    #[error("refused by the master: {0}")]
+    Refused(String),
+    /// A world with a live master exists already (entering as master).
+    #[error("world {0:?} already has a live master")]
+    WorldBusy(String),
+    /// No master runs in this world (entering as slave).
+    #[error("no master in world {0:?}")]
+    NoMaster(String),
+    /// The master went away; every later operation fails with this.
+    #[error("the master is gone")]
+    MasterGone,
+    /// The fusionee that owns the call (or lock, or ref watch) died before answering.
+    #[error("peer {0} is gone")]
+    PeerGone(u32),
+    /// A message could not be decoded (malformed, truncated, wrong version).
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// Something named by id does not exist (any more).
+    #[error("no such {0}")]
+    NotFound(String),
+    /// The caller may not do this (not the owner, not the master, no permission).
+    #[error("permission denied: {0}")]
+    Access(String),
+    /// An argument is out of range or inconsistent.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// The resource is held by someone else (swoop, zero-trylock, property).
+    #[error("busy")]
+    Busy,
+    /// The timeout passed first.
+    #[error("timed out")]
+    TimedOut,
+    /// A ref is zero-locked (or the object is being destroyed).
+    #[error("locked")]
+    Locked,
+    /// The object was destroyed.
+    #[error("destroyed")]
+    Destroyed,
+    /// A lossless channel is full; try again once subscribers caught up.
+    #[error("would block: subscribers have not caught up")]
+    WouldBlock,
+    /// The caller exceeded its quota of pending calls, memory or objects.
+    #[error("quota exceeded: {0}")]
+    Quota(String),
+    /// Out of shared memory in a pool.
+    #[error("out of shared memory in pool {0:?}")]
+    NoMemory(String),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
+}
+
+impl From<rustix::io::Errno> for Error {
+    fn from(e: rustix::io::Errno) -> Self {
+        Error::Io(std::io::Error::from(e).to_string())
+    }
+}
