@@ -91,6 +91,36 @@ pub fn memfd_seal_readonly(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Fixes the size of a memfd for good and locks its seals (`F_SEAL_GROW | F_SEAL_SEAL`):
+/// nobody holding the fd can grow it (shrinking is sealed at creation), nor add seals
+/// later (a slave could otherwise add `F_SEAL_FUTURE_WRITE` to a writable pool and keep
+/// every later slave from mapping it). Call after [`memfd_seal_readonly`], if at all.
+pub fn memfd_seal_final(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    rustix::fs::fcntl_add_seals(fd, SealFlags::GROW | SealFlags::SEAL)?;
+    Ok(())
+}
+
+/// Gives the pages of `offset..offset + len` of a memfd back to the kernel
+/// (`FALLOC_FL_PUNCH_HOLE`); they read as zeroes afterwards, in every mapping. Fails with
+/// `EPERM` on memfds sealed with `F_SEAL_FUTURE_WRITE`.
+pub fn punch_hole(fd: BorrowedFd<'_>, offset: u64, len: u64) -> std::io::Result<()> {
+    rustix::fs::fallocate(
+        fd,
+        rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+        offset,
+        len,
+    )?;
+    Ok(())
+}
+
+/// Clears `FD_CLOEXEC`, so the descriptor survives `exec` (to hand it to a child process).
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    let mut flags = rustix::io::fcntl_getfd(fd)?;
+    flags.remove(rustix::io::FdFlags::CLOEXEC);
+    rustix::io::fcntl_setfd(fd, flags)?;
+    Ok(())
+}
+
 /// Size of the file behind `fd`.
 pub fn fd_size(fd: BorrowedFd<'_>) -> std::io::Result<usize> {
     Ok(rustix::fs::fstat(fd)?.st_size as usize)
@@ -228,6 +258,43 @@ impl Mapping {
         // SAFETY: in bounds.
         Some(unsafe { self.ptr.as_ptr().add(offset) })
     }
+
+    /// A private, anonymous, read-write mapping of `len` zero bytes that reserves no swap
+    /// (`MAP_NORESERVE`): pages cost memory only once written. Process-local scratch space,
+    /// e.g. the out-of-band allocator metadata of a shared-memory pool.
+    pub fn anonymous(len: usize) -> std::io::Result<Self> {
+        if len == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "empty mapping",
+            ));
+        }
+        // SAFETY: a fresh private mapping at an address the kernel chooses; nothing aliases it.
+        let ptr = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
+            )?
+        };
+        Ok(Self {
+            ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
+            len,
+            writable: true,
+        })
+    }
+
+    /// Copies `len` bytes from `src` to `dst` inside the mapping (the ranges may overlap);
+    /// `false` when either range is out of bounds or the mapping is read-only.
+    pub fn copy_within(&self, src: usize, dst: usize, len: usize) -> bool {
+        if !self.writable || !self.check(src, len, 1) || !self.check(dst, len, 1) {
+            return false;
+        }
+        // SAFETY: both ranges are in bounds of a writable mapping; `copy` allows overlap.
+        unsafe { std::ptr::copy(self.ptr.as_ptr().add(src), self.ptr.as_ptr().add(dst), len) };
+        true
+    }
 }
 
 impl Drop for Mapping {
@@ -294,13 +361,13 @@ pub struct Received {
 pub fn send_msg(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> std::io::Result<()> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !fds.is_empty() {
-        if fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "too many file descriptors in one message",
-            ));
-        }
+    if !fds.is_empty()
+        && (fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "too many file descriptors in one message",
+        ));
     }
     loop {
         match rustix::net::sendmsg(
