@@ -294,13 +294,13 @@ pub struct Received {
 pub fn send_msg(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> std::io::Result<()> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !fds.is_empty() {
-        if fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "too many file descriptors in one message",
-            ));
-        }
+    if !fds.is_empty()
+        && (fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "too many file descriptors in one message",
+        ));
     }
     loop {
         match rustix::net::sendmsg(
@@ -430,6 +430,35 @@ pub fn exe_of(pid: u32) -> String {
     std::fs::read_link(format!("/proc/{pid}/exe"))
         .map(|p| p.display().to_string())
         .unwrap_or_default()
+}
+
+/// Clears `FD_CLOEXEC` so the descriptor survives `exec` into a child process.
+///
+/// Use it on a `try_clone` made for one spawn and drop that clone right after spawning: in a
+/// multi-threaded process any other thread's fork+exec meanwhile inherits it too.
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+    Ok(())
+}
+
+/// Takes ownership of a descriptor number inherited across `exec` (named by the parent, for
+/// instance in an environment variable) and marks it close-on-exec again.
+///
+/// Fails with `EBADF` when no such descriptor is open. Call it once per number, at start-up,
+/// for numbers nothing else in the process owns (a second call would close it twice).
+pub fn adopt_inherited_fd(raw: i32) -> std::io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if raw < 0 {
+        return Err(Errno::BADF.into());
+    }
+    // SAFETY: borrowed only for the duration of the fcntl calls; `F_GETFD` tells us the
+    // number names an open descriptor before we take it over.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(raw) };
+    rustix::io::fcntl_getfd(borrowed)?;
+    rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::CLOEXEC)?;
+    // SAFETY: the descriptor is open (checked above) and, per this function's contract, owned
+    // by nothing else in this process.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 /// Borrowed view helper used where an `OwnedFd` must be lent out.
