@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod pool;
+pub mod ring;
 pub mod sys;
 
 pub use error::{Error, Result};

@@ -499,6 +499,26 @@ pub fn exe_of(pid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// Takes ownership of a descriptor number inherited across `exec` (named by the parent, for
+/// instance in an environment variable) and marks it close-on-exec again.
+///
+/// Fails with `EBADF` when no such descriptor is open. Call it once per number, at start-up,
+/// for numbers nothing else in the process owns (a second call would close it twice).
+pub fn adopt_inherited_fd(raw: i32) -> std::io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if raw < 0 {
+        return Err(Errno::BADF.into());
+    }
+    // SAFETY: borrowed only for the duration of the fcntl calls; `F_GETFD` tells us the
+    // number names an open descriptor before we take it over.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(raw) };
+    rustix::io::fcntl_getfd(borrowed)?;
+    rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::CLOEXEC)?;
+    // SAFETY: the descriptor is open (checked above) and, per this function's contract, owned
+    // by nothing else in this process.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 /// Borrowed view helper used where an `OwnedFd` must be lent out.
 pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
     fd.as_fd()
