@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod skirmish;
 pub mod sys;
 
 pub use error::{Error, Result};

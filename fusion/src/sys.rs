@@ -137,6 +137,7 @@ impl Mapping {
     }
 
     /// Length in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -156,11 +157,13 @@ impl Mapping {
         self.ptr.as_ptr()
     }
 
+    #[inline]
     fn check(&self, offset: usize, len: usize, align: usize) -> bool {
         offset.checked_add(len).is_some_and(|end| end <= self.len) && offset % align == 0
     }
 
     /// The `AtomicU32` at `offset`, or `None` when out of bounds or misaligned.
+    #[inline]
     pub fn atomic_u32(&self, offset: usize) -> Option<&AtomicU32> {
         if !self.check(offset, 4, 4) {
             return None;
@@ -172,6 +175,7 @@ impl Mapping {
     }
 
     /// The `AtomicU64` at `offset`, or `None` when out of bounds or misaligned.
+    #[inline]
     pub fn atomic_u64(&self, offset: usize) -> Option<&AtomicU64> {
         if !self.check(offset, 8, 8) {
             return None;
@@ -294,13 +298,13 @@ pub struct Received {
 pub fn send_msg(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> std::io::Result<()> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !fds.is_empty() {
-        if fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "too many file descriptors in one message",
-            ));
-        }
+    if !fds.is_empty()
+        && (fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "too many file descriptors in one message",
+        ));
     }
     loop {
         match rustix::net::sendmsg(
