@@ -6,6 +6,7 @@
 pub mod error;
 pub mod pool;
 pub mod ring;
+pub mod skirmish;
 pub mod sys;
 
 pub use error::{Error, Result};

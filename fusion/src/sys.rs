@@ -167,6 +167,7 @@ impl Mapping {
     }
 
     /// Length in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -186,11 +187,13 @@ impl Mapping {
         self.ptr.as_ptr()
     }
 
+    #[inline]
     fn check(&self, offset: usize, len: usize, align: usize) -> bool {
         offset.checked_add(len).is_some_and(|end| end <= self.len) && offset % align == 0
     }
 
     /// The `AtomicU32` at `offset`, or `None` when out of bounds or misaligned.
+    #[inline]
     pub fn atomic_u32(&self, offset: usize) -> Option<&AtomicU32> {
         if !self.check(offset, 4, 4) {
             return None;
@@ -202,6 +205,7 @@ impl Mapping {
     }
 
     /// The `AtomicU64` at `offset`, or `None` when out of bounds or misaligned.
+    #[inline]
     pub fn atomic_u64(&self, offset: usize) -> Option<&AtomicU64> {
         if !self.check(offset, 8, 8) {
             return None;
