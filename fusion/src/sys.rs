@@ -294,13 +294,13 @@ pub struct Received {
 pub fn send_msg(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> std::io::Result<()> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !fds.is_empty() {
-        if fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "too many file descriptors in one message",
-            ));
-        }
+    if !fds.is_empty()
+        && (fds.len() > MAX_FDS || !control.push(SendAncillaryMessage::ScmRights(fds)))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "too many file descriptors in one message",
+        ));
     }
     loop {
         match rustix::net::sendmsg(
