@@ -440,7 +440,7 @@ pub struct ShmPool {
     owners: FastMap<u32, OwnerUse>,
     used: u64,
     peak: u64,
-    map: Mapping,
+    map: std::sync::Arc<Mapping>,
     fd: OwnedFd,
 }
 
@@ -548,7 +548,7 @@ impl ShmPool {
             owners,
             used: 0,
             peak: 0,
-            map,
+            map: std::sync::Arc::new(map),
             fd,
         })
     }
@@ -582,6 +582,11 @@ impl ShmPool {
     /// The master's read-write mapping of the whole memfd (offset 0 is the header).
     pub fn map(&self) -> &Mapping {
         &self.map
+    }
+
+    /// The master's mapping, shared with structures that keep it (rings, locks).
+    pub fn shared_map(&self) -> std::sync::Arc<Mapping> {
+        self.map.clone()
     }
 
     fn check_pool(&self, h: &ShmHandle) -> Result<()> {

@@ -586,3 +586,101 @@ mod tests {
         assert!(recv_msg(b.as_fd(), 64, false).unwrap().is_none());
     }
 }
+
+/// An epoll set: the one pollable fd behind every Fusion endpoint.
+#[derive(Debug)]
+pub struct Poller {
+    fd: OwnedFd,
+}
+
+impl Poller {
+    /// Creates an empty set.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            fd: rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC)?,
+        })
+    }
+
+    /// Watches `fd` for readability (and hang-up), reporting `token`.
+    pub fn add(&self, fd: BorrowedFd<'_>, token: u64) -> std::io::Result<()> {
+        use rustix::event::epoll;
+        epoll::add(
+            &self.fd,
+            fd,
+            epoll::EventData::new_u64(token),
+            epoll::EventFlags::IN | epoll::EventFlags::RDHUP,
+        )?;
+        Ok(())
+    }
+
+    /// Stops watching `fd`.
+    pub fn delete(&self, fd: BorrowedFd<'_>) {
+        let _ = rustix::event::epoll::delete(&self.fd, fd);
+    }
+
+    /// Waits up to `timeout` (`None`: forever) and returns the ready tokens.
+    pub fn wait(&self, timeout: Option<Duration>, out: &mut Vec<u64>) -> std::io::Result<()> {
+        out.clear();
+        let ts = timeout.map(|d| rustix::time::Timespec {
+            tv_sec: d.as_secs() as _,
+            tv_nsec: d.subsec_nanos() as _,
+        });
+        let mut events: Vec<rustix::event::epoll::Event> = Vec::with_capacity(64);
+        match rustix::event::epoll::wait(&self.fd, spare(&mut events), ts.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        out.extend(events.iter().map(|e| e.data.u64()));
+        Ok(())
+    }
+}
+
+fn spare(
+    v: &mut Vec<rustix::event::epoll::Event>,
+) -> rustix::buffer::SpareCapacity<'_, rustix::event::epoll::Event> {
+    rustix::buffer::spare_capacity(v)
+}
+
+impl AsFd for Poller {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Creates a non-blocking listening `SOCK_SEQPACKET` socket at `path`.
+pub fn listen_seqpacket(path: &std::path::Path) -> std::io::Result<OwnedFd> {
+    use rustix::net::*;
+    let fd = socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    bind(&fd, &SocketAddrUnix::new(path)?)?;
+    listen(&fd, 64)?;
+    Ok(fd)
+}
+
+/// Connects a blocking `SOCK_SEQPACKET` socket to `path`.
+pub fn connect_seqpacket(path: &std::path::Path) -> std::io::Result<OwnedFd> {
+    use rustix::net::*;
+    let fd = socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    connect(&fd, &SocketAddrUnix::new(path)?)?;
+    Ok(fd)
+}
+
+/// Accepts one pending connection, non-blocking; `Ok(None)` when none waits.
+pub fn accept(listener: BorrowedFd<'_>) -> std::io::Result<Option<OwnedFd>> {
+    use rustix::net::*;
+    match accept_with(listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::AGAIN) => Ok(None),
+        Err(Errno::INTR) | Err(Errno::CONNABORTED) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,866 @@
+//! The master: the process that owns a world.
+//!
+//! A [`Master`] holds the world's lock and listening socket, admits slaves (checking their
+//! API/ABI and credentials), and keeps every piece of shared state: pools, the lock table,
+//! calls, reactors, refs, properties, arenas and objects. It is single-threaded and
+//! event-driven: [`Master::dispatch`] waits on one epoll fd ([`Master::as_fd`], so it plugs
+//! into `calloop` or any loop) and handles whatever is ready. Nothing a slave sends can make
+//! it panic: malformed packets get an error reply and, if they keep coming, a disconnect.
+//!
+//! When a slave leaves or dies (its socket hangs up), the master, in this order: releases the
+//! locks it held (the next locker is told `OwnerDied`), answers every call waiting on it with
+//! `PeerGone`, detaches its reactor subscriptions, cedes its properties, drops its local refs
+//! (firing watches), hands over arenas it was initialising, frees every shared-memory block it
+//! allocated, and tells everybody else it left.
+//!
+//! ```no_run
+//! use fusion::{Master, WorldConfig};
+//! let mut master = Master::create(WorldConfig::new("example")).unwrap();
+//! let echo = master.call_create("echo", |_m, call| fusion::CallOutcome::Return(call.payload.clone(), vec![]));
+//! master.set_root(echo.to_le_bytes().to_vec());
+//! loop {
+//!     master.dispatch(None).unwrap();
+//! }
+//! ```
+
+mod arena;
+mod conn;
+mod handle;
+mod local;
+mod objects;
+mod property;
+mod reactors;
+mod refs;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+pub use crate::call::{CallIn, CallOutcome};
+use crate::pool::{PoolAccess, ShmPool};
+use crate::skirmish;
+use crate::sys;
+use crate::wire::{CallId, FusioneeId, MASTER_ID};
+use crate::world::WorldConfig;
+use crate::{Error, Result};
+
+pub(crate) use conn::Conn;
+pub use objects::Destructor;
+
+/// Size of the master's main (read-only for slaves) pool.
+pub const MAIN_POOL_SIZE: usize = 64 << 20;
+/// Size of the lock pool (writable by every fusionee).
+pub const LOCK_POOL_SIZE: usize = 1 << 20;
+/// Slots in the lock table.
+pub const LOCK_SLOTS: u32 = 4096;
+/// Default limit of pending calls per caller and call.
+pub const DEFAULT_CALL_QUOTA: u32 = 256;
+
+/// Pool id of the main pool.
+pub const MAIN_POOL: u32 = 0;
+/// Pool id of the lock pool.
+pub const LOCK_POOL: u32 = 1;
+
+const TOKEN_LISTENER: u64 = 0;
+const KIND_SOCKET: u64 = 1;
+const KIND_DOORBELL: u64 = 2;
+
+/// A master call handler.
+pub type Handler = Box<dyn FnMut(&mut Master, CallIn) -> CallOutcome>;
+
+/// What happened in the world, for the program that runs the master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterEvent {
+    /// A slave entered.
+    Joined(FusioneeId),
+    /// A slave left or died; everything it held has been released.
+    Left(FusioneeId),
+    /// A call the master executed in a slave (see [`Master::call_execute_async`]) returned.
+    CallReturned {
+        /// The serial `call_execute_async` gave.
+        serial: u32,
+        /// What the slave answered.
+        result: Result<Vec<u8>, Error>,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct CallEntry {
+    pub name: String,
+    pub owner: FusioneeId,
+    pub quota: HashMap<FusioneeId, u32>,
+    pub default_quota: u32,
+    pub executions: u64,
+}
+
+/// A call waiting for its answer.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub caller: FusioneeId,
+    pub caller_serial: u32,
+    pub callee: FusioneeId,
+    pub call: CallId,
+}
+
+/// The process that owns a world. See the module docs.
+pub struct Master {
+    pub(crate) cfg: WorldConfig,
+    _lock: File,
+    listener: OwnedFd,
+    poller: sys::Poller,
+    pid: u32,
+    next_id: FusioneeId,
+    next_serial: u32,
+    pub(crate) conns: BTreeMap<FusioneeId, Conn>,
+    handshaking: Vec<(OwnedFd, sys::PeerCred, Instant)>,
+    pub(crate) pools: BTreeMap<u32, ShmPool>,
+    pub(crate) lock_names: Vec<Option<(String, FusioneeId)>>,
+    pub(crate) lock_table: usize,
+    pub(crate) calls: BTreeMap<CallId, CallEntry>,
+    handlers: HashMap<CallId, Handler>,
+    next_call: CallId,
+    pub(crate) pending: HashMap<u32, Pending>,
+    pub(crate) reactors: reactors::Reactors,
+    pub(crate) refs: refs::Refs,
+    pub(crate) properties: property::Properties,
+    pub(crate) arenas: arena::Arenas,
+    pub(crate) objects: objects::Objects,
+    events: VecDeque<MasterEvent>,
+    root: Vec<u8>,
+    started: Instant,
+    ready: Vec<u64>,
+}
+
+impl std::fmt::Debug for Master {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Master")
+            .field("world", &self.cfg.name)
+            .field("fusionees", &self.conns.len())
+            .finish()
+    }
+}
+
+impl Master {
+    /// Creates the world `cfg` names and becomes its master.
+    ///
+    /// Fails with [`Error::WorldBusy`] when a live master holds it. A world left behind by a
+    /// dead master is detected by its free lock and replaced.
+    pub fn create(cfg: WorldConfig) -> Result<Self> {
+        cfg.validate()?;
+        let dir = cfg.dir();
+        create_dir(&cfg.base_dir(), 0o700)?;
+        create_dir(&dir, if cfg.group.is_some() { 0o770 } else { 0o700 })?;
+        if let Some(gid) = cfg.group {
+            let _ = std::os::unix::fs::chown(&dir, None, Some(gid));
+        }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(cfg.lock_path())?;
+        if !sys::try_flock_exclusive(lock.as_fd())? {
+            return Err(Error::WorldBusy(cfg.name.clone()));
+        }
+        let sock_path = cfg.socket_path();
+        if sock_path.exists() {
+            warn!(world = %cfg.name, "replacing a stale world left by a dead master");
+            let _ = std::fs::remove_file(&sock_path);
+        }
+        let listener = sys::listen_seqpacket(&sock_path)?;
+        if cfg.group.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o770));
+        }
+        let poller = sys::Poller::new()?;
+        poller.add(listener.as_fd(), TOKEN_LISTENER)?;
+
+        let mut pools = BTreeMap::new();
+        let main = ShmPool::create(
+            MAIN_POOL,
+            "fusion/main",
+            MAIN_POOL_SIZE,
+            PoolAccess::ReadOnly,
+        )?;
+        let mut locks = ShmPool::create(
+            LOCK_POOL,
+            "fusion/locks",
+            LOCK_POOL_SIZE,
+            PoolAccess::Writable,
+        )?;
+        let table = locks.calloc(MASTER_ID, LOCK_SLOTS as usize * skirmish::SLOT_SIZE)?;
+        pools.insert(MAIN_POOL, main);
+        pools.insert(LOCK_POOL, locks);
+
+        info!(world = %cfg.name, dir = %dir.display(), "master up");
+        Ok(Self {
+            cfg,
+            _lock: lock,
+            listener,
+            poller,
+            pid: sys::getpid(),
+            next_id: MASTER_ID,
+            next_serial: 0,
+            conns: BTreeMap::new(),
+            handshaking: Vec::new(),
+            pools,
+            lock_names: vec![None; LOCK_SLOTS as usize],
+            lock_table: table.offset as usize,
+            calls: BTreeMap::new(),
+            handlers: HashMap::new(),
+            next_call: 0,
+            pending: HashMap::new(),
+            reactors: Default::default(),
+            refs: Default::default(),
+            properties: Default::default(),
+            arenas: Default::default(),
+            objects: Default::default(),
+            events: VecDeque::new(),
+            root: Vec::new(),
+            started: Instant::now(),
+            ready: Vec::with_capacity(64),
+        })
+    }
+
+    /// The world's configuration.
+    pub fn world(&self) -> &WorldConfig {
+        &self.cfg
+    }
+
+    /// The master's fusionee id (always [`MASTER_ID`]).
+    pub fn id(&self) -> FusioneeId {
+        MASTER_ID
+    }
+
+    /// Ids of the slaves in the world now.
+    pub fn fusionees(&self) -> Vec<FusioneeId> {
+        self.conns.keys().copied().collect()
+    }
+
+    /// The pid of a slave.
+    pub fn pid_of(&self, id: FusioneeId) -> Option<u32> {
+        self.conns.get(&id).map(|c| c.cred.pid)
+    }
+
+    /// Sets the world's root value, which slaves read to find the master's entry points.
+    pub fn set_root(&mut self, root: Vec<u8>) {
+        self.root = root;
+    }
+
+    /// The next world event, if any.
+    pub fn next_event(&mut self) -> Option<MasterEvent> {
+        self.events.pop_front()
+    }
+
+    pub(crate) fn push_event(&mut self, e: MasterEvent) {
+        self.events.push_back(e);
+    }
+
+    pub(crate) fn serial(&mut self) -> u32 {
+        self.next_serial = self.next_serial.wrapping_add(1).max(1);
+        self.next_serial
+    }
+
+    /// Waits up to `timeout` (`None`: until something happens) and handles everything ready:
+    /// new slaves, requests, answers, deaths, expired waits.
+    pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let timeout = self.clamp_timeout(timeout);
+        let mut ready = std::mem::take(&mut self.ready);
+        self.poller.wait(timeout, &mut ready)?;
+        for &token in &ready {
+            if token == TOKEN_LISTENER {
+                self.accept_all();
+                continue;
+            }
+            let id = (token >> 8) as FusioneeId;
+            match token & 0xff {
+                KIND_SOCKET => self.read_conn(id),
+                KIND_DOORBELL => self.doorbell(id),
+                _ => {
+                    // A handshaking socket: index in the upper bits.
+                    self.read_handshakes();
+                }
+            }
+        }
+        self.ready = ready;
+        self.timers();
+        Ok(())
+    }
+
+    /// Runs [`Master::dispatch`] until `done` says so or `limit` passes; `false` on time-out.
+    pub fn dispatch_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&mut Master) -> bool,
+    ) -> Result<bool> {
+        let end = Instant::now() + limit;
+        loop {
+            if done(self) {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Ok(false);
+            }
+            self.dispatch(Some((end - now).min(Duration::from_millis(50))))?;
+        }
+    }
+
+    fn clamp_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
+        let now = Instant::now();
+        let mut deadline = self.properties.next_deadline();
+        for c in self.conns.values() {
+            if let Some(d) = c.kill_at {
+                deadline = Some(deadline.map_or(d, |x: Instant| x.min(d)));
+            }
+        }
+        if !self.handshaking.is_empty() {
+            let d = now + Duration::from_millis(100);
+            deadline = Some(deadline.map_or(d, |x: Instant| x.min(d)));
+        }
+        if self.reactors.has_blocked() {
+            let d = now + Duration::from_millis(5);
+            deadline = Some(deadline.map_or(d, |x: Instant| x.min(d)));
+        }
+        match (timeout, deadline) {
+            (t, None) => t,
+            (None, Some(d)) => Some(d.saturating_duration_since(now)),
+            (Some(t), Some(d)) => Some(t.min(d.saturating_duration_since(now))),
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        for (who, serial, result) in self.properties.expire(now) {
+            self.reply(who, serial, result.map(|()| crate::wire::Response::Unit));
+        }
+        let overdue: Vec<FusioneeId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.kill_at.is_some_and(|d| d <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in overdue {
+            warn!(fusionee = id, "did not leave in time: killing it");
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.kill_at = None;
+                c.kill();
+            }
+        }
+        self.handshaking.retain(|(_, cred, at)| {
+            let keep = at.elapsed() < Duration::from_secs(5);
+            if !keep {
+                warn!(pid = cred.pid, "handshake timed out");
+            }
+            keep
+        });
+        self.retry_blocked();
+    }
+
+    fn accept_all(&mut self) {
+        while let Ok(Some(fd)) = sys::accept(self.listener.as_fd()) {
+            let cred = match sys::peer_cred(fd.as_fd()) {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!("peer credentials unavailable: {e}");
+                    continue;
+                }
+            };
+            if let Err(reason) = self.admits(&cred) {
+                warn!(pid = cred.pid, uid = cred.uid, "refused: {reason}");
+                let _ = self.send_raw(
+                    fd.as_fd(),
+                    &crate::wire::Message::Refused(Error::Refused(reason)),
+                    &[],
+                );
+                continue;
+            }
+            // Handshake sockets share one token kind; they are few and short-lived.
+            if self.poller.add(fd.as_fd(), 3).is_ok() {
+                self.handshaking.push((fd, cred, Instant::now()));
+            }
+        }
+    }
+
+    fn admits(&self, cred: &sys::PeerCred) -> std::result::Result<(), String> {
+        let me = rustix::process::getuid().as_raw();
+        if cred.uid == me || cred.uid == 0 {
+            return Ok(());
+        }
+        if let Some(g) = self.cfg.group {
+            if cred.gid == g || supplementary_groups(cred.pid).contains(&g) {
+                return Ok(());
+            }
+            return Err(format!(
+                "uid {} is neither {me} nor in group {g} of world {:?}",
+                cred.uid, self.cfg.name
+            ));
+        }
+        Err(format!(
+            "uid {} may not enter world {:?} (owned by uid {me})",
+            cred.uid, self.cfg.name
+        ))
+    }
+
+    pub(crate) fn send_raw(
+        &self,
+        sock: BorrowedFd<'_>,
+        msg: &crate::wire::Message,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<()> {
+        let bytes = crate::wire::encode(msg)?;
+        sys::send_msg(sock, &bytes, fds)?;
+        Ok(())
+    }
+
+    /// Sends a message to a slave; a failure means it is going away (its hang-up follows).
+    pub(crate) fn send(&self, to: FusioneeId, msg: &crate::wire::Message, fds: &[BorrowedFd<'_>]) {
+        if let Some(c) = self.conns.get(&to) {
+            if let Err(e) = self.send_raw(c.sock.as_fd(), msg, fds) {
+                debug!(fusionee = to, "send failed: {e}");
+            }
+        }
+    }
+
+    pub(crate) fn reply(&self, to: FusioneeId, serial: u32, result: Result<crate::wire::Response>) {
+        self.send(to, &crate::wire::Message::Reply { serial, result }, &[]);
+    }
+
+    /// Creates a call owned by the master: slaves execute it and `handler` answers.
+    pub fn call_create(
+        &mut self,
+        name: &str,
+        handler: impl FnMut(&mut Master, CallIn) -> CallOutcome + 'static,
+    ) -> CallId {
+        let id = self.new_call(name, MASTER_ID);
+        self.handlers.insert(id, Box::new(handler));
+        id
+    }
+
+    pub(crate) fn new_call(&mut self, name: &str, owner: FusioneeId) -> CallId {
+        self.next_call += 1;
+        self.calls.insert(
+            self.next_call,
+            CallEntry {
+                name: name.to_string(),
+                owner,
+                quota: HashMap::new(),
+                default_quota: DEFAULT_CALL_QUOTA,
+                executions: 0,
+            },
+        );
+        self.next_call
+    }
+
+    /// Limits how many calls `caller` (0: everyone) may have pending on `call`.
+    pub fn call_set_quota(&mut self, call: CallId, caller: FusioneeId, limit: u32) -> Result<()> {
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or_else(|| Error::NotFound(format!("call {call}")))?;
+        if caller == 0 {
+            c.default_quota = limit;
+        } else {
+            c.quota.insert(caller, limit);
+        }
+        Ok(())
+    }
+
+    /// Destroys a call; callers waiting on it get `Destroyed`.
+    pub fn call_destroy(&mut self, call: CallId) -> Result<()> {
+        self.calls
+            .remove(&call)
+            .ok_or_else(|| Error::NotFound(format!("call {call}")))?;
+        self.handlers.remove(&call);
+        let waiting: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.call == call)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in waiting {
+            self.finish_pending(s, Err(Error::Destroyed), Vec::new());
+        }
+        Ok(())
+    }
+
+    /// Answers a call whose handler returned [`CallOutcome::Later`].
+    pub fn call_return(
+        &mut self,
+        serial: u32,
+        result: Result<Vec<u8>>,
+        fds: Vec<OwnedFd>,
+    ) -> Result<()> {
+        match self.pending.get(&serial) {
+            Some(p) if p.callee == MASTER_ID => {
+                self.finish_pending(serial, result, fds);
+                Ok(())
+            }
+            _ => Err(Error::NotFound(format!("pending call {serial}"))),
+        }
+    }
+
+    /// Executes a slave-owned call one-way (nothing comes back).
+    pub fn call_oneway(&mut self, call: CallId, arg: i32, payload: Vec<u8>) -> Result<()> {
+        self.execute(MASTER_ID, 0, call, arg, payload, Vec::new(), true)
+            .map(|_| ())
+    }
+
+    /// Executes a call asynchronously; its answer arrives as [`MasterEvent::CallReturned`]
+    /// with the returned serial (or `PeerGone` if the owner dies first).
+    pub fn call_execute_async(&mut self, call: CallId, arg: i32, payload: Vec<u8>) -> Result<u32> {
+        let serial = self.serial();
+        self.execute(MASTER_ID, serial, call, arg, payload, Vec::new(), false)?;
+        Ok(serial)
+    }
+
+    /// Runs or forwards a call. `caller_serial` is where the answer goes.
+    /// Returns `Ok(Some(answer))` when it completed synchronously.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn execute(
+        &mut self,
+        caller: FusioneeId,
+        caller_serial: u32,
+        call: CallId,
+        arg: i32,
+        payload: Vec<u8>,
+        fds: Vec<OwnedFd>,
+        oneway: bool,
+    ) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        let entry = self
+            .calls
+            .get_mut(&call)
+            .ok_or_else(|| Error::NotFound(format!("call {call}")))?;
+        let owner = entry.owner;
+        let limit = *entry.quota.get(&caller).unwrap_or(&entry.default_quota);
+        entry.executions += 1;
+        let waiting = self
+            .pending
+            .values()
+            .filter(|p| p.call == call && p.caller == caller)
+            .count() as u32;
+        if !oneway && caller != MASTER_ID && waiting >= limit {
+            return Err(Error::Quota(format!(
+                "{waiting} calls of fusionee {caller} pending on call {call}"
+            )));
+        }
+        let serial = self.serial();
+        if owner == MASTER_ID {
+            let Some(mut h) = self.handlers.remove(&call) else {
+                return Err(Error::NotFound(format!("handler of call {call}")));
+            };
+            let out = h(
+                self,
+                CallIn {
+                    caller,
+                    serial,
+                    arg,
+                    payload,
+                    fds,
+                    oneway,
+                },
+            );
+            if self.calls.contains_key(&call) {
+                self.handlers.entry(call).or_insert(h);
+            }
+            return match out {
+                CallOutcome::Return(b, f) => Ok(Some((b, f))),
+                CallOutcome::Fail(e) => Err(e),
+                CallOutcome::Later => {
+                    if !oneway {
+                        self.pending.insert(
+                            serial,
+                            Pending {
+                                caller,
+                                caller_serial,
+                                callee: MASTER_ID,
+                                call,
+                            },
+                        );
+                    }
+                    Ok(None)
+                }
+            };
+        }
+        // Owned by a slave: forward.
+        let Some(c) = self.conns.get(&owner) else {
+            return Err(Error::PeerGone(owner));
+        };
+        let msg = crate::wire::Message::Event(crate::wire::Event::Call {
+            serial,
+            call,
+            caller,
+            arg,
+            payload,
+            oneway,
+        });
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+        self.send_raw(c.sock.as_fd(), &msg, &borrowed)
+            .map_err(|_| Error::PeerGone(owner))?;
+        if !oneway {
+            self.pending.insert(
+                serial,
+                Pending {
+                    caller,
+                    caller_serial,
+                    callee: owner,
+                    call,
+                },
+            );
+        }
+        Ok(None)
+    }
+
+    /// Delivers a call's answer to whoever waits for it.
+    pub(crate) fn finish_pending(
+        &mut self,
+        serial: u32,
+        result: Result<Vec<u8>>,
+        fds: Vec<OwnedFd>,
+    ) {
+        let Some(p) = self.pending.remove(&serial) else {
+            return;
+        };
+        if p.caller == MASTER_ID {
+            self.push_event(MasterEvent::CallReturned {
+                serial: p.caller_serial,
+                result,
+            });
+            return;
+        }
+        let msg = crate::wire::Message::Reply {
+            serial: p.caller_serial,
+            result: result.map(crate::wire::Response::Bytes),
+        };
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+        self.send(p.caller, &msg, &borrowed);
+    }
+
+    /// Asks one slave (or all, with `None`) to leave within `timeout`; those still there
+    /// afterwards are killed.
+    pub fn kill(&mut self, target: Option<FusioneeId>, timeout: Duration) {
+        let ids: Vec<FusioneeId> = match target {
+            Some(id) => vec![id],
+            None => self.fusionees(),
+        };
+        let msg = crate::wire::Message::Event(crate::wire::Event::LeaveRequested {
+            timeout_ms: timeout.as_millis().min(u32::MAX as u128) as u32,
+        });
+        for id in ids {
+            self.send(id, &msg, &[]);
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.kill_at = Some(Instant::now() + timeout);
+            }
+        }
+    }
+
+    /// Removes a slave and releases everything it held (see the module docs).
+    pub(crate) fn remove(&mut self, id: FusioneeId, why: &str) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        self.poller.delete(conn.sock.as_fd());
+        self.poller.delete(conn.doorbell.as_fd());
+        info!(fusionee = id, pid = conn.cred.pid, "left: {why}");
+        // 1. Locks.
+        if let Some(pool) = self.pools.get(&LOCK_POOL) {
+            let released = skirmish::release_dead(pool.map(), self.lock_table, LOCK_SLOTS, id);
+            if !released.is_empty() {
+                warn!(fusionee = id, locks = ?released, "released locks of a departed owner");
+            }
+        }
+        // 2. Calls it owned: callers get PeerGone; calls it made: answers are dropped.
+        let owned: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.owner == id)
+            .map(|(&k, _)| k)
+            .collect();
+        for k in owned {
+            self.calls.remove(&k);
+        }
+        let waiting: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.callee == id)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in waiting {
+            self.finish_pending(s, Err(Error::PeerGone(id)), Vec::new());
+        }
+        self.pending.retain(|_, p| p.caller != id);
+        // 3. Reactor subscriptions.
+        self.reactors.fusionee_gone(id);
+        // 4. Properties.
+        for (who, serial, result) in self.properties.fusionee_gone(id, Instant::now()) {
+            self.reply(who, serial, result.map(|()| crate::wire::Response::Unit));
+        }
+        // 5. Refs (may fire watches and destroy objects).
+        let fired = self.refs.fusionee_gone(id);
+        self.carry_out(fired);
+        // 6. Arenas.
+        for (who, serial, first) in self.arenas.fusionee_gone(id) {
+            self.reply(who, serial, Ok(crate::wire::Response::Bool(first)));
+        }
+        // 7. Shared memory.
+        for pool in self.pools.values_mut() {
+            let (blocks, bytes) = pool.reclaim(id);
+            if blocks > 0 {
+                debug!(
+                    fusionee = id,
+                    pool = pool.name(),
+                    blocks,
+                    bytes,
+                    "reclaimed"
+                );
+            }
+        }
+        // 8. Lock names it created stay (the lock is world state), objects it owned lose it.
+        self.objects.fusionee_gone(id);
+        // 9. Tell the others.
+        let msg = crate::wire::Message::Event(crate::wire::Event::Left(id));
+        for other in self.fusionees() {
+            self.send(other, &msg, &[]);
+        }
+        self.push_event(MasterEvent::Left(id));
+        drop(conn);
+    }
+
+    /// Carries out what ref operations fired.
+    pub(crate) fn carry_out(&mut self, fired: Vec<refs::Fired>) {
+        for f in fired {
+            match f {
+                refs::Fired::Granted(who, serial) => {
+                    if who == MASTER_ID {
+                        continue;
+                    }
+                    self.reply(who, serial, Ok(crate::wire::Response::Unit));
+                }
+                refs::Fired::Watch(_, refs::Watch::Call(call, arg)) => {
+                    if let Err(e) = self.call_oneway(call, arg, Vec::new()) {
+                        debug!(call, "ref watch call failed: {e}");
+                    }
+                }
+                refs::Fired::Watch(_, refs::Watch::Object(obj)) => {
+                    self.object_zero(obj);
+                }
+            }
+        }
+    }
+
+    /// How long this master has run.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The master's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The root value slaves read.
+    pub fn root(&self) -> &[u8] {
+        &self.root
+    }
+
+    /// A pool by id.
+    pub fn pool(&self, id: u32) -> Option<&ShmPool> {
+        self.pools.get(&id)
+    }
+
+    /// A pool by id, mutably (allocations by the master itself).
+    pub fn pool_mut(&mut self, id: u32) -> Option<&mut ShmPool> {
+        self.pools.get_mut(&id)
+    }
+
+    /// Creates a pool; slaves map it on first use.
+    pub fn pool_create(&mut self, name: &str, size: usize, access: PoolAccess) -> Result<u32> {
+        let id = self.pools.keys().next_back().map_or(0, |k| k + 1);
+        let pool = ShmPool::create(id, name, size, access)?;
+        self.pools.insert(id, pool);
+        Ok(id)
+    }
+
+    /// Creates a lock (skirmish) in the world's lock table, usable by the master.
+    pub fn skirmish_create(&mut self, name: &str) -> Result<skirmish::Skirmish> {
+        let idx = self.lock_alloc(name, MASTER_ID)?;
+        let pool = self.pools.get(&LOCK_POOL).expect("lock pool");
+        skirmish::Skirmish::new(pool.shared_map(), self.lock_table, idx, MASTER_ID)
+    }
+
+    pub(crate) fn lock_alloc(&mut self, name: &str, creator: FusioneeId) -> Result<u32> {
+        let idx = self
+            .lock_names
+            .iter()
+            .position(|s| s.is_none())
+            .ok_or_else(|| Error::Quota("lock table full".into()))? as u32;
+        let pool = self.pools.get(&LOCK_POOL).expect("lock pool");
+        skirmish::init_slot(pool.map(), self.lock_table, idx, name)?;
+        self.lock_names[idx as usize] = Some((name.to_string(), creator));
+        Ok(idx)
+    }
+
+    pub(crate) fn conn_fd(&self, id: FusioneeId) -> Option<BorrowedFd<'_>> {
+        self.conns.get(&id).map(|c| c.sock.as_fd())
+    }
+
+    pub(crate) fn poller(&self) -> &sys::Poller {
+        &self.poller
+    }
+
+    pub(crate) fn take_handshakes(&mut self) -> Vec<(OwnedFd, sys::PeerCred, Instant)> {
+        std::mem::take(&mut self.handshaking)
+    }
+
+    pub(crate) fn put_handshake(&mut self, h: (OwnedFd, sys::PeerCred, Instant)) {
+        self.handshaking.push(h);
+    }
+
+    pub(crate) fn next_fusionee_id(&mut self) -> FusioneeId {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+impl AsFd for Master {
+    /// The epoll fd: readable whenever [`Master::dispatch`] has work.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.poller.as_fd()
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.cfg.socket_path());
+    }
+}
+
+fn create_dir(dir: &std::path::Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Io(format!("{}: {e}", dir.display()))),
+    }
+}
+
+fn supplementary_groups(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("Groups:")).map(|l| {
+                l[7..]
+                    .split_whitespace()
+                    .filter_map(|g| g.parse().ok())
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,564 @@
+//! Reactors on the master side: rings, subscribers, local and global reactions,
+//! back-pressure and dispatch-complete callbacks.
+//!
+//! Each reactor owns a broadcast ring in the main pool (read-only for slaves). A dispatch —
+//! by the master, or by a slave through a request — runs the global reactions (channel 0,
+//! in the master, as DirectFB runs them in the dispatching process), the master's own local
+//! reactions, and writes the message into the ring once; subscribers read it from there.
+//! Only subscribers that sleep get a wake-up. A lossless reactor never overwrites: a slave's
+//! dispatch into a full ring is answered only once it fits (back-pressure reaches the
+//! dispatcher), the master's own gets [`Error::WouldBlock`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering;
+
+use tracing::debug;
+
+use super::{Master, MAIN_POOL};
+use crate::control;
+use crate::pool::ShmHandle;
+pub use crate::reactor::Delivery;
+use crate::reactor::{FLAG_EXCLUDE_ORIGIN, FLAG_WANT_CONSUMED, MAX_CHANNELS};
+use crate::ring::{self, CursorBlock, RingWriter};
+use crate::wire::{Attached, CallId, FusioneeId, ReactorId, Response, MASTER_ID};
+use crate::{Error, Result};
+
+/// Dispatches a lossless reactor queues while its ring is full.
+const MAX_BLOCKED: usize = 256;
+
+/// A reaction running in the master.
+pub type MasterReaction = Box<dyn FnMut(&Delivery<'_>)>;
+
+pub(crate) struct Sub {
+    pub fid: FusioneeId,
+    pub cursor: usize,
+    pub channels: BTreeMap<u32, u32>,
+    pub block: CursorBlock,
+}
+
+struct Blocked {
+    from: FusioneeId,
+    serial: u32,
+    channel: u32,
+    payload: Vec<u8>,
+    to_self: bool,
+}
+
+pub(crate) struct ReactorEntry {
+    pub name: String,
+    pub creator: FusioneeId,
+    pub block: ShmHandle,
+    pub writer: RingWriter,
+    pub msg_size: usize,
+    pub lossless: bool,
+    pub subs: Vec<Sub>,
+    /// The subscribers' cursor blocks, in `subs` order (what the ring writer reads).
+    blocks: Vec<CursorBlock>,
+    local: Vec<(u32, u32, MasterReaction)>,
+    globals: Vec<MasterReaction>,
+    pub dispatch_cb: Option<CallId>,
+    awaiting: Vec<(u64, u32, Vec<FusioneeId>)>,
+    blocked: VecDeque<Blocked>,
+    pub dispatched: u64,
+    pub destroyed: bool,
+}
+
+/// All reactors of a world.
+#[derive(Default)]
+pub(crate) struct Reactors {
+    pub map: BTreeMap<ReactorId, ReactorEntry>,
+    next: ReactorId,
+    next_reaction: u32,
+}
+
+impl Reactors {
+    pub fn has_blocked(&self) -> bool {
+        self.map
+            .values()
+            .any(|r| !r.blocked.is_empty() || !r.awaiting.is_empty())
+    }
+
+    pub fn fusionee_gone(&mut self, dead: FusioneeId) {
+        for r in self.map.values_mut() {
+            r.subs.retain(|s| s.fid != dead);
+            r.blocks = r.subs.iter().map(|s| s.block.clone()).collect();
+            r.blocked.retain(|b| b.from != dead);
+            for (_, _, who) in r.awaiting.iter_mut() {
+                who.retain(|w| *w != dead);
+            }
+        }
+    }
+}
+
+impl Master {
+    /// Creates a reactor owned by the master.
+    pub fn reactor_create(
+        &mut self,
+        name: &str,
+        msg_size: usize,
+        capacity: usize,
+        lossless: bool,
+    ) -> Result<ReactorId> {
+        self.reactor_create_for(MASTER_ID, name, msg_size, capacity, lossless)
+    }
+
+    pub(crate) fn reactor_create_for(
+        &mut self,
+        creator: FusioneeId,
+        name: &str,
+        msg_size: usize,
+        capacity: usize,
+        lossless: bool,
+    ) -> Result<ReactorId> {
+        if msg_size == 0 || msg_size > 64 * 1024 {
+            return Err(Error::Invalid(format!("reactor message size {msg_size}")));
+        }
+        if !(2..=65536).contains(&capacity) || !capacity.is_power_of_two() {
+            return Err(Error::Invalid(format!(
+                "reactor capacity {capacity}: use a power of two from 2 to 65536"
+            )));
+        }
+        let slot = ring::ENTRY_HEADER_SIZE + msg_size.next_multiple_of(8);
+        let size = ring::required_size(capacity as u32, slot as u32);
+        let pool = self.pools.get_mut(&MAIN_POOL).expect("main pool");
+        let block = pool.calloc(creator, size)?;
+        let writer = match RingWriter::new(
+            pool.shared_map(),
+            block.offset as usize,
+            capacity as u32,
+            slot as u32,
+            lossless,
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = pool.free(creator, block);
+                return Err(e);
+            }
+        };
+        self.reactors.next += 1;
+        let id = self.reactors.next;
+        self.reactors.map.insert(
+            id,
+            ReactorEntry {
+                name: name.to_string(),
+                creator,
+                block,
+                writer,
+                msg_size,
+                lossless,
+                subs: Vec::new(),
+                blocks: Vec::new(),
+                local: Vec::new(),
+                globals: Vec::new(),
+                dispatch_cb: None,
+                awaiting: Vec::new(),
+                blocked: VecDeque::new(),
+                dispatched: 0,
+                destroyed: false,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Destroys a reactor; its ring is freed once the last subscriber detached.
+    pub fn reactor_destroy(&mut self, r: ReactorId) -> Result<()> {
+        self.reactor_destroy_by(MASTER_ID, r)
+    }
+
+    pub(crate) fn reactor_destroy_by(&mut self, who: FusioneeId, r: ReactorId) -> Result<()> {
+        let e = self
+            .reactors
+            .map
+            .get_mut(&r)
+            .ok_or_else(|| Error::NotFound(format!("reactor {r}")))?;
+        if e.creator != who && who != MASTER_ID {
+            return Err(Error::Access(format!("reactor {r} is not yours")));
+        }
+        e.destroyed = true;
+        let blocked: Vec<Blocked> = e.blocked.drain(..).collect();
+        for b in blocked {
+            self.reply(b.from, b.serial, Err(Error::Destroyed));
+        }
+        self.reap_reactor(r);
+        Ok(())
+    }
+
+    fn reap_reactor(&mut self, r: ReactorId) {
+        let done = self
+            .reactors
+            .map
+            .get(&r)
+            .is_some_and(|e| e.destroyed && e.subs.is_empty());
+        if done {
+            let e = self.reactors.map.remove(&r).expect("checked");
+            if let Some(pool) = self.pools.get_mut(&MAIN_POOL) {
+                let _ = pool.free(e.creator, e.block);
+            }
+        }
+    }
+
+    /// Attaches a reaction that runs in the master for messages on `channel`.
+    /// Returns an id for [`Master::reactor_detach_local`].
+    pub fn reactor_attach_local(
+        &mut self,
+        r: ReactorId,
+        channel: u32,
+        reaction: impl FnMut(&Delivery<'_>) + 'static,
+    ) -> Result<u32> {
+        self.reactors.next_reaction += 1;
+        let rid = self.reactors.next_reaction;
+        let e = self.live_reactor(r)?;
+        e.local.push((rid, channel, Box::new(reaction)));
+        Ok(rid)
+    }
+
+    /// Detaches a local reaction.
+    pub fn reactor_detach_local(&mut self, r: ReactorId, reaction: u32) -> Result<()> {
+        let e = self.live_reactor(r)?;
+        let before = e.local.len();
+        e.local.retain(|(id, _, _)| *id != reaction);
+        if e.local.len() == before {
+            return Err(Error::NotFound(format!("reaction {reaction}")));
+        }
+        Ok(())
+    }
+
+    /// Attaches a global reaction: it runs in the master for every channel-0 dispatch,
+    /// whoever dispatches, before any subscriber sees the message.
+    pub fn reactor_attach_global(
+        &mut self,
+        r: ReactorId,
+        reaction: impl FnMut(&Delivery<'_>) + 'static,
+    ) -> Result<usize> {
+        let e = self.live_reactor(r)?;
+        e.globals.push(Box::new(reaction));
+        Ok(e.globals.len() - 1)
+    }
+
+    /// Has `call` executed (one-way, arg = channel) once every subscriber read a message.
+    pub fn reactor_set_dispatch_callback(
+        &mut self,
+        r: ReactorId,
+        call: Option<CallId>,
+    ) -> Result<()> {
+        self.reactor_set_dispatch_callback_by(MASTER_ID, r, call)
+    }
+
+    pub(crate) fn reactor_set_dispatch_callback_by(
+        &mut self,
+        who: FusioneeId,
+        r: ReactorId,
+        call: Option<CallId>,
+    ) -> Result<()> {
+        if let Some(c) = call {
+            if !self.calls.contains_key(&c) {
+                return Err(Error::NotFound(format!("call {c}")));
+            }
+        }
+        let e = self.live_reactor(r)?;
+        if e.creator != who && who != MASTER_ID {
+            return Err(Error::Access(format!("reactor {r} is not yours")));
+        }
+        e.dispatch_cb = call;
+        Ok(())
+    }
+
+    fn live_reactor(&mut self, r: ReactorId) -> Result<&mut ReactorEntry> {
+        match self.reactors.map.get_mut(&r) {
+            Some(e) if !e.destroyed => Ok(e),
+            Some(_) => Err(Error::Destroyed),
+            None => Err(Error::NotFound(format!("reactor {r}"))),
+        }
+    }
+
+    pub(crate) fn reactor_attach_slave(
+        &mut self,
+        fid: FusioneeId,
+        r: ReactorId,
+        channel: u32,
+    ) -> Result<Attached> {
+        if channel >= MAX_CHANNELS {
+            return Err(Error::Invalid(format!("channel {channel}")));
+        }
+        let ring_offset = self.live_reactor(r)?.block.offset;
+        let existing = self.reactors.map[&r].subs.iter().position(|s| s.fid == fid);
+        let cursor = match existing {
+            Some(i) => {
+                let s = &mut self.reactors.map.get_mut(&r).expect("live").subs[i];
+                *s.channels.entry(channel).or_insert(0) += 1;
+                s.cursor
+            }
+            None => {
+                let conn = self
+                    .conns
+                    .get_mut(&fid)
+                    .ok_or_else(|| Error::NotFound(format!("fusionee {fid}")))?;
+                let idx = conn
+                    .take_cursor()
+                    .ok_or_else(|| Error::Quota("reactor attachments".into()))?;
+                let off = control::cursor_offset(idx);
+                conn.control.fill(off, control::CURSOR_SIZE, 0);
+                let block = CursorBlock::new(conn.control.clone(), off)?;
+                let e = self.reactors.map.get_mut(&r).expect("live");
+                e.writer.init_cursor(&block);
+                e.blocks.push(block.clone());
+                e.subs.push(Sub {
+                    fid,
+                    cursor: idx,
+                    channels: BTreeMap::from([(channel, 1)]),
+                    block,
+                });
+                idx
+            }
+        };
+        Ok(Attached {
+            pool: MAIN_POOL,
+            ring_offset,
+            cursor_offset: control::cursor_offset(cursor) as u64,
+        })
+    }
+
+    pub(crate) fn reactor_detach_slave(
+        &mut self,
+        fid: FusioneeId,
+        r: ReactorId,
+        channel: u32,
+    ) -> Result<()> {
+        let e = self
+            .reactors
+            .map
+            .get_mut(&r)
+            .ok_or_else(|| Error::NotFound(format!("reactor {r}")))?;
+        let i = e
+            .subs
+            .iter()
+            .position(|s| s.fid == fid)
+            .ok_or_else(|| Error::NotFound(format!("attachment to reactor {r}")))?;
+        let s = &mut e.subs[i];
+        match s.channels.get_mut(&channel) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => {
+                s.channels.remove(&channel);
+            }
+            None => return Err(Error::NotFound(format!("attachment to channel {channel}"))),
+        }
+        if s.channels.is_empty() {
+            let idx = s.cursor;
+            e.subs.remove(i);
+            e.blocks.remove(i);
+            for (_, _, who) in e.awaiting.iter_mut() {
+                who.retain(|w| *w != fid);
+            }
+            if let Some(c) = self.conns.get_mut(&fid) {
+                c.cursors[idx] = false;
+            }
+        }
+        self.reap_reactor(r);
+        Ok(())
+    }
+
+    /// Dispatches a message from the master.
+    pub fn reactor_dispatch(
+        &mut self,
+        r: ReactorId,
+        channel: u32,
+        payload: &[u8],
+        to_self: bool,
+    ) -> Result<()> {
+        self.publish(MASTER_ID, r, channel, payload, to_self)
+    }
+
+    /// A slave's dispatch: `Ok(false)` when queued behind a full lossless ring.
+    pub(crate) fn reactor_dispatch_from(
+        &mut self,
+        from: FusioneeId,
+        r: ReactorId,
+        channel: u32,
+        payload: Vec<u8>,
+        to_self: bool,
+        serial: u32,
+    ) -> Result<bool> {
+        let e = self.live_reactor(r)?;
+        if !e.blocked.is_empty() {
+            if e.blocked.len() >= MAX_BLOCKED || serial == 0 {
+                return Err(Error::WouldBlock);
+            }
+            e.blocked.push_back(Blocked {
+                from,
+                serial,
+                channel,
+                payload,
+                to_self,
+            });
+            return Ok(false);
+        }
+        match self.publish(from, r, channel, &payload, to_self) {
+            Err(Error::WouldBlock) if serial != 0 => {
+                self.want_progress(r);
+                let e = self.live_reactor(r)?;
+                e.blocked.push_back(Blocked {
+                    from,
+                    serial,
+                    channel,
+                    payload,
+                    to_self,
+                });
+                Ok(false)
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(true),
+        }
+    }
+
+    fn want_progress(&self, r: ReactorId) {
+        if let Some(e) = self.reactors.map.get(&r) {
+            for s in &e.subs {
+                if let Some(c) = self.conns.get(&s.fid) {
+                    if let Some(w) = c.control.atomic_u32(control::WANT_PROGRESS) {
+                        w.store(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Retries queued dispatches of lossless reactors.
+    pub(crate) fn retry_blocked(&mut self) {
+        let ids: Vec<ReactorId> = self
+            .reactors
+            .map
+            .iter()
+            .filter(|(_, e)| !e.blocked.is_empty())
+            .map(|(&k, _)| k)
+            .collect();
+        for r in ids {
+            loop {
+                let Some(b) = self
+                    .reactors
+                    .map
+                    .get_mut(&r)
+                    .and_then(|e| e.blocked.pop_front())
+                else {
+                    break;
+                };
+                match self.publish(b.from, r, b.channel, &b.payload, b.to_self) {
+                    Err(Error::WouldBlock) => {
+                        self.want_progress(r);
+                        if let Some(e) = self.reactors.map.get_mut(&r) {
+                            e.blocked.push_front(b);
+                        }
+                        break;
+                    }
+                    result => self.reply(b.from, b.serial, result.map(|()| Response::Unit)),
+                }
+            }
+        }
+    }
+
+    fn publish(
+        &mut self,
+        origin: FusioneeId,
+        r: ReactorId,
+        channel: u32,
+        payload: &[u8],
+        to_self: bool,
+    ) -> Result<()> {
+        if channel >= MAX_CHANNELS {
+            return Err(Error::Invalid(format!("channel {channel}")));
+        }
+        let e = self.live_reactor(r)?;
+        if payload.len() > e.msg_size {
+            return Err(Error::Invalid(format!(
+                "message of {} bytes on a reactor of {}",
+                payload.len(),
+                e.msg_size
+            )));
+        }
+        let d = Delivery {
+            reactor: r,
+            channel,
+            origin,
+            payload,
+        };
+        // Only channel 0 runs global reactions (as in DirectFB).
+        if channel == 0 {
+            for g in e.globals.iter_mut() {
+                g(&d);
+            }
+        }
+        let mut flags = if to_self { 0 } else { FLAG_EXCLUDE_ORIGIN };
+        if e.dispatch_cb.is_some() {
+            flags |= FLAG_WANT_CONSUMED;
+        }
+        // Subscribers' cursor blocks live in their control areas.
+        let published = e
+            .writer
+            .publish(channel, origin, flags, payload, &e.blocks)?;
+        e.dispatched += 1;
+        if origin != MASTER_ID || to_self {
+            for (_, ch, f) in e.local.iter_mut() {
+                if *ch == channel {
+                    f(&d);
+                }
+            }
+        }
+        let wake: Vec<FusioneeId> = published
+            .wake
+            .iter()
+            .filter_map(|&i| e.subs.get(i).map(|s| s.fid))
+            .collect();
+        if e.dispatch_cb.is_some() {
+            let who: Vec<FusioneeId> = e
+                .subs
+                .iter()
+                .filter(|s| to_self || s.fid != origin)
+                .filter(|s| s.channels.contains_key(&channel))
+                .map(|s| s.fid)
+                .collect();
+            e.awaiting.push((published.seq, channel, who));
+        }
+        for fid in wake {
+            if let Some(c) = self.conns.get(&fid) {
+                c.wake();
+            }
+        }
+        self.check_dispatch_callbacks();
+        Ok(())
+    }
+
+    /// Fires dispatch-complete callbacks for messages everybody has read.
+    pub(crate) fn check_dispatch_callbacks(&mut self) {
+        let mut fire = Vec::new();
+        for e in self.reactors.map.values_mut() {
+            let Some(cb) = e.dispatch_cb else {
+                e.awaiting.clear();
+                continue;
+            };
+            let subs = &e.subs;
+            e.awaiting.retain(|(seq, channel, who)| {
+                let done = who.iter().all(|fid| {
+                    subs.iter()
+                        .find(|s| s.fid == *fid)
+                        .is_none_or(|s| s.block.cursor_value() > *seq)
+                });
+                if done {
+                    fire.push((cb, *channel));
+                }
+                !done
+            });
+        }
+        for (cb, channel) in fire {
+            if let Err(e) = self.execute(
+                MASTER_ID,
+                0,
+                cb,
+                channel as i32,
+                Vec::new(),
+                Vec::new(),
+                true,
+            ) {
+                debug!(call = cb, "dispatch callback failed: {e}");
+            }
+        }
+    }
+}
