@@ -73,8 +73,8 @@ pub enum SlaveEvent {
 }
 
 /// A slave's call handler.
-pub type SlaveHandler = Box<dyn FnMut(CallIn) -> CallOutcome>;
-type SlaveReaction = Box<dyn FnMut(&Delivery<'_>) -> Reaction>;
+pub type SlaveHandler = Box<dyn FnMut(CallIn) -> CallOutcome + Send>;
+type SlaveReaction = Box<dyn FnMut(&Delivery<'_>) -> Reaction + Send>;
 
 struct Attachment {
     reader: RingReader,
@@ -513,7 +513,7 @@ impl Slave {
     pub fn call_create(
         &mut self,
         name: &str,
-        handler: impl FnMut(CallIn) -> CallOutcome + 'static,
+        handler: impl FnMut(CallIn) -> CallOutcome + Send + 'static,
     ) -> Result<CallId> {
         let id = self.id_of(Request::CallCreate { name: name.into() })?;
         self.handlers.insert(id, Box::new(handler));
@@ -648,7 +648,7 @@ impl Slave {
         &mut self,
         r: ReactorId,
         channel: u32,
-        reaction: impl FnMut(&Delivery<'_>) -> Reaction + 'static,
+        reaction: impl FnMut(&Delivery<'_>) -> Reaction + Send + 'static,
     ) -> Result<u32> {
         let att = match self.request(Request::ReactorAttach {
             reactor: r,

@@ -1,0 +1,126 @@
+//! Shared test harness: unique worlds in temporary directories, and child slave processes.
+//!
+//! Children are this same test executable, re-run on the ignored `child_main` test with
+//! `FUSION_TEST_ROLE` naming what to do; they find the world through `FUSION_TEST_WORLD` and
+//! `FUSION_TEST_DIR`, and report readiness through a [`Barrier`].
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use fusion::barrier::Barrier;
+use fusion::{Master, WorldConfig};
+
+/// A world name and directory no other test (or test run) uses.
+pub fn world(tag: &str) -> WorldConfig {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let pid = std::process::id();
+    let dir: PathBuf = std::env::temp_dir().join(format!("fusion-test-{pid}"));
+    WorldConfig::new(&format!("{tag}-{n}")).runtime_dir(dir)
+}
+
+/// The world a child was told to enter.
+pub fn child_world() -> WorldConfig {
+    WorldConfig::new(&std::env::var("FUSION_TEST_WORLD").expect("FUSION_TEST_WORLD"))
+        .runtime_dir(std::env::var("FUSION_TEST_DIR").expect("FUSION_TEST_DIR"))
+        .client_name(&std::env::var("FUSION_TEST_ROLE").unwrap_or_default())
+}
+
+/// A running child process, killed and reaped when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub barrier: Barrier,
+}
+
+impl Proc {
+    /// Waits for the child's next barrier mark.
+    pub fn ready(&mut self) {
+        self.barrier
+            .sync(Some(Duration::from_secs(20)))
+            .expect("child did not reach its barrier");
+    }
+
+    /// Places a mark the child waits for.
+    pub fn go(&mut self) {
+        self.barrier.place().expect("child gone");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the child to exit and returns whether it succeeded.
+    pub fn wait_ok(&mut self) -> bool {
+        for _ in 0..400 {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.success();
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        self.kill();
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts a child in `role` for world `w`, with extra environment.
+pub fn spawn(role: &str, w: &WorldConfig, env: &[(&str, String)]) -> Proc {
+    let (parent, child) = Barrier::pair().unwrap();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child_main",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("FUSION_TEST_ROLE", role)
+    .env("FUSION_TEST_WORLD", &w.name)
+    .env("FUSION_TEST_DIR", w.base_dir())
+    .stdout(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    child.pass_to(&mut cmd).unwrap();
+    let c = cmd.spawn().unwrap();
+    drop(child);
+    Proc {
+        child: c,
+        barrier: parent,
+    }
+}
+
+/// Runs the master until `done` or 20 s pass (then panics).
+pub fn pump(m: &mut Master, what: &str, done: impl FnMut(&mut Master) -> bool) {
+    assert!(
+        m.dispatch_until(Duration::from_secs(20), done).unwrap(),
+        "timed out waiting for: {what}"
+    );
+}
+
+/// Runs the master on a thread-free loop while `f` runs in a thread; returns `f`'s result.
+pub fn with_master<T: Send + 'static>(m: &mut Master, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let h = std::thread::spawn(f);
+    while !h.is_finished() {
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    h.join().unwrap()
+}
+
+/// A child's barrier, from the environment.
+pub fn child_barrier() -> Barrier {
+    Barrier::from_env().expect("no barrier passed")
+}

@@ -1,0 +1,350 @@
+//! World, arena and call tests with real processes, sockets and shared memory.
+
+mod common;
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use common::*;
+use fusion::{CallOutcome, Error, Master, MasterEvent, Slave, SlaveEvent};
+
+/// Entry point of child processes (see `common`).
+#[test]
+#[ignore]
+fn child_main() {
+    let Ok(role) = std::env::var("FUSION_TEST_ROLE") else {
+        return;
+    };
+    let w = child_world();
+    match role.as_str() {
+        // Owns a call "peer-echo" whose handler never answers, then waits to be killed.
+        "silent-callee" => {
+            let mut s = Slave::enter(w).unwrap();
+            s.call_create("peer-echo", |_| CallOutcome::Later).unwrap();
+            let mut b = child_barrier();
+            b.place().unwrap();
+            loop {
+                s.dispatch(Some(Duration::from_millis(100))).unwrap();
+            }
+        }
+        // Owns "peer-echo" answering with the payload reversed.
+        "echo-callee" => {
+            let mut s = Slave::enter(w).unwrap();
+            s.call_create("peer-echo", |c| {
+                let mut p = c.payload;
+                p.reverse();
+                CallOutcome::Return(p, vec![])
+            })
+            .unwrap();
+            let mut b = child_barrier();
+            b.place().unwrap();
+            while !s.master_gone() {
+                s.dispatch(Some(Duration::from_millis(100))).unwrap();
+                if let Some(SlaveEvent::LeaveRequested(_)) = s.next_event() {
+                    return;
+                }
+            }
+        }
+        // Becomes master of the world and serves forever (killed by the test).
+        "master" => {
+            let mut m = Master::create(w).unwrap();
+            m.call_create("never", |_, _| CallOutcome::Later);
+            let mut b = child_barrier();
+            b.place().unwrap();
+            loop {
+                m.dispatch(Some(Duration::from_millis(100))).unwrap();
+            }
+        }
+        // Ignores leave requests.
+        "stubborn" => {
+            let mut s = Slave::enter(w).unwrap();
+            let mut b = child_barrier();
+            b.place().unwrap();
+            loop {
+                s.dispatch(Some(Duration::from_millis(100))).unwrap();
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn slaves_enter_leave_and_are_announced() {
+    let w = world("enter");
+    let mut m = Master::create(w.clone()).unwrap();
+    let w2 = w.clone();
+    let (a, b) = with_master(&mut m, move || {
+        let a = Slave::enter(w2.clone()).unwrap();
+        let b = Slave::enter(w2).unwrap();
+        (a, b)
+    });
+    assert_ne!(a.id(), b.id());
+    assert!(a.id() > 1 && b.id() > 1);
+    assert_eq!(m.fusionees().len(), 2);
+    let (aid, bid) = (a.id(), b.id());
+    drop(a);
+    pump(&mut m, "a leaves", |m| m.fusionees() == vec![bid]);
+    let mut events = Vec::new();
+    while let Some(e) = m.next_event() {
+        events.push(e);
+    }
+    assert!(events.contains(&MasterEvent::Joined(aid)));
+    assert!(events.contains(&MasterEvent::Left(aid)));
+    let mut b = b;
+    // b hears that a left.
+    let seen = with_master(&mut m, move || {
+        b.dispatch_until(
+            Duration::from_secs(10),
+            |s| matches!(s.next_event(), Some(SlaveEvent::Left(id)) if id == aid),
+        )
+        .unwrap()
+    });
+    assert!(seen);
+    // Ids are never reused.
+    let w3 = w.clone();
+    let c = with_master(&mut m, move || Slave::enter(w3).unwrap());
+    assert!(c.id() > bid);
+}
+
+#[test]
+fn one_master_per_world_and_no_master_is_an_error() {
+    let w = world("busy");
+    assert_eq!(
+        Slave::enter(w.clone()).unwrap_err(),
+        Error::NoMaster(w.name.clone())
+    );
+    let _m = Master::create(w.clone()).unwrap();
+    assert_eq!(
+        Master::create(w.clone()).unwrap_err(),
+        Error::WorldBusy(w.name.clone())
+    );
+}
+
+#[test]
+fn version_and_abi_mismatch_are_refused_clearly() {
+    let w = world("abi").abi(46);
+    let mut m = Master::create(w.clone()).unwrap();
+    let bad = w.clone().abi(45);
+    let err = with_master(&mut m, move || Slave::enter(bad).unwrap_err());
+    match err {
+        Error::VersionMismatch(msg) => {
+            assert!(msg.contains("ABI 45") && msg.contains("46"), "{msg}")
+        }
+        other => panic!("expected a version mismatch, got {other:?}"),
+    }
+    let good = w.clone();
+    let s = with_master(&mut m, move || Slave::enter(good).unwrap());
+    assert!(s.id() > 1);
+}
+
+#[test]
+fn a_dead_masters_world_is_replaced() {
+    let w = world("stale");
+    let mut child = spawn("master", &w, &[]);
+    child.ready();
+    // The live master's world cannot be taken.
+    assert!(matches!(
+        Master::create(w.clone()),
+        Err(Error::WorldBusy(_))
+    ));
+    child.kill();
+    // Its socket file is still there, but nobody answers: a slave is told there is no master…
+    assert!(w.socket_path().exists());
+    assert!(matches!(Slave::enter(w.clone()), Err(Error::NoMaster(_))));
+    // …and a new master replaces the stale world.
+    let mut m = Master::create(w.clone()).unwrap();
+    let w2 = w.clone();
+    let s = with_master(&mut m, move || Slave::enter(w2).unwrap());
+    assert_eq!(s.id(), 2);
+}
+
+#[test]
+fn master_calls_sync_typed_fds_and_later() {
+    let w = world("calls");
+    let mut m = Master::create(w.clone()).unwrap();
+    let echo = m.call_create("echo", |_, c| CallOutcome::Return(c.payload, vec![]));
+    let sum = m.call_create("sum", |_, c| {
+        let v: Vec<u32> = match fusion::call::decode(&c.payload) {
+            Ok(v) => v,
+            Err(e) => return CallOutcome::Fail(e),
+        };
+        CallOutcome::value(&v.iter().sum::<u32>())
+    });
+    // Writes "pong" into the memfd it gets and hands back a new eventfd.
+    let fds = m.call_create("fds", |_, c| {
+        let f = c.fds.into_iter().next().unwrap();
+        rustix::io::write(&f, b"pong").unwrap();
+        CallOutcome::Return(vec![], vec![fusion::sys::eventfd().unwrap()])
+    });
+    let later = m.call_create("later", |m, c| {
+        // Answer on the next turn of the loop.
+        let serial = c.serial;
+        let arg = c.arg;
+        m.set_root(serial.to_le_bytes().to_vec());
+        let _ = arg;
+        CallOutcome::Later
+    });
+    m.set_root(vec![]);
+    let w2 = w.clone();
+    let h = std::thread::spawn(move || {
+        let mut s = Slave::enter(w2).unwrap();
+        assert_eq!(s.call_execute(echo, 0, b"hello").unwrap(), b"hello");
+        assert_eq!(s.call_lookup("sum").unwrap(), sum);
+        let total: u32 = s.call_typed(sum, 0, &vec![1u32, 2, 3]).unwrap();
+        assert_eq!(total, 6);
+        // A malformed typed payload is an error reply, not a crash.
+        assert!(matches!(
+            s.call_execute(sum, 0, &[0xff; 3]),
+            Err(Error::Malformed(_))
+        ));
+        let memfd = fusion::sys::memfd_create("t", 4096).unwrap();
+        let (_, got) = s.call_execute_fds(fds, 0, b"", &[memfd.as_fd()]).unwrap();
+        assert_eq!(got.len(), 1);
+        let mut buf = [0u8; 4];
+        rustix::io::pread(&memfd, &mut buf, 0).unwrap();
+        assert_eq!(&buf, b"pong");
+        assert_eq!(s.call_execute(later, 7, b"x").unwrap(), b"done");
+        assert!(matches!(
+            s.call_execute(999, 0, b""),
+            Err(Error::NotFound(_))
+        ));
+    });
+    while !h.is_finished() {
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+        if m.root().len() == 4 {
+            let serial = u32::from_le_bytes(m.root().try_into().unwrap());
+            m.set_root(vec![]);
+            m.call_return(serial, Ok(b"done".to_vec()), vec![]).unwrap();
+        }
+    }
+    h.join().unwrap();
+}
+
+#[test]
+fn oneway_and_batched_calls_arrive_in_order() {
+    let w = world("oneway");
+    let mut m = Master::create(w.clone()).unwrap();
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let s2 = seen.clone();
+    let log = m.call_create("log", move |_, c| {
+        s2.borrow_mut().push(c.arg);
+        CallOutcome::Return(vec![], vec![])
+    });
+    let w2 = w.clone();
+    let h = std::thread::spawn(move || {
+        let mut s = Slave::enter(w2).unwrap();
+        for i in 0..150 {
+            s.call_queue(log, i, &[0; 16]).unwrap();
+        }
+        s.call_oneway(log, 150, b"").unwrap();
+        // A sync call after one-way calls sees them handled first.
+        s.ping().unwrap();
+        s
+    });
+    while !h.is_finished() {
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    let _s = h.join().unwrap();
+    assert_eq!(*seen.borrow(), (0..=150).collect::<Vec<i32>>());
+}
+
+#[test]
+fn calls_between_slaves_and_peer_gone() {
+    let w = world("peer");
+    let mut m = Master::create(w.clone()).unwrap();
+    let mut echo = spawn("echo-callee", &w, &[]);
+    pump(&mut m, "echo-callee enters", |m| m.fusionees().len() == 1);
+    // Let the child create its call.
+    let h = std::thread::spawn(move || {
+        echo.ready();
+        echo
+    });
+    while !h.is_finished() {
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    let _echo = h.join().unwrap();
+    let w2 = w.clone();
+    let out = with_master(&mut m, move || {
+        let mut s = Slave::enter(w2).unwrap();
+        let c = s.call_lookup("peer-echo").unwrap();
+        s.call_execute(c, 0, b"abc").unwrap()
+    });
+    assert_eq!(out, b"cba");
+
+    // A callee that never answers and then dies: the caller gets PeerGone at once.
+    let w = world("peer-gone");
+    let mut m = Master::create(w.clone()).unwrap();
+    let mut silent = spawn("silent-callee", &w, &[]);
+    let h = std::thread::spawn(move || {
+        silent.ready();
+        silent
+    });
+    while !h.is_finished() {
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    let mut silent = h.join().unwrap();
+    let callee = silent.pid();
+    let w2 = w.clone();
+    let caller = std::thread::spawn(move || {
+        let mut s = Slave::enter(w2).unwrap();
+        let c = s.call_lookup("peer-echo").unwrap();
+        s.call_execute(c, 0, b"anyone?")
+    });
+    // Wait until the call is pending in the master, then kill the callee.
+    pump(&mut m, "the call is pending", |m| {
+        m.snapshot().calls.iter().any(|c| c.pending == 1)
+    });
+    silent.kill();
+    while !caller.is_finished() {
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    match caller.join().unwrap() {
+        Err(Error::PeerGone(_)) => {}
+        other => panic!("expected PeerGone from a dead callee (pid {callee}), got {other:?}"),
+    }
+}
+
+#[test]
+fn master_death_gives_slaves_master_gone_not_a_signal() {
+    let w = world("master-dies");
+    let mut master = spawn("master", &w, &[]);
+    master.ready();
+    let mut s = Slave::enter(w.clone()).unwrap();
+    let never = s.call_lookup("never").unwrap();
+    let pid = master.pid();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        master.kill();
+        pid
+    });
+    // The call hangs in the master until it dies; then it fails cleanly.
+    assert_eq!(s.call_execute(never, 0, b""), Err(Error::MasterGone));
+    killer.join().unwrap();
+    assert!(s.master_gone());
+    s.dispatch(Some(Duration::ZERO)).unwrap();
+    assert_eq!(s.next_event(), Some(SlaveEvent::MasterGone));
+    assert_eq!(s.ping(), Err(Error::MasterGone));
+    assert_eq!(s.ref_create("x"), Err(Error::MasterGone));
+}
+
+#[test]
+fn kill_asks_then_kills() {
+    let w = world("kill");
+    let mut m = Master::create(w.clone()).unwrap();
+    let mut polite = spawn("echo-callee", &w, &[]);
+    let mut stubborn = spawn("stubborn", &w, &[]);
+    let h = std::thread::spawn(move || {
+        polite.ready();
+        stubborn.ready();
+        (polite, stubborn)
+    });
+    while !h.is_finished() {
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    let (mut polite, mut stubborn) = h.join().unwrap();
+    assert_eq!(m.fusionees().len(), 2);
+    m.kill(None, Duration::from_millis(300));
+    pump(&mut m, "both gone", |m| m.fusionees().is_empty());
+    assert!(polite.wait_ok(), "the polite slave left by itself");
+    assert!(!stubborn.wait_ok(), "the stubborn slave was killed");
+}
