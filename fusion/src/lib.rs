@@ -13,6 +13,7 @@ pub mod reactor;
 pub mod ring;
 pub mod skirmish;
 pub mod slave;
+pub mod slot;
 pub mod status;
 pub mod sys;
 pub mod wire;

@@ -38,6 +38,7 @@ use crate::pool::ShmHandle;
 use crate::reactor::{Delivery, Reaction, FLAG_EXCLUDE_ORIGIN, FLAG_WANT_CONSUMED};
 use crate::ring::{CursorBlock, ReadResult, RingReader, SleepMode};
 use crate::skirmish::Skirmish;
+use crate::slot;
 use crate::status::WorldSnapshot;
 use crate::sys::{self, Mapping};
 use crate::wire::{
@@ -53,6 +54,8 @@ const ENTER_TIMEOUT: Duration = Duration::from_secs(5);
 const BATCH_MAX: usize = 64;
 /// Bytes of queued one-way calls sent together at most.
 const BATCH_BYTES: usize = 32 * 1024;
+/// How long a synchronous call spins for its answer before it sleeps.
+const SPIN: Duration = Duration::from_micros(20);
 
 /// What happened in the world, as a slave sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -533,9 +536,53 @@ impl Slave {
     }
 
     /// Executes a call and waits for its answer.
+    ///
+    /// Payloads and answers of at most [`crate::slot::SLOT_PAYLOAD`] bytes travel through
+    /// the call slot in shared memory (the fast path); larger ones over the socket.
+    /// Descriptors an answer carries are dropped: use [`Slave::call_execute_fds`] for those.
     pub fn call_execute(&mut self, call: CallId, arg: i32, payload: &[u8]) -> Result<Vec<u8>> {
-        self.call_execute_fds(call, arg, payload, &[])
-            .map(|(b, _)| b)
+        if payload.len() > slot::SLOT_PAYLOAD {
+            return self
+                .call_execute_fds(call, arg, payload, &[])
+                .map(|(b, _)| b);
+        }
+        self.flush()?;
+        if self.gone {
+            return Err(Error::MasterGone);
+        }
+        self.serial = self.serial.wrapping_add(1).max(1);
+        slot::post(&self.control, self.serial, call, arg, payload)?;
+        sys::eventfd_signal(self.doorbell.as_fd());
+        // Spin briefly: a quick answer then costs no sleep and no wake-up at all.
+        let spin_until = Instant::now() + SPIN;
+        let mut spins = 0u32;
+        while !slot::answered(&self.control) {
+            spins = spins.wrapping_add(1);
+            if spins % 64 == 0 && Instant::now() >= spin_until {
+                self.sleep_for_answer()?;
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        slot::take_answer(&self.control)
+    }
+
+    /// Sleeps until the call slot is answered, serving calls to our own handlers and
+    /// noticing the master's death meanwhile.
+    fn sleep_for_answer(&mut self) -> Result<()> {
+        loop {
+            if slot::prepare_sleep(&self.control) {
+                let _ = sys::poll_readable(&[self.wake.as_fd(), self.sock.as_fd()], None);
+                sys::eventfd_drain(self.wake.as_fd());
+            }
+            if slot::answered(&self.control) {
+                return Ok(());
+            }
+            self.read_socket();
+            if self.gone {
+                return Err(Error::MasterGone);
+            }
+        }
     }
 
     /// Executes a call with descriptors; returns the answer and the descriptors it carried.

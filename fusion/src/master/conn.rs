@@ -237,7 +237,51 @@ impl Master {
             // Ordering: packets the slave sent before ringing are handled first.
         }
         self.read_conn(id);
+        self.serve_slot(id);
         self.retry_blocked();
         self.check_dispatch_callbacks();
+    }
+
+    /// Executes a synchronous call posted in a slave's call slot (see [`crate::slot`]).
+    fn serve_slot(&mut self, id: FusioneeId) {
+        let Some(c) = self.conns.get(&id) else { return };
+        let taken = match crate::slot::take(&c.control) {
+            None => return,
+            Some(Ok(t)) => t,
+            Some(Err(e)) => {
+                if crate::slot::answer(&c.control, Err(e.clone())) {
+                    c.wake();
+                }
+                return self.strike(id, e);
+            }
+        };
+        self.executing_from_slot = true;
+        let out = self.execute(
+            id,
+            taken.serial,
+            taken.call,
+            taken.arg,
+            taken.payload,
+            Vec::new(),
+            false,
+        );
+        let result = match out {
+            Ok(None) => return, // answered later, into the slot
+            Ok(Some((bytes, fds))) => {
+                if !fds.is_empty() {
+                    debug!(
+                        fusionee = id,
+                        "descriptors in a call-slot answer are dropped"
+                    );
+                }
+                Ok(bytes)
+            }
+            Err(e) => Err(e),
+        };
+        if let Some(c) = self.conns.get(&id) {
+            if crate::slot::answer(&c.control, result) {
+                c.wake();
+            }
+        }
     }
 }

@@ -103,6 +103,8 @@ pub(crate) struct Pending {
     pub caller_serial: u32,
     pub callee: FusioneeId,
     pub call: CallId,
+    /// The answer goes into the caller's call slot, not over its socket.
+    pub via_slot: bool,
 }
 
 /// The process that owns a world. See the module docs.
@@ -129,6 +131,8 @@ pub struct Master {
     pub(crate) arenas: arena::Arenas,
     pub(crate) objects: objects::Objects,
     events: VecDeque<MasterEvent>,
+    /// Set while a call taken from a call slot executes: a deferred answer goes to the slot.
+    executing_from_slot: bool,
     root: Vec<u8>,
     started: Instant,
     ready: Vec<u64>,
@@ -219,6 +223,7 @@ impl Master {
             arenas: Default::default(),
             objects: Default::default(),
             events: VecDeque::new(),
+            executing_from_slot: false,
             root: Vec::new(),
             started: Instant::now(),
             ready: Vec::with_capacity(64),
@@ -530,6 +535,8 @@ impl Master {
         fds: Vec<OwnedFd>,
         oneway: bool,
     ) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        // Consumed here so calls a handler makes itself answer the usual way.
+        let via_slot = std::mem::take(&mut self.executing_from_slot);
         let entry = self
             .calls
             .get_mut(&call)
@@ -578,6 +585,7 @@ impl Master {
                                 caller_serial,
                                 callee: MASTER_ID,
                                 call,
+                                via_slot,
                             },
                         );
                     }
@@ -608,6 +616,7 @@ impl Master {
                     caller_serial,
                     callee: owner,
                     call,
+                    via_slot,
                 },
             );
         }
@@ -629,6 +638,14 @@ impl Master {
                 serial: p.caller_serial,
                 result,
             });
+            return;
+        }
+        if p.via_slot {
+            if let Some(c) = self.conns.get(&p.caller) {
+                if crate::slot::answer(&c.control, result) {
+                    c.wake();
+                }
+            }
             return;
         }
         let msg = crate::wire::Message::Reply {
