@@ -14,6 +14,7 @@ pub mod ring;
 pub mod skirmish;
 pub mod slave;
 pub mod slot;
+pub mod source;
 pub mod status;
 pub mod sys;
 pub mod wire;

@@ -344,35 +344,50 @@ impl Slave {
     }
 
     /// Handles everything ready: world events, calls to our handlers, reactor messages.
-    /// Waits up to `timeout` for something (`None`: until something happens).
-    /// Returns how many things were handled.
+    /// Waits up to `timeout` for something (`None`: until something happens) when nothing
+    /// was ready. Returns how many things were handled.
+    ///
+    /// On return the reactor sleep flags are armed, so the master rings our fd for the next
+    /// message: an outer event loop polling [`Slave::as_fd`] never misses one.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<usize> {
-        let mut handled = self.drain_inbox();
-        handled += self.read_reactors();
-        if handled == 0 && !self.gone {
-            // Arm the sleep flags; if a message slipped in meanwhile, do not sleep.
-            let mut pending = false;
-            for a in self.attachments.values() {
-                if !a.reader.prepare_sleep(SleepMode::EventFd) {
-                    pending = true;
-                }
-            }
-            let t = if pending {
-                Some(Duration::ZERO)
-            } else {
-                timeout
-            };
+        let mut handled = self.process();
+        if handled == 0 && timeout != Some(Duration::ZERO) && !self.gone && self.arm() {
             let mut ready = std::mem::take(&mut self.ready);
-            self.poller.wait(t, &mut ready)?;
+            self.poller.wait(timeout, &mut ready)?;
             self.ready = ready;
+            handled += self.process();
         }
+        if !self.gone && !self.arm() {
+            // Messages are waiting: make our fd readable so the loop comes back at once.
+            sys::eventfd_signal(self.wake.as_fd());
+        }
+        Ok(handled)
+    }
+
+    /// Everything that is ready now, without waiting.
+    fn process(&mut self) -> usize {
+        let mut n = 0;
         if !self.gone {
             sys::eventfd_drain(self.wake.as_fd());
-            handled += self.read_socket();
+            n += self.read_socket();
         }
-        handled += self.drain_inbox();
-        handled += self.read_reactors();
-        Ok(handled)
+        n += self.drain_inbox();
+        n + self.read_reactors()
+    }
+
+    /// Arms every reader's sleep flag; `false` (and nothing armed) if a message is pending.
+    fn arm(&mut self) -> bool {
+        if self
+            .attachments
+            .values()
+            .all(|a| a.reader.prepare_sleep(SleepMode::EventFd))
+        {
+            return true;
+        }
+        for a in self.attachments.values() {
+            a.reader.cancel_sleep();
+        }
+        false
     }
 
     /// Dispatches until `done` says so or `limit` passes; `false` on time-out.
@@ -708,6 +723,10 @@ impl Slave {
             let ring = self.pool_map(att.pool)?;
             let block = CursorBlock::new(self.control.clone(), att.cursor_offset as usize)?;
             let reader = RingReader::resume(ring, att.ring_offset as usize, block)?;
+            // Asleep until dispatched: the first message rings our fd, whoever polls it.
+            if !reader.prepare_sleep(SleepMode::EventFd) {
+                sys::eventfd_signal(self.wake.as_fd());
+            }
             self.attachments.insert(
                 r,
                 Attachment {

@@ -1,0 +1,159 @@
+//! Fusion endpoints inside event loops: calloop sources and the dispatch thread.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fusion::reactor::Reaction;
+use fusion::source::{DispatchThread, MasterSource, SlaveSource};
+use fusion::{Master, Slave, SlaveEvent};
+
+#[test]
+fn slave_in_calloop_gets_every_message_and_master_gone() {
+    let w = world("calloop");
+    let mut m = Master::create(w.clone()).unwrap();
+    let r = m.reactor_create("events", 16, 64, true).unwrap();
+    m.set_root(r.to_le_bytes().to_vec());
+    let got = Arc::new(AtomicUsize::new(0));
+    let got2 = got.clone();
+    let w2 = w.clone();
+    let h = std::thread::spawn(move || {
+        let mut slave = Slave::enter(w2).unwrap();
+        let r = u32::from_le_bytes(slave.root().unwrap().try_into().unwrap());
+        slave
+            .attach(r, 0, move |d| {
+                assert_eq!(d.payload.len(), 8);
+                got2.fetch_add(1, Ordering::SeqCst);
+                Reaction::Keep
+            })
+            .unwrap();
+        let mut ev: calloop::EventLoop<Vec<SlaveEvent>> = calloop::EventLoop::try_new().unwrap();
+        ev.handle()
+            .insert_source(SlaveSource::new(slave).unwrap(), |e, _, seen| seen.push(e))
+            .unwrap();
+        let mut seen = Vec::new();
+        let end = Instant::now() + Duration::from_secs(20);
+        while !seen.contains(&SlaveEvent::MasterGone) && Instant::now() < end {
+            ev.dispatch(Some(Duration::from_millis(100)), &mut seen)
+                .unwrap();
+        }
+        seen
+    });
+    pump(&mut m, "the slave attached", |m| {
+        m.snapshot()
+            .reactors
+            .iter()
+            .any(|x| x.subscribers.len() == 1)
+    });
+    for i in 0..500u64 {
+        send(&mut m, r, i);
+    }
+    pump(&mut m, "all 500 delivered through calloop", |_| {
+        got.load(Ordering::SeqCst) >= 500
+    });
+    drop(m);
+    let seen = h.join().unwrap();
+    assert!(seen.contains(&SlaveEvent::MasterGone));
+    assert_eq!(got.load(Ordering::SeqCst), 500);
+}
+
+#[test]
+fn master_in_calloop_serves_slaves() {
+    let w = world("calloop-master");
+    let mut m = Master::create(w.clone()).unwrap();
+    m.call_create("echo", |_, c| {
+        fusion::CallOutcome::Return(c.payload, vec![])
+    });
+    let mut ev: calloop::EventLoop<Vec<fusion::MasterEvent>> =
+        calloop::EventLoop::try_new().unwrap();
+    ev.handle()
+        .insert_source(MasterSource::new(m).unwrap(), |e, _, seen| seen.push(e))
+        .unwrap();
+    let w2 = w.clone();
+    let h = std::thread::spawn(move || {
+        let mut s = Slave::enter(w2).unwrap();
+        let echo = s.call_lookup("echo").unwrap();
+        (0..100).all(|i: u32| s.call_execute(echo, 0, &i.to_le_bytes()).unwrap() == i.to_le_bytes())
+    });
+    let mut seen = Vec::new();
+    while !h.is_finished() {
+        ev.dispatch(Some(Duration::from_millis(10)), &mut seen)
+            .unwrap();
+    }
+    assert!(h.join().unwrap());
+    let end = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 2 && Instant::now() < end {
+        ev.dispatch(Some(Duration::from_millis(10)), &mut seen)
+            .unwrap();
+    }
+    assert!(matches!(seen[0], fusion::MasterEvent::Joined(_)));
+    assert!(matches!(seen[1], fusion::MasterEvent::Left(_)));
+}
+
+#[test]
+fn dispatch_thread_runs_reactions_while_the_app_calls() {
+    let w = world("dthread");
+    let mut m = Master::create(w.clone()).unwrap();
+    let r = m.reactor_create("events", 16, 64, true).unwrap();
+    m.call_create("echo", |_, c| {
+        fusion::CallOutcome::Return(c.payload, vec![])
+    });
+    m.set_root(r.to_le_bytes().to_vec());
+    let got = Arc::new(AtomicUsize::new(0));
+    let got2 = got.clone();
+    let w2 = w.clone();
+    let h = std::thread::spawn(move || {
+        let mut s = Slave::enter(w2).unwrap();
+        let r = u32::from_le_bytes(s.root().unwrap().try_into().unwrap());
+        s.attach(r, 0, move |_| {
+            got2.fetch_add(1, Ordering::SeqCst);
+            Reaction::Keep
+        })
+        .unwrap();
+        let echo = s.call_lookup("echo").unwrap();
+        let s = Arc::new(Mutex::new(s));
+        let t = DispatchThread::spawn(s.clone(), |_| {}).unwrap();
+        // The app keeps calling while the thread runs reactions.
+        for i in 0..200u32 {
+            let out = s
+                .lock()
+                .unwrap()
+                .call_execute(echo, 0, &i.to_le_bytes())
+                .unwrap();
+            assert_eq!(out, i.to_le_bytes());
+        }
+        (t, s)
+    });
+    pump(&mut m, "attached", |m| {
+        m.snapshot()
+            .reactors
+            .iter()
+            .any(|x| x.subscribers.len() == 1)
+    });
+    for i in 0..300u64 {
+        send(&mut m, r, i);
+    }
+    pump(&mut m, "the calls finished", |_| h.is_finished());
+    let (t, _s) = h.join().unwrap();
+    pump(&mut m, "all reactions ran on the thread", |_| {
+        got.load(Ordering::SeqCst) == 300
+    });
+    t.stop();
+}
+
+/// Dispatches on a lossless reactor, serving the world while subscribers catch up.
+fn send(m: &mut Master, r: u32, i: u64) {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        match m.reactor_dispatch(r, 0, &i.to_le_bytes(), false) {
+            Ok(()) => return,
+            Err(fusion::Error::WouldBlock) if Instant::now() < end => {
+                m.dispatch(Some(Duration::from_millis(1))).unwrap()
+            }
+            Err(e) => panic!("dispatch {i}: {e}"),
+        }
+    }
+}
