@@ -358,3 +358,13 @@ fn section(out: &mut String, title: &str, head: &[&str], rows: impl Iterator<Ite
         let _ = writeln!(out, "  {}", line(r.iter().map(|s| s.as_str()).collect()));
     }
 }
+
+/// Enters `world` as a slave, fetches its snapshot and leaves.
+pub fn fetch(world: crate::WorldConfig) -> crate::Result<WorldSnapshot> {
+    let mut slave = crate::Slave::enter(world)?;
+    let mut snap = slave.snapshot()?;
+    // Leave ourselves out: we are only looking.
+    let me = slave.id();
+    snap.fusionees.retain(|f| f.id != me);
+    Ok(snap)
+}

@@ -1,0 +1,92 @@
+//! The `fusionfb` command, run as a user would: real processes, real worlds.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn fusionfb(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fusionfb"));
+    c.env("FUSIONFB_RUNTIME_DIR", dir);
+    c
+}
+
+fn tmp(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("fusionfb-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn demo_runs_and_passes_its_checks() {
+    let dir = tmp("demo");
+    let out = fusionfb(&dir)
+        .args(["demo", "--slaves", "4"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("4 slave processes joined"), "{text}");
+    assert!(text.contains("(OwnerDied)"), "{text}");
+    assert!(text.contains("all checks passed"), "{text}");
+}
+
+#[test]
+fn run_serves_status_and_stops_on_sigterm() {
+    let dir = tmp("run");
+    let mut master = fusionfb(&dir)
+        .args(["--world", "cli-run", "run"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    let snap = loop {
+        let out = fusionfb(&dir)
+            .args(["--world", "cli-run", "status", "--json"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+        }
+        assert!(Instant::now() < end, "status never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(snap["world"], "cli-run");
+    assert_eq!(snap["fusionees"][0]["role"], "master");
+    assert_eq!(snap["master_pid"], master.id());
+    let table = fusionfb(&dir)
+        .args(["--world", "cli-run", "status"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("fusionees (1)"));
+    // A second master for the same world is refused with a clear message.
+    let second = fusionfb(&dir)
+        .args(["--world", "cli-run", "run"])
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already has a live master"));
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(master.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = master.try_wait().unwrap() {
+            assert!(st.success());
+            break;
+        }
+        assert!(Instant::now() < end, "fusionfb run ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Status of a world with no master is a clear error.
+    let out = fusionfb(&dir)
+        .args(["--world", "cli-run", "status"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no master"));
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing fusionfb needs on a Debian machine, when missing.
+# Safe to run repeatedly: it installs nothing that is already there.
+set -euo pipefail
+
+# System packages the workspace builds against. The display and input crates add theirs
+# (libinput, udev, pixman, xkbcommon, seat headers) when they start linking them.
+PACKAGES=(pkg-config gcc g++)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "deps: cargo is missing; install Rust (https://rustup.rs) and run again" >&2
+  exit 1
+fi
