@@ -135,3 +135,46 @@ pub fn default_world_name() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "default".to_string())
 }
+
+/// What [`enter`] made of this process.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // made once per process
+pub enum Entered {
+    /// We created the world.
+    Master(crate::Master),
+    /// We joined it.
+    Slave(crate::Slave),
+}
+
+/// Enters a world in a role: [`Role::Master`] creates it, [`Role::Slave`] joins it,
+/// [`Role::Any`] creates it unless a live master has it, and joins then (DirectFB's
+/// `FER_ANY`: the first application started becomes the master).
+///
+/// [`Role::Master`]: crate::wire::Role::Master
+/// [`Role::Slave`]: crate::wire::Role::Slave
+/// [`Role::Any`]: crate::wire::Role::Any
+pub fn enter(cfg: WorldConfig, role: crate::wire::Role) -> crate::Result<Entered> {
+    use crate::wire::Role;
+    match role {
+        Role::Master => crate::Master::create(cfg).map(Entered::Master),
+        Role::Slave => crate::Slave::enter(cfg).map(Entered::Slave),
+        Role::Any => {
+            // A master may come or go between the two attempts: try a few times.
+            let mut last = crate::Error::NoMaster(cfg.name.clone());
+            for _ in 0..5 {
+                match crate::Master::create(cfg.clone()) {
+                    Ok(m) => return Ok(Entered::Master(m)),
+                    Err(crate::Error::WorldBusy(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                match crate::Slave::enter(cfg.clone()) {
+                    Ok(s) => return Ok(Entered::Slave(s)),
+                    Err(e @ crate::Error::NoMaster(_)) => last = e,
+                    Err(e) => return Err(e),
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(last)
+        }
+    }
+}

@@ -348,3 +348,25 @@ fn kill_asks_then_kills() {
     assert!(polite.wait_ok(), "the polite slave left by itself");
     assert!(!stubborn.wait_ok(), "the stubborn slave was killed");
 }
+
+#[test]
+fn role_any_becomes_master_then_slave() {
+    use fusion::wire::Role;
+    use fusion::world::{enter, Entered};
+    let w = world("any");
+    let Entered::Master(mut m) = enter(w.clone(), Role::Any).unwrap() else {
+        panic!("the first process should become the master");
+    };
+    let w2 = w.clone();
+    let second = with_master(&mut m, move || match enter(w2, Role::Any).unwrap() {
+        Entered::Slave(s) => s,
+        Entered::Master(_) => panic!("a second process must join as a slave"),
+    });
+    assert!(matches!(
+        enter(w.clone(), Role::Master),
+        Err(Error::WorldBusy(_))
+    ));
+    drop(second);
+    drop(m);
+    assert!(matches!(enter(w, Role::Slave), Err(Error::NoMaster(_))));
+}

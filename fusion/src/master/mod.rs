@@ -850,7 +850,12 @@ impl AsFd for Master {
 }
 
 impl Drop for Master {
+    /// Shuts the world down: objects still referenced are destroyed as zombies (their
+    /// destructors are told), and the socket goes; slaves see their connection close.
     fn drop(&mut self) {
+        for class in self.objects.class_names() {
+            let _ = self.object_class_destroy(&class);
+        }
         let _ = std::fs::remove_file(self.cfg.socket_path());
     }
 }

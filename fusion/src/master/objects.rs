@@ -35,6 +35,10 @@ pub(crate) struct Objects {
 }
 
 impl Objects {
+    pub fn class_names(&self) -> Vec<String> {
+        self.classes.keys().cloned().collect()
+    }
+
     pub fn fusionee_gone(&mut self, dead: FusioneeId) {
         for o in self.objects.values_mut() {
             o.owners.retain(|w| *w != dead);
