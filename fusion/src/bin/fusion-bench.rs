@@ -8,6 +8,7 @@
 //! | `lock`      | `lock`                               | uncontended lock+unlock in one process (batches of 1000, per op)      | `futex`, `pthread-robust` |
 //! | `handoff`   | `handoff`                            | a lock going to the other process and back (two hand-offs)            | `pthread-robust`, `futex` |
 //! | `roundtrip` | `roundtrip 64B`                      | 64-byte request + 64-byte reply between two processes                 | `eventfd`, `seqpacket`    |
+//! | `roundtrip` | `call-oneway 64B`                    | one 64-byte one-way call, sent and run (batches of 1024, per call)    | (none)                    |
 //! | `fanout`    | `fanout N=1`, `N=4`, `N=16`          | dispatch start until the last of N subscriber processes has the event | `unix-sockets`            |
 //! | `fanout`    | `fanout-dispatch N=1`, `N=4`, `N=16` | the dispatcher's own send loop for one event                          | `unix-sockets`            |
 //! | `alloc`     | `alloc`                              | one free + one allocation, 16 B-64 KiB, 256 live (batches, per op)    | `glibc-malloc`            |
@@ -22,8 +23,21 @@
 //!
 //! Partner processes are forked (the binary is single-threaded; see `child`); shared
 //! memory is a memfd mapped before the fork. Nothing is pinned to a CPU. Each case
-//! discards a tenth of its samples' worth of warm-up first. Fusion's own rows are not
-//! here yet: they slot in beside the baselines, one function each (see `registry`).
+//! discards a tenth of its samples' worth of warm-up first.
+//!
+//! Fusion's rows (variant `fusion`, one function each in `fusion_rows`, listed in
+//! `registry`) run in the same process beside the baselines, each in a fresh world in a
+//! temporary directory:
+//!
+//! * `lock`: `prevail` + `dismiss` of a skirmish the master created.
+//! * `handoff`: the same skirmish between the master (parent) and a slave (partner).
+//! * `roundtrip 64B`: a slave's `call_execute` of an echo call the master (partner,
+//!   looping in `dispatch`) answers directly.
+//! * `call-oneway 64B`: the slave queues one-way calls (sent 64 to a packet); each batch
+//!   of 1024 ends with a synchronous call, so the figure covers the master running them.
+//! * `fanout`: `reactor_dispatch` by the master (parent) on a lossless reactor; each
+//!   subscriber is a slave process blocked in `Slave::dispatch`.
+//! * `alloc`: `ShmPool::alloc`/`free` by the master in its main pool.
 //!
 //! # Running
 //!

@@ -4,6 +4,7 @@
 pub mod cases;
 pub mod child;
 pub mod cli;
+pub mod fusion_rows;
 pub mod locks;
 pub mod registry;
 pub mod report;

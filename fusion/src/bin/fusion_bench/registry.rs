@@ -4,11 +4,13 @@
 //! calls the case's harness (`cases::<case>::measure`, or `lock::uncontended`) with
 //! variant `"fusion"` and Fusion's implementation of the case's trait (`BenchLock`,
 //! `Duplex`, `Publisher`/`Subscriber`, `BenchAlloc`), and list it under its case below at
-//! the marked line. The report then shows `fusion/baseline` ratios for it.
+//! the marked line. The report then shows `fusion/baseline` ratios for it. Fusion's rows
+//! live in `fusion_rows`.
 
 use std::io;
 
 use crate::fusion_bench::cases::{alloc, fanout, handoff, lock, roundtrip};
+use crate::fusion_bench::fusion_rows;
 use crate::fusion_bench::stats::{Budget, Row};
 
 /// A function measuring one variant (or a family, like all fan-out widths) of a case.
@@ -57,7 +59,10 @@ impl Case {
             Case::Handoff => {
                 "handoff: one round trip (two hand-offs) of a lock between two processes"
             }
-            Case::RoundTrip => "roundtrip 64B: request + reply of 64 bytes between two processes",
+            Case::RoundTrip => {
+                "roundtrip 64B: request + reply of 64 bytes between two processes; \
+                 call-oneway 64B: one one-way call sent and run (batches of 1024)"
+            }
             Case::FanOut => {
                 "fanout N: dispatch start to last of N subscriber processes receiving; \
                  fanout-dispatch N: the dispatcher's send loop alone"
@@ -74,31 +79,31 @@ impl Case {
             Case::Lock => &[
                 lock::futex,
                 lock::pthread_robust,
-                // fusion: skirmish rows are added here by the integrator
-                // (`lock::uncontended(budget, "fusion", &skirmish)`).
+                // fusion: skirmish rows are added here.
+                fusion_rows::lock,
             ],
             Case::Handoff => &[
                 handoff::pthread_robust,
                 handoff::futex,
-                // fusion: skirmish hand-off rows are added here by the integrator
-                // (`handoff::measure(budget, "fusion", |side| open_skirmish(side))`).
+                // fusion: skirmish hand-off rows are added here.
+                fusion_rows::handoff,
             ],
             Case::RoundTrip => &[
                 roundtrip::eventfd,
                 roundtrip::seqpacket,
-                // fusion: call (request/reply) rows are added here by the integrator
-                // (`roundtrip::measure(budget, "fusion", (caller, callee))`).
+                // fusion: call (request/reply) rows are added here.
+                fusion_rows::call,
+                fusion_rows::call_oneway,
             ],
             Case::FanOut => &[
                 fanout::unix_sockets,
-                // fusion: reactor dispatch rows are added here by the integrator
-                // (`fanout::measure(budget, "fusion", (reactor, listeners))` per N in
-                // `fanout::SUBSCRIBERS`).
+                // fusion: reactor dispatch rows are added here.
+                fusion_rows::fanout,
             ],
             Case::Alloc => &[
                 alloc::glibc_malloc,
-                // fusion: shm pool allocation rows are added here by the integrator
-                // (`alloc::measure(budget, "fusion", &mut pool)`).
+                // fusion: shm pool allocation rows are added here.
+                fusion_rows::alloc,
             ],
         }
     }
