@@ -446,9 +446,12 @@ impl Slave {
         let mut ring_doorbell = false;
         let me = self.id;
         let mut buf = std::mem::take(&mut self.buf);
+        let mut emptied = Vec::new();
         for (&rid, a) in self.attachments.iter_mut() {
             a.reader.cancel_sleep();
-            loop {
+            // Stop at once when the last reaction removed itself: the master frees our
+            // cursor block when it handles the detach, and may give it to another reactor.
+            while !a.reactions.is_empty() {
                 match a.reader.next(&mut buf) {
                     ReadResult::Empty => break,
                     ReadResult::Overrun { lost } => {
@@ -491,6 +494,12 @@ impl Slave {
                     }
                 }
             }
+            if a.reactions.is_empty() {
+                emptied.push(rid);
+            }
+        }
+        for rid in emptied {
+            self.attachments.remove(&rid);
         }
         self.buf = buf;
         if let Some(w) = self.control.atomic_u32(control::WANT_PROGRESS) {
