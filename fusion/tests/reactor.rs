@@ -447,8 +447,9 @@ fn lossless_back_pressure_blocks_the_dispatcher() {
         }
         disp
     });
-    pump(&mut m, "the ring fills", |m| {
-        reactor_info(m, r).unwrap().dispatched == 4 && progress.load(Ordering::SeqCst) == 4
+    pump(&mut m, "the ring fills and the fifth waits", |m| {
+        let i = reactor_info(m, r).unwrap();
+        i.dispatched == 4 && i.blocked_dispatches == 1
     });
     // However long we wait, the fifth dispatch is not answered while nobody reads.
     settle(&mut m, Duration::from_millis(200));
@@ -503,8 +504,9 @@ fn destroying_a_full_lossless_reactor_releases_blocked_dispatchers() {
         disp.dispatch_message(r, 0, b"2", false).unwrap();
         disp.dispatch_message(r, 0, b"3", false)
     });
-    pump(&mut m, "the ring fills", |m| {
-        reactor_info(m, r).unwrap().dispatched == 2
+    pump(&mut m, "the ring fills and the third waits", |m| {
+        let i = reactor_info(m, r).unwrap();
+        i.dispatched == 2 && i.blocked_dispatches == 1
     });
     settle(&mut m, Duration::from_millis(100));
     assert!(!h.is_finished(), "the third dispatch waits");

@@ -63,6 +63,13 @@ pub(crate) struct ReactorEntry {
     pub destroyed: bool,
 }
 
+impl ReactorEntry {
+    /// Slave dispatches queued behind a full lossless ring.
+    pub fn blocked_count(&self) -> usize {
+        self.blocked.len()
+    }
+}
+
 /// All reactors of a world.
 #[derive(Default)]
 pub(crate) struct Reactors {
@@ -464,15 +471,12 @@ impl Master {
             .map(|(&k, _)| k)
             .collect();
         for r in ids {
-            loop {
-                let Some(b) = self
-                    .reactors
-                    .map
-                    .get_mut(&r)
-                    .and_then(|e| e.blocked.pop_front())
-                else {
-                    break;
-                };
+            while let Some(b) = self
+                .reactors
+                .map
+                .get_mut(&r)
+                .and_then(|e| e.blocked.pop_front())
+            {
                 match self.publish(b.from, r, b.channel, &b.payload, b.to_self) {
                     Err(Error::WouldBlock) => {
                         self.want_progress(r);
