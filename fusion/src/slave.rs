@@ -850,7 +850,8 @@ impl Slave {
 
     // ---- shared memory and locks ------------------------------------------------------------
 
-    /// Allocates in a pool (accounted to us, reclaimed when we leave or die).
+    /// Allocates in a writable pool (accounted to us, reclaimed when we leave or die);
+    /// read-only pools (master state) give [`Error::Access`].
     pub fn shm_alloc(&mut self, pool: u32, size: usize, zeroed: bool) -> Result<ShmHandle> {
         match self.request(Request::ShmAlloc {
             pool,
