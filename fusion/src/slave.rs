@@ -464,9 +464,12 @@ impl Slave {
         let mut ring_doorbell = false;
         let me = self.id;
         let mut buf = std::mem::take(&mut self.buf);
+        let mut emptied = Vec::new();
         for (&rid, a) in self.attachments.iter_mut() {
             a.reader.cancel_sleep();
-            loop {
+            // Stop at once when the last reaction removed itself: the master frees our
+            // cursor block when it handles the detach, and may give it to another reactor.
+            while !a.reactions.is_empty() {
                 match a.reader.next(&mut buf) {
                     ReadResult::Empty => break,
                     ReadResult::Overrun { lost } => {
@@ -509,6 +512,12 @@ impl Slave {
                     }
                 }
             }
+            if a.reactions.is_empty() {
+                emptied.push(rid);
+            }
+        }
+        for rid in emptied {
+            self.attachments.remove(&rid);
         }
         self.buf = buf;
         if let Some(w) = self.control.atomic_u32(control::WANT_PROGRESS) {
@@ -907,7 +916,8 @@ impl Slave {
 
     // ---- shared memory and locks ------------------------------------------------------------
 
-    /// Allocates in a pool (accounted to us, reclaimed when we leave or die).
+    /// Allocates in a writable pool (accounted to us, reclaimed when we leave or die);
+    /// read-only pools (master state) give [`Error::Access`].
     pub fn shm_alloc(&mut self, pool: u32, size: usize, zeroed: bool) -> Result<ShmHandle> {
         match self.request(Request::ShmAlloc {
             pool,

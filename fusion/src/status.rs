@@ -71,6 +71,9 @@ pub struct ReactorInfo {
     pub dispatched: u64,
     /// Destroyed, waiting for its last subscriber to detach.
     pub destroyed: bool,
+    /// Slave dispatches waiting for room in a full lossless ring (back-pressure).
+    #[serde(default)]
+    pub blocked_dispatches: u32,
 }
 
 /// A ref in the snapshot.
@@ -90,6 +93,9 @@ pub struct RefInfo {
     pub zero_locked_by: Option<FusioneeId>,
     /// Whether a watch is set.
     pub watched: bool,
+    /// Fusionees waiting in a zero-lock.
+    #[serde(default)]
+    pub zero_waiters: Vec<FusioneeId>,
 }
 
 /// A property in the snapshot.
@@ -116,6 +122,9 @@ pub struct ArenaInfo {
     pub initializing: Option<FusioneeId>,
     /// Field names.
     pub fields: Vec<String>,
+    /// Fusionees waiting for the initialiser to finish.
+    #[serde(default)]
+    pub waiting: Vec<FusioneeId>,
 }
 
 /// Everything in a world at one moment.

@@ -263,6 +263,11 @@ impl Master {
                 let Some(p) = self.pools.get_mut(&pool) else {
                     return Err(Error::NotFound(format!("pool {pool}"))).into();
                 };
+                // Read-only pools hold master state: a slave could not write a block there,
+                // only use the master's memory up.
+                if p.access() != crate::pool::PoolAccess::Writable {
+                    return Err(Error::Access(format!("pool {pool} is read-only"))).into();
+                }
                 let size = size as usize;
                 let r = if zeroed {
                     p.calloc(id, size)
@@ -272,6 +277,9 @@ impl Master {
                 r.map(Response::Block).into()
             }
             Request::ShmRealloc { block, size } => match self.pools.get_mut(&block.pool) {
+                Some(p) if p.access() != crate::pool::PoolAccess::Writable => {
+                    Err(Error::Access(format!("pool {} is read-only", block.pool))).into()
+                }
                 Some(p) => p
                     .realloc(id, block, size as usize)
                     .map(Response::Block)

@@ -207,6 +207,7 @@ impl Master {
                 subscribers: r.subs.iter().map(|s| s.fid).collect(),
                 dispatched: r.dispatched,
                 destroyed: r.destroyed,
+                blocked_dispatches: r.blocked_count() as u32,
             })
             .collect();
         let refs = self
@@ -221,6 +222,7 @@ impl Master {
                 local: r.local.iter().map(|(&k, &v)| (k, v)).collect(),
                 zero_locked_by: r.zero_locked_by,
                 watched: r.watch.is_some(),
+                zero_waiters: r.zero_waiters.iter().map(|&(w, _)| w).collect(),
             })
             .collect();
         let properties = self
@@ -243,6 +245,7 @@ impl Master {
                 members: a.members.iter().copied().collect(),
                 initializing: a.initializing,
                 fields: a.fields.keys().cloned().collect(),
+                waiting: a.waiters.iter().map(|&(w, _)| w).collect(),
             })
             .collect();
         WorldSnapshot {

@@ -710,7 +710,7 @@ impl Master {
         }
         self.pending.retain(|_, p| p.caller != id);
         // 3. Reactor subscriptions.
-        self.reactors.fusionee_gone(id);
+        self.reactors_fusionee_gone(id);
         // 4. Properties.
         for (who, serial, result) in self.properties.fusionee_gone(id, Instant::now()) {
             self.reply(who, serial, result.map(|()| crate::wire::Response::Unit));

@@ -63,6 +63,13 @@ pub(crate) struct ReactorEntry {
     pub destroyed: bool,
 }
 
+impl ReactorEntry {
+    /// Slave dispatches queued behind a full lossless ring.
+    pub fn blocked_count(&self) -> usize {
+        self.blocked.len()
+    }
+}
+
 /// All reactors of a world.
 #[derive(Default)]
 pub(crate) struct Reactors {
@@ -78,7 +85,7 @@ impl Reactors {
             .any(|r| !r.blocked.is_empty() || !r.awaiting.is_empty())
     }
 
-    pub fn fusionee_gone(&mut self, dead: FusioneeId) {
+    fn fusionee_gone(&mut self, dead: FusioneeId) {
         for r in self.map.values_mut() {
             r.subs.retain(|s| s.fid != dead);
             r.blocks = r.subs.iter().map(|s| s.block.clone()).collect();
@@ -160,7 +167,8 @@ impl Master {
         Ok(id)
     }
 
-    /// Destroys a reactor; its ring is freed once the last subscriber detached.
+    /// Destroys a reactor; its ring is freed once the last subscriber detached (or died).
+    /// Destroying it again gives [`Error::Destroyed`].
     pub fn reactor_destroy(&mut self, r: ReactorId) -> Result<()> {
         self.reactor_destroy_by(MASTER_ID, r)
     }
@@ -173,6 +181,9 @@ impl Master {
             .ok_or_else(|| Error::NotFound(format!("reactor {r}")))?;
         if e.creator != who && who != MASTER_ID {
             return Err(Error::Access(format!("reactor {r} is not yours")));
+        }
+        if e.destroyed {
+            return Err(Error::Destroyed);
         }
         e.destroyed = true;
         let blocked: Vec<Blocked> = e.blocked.drain(..).collect();
@@ -205,6 +216,9 @@ impl Master {
         channel: u32,
         reaction: impl FnMut(&Delivery<'_>) + 'static,
     ) -> Result<u32> {
+        if channel >= MAX_CHANNELS {
+            return Err(Error::Invalid(format!("channel {channel}")));
+        }
         self.reactors.next_reaction += 1;
         let rid = self.reactors.next_reaction;
         let e = self.live_reactor(r)?;
@@ -354,10 +368,31 @@ impl Master {
             }
         }
         self.reap_reactor(r);
+        // Messages that waited only for this subscriber are consumed now.
+        self.check_dispatch_callbacks();
         Ok(())
     }
 
-    /// Dispatches a message from the master.
+    /// A fusionee left or died: its subscriptions and queued dispatches go, destroyed
+    /// reactors it was the last subscriber of are freed, and messages that waited only for
+    /// it count as consumed.
+    pub(crate) fn reactors_fusionee_gone(&mut self, dead: FusioneeId) {
+        self.reactors.fusionee_gone(dead);
+        let reap: Vec<ReactorId> = self
+            .reactors
+            .map
+            .iter()
+            .filter(|(_, e)| e.destroyed && e.subs.is_empty())
+            .map(|(&k, _)| k)
+            .collect();
+        for r in reap {
+            self.reap_reactor(r);
+        }
+        self.check_dispatch_callbacks();
+    }
+
+    /// Dispatches a message from the master. On a lossless reactor this never waits: a full
+    /// ring, or slave dispatches still queued behind one, give [`Error::WouldBlock`].
     pub fn reactor_dispatch(
         &mut self,
         r: ReactorId,
@@ -365,6 +400,10 @@ impl Master {
         payload: &[u8],
         to_self: bool,
     ) -> Result<()> {
+        // Slave dispatches queued behind a full ring go first (no overtaking).
+        if !self.live_reactor(r)?.blocked.is_empty() {
+            return Err(Error::WouldBlock);
+        }
         self.publish(MASTER_ID, r, channel, payload, to_self)
     }
 

@@ -124,3 +124,85 @@ pub fn with_master<T: Send + 'static>(m: &mut Master, f: impl FnOnce() -> T + Se
 pub fn child_barrier() -> Barrier {
     Barrier::from_env().expect("no barrier passed")
 }
+
+/// Runs the master until the thread `h` finishes (at most 30 s, then panics), and returns
+/// what it returned (re-raising its panic).
+pub fn join<T>(m: &mut Master, h: std::thread::JoinHandle<T>) -> T {
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while !h.is_finished() {
+        assert!(
+            std::time::Instant::now() < end,
+            "a slave thread did not finish"
+        );
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    match h.join() {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e),
+    }
+}
+
+/// Runs the master until every child placed its next barrier mark.
+pub fn ready_all(m: &mut Master, procs: Vec<Proc>) -> Vec<Proc> {
+    join(
+        m,
+        std::thread::spawn(move || {
+            let mut procs = procs;
+            for p in &mut procs {
+                p.ready();
+            }
+            procs
+        }),
+    )
+}
+
+/// Runs the master until `rx` delivers a value (at most 20 s, then panics).
+pub fn pump_recv<T>(m: &mut Master, rx: &std::sync::mpsc::Receiver<T>) -> T {
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return v,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            Err(e) => panic!("the slave thread went away: {e}"),
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for a slave thread"
+        );
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+}
+
+/// Runs the master for `d` whatever happens (lets in-flight work land; never asserts time).
+pub fn settle(m: &mut Master, d: Duration) {
+    let _ = m.dispatch_until(d, |_| false).unwrap();
+}
+
+/// Enters `w` as a slave while the master runs.
+pub fn enter(m: &mut Master, w: &WorldConfig) -> fusion::Slave {
+    let w = w.clone();
+    join(
+        m,
+        std::thread::spawn(move || fusion::Slave::enter(w).unwrap()),
+    )
+}
+
+/// A number from the child's environment.
+pub fn env_u32(key: &str) -> u32 {
+    std::env::var(key)
+        .unwrap_or_else(|_| panic!("{key} not set"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number"))
+}
+
+/// Waits (without a master) until the child exits; `Some(success)` or `None` if it did
+/// not exit within 10 s.
+pub fn exited(p: &mut Proc) -> Option<std::process::ExitStatus> {
+    for _ in 0..400 {
+        if let Ok(Some(st)) = p.child.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    None
+}
