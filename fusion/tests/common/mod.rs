@@ -16,10 +16,31 @@ use fusion::{Master, WorldConfig};
 /// A world name and directory no other test (or test run) uses.
 pub fn world(tag: &str) -> WorldConfig {
     static N: AtomicU32 = AtomicU32::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(sweep_dead_runs);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let pid = std::process::id();
     let dir: PathBuf = std::env::temp_dir().join(format!("fusion-test-{pid}"));
     WorldConfig::new(&format!("{tag}-{n}")).runtime_dir(dir)
+}
+
+/// Removes the world directories of earlier test runs whose process is gone.
+fn sweep_dead_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("fusion-test-")
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The world a child was told to enter.
