@@ -427,6 +427,22 @@ pub fn recv_msg(
     }))
 }
 
+/// Whether the peer of a connected socket has shut down or closed it (without waiting).
+/// Tells a hang-up from an empty `SOCK_SEQPACKET` packet, which both read as zero bytes.
+pub fn peer_hung_up(sock: BorrowedFd<'_>) -> bool {
+    let mut pfd = [PollFd::new(&sock, PollFlags::RDHUP)];
+    let zero = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match rustix::event::poll(&mut pfd, Some(&zero)) {
+        Ok(_) => pfd[0]
+            .revents()
+            .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
+        Err(_) => true,
+    }
+}
+
 /// Credentials of the process on the other end of a unix socket (`SO_PEERCRED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerCred {

@@ -72,7 +72,17 @@ impl Master {
                             api_minor,
                             abi,
                             name,
-                        }) => self.admit(fd, cred, api_major, api_minor, abi, name),
+                        }) => match self.admits(&cred) {
+                            Ok(()) => self.admit(fd, cred, api_major, api_minor, abi, name),
+                            Err(reason) => {
+                                warn!(pid = cred.pid, uid = cred.uid, "refused: {reason}");
+                                let _ = self.send_raw(
+                                    fd.as_fd(),
+                                    &Message::Refused(Error::Refused(reason)),
+                                    &[],
+                                );
+                            }
+                        },
                         Ok(other) => {
                             warn!(pid = cred.pid, "first packet was not Hello: {other:?}");
                             let _ = self.send_raw(
@@ -206,7 +216,9 @@ impl Master {
             match sys::recv_msg(fd, wire::MAX_MESSAGE, true) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => return self.remove(id, &format!("socket error: {e}")),
-                Ok(None) => return self.remove(id, "hung up"),
+                // Zero bytes: the slave hung up, or sent an empty packet (a violation).
+                Ok(None) if sys::peer_hung_up(fd) => return self.remove(id, "hung up"),
+                Ok(None) => self.strike(id, Error::Malformed("empty packet".into())),
                 Ok(Some(r)) if r.truncated => {
                     return self.remove(id, "sent an oversized packet (protocol violation)")
                 }

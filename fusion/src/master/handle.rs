@@ -53,6 +53,11 @@ impl Master {
             }
             Message::CallReturn { serial, result } => match self.pending.get(&serial) {
                 Some(p) if p.callee == id => self.finish_pending(serial, result, fds),
+                // Its caller left (or the call was destroyed) before the answer came.
+                _ if self.orphans.get(&serial) == Some(&id) => {
+                    self.orphans.remove(&serial);
+                    tracing::debug!(fusionee = id, serial, "late answer to an abandoned call");
+                }
                 _ => self.strike(
                     id,
                     Error::Malformed(format!("answer to call {serial}, which it was not asked")),

@@ -9,9 +9,10 @@
 //!
 //! When a slave leaves or dies (its socket hangs up), the master, in this order: releases the
 //! locks it held (the next locker is told `OwnerDied`), answers every call waiting on it with
-//! `PeerGone`, detaches its reactor subscriptions, cedes its properties, drops its local refs
-//! (firing watches), hands over arenas it was initialising, frees every shared-memory block it
-//! allocated, and tells everybody else it left.
+//! `PeerGone` (a late answer to a call whose caller left is dropped quietly), detaches its
+//! reactor subscriptions and destroys the reactors it created, cedes its properties, drops
+//! its local refs (firing watches), hands over arenas it was initialising, frees every
+//! shared-memory block it allocated, and tells everybody else it left.
 //!
 //! ```no_run
 //! use fusion::{Master, WorldConfig};
@@ -58,6 +59,10 @@ pub const LOCK_POOL_SIZE: usize = 1 << 20;
 pub const LOCK_SLOTS: u32 = 4096;
 /// Default limit of pending calls per caller and call.
 pub const DEFAULT_CALL_QUOTA: u32 = 256;
+/// The caller id of calls the world makes by itself (ref watches, dispatch callbacks).
+pub(crate) const SYSTEM: FusioneeId = 0;
+/// Most abandoned calls remembered (beyond that, a late answer counts as a violation).
+const MAX_ORPHANS: usize = 1 << 16;
 
 /// Pool id of the main pool.
 pub const MAIN_POOL: u32 = 0;
@@ -125,6 +130,9 @@ pub struct Master {
     handlers: HashMap<CallId, Handler>,
     next_call: CallId,
     pub(crate) pending: HashMap<u32, Pending>,
+    /// Calls whose caller left before the answer: serial → callee. A late answer to one is
+    /// dropped quietly instead of counting as a protocol violation of the (innocent) callee.
+    pub(crate) orphans: HashMap<u32, FusioneeId>,
     pub(crate) reactors: reactors::Reactors,
     pub(crate) refs: refs::Refs,
     pub(crate) properties: property::Properties,
@@ -155,7 +163,12 @@ impl Master {
     pub fn create(cfg: WorldConfig) -> Result<Self> {
         cfg.validate()?;
         let dir = cfg.dir();
-        create_dir(&cfg.base_dir(), 0o700)?;
+        // Members of a configured group must be able to reach the world through the base
+        // directory (traverse only, no listing) when it is created here.
+        create_dir(
+            &cfg.base_dir(),
+            if cfg.group.is_some() { 0o711 } else { 0o700 },
+        )?;
         create_dir(&dir, if cfg.group.is_some() { 0o770 } else { 0o700 })?;
         if let Some(gid) = cfg.group {
             let _ = std::os::unix::fs::chown(&dir, None, Some(gid));
@@ -175,8 +188,10 @@ impl Master {
             let _ = std::fs::remove_file(&sock_path);
         }
         let listener = sys::listen_seqpacket(&sock_path)?;
-        if cfg.group.is_some() {
+        if let Some(gid) = cfg.group {
             use std::os::unix::fs::PermissionsExt;
+            // connect() needs write permission on the socket: the group must own it.
+            let _ = std::os::unix::fs::chown(&sock_path, None, Some(gid));
             let _ = std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o770));
         }
         let poller = sys::Poller::new()?;
@@ -217,6 +232,7 @@ impl Master {
             handlers: HashMap::new(),
             next_call: 0,
             pending: HashMap::new(),
+            orphans: HashMap::new(),
             reactors: Default::default(),
             refs: Default::default(),
             properties: Default::default(),
@@ -374,15 +390,9 @@ impl Master {
                     continue;
                 }
             };
-            if let Err(reason) = self.admits(&cred) {
-                warn!(pid = cred.pid, uid = cred.uid, "refused: {reason}");
-                let _ = self.send_raw(
-                    fd.as_fd(),
-                    &crate::wire::Message::Refused(Error::Refused(reason)),
-                    &[],
-                );
-                continue;
-            }
+            // The credentials are checked once the Hello is read (see `read_handshakes`):
+            // refusing and closing now, with the Hello still unread, would make the kernel
+            // report ECONNRESET to the slave instead of our refusal.
             // Handshake sockets share one token kind; they are few and short-lived.
             if self.poller.add(fd.as_fd(), 3).is_ok() {
                 self.handshaking.push((fd, cred, Instant::now()));
@@ -390,7 +400,7 @@ impl Master {
         }
     }
 
-    fn admits(&self, cred: &sys::PeerCred) -> std::result::Result<(), String> {
+    pub(crate) fn admits(&self, cred: &sys::PeerCred) -> std::result::Result<(), String> {
         let me = rustix::process::getuid().as_raw();
         if cred.uid == me || cred.uid == 0 {
             return Ok(());
@@ -487,9 +497,20 @@ impl Master {
             .map(|(&s, _)| s)
             .collect();
         for s in waiting {
+            // The owner may still answer calls already forwarded to it.
+            if let Some(p) = self.pending.get(&s) {
+                self.orphan(s, p.callee);
+            }
             self.finish_pending(s, Err(Error::Destroyed), Vec::new());
         }
         Ok(())
+    }
+
+    /// Remembers that the answer to `serial` from `callee` is no longer awaited.
+    pub(crate) fn orphan(&mut self, serial: u32, callee: FusioneeId) {
+        if self.orphans.len() < MAX_ORPHANS {
+            self.orphans.insert(serial, callee);
+        }
     }
 
     /// Answers a call whose handler returned [`CallOutcome::Later`].
@@ -502,6 +523,11 @@ impl Master {
         match self.pending.get(&serial) {
             Some(p) if p.callee == MASTER_ID => {
                 self.finish_pending(serial, result, fds);
+                Ok(())
+            }
+            // The caller left meanwhile: nobody to answer, nothing wrong.
+            _ if self.orphans.get(&serial) == Some(&MASTER_ID) => {
+                self.orphans.remove(&serial);
                 Ok(())
             }
             _ => Err(Error::NotFound(format!("pending call {serial}"))),
@@ -708,8 +734,18 @@ impl Master {
         for s in waiting {
             self.finish_pending(s, Err(Error::PeerGone(id)), Vec::new());
         }
-        self.pending.retain(|_, p| p.caller != id);
-        // 3. Reactor subscriptions.
+        let abandoned: Vec<(u32, FusioneeId)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.caller == id)
+            .map(|(&s, p)| (s, p.callee))
+            .collect();
+        for (s, callee) in abandoned {
+            self.pending.remove(&s);
+            self.orphan(s, callee);
+        }
+        self.orphans.retain(|_, callee| *callee != id);
+        // 3. Reactor subscriptions, and the reactors it created.
         self.reactors_fusionee_gone(id);
         // 4. Properties.
         for (who, serial, result) in self.properties.fusionee_gone(id, Instant::now()) {
@@ -757,7 +793,9 @@ impl Master {
                     self.reply(who, serial, Ok(crate::wire::Response::Unit));
                 }
                 refs::Fired::Watch(_, refs::Watch::Call(call, arg)) => {
-                    if let Err(e) = self.call_oneway(call, arg, Vec::new()) {
+                    // Caller 0: the system, not the master (see `CallIn::caller`).
+                    if let Err(e) = self.execute(SYSTEM, 0, call, arg, Vec::new(), Vec::new(), true)
+                    {
                         debug!(call, "ref watch call failed: {e}");
                     }
                 }

@@ -8,6 +8,10 @@
 //! Only subscribers that sleep get a wake-up. A lossless reactor never overwrites: a slave's
 //! dispatch into a full ring is answered only once it fits (back-pressure reaches the
 //! dispatcher), the master's own gets [`Error::WouldBlock`].
+//!
+//! Rings are the master's allocations (whoever created the reactor). A reactor dies with its
+//! creator: when the creator leaves, the reactor is destroyed and its ring freed once the
+//! last subscriber detached.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -98,6 +102,37 @@ impl Reactors {
 }
 
 impl Master {
+    /// A fusionee left: its subscriptions go, and the reactors it created are destroyed
+    /// (their rings are freed once the last subscriber detached).
+    pub(crate) fn reactors_fusionee_gone(&mut self, dead: FusioneeId) {
+        self.reactors.fusionee_gone(dead);
+        let created: Vec<ReactorId> = self
+            .reactors
+            .map
+            .iter()
+            .filter(|(_, e)| e.creator == dead)
+            .map(|(&k, _)| k)
+            .collect();
+        for r in created {
+            // Also frees it at once when nobody is subscribed.
+            let _ = self.reactor_destroy_by(MASTER_ID, r);
+        }
+        // Reactors destroyed earlier whose last subscriber was the dead one (these used to
+        // stay forever, ring and all).
+        let idle: Vec<ReactorId> = self
+            .reactors
+            .map
+            .iter()
+            .filter(|(_, e)| e.destroyed && e.subs.is_empty())
+            .map(|(&k, _)| k)
+            .collect();
+        for r in idle {
+            self.reap_reactor(r);
+        }
+        // Messages that waited only for the dead one count as consumed.
+        self.check_dispatch_callbacks();
+    }
+
     /// Creates a reactor owned by the master.
     pub fn reactor_create(
         &mut self,
@@ -127,8 +162,11 @@ impl Master {
         }
         let slot = ring::ENTRY_HEADER_SIZE + msg_size.next_multiple_of(8);
         let size = ring::required_size(capacity as u32, slot as u32);
+        // The ring is master state (read-only for slaves) and must live as long as the
+        // reactor, so it is the master's allocation whoever created the reactor: were it
+        // the creator's, its death would free a ring still in use.
         let pool = self.pools.get_mut(&MAIN_POOL).expect("main pool");
-        let block = pool.calloc(creator, size)?;
+        let block = pool.calloc(MASTER_ID, size)?;
         let writer = match RingWriter::new(
             pool.shared_map(),
             block.offset as usize,
@@ -138,7 +176,7 @@ impl Master {
         ) {
             Ok(w) => w,
             Err(e) => {
-                let _ = pool.free(creator, block);
+                let _ = pool.free(MASTER_ID, block);
                 return Err(e);
             }
         };
@@ -203,7 +241,7 @@ impl Master {
         if done {
             let e = self.reactors.map.remove(&r).expect("checked");
             if let Some(pool) = self.pools.get_mut(&MAIN_POOL) {
-                let _ = pool.free(e.creator, e.block);
+                let _ = pool.free(MASTER_ID, e.block);
             }
         }
     }
@@ -371,24 +409,6 @@ impl Master {
         // Messages that waited only for this subscriber are consumed now.
         self.check_dispatch_callbacks();
         Ok(())
-    }
-
-    /// A fusionee left or died: its subscriptions and queued dispatches go, destroyed
-    /// reactors it was the last subscriber of are freed, and messages that waited only for
-    /// it count as consumed.
-    pub(crate) fn reactors_fusionee_gone(&mut self, dead: FusioneeId) {
-        self.reactors.fusionee_gone(dead);
-        let reap: Vec<ReactorId> = self
-            .reactors
-            .map
-            .iter()
-            .filter(|(_, e)| e.destroyed && e.subs.is_empty())
-            .map(|(&k, _)| k)
-            .collect();
-        for r in reap {
-            self.reap_reactor(r);
-        }
-        self.check_dispatch_callbacks();
     }
 
     /// Dispatches a message from the master. On a lossless reactor this never waits: a full
@@ -584,8 +604,9 @@ impl Master {
             });
         }
         for (cb, channel) in fire {
+            // Caller 0: the system (see `CallIn::caller`).
             if let Err(e) = self.execute(
-                MASTER_ID,
+                super::SYSTEM,
                 0,
                 cb,
                 channel as i32,

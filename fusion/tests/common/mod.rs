@@ -99,6 +99,16 @@ impl Drop for Proc {
 
 /// Starts a child in `role` for world `w`, with extra environment.
 pub fn spawn(role: &str, w: &WorldConfig, env: &[(&str, String)]) -> Proc {
+    spawn_with(role, w, env, |_| {})
+}
+
+/// Like [`spawn`], letting `setup` adjust the command first (uid, gid, ...).
+pub fn spawn_with(
+    role: &str,
+    w: &WorldConfig,
+    env: &[(&str, String)],
+    setup: impl FnOnce(&mut Command),
+) -> Proc {
     let (parent, child) = Barrier::pair().unwrap();
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
@@ -116,6 +126,7 @@ pub fn spawn(role: &str, w: &WorldConfig, env: &[(&str, String)]) -> Proc {
         cmd.env(k, v);
     }
     child.pass_to(&mut cmd).unwrap();
+    setup(&mut cmd);
     let c = cmd.spawn().unwrap();
     drop(child);
     Proc {
@@ -226,4 +237,33 @@ pub fn exited(p: &mut Proc) -> Option<std::process::ExitStatus> {
         std::thread::sleep(Duration::from_millis(25));
     }
     None
+}
+
+/// A deterministic pseudo-random generator (splitmix64): reproducible runs from a seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// A fair coin.
+    pub fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
 }
