@@ -439,7 +439,7 @@ pub fn decode(packet: &[u8]) -> Result<Message, Error> {
         Some((&v, _)) if v != WIRE_VERSION => Err(Error::Malformed(format!(
             "wire version {v}, expected {WIRE_VERSION}"
         ))),
-        Some((_, body)) if body.len() > MAX_MESSAGE => {
+        Some(_) if packet.len() > MAX_MESSAGE => {
             Err(Error::Malformed("oversized packet".into()))
         }
         Some((_, body)) => {
