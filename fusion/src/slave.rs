@@ -54,8 +54,10 @@ const ENTER_TIMEOUT: Duration = Duration::from_secs(5);
 const BATCH_MAX: usize = 64;
 /// Bytes of queued one-way calls sent together at most.
 const BATCH_BYTES: usize = 32 * 1024;
-/// How long a synchronous call spins for its answer before it sleeps.
+/// How long a synchronous call waits for its answer before it sleeps.
 const SPIN: Duration = Duration::from_micros(20);
+/// How long of that it spins before it starts yielding the CPU.
+const SPIN_HOT: Duration = Duration::from_micros(3);
 
 /// What happened in the world, as a slave sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +108,8 @@ pub struct Slave {
     events: VecDeque<SlaveEvent>,
     batch: Vec<Request>,
     batch_bytes: usize,
+    /// Packets went out on the socket since the last call-slot request.
+    sent_on_socket: bool,
     buf: Vec<u8>,
     ready: Vec<u64>,
 }
@@ -199,6 +203,7 @@ impl Slave {
             events: VecDeque::new(),
             batch: Vec::new(),
             batch_bytes: 0,
+            sent_on_socket: true,
             buf: Vec::with_capacity(4096),
             ready: Vec::with_capacity(4),
         })
@@ -247,6 +252,7 @@ impl Slave {
             return Err(Error::MasterGone);
         }
         let bytes = wire::encode(msg)?;
+        self.sent_on_socket = true;
         if sys::send_msg(self.sock.as_fd(), &bytes, fds).is_err() {
             self.lost_master();
             return Err(Error::MasterGone);
@@ -575,16 +581,25 @@ impl Slave {
             return Err(Error::MasterGone);
         }
         self.serial = self.serial.wrapping_add(1).max(1);
-        slot::post(&self.control, self.serial, call, arg, payload)?;
+        let socket_first = std::mem::take(&mut self.sent_on_socket);
+        slot::post(&self.control, self.serial, call, arg, payload, socket_first)?;
         sys::eventfd_signal(self.doorbell.as_fd());
-        // Spin briefly: a quick answer then costs no sleep and no wake-up at all.
-        let spin_until = Instant::now() + SPIN;
+        // Wait briefly without sleeping: a quick answer then costs no wake-up at all. Spin
+        // first, then yield the CPU (the master may need this very core).
+        let start = Instant::now();
         let mut spins = 0u32;
         while !slot::answered(&self.control) {
             spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && Instant::now() >= spin_until {
-                self.sleep_for_answer()?;
-                break;
+            if spins % 32 == 0 {
+                let waited = start.elapsed();
+                if waited >= SPIN {
+                    self.sleep_for_answer()?;
+                    break;
+                }
+                if waited >= SPIN_HOT {
+                    std::thread::yield_now();
+                    continue;
+                }
             }
             std::hint::spin_loop();
         }

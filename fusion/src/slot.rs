@@ -8,9 +8,12 @@
 //! and then sleeping on its wake-up eventfd, takes it. The master rings that eventfd only if
 //! the slave announced it sleeps, so a quick answer costs one wake-up in all, not two.
 //!
-//! Ordering with the socket is kept: before the master looks at a slot, it reads everything
-//! the slave sent on its socket (a `send` on a unix socket has queued the packet before it
-//! returns, so one-way calls sent before a synchronous call are handled before it).
+//! Ordering with the socket is kept: when the slave sent packets on its socket since its
+//! last slot call, it says so in the slot, and the master reads everything on the socket
+//! before it serves the slot (a `send` on a unix socket has queued the packet before it
+//! returns, so one-way calls sent before a synchronous call are handled before it). The
+//! doorbell is edge-triggered in the master's epoll, so ringing it is the only syscall the
+//! slave makes; the slave spins for the answer briefly, yielding the CPU, before it sleeps.
 //!
 //! Layout at [`crate::control::CALL_SLOT`] (everything the master reads is validated):
 //!
@@ -49,6 +52,7 @@ const ARG: usize = CALL_SLOT + 16;
 const REQ_LEN: usize = CALL_SLOT + 20;
 const RESULT: usize = CALL_SLOT + 24;
 const ANS_LEN: usize = CALL_SLOT + 28;
+const SOCKET_FIRST: usize = CALL_SLOT + 32;
 const REQ: usize = CALL_SLOT + 64;
 const ANS: usize = REQ + SLOT_PAYLOAD;
 
@@ -69,8 +73,16 @@ pub struct Taken {
     pub payload: Vec<u8>,
 }
 
-/// Slave side: posts a request. The slot must be idle.
-pub fn post(m: &Mapping, serial: u32, call: CallId, arg: i32, payload: &[u8]) -> Result<()> {
+/// Slave side: posts a request. The slot must be idle. `socket_first` tells the master that
+/// packets were sent on the socket since the last slot call, to be handled before this one.
+pub fn post(
+    m: &Mapping,
+    serial: u32,
+    call: CallId,
+    arg: i32,
+    payload: &[u8],
+    socket_first: bool,
+) -> Result<()> {
     if payload.len() > SLOT_PAYLOAD {
         return Err(Error::Invalid("payload too large for the call slot".into()));
     }
@@ -79,6 +91,7 @@ pub fn post(m: &Mapping, serial: u32, call: CallId, arg: i32, payload: &[u8]) ->
     word(m, CALL).store(call, Ordering::Relaxed);
     word(m, ARG).store(arg as u32, Ordering::Relaxed);
     word(m, REQ_LEN).store(payload.len() as u32, Ordering::Relaxed);
+    word(m, SOCKET_FIRST).store(socket_first as u32, Ordering::Relaxed);
     word(m, SLEEPING).store(0, Ordering::Relaxed);
     word(m, STATE).store(REQUEST, Ordering::Release);
     Ok(())
@@ -111,6 +124,12 @@ pub fn take_answer(m: &Mapping) -> Result<Vec<u8>> {
             .unwrap_or_else(|_| Error::Malformed("undecodable error in the call slot".into())));
     }
     Ok(out)
+}
+
+/// Master side: whether a request is posted that wants the socket read first.
+pub fn wants_socket_first(m: &Mapping) -> bool {
+    word(m, STATE).load(Ordering::Acquire) == REQUEST
+        && word(m, SOCKET_FIRST).load(Ordering::Relaxed) != 0
 }
 
 /// Master side: takes a posted request, validating what the slave wrote.

@@ -439,9 +439,7 @@ pub fn decode(packet: &[u8]) -> Result<Message, Error> {
         Some((&v, _)) if v != WIRE_VERSION => Err(Error::Malformed(format!(
             "wire version {v}, expected {WIRE_VERSION}"
         ))),
-        Some(_) if packet.len() > MAX_MESSAGE => {
-            Err(Error::Malformed("oversized packet".into()))
-        }
+        Some(_) if packet.len() > MAX_MESSAGE => Err(Error::Malformed("oversized packet".into())),
         Some((_, body)) => {
             let (msg, rest) = postcard::take_from_bytes::<Message>(body)
                 .map_err(|e| Error::Malformed(e.to_string()))?;

@@ -244,11 +244,15 @@ impl Master {
     }
 
     pub(super) fn doorbell(&mut self, id: FusioneeId) {
-        if let Some(c) = self.conns.get(&id) {
-            sys::eventfd_drain(c.doorbell.as_fd());
-            // Ordering: packets the slave sent before ringing are handled first.
+        // The doorbell is edge-triggered: nothing to drain. Packets the slave sent before
+        // posting a call are handled first when it says there are some.
+        if self
+            .conns
+            .get(&id)
+            .is_some_and(|c| crate::slot::wants_socket_first(&c.control))
+        {
+            self.read_conn(id);
         }
-        self.read_conn(id);
         self.serve_slot(id);
         self.retry_blocked();
         self.check_dispatch_callbacks();
