@@ -136,6 +136,10 @@ thread_local! {
     static TID: Cell<u32> = const { Cell::new(0) };
 }
 
+extern "C" fn forget_tid() {
+    TID.set(0);
+}
+
 /// The calling thread's kernel tid, cached (gettid is a system call).
 #[inline]
 fn my_tid() -> u32 {
@@ -149,6 +153,9 @@ fn my_tid() -> u32 {
 
 #[cold]
 fn fetch_tid() -> u32 {
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    // A forked child must not inherit its parent's cached tid.
+    AT_FORK.call_once(|| sys::at_fork_child(forget_tid));
     let t = sys::gettid();
     TID.set(t);
     t
@@ -236,6 +243,8 @@ pub struct Skirmish {
     map: Arc<Mapping>,
     offset: usize,
     me: u32,
+    /// The slot, bounds-checked once: the fast paths reach its words without checks.
+    hot: sys::Window<SLOT_SIZE>,
 }
 
 impl Skirmish {
@@ -262,7 +271,14 @@ impl Skirmish {
             STATE_DESTROYED => return Err(Error::Destroyed),
             _ => return Err(Error::NotFound(format!("skirmish {index}"))),
         }
-        Ok(Self { map, offset, me })
+        let hot = sys::Window::new(map.clone(), offset)
+            .ok_or_else(|| Error::Invalid(format!("skirmish slot {index} out of range")))?;
+        Ok(Self {
+            map,
+            offset,
+            me,
+            hot,
+        })
     }
 
     /// This handle's fusionee id.
@@ -308,13 +324,13 @@ impl Skirmish {
         self.acquire(Wait::Never)
     }
 
-    /// The three words the fast paths touch (fewer bounds checks than a whole [`Slot`]).
+    /// The three words the fast paths touch, without bounds checks (see [`sys::Window`]).
     #[inline]
     fn hot(&self) -> Option<Hot<'_>> {
         Some(Hot {
-            word: self.map.atomic_u32(self.offset + OFF_WORD)?,
-            tid: self.map.atomic_u32(self.offset + OFF_TID)?,
-            count: self.map.atomic_u32(self.offset + OFF_COUNT)?,
+            word: self.hot.u32::<OFF_WORD>(),
+            tid: self.hot.u32::<OFF_TID>(),
+            count: self.hot.u32::<OFF_COUNT>(),
         })
     }
 
@@ -329,9 +345,7 @@ impl Skirmish {
             {
                 h.tid.store(tid, Ordering::Relaxed);
                 h.count.store(1, Ordering::Relaxed);
-                if let Some(at) = self.map.atomic_u64(self.offset + OFF_LOCKED_AT) {
-                    at.store(0, Ordering::Relaxed);
-                }
+                self.hot.u64::<OFF_LOCKED_AT>().store(0, Ordering::Relaxed);
                 return Ok(Prevailed::Clean);
             }
         }

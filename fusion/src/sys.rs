@@ -64,6 +64,15 @@ pub fn gettid() -> u32 {
     rustix::thread::gettid().as_raw_nonzero().get() as u32
 }
 
+/// Runs `f` in the child after every `fork` of this process (`pthread_atfork`), to drop
+/// per-thread caches that would be wrong there.
+pub fn at_fork_child(f: extern "C" fn()) {
+    // SAFETY: registering a plain function pointer; it runs in the child's only thread.
+    unsafe {
+        libc::pthread_atfork(None, None, Some(f));
+    }
+}
+
 /// The calling process's id.
 pub fn getpid() -> u32 {
     rustix::process::getpid().as_raw_nonzero().get() as u32
@@ -725,5 +734,54 @@ pub fn accept(listener: BorrowedFd<'_>) -> std::io::Result<Option<OwnedFd>> {
         Err(Errno::AGAIN) => Ok(None),
         Err(Errno::INTR) | Err(Errno::CONNABORTED) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A fixed-size window of a shared mapping whose bounds were checked once, at creation:
+/// fields at constant offsets are then reached without a runtime check (the offsets are
+/// checked at compile time). For hot paths such as a lock's uncontended prevail/dismiss.
+#[derive(Debug, Clone)]
+pub struct Window<const LEN: usize> {
+    map: std::sync::Arc<Mapping>,
+    base: NonNull<u8>,
+}
+
+// SAFETY: like `Mapping`, the window is plain shared memory reached through atomics; the
+// `Arc` keeps the mapping alive as long as the window.
+unsafe impl<const LEN: usize> Send for Window<LEN> {}
+// SAFETY: as above.
+unsafe impl<const LEN: usize> Sync for Window<LEN> {}
+
+impl<const LEN: usize> Window<LEN> {
+    /// The `LEN` bytes at `offset` (8-byte aligned) of `map`, or `None` when out of bounds.
+    pub fn new(map: std::sync::Arc<Mapping>, offset: usize) -> Option<Self> {
+        if !map.check(offset, LEN, 8) {
+            return None;
+        }
+        // SAFETY: offset + LEN is within the mapping (checked above).
+        let base = unsafe { NonNull::new_unchecked(map.as_ptr().add(offset)) };
+        Some(Self { map, base })
+    }
+
+    /// The mapping this window looks into.
+    pub fn mapping(&self) -> &std::sync::Arc<Mapping> {
+        &self.map
+    }
+
+    /// The `AtomicU32` at constant offset `OFF` (checked against `LEN` at compile time).
+    #[inline(always)]
+    pub fn u32<const OFF: usize>(&self) -> &AtomicU32 {
+        const { assert!(OFF + 4 <= LEN && OFF % 4 == 0, "field outside the window") };
+        // SAFETY: in bounds (compile-time check above, window checked at creation) and
+        // aligned (base is 8-aligned, OFF a multiple of 4); alive as long as `self.map`.
+        unsafe { &*(self.base.as_ptr().add(OFF) as *const AtomicU32) }
+    }
+
+    /// The `AtomicU64` at constant offset `OFF` (checked against `LEN` at compile time).
+    #[inline(always)]
+    pub fn u64<const OFF: usize>(&self) -> &AtomicU64 {
+        const { assert!(OFF + 8 <= LEN && OFF % 8 == 0, "field outside the window") };
+        // SAFETY: as for `u32`, with 8-byte alignment.
+        unsafe { &*(self.base.as_ptr().add(OFF) as *const AtomicU64) }
     }
 }
