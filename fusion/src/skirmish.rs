@@ -1266,6 +1266,7 @@ mod tests {
             map: shm.map.clone(),
             offset: TABLE + SLOT_SIZE,
             me: 1,
+            hot: sys::Window::new(shm.map.clone(), TABLE + SLOT_SIZE).unwrap(),
         };
         assert_eq!(prevail_multi(&[&l2, &l1, &l0]), Err(Error::Destroyed));
         assert!(!l0.is_locked() && !l2.is_locked());
