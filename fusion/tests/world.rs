@@ -64,6 +64,19 @@ fn child_main() {
                 s.dispatch(Some(Duration::from_millis(100))).unwrap();
             }
         }
+        // Takes lock FUSION_TEST_LOCK, leaves the world but keeps running (and holding it)
+        // until told to exit.
+        "leave-holding" => {
+            let mut s = Slave::enter(w).unwrap();
+            let idx: u32 = std::env::var("FUSION_TEST_LOCK").unwrap().parse().unwrap();
+            let lock = s.skirmish_open(idx).unwrap();
+            lock.prevail().unwrap();
+            let mut b = child_barrier();
+            drop(s);
+            b.place().unwrap();
+            b.sync(Some(Duration::from_secs(30))).unwrap();
+            std::process::exit(0);
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -369,4 +382,41 @@ fn role_any_becomes_master_then_slave() {
     drop(second);
     drop(m);
     assert!(matches!(enter(w, Role::Slave), Err(Error::NoMaster(_))));
+}
+
+#[test]
+fn a_live_process_that_left_keeps_its_lock_until_it_exits() {
+    let w = world("leave-holding");
+    let mut m = Master::create(w.clone()).unwrap();
+    let lock = m.skirmish_create("held").unwrap();
+    let idx = m.snapshot().locks[0].index;
+    let mut child = spawn(
+        "leave-holding",
+        &w,
+        &[("FUSION_TEST_LOCK", idx.to_string())],
+    );
+    let h = std::thread::spawn(move || {
+        child.ready();
+        child
+    });
+    while !h.is_finished() {
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    let mut child = h.join().unwrap();
+    pump(&mut m, "the child left the world", |m| {
+        m.fusionees().is_empty()
+    });
+    // It left but still runs and maps the lock table: the lock stays its own.
+    assert_eq!(lock.swoop(), Err(Error::Busy));
+    assert!(m.snapshot().locks[0].owner.is_some());
+    child.go();
+    assert!(child.wait_ok());
+    pump(&mut m, "the lock was released after the exit", |m| {
+        m.snapshot().locks[0].owner.is_none()
+    });
+    assert_eq!(
+        lock.prevail().unwrap(),
+        fusion::skirmish::Prevailed::OwnerDied
+    );
+    lock.dismiss().unwrap();
 }

@@ -72,6 +72,7 @@ pub const LOCK_POOL: u32 = 1;
 const TOKEN_LISTENER: u64 = 0;
 const KIND_SOCKET: u64 = 1;
 const KIND_DOORBELL: u64 = 2;
+const KIND_PIDFD: u64 = 4;
 
 /// A master call handler.
 pub type Handler = Box<dyn FnMut(&mut Master, CallIn) -> CallOutcome>;
@@ -122,6 +123,9 @@ pub struct Master {
     next_id: FusioneeId,
     next_serial: u32,
     pub(crate) conns: BTreeMap<FusioneeId, Conn>,
+    /// Departed fusionees whose process still runs: their locks and blocks are released when
+    /// their pidfd says it exited.
+    departed: BTreeMap<FusioneeId, OwnedFd>,
     handshaking: Vec<(OwnedFd, sys::PeerCred, Instant)>,
     pub(crate) pools: BTreeMap<u32, ShmPool>,
     pub(crate) lock_names: Vec<Option<(String, FusioneeId)>>,
@@ -224,6 +228,7 @@ impl Master {
             next_id: MASTER_ID,
             next_serial: 0,
             conns: BTreeMap::new(),
+            departed: BTreeMap::new(),
             handshaking: Vec::new(),
             pools,
             lock_names: vec![None; LOCK_SLOTS as usize],
@@ -300,6 +305,7 @@ impl Master {
             match token & 0xff {
                 KIND_SOCKET => self.read_conn(id),
                 KIND_DOORBELL => self.doorbell(id),
+                KIND_PIDFD => self.exited(id),
                 _ => {
                     // A handshaking socket: index in the upper bits.
                     self.read_handshakes();
@@ -708,12 +714,38 @@ impl Master {
         self.poller.delete(conn.sock.as_fd());
         self.poller.delete(conn.doorbell.as_fd());
         info!(fusionee = id, pid = conn.cred.pid, "left: {why}");
-        // 1. Locks.
-        if let Some(pool) = self.pools.get(&LOCK_POOL) {
-            let released = skirmish::release_dead(pool.map(), self.lock_table, LOCK_SLOTS, id);
-            if !released.is_empty() {
-                warn!(fusionee = id, locks = ?released, "released locks of a departed owner");
+        // 1. Locks and 7. shared memory: at once if its process is gone (or is our own); a
+        // live process keeps its mappings, so it could still write where it held a lock or
+        // a block: those wait until it has exited (its pidfd tells us).
+        let alive = conn.cred.pid != self.pid
+            && conn
+                .pidfd
+                .as_ref()
+                .is_some_and(|p| !sys::pidfd_exited(p.as_fd()));
+        let mut deferred = None;
+        if alive {
+            if let Some(p) = &conn.pidfd {
+                if let Ok(fd) = p.try_clone() {
+                    if self
+                        .poller
+                        .add(fd.as_fd(), ((id as u64) << 8) | KIND_PIDFD)
+                        .is_ok()
+                    {
+                        deferred = Some(fd);
+                    }
+                }
             }
+        }
+        let deferred_release = deferred.is_some();
+        if let Some(fd) = deferred {
+            debug!(
+                fusionee = id,
+                pid = conn.cred.pid,
+                "its locks and memory wait for its exit"
+            );
+            self.departed.insert(id, fd);
+        } else {
+            self.release_locks(id);
         }
         // 2. Calls it owned: callers get PeerGone; calls it made: answers are dropped.
         let owned: Vec<CallId> = self
@@ -758,7 +790,33 @@ impl Master {
         for (who, serial, first) in self.arenas.fusionee_gone(id) {
             self.reply(who, serial, Ok(crate::wire::Response::Bool(first)));
         }
-        // 7. Shared memory.
+        // 7. Shared memory (see 1).
+        if !deferred_release {
+            self.reclaim_memory(id);
+        }
+        // 8. Lock names it created stay (the lock is world state), objects it owned lose it.
+        self.objects.fusionee_gone(id);
+        // 9. Tell the others.
+        let msg = crate::wire::Message::Event(crate::wire::Event::Left(id));
+        for other in self.fusionees() {
+            self.send(other, &msg, &[]);
+        }
+        self.push_event(MasterEvent::Left(id));
+        drop(conn);
+    }
+
+    /// Releases the locks a departed fusionee held (the next locker is told `OwnerDied`).
+    fn release_locks(&mut self, id: FusioneeId) {
+        if let Some(pool) = self.pools.get(&LOCK_POOL) {
+            let released = skirmish::release_dead(pool.map(), self.lock_table, LOCK_SLOTS, id);
+            if !released.is_empty() {
+                warn!(fusionee = id, locks = ?released, "released locks of a departed owner");
+            }
+        }
+    }
+
+    /// Frees every block a departed fusionee allocated.
+    fn reclaim_memory(&mut self, id: FusioneeId) {
         for pool in self.pools.values_mut() {
             let (blocks, bytes) = pool.reclaim(id);
             if blocks > 0 {
@@ -771,15 +829,15 @@ impl Master {
                 );
             }
         }
-        // 8. Lock names it created stay (the lock is world state), objects it owned lose it.
-        self.objects.fusionee_gone(id);
-        // 9. Tell the others.
-        let msg = crate::wire::Message::Event(crate::wire::Event::Left(id));
-        for other in self.fusionees() {
-            self.send(other, &msg, &[]);
+    }
+
+    /// The process of a departed fusionee exited: release what waited for that.
+    fn exited(&mut self, id: FusioneeId) {
+        if let Some(fd) = self.departed.remove(&id) {
+            self.poller.delete(fd.as_fd());
+            self.release_locks(id);
+            self.reclaim_memory(id);
         }
-        self.push_event(MasterEvent::Left(id));
-        drop(conn);
     }
 
     /// Carries out what ref operations fired.
