@@ -83,6 +83,7 @@ type SlaveReaction = Box<dyn FnMut(&Delivery<'_>) -> Reaction + Send>;
 
 struct Attachment {
     reader: RingReader,
+    bell: OwnedFd,
     reactions: Vec<(u32, u32, SlaveReaction)>,
 }
 
@@ -523,7 +524,7 @@ impl Slave {
             }
         }
         for rid in emptied {
-            self.attachments.remove(&rid);
+            self.drop_attachment(rid);
         }
         self.buf = buf;
         if let Some(w) = self.control.atomic_u32(control::WANT_PROGRESS) {
@@ -736,10 +737,14 @@ impl Slave {
         channel: u32,
         reaction: impl FnMut(&Delivery<'_>) -> Reaction + Send + 'static,
     ) -> Result<u32> {
-        let att = match self.request(Request::ReactorAttach {
-            reactor: r,
-            channel,
-        })? {
+        let (resp, mut fds) = self.request_fds(
+            Request::ReactorAttach {
+                reactor: r,
+                channel,
+            },
+            &[],
+        )?;
+        let att = match resp {
             Response::Attached(a) => a,
             other => return Err(unexpected(other)),
         };
@@ -747,6 +752,11 @@ impl Slave {
             let ring = self.pool_map(att.pool)?;
             let block = CursorBlock::new(self.control.clone(), att.cursor_offset as usize)?;
             let reader = RingReader::resume(ring, att.ring_offset as usize, block)?;
+            // The reactor's bell: rung once per dispatch for all sleeping subscribers.
+            let bell = fds
+                .pop()
+                .ok_or_else(|| Error::Malformed("attachment without its bell".into()))?;
+            self.poller.add_edge(bell.as_fd(), TOKEN_WAKE)?;
             // Asleep until dispatched: the first message rings our fd, whoever polls it.
             if !reader.prepare_sleep(SleepMode::EventFd) {
                 sys::eventfd_signal(self.wake.as_fd());
@@ -756,6 +766,7 @@ impl Slave {
                 Attachment {
                     reader,
                     reactions: Vec::new(),
+                    bell,
                 },
             );
         }
@@ -782,12 +793,20 @@ impl Slave {
             .ok_or_else(|| Error::NotFound(format!("reaction {reaction}")))?;
         let (_, channel, _) = a.reactions.remove(i);
         if a.reactions.is_empty() {
-            self.attachments.remove(&r);
+            self.drop_attachment(r);
         }
         self.unit(Request::ReactorDetach {
             reactor: r,
             channel,
         })
+    }
+
+    /// Forgets a reactor we no longer listen to. Its bell leaves our epoll explicitly: the
+    /// master keeps the eventfd open, so closing our copy alone would not unregister it.
+    fn drop_attachment(&mut self, r: ReactorId) {
+        if let Some(a) = self.attachments.remove(&r) {
+            self.poller.delete(a.bell.as_fd());
+        }
     }
 
     /// Dispatches a message on a reactor's channel; with `to_self` our own reactions get it too.

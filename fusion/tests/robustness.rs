@@ -308,7 +308,7 @@ fn garbage_gets_error_replies_then_a_disconnect_and_others_lose_nothing() {
     });
     let aid = finish(&mut m, attacker);
     pump(&mut m, "the attacker is gone", |m| {
-        !m.fusionees().contains(&aid)
+        !m.fusionees().contains(&aid) && !m.departed().contains(&aid)
     });
     assert_eq!(m.fusionees(), vec![bid]);
 
@@ -377,7 +377,7 @@ fn slave_send_raw_packet_strikes_and_the_limit_disconnects() {
         (s.id(), other)
     });
     pump(&mut m, "the striker is gone", |m| {
-        !m.fusionees().contains(&id)
+        !m.fusionees().contains(&id) && !m.departed().contains(&id)
     });
     assert_eq!(m.fusionees(), vec![other.id()]);
 }
@@ -410,7 +410,7 @@ fn oversized_packet_disconnects() {
         (s.id(), other)
     });
     pump(&mut m, "the sender is gone", |m| {
-        !m.fusionees().contains(&id)
+        !m.fusionees().contains(&id) && !m.departed().contains(&id)
     });
     assert_eq!(m.fusionees(), vec![other.id()]);
 }
@@ -575,7 +575,7 @@ fn out_of_order_and_forged_messages_are_strikes_and_the_real_caller_is_unaffecte
     });
     let fid = finish(&mut m, forger);
     pump(&mut m, "the forger is gone", |m| {
-        !m.fusionees().contains(&fid)
+        !m.fusionees().contains(&fid) && !m.departed().contains(&fid)
     });
 
     // The real call is still pending and gets the real answer.
@@ -810,7 +810,7 @@ fn call_floods_hit_the_quota_and_other_callers_are_unaffected() {
     let id = raw.id;
     drop(raw);
     pump(&mut m, "the flooder is gone", |m| {
-        !m.fusionees().contains(&id)
+        !m.fusionees().contains(&id) && !m.departed().contains(&id)
     });
     let rest: Vec<u32> = held
         .borrow()

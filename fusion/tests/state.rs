@@ -142,7 +142,7 @@ fn one_child(m: &mut Master, p: Proc) -> Proc {
 fn kill_and_reap(m: &mut Master, p: &mut Proc, fid: u32) {
     p.kill();
     pump(m, "the child's departure", |m| {
-        !m.fusionees().contains(&fid)
+        !m.fusionees().contains(&fid) && !m.departed().contains(&fid)
     });
 }
 
@@ -313,7 +313,9 @@ fn zero_lock_trylock_locked_invalid_and_inherit() {
         }),
     );
     drop(b);
-    pump(&mut m, "b leaves", |m| !m.fusionees().contains(&bid));
+    pump(&mut m, "b leaves", |m| {
+        !m.fusionees().contains(&bid) && !m.departed().contains(&bid)
+    });
     assert_eq!(ref_info(&m, r).zero_locked_by, None);
     join(
         &mut m,
@@ -346,7 +348,9 @@ fn zero_lock_trylock_locked_invalid_and_inherit() {
     );
     assert_eq!(m.ref_stat(child), Ok(1));
     drop(c);
-    pump(&mut m, "c leaves", |m| !m.fusionees().contains(&cid));
+    pump(&mut m, "c leaves", |m| {
+        !m.fusionees().contains(&cid) && !m.departed().contains(&cid)
+    });
     assert_eq!(*fired.borrow(), vec![9]);
 }
 
@@ -509,7 +513,7 @@ fn property_of_a_dead_purchaser_and_holdup() {
     let status = exited(&mut kid).expect("the purchaser died");
     assert_eq!(status.signal(), Some(9), "killed, not exited: {status:?}");
     pump(&mut m, "the purchaser's departure", |m| {
-        !m.fusionees().contains(&fid)
+        !m.fusionees().contains(&fid) && !m.departed().contains(&fid)
     });
     m.property_purchase(q).unwrap();
     m.property_cede(q).unwrap();

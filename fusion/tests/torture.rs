@@ -464,7 +464,7 @@ fn torture_slaves_killed_at_random_leave_nothing_behind() {
                 if let Some(fid) = fid {
                     kills_in_world += 1;
                     pump(&mut m, "the master notices the death", |m| {
-                        !m.fusionees().contains(&fid)
+                        !m.fusionees().contains(&fid) && !m.departed().contains(&fid)
                     });
                     assert_nothing_of(&m, fid);
                 }
@@ -496,7 +496,10 @@ fn torture_slaves_killed_at_random_leave_nothing_behind() {
             kids[slot].generation
         );
     }
-    pump(&mut m, "everybody left", |m| m.fusionees().is_empty());
+    // Their processes are gone: what waited for their exit is released too.
+    pump(&mut m, "everybody left", |m| {
+        m.fusionees().is_empty() && m.departed().is_empty()
+    });
 
     // Nothing is left but the master's own.
     let snap = m.snapshot();
@@ -559,7 +562,7 @@ fn a_dead_creators_reactor_keeps_its_ring_until_the_last_subscriber_leaves() {
     let cid = fid_of(&m, creator.pid()).unwrap();
     creator.kill();
     pump(&mut m, "the creator is gone", |m| {
-        !m.fusionees().contains(&cid)
+        !m.fusionees().contains(&cid) && !m.departed().contains(&cid)
     });
     assert_nothing_of(&m, cid);
     // The subscriber still reads the ring: it is not freed (nor handed out again).

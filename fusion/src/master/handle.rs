@@ -132,10 +132,12 @@ impl Master {
                 .map(Response::Id)
                 .into(),
             Request::ReactorDestroy(r) => unit(self.reactor_destroy_by(id, r)),
-            Request::ReactorAttach { reactor, channel } => self
-                .reactor_attach_slave(id, reactor, channel)
-                .map(Response::Attached)
-                .into(),
+            Request::ReactorAttach { reactor, channel } => {
+                match self.reactor_attach_slave(id, reactor, channel) {
+                    Ok((a, bell)) => Outcome::Now(Ok(Response::Attached(a)), vec![bell]),
+                    Err(e) => Err(e).into(),
+                }
+            }
             Request::ReactorDetach { reactor, channel } => {
                 unit(self.reactor_detach_slave(id, reactor, channel))
             }

@@ -266,6 +266,12 @@ impl Master {
         self.conns.keys().copied().collect()
     }
 
+    /// Slaves that left while their process still runs: their locks and blocks are released
+    /// when it exits.
+    pub fn departed(&self) -> Vec<FusioneeId> {
+        self.departed.keys().copied().collect()
+    }
+
     /// The pid of a slave.
     pub fn pid_of(&self, id: FusioneeId) -> Option<u32> {
         self.conns.get(&id).map(|c| c.cred.pid)

@@ -56,6 +56,9 @@ pub(crate) struct ReactorEntry {
     pub msg_size: usize,
     pub lossless: bool,
     pub subs: Vec<Sub>,
+    /// Rung once per dispatch when any subscriber sleeps: every subscriber's epoll watches it
+    /// edge-triggered, so one write wakes them all (the dispatcher's cost stays flat).
+    bell: std::os::fd::OwnedFd,
     /// The subscribers' cursor blocks, in `subs` order (what the ring writer reads).
     blocks: Vec<CursorBlock>,
     local: Vec<(u32, u32, MasterReaction)>,
@@ -180,6 +183,15 @@ impl Master {
                 return Err(e);
             }
         };
+        let bell = match crate::sys::eventfd() {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some(pool) = self.pools.get_mut(&MAIN_POOL) {
+                    let _ = pool.free(MASTER_ID, block);
+                }
+                return Err(e.into());
+            }
+        };
         self.reactors.next += 1;
         let id = self.reactors.next;
         self.reactors.map.insert(
@@ -192,6 +204,7 @@ impl Master {
                 msg_size,
                 lossless,
                 subs: Vec::new(),
+                bell,
                 blocks: Vec::new(),
                 local: Vec::new(),
                 globals: Vec::new(),
@@ -328,7 +341,7 @@ impl Master {
         fid: FusioneeId,
         r: ReactorId,
         channel: u32,
-    ) -> Result<Attached> {
+    ) -> Result<(Attached, std::os::fd::OwnedFd)> {
         if channel >= MAX_CHANNELS {
             return Err(Error::Invalid(format!("channel {channel}")));
         }
@@ -363,11 +376,15 @@ impl Master {
                 idx
             }
         };
-        Ok(Attached {
-            pool: MAIN_POOL,
-            ring_offset,
-            cursor_offset: control::cursor_offset(cursor) as u64,
-        })
+        let bell = self.reactors.map[&r].bell.try_clone()?;
+        Ok((
+            Attached {
+                pool: MAIN_POOL,
+                ring_offset,
+                cursor_offset: control::cursor_offset(cursor) as u64,
+            },
+            bell,
+        ))
     }
 
     pub(crate) fn reactor_detach_slave(
@@ -558,11 +575,9 @@ impl Master {
                 }
             }
         }
-        let wake: Vec<FusioneeId> = published
-            .wake
-            .iter()
-            .filter_map(|&i| e.subs.get(i).map(|s| s.fid))
-            .collect();
+        if !published.wake.is_empty() {
+            crate::sys::eventfd_signal(std::os::fd::AsFd::as_fd(&e.bell));
+        }
         if e.dispatch_cb.is_some() {
             let who: Vec<FusioneeId> = e
                 .subs
@@ -572,11 +587,6 @@ impl Master {
                 .map(|s| s.fid)
                 .collect();
             e.awaiting.push((published.seq, channel, who));
-        }
-        for fid in wake {
-            if let Some(c) = self.conns.get(&fid) {
-                c.wake();
-            }
         }
         self.check_dispatch_callbacks();
         Ok(())
