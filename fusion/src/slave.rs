@@ -126,6 +126,7 @@ impl std::fmt::Debug for Slave {
 
 const TOKEN_SOCK: u64 = 1;
 const TOKEN_WAKE: u64 = 2;
+const TOKEN_BELL: u64 = 3;
 
 impl Slave {
     /// Enters the world `cfg` names as a slave.
@@ -357,29 +358,35 @@ impl Slave {
     /// On return the reactor sleep flags are armed, so the master rings our fd for the next
     /// message: an outer event loop polling [`Slave::as_fd`] never misses one.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<usize> {
-        let mut handled = self.process();
-        if handled == 0 && timeout != Some(Duration::ZERO) && !self.gone && self.arm() {
-            let mut ready = std::mem::take(&mut self.ready);
-            self.poller.wait(timeout, &mut ready)?;
-            self.ready = ready;
-            handled += self.process();
+        // What is already here costs no system call.
+        let mut handled = self.drain_inbox() + self.read_reactors();
+        if self.gone {
+            return Ok(handled);
         }
+        // Sleep only when nothing was here and no message slipped in since (arm re-checks).
+        let t = if handled > 0 || timeout == Some(Duration::ZERO) || !self.arm() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
+        let mut ready = std::mem::take(&mut self.ready);
+        self.poller.wait(t, &mut ready)?;
+        let (sock, wake) = (ready.contains(&TOKEN_SOCK), ready.contains(&TOKEN_WAKE));
+        self.ready = ready;
+        // Read only what epoll reported: a reactor bell needs neither (it is edge-triggered
+        // and the messages are in the rings).
+        if wake {
+            sys::eventfd_drain(self.wake.as_fd());
+        }
+        if sock {
+            handled += self.read_socket();
+        }
+        handled += self.drain_inbox() + self.read_reactors();
         if !self.gone && !self.arm() {
             // Messages are waiting: make our fd readable so the loop comes back at once.
             sys::eventfd_signal(self.wake.as_fd());
         }
         Ok(handled)
-    }
-
-    /// Everything that is ready now, without waiting.
-    fn process(&mut self) -> usize {
-        let mut n = 0;
-        if !self.gone {
-            sys::eventfd_drain(self.wake.as_fd());
-            n += self.read_socket();
-        }
-        n += self.drain_inbox();
-        n + self.read_reactors()
     }
 
     /// Arms every reader's sleep flag; `false` (and nothing armed) if a message is pending.
@@ -756,7 +763,7 @@ impl Slave {
             let bell = fds
                 .pop()
                 .ok_or_else(|| Error::Malformed("attachment without its bell".into()))?;
-            self.poller.add_edge(bell.as_fd(), TOKEN_WAKE)?;
+            self.poller.add_edge(bell.as_fd(), TOKEN_BELL)?;
             // Asleep until dispatched: the first message rings our fd, whoever polls it.
             if !reader.prepare_sleep(SleepMode::EventFd) {
                 sys::eventfd_signal(self.wake.as_fd());
