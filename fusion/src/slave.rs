@@ -408,19 +408,9 @@ impl Slave {
     pub fn dispatch_until(
         &mut self,
         limit: Duration,
-        mut done: impl FnMut(&mut Slave) -> bool,
+        done: impl FnMut(&mut Slave) -> bool,
     ) -> Result<bool> {
-        let end = Instant::now() + limit;
-        loop {
-            if done(self) {
-                return Ok(true);
-            }
-            let now = Instant::now();
-            if now >= end {
-                return Ok(false);
-            }
-            self.dispatch(Some((end - now).min(Duration::from_millis(50))))?;
-        }
+        crate::deadline::run_until(self, limit, done, |s, d| s.dispatch(Some(d)).map(drop))
     }
 
     fn read_socket(&mut self) -> usize {

@@ -327,19 +327,9 @@ impl Master {
     pub fn dispatch_until(
         &mut self,
         limit: Duration,
-        mut done: impl FnMut(&mut Master) -> bool,
+        done: impl FnMut(&mut Master) -> bool,
     ) -> Result<bool> {
-        let end = Instant::now() + limit;
-        loop {
-            if done(self) {
-                return Ok(true);
-            }
-            let now = Instant::now();
-            if now >= end {
-                return Ok(false);
-            }
-            self.dispatch(Some((end - now).min(Duration::from_millis(50))))?;
-        }
+        crate::deadline::run_until(self, limit, done, |m, d| m.dispatch(Some(d)))
     }
 
     fn clamp_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
@@ -502,12 +492,7 @@ impl Master {
             .remove(&call)
             .ok_or_else(|| Error::NotFound(format!("call {call}")))?;
         self.handlers.remove(&call);
-        let waiting: Vec<u32> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.call == call)
-            .map(|(&s, _)| s)
-            .collect();
+        let waiting = self.pending_where(|p| p.call == call);
         for s in waiting {
             // The owner may still answer calls already forwarded to it.
             if let Some(p) = self.pending.get(&s) {
@@ -661,6 +646,15 @@ impl Master {
         Ok(None)
     }
 
+    /// Serials of the pending calls that match.
+    fn pending_where(&self, pred: impl Fn(&Pending) -> bool) -> Vec<u32> {
+        self.pending
+            .iter()
+            .filter(|(_, p)| pred(p))
+            .map(|(&s, _)| s)
+            .collect()
+    }
+
     /// Delivers a call's answer to whoever waits for it.
     pub(crate) fn finish_pending(
         &mut self,
@@ -763,12 +757,7 @@ impl Master {
         for k in owned {
             self.calls.remove(&k);
         }
-        let waiting: Vec<u32> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.callee == id)
-            .map(|(&s, _)| s)
-            .collect();
+        let waiting = self.pending_where(|p| p.callee == id);
         for s in waiting {
             self.finish_pending(s, Err(Error::PeerGone(id)), Vec::new());
         }
