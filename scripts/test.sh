@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # Quick start, command 2: set up what is missing and run the whole test suite:
 # unit and multi-process integration tests, the message-decoder fuzzers for a bounded time,
-# and a smoke run of the benchmark binary.
+# and a smoke run of the benchmark binary. Ends with one line: "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cargo test --workspace
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace 2>&1 | tee "$log" || status=$?
+count() { awk -v f="$1" '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ "^" f) n += $i } END { print n + 0 }' "$log"; }
+passed=$(count passed)
+failed=$(count failed)
+if [ "$status" -ne 0 ]; then
+  echo "tests: ${passed:-0} passed, ${failed:-1} failed"
+  exit "$status"
+fi
 if [ -x scripts/fuzz.sh ]; then
   FUZZ_SECONDS="${FUZZ_SECONDS:-20}" scripts/fuzz.sh
 fi
 cargo run --release -q -p fusion --bin fusion-bench -- --quick >/dev/null
 echo "bench smoke run: ok"
+echo "tests: ${passed} passed, ${failed} failed"
