@@ -14,6 +14,12 @@
 //! | 8 | `want_progress`: the master sets it while a lossless dispatch waits; a slave that consumed messages clears it and rings the master's doorbell |
 //! | 64.. | reserved for the synchronous call slot |
 //! | [`CURSOR_BASE`].. | [`MAX_CURSORS`] reactor cursor blocks of [`CURSOR_SIZE`] bytes |
+//!
+//! ```
+//! use fusion::control;
+//! assert!(control::cursor_offset(0) >= control::CALL_SLOT + 2 * fusion::slot::SLOT_PAYLOAD);
+//! assert_eq!(control::cursor_offset(control::MAX_CURSORS), control::CONTROL_SIZE);
+//! ```
 
 /// Magic at offset 0.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"FSNC");

@@ -24,6 +24,18 @@
 //! | 8 | serial · 12 call id · 16 argument · 20 request length · 24 result (0 ok, 1 error) · 28 answer length |
 //! | 64 | request payload ([`SLOT_PAYLOAD`] bytes) |
 //! | 64 + [`SLOT_PAYLOAD`] | answer payload ([`SLOT_PAYLOAD`] bytes) |
+//!
+//! ```
+//! use fusion::{slot, sys};
+//! use std::os::fd::AsFd;
+//! let fd = sys::memfd_create("control", fusion::control::CONTROL_SIZE).unwrap();
+//! let area = sys::Mapping::new(fd.as_fd(), fusion::control::CONTROL_SIZE, true).unwrap();
+//! slot::post(&area, 7, 3, 0, b"ping", false).unwrap(); // the slave posts
+//! let taken = slot::take(&area).unwrap().unwrap(); // the master takes it
+//! assert_eq!((taken.serial, taken.call, &taken.payload[..]), (7, 3, &b"ping"[..]));
+//! slot::answer(&area, Ok(b"pong".to_vec())); // and answers
+//! assert_eq!(slot::take_answer(&area).unwrap(), b"pong");
+//! ```
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

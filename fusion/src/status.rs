@@ -5,6 +5,17 @@
 //! builds it ([`crate::Master::snapshot`]); any slave can ask for it
 //! ([`crate::Slave::snapshot`]); [`WorldSnapshot::to_table`] renders it for people and serde
 //! renders it as JSON for programs (`fusion-status --json`).
+//!
+//! ```
+//! let dir = std::env::temp_dir().join(format!("fusion-doc-status-{}", std::process::id()));
+//! let mut master = fusion::Master::create(fusion::WorldConfig::new("status").runtime_dir(&dir)).unwrap();
+//! master.skirmish_create("layer lock").unwrap();
+//! let snap = master.snapshot();
+//! assert_eq!(snap.locks[0].name, "layer lock");
+//! assert!(snap.to_table().contains("layer lock"));
+//! let json = serde_json::to_string(&snap).unwrap();
+//! assert!(json.contains("\"fusionees\""));
+//! ```
 
 use std::fmt::Write;
 

@@ -9,6 +9,18 @@
 //! Written by hand on `rustix` because no crate offers a shared-memory mapping that hands out
 //! atomics at offsets with bounds and alignment checks, which is what every structure Fusion
 //! keeps in shared memory needs.
+//!
+//! ```
+//! use fusion::sys;
+//! use std::os::fd::AsFd;
+//! let fd = sys::memfd_create("pool", 4096).unwrap();
+//! let master = sys::Mapping::new(fd.as_fd(), 4096, true).unwrap();
+//! sys::memfd_seal_readonly(fd.as_fd()).unwrap();
+//! assert!(sys::Mapping::new(fd.as_fd(), 4096, true).is_err()); // no writable map any more
+//! let slave = sys::Mapping::new(fd.as_fd(), 4096, false).unwrap();
+//! master.atomic_u32(0).unwrap().store(5, std::sync::atomic::Ordering::Release);
+//! assert_eq!(slave.atomic_u32(0).unwrap().load(std::sync::atomic::Ordering::Acquire), 5);
+//! ```
 
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;

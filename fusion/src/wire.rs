@@ -9,6 +9,14 @@
 //! Versioning: the [`Message::Hello`] handshake carries the API major/minor and the ABI number;
 //! majors and ABIs must match exactly, minors may differ (the newer side adapts, as in
 //! linux-fusion). The per-packet [`WIRE_VERSION`] byte lets a future encoding coexist.
+//!
+//! ```
+//! use fusion::wire::{decode, encode, Message, Request};
+//! let packet = encode(&Message::Request { serial: 1, req: Request::Ping }).unwrap();
+//! assert_eq!(packet[0], fusion::wire::WIRE_VERSION);
+//! assert!(matches!(decode(&packet), Ok(Message::Request { serial: 1, .. })));
+//! assert!(decode(&packet[..packet.len() - 1]).is_err()); // truncated: an error, not a panic
+//! ```
 
 use serde::{Deserialize, Serialize};
 

@@ -13,6 +13,17 @@
 //! [`WorldConfig`] names the world and carries the policy: who may enter (same uid by default,
 //! or members of a configured group), the ABI number every fusionee must share, and where the
 //! runtime directory is (tests point it at a temporary directory).
+//!
+//! ```
+//! use fusion::world::{enter, Entered, WorldConfig};
+//! use fusion::wire::Role;
+//! let dir = std::env::temp_dir().join(format!("fusion-doc-world-{}", std::process::id()));
+//! let cfg = WorldConfig::new("board").runtime_dir(&dir).abi(46);
+//! assert!(cfg.socket_path().ends_with("board/master.sock"));
+//! // The first process to enter with Role::Any becomes the master.
+//! let Ok(Entered::Master(master)) = enter(cfg, Role::Any) else { panic!() };
+//! assert_eq!(master.id(), 1);
+//! ```
 
 use std::path::PathBuf;
 
