@@ -57,6 +57,8 @@ pub const MAIN_POOL_SIZE: usize = 64 << 20;
 pub const LOCK_POOL_SIZE: usize = 1 << 20;
 /// Slots in the lock table.
 pub const LOCK_SLOTS: u32 = 4096;
+/// Connections that may be in their handshake at once; beyond, the oldest is dropped.
+pub const MAX_HANDSHAKES: usize = 64;
 /// Default limit of pending calls per caller and call.
 pub const DEFAULT_CALL_QUOTA: u32 = 256;
 /// The caller id of calls the world makes by itself (ref watches, dispatch callbacks).
@@ -127,6 +129,8 @@ pub struct Master {
     /// their pidfd says it exited.
     departed: BTreeMap<FusioneeId, OwnedFd>,
     handshaking: Vec<(OwnedFd, sys::PeerCred, Instant)>,
+    /// When accepting failed for lack of descriptors: listen again at this time.
+    listener_paused: Option<Instant>,
     pub(crate) pools: BTreeMap<u32, ShmPool>,
     pub(crate) lock_names: Vec<Option<(String, FusioneeId)>>,
     pub(crate) lock_table: usize,
@@ -230,6 +234,7 @@ impl Master {
             conns: BTreeMap::new(),
             departed: BTreeMap::new(),
             handshaking: Vec::new(),
+            listener_paused: None,
             pools,
             lock_names: vec![None; LOCK_SLOTS as usize],
             lock_table: table.offset as usize,
@@ -340,6 +345,9 @@ impl Master {
                 deadline = Some(deadline.map_or(d, |x: Instant| x.min(d)));
             }
         }
+        if let Some(t) = self.listener_paused {
+            deadline = Some(deadline.map_or(t, |x: Instant| x.min(t)));
+        }
         if !self.handshaking.is_empty() {
             let d = now + Duration::from_millis(100);
             deadline = Some(deadline.map_or(d, |x: Instant| x.min(d)));
@@ -357,6 +365,12 @@ impl Master {
 
     fn timers(&mut self) {
         let now = Instant::now();
+        if self.listener_paused.is_some_and(|t| t <= now) {
+            self.listener_paused = None;
+            if let Err(e) = self.poller.add(self.listener.as_fd(), TOKEN_LISTENER) {
+                warn!("cannot listen again: {e}");
+            }
+        }
         for (who, serial, result) in self.properties.expire(now) {
             self.reply(who, serial, result.map(|()| crate::wire::Response::Unit));
         }
@@ -384,7 +398,29 @@ impl Master {
     }
 
     fn accept_all(&mut self) {
-        while let Ok(Some(fd)) = sys::accept(self.listener.as_fd()) {
+        loop {
+            let fd = match sys::accept(self.listener.as_fd()) {
+                Ok(Some(fd)) => fd,
+                Ok(None) => return,
+                Err(e) => {
+                    // Out of descriptors (EMFILE/ENFILE): the listener would stay readable
+                    // and the loop spin; stop listening for a moment instead.
+                    warn!("cannot accept a slave ({e}); pausing new connections for 100 ms");
+                    self.poller.delete(self.listener.as_fd());
+                    self.listener_paused = Some(Instant::now() + Duration::from_millis(100));
+                    return;
+                }
+            };
+            if self.handshaking.len() >= MAX_HANDSHAKES {
+                // A flood of silent connections must not lock others out: the oldest
+                // pending handshake gives way to the newest.
+                let (old, cred, _) = self.handshaking.remove(0);
+                self.poller.delete(old.as_fd());
+                warn!(
+                    pid = cred.pid,
+                    "{MAX_HANDSHAKES} handshakes pending: dropping the oldest"
+                );
+            }
             let cred = match sys::peer_cred(fd.as_fd()) {
                 Ok(c) => c,
                 Err(e) => {
