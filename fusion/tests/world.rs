@@ -420,3 +420,24 @@ fn a_live_process_that_left_keeps_its_lock_until_it_exits() {
     );
     lock.dismiss().unwrap();
 }
+
+#[test]
+fn a_slave_cannot_fill_the_masters_pool_with_reactor_rings() {
+    let w = world("ring-quota");
+    let mut m = Master::create(w.clone()).unwrap();
+    let w2 = w.clone();
+    let (made, err) = with_master(&mut m, move || {
+        let mut s = Slave::enter(w2).unwrap();
+        let mut made = 0;
+        loop {
+            match s.reactor_create("big", 64 * 1024, 16, false) {
+                Ok(_) => made += 1,
+                Err(e) => return (made, e),
+            }
+        }
+    });
+    assert!(made >= 1, "a reasonable reactor is allowed");
+    assert!(matches!(err, Error::Quota(_)), "got {err:?}");
+    // The master's own reactors still fit.
+    m.reactor_create("mine", 64 * 1024, 64, false).unwrap();
+}

@@ -27,6 +27,8 @@ use crate::ring::{self, CursorBlock, RingWriter};
 use crate::wire::{Attached, CallId, FusioneeId, ReactorId, Response, MASTER_ID};
 use crate::{Error, Result};
 
+/// Bytes of reactor rings one slave may have the master hold for reactors it created.
+pub const SLAVE_RING_BYTES: u64 = 4 << 20;
 /// Dispatches a lossless reactor queues while its ring is full.
 const MAX_BLOCKED: usize = 256;
 
@@ -165,6 +167,22 @@ impl Master {
         }
         let slot = ring::ENTRY_HEADER_SIZE + msg_size.next_multiple_of(8);
         let size = ring::required_size(capacity as u32, slot as u32);
+        if creator != MASTER_ID {
+            // Rings live in the master's pool: a slave may not fill it.
+            let mine: u64 = self
+                .reactors
+                .map
+                .values()
+                .filter(|e| e.creator == creator)
+                .map(|e| e.block.len)
+                .sum();
+            if mine + size as u64 > SLAVE_RING_BYTES {
+                return Err(Error::Quota(format!(
+                    "reactor rings of fusionee {creator}: {} bytes would exceed {SLAVE_RING_BYTES}",
+                    mine + size as u64
+                )));
+            }
+        }
         // The ring is master state (read-only for slaves) and must live as long as the
         // reactor, so it is the master's allocation whoever created the reactor: were it
         // the creator's, its death would free a ring still in use.
