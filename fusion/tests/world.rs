@@ -441,3 +441,32 @@ fn a_slave_cannot_fill_the_masters_pool_with_reactor_rings() {
     // The master's own reactors still fit.
     m.reactor_create("mine", 64 * 1024, 64, false).unwrap();
 }
+
+#[test]
+fn a_slave_cannot_fill_the_lock_table_or_the_masters_memory() {
+    let w = world("state-quota");
+    let mut m = Master::create(w.clone()).unwrap();
+    let w2 = w.clone();
+    let (locks, refs, props) = with_master(&mut m, move || {
+        let mut s = Slave::enter(w2).unwrap();
+        let count = |f: &mut dyn FnMut() -> Result<(), Error>| {
+            let mut n = 0;
+            loop {
+                match f() {
+                    Ok(()) => n += 1,
+                    Err(Error::Quota(_)) => return n,
+                    Err(e) => panic!("expected a quota, got {e}"),
+                }
+            }
+        };
+        let locks = count(&mut || s.skirmish_create("l").map(drop));
+        let refs = count(&mut || s.ref_create("r").map(drop));
+        let props = count(&mut || s.property_create("p").map(drop));
+        (locks, refs, props)
+    });
+    assert_eq!(locks, 256);
+    assert_eq!(refs, 4096);
+    assert_eq!(props, 1024);
+    // The master still has room in its lock table.
+    m.skirmish_create("mine").unwrap();
+}

@@ -11,6 +11,13 @@ use super::{refs, Master, LOCK_POOL};
 use crate::wire::{FusioneeId, Message, Request, Response, MASTER_ID};
 use crate::{Error, Result};
 
+/// Refs one slave may create.
+pub const MAX_REFS_PER_SLAVE: usize = 4096;
+/// Properties one slave may create.
+pub const MAX_PROPERTIES_PER_SLAVE: usize = 1024;
+/// Locks one slave may create in the world's lock table (of [`super::LOCK_SLOTS`]).
+pub const MAX_LOCKS_PER_SLAVE: usize = 256;
+
 /// What handling a request produced.
 pub(crate) enum Outcome {
     /// Reply now.
@@ -155,7 +162,13 @@ impl Master {
                 unit(self.reactor_set_dispatch_callback_by(id, reactor, call))
             }
 
-            Request::RefCreate(name) => Ok(Response::Id(self.refs.create(&name, id))).into(),
+            Request::RefCreate(name) => {
+                let mine = self.refs.refs.values().filter(|r| r.creator == id).count();
+                if mine >= MAX_REFS_PER_SLAVE {
+                    return Err(Error::Quota(format!("{mine} refs"))).into();
+                }
+                Ok(Response::Id(self.refs.create(&name, id))).into()
+            }
             Request::RefUp { r, global } => unit(self.refs.up(r, id, global)),
             Request::RefDown { r, global } => match self.refs.down(r, id, global) {
                 Ok(f) => {
@@ -199,6 +212,15 @@ impl Master {
             },
 
             Request::PropertyCreate(name) => {
+                let mine = self
+                    .properties
+                    .props
+                    .values()
+                    .filter(|p| p.creator == id)
+                    .count();
+                if mine >= MAX_PROPERTIES_PER_SLAVE {
+                    return Err(Error::Quota(format!("{mine} properties"))).into();
+                }
                 Ok(Response::Id(self.properties.create(&name, id))).into()
             }
             Request::PropertyLease(p) | Request::PropertyPurchase(p) => {
@@ -315,7 +337,18 @@ impl Master {
                 None => Err(Error::NotFound(format!("pool {pool}"))).into(),
             },
 
-            Request::SkirmishCreate(name) => self.lock_alloc(&name, id).map(Response::Id).into(),
+            Request::SkirmishCreate(name) => {
+                let mine = self
+                    .lock_names
+                    .iter()
+                    .flatten()
+                    .filter(|l| l.1 == id)
+                    .count();
+                if mine >= MAX_LOCKS_PER_SLAVE {
+                    return Err(Error::Quota(format!("{mine} locks"))).into();
+                }
+                self.lock_alloc(&name, id).map(Response::Id).into()
+            }
             Request::SkirmishDestroy(idx) => {
                 match self.lock_names.get(idx as usize).cloned().flatten() {
                     Some((_, creator)) if creator == id => {
