@@ -95,7 +95,7 @@ impl Format {
 
     /// The pitch (bytes from one row to the next) fusionfb uses for `width` pixels: the row
     /// rounded up to a multiple of 4 bytes, as pixman requires. Backends may choose a larger
-    /// pitch (DRM dumb buffers do); always read `Buffer::pitch`, never recompute it.
+    /// pitch (DRM dumb buffers do); always read [`crate::Buffer::pitch`], never recompute it.
     pub const fn pitch(self, width: u32) -> usize {
         (width as usize * self.bytes_per_pixel()).div_ceil(4) * 4
     }
