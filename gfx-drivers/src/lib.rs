@@ -1,9 +1,52 @@
 //! # gfx-drivers — the display backends of fusionfb
 //!
-//! This crate's room in the house: everything between a finished frame and the glass. It will
-//! hold the backend trait (outputs, modes, planes, buffer allocation, present with a completion
-//! event) and its implementations: `drm` (KMS), `fbdev`, `headless` (memory) and `window`
-//! (desktop development). It knows pixels and planes, never windows: composition and policy
-//! live in the `fusionfb` compositor crate.
+//! This crate's room in the house: everything between a finished frame and the glass. The
+//! compositor (`fusionfb`) decides what goes where; this crate knows pixels, buffers, outputs
+//! and planes, and **nothing about windows** — composition, layers and policy live in the
+//! compositor. Clients reach it only through buffers the compositor hands them.
 //!
-//! Nothing is implemented yet; the display-server issue fills this crate.
+//! - [`format`](mod@format): the pixel formats (XRGB8888, premultiplied ARGB8888, RGB565) with their DRM
+//!   fourcc codes, and exact conversions between them.
+//! - [`buffer`]: [`Buffer`], fd-backed pixel memory (memfd, via `fusion::sys`) that a backend
+//!   can scan out and a client can map with zero copies.
+//! - [`backend`]: the [`Backend`] trait every display backend implements, and the concepts
+//!   (output, mode, plane, layer, surface, buffer; commit, vblank, back-pressure) — start
+//!   reading there.
+//! - One module per backend, each behind its own cargo feature (as smithay does): [`headless`]
+//!   (feature `headless`, default) today; `drm`, `fbdev` and `window` come later, one file each.
+//!
+//! The only `unsafe` in the crate is the small [`view`](crate::buffer::Buffer::with_bytes)
+//! module that lends a buffer's shared mapping out as a byte slice; every system call goes
+//! through `fusion::sys` or `rustix`.
+//!
+//! ```
+//! # #[cfg(feature = "headless")] {
+//! use gfx_drivers::{Backend, Format, HeadlessBackend, PlaneKind, PlaneUpdate};
+//! let mut backend: Box<dyn Backend> = Box::new(HeadlessBackend::new_default().unwrap());
+//! let output = backend.outputs()[0];
+//! let info = backend.output(output).unwrap().clone();
+//! let overlay = info.plane(PlaneKind::Overlay).unwrap().id;
+//! let cursor = backend.allocate(16, 16, Format::Argb8888).unwrap();
+//! backend.commit(output, &[PlaneUpdate::show(overlay, &cursor).at(100, 100)]).unwrap();
+//! assert!(backend.is_pending(output).unwrap());
+//! # }
+//! ```
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod backend;
+pub mod buffer;
+pub mod format;
+#[cfg(feature = "headless")]
+pub mod headless;
+#[allow(unsafe_code)]
+mod view;
+
+pub use backend::{
+    readiness_source, Backend, BackendEvent, BackendSource, CommitId, Error, Mode, OutputId,
+    OutputInfo, PlaneId, PlaneInfo, PlaneKind, PlaneUpdate, Presented, Rect, Transform,
+};
+pub use buffer::{Buffer, BufferDesc, BufferId};
+pub use format::{Format, Image};
+#[cfg(feature = "headless")]
+pub use headless::{HeadlessBackend, HeadlessOutputConfig};

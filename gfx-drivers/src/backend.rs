@@ -1,0 +1,527 @@
+//! The backend trait every display backend implements, and the words it speaks.
+//!
+//! ## The concepts
+//!
+//! Four words get confused in display code; in fusionfb they mean:
+//!
+//! - An **output** is one display the backend drives: a panel, an HDMI monitor, a window on a
+//!   desktop, a block of memory. It has a name (`HDMI-A-1`, `HEADLESS-1`), the **modes** it can
+//!   run (width, height, refresh rate in mHz), the **current mode**, a physical size in
+//!   millimetres (0 when unknown) and a **transform hint**: how the panel is mounted. The
+//!   backend never rotates pixels; the compositor draws rotated and maps touch coordinates
+//!   through the same transform. In DRM terms an output is a connector driven by a CRTC.
+//! - A **plane** is one hardware scan-out engine of an output: it reads one buffer and shows
+//!   it at a position, stacked by `zpos`. Every output has a **primary** plane (the
+//!   background, covering the whole mode), maybe **overlay** planes (video, an exclusive app)
+//!   and maybe a **cursor** plane. Each plane reads only some [`Format`]s. Planes are what DRM
+//!   calls planes, and what DirectFB called layers.
+//! - A **layer** is the compositor's idea, not this crate's: a slot in the stack of the screen
+//!   that is either backed by a plane (a slave may then take it exclusively and draw straight
+//!   into its scan-out buffers) or, where the hardware has too few planes, composed into the
+//!   primary plane by the master. `gfx-drivers` only offers the planes; the compositor maps
+//!   its layers onto them.
+//! - A **buffer** ([`Buffer`]) is pixel memory: fd-backed, mapped, shareable with a client. A
+//!   **surface** is the client's idea — a window's 1–3 buffers with a format and size, flipped
+//!   with damage — and lives in the compositor and client crates. A surface's buffer can be
+//!   handed to a plane directly (scan-out, zero copies) or composed into another buffer.
+//!
+//! ## One frame
+//!
+//! The compositor [`allocate`](Backend::allocate)s buffers (at least two per plane it drives),
+//! draws into one that is not [busy](Buffer::is_busy), and [`commit`](Backend::commit)s the
+//! new contents of one or more planes of an output at once (atomically: they reach the glass
+//! on the same vblank). The commit returns a [`CommitId`]; at the next vblank the backend
+//! latches the planes and, from [`dispatch`](Backend::dispatch), reports a
+//! [`Presented`] event with the same id, the vblank's `CLOCK_MONOTONIC` time and the output's
+//! vblank counter. The buffers that were on the glass before are released then (no longer
+//! busy) and may be drawn into again.
+//!
+//! **Back-pressure:** an output has at most one commit in flight. Committing again before its
+//! [`Presented`] event returns [`Error::Busy`] and changes nothing — the same rule as DRM's
+//! `EBUSY`. A compositor that gets new damage meanwhile accumulates it and commits after the
+//! event; nothing is queued behind its back, so latency stays at most one frame and a buffer
+//! on the glass is never written (no tearing).
+//!
+//! ## In an event loop
+//!
+//! A backend is one pollable fd ([`AsFd`]): readable when [`dispatch`](Backend::dispatch)
+//! has events. Either let [`BackendSource`] own the backend as a `calloop` source, or keep the
+//! backend in the loop's shared state and insert [`readiness_source`], calling `dispatch`
+//! from its callback (the usual shape for a compositor, which commits from other callbacks
+//! too).
+
+use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use calloop::generic::Generic;
+use calloop::{EventSource, Interest, Poll, PostAction, Readiness, Token, TokenFactory};
+
+use crate::buffer::Buffer;
+use crate::format::{Format, FormatError};
+
+/// An output of a backend (stable while the backend lives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OutputId(pub u32);
+
+/// A plane of a backend (unique across all its outputs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlaneId(pub u32);
+
+/// One commit of an output, numbered per backend from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitId(pub u64);
+
+/// A display mode: size in pixels and refresh rate in millihertz (60 Hz = 60 000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Mode {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Refresh rate in mHz.
+    pub refresh_mhz: u32,
+}
+
+impl Mode {
+    /// A mode.
+    pub const fn new(width: u32, height: u32, refresh_mhz: u32) -> Mode {
+        Mode {
+            width,
+            height,
+            refresh_mhz,
+        }
+    }
+
+    /// Nanoseconds from one vblank to the next (0 for a 0 mHz mode).
+    pub const fn refresh_interval_ns(&self) -> u64 {
+        if self.refresh_mhz == 0 {
+            0
+        } else {
+            1_000_000_000_000 / self.refresh_mhz as u64
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}x{}@{}.{:03}",
+            self.width,
+            self.height,
+            self.refresh_mhz / 1000,
+            self.refresh_mhz % 1000
+        )
+    }
+}
+
+/// How the panel is mounted, as `wl_output.transform` counts it: rotations counter-clockwise,
+/// `Flipped*` mirrored around the vertical axis first. A hint for the compositor, which draws
+/// rotated and maps touch through the same transform; backends scan out unrotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transform {
+    /// As is.
+    #[default]
+    Normal,
+    /// 90°.
+    Rotate90,
+    /// 180°.
+    Rotate180,
+    /// 270°.
+    Rotate270,
+    /// Mirrored.
+    Flipped,
+    /// Mirrored, then 90°.
+    Flipped90,
+    /// Mirrored, then 180°.
+    Flipped180,
+    /// Mirrored, then 270°.
+    Flipped270,
+}
+
+/// What a plane is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlaneKind {
+    /// The bottom plane; its buffer covers the whole mode.
+    Primary,
+    /// A plane above the primary, at any position, of any size.
+    Overlay,
+    /// A small plane on top, for a pointer.
+    Cursor,
+}
+
+/// A plane, as the backend describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaneInfo {
+    /// Its id, for [`PlaneUpdate`].
+    pub id: PlaneId,
+    /// What it is for.
+    pub kind: PlaneKind,
+    /// Formats it scans out.
+    pub formats: Vec<Format>,
+    /// Stacking order on its output: higher is nearer the viewer.
+    pub zpos: u32,
+}
+
+/// An output, as the backend describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputInfo {
+    /// Its id.
+    pub id: OutputId,
+    /// Its name (`HEADLESS-1`, `HDMI-A-1`, …), unique in the backend.
+    pub name: String,
+    /// Modes it can run, preferred first.
+    pub modes: Vec<Mode>,
+    /// The mode it runs now.
+    pub current_mode: Mode,
+    /// Width and height of the visible area in millimetres; `(0, 0)` when unknown.
+    pub physical_size_mm: (u32, u32),
+    /// How the panel is mounted.
+    pub transform: Transform,
+    /// Its planes, bottom (primary) first.
+    pub planes: Vec<PlaneInfo>,
+}
+
+impl OutputInfo {
+    /// The plane of `kind` (the first one, if several).
+    pub fn plane(&self, kind: PlaneKind) -> Option<&PlaneInfo> {
+        self.planes.iter().find(|p| p.kind == kind)
+    }
+}
+
+/// A rectangle in pixels: damage, a region of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Rect {
+    /// Left edge.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+impl Rect {
+    /// A rectangle.
+    pub const fn new(x: i32, y: i32, width: u32, height: u32) -> Rect {
+        Rect {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
+    /// The part inside `0..width` × `0..height`, or `None` when nothing is.
+    pub fn clip(&self, width: u32, height: u32) -> Option<Rect> {
+        let x0 = i64::from(self.x).max(0);
+        let y0 = i64::from(self.y).max(0);
+        let x1 = (i64::from(self.x) + i64::from(self.width)).min(i64::from(width));
+        let y1 = (i64::from(self.y) + i64::from(self.height)).min(i64::from(height));
+        (x1 > x0 && y1 > y0)
+            .then(|| Rect::new(x0 as i32, y0 as i32, (x1 - x0) as u32, (y1 - y0) as u32))
+    }
+}
+
+/// The new state of one plane in a [`Backend::commit`].
+#[derive(Debug, Clone, Copy)]
+pub struct PlaneUpdate<'a> {
+    /// The plane.
+    pub plane: PlaneId,
+    /// The buffer to scan out, or `None` to turn the plane off.
+    pub buffer: Option<&'a Buffer>,
+    /// Where the buffer's top-left pixel goes on the output (always `(0, 0)` for primary).
+    pub position: (i32, i32),
+    /// What changed since this plane's previous buffer, in buffer coordinates; empty means
+    /// "everything". Backends that can (DRM `FB_DAMAGE_CLIPS`) pass it on; others ignore it.
+    pub damage: &'a [Rect],
+}
+
+impl<'a> PlaneUpdate<'a> {
+    /// Show `buffer` on `plane` at `(0, 0)`, all of it damaged.
+    pub fn show(plane: PlaneId, buffer: &'a Buffer) -> Self {
+        PlaneUpdate {
+            plane,
+            buffer: Some(buffer),
+            position: (0, 0),
+            damage: &[],
+        }
+    }
+
+    /// Turn `plane` off.
+    pub fn disable(plane: PlaneId) -> Self {
+        PlaneUpdate {
+            plane,
+            buffer: None,
+            position: (0, 0),
+            damage: &[],
+        }
+    }
+
+    /// The same update at another position.
+    pub fn at(self, x: i32, y: i32) -> Self {
+        PlaneUpdate {
+            position: (x, y),
+            ..self
+        }
+    }
+
+    /// The same update with damage.
+    pub fn with_damage(self, damage: &'a [Rect]) -> Self {
+        PlaneUpdate { damage, ..self }
+    }
+}
+
+/// A commit reached the glass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented {
+    /// The output.
+    pub output: OutputId,
+    /// The commit, as [`Backend::commit`] returned it.
+    pub commit: CommitId,
+    /// The output's vblank counter at that vblank (DRM's `sequence`, Wayland's `msc`):
+    /// increases with every vblank, so it may skip values between presents.
+    pub sequence: u64,
+    /// When the new frame started to scan out, `CLOCK_MONOTONIC` in nanoseconds
+    /// (`fusion::sys::now_ns`'s clock, the clock input events carry).
+    pub time_ns: u64,
+    /// The output's refresh interval in nanoseconds (when the next vblank is due).
+    pub refresh_ns: u64,
+}
+
+/// What [`Backend::dispatch`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendEvent {
+    /// A commit reached the glass; its predecessor's buffers are released.
+    Presented(Presented),
+}
+
+/// Everything a backend can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Pixel memory does not hold the rectangle asked for.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// No such output.
+    #[error("no output {0:?}")]
+    UnknownOutput(OutputId),
+    /// No such plane on that output.
+    #[error("no plane {plane:?} on output {output:?}")]
+    UnknownPlane {
+        /// The output.
+        output: OutputId,
+        /// The plane asked for.
+        plane: PlaneId,
+    },
+    /// The plane does not scan out that format.
+    #[error("plane {plane:?} does not scan out {format}")]
+    UnsupportedFormat {
+        /// The plane.
+        plane: PlaneId,
+        /// The format asked for.
+        format: Format,
+    },
+    /// The output does not run that mode.
+    #[error("output {output:?} has no mode {mode}")]
+    UnsupportedMode {
+        /// The output.
+        output: OutputId,
+        /// The mode asked for.
+        mode: Mode,
+    },
+    /// A commit is in flight on the output; wait for its [`Presented`] event.
+    #[error("output {0:?} has a commit in flight")]
+    Busy(OutputId),
+    /// The commit is inconsistent (a plane twice, a primary buffer not the mode's size, …).
+    #[error("invalid commit: {0}")]
+    InvalidCommit(String),
+    /// The buffer description or rectangle is inconsistent.
+    #[error("invalid buffer: {0}")]
+    InvalidBuffer(String),
+    /// The buffer was imported read-only.
+    #[error("the buffer is read-only")]
+    ReadOnly,
+    /// The backend's configuration is inconsistent (no outputs, a zero mode, a name twice, …).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+}
+
+/// A display backend: outputs, their planes, buffers, and presents; see the [module docs](self).
+///
+/// Object safe: the compositor picks a backend at run time and holds a `Box<dyn Backend>`.
+pub trait Backend: AsFd {
+    /// The backend's name (`headless`, `drm`, …), for logs and `fusionfb status`.
+    fn name(&self) -> &str;
+
+    /// The outputs, in a stable order.
+    fn outputs(&self) -> Vec<OutputId>;
+
+    /// An output's description.
+    fn output(&self, output: OutputId) -> Result<&OutputInfo, Error>;
+
+    /// Switches an output to one of its modes. Fails with [`Error::Busy`] while a commit is
+    /// in flight. The primary plane keeps showing its old buffer until the next commit, which
+    /// must bring a buffer of the new size.
+    fn set_mode(&mut self, output: OutputId, mode: Mode) -> Result<(), Error>;
+
+    /// Allocates a zeroed `width`×`height` buffer of `format` that this backend can scan out
+    /// and a client can map ([`Buffer::export`]).
+    fn allocate(&mut self, width: u32, height: u32, format: Format) -> Result<Buffer, Error>;
+
+    /// Schedules new contents for some planes of `output`, all for the same vblank. Planes not
+    /// named keep what they show. An empty `updates` just asks for a [`Presented`] event at the
+    /// next vblank (a frame clock). [`Error::Busy`] while the previous commit is in flight.
+    fn commit(&mut self, output: OutputId, updates: &[PlaneUpdate<'_>]) -> Result<CommitId, Error>;
+
+    /// Whether `output` has a commit in flight.
+    fn is_pending(&self, output: OutputId) -> Result<bool, Error>;
+
+    /// The buffer on the glass on `plane` of `output` now: the one the last [`Presented`]
+    /// commit put there (`None` when the plane is off). Its memory is what scans out, so this
+    /// is how screenshots and tests read the glass.
+    fn on_glass(&self, output: OutputId, plane: PlaneId) -> Result<Option<Buffer>, Error>;
+
+    /// Handles whatever made the fd readable and returns the events, oldest first. Never
+    /// blocks; returns nothing when nothing is due.
+    fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error>;
+
+    /// [`commit`](Backend::commit) of one plane: shows `buffer` on `plane` at `(0, 0)` with
+    /// `damage`.
+    fn present(
+        &mut self,
+        output: OutputId,
+        plane: PlaneId,
+        buffer: &Buffer,
+        damage: &[Rect],
+    ) -> Result<CommitId, Error> {
+        self.commit(
+            output,
+            &[PlaneUpdate::show(plane, buffer).with_damage(damage)],
+        )
+    }
+
+    /// Waits up to `timeout` (forever with `None`) for the fd to become readable, then
+    /// [`dispatch`](Backend::dispatch)es. For tests and simple programs; a compositor uses
+    /// its event loop.
+    fn dispatch_timeout(&mut self, timeout: Option<Duration>) -> Result<Vec<BackendEvent>, Error> {
+        if fusion::sys::poll_readable(&[self.as_fd()], timeout).is_none() {
+            return Ok(Vec::new());
+        }
+        self.dispatch()
+    }
+}
+
+/// A `calloop` source that wakes when `backend` has events; its callback should call
+/// [`Backend::dispatch`] on the backend it keeps elsewhere (in the loop's shared state).
+/// The source holds a duplicate of the backend's fd.
+pub fn readiness_source<B: Backend + ?Sized>(backend: &B) -> Result<Generic<OwnedFd>, Error> {
+    let fd = backend.as_fd().try_clone_to_owned()?;
+    Ok(Generic::new(fd, Interest::READ, calloop::Mode::Level))
+}
+
+/// A backend as a `calloop` event source that owns it: the callback gets each
+/// [`BackendEvent`] with the backend, to commit the next frame.
+#[derive(Debug)]
+pub struct BackendSource<B: Backend> {
+    backend: B,
+    fd: Generic<OwnedFd>,
+}
+
+impl<B: Backend> BackendSource<B> {
+    /// Wraps a backend.
+    pub fn new(backend: B) -> Result<Self, Error> {
+        let fd = readiness_source(&backend)?;
+        Ok(BackendSource { backend, fd })
+    }
+
+    /// The backend.
+    pub fn get_mut(&mut self) -> &mut B {
+        &mut self.backend
+    }
+
+    /// Unwraps the backend.
+    pub fn into_inner(self) -> B {
+        self.backend
+    }
+}
+
+impl<B: Backend> EventSource for BackendSource<B> {
+    type Event = BackendEvent;
+    type Metadata = B;
+    type Ret = ();
+    type Error = Error;
+
+    fn process_events<F>(
+        &mut self,
+        readiness: Readiness,
+        token: Token,
+        mut callback: F,
+    ) -> Result<PostAction, Error>
+    where
+        F: FnMut(BackendEvent, &mut B),
+    {
+        let mut ready = false;
+        self.fd.process_events(readiness, token, |_, _| {
+            ready = true;
+            Ok(PostAction::Continue)
+        })?;
+        if ready {
+            for event in self.backend.dispatch()? {
+                callback(event, &mut self.backend);
+            }
+        }
+        Ok(PostAction::Continue)
+    }
+
+    fn register(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
+        self.fd.register(poll, f)
+    }
+
+    fn reregister(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
+        self.fd.reregister(poll, f)
+    }
+
+    fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
+        self.fd.unregister(poll)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_interval_and_display() {
+        assert_eq!(
+            Mode::new(1280, 800, 60_000).refresh_interval_ns(),
+            16_666_666
+        );
+        assert_eq!(Mode::new(1, 1, 0).refresh_interval_ns(), 0);
+        assert_eq!(
+            Mode::new(1920, 1080, 59_940).to_string(),
+            "1920x1080@59.940"
+        );
+    }
+
+    #[test]
+    fn rect_clip() {
+        assert_eq!(
+            Rect::new(-5, -5, 10, 10).clip(8, 8),
+            Some(Rect::new(0, 0, 5, 5))
+        );
+        assert_eq!(
+            Rect::new(6, 6, 10, 10).clip(8, 8),
+            Some(Rect::new(6, 6, 2, 2))
+        );
+        assert_eq!(Rect::new(8, 0, 10, 10).clip(8, 8), None);
+        assert_eq!(Rect::new(0, 0, 0, 10).clip(8, 8), None);
+        assert_eq!(Rect::new(i32::MAX, 0, u32::MAX, 1).clip(8, 8), None);
+    }
+}

@@ -1,0 +1,443 @@
+//! Buffers: pixel memory that can be scanned out and shared with another process.
+//!
+//! A [`Buffer`] is a file descriptor (a memfd today; a DRM dumb buffer exported as dma-buf
+//! later) mapped into this process, plus its geometry ([`BufferDesc`]: width, height,
+//! format, pitch, size). [`Buffer::export`] duplicates the fd to send over a socket
+//! (`SCM_RIGHTS`, see `fusion::sys::send_msg`); the other side maps the same pages with
+//! [`Buffer::import`] — no pixel is ever copied on the way from a client's pen to the glass.
+//!
+//! A `Buffer` is a cheap handle: clones share the memory. A backend keeps a clone while the
+//! buffer is waiting for scan-out or on the glass; [`Buffer::is_busy`] says so. Drawing into
+//! a busy buffer shows on the glass mid-frame — that is tearing, so the compositor draws
+//! into a buffer that is not busy (double buffering) and flips.
+//!
+//! ```
+//! use gfx_drivers::{Buffer, Format};
+//! let buf = Buffer::new_memfd(64, 32, Format::Xrgb8888).unwrap();
+//! buf.fill(0xff20_4060).unwrap();
+//! let other = Buffer::import(buf.export().unwrap(), buf.desc(), false).unwrap();
+//! assert_eq!(other.snapshot().pixel(63, 31), 0xff20_4060);
+//! ```
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use fusion::sys::{self, Mapping};
+
+use crate::backend::{Error, Rect};
+use crate::format::{self, Format, Image};
+use crate::view;
+
+/// A process-wide unique buffer number (never reused while the process runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufferId(pub u64);
+
+/// What travels next to a buffer's fd so the receiver can map it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BufferDesc {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Pixel format.
+    pub format: Format,
+    /// Bytes from one row to the next.
+    pub pitch: usize,
+    /// Bytes mapped: at least `pitch * height`.
+    pub size: usize,
+}
+
+impl BufferDesc {
+    /// The description fusionfb uses for a new buffer: [`Format::pitch`] rows, tightly packed.
+    pub fn new(width: u32, height: u32, format: Format) -> BufferDesc {
+        let pitch = format.pitch(width);
+        BufferDesc {
+            width,
+            height,
+            format,
+            pitch,
+            size: pitch * height as usize,
+        }
+    }
+
+    /// Checks that the numbers hold together (non-empty, the pitch holds a row, the size
+    /// holds every row). A description from another process is validated before mapping.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.width == 0 || self.height == 0 {
+            return Err(Error::InvalidBuffer(format!(
+                "empty buffer {}x{}",
+                self.width, self.height
+            )));
+        }
+        let needed = format::rect_len(
+            self.pitch,
+            self.format.bytes_per_pixel(),
+            self.width,
+            self.height,
+        )?;
+        if self.size < needed {
+            return Err(Error::InvalidBuffer(format!(
+                "size {} below the {needed} bytes of {}x{} {} with pitch {}",
+                self.size, self.width, self.height, self.format, self.pitch
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    id: BufferId,
+    desc: BufferDesc,
+    fd: OwnedFd,
+    map: Mapping,
+    /// How many scan-out slots (pending or on the glass) hold the buffer.
+    busy: AtomicU32,
+    /// Serialises every slice of `map` made in this process (see [`crate::view`]).
+    access: Mutex<()>,
+}
+
+/// Pixel memory backed by a file descriptor; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Buffer {
+    inner: Arc<Inner>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Buffer {
+    /// Allocates a zeroed buffer in a fresh memfd. The memfd's size is sealed (it can neither
+    /// shrink nor grow, and no one may add seals), so a peer can never make our mapping fault;
+    /// it stays mappable writable by whoever receives it.
+    pub fn new_memfd(width: u32, height: u32, format: Format) -> Result<Buffer, Error> {
+        let desc = BufferDesc::new(width, height, format);
+        desc.validate()?;
+        let fd = sys::memfd_create("fusionfb-buffer", desc.size)?;
+        sys::memfd_seal_final(fd.as_fd())?;
+        Buffer::from_fd(fd, desc, true)
+    }
+
+    /// Maps a buffer received from another process (or from [`Buffer::export`]): `fd` must
+    /// be at least `desc.size` bytes. Read-only unless `writable`.
+    pub fn import(fd: OwnedFd, desc: BufferDesc, writable: bool) -> Result<Buffer, Error> {
+        desc.validate()?;
+        let have = sys::fd_size(fd.as_fd())?;
+        if have < desc.size {
+            return Err(Error::InvalidBuffer(format!(
+                "fd holds {have} bytes, the description needs {}",
+                desc.size
+            )));
+        }
+        Buffer::from_fd(fd, desc, writable)
+    }
+
+    fn from_fd(fd: OwnedFd, desc: BufferDesc, writable: bool) -> Result<Buffer, Error> {
+        let map = Mapping::new(fd.as_fd(), desc.size, writable)?;
+        let id = BufferId(NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        tracing::trace!(id = id.0, ?desc, writable, "buffer mapped");
+        Ok(Buffer {
+            inner: Arc::new(Inner {
+                id,
+                desc,
+                fd,
+                map,
+                busy: AtomicU32::new(0),
+                access: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// A new fd for the same memory (close-on-exec), to send to a client with the
+    /// [`BufferDesc`]. The receiver maps it with [`Buffer::import`].
+    pub fn export(&self) -> Result<OwnedFd, Error> {
+        Ok(self.inner.fd.try_clone()?)
+    }
+
+    /// The buffer's number.
+    pub fn id(&self) -> BufferId {
+        self.inner.id
+    }
+
+    /// Geometry and format.
+    pub fn desc(&self) -> BufferDesc {
+        self.inner.desc
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.inner.desc.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.inner.desc.height
+    }
+
+    /// Pixel format.
+    pub fn format(&self) -> Format {
+        self.inner.desc.format
+    }
+
+    /// Bytes from one row to the next.
+    pub fn pitch(&self) -> usize {
+        self.inner.desc.pitch
+    }
+
+    /// Bytes of memory.
+    pub fn size(&self) -> usize {
+        self.inner.desc.size
+    }
+
+    /// Whether this process may write the pixels.
+    pub fn writable(&self) -> bool {
+        self.inner.map.writable()
+    }
+
+    /// Whether a backend holds the buffer for scan-out (waiting for a vblank, or on the
+    /// glass). Don't draw into a busy buffer: it would tear.
+    pub fn is_busy(&self) -> bool {
+        self.inner.busy.load(Ordering::Acquire) > 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The guarded value is `()`: a panic while holding it leaves nothing inconsistent.
+        self.inner.access.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` over the buffer's bytes (`size()` of them, rows `pitch()` apart) without a
+    /// copy. Other processes sharing the buffer may write meanwhile, as with any shared pixel
+    /// buffer (`wl_shm`): you may read torn pixels, never invalid memory. In this process the
+    /// buffer's access lock is held: don't touch the same buffer from inside `f`.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let guard = self.lock();
+        f(view::bytes(&self.inner.map, &guard))
+    }
+
+    /// Runs `f` over the buffer's bytes, writable, without a copy; [`Error::ReadOnly`] for a
+    /// buffer imported read-only. Holds the buffer's access lock: don't touch the same buffer
+    /// from inside `f`.
+    pub fn with_bytes_mut<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, Error> {
+        if !self.writable() {
+            return Err(Error::ReadOnly);
+        }
+        let mut guard = self.lock();
+        Ok(f(view::bytes_mut(&self.inner.map, &mut guard)))
+    }
+
+    /// Fills the whole buffer with premultiplied `argb`.
+    pub fn fill(&self, argb: u32) -> Result<(), Error> {
+        self.fill_rect(Rect::new(0, 0, self.width(), self.height()), argb)
+    }
+
+    /// Fills `rect` (clipped to the buffer) with premultiplied `argb`.
+    pub fn fill_rect(&self, rect: Rect, argb: u32) -> Result<(), Error> {
+        let Some(r) = rect.clip(self.width(), self.height()) else {
+            return Ok(());
+        };
+        let (fmt, pitch) = (self.format(), self.pitch());
+        let at = r.y as usize * pitch + r.x as usize * fmt.bytes_per_pixel();
+        self.with_bytes_mut(|b| {
+            format::fill_rect(fmt, &mut b[at..], pitch, r.width, r.height, argb)
+        })??;
+        Ok(())
+    }
+
+    /// Converts pixels of `src_fmt` (rows `src_pitch` apart) into the buffer at (`x`, `y`),
+    /// `w`×`h` of them; the rectangle must lie inside the buffer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_rect(
+        &self,
+        x: u32,
+        y: u32,
+        w: u32,
+        h: u32,
+        src_fmt: Format,
+        src: &[u8],
+        src_pitch: usize,
+    ) -> Result<(), Error> {
+        self.check_inside(x, y, w, h)?;
+        let (fmt, pitch) = (self.format(), self.pitch());
+        let at = y as usize * pitch + x as usize * fmt.bytes_per_pixel();
+        self.with_bytes_mut(|b| {
+            format::convert_rect(src_fmt, src, src_pitch, fmt, &mut b[at..], pitch, w, h)
+        })??;
+        Ok(())
+    }
+
+    /// Converts the `w`×`h` pixels at (`x`, `y`) into `dst` (format `dst_fmt`, rows
+    /// `dst_pitch` apart); the rectangle must lie inside the buffer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn read_rect(
+        &self,
+        x: u32,
+        y: u32,
+        w: u32,
+        h: u32,
+        dst_fmt: Format,
+        dst: &mut [u8],
+        dst_pitch: usize,
+    ) -> Result<(), Error> {
+        self.check_inside(x, y, w, h)?;
+        let (fmt, pitch) = (self.format(), self.pitch());
+        let at = y as usize * pitch + x as usize * fmt.bytes_per_pixel();
+        self.with_bytes(|b| {
+            format::convert_rect(fmt, &b[at..], pitch, dst_fmt, dst, dst_pitch, w, h)
+        })?;
+        Ok(())
+    }
+
+    /// A copy of the pixels, in the buffer's format and pitch (a screenshot of this buffer).
+    pub fn snapshot(&self) -> Image {
+        let d = self.desc();
+        let len = d.pitch * d.height as usize;
+        Image {
+            width: d.width,
+            height: d.height,
+            format: d.format,
+            pitch: d.pitch,
+            data: self.with_bytes(|b| b[..len].to_vec()),
+        }
+    }
+
+    fn check_inside(&self, x: u32, y: u32, w: u32, h: u32) -> Result<(), Error> {
+        let inside = x.checked_add(w).is_some_and(|r| r <= self.width())
+            && y.checked_add(h).is_some_and(|b| b <= self.height());
+        if inside {
+            Ok(())
+        } else {
+            Err(Error::InvalidBuffer(format!(
+                "{w}x{h} at ({x}, {y}) is outside the {}x{} buffer",
+                self.width(),
+                self.height()
+            )))
+        }
+    }
+
+    /// Whether two handles share one buffer.
+    pub fn same_as(&self, other: &Buffer) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl AsFd for Buffer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd.as_fd()
+    }
+}
+
+/// A backend's hold on a buffer for scan-out: while one exists, [`Buffer::is_busy`] is true.
+/// Every backend holds its scan-out buffers through these (unused only when no backend
+/// feature is on).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "headless"), allow(dead_code))]
+pub(crate) struct ScanoutRef(Buffer);
+
+#[cfg_attr(not(feature = "headless"), allow(dead_code))]
+impl ScanoutRef {
+    pub(crate) fn new(buffer: &Buffer) -> ScanoutRef {
+        buffer.inner.busy.fetch_add(1, Ordering::AcqRel);
+        ScanoutRef(buffer.clone())
+    }
+
+    pub(crate) fn buffer(&self) -> &Buffer {
+        &self.0
+    }
+}
+
+impl Clone for ScanoutRef {
+    fn clone(&self) -> Self {
+        ScanoutRef::new(&self.0)
+    }
+}
+
+impl Drop for ScanoutRef {
+    fn drop(&mut self) {
+        self.0.inner.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_is_zeroed_and_sized() {
+        let b = Buffer::new_memfd(33, 7, Format::Rgb565).unwrap();
+        assert_eq!(b.pitch(), 68);
+        assert_eq!(b.size(), 68 * 7);
+        assert!(b.with_bytes(|bytes| bytes.iter().all(|&x| x == 0)));
+        assert!(!b.is_busy());
+        assert!(Buffer::new_memfd(0, 7, Format::Rgb565).is_err());
+    }
+
+    #[test]
+    fn export_maps_the_same_pages_both_ways() {
+        let a = Buffer::new_memfd(16, 16, Format::Argb8888).unwrap();
+        let b = Buffer::import(a.export().unwrap(), a.desc(), true).unwrap();
+        assert_ne!(a.id(), b.id());
+        a.fill_rect(Rect::new(4, 4, 2, 2), 0x8040_2010).unwrap();
+        assert_eq!(b.snapshot().pixel(5, 5), 0x8040_2010);
+        assert_eq!(b.snapshot().pixel(6, 5), 0);
+        b.fill_rect(Rect::new(0, 15, 16, 1), 0xffff_ffff).unwrap();
+        assert_eq!(a.snapshot().pixel(9, 15), 0xffff_ffff);
+    }
+
+    #[test]
+    fn exported_memfd_cannot_be_resized() {
+        let a = Buffer::new_memfd(16, 16, Format::Argb8888).unwrap();
+        let fd = a.export().unwrap();
+        assert!(rustix::fs::ftruncate(&fd, 4).is_err());
+        assert!(rustix::fs::ftruncate(&fd, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn read_only_import_refuses_writes() {
+        let a = Buffer::new_memfd(4, 4, Format::Xrgb8888).unwrap();
+        let b = Buffer::import(a.export().unwrap(), a.desc(), false).unwrap();
+        assert!(matches!(b.fill(0), Err(Error::ReadOnly)));
+    }
+
+    #[test]
+    fn import_checks_the_description() {
+        let a = Buffer::new_memfd(4, 4, Format::Xrgb8888).unwrap();
+        let mut d = a.desc();
+        d.height = 5;
+        d.size = d.pitch * 5;
+        assert!(Buffer::import(a.export().unwrap(), d, false).is_err());
+        let mut d = a.desc();
+        d.pitch = 8;
+        assert!(Buffer::import(a.export().unwrap(), d, false).is_err());
+    }
+
+    #[test]
+    fn write_and_read_rect_convert() {
+        let b = Buffer::new_memfd(8, 8, Format::Rgb565).unwrap();
+        let src: Vec<u8> = [0xffff_0000u32, 0xff00_ff00, 0xff00_00ff, 0xffff_ffff]
+            .iter()
+            .flat_map(|p| p.to_le_bytes())
+            .collect();
+        b.write_rect(6, 7, 2, 1, Format::Xrgb8888, &src, 8).unwrap();
+        b.write_rect(0, 0, 2, 1, Format::Xrgb8888, &src[8..], 8)
+            .unwrap();
+        let mut out = [0u8; 16];
+        b.read_rect(6, 7, 2, 1, Format::Argb8888, &mut out, 8)
+            .unwrap();
+        b.read_rect(0, 0, 2, 1, Format::Argb8888, &mut out[8..], 8)
+            .unwrap();
+        assert_eq!(&out[..], &src[..]);
+        assert!(b.write_rect(7, 7, 2, 1, Format::Xrgb8888, &src, 8).is_err());
+    }
+
+    #[test]
+    fn scanout_refs_count() {
+        let b = Buffer::new_memfd(4, 4, Format::Xrgb8888).unwrap();
+        let r1 = ScanoutRef::new(&b);
+        let r2 = r1.clone();
+        assert!(b.is_busy());
+        drop(r1);
+        assert!(b.is_busy());
+        drop(r2);
+        assert!(!b.is_busy());
+    }
+}

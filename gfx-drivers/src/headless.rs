@@ -1,0 +1,487 @@
+//! The `headless` backend: outputs that exist only in memory.
+//!
+//! For CI, screenshots, benchmarks, and any machine without a display (it is the default
+//! there). It behaves like a KMS device as far as the compositor can tell:
+//!
+//! - Each output has a configurable mode (default 1280x800 at 60 Hz), a **primary** plane
+//!   (XRGB8888, ARGB8888, RGB565; its buffer must have the mode's size) and one **overlay**
+//!   plane (the same formats, any size, any position, blended premultiplied over the primary).
+//! - **Vblanks** tick at the refresh rate from the moment the output was created (or last
+//!   changed mode), with a vblank counter. Nothing ticks while nothing is pending: a single
+//!   `timerfd` (`CLOCK_MONOTONIC`, absolute) is armed for the earliest pending vblank of all
+//!   outputs and disarmed otherwise, so an idle headless server does not wake up.
+//! - A commit latches at the **next** vblank after it was made; [`Backend::dispatch`] then
+//!   reports it with that vblank's time (the ideal tick, which is what DRM reports too, not
+//!   the moment the process got round to it) and counter.
+//! - **Back-pressure:** one commit in flight per output; another returns
+//!   [`Error::Busy`] (nothing is queued — see [`crate::backend`]).
+//! - **The glass** is the buffers latched by the last presented commit:
+//!   [`Backend::on_glass`] per plane, and [`HeadlessBackend::capture`] for the whole output
+//!   as it would look (planes blended by zpos over black).
+//!
+//! Buffers are memfds ([`Buffer::new_memfd`]), shareable with clients.
+//!
+//! ```
+//! use gfx_drivers::{Backend, BackendEvent, Format, HeadlessBackend, PlaneKind};
+//! let mut backend = HeadlessBackend::new_default().unwrap();
+//! let output = backend.outputs()[0];
+//! let primary = backend.output(output).unwrap().plane(PlaneKind::Primary).unwrap().id;
+//! let frame = backend.allocate(1280, 800, Format::Xrgb8888).unwrap();
+//! frame.fill(0xff00_00ff).unwrap();
+//! let commit = backend.present(output, primary, &frame, &[]).unwrap();
+//! let event = loop {
+//!     if let Some(e) = backend.dispatch_timeout(None).unwrap().pop() {
+//!         break e;
+//!     }
+//! };
+//! let BackendEvent::Presented(presented) = event else { unreachable!() };
+//! assert_eq!(presented.commit, commit);
+//! assert_eq!(backend.capture(output).unwrap().pixel(640, 400), 0xff00_00ff);
+//! ```
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+
+use crate::backend::{
+    Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId, PlaneInfo,
+    PlaneKind, PlaneUpdate, Presented, Transform,
+};
+use crate::buffer::{Buffer, ScanoutRef};
+use crate::format::{self, Format, Image};
+
+/// The largest width or height [`HeadlessBackend::allocate`] accepts (as large as KMS drivers
+/// usually allow), so a bad request cannot ask for gigabytes.
+pub const MAX_DIMENSION: u32 = 16384;
+
+/// The mode of an output nobody configured: 1280x800 at 60 Hz.
+pub const DEFAULT_MODE: Mode = Mode::new(1280, 800, 60_000);
+
+const PLANE_FORMATS: [Format; 3] = [Format::Xrgb8888, Format::Argb8888, Format::Rgb565];
+
+/// One headless output, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadlessOutputConfig {
+    name: Option<String>,
+    mode: Mode,
+    extra_modes: Vec<Mode>,
+    physical_size_mm: (u32, u32),
+    transform: Transform,
+}
+
+impl Default for HeadlessOutputConfig {
+    fn default() -> Self {
+        HeadlessOutputConfig {
+            name: None,
+            mode: DEFAULT_MODE,
+            extra_modes: Vec::new(),
+            physical_size_mm: (0, 0),
+            transform: Transform::Normal,
+        }
+    }
+}
+
+impl HeadlessOutputConfig {
+    /// An output with [`DEFAULT_MODE`], named `HEADLESS-<n>` by its position.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Its name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Its preferred and initial mode.
+    pub fn mode(mut self, width: u32, height: u32, refresh_mhz: u32) -> Self {
+        self.mode = Mode::new(width, height, refresh_mhz);
+        self
+    }
+
+    /// Further modes [`Backend::set_mode`] may switch to.
+    pub fn extra_modes(mut self, modes: impl IntoIterator<Item = Mode>) -> Self {
+        self.extra_modes.extend(modes);
+        self
+    }
+
+    /// Its physical size in millimetres (default `(0, 0)`, unknown).
+    pub fn physical_size_mm(mut self, width: u32, height: u32) -> Self {
+        self.physical_size_mm = (width, height);
+        self
+    }
+
+    /// Its transform hint.
+    pub fn transform(mut self, transform: Transform) -> Self {
+        self.transform = transform;
+        self
+    }
+}
+
+/// What one plane shows (on the glass, or after a pending commit).
+#[derive(Debug, Clone, Default)]
+struct PlaneState {
+    buffer: Option<ScanoutRef>,
+    position: (i32, i32),
+}
+
+#[derive(Debug)]
+struct Pending {
+    commit: CommitId,
+    sequence: u64,
+    deadline_ns: u64,
+    /// (plane index on the output, its new state).
+    planes: Vec<(usize, PlaneState)>,
+}
+
+/// Vblank `k` of the current mode falls at `epoch_ns + k * period_ns` and has counter
+/// `base_seq + k`.
+#[derive(Debug, Clone, Copy)]
+struct VblankClock {
+    epoch_ns: u64,
+    period_ns: u64,
+    base_seq: u64,
+}
+
+impl VblankClock {
+    /// Index (relative to the epoch) of the last vblank at or before `t`.
+    fn last_k(&self, t: u64) -> u64 {
+        t.saturating_sub(self.epoch_ns) / self.period_ns
+    }
+
+    /// The first vblank strictly after `t`: (counter, time).
+    fn next_after(&self, t: u64) -> (u64, u64) {
+        let k = self.last_k(t) + 1;
+        (self.base_seq + k, self.epoch_ns + k * self.period_ns)
+    }
+}
+
+#[derive(Debug)]
+struct HeadlessOutput {
+    info: OutputInfo,
+    clock: VblankClock,
+    glass: Vec<PlaneState>,
+    pending: Option<Pending>,
+}
+
+/// The in-memory backend; see the [module docs](self).
+#[derive(Debug)]
+pub struct HeadlessBackend {
+    timer: OwnedFd,
+    outputs: Vec<HeadlessOutput>,
+    next_commit: u64,
+}
+
+impl HeadlessBackend {
+    /// One output, `HEADLESS-1`, at [`DEFAULT_MODE`].
+    pub fn new_default() -> Result<Self, Error> {
+        Self::new(vec![HeadlessOutputConfig::new()])
+    }
+
+    /// The outputs described by `configs`, in that order.
+    pub fn new(configs: Vec<HeadlessOutputConfig>) -> Result<Self, Error> {
+        if configs.is_empty() {
+            return Err(Error::InvalidConfig(
+                "a headless backend needs an output".into(),
+            ));
+        }
+        let timer = rustix::time::timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )
+        .map_err(std::io::Error::from)?;
+        let now = fusion::sys::now_ns();
+        let mut outputs: Vec<HeadlessOutput> = Vec::with_capacity(configs.len());
+        let mut next_plane = 1;
+        for (i, config) in configs.into_iter().enumerate() {
+            let name = config.name.unwrap_or_else(|| format!("HEADLESS-{}", i + 1));
+            if outputs.iter().any(|o| o.info.name == name) {
+                return Err(Error::InvalidConfig(format!(
+                    "output name {name:?} given twice"
+                )));
+            }
+            let mut modes = vec![config.mode];
+            modes.extend(config.extra_modes.into_iter().filter(|m| *m != config.mode));
+            for m in &modes {
+                if m.width == 0
+                    || m.height == 0
+                    || m.width > MAX_DIMENSION
+                    || m.height > MAX_DIMENSION
+                    || m.refresh_mhz == 0
+                {
+                    return Err(Error::InvalidConfig(format!("{name}: unusable mode {m}")));
+                }
+            }
+            let mut plane = |kind, zpos| {
+                let id = PlaneId(next_plane);
+                next_plane += 1;
+                PlaneInfo {
+                    id,
+                    kind,
+                    formats: PLANE_FORMATS.to_vec(),
+                    zpos,
+                }
+            };
+            let planes = vec![plane(PlaneKind::Primary, 0), plane(PlaneKind::Overlay, 1)];
+            let info = OutputInfo {
+                id: OutputId(i as u32),
+                name,
+                current_mode: config.mode,
+                modes,
+                physical_size_mm: config.physical_size_mm,
+                transform: config.transform,
+                planes,
+            };
+            tracing::debug!(output = %info.name, mode = %info.current_mode, "headless output");
+            outputs.push(HeadlessOutput {
+                clock: VblankClock {
+                    epoch_ns: now,
+                    period_ns: config.mode.refresh_interval_ns(),
+                    base_seq: 0,
+                },
+                glass: vec![PlaneState::default(); info.planes.len()],
+                pending: None,
+                info,
+            });
+        }
+        Ok(HeadlessBackend {
+            timer,
+            outputs,
+            next_commit: 1,
+        })
+    }
+
+    fn out(&self, id: OutputId) -> Result<&HeadlessOutput, Error> {
+        self.outputs
+            .get(id.0 as usize)
+            .ok_or(Error::UnknownOutput(id))
+    }
+
+    fn out_mut(&mut self, id: OutputId) -> Result<&mut HeadlessOutput, Error> {
+        self.outputs
+            .get_mut(id.0 as usize)
+            .ok_or(Error::UnknownOutput(id))
+    }
+
+    /// What `output` shows now, as one XRGB8888 image of its mode: the planes on the glass
+    /// blended by zpos over black, each at its position and clipped to the mode. Untransformed
+    /// (the panel's native orientation).
+    pub fn capture(&self, output: OutputId) -> Result<Image, Error> {
+        let out = self.out(output)?;
+        let mode = out.info.current_mode;
+        let mut img = Image::new(mode.width, mode.height, Format::Xrgb8888);
+        format::fill_rect(
+            img.format,
+            &mut img.data,
+            img.pitch,
+            img.width,
+            img.height,
+            0xff00_0000,
+        )?;
+        let mut order: Vec<usize> = (0..out.glass.len()).collect();
+        order.sort_by_key(|&i| out.info.planes[i].zpos);
+        for i in order {
+            let state = &out.glass[i];
+            let Some(buf) = state.buffer.as_ref().map(ScanoutRef::buffer) else {
+                continue;
+            };
+            let (px, py) = state.position;
+            let area = crate::Rect::new(px, py, buf.width(), buf.height());
+            let Some(r) = area.clip(mode.width, mode.height) else {
+                continue;
+            };
+            let (fmt, pitch, bpp) = (buf.format(), buf.pitch(), buf.format().bytes_per_pixel());
+            buf.with_bytes(|bytes| {
+                for y in r.y..r.y + r.height as i32 {
+                    let row = (y - py) as usize * pitch;
+                    for x in r.x..r.x + r.width as i32 {
+                        let src = fmt.read_pixel(&bytes[row + (x - px) as usize * bpp..]);
+                        let dst = img.pixel(x as u32, y as u32);
+                        img.set_pixel(x as u32, y as u32, format::over(src, dst));
+                    }
+                }
+            });
+        }
+        Ok(img)
+    }
+
+    fn rearm(&self) -> Result<(), Error> {
+        let next = self
+            .outputs
+            .iter()
+            .filter_map(|o| o.pending.as_ref().map(|p| p.deadline_ns))
+            .min();
+        let ts = |ns: u64| Timespec {
+            tv_sec: (ns / 1_000_000_000) as _,
+            tv_nsec: (ns % 1_000_000_000) as _,
+        };
+        let spec = Itimerspec {
+            it_interval: ts(0),
+            // 0 disarms; a deadline is never 0 on CLOCK_MONOTONIC.
+            it_value: ts(next.unwrap_or(0)),
+        };
+        rustix::time::timerfd_settime(&self.timer, TimerfdTimerFlags::ABSTIME, &spec)
+            .map_err(std::io::Error::from)?;
+        Ok(())
+    }
+}
+
+impl AsFd for HeadlessBackend {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.timer.as_fd()
+    }
+}
+
+impl Backend for HeadlessBackend {
+    fn name(&self) -> &str {
+        "headless"
+    }
+
+    fn outputs(&self) -> Vec<OutputId> {
+        self.outputs.iter().map(|o| o.info.id).collect()
+    }
+
+    fn output(&self, output: OutputId) -> Result<&OutputInfo, Error> {
+        Ok(&self.out(output)?.info)
+    }
+
+    fn set_mode(&mut self, output: OutputId, mode: Mode) -> Result<(), Error> {
+        let out = self.out_mut(output)?;
+        if out.pending.is_some() {
+            return Err(Error::Busy(output));
+        }
+        if !out.info.modes.contains(&mode) {
+            return Err(Error::UnsupportedMode { output, mode });
+        }
+        let now = fusion::sys::now_ns();
+        let k = out.clock.last_k(now);
+        out.clock = VblankClock {
+            epoch_ns: now,
+            period_ns: mode.refresh_interval_ns(),
+            base_seq: out.clock.base_seq + k,
+        };
+        out.info.current_mode = mode;
+        tracing::debug!(output = %out.info.name, %mode, "mode set");
+        Ok(())
+    }
+
+    fn allocate(&mut self, width: u32, height: u32, format: Format) -> Result<Buffer, Error> {
+        if width > MAX_DIMENSION || height > MAX_DIMENSION {
+            return Err(Error::InvalidBuffer(format!(
+                "{width}x{height} exceeds {MAX_DIMENSION}x{MAX_DIMENSION}"
+            )));
+        }
+        Buffer::new_memfd(width, height, format)
+    }
+
+    fn commit(&mut self, output: OutputId, updates: &[PlaneUpdate<'_>]) -> Result<CommitId, Error> {
+        let out = self.out(output)?;
+        if out.pending.is_some() {
+            return Err(Error::Busy(output));
+        }
+        let mode = out.info.current_mode;
+        let mut planes: Vec<(usize, PlaneState)> = Vec::with_capacity(updates.len());
+        for u in updates {
+            let index = out.info.planes.iter().position(|p| p.id == u.plane).ok_or(
+                Error::UnknownPlane {
+                    output,
+                    plane: u.plane,
+                },
+            )?;
+            if planes.iter().any(|(i, _)| *i == index) {
+                return Err(Error::InvalidCommit(format!(
+                    "plane {:?} named twice",
+                    u.plane
+                )));
+            }
+            let info = &out.info.planes[index];
+            if let Some(buf) = u.buffer {
+                if !info.formats.contains(&buf.format()) {
+                    return Err(Error::UnsupportedFormat {
+                        plane: u.plane,
+                        format: buf.format(),
+                    });
+                }
+                if info.kind == PlaneKind::Primary
+                    && (u.position != (0, 0)
+                        || buf.width() != mode.width
+                        || buf.height() != mode.height)
+                {
+                    return Err(Error::InvalidCommit(format!(
+                        "the primary plane needs a {}x{} buffer at (0, 0), got {}x{} at {:?}",
+                        mode.width,
+                        mode.height,
+                        buf.width(),
+                        buf.height(),
+                        u.position
+                    )));
+                }
+            }
+            planes.push((
+                index,
+                PlaneState {
+                    buffer: u.buffer.map(ScanoutRef::new),
+                    position: u.position,
+                },
+            ));
+        }
+        let commit = CommitId(self.next_commit);
+        self.next_commit += 1;
+        let out = self.out_mut(output)?;
+        let (sequence, deadline_ns) = out.clock.next_after(fusion::sys::now_ns());
+        tracing::trace!(output = %out.info.name, ?commit, sequence, planes = planes.len(), "commit");
+        out.pending = Some(Pending {
+            commit,
+            sequence,
+            deadline_ns,
+            planes,
+        });
+        self.rearm()?;
+        Ok(commit)
+    }
+
+    fn is_pending(&self, output: OutputId) -> Result<bool, Error> {
+        Ok(self.out(output)?.pending.is_some())
+    }
+
+    fn on_glass(&self, output: OutputId, plane: PlaneId) -> Result<Option<Buffer>, Error> {
+        let out = self.out(output)?;
+        let index = out
+            .info
+            .planes
+            .iter()
+            .position(|p| p.id == plane)
+            .ok_or(Error::UnknownPlane { output, plane })?;
+        Ok(out.glass[index].buffer.as_ref().map(|r| r.buffer().clone()))
+    }
+
+    fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {
+        let mut ticks = [0u8; 8];
+        match rustix::io::read(&self.timer, &mut ticks) {
+            Ok(_) | Err(rustix::io::Errno::AGAIN) => {}
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        }
+        let now = fusion::sys::now_ns();
+        let mut events = Vec::new();
+        for out in &mut self.outputs {
+            if out.pending.as_ref().is_none_or(|p| p.deadline_ns > now) {
+                continue;
+            }
+            let pending = out.pending.take().expect("checked above");
+            for (index, state) in pending.planes {
+                // The replaced buffer's ScanoutRef drops here: it is no longer busy.
+                out.glass[index] = state;
+            }
+            events.push(Presented {
+                output: out.info.id,
+                commit: pending.commit,
+                sequence: pending.sequence,
+                time_ns: pending.deadline_ns,
+                refresh_ns: out.clock.period_ns,
+            });
+        }
+        self.rearm()?;
+        events.sort_by_key(|p| p.time_ns);
+        Ok(events.into_iter().map(BackendEvent::Presented).collect())
+    }
+}
