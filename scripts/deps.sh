@@ -3,9 +3,10 @@
 # Safe to run repeatedly: it installs nothing that is already there.
 set -euo pipefail
 
-# System packages the workspace builds against. The display and input crates add theirs
-# (libinput, udev, pixman, xkbcommon, seat headers) when they start linking them.
-PACKAGES=(pkg-config gcc g++)
+# System packages the workspace builds against: libpixman-1-dev for the compositor (fusionfb's
+# compose module). The display and input crates add theirs (libinput, udev, xkbcommon, seat
+# headers) when they start linking them.
+PACKAGES=(pkg-config gcc g++ libpixman-1-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

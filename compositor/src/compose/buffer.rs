@@ -1,0 +1,492 @@
+//! Pixel buffers: borrowed views of client and scan-out memory, and an owned buffer for tests,
+//! scratch space and benchmarks.
+//!
+//! Formats follow DRM fourcc naming and are little-endian in memory, which is also pixman's
+//! native order on the little-endian CPUs fusionfb targets (ARM, x86, RISC-V):
+//! `XRGB8888` is the `u32` `0xXXRRGGBB`, `RGB565` the `u16` `RRRRRGGGGGGBBBBB`.
+
+use std::fmt;
+
+/// A pixel format the compositor reads (all three) or writes (`Xrgb8888`, `Rgb565`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// 32 bits, `0xXXRRGGBB`; the top byte is ignored (opaque). DRM `XR24`.
+    Xrgb8888,
+    /// 32 bits, `0xAARRGGBB`, colour premultiplied by alpha. DRM `AR24`.
+    Argb8888,
+    /// 16 bits, 5-6-5 red-green-blue; for small panels. DRM `RG16`.
+    Rgb565,
+}
+
+impl Format {
+    /// Bytes per pixel.
+    pub const fn bytes_per_pixel(self) -> u32 {
+        match self {
+            Format::Xrgb8888 | Format::Argb8888 => 4,
+            Format::Rgb565 => 2,
+        }
+    }
+
+    /// Whether every pixel of this format is opaque.
+    pub const fn is_opaque(self) -> bool {
+        !matches!(self, Format::Argb8888)
+    }
+
+    /// Whether the compositor can write into a buffer of this format.
+    pub const fn is_target(self) -> bool {
+        matches!(self, Format::Xrgb8888 | Format::Rgb565)
+    }
+
+    /// The DRM fourcc code (`fourcc_code('X','R','2','4')`, …).
+    pub const fn fourcc(self) -> u32 {
+        let code = match self {
+            Format::Xrgb8888 => *b"XR24",
+            Format::Argb8888 => *b"AR24",
+            Format::Rgb565 => *b"RG16",
+        };
+        u32::from_le_bytes(code)
+    }
+
+    pub(crate) fn pixman(self) -> pixman::FormatCode {
+        match self {
+            Format::Xrgb8888 => pixman::FormatCode::X8R8G8B8,
+            Format::Argb8888 => pixman::FormatCode::A8R8G8B8,
+            Format::Rgb565 => pixman::FormatCode::R5G6B5,
+        }
+    }
+}
+
+/// Why a buffer description was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BufferError {
+    /// Width or height is zero, or larger than pixman's 16.16 coordinates allow (32767).
+    #[error("buffer size {width}x{height} is out of range (1..=32767)")]
+    BadSize {
+        /// Width asked for.
+        width: u32,
+        /// Height asked for.
+        height: u32,
+    },
+    /// The pitch cannot hold a row, or is not a multiple of 4 (pixman's requirement).
+    #[error("pitch {pitch} does not fit a row of {row} bytes or is not a multiple of 4")]
+    BadPitch {
+        /// Pitch asked for.
+        pitch: u32,
+        /// Bytes a row needs.
+        row: u32,
+    },
+    /// The memory is shorter than `pitch × (height − 1) + row`.
+    #[error("buffer holds {have} bytes, needs {need}")]
+    TooShort {
+        /// Bytes needed.
+        need: usize,
+        /// Bytes given.
+        have: usize,
+    },
+    /// The memory does not start on a 4-byte boundary (pixman reads 32-bit words).
+    #[error("buffer memory is not 4-byte aligned")]
+    Misaligned,
+}
+
+const MAX_SIDE: u32 = 32767;
+
+fn check(
+    len: usize,
+    ptr: *const u8,
+    w: u32,
+    h: u32,
+    pitch: u32,
+    f: Format,
+) -> Result<(), BufferError> {
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+        return Err(BufferError::BadSize {
+            width: w,
+            height: h,
+        });
+    }
+    let row = w * f.bytes_per_pixel();
+    if pitch < row || pitch % 4 != 0 {
+        return Err(BufferError::BadPitch { pitch, row });
+    }
+    let need = pitch as usize * (h as usize - 1) + row as usize;
+    if len < need {
+        return Err(BufferError::TooShort { need, have: len });
+    }
+    if ptr as usize % 4 != 0 {
+        return Err(BufferError::Misaligned);
+    }
+    Ok(())
+}
+
+/// A read-only view of pixels in memory: a client's buffer, or a target being inspected.
+#[derive(Clone, Copy)]
+pub struct BufferRef<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+    pitch: u32,
+    format: Format,
+}
+
+impl fmt::Debug for BufferRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferRef")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("pitch", &self.pitch)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> BufferRef<'a> {
+    /// A view of `data` as `height` rows of `pitch` bytes, each starting with `width` pixels.
+    pub fn new(
+        data: &'a [u8],
+        width: u32,
+        height: u32,
+        pitch: u32,
+        format: Format,
+    ) -> Result<Self, BufferError> {
+        check(data.len(), data.as_ptr(), width, height, pitch, format)?;
+        Ok(BufferRef {
+            data,
+            width,
+            height,
+            pitch,
+            format,
+        })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Bytes from one row to the next.
+    pub fn pitch(&self) -> u32 {
+        self.pitch
+    }
+
+    /// Pixel format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The memory viewed.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The pixel at `(x, y)` as `0xAARRGGBB` (alpha `0xff` for opaque formats, 5/6-bit
+    /// channels widened by bit replication). Panics outside the buffer.
+    pub fn pixel(&self, x: u32, y: u32) -> u32 {
+        assert!(
+            x < self.width && y < self.height,
+            "pixel ({x}, {y}) outside buffer"
+        );
+        let at = (y * self.pitch + x * self.format.bytes_per_pixel()) as usize;
+        let d = self.data;
+        match self.format {
+            Format::Xrgb8888 => {
+                0xff00_0000 | u32::from_le_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
+            }
+            Format::Argb8888 => u32::from_le_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]),
+            Format::Rgb565 => rgb565_to_argb(u16::from_le_bytes([d[at], d[at + 1]])),
+        }
+    }
+}
+
+/// Widens an RGB565 value to `0xffRRGGBB` by bit replication (the same widening pixman does).
+pub fn rgb565_to_argb(p: u16) -> u32 {
+    let p = p as u32;
+    let (r, g, b) = ((p >> 11) & 0x1f, (p >> 5) & 0x3f, p & 0x1f);
+    let (r, g, b) = (
+        (r << 3) | (r >> 2),
+        (g << 2) | (g >> 4),
+        (b << 3) | (b >> 2),
+    );
+    0xff00_0000 | (r << 16) | (g << 8) | b
+}
+
+/// Narrows `0x??RRGGBB` to RGB565 by truncation (what pixman stores without dithering).
+pub fn argb_to_rgb565(p: u32) -> u16 {
+    let (r, g, b) = ((p >> 16) & 0xff, (p >> 8) & 0xff, p & 0xff);
+    (((r >> 3) << 11) | ((g >> 2) << 5) | (b >> 3)) as u16
+}
+
+/// A writable view of pixels in memory: the target the compositor draws into.
+pub struct BufferMut<'a> {
+    data: &'a mut [u8],
+    width: u32,
+    height: u32,
+    pitch: u32,
+    format: Format,
+}
+
+impl fmt::Debug for BufferMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_ref().fmt(f)
+    }
+}
+
+impl<'a> BufferMut<'a> {
+    /// A writable view of `data`; see [`BufferRef::new`].
+    pub fn new(
+        data: &'a mut [u8],
+        width: u32,
+        height: u32,
+        pitch: u32,
+        format: Format,
+    ) -> Result<Self, BufferError> {
+        check(data.len(), data.as_ptr(), width, height, pitch, format)?;
+        Ok(BufferMut {
+            data,
+            width,
+            height,
+            pitch,
+            format,
+        })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Bytes from one row to the next.
+    pub fn pitch(&self) -> u32 {
+        self.pitch
+    }
+
+    /// Pixel format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// A read-only view of the same pixels.
+    pub fn as_ref(&self) -> BufferRef<'_> {
+        BufferRef {
+            data: self.data,
+            width: self.width,
+            height: self.height,
+            pitch: self.pitch,
+            format: self.format,
+        }
+    }
+
+    /// The memory viewed, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        self.data
+    }
+}
+
+/// Pixels the process owns, 4-byte aligned: scratch buffers, test fixtures, benchmarks and
+/// the headless backend's frames. Rows are packed to the next multiple of 4 bytes.
+///
+/// Two buffers are equal when they have the same size and format and every pixel reads the
+/// same through [`PixelBuffer::pixel`] (the ignored byte of `Xrgb8888` and row padding do not
+/// count).
+#[derive(Clone)]
+pub struct PixelBuffer {
+    words: Vec<u32>,
+    width: u32,
+    height: u32,
+    pitch: u32,
+    format: Format,
+}
+
+impl PartialEq for PixelBuffer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.width, self.height, self.format) == (other.width, other.height, other.format)
+            && (0..self.height)
+                .all(|y| (0..self.width).all(|x| self.pixel(x, y) == other.pixel(x, y)))
+    }
+}
+
+impl Eq for PixelBuffer {}
+
+impl fmt::Debug for PixelBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+impl PixelBuffer {
+    /// A buffer of zero bytes (black; transparent for `Argb8888`). Panics on a size outside
+    /// `1..=32767`.
+    pub fn new(width: u32, height: u32, format: Format) -> Self {
+        let pitch = (width * format.bytes_per_pixel()).div_ceil(4) * 4;
+        let buf = PixelBuffer {
+            words: vec![0; (pitch / 4 * height) as usize],
+            width,
+            height,
+            pitch,
+            format,
+        };
+        if let Err(e) = check(
+            buf.words.len() * 4,
+            buf.words.as_ptr().cast(),
+            width,
+            height,
+            pitch,
+            format,
+        ) {
+            panic!("PixelBuffer::new: {e}");
+        }
+        buf
+    }
+
+    /// A buffer filled with `argb` (see [`PixelBuffer::fill`]).
+    pub fn filled(width: u32, height: u32, format: Format, argb: u32) -> Self {
+        let mut b = PixelBuffer::new(width, height, format);
+        b.fill(argb);
+        b
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Pixel format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The bytes, rows `pitch` apart.
+    pub fn bytes(&self) -> &[u8] {
+        super::pixman_glue::words_as_bytes(&self.words)
+    }
+
+    /// The bytes, writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        super::pixman_glue::words_as_bytes_mut(&mut self.words)
+    }
+
+    /// A read-only view.
+    pub fn view(&self) -> BufferRef<'_> {
+        BufferRef {
+            data: super::pixman_glue::words_as_bytes(&self.words),
+            width: self.width,
+            height: self.height,
+            pitch: self.pitch,
+            format: self.format,
+        }
+    }
+
+    /// A writable view.
+    pub fn view_mut(&mut self) -> BufferMut<'_> {
+        BufferMut {
+            data: super::pixman_glue::words_as_bytes_mut(&mut self.words),
+            width: self.width,
+            height: self.height,
+            pitch: self.pitch,
+            format: self.format,
+        }
+    }
+
+    /// The pixel at `(x, y)` as `0xAARRGGBB`; see [`BufferRef::pixel`].
+    pub fn pixel(&self, x: u32, y: u32) -> u32 {
+        self.view().pixel(x, y)
+    }
+
+    /// Sets the pixel at `(x, y)` from `0xAARRGGBB` (premultiplied for `Argb8888`; alpha
+    /// dropped for `Xrgb8888`, channels truncated for `Rgb565`).
+    pub fn set_pixel(&mut self, x: u32, y: u32, argb: u32) {
+        assert!(
+            x < self.width && y < self.height,
+            "pixel ({x}, {y}) outside buffer"
+        );
+        let at = (y * self.pitch + x * self.format.bytes_per_pixel()) as usize;
+        let format = self.format;
+        let bytes = self.bytes_mut();
+        match format {
+            Format::Xrgb8888 => {
+                bytes[at..at + 4].copy_from_slice(&(argb | 0xff00_0000).to_le_bytes())
+            }
+            Format::Argb8888 => bytes[at..at + 4].copy_from_slice(&argb.to_le_bytes()),
+            Format::Rgb565 => {
+                bytes[at..at + 2].copy_from_slice(&argb_to_rgb565(argb).to_le_bytes())
+            }
+        }
+    }
+
+    /// Fills a rectangle (clipped to the buffer) with `argb`, as [`PixelBuffer::set_pixel`].
+    pub fn fill_rect(&mut self, r: super::Rect, argb: u32) {
+        let Some(r) = r.intersect(&super::Rect::from_size(
+            self.width as i32,
+            self.height as i32,
+        )) else {
+            return;
+        };
+        for y in r.y..r.bottom() {
+            for x in r.x..r.right() {
+                self.set_pixel(x as u32, y as u32, argb);
+            }
+        }
+    }
+
+    /// Fills the whole buffer with `argb`.
+    pub fn fill(&mut self, argb: u32) {
+        self.fill_rect(
+            super::Rect::from_size(self.width as i32, self.height as i32),
+            argb,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        let words = [0u32; 16];
+        let bytes = super::super::pixman_glue::words_as_bytes(&words);
+        assert!(BufferRef::new(bytes, 4, 4, 16, Format::Xrgb8888).is_ok());
+        assert_eq!(
+            BufferRef::new(bytes, 4, 4, 14, Format::Rgb565).unwrap_err(),
+            BufferError::BadPitch { pitch: 14, row: 8 }
+        );
+        assert_eq!(
+            BufferRef::new(bytes, 4, 5, 16, Format::Xrgb8888).unwrap_err(),
+            BufferError::TooShort { need: 80, have: 64 }
+        );
+        assert_eq!(
+            BufferRef::new(&bytes[1..], 1, 1, 4, Format::Xrgb8888).unwrap_err(),
+            BufferError::Misaligned
+        );
+        assert!(matches!(
+            BufferRef::new(bytes, 0, 1, 4, Format::Xrgb8888),
+            Err(BufferError::BadSize { .. })
+        ));
+    }
+
+    #[test]
+    fn pixels_round_trip() {
+        let mut b = PixelBuffer::new(3, 2, Format::Rgb565);
+        b.set_pixel(2, 1, 0xff_ff_80_00);
+        assert_eq!(b.pixel(2, 1), 0xff_ff_82_00);
+        assert_eq!(b.pixel(0, 0), 0xff_00_00_00);
+        let mut b = PixelBuffer::new(3, 2, Format::Xrgb8888);
+        b.set_pixel(1, 1, 0x12_34_56_78);
+        assert_eq!(b.pixel(1, 1), 0xff_34_56_78);
+        assert_eq!(Format::Xrgb8888.fourcc(), 0x3432_5258);
+    }
+}
