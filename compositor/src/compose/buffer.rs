@@ -7,51 +7,38 @@
 
 use std::fmt;
 
-/// A pixel format the compositor reads (all three) or writes (`Xrgb8888`, `Rgb565`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// 32 bits, `0xXXRRGGBB`; the top byte is ignored (opaque). DRM `XR24`.
-    Xrgb8888,
-    /// 32 bits, `0xAARRGGBB`, colour premultiplied by alpha. DRM `AR24`.
-    Argb8888,
-    /// 16 bits, 5-6-5 red-green-blue; for small panels. DRM `RG16`.
-    Rgb565,
+pub use gfx_drivers::format::Format;
+
+/// What the compositor needs to know of a [`Format`] beyond what `gfx-drivers` says.
+pub(crate) trait FormatExt {
+    /// Bytes per pixel, as the `u32` pixel arithmetic here uses.
+    fn bpp(self) -> u32;
+    /// Whether every pixel of this format is opaque.
+    fn is_opaque(&self) -> bool;
+    /// Whether the compositor can write into a buffer of this format.
+    fn is_target(&self) -> bool;
+    /// The matching pixman format.
+    fn pixman(self) -> pixman::FormatCode;
 }
 
-impl Format {
-    /// Bytes per pixel.
-    pub const fn bytes_per_pixel(self) -> u32 {
+impl FormatExt for Format {
+    fn bpp(self) -> u32 {
+        Format::bytes_per_pixel(self) as u32
+    }
+
+    fn is_opaque(&self) -> bool {
+        !self.has_alpha()
+    }
+
+    fn is_target(&self) -> bool {
+        matches!(*self, Format::Xrgb8888 | Format::Rgb565)
+    }
+
+    fn pixman(self) -> pixman::FormatCode {
         match self {
-            Format::Xrgb8888 | Format::Argb8888 => 4,
-            Format::Rgb565 => 2,
-        }
-    }
-
-    /// Whether every pixel of this format is opaque.
-    pub const fn is_opaque(self) -> bool {
-        !matches!(self, Format::Argb8888)
-    }
-
-    /// Whether the compositor can write into a buffer of this format.
-    pub const fn is_target(self) -> bool {
-        matches!(self, Format::Xrgb8888 | Format::Rgb565)
-    }
-
-    /// The DRM fourcc code (`fourcc_code('X','R','2','4')`, …).
-    pub const fn fourcc(self) -> u32 {
-        let code = match self {
-            Format::Xrgb8888 => *b"XR24",
-            Format::Argb8888 => *b"AR24",
-            Format::Rgb565 => *b"RG16",
-        };
-        u32::from_le_bytes(code)
-    }
-
-    pub(crate) fn pixman(self) -> pixman::FormatCode {
-        match self {
-            Format::Xrgb8888 => pixman::FormatCode::X8R8G8B8,
             Format::Argb8888 => pixman::FormatCode::A8R8G8B8,
             Format::Rgb565 => pixman::FormatCode::R5G6B5,
+            _ => pixman::FormatCode::X8R8G8B8,
         }
     }
 }
@@ -104,7 +91,7 @@ fn check(
             height: h,
         });
     }
-    let row = w * f.bytes_per_pixel();
+    let row = w * f.bpp();
     if pitch < row || pitch % 4 != 0 {
         return Err(BufferError::BadPitch { pitch, row });
     }
@@ -190,35 +177,12 @@ impl<'a> BufferRef<'a> {
             x < self.width && y < self.height,
             "pixel ({x}, {y}) outside buffer"
         );
-        let at = (y * self.pitch + x * self.format.bytes_per_pixel()) as usize;
-        let d = self.data;
-        match self.format {
-            Format::Xrgb8888 => {
-                0xff00_0000 | u32::from_le_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
-            }
-            Format::Argb8888 => u32::from_le_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]),
-            Format::Rgb565 => rgb565_to_argb(u16::from_le_bytes([d[at], d[at + 1]])),
-        }
+        let at = (y * self.pitch + x * self.format.bpp()) as usize;
+        self.format.read_pixel(&self.data[at..])
     }
 }
 
-/// Widens an RGB565 value to `0xffRRGGBB` by bit replication (the same widening pixman does).
-pub fn rgb565_to_argb(p: u16) -> u32 {
-    let p = p as u32;
-    let (r, g, b) = ((p >> 11) & 0x1f, (p >> 5) & 0x3f, p & 0x1f);
-    let (r, g, b) = (
-        (r << 3) | (r >> 2),
-        (g << 2) | (g >> 4),
-        (b << 3) | (b >> 2),
-    );
-    0xff00_0000 | (r << 16) | (g << 8) | b
-}
-
-/// Narrows `0x??RRGGBB` to RGB565 by truncation (what pixman stores without dithering).
-pub fn argb_to_rgb565(p: u32) -> u16 {
-    let (r, g, b) = ((p >> 16) & 0xff, (p >> 8) & 0xff, p & 0xff);
-    (((r >> 3) << 11) | ((g >> 2) << 5) | (b >> 3)) as u16
-}
+pub use gfx_drivers::format::{argb_to_rgb565, rgb565_to_argb};
 
 /// A writable view of pixels in memory: the target the compositor draws into.
 pub struct BufferMut<'a> {
@@ -326,7 +290,7 @@ impl PixelBuffer {
     /// A buffer of zero bytes (black; transparent for `Argb8888`). Panics on a size outside
     /// `1..=32767`.
     pub fn new(width: u32, height: u32, format: Format) -> Self {
-        let pitch = (width * format.bytes_per_pixel()).div_ceil(4) * 4;
+        let pitch = (width * format.bpp()).div_ceil(4) * 4;
         let buf = PixelBuffer {
             words: vec![0; (pitch / 4 * height) as usize],
             width,
@@ -413,18 +377,9 @@ impl PixelBuffer {
             x < self.width && y < self.height,
             "pixel ({x}, {y}) outside buffer"
         );
-        let at = (y * self.pitch + x * self.format.bytes_per_pixel()) as usize;
+        let at = (y * self.pitch + x * self.format.bpp()) as usize;
         let format = self.format;
-        let bytes = self.bytes_mut();
-        match format {
-            Format::Xrgb8888 => {
-                bytes[at..at + 4].copy_from_slice(&(argb | 0xff00_0000).to_le_bytes())
-            }
-            Format::Argb8888 => bytes[at..at + 4].copy_from_slice(&argb.to_le_bytes()),
-            Format::Rgb565 => {
-                bytes[at..at + 2].copy_from_slice(&argb_to_rgb565(argb).to_le_bytes())
-            }
-        }
+        format.write_pixel(argb, &mut self.bytes_mut()[at..]);
     }
 
     /// Fills a rectangle (clipped to the buffer) with `argb`, as [`PixelBuffer::set_pixel`].

@@ -119,6 +119,7 @@ pub use damage::{frame_damage, Damage, ElementState, DEFAULT_MAX_RECTS};
 pub use geometry::{Affine, Rect, Transform};
 pub use scanout::{scanout_candidate, Output};
 
+use crate::compose::buffer::FormatExt;
 use pixman::{Color, Filter, Operation, Region32, Repeat, Solid};
 
 /// One client buffer placed on the output.

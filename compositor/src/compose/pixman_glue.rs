@@ -7,6 +7,7 @@
 //! size.
 
 use super::buffer::{BufferMut, BufferRef};
+use crate::compose::buffer::FormatExt;
 
 /// Byte view of a word buffer.
 pub(crate) fn words_as_bytes(words: &[u32]) -> &[u8] {
