@@ -4,14 +4,16 @@
 //! and serves applications through a [`fusion`] world. It will hold the configuration,
 //! layers, the surface manager, the window stack and its policy, composition and damage,
 //! frame scheduling and input routing (the display-server issue), on top of the backends of
-//! `gfx-drivers` and `fusionfb-input`. Today it holds the software compositor ([`compose`]:
-//! pixman composition, damage, output transforms, scan-out detection, golden images, a
-//! benchmark) and the command line: `fusionfb run` (serve a world), `fusionfb status` (the
-//! world's snapshot) and `fusionfb demo` (the Fusion arena demo: several slave processes,
-//! input-like events through a reactor, a shared lock and shared memory, a crash in the
-//! middle, and the snapshot afterwards).
+//! `gfx-drivers` and `fusionfb-input`. Today it holds the configuration ([`config`]: the
+//! TOML board profile `fusionfb run --config FILE` reads), the software compositor
+//! ([`compose`]: pixman composition, damage, output transforms, scan-out detection, golden
+//! images, a benchmark) and the command line: `fusionfb run` (serve a world), `fusionfb
+//! status` (the world's snapshot) and `fusionfb demo` (the Fusion arena demo: several slave
+//! processes, input-like events through a reactor, a shared lock and shared memory, a crash
+//! in the middle, and the snapshot afterwards).
 
 pub mod compose;
+pub mod config;
 pub mod demo;
 
 /// Sets up `tracing` output filtered by `RUST_LOG` (default: warnings and errors).

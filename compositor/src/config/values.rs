@@ -1,0 +1,611 @@
+//! The small value types of the config that are written as strings (or numbers) and parsed:
+//! modes, colours, transforms, groups, sizes and positions.
+//!
+//! Each has a [`FromStr`] whose error is the message the user sees, and a `Deserialize` that
+//! runs it, so a bad value is reported at its own place in the file.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// The largest width or height a mode or a layer may have.
+pub const MAX_DIMENSION: u32 = 16384;
+
+/// Implements `Deserialize` for a `FromStr` type: a TOML string, parsed, with the parse error
+/// as the message.
+macro_rules! deserialize_from_str {
+    ($ty:ty, $what:literal) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: de::Error>(self, s: &str) -> Result<$ty, E> {
+                        s.parse().map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
+}
+
+/// Which display mode to set.
+///
+/// Written `"preferred"` (the panel's preferred mode, from its EDID or driver), `"current"`
+/// (keep whatever mode the device has, e.g. what the boot splash set) or
+/// `"WIDTHxHEIGHT[@HZ]"` such as `"1280x800@60"` or `"1920x1080@59.94"`. Without `@HZ`
+/// the backend picks the highest refresh rate the size offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The mode the panel says it prefers.
+    #[default]
+    Preferred,
+    /// The mode already set on the device.
+    Current,
+    /// This size and, when given, this refresh rate.
+    Exact {
+        /// Width in pixels, `1..=16384`.
+        width: u32,
+        /// Height in pixels, `1..=16384`.
+        height: u32,
+        /// Refresh rate in millihertz (`60000` for 60 Hz), or `None` for the fastest.
+        refresh_mhz: Option<u32>,
+    },
+}
+
+impl Mode {
+    /// An exact mode, `width` x `height` at `hz` Hz.
+    pub fn exact(width: u32, height: u32, hz: u32) -> Self {
+        Mode::Exact {
+            width,
+            height,
+            refresh_mhz: Some(hz * 1000),
+        }
+    }
+
+    /// The refresh rate in millihertz, if the mode names one.
+    pub fn refresh_mhz(&self) -> Option<u32> {
+        match self {
+            Mode::Exact { refresh_mhz, .. } => *refresh_mhz,
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "preferred" => return Ok(Mode::Preferred),
+            "current" => return Ok(Mode::Current),
+            _ => {}
+        }
+        let bad = || {
+            format!(
+                "{s:?} is not a mode: use \"preferred\", \"current\" or WIDTHxHEIGHT[@HZ] \
+                 such as \"1280x800@60\""
+            )
+        };
+        let (size, hz) = match s.split_once('@') {
+            Some((size, hz)) => (size, Some(hz)),
+            None => (s, None),
+        };
+        let (w, h) = size.split_once('x').ok_or_else(bad)?;
+        let (width, height) = (
+            parse_dimension(w).ok_or_else(bad)?,
+            parse_dimension(h).ok_or_else(bad)?,
+        );
+        if !(1..=MAX_DIMENSION).contains(&width) || !(1..=MAX_DIMENSION).contains(&height) {
+            return Err(format!(
+                "{s:?}: width and height must be 1..={MAX_DIMENSION} pixels"
+            ));
+        }
+        let refresh_mhz = match hz {
+            None => None,
+            Some(hz) => {
+                let mhz = parse_millis(hz).ok_or_else(bad)?;
+                if !(1..=1_000_000).contains(&mhz) {
+                    return Err(format!(
+                        "{s:?}: the refresh rate must be above 0 and at most 1000 Hz"
+                    ));
+                }
+                Some(mhz)
+            }
+        };
+        Ok(Mode::Exact {
+            width,
+            height,
+            refresh_mhz,
+        })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Mode::Preferred => f.write_str("preferred"),
+            Mode::Current => f.write_str("current"),
+            Mode::Exact {
+                width,
+                height,
+                refresh_mhz,
+            } => {
+                write!(f, "{width}x{height}")?;
+                if let Some(mhz) = refresh_mhz {
+                    write!(f, "@{}", Millis(*mhz))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+deserialize_from_str!(Mode, "a mode such as \"preferred\" or \"1280x800@60\"");
+
+/// A width or height: decimal digits only (no sign, no spaces).
+fn parse_dimension(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `"60"`, `"59.94"`, `"59.940"` → thousandths (`60000`, `59940`); at most three decimals.
+fn parse_millis(s: &str) -> Option<u32> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() || frac.len() > 3 || s.ends_with('.') {
+        return None;
+    }
+    let int: u32 = parse_dimension(int)?;
+    let frac_val: u32 = if frac.is_empty() {
+        0
+    } else {
+        parse_dimension(frac)? * 10u32.pow(3 - frac.len() as u32)
+    };
+    int.checked_mul(1000)?.checked_add(frac_val)
+}
+
+/// Prints thousandths as a decimal with no trailing zeros: `59940` → `59.94`.
+pub(crate) struct Millis(pub u32);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let (int, frac) = (self.0 / 1000, self.0 % 1000);
+        if frac == 0 {
+            write!(f, "{int}")
+        } else {
+            let frac = format!("{frac:03}");
+            write!(f, "{int}.{}", frac.trim_end_matches('0'))
+        }
+    }
+}
+
+/// A colour, written `"#rrggbb"` (opaque) or `"#aarrggbb"`, as in CSS and Android resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Color {
+    /// Alpha: 0 transparent, 255 opaque.
+    pub a: u8,
+    /// Red.
+    pub r: u8,
+    /// Green.
+    pub g: u8,
+    /// Blue.
+    pub b: u8,
+}
+
+impl Color {
+    /// Opaque black, the default display background.
+    pub const BLACK: Color = Color::rgb(0, 0, 0);
+
+    /// An opaque colour.
+    pub const fn rgb(r: u8, g: u8, b: u8) -> Self {
+        Color { a: 255, r, g, b }
+    }
+
+    /// The colour as one ARGB8888 word (`0xAARRGGBB`, not premultiplied).
+    pub fn argb8888(&self) -> u32 {
+        u32::from_be_bytes([self.a, self.r, self.g, self.b])
+    }
+}
+
+impl Default for Color {
+    fn default() -> Self {
+        Color::BLACK
+    }
+}
+
+impl FromStr for Color {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a colour: use \"#rrggbb\" or \"#aarrggbb\"");
+        let hex = s.strip_prefix('#').ok_or_else(bad)?;
+        if !(hex.len() == 6 || hex.len() == 8) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let v = u32::from_str_radix(hex, 16).map_err(|_| bad())?;
+        let [a, r, g, b] = v.to_be_bytes();
+        Ok(if hex.len() == 6 {
+            Color::rgb(r, g, b)
+        } else {
+            Color { a, r, g, b }
+        })
+    }
+}
+
+impl fmt::Display for Color {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.a == 255 {
+            write!(f, "#{:02x}{:02x}{:02x}", self.r, self.g, self.b)
+        } else {
+            write!(f, "#{:08x}", self.argb8888())
+        }
+    }
+}
+
+deserialize_from_str!(Color, "a colour \"#rrggbb\" or \"#aarrggbb\"");
+
+/// How the panel is mounted, and so how fusionfb turns the picture (and the touch
+/// coordinates with it) to look upright.
+///
+/// The meaning is `wl_output.transform`'s, as in Weston and wlroots: `90` rotates the
+/// content 90° counter-clockwise; the `flipped` forms first mirror it left-to-right. Written
+/// as the strings `"normal"`, `"90"`, `"180"`, `"270"`, `"flipped"`, `"flipped-90"`,
+/// `"flipped-180"`, `"flipped-270"`, or as the integers `0`, `90`, `180`, `270`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transform {
+    /// As is.
+    #[default]
+    Normal,
+    /// Rotated 90°.
+    Rotate90,
+    /// Rotated 180° (upside down).
+    Rotate180,
+    /// Rotated 270°.
+    Rotate270,
+    /// Mirrored left-to-right.
+    Flipped,
+    /// Mirrored, then rotated 90°.
+    Flipped90,
+    /// Mirrored, then rotated 180° (mirrored top-to-bottom).
+    Flipped180,
+    /// Mirrored, then rotated 270°.
+    Flipped270,
+}
+
+impl Transform {
+    const NAMES: [(&'static str, Transform); 8] = [
+        ("normal", Transform::Normal),
+        ("90", Transform::Rotate90),
+        ("180", Transform::Rotate180),
+        ("270", Transform::Rotate270),
+        ("flipped", Transform::Flipped),
+        ("flipped-90", Transform::Flipped90),
+        ("flipped-180", Transform::Flipped180),
+        ("flipped-270", Transform::Flipped270),
+    ];
+
+    /// The rotation in degrees (0, 90, 180 or 270), after any mirroring.
+    pub fn degrees(&self) -> u32 {
+        match self {
+            Transform::Normal | Transform::Flipped => 0,
+            Transform::Rotate90 | Transform::Flipped90 => 90,
+            Transform::Rotate180 | Transform::Flipped180 => 180,
+            Transform::Rotate270 | Transform::Flipped270 => 270,
+        }
+    }
+
+    /// Whether the content is mirrored.
+    pub fn is_flipped(&self) -> bool {
+        matches!(
+            self,
+            Transform::Flipped
+                | Transform::Flipped90
+                | Transform::Flipped180
+                | Transform::Flipped270
+        )
+    }
+
+    /// Whether width and height trade places (90° and 270°).
+    pub fn swaps_axes(&self) -> bool {
+        self.degrees() % 180 == 90
+    }
+
+    fn from_degrees(deg: i64) -> Option<Self> {
+        match deg {
+            0 => Some(Transform::Normal),
+            90 => Some(Transform::Rotate90),
+            180 => Some(Transform::Rotate180),
+            270 => Some(Transform::Rotate270),
+            _ => None,
+        }
+    }
+
+    fn error(shown: &dyn fmt::Display) -> String {
+        format!(
+            "{shown} is not a transform: use \"normal\", \"90\", \"180\", \"270\", \"flipped\", \
+             \"flipped-90\", \"flipped-180\" or \"flipped-270\""
+        )
+    }
+}
+
+impl FromStr for Transform {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Transform::NAMES
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| Transform::error(&format_args!("{s:?}")))
+    }
+}
+
+impl fmt::Display for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let name = Transform::NAMES
+            .iter()
+            .find(|(_, t)| t == self)
+            .map(|(name, _)| *name)
+            .unwrap_or("normal");
+        f.write_str(name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Transform {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Transform;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a transform such as \"normal\" or \"180\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Transform, E> {
+                s.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Transform, E> {
+                Transform::from_degrees(v).ok_or_else(|| E::custom(Transform::error(&v)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A group, by name (`"video"`) or by number (`44`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Group {
+    /// A group name, looked up when the master starts.
+    Name(String),
+    /// A numeric group id.
+    Gid(u32),
+}
+
+impl Group {
+    /// The numeric id: a [`Group::Gid`] as is, a [`Group::Name`] looked up in the system's
+    /// group database (`getgrnam_r`, so NSS sources such as LDAP count too).
+    pub fn gid(&self) -> std::io::Result<u32> {
+        match self {
+            Group::Gid(gid) => Ok(*gid),
+            Group::Name(name) => lookup_group(name),
+        }
+    }
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Group::Name(name) => f.write_str(name),
+            Group::Gid(gid) => write!(f, "{gid}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Group {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Group;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a group name or a numeric gid")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Group, E> {
+                let valid = !s.is_empty()
+                    && s.len() <= 256
+                    && !s.starts_with('-')
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'));
+                if valid {
+                    Ok(Group::Name(s.to_string()))
+                } else {
+                    Err(E::custom(format!(
+                        "{s:?} is not a group name: use letters, digits, '_', '-' or '.', \
+                         or a numeric gid"
+                    )))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Group, E> {
+                u32::try_from(v)
+                    .ok()
+                    .filter(|gid| *gid != u32::MAX)
+                    .map(Group::Gid)
+                    .ok_or_else(|| E::custom(format!("{v} is not a gid: use 0..=4294967294")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `getgrnam_r`, growing the buffer on `ERANGE`.
+fn lookup_group(name: &str) -> std::io::Result<u32> {
+    use std::io::{Error, ErrorKind};
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| Error::new(ErrorKind::InvalidInput, "group name contains a NUL byte"))?;
+    let mut buf: Vec<libc::c_char> = vec![0; 1024];
+    loop {
+        // SAFETY: `libc::group` is plain data (integers and pointers); all zeroes is a valid value.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call: `cname` is NUL-terminated, `grp` and
+        // `found` are live locals, and `buf` is writable for `buf.len()` bytes. We read only
+        // `gr_gid`, a plain integer, so nothing points into `buf` after it is dropped.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(Error::from_raw_os_error(rc));
+        }
+        if found.is_null() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no group named {name:?}"),
+            ));
+        }
+        return Ok(grp.gr_gid);
+    }
+}
+
+/// A size in pixels, written `[width, height]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Size {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl Size {
+    /// A size.
+    pub const fn new(width: u32, height: u32) -> Self {
+        Size { width, height }
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let [width, height] = pair(d, "[width, height]")?;
+        Ok(Size { width, height })
+    }
+}
+
+/// A position in pixels from the display's top-left corner, written `[x, y]`; may be negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Position {
+    /// Pixels to the right.
+    pub x: i32,
+    /// Pixels down.
+    pub y: i32,
+}
+
+impl<'de> Deserialize<'de> for Position {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let [x, y] = pair(d, "[x, y]")?;
+        Ok(Position { x, y })
+    }
+}
+
+/// An array of exactly two numbers (serde's `[T; 2]` would ignore a third).
+fn pair<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+    shape: &str,
+) -> Result<[T; 2], D::Error> {
+    let v = Vec::<T>::deserialize(d)?;
+    let n = v.len();
+    <[T; 2]>::try_from(v)
+        .map_err(|_| de::Error::custom(format!("expected 2 numbers {shape}, found {n}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_round_trip() {
+        for s in [
+            "preferred",
+            "current",
+            "1280x800@60",
+            "1920x1080@59.94",
+            "800x480",
+            "640x480@72.5",
+        ] {
+            assert_eq!(s.parse::<Mode>().unwrap().to_string(), s);
+        }
+        assert_eq!(
+            "1920x1080@59.940".parse::<Mode>().unwrap().refresh_mhz(),
+            Some(59940)
+        );
+        for bad in [
+            "",
+            "1280x",
+            "x800",
+            "1280x800@",
+            "1280x800@60.",
+            "1280 x 800",
+            "+1x2",
+            "1x2@1.2345",
+            "1280X800",
+        ] {
+            assert!(bad.parse::<Mode>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn colours_parse() {
+        assert_eq!(
+            "#102030".parse::<Color>().unwrap(),
+            Color::rgb(0x10, 0x20, 0x30)
+        );
+        let c: Color = "#80ff0000".parse().unwrap();
+        assert_eq!((c.a, c.r, c.g, c.b), (0x80, 0xff, 0, 0));
+        assert_eq!(c.argb8888(), 0x80ff_0000);
+        assert_eq!(c.to_string(), "#80ff0000");
+        assert_eq!(Color::BLACK.to_string(), "#000000");
+        for bad in ["102030", "#12345", "#1234567", "#gg0000", "#+12345"] {
+            assert!(bad.parse::<Color>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn transforms_parse() {
+        for (name, t) in Transform::NAMES {
+            assert_eq!(name.parse::<Transform>().unwrap(), t);
+            assert_eq!(t.to_string(), name);
+        }
+        assert!(Transform::Rotate90.swaps_axes());
+        assert!(!Transform::Flipped180.swaps_axes());
+        assert!(Transform::Flipped270.is_flipped());
+    }
+
+    #[test]
+    fn groups_resolve() {
+        assert_eq!(Group::Gid(44).gid().unwrap(), 44);
+        assert_eq!(Group::Name("root".into()).gid().unwrap(), 0);
+        let missing = Group::Name("no-such-group-fusionfb".into())
+            .gid()
+            .unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    }
+}

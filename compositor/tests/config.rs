@@ -1,0 +1,623 @@
+//! The master's configuration: every board profile loads, valid files become the expected
+//! structs, and every mistake is reported as `file:line:column: key: message`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fusionfb::config::{
+    App, Backend, BufferMode, Color, Config, Display, Group, Input, Keyboard, Layer, LayerKind,
+    Location, Mode, PixelFormat, Position, Size, Transform, World,
+};
+
+fn configs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs")
+}
+
+/// The error `text` gives, as the user sees it.
+fn error(text: &str) -> String {
+    match Config::from_str(text, "board.toml") {
+        Ok(cfg) => panic!("{text:?} was accepted: {cfg:#?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn an_empty_file_gives_the_defaults() {
+    for text in ["", "\n", "# nothing but a comment\n\n"] {
+        assert_eq!(
+            Config::from_str(text, "empty.toml").unwrap(),
+            Config::default()
+        );
+    }
+    let d = Config::default();
+    assert_eq!(d.world, World::default());
+    assert_eq!(d.world.name, None);
+    assert_eq!(d.display.backend, Backend::Auto);
+    assert_eq!(d.display.mode, Mode::Preferred);
+    assert_eq!(d.display.transform, Transform::Normal);
+    assert_eq!(d.display.background, Color::BLACK);
+    assert_eq!(d.layers.len(), 1);
+    let primary = d.primary_layer();
+    assert_eq!((primary.id, primary.kind), (0, LayerKind::Primary));
+    assert_eq!(primary.size, None);
+    assert_eq!(primary.opacity, 1.0);
+    assert_eq!(primary.pixel_format, PixelFormat::Xrgb8888);
+    assert_eq!(primary.buffer_mode, BufferMode::Double);
+    assert!(!primary.allow_exclusive);
+    assert_eq!(d.input.seat, "seat0");
+    assert!(d.input.devices.is_empty());
+    assert_eq!(d.input.calibration, None);
+    assert_eq!(d.input.cursor_visible, None);
+    assert_eq!(
+        (d.input.keyboard.repeat_delay, d.input.keyboard.repeat_rate),
+        (600, 25)
+    );
+    assert!(d.apps.is_empty());
+    // Empty sections are as good as none.
+    let sections = "[world]\n[display]\n[input]\n[input.keyboard]\n";
+    assert_eq!(Config::from_str(sections, "s.toml").unwrap(), d);
+}
+
+const FULL: &str = r##"
+[world]
+name = "kiosk"
+group = "video"
+abi = 7
+
+[display]
+backend = "headless"
+mode = "1920x1080@59.94"
+transform = "flipped-270"
+background = "#80102030"
+refresh = 59.94
+
+[[layer]]
+id = 0
+kind = "primary"
+pixel-format = "RGB565"
+buffer-mode = "triple"
+background = "#ffffff"
+
+[[layer]]
+id = 3
+kind = "overlay"
+size = [320, 240]
+position = [-10, 20]
+opacity = 0.5
+z-order = 5
+allow-exclusive = false
+
+[[layer]]
+id = 9
+kind = "cursor"
+
+[input]
+seat = "seat1"
+devices = ["/dev/input/event3", "/dev/input/by-path/platform-touch-event"]
+calibration = [0, -1, 1, 1, 0, 0]
+touch-output = "DSI-1"
+cursor-visible = true
+keyboard = { layout = "de,us", variant = "nodeadkeys", options = "ctrl:nocaps", repeat-delay = 250, repeat-rate = 0 }
+
+[[app]]
+command = "/usr/bin/kiosk"
+args = ["--url", "http://localhost/"]
+env = { LANG = "de_DE.UTF-8", "X.Y" = "1" }
+
+[[app]]
+command = "clock"
+"##;
+
+#[test]
+fn a_full_file_parses_to_the_expected_structs() {
+    let cfg = Config::from_str(FULL, "full.toml").unwrap();
+    let expected = Config {
+        world: World {
+            name: Some("kiosk".into()),
+            group: Some(Group::Name("video".into())),
+            abi: 7,
+        },
+        display: Display {
+            backend: Backend::Headless,
+            device: None,
+            mode: Mode::Exact {
+                width: 1920,
+                height: 1080,
+                refresh_mhz: Some(59_940),
+            },
+            transform: Transform::Flipped270,
+            background: Color {
+                a: 0x80,
+                r: 0x10,
+                g: 0x20,
+                b: 0x30,
+            },
+            refresh: Some(59.94),
+        },
+        layers: vec![
+            Layer {
+                id: 0,
+                kind: LayerKind::Primary,
+                size: None,
+                position: Position { x: 0, y: 0 },
+                opacity: 1.0,
+                z_order: 0,
+                pixel_format: PixelFormat::Rgb565,
+                buffer_mode: BufferMode::Triple,
+                background: Some(Color::rgb(255, 255, 255)),
+                allow_exclusive: false,
+            },
+            Layer {
+                id: 3,
+                kind: LayerKind::Overlay,
+                size: Some(Size::new(320, 240)),
+                position: Position { x: -10, y: 20 },
+                opacity: 0.5,
+                z_order: 5,
+                pixel_format: PixelFormat::Argb8888,
+                buffer_mode: BufferMode::Double,
+                background: None,
+                allow_exclusive: false,
+            },
+            Layer {
+                id: 9,
+                kind: LayerKind::Cursor,
+                size: Some(Size::new(64, 64)),
+                position: Position::default(),
+                opacity: 1.0,
+                z_order: 2,
+                pixel_format: PixelFormat::Argb8888,
+                buffer_mode: BufferMode::Single,
+                background: None,
+                allow_exclusive: false,
+            },
+        ],
+        input: Input {
+            seat: "seat1".into(),
+            devices: vec![
+                "/dev/input/event3".into(),
+                "/dev/input/by-path/platform-touch-event".into(),
+            ],
+            calibration: Some([0.0, -1.0, 1.0, 1.0, 0.0, 0.0]),
+            touch_output: Some("DSI-1".into()),
+            keyboard: Keyboard {
+                layout: "de,us".into(),
+                variant: "nodeadkeys".into(),
+                options: "ctrl:nocaps".into(),
+                repeat_delay: 250,
+                repeat_rate: 0,
+            },
+            cursor_visible: Some(true),
+        },
+        apps: vec![
+            App {
+                command: "/usr/bin/kiosk".into(),
+                args: vec!["--url".into(), "http://localhost/".into()],
+                env: BTreeMap::from([
+                    ("LANG".into(), "de_DE.UTF-8".into()),
+                    ("X.Y".into(), "1".into()),
+                ]),
+            },
+            App {
+                command: "clock".into(),
+                args: vec![],
+                env: BTreeMap::new(),
+            },
+        ],
+    };
+    assert_eq!(cfg, expected);
+    // The stack: primary (z 0), cursor (z 2), overlay (z 5).
+    let order: Vec<u32> = cfg.layers_bottom_to_top().iter().map(|l| l.id).collect();
+    assert_eq!(order, [0, 9, 3]);
+    assert_eq!(cfg.display.headless_mode(), (Size::new(1920, 1080), 59_940));
+}
+
+#[test]
+fn other_spellings_are_accepted() {
+    let text = "[world]\ngroup = 44\n[display]\ntransform = 90\nbackground = \"#ABCDEF\"\n\
+                mode = \"current\"\n[[layer]]\nid = 0\nkind = \"primary\"\npixel-format = \"argb8888\"\n";
+    let cfg = Config::from_str(text, "s.toml").unwrap();
+    assert_eq!(cfg.world.group, Some(Group::Gid(44)));
+    assert_eq!(cfg.display.transform, Transform::Rotate90);
+    assert_eq!(cfg.display.background, Color::rgb(0xab, 0xcd, 0xef));
+    assert_eq!(cfg.display.mode, Mode::Current);
+    assert_eq!(cfg.layers[0].pixel_format, PixelFormat::Argb8888);
+    // Dotted keys and inline tables locate errors as well as headers do.
+    assert_eq!(
+        error("display.mode = \"1x\"\n"),
+        "board.toml:1:16: display.mode: \"1x\" is not a mode: use \"preferred\", \"current\" or \
+         WIDTHxHEIGHT[@HZ] such as \"1280x800@60\""
+    );
+}
+
+#[test]
+fn every_board_profile_loads() {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(configs_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = Config::load(&path) {
+                panic!("{e}");
+            }
+            names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    for expected in [
+        "generic.toml",
+        "headless.toml",
+        "qemu-bochs.toml",
+        "rpi-vc4.toml",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing");
+    }
+}
+
+#[test]
+fn the_profiles_say_what_their_comments_say() {
+    let load = |name: &str| Config::load(configs_dir().join(name)).unwrap();
+
+    let headless = load("headless.toml");
+    assert_eq!(headless.display.backend, Backend::Headless);
+    assert_eq!(headless.display.mode, Mode::exact(1280, 800, 60));
+    let kinds: Vec<LayerKind> = headless.layers.iter().map(|l| l.kind).collect();
+    assert_eq!(kinds, [LayerKind::Primary, LayerKind::Overlay]);
+    assert_eq!(
+        headless.display.headless_mode(),
+        (Size::new(1280, 800), 60_000)
+    );
+
+    let qemu = load("qemu-bochs.toml");
+    assert_eq!(qemu.display.backend, Backend::Drm);
+    assert_eq!(qemu.display.device, Some("/dev/dri/card0".into()));
+    assert_eq!(qemu.display.mode, Mode::Preferred);
+    assert_eq!(qemu.input.touch_output.as_deref(), Some("Virtual-1"));
+
+    let pi = load("rpi-vc4.toml");
+    assert_eq!(pi.display.backend, Backend::Drm);
+    assert_eq!(pi.display.transform, Transform::Rotate180);
+    assert_eq!(pi.display.mode, Mode::exact(800, 480, 60));
+    assert_eq!(pi.input.touch_output.as_deref(), Some("DSI-1"));
+    assert_eq!(pi.input.cursor_visible, Some(false));
+    assert_eq!(pi.apps.len(), 1);
+
+    let generic = load("generic.toml");
+    assert_eq!(generic.display.backend, Backend::Auto);
+    assert_eq!(generic.layers, Config::default().layers);
+
+    // The error quoted at the top of headless.toml is the one it gets.
+    let text = std::fs::read_to_string(configs_dir().join("headless.toml")).unwrap();
+    let quoted = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#     configs/headless.toml:"))
+        .unwrap();
+    let quoted = format!(
+        "configs/headless.toml:{}",
+        quoted.split("   (").next().unwrap()
+    );
+    let bad = text.replace("opacity = 0.9 ", "opacity = 1.5 ");
+    let err = Config::from_str(&bad, "configs/headless.toml").unwrap_err();
+    assert_eq!(err.to_string(), quoted);
+}
+
+/// Each bad input and the exact error it gives.
+const BAD: &[(&str, &str)] = &[
+    // Syntax.
+    (
+        "[display]\nmode = 1280x800\n",
+        "board.toml:2:8: display.mode: string values must be quoted, expected literal string",
+    ),
+    (
+        "[display\n",
+        "board.toml:1:9: display: unclosed table, expected `]`",
+    ),
+    (
+        "[world]\nname = \"a\" abi = 1\n",
+        "board.toml:2:12: unexpected key or value, expected newline, `#`",
+    ),
+    (
+        "[display]\nmode = \"preferred\"\nmode = \"current\"\n",
+        "board.toml:3:1: duplicate key `mode`",
+    ),
+    (
+        "[display]\n[input]\n[display]\n",
+        "board.toml:3:2: display: duplicate key `display`",
+    ),
+    // Types and enumerations.
+    (
+        "[display]\nbackend = \"kms\"\n",
+        "board.toml:2:11: display.backend: unknown variant `kms`, expected one of `auto`, \
+         `drm`, `fbdev`, `headless`, `window`",
+    ),
+    (
+        "[[layer]]\nid = 0\nkind = \"primary\"\nopacity = \"high\"\n",
+        "board.toml:4:11: layer[0].opacity: invalid type: string \"high\", expected f32",
+    ),
+    (
+        "[[layer]]\nid = -1\nkind = \"primary\"\n",
+        "board.toml:2:6: layer[0].id: invalid value: integer `-1`, expected u32",
+    ),
+    (
+        "[[layer]]\nkind = \"primary\"\n",
+        "board.toml:1:1: layer[0]: missing field `id`",
+    ),
+    (
+        "[world]\ngroup = -5\n",
+        "board.toml:2:9: world.group: -5 is not a gid: use 0..=4294967294",
+    ),
+    // Mode syntax and range.
+    (
+        "[display]\nmode = \"1280x800@\"\n",
+        "board.toml:2:8: display.mode: \"1280x800@\" is not a mode: use \"preferred\", \
+         \"current\" or WIDTHxHEIGHT[@HZ] such as \"1280x800@60\"",
+    ),
+    (
+        "[display]\nmode = \"0x800@60\"\n",
+        "board.toml:2:8: display.mode: \"0x800@60\": width and height must be 1..=16384 pixels",
+    ),
+    (
+        "[display]\nmode = \"1280x800@0\"\n",
+        "board.toml:2:8: display.mode: \"1280x800@0\": the refresh rate must be above 0 and \
+         at most 1000 Hz",
+    ),
+    // Colour and transform syntax.
+    (
+        "[display]\nbackground = \"#12345\"\n",
+        "board.toml:2:14: display.background: \"#12345\" is not a colour: use \"#rrggbb\" or \
+         \"#aarrggbb\"",
+    ),
+    (
+        "[[layer]]\nid = 0\nkind = \"primary\"\nbackground = \"red\"\n",
+        "board.toml:4:14: layer[0].background: \"red\" is not a colour: use \"#rrggbb\" or \
+         \"#aarrggbb\"",
+    ),
+    (
+        "[display]\ntransform = 45\n",
+        "board.toml:2:13: display.transform: 45 is not a transform: use \"normal\", \"90\", \
+         \"180\", \"270\", \"flipped\", \"flipped-90\", \"flipped-180\" or \"flipped-270\"",
+    ),
+    (
+        "[display]\ntransform = \"upside-down\"\n",
+        "board.toml:2:13: display.transform: \"upside-down\" is not a transform: use \"normal\", \
+         \"90\", \"180\", \"270\", \"flipped\", \"flipped-90\", \"flipped-180\" or \"flipped-270\"",
+    ),
+    // World and display checks.
+    (
+        "[world]\nname = \"my world\"\n",
+        "board.toml:2:8: world.name: \"my world\" is not a world name: use 1-64 letters, \
+         digits, '-', '_' or '.'",
+    ),
+    (
+        "[display]\nbackend = \"drm\"\ndevice = \"dri/card0\"\n",
+        "board.toml:3:10: display.device: \"dri/card0\" is not an absolute path",
+    ),
+    (
+        "[display]\nbackend = \"headless\"\ndevice = \"/dev/fb0\"\n",
+        "board.toml:3:10: display.device: the headless backend uses no device: device applies \
+         to drm, fbdev and auto",
+    ),
+    (
+        "[display]\nbackend = \"drm\"\nrefresh = 30\n",
+        "board.toml:3:11: display.refresh: refresh applies to the headless backend only; drm \
+         follows the display's own vblank (put the rate in mode = \"WxH@HZ\")",
+    ),
+    (
+        "[display]\nbackend = \"headless\"\nmode = \"800x600@60\"\nrefresh = 30\n",
+        "board.toml:4:11: display.refresh: 30 Hz contradicts the mode's 60 Hz",
+    ),
+    (
+        "[display]\nrefresh = -1.0\n",
+        "board.toml:2:11: display.refresh: -1 is out of range: use a rate above 0 and at most \
+         1000 Hz",
+    ),
+    // Layers.
+    (
+        "[[layer]]\nid = 0\nkind = \"primary\"\n\n[[layer]]\nid = 1\nkind = \"overlay\"\n\
+         opacity = 1.5\n",
+        "board.toml:8:11: layer[1].opacity: 1.5 is out of range 0..=1",
+    ),
+    (
+        "[[layer]]\nid = 0\nkind = \"primary\"\n[[layer]]\nid = 2\nkind = \"overlay\"\n\
+         [[layer]]\nid = 2\nkind = \"cursor\"\n",
+        "board.toml:8:6: layer[2].id: layer id 2 is already used by layer[1]",
+    ),
+    (
+        "[[layer]]\nid = 1\nkind = \"overlay\"\n[[layer]]\nid = 2\nkind = \"cursor\"\n",
+        "board.toml:1:1: layer: no layer is primary: exactly one layer must have kind = \
+         \"primary\"",
+    ),
+    (
+        "[[layer]]\nid = 0\nkind = \"primary\"\n[[layer]]\nid = 1\nkind = \"primary\"\n",
+        "board.toml:6:8: layer[1].kind: layer[0] is already the primary layer: there can be \
+         only one primary layer",
+    ),
+    (
+        "[[layer]]\nid = 0\nkind = \"primary\"\n[[layer]]\nid = 1\nkind = \"cursor\"\n\
+         [[layer]]\nid = 2\nkind = \"cursor\"\n",
+        "board.toml:9:8: layer[2].kind: layer[1] is already the cursor layer: there can be \
+         only one cursor layer",
+    ),
+    (
+        "[[layer]]\nid = 0\nkind = \"primary\"\nsize = [0, 600]\n",
+        "board.toml:4:8: layer[0].size: 0x600: width and height must be 1..=16384 pixels",
+    ),
+    (
+        "[[layer]]\nid = 0\nkind = \"primary\"\nsize = [800, 600, 2]\n",
+        "board.toml:4:8: layer[0].size: expected 2 numbers [width, height], found 3",
+    ),
+    (
+        "[[layer]]\nid = 0\nkind = \"primary\"\npixel-format = \"BGR888\"\n",
+        "board.toml:4:16: layer[0].pixel-format: unknown variant `BGR888`, expected one of \
+         `XRGB8888`, `xrgb8888`, `ARGB8888`, `argb8888`, `RGB565`, `rgb565`",
+    ),
+    // Input.
+    (
+        "[input]\ncalibration = [1.0, 0.0, 0.0, 0.0]\n",
+        "board.toml:2:15: input.calibration: expected 6 numbers [a, b, c, d, e, f], found 4",
+    ),
+    (
+        "[input]\ncalibration = [1.0, 0.0, 0.0, 0.0, 1.0, nan]\n",
+        "board.toml:2:15: input.calibration: NaN is not a finite number",
+    ),
+    (
+        "[input]\nseat = \"\"\n",
+        "board.toml:2:8: input.seat: the seat name is empty",
+    ),
+    (
+        "[input]\ndevices = [\"/dev/input/event0\", \"event1\"]\n",
+        "board.toml:2:33: input.devices[1]: \"event1\" is not an absolute path",
+    ),
+    (
+        "[input]\ndevices = [\"/dev/input/event0\", \"/dev/input/event0\"]\n",
+        "board.toml:2:33: input.devices[1]: \"/dev/input/event0\" is listed twice (also \
+         devices[0])",
+    ),
+    (
+        "[input.keyboard]\nrepeat-rate = 5000\n",
+        "board.toml:2:15: input.keyboard.repeat-rate: 5000 is out of range 0..=1000 per second \
+         (0 turns repeat off)",
+    ),
+    (
+        "[input]\nkeyboard = { repeat-delay = 20000 }\n",
+        "board.toml:2:29: input.keyboard.repeat-delay: 20000 is out of range 0..=10000 ms",
+    ),
+    // Apps.
+    (
+        "[[app]]\ncommand = \"  \"\n",
+        "board.toml:2:11: app[0].command: the command is empty",
+    ),
+    (
+        "[[app]]\nargs = [\"-v\"]\n",
+        "board.toml:1:1: app[0]: missing field `command`",
+    ),
+    (
+        "[[app]]\ncommand = \"ui\"\nenv = { \"A=B\" = \"1\" }\n",
+        "board.toml:3:9: app[0].env.\"A=B\": \"A=B\" is not an environment variable name: it \
+         must be non-empty, without '=' or NUL",
+    ),
+];
+
+#[test]
+fn each_mistake_gives_its_exact_error() {
+    let mut failures = Vec::new();
+    for (text, expected) in BAD {
+        let got = error(text);
+        if got != *expected {
+            failures.push(format!(
+                "input:    {text:?}\nexpected: {expected}\ngot:      {got}\n"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn unknown_keys_are_errors_that_name_the_key() {
+    let cases = [
+        (
+            "[dispaly]\nmode = \"preferred\"\n",
+            "board.toml:1:2: dispaly: unknown field `dispaly`, expected one of `world`, \
+             `display`, `layer`, `input`, `app`",
+        ),
+        (
+            "\n[display]\nbakend = \"drm\"\n",
+            "board.toml:3:1: display.bakend: unknown field `bakend`, expected one of \
+             `backend`, `device`, `mode`, `transform`, `background`, `refresh`",
+        ),
+        (
+            "[[layer]]\nid = 0\nkind = \"primary\"\nalpha = 0.5\n",
+            "board.toml:4:1: layer[0].alpha: unknown field `alpha`, expected one of `id`, \
+             `kind`, `size`, `position`, `opacity`, `z-order`, `pixel-format`, `buffer-mode`, \
+             `background`, `allow-exclusive`",
+        ),
+        (
+            "[input]\nkeyboard = { layout = \"us\", rate = 30 }\n",
+            "board.toml:2:29: input.keyboard.rate: unknown field `rate`, expected one of \
+             `layout`, `variant`, `options`, `repeat-delay`, `repeat-rate`",
+        ),
+        (
+            "[world]\nname = \"a\"\nz_order = 1\n",
+            "board.toml:3:1: world.z_order: unknown field `z_order`, expected one of `name`, \
+             `group`, `abi`",
+        ),
+        (
+            "[[app]]\ncommand = \"ui\"\nrestart = \"always\"\n",
+            "board.toml:3:1: app[0].restart: unknown field `restart`, expected one of \
+             `command`, `args`, `env`",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(error(text), expected, "for {text:?}");
+    }
+}
+
+#[test]
+fn errors_carry_their_parts() {
+    let e = Config::from_str(
+        "\n[[layer]]\nid = 0\nkind = \"primary\"\nopacity = 2\n",
+        "b.toml",
+    )
+    .unwrap_err();
+    assert_eq!(e.file, "b.toml");
+    assert_eq!(
+        e.location,
+        Some(Location {
+            line: 5,
+            column: 11
+        })
+    );
+    assert_eq!(e.key, "layer[0].opacity");
+    assert_eq!(e.message, "2 is out of range 0..=1");
+}
+
+#[test]
+fn load_names_the_file() {
+    let dir = std::env::temp_dir().join(format!("fusionfb-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let missing = dir.join("missing.toml");
+    let e = Config::load(&missing).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("{}: cannot read: ", missing.display())),
+        "{e}"
+    );
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[display]\n\nmode = \"fast\"\n").unwrap();
+    let e = Config::load(&bad).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}:3:8: display.mode: \"fast\" is not a mode: use \"preferred\", \"current\" or \
+             WIDTHxHEIGHT[@HZ] such as \"1280x800@60\"",
+            bad.display()
+        )
+    );
+
+    let binary = dir.join("binary.toml");
+    std::fs::write(&binary, b"[world]\nname = \"\xff\"\n").unwrap();
+    let e = Config::load(&binary).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!("{}:2:9: the file is not UTF-8 text", binary.display())
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_world_section_becomes_a_fusion_world() {
+    let cfg =
+        Config::from_str("[world]\nname = \"kiosk\"\ngroup = 0\nabi = 3\n", "w.toml").unwrap();
+    let world = cfg.world.fusion_config(None).unwrap();
+    assert_eq!(
+        (world.name.as_str(), world.abi, world.group),
+        ("kiosk", 3, Some(0))
+    );
+    // --world wins over the file.
+    let world = cfg.world.fusion_config(Some("other")).unwrap();
+    assert_eq!(world.name, "other");
+    // A group that does not exist is reported when the world is made, not when the file is read.
+    let cfg = Config::from_str("[world]\ngroup = \"no-such-group-fusionfb\"\n", "w.toml").unwrap();
+    assert!(cfg.world.fusion_config(Some("x")).is_err());
+}
