@@ -1,0 +1,325 @@
+//! # fusionfb-protocol — what the master and its applications say to each other
+//!
+//! This crate's room in the house: the vocabulary shared by the master (`fusionfb`, in
+//! `compositor/`) and the client library (`fusionfb-client`), and nothing else. It lives in
+//! `clients/` next to the client library, like `niri-ipc` beside niri: applications need it,
+//! the master implements it, and neither has to depend on the other (the master must not pull
+//! in drawing crates, applications must not pull in pixman and the backends).
+//!
+//! How it travels, on top of [`fusion`]:
+//!
+//! - The master publishes a [`Root`] as its world root: the id of its one entry call, the
+//!   output's geometry and the layers.
+//! - Every [`Request`] is a typed payload of that call ([`fusion::call::encode`]); the
+//!   answer is a [`Reply`]. Requests that hand out memory (a surface's buffers, a screenshot)
+//!   return memfds with the answer (`SCM_RIGHTS`), so clients use `call_execute_fds`.
+//! - Each surface and each window is an object in the master's registry with its own reactor.
+//!   The master announces [`Event`]s there: a frame was presented, a touch landed in a window,
+//!   the window got focus or changed.
+//!
+//! Coordinates are output pixels in the output's logical orientation (after its transform);
+//! window-local coordinates have their origin at the window's top-left corner.
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol version in [`Root::version`]; a client refuses a master whose major differs.
+pub const VERSION: u32 = 1;
+/// Name of the master's entry call (also findable with `call_lookup`).
+pub const CALL_NAME: &str = "fusionfb";
+/// Most buffers a surface may have (triple buffering).
+pub const MAX_BUFFERS: u8 = 3;
+/// Largest surface side.
+pub const MAX_SIDE: u32 = 8192;
+
+/// DRM fourcc of XRGB8888.
+pub const FORMAT_XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
+/// DRM fourcc of ARGB8888 (premultiplied).
+pub const FORMAT_ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
+/// DRM fourcc of RGB565.
+pub const FORMAT_RGB565: u32 = u32::from_le_bytes(*b"RG16");
+
+/// A rectangle in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rect {
+    /// Left edge.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width.
+    pub w: u32,
+    /// Height.
+    pub h: u32,
+}
+
+impl Rect {
+    /// A rectangle.
+    pub const fn new(x: i32, y: i32, w: u32, h: u32) -> Self {
+        Self { x, y, w, h }
+    }
+
+    /// Whether `(px, py)` lies inside.
+    pub fn contains(&self, px: i32, py: i32) -> bool {
+        px >= self.x
+            && py >= self.y
+            && (px as i64) < self.x as i64 + self.w as i64
+            && (py as i64) < self.y as i64 + self.h as i64
+    }
+}
+
+/// What the master publishes as the world root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Root {
+    /// Protocol version ([`VERSION`]).
+    pub version: u32,
+    /// The master's entry call.
+    pub call: u32,
+    /// The output.
+    pub output: OutputInfo,
+    /// The layers, bottom to top.
+    pub layers: Vec<LayerInfo>,
+}
+
+/// The output as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputInfo {
+    /// Logical width (after the transform).
+    pub width: u32,
+    /// Logical height.
+    pub height: u32,
+    /// Refresh rate in mHz.
+    pub refresh_mhz: u32,
+}
+
+/// A layer as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// Layer id (what [`Request::WindowCreate`] names).
+    pub id: u32,
+    /// `primary`, `overlay` or `cursor`.
+    pub kind: String,
+}
+
+/// A request to the master.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// A surface of `buffers` buffers; answered with [`Reply::Surface`] and one memfd per
+    /// buffer.
+    SurfaceCreate {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// DRM fourcc ([`FORMAT_XRGB8888`], [`FORMAT_ARGB8888`], [`FORMAT_RGB565`]).
+        format: u32,
+        /// 1 (single), 2 (double) or 3 (triple).
+        buffers: u8,
+    },
+    /// Hands buffer `buffer` to the master with the damage drawn since its last flip.
+    /// `Busy` when that buffer is still in use by the master (back-pressure, never tearing).
+    SurfaceFlip {
+        /// Surface id.
+        surface: u32,
+        /// Buffer index.
+        buffer: u8,
+        /// Damaged rectangles in surface coordinates (empty: the whole surface).
+        damage: Vec<Rect>,
+    },
+    /// Destroys a surface (and any window showing it).
+    SurfaceDestroy {
+        /// Surface id.
+        surface: u32,
+    },
+    /// A window on a shared layer showing a surface; answered with [`Reply::Window`].
+    WindowCreate {
+        /// Surface id.
+        surface: u32,
+        /// Layer id.
+        layer: u32,
+        /// Left edge on the output.
+        x: i32,
+        /// Top edge on the output.
+        y: i32,
+        /// Opacity 0 (invisible) to 255 (opaque).
+        opacity: u8,
+        /// Shown at once.
+        visible: bool,
+    },
+    /// Changes a window.
+    WindowSet {
+        /// Window id.
+        window: u32,
+        /// What changes.
+        change: WindowChange,
+    },
+    /// Destroys a window.
+    WindowDestroy {
+        /// Window id.
+        window: u32,
+    },
+    /// The output's current pixels; answered with [`Reply::Screenshot`] and a memfd.
+    Screenshot,
+}
+
+/// A change to a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WindowChange {
+    /// Moves it.
+    Move {
+        /// New left edge.
+        x: i32,
+        /// New top edge.
+        y: i32,
+    },
+    /// Shows another surface (a resize is a new surface of the new size).
+    Surface(u32),
+    /// Opacity 0–255.
+    Opacity(u8),
+    /// Shows or hides it.
+    Visible(bool),
+    /// Puts it on top of its layer.
+    Raise,
+    /// Puts it at the bottom of its layer.
+    Lower,
+    /// Where it takes input, in window coordinates (`None`: everywhere).
+    InputRegion(Option<Vec<Rect>>),
+    /// Gives it the keyboard focus.
+    Focus,
+}
+
+/// The master's answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// Done.
+    Unit,
+    /// A new surface; its buffers' memfds come with the answer, in order.
+    Surface(SurfaceInfo),
+    /// A new window.
+    Window(WindowInfo),
+    /// A screenshot's geometry; its pixels come as a memfd.
+    Screenshot {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Bytes per row.
+        pitch: u32,
+        /// DRM fourcc (XRGB8888).
+        format: u32,
+    },
+}
+
+/// A surface as created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurfaceInfo {
+    /// Surface id.
+    pub id: u32,
+    /// The reactor announcing [`Event::FrameDone`].
+    pub reactor: u32,
+    /// Bytes per row of each buffer.
+    pub pitch: u32,
+    /// Bytes of each buffer's memfd.
+    pub size: u64,
+}
+
+/// A window as created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowInfo {
+    /// Window id.
+    pub id: u32,
+    /// The reactor announcing input and focus events for it.
+    pub reactor: u32,
+}
+
+/// What the master announces on surface and window reactors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// A flipped buffer reached the glass; the client may draw the next frame.
+    FrameDone {
+        /// Surface id.
+        surface: u32,
+        /// The buffer that is now shown.
+        buffer: u8,
+        /// Presentation time (`CLOCK_MONOTONIC` ns).
+        time_ns: u64,
+        /// Frame counter of the output.
+        sequence: u64,
+    },
+    /// A touch contact, routed to the window it went down in (it stays there until up).
+    Touch(Touch),
+    /// The window gained (`true`) or lost the keyboard focus.
+    Focus(bool),
+}
+
+/// What a touch contact did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TouchPhase {
+    /// Finger down.
+    Down,
+    /// Finger moved.
+    Motion,
+    /// Finger up.
+    Up,
+    /// The contact was cancelled (palm, device gone).
+    Cancel,
+    /// End of a multi-touch frame.
+    Frame,
+}
+
+/// A touch event as a window receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Touch {
+    /// What happened.
+    pub phase: TouchPhase,
+    /// Multi-touch slot.
+    pub slot: u32,
+    /// Window-local x.
+    pub x: f32,
+    /// Window-local y.
+    pub y: f32,
+    /// Output x.
+    pub screen_x: f32,
+    /// Output y.
+    pub screen_y: f32,
+    /// Kernel timestamp (`CLOCK_MONOTONIC` ns).
+    pub time_ns: u64,
+}
+
+/// Bytes per pixel of a fourcc this protocol knows; `None` for others.
+pub fn bytes_per_pixel(format: u32) -> Option<u32> {
+    match format {
+        FORMAT_XRGB8888 | FORMAT_ARGB8888 => Some(4),
+        FORMAT_RGB565 => Some(2),
+        _ => None,
+    }
+}
+
+/// The pitch the master gives a surface of `width` pixels: rows aligned to 64 bytes.
+pub fn pitch(width: u32, format: u32) -> Option<u32> {
+    Some((width.checked_mul(bytes_per_pixel(format)?)?).next_multiple_of(64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_garbage_is_an_error() {
+        let r = Request::SurfaceFlip {
+            surface: 3,
+            buffer: 1,
+            damage: vec![Rect::new(1, 2, 3, 4)],
+        };
+        let b = fusion::call::encode(&r).unwrap();
+        assert_eq!(fusion::call::decode::<Request>(&b).unwrap(), r);
+        assert!(fusion::call::decode::<Request>(&[0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn pitch_is_aligned_and_formats_are_known() {
+        assert_eq!(pitch(100, FORMAT_XRGB8888), Some(448));
+        assert_eq!(pitch(100, FORMAT_RGB565), Some(256));
+        assert_eq!(pitch(100, 0), None);
+        assert!(Rect::new(10, 10, 5, 5).contains(14, 14));
+        assert!(!Rect::new(10, 10, 5, 5).contains(15, 10));
+    }
+}

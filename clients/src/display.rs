@@ -1,0 +1,412 @@
+//! The connection to a fusionfb master: surfaces, windows, flips and events.
+//!
+//! [`Display::connect`] enters the master's world as a Fusion slave and reads its root (the
+//! entry call, the output, the layers). A [`Surface`] is 1–3 pixel buffers shared with the
+//! master: the application draws straight into [`Surface::back`] (zero copies), then
+//! [`Display::flip`]s it with the damaged rectangles. The master answers `Busy` while the
+//! previous flip has not reached the glass; [`Display::wait_frame`] waits for the
+//! [`ClientEvent::FrameDone`] that says it has, with the presentation time, so applications
+//! pace themselves to the display. A [`Window`] shows a surface on a layer.
+//!
+//! Events come from the Fusion reactors of the surfaces and windows: pump them with
+//! [`Display::dispatch`] (or poll [`Display::slave`]'s fd in an event loop) and take them
+//! with [`Display::next_event`].
+//!
+//! ```no_run
+//! use fusionfb_client::display::Display;
+//! use fusionfb_client::Format;
+//! let mut d = Display::connect(None).unwrap();
+//! let mut s = d.create_surface(200, 100, Format::Xrgb8888, 2).unwrap();
+//! let w = d.create_window(&s, 0, 100, 50).unwrap();
+//! s.back().fill(0xffff0000).unwrap();
+//! d.flip(&mut s, &[]).unwrap();
+//! d.wait_frame(&s, std::time::Duration::from_secs(1)).unwrap();
+//! # let _ = w;
+//! ```
+
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fusion::reactor::Reaction;
+use fusion::{Slave, SlaveEvent, WorldConfig};
+use fusionfb_protocol::{self as proto, Event, Reply, Request, WindowChange};
+use gfx_drivers::{Buffer, BufferDesc, Format, Image};
+
+/// What can go wrong talking to the master.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Fusion failed (no master, refused, master gone, a call failed…).
+    #[error("{0}")]
+    Fusion(#[from] fusion::Error),
+    /// The master speaks another protocol version.
+    #[error("the master speaks protocol {0}, this client {1}")]
+    Version(u32, u32),
+    /// Mapping a buffer failed.
+    #[error("buffer: {0}")]
+    Buffer(#[from] gfx_drivers::backend::Error),
+    /// The master answered something unexpected.
+    #[error("unexpected answer from the master: {0}")]
+    Protocol(String),
+}
+
+/// Result of client operations.
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// What the master tells an application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// A flipped buffer reached the glass.
+    FrameDone {
+        /// The surface.
+        surface: u32,
+        /// The buffer now shown.
+        buffer: u8,
+        /// Presentation time (`CLOCK_MONOTONIC` ns).
+        time_ns: u64,
+        /// The output's frame counter.
+        sequence: u64,
+    },
+    /// A touch in one of our windows.
+    Touch {
+        /// The window.
+        window: u32,
+        /// What happened, where.
+        touch: proto::Touch,
+    },
+    /// One of our windows gained or lost the keyboard focus.
+    Focus {
+        /// The window.
+        window: u32,
+        /// Gained (`true`) or lost.
+        focused: bool,
+    },
+    /// The master asks us to leave.
+    LeaveRequested,
+    /// The master is gone.
+    MasterGone,
+}
+
+type Queue = Arc<Mutex<VecDeque<ClientEvent>>>;
+
+/// A connection to the master. See the module docs.
+#[derive(Debug)]
+pub struct Display {
+    slave: Slave,
+    root: proto::Root,
+    events: Queue,
+}
+
+/// Pixel buffers shared with the master.
+#[derive(Debug)]
+pub struct Surface {
+    id: u32,
+    buffers: Vec<Buffer>,
+    back: usize,
+}
+
+/// A window showing a surface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    id: u32,
+}
+
+impl Surface {
+    /// The surface's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The buffer to draw the next frame into.
+    pub fn back(&self) -> &Buffer {
+        &self.buffers[self.back]
+    }
+
+    /// Index of the back buffer.
+    pub fn back_index(&self) -> u8 {
+        self.back as u8
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.buffers[0].width()
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.buffers[0].height()
+    }
+}
+
+impl Window {
+    /// The window's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+fn world(name: Option<&str>) -> WorldConfig {
+    let name = name
+        .map(str::to_string)
+        .unwrap_or_else(fusion::world::default_world_name);
+    WorldConfig::new(&name)
+}
+
+impl Display {
+    /// Connects to the master of `world` (default: `FUSIONFB_WORLD`, else `default`).
+    pub fn connect(world_name: Option<&str>) -> Result<Display> {
+        Self::connect_to(world(world_name))
+    }
+
+    /// Connects to the master of a world described in full.
+    pub fn connect_to(cfg: WorldConfig) -> Result<Display> {
+        let mut slave = Slave::enter(cfg)?;
+        let root: proto::Root = fusion::call::decode(&slave.root()?)?;
+        if root.version != proto::VERSION {
+            return Err(ClientError::Version(root.version, proto::VERSION));
+        }
+        Ok(Display {
+            slave,
+            root,
+            events: Queue::default(),
+        })
+    }
+
+    /// The output as the master describes it.
+    pub fn output(&self) -> &proto::OutputInfo {
+        &self.root.output
+    }
+
+    /// The layers, bottom to top.
+    pub fn layers(&self) -> &[proto::LayerInfo] {
+        &self.root.layers
+    }
+
+    /// The Fusion slave underneath (its fd is pollable; `dispatch` handles it).
+    pub fn slave(&mut self) -> &mut Slave {
+        &mut self.slave
+    }
+
+    fn call(&mut self, req: &Request) -> Result<(Reply, Vec<std::os::fd::OwnedFd>)> {
+        let payload = fusion::call::encode(req)?;
+        let (bytes, fds) = self
+            .slave
+            .call_execute_fds(self.root.call, 0, &payload, &[])?;
+        Ok((fusion::call::decode(&bytes)?, fds))
+    }
+
+    fn call_fast(&mut self, req: &Request) -> Result<Reply> {
+        let payload = fusion::call::encode(req)?;
+        let bytes = self.slave.call_execute(self.root.call, 0, &payload)?;
+        Ok(fusion::call::decode(&bytes)?)
+    }
+
+    /// Creates a surface of `buffers` buffers (1–3) and maps them.
+    pub fn create_surface(
+        &mut self,
+        width: u32,
+        height: u32,
+        format: Format,
+        buffers: u8,
+    ) -> Result<Surface> {
+        let (reply, fds) = self.call(&Request::SurfaceCreate {
+            width,
+            height,
+            format: format.fourcc(),
+            buffers,
+        })?;
+        let Reply::Surface(info) = reply else {
+            return Err(ClientError::Protocol(format!("{reply:?}")));
+        };
+        if fds.len() != buffers as usize {
+            return Err(ClientError::Protocol(format!(
+                "{} buffer fds for {buffers} buffers",
+                fds.len()
+            )));
+        }
+        let desc = BufferDesc {
+            width,
+            height,
+            format,
+            pitch: info.pitch as usize,
+            size: info.size as usize,
+        };
+        let bufs = fds
+            .into_iter()
+            .map(|fd| Buffer::import(fd, desc, true))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let q = self.events.clone();
+        self.slave.attach(info.reactor, 0, move |d| {
+            if let Ok(Event::FrameDone {
+                surface,
+                buffer,
+                time_ns,
+                sequence,
+            }) = fusion::call::decode::<Event>(d.payload)
+            {
+                q.lock().expect("events").push_back(ClientEvent::FrameDone {
+                    surface,
+                    buffer,
+                    time_ns,
+                    sequence,
+                });
+            }
+            Reaction::Keep
+        })?;
+        Ok(Surface {
+            id: info.id,
+            buffers: bufs,
+            back: 0,
+        })
+    }
+
+    /// Shows `surface` in a new window on `layer` at `(x, y)`, opaque and visible.
+    pub fn create_window(
+        &mut self,
+        surface: &Surface,
+        layer: u32,
+        x: i32,
+        y: i32,
+    ) -> Result<Window> {
+        let reply = self.call_fast(&Request::WindowCreate {
+            surface: surface.id,
+            layer,
+            x,
+            y,
+            opacity: 255,
+            visible: true,
+        })?;
+        let Reply::Window(info) = reply else {
+            return Err(ClientError::Protocol(format!("{reply:?}")));
+        };
+        let q = self.events.clone();
+        let window = info.id;
+        self.slave.attach(info.reactor, 0, move |d| {
+            let e = match fusion::call::decode::<Event>(d.payload) {
+                Ok(Event::Touch(touch)) => Some(ClientEvent::Touch { window, touch }),
+                Ok(Event::Focus(focused)) => Some(ClientEvent::Focus { window, focused }),
+                _ => None,
+            };
+            if let Some(e) = e {
+                q.lock().expect("events").push_back(e);
+            }
+            Reaction::Keep
+        })?;
+        Ok(Window { id: info.id })
+    }
+
+    /// Changes a window.
+    pub fn set_window(&mut self, window: &Window, change: WindowChange) -> Result<()> {
+        self.call_fast(&Request::WindowSet {
+            window: window.id,
+            change,
+        })
+        .map(drop)
+    }
+
+    /// Destroys a window.
+    pub fn destroy_window(&mut self, window: Window) -> Result<()> {
+        self.call_fast(&Request::WindowDestroy { window: window.id })
+            .map(drop)
+    }
+
+    /// Destroys a surface (and the windows showing it).
+    pub fn destroy_surface(&mut self, surface: Surface) -> Result<()> {
+        self.call_fast(&Request::SurfaceDestroy {
+            surface: surface.id,
+        })
+        .map(drop)
+    }
+
+    /// Hands the back buffer to the master with `damage` (surface coordinates; empty: all),
+    /// then makes the next buffer the back one. `Busy` while the previous flip has not
+    /// reached the glass: wait for its frame first ([`Display::wait_frame`]).
+    pub fn flip(&mut self, surface: &mut Surface, damage: &[proto::Rect]) -> Result<()> {
+        self.call_fast(&Request::SurfaceFlip {
+            surface: surface.id,
+            buffer: surface.back as u8,
+            damage: damage.to_vec(),
+        })?;
+        surface.back = (surface.back + 1) % surface.buffers.len();
+        Ok(())
+    }
+
+    /// Handles what the master sent; waits up to `timeout` when nothing was there.
+    pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.slave.dispatch(timeout)?;
+        while let Some(e) = self.slave.next_event() {
+            let e = match e {
+                SlaveEvent::LeaveRequested(_) => ClientEvent::LeaveRequested,
+                SlaveEvent::MasterGone => ClientEvent::MasterGone,
+                _ => continue,
+            };
+            self.events.lock().expect("events").push_back(e);
+        }
+        Ok(())
+    }
+
+    /// The next event, if one came.
+    pub fn next_event(&mut self) -> Option<ClientEvent> {
+        self.events.lock().expect("events").pop_front()
+    }
+
+    /// Waits until `surface`'s last flip reached the glass (at most `timeout`); returns its
+    /// presentation time. Other events stay queued.
+    pub fn wait_frame(&mut self, surface: &Surface, timeout: Duration) -> Result<u64> {
+        let end = Instant::now() + timeout;
+        loop {
+            {
+                let mut q = self.events.lock().expect("events");
+                if let Some(i) = q.iter().position(
+                    |e| matches!(e, ClientEvent::FrameDone { surface: s, .. } if *s == surface.id),
+                ) {
+                    if let Some(ClientEvent::FrameDone { time_ns, .. }) = q.remove(i) {
+                        return Ok(time_ns);
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Err(fusion::Error::TimedOut.into());
+            }
+            self.dispatch(Some((end - now).min(Duration::from_millis(50))))?;
+            if self.slave.master_gone() {
+                return Err(fusion::Error::MasterGone.into());
+            }
+        }
+    }
+
+    /// What is on the glass now.
+    pub fn screenshot(&mut self) -> Result<Image> {
+        let (reply, mut fds) = self.call(&Request::Screenshot)?;
+        let (
+            Reply::Screenshot {
+                width,
+                height,
+                pitch,
+                format,
+            },
+            Some(fd),
+        ) = (reply, fds.pop())
+        else {
+            return Err(ClientError::Protocol(
+                "screenshot without its pixels".into(),
+            ));
+        };
+        let format = Format::from_fourcc(format)
+            .ok_or_else(|| ClientError::Protocol(format!("screenshot format {format:#x}")))?;
+        let len = pitch as usize * height as usize;
+        let map = fusion::sys::Mapping::new(fd.as_fd(), len.max(1), false)
+            .map_err(fusion::Error::from)?;
+        let mut data = vec![0; len];
+        map.read(0, &mut data);
+        Ok(Image {
+            width,
+            height,
+            format,
+            pitch: pitch as usize,
+            data,
+        })
+    }
+}

@@ -1,0 +1,495 @@
+//! The display server: surfaces, windows and frames, served to slaves through Fusion.
+//!
+//! A [`Server`] owns a [`fusion::Master`] and a display backend. Slaves call its one entry
+//! call with [`fusionfb_protocol::Request`]s. Each request is queued by the call handler and
+//! answered by the server's loop (with [`fusion::Master::call_return`]), where the whole
+//! state is at hand:
+//!
+//! - A **surface** is 1–3 pixel buffers (memfds the slave maps and draws into, zero copies)
+//!   and a Fusion object whose reactor announces [`Event::FrameDone`]. `flip(buffer, damage)`
+//!   makes that buffer the one shown; until the frame that shows it is presented, another
+//!   flip is refused with `Busy` — back-pressure instead of tearing.
+//! - A **window** shows a surface on a layer at a position, with an opacity, in a stacking
+//!   order. Only its owner may change it. Everything a slave owned disappears from the screen
+//!   as soon as it leaves or dies.
+//! - A **frame**: the damage of every change is collected per scan-out buffer; when there is
+//!   some and no frame is in flight, the visible windows are composed ([`crate::compose`])
+//!   into the back buffer, which is committed to the backend. When the backend reports it
+//!   presented, the surfaces flipped for that frame get their `FrameDone` with the
+//!   presentation time, so clients pace themselves to the display: at most one frame of
+//!   latency from flip to glass.
+//!
+//! Not here yet (the rest of the display-server issue): publishing descriptors in shared
+//! memory, input routing, exclusive layers, output transforms in the frame loop, direct
+//! scan-out of a single opaque window.
+
+mod requests;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::AsFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use fusion::{CallIn, CallOutcome, Master, MasterEvent, WorldConfig};
+use fusionfb_protocol::{self as proto, Event};
+use gfx_drivers::backend::{Backend, BackendEvent, OutputId, PlaneId, PlaneKind, PlaneUpdate};
+use gfx_drivers::{Buffer, Format};
+use tracing::{debug, warn};
+
+use crate::compose::{self, BufferMut, BufferRef, Damage, Element, Scene, Transform};
+
+/// Object class of surfaces in the Fusion registry.
+pub const SURFACE_CLASS: &str = "fusionfb/surface";
+/// Object class of windows in the Fusion registry.
+pub const WINDOW_CLASS: &str = "fusionfb/window";
+/// Largest event on a surface or window reactor.
+const EVENT_SIZE: usize = 128;
+
+/// What can stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Fusion failed.
+    #[error("fusion: {0}")]
+    Fusion(#[from] fusion::Error),
+    /// The backend failed.
+    #[error("display backend: {0}")]
+    Backend(#[from] gfx_drivers::backend::Error),
+    /// Composition failed.
+    #[error("composition: {0}")]
+    Compose(#[from] compose::ComposeError),
+    /// Something else.
+    #[error("{0}")]
+    Other(String),
+}
+
+pub(crate) struct SurfaceState {
+    pub owner: u32,
+    pub object: u32,
+    pub reactor: u32,
+    pub buffers: Vec<Buffer>,
+    pub front: Option<u8>,
+    /// Flipped, waiting for the frame that shows it to be presented.
+    pub in_flight: bool,
+}
+
+pub(crate) struct WindowState {
+    pub id: u32,
+    pub owner: u32,
+    pub object: u32,
+    pub reactor: u32,
+    pub surface: u32,
+    pub layer: u32,
+    pub x: i32,
+    pub y: i32,
+    pub opacity: u8,
+    pub visible: bool,
+    pub input_region: Option<Vec<proto::Rect>>,
+}
+
+/// The display server. See the module docs.
+pub struct Server {
+    master: Master,
+    backend: Box<dyn Backend>,
+    output: OutputId,
+    primary: PlaneId,
+    width: u32,
+    height: u32,
+    queue: Rc<RefCell<VecDeque<CallIn>>>,
+    pub(crate) surfaces: BTreeMap<u32, SurfaceState>,
+    /// Bottom to top (layer first, then stacking order).
+    pub(crate) windows: Vec<WindowState>,
+    pub(crate) layers: Vec<proto::LayerInfo>,
+    next_id: u32,
+    targets: [Buffer; 2],
+    /// Damage each scan-out buffer still lacks (it missed the frames drawn into the other).
+    target_damage: [Damage; 2],
+    back: usize,
+    frame_in_flight: bool,
+    /// Surfaces whose flip the frame being made (or in flight) shows.
+    flipped: Vec<u32>,
+    flipped_in_flight: Vec<u32>,
+    background: u32,
+    frames: u64,
+    focused: Option<u32>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("world", &self.master.world().name)
+            .field("surfaces", &self.surfaces.len())
+            .field("windows", &self.windows.len())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Creates the world and starts serving on `backend`'s first output.
+    pub fn new(world: WorldConfig, mut backend: Box<dyn Backend>) -> Result<Self, ServerError> {
+        let output = *backend
+            .outputs()
+            .first()
+            .ok_or_else(|| ServerError::Other("the backend has no output".into()))?;
+        let info = backend.output(output)?.clone();
+        let primary = info
+            .planes
+            .iter()
+            .find(|p| p.kind == PlaneKind::Primary)
+            .map(|p| p.id)
+            .ok_or_else(|| ServerError::Other("the output has no primary plane".into()))?;
+        let (width, height) = (info.current_mode.width, info.current_mode.height);
+        let targets = [
+            backend.allocate(width, height, Format::Xrgb8888)?,
+            backend.allocate(width, height, Format::Xrgb8888)?,
+        ];
+        let mut master = Master::create(world)?;
+        master.object_class_create(SURFACE_CLASS, |_, _| {})?;
+        master.object_class_create(WINDOW_CLASS, |_, _| {})?;
+        let queue: Rc<RefCell<VecDeque<CallIn>>> = Rc::default();
+        let q = queue.clone();
+        let call = master.call_create(proto::CALL_NAME, move |_, c| {
+            q.borrow_mut().push_back(c);
+            CallOutcome::Later
+        });
+        let layers = vec![proto::LayerInfo {
+            id: 0,
+            kind: "primary".into(),
+        }];
+        let root = proto::Root {
+            version: proto::VERSION,
+            call,
+            output: proto::OutputInfo {
+                width,
+                height,
+                refresh_mhz: info.current_mode.refresh_mhz,
+            },
+            layers: layers.clone(),
+        };
+        master.set_root(fusion::call::encode(&root)?);
+        let (w, h) = (width as i32, height as i32);
+        Ok(Self {
+            master,
+            backend,
+            output,
+            primary,
+            width,
+            height,
+            queue,
+            surfaces: BTreeMap::new(),
+            windows: Vec::new(),
+            layers,
+            next_id: 0,
+            targets,
+            target_damage: [Damage::full(w, h), Damage::full(w, h)],
+            back: 0,
+            frame_in_flight: false,
+            flipped: Vec::new(),
+            flipped_in_flight: Vec::new(),
+            background: 0x00_20_20_28,
+            frames: 0,
+            focused: None,
+        })
+    }
+
+    /// The Fusion master (introspection, tests).
+    pub fn master(&mut self) -> &mut Master {
+        &mut self.master
+    }
+
+    /// The output's size.
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Frames committed so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Sets the background colour (`0xRRGGBB`).
+    pub fn set_background(&mut self, rgb: u32) {
+        self.background = rgb & 0xff_ffff;
+        self.damage_all();
+    }
+
+    /// Waits up to `timeout` for work and does it: requests, departures, presented frames,
+    /// and the next frame when something changed.
+    pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<(), ServerError> {
+        fusion::sys::poll_readable(&[self.master.as_fd(), self.backend.as_fd()], timeout);
+        self.master.dispatch(Some(Duration::ZERO))?;
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some(call) = next else { break };
+            let serial = call.serial;
+            let (result, fds) = self.handle(call);
+            if let Err(e) = self.master.call_return(serial, result, fds) {
+                debug!("answer to call {serial} dropped: {e}");
+            }
+        }
+        while let Some(e) = self.master.next_event() {
+            if let MasterEvent::Left(id) = e {
+                self.forget(id);
+            }
+        }
+        for e in self.backend.dispatch()? {
+            if let BackendEvent::Presented(p) = e {
+                self.presented(p.time_ns, p.sequence);
+            }
+        }
+        self.frame()
+    }
+
+    /// Runs until `done` says so or `limit` passes; `false` on time-out.
+    pub fn dispatch_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&mut Server) -> bool,
+    ) -> Result<bool, ServerError> {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            if done(self) {
+                return Ok(true);
+            }
+            let now = std::time::Instant::now();
+            if now >= end {
+                return Ok(false);
+            }
+            self.dispatch(Some((end - now).min(Duration::from_millis(20))))?;
+        }
+    }
+
+    /// What is on the glass now (the last presented frame), as XRGB8888.
+    pub fn screenshot(&self) -> Result<gfx_drivers::Image, ServerError> {
+        let shown = self.backend.on_glass(self.output, self.primary)?;
+        Ok(match shown {
+            Some(b) => b.snapshot(),
+            None => gfx_drivers::Image::new(self.width, self.height, Format::Xrgb8888),
+        })
+    }
+
+    /// Adds damage (output coordinates) to both scan-out buffers.
+    pub(crate) fn damage(&mut self, r: proto::Rect) {
+        let r = compose::Rect::new(r.x, r.y, r.w as i32, r.h as i32);
+        for d in &mut self.target_damage {
+            d.add(r);
+        }
+    }
+
+    fn damage_all(&mut self) {
+        let (w, h) = (self.width as i32, self.height as i32);
+        self.target_damage = [Damage::full(w, h), Damage::full(w, h)];
+    }
+
+    pub(crate) fn window_rect(&self, w: &WindowState) -> Option<proto::Rect> {
+        let s = self.surfaces.get(&w.surface)?;
+        let b = s.buffers.first()?;
+        Some(proto::Rect::new(w.x, w.y, b.width(), b.height()))
+    }
+
+    pub(crate) fn new_id(&mut self) -> u32 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Announces an event on a reactor (lossy: a client that does not read loses old ones
+    /// and is told so).
+    pub(crate) fn announce(&mut self, reactor: u32, event: &Event) {
+        match fusion::call::encode(event) {
+            Ok(bytes) => {
+                if let Err(e) = self.master.reactor_dispatch(reactor, 0, &bytes, false) {
+                    debug!(reactor, "event not delivered: {e}");
+                }
+            }
+            Err(e) => warn!("cannot encode an event: {e}"),
+        }
+    }
+
+    /// A slave left or died: everything it showed disappears at once.
+    fn forget(&mut self, owner: u32) {
+        let windows: Vec<u32> = self
+            .windows
+            .iter()
+            .filter(|w| w.owner == owner)
+            .map(|w| w.id)
+            .collect();
+        for w in windows {
+            self.remove_window(w);
+        }
+        let surfaces: Vec<u32> = self
+            .surfaces
+            .iter()
+            .filter(|(_, s)| s.owner == owner)
+            .map(|(&id, _)| id)
+            .collect();
+        for s in surfaces {
+            self.remove_surface(s);
+        }
+    }
+
+    /// Moves the keyboard focus, telling the windows that lose and gain it.
+    pub(crate) fn focus(&mut self, id: Option<u32>) {
+        if self.focused == id {
+            return;
+        }
+        let reactor_of = |s: &Server, w: Option<u32>| {
+            w.and_then(|w| s.windows.iter().find(|x| x.id == w).map(|x| x.reactor))
+        };
+        if let Some(r) = reactor_of(self, self.focused) {
+            self.announce(r, &Event::Focus(false));
+        }
+        self.focused = id;
+        if let Some(r) = reactor_of(self, id) {
+            self.announce(r, &Event::Focus(true));
+        }
+    }
+
+    /// The window with the keyboard focus.
+    pub fn focused(&self) -> Option<u32> {
+        self.focused
+    }
+
+    pub(crate) fn remove_window(&mut self, id: u32) {
+        if self.focused == Some(id) {
+            self.focused = None;
+        }
+        let Some(i) = self.windows.iter().position(|w| w.id == id) else {
+            return;
+        };
+        if let Some(r) = self.window_rect(&self.windows[i]) {
+            if self.windows[i].visible {
+                self.damage(r);
+            }
+        }
+        let w = self.windows.remove(i);
+        let _ = self.master.object_destroy(w.object);
+    }
+
+    pub(crate) fn remove_surface(&mut self, id: u32) {
+        let shown: Vec<u32> = self
+            .windows
+            .iter()
+            .filter(|w| w.surface == id)
+            .map(|w| w.id)
+            .collect();
+        for w in shown {
+            self.remove_window(w);
+        }
+        if let Some(s) = self.surfaces.remove(&id) {
+            let _ = self.master.object_destroy(s.object);
+        }
+        self.flipped.retain(|&s| s != id);
+        self.flipped_in_flight.retain(|&s| s != id);
+    }
+
+    fn presented(&mut self, time_ns: u64, sequence: u64) {
+        self.frame_in_flight = false;
+        for id in std::mem::take(&mut self.flipped_in_flight) {
+            let Some(s) = self.surfaces.get_mut(&id) else {
+                continue;
+            };
+            s.in_flight = false;
+            let (reactor, buffer) = (s.reactor, s.front.unwrap_or(0));
+            self.announce(
+                reactor,
+                &Event::FrameDone {
+                    surface: id,
+                    buffer,
+                    time_ns,
+                    sequence,
+                },
+            );
+        }
+    }
+
+    /// Composes and commits the next frame if something changed and none is in flight.
+    fn frame(&mut self) -> Result<(), ServerError> {
+        if self.frame_in_flight {
+            return Ok(());
+        }
+        let damaged = !self.target_damage[self.back].is_empty();
+        if !damaged && self.flipped.is_empty() {
+            return Ok(());
+        }
+        if damaged {
+            self.compose_back()?;
+        }
+        let target = &self.targets[self.back];
+        let updates = if damaged {
+            vec![PlaneUpdate::show(self.primary, target)]
+        } else {
+            // Nothing to draw, but flips wait for a frame: an empty commit is a frame clock.
+            Vec::new()
+        };
+        self.backend.commit(self.output, &updates)?;
+        self.frames += 1;
+        self.frame_in_flight = true;
+        self.flipped_in_flight = std::mem::take(&mut self.flipped);
+        if damaged {
+            self.back ^= 1;
+        }
+        Ok(())
+    }
+
+    fn compose_back(&mut self) -> Result<(), ServerError> {
+        let (w, h) = (self.width as i32, self.height as i32);
+        let damage = std::mem::replace(&mut self.target_damage[self.back], Damage::empty(w, h));
+        // What each visible window shows: its surface's front buffer.
+        let shown: Vec<(u64, Buffer, compose::Rect, f32)> = self
+            .windows
+            .iter()
+            .filter(|win| win.visible && win.opacity > 0)
+            .filter_map(|win| {
+                let s = self.surfaces.get(&win.surface)?;
+                let b = s.buffers.get(s.front? as usize)?.clone();
+                let dst = compose::Rect::new(win.x, win.y, b.width() as i32, b.height() as i32);
+                Some((win.id as u64, b, dst, win.opacity as f32 / 255.0))
+            })
+            .collect();
+        let buffers: Vec<Buffer> = shown.iter().map(|s| s.1.clone()).collect();
+        let background = self.background;
+        let target = self.targets[self.back].clone();
+        let (tw, th, tp) = (target.width(), target.height(), target.pitch() as u32);
+        let result = with_all_bytes(&buffers, &mut |views: &[&[u8]]| {
+            let elements: Vec<Element<'_>> = shown
+                .iter()
+                .zip(views)
+                .filter_map(|((id, b, dst, opacity), bytes)| {
+                    let view =
+                        BufferRef::new(bytes, b.width(), b.height(), b.pitch() as u32, b.format())
+                            .ok()?;
+                    Some(Element::new(*id, view, *dst).with_opacity(*opacity))
+                })
+                .collect();
+            let scene = Scene {
+                elements: &elements,
+                background,
+                transform: Transform::Normal,
+            };
+            target.with_bytes_mut(|t| -> Result<(), ServerError> {
+                let mut out = BufferMut::new(t, tw, th, tp, Format::Xrgb8888)
+                    .map_err(|e| ServerError::Other(e.to_string()))?;
+                compose::compose(&mut out, &scene, &damage)?;
+                Ok(())
+            })
+        });
+        result??;
+        Ok(())
+    }
+}
+
+/// Runs `f` with the bytes of every buffer borrowed at once (each buffer's access lock is
+/// taken in turn; nesting keeps them all alive while `f` runs).
+fn with_all_bytes<R>(buffers: &[Buffer], f: &mut dyn FnMut(&[&[u8]]) -> R) -> R {
+    fn go<R>(rest: &[Buffer], acc: &[&[u8]], f: &mut dyn FnMut(&[&[u8]]) -> R) -> R {
+        match rest.split_first() {
+            None => f(acc),
+            Some((b, rest)) => b.with_bytes(|bytes| {
+                let mut v: Vec<&[u8]> = acc.to_vec();
+                v.push(bytes);
+                go(rest, &v, f)
+            }),
+        }
+    }
+    go(buffers, &[], f)
+}

@@ -1,0 +1,334 @@
+//! What the server does with each request. Everything a slave sends is checked here: ids
+//! must exist, the caller must own what it changes, sizes and formats must be sane. A bad
+//! request gets an error answer and changes nothing.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use fusion::wire::MASTER_ID;
+use fusion::{CallIn, Error};
+use fusionfb_protocol::{self as proto, Reply, Request, WindowChange};
+use gfx_drivers::{Buffer, Format};
+
+use super::{Server, SurfaceState, WindowState, EVENT_SIZE, SURFACE_CLASS, WINDOW_CLASS};
+
+type Answer = (fusion::Result<Vec<u8>>, Vec<OwnedFd>);
+
+fn reply(r: fusion::Result<Reply>) -> fusion::Result<Vec<u8>> {
+    fusion::call::encode(&r?)
+}
+
+fn format_of(fourcc: u32) -> fusion::Result<Format> {
+    Format::from_fourcc(fourcc)
+        .ok_or_else(|| Error::Invalid(format!("pixel format {fourcc:#010x} is not supported")))
+}
+
+impl Server {
+    /// Handles one call to the entry call; returns the answer and its descriptors.
+    pub(super) fn handle(&mut self, call: CallIn) -> Answer {
+        let who = call.caller;
+        let req = match fusion::call::decode::<Request>(&call.payload) {
+            Ok(r) => r,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        match req {
+            Request::SurfaceCreate {
+                width,
+                height,
+                format,
+                buffers,
+            } => match self.surface_create(who, width, height, format, buffers) {
+                Ok((info, fds)) => (reply(Ok(Reply::Surface(info))), fds),
+                Err(e) => (Err(e), Vec::new()),
+            },
+            Request::SurfaceFlip {
+                surface,
+                buffer,
+                damage,
+            } => (
+                reply(
+                    self.surface_flip(who, surface, buffer, damage)
+                        .map(|()| Reply::Unit),
+                ),
+                Vec::new(),
+            ),
+            Request::SurfaceDestroy { surface } => (
+                reply(self.owned_surface(who, surface).map(|_| ()).map(|()| {
+                    self.remove_surface(surface);
+                    Reply::Unit
+                })),
+                Vec::new(),
+            ),
+            Request::WindowCreate {
+                surface,
+                layer,
+                x,
+                y,
+                opacity,
+                visible,
+            } => (
+                reply(self.window_create(who, surface, layer, x, y, opacity, visible)),
+                Vec::new(),
+            ),
+            Request::WindowSet { window, change } => (
+                reply(self.window_set(who, window, change).map(|()| Reply::Unit)),
+                Vec::new(),
+            ),
+            Request::WindowDestroy { window } => (
+                reply(self.owned_window(who, window).map(|_| {
+                    self.remove_window(window);
+                    Reply::Unit
+                })),
+                Vec::new(),
+            ),
+            Request::Screenshot => match self.screenshot_fd() {
+                Ok((r, fd)) => (reply(Ok(r)), vec![fd]),
+                Err(e) => (Err(e), Vec::new()),
+            },
+        }
+    }
+
+    fn owned_surface(&self, who: u32, id: u32) -> fusion::Result<&SurfaceState> {
+        match self.surfaces.get(&id) {
+            Some(s) if s.owner == who || who == MASTER_ID => Ok(s),
+            Some(_) => Err(Error::Access(format!("surface {id} is not yours"))),
+            None => Err(Error::NotFound(format!("surface {id}"))),
+        }
+    }
+
+    fn owned_window(&self, who: u32, id: u32) -> fusion::Result<usize> {
+        match self.windows.iter().position(|w| w.id == id) {
+            Some(i) if self.windows[i].owner == who || who == MASTER_ID => Ok(i),
+            Some(_) => Err(Error::Access(format!("window {id} is not yours"))),
+            None => Err(Error::NotFound(format!("window {id}"))),
+        }
+    }
+
+    fn surface_create(
+        &mut self,
+        who: u32,
+        width: u32,
+        height: u32,
+        format: u32,
+        buffers: u8,
+    ) -> fusion::Result<(proto::SurfaceInfo, Vec<OwnedFd>)> {
+        if width == 0 || height == 0 || width > proto::MAX_SIDE || height > proto::MAX_SIDE {
+            return Err(Error::Invalid(format!("surface size {width}x{height}")));
+        }
+        if !(1..=proto::MAX_BUFFERS).contains(&buffers) {
+            return Err(Error::Invalid(format!("{buffers} buffers (1 to 3)")));
+        }
+        let fmt = format_of(format)?;
+        if self.surfaces.values().filter(|s| s.owner == who).count() >= 256 {
+            return Err(Error::Quota("surfaces".into()));
+        }
+        let mut bufs = Vec::new();
+        let mut fds = Vec::new();
+        for _ in 0..buffers {
+            let b = Buffer::new_memfd(width, height, fmt).map_err(|e| Error::Io(e.to_string()))?;
+            fds.push(b.export().map_err(|e| Error::Io(e.to_string()))?);
+            bufs.push(b);
+        }
+        let object = self
+            .master()
+            .object_create(SURFACE_CLASS, who, EVENT_SIZE, None)?;
+        self.master().object_activate(object)?;
+        let reactor = self
+            .master()
+            .object_get(object)
+            .map(|o| o.reactor)
+            .ok_or_else(|| Error::NotFound("surface object".into()))?;
+        let id = self.new_id();
+        let info = proto::SurfaceInfo {
+            id,
+            reactor,
+            pitch: bufs[0].pitch() as u32,
+            size: bufs[0].size() as u64,
+        };
+        self.surfaces.insert(
+            id,
+            SurfaceState {
+                owner: who,
+                object,
+                reactor,
+                buffers: bufs,
+                front: None,
+                in_flight: false,
+            },
+        );
+        Ok((info, fds))
+    }
+
+    fn surface_flip(
+        &mut self,
+        who: u32,
+        id: u32,
+        buffer: u8,
+        damage: Vec<proto::Rect>,
+    ) -> fusion::Result<()> {
+        let s = self.owned_surface(who, id)?;
+        let Some(b) = s.buffers.get(buffer as usize) else {
+            return Err(Error::Invalid(format!(
+                "surface {id} has no buffer {buffer}"
+            )));
+        };
+        if s.in_flight {
+            // The previous flip has not reached the glass: no tearing, no queueing.
+            return Err(Error::Busy);
+        }
+        let (bw, bh) = (b.width(), b.height());
+        if damage.len() > 64 {
+            return Err(Error::Invalid("more than 64 damage rectangles".into()));
+        }
+        let s = self.surfaces.get_mut(&id).expect("checked");
+        s.front = Some(buffer);
+        s.in_flight = true;
+        self.flipped.push(id);
+        // The surface's damage, where its windows show it.
+        let full = [proto::Rect::new(0, 0, bw, bh)];
+        let rects: &[proto::Rect] = if damage.is_empty() { &full } else { &damage };
+        let spots: Vec<proto::Rect> = self
+            .windows
+            .iter()
+            .filter(|w| w.surface == id && w.visible)
+            .flat_map(|w| {
+                rects
+                    .iter()
+                    .map(move |r| proto::Rect::new(w.x + r.x, w.y + r.y, r.w, r.h))
+            })
+            .collect();
+        for r in spots {
+            self.damage(r);
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn window_create(
+        &mut self,
+        who: u32,
+        surface: u32,
+        layer: u32,
+        x: i32,
+        y: i32,
+        opacity: u8,
+        visible: bool,
+    ) -> fusion::Result<Reply> {
+        self.owned_surface(who, surface)?;
+        if !self.layers.iter().any(|l| l.id == layer) {
+            return Err(Error::NotFound(format!("layer {layer}")));
+        }
+        if self.windows.iter().filter(|w| w.owner == who).count() >= 256 {
+            return Err(Error::Quota("windows".into()));
+        }
+        let object = self
+            .master()
+            .object_create(WINDOW_CLASS, who, EVENT_SIZE, None)?;
+        self.master().object_activate(object)?;
+        let reactor = self
+            .master()
+            .object_get(object)
+            .map(|o| o.reactor)
+            .ok_or_else(|| Error::NotFound("window object".into()))?;
+        let id = self.new_id();
+        let w = WindowState {
+            id,
+            owner: who,
+            object,
+            reactor,
+            surface,
+            layer,
+            x,
+            y,
+            opacity,
+            visible,
+            input_region: None,
+        };
+        if visible {
+            if let Some(r) = self.window_rect(&w) {
+                self.damage(r);
+            }
+        }
+        // On top of its layer.
+        let at = self
+            .windows
+            .iter()
+            .position(|o| o.layer > layer)
+            .unwrap_or(self.windows.len());
+        self.windows.insert(at, w);
+        Ok(Reply::Window(proto::WindowInfo { id, reactor }))
+    }
+
+    fn window_set(&mut self, who: u32, id: u32, change: WindowChange) -> fusion::Result<()> {
+        let i = self.owned_window(who, id)?;
+        let before = self.window_rect(&self.windows[i]);
+        let was_visible = self.windows[i].visible;
+        match change {
+            WindowChange::Move { x, y } => {
+                self.windows[i].x = x;
+                self.windows[i].y = y;
+            }
+            WindowChange::Surface(s) => {
+                self.owned_surface(who, s)?;
+                self.windows[i].surface = s;
+            }
+            WindowChange::Opacity(o) => self.windows[i].opacity = o,
+            WindowChange::Visible(v) => self.windows[i].visible = v,
+            WindowChange::Raise => {
+                let w = self.windows.remove(i);
+                let at = self
+                    .windows
+                    .iter()
+                    .position(|o| o.layer > w.layer)
+                    .unwrap_or(self.windows.len());
+                self.windows.insert(at, w);
+            }
+            WindowChange::Lower => {
+                let w = self.windows.remove(i);
+                let at = self
+                    .windows
+                    .iter()
+                    .position(|o| o.layer >= w.layer)
+                    .unwrap_or(self.windows.len());
+                self.windows.insert(at, w);
+            }
+            WindowChange::InputRegion(r) => {
+                if r.as_ref().is_some_and(|r| r.len() > 64) {
+                    return Err(Error::Invalid("more than 64 input rectangles".into()));
+                }
+                self.windows[i].input_region = r;
+                return Ok(());
+            }
+            WindowChange::Focus => {
+                self.focus(Some(id));
+                return Ok(());
+            }
+        }
+        let i = self.owned_window(who, id)?;
+        let after = self.window_rect(&self.windows[i]);
+        let now_visible = self.windows[i].visible;
+        for (r, shown) in [(before, was_visible), (after, now_visible)] {
+            if let (Some(r), true) = (r, shown) {
+                self.damage(r);
+            }
+        }
+        Ok(())
+    }
+
+    fn screenshot_fd(&self) -> fusion::Result<(Reply, OwnedFd)> {
+        let img = self
+            .screenshot()
+            .map_err(|e| Error::Io(format!("screenshot: {e}")))?;
+        let fd = fusion::sys::memfd_create("fusionfb/screenshot", img.data.len().max(1))?;
+        let map = fusion::sys::Mapping::new(fd.as_fd(), img.data.len().max(1), true)?;
+        map.write(0, &img.data);
+        Ok((
+            Reply::Screenshot {
+                width: img.width,
+                height: img.height,
+                pitch: img.pitch as u32,
+                format: proto::FORMAT_XRGB8888,
+            },
+            fd,
+        ))
+    }
+}

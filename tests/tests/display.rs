@@ -1,0 +1,173 @@
+//! The display server end to end on the headless backend: real client processes draw into
+//! shared buffers, the master composes, and the pixels on the glass are checked.
+
+use std::time::Duration;
+
+use fusion::barrier::Barrier;
+use fusionfb::server::Server;
+use fusionfb_client::display::{ClientEvent, Display};
+use fusionfb_client::Format;
+use fusionfb_protocol::{Rect, WindowChange};
+use fusionfb_tests::{child_world, spawn, world};
+use gfx_drivers::{HeadlessBackend, HeadlessOutputConfig};
+
+const RED: u32 = 0xffff_0000;
+const BACKGROUND: u32 = 0xff20_2028;
+
+/// Entry point of child processes.
+#[test]
+#[ignore]
+fn child_main() {
+    let Ok(role) = std::env::var("FUSIONFB_TEST_ROLE") else {
+        return;
+    };
+    let mut d = Display::connect_to(child_world()).unwrap();
+    let mut barrier = Barrier::from_env().unwrap();
+    match role.as_str() {
+        // A red 200x100 window at (100, 50), then waits to be killed.
+        "red-window" => {
+            let mut s = d.create_surface(200, 100, Format::Xrgb8888, 2).unwrap();
+            let _w = d.create_window(&s, 0, 100, 50).unwrap();
+            s.back().fill(RED).unwrap();
+            d.flip(&mut s, &[]).unwrap();
+            d.wait_frame(&s, Duration::from_secs(10)).unwrap();
+            barrier.place().unwrap();
+            // Keep flipping (as an animating app would) until killed.
+            loop {
+                s.back().fill(RED).unwrap();
+                match d.flip(&mut s, &[Rect::new(0, 0, 10, 10)]) {
+                    Ok(()) => {
+                        let _ = d.wait_frame(&s, Duration::from_secs(1));
+                    }
+                    Err(_) => d.dispatch(Some(Duration::from_millis(5))).unwrap(),
+                }
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn server(tag: &str) -> (Server, fusion::WorldConfig) {
+    let w = world(tag);
+    let backend =
+        HeadlessBackend::new(vec![HeadlessOutputConfig::new().mode(320, 240, 60_000)]).unwrap();
+    (Server::new(w.clone(), Box::new(backend)).unwrap(), w)
+}
+
+fn pixel(img: &gfx_drivers::Image, x: u32, y: u32) -> u32 {
+    img.pixel(x, y) | 0xff00_0000
+}
+
+/// Runs the server until `f` (on another thread) is done.
+fn with_server<T: Send + 'static>(s: &mut Server, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let h = std::thread::spawn(f);
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while !h.is_finished() {
+        assert!(std::time::Instant::now() < end, "the client thread hung");
+        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    h.join().unwrap()
+}
+
+#[test]
+fn a_client_process_window_reaches_the_glass_and_vanishes_when_it_dies() {
+    let (mut s, w) = server("red");
+    let (mut child, mut barrier) = spawn("red-window", &w);
+    with_server(&mut s, move || {
+        barrier.sync(Some(Duration::from_secs(20))).unwrap()
+    });
+    let shot = s.screenshot().unwrap();
+    assert_eq!((shot.width, shot.height), (320, 240));
+    assert_eq!(pixel(&shot, 150, 75), RED, "inside the window");
+    assert_eq!(pixel(&shot, 100, 50), RED, "its top-left corner");
+    assert_eq!(pixel(&shot, 299, 149), RED, "its bottom-right corner");
+    assert_eq!(pixel(&shot, 99, 50), BACKGROUND, "left of it");
+    assert_eq!(pixel(&shot, 300, 149), BACKGROUND, "right of it");
+    assert_eq!(pixel(&shot, 10, 10), BACKGROUND);
+    assert_eq!(s.master().fusionees().len(), 1);
+
+    // Killed mid-animation: its window is gone from the glass and the master composes on.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let frames = s.frames();
+    assert!(s
+        .dispatch_until(Duration::from_secs(20), |s| {
+            s.master().fusionees().is_empty() && s.frames() > frames + 1
+        })
+        .unwrap());
+    let shot = s.screenshot().unwrap();
+    assert_eq!(
+        pixel(&shot, 150, 75),
+        BACKGROUND,
+        "the dead client's window is gone"
+    );
+    assert!(
+        s.master().snapshot().objects.is_empty(),
+        "its objects are gone too"
+    );
+}
+
+#[test]
+fn windows_stack_blend_move_and_belong_to_their_owner() {
+    let (mut s, w) = server("stack");
+    let w1 = w.clone();
+    let (a, b, img) = with_server(&mut s, move || {
+        let mut a = Display::connect_to(w1.clone()).unwrap();
+        let mut b = Display::connect_to(w1).unwrap();
+        let mut red = a.create_surface(100, 100, Format::Xrgb8888, 1).unwrap();
+        let wa = a.create_window(&red, 0, 0, 0).unwrap();
+        red.back().fill(RED).unwrap();
+        a.flip(&mut red, &[]).unwrap();
+        // Back-pressure: a second flip before the frame is refused, never torn.
+        assert!(matches!(
+            a.flip(&mut red, &[]),
+            Err(fusionfb_client::display::ClientError::Fusion(
+                fusion::Error::Busy
+            ))
+        ));
+        a.wait_frame(&red, Duration::from_secs(10)).unwrap();
+        let mut blue = b.create_surface(100, 100, Format::Argb8888, 2).unwrap();
+        let wb = b.create_window(&blue, 0, 50, 50).unwrap();
+        // Half-transparent blue (premultiplied).
+        blue.back().fill(0x8000_0080).unwrap();
+        b.flip(&mut blue, &[]).unwrap();
+        b.wait_frame(&blue, Duration::from_secs(10)).unwrap();
+        // b may not touch a's window.
+        assert!(matches!(
+            b.set_window(&wa, WindowChange::Move { x: 5, y: 5 }),
+            Err(fusionfb_client::display::ClientError::Fusion(
+                fusion::Error::Access(_)
+            ))
+        ));
+        // a moves its window; focus events reach the owner.
+        a.set_window(&wa, WindowChange::Move { x: 200, y: 0 })
+            .unwrap();
+        a.set_window(&wa, WindowChange::Focus).unwrap();
+        b.set_window(&wb, WindowChange::Opacity(255)).unwrap();
+        let mut focus = false;
+        for _ in 0..100 {
+            a.dispatch(Some(Duration::from_millis(10))).unwrap();
+            if let Some(ClientEvent::Focus { focused: true, .. }) = a.next_event() {
+                focus = true;
+                break;
+            }
+        }
+        assert!(focus, "the focus event reached the window's owner");
+        // Let a frame show the changes, then look at the glass through the protocol.
+        red.back().fill(RED).unwrap();
+        a.flip(&mut red, &[]).unwrap();
+        a.wait_frame(&red, Duration::from_secs(10)).unwrap();
+        let img = a.screenshot().unwrap();
+        (a, b, img)
+    });
+    // Blue over the background at (60, 60): half blue over 0x202028.
+    let p = pixel(&img, 60, 60);
+    assert_eq!(
+        p & 0xff,
+        0x80 + (0x28 * 0x7f + 127) / 255,
+        "blended blue: {p:#x}"
+    );
+    assert_eq!(pixel(&img, 250, 50), RED, "the moved red window");
+    assert_eq!(pixel(&img, 20, 20), BACKGROUND, "where red was");
+    drop((a, b));
+}
