@@ -15,6 +15,7 @@
 pub mod compose;
 pub mod config;
 pub mod demo;
+pub mod serve;
 pub mod server;
 
 /// Sets up `tracing` output filtered by `RUST_LOG` (default: warnings and errors).

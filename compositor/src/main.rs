@@ -1,7 +1,6 @@
 //! The `fusionfb` command.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -21,8 +20,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the master of a world until interrupted.
-    Run,
+    /// Run the master (the display server) until SIGTERM or SIGINT.
+    Run {
+        /// A board profile (TOML), e.g. configs/headless.toml.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+        /// The display backend, overriding the config: auto, drm, fbdev, headless, window.
+        #[arg(long, value_parser = parse_backend)]
+        backend: Option<fusionfb::config::Backend>,
+    },
+    /// Write what the master shows to a PNG file.
+    Screenshot {
+        /// The file to write.
+        file: std::path::PathBuf,
+    },
     /// Print the world's snapshot: fusionees, pools, locks, calls, reactors, refs, objects.
     Status {
         /// Print JSON instead of tables.
@@ -51,7 +62,20 @@ fn main() -> ExitCode {
         .clone()
         .unwrap_or_else(fusion::world::default_world_name);
     let result = match cli.command {
-        Command::Run => run(&world),
+        Command::Run { config, backend } => {
+            catch_stop_signals();
+            let opts = fusionfb::serve::RunOptions {
+                config,
+                backend,
+                world: cli.world.clone(),
+            };
+            fusionfb::serve::run(&opts, &STOP)
+        }
+        Command::Screenshot { file } => {
+            fusionfb::serve::screenshot(fusion::WorldConfig::new(&world), &file).map(|(w, h)| {
+                println!("fusionfb: wrote {} ({w}x{h})", file.display());
+            })
+        }
         Command::Status { json } => status(&world, json),
         Command::Demo { slaves } => fusionfb::demo::run(&world, slaves),
         Command::DemoClient { index } => fusionfb::demo::client(&world, index),
@@ -63,28 +87,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn run(world: &str) -> Result<(), String> {
-    let mut master = fusion::Master::create(fusion::WorldConfig::new(world))
-        .map_err(|e| format!("world {world:?}: {e}"))?;
-    eprintln!(
-        "fusionfb: master of world {world:?} (pid {}), socket {}",
-        master.pid(),
-        master.world().socket_path().display()
-    );
-    catch_stop_signals();
-    while !STOP.load(std::sync::atomic::Ordering::Relaxed) {
-        master
-            .dispatch(Some(Duration::from_millis(200)))
-            .map_err(|e| e.to_string())?;
-        while let Some(e) = master.next_event() {
-            tracing::info!("{e:?}");
-        }
-    }
-    master.kill(None, Duration::from_secs(2));
-    let _ = master.dispatch_until(Duration::from_secs(3), |m| m.fusionees().is_empty());
-    Ok(())
 }
 
 fn status(world: &str, json: bool) -> Result<(), String> {
@@ -105,6 +107,22 @@ static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn parse_backend(s: &str) -> Result<fusionfb::config::Backend, String> {
+    use fusionfb::config::Backend::*;
+    Ok(match s {
+        "auto" => Auto,
+        "drm" => Drm,
+        "fbdev" => Fbdev,
+        "headless" => Headless,
+        "window" => Window,
+        other => {
+            return Err(format!(
+                "{other:?}: use auto, drm, fbdev, headless or window"
+            ))
+        }
+    })
 }
 
 /// SIGTERM and SIGINT set [`STOP`]; the loop checks it every 200 ms.

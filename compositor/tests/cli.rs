@@ -36,8 +36,9 @@ fn demo_runs_and_passes_its_checks() {
 #[test]
 fn run_serves_status_and_stops_on_sigterm() {
     let dir = tmp("run");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/headless.toml");
     let mut master = fusionfb(&dir)
-        .args(["--world", "cli-run", "run"])
+        .args(["--world", "cli-run", "run", "--config", config])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -61,6 +62,20 @@ fn run_serves_status_and_stops_on_sigterm() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&table.stdout).contains("fusionees (1)"));
+    // A screenshot of the (empty) headless glass.
+    let png_path = dir.join("shot.png");
+    let out = fusionfb(&dir)
+        .args(["--world", "cli-run", "screenshot"])
+        .arg(&png_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = fusionfb::compose::png::read(&png_path).unwrap();
+    assert_eq!((img.width(), img.height()), (1280, 800));
     // A second master for the same world is refused with a clear message.
     let second = fusionfb(&dir)
         .args(["--world", "cli-run", "run"])
@@ -89,4 +104,24 @@ fn run_serves_status_and_stops_on_sigterm() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no master"));
+}
+
+#[test]
+fn a_bad_config_names_the_file_line_and_key() {
+    let dir = tmp("badcfg");
+    let cfg = dir.join("board.toml");
+    std::fs::write(
+        &cfg,
+        "[display]\nbackend = \"headless\"\nmode = \"1280y800\"\n",
+    )
+    .unwrap();
+    let out = fusionfb(&dir)
+        .args(["--world", "cli-bad", "run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("board.toml:3:"), "{err}");
+    assert!(err.contains("display.mode"), "{err}");
 }
