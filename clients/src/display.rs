@@ -377,6 +377,12 @@ impl Display {
         }
     }
 
+    /// Feeds synthetic touches (output coordinates) through the master's input routing.
+    pub fn inject_touch(&mut self, events: &[proto::InjectedTouch]) -> Result<()> {
+        self.call_fast(&Request::InjectTouch(events.to_vec()))
+            .map(drop)
+    }
+
     /// What is on the glass now.
     pub fn screenshot(&mut self) -> Result<Image> {
         let (reply, mut fds) = self.call(&Request::Screenshot)?;

@@ -171,3 +171,71 @@ fn windows_stack_blend_move_and_belong_to_their_owner() {
     assert_eq!(pixel(&img, 20, 20), BACKGROUND, "where red was");
     drop((a, b));
 }
+
+#[test]
+fn touches_reach_the_window_under_them_and_stay_there_until_up() {
+    use fusionfb_protocol::{InjectedTouch, TouchPhase};
+    let (mut s, w) = server("touch");
+    let w1 = w.clone();
+    let got = with_server(&mut s, move || {
+        let mut a = Display::connect_to(w1.clone()).unwrap();
+        let mut b = Display::connect_to(w1.clone()).unwrap();
+        let mut tester = Display::connect_to(w1).unwrap();
+        let mut sa = a.create_surface(100, 100, Format::Xrgb8888, 1).unwrap();
+        let wa = a.create_window(&sa, 0, 0, 0).unwrap();
+        let mut sb = b.create_surface(100, 100, Format::Xrgb8888, 1).unwrap();
+        let wb = b.create_window(&sb, 0, 150, 0).unwrap();
+        a.flip(&mut sa, &[]).unwrap();
+        b.flip(&mut sb, &[]).unwrap();
+        let t = |phase, slot, x, y| InjectedTouch { phase, slot, x, y };
+        // Two fingers on two windows in one frame; then finger 0 drags over b's window.
+        tester
+            .inject_touch(&[
+                t(TouchPhase::Down, 0, 10.0, 20.0),
+                t(TouchPhase::Down, 1, 160.0, 30.0),
+                t(TouchPhase::Frame, 0, 0.0, 0.0),
+                t(TouchPhase::Motion, 0, 170.0, 40.0),
+                t(TouchPhase::Frame, 0, 0.0, 0.0),
+                t(TouchPhase::Up, 0, 170.0, 40.0),
+                t(TouchPhase::Up, 1, 160.0, 30.0),
+                t(TouchPhase::Frame, 0, 0.0, 0.0),
+                // Outside every window: nobody gets it.
+                t(TouchPhase::Down, 2, 300.0, 200.0),
+                t(TouchPhase::Up, 2, 300.0, 200.0),
+            ])
+            .unwrap();
+        let collect = |d: &mut Display| {
+            let mut v = Vec::new();
+            for _ in 0..50 {
+                d.dispatch(Some(Duration::from_millis(10))).unwrap();
+                while let Some(e) = d.next_event() {
+                    if let ClientEvent::Touch { window, touch } = e {
+                        v.push((window, touch.phase, touch.slot, touch.x, touch.y));
+                    }
+                }
+                if v.len() >= 6 {
+                    break;
+                }
+            }
+            v
+        };
+        let ta = collect(&mut a);
+        let tb = collect(&mut b);
+        (wa.id(), wb.id(), ta, tb)
+    });
+    let (wa, wb, ta, tb) = got;
+    use fusionfb_protocol::TouchPhase::*;
+    // Window a: its finger, window-local, including the drag over b (implicit grab).
+    assert!(ta.contains(&(wa, Down, 0, 10.0, 20.0)), "{ta:?}");
+    assert!(ta.contains(&(wa, Motion, 0, 170.0, 40.0)), "{ta:?}");
+    assert!(ta.contains(&(wa, Up, 0, 170.0, 40.0)), "{ta:?}");
+    assert!(ta.iter().all(|e| e.2 == 0 || e.1 == Frame), "{ta:?}");
+    // Window b: only finger 1, in its own coordinates.
+    assert!(tb.contains(&(wb, Down, 1, 10.0, 30.0)), "{tb:?}");
+    assert!(tb.contains(&(wb, Up, 1, 10.0, 30.0)), "{tb:?}");
+    assert!(tb.iter().all(|e| e.2 == 1 || e.1 == Frame), "{tb:?}");
+    assert!(
+        ta.iter().chain(&tb).all(|e| e.2 != 2),
+        "a touch outside reached a window"
+    );
+}

@@ -158,6 +158,22 @@ pub enum Request {
     },
     /// The output's current pixels; answered with [`Reply::Screenshot`] and a memfd.
     Screenshot,
+    /// Feeds synthetic touch events through the same routing as a real touchscreen (the
+    /// demo, tests and automation use it).
+    InjectTouch(Vec<InjectedTouch>),
+}
+
+/// A synthetic touch event, in output coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct InjectedTouch {
+    /// What happens.
+    pub phase: TouchPhase,
+    /// Multi-touch slot.
+    pub slot: u32,
+    /// Output x.
+    pub x: f32,
+    /// Output y.
+    pub y: f32,
 }
 
 /// A change to a window.

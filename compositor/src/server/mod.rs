@@ -19,10 +19,14 @@
 //!   presentation time, so clients pace themselves to the display: at most one frame of
 //!   latency from flip to glass.
 //!
+//! Touches are routed to windows in `server/input.rs` (injected ones today, libinput devices with
+//! the input issue).
+//!
 //! Not here yet (the rest of the display-server issue): publishing descriptors in shared
-//! memory, input routing, exclusive layers, output transforms in the frame loop, direct
-//! scan-out of a single opaque window.
+//! memory, exclusive layers, output transforms in the frame loop, direct scan-out of a
+//! single opaque window.
 
+mod input;
 mod requests;
 
 use std::cell::RefCell;
@@ -112,6 +116,7 @@ pub struct Server {
     background: u32,
     frames: u64,
     focused: Option<u32>,
+    grabs: input::Grabs,
 }
 
 impl std::fmt::Debug for Server {
@@ -189,6 +194,7 @@ impl Server {
             background: 0x00_20_20_28,
             frames: 0,
             focused: None,
+            grabs: input::Grabs::default(),
         })
     }
 
@@ -353,6 +359,7 @@ impl Server {
         if self.focused == Some(id) {
             self.focused = None;
         }
+        self.drop_grabs_of(id);
         let Some(i) = self.windows.iter().position(|w| w.id == id) else {
             return;
         };

@@ -80,6 +80,19 @@ impl Server {
                 })),
                 Vec::new(),
             ),
+            Request::InjectTouch(events) => {
+                if events.len() > 256 {
+                    return (
+                        Err(Error::Invalid("more than 256 touch events".into())),
+                        Vec::new(),
+                    );
+                }
+                let now = fusion::sys::now_ns();
+                for t in events {
+                    self.touch(t, now);
+                }
+                (reply(Ok(Reply::Unit)), Vec::new())
+            }
             Request::Screenshot => match self.screenshot_fd() {
                 Ok((r, fd)) => (reply(Ok(r)), vec![fd]),
                 Err(e) => (Err(e), Vec::new()),
