@@ -82,6 +82,11 @@ pub enum ClientEvent {
         /// Gained (`true`) or lost.
         focused: bool,
     },
+    /// One of our windows changed; [`Display::window_state`] reads the new state.
+    Configure {
+        /// The window.
+        window: u32,
+    },
     /// The master asks us to leave.
     LeaveRequested,
     /// The master is gone.
@@ -110,6 +115,7 @@ pub struct Surface {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     id: u32,
+    descriptor: fusion::pool::ShmHandle,
 }
 
 impl Surface {
@@ -286,6 +292,7 @@ impl Display {
             let e = match fusion::call::decode::<Event>(d.payload) {
                 Ok(Event::Touch(touch)) => Some(ClientEvent::Touch { window, touch }),
                 Ok(Event::Focus(focused)) => Some(ClientEvent::Focus { window, focused }),
+                Ok(Event::Configure) => Some(ClientEvent::Configure { window }),
                 _ => None,
             };
             if let Some(e) = e {
@@ -293,7 +300,10 @@ impl Display {
             }
             Reaction::Keep
         })?;
-        Ok(Window { id: info.id })
+        Ok(Window {
+            id: info.id,
+            descriptor: info.descriptor,
+        })
     }
 
     /// Changes a window.
@@ -375,6 +385,14 @@ impl Display {
                 return Err(fusion::Error::MasterGone.into());
             }
         }
+    }
+
+    /// A window's current state, read straight from the master's shared memory (no round
+    /// trip).
+    pub fn window_state(&mut self, window: &Window) -> Result<proto::WindowDescriptor> {
+        let map = self.slave.pool_map(window.descriptor.pool)?;
+        proto::WindowDescriptor::read(&map, window.descriptor.offset as usize)
+            .ok_or_else(|| ClientError::Protocol("no window descriptor".into()))
     }
 
     /// Feeds synthetic touches (output coordinates) through the master's input routing.

@@ -153,6 +153,14 @@ fn windows_stack_blend_move_and_belong_to_their_owner() {
             }
         }
         assert!(focus, "the focus event reached the window's owner");
+        // The window's state is published in shared memory: no round trip to read it.
+        let st = a.window_state(&wa).unwrap();
+        assert_eq!((st.x, st.y, st.width, st.height), (200, 0, 100, 100));
+        assert!(st.focused && st.visible);
+        assert_eq!(st.opacity, 255);
+        let stb = b.window_state(&wb).unwrap();
+        assert!(!stb.focused);
+        assert!(stb.z > st.z, "b's window was created later, so it is above");
         // Let a frame show the changes, then look at the glass through the protocol.
         red.back().fill(RED).unwrap();
         a.flip(&mut red, &[]).unwrap();

@@ -242,8 +242,125 @@ pub struct SurfaceInfo {
 pub struct WindowInfo {
     /// Window id.
     pub id: u32,
-    /// The reactor announcing input and focus events for it.
+    /// The reactor announcing input, focus and configure events for it.
     pub reactor: u32,
+    /// Its descriptor ([`WindowDescriptor`]) in the master's read-only pool: read it
+    /// directly, without a round trip.
+    pub descriptor: fusion::pool::ShmHandle,
+}
+
+/// A window's state as the master publishes it in shared memory (the master's read-only
+/// pool). Written under a sequence lock: [`WindowDescriptor::read`] retries until it gets a
+/// consistent copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WindowDescriptor {
+    /// Window id.
+    pub id: u32,
+    /// The surface it shows.
+    pub surface: u32,
+    /// Its layer.
+    pub layer: u32,
+    /// Left edge.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Opacity 0–255.
+    pub opacity: u8,
+    /// Shown.
+    pub visible: bool,
+    /// Has the keyboard focus.
+    pub focused: bool,
+    /// Position in the stack (0 = bottom).
+    pub z: u32,
+    /// Its owner's fusionee id.
+    pub owner: u32,
+}
+
+/// Bytes a [`WindowDescriptor`] takes in shared memory.
+pub const WINDOW_DESCRIPTOR_SIZE: usize = 64;
+const DESCRIPTOR_MAGIC: u32 = u32::from_le_bytes(*b"FFBW");
+
+impl WindowDescriptor {
+    fn fields(&self) -> [u32; 11] {
+        [
+            self.id,
+            self.surface,
+            self.layer,
+            self.x as u32,
+            self.y as u32,
+            self.width,
+            self.height,
+            self.opacity as u32 | (self.visible as u32) << 8 | (self.focused as u32) << 9,
+            self.z,
+            self.owner,
+            0,
+        ]
+    }
+
+    /// Writes the descriptor at `offset` of the master's mapping (sequence-locked).
+    pub fn write(&self, map: &fusion::sys::Mapping, offset: usize) {
+        use std::sync::atomic::Ordering;
+        let Some(seq) = map.atomic_u32(offset + 4) else {
+            return;
+        };
+        let s = seq.load(Ordering::Relaxed);
+        seq.store(s.wrapping_add(1) | 1, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        let mut bytes = Vec::with_capacity(44);
+        for f in self.fields() {
+            bytes.extend_from_slice(&f.to_le_bytes());
+        }
+        map.write(offset + 8, &bytes);
+        if let Some(m) = map.atomic_u32(offset) {
+            m.store(DESCRIPTOR_MAGIC, Ordering::Relaxed);
+        }
+        seq.store((s | 1).wrapping_add(1), Ordering::Release);
+    }
+
+    /// Reads a consistent copy from `offset` of a (read-only) mapping; `None` if there is
+    /// no descriptor there.
+    pub fn read(map: &fusion::sys::Mapping, offset: usize) -> Option<WindowDescriptor> {
+        use std::sync::atomic::Ordering;
+        let seq = map.atomic_u32(offset + 4)?;
+        for _ in 0..1000 {
+            let before = seq.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let mut bytes = [0u8; 44];
+            if !map.read(offset + 8, &mut bytes) {
+                return None;
+            }
+            std::sync::atomic::fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) != before {
+                continue;
+            }
+            if map.atomic_u32(offset)?.load(Ordering::Relaxed) != DESCRIPTOR_MAGIC {
+                return None;
+            }
+            let f = |i: usize| u32::from_le_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
+            return Some(WindowDescriptor {
+                id: f(0),
+                surface: f(1),
+                layer: f(2),
+                x: f(3) as i32,
+                y: f(4) as i32,
+                width: f(5),
+                height: f(6),
+                opacity: (f(7) & 0xff) as u8,
+                visible: f(7) & 0x100 != 0,
+                focused: f(7) & 0x200 != 0,
+                z: f(8),
+                owner: f(9),
+            });
+        }
+        None
+    }
 }
 
 /// What the master announces on surface and window reactors.
@@ -264,6 +381,9 @@ pub enum Event {
     Touch(Touch),
     /// The window gained (`true`) or lost the keyboard focus.
     Focus(bool),
+    /// The window changed (moved, restacked, shown, hidden…); its descriptor holds the new
+    /// state.
+    Configure,
 }
 
 /// What a touch contact did.

@@ -89,6 +89,10 @@ pub(crate) struct WindowState {
     pub opacity: u8,
     pub visible: bool,
     pub input_region: Option<Vec<proto::Rect>>,
+    /// Where its descriptor lives in the master's read-only pool.
+    pub descriptor: fusion::pool::ShmHandle,
+    /// What was last published there.
+    pub published: Option<proto::WindowDescriptor>,
 }
 
 /// The display server. See the module docs.
@@ -238,6 +242,7 @@ impl Server {
                 self.forget(id);
             }
         }
+        self.publish();
         for e in self.backend.dispatch()? {
             if let BackendEvent::Presented(p) = e {
                 self.presented(p.time_ns, p.sequence);
@@ -370,6 +375,47 @@ impl Server {
         }
         let w = self.windows.remove(i);
         let _ = self.master.object_destroy(w.object);
+        if let Some(pool) = self.master.pool_mut(fusion::master::MAIN_POOL) {
+            let _ = pool.free(fusion::wire::MASTER_ID, w.descriptor);
+        }
+    }
+
+    /// Publishes every window's state in its descriptor and announces `Configure` to the
+    /// windows whose state changed.
+    pub(crate) fn publish(&mut self) {
+        let mut changed = Vec::new();
+        for z in 0..self.windows.len() {
+            let w = &self.windows[z];
+            let (width, height) = self.window_rect(w).map(|r| (r.w, r.h)).unwrap_or((0, 0));
+            let d = proto::WindowDescriptor {
+                id: w.id,
+                surface: w.surface,
+                layer: w.layer,
+                x: w.x,
+                y: w.y,
+                width,
+                height,
+                opacity: w.opacity,
+                visible: w.visible,
+                focused: self.focused == Some(w.id),
+                z: z as u32,
+                owner: w.owner,
+            };
+            if w.published == Some(d) {
+                continue;
+            }
+            if let Some(pool) = self.master.pool(fusion::master::MAIN_POOL) {
+                d.write(pool.map(), w.descriptor.offset as usize);
+            }
+            let first = w.published.is_none();
+            self.windows[z].published = Some(d);
+            if !first {
+                changed.push(self.windows[z].reactor);
+            }
+        }
+        for r in changed {
+            self.announce(r, &Event::Configure);
+        }
     }
 
     pub(crate) fn remove_surface(&mut self, id: u32) {

@@ -233,9 +233,24 @@ impl Server {
         if self.windows.iter().filter(|w| w.owner == who).count() >= 256 {
             return Err(Error::Quota("windows".into()));
         }
-        let object = self
+        let descriptor = self
             .master()
-            .object_create(WINDOW_CLASS, who, EVENT_SIZE, None)?;
+            .pool_mut(fusion::master::MAIN_POOL)
+            .ok_or_else(|| Error::NotFound("main pool".into()))?
+            .calloc(MASTER_ID, proto::WINDOW_DESCRIPTOR_SIZE)?;
+        let object =
+            match self
+                .master()
+                .object_create(WINDOW_CLASS, who, EVENT_SIZE, Some(descriptor))
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    if let Some(p) = self.master().pool_mut(fusion::master::MAIN_POOL) {
+                        let _ = p.free(MASTER_ID, descriptor);
+                    }
+                    return Err(e);
+                }
+            };
         self.master().object_activate(object)?;
         let reactor = self
             .master()
@@ -255,6 +270,8 @@ impl Server {
             opacity,
             visible,
             input_region: None,
+            descriptor,
+            published: None,
         };
         if visible {
             if let Some(r) = self.window_rect(&w) {
@@ -268,7 +285,12 @@ impl Server {
             .position(|o| o.layer > layer)
             .unwrap_or(self.windows.len());
         self.windows.insert(at, w);
-        Ok(Reply::Window(proto::WindowInfo { id, reactor }))
+        self.publish();
+        Ok(Reply::Window(proto::WindowInfo {
+            id,
+            reactor,
+            descriptor,
+        }))
     }
 
     fn window_set(&mut self, who: u32, id: u32, change: WindowChange) -> fusion::Result<()> {
