@@ -206,9 +206,7 @@ fn fill_circle_inside_outside_and_edge() {
             // Bounding-box corner: outside the circle.
             assert_px(img, 4, 2, BG);
             assert_px(img, 17, 8, BG);
-            // The leftmost column at the centre row: the circle's edge crosses the pixel
-            // x = 4..5 at its right... it is fully covered only from x = 4 on, so pixel
-            // (4, 8) is inside; diagonal edge pixel (5, 4) is partly covered.
+            // On the diagonal the edge cuts through pixel (5, 4): partly covered.
             assert_partial(img, 5, 4, BG, RED);
         },
     );
@@ -216,7 +214,7 @@ fn fill_circle_inside_outside_and_edge() {
 
 #[test]
 fn fill_circle_off_pixel_centres_is_anti_aliased_on_its_edge() {
-    // Centre on a pixel centre, radius 3.5: the edge crosses pixels 3 and 16 at half cover.
+    // Centred on a pixel's middle with radius 3.3: the edge crosses pixels 7 and 13.
     each_target(
         20,
         20,

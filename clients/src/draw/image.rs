@@ -171,18 +171,14 @@ impl Image {
     /// reductions first halve the image (a 2×2 box average, tiny-skia's bilinear filter at
     /// exactly ½) until less than 2× remains — the mipmap idea, without keeping the levels.
     pub fn scaled(&self, width: u32, height: u32) -> Result<Image, DrawError> {
+        let (tw, th) = (
+            width.max(1).saturating_mul(2),
+            height.max(1).saturating_mul(2),
+        );
         let mut current = std::borrow::Cow::Borrowed(self);
-        while current.width() >= 2 * width.max(1) || current.height() >= 2 * height.max(1) {
-            let hw = if current.width() >= 2 * width.max(1) {
-                current.width() / 2
-            } else {
-                current.width()
-            };
-            let hh = if current.height() >= 2 * height.max(1) {
-                current.height() / 2
-            } else {
-                current.height()
-            };
+        while current.width() >= tw || current.height() >= th {
+            let hw = current.width() / if current.width() >= tw { 2 } else { 1 };
+            let hh = current.height() / if current.height() >= th { 2 } else { 1 };
             let half = current.resample(hw, hh, FilterQuality::Bilinear)?;
             current = std::borrow::Cow::Owned(half);
         }
