@@ -1,12 +1,28 @@
 //! # fusionfb-client — the slave side of fusionfb
 //!
-//! This crate's room in the house: what an application links to join a fusionfb arena and
-//! show something. [`display`] connects to the master, creates surfaces (pixel buffers shared
-//! with the master, drawn into with zero copies) and windows, flips frames paced by the
-//! display, and delivers events. It stands on the `fusion` crate's slave endpoint and speaks
-//! `fusionfb-protocol`.
+//! This crate's room in the house: what an application links to join a fusionfb arena, get
+//! surfaces and windows from the master, paint them, flip buffers and receive events. It
+//! stands on the `fusion` crate's slave endpoint (re-exported as [`fusion`]), speaks
+//! `fusionfb-protocol` (re-exported as [`protocol`]) and uses `gfx-drivers` for the one
+//! pixel-format type; it never talks to a display or an input device itself — that is the
+//! master's business.
+//!
+//! - [`display`]: the connection — surfaces (pixel buffers shared with the master, drawn
+//!   into with zero copies), windows, `flip(damage)` paced by `FrameDone`, touch and focus
+//!   events, window state read from shared memory, screenshots, touch injection.
+//! - [`draw`]: the drawing helpers — a [`draw::Canvas`] over a buffer's pixels (XRGB8888,
+//!   premultiplied ARGB8888 or RGB565) with shapes (tiny-skia), text (fontdue, DejaVu Sans
+//!   bundled), PNG images (png) and blits; every operation returns the damage rectangle to
+//!   pass to `flip(damage)`.
+//!
+//! The drawing helpers know nothing about Fusion: a `Canvas` is just `&mut [u8]` with a size,
+//! a pitch and a format, so they work the same on a shared buffer, a DRM dumb buffer a slave
+//! scans out exclusively, or an image in process memory.
+#![warn(missing_docs)]
+
 pub use fusion;
 pub use fusionfb_protocol as protocol;
 pub use gfx_drivers::{Buffer, Format, Image};
 
 pub mod display;
+pub mod draw;
