@@ -1,208 +1,234 @@
-//! `fusionfb demo`: the Fusion arena at work, end to end, with real processes.
+//! `fusionfb demo`: the display server end to end, as a newcomer first sees it.
 //!
-//! The master publishes a touch reactor, a report call, a shared counter in a writable pool
-//! and a lock guarding it. It starts slave processes (this same binary, `demo-client`),
-//! plays a scripted touch sequence through the reactor, and each slave counts every touch
-//! under the lock in shared memory and reports back through the call. Then one slave dies
-//! while holding the lock; the master releases it and the next locker is told the owner
-//! died. Last, the master prints the world's snapshot and asks everyone to leave.
-//!
-//! The display server (surfaces, windows, composition, the paint/clock/gallery apps and the
-//! screenshot) replaces this demo with the display-server issue.
+//! It starts the master on the best available backend (headless where no display exists),
+//! launches the demo applications — `fusionfb-paint` on the left half, `fusionfb-clock` and
+//! `fusionfb-gallery` on the right — as separate processes, plays a scripted touch sequence
+//! through the master's input-injection call (two fingers tapping on the paint canvas at
+//! once, a drag, a swipe through the gallery), writes a screenshot of the glass, says what it
+//! did and checked, and asks the applications to leave.
 
-use std::process::Command;
-use std::sync::atomic::Ordering;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use fusion::barrier::Barrier;
-use fusion::pool::{PoolAccess, ShmHandle};
-use fusion::reactor::Reaction;
-use fusion::skirmish::Prevailed;
-use fusion::{CallOutcome, Master, MasterEvent, Slave, SlaveEvent, WorldConfig};
-use serde::{Deserialize, Serialize};
+use fusionfb_protocol::{InjectedTouch, Request, Root, TouchPhase};
 
-/// What the master publishes as the world root.
-#[derive(Debug, Serialize, Deserialize)]
-struct Root {
-    touch: u32,
-    report: u32,
-    lock: u32,
-    counter: ShmHandle,
+use crate::config::{self, Config};
+use crate::serve::open_backend;
+use crate::server::Server;
+
+/// What `fusionfb demo` was asked for.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// `--backend B` (default: the best available).
+    pub backend: Option<config::Backend>,
+    /// `--screenshot FILE`.
+    pub screenshot: PathBuf,
+    /// `--world NAME` (default: a fresh `demo-<pid>`).
+    pub world: Option<String>,
 }
 
-/// A touch as the demo sends it.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct Touch {
-    slot: u8,
-    x: u16,
-    y: u16,
-}
-
-const CH_TOUCH: u32 = 0;
-const CH_DONE: u32 = 1;
-const CH_CRASH: u32 = 2;
-
-/// The scripted input: a tap, a two-finger tap, and a swipe.
-fn script() -> Vec<Touch> {
-    let mut t = vec![
-        Touch {
-            slot: 0,
-            x: 100,
-            y: 100,
-        },
-        Touch {
-            slot: 0,
-            x: 640,
-            y: 400,
-        },
-        Touch {
-            slot: 1,
-            x: 700,
-            y: 420,
-        },
-    ];
-    t.extend((0..9).map(|i| Touch {
-        slot: 0,
-        x: 200 + i * 100,
-        y: 600,
-    }));
-    t
-}
-
-fn checksum(t: &Touch) -> u64 {
-    t.slot as u64 * 1_000_003 + t.x as u64 * 1009 + t.y as u64
-}
+/// The applications and where they go on a 1280x800 output (scaled to other sizes).
+const APPS: [(&str, [f32; 4]); 3] = [
+    ("fusionfb-paint", [0.0, 0.0, 0.5, 1.0]),
+    ("fusionfb-clock", [0.5, 0.0, 0.5, 0.325]),
+    ("fusionfb-gallery", [0.5, 0.325, 0.5, 0.675]),
+];
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Runs the demo: master here, `slaves` slave processes.
-pub fn run(world: &str, slaves: u32) -> Result<(), String> {
-    let name = if world == "default" {
-        format!("demo-{}", std::process::id())
+/// Where the demo applications are: next to this binary (as cargo and installs lay them out).
+fn app_path(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(err)?;
+    let dir = exe.parent().ok_or("no directory for the fusionfb binary")?;
+    let p = dir.join(name);
+    if p.exists() {
+        Ok(p)
     } else {
-        world.to_string()
-    };
-    let started = Instant::now();
-    let mut m =
-        Master::create(WorldConfig::new(&name)).map_err(|e| format!("world {name:?}: {e}"))?;
-    println!("fusionfb demo: master of world {name:?} (pid {})", m.pid());
+        Err(format!(
+            "{} is missing: build the demo applications too (cargo build --release --bins)",
+            p.display()
+        ))
+    }
+}
 
-    let touch = m.reactor_create("demo/touch", 16, 64, true).map_err(err)?;
-    let reports = std::rc::Rc::new(std::cell::RefCell::new(Vec::<(u32, u64, u64, bool)>::new()));
-    let r2 = reports.clone();
-    let report = m.call_create("demo/report", move |_, c| {
-        match fusion::call::decode::<(u32, u64, u64, bool)>(&c.payload) {
-            Ok(r) => {
-                r2.borrow_mut().push(r);
-                CallOutcome::Return(vec![], vec![])
-            }
-            Err(e) => CallOutcome::Fail(e),
+struct Apps(Vec<Child>);
+
+impl Drop for Apps {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
         }
-    });
-    let pool = m
-        .pool_create("demo/shared", 1 << 20, PoolAccess::Writable)
-        .map_err(err)?;
-    let counter = m
-        .pool_mut(pool)
-        .expect("just created")
-        .calloc(fusion::wire::MASTER_ID, 8)
-        .map_err(err)?;
-    let lock = m.skirmish_create("demo/counter").map_err(err)?;
-    let root = Root {
-        touch,
-        report,
-        lock: lock_index(&m, &lock),
-        counter,
-    };
-    m.set_root(fusion::call::encode(&root).map_err(err)?);
+    }
+}
 
-    let mut children = Vec::new();
-    for i in 0..slaves {
-        let (parent, child) = Barrier::pair().map_err(err)?;
-        let mut cmd = Command::new(std::env::current_exe().map_err(err)?);
-        cmd.args(["--world", &name, "demo-client", &i.to_string()]);
-        child.pass_to(&mut cmd).map_err(err)?;
-        let proc = cmd
+/// Runs the demo.
+pub fn run(opts: &DemoOptions) -> Result<(), String> {
+    let started = Instant::now();
+    let cfg = Config::default();
+    let name = opts
+        .world
+        .clone()
+        .unwrap_or_else(|| format!("demo-{}", std::process::id()));
+    let world = fusion::WorldConfig::new(&name);
+    let backend = open_backend(&cfg, opts.backend)?;
+    let backend_name = backend.name().to_string();
+    let mut server = Server::new(world.clone(), backend).map_err(err)?;
+    let (w, h) = server.size();
+    println!("fusionfb demo: master of world {name:?} on the {backend_name} backend, {w}x{h}");
+
+    let mut apps = Apps(Vec::new());
+    for (app, [x, y, fw, fh]) in APPS {
+        let path = app_path(app)?;
+        let geom = [x * w as f32, y * h as f32, fw * w as f32, fh * h as f32].map(|v| v as u32);
+        let child = Command::new(&path)
+            .args(["--world", &name])
+            .args(["--x", &geom[0].to_string(), "--y", &geom[1].to_string()])
+            .args([
+                "--width",
+                &geom[2].to_string(),
+                "--height",
+                &geom[3].to_string(),
+            ])
             .spawn()
-            .map_err(|e| format!("starting a demo client: {e}"))?;
-        drop(child);
-        children.push((proc, parent));
-    }
-    let want = slaves as usize;
-    pump(&mut m, "the clients to attach", |m| {
-        m.snapshot()
-            .reactors
-            .iter()
-            .any(|r| r.id == touch && r.subscribers.len() == want)
-    })?;
-    println!("fusionfb demo: {slaves} slave processes joined and attached to demo/touch");
-
-    let script = script();
-    for t in &script {
-        let bytes = fusion::call::encode(t).map_err(err)?;
-        dispatch(&mut m, touch, CH_TOUCH, &bytes)?;
-    }
-    dispatch(&mut m, touch, CH_DONE, &[])?;
-    println!(
-        "fusionfb demo: played {} touches through the reactor",
-        script.len()
-    );
-    pump(&mut m, "every client to report", |_| {
-        reports.borrow().len() == want
-    })?;
-    let expected: u64 = script.iter().map(checksum).sum();
-    let mut ok = true;
-    for (i, n, sum, _) in reports.borrow().iter() {
-        let good = *n == script.len() as u64 && *sum == expected;
-        ok &= good;
+            .map_err(|e| format!("starting {}: {e}", path.display()))?;
+        apps.0.push(child);
         println!(
-            "  client {i}: {n} touches, checksum {sum:#x} {}",
-            if good { "ok" } else { "WRONG" }
+            "  started {app} at {}x{}+{}+{} (pid {})",
+            geom[2],
+            geom[3],
+            geom[0],
+            geom[1],
+            apps.0.last().map_or(0, |c| c.id())
         );
     }
-    let count = read_counter(&m, pool, counter);
-    println!(
-        "fusionfb demo: shared counter under the lock = {count} (expected {})",
-        want * script.len()
-    );
-    ok &= count == (want * script.len()) as u64;
+    let shown = server
+        .dispatch_until(Duration::from_secs(30), |s| s.windows_shown() >= APPS.len())
+        .map_err(err)?;
+    if !shown {
+        return Err("the demo applications did not show their windows in 30 s".into());
+    }
+    settle(&mut server, Duration::from_millis(300))?;
+    let before = server.screenshot().map_err(err)?;
 
-    // A slave dies holding the lock; the master repairs.
-    if slaves > 0 {
-        dispatch(&mut m, touch, CH_CRASH, &0u32.to_le_bytes())?;
-        let victim = children[0].0.id();
-        pump(&mut m, "client 0 to die", |m| {
-            m.fusionees().iter().all(|&f| m.pid_of(f) != Some(victim))
-        })?;
-        let _ = children[0].0.wait();
-        match lock.prevail_timeout(Duration::from_secs(5)).map_err(err)? {
-            Prevailed::OwnerDied => println!(
-                "fusionfb demo: client 0 died holding demo/counter; the master released it and \
-                 the next locker was told (OwnerDied)"
-            ),
-            Prevailed::Clean => {
-                ok = false;
-                println!("fusionfb demo: the dead client's lock came back clean (unexpected)");
+    // The touch script, in output coordinates.
+    let px = |fx: f32, fy: f32| (fx * w as f32, fy * h as f32);
+    let t = |phase, slot, (x, y): (f32, f32)| InjectedTouch { phase, slot, x, y };
+    let taps = [px(0.12, 0.40), px(0.30, 0.40)];
+    let mut steps: Vec<Vec<InjectedTouch>> = vec![
+        // Two fingers at once on the canvas.
+        vec![
+            t(TouchPhase::Down, 0, taps[0]),
+            t(TouchPhase::Down, 1, taps[1]),
+            t(TouchPhase::Frame, 0, (0.0, 0.0)),
+        ],
+        vec![
+            t(TouchPhase::Up, 0, taps[0]),
+            t(TouchPhase::Up, 1, taps[1]),
+            t(TouchPhase::Frame, 0, (0.0, 0.0)),
+        ],
+    ];
+    // A drag with a third finger.
+    let (a, b) = (px(0.06, 0.70), px(0.42, 0.85));
+    steps.push(vec![
+        t(TouchPhase::Down, 2, a),
+        t(TouchPhase::Frame, 0, (0.0, 0.0)),
+    ]);
+    for i in 1..=16 {
+        let f = i as f32 / 16.0;
+        let p = (a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f);
+        steps.push(vec![
+            t(TouchPhase::Motion, 2, p),
+            t(TouchPhase::Frame, 0, (0.0, 0.0)),
+        ]);
+    }
+    steps.push(vec![
+        t(TouchPhase::Up, 2, b),
+        t(TouchPhase::Frame, 0, (0.0, 0.0)),
+    ]);
+    // A leftward swipe through the gallery.
+    let (s0, s1) = (px(0.92, 0.65), px(0.62, 0.66));
+    steps.push(vec![
+        t(TouchPhase::Down, 0, s0),
+        t(TouchPhase::Frame, 0, (0.0, 0.0)),
+    ]);
+    for i in 1..=8 {
+        let f = i as f32 / 8.0;
+        let p = (s0.0 + (s1.0 - s0.0) * f, s0.1 + (s1.1 - s0.1) * f);
+        steps.push(vec![
+            t(TouchPhase::Motion, 0, p),
+            t(TouchPhase::Frame, 0, (0.0, 0.0)),
+        ]);
+    }
+    steps.push(vec![
+        t(TouchPhase::Up, 0, s1),
+        t(TouchPhase::Frame, 0, (0.0, 0.0)),
+    ]);
+    let events: usize = steps.iter().map(|s| s.len()).sum();
+
+    // The script goes through the master's injection call, from another thread (as a slave).
+    let injector = std::thread::spawn({
+        let world = world.clone().client_name("fusionfb demo");
+        move || -> Result<(), String> {
+            let mut slave = fusion::Slave::enter(world).map_err(err)?;
+            let root: Root = fusion::call::decode(&slave.root().map_err(err)?).map_err(err)?;
+            for step in steps {
+                let req = fusion::call::encode(&Request::InjectTouch(step)).map_err(err)?;
+                slave.call_execute(root.call, 0, &req).map_err(err)?;
+                std::thread::sleep(Duration::from_millis(16));
             }
+            Ok(())
         }
-        lock.dismiss().map_err(err)?;
+    });
+    while !injector.is_finished() {
+        server
+            .dispatch(Some(Duration::from_millis(5)))
+            .map_err(err)?;
     }
-    println!("\n{}", m.snapshot().to_table());
+    injector
+        .join()
+        .map_err(|_| "the touch injector panicked")??;
+    println!("  played {events} touch events through the injection call: a two-finger tap, a drag, a swipe");
+    settle(&mut server, Duration::from_millis(500))?;
+    let after = server.screenshot().map_err(err)?;
 
+    // Checks: the taps and the drag left paint on the canvas; the swipe changed the gallery.
+    let mut ok = true;
+    let mut check = |what: &str, good: bool| {
+        ok &= good;
+        println!("  {} {what}", if good { "ok  " } else { "FAIL" });
+    };
+    for (i, &(x, y)) in taps.iter().enumerate() {
+        check(
+            &format!("finger {i}'s tap painted at ({x:.0}, {y:.0})"),
+            before.pixel(x as u32, y as u32) != after.pixel(x as u32, y as u32),
+        );
+    }
+    let mid = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+    check(
+        &format!(
+            "the drag painted a line through ({:.0}, {:.0})",
+            mid.0, mid.1
+        ),
+        before.pixel(mid.0 as u32, mid.1 as u32) != after.pixel(mid.0 as u32, mid.1 as u32),
+    );
+    let gallery = region_differs(&before, &after, (w / 2 + 40, h * 35 / 100, w - 40, h - 40));
+    check("the swipe turned the gallery to another picture", gallery);
+
+    write_png(&after, &opts.screenshot)?;
+    println!("  wrote {} ({w}x{h})", opts.screenshot.display());
+
+    let m = server.master();
     m.kill(None, Duration::from_secs(2));
-    pump(&mut m, "the clients to leave", |m| m.fusionees().is_empty())?;
-    for (c, _) in children.iter_mut() {
-        let _ = c.wait();
-    }
-    while let Some(e) = m.next_event() {
-        if let MasterEvent::Left(id) = e {
-            tracing::debug!(fusionee = id, "left");
-        }
-    }
+    let _ = server.dispatch_until(Duration::from_secs(4), |s| {
+        s.master().fusionees().is_empty()
+    });
+    drop(apps);
     println!(
-        "fusionfb demo: done in {:.2} s — {}",
+        "fusionfb demo: done in {:.1} s — {}",
         started.elapsed().as_secs_f64(),
         if ok {
             "all checks passed"
@@ -217,101 +243,28 @@ pub fn run(world: &str, slaves: u32) -> Result<(), String> {
     }
 }
 
-fn lock_index(m: &Master, lock: &fusion::skirmish::Skirmish) -> u32 {
-    m.snapshot()
-        .locks
-        .iter()
-        .find(|l| l.name == lock.name())
-        .map(|l| l.index)
-        .unwrap_or(0)
+fn settle(server: &mut Server, d: Duration) -> Result<(), String> {
+    server.dispatch_until(d, |_| false).map(drop).map_err(err)
 }
 
-fn read_counter(m: &Master, pool: u32, at: ShmHandle) -> u64 {
-    let mut b = [0u8; 8];
-    m.pool(pool)
-        .map(|p| p.map().read(at.offset as usize, &mut b))
-        .unwrap_or(false);
-    u64::from_le_bytes(b)
+fn region_differs(
+    a: &gfx_drivers::Image,
+    b: &gfx_drivers::Image,
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+) -> bool {
+    (y0..y1)
+        .step_by(7)
+        .any(|y| (x0..x1).step_by(7).any(|x| a.pixel(x, y) != b.pixel(x, y)))
 }
 
-fn pump(m: &mut Master, what: &str, done: impl FnMut(&mut Master) -> bool) -> Result<(), String> {
-    match m.dispatch_until(Duration::from_secs(20), done) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(format!("timed out waiting for {what}")),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-fn dispatch(m: &mut Master, r: u32, channel: u32, payload: &[u8]) -> Result<(), String> {
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        match m.reactor_dispatch(r, channel, payload, false) {
-            Ok(()) => return Ok(()),
-            Err(fusion::Error::WouldBlock) if Instant::now() < end => {
-                m.dispatch(Some(Duration::from_millis(1))).map_err(err)?
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-/// A demo slave process.
-pub fn client(world: &str, index: u32) -> Result<(), String> {
-    let mut barrier = Barrier::from_env();
-    let mut s = Slave::enter(WorldConfig::new(world).client_name(&format!("demo-client-{index}")))
-        .map_err(err)?;
-    let root: Root = fusion::call::decode(&s.root().map_err(err)?).map_err(err)?;
-    let lock = s.skirmish_open(root.lock).map_err(err)?;
-    let shared = s.pool_map(root.counter.pool).map_err(err)?;
-    let state = std::sync::Arc::new(std::sync::Mutex::new((0u64, 0u64, false, false)));
-    let st = state.clone();
-    let counter = root.counter;
-    let me = index;
-    let react = move |d: &fusion::reactor::Delivery<'_>| {
-        let mut st = st.lock().expect("state");
-        match d.channel {
-            CH_TOUCH => {
-                if let Ok(t) = fusion::call::decode::<Touch>(d.payload) {
-                    st.0 += 1;
-                    st.1 += checksum(&t);
-                    if lock.prevail().is_ok() {
-                        if let Some(c) = shared.atomic_u64(counter.offset as usize) {
-                            c.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let _ = lock.dismiss();
-                    }
-                }
-            }
-            CH_DONE => st.2 = true,
-            CH_CRASH if d.payload == me.to_le_bytes() => {
-                // Die while holding the lock: the master must clean up after us.
-                let _ = lock.prevail();
-                std::process::abort();
-            }
-            _ => {}
-        }
-        Reaction::Keep
-    };
-    for ch in [CH_TOUCH, CH_DONE, CH_CRASH] {
-        s.attach(root.touch, ch, react.clone()).map_err(err)?;
-    }
-    if let Some(b) = barrier.as_mut() {
-        let _ = b.place();
-    }
-    loop {
-        s.dispatch(Some(Duration::from_millis(100))).map_err(err)?;
-        let (n, sum, done, reported) = *state.lock().expect("state");
-        if done && !reported {
-            let payload = fusion::call::encode(&(index, n, sum, true)).map_err(err)?;
-            s.call_execute(root.report, 0, &payload).map_err(err)?;
-            state.lock().expect("state").3 = true;
-        }
-        while let Some(e) = s.next_event() {
-            match e {
-                SlaveEvent::LeaveRequested(_) | SlaveEvent::MasterGone => return Ok(()),
-                SlaveEvent::Left(id) => println!("  client {index}: fusionee {id} left"),
-                SlaveEvent::Overrun { .. } => {}
-            }
-        }
-    }
+fn write_png(img: &gfx_drivers::Image, path: &Path) -> Result<(), String> {
+    let view = crate::compose::BufferRef::new(
+        &img.data,
+        img.width,
+        img.height,
+        img.pitch as u32,
+        img.format,
+    )
+    .map_err(err)?;
+    crate::compose::png::write(path, &view).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -12,6 +12,7 @@
 //! processes, input-like events through a reactor, a shared lock and shared memory, a crash
 //! in the middle, and the snapshot afterwards).
 
+pub mod arena;
 pub mod compose;
 pub mod config;
 pub mod demo;

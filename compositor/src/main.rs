@@ -40,15 +40,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the Fusion arena demo: a master, several slave processes, a crash, and a snapshot.
+    /// The demo: the master, the paint, clock and gallery apps, a scripted touch sequence,
+    /// and a screenshot.
     Demo {
+        /// The display backend (default: the best available; headless without a display).
+        #[arg(long, value_parser = parse_backend)]
+        backend: Option<fusionfb::config::Backend>,
+        /// Where to write the screenshot.
+        #[arg(long, default_value = "fusionfb-demo.png")]
+        screenshot: std::path::PathBuf,
+    },
+    /// The Fusion arena demo: a master, slave processes, a crash, and the world's snapshot.
+    ArenaDemo {
         /// How many slave processes to start.
         #[arg(long, default_value_t = 3)]
         slaves: u32,
     },
-    /// A slave process of the demo (started by `fusionfb demo`).
+    /// A slave process of the arena demo (started by `fusionfb arena-demo`).
     #[command(hide = true)]
-    DemoClient {
+    ArenaClient {
         /// Its index.
         index: u32,
     },
@@ -77,8 +87,16 @@ fn main() -> ExitCode {
             })
         }
         Command::Status { json } => status(&world, json),
-        Command::Demo { slaves } => fusionfb::demo::run(&world, slaves),
-        Command::DemoClient { index } => fusionfb::demo::client(&world, index),
+        Command::Demo {
+            backend,
+            screenshot,
+        } => fusionfb::demo::run(&fusionfb::demo::DemoOptions {
+            backend,
+            screenshot,
+            world: cli.world.clone(),
+        }),
+        Command::ArenaDemo { slaves } => fusionfb::arena::run(&world, slaves),
+        Command::ArenaClient { index } => fusionfb::arena::client(&world, index),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -212,6 +212,19 @@ impl Server {
         (self.width, self.height)
     }
 
+    /// Windows that are visible and show a surface that has been flipped at least once.
+    pub fn windows_shown(&self) -> usize {
+        self.windows
+            .iter()
+            .filter(|w| w.visible)
+            .filter(|w| {
+                self.surfaces
+                    .get(&w.surface)
+                    .is_some_and(|s| s.front.is_some())
+            })
+            .count()
+    }
+
     /// Frames committed so far.
     pub fn frames(&self) -> u64 {
         self.frames
