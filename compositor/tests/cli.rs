@@ -16,10 +16,10 @@ fn tmp(tag: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn demo_runs_and_passes_its_checks() {
+fn arena_demo_runs_and_passes_its_checks() {
     let dir = tmp("demo");
     let out = fusionfb(&dir)
-        .args(["demo", "--slaves", "4"])
+        .args(["arena-demo", "--slaves", "4"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
