@@ -13,6 +13,7 @@
 //! in the middle, and the snapshot afterwards).
 
 pub mod arena;
+pub mod bench;
 pub mod compose;
 pub mod config;
 pub mod demo;

@@ -50,6 +50,18 @@ enum Command {
         #[arg(long, default_value = "fusionfb-demo.png")]
         screenshot: std::path::PathBuf,
     },
+    /// Measure the display server: composition, start-up, join time, memory.
+    Bench {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Fewer samples (a smoke run).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// A client of the per-client memory measurement (started by `fusionfb bench`).
+    #[command(hide = true)]
+    BenchClient,
     /// The Fusion arena demo: a master, slave processes, a crash, and the world's snapshot.
     ArenaDemo {
         /// How many slave processes to start.
@@ -95,6 +107,16 @@ fn main() -> ExitCode {
             screenshot,
             world: cli.world.clone(),
         }),
+        Command::Bench { json, quick } => fusionfb::bench::run(quick).and_then(|figures| {
+            if json {
+                let s = serde_json::to_string_pretty(&figures).map_err(|e| e.to_string())?;
+                println!("{s}");
+            } else {
+                fusionfb::bench::print_table(&figures);
+            }
+            Ok(())
+        }),
+        Command::BenchClient => fusionfb::bench::client(&world),
         Command::ArenaDemo { slaves } => fusionfb::arena::run(&world, slaves),
         Command::ArenaClient { index } => fusionfb::arena::client(&world, index),
     };

@@ -125,3 +125,32 @@ fn a_bad_config_names_the_file_line_and_key() {
     assert!(err.contains("board.toml:3:"), "{err}");
     assert!(err.contains("display.mode"), "{err}");
 }
+
+#[test]
+fn bench_quick_prints_its_figures_as_json() {
+    let dir = tmp("bench");
+    let out = fusionfb(&dir)
+        .args(["bench", "--quick", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "start to first frame",
+        "master RSS idle",
+        "slave join (enter + root)",
+        "compose: compose full",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+}

@@ -119,6 +119,7 @@ pub struct Server {
     flipped_in_flight: Vec<u32>,
     background: u32,
     frames: u64,
+    presented: u64,
     focused: Option<u32>,
     grabs: input::Grabs,
 }
@@ -197,6 +198,7 @@ impl Server {
             flipped_in_flight: Vec::new(),
             background: 0x00_20_20_28,
             frames: 0,
+            presented: 0,
             focused: None,
             grabs: input::Grabs::default(),
         })
@@ -223,6 +225,11 @@ impl Server {
                     .is_some_and(|s| s.front.is_some())
             })
             .count()
+    }
+
+    /// Frames the backend reported presented so far.
+    pub fn presented(&self) -> u64 {
+        self.presented
     }
 
     /// Frames committed so far.
@@ -258,7 +265,7 @@ impl Server {
         self.publish();
         for e in self.backend.dispatch()? {
             if let BackendEvent::Presented(p) = e {
-                self.presented(p.time_ns, p.sequence);
+                self.on_presented(p.time_ns, p.sequence);
             }
         }
         self.frame()
@@ -448,8 +455,9 @@ impl Server {
         self.flipped_in_flight.retain(|&s| s != id);
     }
 
-    fn presented(&mut self, time_ns: u64, sequence: u64) {
+    fn on_presented(&mut self, time_ns: u64, sequence: u64) {
         self.frame_in_flight = false;
+        self.presented += 1;
         for id in std::mem::take(&mut self.flipped_in_flight) {
             let Some(s) = self.surfaces.get_mut(&id) else {
                 continue;
