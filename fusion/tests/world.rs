@@ -470,3 +470,31 @@ fn a_slave_cannot_fill_the_lock_table_or_the_masters_memory() {
     // The master still has room in its lock table.
     m.skirmish_create("mine").unwrap();
 }
+
+#[test]
+fn the_master_goes_idle_after_serving_calls() {
+    // A doorbell that stayed readable would keep the master's epoll fd readable and its loop
+    // spinning at full CPU.
+    use std::os::fd::AsFd;
+    let w = world("idle");
+    let mut m = Master::create(w.clone()).unwrap();
+    m.call_create("echo", |_, c| CallOutcome::Return(c.payload, vec![]));
+    let w2 = w.clone();
+    let s = with_master(&mut m, move || {
+        let mut s = Slave::enter(w2).unwrap();
+        let echo = s.call_lookup("echo").unwrap();
+        for i in 0..10u8 {
+            assert_eq!(s.call_execute(echo, 0, &[i]).unwrap(), vec![i]);
+        }
+        s
+    });
+    // Let everything in flight land, then nothing may be left to do.
+    for _ in 0..5 {
+        m.dispatch(Some(Duration::from_millis(10))).unwrap();
+    }
+    assert!(
+        fusion::sys::poll_readable(&[m.as_fd()], Some(Duration::ZERO)).is_none(),
+        "the master's fd stays readable with nothing to do"
+    );
+    drop(s);
+}

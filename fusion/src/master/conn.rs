@@ -185,7 +185,7 @@ impl Master {
             .add(sock.as_fd(), ((id as u64) << 8) | KIND_SOCKET);
         let _ = self
             .poller()
-            .add(doorbell.as_fd(), ((id as u64) << 8) | KIND_DOORBELL);
+            .add_edge(doorbell.as_fd(), ((id as u64) << 8) | KIND_DOORBELL);
         let exe = sys::exe_of(cred.pid);
         info!(fusionee = id, pid = cred.pid, %exe, name = %name, "entered");
         self.conns.insert(
