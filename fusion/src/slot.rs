@@ -83,6 +83,8 @@ pub struct Taken {
     pub arg: i32,
     /// Its payload.
     pub payload: Vec<u8>,
+    /// The slave sent packets on its socket since its last slot call: handle them first.
+    pub socket_first: bool,
 }
 
 /// Slave side: posts a request. The slot must be idle. `socket_first` tells the master that
@@ -138,12 +140,6 @@ pub fn take_answer(m: &Mapping) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Master side: whether a request is posted that wants the socket read first.
-pub fn wants_socket_first(m: &Mapping) -> bool {
-    word(m, STATE).load(Ordering::Acquire) == REQUEST
-        && word(m, SOCKET_FIRST).load(Ordering::Relaxed) != 0
-}
-
 /// Master side: takes a posted request, validating what the slave wrote.
 pub fn take(m: &Mapping) -> Option<Result<Taken>> {
     let state = word(m, STATE);
@@ -167,6 +163,7 @@ pub fn take(m: &Mapping) -> Option<Result<Taken>> {
         call: word(m, CALL).load(Ordering::Relaxed),
         arg: word(m, ARG).load(Ordering::Relaxed) as i32,
         payload,
+        socket_first: word(m, SOCKET_FIRST).load(Ordering::Relaxed) != 0,
     }))
 }
 

@@ -498,3 +498,41 @@ fn the_master_goes_idle_after_serving_calls() {
     );
     drop(s);
 }
+
+#[test]
+fn a_sync_call_sees_every_one_way_call_sent_before_it() {
+    // More one-way packets than the master reads per wake-up, then a call-slot call: the
+    // master must handle all of them first.
+    let w = world("ordering");
+    let mut m = Master::create(w.clone()).unwrap();
+    let seen = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let s2 = seen.clone();
+    m.call_create("bump", move |_, _| {
+        s2.set(s2.get() + 1);
+        CallOutcome::Return(vec![], vec![])
+    });
+    let s3 = seen.clone();
+    m.call_create("count", move |_, _| {
+        CallOutcome::Return(s3.get().to_le_bytes().to_vec(), vec![])
+    });
+    let w2 = w.clone();
+    let counts = with_master(&mut m, move || {
+        let mut s = Slave::enter(w2).unwrap();
+        let (bump, count) = (
+            s.call_lookup("bump").unwrap(),
+            s.call_lookup("count").unwrap(),
+        );
+        let mut counts = Vec::new();
+        for round in 1..=5u32 {
+            for _ in 0..200 {
+                s.call_oneway(bump, 0, b"").unwrap(); // one packet each
+            }
+            let n = s.call_execute(count, 0, b"").unwrap();
+            counts.push((round * 200, u32::from_le_bytes(n.try_into().unwrap())));
+        }
+        counts
+    });
+    for (sent, seen) in counts {
+        assert_eq!(seen, sent, "one-way calls overtaken by a later sync call");
+    }
+}

@@ -210,6 +210,16 @@ impl Master {
         self.push_event(MasterEvent::Joined(id));
     }
 
+    /// Reads everything queued on a slave's socket (not just one burst).
+    fn read_conn_all(&mut self, id: FusioneeId) {
+        while let Some(fd) = self.conn_fd(id) {
+            if sys::poll_readable(&[fd], Some(std::time::Duration::ZERO)).is_none() {
+                return;
+            }
+            self.read_conn(id);
+        }
+    }
+
     pub(super) fn read_conn(&mut self, id: FusioneeId) {
         for _ in 0..BURST {
             let Some(fd) = self.conn_fd(id) else { return };
@@ -244,15 +254,7 @@ impl Master {
     }
 
     pub(super) fn doorbell(&mut self, id: FusioneeId) {
-        // The doorbell is edge-triggered: nothing to drain. Packets the slave sent before
-        // posting a call are handled first when it says there are some.
-        if self
-            .conns
-            .get(&id)
-            .is_some_and(|c| crate::slot::wants_socket_first(&c.control))
-        {
-            self.read_conn(id);
-        }
+        // The doorbell is edge-triggered: nothing to drain.
         self.serve_slot(id);
         self.retry_blocked();
         self.check_dispatch_callbacks();
@@ -271,6 +273,13 @@ impl Master {
                 return self.strike(id, e);
             }
         };
+        // Packets the slave sent before posting this call are handled first, all of them.
+        if taken.socket_first {
+            self.read_conn_all(id);
+            if !self.conns.contains_key(&id) {
+                return;
+            }
+        }
         self.executing_from_slot = true;
         let out = self.execute(
             id,
