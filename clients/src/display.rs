@@ -129,6 +129,12 @@ impl Surface {
         &self.buffers[self.back]
     }
 
+    /// All the buffers, by index (the back one is [`Surface::back_index`]; the one flipped
+    /// last is just before it, cyclically).
+    pub fn buffers(&self) -> &[Buffer] {
+        &self.buffers
+    }
+
     /// Index of the back buffer.
     pub fn back_index(&self) -> u8 {
         self.back as u8

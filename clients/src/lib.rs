@@ -15,6 +15,10 @@
 //!   bundled), PNG images (png) and blits; every operation returns the damage rectangle to
 //!   pass to `flip(damage)`.
 //!
+//! - [`app`]: the plumbing of the demo applications (`fusionfb-paint`, `fusionfb-clock`,
+//!   `fusionfb-gallery`, in `src/bin/`): their command line, the frame loop, the double
+//!   buffering, and the colours tests check them by.
+//!
 //! The drawing helpers know nothing about Fusion: a `Canvas` is just `&mut [u8]` with a size,
 //! a pitch and a format, so they work the same on a shared buffer, a DRM dumb buffer a slave
 //! scans out exclusively, or an image in process memory.
@@ -24,5 +28,6 @@ pub use fusion;
 pub use fusionfb_protocol as protocol;
 pub use gfx_drivers::{Buffer, Format, Image};
 
+pub mod app;
 pub mod display;
 pub mod draw;

@@ -40,3 +40,75 @@ pub fn spawn(
     drop(child);
     (c, parent)
 }
+
+/// The path of one of the workspace's binaries (the demo applications of `fusionfb-client`,
+/// `fusionfb`): next to the test executable's `deps/` folder, where `cargo test --workspace`
+/// (or `cargo build --workspace`) puts them. Panics with what to do when it is missing.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test executable lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace first (`cargo build --workspace`, or run \
+         `cargo test --workspace`, which builds the client crate's binaries too)",
+        path.display()
+    );
+    path
+}
+
+/// A workspace binary running as a child process in world `w` (`--world` and
+/// `FUSIONFB_RUNTIME_DIR` point it there); killed when dropped, so a failing test leaves
+/// no process behind.
+#[derive(Debug)]
+pub struct Process {
+    child: Option<std::process::Child>,
+    name: String,
+}
+
+impl Process {
+    /// Starts binary `name` with `args` after `--world <w.name>`.
+    pub fn spawn(name: &str, w: &fusion::WorldConfig, args: &[&str]) -> Process {
+        let child = std::process::Command::new(binary(name))
+            .arg("--world")
+            .arg(&w.name)
+            .args(args)
+            .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
+            .env_remove("FUSIONFB_WORLD")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process {
+            child: Some(child),
+            name: name.to_string(),
+        }
+    }
+
+    /// Its exit status if it has ended (panics if it cannot be asked).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        child.try_wait().expect("try_wait")
+    }
+
+    /// Panics if it ended (with its status): for waits that would otherwise run out.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.exited() {
+            panic!("{} ended early: {status}", self.name);
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Ok(None) = c.try_wait() {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+    }
+}

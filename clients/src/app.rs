@@ -1,0 +1,415 @@
+//! Plumbing shared by the demo applications (`fusionfb-paint`, `fusionfb-clock`,
+//! `fusionfb-gallery`): their common command line, the window they draw in, and the frame
+//! loop — draw, flip the damage, wait for the frame, wait for events.
+//!
+//! The applications talk only to the master, so they run unchanged on every backend (DRM,
+//! fbdev, headless, window). Each one:
+//!
+//! 1. parses [`WindowArgs`] (`--world`, `--x`, `--y`, `--width`, `--height`, `--layer`) and
+//!    opens an [`App`]: a connection, a double-buffered XRGB8888 surface and a window on it;
+//! 2. draws with [`App::draw`], which hands a [`Canvas`] over the back buffer to a closure
+//!    that returns the damage it drew, flips **only those rectangles**, and waits for the
+//!    frame that shows them ([`Display::wait_frame`]) — drawing is paced by the display,
+//!    never faster;
+//! 3. blocks in [`App::wait`] (the master's events, with a time-out) when it has nothing to
+//!    draw — never a busy loop;
+//! 4. ends with [`AppError::Ended`] when the master asks it to leave or goes away, which
+//!    [`main`] turns into exit status 0; any other error is printed to stderr, status 1.
+//!
+//! ## Double buffering: the back buffer is repaired by copying
+//!
+//! After a flip the next frame is drawn into the *other* buffer, which lacks whatever the
+//! frame just flipped changed. There are two ways to catch up: redraw the union of the last
+//! two frames' damage, or copy the last frame's damage from the buffer now on the glass
+//! into the back buffer before drawing (what EGL calls buffer age 2). **We copy.** The
+//! paint application has no model to redraw from — the picture *is* its history of strokes
+//! — so redrawing is not an option there, and for the clock and the gallery the copy of a
+//! few damaged rows is a `memcpy` that costs less than drawing text or a picture again. So
+//! [`App`] keeps the damage of the last flip (`missed`), and [`App::draw`] first copies
+//! those rectangles from the front buffer into the back one, then lets the application draw
+//! only what changes now. The master only reads the front buffer while it composes, so
+//! reading it at the same time is safe. (This is why [`App`] uses exactly two buffers: with
+//! three, the back buffer would lack the last *two* frames' damage.)
+//!
+//! The palette and the geometry the applications draw with are constants here, so tests and
+//! `fusionfb demo` can check pixels without guessing: [`PALETTE`], [`PAINT_BACKGROUND`],
+//! [`CLEAR_BUTTON`], [`CLOCK_BACKGROUND`], [`SWIPE_MIN_PX`].
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use fusionfb_protocol as proto;
+use gfx_drivers::Format;
+
+use crate::display::{ClientError, ClientEvent, Display, Surface, Window};
+use crate::draw::{is_empty, Canvas, Colour, DrawError, Rect};
+
+/// The paint brush colours, one per touch slot (`PALETTE[slot % 10]`): ten distinct,
+/// saturated colours, none of them close to [`PAINT_BACKGROUND`] or the Clear button.
+pub const PALETTE: [Colour; 10] = [
+    Colour::rgb(230, 25, 75),  // red
+    Colour::rgb(60, 180, 75),  // green
+    Colour::rgb(0, 90, 220),   // blue
+    Colour::rgb(245, 130, 48), // orange
+    Colour::rgb(145, 30, 180), // purple
+    Colour::rgb(0, 190, 210),  // cyan
+    Colour::rgb(240, 50, 230), // magenta
+    Colour::rgb(140, 90, 20),  // brown
+    Colour::rgb(0, 0, 117),    // navy
+    Colour::rgb(200, 200, 0),  // olive yellow
+];
+
+/// The paint canvas's background (light).
+pub const PAINT_BACKGROUND: Colour = Colour::rgb(0xf4, 0xf1, 0xe8);
+
+/// The paint application's Clear button, in window coordinates (top-left).
+pub const CLEAR_BUTTON: Rect = Rect::new(8, 8, 96, 48);
+
+/// Radius of a paint dot; strokes are twice as wide.
+pub const BRUSH_RADIUS: f32 = 12.0;
+
+/// The clock's background (dark); its text is light.
+pub const CLOCK_BACKGROUND: Colour = Colour::rgb(0x1c, 0x24, 0x30);
+
+/// A gallery swipe: the finger travels more than this horizontally (and more horizontally
+/// than vertically) between down and up.
+pub const SWIPE_MIN_PX: f32 = 60.0;
+
+/// How long [`App::draw`] waits for the frame that shows a flip before drawing on anyway
+/// (a master that stopped presenting must not freeze the application).
+const FRAME_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where an application's window goes: the common command line of the demo applications.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WindowArgs {
+    /// The world (master) to join [default: $FUSIONFB_WORLD, else `default`].
+    #[arg(long)]
+    pub world: Option<String>,
+    /// Left edge of the window on the output.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub x: i32,
+    /// Top edge of the window on the output.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub y: i32,
+    /// Width of the window [default: the output's width from --x on].
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Height of the window [default: the output's height from --y on].
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// The layer to show the window on.
+    #[arg(long, default_value_t = 0)]
+    pub layer: u32,
+}
+
+impl WindowArgs {
+    /// The window's size on an output of `output_w`×`output_h`: as given, else what is left
+    /// of the output right of and below the window's corner.
+    pub fn size(&self, output_w: u32, output_h: u32) -> Result<(u32, u32), AppError> {
+        let rest = |out: u32, at: i32| (i64::from(out) - i64::from(at.max(0))).max(0) as u32;
+        let w = self.width.unwrap_or_else(|| rest(output_w, self.x));
+        let h = self.height.unwrap_or_else(|| rest(output_h, self.y));
+        if w == 0 || h == 0 || w > proto::MAX_SIDE || h > proto::MAX_SIDE {
+            return Err(AppError::Usage(format!(
+                "a window of {w}x{h} at ({}, {}) on a {output_w}x{output_h} output: \
+                 each side must be 1..={}",
+                self.x,
+                self.y,
+                proto::MAX_SIDE
+            )));
+        }
+        Ok((w, h))
+    }
+}
+
+/// What ends an application.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The master asked us to leave, or went away: a normal end (exit status 0).
+    #[error("the master ended the session")]
+    Ended,
+    /// Talking to the master failed.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    /// Setting up a drawing failed.
+    #[error("drawing: {0}")]
+    Draw(#[from] DrawError),
+    /// A buffer could not be read or written.
+    #[error("buffer: {0}")]
+    Buffer(#[from] gfx_drivers::backend::Error),
+    /// The command line asks for something impossible.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs an application's body and turns its end into an exit status: 0 when it returns or
+/// ends with [`AppError::Ended`], 1 (with the error on stderr, prefixed by `name`) otherwise.
+pub fn main(name: &str, body: impl FnOnce() -> Result<(), AppError>) -> ExitCode {
+    match body() {
+        Ok(()) | Err(AppError::Ended) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Converts a drawing damage rectangle into the protocol's, clipped to a `width`×`height`
+/// surface; `None` when nothing of it is left.
+pub fn to_protocol(r: Rect, width: u32, height: u32) -> Option<proto::Rect> {
+    let c = r.clip(width, height)?;
+    (!is_empty(c)).then(|| proto::Rect::new(c.x, c.y, c.width, c.height))
+}
+
+/// Whether the point (`x`, `y`) lies in `r` (a touch on a button).
+pub fn contains(r: Rect, x: f32, y: f32) -> bool {
+    let (x0, y0) = (r.x as f32, r.y as f32);
+    x >= x0 && y >= y0 && x < x0 + r.width as f32 && y < y0 + r.height as f32
+}
+
+/// Whether two rectangles share a pixel.
+pub fn intersects(a: Rect, b: Rect) -> bool {
+    let (ax1, ay1) = (
+        i64::from(a.x) + i64::from(a.width),
+        i64::from(a.y) + i64::from(a.height),
+    );
+    let (bx1, by1) = (
+        i64::from(b.x) + i64::from(b.width),
+        i64::from(b.y) + i64::from(b.height),
+    );
+    !is_empty(a)
+        && !is_empty(b)
+        && i64::from(a.x) < bx1
+        && i64::from(b.x) < ax1
+        && i64::from(a.y) < by1
+        && i64::from(b.y) < ay1
+}
+
+/// Most rectangles one flip carries; more are merged into their bounding box.
+const MAX_DAMAGE_RECTS: usize = 32;
+
+/// A demo application's connection, surface and window. See the module docs.
+#[derive(Debug)]
+pub struct App {
+    display: Display,
+    surface: Surface,
+    window: Window,
+    /// The damage of the last flip: what the back buffer lacks.
+    missed: Vec<proto::Rect>,
+}
+
+impl App {
+    /// Joins the master and opens a double-buffered window as `args` say. Nothing shows
+    /// until the first [`App::draw`].
+    pub fn open(args: &WindowArgs) -> Result<App, AppError> {
+        let mut display = Display::connect(args.world.as_deref())?;
+        let out = display.output().clone();
+        let (w, h) = args.size(out.width, out.height)?;
+        let surface = display.create_surface(w, h, Format::Xrgb8888, 2)?;
+        let window = display.create_window(&surface, args.layer, args.x, args.y)?;
+        Ok(App {
+            display,
+            surface,
+            window,
+            missed: Vec::new(),
+        })
+    }
+
+    /// The window's width.
+    pub fn width(&self) -> u32 {
+        self.surface.width()
+    }
+
+    /// The window's height.
+    pub fn height(&self) -> u32 {
+        self.surface.height()
+    }
+
+    /// The connection (for what this module does not wrap).
+    pub fn display(&mut self) -> &mut Display {
+        &mut self.display
+    }
+
+    /// The window.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
+    /// Draws a frame: repairs the back buffer (see the module docs), lets `paint` draw into
+    /// it, flips the damage `paint` returns and waits for the frame that shows it. Returns
+    /// whether anything was flipped (nothing is when `paint` damaged nothing).
+    pub fn draw(
+        &mut self,
+        paint: impl FnOnce(&mut Canvas<'_>) -> Vec<Rect>,
+    ) -> Result<bool, AppError> {
+        self.repair()?;
+        let (w, h) = (self.width(), self.height());
+        let back = self.surface.back();
+        let (pitch, format) = (back.pitch(), back.format());
+        let drawn = back.with_bytes_mut(|bytes| {
+            Canvas::new(bytes, w, h, pitch, format).map(|mut canvas| paint(&mut canvas))
+        })??;
+        let mut damage: Vec<proto::Rect> = drawn
+            .into_iter()
+            .filter_map(|r| to_protocol(r, w, h))
+            .collect();
+        if damage.is_empty() {
+            // The back buffer was repaired and nothing changed: it equals the front one.
+            return Ok(false);
+        }
+        if damage.len() > MAX_DAMAGE_RECTS {
+            let all = damage.iter().fold(Rect::default(), |u, r| {
+                crate::draw::union(u, Rect::new(r.x, r.y, r.w, r.h))
+            });
+            damage = vec![proto::Rect::new(all.x, all.y, all.width, all.height)];
+        }
+        self.flip(&damage)?;
+        self.missed = damage;
+        match self.display.wait_frame(&self.surface, FRAME_TIMEOUT) {
+            Ok(_) => Ok(true),
+            // Draw on; the next flip meets `Busy` if the master is really stuck.
+            Err(ClientError::Fusion(fusion::Error::TimedOut)) => Ok(true),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    /// Flips, waiting for a frame once if the master still shows the buffer (`Busy`).
+    fn flip(&mut self, damage: &[proto::Rect]) -> Result<(), AppError> {
+        match self.display.flip(&mut self.surface, damage) {
+            Err(ClientError::Fusion(fusion::Error::Busy)) => {
+                match self.display.wait_frame(&self.surface, FRAME_TIMEOUT) {
+                    Ok(_) | Err(ClientError::Fusion(fusion::Error::TimedOut)) => {}
+                    Err(e) => return Err(self.classify(e)),
+                }
+                self.display
+                    .flip(&mut self.surface, damage)
+                    .map_err(|e| self.classify(e))
+            }
+            r => r.map_err(|e| self.classify(e)),
+        }
+    }
+
+    /// Copies what the last flip changed from the front buffer into the back one.
+    fn repair(&mut self) -> Result<(), AppError> {
+        if self.missed.is_empty() {
+            return Ok(());
+        }
+        let missed = std::mem::take(&mut self.missed);
+        let buffers = self.surface.buffers();
+        let back_index = self.surface.back_index() as usize;
+        // The buffer flipped last, just before the back one (the other one of two).
+        let front = &buffers[(back_index + buffers.len() - 1) % buffers.len()];
+        let back = &buffers[back_index];
+        if front.same_as(back) {
+            return Ok(());
+        }
+        let (pitch, bpp) = (back.pitch(), back.format().bytes_per_pixel());
+        front.with_bytes(|src| {
+            back.with_bytes_mut(|dst| {
+                for r in &missed {
+                    let len = r.w as usize * bpp;
+                    for row in r.y as usize..(r.y as usize + r.h as usize) {
+                        let at = row * pitch + r.x as usize * bpp;
+                        dst[at..at + len].copy_from_slice(&src[at..at + len]);
+                    }
+                }
+            })
+        })?;
+        Ok(())
+    }
+
+    /// Waits up to `timeout` (`None`: until something comes) for the master's events and
+    /// returns the touches for our window, in order (frame markers included).
+    /// [`AppError::Ended`] when the master asked us to leave or is gone.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<proto::Touch>, AppError> {
+        let mut touches = self.take_events()?;
+        if touches.is_empty() {
+            self.display
+                .dispatch(timeout)
+                .map_err(|e| self.classify(e))?;
+            touches = self.take_events()?;
+        }
+        Ok(touches)
+    }
+
+    fn take_events(&mut self) -> Result<Vec<proto::Touch>, AppError> {
+        let mut touches = Vec::new();
+        while let Some(e) = self.display.next_event() {
+            match e {
+                ClientEvent::Touch { window, touch } if window == self.window.id() => {
+                    touches.push(touch)
+                }
+                ClientEvent::LeaveRequested | ClientEvent::MasterGone => {
+                    return Err(AppError::Ended)
+                }
+                _ => {}
+            }
+        }
+        Ok(touches)
+    }
+
+    /// A failed call is the end of the session when the master is gone.
+    fn classify(&mut self, e: ClientError) -> AppError {
+        if matches!(e, ClientError::Fusion(fusion::Error::MasterGone))
+            || self.display.slave().master_gone()
+        {
+            AppError::Ended
+        } else {
+            e.into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_size_defaults_to_the_rest_of_the_output() {
+        let a = WindowArgs::default();
+        assert_eq!(a.size(1280, 800).unwrap(), (1280, 800));
+        let a = WindowArgs {
+            x: 1000,
+            y: -50,
+            ..WindowArgs::default()
+        };
+        assert_eq!(a.size(1280, 800).unwrap(), (280, 800));
+        let a = WindowArgs {
+            width: Some(100),
+            height: Some(60),
+            x: 5000,
+            ..WindowArgs::default()
+        };
+        assert_eq!(a.size(1280, 800).unwrap(), (100, 60));
+        let a = WindowArgs {
+            x: 1280,
+            ..WindowArgs::default()
+        };
+        assert!(matches!(a.size(1280, 800), Err(AppError::Usage(_))));
+    }
+
+    #[test]
+    fn damage_is_clipped_and_empty_damage_dropped() {
+        assert_eq!(
+            to_protocol(Rect::new(-5, 10, 20, 20), 100, 25),
+            Some(proto::Rect::new(0, 10, 15, 15))
+        );
+        assert_eq!(to_protocol(Rect::new(200, 0, 5, 5), 100, 100), None);
+        assert_eq!(to_protocol(Rect::default(), 100, 100), None);
+        assert!(intersects(Rect::new(0, 0, 10, 10), Rect::new(9, 9, 5, 5)));
+        assert!(contains(Rect::new(8, 8, 96, 48), 8.0, 55.9));
+        assert!(!contains(Rect::new(8, 8, 96, 48), 104.0, 20.0));
+        assert!(!intersects(Rect::new(0, 0, 10, 10), Rect::new(10, 0, 5, 5)));
+    }
+
+    #[test]
+    fn the_palette_has_ten_distinct_opaque_colours_apart_from_the_background() {
+        for (i, a) in PALETTE.iter().enumerate() {
+            assert!(a.is_opaque());
+            assert_ne!(a.to_argb(), PAINT_BACKGROUND.to_argb());
+            for b in &PALETTE[i + 1..] {
+                assert_ne!(a.to_argb(), b.to_argb());
+            }
+        }
+    }
+}
