@@ -247,3 +247,53 @@ fn touches_reach_the_window_under_them_and_stay_there_until_up() {
         "a touch outside reached a window"
     );
 }
+
+#[test]
+fn a_single_opaque_full_screen_window_is_scanned_out_directly() {
+    let (mut s, w) = server("direct");
+    let w1 = w.clone();
+    let (mut full, mut sf) = with_server(&mut s, move || {
+        let mut d = Display::connect_to(w1).unwrap();
+        let mut sf = d.create_surface(320, 240, Format::Xrgb8888, 2).unwrap();
+        d.create_window(&sf, 0, 0, 0).unwrap();
+        sf.back().fill(RED).unwrap();
+        d.flip(&mut sf, &[]).unwrap();
+        d.wait_frame(&sf, Duration::from_secs(10)).unwrap();
+        (d, sf)
+    });
+    assert!(
+        s.last_frame_direct(),
+        "the full-screen window went to the plane as it is"
+    );
+    assert!(s.direct_frames() >= 1);
+    assert_eq!(pixel(&s.screenshot().unwrap(), 160, 120), RED);
+    // Its next frame too (the other buffer).
+    let (full2, sf2) = with_server(&mut s, move || {
+        sf.back().fill(0xff00_ff00).unwrap();
+        full.flip(&mut sf, &[]).unwrap();
+        full.wait_frame(&sf, Duration::from_secs(10)).unwrap();
+        (full, sf)
+    });
+    assert!(s.last_frame_direct());
+    assert_eq!(pixel(&s.screenshot().unwrap(), 160, 120), 0xff00_ff00);
+    // A second window on top: back to composition, both visible.
+    let w2 = w.clone();
+    let other = with_server(&mut s, move || {
+        let mut d = Display::connect_to(w2).unwrap();
+        let mut so = d.create_surface(50, 50, Format::Xrgb8888, 1).unwrap();
+        d.create_window(&so, 0, 10, 10).unwrap();
+        so.back().fill(RED).unwrap();
+        d.flip(&mut so, &[]).unwrap();
+        d.wait_frame(&so, Duration::from_secs(10)).unwrap();
+        (d, so)
+    });
+    assert!(!s.last_frame_direct(), "two windows are composed");
+    let shot = s.screenshot().unwrap();
+    assert_eq!(pixel(&shot, 20, 20), RED, "the small window");
+    assert_eq!(
+        pixel(&shot, 200, 200),
+        0xff00_ff00,
+        "the full-screen one under it"
+    );
+    drop((full2, sf2, other));
+}

@@ -22,9 +22,11 @@
 //! Touches are routed to windows in `server/input.rs` (injected ones today, libinput devices with
 //! the input issue).
 //!
-//! Not here yet (the rest of the display-server issue): publishing descriptors in shared
-//! memory, exclusive layers, output transforms in the frame loop, direct scan-out of a
-//! single opaque window.
+//! A single opaque full-screen window with two or more buffers is scanned out directly: its
+//! front buffer goes to the primary plane as it is, with no composition and no copy.
+//!
+//! Not here yet (the rest of the display-server issue): surface and layer descriptors in
+//! shared memory, exclusive layers, output transforms in the frame loop.
 
 mod input;
 mod requests;
@@ -120,6 +122,8 @@ pub struct Server {
     background: u32,
     frames: u64,
     presented: u64,
+    direct_frames: u64,
+    last_direct: bool,
     focused: Option<u32>,
     grabs: input::Grabs,
 }
@@ -199,6 +203,8 @@ impl Server {
             background: 0x00_20_20_28,
             frames: 0,
             presented: 0,
+            direct_frames: 0,
+            last_direct: false,
             focused: None,
             grabs: input::Grabs::default(),
         })
@@ -485,24 +491,65 @@ impl Server {
         if !damaged && self.flipped.is_empty() {
             return Ok(());
         }
-        if damaged {
+        // A single opaque full-screen window is scanned out directly: no composition.
+        let direct = if damaged {
+            self.scanout_candidate()
+        } else {
+            None
+        };
+        if damaged && direct.is_none() {
             self.compose_back()?;
         }
-        let target = &self.targets[self.back];
-        let updates = if damaged {
-            vec![PlaneUpdate::show(self.primary, target)]
-        } else {
-            // Nothing to draw, but flips wait for a frame: an empty commit is a frame clock.
-            Vec::new()
+        let shown = match &direct {
+            Some(b) => Some(b),
+            None if damaged => Some(&self.targets[self.back]),
+            None => None,
         };
+        // Nothing to draw, but flips wait for a frame: an empty commit is a frame clock.
+        let updates: Vec<PlaneUpdate<'_>> = shown
+            .map(|b| vec![PlaneUpdate::show(self.primary, b)])
+            .unwrap_or_default();
         self.backend.commit(self.output, &updates)?;
         self.frames += 1;
         self.frame_in_flight = true;
         self.flipped_in_flight = std::mem::take(&mut self.flipped);
-        if damaged {
+        if direct.is_some() {
+            // Our own scan-out buffers missed what was shown: redraw them whole next time.
+            self.direct_frames += 1;
+            self.last_direct = true;
+            self.damage_all();
+        } else if damaged {
+            self.last_direct = false;
             self.back ^= 1;
         }
         Ok(())
+    }
+
+    /// The buffer to scan out directly, if the top visible window is an opaque XRGB8888
+    /// surface exactly covering the output with at least two buffers (so the client never
+    /// draws into the one on the glass).
+    fn scanout_candidate(&self) -> Option<Buffer> {
+        let top = self
+            .windows
+            .iter()
+            .rev()
+            .find(|w| w.visible && w.opacity > 0)?;
+        let s = self.surfaces.get(&top.surface)?;
+        let b = s.buffers.get(s.front? as usize)?;
+        let covers =
+            top.x == 0 && top.y == 0 && b.width() == self.width && b.height() == self.height;
+        (covers && top.opacity == 255 && b.format() == Format::Xrgb8888 && s.buffers.len() >= 2)
+            .then(|| b.clone())
+    }
+
+    /// Frames shown by scanning a client's buffer out directly.
+    pub fn direct_frames(&self) -> u64 {
+        self.direct_frames
+    }
+
+    /// Whether the last frame drawn was scanned out directly.
+    pub fn last_frame_direct(&self) -> bool {
+        self.last_direct
     }
 
     fn compose_back(&mut self) -> Result<(), ServerError> {
