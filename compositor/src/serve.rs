@@ -60,6 +60,21 @@ pub fn open_backend(
     }
 }
 
+/// The compositor's transform for the config's `display.transform`.
+pub fn compose_transform(t: config::Transform) -> crate::compose::Transform {
+    use crate::compose::Transform as T;
+    match (t.is_flipped(), t.degrees()) {
+        (false, 90) => T::Rot90,
+        (false, 180) => T::Rot180,
+        (false, 270) => T::Rot270,
+        (false, _) => T::Normal,
+        (true, 90) => T::Flipped90,
+        (true, 180) => T::Flipped180,
+        (true, 270) => T::Flipped270,
+        (true, _) => T::Flipped,
+    }
+}
+
 /// Runs the master until `stop` is set; then asks the slaves to leave.
 pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
     let cfg = load_config(opts.config.as_deref())?;
@@ -69,7 +84,9 @@ pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
         .map_err(|e| format!("world group: {e}"))?;
     let backend = open_backend(&cfg, opts.backend)?;
     let name = world.name.clone();
-    let mut server = Server::new(world, backend).map_err(|e| format!("world {name:?}: {e}"))?;
+    let transform = compose_transform(cfg.display.transform);
+    let mut server = Server::with_transform(world, backend, transform)
+        .map_err(|e| format!("world {name:?}: {e}"))?;
     server.set_background(cfg.display.background.argb8888());
     let (w, h) = server.size();
     eprintln!(

@@ -297,3 +297,40 @@ fn a_single_opaque_full_screen_window_is_scanned_out_directly() {
     );
     drop((full2, sf2, other));
 }
+
+#[test]
+fn a_rotated_panel_shows_applications_upright() {
+    use fusionfb::compose::{Rect as CRect, Transform};
+    let w = world("rotated");
+    let backend =
+        HeadlessBackend::new(vec![HeadlessOutputConfig::new().mode(320, 240, 60_000)]).unwrap();
+    let mut s = Server::with_transform(w.clone(), Box::new(backend), Transform::Rot90).unwrap();
+    assert_eq!(s.size(), (240, 320), "applications see the upright output");
+    let (d, surf) = with_server(&mut s, move || {
+        let mut d = Display::connect_to(w).unwrap();
+        assert_eq!((d.output().width, d.output().height), (240, 320));
+        let mut surf = d.create_surface(100, 50, Format::Xrgb8888, 2).unwrap();
+        d.create_window(&surf, 0, 0, 0).unwrap();
+        surf.back().fill(RED).unwrap();
+        d.flip(&mut surf, &[]).unwrap();
+        d.wait_frame(&surf, Duration::from_secs(10)).unwrap();
+        (d, surf)
+    });
+    let shot = s.screenshot().unwrap();
+    assert_eq!(
+        (shot.width, shot.height),
+        (320, 240),
+        "the glass keeps its own orientation"
+    );
+    let p = Transform::Rot90.rect_to_physical(CRect::new(0, 0, 100, 50), 240, 320);
+    let (cx, cy) = ((p.x + p.width / 2) as u32, (p.y + p.height / 2) as u32);
+    assert_eq!(
+        pixel(&shot, cx, cy),
+        RED,
+        "the window, turned onto the glass at {p:?}"
+    );
+    assert_ne!((p.width, p.height), (100, 50), "turned by 90 degrees");
+    let outside = Transform::Rot90.rect_to_physical(CRect::new(150, 200, 1, 1), 240, 320);
+    assert_eq!(pixel(&shot, outside.x as u32, outside.y as u32), BACKGROUND);
+    drop((d, surf));
+}

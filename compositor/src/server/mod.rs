@@ -25,8 +25,12 @@
 //! A single opaque full-screen window with two or more buffers is scanned out directly: its
 //! front buffer goes to the primary plane as it is, with no composition and no copy.
 //!
+//! A rotated or flipped panel ([`Server::with_transform`]): applications see the upright
+//! (logical) output, windows and touches use logical coordinates, and composition turns the
+//! picture on its way to the glass.
+//!
 //! Not here yet (the rest of the display-server issue): surface and layer descriptors in
-//! shared memory, exclusive layers, output transforms in the frame loop.
+//! shared memory, exclusive layers.
 
 mod input;
 mod requests;
@@ -120,6 +124,8 @@ pub struct Server {
     flipped: Vec<u32>,
     flipped_in_flight: Vec<u32>,
     background: u32,
+    /// How the panel is mounted: logical (what clients see) to physical (the glass).
+    transform: Transform,
     frames: u64,
     presented: u64,
     direct_frames: u64,
@@ -140,7 +146,17 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// Creates the world and starts serving on `backend`'s first output.
-    pub fn new(world: WorldConfig, mut backend: Box<dyn Backend>) -> Result<Self, ServerError> {
+    pub fn new(world: WorldConfig, backend: Box<dyn Backend>) -> Result<Self, ServerError> {
+        Self::with_transform(world, backend, Transform::Normal)
+    }
+
+    /// Like [`Server::new`], for a panel mounted rotated or flipped: applications see the
+    /// logical (upright) output, and the picture is turned on its way to the glass.
+    pub fn with_transform(
+        world: WorldConfig,
+        mut backend: Box<dyn Backend>,
+        transform: Transform,
+    ) -> Result<Self, ServerError> {
         let output = *backend
             .outputs()
             .first()
@@ -152,10 +168,16 @@ impl Server {
             .find(|p| p.kind == PlaneKind::Primary)
             .map(|p| p.id)
             .ok_or_else(|| ServerError::Other("the output has no primary plane".into()))?;
-        let (width, height) = (info.current_mode.width, info.current_mode.height);
+        let (pw, ph) = (info.current_mode.width, info.current_mode.height);
+        // What applications see: the output turned upright.
+        let (width, height) = if transform.swaps_axes() {
+            (ph, pw)
+        } else {
+            (pw, ph)
+        };
         let targets = [
-            backend.allocate(width, height, Format::Xrgb8888)?,
-            backend.allocate(width, height, Format::Xrgb8888)?,
+            backend.allocate(pw, ph, Format::Xrgb8888)?,
+            backend.allocate(pw, ph, Format::Xrgb8888)?,
         ];
         let mut master = Master::create(world)?;
         master.object_class_create(SURFACE_CLASS, |_, _| {})?;
@@ -201,6 +223,7 @@ impl Server {
             flipped: Vec::new(),
             flipped_in_flight: Vec::new(),
             background: 0x00_20_20_28,
+            transform,
             frames: 0,
             presented: 0,
             direct_frames: 0,
@@ -215,7 +238,12 @@ impl Server {
         &mut self.master
     }
 
-    /// The output's size.
+    /// The output's transform (logical to physical).
+    pub fn transform(&self) -> Transform {
+        self.transform
+    }
+
+    /// The output's logical size (what applications see, after the transform).
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
     }
@@ -301,7 +329,11 @@ impl Server {
         let shown = self.backend.on_glass(self.output, self.primary)?;
         Ok(match shown {
             Some(b) => b.snapshot(),
-            None => gfx_drivers::Image::new(self.width, self.height, Format::Xrgb8888),
+            None => gfx_drivers::Image::new(
+                self.targets[0].width(),
+                self.targets[0].height(),
+                Format::Xrgb8888,
+            ),
         })
     }
 
@@ -569,6 +601,7 @@ impl Server {
             .collect();
         let buffers: Vec<Buffer> = shown.iter().map(|s| s.1.clone()).collect();
         let background = self.background;
+        let transform = self.transform;
         let target = self.targets[self.back].clone();
         let (tw, th, tp) = (target.width(), target.height(), target.pitch() as u32);
         let result = with_all_bytes(&buffers, &mut |views: &[&[u8]]| {
@@ -585,7 +618,7 @@ impl Server {
             let scene = Scene {
                 elements: &elements,
                 background,
-                transform: Transform::Normal,
+                transform,
             };
             target.with_bytes_mut(|t| -> Result<(), ServerError> {
                 let mut out = BufferMut::new(t, tw, th, tp, Format::Xrgb8888)
