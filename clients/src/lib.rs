@@ -10,6 +10,7 @@
 //! - [`display`]: the connection — surfaces (pixel buffers shared with the master, drawn
 //!   into with zero copies), windows, `flip(damage)` paced by `FrameDone`, touch and focus
 //!   events, window state read from shared memory, screenshots, touch injection.
+//! - [`events`]: the display's events as a calloop source, or a blocking iterator.
 //! - [`draw`]: the drawing helpers — a [`draw::Canvas`] over a buffer's pixels (XRGB8888,
 //!   premultiplied ARGB8888 or RGB565) with shapes (tiny-skia), text (fontdue, DejaVu Sans
 //!   bundled), PNG images (png) and blits; every operation returns the damage rectangle to
@@ -31,3 +32,4 @@ pub use gfx_drivers::{Buffer, Format, Image};
 pub mod app;
 pub mod display;
 pub mod draw;
+pub mod events;

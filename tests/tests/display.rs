@@ -334,3 +334,56 @@ fn a_rotated_panel_shows_applications_upright() {
     assert_eq!(pixel(&shot, outside.x as u32, outside.y as u32), BACKGROUND);
     drop((d, surf));
 }
+
+#[test]
+fn events_arrive_through_calloop_and_the_blocking_iterator() {
+    use fusionfb_client::events::DisplaySource;
+    let (mut s, w) = server("events");
+    let w1 = w.clone();
+    let got = with_server(&mut s, move || {
+        let mut d = Display::connect_to(w1).unwrap();
+        let mut surf = d.create_surface(64, 64, Format::Xrgb8888, 2).unwrap();
+        let win = d.create_window(&surf, 0, 0, 0).unwrap();
+        surf.back().fill(RED).unwrap();
+        d.flip(&mut surf, &[]).unwrap();
+        d.set_window(&win, WindowChange::Focus).unwrap();
+        let mut ev: calloop::EventLoop<Vec<ClientEvent>> = calloop::EventLoop::try_new().unwrap();
+        ev.handle()
+            .insert_source(DisplaySource::new(d).unwrap(), |e, _, seen| seen.push(e))
+            .unwrap();
+        let mut seen = Vec::new();
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < end
+            && !(seen
+                .iter()
+                .any(|e| matches!(e, ClientEvent::FrameDone { .. }))
+                && seen
+                    .iter()
+                    .any(|e| matches!(e, ClientEvent::Focus { focused: true, .. })))
+        {
+            ev.dispatch(Some(Duration::from_millis(20)), &mut seen)
+                .unwrap();
+        }
+        (seen, surf)
+    });
+    let (seen, _surf) = got;
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, ClientEvent::FrameDone { .. })),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, ClientEvent::Focus { focused: true, .. })),
+        "{seen:?}"
+    );
+
+    // The blocking iterator ends with MasterGone when the master goes.
+    let mut d = with_server(&mut s, {
+        let w = w.clone();
+        move || Display::connect_to(w).unwrap()
+    });
+    drop(s);
+    let events: Vec<ClientEvent> = d.events().collect();
+    assert_eq!(events.last(), Some(&ClientEvent::MasterGone));
+}
