@@ -237,9 +237,39 @@ impl Display {
                 fds.len()
             )));
         }
+        self.map_surface(info, fds)
+    }
+
+    /// Takes layer `layer` exclusively: the surface's buffers are the plane's own scan-out
+    /// buffers (the glass's size and orientation), and each flip shows the flipped buffer on
+    /// the plane as it is — zero copies. `Busy` if another application holds it.
+    pub fn acquire_layer(&mut self, layer: u32) -> Result<Surface> {
+        let (reply, fds) = self.call(&Request::LayerAcquire { layer })?;
+        let Reply::Surface(info) = reply else {
+            return Err(ClientError::Protocol(format!("{reply:?}")));
+        };
+        self.map_surface(info, fds)
+    }
+
+    /// Gives an exclusively held layer back.
+    pub fn release_layer(&mut self, layer: u32) -> Result<()> {
+        self.call_fast(&Request::LayerRelease { layer }).map(drop)
+    }
+
+    /// Maps a new surface's buffers and listens to its reactor.
+    fn map_surface(
+        &mut self,
+        info: proto::SurfaceInfo,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<Surface> {
+        if fds.is_empty() {
+            return Err(ClientError::Protocol("a surface without buffers".into()));
+        }
+        let format = Format::from_fourcc(info.format)
+            .ok_or_else(|| ClientError::Protocol(format!("format {:#x}", info.format)))?;
         let desc = BufferDesc {
-            width,
-            height,
+            width: info.width,
+            height: info.height,
             format,
             pitch: info.pitch as usize,
             size: info.size as usize,

@@ -60,6 +60,25 @@ pub fn open_backend(
     }
 }
 
+/// The server's layers for the config's `[[layer]]` tables, bottom to top.
+pub fn layer_specs(cfg: &Config) -> Vec<crate::server::LayerSpec> {
+    use gfx_drivers::backend::PlaneKind;
+    cfg.layers_bottom_to_top()
+        .into_iter()
+        .map(|l| crate::server::LayerSpec {
+            id: l.id,
+            kind: match l.kind {
+                config::LayerKind::Primary => PlaneKind::Primary,
+                config::LayerKind::Overlay => PlaneKind::Overlay,
+                config::LayerKind::Cursor => PlaneKind::Cursor,
+            },
+            allow_exclusive: l.allow_exclusive,
+            size: l.size.map(|s| (s.width, s.height)),
+            position: (l.position.x, l.position.y),
+        })
+        .collect()
+}
+
 /// The compositor's transform for the config's `display.transform`.
 pub fn compose_transform(t: config::Transform) -> crate::compose::Transform {
     use crate::compose::Transform as T;
@@ -85,7 +104,7 @@ pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
     let backend = open_backend(&cfg, opts.backend)?;
     let name = world.name.clone();
     let transform = compose_transform(cfg.display.transform);
-    let mut server = Server::with_transform(world, backend, transform)
+    let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
         .map_err(|e| format!("world {name:?}: {e}"))?;
     server.set_background(cfg.display.background.argb8888());
     let (w, h) = server.size();

@@ -387,3 +387,74 @@ fn events_arrive_through_calloop_and_the_blocking_iterator() {
     let events: Vec<ClientEvent> = d.events().collect();
     assert_eq!(events.last(), Some(&ClientEvent::MasterGone));
 }
+
+#[test]
+fn a_client_can_take_the_primary_layer_exclusively_with_zero_copies() {
+    let (mut s, w) = server("exclusive");
+    let w1 = w.clone();
+    let (windowed, excl, surf) = with_server(&mut s, move || {
+        // Someone has a window…
+        let mut a = Display::connect_to(w1.clone()).unwrap();
+        let mut sa = a.create_surface(50, 50, Format::Xrgb8888, 1).unwrap();
+        a.create_window(&sa, 0, 10, 10).unwrap();
+        sa.back().fill(0xff00_ff00).unwrap();
+        a.flip(&mut sa, &[]).unwrap();
+        a.wait_frame(&sa, Duration::from_secs(10)).unwrap();
+        // …then a video-player-like client takes the whole plane.
+        let mut b = Display::connect_to(w1.clone()).unwrap();
+        let mut surf = b.acquire_layer(0).unwrap();
+        assert_eq!((surf.width(), surf.height()), (320, 240));
+        let mut c = Display::connect_to(w1).unwrap();
+        assert!(matches!(
+            c.acquire_layer(0),
+            Err(fusionfb_client::display::ClientError::Fusion(
+                fusion::Error::Busy
+            ))
+        ));
+        surf.back().fill(RED).unwrap();
+        b.flip(&mut surf, &[]).unwrap();
+        b.wait_frame(&surf, Duration::from_secs(10)).unwrap();
+        ((a, sa), b, surf)
+    });
+    let shot = s.screenshot().unwrap();
+    assert_eq!(
+        pixel(&shot, 20, 20),
+        RED,
+        "the exclusive buffer is on the glass, not the window"
+    );
+    assert_eq!(pixel(&shot, 300, 200), RED);
+    // The glass shows the client's own buffer: a pixel it writes into the buffer on the
+    // glass shows up without any flip, copy or composition.
+    let shown = 1 - surf.back_index() as usize;
+    surf.buffers()[shown]
+        .fill_rect(
+            gfx_drivers::backend::Rect {
+                x: 5,
+                y: 5,
+                width: 2,
+                height: 2,
+            },
+            0xff00_00ff,
+        )
+        .unwrap();
+    assert_eq!(
+        pixel(&s.screenshot().unwrap(), 5, 5),
+        0xff00_00ff,
+        "zero copies"
+    );
+    // Releasing gives the plane back to composition: the window is there again.
+    let mut excl = excl;
+    with_server(&mut s, move || {
+        excl.release_layer(0).unwrap();
+        excl
+    });
+    assert!(s
+        .dispatch_until(Duration::from_secs(10), |s| {
+            s.screenshot()
+                .map(|i| pixel(&i, 20, 20) == 0xff00_ff00)
+                .unwrap_or(false)
+        })
+        .unwrap());
+    assert_eq!(pixel(&s.screenshot().unwrap(), 300, 200), BACKGROUND);
+    drop((windowed, surf));
+}

@@ -158,6 +158,18 @@ pub enum Request {
     },
     /// The output's current pixels; answered with [`Reply::Screenshot`] and a memfd.
     Screenshot,
+    /// Takes a layer exclusively: answered like [`Request::SurfaceCreate`] with a surface
+    /// whose buffers are the layer's own scan-out buffers (the glass's size and orientation);
+    /// each flip puts the flipped buffer on the plane as it is. `Busy` if someone holds it.
+    LayerAcquire {
+        /// Layer id.
+        layer: u32,
+    },
+    /// Gives an exclusively held layer back (its surface goes away).
+    LayerRelease {
+        /// Layer id.
+        layer: u32,
+    },
     /// Feeds synthetic touch events through the same routing as a real touchscreen (the
     /// demo, tests and automation use it).
     InjectTouch(Vec<InjectedTouch>),
@@ -229,6 +241,12 @@ pub enum Reply {
 pub struct SurfaceInfo {
     /// Surface id.
     pub id: u32,
+    /// Width of its buffers.
+    pub width: u32,
+    /// Height of its buffers.
+    pub height: u32,
+    /// Their DRM fourcc.
+    pub format: u32,
     /// The reactor announcing [`Event::FrameDone`].
     pub reactor: u32,
     /// Bytes per row of each buffer.

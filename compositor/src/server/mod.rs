@@ -33,7 +33,10 @@
 //! shared memory, exclusive layers.
 
 mod input;
+pub mod layers;
 mod requests;
+
+pub use layers::LayerSpec;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -113,7 +116,9 @@ pub struct Server {
     pub(crate) surfaces: BTreeMap<u32, SurfaceState>,
     /// Bottom to top (layer first, then stacking order).
     pub(crate) windows: Vec<WindowState>,
-    pub(crate) layers: Vec<proto::LayerInfo>,
+    pub(crate) layers: Vec<layers::LayerState>,
+    /// A plane must be recommitted (an exclusive layer was released).
+    pub(crate) planes_dirty: bool,
     next_id: u32,
     targets: [Buffer; 2],
     /// Damage each scan-out buffer still lacks (it missed the frames drawn into the other).
@@ -154,8 +159,20 @@ impl Server {
     /// logical (upright) output, and the picture is turned on its way to the glass.
     pub fn with_transform(
         world: WorldConfig,
+        backend: Box<dyn Backend>,
+        transform: Transform,
+    ) -> Result<Self, ServerError> {
+        Self::with_layers(world, backend, transform, vec![LayerSpec::primary()])
+    }
+
+    /// The full constructor: the output transform and the layers (bottom to top; exactly one
+    /// primary). Overlay layers get the backend's overlay planes while there are some, and
+    /// are virtual (composed) after that.
+    pub fn with_layers(
+        world: WorldConfig,
         mut backend: Box<dyn Backend>,
         transform: Transform,
+        specs: Vec<LayerSpec>,
     ) -> Result<Self, ServerError> {
         let output = *backend
             .outputs()
@@ -188,10 +205,44 @@ impl Server {
             q.borrow_mut().push_back(c);
             CallOutcome::Later
         });
-        let layers = vec![proto::LayerInfo {
-            id: 0,
-            kind: "primary".into(),
-        }];
+        if specs
+            .iter()
+            .filter(|l| l.kind == PlaneKind::Primary)
+            .count()
+            != 1
+        {
+            return Err(ServerError::Other(
+                "exactly one primary layer is needed".into(),
+            ));
+        }
+        let mut free: Vec<PlaneId> = info
+            .planes
+            .iter()
+            .filter(|p| p.kind == PlaneKind::Overlay)
+            .map(|p| p.id)
+            .collect();
+        let layers: Vec<layers::LayerState> = specs
+            .into_iter()
+            .map(|spec| {
+                let plane = match spec.kind {
+                    PlaneKind::Primary => Some(primary),
+                    _ if free.is_empty() => None,
+                    _ => Some(free.remove(0)),
+                };
+                layers::LayerState {
+                    spec,
+                    plane,
+                    exclusive: None,
+                }
+            })
+            .collect();
+        let layer_infos: Vec<proto::LayerInfo> = layers
+            .iter()
+            .map(|l| proto::LayerInfo {
+                id: l.spec.id,
+                kind: layers::kind_name(l.spec.kind).into(),
+            })
+            .collect();
         let root = proto::Root {
             version: proto::VERSION,
             call,
@@ -200,7 +251,7 @@ impl Server {
                 height,
                 refresh_mhz: info.current_mode.refresh_mhz,
             },
-            layers: layers.clone(),
+            layers: layer_infos,
         };
         master.set_root(fusion::call::encode(&root)?);
         let (w, h) = (width as i32, height as i32);
@@ -215,6 +266,7 @@ impl Server {
             surfaces: BTreeMap::new(),
             windows: Vec::new(),
             layers,
+            planes_dirty: false,
             next_id: 0,
             targets,
             target_damage: [Damage::full(w, h), Damage::full(w, h)],
@@ -236,6 +288,11 @@ impl Server {
     /// The Fusion master (introspection, tests).
     pub fn master(&mut self) -> &mut Master {
         &mut self.master
+    }
+
+    /// The output's physical size (the glass).
+    pub(crate) fn physical_size(&self) -> (u32, u32) {
+        (self.targets[0].width(), self.targets[0].height())
     }
 
     /// The output's transform (logical to physical).
@@ -489,6 +546,7 @@ impl Server {
         if let Some(s) = self.surfaces.remove(&id) {
             let _ = self.master.object_destroy(s.object);
         }
+        self.layer_release_surface(id);
         self.flipped.retain(|&s| s != id);
         self.flipped_in_flight.retain(|&s| s != id);
     }
@@ -519,29 +577,53 @@ impl Server {
         if self.frame_in_flight {
             return Ok(());
         }
+        let exclusive_primary = self.exclusive_buffers(true).into_iter().next();
+        let overlays = self.exclusive_buffers(false);
         let damaged = !self.target_damage[self.back].is_empty();
-        if !damaged && self.flipped.is_empty() {
+        if !damaged && self.flipped.is_empty() && !self.planes_dirty {
             return Ok(());
         }
-        // A single opaque full-screen window is scanned out directly: no composition.
-        let direct = if damaged {
-            self.scanout_candidate()
+        // The primary plane: a slave's exclusive buffer; else a single opaque full-screen
+        // window scanned out directly; else the composition of the windows.
+        let mut direct = None;
+        let mut composed = false;
+        let primary_buffer = if let Some((_, b, _)) = &exclusive_primary {
+            Some(b.clone())
+        } else if damaged {
+            direct = self.scanout_candidate();
+            if direct.is_none() {
+                self.compose_back()?;
+                composed = true;
+                Some(self.targets[self.back].clone())
+            } else {
+                direct.clone()
+            }
         } else {
             None
         };
-        if damaged && direct.is_none() {
-            self.compose_back()?;
+        let mut updates: Vec<PlaneUpdate<'_>> = Vec::new();
+        if let Some(b) = &primary_buffer {
+            updates.push(PlaneUpdate::show(self.primary, b));
         }
-        let shown = match &direct {
-            Some(b) => Some(b),
-            None if damaged => Some(&self.targets[self.back]),
-            None => None,
+        for (plane, b, (x, y)) in &overlays {
+            updates.push(PlaneUpdate::show(*plane, b).at(*x, *y));
+        }
+        // Overlay planes nobody holds any more are switched off.
+        let idle: Vec<PlaneId> = if self.planes_dirty {
+            self.layers
+                .iter()
+                .filter(|l| l.spec.kind != PlaneKind::Primary && l.exclusive.is_none())
+                .filter_map(|l| l.plane)
+                .collect()
+        } else {
+            Vec::new()
         };
-        // Nothing to draw, but flips wait for a frame: an empty commit is a frame clock.
-        let updates: Vec<PlaneUpdate<'_>> = shown
-            .map(|b| vec![PlaneUpdate::show(self.primary, b)])
-            .unwrap_or_default();
+        for p in &idle {
+            updates.push(PlaneUpdate::disable(*p));
+        }
+        // With nothing to show, the commit is a frame clock for the flips waiting on it.
         self.backend.commit(self.output, &updates)?;
+        self.planes_dirty = false;
         self.frames += 1;
         self.frame_in_flight = true;
         self.flipped_in_flight = std::mem::take(&mut self.flipped);
@@ -550,7 +632,7 @@ impl Server {
             self.direct_frames += 1;
             self.last_direct = true;
             self.damage_all();
-        } else if damaged {
+        } else if composed {
             self.last_direct = false;
             self.back ^= 1;
         }

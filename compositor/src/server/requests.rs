@@ -93,6 +93,28 @@ impl Server {
                 }
                 (reply(Ok(Reply::Unit)), Vec::new())
             }
+            Request::LayerAcquire { layer } => match self.layer_acquire(who, layer) {
+                Ok((info, fds)) => (reply(Ok(Reply::Surface(info))), fds),
+                Err(e) => (Err(e), Vec::new()),
+            },
+            Request::LayerRelease { layer } => {
+                let held = self
+                    .layers
+                    .iter()
+                    .find(|l| l.spec.id == layer)
+                    .and_then(|l| l.exclusive);
+                let r = match held {
+                    Some(s) => self.owned_surface(who, s).map(|_| s),
+                    None => Err(Error::NotFound(format!("exclusive hold of layer {layer}"))),
+                };
+                (
+                    reply(r.map(|s| {
+                        self.remove_surface(s);
+                        Reply::Unit
+                    })),
+                    Vec::new(),
+                )
+            }
             Request::Screenshot => match self.screenshot_fd() {
                 Ok((r, fd)) => (reply(Ok(r)), vec![fd]),
                 Err(e) => (Err(e), Vec::new()),
@@ -153,6 +175,9 @@ impl Server {
         let id = self.new_id();
         let info = proto::SurfaceInfo {
             id,
+            width,
+            height,
+            format,
             reactor,
             pitch: bufs[0].pitch() as u32,
             size: bufs[0].size() as u64,
@@ -227,7 +252,7 @@ impl Server {
         visible: bool,
     ) -> fusion::Result<Reply> {
         self.owned_surface(who, surface)?;
-        if !self.layers.iter().any(|l| l.id == layer) {
+        if !self.layers.iter().any(|l| l.spec.id == layer) {
             return Err(Error::NotFound(format!("layer {layer}")));
         }
         if self.windows.iter().filter(|w| w.owner == who).count() >= 256 {
@@ -282,7 +307,7 @@ impl Server {
         let at = self
             .windows
             .iter()
-            .position(|o| o.layer > layer)
+            .position(|o| self.layer_rank(o.layer) > self.layer_rank(layer))
             .unwrap_or(self.windows.len());
         self.windows.insert(at, w);
         self.publish();
@@ -310,19 +335,21 @@ impl Server {
             WindowChange::Visible(v) => self.windows[i].visible = v,
             WindowChange::Raise => {
                 let w = self.windows.remove(i);
+                let rank = self.layer_rank(w.layer);
                 let at = self
                     .windows
                     .iter()
-                    .position(|o| o.layer > w.layer)
+                    .position(|o| self.layer_rank(o.layer) > rank)
                     .unwrap_or(self.windows.len());
                 self.windows.insert(at, w);
             }
             WindowChange::Lower => {
                 let w = self.windows.remove(i);
+                let rank = self.layer_rank(w.layer);
                 let at = self
                     .windows
                     .iter()
-                    .position(|o| o.layer >= w.layer)
+                    .position(|o| self.layer_rank(o.layer) >= rank)
                     .unwrap_or(self.windows.len());
                 self.windows.insert(at, w);
             }

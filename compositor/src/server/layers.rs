@@ -1,0 +1,178 @@
+//! Layers: hardware planes (or virtual ones) that windows live on, and exclusive access.
+//!
+//! Windows on every shared layer are composed together, layer by layer, into the primary
+//! plane (an overlay layer without a free hardware plane is a virtual one: its windows are
+//! simply composed above the lower layers'). A slave may instead take a layer
+//! **exclusively** ([`fusionfb_protocol::Request::LayerAcquire`]): it gets a surface whose
+//! buffers are the plane's own scan-out buffers, allocated by the backend, and each flip puts
+//! the flipped buffer on the plane as it is — zero copies from the application's pen to the
+//! glass. An exclusive layer is the glass as it is: no output transform. When the holder
+//! releases it or dies, the master takes the plane back and composes again.
+
+use fusion::Error;
+use fusionfb_protocol as proto;
+use gfx_drivers::backend::{PlaneId, PlaneKind};
+use gfx_drivers::Format;
+
+use super::{Server, SurfaceState, EVENT_SIZE, SURFACE_CLASS};
+
+/// A layer as the server keeps it.
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    /// Layer id (what windows name).
+    pub id: u32,
+    /// Primary, overlay or cursor.
+    pub kind: PlaneKind,
+    /// Whether a slave may take it exclusively.
+    pub allow_exclusive: bool,
+    /// Size of its scan-out buffers when taken exclusively (`None`: the output's).
+    pub size: Option<(u32, u32)>,
+    /// Where an overlay plane shows on the output.
+    pub position: (i32, i32),
+}
+
+impl LayerSpec {
+    /// The default single layer: the primary one, shared.
+    pub fn primary() -> Self {
+        LayerSpec {
+            id: 0,
+            kind: PlaneKind::Primary,
+            allow_exclusive: true,
+            size: None,
+            position: (0, 0),
+        }
+    }
+}
+
+/// A layer and who holds it.
+#[derive(Debug)]
+pub(crate) struct LayerState {
+    pub spec: LayerSpec,
+    /// The hardware plane it maps to, if one is free.
+    pub plane: Option<PlaneId>,
+    /// The surface holding it exclusively.
+    pub exclusive: Option<u32>,
+}
+
+pub(crate) fn kind_name(k: PlaneKind) -> &'static str {
+    match k {
+        PlaneKind::Primary => "primary",
+        PlaneKind::Cursor => "cursor",
+        _ => "overlay",
+    }
+}
+
+impl Server {
+    /// Gives `who` layer `id` exclusively; answers like a surface creation.
+    pub(crate) fn layer_acquire(
+        &mut self,
+        who: u32,
+        id: u32,
+    ) -> fusion::Result<(proto::SurfaceInfo, Vec<std::os::fd::OwnedFd>)> {
+        let (w, h) = self.physical_size();
+        let l = self
+            .layers
+            .iter()
+            .find(|l| l.spec.id == id)
+            .ok_or_else(|| Error::NotFound(format!("layer {id}")))?;
+        if !l.spec.allow_exclusive {
+            return Err(Error::Access(format!(
+                "layer {id} cannot be taken exclusively"
+            )));
+        }
+        if l.exclusive.is_some() {
+            return Err(Error::Busy);
+        }
+        if l.plane.is_none() {
+            return Err(Error::Invalid(format!(
+                "layer {id} has no hardware plane to hand out (it is virtual)"
+            )));
+        }
+        let (bw, bh) = l.spec.size.unwrap_or((w, h));
+        let mut bufs = Vec::new();
+        let mut fds = Vec::new();
+        for _ in 0..2 {
+            let b = self
+                .backend
+                .allocate(bw, bh, Format::Xrgb8888)
+                .map_err(|e| Error::Io(e.to_string()))?;
+            fds.push(b.export().map_err(|e| Error::Io(e.to_string()))?);
+            bufs.push(b);
+        }
+        let object = self
+            .master()
+            .object_create(SURFACE_CLASS, who, EVENT_SIZE, None)?;
+        self.master().object_activate(object)?;
+        let reactor = self
+            .master()
+            .object_get(object)
+            .map(|o| o.reactor)
+            .ok_or_else(|| Error::NotFound("surface object".into()))?;
+        let sid = self.new_id();
+        let info = proto::SurfaceInfo {
+            id: sid,
+            width: bw,
+            height: bh,
+            format: Format::Xrgb8888.fourcc(),
+            reactor,
+            pitch: bufs[0].pitch() as u32,
+            size: bufs[0].size() as u64,
+        };
+        self.surfaces.insert(
+            sid,
+            SurfaceState {
+                owner: who,
+                object,
+                reactor,
+                buffers: bufs,
+                front: None,
+                in_flight: false,
+            },
+        );
+        if let Some(l) = self.layers.iter_mut().find(|l| l.spec.id == id) {
+            l.exclusive = Some(sid);
+        }
+        Ok((info, fds))
+    }
+
+    /// Takes a layer back (its holder released it, or its surface went away).
+    pub(crate) fn layer_release_surface(&mut self, surface: u32) {
+        let mut released = false;
+        for l in &mut self.layers {
+            if l.exclusive == Some(surface) {
+                l.exclusive = None;
+                released = true;
+            }
+        }
+        if released {
+            // The plane shows composition again: redraw it whole.
+            self.damage_all();
+            self.planes_dirty = true;
+        }
+    }
+
+    /// Exclusively held layers whose holder has flipped a buffer: the primary layer's
+    /// (`primary`) or the others', with their plane, buffer and position.
+    pub(crate) fn exclusive_buffers(
+        &self,
+        primary: bool,
+    ) -> Vec<(PlaneId, gfx_drivers::Buffer, (i32, i32))> {
+        self.layers
+            .iter()
+            .filter(|l| (l.spec.kind == PlaneKind::Primary) == primary)
+            .filter_map(|l| {
+                let s = self.surfaces.get(&l.exclusive?)?;
+                let b = s.buffers.get(s.front? as usize)?.clone();
+                Some((l.plane?, b, l.spec.position))
+            })
+            .collect()
+    }
+
+    /// Where a layer stands, bottom (0) to top: windows stack by it, then by age.
+    pub(crate) fn layer_rank(&self, id: u32) -> usize {
+        self.layers
+            .iter()
+            .position(|l| l.spec.id == id)
+            .unwrap_or(usize::MAX)
+    }
+}
