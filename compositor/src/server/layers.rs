@@ -14,7 +14,7 @@ use fusionfb_protocol as proto;
 use gfx_drivers::backend::{PlaneId, PlaneKind};
 use gfx_drivers::Format;
 
-use super::{Server, SurfaceState, EVENT_SIZE, SURFACE_CLASS};
+use super::Server;
 
 /// A layer as the server keeps it.
 #[derive(Debug, Clone)]
@@ -89,46 +89,15 @@ impl Server {
             )));
         }
         let (bw, bh) = l.spec.size.unwrap_or((w, h));
-        let mut bufs = Vec::new();
-        let mut fds = Vec::new();
-        for _ in 0..2 {
-            let b = self
-                .backend
-                .allocate(bw, bh, Format::Xrgb8888)
-                .map_err(|e| Error::Io(e.to_string()))?;
-            fds.push(b.export().map_err(|e| Error::Io(e.to_string()))?);
-            bufs.push(b);
-        }
-        let object = self
-            .master()
-            .object_create(SURFACE_CLASS, who, EVENT_SIZE, None)?;
-        self.master().object_activate(object)?;
-        let reactor = self
-            .master()
-            .object_get(object)
-            .map(|o| o.reactor)
-            .ok_or_else(|| Error::NotFound("surface object".into()))?;
-        let sid = self.new_id();
-        let info = proto::SurfaceInfo {
-            id: sid,
-            width: bw,
-            height: bh,
-            format: Format::Xrgb8888.fourcc(),
-            reactor,
-            pitch: bufs[0].pitch() as u32,
-            size: bufs[0].size() as u64,
-        };
-        self.surfaces.insert(
-            sid,
-            SurfaceState {
-                owner: who,
-                object,
-                reactor,
-                buffers: bufs,
-                front: None,
-                in_flight: false,
-            },
-        );
+        let bufs = (0..2)
+            .map(|_| {
+                self.backend
+                    .allocate(bw, bh, Format::Xrgb8888)
+                    .map_err(|e| Error::Io(e.to_string()))
+            })
+            .collect::<fusion::Result<Vec<_>>>()?;
+        let (info, fds) = self.register_surface(who, bufs)?;
+        let sid = info.id;
         if let Some(l) = self.layers.iter_mut().find(|l| l.spec.id == id) {
             l.exclusive = Some(sid);
         }

@@ -156,13 +156,23 @@ impl Server {
         if self.surfaces.values().filter(|s| s.owner == who).count() >= 256 {
             return Err(Error::Quota("surfaces".into()));
         }
-        let mut bufs = Vec::new();
-        let mut fds = Vec::new();
-        for _ in 0..buffers {
-            let b = Buffer::new_memfd(width, height, fmt).map_err(|e| Error::Io(e.to_string()))?;
-            fds.push(b.export().map_err(|e| Error::Io(e.to_string()))?);
-            bufs.push(b);
-        }
+        let bufs = (0..buffers)
+            .map(|_| Buffer::new_memfd(width, height, fmt).map_err(|e| Error::Io(e.to_string())))
+            .collect::<fusion::Result<Vec<_>>>()?;
+        self.register_surface(who, bufs)
+    }
+
+    /// Makes `bufs` a surface of `who`: its object and reactor, its id, and the buffers' fds
+    /// to hand over.
+    pub(super) fn register_surface(
+        &mut self,
+        who: u32,
+        bufs: Vec<Buffer>,
+    ) -> fusion::Result<(proto::SurfaceInfo, Vec<OwnedFd>)> {
+        let fds = bufs
+            .iter()
+            .map(|b| b.export().map_err(|e| Error::Io(e.to_string())))
+            .collect::<fusion::Result<Vec<_>>>()?;
         let object = self
             .master()
             .object_create(SURFACE_CLASS, who, EVENT_SIZE, None)?;
@@ -175,9 +185,9 @@ impl Server {
         let id = self.new_id();
         let info = proto::SurfaceInfo {
             id,
-            width,
-            height,
-            format,
+            width: bufs[0].width(),
+            height: bufs[0].height(),
+            format: bufs[0].format().fourcc(),
             reactor,
             pitch: bufs[0].pitch() as u32,
             size: bufs[0].size() as u64,
