@@ -159,6 +159,24 @@ pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
         &format!("{n} client processes, no surfaces"),
     ));
     drop(clients);
+
+    // Four clients redrawing 256x256 surfaces as fast as the display lets them.
+    let secs = if quick { 1.0 } else { 3.0 };
+    let (cpu_per_frame, fps) = animate(&mut server, &exe, &name, secs)?;
+    out.push(figure(
+        "master CPU per frame, 4 animating",
+        cpu_per_frame,
+        cpu_per_frame,
+        "us",
+        "4 clients flipping 256x256 surfaces continuously; user+sys of the master",
+    ));
+    out.push(figure(
+        "client frame rate, 4 animating",
+        fps,
+        fps,
+        "fps",
+        "each client's frames presented per second (display: 60 Hz)",
+    ));
     drop(server);
 
     // Composition.
@@ -175,6 +193,177 @@ pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
         ));
     }
     Ok(out)
+}
+
+/// CPU time (user + system) this process has used, in microseconds.
+fn cpu_us() -> f64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
+        let ru = ru.assume_init();
+        let t = |tv: libc::timeval| tv.tv_sec as f64 * 1e6 + tv.tv_usec as f64;
+        t(ru.ru_utime) + t(ru.ru_stime)
+    }
+}
+
+/// Runs 4 animating clients for `secs`; returns the master's CPU per frame (us) and the
+/// clients' mean frame rate.
+fn animate(
+    server: &mut Server,
+    exe: &std::path::Path,
+    world: &str,
+    secs: f64,
+) -> Result<(f64, f64), String> {
+    let mut clients = Clients(Vec::new());
+    for i in 0..4 {
+        clients.0.push(
+            Command::new(exe)
+                .args(["--world", world, "bench-client", "--animate"])
+                .arg((i * 300).to_string())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    server
+        .dispatch_until(Duration::from_secs(20), |s| s.windows_shown() >= 4)
+        .map_err(|e| e.to_string())?;
+    let (f0, c0, t0) = (server.presented(), cpu_us(), Instant::now());
+    server
+        .dispatch_until(Duration::from_secs_f64(secs), |_| false)
+        .map_err(|e| e.to_string())?;
+    let (frames, cpu) = (server.presented() - f0, cpu_us() - c0);
+    let _ = t0;
+    // Each client prints how many frames it got when it is asked to leave.
+    server.master().kill(None, Duration::from_secs(2));
+    server
+        .dispatch_until(Duration::from_secs(4), |s| {
+            s.master().fusionees().is_empty()
+        })
+        .map_err(|e| e.to_string())?;
+    let mut rates = Vec::new();
+    for c in clients.0.iter_mut() {
+        if let Some((n, secs)) = read_report(c) {
+            rates.push(n / secs);
+        }
+    }
+    let fps = if rates.is_empty() {
+        0.0
+    } else {
+        rates.iter().sum::<f64>() / rates.len() as f64
+    };
+    Ok((cpu / frames.max(1) as f64, fps))
+}
+
+/// Reads the `frames seconds` line an animating client prints as it leaves.
+fn read_report(c: &mut Child) -> Option<(f64, f64)> {
+    use std::io::Read;
+    let mut s = String::new();
+    c.stdout.take()?.read_to_string(&mut s).ok()?;
+    let _ = c.wait();
+    let mut it = s.split_whitespace();
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// An animating client: a 256x256 surface at `(x, 100)`, refilled and flipped every frame,
+/// paced by FrameDone. Prints `frames seconds` when asked to leave.
+pub fn animating_client(world: &str, x: i32) -> Result<(), String> {
+    use fusion::reactor::Reaction;
+    use fusionfb_protocol::{Event, Reply, Request, Root};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = |e: fusion::Error| e.to_string();
+    let mut s = fusion::Slave::enter(fusion::WorldConfig::new(world).client_name("bench-animate"))
+        .map_err(e)?;
+    let root: Root = fusion::call::decode(&s.root().map_err(e)?).map_err(e)?;
+    let req = |r: &Request| fusion::call::encode(r).map_err(e);
+    let (bytes, fds) = s
+        .call_execute_fds(
+            root.call,
+            0,
+            &req(&Request::SurfaceCreate {
+                width: 256,
+                height: 256,
+                format: fusionfb_protocol::FORMAT_XRGB8888,
+                buffers: 2,
+            })?,
+            &[],
+        )
+        .map_err(e)?;
+    let Reply::Surface(info) = fusion::call::decode(&bytes).map_err(e)? else {
+        return Err("no surface".into());
+    };
+    let desc = gfx_drivers::BufferDesc {
+        width: 256,
+        height: 256,
+        format: gfx_drivers::Format::Xrgb8888,
+        pitch: info.pitch as usize,
+        size: info.size as usize,
+    };
+    let bufs: Vec<gfx_drivers::Buffer> = fds
+        .into_iter()
+        .map(|fd| gfx_drivers::Buffer::import(fd, desc, true).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let done = Arc::new(AtomicBool::new(false));
+    let d2 = done.clone();
+    s.attach(info.reactor, 0, move |m| {
+        if let Ok(Event::FrameDone { .. }) = fusion::call::decode::<Event>(m.payload) {
+            d2.store(true, Ordering::Release);
+        }
+        Reaction::Keep
+    })
+    .map_err(e)?;
+    s.call_execute(
+        root.call,
+        0,
+        &req(&Request::WindowCreate {
+            surface: info.id,
+            layer: 0,
+            x,
+            y: 100,
+            opacity: 255,
+            visible: true,
+        })?,
+    )
+    .map_err(e)?;
+    let start = Instant::now();
+    let mut frames = 0u64;
+    let mut back = 0usize;
+    loop {
+        bufs[back]
+            .fill(0xff00_0000 | (frames as u32).wrapping_mul(0x10_2030))
+            .map_err(|e| e.to_string())?;
+        let flip = req(&Request::SurfaceFlip {
+            surface: info.id,
+            buffer: back as u8,
+            damage: vec![],
+        })?;
+        match s.call_execute(root.call, 0, &flip) {
+            Ok(_) | Err(fusion::Error::Busy) => {}
+            Err(fusion::Error::MasterGone) => break,
+            Err(other) => return Err(other.to_string()),
+        }
+        back ^= 1;
+        done.store(false, Ordering::Release);
+        loop {
+            s.dispatch(Some(Duration::from_millis(100))).map_err(e)?;
+            let mut leave = s.master_gone();
+            while let Some(ev) = s.next_event() {
+                leave |= matches!(ev, fusion::SlaveEvent::LeaveRequested(_));
+            }
+            if leave {
+                println!("{frames} {}", start.elapsed().as_secs_f64());
+                return Ok(());
+            }
+            if done.load(Ordering::Acquire) {
+                frames += 1;
+                break;
+            }
+        }
+    }
+    println!("{frames} {}", start.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// A client for the per-client measurement: enters and waits to be killed or asked to go.

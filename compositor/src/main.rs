@@ -61,7 +61,11 @@ enum Command {
     },
     /// A client of the per-client memory measurement (started by `fusionfb bench`).
     #[command(hide = true)]
-    BenchClient,
+    BenchClient {
+        /// Animate a 256x256 surface at this position instead of idling.
+        #[arg(long)]
+        animate: Option<i32>,
+    },
     /// The Fusion arena demo: a master, slave processes, a crash, and the world's snapshot.
     ArenaDemo {
         /// How many slave processes to start.
@@ -116,7 +120,10 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
-        Command::BenchClient => fusionfb::bench::client(&world),
+        Command::BenchClient { animate } => match animate {
+            Some(x) => fusionfb::bench::animating_client(&world, x),
+            None => fusionfb::bench::client(&world),
+        },
         Command::ArenaDemo { slaves } => fusionfb::arena::run(&world, slaves),
         Command::ArenaClient { index } => fusionfb::arena::client(&world, index),
     };
