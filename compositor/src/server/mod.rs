@@ -42,7 +42,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::AsFd;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fusion::{CallIn, CallOutcome, Master, MasterEvent, WorldConfig};
 use fusionfb_protocol::{self as proto, Event};
@@ -56,6 +56,9 @@ use crate::compose::{self, BufferMut, BufferRef, Damage, Element, Scene, Transfo
 pub const SURFACE_CLASS: &str = "fusionfb/surface";
 /// Object class of windows in the Fusion registry.
 pub const WINDOW_CLASS: &str = "fusionfb/window";
+/// How long before a vblank the next frame is composed: room for composition, while the
+/// flips clients make after a FrameDone still make it into that frame.
+const COMPOSE_MARGIN_NS: u64 = 4_000_000;
 /// Largest event on a surface or window reactor.
 const EVENT_SIZE: usize = 128;
 
@@ -133,6 +136,8 @@ pub struct Server {
     transform: Transform,
     frames: u64,
     presented: u64,
+    /// When to compose the next frame (just before the next vblank).
+    compose_at: Option<Instant>,
     direct_frames: u64,
     last_direct: bool,
     focused: Option<u32>,
@@ -278,6 +283,7 @@ impl Server {
             transform,
             frames: 0,
             presented: 0,
+            compose_at: None,
             direct_frames: 0,
             last_direct: false,
             focused: None,
@@ -337,6 +343,14 @@ impl Server {
     /// Waits up to `timeout` for work and does it: requests, departures, presented frames,
     /// and the next frame when something changed.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<(), ServerError> {
+        // Wake up in time to compose the next frame.
+        let timeout = match self.compose_at {
+            Some(t) => {
+                let left = t.saturating_duration_since(Instant::now());
+                Some(timeout.map_or(left, |d| d.min(left)))
+            }
+            None => timeout,
+        };
         fusion::sys::poll_readable(&[self.master.as_fd(), self.backend.as_fd()], timeout);
         self.master.dispatch(Some(Duration::ZERO))?;
         loop {
@@ -356,7 +370,7 @@ impl Server {
         self.publish();
         for e in self.backend.dispatch()? {
             if let BackendEvent::Presented(p) = e {
-                self.on_presented(p.time_ns, p.sequence);
+                self.on_presented(p.time_ns, p.sequence, p.refresh_ns);
             }
         }
         self.frame()
@@ -551,9 +565,17 @@ impl Server {
         self.flipped_in_flight.retain(|&s| s != id);
     }
 
-    fn on_presented(&mut self, time_ns: u64, sequence: u64) {
+    fn on_presented(&mut self, time_ns: u64, sequence: u64, refresh_ns: u64) {
         self.frame_in_flight = false;
         self.presented += 1;
+        // Compose the next frame late, just before the next vblank, so that flips clients
+        // make in answer to this frame's FrameDone all make it into the same next frame.
+        let next_vblank = time_ns.saturating_add(refresh_ns);
+        let now = fusion::sys::now_ns();
+        let wait = next_vblank
+            .saturating_sub(COMPOSE_MARGIN_NS)
+            .saturating_sub(now);
+        self.compose_at = (wait > 0).then(|| Instant::now() + Duration::from_nanos(wait));
         for id in std::mem::take(&mut self.flipped_in_flight) {
             let Some(s) = self.surfaces.get_mut(&id) else {
                 continue;
@@ -577,6 +599,10 @@ impl Server {
         if self.frame_in_flight {
             return Ok(());
         }
+        if self.compose_at.is_some_and(|t| Instant::now() < t) {
+            return Ok(());
+        }
+        self.compose_at = None;
         let exclusive_primary = self.exclusive_buffers(true).into_iter().next();
         let overlays = self.exclusive_buffers(false);
         let damaged = !self.target_damage[self.back].is_empty();
