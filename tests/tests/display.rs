@@ -458,3 +458,70 @@ fn a_client_can_take_the_primary_layer_exclusively_with_zero_copies() {
     assert_eq!(pixel(&s.screenshot().unwrap(), 300, 200), BACKGROUND);
     drop((windowed, surf));
 }
+
+#[test]
+fn an_overlay_layer_taken_exclusively_shows_the_clients_buffer_on_its_plane() {
+    use fusionfb::server::LayerSpec;
+    use gfx_drivers::backend::PlaneKind;
+    let w = world("overlay");
+    let backend =
+        HeadlessBackend::new(vec![HeadlessOutputConfig::new().mode(320, 240, 60_000)]).unwrap();
+    let overlay = LayerSpec {
+        id: 1,
+        kind: PlaneKind::Overlay,
+        allow_exclusive: true,
+        size: Some((100, 80)),
+        position: (50, 40),
+    };
+    let mut s = Server::with_layers(
+        w.clone(),
+        Box::new(backend),
+        fusionfb::compose::Transform::Normal,
+        vec![LayerSpec::primary(), overlay],
+    )
+    .unwrap();
+    let (d, surf) = with_server(&mut s, move || {
+        let mut d = Display::connect_to(w).unwrap();
+        assert_eq!(d.layers().len(), 2);
+        assert_eq!(d.layers()[1].kind, "overlay");
+        let mut surf = d.acquire_layer(1).unwrap();
+        assert_eq!((surf.width(), surf.height()), (100, 80));
+        surf.back().fill(RED).unwrap();
+        d.flip(&mut surf, &[]).unwrap();
+        d.wait_frame(&surf, Duration::from_secs(10)).unwrap();
+        (d, surf)
+    });
+    let shown = s
+        .layer_on_glass(1)
+        .expect("the overlay plane shows something");
+    assert_eq!(shown.snapshot().pixel(50, 40) | 0xff00_0000, RED);
+    // The plane scans out the client's own memory: a pixel it writes there shows at once.
+    surf.buffers()[0]
+        .fill_rect(
+            gfx_drivers::backend::Rect {
+                x: 3,
+                y: 3,
+                width: 1,
+                height: 1,
+            },
+            0xff00_00ff,
+        )
+        .unwrap();
+    assert_eq!(
+        shown.snapshot().pixel(3, 3) | 0xff00_0000,
+        0xff00_00ff,
+        "zero copies"
+    );
+    // The primary plane keeps composing the shared windows underneath.
+    assert_eq!(pixel(&s.screenshot().unwrap(), 10, 10), BACKGROUND);
+    // Released: the overlay plane is switched off.
+    let mut d = d;
+    with_server(&mut s, move || {
+        d.release_layer(1).unwrap();
+        d
+    });
+    assert!(s
+        .dispatch_until(Duration::from_secs(10), |s| s.layer_on_glass(1).is_none())
+        .unwrap());
+    drop(surf);
+}

@@ -144,4 +144,11 @@ impl Server {
             .position(|l| l.spec.id == id)
             .unwrap_or(usize::MAX)
     }
+
+    /// What the plane of layer `id` scans out now (`None`: the layer has no plane, or the
+    /// plane shows nothing).
+    pub fn layer_on_glass(&self, id: u32) -> Option<gfx_drivers::Buffer> {
+        let plane = self.layers.iter().find(|l| l.spec.id == id)?.plane?;
+        self.backend.on_glass(self.output, plane).ok().flatten()
+    }
 }
