@@ -1,20 +1,17 @@
-//! Waiting with a limit: the loop behind `dispatch_until` of masters and slaves.
+//! Waiting with a limit: the loop behind every `dispatch_until` (master, slave, and the
+//! display server built on them).
 
 use std::time::{Duration, Instant};
 
-use crate::Result;
-
-/// Longest single wait inside [`run_until`], so `done` is checked often.
-const SLICE: Duration = Duration::from_millis(50);
-
-/// Calls `step` (which may wait up to the duration it is given) until `done` says so or
-/// `limit` passes; `Ok(false)` on time-out.
-pub(crate) fn run_until<T>(
+/// Calls `step` (which may wait up to the duration it is given, at most `slice`) until
+/// `done` says so or `limit` passes; `Ok(false)` on time-out.
+pub fn run_until<T, E>(
     t: &mut T,
     limit: Duration,
+    slice: Duration,
     mut done: impl FnMut(&mut T) -> bool,
-    mut step: impl FnMut(&mut T, Duration) -> Result<()>,
-) -> Result<bool> {
+    mut step: impl FnMut(&mut T, Duration) -> Result<(), E>,
+) -> Result<bool, E> {
     let end = Instant::now() + limit;
     loop {
         if done(t) {
@@ -24,6 +21,6 @@ pub(crate) fn run_until<T>(
         if now >= end {
             return Ok(false);
         }
-        step(t, (end - now).min(SLICE))?;
+        step(t, (end - now).min(slice))?;
     }
 }

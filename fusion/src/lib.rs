@@ -63,7 +63,7 @@
 pub mod barrier;
 pub mod call;
 pub mod control;
-mod deadline;
+pub mod deadline;
 pub mod error;
 pub mod master;
 pub mod pool;

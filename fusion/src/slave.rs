@@ -410,7 +410,9 @@ impl Slave {
         limit: Duration,
         done: impl FnMut(&mut Slave) -> bool,
     ) -> Result<bool> {
-        crate::deadline::run_until(self, limit, done, |s, d| s.dispatch(Some(d)).map(drop))
+        crate::deadline::run_until(self, limit, Duration::from_millis(50), done, |s, d| {
+            s.dispatch(Some(d)).map(drop)
+        })
     }
 
     fn read_socket(&mut self) -> usize {

@@ -380,19 +380,10 @@ impl Server {
     pub fn dispatch_until(
         &mut self,
         limit: Duration,
-        mut done: impl FnMut(&mut Server) -> bool,
+        done: impl FnMut(&mut Server) -> bool,
     ) -> Result<bool, ServerError> {
-        let end = std::time::Instant::now() + limit;
-        loop {
-            if done(self) {
-                return Ok(true);
-            }
-            let now = std::time::Instant::now();
-            if now >= end {
-                return Ok(false);
-            }
-            self.dispatch(Some((end - now).min(Duration::from_millis(20))))?;
-        }
+        let slice = Duration::from_millis(20);
+        fusion::deadline::run_until(self, limit, slice, done, |s, d| s.dispatch(Some(d)))
     }
 
     /// What is on the glass now (the last presented frame), as XRGB8888.

@@ -334,7 +334,9 @@ impl Master {
         limit: Duration,
         done: impl FnMut(&mut Master) -> bool,
     ) -> Result<bool> {
-        crate::deadline::run_until(self, limit, done, |m, d| m.dispatch(Some(d)))
+        crate::deadline::run_until(self, limit, Duration::from_millis(50), done, |m, d| {
+            m.dispatch(Some(d))
+        })
     }
 
     fn clamp_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
