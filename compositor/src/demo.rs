@@ -131,42 +131,10 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
             t(TouchPhase::Frame, 0, (0.0, 0.0)),
         ],
     ];
-    // A drag with a third finger.
+    // A drag with a third finger, and a leftward swipe through the gallery.
     let (a, b) = (px(0.06, 0.70), px(0.42, 0.85));
-    steps.push(vec![
-        t(TouchPhase::Down, 2, a),
-        t(TouchPhase::Frame, 0, (0.0, 0.0)),
-    ]);
-    for i in 1..=16 {
-        let f = i as f32 / 16.0;
-        let p = (a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f);
-        steps.push(vec![
-            t(TouchPhase::Motion, 2, p),
-            t(TouchPhase::Frame, 0, (0.0, 0.0)),
-        ]);
-    }
-    steps.push(vec![
-        t(TouchPhase::Up, 2, b),
-        t(TouchPhase::Frame, 0, (0.0, 0.0)),
-    ]);
-    // A leftward swipe through the gallery.
-    let (s0, s1) = (px(0.92, 0.65), px(0.62, 0.66));
-    steps.push(vec![
-        t(TouchPhase::Down, 0, s0),
-        t(TouchPhase::Frame, 0, (0.0, 0.0)),
-    ]);
-    for i in 1..=8 {
-        let f = i as f32 / 8.0;
-        let p = (s0.0 + (s1.0 - s0.0) * f, s0.1 + (s1.1 - s0.1) * f);
-        steps.push(vec![
-            t(TouchPhase::Motion, 0, p),
-            t(TouchPhase::Frame, 0, (0.0, 0.0)),
-        ]);
-    }
-    steps.push(vec![
-        t(TouchPhase::Up, 0, s1),
-        t(TouchPhase::Frame, 0, (0.0, 0.0)),
-    ]);
+    steps.extend(stroke(2, a, b, 16));
+    steps.extend(stroke(0, px(0.92, 0.65), px(0.62, 0.66), 8));
     let events: usize = steps.iter().map(|s| s.len()).sum();
 
     // The script goes through the master's injection call, from another thread (as a slave).
@@ -241,6 +209,28 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
     } else {
         Err("the demo's checks failed".into())
     }
+}
+
+/// A finger going down at `from`, moving to `to` in `moves` steps and lifting: one
+/// multi-touch frame per step.
+fn stroke(slot: u32, from: (f32, f32), to: (f32, f32), moves: u32) -> Vec<Vec<InjectedTouch>> {
+    let frame = InjectedTouch {
+        phase: TouchPhase::Frame,
+        slot: 0,
+        x: 0.0,
+        y: 0.0,
+    };
+    let at = |phase, (x, y): (f32, f32)| vec![InjectedTouch { phase, slot, x, y }, frame];
+    let mut steps = vec![at(TouchPhase::Down, from)];
+    for i in 1..=moves {
+        let f = i as f32 / moves as f32;
+        steps.push(at(
+            TouchPhase::Motion,
+            (from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f),
+        ));
+    }
+    steps.push(at(TouchPhase::Up, to));
+    steps
 }
 
 fn settle(server: &mut Server, d: Duration) -> Result<(), String> {
