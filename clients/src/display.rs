@@ -43,6 +43,9 @@ pub enum ClientError {
     /// The master speaks another protocol version.
     #[error("the master speaks protocol {0}, this client {1}")]
     Version(u32, u32),
+    /// A system call failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
     /// Mapping a buffer failed.
     #[error("buffer: {0}")]
     Buffer(#[from] gfx_drivers::backend::Error),
@@ -193,6 +196,10 @@ impl Display {
     /// The layers, bottom to top.
     pub fn layers(&self) -> &[proto::LayerInfo] {
         &self.root.layers
+    }
+
+    pub(crate) fn slave_ref(&self) -> &Slave {
+        &self.slave
     }
 
     /// The Fusion slave underneath (its fd is pollable; `dispatch` handles it).

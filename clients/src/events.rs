@@ -16,79 +16,29 @@
 //! }
 //! ```
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
-
-use calloop::generic::Generic;
-use calloop::{EventSource, Interest, Mode, Poll, PostAction, Readiness, Token, TokenFactory};
 
 use crate::display::{ClientError, ClientEvent, Display};
 
 /// A [`Display`] as a calloop event source: the callback gets each [`ClientEvent`] and the
-/// display (to draw and flip in response).
-#[derive(Debug)]
-pub struct DisplaySource {
-    display: Display,
-    fd: Generic<OwnedFd>,
-}
+/// display (to draw and flip in response). Fusion's generic [`fusion::source::FdSource`].
+pub type DisplaySource = fusion::source::FdSource<Display>;
 
-impl DisplaySource {
-    /// Wraps a display.
-    pub fn new(mut display: Display) -> std::io::Result<Self> {
-        let fd = display.slave().as_fd().try_clone_to_owned()?;
-        Ok(Self {
-            display,
-            fd: Generic::new(fd, Interest::READ, Mode::Level),
-        })
-    }
-
-    /// The display.
-    pub fn get_mut(&mut self) -> &mut Display {
-        &mut self.display
+impl AsFd for Display {
+    /// The connection's pollable fd.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.slave_ref().as_fd()
     }
 }
 
-impl EventSource for DisplaySource {
+impl fusion::source::Pollable for Display {
     type Event = ClientEvent;
-    type Metadata = Display;
-    type Ret = ();
     type Error = ClientError;
 
-    fn process_events<F>(
-        &mut self,
-        readiness: Readiness,
-        token: Token,
-        mut callback: F,
-    ) -> Result<PostAction, ClientError>
-    where
-        F: FnMut(ClientEvent, &mut Display),
-    {
-        let mut ready = false;
-        self.fd
-            .process_events(readiness, token, |_, _| {
-                ready = true;
-                Ok(PostAction::Continue)
-            })
-            .map_err(|e| ClientError::Fusion(e.into()))?;
-        if ready {
-            self.display.dispatch(Some(Duration::ZERO))?;
-            while let Some(e) = self.display.next_event() {
-                callback(e, &mut self.display);
-            }
-        }
-        Ok(PostAction::Continue)
-    }
-
-    fn register(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
-        self.fd.register(poll, f)
-    }
-
-    fn reregister(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
-        self.fd.reregister(poll, f)
-    }
-
-    fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
-        self.fd.unregister(poll)
+    fn pump(&mut self) -> Result<Vec<ClientEvent>, ClientError> {
+        self.dispatch(Some(Duration::ZERO))?;
+        Ok(std::iter::from_fn(|| self.next_event()).collect())
     }
 }
 

@@ -1,7 +1,10 @@
 //! Fusion endpoints in an event loop: `calloop` sources and an optional dispatch thread.
 //!
 //! Every endpoint is one pollable fd ([`crate::Master`] and [`crate::Slave`] implement
-//! `AsFd`), so they plug into any loop. For `calloop`, [`MasterSource`] and [`SlaveSource`]
+//! `AsFd`), so they plug into any loop. For `calloop`, any [`Pollable`] (one fd, and a
+//! `pump` that does what it signals) becomes an event source through [`FdSource`]; the
+//! display backends and the client library use the same wrapper. [`MasterSource`] and
+//! [`SlaveSource`]
 //! wrap them as event sources: the loop wakes when there is work, the source dispatches,
 //! and the callback gets each world event with the endpoint itself. There is no dispatcher
 //! thread in the architecture (DirectFB's one-thread-runs-everything design was the source of
@@ -29,94 +32,116 @@ use calloop::{EventSource, Interest, Mode, Poll, PostAction, Readiness, Token, T
 
 use crate::{Error, Master, MasterEvent, Slave, SlaveEvent};
 
-macro_rules! endpoint_source {
-    ($name:ident, $endpoint:ty, $event:ty, $doc:literal) => {
-        #[doc = $doc]
-        #[derive(Debug)]
-        pub struct $name {
-            endpoint: $endpoint,
-            fd: Generic<OwnedFd>,
-        }
+/// Something with one pollable fd: when the fd is readable, [`Pollable::pump`] does the work
+/// without waiting and returns what happened. [`FdSource`] turns any such thing into a
+/// calloop event source; Fusion's master and slave are pollables, and so are the display
+/// backends and the client library's connection in the crates above.
+pub trait Pollable: AsFd {
+    /// What happened.
+    type Event;
+    /// What can go wrong.
+    type Error: From<std::io::Error> + Into<Box<dyn std::error::Error + Sync + Send>>;
 
-        impl $name {
-            /// Wraps an endpoint.
-            pub fn new(endpoint: $endpoint) -> crate::Result<Self> {
-                let fd = endpoint.as_fd().try_clone_to_owned()?;
-                Ok(Self {
-                    endpoint,
-                    fd: Generic::new(fd, Interest::READ, Mode::Level),
-                })
-            }
-
-            /// The endpoint.
-            pub fn get_mut(&mut self) -> &mut $endpoint {
-                &mut self.endpoint
-            }
-
-            /// Unwraps the endpoint.
-            pub fn into_inner(self) -> $endpoint {
-                self.endpoint
-            }
-        }
-
-        impl EventSource for $name {
-            type Event = $event;
-            type Metadata = $endpoint;
-            type Ret = ();
-            type Error = Error;
-
-            fn process_events<F>(
-                &mut self,
-                readiness: Readiness,
-                token: Token,
-                mut callback: F,
-            ) -> Result<PostAction, Error>
-            where
-                F: FnMut($event, &mut $endpoint),
-            {
-                let mut ready = false;
-                self.fd
-                    .process_events(readiness, token, |_, _| {
-                        ready = true;
-                        Ok(PostAction::Continue)
-                    })
-                    .map_err(Error::from)?;
-                if ready {
-                    self.endpoint.dispatch(Some(Duration::ZERO))?;
-                    while let Some(e) = self.endpoint.next_event() {
-                        callback(e, &mut self.endpoint);
-                    }
-                }
-                Ok(PostAction::Continue)
-            }
-
-            fn register(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
-                self.fd.register(poll, f)
-            }
-
-            fn reregister(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
-                self.fd.reregister(poll, f)
-            }
-
-            fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
-                self.fd.unregister(poll)
-            }
-        }
-    };
+    /// Handles everything ready now, without waiting, and returns the events.
+    fn pump(&mut self) -> Result<Vec<Self::Event>, Self::Error>;
 }
 
-endpoint_source!(
-    MasterSource,
-    Master,
-    MasterEvent,
-    "A [`Master`] as a calloop event source; the callback gets each [`MasterEvent`]."
-);
-endpoint_source!(
-    SlaveSource,
-    Slave,
-    SlaveEvent,
-    "A [`Slave`] as a calloop event source; reactions and call handlers run inside it, the callback gets each [`SlaveEvent`]."
-);
+/// A [`Pollable`] as a calloop event source that owns it: the callback gets each event with
+/// the pollable itself (to answer, draw or commit).
+#[derive(Debug)]
+pub struct FdSource<T> {
+    inner: T,
+    fd: Generic<OwnedFd>,
+}
+
+impl<T: Pollable> FdSource<T> {
+    /// Wraps `inner`, watching a duplicate of its fd.
+    pub fn new(inner: T) -> std::io::Result<Self> {
+        let fd = inner.as_fd().try_clone_to_owned()?;
+        Ok(Self {
+            inner,
+            fd: Generic::new(fd, Interest::READ, Mode::Level),
+        })
+    }
+
+    /// The wrapped pollable.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+
+    /// Unwraps it.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T: Pollable> EventSource for FdSource<T> {
+    type Event = T::Event;
+    type Metadata = T;
+    type Ret = ();
+    type Error = T::Error;
+
+    fn process_events<F>(
+        &mut self,
+        readiness: Readiness,
+        token: Token,
+        mut callback: F,
+    ) -> Result<PostAction, T::Error>
+    where
+        F: FnMut(T::Event, &mut T),
+    {
+        let mut ready = false;
+        self.fd.process_events(readiness, token, |_, _| {
+            ready = true;
+            Ok(PostAction::Continue)
+        })?;
+        if ready {
+            for e in self.inner.pump()? {
+                callback(e, &mut self.inner);
+            }
+        }
+        Ok(PostAction::Continue)
+    }
+
+    fn register(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
+        self.fd.register(poll, f)
+    }
+
+    fn reregister(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
+        self.fd.reregister(poll, f)
+    }
+
+    fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
+        self.fd.unregister(poll)
+    }
+}
+
+impl Pollable for Master {
+    type Event = MasterEvent;
+    type Error = Error;
+
+    fn pump(&mut self) -> Result<Vec<MasterEvent>, Error> {
+        self.dispatch(Some(Duration::ZERO))?;
+        Ok(std::iter::from_fn(|| self.next_event()).collect())
+    }
+}
+
+impl Pollable for Slave {
+    type Event = SlaveEvent;
+    type Error = Error;
+
+    fn pump(&mut self) -> Result<Vec<SlaveEvent>, Error> {
+        self.dispatch(Some(Duration::ZERO))?;
+        Ok(std::iter::from_fn(|| self.next_event()).collect())
+    }
+}
+
+/// A [`Master`] as a calloop event source; the callback gets each [`MasterEvent`].
+pub type MasterSource = FdSource<Master>;
+
+/// A [`Slave`] as a calloop event source; reactions and call handlers run inside it, the
+/// callback gets each [`SlaveEvent`].
+pub type SlaveSource = FdSource<Slave>;
 
 /// A background thread that dispatches a shared slave: reactions and call handlers run on
 /// it, world events are handed to `on_event`. Other threads lock the slave to use it.

@@ -55,7 +55,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use calloop::generic::Generic;
-use calloop::{EventSource, Interest, Poll, PostAction, Readiness, Token, TokenFactory};
+use calloop::Interest;
 
 use crate::buffer::Buffer;
 use crate::format::{Format, FormatError};
@@ -427,69 +427,16 @@ pub fn readiness_source<B: Backend + ?Sized>(backend: &B) -> Result<Generic<Owne
 }
 
 /// A backend as a `calloop` event source that owns it: the callback gets each
-/// [`BackendEvent`] with the backend, to commit the next frame.
-#[derive(Debug)]
-pub struct BackendSource<B: Backend> {
-    backend: B,
-    fd: Generic<OwnedFd>,
-}
+/// [`BackendEvent`] with the backend, to commit the next frame. (Fusion's generic
+/// [`fusion::source::FdSource`]; every backend type is a [`fusion::source::Pollable`].)
+pub type BackendSource<B> = fusion::source::FdSource<B>;
 
-impl<B: Backend> BackendSource<B> {
-    /// Wraps a backend.
-    pub fn new(backend: B) -> Result<Self, Error> {
-        let fd = readiness_source(&backend)?;
-        Ok(BackendSource { backend, fd })
-    }
-
-    /// The backend.
-    pub fn get_mut(&mut self) -> &mut B {
-        &mut self.backend
-    }
-
-    /// Unwraps the backend.
-    pub fn into_inner(self) -> B {
-        self.backend
-    }
-}
-
-impl<B: Backend> EventSource for BackendSource<B> {
+impl fusion::source::Pollable for Box<dyn Backend> {
     type Event = BackendEvent;
-    type Metadata = B;
-    type Ret = ();
     type Error = Error;
 
-    fn process_events<F>(
-        &mut self,
-        readiness: Readiness,
-        token: Token,
-        mut callback: F,
-    ) -> Result<PostAction, Error>
-    where
-        F: FnMut(BackendEvent, &mut B),
-    {
-        let mut ready = false;
-        self.fd.process_events(readiness, token, |_, _| {
-            ready = true;
-            Ok(PostAction::Continue)
-        })?;
-        if ready {
-            for event in self.backend.dispatch()? {
-                callback(event, &mut self.backend);
-            }
-        }
-        Ok(PostAction::Continue)
-    }
-
-    fn register(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
-        self.fd.register(poll, f)
-    }
-
-    fn reregister(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
-        self.fd.reregister(poll, f)
-    }
-
-    fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
-        self.fd.unregister(poll)
+    fn pump(&mut self) -> Result<Vec<BackendEvent>, Error> {
+        self.dispatch()
     }
 }
 

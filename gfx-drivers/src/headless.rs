@@ -485,3 +485,12 @@ impl Backend for HeadlessBackend {
         Ok(events.into_iter().map(BackendEvent::Presented).collect())
     }
 }
+
+impl fusion::source::Pollable for HeadlessBackend {
+    type Event = BackendEvent;
+    type Error = Error;
+
+    fn pump(&mut self) -> Result<Vec<BackendEvent>, Error> {
+        self.dispatch()
+    }
+}
