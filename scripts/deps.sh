@@ -4,9 +4,14 @@
 set -euo pipefail
 
 # System packages the workspace builds against: libpixman-1-dev for the compositor (fusionfb's
-# compose module). The display and input crates add theirs (libinput, udev, xkbcommon, seat
-# headers) when they start linking them.
-PACKAGES=(pkg-config gcc g++ libpixman-1-dev)
+# compose module); libudev, libseat, libinput, libxkbcommon and libgbm headers for the display
+# and input backends (smithay's build scripts probe them with pkg-config, input-sys and
+# xkbcommon link them). libgbm-dev must be there before the first build (stack-build.md).
+PACKAGES=(pkg-config gcc g++ libpixman-1-dev libudev-dev libseat-dev libinput-dev
+  libxkbcommon-dev libgbm-dev)
+# Extra packages a script asks for (the tests add Xvfb and QEMU), in EXTRA_PACKAGES.
+read -r -a extra <<<"${EXTRA_PACKAGES:-}"
+PACKAGES+=("${extra[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
