@@ -90,6 +90,12 @@ pub enum ClientEvent {
         /// The window.
         window: u32,
     },
+    /// A layer we [watch](Display::watch_layer) changed (taken, given back, windows came or
+    /// went); [`Display::layer_state`] reads the new state.
+    LayerChanged {
+        /// The layer.
+        layer: u32,
+    },
     /// The master asks us to leave.
     LeaveRequested,
     /// The master is gone.
@@ -112,6 +118,7 @@ pub struct Surface {
     id: u32,
     buffers: Vec<Buffer>,
     back: usize,
+    descriptor: fusion::pool::ShmHandle,
 }
 
 /// A window showing a surface.
@@ -307,6 +314,7 @@ impl Display {
             id: info.id,
             buffers: bufs,
             back: 0,
+            descriptor: info.descriptor,
         })
     }
 
@@ -436,6 +444,59 @@ impl Display {
         let map = self.slave.pool_map(window.descriptor.pool)?;
         proto::WindowDescriptor::read(&map, window.descriptor.offset as usize)
             .ok_or_else(|| ClientError::Protocol("no window descriptor".into()))
+    }
+
+    /// A surface's current state (front buffer, flips in flight, the layer it holds, the
+    /// windows showing it), read straight from the master's shared memory.
+    pub fn surface_state(&mut self, surface: &Surface) -> Result<proto::SurfaceDescriptor> {
+        let map = self.slave.pool_map(surface.descriptor.pool)?;
+        proto::SurfaceDescriptor::read(&map, surface.descriptor.offset as usize)
+            .ok_or_else(|| ClientError::Protocol("no surface descriptor".into()))
+    }
+
+    /// Layer `layer`'s current state (who holds it, its windows, its plane), read straight
+    /// from the master's shared memory.
+    pub fn layer_state(&mut self, layer: u32) -> Result<proto::LayerDescriptor> {
+        let info = self
+            .root
+            .layers
+            .iter()
+            .find(|l| l.id == layer)
+            .ok_or_else(|| ClientError::Protocol(format!("no layer {layer}")))?;
+        let at = info.descriptor;
+        let map = self.slave.pool_map(at.pool)?;
+        proto::LayerDescriptor::read(&map, at.offset as usize)
+            .ok_or_else(|| ClientError::Protocol("no layer descriptor".into()))
+    }
+
+    /// Listens to layer `layer`'s reactor: each change of its descriptor arrives as
+    /// [`ClientEvent::LayerChanged`] (say, to know when an exclusive holder gives it back).
+    pub fn watch_layer(&mut self, layer: u32) -> Result<()> {
+        let reactor = self
+            .root
+            .layers
+            .iter()
+            .find(|l| l.id == layer)
+            .ok_or_else(|| ClientError::Protocol(format!("no layer {layer}")))?
+            .reactor;
+        let q = self.events.clone();
+        self.slave.attach(reactor, 0, move |d| {
+            if let Ok(Event::Configure) = fusion::call::decode::<Event>(d.payload) {
+                q.lock()
+                    .expect("events")
+                    .push_back(ClientEvent::LayerChanged { layer });
+            }
+            Reaction::Keep
+        })?;
+        Ok(())
+    }
+
+    /// Every layer, surface and window on the display (one call; `fusionfb status` uses it).
+    pub fn describe(&mut self) -> Result<proto::Scene> {
+        match self.call_fast(&Request::Describe)? {
+            Reply::Scene(scene) => Ok(scene),
+            other => Err(ClientError::Protocol(format!("{other:?}"))),
+        }
     }
 
     /// Feeds synthetic touches (output coordinates) through the master's input routing.

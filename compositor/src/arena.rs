@@ -180,6 +180,15 @@ pub fn run(world: &str, slaves: u32) -> Result<(), String> {
             m.fusionees().iter().all(|&f| m.pid_of(f) != Some(victim))
         })?;
         let _ = children[0].0.wait();
+        // The master releases a dead owner's locks when its pidfd says the process exited,
+        // which may come a moment after its socket closed: serve until then (prevailing
+        // first would block the very loop that releases it).
+        pump(&mut m, "the dead client's lock to be released", |m| {
+            m.snapshot()
+                .locks
+                .iter()
+                .any(|l| l.name == lock.name() && l.owner_died)
+        })?;
         match lock.prevail_timeout(Duration::from_secs(5)).map_err(err)? {
             Prevailed::OwnerDied => println!(
                 "fusionfb arena-demo: client 0 died holding demo/counter; the master released it and \

@@ -1,16 +1,15 @@
 //! # fusionfb — the master of a fusionfb display
 //!
 //! This crate's room in the house: the process that owns the display and the input devices
-//! and serves applications through a [`fusion`] world. It will hold the configuration,
-//! layers, the surface manager, the window stack and its policy, composition and damage,
-//! frame scheduling and input routing (the display-server issue), on top of the backends of
-//! `gfx-drivers` and `fusionfb-input`. Today it holds the configuration ([`config`]: the
-//! TOML board profile `fusionfb run --config FILE` reads), the software compositor
-//! ([`compose`]: pixman composition, damage, output transforms, scan-out detection, golden
-//! images, a benchmark) and the command line: `fusionfb run` (serve a world), `fusionfb
-//! status` (the world's snapshot) and `fusionfb demo` (the Fusion arena demo: several slave
-//! processes, input-like events through a reactor, a shared lock and shared memory, a crash
-//! in the middle, and the snapshot afterwards).
+//! and serves applications through a [`fusion`] world, on top of the backends of
+//! `gfx-drivers` and `fusionfb-input`. It holds the configuration ([`config`]: the TOML
+//! board profile `fusionfb run --config FILE` reads), the display server ([`server`]:
+//! layers, surfaces, windows and their descriptors in shared memory, frame scheduling,
+//! input routing), the software compositor ([`compose`]: pixman composition, damage, output
+//! transforms, scan-out detection, golden images) and the command line: `fusionfb run`
+//! ([`serve`]), `fusionfb status` ([`status`]), `fusionfb screenshot`, `fusionfb demo`
+//! ([`demo`]: the display demo with the demo apps and a scripted touch sequence),
+//! `fusionfb arena-demo` ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`]).
 
 pub mod arena;
 pub mod bench;
@@ -19,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod serve;
 pub mod server;
+pub mod status;
 
 /// Sets up `tracing` output filtered by `RUST_LOG` (default: warnings and errors).
 pub fn init_logging() {

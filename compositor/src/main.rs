@@ -137,16 +137,10 @@ fn main() -> ExitCode {
 }
 
 fn status(world: &str, json: bool) -> Result<(), String> {
-    let cfg = fusion::WorldConfig::new(world).client_name("fusionfb status");
-    let snap = fusion::status::fetch(cfg).map_err(|e| format!("world {world:?}: {e}"))?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&snap).map_err(|e| e.to_string())?
-        );
-    } else {
-        print!("{}", snap.to_table());
-    }
+    print!(
+        "{}",
+        fusionfb::status::status(fusion::WorldConfig::new(world), json)?
+    );
     Ok(())
 }
 

@@ -57,11 +57,21 @@ fn run_serves_status_and_stops_on_sigterm() {
     assert_eq!(snap["world"], "cli-run");
     assert_eq!(snap["fusionees"][0]["role"], "master");
     assert_eq!(snap["master_pid"], master.id());
+    // What is on the display: the config's primary layer and its overlay, shared, no windows.
+    assert_eq!(snap["display"]["layers"][0]["kind"], 0);
+    assert_eq!(
+        snap["display"]["layers"][0]["exclusive_surface"],
+        serde_json::Value::Null
+    );
+    assert_eq!(snap["display"]["windows"].as_array().map(Vec::len), Some(0));
     let table = fusionfb(&dir)
         .args(["--world", "cli-run", "status"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&table.stdout).contains("fusionees (1)"));
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("fusionees (1)"), "{table}");
+    assert!(table.contains("layers (2)"), "{table}");
+    assert!(table.contains("windows (0)"), "{table}");
     // A screenshot of the (empty) headless glass.
     let png_path = dir.join("shot.png");
     let out = fusionfb(&dir)

@@ -525,3 +525,71 @@ fn an_overlay_layer_taken_exclusively_shows_the_clients_buffer_on_its_plane() {
         .unwrap());
     drop(surf);
 }
+
+#[test]
+fn layers_surfaces_and_windows_are_published_in_shared_memory() {
+    use fusionfb_client::display::ClientEvent;
+    let (mut s, w) = server("descriptors");
+    let w1 = w.clone();
+    let (a, holder) = with_server(&mut s, move || {
+        let mut a = Display::connect_to(w1.clone()).unwrap();
+        let mut sa = a.create_surface(40, 30, Format::Argb8888, 2).unwrap();
+        let before = a.surface_state(&sa).unwrap();
+        assert_eq!(
+            (before.width, before.height, before.buffers, before.front),
+            (40, 30, 2, None)
+        );
+        assert_eq!(before.owner, a.slave().id());
+        let win = a.create_window(&sa, 0, 7, 9).unwrap();
+        sa.back().fill(0xff00_ff00).unwrap();
+        a.flip(&mut sa, &[]).unwrap();
+        a.wait_frame(&sa, Duration::from_secs(10)).unwrap();
+        let after = a.surface_state(&sa).unwrap();
+        assert_eq!((after.front, after.flips, after.presented), (Some(0), 1, 1));
+        assert!(!after.in_flight);
+        assert_eq!(after.windows, 1);
+        let layer = a.layer_state(0).unwrap();
+        assert_eq!((layer.windows, layer.exclusive_surface), (1, None));
+        assert!(layer.hardware);
+        // Another application takes the layer; a watcher hears of it and reads who.
+        a.watch_layer(0).unwrap();
+        let mut b = Display::connect_to(w1).unwrap();
+        let excl = b.acquire_layer(0).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            a.dispatch(Some(Duration::from_millis(20))).unwrap();
+            if std::iter::from_fn(|| a.next_event())
+                .any(|e| e == ClientEvent::LayerChanged { layer: 0 })
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no LayerChanged");
+        }
+        let layer = a.layer_state(0).unwrap();
+        assert_eq!(layer.exclusive_surface, Some(excl.id()));
+        assert_eq!(layer.exclusive_owner, b.slave().id());
+        assert_eq!(b.surface_state(&excl).unwrap().exclusive_layer, Some(0));
+        // The whole scene, in one call (what `fusionfb status` shows).
+        let scene = a.describe().unwrap();
+        assert_eq!(scene.layers.len(), 1);
+        assert_eq!(scene.surfaces.len(), 2);
+        assert_eq!(scene.windows.len(), 1);
+        assert_eq!(scene.windows[0], a.window_state(&win).unwrap());
+        assert_eq!((scene.windows[0].x, scene.windows[0].y), (7, 9));
+        ((a, sa, win), (b, excl))
+    });
+    // The holder goes away: the layer is shared again, and says so.
+    drop(holder);
+    let (mut a, sa, win) = a;
+    assert!(s
+        .dispatch_until(Duration::from_secs(10), |s| {
+            s.master().fusionees().len() == 1
+        })
+        .unwrap());
+    let layer = with_server(&mut s, move || {
+        let state = a.layer_state(0).unwrap();
+        drop((sa, win));
+        state
+    });
+    assert_eq!((layer.exclusive_surface, layer.exclusive_owner), (None, 0));
+}

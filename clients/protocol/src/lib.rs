@@ -97,6 +97,11 @@ pub struct LayerInfo {
     pub id: u32,
     /// `primary`, `overlay` or `cursor`.
     pub kind: String,
+    /// Its descriptor ([`LayerDescriptor`]) in the master's read-only pool.
+    pub descriptor: fusion::pool::ShmHandle,
+    /// The reactor announcing [`Event::Configure`] when the layer changes (taken or given
+    /// back, windows come and go).
+    pub reactor: u32,
 }
 
 /// A request to the master.
@@ -173,6 +178,9 @@ pub enum Request {
     /// Feeds synthetic touch events through the same routing as a real touchscreen (the
     /// demo, tests and automation use it).
     InjectTouch(Vec<InjectedTouch>),
+    /// Every layer's, surface's and window's descriptor, answered with [`Reply::Scene`]
+    /// (`fusionfb status`; applications read their own descriptors directly).
+    Describe,
 }
 
 /// A synthetic touch event, in output coordinates.
@@ -234,6 +242,8 @@ pub enum Reply {
         /// DRM fourcc (XRGB8888).
         format: u32,
     },
+    /// What is on the display.
+    Scene(Scene),
 }
 
 /// A surface as created.
@@ -253,6 +263,8 @@ pub struct SurfaceInfo {
     pub pitch: u32,
     /// Bytes of each buffer's memfd.
     pub size: u64,
+    /// Its descriptor ([`SurfaceDescriptor`]) in the master's read-only pool.
+    pub descriptor: fusion::pool::ShmHandle,
 }
 
 /// A window as created.
@@ -270,7 +282,7 @@ pub struct WindowInfo {
 /// A window's state as the master publishes it in shared memory (the master's read-only
 /// pool). Written under a sequence lock: [`WindowDescriptor::read`] retries until it gets a
 /// consistent copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WindowDescriptor {
     /// Window id.
     pub id: u32,
@@ -299,11 +311,16 @@ pub struct WindowDescriptor {
 }
 
 /// Bytes a [`WindowDescriptor`] takes in shared memory.
-pub const WINDOW_DESCRIPTOR_SIZE: usize = 64;
-const DESCRIPTOR_MAGIC: u32 = u32::from_le_bytes(*b"FFBW");
+pub const WINDOW_DESCRIPTOR_SIZE: usize = cell::SIZE;
+/// Bytes a [`SurfaceDescriptor`] takes in shared memory.
+pub const SURFACE_DESCRIPTOR_SIZE: usize = cell::SIZE;
+/// Bytes a [`LayerDescriptor`] takes in shared memory.
+pub const LAYER_DESCRIPTOR_SIZE: usize = cell::SIZE;
 
 impl WindowDescriptor {
-    fn fields(&self) -> [u32; 11] {
+    const MAGIC: u32 = u32::from_le_bytes(*b"FFBW");
+
+    fn fields(&self) -> [u32; cell::FIELDS] {
         [
             self.id,
             self.surface,
@@ -316,33 +333,237 @@ impl WindowDescriptor {
             self.z,
             self.owner,
             0,
+            0,
         ]
     }
 
     /// Writes the descriptor at `offset` of the master's mapping (sequence-locked).
     pub fn write(&self, map: &fusion::sys::Mapping, offset: usize) {
-        use std::sync::atomic::Ordering;
+        cell::write(map, offset, Self::MAGIC, &self.fields());
+    }
+
+    /// Reads a consistent copy from `offset` of a (read-only) mapping; `None` if there is
+    /// no window descriptor there.
+    pub fn read(map: &fusion::sys::Mapping, offset: usize) -> Option<WindowDescriptor> {
+        let f = cell::read(map, offset, Self::MAGIC)?;
+        Some(WindowDescriptor {
+            id: f[0],
+            surface: f[1],
+            layer: f[2],
+            x: f[3] as i32,
+            y: f[4] as i32,
+            width: f[5],
+            height: f[6],
+            opacity: (f[7] & 0xff) as u8,
+            visible: f[7] & 0x100 != 0,
+            focused: f[7] & 0x200 != 0,
+            z: f[8],
+            owner: f[9],
+        })
+    }
+}
+
+/// A surface's state as the master publishes it (the master's read-only pool, sequence
+/// locked like [`WindowDescriptor`]); changes are announced on the surface's reactor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SurfaceDescriptor {
+    /// Surface id.
+    pub id: u32,
+    /// Its owner's fusionee id.
+    pub owner: u32,
+    /// Width of its buffers.
+    pub width: u32,
+    /// Height of its buffers.
+    pub height: u32,
+    /// Their DRM fourcc.
+    pub format: u32,
+    /// Bytes per row.
+    pub pitch: u32,
+    /// How many buffers (1–3).
+    pub buffers: u8,
+    /// The buffer the master shows (`None` before the first flip).
+    pub front: Option<u8>,
+    /// A flip is waiting for the glass (the next flip would be refused as busy).
+    pub in_flight: bool,
+    /// The layer it holds exclusively, if it is a layer's surface.
+    pub exclusive_layer: Option<u32>,
+    /// Flips so far.
+    pub flips: u32,
+    /// Flips that reached the glass so far.
+    pub presented: u32,
+    /// Windows showing it.
+    pub windows: u32,
+}
+
+impl SurfaceDescriptor {
+    const MAGIC: u32 = u32::from_le_bytes(*b"FFBS");
+
+    fn fields(&self) -> [u32; cell::FIELDS] {
+        [
+            self.id,
+            self.owner,
+            self.width,
+            self.height,
+            self.format,
+            self.pitch,
+            self.buffers as u32
+                | (self.front.map_or(0xff, u32::from) << 8)
+                | (self.in_flight as u32) << 16,
+            self.exclusive_layer.map_or(u32::MAX, |l| l),
+            self.flips,
+            self.presented,
+            self.windows,
+            0,
+        ]
+    }
+
+    /// Writes the descriptor at `offset` of the master's mapping (sequence-locked).
+    pub fn write(&self, map: &fusion::sys::Mapping, offset: usize) {
+        cell::write(map, offset, Self::MAGIC, &self.fields());
+    }
+
+    /// Reads a consistent copy; `None` if there is no surface descriptor at `offset`.
+    pub fn read(map: &fusion::sys::Mapping, offset: usize) -> Option<SurfaceDescriptor> {
+        let f = cell::read(map, offset, Self::MAGIC)?;
+        let front = (f[6] >> 8) & 0xff;
+        Some(SurfaceDescriptor {
+            id: f[0],
+            owner: f[1],
+            width: f[2],
+            height: f[3],
+            format: f[4],
+            pitch: f[5],
+            buffers: (f[6] & 0xff) as u8,
+            front: (front != 0xff).then_some(front as u8),
+            in_flight: f[6] & 0x1_0000 != 0,
+            exclusive_layer: (f[7] != u32::MAX).then_some(f[7]),
+            flips: f[8],
+            presented: f[9],
+            windows: f[10],
+        })
+    }
+}
+
+/// A layer's state as the master publishes it (the master's read-only pool, sequence
+/// locked like [`WindowDescriptor`]); changes are announced on the layer's reactor
+/// ([`LayerInfo::reactor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LayerDescriptor {
+    /// Layer id.
+    pub id: u32,
+    /// 0 primary, 1 overlay, 2 cursor.
+    pub kind: u32,
+    /// Backed by a hardware plane (else composed: a virtual layer).
+    pub hardware: bool,
+    /// May be taken exclusively.
+    pub allow_exclusive: bool,
+    /// Left edge of its plane on the output.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width of its buffers when taken exclusively.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// The surface holding it exclusively.
+    pub exclusive_surface: Option<u32>,
+    /// That surface's owner (fusionee id), 0 when shared.
+    pub exclusive_owner: u32,
+    /// Windows on it.
+    pub windows: u32,
+    /// Position in the stack (0 = bottom).
+    pub z: u32,
+}
+
+impl LayerDescriptor {
+    const MAGIC: u32 = u32::from_le_bytes(*b"FFBL");
+
+    fn fields(&self) -> [u32; cell::FIELDS] {
+        [
+            self.id,
+            self.kind,
+            self.hardware as u32 | (self.allow_exclusive as u32) << 1,
+            self.x as u32,
+            self.y as u32,
+            self.width,
+            self.height,
+            self.exclusive_surface.map_or(u32::MAX, |s| s),
+            self.exclusive_owner,
+            self.windows,
+            self.z,
+            0,
+        ]
+    }
+
+    /// Writes the descriptor at `offset` of the master's mapping (sequence-locked).
+    pub fn write(&self, map: &fusion::sys::Mapping, offset: usize) {
+        cell::write(map, offset, Self::MAGIC, &self.fields());
+    }
+
+    /// Reads a consistent copy; `None` if there is no layer descriptor at `offset`.
+    pub fn read(map: &fusion::sys::Mapping, offset: usize) -> Option<LayerDescriptor> {
+        let f = cell::read(map, offset, Self::MAGIC)?;
+        Some(LayerDescriptor {
+            id: f[0],
+            kind: f[1],
+            hardware: f[2] & 1 != 0,
+            allow_exclusive: f[2] & 2 != 0,
+            x: f[3] as i32,
+            y: f[4] as i32,
+            width: f[5],
+            height: f[6],
+            exclusive_surface: (f[7] != u32::MAX).then_some(f[7]),
+            exclusive_owner: f[8],
+            windows: f[9],
+            z: f[10],
+        })
+    }
+}
+
+/// Everything on the display, as [`Request::Describe`] answers it (for `fusionfb status`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Scene {
+    /// The layers, bottom to top.
+    pub layers: Vec<LayerDescriptor>,
+    /// The surfaces, by id.
+    pub surfaces: Vec<SurfaceDescriptor>,
+    /// The windows, bottom to top.
+    pub windows: Vec<WindowDescriptor>,
+}
+
+/// The sequence-locked cell every descriptor lives in: a magic word naming the kind, a
+/// sequence word (odd while the master writes), then [`FIELDS`](cell::FIELDS) words. Only
+/// the master writes (its pool is read-only to slaves); readers retry while a write is in
+/// progress, so they never see a torn descriptor.
+mod cell {
+    use std::sync::atomic::{fence, Ordering};
+
+    use fusion::sys::Mapping;
+
+    /// Words of payload.
+    pub const FIELDS: usize = 12;
+    /// Bytes a cell takes (header and payload, rounded to a cache line).
+    pub const SIZE: usize = 64;
+
+    pub fn write(map: &Mapping, offset: usize, magic: u32, fields: &[u32; FIELDS]) {
         let Some(seq) = map.atomic_u32(offset + 4) else {
             return;
         };
         let s = seq.load(Ordering::Relaxed);
         seq.store(s.wrapping_add(1) | 1, Ordering::Relaxed);
-        std::sync::atomic::fence(Ordering::Release);
-        let mut bytes = Vec::with_capacity(44);
-        for f in self.fields() {
-            bytes.extend_from_slice(&f.to_le_bytes());
+        fence(Ordering::Release);
+        let mut bytes = [0u8; FIELDS * 4];
+        for (chunk, f) in bytes.chunks_exact_mut(4).zip(fields) {
+            chunk.copy_from_slice(&f.to_le_bytes());
         }
         map.write(offset + 8, &bytes);
         if let Some(m) = map.atomic_u32(offset) {
-            m.store(DESCRIPTOR_MAGIC, Ordering::Relaxed);
+            m.store(magic, Ordering::Relaxed);
         }
         seq.store((s | 1).wrapping_add(1), Ordering::Release);
     }
 
-    /// Reads a consistent copy from `offset` of a (read-only) mapping; `None` if there is
-    /// no descriptor there.
-    pub fn read(map: &fusion::sys::Mapping, offset: usize) -> Option<WindowDescriptor> {
-        use std::sync::atomic::Ordering;
+    pub fn read(map: &Mapping, offset: usize, magic: u32) -> Option<[u32; FIELDS]> {
         let seq = map.atomic_u32(offset + 4)?;
         for _ in 0..1000 {
             let before = seq.load(Ordering::Acquire);
@@ -350,32 +571,22 @@ impl WindowDescriptor {
                 std::hint::spin_loop();
                 continue;
             }
-            let mut bytes = [0u8; 44];
+            let mut bytes = [0u8; FIELDS * 4];
             if !map.read(offset + 8, &mut bytes) {
                 return None;
             }
-            std::sync::atomic::fence(Ordering::Acquire);
+            fence(Ordering::Acquire);
             if seq.load(Ordering::Relaxed) != before {
                 continue;
             }
-            if map.atomic_u32(offset)?.load(Ordering::Relaxed) != DESCRIPTOR_MAGIC {
+            if map.atomic_u32(offset)?.load(Ordering::Relaxed) != magic {
                 return None;
             }
-            let f = |i: usize| u32::from_le_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
-            return Some(WindowDescriptor {
-                id: f(0),
-                surface: f(1),
-                layer: f(2),
-                x: f(3) as i32,
-                y: f(4) as i32,
-                width: f(5),
-                height: f(6),
-                opacity: (f(7) & 0xff) as u8,
-                visible: f(7) & 0x100 != 0,
-                focused: f(7) & 0x200 != 0,
-                z: f(8),
-                owner: f(9),
-            });
+            let mut out = [0u32; FIELDS];
+            for (o, chunk) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+            }
+            return Some(out);
         }
         None
     }
@@ -399,8 +610,8 @@ pub enum Event {
     Touch(Touch),
     /// The window gained (`true`) or lost the keyboard focus.
     Focus(bool),
-    /// The window changed (moved, restacked, shown, hidden…); its descriptor holds the new
-    /// state.
+    /// The window, surface or layer changed (moved, restacked, shown, hidden, flipped, taken
+    /// or given back…); its descriptor holds the new state.
     Configure,
 }
 

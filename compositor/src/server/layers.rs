@@ -52,6 +52,12 @@ pub(crate) struct LayerState {
     pub plane: Option<PlaneId>,
     /// The surface holding it exclusively.
     pub exclusive: Option<u32>,
+    /// Where its descriptor lives in the master's read-only pool.
+    pub descriptor: fusion::pool::ShmHandle,
+    /// Its reactor (announces `Configure` when the descriptor changes).
+    pub reactor: u32,
+    /// What was last published there.
+    pub published: Option<proto::LayerDescriptor>,
 }
 
 pub(crate) fn kind_name(k: PlaneKind) -> &'static str {

@@ -34,6 +34,7 @@
 
 mod input;
 pub mod layers;
+mod publish;
 mod requests;
 
 pub use layers::LayerSpec;
@@ -87,6 +88,13 @@ pub(crate) struct SurfaceState {
     pub front: Option<u8>,
     /// Flipped, waiting for the frame that shows it to be presented.
     pub in_flight: bool,
+    /// Flips so far, and how many reached the glass.
+    pub flips: u32,
+    pub presented: u32,
+    /// Where its descriptor lives in the master's read-only pool.
+    pub descriptor: fusion::pool::ShmHandle,
+    /// What was last published there.
+    pub published: Option<proto::SurfaceDescriptor>,
 }
 
 pub(crate) struct WindowState {
@@ -226,26 +234,30 @@ impl Server {
             .filter(|p| p.kind == PlaneKind::Overlay)
             .map(|p| p.id)
             .collect();
-        let layers: Vec<layers::LayerState> = specs
-            .into_iter()
-            .map(|spec| {
-                let plane = match spec.kind {
-                    PlaneKind::Primary => Some(primary),
-                    _ if free.is_empty() => None,
-                    _ => Some(free.remove(0)),
-                };
-                layers::LayerState {
-                    spec,
-                    plane,
-                    exclusive: None,
-                }
-            })
-            .collect();
+        let mut layers: Vec<layers::LayerState> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let plane = match spec.kind {
+                PlaneKind::Primary => Some(primary),
+                _ if free.is_empty() => None,
+                _ => Some(free.remove(0)),
+            };
+            let (descriptor, reactor) = publish::layer_slot(&mut master, spec.id)?;
+            layers.push(layers::LayerState {
+                spec,
+                plane,
+                exclusive: None,
+                descriptor,
+                reactor,
+                published: None,
+            });
+        }
         let layer_infos: Vec<proto::LayerInfo> = layers
             .iter()
             .map(|l| proto::LayerInfo {
                 id: l.spec.id,
                 kind: layers::kind_name(l.spec.kind).into(),
+                descriptor: l.descriptor,
+                reactor: l.reactor,
             })
             .collect();
         let root = proto::Root {
@@ -500,44 +512,6 @@ impl Server {
         }
     }
 
-    /// Publishes every window's state in its descriptor and announces `Configure` to the
-    /// windows whose state changed.
-    pub(crate) fn publish(&mut self) {
-        let mut changed = Vec::new();
-        for z in 0..self.windows.len() {
-            let w = &self.windows[z];
-            let (width, height) = self.window_rect(w).map(|r| (r.w, r.h)).unwrap_or((0, 0));
-            let d = proto::WindowDescriptor {
-                id: w.id,
-                surface: w.surface,
-                layer: w.layer,
-                x: w.x,
-                y: w.y,
-                width,
-                height,
-                opacity: w.opacity,
-                visible: w.visible,
-                focused: self.focused == Some(w.id),
-                z: z as u32,
-                owner: w.owner,
-            };
-            if w.published == Some(d) {
-                continue;
-            }
-            if let Some(pool) = self.master.pool(fusion::master::MAIN_POOL) {
-                d.write(pool.map(), w.descriptor.offset as usize);
-            }
-            let first = w.published.is_none();
-            self.windows[z].published = Some(d);
-            if !first {
-                changed.push(self.windows[z].reactor);
-            }
-        }
-        for r in changed {
-            self.announce(r, &Event::Configure);
-        }
-    }
-
     pub(crate) fn remove_surface(&mut self, id: u32) {
         let shown: Vec<u32> = self
             .windows
@@ -550,6 +524,9 @@ impl Server {
         }
         if let Some(s) = self.surfaces.remove(&id) {
             let _ = self.master.object_destroy(s.object);
+            if let Some(pool) = self.master.pool_mut(fusion::master::MAIN_POOL) {
+                let _ = pool.free(fusion::wire::MASTER_ID, s.descriptor);
+            }
         }
         self.layer_release_surface(id);
         self.flipped.retain(|&s| s != id);
@@ -567,21 +544,28 @@ impl Server {
             .saturating_sub(COMPOSE_MARGIN_NS)
             .saturating_sub(now);
         self.compose_at = (wait > 0).then(|| Instant::now() + Duration::from_nanos(wait));
+        let mut done = Vec::new();
         for id in std::mem::take(&mut self.flipped_in_flight) {
             let Some(s) = self.surfaces.get_mut(&id) else {
                 continue;
             };
             s.in_flight = false;
+            s.presented = s.presented.wrapping_add(1);
             let (reactor, buffer) = (s.reactor, s.front.unwrap_or(0));
-            self.announce(
+            done.push((
                 reactor,
-                &Event::FrameDone {
+                Event::FrameDone {
                     surface: id,
                     buffer,
                     time_ns,
                     sequence,
                 },
-            );
+            ));
+        }
+        // The descriptors say "presented" before the events do.
+        self.publish();
+        for (reactor, event) in done {
+            self.announce(reactor, &event);
         }
     }
 

@@ -93,6 +93,7 @@ impl Server {
                 }
                 (reply(Ok(Reply::Unit)), Vec::new())
             }
+            Request::Describe => (reply(Ok(Reply::Scene(self.scene()))), Vec::new()),
             Request::LayerAcquire { layer } => match self.layer_acquire(who, layer) {
                 Ok((info, fds)) => (reply(Ok(Reply::Surface(info))), fds),
                 Err(e) => (Err(e), Vec::new()),
@@ -162,6 +163,41 @@ impl Server {
         self.register_surface(who, bufs)
     }
 
+    /// A live object of `class` owned by `who`, with a zeroed descriptor block of `size`
+    /// bytes in the main pool (freed again if the object cannot be made): its id, its
+    /// reactor and the block.
+    fn described_object(
+        &mut self,
+        who: u32,
+        class: &str,
+        size: usize,
+    ) -> fusion::Result<(u32, u32, fusion::pool::ShmHandle)> {
+        let master = self.master();
+        let descriptor = master
+            .pool_mut(fusion::master::MAIN_POOL)
+            .ok_or_else(|| Error::NotFound("main pool".into()))?
+            .calloc(MASTER_ID, size)?;
+        let made = master
+            .object_create(class, who, EVENT_SIZE, Some(descriptor))
+            .and_then(|o| master.object_activate(o).map(|()| o))
+            .and_then(|o| {
+                let reactor = master
+                    .object_get(o)
+                    .map(|obj| obj.reactor)
+                    .ok_or_else(|| Error::NotFound(format!("{class} object")))?;
+                Ok((o, reactor))
+            });
+        match made {
+            Ok((object, reactor)) => Ok((object, reactor, descriptor)),
+            Err(e) => {
+                if let Some(p) = master.pool_mut(fusion::master::MAIN_POOL) {
+                    let _ = p.free(MASTER_ID, descriptor);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Makes `bufs` a surface of `who`: its object and reactor, its id, and the buffers' fds
     /// to hand over.
     pub(super) fn register_surface(
@@ -173,15 +209,8 @@ impl Server {
             .iter()
             .map(|b| b.export().map_err(|e| Error::Io(e.to_string())))
             .collect::<fusion::Result<Vec<_>>>()?;
-        let object = self
-            .master()
-            .object_create(SURFACE_CLASS, who, EVENT_SIZE, None)?;
-        self.master().object_activate(object)?;
-        let reactor = self
-            .master()
-            .object_get(object)
-            .map(|o| o.reactor)
-            .ok_or_else(|| Error::NotFound("surface object".into()))?;
+        let (object, reactor, descriptor) =
+            self.described_object(who, SURFACE_CLASS, proto::SURFACE_DESCRIPTOR_SIZE)?;
         let id = self.new_id();
         let info = proto::SurfaceInfo {
             id,
@@ -191,6 +220,7 @@ impl Server {
             reactor,
             pitch: bufs[0].pitch() as u32,
             size: bufs[0].size() as u64,
+            descriptor,
         };
         self.surfaces.insert(
             id,
@@ -201,6 +231,10 @@ impl Server {
                 buffers: bufs,
                 front: None,
                 in_flight: false,
+                flips: 0,
+                presented: 0,
+                descriptor,
+                published: None,
             },
         );
         Ok((info, fds))
@@ -230,6 +264,7 @@ impl Server {
         let s = self.surfaces.get_mut(&id).expect("checked");
         s.front = Some(buffer);
         s.in_flight = true;
+        s.flips = s.flips.wrapping_add(1);
         self.flipped.push(id);
         // The surface's damage, where its windows show it.
         let full = [proto::Rect::new(0, 0, bw, bh)];
@@ -268,30 +303,8 @@ impl Server {
         if self.windows.iter().filter(|w| w.owner == who).count() >= 256 {
             return Err(Error::Quota("windows".into()));
         }
-        let descriptor = self
-            .master()
-            .pool_mut(fusion::master::MAIN_POOL)
-            .ok_or_else(|| Error::NotFound("main pool".into()))?
-            .calloc(MASTER_ID, proto::WINDOW_DESCRIPTOR_SIZE)?;
-        let object =
-            match self
-                .master()
-                .object_create(WINDOW_CLASS, who, EVENT_SIZE, Some(descriptor))
-            {
-                Ok(o) => o,
-                Err(e) => {
-                    if let Some(p) = self.master().pool_mut(fusion::master::MAIN_POOL) {
-                        let _ = p.free(MASTER_ID, descriptor);
-                    }
-                    return Err(e);
-                }
-            };
-        self.master().object_activate(object)?;
-        let reactor = self
-            .master()
-            .object_get(object)
-            .map(|o| o.reactor)
-            .ok_or_else(|| Error::NotFound("window object".into()))?;
+        let (object, reactor, descriptor) =
+            self.described_object(who, WINDOW_CLASS, proto::WINDOW_DESCRIPTOR_SIZE)?;
         let id = self.new_id();
         let w = WindowState {
             id,

@@ -1,0 +1,122 @@
+//! `fusionfb status`: the Fusion snapshot of a world (fusionees, pools, locks, reactors,
+//! calls, objects) and, when its master is a fusionfb display server, what is on the
+//! display: layers (plane, exclusive holder), surfaces (size, format, front buffer, flips)
+//! and windows (geometry, stacking, focus, owner), from the master's
+//! [`Describe`](fusionfb_protocol::Request::Describe) answer.
+
+use std::fmt::Write;
+
+use fusionfb_protocol::{self as proto, Reply, Request, Root};
+
+/// What `fusionfb status` prints: a table, or JSON (the Fusion snapshot's fields plus
+/// `display`, `null` when the master is not a display server).
+pub fn status(world: fusion::WorldConfig, json: bool) -> Result<String, String> {
+    let name = world.name.clone();
+    let mut slave = fusion::Slave::enter(world.client_name("fusionfb status"))
+        .map_err(|e| format!("world {name:?}: {e}"))?;
+    let mut snap = slave.snapshot().map_err(|e| e.to_string())?;
+    let me = slave.id();
+    snap.fusionees.retain(|f| f.id != me);
+    let scene = describe(&mut slave).ok();
+    if json {
+        let mut v = serde_json::to_value(&snap).map_err(|e| e.to_string())?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "display".into(),
+                serde_json::to_value(&scene).map_err(|e| e.to_string())?,
+            );
+        }
+        return serde_json::to_string_pretty(&v)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string());
+    }
+    let mut out = snap.to_table();
+    if let Some(scene) = scene {
+        out.push_str(&table(&scene));
+    }
+    Ok(out)
+}
+
+/// Asks the world's master what is on its display.
+pub fn describe(slave: &mut fusion::Slave) -> Result<proto::Scene, fusion::Error> {
+    let root: Root = fusion::call::decode(&slave.root()?)?;
+    let req = fusion::call::encode(&Request::Describe)?;
+    let (bytes, _) = slave.call_execute_fds(root.call, 0, &req, &[])?;
+    match fusion::call::decode(&bytes)? {
+        Reply::Scene(scene) => Ok(scene),
+        other => Err(fusion::Error::Invalid(format!(
+            "unexpected answer {other:?}"
+        ))),
+    }
+}
+
+fn fourcc(code: u32) -> String {
+    code.to_le_bytes().iter().map(|&b| b as char).collect()
+}
+
+/// The display part of the status table.
+pub fn table(scene: &proto::Scene) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "layers ({})", scene.layers.len());
+    for l in &scene.layers {
+        let kind = ["primary", "overlay", "cursor"]
+            .get(l.kind as usize)
+            .unwrap_or(&"?");
+        let holder = match l.exclusive_surface {
+            Some(sf) => format!("exclusive: surface {sf} of fusionee {}", l.exclusive_owner),
+            None => "shared".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:>3} {:<8} {:<8} {}x{} at {},{}  {} windows  {}",
+            l.id,
+            kind,
+            if l.hardware { "plane" } else { "virtual" },
+            l.width,
+            l.height,
+            l.x,
+            l.y,
+            l.windows,
+            holder
+        );
+    }
+    let _ = writeln!(s, "surfaces ({})", scene.surfaces.len());
+    for sf in &scene.surfaces {
+        let front = sf.front.map_or("-".into(), |f| f.to_string());
+        let _ = writeln!(
+            s,
+            "  {:>3} {}x{} {} pitch {} x{} front {} flips {} presented {}{}  owner {}",
+            sf.id,
+            sf.width,
+            sf.height,
+            fourcc(sf.format),
+            sf.pitch,
+            sf.buffers,
+            front,
+            sf.flips,
+            sf.presented,
+            if sf.in_flight { " (in flight)" } else { "" },
+            sf.owner
+        );
+    }
+    let _ = writeln!(s, "windows ({})", scene.windows.len());
+    for w in &scene.windows {
+        let _ = writeln!(
+            s,
+            "  {:>3} surface {} layer {} {}x{} at {},{} z {} opacity {}{}{}  owner {}",
+            w.id,
+            w.surface,
+            w.layer,
+            w.width,
+            w.height,
+            w.x,
+            w.y,
+            w.z,
+            w.opacity,
+            if w.visible { "" } else { " hidden" },
+            if w.focused { " focused" } else { "" },
+            w.owner
+        );
+    }
+    s
+}
