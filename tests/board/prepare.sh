@@ -29,23 +29,6 @@ modules=(bochs virtio-gpu virtio_pci evdev uinput virtio_input)
 
 say() { echo "board: $*" >&2; }
 
-if [ "$(id -u)" -ne 0 ]; then
-  say "prepare.sh needs root (debootstrap and chroot); run it with sudo"
-  exit 1
-fi
-missing=()
-for tool in debootstrap:debootstrap cpio:cpio apt-get:apt dpkg:dpkg; do
-  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
-done
-if ((${#missing[@]})); then
-  say "installing ${missing[*]}"
-  EXTRA_PACKAGES="${missing[*]}" "$repo/scripts/deps.sh" >&2
-fi
-
-mkdir -p "$cache"
-exec 9>"$cache/.lock"
-flock 9
-
 # The kernel: the version the linux-image-amd64 meta package points at.
 kpkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')"
 if [ -z "$kpkg" ]; then
@@ -57,8 +40,30 @@ fi
 kver="${kpkg#linux-image-}"
 hash="$(cat "$here/prepare.sh" "$here/init" | sha256sum | cut -c1-12)"
 out="$cache/$kver-$hash"
+# The tools: QEMU for the harness (not needed here, but this is where a fresh machine gets it;
+# when it cannot be installed the board tests skip), debootstrap and cpio for the build below.
+missing=()
+for tool in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap cpio:cpio; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || missing+=("${tool#*:}")
+done
+if ((${#missing[@]})); then
+  say "installing ${missing[*]}"
+  EXTRA_PACKAGES="${missing[*]}" "$repo/scripts/deps.sh" >&2 || say "could not install ${missing[*]}"
+fi
 if [ -f "$out/ready" ]; then
   say "cached: $out"
+  echo "$out"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  say "building the board needs root (debootstrap, chroot): run sudo $0 once"
+  exit 1
+fi
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+if [ -f "$out/ready" ]; then
+  say "built meanwhile by another run: $out"
   echo "$out"
   exit 0
 fi
