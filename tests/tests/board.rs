@@ -151,4 +151,40 @@ fn virtio_gpu_board_has_card_and_render_node() {
     // No bochs on this board: the agent reports failing commands as failures.
     let bochs = board.run("test -e /sys/module/bochs").unwrap();
     assert!(!bochs.success(), "bochs is loaded on the virtio-gpu board");
+
+    // The agent: a command that outlives its limit is ended (status 124) and the next one is
+    // answered; a background process keeps running and its output lands in its log; a file
+    // with quotes, newlines and non-ASCII bytes arrives intact.
+    let slow = board
+        .run_timeout("sleep 30", Duration::from_secs(2))
+        .unwrap();
+    assert_eq!(slow.status, 124, "the guest's timeout: {slow}");
+    assert_eq!(board.ok("echo still here"), "still here\n");
+    let bg = board.spawn("echo started; sleep 300").unwrap();
+    board
+        .wait_for(
+            &format!("grep -q started {}", bg.log),
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(board.running(&bg).unwrap(), "{} ended", bg.cmd);
+    let data: Vec<u8> = (0..=255u8)
+        .cycle()
+        .take(10_000)
+        .chain(*b"it's \"q\"\n")
+        .collect();
+    board.write_file("/tmp/data", &data).unwrap();
+    let sum = board.ok("md5sum < /tmp/data");
+    let mut expected = std::process::Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("md5sum on the host");
+    expected.stdin.take().unwrap().write_all(&data).unwrap();
+    let expected = expected.wait_with_output().unwrap();
+    assert_eq!(
+        sum,
+        String::from_utf8_lossy(&expected.stdout),
+        "/tmp/data arrived changed"
+    );
 }
