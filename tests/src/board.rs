@@ -570,6 +570,31 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// Runs QEMU (`"$@"`) so that it cannot outlive the test process: a reader holds the pipe on
+/// stdin, and when the test process ends, however it ends, the pipe closes and the reader kills
+/// QEMU. The shell exits with QEMU's status.
+const QEMU_WATCHDOG: &str = r#"exec 3<&0 </dev/null
+"$@" 3<&- &
+q=$!
+{ read -r _ <&3; kill "$q" 2>/dev/null; } &
+wait "$q""#;
+
+/// Ends QEMU started with [`QEMU_WATCHDOG`]: waits up to `grace` for it to end by itself (after
+/// a power-off), then closes the watchdog's pipe, which kills it.
+fn stop_qemu(qemu: &mut Child, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && matches!(qemu.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(qemu.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && matches!(qemu.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+}
+
 /// An emulated board that is up, with its agent answering. Powered off when dropped.
 pub struct Board {
     spec: BoardSpec,
@@ -662,7 +687,8 @@ impl Board {
         let qemu_log =
             std::fs::File::create(dir.join("qemu.log")).map_err(|e| io("qemu.log", e))?;
         let start = Instant::now();
-        let mut qemu = Command::new("qemu-system-x86_64")
+        let mut qemu = Command::new("sh")
+            .args(["-c", QEMU_WATCHDOG, "fusionfb-board", "qemu-system-x86_64"])
             .args(["-accel", "tcg", "-cpu", "max", "-nodefaults", "-no-reboot"])
             .args(["-display", "none"])
             .args(["-m", &spec.memory_mb.to_string()])
@@ -683,7 +709,7 @@ impl Board {
             .arg("-initrd")
             .arg(&initrd)
             .args(["-append", &append])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(qemu_log.try_clone().map_err(|e| io("qemu.log", e))?)
             .stderr(qemu_log)
             .spawn()
@@ -698,8 +724,7 @@ impl Board {
             }
             let exited = qemu.try_wait().ok().flatten();
             if exited.is_some() || start.elapsed() > Duration::from_secs(60) {
-                let _ = qemu.kill();
-                let _ = qemu.wait();
+                stop_qemu(&mut qemu, Duration::ZERO);
                 let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
                 return Err(err(
                     BoardErrorKind::Boot,
@@ -1166,12 +1191,7 @@ impl Drop for Board {
             base64(b"echo o >/proc/sysrq-trigger")
         );
         let _ = self.agent.write_all(line.as_bytes());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && matches!(self.qemu.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.qemu.kill();
-        let _ = self.qemu.wait();
+        stop_qemu(&mut self.qemu, Duration::from_secs(10));
         if std::env::var_os("FUSIONFB_BOARD_KEEP").is_some() {
             note(&format!(
                 "board: run directory kept: {}",
