@@ -2,8 +2,11 @@
 //!
 //! This crate's room: integration tests that need several crates at once — a master from
 //! `fusionfb` on a real backend, applications from `fusionfb-client` in real processes, and
-//! the pixels that reach the (headless) glass. Later the emulated-board tests live here too.
-//! The library part holds the shared test harness.
+//! the pixels that reach the (headless) glass — and the emulated-board tests, which boot a real
+//! kernel with a real DRM driver under QEMU ([`board`]). The library part holds the shared
+//! test harnesses.
+
+pub mod board;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
