@@ -46,7 +46,7 @@ pub use backend::{
     readiness_source, Backend, BackendEvent, BackendSource, CommitId, Error, Mode, OutputId,
     OutputInfo, PlaneId, PlaneInfo, PlaneKind, PlaneUpdate, Presented, Rect, Transform,
 };
-pub use buffer::{Buffer, BufferDesc, BufferId};
+pub use buffer::{Buffer, BufferDesc, BufferId, DeviceMemory};
 pub use format::{Format, Image};
 #[cfg(feature = "headless")]
 pub use headless::{HeadlessBackend, HeadlessOutputConfig};
