@@ -40,12 +40,13 @@ pub mod open;
 pub mod watchdog;
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use calloop::timer::{TimeoutAction, Timer};
-use calloop::EventLoop;
+use calloop::generic::Generic;
+use calloop::{EventLoop, Interest};
+use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 use smithay::backend::drm::{
     DrmDevice, DrmDeviceFd, DrmEvent, DrmEventMetadata as EventMetadata, DrmEventTime as Time,
     DrmSurface, PlaneConfig, PlaneState,
@@ -96,15 +97,18 @@ struct Shown {
 struct Pending {
     commit: CommitId,
     planes: Vec<(PlaneId, Shown)>,
-    /// Completed by a timer, not by the device (session paused).
+    /// Completed by a timer, not by the device (session paused, or nothing to show yet).
     timed: bool,
+    /// When a timed commit completes (`CLOCK_MONOTONIC` ns).
+    due_ns: u64,
 }
 
 struct DrmOutput {
     info: OutputInfo,
     connector: connector::Handle,
     crtc: crtc::Handle,
-    surface: DrmSurface,
+    /// `None` while the connector is unplugged (its CRTC and planes are free then).
+    surface: Option<DrmSurface>,
     drm_modes: Vec<smithay::reexports::drm::control::Mode>,
     glass: HashMap<PlaneId, Shown>,
     pending: Option<Pending>,
@@ -116,6 +120,8 @@ struct DrmOutput {
 /// The KMS backend; see the [module docs](self).
 pub struct DrmBackend {
     events: EventLoop<'static, Inbox>,
+    /// Wakes the loop for timed commits and the watchdog (a dup is in the loop).
+    timer: OwnedFd,
     device: DrmDevice,
     fd: DrmDeviceFd,
     path: PathBuf,
@@ -177,6 +183,22 @@ fn plane_info(p: &smithay::backend::drm::PlaneInfo, kind: PlaneKind, zpos: u32) 
     }
 }
 
+/// Arms `timer` (a `CLOCK_MONOTONIC` timerfd) for the absolute time `at_ns`, or disarms it.
+fn arm_timer(timer: &OwnedFd, at_ns: Option<u64>) -> Result<(), Error> {
+    let ts = |ns: u64| Timespec {
+        tv_sec: (ns / 1_000_000_000) as _,
+        tv_nsec: (ns % 1_000_000_000) as _,
+    };
+    let spec = Itimerspec {
+        it_interval: ts(0),
+        // 0 disarms; a deadline is never 0 on CLOCK_MONOTONIC.
+        it_value: ts(at_ns.unwrap_or(0).max(u64::from(at_ns.is_some()))),
+    };
+    rustix::time::timerfd_settime(timer, TimerfdTimerFlags::ABSTIME, &spec)
+        .map_err(std::io::Error::from)?;
+    Ok(())
+}
+
 fn mono_ns(meta: &Option<EventMetadata>) -> u64 {
     match meta.map(|m| m.time) {
         Some(Time::Monotonic(d)) => d.as_nanos() as u64,
@@ -186,6 +208,14 @@ fn mono_ns(meta: &Option<EventMetadata>) -> u64 {
             fusion::sys::now_ns().saturating_sub(ago.as_nanos() as u64)
         }
         None => fusion::sys::now_ns(),
+    }
+}
+
+impl DrmOutput {
+    fn surface(&self) -> Result<&DrmSurface, Error> {
+        self.surface
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable(format!("{} is unplugged", self.info.name)))
     }
 }
 
@@ -234,8 +264,24 @@ impl DrmBackend {
             }
             Err(e) => tracing::warn!("no udev monitor, so no connector hot-plug: {e}"),
         }
+        let timer = rustix::time::timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )
+        .map_err(std::io::Error::from)?;
+        handle
+            .insert_source(
+                Generic::new(timer.try_clone()?, Interest::READ, calloop::Mode::Level),
+                |_, fd, _| {
+                    let mut ticks = [0u8; 8];
+                    let _ = rustix::io::read(&*fd, &mut ticks);
+                    Ok(calloop::PostAction::Continue)
+                },
+            )
+            .map_err(loop_err)?;
         let mut backend = DrmBackend {
             events,
+            timer,
             device,
             fd,
             path: opened.path,
@@ -293,6 +339,7 @@ impl DrmBackend {
                 (Some(i), false) if self.outputs[i].connected => {
                     let out = &mut self.outputs[i];
                     out.connected = false;
+                    out.surface = None;
                     out.pending = None;
                     out.glass.clear();
                     tracing::info!(output = %out.info.name, "display unplugged");
@@ -304,6 +351,8 @@ impl DrmBackend {
                     let old: Vec<Mode> = self.outputs[i].drm_modes.iter().map(our_mode).collect();
                     if !was || modes != old {
                         let id = self.outputs[i].info.id;
+                        // Free its CRTC and planes for the new surface.
+                        self.outputs[i].surface = None;
                         let rebuilt = self.build_output(id, &info, name, &res)?;
                         tracing::info!(output = %rebuilt.info.name, mode = %rebuilt.info.current_mode, "display (re)connected");
                         self.outputs[i] = rebuilt;
@@ -404,7 +453,7 @@ impl DrmBackend {
             },
             connector: info.handle(),
             crtc,
-            surface,
+            surface: Some(surface),
             drm_modes,
             glass: HashMap::new(),
             pending: None,
@@ -428,14 +477,24 @@ impl DrmBackend {
             .ok_or(Error::UnknownOutput(id))
     }
 
-    /// Arms a one-shot timer of the private loop (it only wakes the fd; [`dispatch`] then
-    /// looks at every deadline).
-    fn wake_at(&self, after: Duration) -> Result<(), Error> {
-        self.events
-            .handle()
-            .insert_source(Timer::from_duration(after), |_, _, _| TimeoutAction::Drop)
-            .map_err(loop_err)?;
-        Ok(())
+    /// Arms the timerfd for the earliest deadline of any output (a timed commit's, a
+    /// watchdog's), or disarms it. A real fd, not a calloop timer: calloop's timers do not
+    /// make the loop's own fd readable, and the compositor polls that fd.
+    fn rearm(&self) -> Result<(), Error> {
+        let next = self
+            .outputs
+            .iter()
+            .filter(|o| o.connected)
+            .filter_map(|o| {
+                let p = o.pending.as_ref()?;
+                if p.timed {
+                    Some(p.due_ns)
+                } else {
+                    o.watchdog.deadline_ns()
+                }
+            })
+            .min();
+        arm_timer(&self.timer, next)
     }
 
     /// The DRM plane states that put `planes` on the glass.
@@ -482,7 +541,7 @@ impl DrmBackend {
             .iter()
             .find(|(p, s)| *p != primary && s.buffer.is_some())
         {
-            out.surface
+            out.surface()?
                 .test_state(states.clone(), out.needs_modeset)
                 .map_err(|e| Error::PlaneRefused {
                     plane: *plane,
@@ -490,9 +549,9 @@ impl DrmBackend {
                 })?;
         }
         if out.needs_modeset {
-            out.surface.commit(states, true).map_err(drm_err)?;
+            out.surface()?.commit(states, true).map_err(drm_err)?;
         } else {
-            out.surface.page_flip(states, true).map_err(drm_err)?;
+            out.surface()?.page_flip(states, true).map_err(drm_err)?;
         }
         self.outputs[index].needs_modeset = false;
         Ok(())
@@ -538,6 +597,7 @@ impl DrmBackend {
             if let Some(p) = &mut out.pending {
                 // The flip's event may never come now: finish it on the timer instead.
                 p.timed = true;
+                p.due_ns = fusion::sys::now_ns() + out.info.current_mode.refresh_interval_ns();
                 out.watchdog.disarm(0);
             }
         }
@@ -559,7 +619,7 @@ impl DrmBackend {
             // A blocking modeset without an event: the next commit is free to go.
             let states = self.states(&planes)?;
             let out = &mut self.outputs[i];
-            match out.surface.commit(states, false) {
+            match out.surface()?.commit(states, false) {
                 Ok(()) => out.needs_modeset = false,
                 Err(e) => tracing::warn!(output = %out.info.name, "re-commit after resume: {e}"),
             }
@@ -601,7 +661,7 @@ impl Backend for DrmBackend {
             .iter()
             .position(|m| our_mode(m) == mode)
             .ok_or(Error::UnsupportedMode { output, mode })?;
-        out.surface.use_mode(out.drm_modes[i]).map_err(drm_err)?;
+        out.surface()?.use_mode(out.drm_modes[i]).map_err(drm_err)?;
         out.info.current_mode = mode;
         out.needs_modeset = true;
         Ok(())
@@ -676,17 +736,17 @@ impl Backend for DrmBackend {
         let commit = CommitId(self.next_commit);
         self.next_commit += 1;
         let out = &mut self.outputs[index];
-        let deadline = if timed {
-            refresh.max(1_000_000)
-        } else {
-            out.watchdog.arm(now, refresh) - now
-        };
+        let due_ns = now + refresh.max(1_000_000);
+        if !timed {
+            out.watchdog.arm(now, refresh);
+        }
         out.pending = Some(Pending {
             commit,
             planes,
             timed,
+            due_ns,
         });
-        self.wake_at(Duration::from_nanos(deadline))?;
+        self.rearm()?;
         Ok(commit)
     }
 
@@ -746,7 +806,11 @@ impl Backend for DrmBackend {
             if !out.connected {
                 continue;
             }
-            if out.pending.as_ref().is_some_and(|p| p.timed) {
+            if out
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.timed && p.due_ns <= now)
+            {
                 // A paused session's (or a clock-only) frame: due one refresh after commit.
                 events.extend(self.complete(i, now, 0));
                 continue;
@@ -762,6 +826,7 @@ impl Backend for DrmBackend {
         if inbox.hotplug {
             events.extend(self.scan_connectors()?);
         }
+        self.rearm()?;
         Ok(events)
     }
 }

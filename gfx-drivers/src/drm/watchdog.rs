@@ -56,6 +56,12 @@ impl Watchdog {
         Some(Duration::from_nanos(waited))
     }
 
+    /// When the armed flip becomes overdue (`None` when unarmed or already reported).
+    pub fn deadline_ns(&self) -> Option<u64> {
+        let at = self.armed_at?;
+        (!self.reported).then_some(at + self.limit_ns)
+    }
+
     /// Whether the armed flip has been reported stuck.
     pub fn is_stuck(&self) -> bool {
         self.armed_at.is_some() && self.reported
@@ -81,9 +87,11 @@ mod tests {
         assert_eq!(w.check(10 * MS), None, "unarmed");
         let deadline = w.arm(1000 * MS, 16 * MS);
         assert_eq!(deadline, 1500 * MS);
+        assert_eq!(w.deadline_ns(), Some(1500 * MS));
         assert_eq!(w.check(1499 * MS), None);
         assert_eq!(w.check(1600 * MS), Some(Duration::from_millis(600)));
         assert!(w.is_stuck());
+        assert_eq!(w.deadline_ns(), None, "nothing more to wake up for");
         assert_eq!(w.check(2000 * MS), None, "reported once");
         assert_eq!(w.disarm(2500 * MS), Some(Duration::from_millis(1500)));
         assert!(!w.is_stuck());
