@@ -50,14 +50,59 @@ pub fn open_backend(
             info!("backend: headless (asked for)");
             headless()
         }
+        config::Backend::Drm => {
+            let b = open_drm(cfg)?;
+            info!("backend: drm (asked for): {}", drm_why(&b));
+            Ok(Box::new(b))
+        }
         config::Backend::Auto => {
-            info!("backend: headless (auto: this build drives no display device yet)");
-            headless()
+            match gfx_drivers::drm::open::usable_card(cfg.display.device.as_deref()) {
+                Ok(card) => {
+                    let b = open_drm(cfg)?;
+                    info!(
+                        "backend: drm (auto: {} has a connected display): {}",
+                        card.display(),
+                        drm_why(&b)
+                    );
+                    Ok(Box::new(b))
+                }
+                Err(why) => {
+                    info!("backend: headless (auto: no usable DRM card: {why})");
+                    headless()
+                }
+            }
         }
         other => Err(format!(
             "the {other} backend is not part of this build yet; use --backend headless"
         )),
     }
+}
+
+/// The DRM backend on the config's `display.device` (or the first usable card) in its
+/// `display.mode`.
+fn open_drm(cfg: &Config) -> Result<gfx_drivers::DrmBackend, String> {
+    let mode = match cfg.display.mode {
+        config::Mode::Preferred => gfx_drivers::ModeChoice::Preferred,
+        config::Mode::Current => gfx_drivers::ModeChoice::Current,
+        config::Mode::Exact {
+            width,
+            height,
+            refresh_mhz,
+        } => gfx_drivers::ModeChoice::Exact {
+            width,
+            height,
+            refresh_mhz,
+        },
+    };
+    let drm = gfx_drivers::DrmConfig {
+        device: cfg.display.device.clone(),
+        mode,
+    };
+    gfx_drivers::DrmBackend::open(&drm).map_err(|e| format!("drm backend: {e}"))
+}
+
+fn drm_why(b: &gfx_drivers::DrmBackend) -> String {
+    format!("{}, {}", b.device_path().display(), b.how_opened())
 }
 
 /// The server's layers for the config's `[[layer]]` tables, bottom to top.

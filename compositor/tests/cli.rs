@@ -164,3 +164,74 @@ fn bench_quick_prints_its_figures_as_json() {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
 }
+
+#[test]
+fn drm_on_a_missing_card_is_a_clear_error_and_auto_falls_back_with_a_reason() {
+    let dir = tmp("drm");
+    let cfg = dir.join("board.toml");
+    std::fs::write(
+        &cfg,
+        "[world]\nname = \"drm-missing\"\n[display]\nbackend = \"drm\"\ndevice = \"/nonexistent/dri/card7\"\n",
+    )
+    .unwrap();
+    let out = fusionfb(&dir)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "ran without a card:\n{err}");
+    assert!(
+        err.contains("drm backend") && err.contains("/nonexistent/dri/card7"),
+        "the error names the backend and the device:\n{err}"
+    );
+    // `auto` on the same device: no usable card, so headless, and the log says why.
+    std::fs::write(
+        &cfg,
+        "[world]\nname = \"drm-auto\"\n[display]\nbackend = \"auto\"\ndevice = \"/nonexistent/dri/card7\"\n",
+    )
+    .unwrap();
+    let mut child = fusionfb(&dir)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    // Wait until it serves, then stop it.
+    let end = Instant::now() + Duration::from_secs(20);
+    while !fusionfb(&dir)
+        .args(["--world", "drm-auto", "status", "--json"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(Instant::now() < end, "the auto master never served");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the auto master exited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .ok();
+    child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert!(
+        log.contains("backend: headless (auto: no usable DRM card") && log.contains("card7"),
+        "auto says why it did not take DRM:\n{log}"
+    );
+}

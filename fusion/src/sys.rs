@@ -144,7 +144,44 @@ pub fn clear_cloexec(fd: BorrowedFd<'_>) -> std::io::Result<()> {
 
 /// Size of the file behind `fd`.
 pub fn fd_size(fd: BorrowedFd<'_>) -> std::io::Result<usize> {
-    Ok(rustix::fs::fstat(fd)?.st_size as usize)
+    let size = rustix::fs::fstat(fd)?.st_size as usize;
+    if size > 0 {
+        return Ok(size);
+    }
+    // Some kernels report 0 for a dma-buf in fstat; its end is where lseek says.
+    match rustix::fs::seek(fd, rustix::fs::SeekFrom::End(0)) {
+        Ok(end) => {
+            let _ = rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(0));
+            Ok(end as usize)
+        }
+        Err(_) => Ok(size),
+    }
+}
+
+/// `DMA_BUF_SYNC_READ`: the CPU reads in the bracketed access.
+pub const DMA_BUF_SYNC_READ: u64 = 1;
+/// `DMA_BUF_SYNC_WRITE`: the CPU writes in the bracketed access.
+pub const DMA_BUF_SYNC_WRITE: u64 = 2;
+/// `DMA_BUF_SYNC_START`: the access begins.
+pub const DMA_BUF_SYNC_START: u64 = 0;
+/// `DMA_BUF_SYNC_END`: the access ends.
+pub const DMA_BUF_SYNC_END: u64 = 4;
+
+/// `DMA_BUF_IOCTL_SYNC` on a dma-buf fd: brackets CPU access to its mapping (flags: one of
+/// START/END with READ and/or WRITE), so caches are flushed or invalidated where the device
+/// needs it. On an fd that is no dma-buf the kernel answers `ENOTTY`.
+pub fn dma_buf_sync(fd: BorrowedFd<'_>, flags: u64) -> std::io::Result<()> {
+    const OPCODE: rustix::ioctl::Opcode = rustix::ioctl::opcode::write::<u64>(b'b', 0);
+    loop {
+        // SAFETY: DMA_BUF_IOCTL_SYNC takes a pointer to one `struct dma_buf_sync { u64 }`,
+        // which `Setter` passes and keeps alive for the call.
+        let r =
+            unsafe { rustix::ioctl::ioctl(fd, rustix::ioctl::Setter::<OPCODE, u64>::new(flags)) };
+        match r {
+            Err(Errno::INTR) | Err(Errno::AGAIN) => continue,
+            r => return Ok(r?),
+        }
+    }
 }
 
 /// A shared mapping of a memfd (or any file), unmapped on drop.
@@ -166,6 +203,18 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes of `fd` shared, writable or read-only.
     pub fn new(fd: BorrowedFd<'_>, len: usize, writable: bool) -> std::io::Result<Self> {
+        Self::new_at(fd, 0, len, writable)
+    }
+
+    /// Maps `len` bytes of `fd` from `offset` (a multiple of the page size) shared, writable
+    /// or read-only. DRM dumb buffers are mapped this way: at the fake offset
+    /// `DRM_IOCTL_MODE_MAP_DUMB` gives, on the card's fd.
+    pub fn new_at(
+        fd: BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+        writable: bool,
+    ) -> std::io::Result<Self> {
         if len == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -178,8 +227,16 @@ impl Mapping {
             ProtFlags::READ
         };
         // SAFETY: a fresh mapping at an address the kernel chooses; nothing aliases it yet.
-        let ptr =
-            unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0)? };
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                MapFlags::SHARED,
+                fd,
+                offset,
+            )?
+        };
         Ok(Self {
             ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
             len,
@@ -582,6 +639,29 @@ pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapping_at_an_offset_sees_that_page() {
+        let fd = memfd_create("t", 3 * 4096).unwrap();
+        let whole = Mapping::new(fd.as_fd(), 3 * 4096, true).unwrap();
+        assert!(whole.write(2 * 4096 + 5, &[42]));
+        let tail = Mapping::new_at(fd.as_fd(), 2 * 4096, 4096, false).unwrap();
+        let mut b = [0u8; 1];
+        assert!(tail.read(5, &mut b));
+        assert_eq!(b[0], 42);
+        assert!(
+            Mapping::new_at(fd.as_fd(), 100, 4096, false).is_err(),
+            "unaligned offset"
+        );
+    }
+
+    #[test]
+    fn dma_buf_sync_on_a_memfd_is_enotty_and_size_is_fstat() {
+        let fd = memfd_create("t", 8192).unwrap();
+        let e = dma_buf_sync(fd.as_fd(), DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(Errno::NOTTY.raw_os_error()));
+        assert_eq!(fd_size(fd.as_fd()).unwrap(), 8192);
+    }
 
     #[test]
     fn memfd_map_atomics_and_bounds() {

@@ -297,6 +297,26 @@ pub struct Presented {
 pub enum BackendEvent {
     /// A commit reached the glass; its predecessor's buffers are released.
     Presented(Presented),
+    /// A display was plugged in (DRM connector hot-plug): a new output.
+    OutputAdded(OutputId),
+    /// A display was unplugged: the output is gone ([`Backend::output`] fails for it).
+    OutputRemoved(OutputId),
+    /// An output's modes or size changed (a new monitor on the same connector).
+    OutputChanged(OutputId),
+    /// The session was paused (VT switch away): nothing reaches the glass until
+    /// [`BackendEvent::SessionResumed`]; commits still complete, on a timer, so clients
+    /// keep running.
+    SessionPaused,
+    /// The session is back: the last frame was shown again with a full modeset.
+    SessionResumed,
+    /// A flip on `output` has not completed after `waited` (the display or driver hangs). Reported
+    /// once per flip; the flip may still complete later, or committing again abandons it.
+    Stuck {
+        /// The output.
+        output: OutputId,
+        /// How long the flip has been waiting.
+        waited: Duration,
+    },
 }
 
 /// Everything a backend can refuse or fail at.
@@ -351,6 +371,21 @@ pub enum Error {
     /// The backend's configuration is inconsistent (no outputs, a zero mode, a name twice, …).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// The device is not there or cannot be opened (no card, no permission, session paused).
+    #[error("display device unavailable: {0}")]
+    Unavailable(String),
+    /// The device cannot do that (export a buffer, scan out a foreign buffer, …).
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// The driver refused a plane configuration in an atomic TEST_ONLY commit: compose
+    /// instead.
+    #[error("the driver refuses plane {plane:?} in this configuration: {reason}")]
+    PlaneRefused {
+        /// The plane.
+        plane: PlaneId,
+        /// What the driver said.
+        reason: String,
+    },
 }
 
 /// A display backend: outputs, their planes, buffers, and presents; see the [module docs](self).
@@ -407,6 +442,14 @@ pub trait Backend: AsFd {
         )
     }
 
+    /// Whether `buffer` can go on a plane of this backend as it is. Buffers from
+    /// [`allocate`](Backend::allocate) always can; DRM cannot scan out a client's memfd,
+    /// which the compositor then composes instead. Default: any buffer.
+    fn can_scan_out(&self, buffer: &Buffer) -> bool {
+        let _ = buffer;
+        true
+    }
+
     /// Waits up to `timeout` (forever with `None`) for the fd to become readable, then
     /// [`dispatch`](Backend::dispatch)es. For tests and simple programs; a compositor uses
     /// its event loop.
@@ -416,6 +459,55 @@ pub trait Backend: AsFd {
         }
         self.dispatch()
     }
+}
+
+/// Checks a commit's updates against an output every backend the same way: each plane
+/// exists and is named once, scans out the buffer's format, and a primary buffer has the
+/// mode's size at `(0, 0)`. Returns each update's plane index in `info.planes`.
+pub fn check_updates(info: &OutputInfo, updates: &[PlaneUpdate<'_>]) -> Result<Vec<usize>, Error> {
+    let (output, mode) = (info.id, info.current_mode);
+    let mut indices: Vec<usize> = Vec::with_capacity(updates.len());
+    for u in updates {
+        let index =
+            info.planes
+                .iter()
+                .position(|p| p.id == u.plane)
+                .ok_or(Error::UnknownPlane {
+                    output,
+                    plane: u.plane,
+                })?;
+        if indices.contains(&index) {
+            return Err(Error::InvalidCommit(format!(
+                "plane {:?} named twice",
+                u.plane
+            )));
+        }
+        let plane = &info.planes[index];
+        if let Some(buf) = u.buffer {
+            if !plane.formats.contains(&buf.format()) {
+                return Err(Error::UnsupportedFormat {
+                    plane: u.plane,
+                    format: buf.format(),
+                });
+            }
+            if plane.kind == PlaneKind::Primary
+                && (u.position != (0, 0)
+                    || buf.width() != mode.width
+                    || buf.height() != mode.height)
+            {
+                return Err(Error::InvalidCommit(format!(
+                    "the primary plane needs a {}x{} buffer at (0, 0), got {}x{} at {:?}",
+                    mode.width,
+                    mode.height,
+                    buf.width(),
+                    buf.height(),
+                    u.position
+                )));
+            }
+        }
+        indices.push(index);
+    }
+    Ok(indices)
 }
 
 /// A `calloop` source that wakes when `backend` has events; its callback should call

@@ -1,10 +1,22 @@
 //! Buffers: pixel memory that can be scanned out and shared with another process.
 //!
-//! A [`Buffer`] is a file descriptor (a memfd today; a DRM dumb buffer exported as dma-buf
-//! later) mapped into this process, plus its geometry ([`BufferDesc`]: width, height,
-//! format, pitch, size). [`Buffer::export`] duplicates the fd to send over a socket
-//! (`SCM_RIGHTS`, see `fusion::sys::send_msg`); the other side maps the same pages with
-//! [`Buffer::import`] — no pixel is ever copied on the way from a client's pen to the glass.
+//! A [`Buffer`] is pixel memory mapped into this process, plus its geometry
+//! ([`BufferDesc`]: width, height, format, pitch, size). Its memory is one of three kinds:
+//!
+//! - a **memfd** ([`Buffer::new_memfd`]): what the headless backend and client surfaces use;
+//! - **device memory** a backend owns ([`Buffer::from_device`]): a DRM dumb (or GBM) buffer,
+//!   mapped through the card's fd and kept alive by its owner ([`DeviceMemory`]), which
+//!   frees it when the last handle goes;
+//! - an imported **dma-buf** ([`Buffer::import`] tells it from a memfd by asking the kernel):
+//!   every CPU access to its mapping is bracketed with `DMA_BUF_IOCTL_SYNC`
+//!   ([`Buffer::with_bytes`] and friends do it; [`Buffer::begin_cpu_access`] /
+//!   [`Buffer::end_cpu_access`] bracket a longer stretch).
+//!
+//! [`Buffer::export`] gives an fd to send over a socket (`SCM_RIGHTS`, see
+//! `fusion::sys::send_msg`): a duplicate of a memfd or dma-buf, or a PRIME dma-buf of device
+//! memory (or a clear error where the driver cannot export, such as bochs); the other side
+//! maps the same pages with [`Buffer::import`] — no pixel is ever copied on the way from a
+//! client's pen to the glass.
 //!
 //! A `Buffer` is a cheap handle: clones share the memory. A backend keeps a clone while the
 //! buffer is waiting for scan-out or on the glass; [`Buffer::is_busy`] says so. Drawing into
@@ -19,6 +31,7 @@
 //! assert_eq!(other.snapshot().pixel(63, 31), 0xff20_4060);
 //! ```
 
+use std::any::Any;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -86,12 +99,37 @@ impl BufferDesc {
     }
 }
 
+/// Pixel memory a backend owns and frees (a DRM dumb buffer, a GBM buffer object): what a
+/// [`Buffer`] made by [`Buffer::from_device`] keeps alive.
+pub trait DeviceMemory: std::fmt::Debug + Send + Sync + 'static {
+    /// A new dma-buf fd for the memory (PRIME export), close-on-exec and mappable
+    /// read-write, or why the device cannot give one.
+    fn export(&self) -> Result<OwnedFd, Error>;
+
+    /// The owner as `Any`, so its backend can find its own buffers again.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What the mapping is of.
+#[derive(Debug)]
+enum Backing {
+    /// A memfd (or another plain file).
+    Memfd,
+    /// An imported dma-buf: CPU access is bracketed with `DMA_BUF_IOCTL_SYNC`.
+    DmaBuf,
+    /// Device memory, mapped through the device's fd.
+    Device(Arc<dyn DeviceMemory>),
+}
+
 #[derive(Debug)]
 struct Inner {
     id: BufferId,
     desc: BufferDesc,
+    /// The fd `map` was made from: the memfd, the dma-buf, or the device (for device memory).
     fd: OwnedFd,
     map: Mapping,
+    /// Dropped after `map`: device memory is freed only once it is unmapped.
+    backing: Backing,
     /// How many scan-out slots (pending or on the glass) hold the buffer.
     busy: AtomicU32,
     /// Serialises every slice of `map` made in this process (see [`crate::view`]).
@@ -115,11 +153,15 @@ impl Buffer {
         desc.validate()?;
         let fd = sys::memfd_create("fusionfb-buffer", desc.size)?;
         sys::memfd_seal_final(fd.as_fd())?;
-        Buffer::from_fd(fd, desc, true)
+        Buffer::from_fd(fd, 0, desc, true, Backing::Memfd)
     }
 
     /// Maps a buffer received from another process (or from [`Buffer::export`]): `fd` must
     /// be at least `desc.size` bytes. Read-only unless `writable`.
+    ///
+    /// The fd may be a memfd or a dma-buf (a PRIME export of a backend's scan-out buffer);
+    /// a dma-buf is recognised by the kernel accepting `DMA_BUF_IOCTL_SYNC` on it, and its
+    /// CPU accesses are bracketed with that ioctl from then on.
     pub fn import(fd: OwnedFd, desc: BufferDesc, writable: bool) -> Result<Buffer, Error> {
         desc.validate()?;
         let have = sys::fd_size(fd.as_fd())?;
@@ -129,19 +171,44 @@ impl Buffer {
                 desc.size
             )));
         }
-        Buffer::from_fd(fd, desc, writable)
+        let backing = if is_dma_buf(fd.as_fd()) {
+            Backing::DmaBuf
+        } else {
+            Backing::Memfd
+        };
+        Buffer::from_fd(fd, 0, desc, writable, backing)
     }
 
-    fn from_fd(fd: OwnedFd, desc: BufferDesc, writable: bool) -> Result<Buffer, Error> {
-        let map = Mapping::new(fd.as_fd(), desc.size, writable)?;
+    /// Wraps device memory a backend allocated: `fd` (the device's, or a dup of it) mapped
+    /// writable at `offset` for `desc.size` bytes; `memory` is kept alive (and exports the
+    /// memory) for as long as a handle to the buffer exists.
+    pub fn from_device(
+        fd: OwnedFd,
+        offset: u64,
+        desc: BufferDesc,
+        memory: Arc<dyn DeviceMemory>,
+    ) -> Result<Buffer, Error> {
+        desc.validate()?;
+        Buffer::from_fd(fd, offset, desc, true, Backing::Device(memory))
+    }
+
+    fn from_fd(
+        fd: OwnedFd,
+        offset: u64,
+        desc: BufferDesc,
+        writable: bool,
+        backing: Backing,
+    ) -> Result<Buffer, Error> {
+        let map = Mapping::new_at(fd.as_fd(), offset, desc.size, writable)?;
         let id = BufferId(NEXT_ID.fetch_add(1, Ordering::Relaxed));
-        tracing::trace!(id = id.0, ?desc, writable, "buffer mapped");
+        tracing::trace!(id = id.0, ?desc, writable, ?backing, "buffer mapped");
         Ok(Buffer {
             inner: Arc::new(Inner {
                 id,
                 desc,
                 fd,
                 map,
+                backing,
                 busy: AtomicU32::new(0),
                 access: Mutex::new(()),
             }),
@@ -149,9 +216,60 @@ impl Buffer {
     }
 
     /// A new fd for the same memory (close-on-exec), to send to a client with the
-    /// [`BufferDesc`]. The receiver maps it with [`Buffer::import`].
+    /// [`BufferDesc`]. The receiver maps it with [`Buffer::import`]. For device memory this
+    /// is a PRIME dma-buf, or an error where the driver cannot export (bochs: `ENOSYS`).
     pub fn export(&self) -> Result<OwnedFd, Error> {
-        Ok(self.inner.fd.try_clone()?)
+        match &self.inner.backing {
+            Backing::Memfd | Backing::DmaBuf => Ok(self.inner.fd.try_clone()?),
+            Backing::Device(memory) => memory.export(),
+        }
+    }
+
+    /// The device memory behind the buffer, if a backend allocated it.
+    pub fn device_memory(&self) -> Option<&Arc<dyn DeviceMemory>> {
+        match &self.inner.backing {
+            Backing::Device(memory) => Some(memory),
+            _ => None,
+        }
+    }
+
+    /// Whether the buffer is an imported dma-buf (CPU access is bracketed with
+    /// `DMA_BUF_IOCTL_SYNC`).
+    pub fn is_dma_buf(&self) -> bool {
+        matches!(self.inner.backing, Backing::DmaBuf)
+    }
+
+    /// Starts a stretch of CPU access (`DMA_BUF_IOCTL_SYNC` START, READ and WRITE when
+    /// `write`) to an imported dma-buf; nothing for other memory. [`Buffer::with_bytes`] and
+    /// [`Buffer::with_bytes_mut`] bracket each access on their own: call this pair around a
+    /// longer stretch of drawing (nested brackets are allowed by the kernel).
+    pub fn begin_cpu_access(&self, write: bool) -> Result<(), Error> {
+        self.sync(sys::DMA_BUF_SYNC_START, write)
+    }
+
+    /// Ends what [`Buffer::begin_cpu_access`] started (SYNC END with the same direction).
+    pub fn end_cpu_access(&self, write: bool) -> Result<(), Error> {
+        self.sync(sys::DMA_BUF_SYNC_END, write)
+    }
+
+    fn sync(&self, edge: u64, write: bool) -> Result<(), Error> {
+        if !self.is_dma_buf() {
+            return Ok(());
+        }
+        let dir = if write {
+            sys::DMA_BUF_SYNC_READ | sys::DMA_BUF_SYNC_WRITE
+        } else {
+            sys::DMA_BUF_SYNC_READ
+        };
+        Ok(sys::dma_buf_sync(self.inner.fd.as_fd(), edge | dir)?)
+    }
+
+    /// [`Buffer::sync`] for the per-access brackets, which cannot return an error: a failed
+    /// sync only risks stale cache lines, so it is logged.
+    fn sync_logged(&self, edge: u64, write: bool) {
+        if let Err(e) = self.sync(edge, write) {
+            tracing::warn!(id = self.inner.id.0, "DMA_BUF_IOCTL_SYNC failed: {e}");
+        }
     }
 
     /// The buffer's number.
@@ -211,7 +329,10 @@ impl Buffer {
     /// buffer's access lock is held: don't touch the same buffer from inside `f`.
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         let guard = self.lock();
-        f(view::bytes(&self.inner.map, &guard))
+        self.sync_logged(sys::DMA_BUF_SYNC_START, false);
+        let r = f(view::bytes(&self.inner.map, &guard));
+        self.sync_logged(sys::DMA_BUF_SYNC_END, false);
+        r
     }
 
     /// Runs `f` over the buffer's bytes, writable, without a copy; [`Error::ReadOnly`] for a
@@ -222,7 +343,10 @@ impl Buffer {
             return Err(Error::ReadOnly);
         }
         let mut guard = self.lock();
-        Ok(f(view::bytes_mut(&self.inner.map, &mut guard)))
+        self.sync_logged(sys::DMA_BUF_SYNC_START, true);
+        let r = f(view::bytes_mut(&self.inner.map, &mut guard));
+        self.sync_logged(sys::DMA_BUF_SYNC_END, true);
+        Ok(r)
     }
 
     /// Fills the whole buffer with premultiplied `argb`.
@@ -320,6 +444,19 @@ impl Buffer {
     }
 }
 
+/// Whether the kernel takes `fd` for a dma-buf: it accepts `DMA_BUF_IOCTL_SYNC` (an empty
+/// read bracket) where any other file answers `ENOTTY`.
+fn is_dma_buf(fd: BorrowedFd<'_>) -> bool {
+    let start = sys::DMA_BUF_SYNC_START | sys::DMA_BUF_SYNC_READ;
+    if sys::dma_buf_sync(fd, start).is_err() {
+        return false;
+    }
+    let _ = sys::dma_buf_sync(fd, sys::DMA_BUF_SYNC_END | sys::DMA_BUF_SYNC_READ);
+    true
+}
+
+/// The fd the pixels are mapped from: the memfd, the dma-buf, or the device for device
+/// memory. To share the buffer use [`Buffer::export`].
 impl AsFd for Buffer {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.fd.as_fd()
@@ -427,6 +564,71 @@ mod tests {
             .unwrap();
         assert_eq!(&out[..], &src[..]);
         assert!(b.write_rect(7, 7, 2, 1, Format::Xrgb8888, &src, 8).is_err());
+    }
+
+    #[derive(Debug)]
+    struct FakeDevice {
+        exportable: bool,
+        freed: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl DeviceMemory for FakeDevice {
+        fn export(&self) -> Result<OwnedFd, Error> {
+            if self.exportable {
+                Ok(sys::memfd_create("exported", 4096)?)
+            } else {
+                Err(Error::Io(std::io::Error::from_raw_os_error(38)))
+            }
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    impl Drop for FakeDevice {
+        fn drop(&mut self) {
+            self.freed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn device_memory_is_mapped_at_its_offset_kept_alive_and_exported_by_its_owner() {
+        // A "device" whose second page holds the buffer, as a dumb buffer sits at its fake
+        // offset on the card's fd.
+        let dev = sys::memfd_create("card", 2 * 4096).unwrap();
+        let whole = Mapping::new(dev.as_fd(), 2 * 4096, true).unwrap();
+        let freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let desc = BufferDesc::new(16, 16, Format::Xrgb8888);
+        let memory = Arc::new(FakeDevice {
+            exportable: false,
+            freed: freed.clone(),
+        });
+        let b = Buffer::from_device(dev.try_clone().unwrap(), 4096, desc, memory).unwrap();
+        b.fill_rect(Rect::new(0, 0, 1, 1), 0xff12_3456).unwrap();
+        let mut px = [0u8; 4];
+        assert!(whole.read(4096, &mut px));
+        assert_eq!(u32::from_le_bytes(px), 0xff12_3456);
+        assert!(b.device_memory().is_some() && !b.is_dma_buf());
+        assert!(b.export().is_err(), "the owner refuses: the buffer says so");
+        let clone = b.clone();
+        drop(b);
+        assert!(!freed.load(Ordering::SeqCst));
+        drop(clone);
+        assert!(
+            freed.load(Ordering::SeqCst),
+            "the last handle frees the memory"
+        );
+    }
+
+    #[test]
+    fn a_memfd_import_is_no_dma_buf_and_cpu_brackets_are_no_ops() {
+        let a = Buffer::new_memfd(4, 4, Format::Xrgb8888).unwrap();
+        let b = Buffer::import(a.export().unwrap(), a.desc(), true).unwrap();
+        assert!(!b.is_dma_buf());
+        b.begin_cpu_access(true).unwrap();
+        b.fill(0xff00_ff00).unwrap();
+        b.end_cpu_access(true).unwrap();
+        assert_eq!(a.snapshot().pixel(3, 3), 0xff00_ff00);
     }
 
     #[test]

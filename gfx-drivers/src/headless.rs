@@ -379,52 +379,20 @@ impl Backend for HeadlessBackend {
         if out.pending.is_some() {
             return Err(Error::Busy(output));
         }
-        let mode = out.info.current_mode;
-        let mut planes: Vec<(usize, PlaneState)> = Vec::with_capacity(updates.len());
-        for u in updates {
-            let index = out.info.planes.iter().position(|p| p.id == u.plane).ok_or(
-                Error::UnknownPlane {
-                    output,
-                    plane: u.plane,
-                },
-            )?;
-            if planes.iter().any(|(i, _)| *i == index) {
-                return Err(Error::InvalidCommit(format!(
-                    "plane {:?} named twice",
-                    u.plane
-                )));
-            }
-            let info = &out.info.planes[index];
-            if let Some(buf) = u.buffer {
-                if !info.formats.contains(&buf.format()) {
-                    return Err(Error::UnsupportedFormat {
-                        plane: u.plane,
-                        format: buf.format(),
-                    });
-                }
-                if info.kind == PlaneKind::Primary
-                    && (u.position != (0, 0)
-                        || buf.width() != mode.width
-                        || buf.height() != mode.height)
-                {
-                    return Err(Error::InvalidCommit(format!(
-                        "the primary plane needs a {}x{} buffer at (0, 0), got {}x{} at {:?}",
-                        mode.width,
-                        mode.height,
-                        buf.width(),
-                        buf.height(),
-                        u.position
-                    )));
-                }
-            }
-            planes.push((
-                index,
-                PlaneState {
-                    buffer: u.buffer.map(ScanoutRef::new),
-                    position: u.position,
-                },
-            ));
-        }
+        let indices = crate::backend::check_updates(&out.info, updates)?;
+        let planes: Vec<(usize, PlaneState)> = indices
+            .into_iter()
+            .zip(updates)
+            .map(|(index, u)| {
+                (
+                    index,
+                    PlaneState {
+                        buffer: u.buffer.map(ScanoutRef::new),
+                        position: u.position,
+                    },
+                )
+            })
+            .collect();
         let commit = CommitId(self.next_commit);
         self.next_commit += 1;
         let out = self.out_mut(output)?;

@@ -13,7 +13,8 @@
 //!   (output, mode, plane, layer, surface, buffer; commit, vblank, back-pressure) — start
 //!   reading there.
 //! - One module per backend, each behind its own cargo feature (as smithay does): [`headless`]
-//!   (feature `headless`, default) today; `drm`, `fbdev` and `window` come later, one file each.
+//!   (feature `headless`, default) and [`drm`](mod@drm) (feature `drm`: KMS, dumb buffers, PRIME); `fbdev`
+//!   and `window` come later.
 //!
 //! The only `unsafe` in the crate is the small [`view`](crate::buffer::Buffer::with_bytes)
 //! module that lends a buffer's shared mapping out as a byte slice; every system call goes
@@ -36,6 +37,8 @@
 
 pub mod backend;
 pub mod buffer;
+#[cfg(feature = "drm")]
+pub mod drm;
 pub mod format;
 #[cfg(feature = "headless")]
 pub mod headless;
@@ -46,7 +49,9 @@ pub use backend::{
     readiness_source, Backend, BackendEvent, BackendSource, CommitId, Error, Mode, OutputId,
     OutputInfo, PlaneId, PlaneInfo, PlaneKind, PlaneUpdate, Presented, Rect, Transform,
 };
-pub use buffer::{Buffer, BufferDesc, BufferId};
+pub use buffer::{Buffer, BufferDesc, BufferId, DeviceMemory};
+#[cfg(feature = "drm")]
+pub use drm::{DrmBackend, DrmConfig, ModeChoice};
 pub use format::{Format, Image};
 #[cfg(feature = "headless")]
 pub use headless::{HeadlessBackend, HeadlessOutputConfig};

@@ -148,6 +148,8 @@ pub struct Server {
     compose_at: Option<Instant>,
     direct_frames: u64,
     last_direct: bool,
+    bytes_composed_last: u64,
+    bytes_composed_total: u64,
     focused: Option<u32>,
     grabs: input::Grabs,
 }
@@ -298,6 +300,8 @@ impl Server {
             compose_at: None,
             direct_frames: 0,
             last_direct: false,
+            bytes_composed_last: 0,
+            bytes_composed_total: 0,
             focused: None,
             grabs: input::Grabs::default(),
         })
@@ -381,8 +385,19 @@ impl Server {
         }
         self.publish();
         for e in self.backend.dispatch()? {
-            if let BackendEvent::Presented(p) = e {
-                self.on_presented(p.time_ns, p.sequence, p.refresh_ns);
+            match e {
+                BackendEvent::Presented(p) => {
+                    self.on_presented(p.time_ns, p.sequence, p.refresh_ns)
+                }
+                BackendEvent::Stuck { output, waited } if output == self.output => {
+                    // The backend abandons a stuck flip when committed again: let the next
+                    // frame (whole) try.
+                    warn!("display stuck: no flip for {waited:?}; committing again");
+                    self.frame_in_flight = false;
+                    self.damage_all();
+                }
+                BackendEvent::SessionResumed => self.damage_all(),
+                other => debug!("backend: {other:?}"),
             }
         }
         self.frame()
@@ -589,6 +604,7 @@ impl Server {
         let mut direct = None;
         let mut composed = false;
         let primary_buffer = if let Some((_, b, _)) = &exclusive_primary {
+            self.bytes_composed_last = 0;
             Some(b.clone())
         } else if damaged {
             direct = self.scanout_candidate();
@@ -597,6 +613,7 @@ impl Server {
                 composed = true;
                 Some(self.targets[self.back].clone())
             } else {
+                self.bytes_composed_last = 0;
                 direct.clone()
             }
         } else {
@@ -653,7 +670,11 @@ impl Server {
         let b = s.buffers.get(s.front? as usize)?;
         let covers =
             top.x == 0 && top.y == 0 && b.width() == self.width && b.height() == self.height;
-        (covers && top.opacity == 255 && b.format() == Format::Xrgb8888 && s.buffers.len() >= 2)
+        (covers
+            && self.backend.can_scan_out(b)
+            && top.opacity == 255
+            && b.format() == Format::Xrgb8888
+            && s.buffers.len() >= 2)
             .then(|| b.clone())
     }
 
@@ -667,9 +688,24 @@ impl Server {
         self.last_direct
     }
 
+    /// Bytes the master wrote into its scan-out buffer for the last frame it composed (the
+    /// damaged area × 4): 0 when a client's buffer went to the glass as it is (an exclusive
+    /// layer, a direct scan-out), only the damage for windows.
+    pub fn bytes_composed_last(&self) -> u64 {
+        self.bytes_composed_last
+    }
+
+    /// Bytes composed since the start (see [`Server::bytes_composed_last`]).
+    pub fn bytes_composed_total(&self) -> u64 {
+        self.bytes_composed_total
+    }
+
     fn compose_back(&mut self) -> Result<(), ServerError> {
         let (w, h) = (self.width as i32, self.height as i32);
         let damage = std::mem::replace(&mut self.target_damage[self.back], Damage::empty(w, h));
+        let bytes = damage.area() * Format::Xrgb8888.bytes_per_pixel() as u64;
+        self.bytes_composed_last = bytes;
+        self.bytes_composed_total += bytes;
         // What each visible window shows: its surface's front buffer.
         let shown: Vec<(u64, Buffer, compose::Rect, f32)> = self
             .windows
