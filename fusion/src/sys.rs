@@ -156,6 +156,8 @@ pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     writable: bool,
+    /// Bytes mapped before `ptr` because mmap offsets must be page-aligned ([`Mapping::new_at`]).
+    lead: usize,
 }
 
 // SAFETY: the mapping is plain shared memory; all access goes through atomics or copies.
@@ -184,6 +186,54 @@ impl Mapping {
             ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
             len,
             writable,
+            lead: 0,
+        })
+    }
+
+    /// Maps `len` bytes of `fd` from byte `offset` on, shared, writable or read-only: a region
+    /// of a device's memory such as one half of a double-buffered framebuffer. `offset` need
+    /// not be page-aligned (the mapping starts at the page holding it; the bytes before
+    /// `offset` are mapped but never reachable).
+    pub fn new_at(
+        fd: BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+        writable: bool,
+    ) -> std::io::Result<Self> {
+        if len == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "empty mapping",
+            ));
+        }
+        let page = page_size() as u64;
+        let lead = (offset % page) as usize;
+        let total = len.checked_add(lead).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "mapping too large")
+        })?;
+        let prot = if writable {
+            ProtFlags::READ | ProtFlags::WRITE
+        } else {
+            ProtFlags::READ
+        };
+        // SAFETY: a fresh mapping at an address the kernel chooses; nothing aliases it yet.
+        let base = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                total,
+                prot,
+                MapFlags::SHARED,
+                fd,
+                offset - lead as u64,
+            )?
+        };
+        let base = NonNull::new(base.cast::<u8>()).expect("mmap returned null");
+        Ok(Self {
+            // SAFETY: `lead` < `total`, so the pointer stays inside the mapping.
+            ptr: unsafe { base.add(lead) },
+            len,
+            writable,
+            lead,
         })
     }
 
@@ -307,6 +357,7 @@ impl Mapping {
             ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
             len,
             writable: true,
+            lead: 0,
         })
     }
 
@@ -324,10 +375,27 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: we created this mapping and nobody else unmaps it.
+        // SAFETY: we created this mapping (starting `lead` bytes before `ptr`) and nobody
+        // else unmaps it.
         unsafe {
-            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+            let _ = rustix::mm::munmap(
+                self.ptr.as_ptr().sub(self.lead).cast(),
+                self.len + self.lead,
+            );
         }
+    }
+}
+
+pub mod fb;
+
+/// The size of a memory page (mmap offsets are multiples of it).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf only reads a constant of the running system.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
     }
 }
 

@@ -431,14 +431,23 @@ pub fn readiness_source<B: Backend + ?Sized>(backend: &B) -> Result<Generic<Owne
 /// [`fusion::source::FdSource`]; every backend type is a [`fusion::source::Pollable`].)
 pub type BackendSource<B> = fusion::source::FdSource<B>;
 
-impl fusion::source::Pollable for Box<dyn Backend> {
-    type Event = BackendEvent;
-    type Error = Error;
+/// Makes a backend type a [`fusion::source::Pollable`] whose `pump` is [`Backend::dispatch`],
+/// so it can be a [`BackendSource`].
+macro_rules! pollable_backend {
+    ($t:ty) => {
+        impl fusion::source::Pollable for $t {
+            type Event = $crate::backend::BackendEvent;
+            type Error = $crate::backend::Error;
 
-    fn pump(&mut self) -> Result<Vec<BackendEvent>, Error> {
-        self.dispatch()
-    }
+            fn pump(&mut self) -> Result<Vec<Self::Event>, Self::Error> {
+                self.dispatch()
+            }
+        }
+    };
 }
+pub(crate) use pollable_backend;
+
+pollable_backend!(Box<dyn Backend>);
 
 #[cfg(test)]
 mod tests {

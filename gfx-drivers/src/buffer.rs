@@ -92,6 +92,8 @@ struct Inner {
     desc: BufferDesc,
     fd: OwnedFd,
     map: Mapping,
+    /// Whether `fd` may be handed to another process ([`Buffer::map_device`] buffers may not).
+    exportable: bool,
     /// How many scan-out slots (pending or on the glass) hold the buffer.
     busy: AtomicU32,
     /// Serialises every slice of `map` made in this process (see [`crate::view`]).
@@ -106,6 +108,10 @@ pub struct Buffer {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The largest width or height a backend's `allocate` accepts (as large as KMS drivers
+/// usually allow), so a bad request cannot ask for gigabytes.
+pub const MAX_DIMENSION: u32 = 16384;
+
 impl Buffer {
     /// Allocates a zeroed buffer in a fresh memfd. The memfd's size is sealed (it can neither
     /// shrink nor grow, and no one may add seals), so a peer can never make our mapping fault;
@@ -116,6 +122,17 @@ impl Buffer {
         let fd = sys::memfd_create("fusionfb-buffer", desc.size)?;
         sys::memfd_seal_final(fd.as_fd())?;
         Buffer::from_fd(fd, desc, true)
+    }
+
+    /// [`new_memfd`](Buffer::new_memfd) within [`MAX_DIMENSION`]: what the memory-backed
+    /// backends' `allocate` does.
+    pub fn allocate_memfd(width: u32, height: u32, format: Format) -> Result<Buffer, Error> {
+        if width > MAX_DIMENSION || height > MAX_DIMENSION {
+            return Err(Error::InvalidBuffer(format!(
+                "{width}x{height} exceeds {MAX_DIMENSION}x{MAX_DIMENSION}"
+            )));
+        }
+        Buffer::new_memfd(width, height, format)
     }
 
     /// Maps a buffer received from another process (or from [`Buffer::export`]): `fd` must
@@ -132,25 +149,51 @@ impl Buffer {
         Buffer::from_fd(fd, desc, writable)
     }
 
+    /// Maps `desc.size` bytes of a device's memory from byte `offset` on — one half of a
+    /// double-buffered framebuffer, say. The buffer works like any other in this process, but
+    /// [`export`](Buffer::export) refuses it: the fd is the device itself, and the offset does
+    /// not travel with a [`BufferDesc`]. The device checks the range when mapping.
+    pub fn map_device(
+        fd: OwnedFd,
+        offset: u64,
+        desc: BufferDesc,
+        writable: bool,
+    ) -> Result<Buffer, Error> {
+        desc.validate()?;
+        let map = Mapping::new_at(fd.as_fd(), offset, desc.size, writable)?;
+        Ok(Buffer::with_map(fd, map, desc, false))
+    }
+
     fn from_fd(fd: OwnedFd, desc: BufferDesc, writable: bool) -> Result<Buffer, Error> {
         let map = Mapping::new(fd.as_fd(), desc.size, writable)?;
+        Ok(Buffer::with_map(fd, map, desc, true))
+    }
+
+    fn with_map(fd: OwnedFd, map: Mapping, desc: BufferDesc, exportable: bool) -> Buffer {
+        let writable = map.writable();
         let id = BufferId(NEXT_ID.fetch_add(1, Ordering::Relaxed));
-        tracing::trace!(id = id.0, ?desc, writable, "buffer mapped");
-        Ok(Buffer {
+        tracing::trace!(id = id.0, ?desc, writable, exportable, "buffer mapped");
+        Buffer {
             inner: Arc::new(Inner {
                 id,
                 desc,
                 fd,
                 map,
+                exportable,
                 busy: AtomicU32::new(0),
                 access: Mutex::new(()),
             }),
-        })
+        }
     }
 
     /// A new fd for the same memory (close-on-exec), to send to a client with the
     /// [`BufferDesc`]. The receiver maps it with [`Buffer::import`].
     pub fn export(&self) -> Result<OwnedFd, Error> {
+        if !self.inner.exportable {
+            return Err(Error::InvalidBuffer(
+                "device memory (a framebuffer) cannot be exported".into(),
+            ));
+        }
         Ok(self.inner.fd.try_clone()?)
     }
 

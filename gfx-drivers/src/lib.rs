@@ -13,7 +13,8 @@
 //!   (output, mode, plane, layer, surface, buffer; commit, vblank, back-pressure) — start
 //!   reading there.
 //! - One module per backend, each behind its own cargo feature (as smithay does): [`headless`]
-//!   (feature `headless`, default) today; `drm`, `fbdev` and `window` come later, one file each.
+//!   (memory; CI and screenshots), [`fbdev`] (`/dev/fbN` of boards without KMS), [`window`]
+//!   (a desktop window for development); `drm` (KMS) comes in its own folder.
 //!
 //! The only `unsafe` in the crate is the small [`view`](crate::buffer::Buffer::with_bytes)
 //! module that lends a buffer's shared mapping out as a byte slice; every system call goes
@@ -36,9 +37,13 @@
 
 pub mod backend;
 pub mod buffer;
+#[cfg(feature = "fbdev")]
+pub mod fbdev;
 pub mod format;
 #[cfg(feature = "headless")]
 pub mod headless;
+#[cfg(any(feature = "headless", feature = "fbdev"))]
+mod pacing;
 #[allow(unsafe_code)]
 mod view;
 
@@ -47,6 +52,8 @@ pub use backend::{
     OutputInfo, PlaneId, PlaneInfo, PlaneKind, PlaneUpdate, Presented, Rect, Transform,
 };
 pub use buffer::{Buffer, BufferDesc, BufferId};
+#[cfg(feature = "fbdev")]
+pub use fbdev::FbdevBackend;
 pub use format::{Format, Image};
 #[cfg(feature = "headless")]
 pub use headless::{HeadlessBackend, HeadlessOutputConfig};
