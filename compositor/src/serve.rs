@@ -32,32 +32,177 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
     }
 }
 
-/// Opens the display backend the config and `choice` ask for, saying which and why.
+/// Opens the display backend the config and `choice` ask for, saying which and why in one
+/// log line.
+///
+/// `auto` (the default) takes the first that works of: DRM/KMS if a usable card exists
+/// ([`usable_drm_card`]), else fbdev if the framebuffer device exists and opens, else a
+/// desktop window if a desktop session is present (`WAYLAND_DISPLAY` or `DISPLAY`), else
+/// headless — so the master always comes up. A backend asked for by name must open, or it
+/// is an error.
 pub fn open_backend(
     cfg: &Config,
     choice: Option<config::Backend>,
 ) -> Result<Box<dyn Backend>, String> {
     let wanted = choice.unwrap_or(cfg.display.backend);
-    let headless = || -> Result<Box<dyn Backend>, String> {
-        let (size, mhz) = cfg.display.headless_mode();
-        let out = HeadlessOutputConfig::new().mode(size.width, size.height, mhz);
-        Ok(Box::new(
-            HeadlessBackend::new(vec![out]).map_err(|e| e.to_string())?,
-        ))
-    };
     match wanted {
         config::Backend::Headless => {
             info!("backend: headless (asked for)");
-            headless()
+            open_headless(cfg)
         }
-        config::Backend::Auto => {
-            info!("backend: headless (auto: this build drives no display device yet)");
-            headless()
+        config::Backend::Drm => {
+            let b = open_drm(cfg)?;
+            info!("backend: drm (asked for)");
+            Ok(b)
         }
-        other => Err(format!(
-            "the {other} backend is not part of this build yet; use --backend headless"
-        )),
+        config::Backend::Fbdev => {
+            let device = fbdev_device(cfg);
+            let b = open_fbdev(&device)?;
+            info!("backend: fbdev on {} (asked for)", device.display());
+            Ok(b)
+        }
+        config::Backend::Window => {
+            let b = open_window(cfg)?;
+            info!("backend: window (asked for)");
+            Ok(b)
+        }
+        config::Backend::Auto => open_auto(cfg),
     }
+}
+
+fn open_auto(cfg: &Config) -> Result<Box<dyn Backend>, String> {
+    // Why each better backend was passed over, for the one log line.
+    let mut passed = Vec::new();
+    match usable_drm_card(cfg.display.device.as_deref()) {
+        Some(card) => match open_drm(cfg) {
+            Ok(b) => {
+                info!("backend: drm (auto: {card})");
+                return Ok(b);
+            }
+            Err(e) => passed.push(format!("drm: {card}, but {e}")),
+        },
+        None => passed.push("drm: no card with a connected output".to_string()),
+    }
+    let device = fbdev_device(cfg);
+    if device.exists() {
+        match open_fbdev(&device) {
+            Ok(b) => {
+                info!(
+                    "backend: fbdev on {} (auto: {})",
+                    device.display(),
+                    passed.join("; ")
+                );
+                return Ok(b);
+            }
+            Err(e) => passed.push(format!("fbdev: {e}")),
+        }
+    } else {
+        passed.push(format!("fbdev: no {}", device.display()));
+    }
+    match gfx_drivers::window::desktop_session() {
+        Some(session) => match open_window(cfg) {
+            Ok(b) => {
+                info!(
+                    "backend: window (auto: desktop session {session}; {})",
+                    passed.join("; ")
+                );
+                return Ok(b);
+            }
+            Err(e) => passed.push(format!("window: {e}")),
+        },
+        None => passed.push("window: no desktop session (DISPLAY, WAYLAND_DISPLAY)".into()),
+    }
+    info!("backend: headless (auto: {})", passed.join("; "));
+    open_headless(cfg)
+}
+
+fn open_headless(cfg: &Config) -> Result<Box<dyn Backend>, String> {
+    let (size, mhz) = cfg.display.headless_mode();
+    let out = HeadlessOutputConfig::new().mode(size.width, size.height, mhz);
+    Ok(Box::new(
+        HeadlessBackend::new(vec![out]).map_err(|e| e.to_string())?,
+    ))
+}
+
+/// Opens the DRM/KMS backend. Not part of this build yet: the `drm` branch fills it in.
+fn open_drm(_cfg: &Config) -> Result<Box<dyn Backend>, String> {
+    Err("the drm backend is not part of this build yet; use --backend fbdev or headless".into())
+}
+
+/// The framebuffer device: the config's `device` when it names one (`/dev/fb*`), else
+/// `/dev/fb0`.
+fn fbdev_device(cfg: &Config) -> PathBuf {
+    cfg.display
+        .device
+        .clone()
+        .filter(|d| {
+            cfg.display.backend == config::Backend::Fbdev
+                || d.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("fb"))
+        })
+        .unwrap_or_else(|| PathBuf::from(gfx_drivers::fbdev::DEFAULT_DEVICE))
+}
+
+fn open_fbdev(device: &Path) -> Result<Box<dyn Backend>, String> {
+    Ok(Box::new(
+        gfx_drivers::FbdevBackend::open(device).map_err(|e| e.to_string())?,
+    ))
+}
+
+/// The desktop window: the config's mode size, else the headless default size.
+fn open_window(cfg: &Config) -> Result<Box<dyn Backend>, String> {
+    let (size, _) = cfg.display.headless_mode();
+    let title = format!(
+        "fusionfb — {}",
+        cfg.world.name.as_deref().unwrap_or("default")
+    );
+    Ok(Box::new(
+        gfx_drivers::WindowBackend::open(&title, size.width, size.height)
+            .map_err(|e| format!("window backend: {e}"))?,
+    ))
+}
+
+/// A DRM card that `auto` should drive: the config's `device` if it is a DRM card, else the
+/// first `/dev/dri/card*`, that opens read-write and has a connector whose sysfs `status` is
+/// `connected`. Says which and why, or `None`. Reads sysfs only (no DRM ioctls), so a build
+/// without the `drm` backend probes the same way.
+pub fn usable_drm_card(device: Option<&Path>) -> Option<String> {
+    let mut cards: Vec<String> = std::fs::read_dir("/sys/class/drm")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("card") && !n.contains('-'))
+        .collect();
+    cards.sort();
+    if let Some(name) = device
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str())
+        .filter(|n| n.starts_with("card"))
+    {
+        cards.retain(|c| c != name);
+        cards.insert(0, name.to_string());
+    }
+    cards.into_iter().find_map(|card| {
+        let connected: Vec<String> = std::fs::read_dir("/sys/class/drm")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| {
+                n.strip_prefix(&card)
+                    .is_some_and(|rest| rest.starts_with('-'))
+            })
+            .filter(|n| {
+                std::fs::read_to_string(format!("/sys/class/drm/{n}/status"))
+                    .is_ok_and(|s| s.trim() == "connected")
+            })
+            .collect();
+        let path = format!("/dev/dri/{card}");
+        let opens = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .is_ok();
+        (opens && !connected.is_empty())
+            .then(|| format!("{path} with {} connected", connected.join(", ")))
+    })
 }
 
 /// The server's layers for the config's `[[layer]]` tables, bottom to top.
@@ -117,6 +262,10 @@ pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
         server
             .dispatch(Some(Duration::from_millis(200)))
             .map_err(|e| e.to_string())?;
+        if server.display_closed() {
+            info!("the display was closed: shutting down");
+            break;
+        }
     }
     let m = server.master();
     m.kill(None, Duration::from_secs(2));

@@ -291,12 +291,51 @@ pub struct Presented {
     pub refresh_ns: u64,
 }
 
+/// What a contact of a [`BackendEvent::Touch`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TouchPhase {
+    /// The contact starts (a mouse button went down).
+    Down,
+    /// The contact moved.
+    Motion,
+    /// The contact ended.
+    Up,
+    /// The contact was taken away (the window lost the pointer mid-drag).
+    Cancel,
+    /// End of a group of changes that belong together (libinput's touch frame).
+    Frame,
+}
+
+/// Touch input a backend receives itself — the `window` backend's mouse, which acts as a
+/// finger — in output coordinates (pixels of the current mode, unrotated). The backend knows
+/// no windows: the compositor routes it like any other touch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TouchInput {
+    /// What happens.
+    pub phase: TouchPhase,
+    /// The contact's slot (0 for a mouse).
+    pub slot: u32,
+    /// The output it happens on.
+    pub output: OutputId,
+    /// Output x (meaningless for `Up`, `Cancel` and `Frame`).
+    pub x: f32,
+    /// Output y.
+    pub y: f32,
+    /// When, `CLOCK_MONOTONIC` in nanoseconds.
+    pub time_ns: u64,
+}
+
 /// What [`Backend::dispatch`] reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum BackendEvent {
     /// A commit reached the glass; its predecessor's buffers are released.
     Presented(Presented),
+    /// Touch input that came through the display (a desktop window's mouse).
+    Touch(TouchInput),
+    /// The user closed the output (a desktop window's close button): the compositor should
+    /// shut down cleanly.
+    Closed(OutputId),
 }
 
 /// Everything a backend can refuse or fail at.

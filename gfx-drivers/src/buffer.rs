@@ -330,6 +330,41 @@ impl Buffer {
         Ok(())
     }
 
+    /// Copies the `rects` of `src` (all of it when `rects` is empty or longer than 16) into
+    /// the same places of this buffer, which has the same size, converting formats; returns
+    /// the rectangles copied, clipped to the buffer. How a backend without zero-copy scan-out
+    /// (fbdev, a desktop window) puts a frame on its glass.
+    pub fn copy_from(&self, src: &Buffer, rects: &[Rect]) -> Result<Vec<Rect>, Error> {
+        const MAX_RECTS: usize = 16;
+        let (w, h) = (self.width(), self.height());
+        if (src.width(), src.height()) != (w, h) {
+            return Err(Error::InvalidBuffer(format!(
+                "a {}x{} buffer cannot fill a {w}x{h} one",
+                src.width(),
+                src.height()
+            )));
+        }
+        if self.same_as(src) {
+            return Ok(Vec::new());
+        }
+        let full = [Rect::new(0, 0, w, h)];
+        let rects = if rects.is_empty() || rects.len() > MAX_RECTS {
+            &full[..]
+        } else {
+            rects
+        };
+        let clipped: Vec<Rect> = rects.iter().filter_map(|r| r.clip(w, h)).collect();
+        let (sf, sp, bpp) = (src.format(), src.pitch(), src.format().bytes_per_pixel());
+        src.with_bytes(|bytes| {
+            clipped.iter().try_for_each(|r| {
+                let at = r.y as usize * sp + r.x as usize * bpp;
+                let (x, y) = (r.x as u32, r.y as u32);
+                self.write_rect(x, y, r.width, r.height, sf, &bytes[at..], sp)
+            })
+        })?;
+        Ok(clipped)
+    }
+
     /// A copy of the pixels, in the buffer's format and pitch (a screenshot of this buffer).
     pub fn snapshot(&self) -> Image {
         let d = self.desc();

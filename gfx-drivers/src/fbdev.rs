@@ -40,7 +40,8 @@
 //! - At drop the original virtual size and pan offset are put back (the console's view).
 //!
 //! The ioctls are the thin wrappers of `fusion::sys::fb`; this module holds the logic, and
-//! its pure parts (formats, refresh, layout, pan offsets, damage copies) are unit-tested
+//! its pure parts (formats, refresh, layout, pan offsets, damage copies into memory mapped
+//! like the device's) are unit-tested
 //! without a device.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -49,23 +50,17 @@ use std::path::{Path, PathBuf};
 use fusion::sys::fb::{self, FbFixScreeninfo, FbVarScreeninfo};
 
 use crate::backend::{
-    Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId, PlaneInfo,
-    PlaneKind, PlaneUpdate, Presented, Rect, Transform,
+    Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId, PlaneUpdate, Rect,
 };
 use crate::buffer::{Buffer, BufferDesc};
 use crate::format::Format;
-use crate::pacing::{Timer, VblankClock};
+use crate::pacing::SingleOutput;
 
 /// The refresh rate assumed when the driver reports no pixel clock: 60 Hz.
 pub const DEFAULT_REFRESH_MHZ: u32 = 60_000;
 
 /// The device opened when nothing names one.
 pub const DEFAULT_DEVICE: &str = "/dev/fb0";
-
-const OUTPUT: OutputId = OutputId(0);
-const PRIMARY: PlaneId = PlaneId(1);
-/// More damage rectangles than this are copied as the whole screen.
-const MAX_RECTS: usize = 16;
 
 /// The pixel format of a framebuffer layout, or why fusionfb cannot drive it.
 pub fn pixel_format(var: &FbVarScreeninfo) -> Result<Format, Error> {
@@ -216,50 +211,6 @@ pub fn double_buffer_request(var: &FbVarScreeninfo) -> FbVarScreeninfo {
     }
 }
 
-/// Copies the `rects` of `src` (whole buffer when empty) into `dst` of the same size,
-/// converting formats; returns the rectangles copied (clipped).
-pub fn copy_damage(src: &Buffer, dst: &Buffer, rects: &[Rect]) -> Result<Vec<Rect>, Error> {
-    let (w, h) = (dst.width(), dst.height());
-    if (src.width(), src.height()) != (w, h) {
-        return Err(Error::InvalidCommit(format!(
-            "a {}x{} buffer cannot fill the {w}x{h} framebuffer",
-            src.width(),
-            src.height()
-        )));
-    }
-    let full = [Rect::new(0, 0, w, h)];
-    let rects = if rects.is_empty() || rects.len() > MAX_RECTS {
-        &full[..]
-    } else {
-        rects
-    };
-    let clipped: Vec<Rect> = rects.iter().filter_map(|r| r.clip(w, h)).collect();
-    let (sf, sp, bpp) = (src.format(), src.pitch(), src.format().bytes_per_pixel());
-    src.with_bytes(|bytes| {
-        for r in &clipped {
-            let at = r.y as usize * sp + r.x as usize * bpp;
-            dst.write_rect(
-                r.x as u32,
-                r.y as u32,
-                r.width,
-                r.height,
-                sf,
-                &bytes[at..],
-                sp,
-            )?;
-        }
-        Ok::<_, Error>(())
-    })?;
-    Ok(clipped)
-}
-
-#[derive(Debug)]
-struct Pending {
-    commit: CommitId,
-    sequence: u64,
-    deadline_ns: u64,
-}
-
 /// The framebuffer backend; see the [module docs](self).
 #[derive(Debug)]
 pub struct FbdevBackend {
@@ -270,7 +221,6 @@ pub struct FbdevBackend {
     /// The state we drive (pan offsets change in it).
     var: FbVarScreeninfo,
     layout: Layout,
-    info: OutputInfo,
     /// The framebuffer memory, one buffer per screen.
     screens: Vec<Buffer>,
     /// Which screen is visible.
@@ -279,10 +229,7 @@ pub struct FbdevBackend {
     /// one (`None`: everything).
     stale: Option<Vec<Rect>>,
     vsync: bool,
-    timer: Timer,
-    clock: VblankClock,
-    pending: Option<Pending>,
-    next_commit: u64,
+    out: SingleOutput,
 }
 
 fn device_error(path: &Path, what: &str, e: impl Into<std::io::Error>) -> Error {
@@ -345,20 +292,7 @@ impl FbdevBackend {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "fb".into());
         let mm = |v: u32| if v == 0 || v >= 0x8000_0000 { 0 } else { v };
-        let info = OutputInfo {
-            id: OUTPUT,
-            name,
-            modes: vec![layout.mode],
-            current_mode: layout.mode,
-            physical_size_mm: (mm(var.width), mm(var.height)),
-            transform: Transform::Normal,
-            planes: vec![PlaneInfo {
-                id: PRIMARY,
-                kind: PlaneKind::Primary,
-                formats: Format::ALL.to_vec(),
-                zpos: 0,
-            }],
-        };
+        let out = SingleOutput::new(name, layout.mode, (mm(var.width), mm(var.height)))?;
         tracing::info!(
             device = %path.display(),
             driver = %fix.id(),
@@ -374,15 +308,11 @@ impl FbdevBackend {
             original,
             var: backend_var,
             layout,
-            info,
             screens,
             front: 0,
             stale: None,
             vsync,
-            timer: Timer::new()?,
-            clock: VblankClock::new(fusion::sys::now_ns(), layout.mode.refresh_interval_ns()),
-            pending: None,
-            next_commit: 1,
+            out,
         })
     }
 
@@ -411,7 +341,7 @@ impl FbdevBackend {
                         _ => rects.clear(), // everything
                     }
                 }
-                copy_damage(b, screen, &rects)?;
+                screen.copy_from(b, &rects)?;
                 if damage.is_empty() {
                     Vec::new()
                 } else {
@@ -460,7 +390,7 @@ impl Drop for FbdevBackend {
 
 impl AsFd for FbdevBackend {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.timer.as_fd()
+        self.out.timer.as_fd()
     }
 }
 
@@ -470,25 +400,15 @@ impl Backend for FbdevBackend {
     }
 
     fn outputs(&self) -> Vec<OutputId> {
-        vec![OUTPUT]
+        vec![SingleOutput::OUTPUT]
     }
 
     fn output(&self, output: OutputId) -> Result<&OutputInfo, Error> {
-        (output == OUTPUT)
-            .then_some(&self.info)
-            .ok_or(Error::UnknownOutput(output))
+        self.out.output(output)
     }
 
     fn set_mode(&mut self, output: OutputId, mode: Mode) -> Result<(), Error> {
-        self.output(output)?;
-        if self.pending.is_some() {
-            return Err(Error::Busy(output));
-        }
-        if mode == self.layout.mode {
-            Ok(())
-        } else {
-            Err(Error::UnsupportedMode { output, mode })
-        }
+        self.out.set_mode(output, mode)
     }
 
     fn allocate(&mut self, width: u32, height: u32, format: Format) -> Result<Buffer, Error> {
@@ -496,88 +416,26 @@ impl Backend for FbdevBackend {
     }
 
     fn commit(&mut self, output: OutputId, updates: &[PlaneUpdate<'_>]) -> Result<CommitId, Error> {
-        self.output(output)?;
-        if self.pending.is_some() {
-            return Err(Error::Busy(output));
-        }
-        if updates.len() > 1 {
-            return Err(Error::InvalidCommit(
-                "a framebuffer has one plane; name it once".into(),
-            ));
-        }
-        if let Some(u) = updates.first() {
-            if u.plane != PRIMARY {
-                return Err(Error::UnknownPlane {
-                    output,
-                    plane: u.plane,
-                });
-            }
-            let mode = self.layout.mode;
-            if let Some(b) = u.buffer {
-                if u.position != (0, 0) || b.width() != mode.width || b.height() != mode.height {
-                    return Err(Error::InvalidCommit(format!(
-                        "the primary plane needs a {}x{} buffer at (0, 0), got {}x{} at {:?}",
-                        mode.width,
-                        mode.height,
-                        b.width(),
-                        b.height(),
-                        u.position
-                    )));
-                }
-            }
+        let update = self.out.check_commit(output, updates)?;
+        if let Some(u) = update {
             self.show(u.buffer, u.damage)?;
         }
-        let commit = CommitId(self.next_commit);
-        self.next_commit += 1;
-        let now = fusion::sys::now_ns();
-        let (sequence, deadline_ns) = if self.vsync && !updates.is_empty() {
-            // We waited for this vblank before panning: it is on the glass now.
-            self.clock
-                .retime(now, self.layout.mode.refresh_interval_ns());
-            (self.clock.base_seq, now)
-        } else {
-            self.clock.next_after(now)
-        };
-        self.pending = Some(Pending {
-            commit,
-            sequence,
-            deadline_ns,
-        });
-        self.timer.arm(Some(deadline_ns))?;
-        Ok(commit)
+        // With FBIO_WAITFORVSYNC, `show` waited for this vblank before panning.
+        let waited = self.vsync && self.screens.len() > 1 && update.is_some();
+        self.out.schedule(waited)
     }
 
     fn is_pending(&self, output: OutputId) -> Result<bool, Error> {
-        self.output(output)?;
-        Ok(self.pending.is_some())
+        self.out.is_pending(output)
     }
 
     fn on_glass(&self, output: OutputId, plane: PlaneId) -> Result<Option<Buffer>, Error> {
-        self.output(output)?;
-        if plane != PRIMARY {
-            return Err(Error::UnknownPlane { output, plane });
-        }
+        self.out.check_plane(output, plane)?;
         Ok(Some(self.screens[self.front].clone()))
     }
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {
-        self.timer.drain()?;
-        let now = fusion::sys::now_ns();
-        let due = self.pending.as_ref().is_some_and(|p| p.deadline_ns <= now);
-        let mut events = Vec::new();
-        if due {
-            let p = self.pending.take().expect("checked above");
-            events.push(BackendEvent::Presented(Presented {
-                output: OUTPUT,
-                commit: p.commit,
-                sequence: p.sequence,
-                time_ns: p.deadline_ns,
-                refresh_ns: self.clock.period_ns,
-            }));
-        }
-        self.timer
-            .arm(self.pending.as_ref().map(|p| p.deadline_ns))?;
-        Ok(events)
+        Ok(self.out.presented()?.into_iter().collect())
     }
 }
 
@@ -780,12 +638,12 @@ mod tests {
             .fill_rect(Rect::new(10, 20, 5, 3), 0xffff_0000)
             .unwrap();
         // Only the damaged rectangle reaches screen 1 (plus clipping of an overhang).
-        let copied = copy_damage(
-            &frame,
-            &screens[1],
-            &[Rect::new(10, 20, 5, 3), Rect::new(790, 470, 50, 50)],
-        )
-        .unwrap();
+        let copied = screens[1]
+            .copy_from(
+                &frame,
+                &[Rect::new(10, 20, 5, 3), Rect::new(790, 470, 50, 50)],
+            )
+            .unwrap();
         assert_eq!(
             copied,
             vec![Rect::new(10, 20, 5, 3), Rect::new(790, 470, 10, 10)]
@@ -804,12 +662,12 @@ mod tests {
         assert_eq!(u16::from_le_bytes(px), 0);
         assert!(screens[0].with_bytes(|b| b.iter().all(|&x| x == 0)));
         // No damage means everything.
-        copy_damage(&frame, &screens[0], &[]).unwrap();
+        screens[0].copy_from(&frame, &[]).unwrap();
         assert_eq!(screens[0].snapshot().pixel(0, 0), 0xff00_00ff);
         assert_eq!(screens[0].snapshot().pixel(14, 22), 0xffff_0000);
         // Wrong size: refused.
         let small = Buffer::new_memfd(80, 48, Format::Xrgb8888).unwrap();
-        assert!(copy_damage(&small, &screens[0], &[]).is_err());
+        assert!(screens[0].copy_from(&small, &[]).is_err());
     }
 
     #[test]

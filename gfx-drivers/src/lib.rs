@@ -42,14 +42,17 @@ pub mod fbdev;
 pub mod format;
 #[cfg(feature = "headless")]
 pub mod headless;
-#[cfg(any(feature = "headless", feature = "fbdev"))]
+#[cfg(any(feature = "headless", feature = "fbdev", feature = "window"))]
 mod pacing;
 #[allow(unsafe_code)]
 mod view;
+#[cfg(feature = "window")]
+pub mod window;
 
 pub use backend::{
     readiness_source, Backend, BackendEvent, BackendSource, CommitId, Error, Mode, OutputId,
-    OutputInfo, PlaneId, PlaneInfo, PlaneKind, PlaneUpdate, Presented, Rect, Transform,
+    OutputInfo, PlaneId, PlaneInfo, PlaneKind, PlaneUpdate, Presented, Rect, TouchInput,
+    TouchPhase, Transform,
 };
 pub use buffer::{Buffer, BufferDesc, BufferId};
 #[cfg(feature = "fbdev")]
@@ -57,3 +60,5 @@ pub use fbdev::FbdevBackend;
 pub use format::{Format, Image};
 #[cfg(feature = "headless")]
 pub use headless::{HeadlessBackend, HeadlessOutputConfig};
+#[cfg(feature = "window")]
+pub use window::WindowBackend;

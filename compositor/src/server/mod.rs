@@ -142,6 +142,8 @@ pub struct Server {
     last_direct: bool,
     focused: Option<u32>,
     grabs: input::Grabs,
+    /// The backend reported its output closed (a desktop window's close button).
+    display_closed: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -288,6 +290,7 @@ impl Server {
             last_direct: false,
             focused: None,
             grabs: input::Grabs::default(),
+            display_closed: false,
         })
     }
 
@@ -369,11 +372,22 @@ impl Server {
         }
         self.publish();
         for e in self.backend.dispatch()? {
-            if let BackendEvent::Presented(p) = e {
-                self.on_presented(p.time_ns, p.sequence, p.refresh_ns);
+            match e {
+                BackendEvent::Presented(p) => {
+                    self.on_presented(p.time_ns, p.sequence, p.refresh_ns)
+                }
+                BackendEvent::Touch(t) => self.backend_touch(t),
+                BackendEvent::Closed(_) => self.display_closed = true,
+                _ => {}
             }
         }
         self.frame()
+    }
+
+    /// Whether the backend reported its display closed (the desktop window of the `window`
+    /// backend): the master should shut down.
+    pub fn display_closed(&self) -> bool {
+        self.display_closed
     }
 
     /// Runs until `done` says so or `limit` passes; `false` on time-out.
@@ -390,7 +404,9 @@ impl Server {
     pub fn screenshot(&self) -> Result<gfx_drivers::Image, ServerError> {
         let shown = self.backend.on_glass(self.output, self.primary)?;
         Ok(match shown {
-            Some(b) => b.snapshot(),
+            Some(b) if b.format() == Format::Xrgb8888 => b.snapshot(),
+            // An RGB565 framebuffer, a client's exclusive ARGB buffer: what the glass shows.
+            Some(b) => b.snapshot().convert(Format::Xrgb8888),
             None => gfx_drivers::Image::new(
                 self.targets[0].width(),
                 self.targets[0].height(),
