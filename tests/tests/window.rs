@@ -308,3 +308,54 @@ fn the_window_shows_the_glass_the_mouse_paints_and_closing_ends_the_master() {
     drop(paint);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts `fusionfb run` with `env` and no `--backend`, and returns its "backend: …" log line.
+fn auto_choice(w: &fusion::WorldConfig, env: &[(&str, &str)], unset: &[&str]) -> String {
+    use std::io::BufRead;
+    let mut cmd = Command::new(fusionfb_tests::binary("fusionfb"));
+    cmd.args(["--world", &w.name, "run"])
+        .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for var in unset {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd.spawn().expect("fusionfb run");
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let line = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("backend: "))
+        .unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    line
+}
+
+#[test]
+fn auto_takes_the_window_under_a_desktop_and_headless_without_one() {
+    if std::path::Path::new("/dev/fb0").exists() || std::path::Path::new("/dev/dri").exists() {
+        println!("SKIPPED: this machine has a display device, which auto would take");
+        return;
+    }
+    let w = world("auto");
+    // No display device, no desktop: headless, and the line says why.
+    let line = auto_choice(&w, &[], &["DISPLAY", "WAYLAND_DISPLAY"]);
+    assert!(line.contains("backend: headless (auto: "), "{line}");
+    assert!(
+        line.contains("no desktop session"),
+        "the reason is given: {line}"
+    );
+    let Some(xvfb) = Xvfb::start() else { return };
+    let w = world("auto");
+    let line = auto_choice(&w, &[("DISPLAY", &xvfb.display)], &["WAYLAND_DISPLAY"]);
+    assert!(line.contains("backend: window (auto: "), "{line}");
+    assert!(
+        line.contains(&format!("desktop session DISPLAY={}", xvfb.display)),
+        "{line}"
+    );
+    assert!(line.contains("fbdev: no /dev/fb0"), "{line}");
+}
