@@ -23,7 +23,8 @@ pub mod status;
 /// Sets up `tracing` output filtered by `RUST_LOG` (default: warnings and errors).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // Warnings, and the one line saying which display backend was chosen and why.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fusionfb::serve=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -32,49 +32,41 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
     }
 }
 
-/// Opens the display backend the config and `choice` ask for, saying which and why.
+/// Opens the display backend the config and `choice` ask for, saying which and why in one
+/// log line.
+///
+/// `auto` (the default) takes the first that works of: DRM/KMS if a usable card exists
+/// (`gfx_drivers::drm::open::usable_card`), else fbdev if the framebuffer device exists and opens, else a
+/// desktop window if a desktop session is present (`WAYLAND_DISPLAY` or `DISPLAY`), else
+/// headless — so the master always comes up. A backend asked for by name must open, or it
+/// is an error.
 pub fn open_backend(
     cfg: &Config,
     choice: Option<config::Backend>,
 ) -> Result<Box<dyn Backend>, String> {
     let wanted = choice.unwrap_or(cfg.display.backend);
-    let headless = || -> Result<Box<dyn Backend>, String> {
-        let (size, mhz) = cfg.display.headless_mode();
-        let out = HeadlessOutputConfig::new().mode(size.width, size.height, mhz);
-        Ok(Box::new(
-            HeadlessBackend::new(vec![out]).map_err(|e| e.to_string())?,
-        ))
-    };
     match wanted {
         config::Backend::Headless => {
             info!("backend: headless (asked for)");
-            headless()
+            open_headless(cfg)
         }
         config::Backend::Drm => {
             let b = open_drm(cfg)?;
             info!("backend: drm (asked for): {}", drm_why(&b));
             Ok(Box::new(b))
         }
-        config::Backend::Auto => {
-            match gfx_drivers::drm::open::usable_card(cfg.display.device.as_deref()) {
-                Ok(card) => {
-                    let b = open_drm(cfg)?;
-                    info!(
-                        "backend: drm (auto: {} has a connected display): {}",
-                        card.display(),
-                        drm_why(&b)
-                    );
-                    Ok(Box::new(b))
-                }
-                Err(why) => {
-                    info!("backend: headless (auto: no usable DRM card: {why})");
-                    headless()
-                }
-            }
+        config::Backend::Fbdev => {
+            let device = fbdev_device(cfg);
+            let b = open_fbdev(&device)?;
+            info!("backend: fbdev on {} (asked for)", device.display());
+            Ok(b)
         }
-        other => Err(format!(
-            "the {other} backend is not part of this build yet; use --backend headless"
-        )),
+        config::Backend::Window => {
+            let b = open_window(cfg)?;
+            info!("backend: window (asked for)");
+            Ok(b)
+        }
+        config::Backend::Auto => open_auto(cfg),
     }
 }
 
@@ -103,6 +95,97 @@ fn open_drm(cfg: &Config) -> Result<gfx_drivers::DrmBackend, String> {
 
 fn drm_why(b: &gfx_drivers::DrmBackend) -> String {
     format!("{}, {}", b.device_path().display(), b.how_opened())
+}
+
+fn open_auto(cfg: &Config) -> Result<Box<dyn Backend>, String> {
+    // Why each better backend was passed over, for the one log line.
+    let mut passed = Vec::new();
+    match gfx_drivers::drm::open::usable_card(cfg.display.device.as_deref()) {
+        Ok(card) => match open_drm(cfg) {
+            Ok(b) => {
+                info!(
+                    "backend: drm (auto: {} has a connected display): {}",
+                    card.display(),
+                    drm_why(&b)
+                );
+                return Ok(Box::new(b));
+            }
+            Err(e) => passed.push(format!("drm: {}, but {e}", card.display())),
+        },
+        Err(why) => passed.push(format!("drm: no usable card ({why})")),
+    }
+    let device = fbdev_device(cfg);
+    if device.exists() {
+        match open_fbdev(&device) {
+            Ok(b) => {
+                info!(
+                    "backend: fbdev on {} (auto: {})",
+                    device.display(),
+                    passed.join("; ")
+                );
+                return Ok(b);
+            }
+            Err(e) => passed.push(format!("fbdev: {e}")),
+        }
+    } else {
+        passed.push(format!("fbdev: no {}", device.display()));
+    }
+    match gfx_drivers::window::desktop_session() {
+        Some(session) => match open_window(cfg) {
+            Ok(b) => {
+                info!(
+                    "backend: window (auto: desktop session {session}; {})",
+                    passed.join("; ")
+                );
+                return Ok(b);
+            }
+            Err(e) => passed.push(format!("window: {e}")),
+        },
+        None => passed.push("window: no desktop session (DISPLAY, WAYLAND_DISPLAY)".into()),
+    }
+    info!("backend: headless (auto: {})", passed.join("; "));
+    open_headless(cfg)
+}
+
+fn open_headless(cfg: &Config) -> Result<Box<dyn Backend>, String> {
+    let (size, mhz) = cfg.display.headless_mode();
+    let out = HeadlessOutputConfig::new().mode(size.width, size.height, mhz);
+    Ok(Box::new(
+        HeadlessBackend::new(vec![out]).map_err(|e| e.to_string())?,
+    ))
+}
+
+/// The framebuffer device: the config's `device` when it names one (`/dev/fb*`), else
+/// `/dev/fb0`.
+fn fbdev_device(cfg: &Config) -> PathBuf {
+    cfg.display
+        .device
+        .clone()
+        .filter(|d| {
+            cfg.display.backend == config::Backend::Fbdev
+                || d.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("fb"))
+        })
+        .unwrap_or_else(|| PathBuf::from(gfx_drivers::fbdev::DEFAULT_DEVICE))
+}
+
+fn open_fbdev(device: &Path) -> Result<Box<dyn Backend>, String> {
+    Ok(Box::new(
+        gfx_drivers::FbdevBackend::open(device).map_err(|e| e.to_string())?,
+    ))
+}
+
+/// The desktop window: the config's mode size, else the headless default size.
+fn open_window(cfg: &Config) -> Result<Box<dyn Backend>, String> {
+    let (size, _) = cfg.display.headless_mode();
+    let title = format!(
+        "fusionfb — {}",
+        cfg.world.name.as_deref().unwrap_or("default")
+    );
+    Ok(Box::new(
+        gfx_drivers::WindowBackend::open(&title, size.width, size.height)
+            .map_err(|e| format!("window backend: {e}"))?,
+    ))
 }
 
 /// The server's layers for the config's `[[layer]]` tables, bottom to top.
@@ -162,6 +245,10 @@ pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
         server
             .dispatch(Some(Duration::from_millis(200)))
             .map_err(|e| e.to_string())?;
+        if server.display_closed() {
+            info!("the display was closed: shutting down");
+            break;
+        }
     }
     let m = server.master();
     m.kill(None, Duration::from_secs(2));

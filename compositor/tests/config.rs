@@ -244,6 +244,7 @@ fn every_board_profile_loads() {
     }
     names.sort();
     for expected in [
+        "desktop.toml",
         "generic.toml",
         "headless.toml",
         "qemu-bochs.toml",
@@ -280,6 +281,18 @@ fn the_profiles_say_what_their_comments_say() {
     assert_eq!(pi.input.touch_output.as_deref(), Some("DSI-1"));
     assert_eq!(pi.input.cursor_visible, Some(false));
     assert_eq!(pi.apps.len(), 1);
+
+    let desktop = load("desktop.toml");
+    assert_eq!(desktop.display.backend, Backend::Window);
+    assert_eq!(
+        desktop.display.mode,
+        Mode::Exact {
+            width: 800,
+            height: 480,
+            refresh_mhz: None
+        }
+    );
+    assert_eq!(desktop.world.name.as_deref(), Some("desktop"));
 
     let generic = load("generic.toml");
     assert_eq!(generic.display.backend, Backend::Auto);

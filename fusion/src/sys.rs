@@ -193,6 +193,8 @@ pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     writable: bool,
+    /// Bytes mapped before `ptr` because mmap offsets must be page-aligned ([`Mapping::new_at`]).
+    lead: usize,
 }
 
 // SAFETY: the mapping is plain shared memory; all access goes through atomics or copies.
@@ -206,9 +208,11 @@ impl Mapping {
         Self::new_at(fd, 0, len, writable)
     }
 
-    /// Maps `len` bytes of `fd` from `offset` (a multiple of the page size) shared, writable
-    /// or read-only. DRM dumb buffers are mapped this way: at the fake offset
-    /// `DRM_IOCTL_MODE_MAP_DUMB` gives, on the card's fd.
+    /// Maps `len` bytes of `fd` from byte `offset` on, shared, writable or read-only: a region
+    /// of a device's memory such as one half of a double-buffered framebuffer. `offset` need
+    /// not be page-aligned (the mapping starts at the page holding it; the bytes before
+    /// `offset` are mapped but never reachable). DRM dumb buffers are mapped this way too: at
+    /// the fake offset `DRM_IOCTL_MODE_MAP_DUMB` gives, on the card's fd.
     pub fn new_at(
         fd: BorrowedFd<'_>,
         offset: u64,
@@ -221,26 +225,34 @@ impl Mapping {
                 "empty mapping",
             ));
         }
+        let page = page_size() as u64;
+        let lead = (offset % page) as usize;
+        let total = len.checked_add(lead).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "mapping too large")
+        })?;
         let prot = if writable {
             ProtFlags::READ | ProtFlags::WRITE
         } else {
             ProtFlags::READ
         };
         // SAFETY: a fresh mapping at an address the kernel chooses; nothing aliases it yet.
-        let ptr = unsafe {
+        let base = unsafe {
             rustix::mm::mmap(
                 std::ptr::null_mut(),
-                len,
+                total,
                 prot,
                 MapFlags::SHARED,
                 fd,
-                offset,
+                offset - lead as u64,
             )?
         };
+        let base = NonNull::new(base.cast::<u8>()).expect("mmap returned null");
         Ok(Self {
-            ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
+            // SAFETY: `lead` < `total`, so the pointer stays inside the mapping.
+            ptr: unsafe { base.add(lead) },
             len,
             writable,
+            lead,
         })
     }
 
@@ -364,6 +376,7 @@ impl Mapping {
             ptr: NonNull::new(ptr.cast()).expect("mmap returned null"),
             len,
             writable: true,
+            lead: 0,
         })
     }
 
@@ -381,10 +394,27 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: we created this mapping and nobody else unmaps it.
+        // SAFETY: we created this mapping (starting `lead` bytes before `ptr`) and nobody
+        // else unmaps it.
         unsafe {
-            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+            let _ = rustix::mm::munmap(
+                self.ptr.as_ptr().sub(self.lead).cast(),
+                self.len + self.lead,
+            );
         }
+    }
+}
+
+pub mod fb;
+
+/// The size of a memory page (mmap offsets are multiples of it).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf only reads a constant of the running system.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
     }
 }
 
@@ -649,10 +679,10 @@ mod tests {
         let mut b = [0u8; 1];
         assert!(tail.read(5, &mut b));
         assert_eq!(b[0], 42);
-        assert!(
-            Mapping::new_at(fd.as_fd(), 100, 4096, false).is_err(),
-            "unaligned offset"
-        );
+        // An unaligned offset maps from the page holding it.
+        let odd = Mapping::new_at(fd.as_fd(), 2 * 4096 - 5, 16, false).unwrap();
+        assert!(odd.read(10, &mut b));
+        assert_eq!(b[0], 42);
     }
 
     #[test]

@@ -291,8 +291,42 @@ pub struct Presented {
     pub refresh_ns: u64,
 }
 
+/// What a contact of a [`BackendEvent::Touch`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TouchPhase {
+    /// The contact starts (a mouse button went down).
+    Down,
+    /// The contact moved.
+    Motion,
+    /// The contact ended.
+    Up,
+    /// The contact was taken away (the window lost the pointer mid-drag).
+    Cancel,
+    /// End of a group of changes that belong together (libinput's touch frame).
+    Frame,
+}
+
+/// Touch input a backend receives itself — the `window` backend's mouse, which acts as a
+/// finger — in output coordinates (pixels of the current mode, unrotated). The backend knows
+/// no windows: the compositor routes it like any other touch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TouchInput {
+    /// What happens.
+    pub phase: TouchPhase,
+    /// The contact's slot (0 for a mouse).
+    pub slot: u32,
+    /// The output it happens on.
+    pub output: OutputId,
+    /// Output x (meaningless for `Up`, `Cancel` and `Frame`).
+    pub x: f32,
+    /// Output y.
+    pub y: f32,
+    /// When, `CLOCK_MONOTONIC` in nanoseconds.
+    pub time_ns: u64,
+}
+
 /// What [`Backend::dispatch`] reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum BackendEvent {
     /// A commit reached the glass; its predecessor's buffers are released.
@@ -317,6 +351,11 @@ pub enum BackendEvent {
         /// How long the flip has been waiting.
         waited: Duration,
     },
+    /// Touch input that came through the display (a desktop window's mouse).
+    Touch(TouchInput),
+    /// The user closed the output (a desktop window's close button): the compositor should
+    /// shut down cleanly.
+    Closed(OutputId),
 }
 
 /// Everything a backend can refuse or fail at.
@@ -523,14 +562,23 @@ pub fn readiness_source<B: Backend + ?Sized>(backend: &B) -> Result<Generic<Owne
 /// [`fusion::source::FdSource`]; every backend type is a [`fusion::source::Pollable`].)
 pub type BackendSource<B> = fusion::source::FdSource<B>;
 
-impl fusion::source::Pollable for Box<dyn Backend> {
-    type Event = BackendEvent;
-    type Error = Error;
+/// Makes a backend type a [`fusion::source::Pollable`] whose `pump` is [`Backend::dispatch`],
+/// so it can be a [`BackendSource`].
+macro_rules! pollable_backend {
+    ($t:ty) => {
+        impl fusion::source::Pollable for $t {
+            type Event = $crate::backend::BackendEvent;
+            type Error = $crate::backend::Error;
 
-    fn pump(&mut self) -> Result<Vec<BackendEvent>, Error> {
-        self.dispatch()
-    }
+            fn pump(&mut self) -> Result<Vec<Self::Event>, Self::Error> {
+                self.dispatch()
+            }
+        }
+    };
 }
+pub(crate) use pollable_backend;
+
+pollable_backend!(Box<dyn Backend>);
 
 #[cfg(test)]
 mod tests {

@@ -119,6 +119,9 @@ enum Backing {
     DmaBuf,
     /// Device memory, mapped through the device's fd.
     Device(Arc<dyn DeviceMemory>),
+    /// A region of a device's memory that lives as long as the device (a framebuffer half):
+    /// never exported.
+    Framebuffer,
 }
 
 #[derive(Debug)]
@@ -144,6 +147,10 @@ pub struct Buffer {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The largest width or height a backend's `allocate` accepts (as large as KMS drivers
+/// usually allow), so a bad request cannot ask for gigabytes.
+pub const MAX_DIMENSION: u32 = 16384;
+
 impl Buffer {
     /// Allocates a zeroed buffer in a fresh memfd. The memfd's size is sealed (it can neither
     /// shrink nor grow, and no one may add seals), so a peer can never make our mapping fault;
@@ -154,6 +161,17 @@ impl Buffer {
         let fd = sys::memfd_create("fusionfb-buffer", desc.size)?;
         sys::memfd_seal_final(fd.as_fd())?;
         Buffer::from_fd(fd, 0, desc, true, Backing::Memfd)
+    }
+
+    /// [`new_memfd`](Buffer::new_memfd) within [`MAX_DIMENSION`]: what the memory-backed
+    /// backends' `allocate` does.
+    pub fn allocate_memfd(width: u32, height: u32, format: Format) -> Result<Buffer, Error> {
+        if width > MAX_DIMENSION || height > MAX_DIMENSION {
+            return Err(Error::InvalidBuffer(format!(
+                "{width}x{height} exceeds {MAX_DIMENSION}x{MAX_DIMENSION}"
+            )));
+        }
+        Buffer::new_memfd(width, height, format)
     }
 
     /// Maps a buffer received from another process (or from [`Buffer::export`]): `fd` must
@@ -192,6 +210,20 @@ impl Buffer {
         Buffer::from_fd(fd, offset, desc, true, Backing::Device(memory))
     }
 
+    /// Maps `desc.size` bytes of a device's memory from byte `offset` on — one half of a
+    /// double-buffered framebuffer, say. The buffer works like any other in this process, but
+    /// [`export`](Buffer::export) refuses it: the fd is the device itself, and the offset does
+    /// not travel with a [`BufferDesc`]. The device checks the range when mapping.
+    pub fn map_device(
+        fd: OwnedFd,
+        offset: u64,
+        desc: BufferDesc,
+        writable: bool,
+    ) -> Result<Buffer, Error> {
+        desc.validate()?;
+        Buffer::from_fd(fd, offset, desc, writable, Backing::Framebuffer)
+    }
+
     fn from_fd(
         fd: OwnedFd,
         offset: u64,
@@ -222,6 +254,9 @@ impl Buffer {
         match &self.inner.backing {
             Backing::Memfd | Backing::DmaBuf => Ok(self.inner.fd.try_clone()?),
             Backing::Device(memory) => memory.export(),
+            Backing::Framebuffer => Err(Error::InvalidBuffer(
+                "device memory (a framebuffer) cannot be exported".into(),
+            )),
         }
     }
 
@@ -409,6 +444,41 @@ impl Buffer {
             format::convert_rect(fmt, &b[at..], pitch, dst_fmt, dst, dst_pitch, w, h)
         })?;
         Ok(())
+    }
+
+    /// Copies the `rects` of `src` (all of it when `rects` is empty or longer than 16) into
+    /// the same places of this buffer, which has the same size, converting formats; returns
+    /// the rectangles copied, clipped to the buffer. How a backend without zero-copy scan-out
+    /// (fbdev, a desktop window) puts a frame on its glass.
+    pub fn copy_from(&self, src: &Buffer, rects: &[Rect]) -> Result<Vec<Rect>, Error> {
+        const MAX_RECTS: usize = 16;
+        let (w, h) = (self.width(), self.height());
+        if (src.width(), src.height()) != (w, h) {
+            return Err(Error::InvalidBuffer(format!(
+                "a {}x{} buffer cannot fill a {w}x{h} one",
+                src.width(),
+                src.height()
+            )));
+        }
+        if self.same_as(src) {
+            return Ok(Vec::new());
+        }
+        let full = [Rect::new(0, 0, w, h)];
+        let rects = if rects.is_empty() || rects.len() > MAX_RECTS {
+            &full[..]
+        } else {
+            rects
+        };
+        let clipped: Vec<Rect> = rects.iter().filter_map(|r| r.clip(w, h)).collect();
+        let (sf, sp, bpp) = (src.format(), src.pitch(), src.format().bytes_per_pixel());
+        src.with_bytes(|bytes| {
+            clipped.iter().try_for_each(|r| {
+                let at = r.y as usize * sp + r.x as usize * bpp;
+                let (x, y) = (r.x as u32, r.y as u32);
+                self.write_rect(x, y, r.width, r.height, sf, &bytes[at..], sp)
+            })
+        })?;
+        Ok(clipped)
     }
 
     /// A copy of the pixels, in the buffer's format and pitch (a screenshot of this buffer).

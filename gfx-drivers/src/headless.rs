@@ -39,9 +39,7 @@
 //! assert_eq!(backend.capture(output).unwrap().pixel(640, 400), 0xff00_00ff);
 //! ```
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-
-use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::backend::{
     Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId, PlaneInfo,
@@ -49,10 +47,9 @@ use crate::backend::{
 };
 use crate::buffer::{Buffer, ScanoutRef};
 use crate::format::{self, Format, Image};
+use crate::pacing::{Timer, VblankClock};
 
-/// The largest width or height [`HeadlessBackend::allocate`] accepts (as large as KMS drivers
-/// usually allow), so a bad request cannot ask for gigabytes.
-pub const MAX_DIMENSION: u32 = 16384;
+pub use crate::buffer::MAX_DIMENSION;
 
 /// The mode of an output nobody configured: 1280x800 at 60 Hz.
 pub const DEFAULT_MODE: Mode = Mode::new(1280, 800, 60_000);
@@ -134,28 +131,6 @@ struct Pending {
     planes: Vec<(usize, PlaneState)>,
 }
 
-/// Vblank `k` of the current mode falls at `epoch_ns + k * period_ns` and has counter
-/// `base_seq + k`.
-#[derive(Debug, Clone, Copy)]
-struct VblankClock {
-    epoch_ns: u64,
-    period_ns: u64,
-    base_seq: u64,
-}
-
-impl VblankClock {
-    /// Index (relative to the epoch) of the last vblank at or before `t`.
-    fn last_k(&self, t: u64) -> u64 {
-        t.saturating_sub(self.epoch_ns) / self.period_ns
-    }
-
-    /// The first vblank strictly after `t`: (counter, time).
-    fn next_after(&self, t: u64) -> (u64, u64) {
-        let k = self.last_k(t) + 1;
-        (self.base_seq + k, self.epoch_ns + k * self.period_ns)
-    }
-}
-
 #[derive(Debug)]
 struct HeadlessOutput {
     info: OutputInfo,
@@ -167,7 +142,7 @@ struct HeadlessOutput {
 /// The in-memory backend; see the [module docs](self).
 #[derive(Debug)]
 pub struct HeadlessBackend {
-    timer: OwnedFd,
+    timer: Timer,
     outputs: Vec<HeadlessOutput>,
     next_commit: u64,
 }
@@ -185,11 +160,7 @@ impl HeadlessBackend {
                 "a headless backend needs an output".into(),
             ));
         }
-        let timer = rustix::time::timerfd_create(
-            TimerfdClockId::Monotonic,
-            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-        )
-        .map_err(std::io::Error::from)?;
+        let timer = Timer::new()?;
         let now = fusion::sys::now_ns();
         let mut outputs: Vec<HeadlessOutput> = Vec::with_capacity(configs.len());
         let mut next_plane = 1;
@@ -234,11 +205,7 @@ impl HeadlessBackend {
             };
             tracing::debug!(output = %info.name, mode = %info.current_mode, "headless output");
             outputs.push(HeadlessOutput {
-                clock: VblankClock {
-                    epoch_ns: now,
-                    period_ns: config.mode.refresh_interval_ns(),
-                    base_seq: 0,
-                },
+                clock: VblankClock::new(now, config.mode.refresh_interval_ns()),
                 glass: vec![PlaneState::default(); info.planes.len()],
                 pending: None,
                 info,
@@ -311,18 +278,7 @@ impl HeadlessBackend {
             .iter()
             .filter_map(|o| o.pending.as_ref().map(|p| p.deadline_ns))
             .min();
-        let ts = |ns: u64| Timespec {
-            tv_sec: (ns / 1_000_000_000) as _,
-            tv_nsec: (ns % 1_000_000_000) as _,
-        };
-        let spec = Itimerspec {
-            it_interval: ts(0),
-            // 0 disarms; a deadline is never 0 on CLOCK_MONOTONIC.
-            it_value: ts(next.unwrap_or(0)),
-        };
-        rustix::time::timerfd_settime(&self.timer, TimerfdTimerFlags::ABSTIME, &spec)
-            .map_err(std::io::Error::from)?;
-        Ok(())
+        self.timer.arm(next)
     }
 }
 
@@ -353,25 +309,15 @@ impl Backend for HeadlessBackend {
         if !out.info.modes.contains(&mode) {
             return Err(Error::UnsupportedMode { output, mode });
         }
-        let now = fusion::sys::now_ns();
-        let k = out.clock.last_k(now);
-        out.clock = VblankClock {
-            epoch_ns: now,
-            period_ns: mode.refresh_interval_ns(),
-            base_seq: out.clock.base_seq + k,
-        };
+        out.clock
+            .retime(fusion::sys::now_ns(), mode.refresh_interval_ns());
         out.info.current_mode = mode;
         tracing::debug!(output = %out.info.name, %mode, "mode set");
         Ok(())
     }
 
     fn allocate(&mut self, width: u32, height: u32, format: Format) -> Result<Buffer, Error> {
-        if width > MAX_DIMENSION || height > MAX_DIMENSION {
-            return Err(Error::InvalidBuffer(format!(
-                "{width}x{height} exceeds {MAX_DIMENSION}x{MAX_DIMENSION}"
-            )));
-        }
-        Buffer::new_memfd(width, height, format)
+        Buffer::allocate_memfd(width, height, format)
     }
 
     fn commit(&mut self, output: OutputId, updates: &[PlaneUpdate<'_>]) -> Result<CommitId, Error> {
@@ -424,11 +370,7 @@ impl Backend for HeadlessBackend {
     }
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {
-        let mut ticks = [0u8; 8];
-        match rustix::io::read(&self.timer, &mut ticks) {
-            Ok(_) | Err(rustix::io::Errno::AGAIN) => {}
-            Err(e) => return Err(std::io::Error::from(e).into()),
-        }
+        self.timer.drain()?;
         let now = fusion::sys::now_ns();
         let mut events = Vec::new();
         for out in &mut self.outputs {
@@ -454,11 +396,4 @@ impl Backend for HeadlessBackend {
     }
 }
 
-impl fusion::source::Pollable for HeadlessBackend {
-    type Event = BackendEvent;
-    type Error = Error;
-
-    fn pump(&mut self) -> Result<Vec<BackendEvent>, Error> {
-        self.dispatch()
-    }
-}
+crate::backend::pollable_backend!(HeadlessBackend);

@@ -13,8 +13,9 @@
 //!   (output, mode, plane, layer, surface, buffer; commit, vblank, back-pressure) — start
 //!   reading there.
 //! - One module per backend, each behind its own cargo feature (as smithay does): [`headless`]
-//!   (feature `headless`, default) and [`drm`](mod@drm) (feature `drm`: KMS, dumb buffers, PRIME); `fbdev`
-//!   and `window` come later.
+//!   (memory; CI and screenshots), [`drm`](mod@drm) (KMS: atomic/legacy, planes, dumb
+//!   buffers exported as dma-buf), [`fbdev`] (`/dev/fbN` of boards without KMS) and
+//!   [`window`] (a desktop window for development).
 //!
 //! The only `unsafe` in the crate is the small [`view`](crate::buffer::Buffer::with_bytes)
 //! module that lends a buffer's shared mapping out as a byte slice; every system call goes
@@ -39,19 +40,30 @@ pub mod backend;
 pub mod buffer;
 #[cfg(feature = "drm")]
 pub mod drm;
+#[cfg(feature = "fbdev")]
+pub mod fbdev;
 pub mod format;
 #[cfg(feature = "headless")]
 pub mod headless;
+#[cfg(any(feature = "headless", feature = "fbdev", feature = "window"))]
+mod pacing;
 #[allow(unsafe_code)]
 mod view;
+#[cfg(feature = "window")]
+pub mod window;
 
 pub use backend::{
     readiness_source, Backend, BackendEvent, BackendSource, CommitId, Error, Mode, OutputId,
-    OutputInfo, PlaneId, PlaneInfo, PlaneKind, PlaneUpdate, Presented, Rect, Transform,
+    OutputInfo, PlaneId, PlaneInfo, PlaneKind, PlaneUpdate, Presented, Rect, TouchInput,
+    TouchPhase, Transform,
 };
 pub use buffer::{Buffer, BufferDesc, BufferId, DeviceMemory};
 #[cfg(feature = "drm")]
 pub use drm::{DrmBackend, DrmConfig, ModeChoice};
+#[cfg(feature = "fbdev")]
+pub use fbdev::FbdevBackend;
 pub use format::{Format, Image};
 #[cfg(feature = "headless")]
 pub use headless::{HeadlessBackend, HeadlessOutputConfig};
+#[cfg(feature = "window")]
+pub use window::WindowBackend;

@@ -75,7 +75,18 @@ pub struct Process {
 impl Process {
     /// Starts binary `name` with `args` after `--world <w.name>`.
     pub fn spawn(name: &str, w: &fusion::WorldConfig, args: &[&str]) -> Process {
+        Process::spawn_env(name, w, args, &[])
+    }
+
+    /// [`spawn`](Process::spawn) with environment variables set for the child (`DISPLAY`, …).
+    pub fn spawn_env(
+        name: &str,
+        w: &fusion::WorldConfig,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Process {
         let child = std::process::Command::new(binary(name))
+            .envs(env.iter().copied())
             .arg("--world")
             .arg(&w.name)
             .args(args)

@@ -7,8 +7,9 @@
 //! slot and the timestamp; a frame event closes each multi-touch frame for the windows that
 //! got events in it. The keyboard focus follows the touch.
 //!
-//! Synthetic events ([`fusionfb_protocol::Request::InjectTouch`]) take this same path;
-//! libinput devices will too.
+//! Synthetic events ([`fusionfb_protocol::Request::InjectTouch`]) take this same path, and so
+//! does touch the display backend receives itself (the `window` backend's mouse, in glass
+//! coordinates, turned upright first); libinput devices will too.
 
 use std::collections::BTreeMap;
 
@@ -75,6 +76,36 @@ impl Server {
             }
             self.send_touch(w, t, time_ns);
         }
+    }
+
+    /// Routes touch input the display backend received itself (the `window` backend's
+    /// mouse). Its coordinates are the glass's, so they go through the output transform
+    /// like a touchscreen's would.
+    pub(crate) fn backend_touch(&mut self, t: gfx_drivers::TouchInput) {
+        use gfx_drivers::TouchPhase as P;
+        let phase = match t.phase {
+            P::Down => TouchPhase::Down,
+            P::Motion => TouchPhase::Motion,
+            P::Up => TouchPhase::Up,
+            P::Cancel => TouchPhase::Cancel,
+            P::Frame => TouchPhase::Frame,
+        };
+        // The glass pixel's centre, turned into the upright (logical) output.
+        let (w, h) = (self.width as i32, self.height as i32);
+        let (x, y) = self.transform.point_to_logical(
+            f64::from(t.x.floor()) + 0.5,
+            f64::from(t.y.floor()) + 0.5,
+            w,
+            h,
+        );
+        let (x, y) = (x as f32, y as f32);
+        let touch = InjectedTouch {
+            phase,
+            slot: t.slot,
+            x,
+            y,
+        };
+        self.touch(touch, t.time_ns);
     }
 
     fn send_touch(&mut self, window: u32, t: InjectedTouch, time_ns: u64) {

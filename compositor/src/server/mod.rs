@@ -152,6 +152,8 @@ pub struct Server {
     bytes_composed_total: u64,
     focused: Option<u32>,
     grabs: input::Grabs,
+    /// The backend reported its output closed (a desktop window's close button).
+    display_closed: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -304,6 +306,7 @@ impl Server {
             bytes_composed_total: 0,
             focused: None,
             grabs: input::Grabs::default(),
+            display_closed: false,
         })
     }
 
@@ -389,6 +392,8 @@ impl Server {
                 BackendEvent::Presented(p) => {
                     self.on_presented(p.time_ns, p.sequence, p.refresh_ns)
                 }
+                BackendEvent::Touch(t) => self.backend_touch(t),
+                BackendEvent::Closed(_) => self.display_closed = true,
                 BackendEvent::Stuck { output, waited } if output == self.output => {
                     // The backend abandons a stuck flip when committed again: let the next
                     // frame (whole) try.
@@ -401,6 +406,12 @@ impl Server {
             }
         }
         self.frame()
+    }
+
+    /// Whether the backend reported its display closed (the desktop window of the `window`
+    /// backend): the master should shut down.
+    pub fn display_closed(&self) -> bool {
+        self.display_closed
     }
 
     /// Runs until `done` says so or `limit` passes; `false` on time-out.
@@ -417,7 +428,9 @@ impl Server {
     pub fn screenshot(&self) -> Result<gfx_drivers::Image, ServerError> {
         let shown = self.backend.on_glass(self.output, self.primary)?;
         Ok(match shown {
-            Some(b) => b.snapshot(),
+            Some(b) if b.format() == Format::Xrgb8888 => b.snapshot(),
+            // An RGB565 framebuffer, a client's exclusive ARGB buffer: what the glass shows.
+            Some(b) => b.snapshot().convert(Format::Xrgb8888),
             None => gfx_drivers::Image::new(
                 self.targets[0].width(),
                 self.targets[0].height(),
