@@ -370,6 +370,7 @@ impl InputSource {
                     (TouchPhase::Up | TouchPhase::Cancel, _) => {
                         self.slots.remove(&slot).unwrap_or((0.0, 0.0, (0.0, 0.0)))
                     }
+                    (TouchPhase::Frame, _) => (0.0, 0.0, (0.0, 0.0)),
                     _ => self
                         .slots
                         .get(&slot)

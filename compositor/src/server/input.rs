@@ -92,8 +92,9 @@ impl Server {
         }
     }
 
-    /// Feeds synthetic events through the input source and routes what they produce.
-    pub(crate) fn inject(&mut self, events: Vec<Injected>, time_ns: u64) -> fusion::Result<()> {
+    /// Feeds synthetic events through the input source and routes what they produce (what
+    /// [`fusionfb_protocol::Request::Inject`] does), stamped `time_ns`.
+    pub fn inject(&mut self, events: Vec<Injected>, time_ns: u64) -> fusion::Result<()> {
         if events.len() > 256 {
             return Err(Error::Invalid("more than 256 input events".into()));
         }
