@@ -410,3 +410,81 @@ fn the_cli_tap_and_swipe_reach_paint() {
         assert!(!changed(&after, x, y), "no paint at ({x}, {y})");
     }
 }
+
+/// `fusionfb-calibrate` on a panel mounted at 90° whose touch is off (a known distortion):
+/// the matrix it writes into the config undoes the distortion, and the rest of the file stays.
+#[test]
+fn calibrate_computes_the_matrix_that_undoes_a_known_distortion() {
+    use fusionfb_input::{Calibration, PanelTransform};
+    let (mut s, w) = server("calib", Transform::Rot90, vec![LayerSpec::primary()]);
+    let (lw, lh) = s.size();
+    let cfg = std::env::temp_dir().join(format!("fusionfb-calib-{}.toml", std::process::id()));
+    std::fs::write(&cfg, "# my board\n[input]\nseat = \"seat0\"\n").unwrap();
+    let cfg_arg = cfg.to_str().unwrap().to_string();
+    let mut app = Process::spawn(
+        "fusionfb-calibrate",
+        &w,
+        &["--config", &cfg_arg, "--timeout", "20"],
+    );
+    let distortion = Calibration([1.04, 0.03, -0.02, -0.02, 0.95, 0.03]);
+    let panel = PanelTransform::new(90, false);
+    let targets = [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9), (0.5, 0.5)];
+    for (fx, fy) in targets {
+        let (tx, ty) = ((fx * lw as f64) as i32, (fy * lh as f64) as i32);
+        // Wait for the target's red centre on the glass (the glass is the physical picture).
+        let (px, py) = Transform::Rot90
+            .to_physical(lw as i32, lh as i32)
+            .apply(tx as f64 + 0.5, ty as f64 + 0.5);
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            app.assert_running();
+            s.dispatch(Some(Duration::from_millis(5))).unwrap();
+            if s.screenshot().unwrap().pixel(px as u32, py as u32) & 0xff_ffff == 0xe0_4040 {
+                break;
+            }
+            assert!(Instant::now() < end, "target ({tx}, {ty}) never showed");
+        }
+        let (u, v) = panel.to_physical(fx, fy);
+        let (ru, rv) = distortion.apply(u, v);
+        let down = Injected::DeviceTouch {
+            phase: TouchPhase::Down,
+            slot: 0,
+            u: ru as f32,
+            v: rv as f32,
+        };
+        let up = Injected::DeviceTouch {
+            phase: TouchPhase::Up,
+            slot: 0,
+            u: 0.0,
+            v: 0.0,
+        };
+        s.inject(vec![down, frame(), up, frame()], 1).unwrap();
+    }
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+        if let Some(st) = app.exited() {
+            break st;
+        }
+        assert!(Instant::now() < end, "fusionfb-calibrate did not finish");
+    };
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        text.starts_with("# my board\n[input]\n") && text.contains("seat = \"seat0\""),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("calibration = ["))
+        .expect(&text);
+    let m: Vec<f32> = line["calibration = [".len()..line.len() - 1]
+        .split(',')
+        .map(|x| x.trim().parse().unwrap())
+        .collect();
+    let want = distortion.inverse().unwrap();
+    for (got, want) in m.iter().zip(want.0) {
+        assert!((got - want).abs() < 2e-3, "{m:?} vs {want:?}");
+    }
+    let _ = std::fs::remove_file(&cfg);
+}
