@@ -71,7 +71,8 @@ pub enum ClientEvent {
         /// The output's frame counter.
         sequence: u64,
     },
-    /// A touch in one of our windows.
+    /// A touch in one of our windows (or on our exclusive layer: `window` is then the
+    /// layer's surface id).
     Touch {
         /// The window.
         window: u32,
@@ -84,6 +85,29 @@ pub enum ClientEvent {
         window: u32,
         /// Gained (`true`) or lost.
         focused: bool,
+    },
+    /// The pointer in one of our windows (or on our exclusive layer: `window` is then the
+    /// layer's surface id).
+    Pointer {
+        /// The window.
+        window: u32,
+        /// What happened, where.
+        pointer: proto::Pointer,
+    },
+    /// A key, while one of our windows has the keyboard focus.
+    Key {
+        /// The window.
+        window: u32,
+        /// The key.
+        key: proto::Key,
+    },
+    /// A touch with the panel's uncalibrated position, while our window is in calibration
+    /// mode ([`Display::calibration_mode`]).
+    RawTouch {
+        /// The window.
+        window: u32,
+        /// What happened, where on the panel.
+        touch: proto::RawTouch,
     },
     /// One of our windows changed; [`Display::window_state`] reads the new state.
     Configure {
@@ -103,6 +127,20 @@ pub enum ClientEvent {
 }
 
 type Queue = Arc<Mutex<VecDeque<ClientEvent>>>;
+
+/// The client event for an input or window event on `window`'s (or an exclusive surface's)
+/// reactor.
+fn window_event(window: u32, e: Event) -> Option<ClientEvent> {
+    Some(match e {
+        Event::Touch(touch) => ClientEvent::Touch { window, touch },
+        Event::Focus(focused) => ClientEvent::Focus { window, focused },
+        Event::Configure => ClientEvent::Configure { window },
+        Event::Pointer(pointer) => ClientEvent::Pointer { window, pointer },
+        Event::Key(key) => ClientEvent::Key { window, key },
+        Event::RawTouch(touch) => ClientEvent::RawTouch { window, touch },
+        Event::FrameDone { .. } => return None,
+    })
+}
 
 /// A connection to the master. See the module docs.
 #[derive(Debug)]
@@ -293,20 +331,26 @@ impl Display {
             .map(|fd| Buffer::import(fd, desc, true))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let q = self.events.clone();
+        let id = info.id;
         self.slave.attach(info.reactor, 0, move |d| {
-            if let Ok(Event::FrameDone {
-                surface,
-                buffer,
-                time_ns,
-                sequence,
-            }) = fusion::call::decode::<Event>(d.payload)
-            {
-                q.lock().expect("events").push_back(ClientEvent::FrameDone {
+            // Frames; and, on an exclusively held layer, its input.
+            let e = match fusion::call::decode::<Event>(d.payload) {
+                Ok(Event::FrameDone {
                     surface,
                     buffer,
                     time_ns,
                     sequence,
-                });
+                }) => Some(ClientEvent::FrameDone {
+                    surface,
+                    buffer,
+                    time_ns,
+                    sequence,
+                }),
+                Ok(e) => window_event(id, e),
+                Err(_) => None,
+            };
+            if let Some(e) = e {
+                q.lock().expect("events").push_back(e);
             }
             Reaction::Keep
         })?;
@@ -340,12 +384,9 @@ impl Display {
         let q = self.events.clone();
         let window = info.id;
         self.slave.attach(info.reactor, 0, move |d| {
-            let e = match fusion::call::decode::<Event>(d.payload) {
-                Ok(Event::Touch(touch)) => Some(ClientEvent::Touch { window, touch }),
-                Ok(Event::Focus(focused)) => Some(ClientEvent::Focus { window, focused }),
-                Ok(Event::Configure) => Some(ClientEvent::Configure { window }),
-                _ => None,
-            };
+            let e = fusion::call::decode::<Event>(d.payload)
+                .ok()
+                .and_then(|e| window_event(window, e));
             if let Some(e) = e {
                 q.lock().expect("events").push_back(e);
             }
@@ -503,6 +544,28 @@ impl Display {
     pub fn inject_touch(&mut self, events: &[proto::InjectedTouch]) -> Result<()> {
         self.call_fast(&Request::InjectTouch(events.to_vec()))
             .map(drop)
+    }
+
+    /// Feeds synthetic input of any kind (touch, pointer, keys) through the master's input
+    /// source, as if a device had sent it.
+    pub fn inject(&mut self, events: &[proto::Injected]) -> Result<()> {
+        self.call_fast(&Request::Inject(events.to_vec())).map(drop)
+    }
+
+    /// Starts (`on`) or stops calibration mode for `window`: every touch then comes to it as
+    /// [`ClientEvent::RawTouch`]. Returns how the panel is mounted (clockwise quarter turns,
+    /// mirrored), to put targets on the panel's own axes.
+    pub fn calibration_mode(&mut self, window: &Window, on: bool) -> Result<(u8, bool)> {
+        match self.call_fast(&Request::CalibrationMode {
+            window: window.id,
+            on,
+        })? {
+            Reply::Calibration {
+                quarter_turns,
+                flipped,
+            } => Ok((quarter_turns, flipped)),
+            other => Err(ClientError::Protocol(format!("{other:?}"))),
+        }
     }
 
     /// What is on the glass now.

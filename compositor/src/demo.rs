@@ -213,7 +213,12 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
 
 /// A finger going down at `from`, moving to `to` in `moves` steps and lifting: one
 /// multi-touch frame per step.
-fn stroke(slot: u32, from: (f32, f32), to: (f32, f32), moves: u32) -> Vec<Vec<InjectedTouch>> {
+pub(crate) fn stroke(
+    slot: u32,
+    from: (f32, f32),
+    to: (f32, f32),
+    moves: u32,
+) -> Vec<Vec<InjectedTouch>> {
     let frame = InjectedTouch {
         phase: TouchPhase::Frame,
         slot: 0,

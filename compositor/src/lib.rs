@@ -16,6 +16,7 @@ pub mod bench;
 pub mod compose;
 pub mod config;
 pub mod demo;
+pub mod input;
 pub mod serve;
 pub mod server;
 pub mod status;

@@ -34,6 +34,11 @@ enum Command {
         /// The file to write.
         file: std::path::PathBuf,
     },
+    /// Feed synthetic input to the running master (through the same routing as devices).
+    Input {
+        #[command(subcommand)]
+        action: InputAction,
+    },
     /// Print the world's snapshot: fusionees, pools, locks, calls, reactors, refs, objects.
     Status {
         /// Print JSON instead of tables.
@@ -80,6 +85,55 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum InputAction {
+    /// A finger down and up at output position X Y.
+    Tap {
+        /// Output x.
+        x: f32,
+        /// Output y.
+        y: f32,
+        /// Multi-touch slot.
+        #[arg(long, default_value_t = 0)]
+        slot: u32,
+    },
+    /// A finger dragged from X1 Y1 to X2 Y2.
+    Swipe {
+        /// Start x.
+        x1: f32,
+        /// Start y.
+        y1: f32,
+        /// End x.
+        x2: f32,
+        /// End y.
+        y2: f32,
+        /// How long the drag takes, in milliseconds.
+        #[arg(long, default_value_t = 300)]
+        duration: u64,
+        /// Motion events on the way.
+        #[arg(long, default_value_t = 16)]
+        steps: u32,
+        /// Multi-touch slot.
+        #[arg(long, default_value_t = 0)]
+        slot: u32,
+    },
+    /// A key pressed and released, by the keysym it types (`a`, `Return`, `F1`).
+    Key {
+        /// Keysym name.
+        name: String,
+    },
+    /// The pointer moves to X Y (and clicks there with --click).
+    Pointer {
+        /// Output x.
+        x: f32,
+        /// Output y.
+        y: f32,
+        /// Click the left button there.
+        #[arg(long)]
+        click: bool,
+    },
+}
+
 fn main() -> ExitCode {
     fusionfb::init_logging();
     let cli = Cli::parse();
@@ -103,6 +157,30 @@ fn main() -> ExitCode {
             })
         }
         Command::Status { json } => status(&world, json),
+        Command::Input { action } => {
+            use fusionfb::input::Action;
+            let action = match action {
+                InputAction::Tap { x, y, slot } => Action::Tap { x, y, slot },
+                InputAction::Swipe {
+                    x1,
+                    y1,
+                    x2,
+                    y2,
+                    duration,
+                    steps,
+                    slot,
+                } => Action::Swipe {
+                    from: (x1, y1),
+                    to: (x2, y2),
+                    duration: std::time::Duration::from_millis(duration),
+                    steps,
+                    slot,
+                },
+                InputAction::Key { name } => Action::Key { name },
+                InputAction::Pointer { x, y, click } => Action::Pointer { x, y, click },
+            };
+            fusionfb::input::run(&world, &action)
+        }
         Command::Demo {
             backend,
             screenshot,

@@ -235,6 +235,10 @@ pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
     let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
         .map_err(|e| format!("world {name:?}: {e}"))?;
     server.set_background(cfg.display.background.argb8888());
+    if let Some(input) = crate::input::open_input(&cfg) {
+        server.set_input(input);
+    }
+    server.set_cursor_visible(cfg.input.cursor_visible);
     let (w, h) = server.size();
     eprintln!(
         "fusionfb: master of world {name:?} (pid {}), {w}x{h}, socket {}",

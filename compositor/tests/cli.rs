@@ -231,7 +231,7 @@ fn drm_on_a_missing_card_is_a_clear_error_and_auto_falls_back_with_a_reason() {
     child.wait().unwrap();
     let log = reader.join().unwrap();
     assert!(
-        log.contains("backend: headless (auto: no usable DRM card") && log.contains("card7"),
+        log.contains("backend: headless (auto: drm: no usable card") && log.contains("card7"),
         "auto says why it did not take DRM:\n{log}"
     );
 }

@@ -1,8 +1,62 @@
 //! # fusionfb-input — input devices for the fusionfb master
 //!
-//! This crate's room in the house: turning device events into fusionfb input events. It will
-//! hold the libinput backends (udev seat and explicit device paths), touch calibration and
-//! rotation, keymaps and synthetic injection. It knows nothing about windows; the compositor
-//! hit-tests and routes what this crate produces.
+//! This crate's room in the house: turning device events into fusionfb [`InputEvent`]s. It
+//! knows nothing about windows; the compositor hit-tests and routes what this crate produces.
 //!
-//! Nothing is implemented yet; the input issue fills this crate.
+//! - [`InputSource`] (in [`source`]) is the one thing the master holds: **one pollable fd**
+//!   and [`InputSource::dispatch`], also a [`fusion::source::Pollable`] so it plugs into calloop
+//!   like the display backends do. Underneath it are libinput (feature `libinput`: a udev seat,
+//!   or libinput's path backend for an explicit device list), the key-repeat timer, and
+//!   **synthetic injection** ([`InputSource::inject`]): injected [`Synthetic`] events take the
+//!   very path real ones take (calibration, output transform, keymap), so automation, the demo,
+//!   the tests and the benchmark exercise the real routing.
+//! - Touch coordinates: a device reports a normalized position on its own surface; the
+//!   [`Calibration`] matrix (from the config, else udev's `LIBINPUT_CALIBRATION_MATRIX`, else
+//!   identity) corrects the panel, and the output's [`PanelTransform`] (the rotation or flip
+//!   the panel is mounted with) turns it into output pixels in the logical (upright) orientation
+//!   applications see. Events keep the uncalibrated position too, for a calibration client.
+//! - Keyboard (feature `keyboard`): xkbcommon keymaps from RMLVO names ([`keyboard`]), keysyms,
+//!   UTF-8 text and modifiers; key repeat scheduled by [`repeat::Repeat`] on a timerfd.
+//! - Timestamps are the kernel's (`CLOCK_MONOTONIC`, libinput's µs turned into ns); synthetic
+//!   events are stamped with `CLOCK_MONOTONIC` when they are created.
+//!
+//! Departure from DESIGN.md: devices are opened directly (`open(2)` on the node, which needs
+//! root or the `input` group), not through a libseat session. An embedded master runs alone on
+//! its seat; no seat manager runs on the target boards or the emulated one.
+
+pub mod calibration;
+pub mod event;
+#[cfg(feature = "keyboard")]
+pub mod keyboard;
+#[cfg(feature = "libinput")]
+mod libinput;
+pub mod repeat;
+pub mod source;
+pub mod transform;
+
+pub use calibration::Calibration;
+pub use event::{DeviceInfo, InputEvent, KeyEvent, Position, Synthetic, TouchEvent, TouchPhase};
+pub use source::{InputConfig, InputSource, KeyboardConfig, OutputMap};
+pub use transform::PanelTransform;
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A system call failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The keymap could not be compiled.
+    #[error("keymap: {0}")]
+    Keymap(String),
+    /// libinput could not be set up.
+    #[error("libinput: {0}")]
+    Libinput(String),
+    /// A synthetic event was refused.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `CLOCK_MONOTONIC` now, in ns (the clock of kernel input timestamps).
+pub fn now_ns() -> u64 {
+    fusion::sys::now_ns()
+}

@@ -24,6 +24,14 @@ use serde::{Deserialize, Serialize};
 
 /// Protocol version in [`Root::version`]; a client refuses a master whose major differs.
 pub const VERSION: u32 = 1;
+/// Minor revision of [`VERSION`]. Minors only append enum variants (postcard numbers variants
+/// in order, so what an older peer knows decodes unchanged; what it does not know is an
+/// error for that one message, never a misread).
+///
+/// - 0: surfaces, windows, layers, screenshots, touch injection.
+/// - 1: [`Request::Inject`] (touch, pointer, keys), [`Request::CalibrationMode`] and
+///   [`Reply::Calibration`]; [`Event::Pointer`], [`Event::Key`], [`Event::RawTouch`].
+pub const VERSION_MINOR: u32 = 1;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -178,9 +186,91 @@ pub enum Request {
     /// Feeds synthetic touch events through the same routing as a real touchscreen (the
     /// demo, tests and automation use it).
     InjectTouch(Vec<InjectedTouch>),
+    /// Feeds synthetic input of any kind through the master's input source, exactly as if a
+    /// device had sent it (minor 1). At most 256 events per call.
+    Inject(Vec<Injected>),
+    /// While `on`, every touch goes to `window` (which the caller owns) as [`Event::RawTouch`]
+    /// with the panel's uncalibrated position, and nowhere else: what a calibration client
+    /// needs. Answered with [`Reply::Calibration`] (minor 1).
+    CalibrationMode {
+        /// The calibrating window.
+        window: u32,
+        /// Start (`true`) or stop.
+        on: bool,
+    },
     /// Every layer's, surface's and window's descriptor, answered with [`Reply::Scene`]
-    /// (`fusionfb status`; applications read their own descriptors directly).
+    /// (minor 1; `fusionfb status`; applications read their own descriptors directly).
     Describe,
+}
+
+/// A synthetic input event (minor 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Injected {
+    /// A touch at output coordinates (as from a perfectly calibrated panel).
+    Touch {
+        /// What happens.
+        phase: TouchPhase,
+        /// Slot.
+        slot: u32,
+        /// Output x.
+        x: f32,
+        /// Output y.
+        y: f32,
+    },
+    /// A touch at a normalized, uncalibrated panel position (`[0, 1]²` on the panel's own
+    /// axes): it goes through the calibration matrix and the output transform.
+    DeviceTouch {
+        /// What happens.
+        phase: TouchPhase,
+        /// Slot.
+        slot: u32,
+        /// Panel x, normalized.
+        u: f32,
+        /// Panel y, normalized.
+        v: f32,
+    },
+    /// Relative pointer motion.
+    PointerMotion {
+        /// Horizontal.
+        dx: f32,
+        /// Vertical.
+        dy: f32,
+    },
+    /// The pointer moves to an output position.
+    PointerTo {
+        /// Output x.
+        x: f32,
+        /// Output y.
+        y: f32,
+    },
+    /// A pointer button (Linux code, `BTN_LEFT` = 0x110).
+    Button {
+        /// Button code.
+        button: u32,
+        /// Pressed or released.
+        pressed: bool,
+    },
+    /// Scrolling.
+    Axis {
+        /// Horizontal.
+        horizontal: f32,
+        /// Vertical.
+        vertical: f32,
+    },
+    /// A key by Linux evdev code (`KEY_A` = 30).
+    Key {
+        /// Evdev code.
+        keycode: u32,
+        /// Pressed or released.
+        pressed: bool,
+    },
+    /// A key by the keysym it types in the master's keymap (`"a"`, `"Return"`).
+    KeyName {
+        /// Keysym name.
+        name: String,
+        /// Pressed or released.
+        pressed: bool,
+    },
 }
 
 /// A synthetic touch event, in output coordinates.
@@ -242,7 +332,15 @@ pub enum Reply {
         /// DRM fourcc (XRGB8888).
         format: u32,
     },
-    /// What is on the display.
+    /// Calibration mode is on or off; how the panel is mounted, so the client can put its
+    /// targets on the panel's own axes (minor 1).
+    Calibration {
+        /// Clockwise quarter turns of the output transform.
+        quarter_turns: u8,
+        /// Mirrored left to right before the rotation.
+        flipped: bool,
+    },
+    /// What is on the display (minor 1).
     Scene(Scene),
 }
 
@@ -613,6 +711,89 @@ pub enum Event {
     /// The window, surface or layer changed (moved, restacked, shown, hidden, flipped, taken
     /// or given back…); its descriptor holds the new state.
     Configure,
+    /// The pointer entered, left, moved over, clicked or scrolled in the window (minor 1).
+    Pointer(Pointer),
+    /// A key, to the window with the keyboard focus (minor 1).
+    Key(Key),
+    /// A touch with the panel's uncalibrated position, to a window in calibration mode
+    /// ([`Request::CalibrationMode`]) (minor 1).
+    RawTouch(RawTouch),
+}
+
+/// What the pointer did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum PointerKind {
+    /// It came over the window.
+    Enter,
+    /// It left the window.
+    Leave,
+    /// It moved over the window (or anywhere, while a button pressed in it is held).
+    Motion,
+    /// A button (Linux code, `BTN_LEFT` = 0x110).
+    Button {
+        /// Button code.
+        button: u32,
+        /// Pressed or released.
+        pressed: bool,
+    },
+    /// Scrolling.
+    Axis {
+        /// Horizontal.
+        horizontal: f32,
+        /// Vertical.
+        vertical: f32,
+    },
+}
+
+/// A pointer event as a window receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pointer {
+    /// What happened.
+    pub kind: PointerKind,
+    /// Window-local x.
+    pub x: f32,
+    /// Window-local y.
+    pub y: f32,
+    /// Output x.
+    pub screen_x: f32,
+    /// Output y.
+    pub screen_y: f32,
+    /// Kernel timestamp (`CLOCK_MONOTONIC` ns).
+    pub time_ns: u64,
+}
+
+/// A key event as the focused window receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Key {
+    /// Linux evdev code.
+    pub keycode: u32,
+    /// Pressed or released.
+    pub pressed: bool,
+    /// Made by key repeat.
+    pub repeat: bool,
+    /// The keysym in the master's keymap (`XKB_KEY_*`).
+    pub keysym: u32,
+    /// The text it types (empty for releases and most non-printing keys).
+    pub text: String,
+    /// Effective XKB modifier mask.
+    pub modifiers: u32,
+    /// Kernel timestamp (`CLOCK_MONOTONIC` ns).
+    pub time_ns: u64,
+}
+
+/// A touch in calibration mode: the panel's own reading.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RawTouch {
+    /// What happened.
+    pub phase: TouchPhase,
+    /// Slot.
+    pub slot: u32,
+    /// Normalized panel x, before calibration and the output transform.
+    pub u: f32,
+    /// Normalized panel y.
+    pub v: f32,
+    /// Kernel timestamp (`CLOCK_MONOTONIC` ns).
+    pub time_ns: u64,
 }
 
 /// What a touch contact did.
@@ -677,6 +858,26 @@ mod tests {
         let b = fusion::call::encode(&r).unwrap();
         assert_eq!(fusion::call::decode::<Request>(&b).unwrap(), r);
         assert!(fusion::call::decode::<Request>(&[0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn minor_one_appends_variants_so_minor_zero_messages_keep_their_bytes() {
+        // Variant indices of minor 0 must not move: Touch is still Event #1, InjectTouch
+        // still Request #9.
+        assert_eq!(fusion::call::encode(&Event::Focus(true)).unwrap()[0], 2);
+        let inject = fusion::call::encode(&Request::InjectTouch(vec![])).unwrap();
+        assert_eq!(inject[0], 9);
+        let key = Event::Key(Key {
+            keycode: 30,
+            pressed: true,
+            repeat: false,
+            keysym: 0x61,
+            text: "a".into(),
+            modifiers: 0,
+            time_ns: 5,
+        });
+        let b = fusion::call::encode(&key).unwrap();
+        assert_eq!(fusion::call::decode::<Event>(&b).unwrap(), key);
     }
 
     #[test]

@@ -1,32 +1,229 @@
-//! Touch routing: which window a contact belongs to.
+//! Input routing: from the input source to the windows' reactors.
 //!
-//! A touch-down hit-tests the window stack from the top: the first visible window whose
-//! rectangle — and input region, if it set one — holds the point gets the contact, and keeps
-//! it until the finger lifts (an implicit grab), whatever window the finger then slides over.
-//! Every event reaches the window's reactor with window-local and output coordinates, the
-//! slot and the timestamp; a frame event closes each multi-touch frame for the windows that
-//! got events in it. The keyboard focus follows the touch.
+//! The server holds one [`InputSource`] (libinput devices, key repeat, and injection). Its fd is
+//! polled in [`Server::dispatch`] next to the master's and the backend's; every event it
+//! yields goes through [`Server::route`], and so does every injected one
+//! ([`fusionfb_protocol::Request::Inject`], `InjectTouch`): one path for real and synthetic
+//! input. Routing itself is split by device kind: `touch.rs` (hit test, implicit grabs,
+//! frames, exclusive layers, calibration mode), `pointer.rs` (hit test, implicit grab while a
+//! button is held, enter/leave, the cursor) and `keyboard.rs` (keys to the focused window).
+//! Focus follows touch and click.
 //!
-//! Synthetic events ([`fusionfb_protocol::Request::InjectTouch`]) take this same path, and so
-//! does touch the display backend receives itself (the `window` backend's mouse, in glass
-//! coordinates, turned upright first); libinput devices will too.
+//! Touch the display backend receives itself (the `window` backend's mouse, in glass
+//! coordinates) is turned upright first and takes the same path ([`Server::backend_touch`]).
 
-use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd};
 
-use fusionfb_protocol::{Event, InjectedTouch, Touch, TouchPhase};
+use fusion::Error;
+use fusionfb_input::{InputEvent, InputSource, OutputMap, Position, Synthetic, TouchPhase};
+use fusionfb_protocol::{self as proto, Injected};
+use tracing::warn;
 
-use super::Server;
+use super::{pointer, touch, Server};
 
-/// Contacts and the windows that grabbed them.
+/// What the server remembers about input.
 #[derive(Debug, Default)]
-pub(crate) struct Grabs {
-    by_slot: BTreeMap<u32, u32>,
-    /// Windows that got events since the last frame event.
-    in_frame: Vec<u32>,
+pub(crate) struct InputState {
+    /// The devices and the injection path (`None` when it could not be set up).
+    pub source: Option<InputSource>,
+    pub touch: touch::Grabs,
+    pub pointer: pointer::PointerState,
+    /// The window in calibration mode, which gets every touch raw.
+    pub calibrating: Option<u32>,
+}
+
+/// A place input can be delivered to: a window, or the surface of an exclusively held layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Target {
+    /// Window id or surface id (one id space).
+    pub id: u32,
+    pub reactor: u32,
+    /// Where its local origin is, in output coordinates.
+    pub origin: (f32, f32),
 }
 
 impl Server {
-    /// The topmost window taking input at `(x, y)`.
+    /// Installs the input source (devices and injection); it maps touch to this output.
+    pub fn set_input(&mut self, mut source: InputSource) {
+        let (width, height) = self.size();
+        source.set_output(OutputMap {
+            name: self.output_name.clone(),
+            width,
+            height,
+            transform: touch::panel_transform(self.transform),
+        });
+        self.input.source = Some(source);
+        self.update_cursor_visibility();
+    }
+
+    /// The input source, if one is installed.
+    pub fn input_source(&mut self) -> Option<&mut InputSource> {
+        self.input.source.as_mut()
+    }
+
+    pub(crate) fn input_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.input.source.as_ref().map(|s| s.as_fd())
+    }
+
+    /// Reads what the input devices have ready and routes it.
+    pub(crate) fn dispatch_input(&mut self) {
+        let Some(src) = self.input.source.as_mut() else {
+            return;
+        };
+        match src.dispatch() {
+            Ok(events) => {
+                for e in events {
+                    self.route(e);
+                }
+            }
+            Err(e) => warn!("input: {e}"),
+        }
+    }
+
+    /// Routes one input event to the window it belongs to.
+    pub fn route(&mut self, e: InputEvent) {
+        match e {
+            InputEvent::Touch(t) => self.route_touch(t),
+            InputEvent::PointerMotion { .. }
+            | InputEvent::PointerAbsolute { .. }
+            | InputEvent::PointerButton { .. }
+            | InputEvent::PointerAxis { .. } => self.route_pointer(e),
+            InputEvent::Key(k) => self.route_key(k),
+            InputEvent::DeviceAdded(_) | InputEvent::DeviceRemoved(_) => {
+                self.update_cursor_visibility()
+            }
+        }
+    }
+
+    /// Feeds synthetic events through the input source and routes what they produce (what
+    /// [`fusionfb_protocol::Request::Inject`] does), stamped `time_ns`.
+    pub fn inject(&mut self, events: Vec<Injected>, time_ns: u64) -> fusion::Result<()> {
+        if events.len() > 256 {
+            return Err(Error::Invalid("more than 256 input events".into()));
+        }
+        let src = self
+            .input
+            .source
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("this master has no input source".into()))?;
+        let mut routed = Vec::new();
+        for e in events {
+            let s = match e {
+                Injected::Touch { phase, slot, x, y } => Synthetic::Touch {
+                    phase: touch::phase_in(phase),
+                    slot,
+                    at: Position::Output(x, y),
+                },
+                Injected::DeviceTouch { phase, slot, u, v } => Synthetic::Touch {
+                    phase: touch::phase_in(phase),
+                    slot,
+                    at: Position::Device(u, v),
+                },
+                Injected::PointerMotion { dx, dy } => Synthetic::PointerMotion(dx, dy),
+                Injected::PointerTo { x, y } => Synthetic::PointerTo(x, y),
+                Injected::Button { button, pressed } => Synthetic::Button { button, pressed },
+                Injected::Axis {
+                    horizontal,
+                    vertical,
+                } => Synthetic::Axis(horizontal, vertical),
+                Injected::Key { keycode, pressed } => Synthetic::Key { keycode, pressed },
+                Injected::KeyName { name, pressed } => Synthetic::Key {
+                    keycode: src.keycode_of(&name).ok_or_else(|| {
+                        Error::Invalid(format!("no key types {name:?} in the keymap"))
+                    })?,
+                    pressed,
+                },
+            };
+            routed.extend(
+                src.inject_at(s, time_ns)
+                    .map_err(|e| Error::Invalid(e.to_string()))?,
+            );
+        }
+        for e in routed {
+            self.route(e);
+        }
+        Ok(())
+    }
+
+    /// Routes one touch event given in output coordinates, stamped `time_ns` (tests and the
+    /// older `InjectTouch` request; the same path as a device's touches).
+    pub fn touch(&mut self, t: proto::InjectedTouch, time_ns: u64) {
+        let e = Injected::Touch {
+            phase: t.phase,
+            slot: t.slot,
+            x: t.x,
+            y: t.y,
+        };
+        if let Err(e) = self.inject(vec![e], time_ns) {
+            warn!("touch not routed: {e}");
+        }
+    }
+
+    /// Starts or stops calibration mode for `window` (owned by `who`).
+    pub(crate) fn calibration_mode(
+        &mut self,
+        window: u32,
+        on: bool,
+    ) -> fusion::Result<proto::Reply> {
+        if on {
+            if self.input.calibrating.is_some_and(|w| w != window) {
+                return Err(Error::Busy);
+            }
+            self.input.calibrating = Some(window);
+        } else if self.input.calibrating == Some(window) {
+            self.input.calibrating = None;
+        }
+        let t = touch::panel_transform(self.transform);
+        Ok(proto::Reply::Calibration {
+            quarter_turns: t.quarter_turns,
+            flipped: t.flipped,
+        })
+    }
+
+    /// Where input at output `(x, y)` goes: an exclusively held layer's surface under it (top
+    /// layer first), else the topmost window taking input there.
+    pub(crate) fn target_at(&self, x: f32, y: f32) -> Option<Target> {
+        let (w, h) = (self.width as i32, self.height as i32);
+        let (px, py) = self.transform.to_physical(w, h).apply(x as f64, y as f64);
+        let (px, py) = (px.floor() as i32, py.floor() as i32);
+        let (pw, ph) = self.physical_size();
+        for l in self.layers.iter().rev() {
+            let Some(sid) = l.exclusive else { continue };
+            let (lx, ly) = l.spec.position;
+            let (lw, lh) = l.spec.size.unwrap_or((pw, ph));
+            if proto::Rect::new(lx, ly, lw, lh).contains(px, py) {
+                let s = self.surfaces.get(&sid)?;
+                // Exclusive layers see the glass as it is: local coordinates are physical.
+                return Some(Target {
+                    id: sid,
+                    reactor: s.reactor,
+                    origin: (x - (px - lx) as f32, y - (py - ly) as f32),
+                });
+            }
+        }
+        self.window_at(x, y).and_then(|id| self.target(id))
+    }
+
+    /// A window's (or an exclusive surface's) delivery details.
+    pub(crate) fn target(&self, id: u32) -> Option<Target> {
+        if let Some(w) = self.windows.iter().find(|w| w.id == id) {
+            return Some(Target {
+                id,
+                reactor: w.reactor,
+                origin: (w.x as f32, w.y as f32),
+            });
+        }
+        let held = self.layers.iter().any(|l| l.exclusive == Some(id));
+        let s = self.surfaces.get(&id).filter(|_| held)?;
+        Some(Target {
+            id,
+            reactor: s.reactor,
+            origin: (0.0, 0.0),
+        })
+    }
+
+    /// The topmost window taking input at `(x, y)`: visible, under the point, and with the
+    /// point in its input region if it set one.
     fn window_at(&self, x: f32, y: f32) -> Option<u32> {
         let (px, py) = (x.floor() as i32, y.floor() as i32);
         self.windows.iter().rev().find_map(|w| {
@@ -45,50 +242,29 @@ impl Server {
         })
     }
 
-    /// Routes one touch event (output coordinates) to its window.
-    pub fn touch(&mut self, t: InjectedTouch, time_ns: u64) {
-        let target = match t.phase {
-            TouchPhase::Down => {
-                let hit = self.window_at(t.x, t.y);
-                match hit {
-                    Some(w) => {
-                        self.grabs.by_slot.insert(t.slot, w);
-                        self.focus(Some(w));
-                    }
-                    None => {
-                        self.grabs.by_slot.remove(&t.slot);
-                    }
-                }
-                hit
-            }
-            TouchPhase::Motion => self.grabs.by_slot.get(&t.slot).copied(),
-            TouchPhase::Up | TouchPhase::Cancel => self.grabs.by_slot.remove(&t.slot),
-            TouchPhase::Frame => {
-                for w in std::mem::take(&mut self.grabs.in_frame) {
-                    self.send_touch(w, t, time_ns);
-                }
-                return;
-            }
-        };
-        if let Some(w) = target {
-            if !self.grabs.in_frame.contains(&w) {
-                self.grabs.in_frame.push(w);
-            }
-            self.send_touch(w, t, time_ns);
+    /// Forgets grabs, pointer focus and calibration mode held by a window (or exclusive
+    /// surface) that went away.
+    pub(crate) fn drop_grabs_of(&mut self, id: u32) {
+        self.input.touch.forget(id);
+        self.input.pointer.forget(id);
+        if self.input.calibrating == Some(id) {
+            self.input.calibrating = None;
         }
     }
+}
 
+impl Server {
     /// Routes touch input the display backend received itself (the `window` backend's
     /// mouse). Its coordinates are the glass's, so they go through the output transform
     /// like a touchscreen's would.
     pub(crate) fn backend_touch(&mut self, t: gfx_drivers::TouchInput) {
         use gfx_drivers::TouchPhase as P;
         let phase = match t.phase {
-            P::Down => TouchPhase::Down,
-            P::Motion => TouchPhase::Motion,
-            P::Up => TouchPhase::Up,
-            P::Cancel => TouchPhase::Cancel,
-            P::Frame => TouchPhase::Frame,
+            P::Down => proto::TouchPhase::Down,
+            P::Motion => proto::TouchPhase::Motion,
+            P::Up => proto::TouchPhase::Up,
+            P::Cancel => proto::TouchPhase::Cancel,
+            P::Frame => proto::TouchPhase::Frame,
         };
         // The glass pixel's centre, turned into the upright (logical) output.
         let (w, h) = (self.width as i32, self.height as i32);
@@ -99,7 +275,7 @@ impl Server {
             h,
         );
         let (x, y) = (x as f32, y as f32);
-        let touch = InjectedTouch {
+        let touch = proto::InjectedTouch {
             phase,
             slot: t.slot,
             x,
@@ -107,29 +283,15 @@ impl Server {
         };
         self.touch(touch, t.time_ns);
     }
+}
 
-    fn send_touch(&mut self, window: u32, t: InjectedTouch, time_ns: u64) {
-        let Some(w) = self.windows.iter().find(|w| w.id == window) else {
-            return;
-        };
-        let (reactor, wx, wy) = (w.reactor, w.x as f32, w.y as f32);
-        self.announce(
-            reactor,
-            &Event::Touch(Touch {
-                phase: t.phase,
-                slot: t.slot,
-                x: t.x - wx,
-                y: t.y - wy,
-                screen_x: t.x,
-                screen_y: t.y,
-                time_ns,
-            }),
-        );
-    }
-
-    /// Forgets grabs held by a window that went away.
-    pub(crate) fn drop_grabs_of(&mut self, window: u32) {
-        self.grabs.by_slot.retain(|_, w| *w != window);
-        self.grabs.in_frame.retain(|w| *w != window);
+/// Phases the other way.
+pub(crate) fn phase_out(p: TouchPhase) -> proto::TouchPhase {
+    match p {
+        TouchPhase::Down => proto::TouchPhase::Down,
+        TouchPhase::Motion => proto::TouchPhase::Motion,
+        TouchPhase::Up => proto::TouchPhase::Up,
+        TouchPhase::Cancel => proto::TouchPhase::Cancel,
+        TouchPhase::Frame => proto::TouchPhase::Frame,
     }
 }

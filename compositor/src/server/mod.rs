@@ -19,8 +19,9 @@
 //!   presentation time, so clients pace themselves to the display: at most one frame of
 //!   latency from flip to glass.
 //!
-//! Touches are routed to windows in `server/input.rs` (injected ones today, libinput devices with
-//! the input issue).
+//! Input (libinput devices, key repeat, injection) comes from one `fusionfb_input::InputSource`
+//! whose fd is polled next to the master's and the backend's; `server/input.rs` routes it (touch,
+//! pointer and keyboard in `touch.rs`, `pointer.rs`, `keyboard.rs`).
 //!
 //! A single opaque full-screen window with two or more buffers is scanned out directly: its
 //! front buffer goes to the primary plane as it is, with no composition and no copy.
@@ -33,9 +34,12 @@
 //! shared memory, exclusive layers.
 
 mod input;
+mod keyboard;
 pub mod layers;
+mod pointer;
 mod publish;
 mod requests;
+mod touch;
 
 pub use layers::LayerSpec;
 
@@ -151,7 +155,9 @@ pub struct Server {
     bytes_composed_last: u64,
     bytes_composed_total: u64,
     focused: Option<u32>,
-    grabs: input::Grabs,
+    input: input::InputState,
+    /// The backend's name for the output (what `touch-output` names).
+    output_name: String,
     /// The backend reported its output closed (a desktop window's close button).
     display_closed: bool,
 }
@@ -276,7 +282,7 @@ impl Server {
         };
         master.set_root(fusion::call::encode(&root)?);
         let (w, h) = (width as i32, height as i32);
-        Ok(Self {
+        let mut server = Self {
             master,
             backend,
             output,
@@ -305,9 +311,17 @@ impl Server {
             bytes_composed_last: 0,
             bytes_composed_total: 0,
             focused: None,
-            grabs: input::Grabs::default(),
+            input: input::InputState::default(),
+            output_name: info.name.clone(),
             display_closed: false,
-        })
+        };
+        // Injection works from the start; `fusionfb run` replaces this source with one that
+        // has the config's devices, keymap and calibration.
+        match fusionfb_input::InputSource::new(fusionfb_input::InputConfig::default()) {
+            Ok(src) => server.set_input(src),
+            Err(e) => warn!("no input source: {e}"),
+        }
+        Ok(server)
     }
 
     /// The Fusion master (introspection, tests).
@@ -370,7 +384,10 @@ impl Server {
             }
             None => timeout,
         };
-        fusion::sys::poll_readable(&[self.master.as_fd(), self.backend.as_fd()], timeout);
+        let mut fds = vec![self.master.as_fd(), self.backend.as_fd()];
+        fds.extend(self.input_fd());
+        fusion::sys::poll_readable(&fds, timeout);
+        self.dispatch_input();
         self.master.dispatch(Some(Duration::ZERO))?;
         loop {
             let next = self.queue.borrow_mut().pop_front();
@@ -674,6 +691,9 @@ impl Server {
     /// surface exactly covering the output with at least two buffers (so the client never
     /// draws into the one on the glass).
     fn scanout_candidate(&self) -> Option<Buffer> {
+        if self.cursor_rect().is_some() {
+            return None;
+        }
         let top = self
             .windows
             .iter()
@@ -720,7 +740,7 @@ impl Server {
         self.bytes_composed_last = bytes;
         self.bytes_composed_total += bytes;
         // What each visible window shows: its surface's front buffer.
-        let shown: Vec<(u64, Buffer, compose::Rect, f32)> = self
+        let mut shown: Vec<(u64, Buffer, compose::Rect, f32)> = self
             .windows
             .iter()
             .filter(|win| win.visible && win.opacity > 0)
@@ -731,6 +751,11 @@ impl Server {
                 Some((win.id as u64, b, dst, win.opacity as f32 / 255.0))
             })
             .collect();
+        // The cursor, above everything.
+        if let (Some(r), Some(b)) = (self.cursor_rect(), self.input.pointer.cursor.clone()) {
+            let dst = compose::Rect::new(r.x, r.y, r.w as i32, r.h as i32);
+            shown.push((u64::MAX, b, dst, 1.0));
+        }
         let buffers: Vec<Buffer> = shown.iter().map(|s| s.1.clone()).collect();
         let background = self.background;
         let transform = self.transform;

@@ -81,17 +81,27 @@ impl Server {
                 Vec::new(),
             ),
             Request::InjectTouch(events) => {
-                if events.len() > 256 {
-                    return (
-                        Err(Error::Invalid("more than 256 touch events".into())),
-                        Vec::new(),
-                    );
-                }
-                let now = fusion::sys::now_ns();
-                for t in events {
-                    self.touch(t, now);
-                }
-                (reply(Ok(Reply::Unit)), Vec::new())
+                let events = events
+                    .into_iter()
+                    .map(|t| proto::Injected::Touch {
+                        phase: t.phase,
+                        slot: t.slot,
+                        x: t.x,
+                        y: t.y,
+                    })
+                    .collect();
+                let r = self.inject(events, fusion::sys::now_ns());
+                (reply(r.map(|()| Reply::Unit)), Vec::new())
+            }
+            Request::Inject(events) => {
+                let r = self.inject(events, fusion::sys::now_ns());
+                (reply(r.map(|()| Reply::Unit)), Vec::new())
+            }
+            Request::CalibrationMode { window, on } => {
+                let r = self
+                    .owned_window(who, window)
+                    .and_then(|_| self.calibration_mode(window, on));
+                (reply(r), Vec::new())
             }
             Request::Describe => (reply(Ok(Reply::Scene(self.scene()))), Vec::new()),
             Request::LayerAcquire { layer } => match self.layer_acquire(who, layer) {

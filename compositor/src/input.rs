@@ -1,0 +1,155 @@
+//! Input on the master's side of the CLI: opening the devices a config names, and
+//! `fusionfb input tap|swipe|key|…`, which feeds synthetic events through a running master's
+//! injection call — the same routing real devices take.
+
+use std::time::Duration;
+
+use fusionfb_input::{InputConfig, InputSource, KeyboardConfig};
+use fusionfb_protocol::{Injected, InjectedTouch, Reply, Request, Root};
+use tracing::warn;
+
+use crate::config::Config;
+
+/// The input source for a config's `[input]`: its keymap, calibration and devices (a udev
+/// seat, or the listed nodes). A seat with no device is fine; devices that cannot be opened
+/// leave a warning and a master that still serves injection. `None` only when not even the
+/// keymap compiles (then the error says why).
+pub fn open_input(cfg: &Config) -> Option<InputSource> {
+    let i = &cfg.input;
+    let k = &i.keyboard;
+    let config = InputConfig {
+        seat: i.seat.clone(),
+        devices: i.devices.clone(),
+        calibration: i.calibration,
+        touch_output: i.touch_output.clone(),
+        keyboard: KeyboardConfig {
+            layout: k.layout.clone(),
+            variant: k.variant.clone(),
+            options: k.options.clone(),
+            repeat_delay: k.repeat_delay,
+            repeat_rate: k.repeat_rate,
+        },
+    };
+    let mut src = match InputSource::new(config) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("input: {e}; running without input");
+            return None;
+        }
+    };
+    if let Err(e) = src.open_devices() {
+        warn!("input: {e}; running without input devices (injection still works)");
+    }
+    Some(src)
+}
+
+/// One `fusionfb input` action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// A finger down and up at a point.
+    Tap {
+        /// Output x.
+        x: f32,
+        /// Output y.
+        y: f32,
+        /// Slot.
+        slot: u32,
+    },
+    /// A finger dragged from one point to another.
+    Swipe {
+        /// Start.
+        from: (f32, f32),
+        /// End.
+        to: (f32, f32),
+        /// How long the drag takes.
+        duration: Duration,
+        /// Motion events on the way.
+        steps: u32,
+        /// Slot.
+        slot: u32,
+    },
+    /// A key pressed and released, by keysym name (`a`, `Return`).
+    Key {
+        /// Keysym name.
+        name: String,
+    },
+    /// The pointer moves to a point (and optionally clicks there with the left button).
+    Pointer {
+        /// Output x.
+        x: f32,
+        /// Output y.
+        y: f32,
+        /// Click.
+        click: bool,
+    },
+}
+
+/// `BTN_LEFT`.
+const BTN_LEFT: u32 = 0x110;
+
+/// Plays `action` on the master of `world`.
+pub fn run(world: &str, action: &Action) -> Result<(), String> {
+    let err = |e: fusion::Error| format!("world {world:?}: {e}");
+    let cfg = fusion::WorldConfig::new(world).client_name("fusionfb input");
+    let mut slave = fusion::Slave::enter(cfg).map_err(err)?;
+    let root: Root = fusion::call::decode(&slave.root().map_err(err)?).map_err(err)?;
+    let mut send = |events: Vec<Injected>| -> Result<(), String> {
+        let req = fusion::call::encode(&Request::Inject(events)).map_err(err)?;
+        let bytes = slave.call_execute(root.call, 0, &req).map_err(err)?;
+        match fusion::call::decode::<Reply>(&bytes).map_err(err)? {
+            Reply::Unit => Ok(()),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    };
+    match action {
+        Action::Tap { x, y, slot } => {
+            let steps = crate::demo::stroke(*slot, (*x, *y), (*x, *y), 0);
+            for step in steps {
+                send(step.into_iter().map(injected).collect())?;
+            }
+        }
+        Action::Swipe {
+            from,
+            to,
+            duration,
+            steps,
+            slot,
+        } => {
+            let frames = crate::demo::stroke(*slot, *from, *to, (*steps).max(1));
+            let pause = *duration / frames.len().max(1) as u32;
+            for step in frames {
+                send(step.into_iter().map(injected).collect())?;
+                std::thread::sleep(pause);
+            }
+        }
+        Action::Key { name } => {
+            for pressed in [true, false] {
+                send(vec![Injected::KeyName {
+                    name: name.clone(),
+                    pressed,
+                }])?;
+            }
+        }
+        Action::Pointer { x, y, click } => {
+            send(vec![Injected::PointerTo { x: *x, y: *y }])?;
+            if *click {
+                for pressed in [true, false] {
+                    send(vec![Injected::Button {
+                        button: BTN_LEFT,
+                        pressed,
+                    }])?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn injected(t: InjectedTouch) -> Injected {
+    Injected::Touch {
+        phase: t.phase,
+        slot: t.slot,
+        x: t.x,
+        y: t.y,
+    }
+}

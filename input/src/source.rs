@@ -1,0 +1,645 @@
+//! [`InputSource`]: every input device of the master behind one pollable fd.
+//!
+//! The fd is an epoll set holding libinput's fd (when devices are opened) and the key-repeat
+//! timerfd; when it is readable, [`InputSource::dispatch`] reads everything ready and returns
+//! fusionfb [`InputEvent`]s. [`InputSource::inject`] feeds [`Synthetic`] events through the
+//! same processing (calibration, transform, keymap, repeat) and returns their events at once.
+//! With no device at all the source still works: its fd never becomes readable, except for key
+//! repeat of injected keys.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use rustix::event::epoll;
+use rustix::time::{
+    timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags,
+    Timespec,
+};
+use tracing::info;
+
+use crate::calibration::Calibration;
+use crate::event::{DeviceInfo, InputEvent, Position, Synthetic, TouchEvent, TouchPhase};
+#[cfg(feature = "keyboard")]
+use crate::keyboard::Keyboard;
+use crate::repeat::Repeat;
+use crate::transform::PanelTransform;
+use crate::Error;
+
+/// `[input.keyboard]` of the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyboardConfig {
+    /// XKB layout (`"us"`, `"de,us"`); empty: the default.
+    pub layout: String,
+    /// XKB variant.
+    pub variant: String,
+    /// XKB options.
+    pub options: String,
+    /// Milliseconds before a held key repeats.
+    pub repeat_delay: u32,
+    /// Repeats per second (0: off).
+    pub repeat_rate: u32,
+}
+
+impl Default for KeyboardConfig {
+    fn default() -> Self {
+        KeyboardConfig {
+            layout: String::new(),
+            variant: String::new(),
+            options: String::new(),
+            repeat_delay: 600,
+            repeat_rate: 25,
+        }
+    }
+}
+
+/// Where input comes from and how it is interpreted (the config's `[input]`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InputConfig {
+    /// The udev seat (default `seat0`).
+    pub seat: String,
+    /// Explicit device nodes (libinput's path backend); empty: every device of the seat.
+    pub devices: Vec<PathBuf>,
+    /// The touch calibration matrix; `None`: each device's udev
+    /// `LIBINPUT_CALIBRATION_MATRIX`, else identity.
+    pub calibration: Option<[f32; 6]>,
+    /// The output touchscreens map to (`None`: the only one).
+    pub touch_output: Option<String>,
+    /// Keymap and repeat.
+    pub keyboard: KeyboardConfig,
+}
+
+/// The output touch and absolute pointers map to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputMap {
+    /// Its name (a connector name such as `DSI-1`, or the backend's name for it).
+    pub name: String,
+    /// Logical width (after the transform).
+    pub width: u32,
+    /// Logical height.
+    pub height: u32,
+    /// How the panel is mounted.
+    pub transform: PanelTransform,
+}
+
+impl Default for OutputMap {
+    fn default() -> Self {
+        OutputMap {
+            name: String::new(),
+            width: 1,
+            height: 1,
+            transform: PanelTransform::NORMAL,
+        }
+    }
+}
+
+/// A device event before mapping (what libinput, or an injection, reports).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Raw {
+    /// A touch; `at` is the normalized panel position (none for up, cancel, frame), `matrix`
+    /// the device's own default calibration (udev's).
+    Touch {
+        phase: TouchPhase,
+        slot: u32,
+        at: Option<(f64, f64)>,
+        matrix: Option<[f32; 6]>,
+        time_ns: u64,
+    },
+    /// Absolute pointer, normalized panel position.
+    #[cfg_attr(not(feature = "libinput"), allow(dead_code))]
+    Absolute { u: f64, v: f64, time_ns: u64 },
+    /// A key by evdev code.
+    Key {
+        keycode: u32,
+        pressed: bool,
+        time_ns: u64,
+    },
+    /// Passed through as it is.
+    Event(InputEvent),
+}
+
+const TIMER: u64 = 1;
+#[cfg(feature = "libinput")]
+const LIBINPUT: u64 = 2;
+
+/// Every input device of the master. See the module docs.
+pub struct InputSource {
+    epoll: OwnedFd,
+    timer: OwnedFd,
+    config: InputConfig,
+    output: OutputMap,
+    #[cfg(feature = "libinput")]
+    libinput: Option<crate::libinput::Backend>,
+    #[cfg(feature = "keyboard")]
+    keyboard: Keyboard,
+    repeat: Repeat,
+    devices: Vec<DeviceInfo>,
+    /// Last position of each touch slot: (x, y, raw).
+    slots: BTreeMap<u32, (f32, f32, (f32, f32))>,
+}
+
+impl std::fmt::Debug for InputSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InputSource")
+            .field("output", &self.output)
+            .field("devices", &self.devices)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InputSource {
+    /// A source with no device yet (only injection); compiles the keymap.
+    pub fn new(config: InputConfig) -> Result<InputSource, Error> {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(std::io::Error::from)?;
+        let timer = timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )
+        .map_err(std::io::Error::from)?;
+        epoll::add(
+            &epoll,
+            &timer,
+            epoll::EventData::new_u64(TIMER),
+            epoll::EventFlags::IN,
+        )
+        .map_err(std::io::Error::from)?;
+        #[cfg(feature = "keyboard")]
+        let keyboard = {
+            let k = &config.keyboard;
+            Keyboard::new(&k.layout, &k.variant, &k.options)?
+        };
+        Ok(InputSource {
+            epoll,
+            timer,
+            repeat: Repeat::new(config.keyboard.repeat_delay, config.keyboard.repeat_rate),
+            config,
+            output: OutputMap::default(),
+            #[cfg(feature = "libinput")]
+            libinput: None,
+            #[cfg(feature = "keyboard")]
+            keyboard,
+            devices: Vec::new(),
+            slots: BTreeMap::new(),
+        })
+    }
+
+    /// Opens the real devices: the configured device list through libinput's path backend,
+    /// else every device of the seat through udev (devices plugged in later come too). A
+    /// seat with no device is fine. Each device gets one log line with its capabilities.
+    #[cfg(feature = "libinput")]
+    pub fn open_devices(&mut self) -> Result<(), Error> {
+        let backend = crate::libinput::Backend::open(&self.config.seat, &self.config.devices)?;
+        epoll::add(
+            &self.epoll,
+            backend.as_fd(),
+            epoll::EventData::new_u64(LIBINPUT),
+            epoll::EventFlags::IN,
+        )
+        .map_err(std::io::Error::from)?;
+        self.libinput = Some(backend);
+        Ok(())
+    }
+
+    /// Sets the output touch maps to. With a `touch-output` in the config that names another
+    /// output, touch still maps here (the master drives one output) and a line says so.
+    pub fn set_output(&mut self, map: OutputMap) {
+        if let Some(want) = &self.config.touch_output {
+            if *want != map.name {
+                tracing::warn!(
+                    "touch-output {want:?}: no such output; touch maps to {:?}",
+                    map.name
+                );
+            }
+        }
+        self.output = map;
+    }
+
+    /// The output touch maps to.
+    pub fn output(&self) -> &OutputMap {
+        &self.output
+    }
+
+    /// The devices present now.
+    pub fn devices(&self) -> &[DeviceInfo] {
+        &self.devices
+    }
+
+    /// The touch calibration in use for a device whose own (udev) matrix is `device`.
+    pub fn calibration(&self, device: Option<[f32; 6]>) -> Calibration {
+        self.config
+            .calibration
+            .or(device)
+            .map(Calibration)
+            .unwrap_or_default()
+    }
+
+    /// Replaces the configured calibration (a calibration client just computed one).
+    pub fn set_calibration(&mut self, matrix: Option<[f32; 6]>) {
+        self.config.calibration = matrix;
+    }
+
+    /// The evdev code of the key typing keysym `name` in the keymap.
+    #[cfg(feature = "keyboard")]
+    pub fn keycode_of(&self, name: &str) -> Option<u32> {
+        self.keyboard.keycode_of(name)
+    }
+
+    /// Reads everything the devices and the repeat timer have ready, without waiting.
+    pub fn dispatch(&mut self) -> Result<Vec<InputEvent>, Error> {
+        #[cfg_attr(not(feature = "libinput"), allow(unused_mut))]
+        let mut raw = Vec::new();
+        #[cfg(feature = "libinput")]
+        if let Some(li) = &mut self.libinput {
+            li.dispatch(&mut raw)?;
+        }
+        let mut out = Vec::new();
+        for r in raw {
+            self.process(r, &mut out);
+        }
+        let mut buf = [0u8; 8];
+        if let Ok(8) = rustix::io::read(&self.timer, &mut buf) {
+            for (key, at) in self.repeat.due(crate::now_ns()) {
+                #[cfg(feature = "keyboard")]
+                out.push(InputEvent::Key(self.keyboard.key(key, true, true, at)));
+                #[cfg(not(feature = "keyboard"))]
+                let _ = (key, at);
+            }
+            self.arm_repeat()?;
+        }
+        Ok(out)
+    }
+
+    /// Feeds one synthetic event through the same processing as a device's, stamped with
+    /// `time_ns` (`CLOCK_MONOTONIC`, like a kernel timestamp), and returns what it produced.
+    pub fn inject_at(&mut self, s: Synthetic, time_ns: u64) -> Result<Vec<InputEvent>, Error> {
+        let finite = |v: f32| {
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(Error::Invalid(format!("{v} is not a finite coordinate")))
+            }
+        };
+        let raw = match s {
+            Synthetic::Touch { phase, slot, at } => {
+                let at = match at {
+                    Position::Device(u, v) => (finite(u)? as f64, finite(v)? as f64),
+                    Position::Output(x, y) => {
+                        // A perfectly calibrated panel: undo the matrix the device would get.
+                        let (w, h) = (self.output.width as f64, self.output.height as f64);
+                        let (u, v) = self
+                            .output
+                            .transform
+                            .to_physical(finite(x)? as f64 / w, finite(y)? as f64 / h);
+                        let inv = self.calibration(None).inverse().unwrap_or_default();
+                        inv.apply(u, v)
+                    }
+                };
+                Raw::Touch {
+                    phase,
+                    slot,
+                    at: Some(at),
+                    matrix: None,
+                    time_ns,
+                }
+            }
+            Synthetic::PointerMotion(dx, dy) => Raw::Event(InputEvent::PointerMotion {
+                dx: finite(dx)?,
+                dy: finite(dy)?,
+                time_ns,
+            }),
+            Synthetic::PointerTo(x, y) => Raw::Event(InputEvent::PointerAbsolute {
+                x: finite(x)?,
+                y: finite(y)?,
+                time_ns,
+            }),
+            Synthetic::Button { button, pressed } => Raw::Event(InputEvent::PointerButton {
+                button,
+                pressed,
+                time_ns,
+            }),
+            Synthetic::Axis(h, v) => Raw::Event(InputEvent::PointerAxis {
+                horizontal: finite(h)?,
+                vertical: finite(v)?,
+                time_ns,
+            }),
+            Synthetic::Key { keycode, pressed } => {
+                if keycode > 0x2ff {
+                    return Err(Error::Invalid(format!(
+                        "key code {keycode} is out of range"
+                    )));
+                }
+                Raw::Key {
+                    keycode,
+                    pressed,
+                    time_ns,
+                }
+            }
+        };
+        let mut out = Vec::new();
+        self.process(raw, &mut out);
+        self.arm_repeat()?;
+        Ok(out)
+    }
+
+    /// [`InputSource::inject_at`] stamped now.
+    pub fn inject(&mut self, s: Synthetic) -> Result<Vec<InputEvent>, Error> {
+        self.inject_at(s, crate::now_ns())
+    }
+
+    fn process(&mut self, raw: Raw, out: &mut Vec<InputEvent>) {
+        match raw {
+            Raw::Touch {
+                phase,
+                slot,
+                at,
+                matrix,
+                time_ns,
+            } => {
+                let (x, y, raw) = match (phase, at) {
+                    (TouchPhase::Down | TouchPhase::Motion, Some((u, v))) => {
+                        let (cu, cv) = self.calibration(matrix).apply(u, v);
+                        let (lx, ly) = self.output.transform.to_logical(cu, cv);
+                        let p = (
+                            (lx * self.output.width as f64) as f32,
+                            (ly * self.output.height as f64) as f32,
+                            (u as f32, v as f32),
+                        );
+                        self.slots.insert(slot, p);
+                        p
+                    }
+                    (TouchPhase::Up | TouchPhase::Cancel, _) => {
+                        self.slots.remove(&slot).unwrap_or((0.0, 0.0, (0.0, 0.0)))
+                    }
+                    (TouchPhase::Frame, _) => (0.0, 0.0, (0.0, 0.0)),
+                    _ => self
+                        .slots
+                        .get(&slot)
+                        .copied()
+                        .unwrap_or((0.0, 0.0, (0.0, 0.0))),
+                };
+                out.push(InputEvent::Touch(TouchEvent {
+                    phase,
+                    slot,
+                    x,
+                    y,
+                    raw,
+                    time_ns,
+                }));
+            }
+            Raw::Absolute { u, v, time_ns } => {
+                let (lx, ly) = self.output.transform.to_logical(u, v);
+                out.push(InputEvent::PointerAbsolute {
+                    x: (lx * self.output.width as f64) as f32,
+                    y: (ly * self.output.height as f64) as f32,
+                    time_ns,
+                });
+            }
+            Raw::Key {
+                keycode,
+                pressed,
+                time_ns,
+            } => {
+                #[cfg(feature = "keyboard")]
+                {
+                    if pressed {
+                        let repeats = self.keyboard.repeats(keycode);
+                        self.repeat.press(keycode, repeats, time_ns);
+                    } else {
+                        self.repeat.release(keycode);
+                    }
+                    out.push(InputEvent::Key(
+                        self.keyboard.key(keycode, pressed, false, time_ns),
+                    ));
+                }
+                #[cfg(not(feature = "keyboard"))]
+                out.push(InputEvent::Key(crate::KeyEvent {
+                    keycode,
+                    pressed,
+                    repeat: false,
+                    keysym: 0,
+                    text: String::new(),
+                    modifiers: 0,
+                    time_ns,
+                }));
+            }
+            Raw::Event(e) => {
+                match &e {
+                    InputEvent::DeviceAdded(d) => {
+                        info!("input device {d}");
+                        self.devices.push(d.clone());
+                    }
+                    InputEvent::DeviceRemoved(d) => {
+                        info!("input device gone: {d}");
+                        self.devices.retain(|x| x.sysname != d.sysname);
+                    }
+                    _ => {}
+                }
+                out.push(e);
+            }
+        }
+    }
+
+    /// Arms the timerfd at the next repeat (or disarms it).
+    fn arm_repeat(&self) -> Result<(), Error> {
+        let at = self.repeat.deadline().unwrap_or(0);
+        let value = Timespec {
+            tv_sec: (at / 1_000_000_000) as _,
+            tv_nsec: (at % 1_000_000_000) as _,
+        };
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // An absolute time of 0 would fire at once; a zero `it_value` disarms.
+        let spec = Itimerspec {
+            it_interval: zero,
+            it_value: if at == 0 { zero } else { value },
+        };
+        timerfd_settime(&self.timer, TimerfdTimerFlags::ABSTIME, &spec)
+            .map_err(std::io::Error::from)?;
+        Ok(())
+    }
+}
+
+impl AsFd for InputSource {
+    /// Readable when [`InputSource::dispatch`] has something to do.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
+    }
+}
+
+impl fusion::source::Pollable for InputSource {
+    type Event = InputEvent;
+    type Error = std::io::Error;
+
+    fn pump(&mut self) -> Result<Vec<InputEvent>, std::io::Error> {
+        self.dispatch().map_err(|e| match e {
+            Error::Io(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(calibration: Option<[f32; 6]>, transform: PanelTransform) -> InputSource {
+        let mut s = InputSource::new(InputConfig {
+            calibration,
+            ..InputConfig::default()
+        })
+        .unwrap();
+        let (w, h) = if transform.swaps_axes() {
+            (600, 1000)
+        } else {
+            (1000, 600)
+        };
+        s.set_output(OutputMap {
+            name: "test".into(),
+            width: w,
+            height: h,
+            transform,
+        });
+        s
+    }
+
+    fn touch(s: &mut InputSource, at: Position) -> TouchEvent {
+        let e = s
+            .inject_at(
+                Synthetic::Touch {
+                    phase: TouchPhase::Down,
+                    slot: 0,
+                    at,
+                },
+                7,
+            )
+            .unwrap();
+        match e.as_slice() {
+            [InputEvent::Touch(t)] => *t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn device_touches_get_calibration_then_the_transform() {
+        // A panel reading 10% too far right, mounted rotated 90°.
+        let mut s = source(
+            Some([1.0, 0.0, -0.1, 0.0, 1.0, 0.0]),
+            PanelTransform::new(90, false),
+        );
+        let t = touch(&mut s, Position::Device(0.6, 0.25));
+        // Calibrated (0.5, 0.25) on the glass → logical (0.25, 0.5) of 600x1000.
+        assert!(
+            (t.x - 150.0).abs() < 1e-3 && (t.y - 500.0).abs() < 1e-3,
+            "{t:?}"
+        );
+        assert_eq!(t.raw, (0.6, 0.25));
+        assert_eq!(t.time_ns, 7);
+        // Output positions land where they say, whatever the calibration.
+        let t = touch(&mut s, Position::Output(100.0, 700.0));
+        assert!(
+            (t.x - 100.0).abs() < 1e-3 && (t.y - 700.0).abs() < 1e-3,
+            "{t:?}"
+        );
+        // Up keeps the last position of its slot.
+        let up = s
+            .inject(Synthetic::Touch {
+                phase: TouchPhase::Up,
+                slot: 0,
+                at: Position::Output(0.0, 0.0),
+            })
+            .unwrap();
+        assert!(
+            matches!(up[0], InputEvent::Touch(TouchEvent { x, .. }) if (x - 100.0).abs() < 1e-3)
+        );
+    }
+
+    #[test]
+    fn bad_injections_are_refused() {
+        let mut s = source(None, PanelTransform::NORMAL);
+        assert!(s.inject(Synthetic::PointerTo(f32::NAN, 0.0)).is_err());
+        assert!(s
+            .inject(Synthetic::Key {
+                keycode: 100_000,
+                pressed: true
+            })
+            .is_err());
+    }
+
+    #[cfg(feature = "keyboard")]
+    #[test]
+    fn a_held_key_repeats_through_the_fd() {
+        let mut s = InputSource::new(InputConfig {
+            keyboard: KeyboardConfig {
+                repeat_delay: 1,
+                repeat_rate: 1000,
+                ..KeyboardConfig::default()
+            },
+            ..InputConfig::default()
+        })
+        .unwrap();
+        let down = s
+            .inject(Synthetic::Key {
+                keycode: 30,
+                pressed: true,
+            })
+            .unwrap();
+        assert!(matches!(&down[0], InputEvent::Key(k) if k.text == "a" && !k.repeat));
+        assert!(
+            fusion::sys::poll_readable(&[s.as_fd()], Some(std::time::Duration::from_secs(5)))
+                .is_some()
+        );
+        let reps = s.dispatch().unwrap();
+        assert!(!reps.is_empty());
+        assert!(reps
+            .iter()
+            .all(|e| matches!(e, InputEvent::Key(k) if k.repeat && k.keycode == 30)));
+        s.inject(Synthetic::Key {
+            keycode: 30,
+            pressed: false,
+        })
+        .unwrap();
+        let _ = s.dispatch().unwrap();
+        assert!(fusion::sys::poll_readable(
+            &[s.as_fd()],
+            Some(std::time::Duration::from_millis(50))
+        )
+        .is_none());
+    }
+}
+
+#[cfg(all(test, feature = "libinput"))]
+mod device_tests {
+    use super::*;
+
+    /// This host has no input devices: opening the seat (or an empty udev) must work, and
+    /// dispatching must report nothing rather than fail.
+    #[test]
+    fn a_seat_without_devices_opens_and_dispatches_nothing() {
+        let mut s = InputSource::new(InputConfig {
+            seat: "seat0".into(),
+            ..InputConfig::default()
+        })
+        .unwrap();
+        s.open_devices().unwrap();
+        let events = s.dispatch().unwrap();
+        assert!(
+            events
+                .iter()
+                .all(|e| matches!(e, InputEvent::DeviceAdded(_))),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_listed_device_that_is_not_one_is_a_clear_error() {
+        let mut s = InputSource::new(InputConfig {
+            devices: vec!["/dev/null".into()],
+            ..InputConfig::default()
+        })
+        .unwrap();
+        let e = s.open_devices().unwrap_err().to_string();
+        assert!(e.contains("/dev/null"), "{e}");
+    }
+}

@@ -1,0 +1,490 @@
+//! Input routing end to end on the headless backend: real client processes with windows log
+//! every input event they get, the master routes injected input through its input source
+//! (the same path as libinput devices), and the logs say who got what.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fusionfb::compose::Transform;
+use fusionfb::server::{LayerSpec, Server};
+use fusionfb_client::display::{ClientEvent, Display};
+use fusionfb_client::Format;
+use fusionfb_protocol::{Injected, Rect, TouchPhase, WindowChange};
+use fusionfb_tests::{child_world, spawn, world, Process};
+use gfx_drivers::backend::PlaneKind;
+use gfx_drivers::{HeadlessBackend, HeadlessOutputConfig};
+
+/// Entry point of child processes: `logger X Y W H REGION_W LOG` (a window, input region
+/// `REGION_W` pixels wide from its left edge when not 0) or `exclusive LAYER LOG`; every
+/// event is appended to LOG, one `Debug` line each.
+#[test]
+#[ignore]
+fn child_main() {
+    let Ok(role) = std::env::var("FUSIONFB_TEST_ROLE") else {
+        return;
+    };
+    let args: Vec<&str> = role.split(' ').collect();
+    let mut d = Display::connect_to(child_world()).unwrap();
+    let mut barrier = fusion::barrier::Barrier::from_env().unwrap();
+    let log = PathBuf::from(args.last().unwrap());
+    let _keep = match args[0] {
+        "logger" => {
+            let n: Vec<i32> = args[1..6].iter().map(|a| a.parse().unwrap()).collect();
+            let mut s = d
+                .create_surface(n[2] as u32, n[3] as u32, Format::Xrgb8888, 1)
+                .unwrap();
+            s.back().fill(0xff40_8040).unwrap();
+            let w = d.create_window(&s, 0, n[0], n[1]).unwrap();
+            if n[4] > 0 {
+                let r = Rect::new(0, 0, n[4] as u32, n[3] as u32);
+                d.set_window(&w, WindowChange::InputRegion(Some(vec![r])))
+                    .unwrap();
+            }
+            d.flip(&mut s, &[]).unwrap();
+            d.wait_frame(&s, Duration::from_secs(10)).unwrap();
+            (Some(s), Some(w))
+        }
+        "exclusive" => {
+            let mut s = d.acquire_layer(args[1].parse().unwrap()).unwrap();
+            s.back().fill(0xff80_4040).unwrap();
+            d.flip(&mut s, &[]).unwrap();
+            d.wait_frame(&s, Duration::from_secs(10)).unwrap();
+            (Some(s), None)
+        }
+        other => panic!("unknown role {other}"),
+    };
+    barrier.place().unwrap();
+    use std::io::Write;
+    let mut f = std::fs::File::create(&log).unwrap();
+    loop {
+        d.dispatch(Some(Duration::from_millis(50))).unwrap();
+        while let Some(e) = d.next_event() {
+            if matches!(
+                e,
+                ClientEvent::FrameDone { .. } | ClientEvent::Configure { .. }
+            ) {
+                continue;
+            }
+            writeln!(f, "{e:?}").unwrap();
+            if e == ClientEvent::MasterGone {
+                return;
+            }
+        }
+    }
+}
+
+fn server(
+    tag: &str,
+    transform: Transform,
+    layers: Vec<LayerSpec>,
+) -> (Server, fusion::WorldConfig) {
+    let w = world(tag);
+    let out = HeadlessOutputConfig::new().mode(320, 240, 60_000);
+    let backend = HeadlessBackend::new(vec![out]).unwrap();
+    (
+        Server::with_layers(w.clone(), Box::new(backend), transform, layers).unwrap(),
+        w,
+    )
+}
+
+/// A logging child; returns once its window is on the glass.
+fn logger(
+    s: &mut Server,
+    w: &fusion::WorldConfig,
+    role: &str,
+    tag: &str,
+) -> (std::process::Child, PathBuf) {
+    let log = std::env::temp_dir().join(format!("fusionfb-input-{}-{tag}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let (child, mut barrier) = spawn(&format!("{role} {}", log.display()), w);
+    let h = std::thread::spawn(move || barrier.sync(Some(Duration::from_secs(20))).unwrap());
+    let end = Instant::now() + Duration::from_secs(30);
+    while !h.is_finished() {
+        assert!(Instant::now() < end, "the child never got ready");
+        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    h.join().unwrap();
+    (child, log)
+}
+
+/// Serves until `log` holds at least `lines` lines (or 10 s pass); returns them.
+fn wait_log(s: &mut Server, log: &Path, lines: usize) -> Vec<String> {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let got: Vec<String> = text.lines().map(str::to_string).collect();
+        if got.len() >= lines || Instant::now() > end {
+            return got;
+        }
+    }
+}
+
+/// Serves a little longer so that anything that was going to arrive has.
+fn settle(s: &mut Server) {
+    let end = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < end {
+        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+}
+
+fn touch(phase: TouchPhase, slot: u32, x: f32, y: f32) -> Injected {
+    Injected::Touch { phase, slot, x, y }
+}
+
+fn frame() -> Injected {
+    touch(TouchPhase::Frame, 0, 0.0, 0.0)
+}
+
+fn kill(mut c: std::process::Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+#[test]
+fn two_fingers_on_two_windows_at_once_each_keep_their_window() {
+    use TouchPhase::*;
+    let (mut s, w) = server("two", Transform::Normal, vec![LayerSpec::primary()]);
+    let (a, la) = logger(&mut s, &w, "logger 0 0 100 100 0", "two-a");
+    let (b, lb) = logger(&mut s, &w, "logger 150 0 100 100 0", "two-b");
+    s.inject(
+        vec![
+            touch(Down, 0, 50.0, 50.0),
+            touch(Down, 1, 200.0, 40.0),
+            frame(),
+        ],
+        111,
+    )
+    .unwrap();
+    // Finger 0 slides over B: its implicit grab keeps it with A, in A's coordinates.
+    s.inject(vec![touch(Motion, 0, 210.0, 60.0), frame()], 222)
+        .unwrap();
+    s.inject(
+        vec![touch(Up, 0, 0.0, 0.0), touch(Up, 1, 0.0, 0.0), frame()],
+        333,
+    )
+    .unwrap();
+    let a_log = wait_log(&mut s, &la, 7);
+    let b_log = wait_log(&mut s, &lb, 5);
+    settle(&mut s);
+    let a_log = a_log.join("\n");
+    let b_log = b_log.join("\n");
+    assert!(
+        a_log.contains(
+            "phase: Down, slot: 0, x: 50.0, y: 50.0, screen_x: 50.0, screen_y: 50.0, time_ns: 111"
+        ),
+        "{a_log}"
+    );
+    assert!(
+        a_log.contains("phase: Motion, slot: 0, x: 210.0, y: 60.0"),
+        "{a_log}"
+    );
+    assert!(a_log.contains("phase: Up, slot: 0"), "{a_log}");
+    assert!(a_log.contains("phase: Frame"), "{a_log}");
+    assert!(!a_log.contains("slot: 1"), "{a_log}");
+    assert!(
+        b_log.contains("phase: Down, slot: 1, x: 50.0, y: 40.0, screen_x: 200.0"),
+        "{b_log}"
+    );
+    assert!(b_log.contains("phase: Up, slot: 1"), "{b_log}");
+    assert!(
+        !b_log.contains("Down, slot: 0") && !b_log.contains("Motion, slot: 0"),
+        "finger 0 never reaches B: {b_log}"
+    );
+    kill(a);
+    kill(b);
+}
+
+#[test]
+fn input_regions_let_touches_through_and_exclusive_layers_take_theirs() {
+    use TouchPhase::*;
+    let layers = vec![
+        LayerSpec::primary(),
+        LayerSpec {
+            id: 1,
+            kind: PlaneKind::Overlay,
+            allow_exclusive: true,
+            size: Some((320, 40)),
+            position: (0, 200),
+        },
+    ];
+    let (mut s, w) = server("region", Transform::Normal, layers);
+    let (under, lu) = logger(&mut s, &w, "logger 0 0 200 240 0", "region-under");
+    // On top, but taking input only in its left 50 pixels.
+    let (top, lt) = logger(&mut s, &w, "logger 0 0 200 240 50", "region-top");
+    let (excl, le) = logger(&mut s, &w, "exclusive 1", "region-excl");
+    s.inject(
+        vec![
+            touch(Down, 0, 20.0, 20.0),
+            frame(),
+            touch(Up, 0, 0.0, 0.0),
+            frame(),
+        ],
+        1,
+    )
+    .unwrap();
+    s.inject(
+        vec![
+            touch(Down, 0, 120.0, 20.0),
+            frame(),
+            touch(Up, 0, 0.0, 0.0),
+            frame(),
+        ],
+        2,
+    )
+    .unwrap();
+    // Over the window, but inside the exclusive overlay at the bottom.
+    s.inject(
+        vec![
+            touch(Down, 0, 30.0, 210.0),
+            frame(),
+            touch(Up, 0, 0.0, 0.0),
+            frame(),
+        ],
+        3,
+    )
+    .unwrap();
+    let t = wait_log(&mut s, &lt, 4).join("\n");
+    let u = wait_log(&mut s, &lu, 4).join("\n");
+    let e = wait_log(&mut s, &le, 4).join("\n");
+    settle(&mut s);
+    assert!(
+        t.contains("x: 20.0, y: 20.0") && !t.contains("x: 120.0") && !t.contains("y: 210.0"),
+        "top: {t}"
+    );
+    assert!(
+        u.contains("x: 120.0, y: 20.0") && !u.contains("x: 20.0,") && !u.contains("210.0"),
+        "under: {u}"
+    );
+    // Local coordinates of an exclusive layer are the layer's own.
+    assert!(
+        e.contains("phase: Down, slot: 0, x: 30.0, y: 10.0, screen_x: 30.0, screen_y: 210.0"),
+        "exclusive: {e}"
+    );
+    kill(under);
+    kill(top);
+    kill(excl);
+}
+
+#[test]
+fn a_rotated_output_maps_panel_touches_to_the_upright_picture() {
+    // A 320x240 panel mounted rotated 90°: applications see 240x320.
+    let (mut s, w) = server("rot", Transform::Rot90, vec![LayerSpec::primary()]);
+    assert_eq!(s.size(), (240, 320));
+    let (app, log) = logger(&mut s, &w, "logger 0 0 240 320 0", "rot");
+    // A touch a quarter across and half down the glass: rotated back, that is half across
+    // and three quarters down the upright picture.
+    s.inject(
+        vec![
+            Injected::DeviceTouch {
+                phase: TouchPhase::Down,
+                slot: 0,
+                u: 0.25,
+                v: 0.5,
+            },
+            frame(),
+        ],
+        5,
+    )
+    .unwrap();
+    let l = wait_log(&mut s, &log, 2).join("\n");
+    assert!(l.contains("x: 120.0, y: 240.0"), "{l}");
+    kill(app);
+}
+
+#[test]
+fn pointer_grabs_enters_and_leaves_and_keys_follow_the_click() {
+    let (mut s, w) = server("pointer", Transform::Normal, vec![LayerSpec::primary()]);
+    let (a, la) = logger(&mut s, &w, "logger 0 0 100 100 0", "ptr-a");
+    let (b, lb) = logger(&mut s, &w, "logger 150 0 100 100 0", "ptr-b");
+    let btn = |pressed| Injected::Button {
+        button: 0x110,
+        pressed,
+    };
+    let key = |pressed| Injected::KeyName {
+        name: "a".into(),
+        pressed,
+    };
+    s.inject(vec![Injected::PointerTo { x: 50.0, y: 50.0 }, btn(true)], 1)
+        .unwrap();
+    // Dragged over B with the button held: still A's.
+    s.inject(vec![Injected::PointerMotion { dx: 150.0, dy: 0.0 }], 2)
+        .unwrap();
+    s.inject(vec![btn(false), key(true), key(false)], 3)
+        .unwrap();
+    wait_log(&mut s, &la, 7);
+    // The release ends the grab: A is left, B is entered; a click in B moves the focus.
+    s.inject(vec![btn(true), btn(false), key(true)], 4).unwrap();
+    let bl = wait_log(&mut s, &lb, 5).join("\n");
+    settle(&mut s);
+    let al = std::fs::read_to_string(&la).unwrap();
+    assert!(al.contains("kind: Enter, x: 50.0, y: 50.0"), "{al}");
+    assert!(
+        al.contains("Focus { window: ") && al.contains("focused: true"),
+        "{al}"
+    );
+    assert!(al.contains("kind: Motion, x: 200.0, y: 50.0"), "grab: {al}");
+    assert!(al.contains("kind: Leave"), "{al}");
+    assert!(
+        al.contains("keycode: 30, pressed: true, repeat: false, keysym: 97, text: \"a\""),
+        "{al}"
+    );
+    assert!(al.contains("focused: false"), "{al}");
+    assert_eq!(al.matches("keycode: 30, pressed: true").count(), 1, "{al}");
+    assert!(bl.contains("kind: Enter, x: 50.0, y: 50.0"), "{bl}");
+    assert!(bl.contains("keycode: 30, pressed: true"), "{bl}");
+    assert!(
+        !bl.contains("kind: Motion, x: 50.0, y: 50.0, screen_x: 200.0, screen_y: 50.0, time_ns: 2"),
+        "{bl}"
+    );
+    kill(a);
+    kill(b);
+}
+
+/// `fusionfb input swipe` and `tap` reach a real fusionfb-paint under a real `fusionfb run`:
+/// paint appears along the swipe and at the tap, and nowhere else.
+#[test]
+fn the_cli_tap_and_swipe_reach_paint() {
+    let w = world("cli");
+    let _master = Process::spawn("fusionfb", &w, &["run", "--backend", "headless"]);
+    let mut d = None;
+    let end = Instant::now() + Duration::from_secs(20);
+    while d.is_none() {
+        assert!(Instant::now() < end, "the master never came up");
+        d = Display::connect_to(w.clone()).ok();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut d = d.unwrap();
+    let _paint = Process::spawn(
+        "fusionfb-paint",
+        &w,
+        &[
+            "--x", "100", "--y", "100", "--width", "600", "--height", "400",
+        ],
+    );
+    let before = loop {
+        let shot = d.screenshot().unwrap();
+        if shot.pixel(650, 450) != shot.pixel(5, 5) {
+            break shot;
+        }
+        assert!(Instant::now() < end, "paint never showed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let run = |args: &[&str]| {
+        let st = std::process::Command::new(fusionfb_tests::binary("fusionfb"))
+            .arg("--world")
+            .arg(&w.name)
+            .args(args)
+            .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
+            .status()
+            .unwrap();
+        assert!(st.success(), "fusionfb {args:?}");
+    };
+    run(&[
+        "input",
+        "swipe",
+        "300",
+        "300",
+        "500",
+        "300",
+        "--duration",
+        "100",
+        "--steps",
+        "10",
+    ]);
+    run(&["input", "tap", "400", "420"]);
+    let changed = |img: &gfx_drivers::Image, x: u32, y: u32| img.pixel(x, y) != before.pixel(x, y);
+    let end = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let shot = d.screenshot().unwrap();
+        if changed(&shot, 400, 300) && changed(&shot, 400, 420) {
+            break shot;
+        }
+        assert!(Instant::now() < end, "no paint under the swipe and the tap");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for x in [310, 350, 450, 490] {
+        assert!(changed(&after, x, 300), "the stroke is continuous at x={x}");
+    }
+    for (x, y) in [(400, 200), (600, 300), (400, 360), (200, 420)] {
+        assert!(!changed(&after, x, y), "no paint at ({x}, {y})");
+    }
+}
+
+/// `fusionfb-calibrate` on a panel mounted at 90° whose touch is off (a known distortion):
+/// the matrix it writes into the config undoes the distortion, and the rest of the file stays.
+#[test]
+fn calibrate_computes_the_matrix_that_undoes_a_known_distortion() {
+    use fusionfb_input::{Calibration, PanelTransform};
+    let (mut s, w) = server("calib", Transform::Rot90, vec![LayerSpec::primary()]);
+    let (lw, lh) = s.size();
+    let cfg = std::env::temp_dir().join(format!("fusionfb-calib-{}.toml", std::process::id()));
+    std::fs::write(&cfg, "# my board\n[input]\nseat = \"seat0\"\n").unwrap();
+    let cfg_arg = cfg.to_str().unwrap().to_string();
+    let mut app = Process::spawn(
+        "fusionfb-calibrate",
+        &w,
+        &["--config", &cfg_arg, "--timeout", "20"],
+    );
+    let distortion = Calibration([1.04, 0.03, -0.02, -0.02, 0.95, 0.03]);
+    let panel = PanelTransform::new(90, false);
+    let targets = [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9), (0.5, 0.5)];
+    for (fx, fy) in targets {
+        let (tx, ty) = ((fx * lw as f64) as i32, (fy * lh as f64) as i32);
+        // Wait for the target's red centre on the glass (the glass is the physical picture).
+        let (px, py) = Transform::Rot90
+            .to_physical(lw as i32, lh as i32)
+            .apply(tx as f64 + 0.5, ty as f64 + 0.5);
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            app.assert_running();
+            s.dispatch(Some(Duration::from_millis(5))).unwrap();
+            if s.screenshot().unwrap().pixel(px as u32, py as u32) & 0xff_ffff == 0xe0_4040 {
+                break;
+            }
+            assert!(Instant::now() < end, "target ({tx}, {ty}) never showed");
+        }
+        let (u, v) = panel.to_physical(fx, fy);
+        let (ru, rv) = distortion.apply(u, v);
+        let down = Injected::DeviceTouch {
+            phase: TouchPhase::Down,
+            slot: 0,
+            u: ru as f32,
+            v: rv as f32,
+        };
+        let up = Injected::DeviceTouch {
+            phase: TouchPhase::Up,
+            slot: 0,
+            u: 0.0,
+            v: 0.0,
+        };
+        s.inject(vec![down, frame(), up, frame()], 1).unwrap();
+    }
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+        if let Some(st) = app.exited() {
+            break st;
+        }
+        assert!(Instant::now() < end, "fusionfb-calibrate did not finish");
+    };
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        text.starts_with("# my board\n[input]\n") && text.contains("seat = \"seat0\""),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("calibration = ["))
+        .expect(&text);
+    let m: Vec<f32> = line["calibration = [".len()..line.len() - 1]
+        .split(',')
+        .map(|x| x.trim().parse().unwrap())
+        .collect();
+    let want = distortion.inverse().unwrap();
+    for (got, want) in m.iter().zip(want.0) {
+        assert!((got - want).abs() < 2e-3, "{m:?} vs {want:?}");
+    }
+    let _ = std::fs::remove_file(&cfg);
+}
