@@ -512,8 +512,17 @@ fn an_overlay_layer_taken_exclusively_shows_the_clients_buffer_on_its_plane() {
         0xff00_00ff,
         "zero copies"
     );
-    // The primary plane keeps composing the shared windows underneath.
-    assert_eq!(pixel(&s.screenshot().unwrap(), 10, 10), BACKGROUND);
+    // The primary plane keeps composing the shared windows underneath; a screenshot shows
+    // the glass as the display controller blends it: the overlay plane at its position.
+    let glass = s.screenshot().unwrap();
+    assert_eq!(pixel(&glass, 10, 10), BACKGROUND);
+    assert_eq!(pixel(&glass, 50 + 50, 40 + 40), RED);
+    assert_eq!(pixel(&glass, 50 + 3, 40 + 3), 0xff00_00ff);
+    assert_eq!(
+        pixel(&glass, 50 + 100, 40 + 80),
+        BACKGROUND,
+        "just outside it"
+    );
     // Released: the overlay plane is switched off.
     let mut d = d;
     with_server(&mut s, move || {

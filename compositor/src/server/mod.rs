@@ -444,7 +444,7 @@ impl Server {
     /// What is on the glass now (the last presented frame), as XRGB8888.
     pub fn screenshot(&self) -> Result<gfx_drivers::Image, ServerError> {
         let shown = self.backend.on_glass(self.output, self.primary)?;
-        Ok(match shown {
+        let mut glass = match shown {
             Some(b) if b.format() == Format::Xrgb8888 => b.snapshot(),
             // An RGB565 framebuffer, a client's exclusive ARGB buffer: what the glass shows.
             Some(b) => b.snapshot().convert(Format::Xrgb8888),
@@ -453,7 +453,17 @@ impl Server {
                 self.targets[0].height(),
                 Format::Xrgb8888,
             ),
-        })
+        };
+        // The other planes, bottom to top, where the display controller blends them.
+        for l in &self.layers {
+            let Some(plane) = l.plane.filter(|&p| p != self.primary) else {
+                continue;
+            };
+            if let Some(b) = self.backend.on_glass(self.output, plane)? {
+                overlay_onto(&mut glass, &b.snapshot(), l.spec.position);
+            }
+        }
+        Ok(glass)
     }
 
     /// Adds damage (output coordinates) to both scan-out buffers.
@@ -803,4 +813,37 @@ fn with_all_bytes<R>(buffers: &[Buffer], f: &mut dyn FnMut(&[&[u8]]) -> R) -> R 
         }
     }
     go(buffers, &[], f)
+}
+
+/// Blends `plane` (its format's alpha, premultiplied; XRGB is opaque) over `glass` with its
+/// top-left corner at `at`, as a display controller blends an overlay plane.
+fn overlay_onto(glass: &mut gfx_drivers::Image, plane: &gfx_drivers::Image, at: (i32, i32)) {
+    let opaque = plane.format != Format::Argb8888;
+    for y in 0..plane.height {
+        let gy = at.1 + y as i32;
+        if gy < 0 || gy >= glass.height as i32 {
+            continue;
+        }
+        for x in 0..plane.width {
+            let gx = at.0 + x as i32;
+            if gx < 0 || gx >= glass.width as i32 {
+                continue;
+            }
+            let src = plane.pixel(x, y);
+            let out = if opaque {
+                src | 0xff00_0000
+            } else {
+                let a = src >> 24;
+                let dst = glass.pixel(gx as u32, gy as u32);
+                let mut px = 0xff00_0000;
+                for shift in [0, 8, 16] {
+                    let s = (src >> shift) & 0xff;
+                    let d = (dst >> shift) & 0xff;
+                    px |= (s + (d * (255 - a) + 127) / 255).min(255) << shift;
+                }
+                px
+            };
+            glass.set_pixel(gx as u32, gy as u32, out);
+        }
+    }
 }
