@@ -6,7 +6,18 @@
 //! - start-up: from creating the server to its first frame on the (headless) glass;
 //! - slave join time: entering the world and reading its root, median and p99;
 //! - memory: the master's resident set idle, and per connected client (client processes,
-//!   pixel memory excluded: they create no surfaces).
+//!   pixel memory excluded: they create no surfaces);
+//! - touch-to-app latency with 1 and 8 slaves, next to a bare cross-process wake-up
+//!   ([`latency`]);
+//! - bytes composed per frame for an exclusive layer and for a small damaged area, and
+//!   flip-to-present latency in vblanks ([`frames`]).
+//!
+//! The measurements that need client processes start this same executable as
+//! `fusionfb bench-client --role ROLE` ([`ClientRole`]); each prints its samples as one line
+//! of numbers when the master asks it to leave.
+
+pub mod frames;
+pub mod latency;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -43,7 +54,8 @@ fn figure(name: &str, median: f64, p99: f64, unit: &'static str, note: &str) -> 
     }
 }
 
-fn percentile(v: &mut [f64], p: f64) -> f64 {
+/// The `p` quantile (0–1) of `v`, nearest rank; 0 for no samples. Sorts `v`.
+pub fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v.get(i).copied().unwrap_or(0.0)
@@ -61,6 +73,54 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// What a `fusionfb bench-client` process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientRole {
+    /// Enter the world and wait (the per-client memory measurement).
+    Idle,
+    /// A window that records the latency of the touches it gets ([`latency`]).
+    Touch,
+    /// Read timestamps from a socket on stdin (the latency baseline, [`latency`]).
+    Wake,
+    /// Hold the primary layer exclusively and flip every frame ([`frames`]).
+    Exclusive,
+    /// A window changing a 32x32 square every frame ([`frames`]).
+    Damage,
+    /// Like `damage`, flipping at a random moment of each frame ([`frames`]).
+    FlipRandom,
+}
+
+/// Runs a bench client of `role` in `world`; `at` places a touch window.
+pub fn run_client(world: &str, role: ClientRole, at: (i32, i32)) -> Result<(), String> {
+    match role {
+        ClientRole::Idle => client(world),
+        ClientRole::Touch => latency::touch_client(world, at.0, at.1),
+        ClientRole::Wake => latency::wake_client(),
+        ClientRole::Exclusive => frames::client(world, "exclusive"),
+        ClientRole::Damage => frames::client(world, "damage"),
+        ClientRole::FlipRandom => frames::client(world, "flip-random"),
+    }
+}
+
+/// Reads the line of numbers a bench client prints as it leaves, and waits for it.
+fn read_samples(c: &mut Child) -> Vec<f64> {
+    let mut s = String::new();
+    if let Some(mut out) = c.stdout.take() {
+        use std::io::Read;
+        let _ = out.read_to_string(&mut s);
+    }
+    let _ = c.wait();
+    parse_samples(&s)
+}
+
+/// The numbers in a bench client's report (anything else is skipped).
+fn parse_samples(s: &str) -> Vec<f64> {
+    s.split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+/// Kills and reaps its processes when dropped.
 struct Clients(Vec<Child>);
 
 impl Drop for Clients {
@@ -177,6 +237,91 @@ pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
         "fps",
         "each client's frames presented per second (display: 60 Hz)",
     ));
+
+    // Touch to app, 1 and 8 slaves, and the bare wake-up it stands on.
+    let touches = if quick { 40 } else { 2000 };
+    for animating in [0, 7] {
+        let mut v = latency::touch_to_app(&mut server, &exe, &name, animating, touches)?;
+        let n = v.len();
+        let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+        let (label, note) = if animating == 0 {
+            ("touch to app, 1 slave", "goal: median under 20 us")
+        } else {
+            (
+                "touch to app, 8 slaves",
+                "touches to 1 slave, 7 others animating; goal: median under 50 us",
+            )
+        };
+        out.push(figure(
+            label,
+            med,
+            p99,
+            "us",
+            &format!("{n} touch events, master inject to slave handler; {note}"),
+        ));
+    }
+    let mut v = latency::socket_wake(&exe, touches)?;
+    let n = v.len();
+    let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+    out.push(figure(
+        "baseline: unix socket wake",
+        med,
+        p99,
+        "us",
+        &format!("{n} timestamps through a socket to a blocked read in another process"),
+    ));
+
+    // Bytes composed per frame, and flip to present.
+    let secs = if quick { 0.3 } else { 2.0 };
+    let mut flips = Vec::new();
+    for (role, label, note) in [
+        (
+            "exclusive",
+            "composed per frame, exclusive",
+            "client holds the primary layer; goal: 0".to_string(),
+        ),
+        (
+            "damage",
+            "composed per frame, 32x32 damage",
+            format!(
+                "256x256 window, damage {} B per frame; goal: the damage",
+                frames::DAMAGE.w * frames::DAMAGE.h * 4
+            ),
+        ),
+        ("flip-random", "", String::new()),
+    ] {
+        let mut run = frames::run(&mut server, &exe, &name, role, secs)?;
+        if !label.is_empty() {
+            let b = &mut run.bytes_per_frame;
+            let (med, p99) = (percentile(b, 0.5), percentile(b, 0.99));
+            out.push(figure(
+                label,
+                med,
+                p99,
+                "B",
+                &format!("{note}; {} frames", run.frames),
+            ));
+        }
+        flips.push((role, run.vblanks));
+    }
+    for (role, mut v) in flips {
+        let n = v.len();
+        let max = v.iter().copied().fold(0.0, f64::max);
+        let late = v.iter().filter(|&&x| x > 1.0).count();
+        let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+        let how = match role {
+            "flip-random" => "flips at a random moment of the frame",
+            "exclusive" => "exclusive layer, flips right after FrameDone",
+            _ => "window, flips right after FrameDone",
+        };
+        out.push(figure(
+            &format!("flip to present, {role}"),
+            med,
+            p99,
+            "vblk",
+            &format!("{how}; {n} flips, max {max}, {late} took more than 1; headless 60 Hz"),
+        ));
+    }
     drop(server);
 
     // Composition.
@@ -395,5 +540,25 @@ pub fn print_table(figures: &[Figure]) {
             "{:<34} {:>12.2} {:>12.2}  {:<4} {}",
             f.name, f.median, f.p99, f.unit, f.note
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 0.5), 51.0);
+        assert_eq!(percentile(&mut v, 0.99), 99.0);
+        assert_eq!(percentile(&mut v, 1.0), 100.0);
+        assert_eq!(percentile(&mut [], 0.5), 0.0);
+    }
+
+    #[test]
+    fn a_client_report_is_its_numbers() {
+        assert_eq!(parse_samples("12 7 x 3\n"), vec![12.0, 7.0, 3.0]);
+        assert!(parse_samples("").is_empty());
     }
 }

@@ -55,7 +55,8 @@ enum Command {
         #[arg(long, default_value = "fusionfb-demo.png")]
         screenshot: std::path::PathBuf,
     },
-    /// Measure the display server: composition, start-up, join time, memory.
+    /// Measure the display server: composition, start-up, join time, memory, touch-to-app
+    /// latency, bytes composed per frame, flip-to-present latency.
     Bench {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -70,6 +71,15 @@ enum Command {
         /// Animate a 256x256 surface at this position instead of idling.
         #[arg(long)]
         animate: Option<i32>,
+        /// What to do (see `fusionfb::bench::ClientRole`).
+        #[arg(long, value_enum, default_value = "idle")]
+        role: fusionfb::bench::ClientRole,
+        /// Where a `touch` client puts its window.
+        #[arg(long, default_value_t = 0)]
+        x: i32,
+        /// Where a `touch` client puts its window.
+        #[arg(long, default_value_t = 0)]
+        y: i32,
     },
     /// The Fusion arena demo: a master, slave processes, a crash, and the world's snapshot.
     ArenaDemo {
@@ -198,9 +208,14 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
-        Command::BenchClient { animate } => match animate {
+        Command::BenchClient {
+            animate,
+            role,
+            x,
+            y,
+        } => match animate {
             Some(x) => fusionfb::bench::animating_client(&world, x),
-            None => fusionfb::bench::client(&world),
+            None => fusionfb::bench::run_client(&world, role, (x, y)),
         },
         Command::ArenaDemo { slaves } => fusionfb::arena::run(&world, slaves),
         Command::ArenaClient { index } => fusionfb::arena::client(&world, index),

@@ -1,7 +1,8 @@
 //! `fusionfb status`: the Fusion snapshot of a world (fusionees, pools, locks, reactors,
 //! calls, objects) and, when its master is a fusionfb display server, what is on the
 //! display: layers (plane, exclusive holder), surfaces (size, format, front buffer, flips)
-//! and windows (geometry, stacking, focus, owner), from the master's
+//! windows (geometry, stacking, focus, owner) and the frame counters (frames committed,
+//! presented and scanned out directly, bytes composed), from the master's
 //! [`Describe`](fusionfb_protocol::Request::Describe) answer.
 
 use std::fmt::Write;
@@ -99,6 +100,12 @@ pub fn table(scene: &proto::Scene) -> String {
             sf.owner
         );
     }
+    let f = &scene.frames;
+    let _ = writeln!(
+        s,
+        "frames: {} committed, {} presented, {} direct; composed {} B last frame, {} B in all",
+        f.committed, f.presented, f.direct, f.bytes_composed_last, f.bytes_composed_total
+    );
     let _ = writeln!(s, "windows ({})", scene.windows.len());
     for w in &scene.windows {
         let _ = writeln!(

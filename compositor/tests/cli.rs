@@ -64,6 +64,16 @@ fn run_serves_status_and_stops_on_sigterm() {
         serde_json::Value::Null
     );
     assert_eq!(snap["display"]["windows"].as_array().map(Vec::len), Some(0));
+    // The frame counters (protocol minor 2): with no windows every frame is the whole
+    // 1280x800 background, composed.
+    let frames = &snap["display"]["frames"];
+    let committed = frames["committed"].as_u64().unwrap();
+    assert!(committed >= 1, "{frames}");
+    assert_eq!(
+        frames["bytes_composed_total"].as_u64(),
+        Some(committed * 1280 * 800 * 4),
+        "{frames}"
+    );
     let table = fusionfb(&dir)
         .args(["--world", "cli-run", "status"])
         .output()
@@ -160,9 +170,27 @@ fn bench_quick_prints_its_figures_as_json() {
         "master RSS idle",
         "slave join (enter + root)",
         "compose: compose full",
+        "touch to app, 1 slave",
+        "touch to app, 8 slaves",
+        "baseline: unix socket wake",
+        "composed per frame, exclusive",
+        "composed per frame, 32x32 damage",
+        "flip to present, damage",
+        "flip to present, flip-random",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
+    let figure = |name: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    // Counters, not timings: an exclusive layer composes nothing, a 32x32 damage 4096 bytes.
+    assert_eq!(figure("composed per frame, exclusive")["p99"], 0.0);
+    assert_eq!(figure("composed per frame, 32x32 damage")["median"], 4096.0);
 }
 
 #[test]

@@ -26,12 +26,15 @@ use serde::{Deserialize, Serialize};
 pub const VERSION: u32 = 1;
 /// Minor revision of [`VERSION`]. Minors only append enum variants (postcard numbers variants
 /// in order, so what an older peer knows decodes unchanged; what it does not know is an
-/// error for that one message, never a misread).
+/// error for that one message, never a misread), or fields at the end of a struct that ends
+/// its message (an older peer decodes what it knows and ignores the trailing bytes; a newer
+/// peer reading an older message gets an error for that one message).
 ///
 /// - 0: surfaces, windows, layers, screenshots, touch injection.
 /// - 1: [`Request::Inject`] (touch, pointer, keys), [`Request::CalibrationMode`] and
 ///   [`Reply::Calibration`]; [`Event::Pointer`], [`Event::Key`], [`Event::RawTouch`].
-pub const VERSION_MINOR: u32 = 1;
+/// - 2: [`Scene::frames`], the master's frame counters (bytes composed, direct scan-out).
+pub const VERSION_MINOR: u32 = 2;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -627,6 +630,28 @@ pub struct Scene {
     pub surfaces: Vec<SurfaceDescriptor>,
     /// The windows, bottom to top.
     pub windows: Vec<WindowDescriptor>,
+    /// The master's frame counters (minor 2; last, so a minor-1 peer ignores it).
+    pub frames: FrameStats,
+}
+
+/// What the master's frames cost, as [`Scene::frames`] reports it (minor 2).
+///
+/// Composition writes the damaged area of the master's scan-out buffer; a frame whose
+/// primary plane shows a client's buffer as it is (an exclusively held layer, a full-screen
+/// window scanned out directly) writes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FrameStats {
+    /// Frames committed to the display.
+    pub committed: u64,
+    /// Frames the display reported presented.
+    pub presented: u64,
+    /// Frames that showed a client's buffer directly (no composition, no copy).
+    pub direct: u64,
+    /// Bytes the master composed for the last frame that changed the primary plane: 0 for
+    /// an exclusive layer or a direct scan-out, the damaged area × 4 for windows.
+    pub bytes_composed_last: u64,
+    /// Bytes composed since the master started.
+    pub bytes_composed_total: u64,
 }
 
 /// The sequence-locked cell every descriptor lives in: a magic word naming the kind, a
@@ -878,6 +903,54 @@ mod tests {
         });
         let b = fusion::call::encode(&key).unwrap();
         assert_eq!(fusion::call::decode::<Event>(&b).unwrap(), key);
+    }
+
+    #[test]
+    fn minor_two_scene_counters_are_trailing_bytes_to_a_minor_one_peer() {
+        // The minor-1 shape of the Scene reply.
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct SceneV1 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+        }
+        #[derive(Debug, PartialEq, Deserialize)]
+        enum ReplyV1 {
+            Unit,
+            Surface(SurfaceInfo),
+            Window(WindowInfo),
+            Screenshot {
+                width: u32,
+                height: u32,
+                pitch: u32,
+                format: u32,
+            },
+            Calibration {
+                quarter_turns: u8,
+                flipped: bool,
+            },
+            Scene(SceneV1),
+        }
+        let scene = Scene {
+            frames: FrameStats {
+                committed: 9,
+                presented: 8,
+                direct: 1,
+                bytes_composed_last: 4096,
+                bytes_composed_total: 1 << 40,
+            },
+            ..Scene::default()
+        };
+        let bytes = fusion::call::encode(&Reply::Scene(scene.clone())).unwrap();
+        let old: ReplyV1 = fusion::call::decode(&bytes).unwrap();
+        let ReplyV1::Scene(old) = old else {
+            panic!("{old:?}")
+        };
+        assert!(old.layers.is_empty() && old.windows.is_empty());
+        assert_eq!(
+            fusion::call::decode::<Reply>(&bytes).unwrap(),
+            Reply::Scene(scene)
+        );
     }
 
     #[test]

@@ -119,6 +119,13 @@ impl Server {
             windows: (0..self.windows.len())
                 .map(|z| self.window_descriptor(z))
                 .collect(),
+            frames: proto::FrameStats {
+                committed: self.frames,
+                presented: self.presented,
+                direct: self.direct_frames,
+                bytes_composed_last: self.bytes_composed_last,
+                bytes_composed_total: self.bytes_composed_total,
+            },
         }
     }
 
