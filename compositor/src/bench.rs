@@ -63,11 +63,16 @@ pub fn percentile(v: &mut [f64], p: f64) -> f64 {
 
 /// The resident set of this process, in KiB.
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A `/proc/self/status` field in KiB (`VmRSS:`, `RssShmem:`, …); 0 when absent.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -165,6 +170,19 @@ pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
         idle as f64 / 1024.0,
         "MiB",
         "goal: under 8 MiB (includes the two 1280x800 scan-out buffers, 8 MiB)",
+    ));
+    // The same without shared memory (memfd pixel buffers, the Fusion pools): the master's
+    // own heap, stacks and code.
+    let own = status_kib("RssAnon:") + status_kib("RssFile:");
+    out.push(figure(
+        "master RSS idle excl. shared memory",
+        own as f64 / 1024.0,
+        own as f64 / 1024.0,
+        "MiB",
+        &format!(
+            "RssAnon + RssFile; shared (pixels, pools) {:.1} MiB",
+            status_kib("RssShmem:") as f64 / 1024.0
+        ),
     ));
 
     // Join time, from another thread while the master serves.
