@@ -259,9 +259,10 @@ pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
     // Touch to app, 1 and 8 slaves, and the bare wake-up it stands on.
     let touches = if quick { 40 } else { 2000 };
     for animating in [0, 7] {
-        let mut v = latency::touch_to_app(&mut server, &exe, &name, animating, touches)?;
+        let mut run = latency::touch_to_app(&mut server, &exe, &name, animating, touches)?;
+        let v = &mut run.app;
         let n = v.len();
-        let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+        let (med, p99) = (percentile(v, 0.5), percentile(v, 0.99));
         let (label, note) = if animating == 0 {
             ("touch to app, 1 slave", "goal: median under 20 us")
         } else {
@@ -276,6 +277,18 @@ pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
             p99,
             "us",
             &format!("{n} touch events, master inject to slave handler; {note}"),
+        ));
+        let r = &mut run.route;
+        let (med, p99) = (percentile(r, 0.5), percentile(r, 0.99));
+        out.push(figure(
+            &format!(
+                "  of which master routing, {}",
+                label.trim_start_matches("touch to app, ")
+            ),
+            med,
+            p99,
+            "us",
+            "timestamp to inject returned: input source, hit test, reactor write, wake",
         ));
     }
     let mut v = latency::socket_wake(&exe, touches)?;

@@ -60,16 +60,27 @@ impl Jitter {
     }
 }
 
-/// Touch-to-app latencies (µs) with the touched slave and `animating` others running.
+/// What [`touch_to_app`] measured, in µs.
+#[derive(Debug, Clone, Default)]
+pub struct TouchRun {
+    /// From the event's timestamp to the slave's handler.
+    pub app: Vec<f64>,
+    /// The master's share: from the timestamp until [`Server::inject`] returned (input
+    /// source, hit test, encoding, the reactor write and the slave's wake-up call).
+    pub route: Vec<f64>,
+}
+
+/// Touch-to-app latencies with the touched slave and `animating` others running.
 pub fn touch_to_app(
     server: &mut Server,
     exe: &std::path::Path,
     world: &str,
     animating: usize,
     events: usize,
-) -> Result<Vec<f64>, String> {
+) -> Result<TouchRun, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let mut clients = Clients(Vec::new());
+    let mut route = Vec::with_capacity(events);
     let (x, y, side) = TOUCH_RECT;
     clients.0.push(
         Command::new(exe)
@@ -120,9 +131,9 @@ pub fn touch_to_app(
             y: cy,
         };
         // Stamped as it is made, like the kernel stamps a real event.
-        server
-            .inject(vec![touch], fusion::sys::now_ns())
-            .map_err(|e| err(&e))?;
+        let stamp = fusion::sys::now_ns();
+        server.inject(vec![touch], stamp).map_err(|e| err(&e))?;
+        route.push(fusion::sys::now_ns().saturating_sub(stamp) as f64 / 1e3);
     }
     // Let the last events arrive, then ask everyone to leave.
     server
@@ -141,7 +152,10 @@ pub fn touch_to_app(
             samples.len()
         ));
     }
-    Ok(samples[WARMUP..].iter().map(|ns| ns / 1e3).collect())
+    Ok(TouchRun {
+        app: samples[WARMUP..].iter().map(|ns| ns / 1e3).collect(),
+        route: route.split_off(WARMUP.min(route.len())),
+    })
 }
 
 /// The baseline: latencies (µs) of a timestamp written into a Unix stream socket and read by
