@@ -333,7 +333,9 @@ fn rotated_output_puts_the_dot_under_the_finger() {
     board
         .start_app("fusionfb-paint")
         .unwrap_or_else(|e| fail(&mut board, &master, e));
-    let windows = board.windows().unwrap();
+    let windows = board
+        .windows()
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
     // The upright (logical) output is the glass turned: the window fills it.
     assert_eq!(
         (windows[0]["width"].as_u64(), windows[0]["height"].as_u64()),
