@@ -19,6 +19,8 @@
 //! - **the agent**: [`Board::run`] sends one shell command, the guest runs it under a timeout
 //!   and answers with its status, stdout and stderr (length-framed, so any bytes come back
 //!   exactly). [`Board::spawn`] starts a background process whose output goes to a guest file.
+//! - **fingers**: [`Board::add_touchscreen`] makes a uinput multi-touch touchscreen that udev
+//!   tags for libinput, and [`Touchscreen::frames`] touches it ([`touch`]).
 //! - **the glass**: [`Board::screendump`] asks QEMU (QMP `screendump`) for what the display
 //!   controller scans out — the board's real output, independent of anything fusionfb says
 //!   about itself.
@@ -49,6 +51,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+pub mod master;
+pub mod touch;
+pub use touch::{Contact, Touchscreen};
 
 /// The display controller of the board.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,30 +8,6 @@ use fusionfb_tests::board::{Board, BoardSpec, Gpu};
 use std::io::Write;
 use std::time::Duration;
 
-/// A multi-touch touchscreen for `evemu-device` (a uinput device): `INPUT_PROP_DIRECT`,
-/// `EV_SYN`/`EV_KEY`/`EV_ABS`, `BTN_TOUCH`, `ABS_X`/`ABS_Y`, `ABS_MT_SLOT` (10 slots),
-/// `ABS_MT_POSITION_X`/`_Y` and `ABS_MT_TRACKING_ID`. Bit masks are 8 bytes a line.
-const TOUCHSCREEN: &str = "\
-# EVEMU 1.3
-N: fusionfb-touch
-I: 0018 1d6b 0001 0100
-P: 02 00 00 00 00 00 00 00
-B: 00 0b 00 00 00 00 00 00 00
-B: 01 00 00 00 00 00 00 00 00
-B: 01 00 00 00 00 00 00 00 00
-B: 01 00 00 00 00 00 00 00 00
-B: 01 00 00 00 00 00 00 00 00
-B: 01 00 00 00 00 00 00 00 00
-B: 01 00 04 00 00 00 00 00 00
-B: 03 03 00 00 00 00 80 60 02
-A: 00 0 4095 0 0 0
-A: 01 0 4095 0 0 0
-A: 2f 0 9 0 0 0
-A: 35 0 4095 0 0 0
-A: 36 0 4095 0 0 0
-A: 39 0 65535 0 0 0
-";
-
 /// The colour written to the framebuffer, and its bytes in fb0's XRGB8888 (little-endian
 /// B, G, R, X) as octal `printf` escapes.
 const FILL: [u8; 3] = [0x20, 0xc0, 0x60];
@@ -65,29 +41,15 @@ fn bochs_board_has_drm_fbdev_a_touchscreen_and_runs_the_binaries() {
 
     binaries_run(&mut board);
 
-    // A touchscreen on uinput, tagged for libinput by udev.
-    board
-        .write_file("/tmp/touch.desc", TOUCHSCREEN.as_bytes())
-        .unwrap();
-    let touch = board.spawn("evemu-device /tmp/touch.desc").unwrap();
-    let node = board
-        .wait_for(
-            "grep -l '^fusionfb-touch$' /sys/class/input/event*/device/name",
-            Duration::from_secs(30),
-        )
-        .unwrap_or_else(|e| panic!("{e}\nevemu-device said: {:?}", board.log(&touch)));
-    let event = node
-        .stdout
-        .trim()
-        .split('/')
-        .nth(4)
-        .expect("/sys/class/input/eventN/...")
-        .to_string();
-    board.ok("udevadm settle");
-    let props = board.ok(&format!("udevadm info --query=property /dev/input/{event}"));
+    // A touchscreen on uinput, tagged for libinput by udev (the helper waits for the tag).
+    let touch = board
+        .add_touchscreen("fusionfb-touch")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let props = board.ok(&format!("udevadm info --query=property {}", touch.path));
     assert!(
         props.lines().any(|l| l == "ID_INPUT_TOUCHSCREEN=1"),
-        "udev did not tag /dev/input/{event} as a touchscreen:\n{props}"
+        "udev did not tag {} as a touchscreen:\n{props}",
+        touch.path
     );
 
     // The glass, before anything is drawn: bochs' fbdev emulation sets its preferred mode.

@@ -336,6 +336,35 @@ fn a_rotated_panel_shows_applications_upright() {
 }
 
 #[test]
+fn a_full_screen_window_on_a_rotated_panel_is_composed_not_scanned_out() {
+    use fusionfb::compose::Transform;
+    let w = world("rotated-full");
+    let backend =
+        HeadlessBackend::new(vec![HeadlessOutputConfig::new().mode(320, 240, 60_000)]).unwrap();
+    let mut s = Server::with_transform(w.clone(), Box::new(backend), Transform::Rot90).unwrap();
+    // An opaque, double-buffered window covering the upright output: scanned out as it is,
+    // it would be a 240x320 buffer on a 320x240 plane (what the fbdev backend refused on
+    // the board).
+    let (d, surf) = with_server(&mut s, move || {
+        let mut d = Display::connect_to(w).unwrap();
+        let mut surf = d.create_surface(240, 320, Format::Xrgb8888, 2).unwrap();
+        d.create_window(&surf, 0, 0, 0).unwrap();
+        surf.back().fill(RED).unwrap();
+        d.flip(&mut surf, &[]).unwrap();
+        d.wait_frame(&surf, Duration::from_secs(10)).unwrap();
+        (d, surf)
+    });
+    assert!(!s.last_frame_direct(), "a rotated output composes");
+    assert_eq!(s.direct_frames(), 0);
+    let shot = s.screenshot().unwrap();
+    assert_eq!((shot.width, shot.height), (320, 240));
+    for (x, y) in [(0, 0), (319, 0), (160, 120), (0, 239), (319, 239)] {
+        assert_eq!(pixel(&shot, x, y), RED, "the glass at ({x}, {y})");
+    }
+    drop((d, surf));
+}
+
+#[test]
 fn events_arrive_through_calloop_and_the_blocking_iterator() {
     use fusionfb_client::events::DisplaySource;
     let (mut s, w) = server("events");

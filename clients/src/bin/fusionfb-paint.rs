@@ -8,7 +8,12 @@
 //!
 //! ```text
 //! fusionfb-paint [--world NAME] [--x X] [--y Y] [--width W] [--height H] [--layer L]
+//!                [--latency]
 //! ```
+//!
+//! With `--latency` it prints one line per touch event as it takes it from the master,
+//! `latency_ns=N slot=S phase=P`: the `CLOCK_MONOTONIC` time then minus the event's kernel
+//! timestamp (what the board test measures touch-to-app latency with).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -26,6 +31,9 @@ use fusionfb_client::protocol::TouchPhase;
 struct Cli {
     #[command(flatten)]
     window: WindowArgs,
+    /// Print each touch's latency (now minus its kernel timestamp) on stdout.
+    #[arg(long)]
+    latency: bool,
 }
 
 const BUTTON_FILL: Colour = Colour::rgb(70, 80, 95);
@@ -85,7 +93,19 @@ fn run() -> Result<(), AppError> {
             app.draw(|c| paint(c, &todo))?;
         }
         // Idle until a touch (the time-out only bounds each sleep).
-        for t in app.wait(Some(std::time::Duration::from_secs(5)))? {
+        let touches = app.wait(Some(std::time::Duration::from_secs(5)))?;
+        if cli.latency {
+            let now = fusion::sys::now_ns();
+            for t in &touches {
+                println!(
+                    "latency_ns={} slot={} phase={:?}",
+                    now.saturating_sub(t.time_ns),
+                    t.slot,
+                    t.phase
+                );
+            }
+        }
+        for t in touches {
             let (x, y) = (t.x, t.y);
             match t.phase {
                 TouchPhase::Down if button(x, y) => {

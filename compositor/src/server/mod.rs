@@ -699,9 +699,10 @@ impl Server {
 
     /// The buffer to scan out directly, if the top visible window is an opaque XRGB8888
     /// surface exactly covering the output with at least two buffers (so the client never
-    /// draws into the one on the glass).
+    /// draws into the one on the glass). Never on a rotated or flipped output: the client
+    /// draws upright, and only composition turns its pixels onto the glass.
     fn scanout_candidate(&self) -> Option<Buffer> {
-        if self.cursor_rect().is_some() {
+        if self.cursor_rect().is_some() || self.transform != Transform::Normal {
             return None;
         }
         let top = self

@@ -1,0 +1,124 @@
+//! fusionfb on a board: the master and its applications, started in the guest's background
+//! in the world [`WORLD`], and what the master says is on its display.
+//!
+//! [`Board::start_master`] writes a config into the guest and starts `fusionfb run` with it
+//! (`RUST_LOG=info`, so its log names the backend, the mode and each input device), then
+//! waits until `fusionfb status` reaches it. [`Board::start_app`] starts an application and
+//! waits until the master shows one more window; [`Board::windows`] lists them (the
+//! `display.windows` of `fusionfb status --json`); [`Board::stop`] ends a background process
+//! and waits until it is gone; [`plain`] strips colour from a log.
+
+use std::time::Duration;
+
+use super::{Background, Board, BoardError, BoardErrorKind};
+
+/// The world the board's master serves.
+pub const WORLD: &str = "board";
+
+/// How long a master or an application may take to come up under software emulation.
+const START: Duration = Duration::from_secs(60);
+
+impl Board {
+    /// Writes `config` (TOML) to `/tmp/fusionfb.toml` in the guest, starts
+    /// `fusionfb run --config /tmp/fusionfb.toml` in the world [`WORLD`] and returns once
+    /// `fusionfb status` answers (a master that exits first fails with its log).
+    pub fn start_master(&mut self, config: &str) -> Result<Background, BoardError> {
+        self.write_file("/tmp/fusionfb.toml", config.as_bytes())?;
+        let master = self.spawn(&format!(
+            "RUST_LOG=info NO_COLOR=1 exec fusionfb --world {WORLD} run --config /tmp/fusionfb.toml"
+        ))?;
+        self.wait_until(START, "the master to answer `fusionfb status`", |b| {
+            if b.run(&format!("fusionfb --world {WORLD} status >/dev/null"))?
+                .success()
+            {
+                return Ok(Some(()));
+            }
+            if !b.running(&master)? {
+                let log = b.log(&master)?;
+                return Err(b.fail(
+                    BoardErrorKind::Agent,
+                    format_args!("the master ended; its log:\n{log}"),
+                ));
+            }
+            Ok(None)
+        })?;
+        Ok(master)
+    }
+
+    /// Starts `cmd` (an application; `FUSIONFB_WORLD` is set to [`WORLD`]) and returns once
+    /// the master shows more windows than before.
+    pub fn start_app(&mut self, cmd: &str) -> Result<Background, BoardError> {
+        let before = self.windows()?.len();
+        let app = self.spawn(&format!("FUSIONFB_WORLD={WORLD} exec {cmd}"))?;
+        self.wait_until(START, &format!("a window from `{cmd}`"), |b| {
+            if b.windows()?.len() > before {
+                return Ok(Some(()));
+            }
+            if !b.running(&app)? {
+                let log = b.log(&app)?;
+                return Err(b.fail(
+                    BoardErrorKind::Agent,
+                    format_args!("`{cmd}` ended; its output:\n{log}"),
+                ));
+            }
+            Ok(None)
+        })?;
+        Ok(app)
+    }
+
+    /// The windows on the master's display, bottom to top, as `fusionfb status --json`
+    /// describes them (`x`, `y`, `width`, `height`, `owner`, …).
+    pub fn windows(&mut self) -> Result<Vec<serde_json::Value>, BoardError> {
+        let out = self.run(&format!("fusionfb --world {WORLD} status --json"))?;
+        if !out.success() {
+            return Err(self.fail(
+                BoardErrorKind::Agent,
+                format_args!("fusionfb status: {out}"),
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| {
+            self.fail(
+                BoardErrorKind::Agent,
+                format_args!("fusionfb status --json: {e}: {out}"),
+            )
+        })?;
+        Ok(v["display"]["windows"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Sends SIGTERM to a background process (SIGKILL with `kill`) and waits until it is
+    /// gone.
+    pub fn stop(&mut self, bg: &Background, kill: bool) -> Result<(), BoardError> {
+        let sig = if kill { "KILL" } else { "TERM" };
+        self.run(&format!("kill -{sig} {}", bg.pid))?;
+        // Gone, or a zombie nobody reaped yet (its windows are gone all the same).
+        let alive = format!(
+            "kill -0 {pid} && ! sed -n 's/.*) \\(.\\).*/\\1/p' /proc/{pid}/stat | grep -qx Z",
+            pid = bg.pid
+        );
+        self.wait_until(START, &format!("`{}` to end", bg.cmd), |b| {
+            Ok((!b.run(&alive)?.success()).then_some(()))
+        })
+    }
+}
+
+/// `text` without ANSI colour sequences (`ESC [ … m`), for matching log lines whatever
+/// the logger's colour setting.
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,0 +1,220 @@
+//! A multi-touch touchscreen in the guest, and fingers on it.
+//!
+//! [`Board::add_touchscreen`] creates a uinput device with `evemu-device` (Debian's
+//! `evemu-tools`) from [`TOUCHSCREEN`], a description of a direct-touch (`INPUT_PROP_DIRECT`)
+//! panel with ten slots and axes `0..=4095`, waits until udev has tagged it
+//! `ID_INPUT_TOUCHSCREEN=1` (libinput ignores untagged devices) and returns a [`Touchscreen`].
+//!
+//! [`Touchscreen::frames`] puts fingers on it: each [`Contact`] list is one kernel frame —
+//! `ABS_MT_SLOT`, `ABS_MT_TRACKING_ID` (a fresh id on touch-down, `-1` on lift),
+//! `ABS_MT_POSITION_X`/`_Y`, `BTN_TOUCH` while any finger is down, then `SYN_REPORT` — written
+//! with `evemu-event` (the sequence `/work/shared/BOARD.md` checked), all frames of one call
+//! in one agent command.
+//!
+//! Coordinates: libinput normalises an absolute touch axis to the output as
+//! `(value - min) * size / (max - min + 1)`, so a finger at device `X` lands at glass
+//! `X * width / 4096`. [`Touchscreen::device_xy`] is the inverse: the device position whose
+//! touch lands in the middle of glass pixel `(x, y)` on a `width`×`height` panel (before any
+//! output transform; the glass is the panel as mounted).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{shell_quote, Board, BoardError, BoardErrorKind};
+
+/// The `evemu-device` description of the touchscreen: `INPUT_PROP_DIRECT`,
+/// `EV_SYN`/`EV_KEY`/`EV_ABS`, `BTN_TOUCH`, `ABS_X`/`ABS_Y`, `ABS_MT_SLOT` (10 slots),
+/// `ABS_MT_POSITION_X`/`_Y` and `ABS_MT_TRACKING_ID`. Bit masks are 8 bytes a line; `NAME`
+/// is replaced by the device's name.
+pub const TOUCHSCREEN: &str = "\
+# EVEMU 1.3
+N: NAME
+I: 0018 1d6b 0001 0100
+P: 02 00 00 00 00 00 00 00
+B: 00 0b 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 04 00 00 00 00 00 00
+B: 03 03 00 00 00 00 80 60 02
+A: 00 0 4095 0 0 0
+A: 01 0 4095 0 0 0
+A: 2f 0 9 0 0 0
+A: 35 0 4095 0 0 0
+A: 36 0 4095 0 0 0
+A: 39 0 65535 0 0 0
+";
+
+/// The largest value of the touchscreen's position axes (their minimum is 0).
+pub const AXIS_MAX: u32 = 4095;
+
+/// One finger's part of a frame, in device units (`0..=AXIS_MAX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact {
+    /// A finger goes down in `slot` at (`x`, `y`).
+    Down { slot: u32, x: u32, y: u32 },
+    /// The finger in `slot` moves to (`x`, `y`).
+    Move { slot: u32, x: u32, y: u32 },
+    /// The finger in `slot` lifts.
+    Up { slot: u32 },
+}
+
+/// A uinput touchscreen in the guest, kept alive by its `evemu-device` process.
+#[derive(Debug)]
+pub struct Touchscreen {
+    /// Its name (the kernel's, and libinput's).
+    pub name: String,
+    /// Its event node, `/dev/input/eventN`.
+    pub path: String,
+    /// The slots with a finger down.
+    down: BTreeSet<u32>,
+    /// The next tracking id.
+    next_id: u32,
+}
+
+impl Touchscreen {
+    /// The device position whose touch lands in the middle of glass pixel (`x`, `y`) on a
+    /// `width`×`height` panel (see the module docs).
+    pub fn device_xy(x: u32, y: u32, width: u32, height: u32) -> (u32, u32) {
+        let axis = |p: u32, size: u32| {
+            let v = ((f64::from(p) + 0.5) * f64::from(AXIS_MAX + 1) / f64::from(size)).round();
+            (v as u32).min(AXIS_MAX)
+        };
+        (axis(x, width), axis(y, height))
+    }
+
+    /// Writes `frames` to the device, one `SYN_REPORT` after each.
+    pub fn frames(&mut self, board: &mut Board, frames: &[&[Contact]]) -> Result<(), BoardError> {
+        let mut script = String::new();
+        for frame in frames {
+            for c in *frame {
+                self.contact(&mut script, *c);
+            }
+            let touching = i32::from(!self.down.is_empty());
+            self.event(&mut script, "EV_KEY", "BTN_TOUCH", touching, true);
+        }
+        let out = board.run_timeout(&script, Duration::from_secs(120))?;
+        if !out.success() {
+            return Err(board.fail(
+                BoardErrorKind::Agent,
+                format_args!("touching {}: {out}", self.path),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A straight drag of the finger in `slot` (already down) from `from` to `to`, in `steps`
+    /// motion frames (the first one leaves `from`), each its own kernel frame.
+    pub fn drag(
+        &mut self,
+        board: &mut Board,
+        slot: u32,
+        from: (u32, u32),
+        to: (u32, u32),
+        steps: u32,
+    ) -> Result<(), BoardError> {
+        let moves: Vec<[Contact; 1]> = (1..=steps.max(1))
+            .map(|i| {
+                let t = f64::from(i) / f64::from(steps.max(1));
+                let lerp = |a: u32, b: u32| f64::from(a) + (f64::from(b) - f64::from(a)) * t;
+                [Contact::Move {
+                    slot,
+                    x: lerp(from.0, to.0).round() as u32,
+                    y: lerp(from.1, to.1).round() as u32,
+                }]
+            })
+            .collect();
+        let frames: Vec<&[Contact]> = moves.iter().map(|m| &m[..]).collect();
+        self.frames(board, &frames)
+    }
+
+    fn contact(&mut self, script: &mut String, c: Contact) {
+        match c {
+            Contact::Down { slot, x, y } => {
+                self.event(script, "EV_ABS", "ABS_MT_SLOT", slot as i32, false);
+                let id = self.next_id;
+                self.next_id += 1;
+                self.event(script, "EV_ABS", "ABS_MT_TRACKING_ID", id as i32, false);
+                self.event(script, "EV_ABS", "ABS_MT_POSITION_X", x as i32, false);
+                self.event(script, "EV_ABS", "ABS_MT_POSITION_Y", y as i32, false);
+                self.down.insert(slot);
+            }
+            Contact::Move { slot, x, y } => {
+                self.event(script, "EV_ABS", "ABS_MT_SLOT", slot as i32, false);
+                self.event(script, "EV_ABS", "ABS_MT_POSITION_X", x as i32, false);
+                self.event(script, "EV_ABS", "ABS_MT_POSITION_Y", y as i32, false);
+            }
+            Contact::Up { slot } => {
+                self.event(script, "EV_ABS", "ABS_MT_SLOT", slot as i32, false);
+                self.event(script, "EV_ABS", "ABS_MT_TRACKING_ID", -1, false);
+                self.down.remove(&slot);
+            }
+        }
+    }
+
+    fn event(&self, script: &mut String, ty: &str, code: &str, value: i32, sync: bool) {
+        if !script.is_empty() {
+            script.push_str(" && ");
+        }
+        let _ = write!(
+            script,
+            "evemu-event {} --type {ty} --code {code} --value {value}{}",
+            shell_quote(&self.path),
+            if sync { " --sync" } else { "" }
+        );
+    }
+}
+
+impl Board {
+    /// Creates a touchscreen named `name` (see the module docs) and returns it once udev has
+    /// tagged it for libinput. Its `evemu-device` process runs until the board powers off.
+    pub fn add_touchscreen(&mut self, name: &str) -> Result<Touchscreen, BoardError> {
+        let desc = format!("/tmp/{name}.desc");
+        self.write_file(&desc, TOUCHSCREEN.replace("NAME", name).as_bytes())?;
+        let evemu = self.spawn(&format!("evemu-device {}", shell_quote(&desc)))?;
+        let node = self
+            .wait_for(
+                &format!(
+                    "grep -lx {} /sys/class/input/event*/device/name",
+                    shell_quote(name)
+                ),
+                Duration::from_secs(30),
+            )
+            .map_err(|e| {
+                let said = self.log(&evemu).unwrap_or_default();
+                BoardError {
+                    kind: e.kind,
+                    message: format!("{}\nevemu-device said: {said:?}", e.message),
+                }
+            })?;
+        let event = node
+            .stdout
+            .lines()
+            .next()
+            .and_then(|l| l.split('/').nth(4))
+            .filter(|e| e.starts_with("event"))
+            .ok_or_else(|| {
+                self.fail(
+                    BoardErrorKind::Agent,
+                    format_args!("no /sys/class/input/eventN for {name}: {node}"),
+                )
+            })?
+            .to_string();
+        let path = format!("/dev/input/{event}");
+        self.wait_for(
+            &format!(
+                "udevadm settle && udevadm info --query=property {path} | grep -qx ID_INPUT_TOUCHSCREEN=1"
+            ),
+            Duration::from_secs(30),
+        )?;
+        Ok(Touchscreen {
+            name: name.to_string(),
+            path,
+            down: BTreeSet::new(),
+            next_id: 100,
+        })
+    }
+}
