@@ -76,6 +76,20 @@ fn start_master(board: &mut Board) -> Background {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The master's `DRM device open` line says `atomic=true` or `atomic=false`.
+fn atomic(board: &mut Board, server: &Background) -> bool {
+    let log = plain(&master_log(board, server));
+    let line = log
+        .lines()
+        .find(|l| l.contains("DRM device open"))
+        .unwrap_or_else(|| panic!("no `DRM device open` line in the master's log:\n{log}"));
+    assert!(
+        line.contains("atomic=true") || line.contains("atomic=false"),
+        "{line}"
+    );
+    line.contains("atomic=true")
+}
+
 fn master_log(board: &mut Board, server: &Background) -> String {
     board
         .log(server)
@@ -250,6 +264,7 @@ fn drm_on_bochs_shows_paint_and_clock_and_drops_a_killed_slave() {
         log.contains("backend: drm"),
         "the master did not say it runs on drm:\n{log}"
     );
+    assert!(atomic(&mut board, &server), "bochs is an atomic driver");
 
     // Only the background before any slave.
     let img = board
@@ -452,5 +467,52 @@ fn drm_on_virtio_gpu_shows_an_exclusive_layer_zero_copy() {
         )
         .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
     board.save_artifact("layer-released", &img);
+    assert!(board.running(&server).unwrap(), "the master ended");
+}
+
+/// The legacy (non-atomic) KMS path, forced with smithay's `SMITHAY_USE_LEGACY=1`, as on
+/// drivers without atomic support: the mode is set, frames flip, windows show and a killed
+/// slave leaves the glass.
+#[test]
+fn drm_legacy_on_bochs_shows_paint_and_clock() {
+    let Some(mut board) = Board::boot_or_skip(BoardSpec::new(Gpu::Bochs)) else {
+        return;
+    };
+    board.ok("echo 0 > /sys/class/graphics/fbcon/cursor_blink || true");
+    let server = board
+        .start_master_with(&config(), "SMITHAY_USE_LEGACY=1")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !atomic(&mut board, &server),
+        "SMITHAY_USE_LEGACY=1 did not give the legacy path"
+    );
+    let paint = spawn_app(&mut board, "fusionfb-paint", PAINT);
+    let clock = spawn_app(&mut board, "fusionfb-clock", CLOCK);
+    let img = wait_for_apps(&mut board, &server, &[&paint, &clock]);
+    board.save_artifact("legacy-paint-and-clock", &img);
+    let s = status(&mut board);
+    report_frames(&s, "bochs legacy, paint + clock windowed");
+    let presented = s["display"]["frames"]["presented"].as_u64().unwrap_or(0);
+
+    kill9(&mut board, &paint, "fusionfb-paint");
+    board
+        .wait_for_screen(
+            SLOW,
+            "the paint window gone from the glass (legacy)",
+            |img| {
+                img.pixel(PAINT.0 + PAINT.2 / 2, PAINT.1 + PAINT.3 / 2) == BACKGROUND
+                    && clock_shown(img)
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    // Page flips complete (vblank events on the legacy path too): the clock's frames go on.
+    board
+        .wait_until(SLOW, "more frames presented", |b| {
+            let now = status(b)["display"]["frames"]["presented"]
+                .as_u64()
+                .unwrap_or(0);
+            Ok((now > presented).then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
     assert!(board.running(&server).unwrap(), "the master ended");
 }

@@ -23,9 +23,15 @@ impl Board {
     /// `fusionfb run --config /tmp/fusionfb.toml` in the world [`WORLD`] and returns once
     /// `fusionfb status` answers (a master that exits first fails with its log).
     pub fn start_master(&mut self, config: &str) -> Result<Background, BoardError> {
+        self.start_master_with(config, "")
+    }
+
+    /// [`start_master`](Self::start_master) with extra environment for the master: `env` is
+    /// put before the command as it is (`"SMITHAY_USE_LEGACY=1"`, say).
+    pub fn start_master_with(&mut self, config: &str, env: &str) -> Result<Background, BoardError> {
         self.write_file("/tmp/fusionfb.toml", config.as_bytes())?;
         let master = self.spawn(&format!(
-            "RUST_LOG=info NO_COLOR=1 exec fusionfb --world {WORLD} run --config /tmp/fusionfb.toml"
+            "RUST_LOG=info NO_COLOR=1 {env} exec fusionfb --world {WORLD} run --config /tmp/fusionfb.toml"
         ))?;
         self.wait_until(START, "the master to answer `fusionfb status`", |b| {
             if b.run(&format!("fusionfb --world {WORLD} status >/dev/null"))?
