@@ -277,6 +277,22 @@ pub struct Display {
     /// Default: the mode's rate, else 60. Hardware backends follow the display's own vblank,
     /// so setting it there is an error.
     pub refresh: Option<f64>,
+    /// `vt`: `auto` (default) or `off`. With `auto`, a `drm` or `fbdev` display opened
+    /// without a seat manager takes the virtual terminal it shows on: graphics mode (the text
+    /// console stops drawing), the console's keyboard off, and VT switches (`chvt`,
+    /// Ctrl+Alt+Fn) pausing and resuming the display. `off` leaves the console alone.
+    pub vt: Vt,
+}
+
+/// `display.vt`: whether the master takes the console when it owns the display itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Vt {
+    /// Take it when the display is opened directly and a VT exists.
+    #[default]
+    Auto,
+    /// Leave it alone.
+    Off,
 }
 
 impl Display {

@@ -57,7 +57,7 @@ pub fn open_backend(
         }
         config::Backend::Fbdev => {
             let device = fbdev_device(cfg);
-            let b = open_fbdev(&device)?;
+            let b = open_fbdev(&device, cfg)?;
             info!("backend: fbdev on {} (asked for)", device.display());
             Ok(b)
         }
@@ -89,8 +89,16 @@ fn open_drm(cfg: &Config) -> Result<gfx_drivers::DrmBackend, String> {
     let drm = gfx_drivers::DrmConfig {
         device: cfg.display.device.clone(),
         mode,
+        vt: vt_choice(cfg),
     };
     gfx_drivers::DrmBackend::open(&drm).map_err(|e| format!("drm backend: {e}"))
+}
+
+fn vt_choice(cfg: &Config) -> gfx_drivers::vt::VtChoice {
+    match cfg.display.vt {
+        config::Vt::Auto => gfx_drivers::vt::VtChoice::Auto,
+        config::Vt::Off => gfx_drivers::vt::VtChoice::Off,
+    }
 }
 
 fn drm_why(b: &gfx_drivers::DrmBackend) -> String {
@@ -116,7 +124,7 @@ fn open_auto(cfg: &Config) -> Result<Box<dyn Backend>, String> {
     }
     let device = fbdev_device(cfg);
     if device.exists() {
-        match open_fbdev(&device) {
+        match open_fbdev(&device, cfg) {
             Ok(b) => {
                 info!(
                     "backend: fbdev on {} (auto: {})",
@@ -169,9 +177,9 @@ fn fbdev_device(cfg: &Config) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(gfx_drivers::fbdev::DEFAULT_DEVICE))
 }
 
-fn open_fbdev(device: &Path) -> Result<Box<dyn Backend>, String> {
+fn open_fbdev(device: &Path, cfg: &Config) -> Result<Box<dyn Backend>, String> {
     Ok(Box::new(
-        gfx_drivers::FbdevBackend::open(device).map_err(|e| e.to_string())?,
+        gfx_drivers::FbdevBackend::open_with(device, vt_choice(cfg)).map_err(|e| e.to_string())?,
     ))
 }
 

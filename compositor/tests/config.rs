@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use fusionfb::config::{
     App, Backend, BufferMode, Color, Config, Display, Group, Input, Keyboard, Layer, LayerKind,
-    Location, Mode, PixelFormat, Position, Size, Transform, World,
+    Location, Mode, PixelFormat, Position, Size, Transform, Vt, World,
 };
 
 fn configs_dir() -> PathBuf {
@@ -70,6 +70,7 @@ mode = "1920x1080@59.94"
 transform = "flipped-270"
 background = "#80102030"
 refresh = 59.94
+vt = "off"
 
 [[layer]]
 id = 0
@@ -133,6 +134,7 @@ fn a_full_file_parses_to_the_expected_structs() {
                 b: 0x30,
             },
             refresh: Some(59.94),
+            vt: Vt::Off,
         },
         layers: vec![
             Layer {
@@ -535,7 +537,7 @@ fn unknown_keys_are_errors_that_name_the_key() {
         (
             "\n[display]\nbakend = \"drm\"\n",
             "board.toml:3:1: display.bakend: unknown field `bakend`, expected one of \
-             `backend`, `device`, `mode`, `transform`, `background`, `refresh`",
+             `backend`, `device`, `mode`, `transform`, `background`, `refresh`, `vt`",
         ),
         (
             "[[layer]]\nid = 0\nkind = \"primary\"\nalpha = 0.5\n",

@@ -406,6 +406,7 @@ impl Drop for Mapping {
 }
 
 pub mod fb;
+pub mod vt;
 
 /// The size of a memory page (mmap offsets are multiples of it).
 pub fn page_size() -> usize {

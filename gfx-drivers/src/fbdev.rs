@@ -38,6 +38,14 @@
 //!   copied); [`on_glass`](Backend::on_glass) returns the visible part of the framebuffer
 //!   memory itself, so a screenshot reads what really scans out.
 //! - At drop the original virtual size and pan offset are put back (the console's view).
+//! - **The console**: fbdev has no seat manager, so the backend takes the VT itself
+//!   ([`crate::vt::Console`], unless asked not to): graphics mode, so the text console's
+//!   cursor and kernel messages stop drawing into the framebuffer; the console keyboard off;
+//!   and VT switches under its control. Switched away, commits are not copied (the other VT
+//!   owns the framebuffer) but still complete on the timer, so clients go on; back, the
+//!   backend's virtual size and pan are set again (the console may have changed them) and
+//!   [`BackendEvent::SessionResumed`] makes the compositor redraw everything. The backend's
+//!   pollable fd is then an epoll set of the timer and the console's signal sockets.
 //!
 //! The ioctls are the thin wrappers of `fusion::sys::fb`; this module holds the logic, and
 //! its pure parts (formats, refresh, layout, pan offsets, damage copies into memory mapped
@@ -230,6 +238,10 @@ pub struct FbdevBackend {
     stale: Option<Vec<Rect>>,
     vsync: bool,
     out: SingleOutput,
+    /// The VT, when taken ([`crate::vt`]).
+    console: Option<crate::vt::Console>,
+    /// The timer and the console's sockets, when there is a console.
+    poll: Option<OwnedFd>,
 }
 
 fn device_error(path: &Path, what: &str, e: impl Into<std::io::Error>) -> Error {
@@ -244,6 +256,11 @@ impl FbdevBackend {
     /// Opens the framebuffer device at `path` (e.g. [`DEFAULT_DEVICE`]), asks for double
     /// buffering, and maps its memory.
     pub fn open(path: &Path) -> Result<Self, Error> {
+        Self::open_with(path, crate::vt::VtChoice::Auto)
+    }
+
+    /// [`open`](Self::open), saying whether to take the console.
+    pub fn open_with(path: &Path, vt: crate::vt::VtChoice) -> Result<Self, Error> {
         use rustix::fs::{Mode as FileMode, OFlags};
         let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, FileMode::empty())
             .map_err(|e| device_error(path, "open", e))?;
@@ -302,6 +319,35 @@ impl FbdevBackend {
             vsync,
             "framebuffer"
         );
+        let console = match vt {
+            crate::vt::VtChoice::Off => None,
+            crate::vt::VtChoice::Auto => match crate::vt::Console::take() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("the console is left alone: {e}");
+                    None
+                }
+            },
+        };
+        let poll = match &console {
+            None => None,
+            Some(c) => {
+                use rustix::event::epoll;
+                let ep =
+                    epoll::create(epoll::CreateFlags::CLOEXEC).map_err(std::io::Error::from)?;
+                let fds = [out.timer.as_fd(), c.fds()[0], c.fds()[1]];
+                for (i, fd) in fds.into_iter().enumerate() {
+                    epoll::add(
+                        &ep,
+                        fd,
+                        epoll::EventData::new_u64(i as u64),
+                        epoll::EventFlags::IN,
+                    )
+                    .map_err(std::io::Error::from)?;
+                }
+                Some(ep)
+            }
+        };
         Ok(FbdevBackend {
             path: path.to_owned(),
             fd,
@@ -313,7 +359,43 @@ impl FbdevBackend {
             stale: None,
             vsync,
             out,
+            console,
+            poll,
         })
+    }
+
+    /// Whether the display is switched away to another VT.
+    fn away(&self) -> bool {
+        self.console.as_ref().is_some_and(|c| c.is_away())
+    }
+
+    /// Handles the console's VT switches: the events for the compositor.
+    fn switches(&mut self) -> Result<Vec<BackendEvent>, Error> {
+        let Some(console) = &mut self.console else {
+            return Ok(Vec::new());
+        };
+        let mut events = Vec::new();
+        for e in console.events() {
+            match e {
+                crate::vt::VtEvent::Release => {
+                    tracing::info!(device = %self.path.display(), "VT switched away: frames continue on a timer, not shown");
+                    console.allow_release()?;
+                    events.push(BackendEvent::SessionPaused);
+                }
+                crate::vt::VtEvent::Acquire => {
+                    console.acknowledge_acquire()?;
+                    tracing::info!(device = %self.path.display(), "VT back: showing the next frame in full");
+                    let mut var = self.var;
+                    var.activate = fb::FB_ACTIVATE_NOW;
+                    if let Err(e) = fb::put_var(self.fd.as_fd(), &mut var) {
+                        tracing::warn!(device = %self.path.display(), "restoring our layout after the VT switch: {e}");
+                    }
+                    self.stale = None;
+                    events.push(BackendEvent::SessionResumed);
+                }
+            }
+        }
+        Ok(events)
     }
 
     /// How the frames are laid out in the device's memory.
@@ -390,7 +472,10 @@ impl Drop for FbdevBackend {
 
 impl AsFd for FbdevBackend {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.out.timer.as_fd()
+        match &self.poll {
+            Some(ep) => ep.as_fd(),
+            None => self.out.timer.as_fd(),
+        }
     }
 }
 
@@ -417,6 +502,9 @@ impl Backend for FbdevBackend {
 
     fn commit(&mut self, output: OutputId, updates: &[PlaneUpdate<'_>]) -> Result<CommitId, Error> {
         let update = self.out.check_commit(output, updates)?;
+        // Switched away, the framebuffer belongs to the other VT: the frame completes
+        // unseen.
+        let update = update.filter(|_| !self.away());
         if let Some(u) = update {
             self.show(u.buffer, u.damage)?;
         }
@@ -435,7 +523,9 @@ impl Backend for FbdevBackend {
     }
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {
-        Ok(self.out.presented()?.into_iter().collect())
+        let mut events = self.switches()?;
+        events.extend(self.out.presented()?);
+        Ok(events)
     }
 }
 

@@ -49,6 +49,8 @@ pub mod headless;
 mod pacing;
 #[allow(unsafe_code)]
 mod view;
+#[cfg(any(feature = "drm", feature = "fbdev"))]
+pub mod vt;
 #[cfg(feature = "window")]
 pub mod window;
 

@@ -29,7 +29,9 @@
 //! - **Session pause** (VT switch): the device is paused (DRM master dropped); commits are
 //!   recorded and complete on a refresh-rate timer, so clients keep drawing and lose
 //!   nothing; on resume the device is re-activated and the last frame re-committed with a
-//!   full modeset.
+//!   full modeset. With a libseat session the seat manager says when; opened directly,
+//!   the backend takes the VT itself ([`crate::vt::Console`]: graphics mode, console
+//!   keyboard off, `VT_PROCESS` switching) unless `display.vt = "off"`.
 //!
 //! Departure from DESIGN.md: FB_DAMAGE_CLIPS are not passed on yet (damage is ignored, which
 //! is always correct).
@@ -75,6 +77,8 @@ pub struct DrmConfig {
     pub device: Option<PathBuf>,
     /// `display.mode`.
     pub mode: ModeChoice,
+    /// `display.vt`: whether to take the console when the card is opened directly.
+    pub vt: crate::vt::VtChoice,
 }
 
 /// What the private event loop collected since the last dispatch.
@@ -82,6 +86,8 @@ pub struct DrmConfig {
 struct Inbox {
     flips: Vec<(crtc::Handle, Option<EventMetadata>)>,
     session: Vec<SessionEvent>,
+    /// The console's signal sockets became readable.
+    vt: bool,
     hotplug: bool,
     errors: Vec<String>,
 }
@@ -127,6 +133,8 @@ pub struct DrmBackend {
     path: PathBuf,
     /// Kept open for the backend's life: dropping it closes the seat.
     _session: Option<LibSeatSession>,
+    /// The VT, when the card was opened directly and there is one ([`crate::vt`]).
+    console: Option<crate::vt::Console>,
     mode_choice: ModeChoice,
     outputs: Vec<DrmOutput>,
     next_commit: u64,
@@ -246,6 +254,30 @@ impl DrmBackend {
                 .map_err(loop_err)?;
             session = Some(s);
         }
+        // Opened directly, the console is ours to keep quiet and to switch away from (a
+        // seat manager does that for a session).
+        let mut console = None;
+        if session.is_none() && config.vt == crate::vt::VtChoice::Auto {
+            match crate::vt::Console::take() {
+                Ok(Some(c)) => {
+                    for fd in c.fds() {
+                        let fd = fd.try_clone_to_owned()?;
+                        handle
+                            .insert_source(
+                                Generic::new(fd, Interest::READ, calloop::Mode::Level),
+                                |_, _, inbox: &mut Inbox| {
+                                    inbox.vt = true;
+                                    Ok(calloop::PostAction::Continue)
+                                },
+                            )
+                            .map_err(loop_err)?;
+                    }
+                    console = Some(c);
+                }
+                Ok(None) => tracing::info!("no virtual terminals: the console is left alone"),
+                Err(e) => tracing::warn!("the console is left alone: {e}"),
+            }
+        }
         let seat = session
             .as_ref()
             .map(smithay::backend::session::Session::seat)
@@ -286,6 +318,7 @@ impl DrmBackend {
             fd,
             path: opened.path,
             _session: session,
+            console,
             mode_choice: config.mode,
             outputs: Vec::new(),
             next_commit: 1,
@@ -778,6 +811,28 @@ impl Backend for DrmBackend {
         let mut events = Vec::new();
         for e in inbox.errors {
             tracing::warn!("DRM events: {e}");
+        }
+        let switches = match (&mut self.console, inbox.vt) {
+            (Some(c), true) => c.events(),
+            _ => Vec::new(),
+        };
+        for e in switches {
+            match e {
+                crate::vt::VtEvent::Release => {
+                    self.pause();
+                    if let Some(c) = &mut self.console {
+                        c.allow_release()?;
+                    }
+                    events.push(BackendEvent::SessionPaused);
+                }
+                crate::vt::VtEvent::Acquire => {
+                    if let Some(c) = &mut self.console {
+                        c.acknowledge_acquire()?;
+                    }
+                    self.resume()?;
+                    events.push(BackendEvent::SessionResumed);
+                }
+            }
         }
         for e in inbox.session {
             match e {
