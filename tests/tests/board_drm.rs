@@ -516,3 +516,76 @@ fn drm_legacy_on_bochs_shows_paint_and_clock() {
         .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
     assert!(board.running(&server).unwrap(), "the master ended");
 }
+
+/// A VT switch away and back on DRM opened directly (no seat manager): the master takes
+/// tty1 itself (graphics mode, console keyboard off, `VT_PROCESS`), pauses when the console
+/// is switched to tty2 (the text console is on the glass; the clients keep running, their
+/// frames complete on a timer) and shows the same clients again when switched back.
+#[test]
+fn drm_vt_switch_pauses_and_resumes_without_losing_a_client() {
+    let Some(mut board) = Board::boot_or_skip(BoardSpec::new(Gpu::Bochs)) else {
+        return;
+    };
+    let server = start_master(&mut board);
+    let log = plain(&master_log(&mut board, &server));
+    assert!(
+        log.contains("console: tty1 in graphics mode"),
+        "the master did not take the console:\n{log}"
+    );
+    // KDGETMODE on tty1: KD_GRAPHICS (1).
+    let mode = board.ok(
+        "perl -e 'open(my $t, \"+<\", \"/dev/tty1\") or die; my $m = pack(\"i\", 0); \
+         ioctl($t, 0x4B3B, $m) or die \"KDGETMODE: $!\"; print unpack(\"i\", $m)'",
+    );
+    assert_eq!(mode.trim(), "1", "tty1 is not in graphics mode");
+    let paint = spawn_app(&mut board, "fusionfb-paint", PAINT);
+    let clock = spawn_app(&mut board, "fusionfb-clock", CLOCK);
+    wait_for_apps(&mut board, &server, &[&paint, &clock]);
+
+    board.chvt(2).unwrap_or_else(|e| panic!("{e}"));
+    board
+        .wait_until(SLOW, "the master to log the pause", |b| {
+            Ok(plain(&b.log(&server)?)
+                .contains("session paused")
+                .then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    // The text console draws again: a line written to tty2 shows.
+    board.ok("printf '\\n################################################\\n' > /dev/tty2");
+    let text = |img: &Image| img.count(|p| p[0] > 0x80 && p[1] > 0x80 && p[2] > 0x80);
+    let img = board
+        .wait_for_screen(SLOW, "the text console on the glass", |img| {
+            !background_shown(img) && !paint_shown(img) && !clock_shown(img) && text(img) > 100
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    board.save_artifact("switched-away", &img);
+    // Away, the clients are still there and the clock's frames still complete.
+    let s = status(&mut board);
+    assert!(
+        has_window(&s, PAINT) && has_window(&s, CLOCK),
+        "a window was lost"
+    );
+    let presented = s["display"]["frames"]["presented"].as_u64().unwrap_or(0);
+    board
+        .wait_until(SLOW, "frames presented while away", |b| {
+            let now = status(b)["display"]["frames"]["presented"]
+                .as_u64()
+                .unwrap_or(0);
+            Ok((now > presented).then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+
+    board.chvt(1).unwrap_or_else(|e| panic!("{e}"));
+    let img = board
+        .wait_for_screen(SLOW, "paint and clock back on the glass", |img| {
+            paint_shown(img) && clock_shown(img) && background_shown(img)
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    board.save_artifact("switched-back", &img);
+    let log = plain(&master_log(&mut board, &server));
+    assert!(log.contains("session resumed"), "{log}");
+    for (bg, name) in [(&paint, "paint"), (&clock, "clock")] {
+        assert!(board.running(bg).unwrap(), "{name} ended across the switch");
+    }
+    assert!(board.running(&server).unwrap(), "the master ended");
+}

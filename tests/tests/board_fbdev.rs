@@ -97,8 +97,7 @@ fn clock_and_paint_on_fbdev(append: &str, buffers: u32) {
     let Some(mut board) = Board::boot_or_skip(spec) else {
         return;
     };
-    // fbcon's cursor would blink into the picture.
-    board.ok("echo 0 > /sys/class/graphics/fbcon/cursor_blink || true");
+    // fbcon's cursor blinks into fb0 until the master puts the console in graphics mode.
     let virt = board.ok("cat /sys/class/graphics/fb0/virtual_size");
     let first = board.screendump().unwrap_or_else(|e| panic!("{e}"));
     let (w, h) = (first.width(), first.height());
@@ -167,6 +166,56 @@ fn clock_and_paint_on_fbdev(append: &str, buffers: u32) {
     for o in outside {
         assert!(empty(&img, o), "something outside the windows in {o:?}");
     }
+
+    // The master keeps the text console out of the framebuffer (KD_GRAPHICS): a screenful
+    // of text written to tty1 does not reach the glass, nor does fbcon's blinking cursor.
+    // Nothing but the clock's face may change.
+    let before = board.screendump().unwrap_or_else(|e| panic!("{e}"));
+    board.ok(
+        "for i in $(seq 60); do echo '########################################'; done > /dev/tty1",
+    );
+    let in_clock = |x: u32, y: u32| {
+        (clock.x..clock.x + clock.w).contains(&x) && (clock.y..clock.y + clock.h).contains(&y)
+    };
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(400));
+        let img = board.screendump().unwrap_or_else(|e| panic!("{e}"));
+        let changed = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .filter(|&(x, y)| !in_clock(x, y) && img.pixel(x, y) != before.pixel(x, y))
+            .count();
+        if changed > 0 {
+            board.save_artifact("console-drew", &img);
+            panic!("the text console drew over the display: {changed} pixels changed");
+        }
+    }
+
+    // A VT switch: the console gets the framebuffer (text written to tty2 shows), the
+    // clients keep running, and switching back shows them again.
+    board.chvt(2).unwrap_or_else(|e| panic!("{e}"));
+    board.ok("printf '\\n########################################\\n' > /dev/tty2");
+    let light = |img: &Image| img.count(|p| p[0] > 0x80 && p[1] > 0x80 && p[2] > 0x80);
+    let img = board
+        .wait_for_screen(Duration::from_secs(60), "tty2's text console", |img| {
+            !paint_shows(img, paint) && !clock_shows(img, clock) && light(img) > 100
+        })
+        .unwrap_or_else(|e| panic!("{e}\nmaster log:\n{}", board.log(&master).unwrap()));
+    board.save_artifact("switched-away", &img);
+    board.chvt(1).unwrap_or_else(|e| panic!("{e}"));
+    let img = board
+        .wait_for_screen(Duration::from_secs(60), "the clock and paint back", |img| {
+            clock_shows(img, clock)
+                && paint_shows(img, paint)
+                && outside.iter().all(|&o| empty(img, o))
+        })
+        .unwrap_or_else(|e| panic!("{e}\nmaster log:\n{}", board.log(&master).unwrap()));
+    board.save_artifact("switched-back", &img);
+    let log = plain(&board.log(&master).unwrap());
+    assert!(
+        log.contains("VT switched away") && log.contains("VT back"),
+        "the master's log says nothing of the switch:\n{log}"
+    );
+    assert_eq!(board.windows().unwrap().len(), 2, "a window was lost");
 
     // A slave killed outright: its window leaves the glass, the other stays.
     board

@@ -94,6 +94,23 @@ impl Board {
             .unwrap_or_default())
     }
 
+    /// Switches the guest's console to VT `n` the way `chvt` does (`VT_ACTIVATE`, then
+    /// `VT_WAITACTIVE`, through perl: the rootfs has no `kbd`), within 20 s.
+    pub fn chvt(&mut self, n: u32) -> Result<(), BoardError> {
+        let out = self.run_timeout(
+            &format!(
+                "perl -e 'open(my $t, \"+<\", \"/dev/tty0\") or die \"tty0: $!\"; \
+                 ioctl($t, 0x5606, {n}) or die \"VT_ACTIVATE: $!\"; \
+                 ioctl($t, 0x5607, {n}) or die \"VT_WAITACTIVE: $!\"'"
+            ),
+            START / 3,
+        )?;
+        if !out.success() {
+            return Err(self.fail(BoardErrorKind::Agent, format_args!("chvt {n}: {out}")));
+        }
+        Ok(())
+    }
+
     /// Sends SIGTERM to a background process (SIGKILL with `kill`) and waits until it is
     /// gone.
     pub fn stop(&mut self, bg: &Background, kill: bool) -> Result<(), BoardError> {
