@@ -234,8 +234,9 @@ pub struct PlaneUpdate<'a> {
     pub buffer: Option<&'a Buffer>,
     /// Where the buffer's top-left pixel goes on the output (always `(0, 0)` for primary).
     pub position: (i32, i32),
-    /// What changed since this plane's previous buffer, in buffer coordinates; empty means
-    /// "everything". Backends that can (DRM `FB_DAMAGE_CLIPS`) pass it on; others ignore it.
+    /// What changed in `buffer` since it was last shown (buffer damage, which covers what
+    /// changed since the previous frame too), in buffer coordinates; empty means
+    /// "everything". DRM passes it on as `FB_DAMAGE_CLIPS`; fbdev and window copy only it.
     pub damage: &'a [Rect],
 }
 

@@ -391,6 +391,41 @@ fn drm_on_virtio_gpu_shows_an_exclusive_layer_zero_copy() {
     wait_for_apps(&mut board, &server, &[&paint, &clock]);
     report_composed(&status(&mut board), "virtio-gpu, paint + clock windowed");
 
+    // Damage: the master composes only what changed into the back buffer of two and hands
+    // the driver those rectangles (FB_DAMAGE_CLIPS where the plane has the property;
+    // virtio-gpu uploads each new buffer to the host). Each tap draws a dot that reaches
+    // the glass, and the earlier dots stay: what is passed is what changed in *this* buffer
+    // since it was last shown, not only the last frame's change.
+    let taps = [(150, 200), (300, 260), (450, 320)];
+    for (i, &(x, y)) in taps.iter().enumerate() {
+        board.ok(&format!("fusionfb --world {WORLD} input tap {x} {y}"));
+        let shown = &taps[..=i];
+        let dots = |img: &Image| {
+            shown.iter().all(|&(x, y)| {
+                img.pixel(x, y) != rgb(PAINT_BACKGROUND) && img.pixel(x, y) != BACKGROUND
+            })
+        };
+        let img = board
+            .wait_for_screen(SLOW, &format!("{} dots on the glass", i + 1), |img| {
+                dots(img) && paint_shown(img) && clock_shown(img)
+            })
+            .unwrap_or_else(|e| {
+                let img = board.screendump().unwrap();
+                board.save_artifact("dots-missing", &img);
+                panic!("{e}\n{}", master_log(&mut board, &server))
+            });
+        if i + 1 == taps.len() {
+            board.save_artifact("dots", &img);
+        }
+    }
+    // Nothing else on the canvas changed: a point between the dots is still the canvas.
+    let img = board.screendump().unwrap();
+    assert_eq!(
+        img.pixel(225, 330),
+        rgb(PAINT_BACKGROUND),
+        "paint outside the dots"
+    );
+
     // The exclusive layer: the client's own dma-buf mapping goes to the glass.
     let layer = board
         .spawn(&format!(

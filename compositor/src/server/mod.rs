@@ -643,13 +643,15 @@ impl Server {
         // window scanned out directly; else the composition of the windows.
         let mut direct = None;
         let mut composed = false;
+        // What the composition changed in the back buffer, for the backend (physical).
+        let mut primary_damage = Vec::new();
         let primary_buffer = if let Some((_, b, _)) = &exclusive_primary {
             self.bytes_composed_last = 0;
             Some(b.clone())
         } else if damaged {
             direct = self.scanout_candidate();
             if direct.is_none() {
-                self.compose_back()?;
+                primary_damage = self.compose_back()?;
                 composed = true;
                 Some(self.targets[self.back].clone())
             } else {
@@ -661,7 +663,7 @@ impl Server {
         };
         let mut updates: Vec<PlaneUpdate<'_>> = Vec::new();
         if let Some(b) = &primary_buffer {
-            updates.push(PlaneUpdate::show(self.primary, b));
+            updates.push(PlaneUpdate::show(self.primary, b).with_damage(&primary_damage));
         }
         for (plane, b, (x, y)) in &overlays {
             updates.push(PlaneUpdate::show(*plane, b).at(*x, *y));
@@ -744,7 +746,9 @@ impl Server {
         self.bytes_composed_total
     }
 
-    fn compose_back(&mut self) -> Result<(), ServerError> {
+    /// Composes the damaged part of the back buffer; returns that part in the buffer's own
+    /// (physical) coordinates, for the backend.
+    fn compose_back(&mut self) -> Result<Vec<gfx_drivers::backend::Rect>, ServerError> {
         let (w, h) = (self.width as i32, self.height as i32);
         let damage = std::mem::replace(&mut self.target_damage[self.back], Damage::empty(w, h));
         let bytes = damage.area() * Format::Xrgb8888.bytes_per_pixel() as u64;
@@ -796,7 +800,20 @@ impl Server {
             })
         });
         result??;
-        Ok(())
+        let (lw, lh) = (damage.bounds().width, damage.bounds().height);
+        Ok(damage
+            .rects()
+            .iter()
+            .map(|r| transform.rect_to_physical(*r, lw, lh))
+            .map(|r| {
+                gfx_drivers::backend::Rect::new(
+                    r.x,
+                    r.y,
+                    r.width.max(0) as u32,
+                    r.height.max(0) as u32,
+                )
+            })
+            .collect())
     }
 }
 

@@ -33,9 +33,10 @@
 //!   the backend takes the VT itself ([`crate::vt::Console`]: graphics mode, console
 //!   keyboard off, `VT_PROCESS` switching) unless `display.vt = "off"`.
 //!
-//! Departure from DESIGN.md: FB_DAMAGE_CLIPS are not passed on yet (damage is ignored, which
-//! is always correct).
+//! - **Damage**: each plane's damage goes to the driver as `FB_DAMAGE_CLIPS` ([`damage`]);
+//!   modesets and re-commits update everything.
 
+pub mod damage;
 pub mod dumb;
 pub mod modes;
 pub mod open;
@@ -51,7 +52,7 @@ use calloop::{EventLoop, Interest};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 use smithay::backend::drm::{
     DrmDevice, DrmDeviceFd, DrmEvent, DrmEventMetadata as EventMetadata, DrmEventTime as Time,
-    DrmSurface, PlaneConfig, PlaneState,
+    DrmSurface, PlaneConfig, PlaneDamageClips, PlaneState,
 };
 use smithay::backend::session::libseat::LibSeatSession;
 use smithay::backend::session::Event as SessionEvent;
@@ -97,6 +98,9 @@ struct Inbox {
 struct Shown {
     buffer: Option<ScanoutRef>,
     position: (i32, i32),
+    /// What changed in the buffer since it was last shown (empty: everything); used for
+    /// the commit that puts it on the glass, not for re-commits ([`damage`]).
+    damage: Vec<crate::backend::Rect>,
 }
 
 #[derive(Debug)]
@@ -531,8 +535,15 @@ impl DrmBackend {
     }
 
     /// The DRM plane states that put `planes` on the glass.
-    fn states(&self, planes: &[(PlaneId, Shown)]) -> Result<Vec<PlaneState<'static>>, Error> {
-        planes
+    /// With `damage`, each plane's `FB_DAMAGE_CLIPS` blob too, to be kept until the commit
+    /// is done.
+    fn states(
+        &self,
+        planes: &[(PlaneId, Shown)],
+        damage: bool,
+    ) -> Result<(Vec<PlaneState<'static>>, Vec<PlaneDamageClips>), Error> {
+        let mut blobs = Vec::new();
+        let states = planes
             .iter()
             .map(|(id, shown)| {
                 let handle = plane::Handle::from(
@@ -549,12 +560,19 @@ impl DrmBackend {
                             )
                         })?;
                         let (w, h) = (b.width() as i32, b.height() as i32);
+                        let clips = if damage {
+                            damage::clips(&self.fd, w, h, &shown.damage)
+                        } else {
+                            None
+                        };
+                        let damage_clips = clips.as_ref().map(damage::value);
+                        blobs.extend(clips);
                         Some(PlaneConfig {
                             src: Rectangle::from_size((w as f64, h as f64).into()),
                             dst: Rectangle::new(shown.position.into(), (w, h).into()),
                             transform: SmithayTransform::Normal,
                             alpha: 1.0,
-                            damage_clips: None,
+                            damage_clips,
                             fb: memory.framebuffer()?,
                             fence: None,
                         })
@@ -562,12 +580,14 @@ impl DrmBackend {
                 };
                 Ok(PlaneState { handle, config })
             })
-            .collect()
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok((states, blobs))
     }
 
     /// Puts `planes` on `output`'s glass: a modeset commit or a page flip, with an event.
     fn flip(&mut self, index: usize, planes: &[(PlaneId, Shown)]) -> Result<(), Error> {
-        let states = self.states(planes)?;
+        let modeset = self.outputs[index].needs_modeset;
+        let (states, _blobs) = self.states(planes, !modeset)?;
         let out = &self.outputs[index];
         let primary = out.info.planes[0].id;
         if let Some((plane, _)) = planes
@@ -650,7 +670,7 @@ impl DrmBackend {
                 continue;
             }
             // A blocking modeset without an event: the next commit is free to go.
-            let states = self.states(&planes)?;
+            let (states, _) = self.states(&planes, false)?;
             let out = &mut self.outputs[i];
             match out.surface()?.commit(states, false) {
                 Ok(()) => out.needs_modeset = false,
@@ -746,6 +766,7 @@ impl Backend for DrmBackend {
                     Shown {
                         buffer: u.buffer.map(ScanoutRef::new),
                         position: u.position,
+                        damage: u.damage.to_vec(),
                     },
                 )
             })
@@ -755,7 +776,12 @@ impl Backend for DrmBackend {
         let needs_primary = out.needs_modeset || updates.is_empty();
         if needs_primary && !planes.iter().any(|(p, _)| *p == primary) {
             if let Some(s) = out.glass.get(&primary).filter(|s| s.buffer.is_some()) {
-                planes.push((primary, s.clone()));
+                // The same buffer again: nothing changed in it. Clips cannot say "nothing"
+                // (none means everything), so one pixel, to spare uploading drivers a
+                // whole frame per clock tick.
+                let mut s = s.clone();
+                s.damage = vec![crate::backend::Rect::new(0, 0, 1, 1)];
+                planes.push((primary, s));
             }
         }
         let refresh = out.info.current_mode.refresh_interval_ns();
