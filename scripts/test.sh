@@ -30,6 +30,9 @@ fi
 if [ -x scripts/fuzz.sh ]; then
   FUZZ_SECONDS="${FUZZ_SECONDS:-20}" scripts/fuzz.sh
 fi
+# The GBM allocator is behind a feature the default build leaves out: lint it too.
+cargo clippy -q -p gfx-drivers --features gbm -- -D warnings
+echo "gbm feature lint: ok"
 cargo run --release -q -p fusion --bin fusion-bench -- --quick >/dev/null
 echo "bench smoke run: ok"
 echo "tests: ${passed} passed, ${failed} failed"

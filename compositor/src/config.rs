@@ -282,6 +282,21 @@ pub struct Display {
     /// console stops drawing), the console's keyboard off, and VT switches (`chvt`,
     /// Ctrl+Alt+Fn) pausing and resuming the display. `off` leaves the console alone.
     pub vt: Vt,
+    /// `allocator`: what the `drm` backend makes scan-out buffers with: `dumb` (default;
+    /// every KMS driver) or `gbm` (the GPU driver's GBM, for boards whose display wants
+    /// buffers laid out by it; needs fusionfb built with the `gbm` feature).
+    pub allocator: Allocator,
+}
+
+/// `display.allocator`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocator {
+    /// Dumb buffers.
+    #[default]
+    Dumb,
+    /// GBM buffer objects.
+    Gbm,
 }
 
 /// `display.vt`: whether the master takes the console when it owns the display itself.

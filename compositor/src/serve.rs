@@ -90,6 +90,10 @@ fn open_drm(cfg: &Config) -> Result<gfx_drivers::DrmBackend, String> {
         device: cfg.display.device.clone(),
         mode,
         vt: vt_choice(cfg),
+        allocator: match cfg.display.allocator {
+            config::Allocator::Dumb => gfx_drivers::drm::Allocator::Dumb,
+            config::Allocator::Gbm => gfx_drivers::drm::Allocator::Gbm,
+        },
     };
     gfx_drivers::DrmBackend::open(&drm).map_err(|e| format!("drm backend: {e}"))
 }

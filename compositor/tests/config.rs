@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fusionfb::config::{
-    App, Backend, BufferMode, Color, Config, Display, Group, Input, Keyboard, Layer, LayerKind,
-    Location, Mode, PixelFormat, Position, Size, Transform, Vt, World,
+    Allocator, App, Backend, BufferMode, Color, Config, Display, Group, Input, Keyboard, Layer,
+    LayerKind, Location, Mode, PixelFormat, Position, Size, Transform, Vt, World,
 };
 
 fn configs_dir() -> PathBuf {
@@ -71,6 +71,7 @@ transform = "flipped-270"
 background = "#80102030"
 refresh = 59.94
 vt = "off"
+allocator = "gbm"
 
 [[layer]]
 id = 0
@@ -135,6 +136,7 @@ fn a_full_file_parses_to_the_expected_structs() {
             },
             refresh: Some(59.94),
             vt: Vt::Off,
+            allocator: Allocator::Gbm,
         },
         layers: vec![
             Layer {
@@ -537,7 +539,7 @@ fn unknown_keys_are_errors_that_name_the_key() {
         (
             "\n[display]\nbakend = \"drm\"\n",
             "board.toml:3:1: display.bakend: unknown field `bakend`, expected one of \
-             `backend`, `device`, `mode`, `transform`, `background`, `refresh`, `vt`",
+             `backend`, `device`, `mode`, `transform`, `background`, `refresh`, `vt`, `allocator`",
         ),
         (
             "[[layer]]\nid = 0\nkind = \"primary\"\nalpha = 0.5\n",

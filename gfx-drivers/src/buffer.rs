@@ -133,6 +133,9 @@ struct Inner {
     map: Mapping,
     /// Dropped after `map`: device memory is freed only once it is unmapped.
     backing: Backing,
+    /// Whether CPU access is bracketed with `DMA_BUF_IOCTL_SYNC`: `fd` is a dma-buf (an
+    /// imported one, or device memory mapped through its own export, such as GBM's).
+    dma_sync: bool,
     /// How many scan-out slots (pending or on the glass) hold the buffer.
     busy: AtomicU32,
     /// Serialises every slice of `map` made in this process (see [`crate::view`]).
@@ -232,6 +235,11 @@ impl Buffer {
         backing: Backing,
     ) -> Result<Buffer, Error> {
         let map = Mapping::new_at(fd.as_fd(), offset, desc.size, writable)?;
+        let dma_sync = match backing {
+            Backing::DmaBuf => true,
+            Backing::Device(_) => is_dma_buf(fd.as_fd()),
+            Backing::Memfd | Backing::Framebuffer => false,
+        };
         let id = BufferId(NEXT_ID.fetch_add(1, Ordering::Relaxed));
         tracing::trace!(id = id.0, ?desc, writable, ?backing, "buffer mapped");
         Ok(Buffer {
@@ -241,6 +249,7 @@ impl Buffer {
                 fd,
                 map,
                 backing,
+                dma_sync,
                 busy: AtomicU32::new(0),
                 access: Mutex::new(()),
             }),
@@ -275,8 +284,9 @@ impl Buffer {
     }
 
     /// Starts a stretch of CPU access (`DMA_BUF_IOCTL_SYNC` START, READ and WRITE when
-    /// `write`) to an imported dma-buf; nothing for other memory. [`Buffer::with_bytes`] and
-    /// [`Buffer::with_bytes_mut`] bracket each access on their own: call this pair around a
+    /// `write`) to a dma-buf (imported, or device memory mapped through its export); nothing
+    /// for other memory. [`Buffer::with_bytes`] and [`Buffer::with_bytes_mut`] bracket each
+    /// access on their own: call this pair around a
     /// longer stretch of drawing (nested brackets are allowed by the kernel).
     pub fn begin_cpu_access(&self, write: bool) -> Result<(), Error> {
         self.sync(sys::DMA_BUF_SYNC_START, write)
@@ -288,7 +298,7 @@ impl Buffer {
     }
 
     fn sync(&self, edge: u64, write: bool) -> Result<(), Error> {
-        if !self.is_dma_buf() {
+        if !self.inner.dma_sync {
             return Ok(());
         }
         let dir = if write {

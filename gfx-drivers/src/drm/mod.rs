@@ -38,6 +38,8 @@
 
 pub mod damage;
 pub mod dumb;
+#[cfg(feature = "gbm")]
+pub mod gbm;
 pub mod modes;
 pub mod open;
 pub mod watchdog;
@@ -58,7 +60,7 @@ use smithay::backend::session::libseat::LibSeatSession;
 use smithay::backend::session::Event as SessionEvent;
 use smithay::backend::udev::{UdevBackend, UdevEvent};
 use smithay::reexports::drm::control::{
-    connector, crtc, plane, Device as ControlDevice, ModeFlags, ModeTypeFlags,
+    connector, crtc, framebuffer, plane, Device as ControlDevice, ModeFlags, ModeTypeFlags,
 };
 use smithay::utils::{DeviceFd, Rectangle, Transform as SmithayTransform};
 
@@ -80,6 +82,18 @@ pub struct DrmConfig {
     pub mode: ModeChoice,
     /// `display.vt`: whether to take the console when the card is opened directly.
     pub vt: crate::vt::VtChoice,
+    /// `display.allocator`: what scan-out buffers are made with.
+    pub allocator: Allocator,
+}
+
+/// What the DRM backend allocates its scan-out buffers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allocator {
+    /// Dumb buffers: every KMS driver has them.
+    #[default]
+    Dumb,
+    /// GBM buffer objects ([`gbm`]; the `gbm` cargo feature).
+    Gbm,
 }
 
 /// What the private event loop collected since the last dispatch.
@@ -137,6 +151,9 @@ pub struct DrmBackend {
     path: PathBuf,
     /// Kept open for the backend's life: dropping it closes the seat.
     _session: Option<LibSeatSession>,
+    /// GBM, when `display.allocator = "gbm"`.
+    #[cfg(feature = "gbm")]
+    gbm: Option<gbm::GbmAllocator>,
     /// The VT, when the card was opened directly and there is one ([`crate::vt`]).
     console: Option<crate::vt::Console>,
     mode_choice: ModeChoice,
@@ -322,6 +339,8 @@ impl DrmBackend {
             fd,
             path: opened.path,
             _session: session,
+            #[cfg(feature = "gbm")]
+            gbm: None,
             console,
             mode_choice: config.mode,
             outputs: Vec::new(),
@@ -329,6 +348,23 @@ impl DrmBackend {
             paused: false,
             how,
         };
+        match config.allocator {
+            Allocator::Dumb => {}
+            #[cfg(feature = "gbm")]
+            Allocator::Gbm => {
+                let g = gbm::GbmAllocator::new(&backend.fd)?;
+                tracing::info!(backend = g.backend_name(), "scan-out buffers from GBM");
+                backend.gbm = Some(g);
+            }
+            #[cfg(not(feature = "gbm"))]
+            Allocator::Gbm => {
+                return Err(Error::Unsupported(
+                    "display.allocator = \"gbm\": this fusionfb was built without the `gbm` \
+                     feature (cargo build --features gbm)"
+                        .into(),
+                ))
+            }
+        }
         backend.scan_connectors()?;
         if !backend.outputs.iter().any(|o| o.connected) {
             return Err(Error::Unavailable(format!(
@@ -344,6 +380,18 @@ impl DrmBackend {
             "DRM device open"
         );
         Ok(backend)
+    }
+
+    /// The framebuffer of one of this card's buffers (`None`: not one of them).
+    fn framebuffer(&self, b: &Buffer) -> Option<Result<framebuffer::Handle, Error>> {
+        if let Some(m) = dumb::own(&self.fd, b) {
+            return Some(m.framebuffer());
+        }
+        #[cfg(feature = "gbm")]
+        if let Some(m) = gbm::own(&self.fd, b) {
+            return Some(m.framebuffer());
+        }
+        None
     }
 
     /// The card's path.
@@ -554,11 +602,11 @@ impl DrmBackend {
                     None => None,
                     Some(r) => {
                         let b = r.buffer();
-                        let memory = dumb::own(&self.fd, b).ok_or_else(|| {
+                        let fb = self.framebuffer(b).ok_or_else(|| {
                             Error::Unsupported(
                                 "only buffers allocated by this DRM device scan out".into(),
                             )
-                        })?;
+                        })??;
                         let (w, h) = (b.width() as i32, b.height() as i32);
                         let clips = if damage {
                             damage::clips(&self.fd, w, h, &shown.damage)
@@ -573,7 +621,7 @@ impl DrmBackend {
                             transform: SmithayTransform::Normal,
                             alpha: 1.0,
                             damage_clips,
-                            fb: memory.framebuffer()?,
+                            fb,
                             fence: None,
                         })
                     }
@@ -726,6 +774,10 @@ impl Backend for DrmBackend {
                 "{width}x{height} is not a size a dumb buffer can have"
             )));
         }
+        #[cfg(feature = "gbm")]
+        if let Some(gbm) = &self.gbm {
+            return gbm.allocate(width, height, format);
+        }
         dumb::allocate(&self.fd, width, height, format)
     }
 
@@ -826,7 +878,7 @@ impl Backend for DrmBackend {
     }
 
     fn can_scan_out(&self, buffer: &Buffer) -> bool {
-        dumb::own(&self.fd, buffer).is_some()
+        self.framebuffer(buffer).is_some()
     }
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {
