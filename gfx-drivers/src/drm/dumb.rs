@@ -18,13 +18,58 @@ use crate::backend::Error;
 use crate::buffer::{Buffer, BufferDesc, DeviceMemory};
 use crate::format::Format;
 
+/// A buffer's framebuffer on a card, added on first scan-out and removed with the buffer
+/// (shared by the dumb and GBM allocators).
+#[derive(Debug)]
+pub(crate) struct FbCache {
+    fd: DrmDeviceFd,
+    fb: Mutex<Option<framebuffer::Handle>>,
+}
+
+impl FbCache {
+    pub(crate) fn new(fd: &DrmDeviceFd) -> FbCache {
+        FbCache {
+            fd: fd.clone(),
+            fb: Mutex::new(None),
+        }
+    }
+
+    /// The card the framebuffer is (or will be) on.
+    pub(crate) fn fd(&self) -> &DrmDeviceFd {
+        &self.fd
+    }
+
+    /// The framebuffer, added with `add` the first time.
+    pub(crate) fn get_or_add(
+        &self,
+        add: impl FnOnce(&DrmDeviceFd) -> std::io::Result<framebuffer::Handle>,
+    ) -> Result<framebuffer::Handle, Error> {
+        let mut fb = self.fb.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = *fb {
+            return Ok(h);
+        }
+        let h = add(&self.fd)?;
+        *fb = Some(h);
+        Ok(h)
+    }
+}
+
+impl Drop for FbCache {
+    fn drop(&mut self) {
+        if let Some(fb) = self.fb.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Err(e) = self.fd.destroy_framebuffer(fb) {
+                tracing::debug!("destroying framebuffer {fb:?}: {e}");
+            }
+        }
+    }
+}
+
 /// A dumb buffer of a card, owned by the buffers that map it.
 #[derive(Debug)]
 pub struct DumbMemory {
-    fd: DrmDeviceFd,
+    fb: FbCache,
     dumb: DumbBuffer,
     format: Format,
-    fb: Mutex<Option<framebuffer::Handle>>,
 }
 
 /// The DRM fourcc and (depth, bpp) of the legacy `ADDFB` for a format.
@@ -39,26 +84,22 @@ fn drm_format(format: Format) -> (DrmFourcc, u32, u32) {
 impl DumbMemory {
     /// Whether the memory lives on the card behind `fd`.
     pub fn is_on(&self, fd: &DrmDeviceFd) -> bool {
-        self.fd == *fd
+        self.fb.fd() == fd
     }
 
     /// Its framebuffer, added on first use.
     pub fn framebuffer(&self) -> Result<framebuffer::Handle, Error> {
-        let mut fb = self.fb.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(h) = *fb {
-            return Ok(h);
-        }
         let (_, depth, bpp) = drm_format(self.format);
-        let h = self.fd.add_framebuffer(&self.dumb, depth, bpp)?;
-        *fb = Some(h);
-        Ok(h)
+        self.fb
+            .get_or_add(|fd| fd.add_framebuffer(&self.dumb, depth, bpp))
     }
 }
 
 impl DeviceMemory for DumbMemory {
     fn export(&self) -> Result<OwnedFd, Error> {
         let flags = smithay::reexports::drm::CLOEXEC | smithay::reexports::drm::RDWR;
-        self.fd
+        self.fb
+            .fd()
             .buffer_to_prime_fd(self.dumb.handle(), flags)
             .map_err(|e| {
                 Error::Unsupported(format!(
@@ -74,12 +115,20 @@ impl DeviceMemory for DumbMemory {
 
 impl Drop for DumbMemory {
     fn drop(&mut self) {
-        if let Some(fb) = self.fb.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
-            if let Err(e) = self.fd.destroy_framebuffer(fb) {
+        // The framebuffer goes first (FbCache's Drop runs after this body, so remove it
+        // here), then the buffer.
+        if let Some(fb) = self
+            .fb
+            .fb
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            if let Err(e) = self.fb.fd.destroy_framebuffer(fb) {
                 tracing::debug!("destroying framebuffer {fb:?}: {e}");
             }
         }
-        if let Err(e) = self.fd.destroy_dumb_buffer(self.dumb) {
+        if let Err(e) = self.fb.fd.destroy_dumb_buffer(self.dumb) {
             tracing::debug!("destroying a dumb buffer: {e}");
         }
     }
@@ -95,10 +144,9 @@ pub fn allocate(
     let (fourcc, _, bpp) = drm_format(format);
     let dumb = fd.create_dumb_buffer((width, height), fourcc, bpp)?;
     let memory = Arc::new(DumbMemory {
-        fd: fd.clone(),
+        fb: FbCache::new(fd),
         dumb,
         format,
-        fb: Mutex::new(None),
     });
     let pitch = dumb.pitch() as usize;
     let desc = BufferDesc {

@@ -20,10 +20,12 @@
 
 use std::any::Any;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use smithay::backend::drm::DrmDeviceFd;
 use smithay::reexports::drm::control::{framebuffer, Device as ControlDevice};
+
+use super::dumb::FbCache;
 use smithay::reexports::gbm::{self, BufferObject, BufferObjectFlags};
 
 use crate::backend::Error;
@@ -33,10 +35,10 @@ use crate::format::Format;
 /// A GBM buffer object of a card, owned by the buffers that map it.
 #[derive(Debug)]
 pub struct GbmMemory {
-    fd: DrmDeviceFd,
+    // Declared first: the framebuffer is removed before the buffer object is destroyed.
+    fb: FbCache,
     bo: BufferObject<()>,
     format: Format,
-    fb: Mutex<Option<framebuffer::Handle>>,
 }
 
 /// GBM's fourcc and the legacy `ADDFB` (depth, bpp) for a format.
@@ -51,19 +53,14 @@ fn gbm_format(format: Format) -> (gbm::Format, u32, u32) {
 impl GbmMemory {
     /// Whether the memory lives on the card behind `fd`.
     pub fn is_on(&self, fd: &DrmDeviceFd) -> bool {
-        self.fd == *fd
+        self.fb.fd() == fd
     }
 
     /// Its framebuffer, added on first use.
     pub fn framebuffer(&self) -> Result<framebuffer::Handle, Error> {
-        let mut fb = self.fb.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(h) = *fb {
-            return Ok(h);
-        }
         let (_, depth, bpp) = gbm_format(self.format);
-        let h = self.fd.add_framebuffer(&self.bo, depth, bpp)?;
-        *fb = Some(h);
-        Ok(h)
+        self.fb
+            .get_or_add(|fd| fd.add_framebuffer(&self.bo, depth, bpp))
     }
 }
 
@@ -76,17 +73,6 @@ impl DeviceMemory for GbmMemory {
 
     fn as_any(&self) -> &dyn Any {
         self
-    }
-}
-
-impl Drop for GbmMemory {
-    fn drop(&mut self) {
-        if let Some(fb) = self.fb.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
-            if let Err(e) = self.fd.destroy_framebuffer(fb) {
-                tracing::debug!("destroying framebuffer {fb:?}: {e}");
-            }
-        }
-        // The buffer object is destroyed by its own Drop.
     }
 }
 
@@ -154,10 +140,9 @@ impl GbmAllocator {
             size: pitch * height as usize,
         };
         let memory = Arc::new(GbmMemory {
-            fd: self.fd.clone(),
+            fb: FbCache::new(&self.fd),
             bo,
             format,
-            fb: Mutex::new(None),
         });
         Buffer::from_device(dmabuf, offset, desc, memory)
     }
