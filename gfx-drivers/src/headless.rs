@@ -64,6 +64,8 @@ pub struct HeadlessOutputConfig {
     extra_modes: Vec<Mode>,
     physical_size_mm: (u32, u32),
     transform: Transform,
+    refuse_overlays: bool,
+    fail_commits: u32,
 }
 
 impl Default for HeadlessOutputConfig {
@@ -74,6 +76,8 @@ impl Default for HeadlessOutputConfig {
             extra_modes: Vec::new(),
             physical_size_mm: (0, 0),
             transform: Transform::Normal,
+            refuse_overlays: false,
+            fail_commits: 0,
         }
     }
 }
@@ -113,6 +117,23 @@ impl HeadlessOutputConfig {
         self.transform = transform;
         self
     }
+
+    /// Refuse every commit that shows a buffer on an overlay or cursor plane with
+    /// [`Error::PlaneRefused`], the way a DRM driver's TEST_ONLY check refuses a plane
+    /// configuration it cannot scan out (vc4 with an unsupported size, say): for testing
+    /// the compositor's fallback to composition.
+    pub fn refuse_overlays(mut self, refuse: bool) -> Self {
+        self.refuse_overlays = refuse;
+        self
+    }
+
+    /// Fail the first `n` commits with an I/O error, the way a display does whose driver
+    /// hiccups or whose monitor is being replugged: for testing that the compositor
+    /// survives and tries again.
+    pub fn fail_commits(mut self, n: u32) -> Self {
+        self.fail_commits = n;
+        self
+    }
 }
 
 /// What one plane shows (on the glass, or after a pending commit).
@@ -137,6 +158,8 @@ struct HeadlessOutput {
     clock: VblankClock,
     glass: Vec<PlaneState>,
     pending: Option<Pending>,
+    refuse_overlays: bool,
+    fail_commits: u32,
 }
 
 /// The in-memory backend; see the [module docs](self).
@@ -208,6 +231,8 @@ impl HeadlessBackend {
                 clock: VblankClock::new(now, config.mode.refresh_interval_ns()),
                 glass: vec![PlaneState::default(); info.planes.len()],
                 pending: None,
+                refuse_overlays: config.refuse_overlays,
+                fail_commits: config.fail_commits,
                 info,
             });
         }
@@ -326,6 +351,27 @@ impl Backend for HeadlessBackend {
             return Err(Error::Busy(output));
         }
         let indices = crate::backend::check_updates(&out.info, updates)?;
+        if out.fail_commits > 0 {
+            let out = self.out_mut(output)?;
+            out.fail_commits -= 1;
+            return Err(Error::Io(std::io::Error::other(format!(
+                "{}: commit failed (fail_commits)",
+                out.info.name
+            ))));
+        }
+        let out = self.out(output)?;
+        if out.refuse_overlays {
+            let primary = out.info.planes[0].id;
+            if let Some(u) = updates
+                .iter()
+                .find(|u| u.plane != primary && u.buffer.is_some())
+            {
+                return Err(Error::PlaneRefused {
+                    plane: u.plane,
+                    reason: "this headless output refuses overlay planes (refuse_overlays)".into(),
+                });
+            }
+        }
         let planes: Vec<(usize, PlaneState)> = indices
             .into_iter()
             .zip(updates)

@@ -488,13 +488,16 @@ fn a_client_can_take_the_primary_layer_exclusively_with_zero_copies() {
     drop((windowed, surf));
 }
 
-#[test]
-fn an_overlay_layer_taken_exclusively_shows_the_clients_buffer_on_its_plane() {
+/// A 320x240 server with an exclusive-capable 100x80 overlay layer (id 1) at (50, 40), on a
+/// headless output that refuses overlay planes when `refuse` says so.
+fn overlay_server(name: &str, refuse: bool) -> (Server, fusion::WorldConfig) {
     use fusionfb::server::LayerSpec;
     use gfx_drivers::backend::PlaneKind;
-    let w = world("overlay");
-    let backend =
-        HeadlessBackend::new(vec![HeadlessOutputConfig::new().mode(320, 240, 60_000)]).unwrap();
+    let w = world(name);
+    let backend = HeadlessBackend::new(vec![HeadlessOutputConfig::new()
+        .mode(320, 240, 60_000)
+        .refuse_overlays(refuse)])
+    .unwrap();
     let overlay = LayerSpec {
         id: 1,
         kind: PlaneKind::Overlay,
@@ -502,13 +505,19 @@ fn an_overlay_layer_taken_exclusively_shows_the_clients_buffer_on_its_plane() {
         size: Some((100, 80)),
         position: (50, 40),
     };
-    let mut s = Server::with_layers(
+    let s = Server::with_layers(
         w.clone(),
         Box::new(backend),
         fusionfb::compose::Transform::Normal,
         vec![LayerSpec::primary(), overlay],
     )
     .unwrap();
+    (s, w)
+}
+
+#[test]
+fn an_overlay_layer_taken_exclusively_shows_the_clients_buffer_on_its_plane() {
+    let (mut s, w) = overlay_server("overlay", false);
     let (d, surf) = with_server(&mut s, move || {
         let mut d = Display::connect_to(w).unwrap();
         assert_eq!(d.layers().len(), 2);
@@ -560,6 +569,90 @@ fn an_overlay_layer_taken_exclusively_shows_the_clients_buffer_on_its_plane() {
     });
     assert!(s
         .dispatch_until(Duration::from_secs(10), |s| s.layer_on_glass(1).is_none())
+        .unwrap());
+    drop(surf);
+}
+
+/// Commits the display does not take are tried again; the client's frame gets through in
+/// the end and the master keeps serving.
+#[test]
+fn failed_commits_are_tried_again_without_losing_the_client() {
+    let w = world("failing");
+    let backend = HeadlessBackend::new(vec![HeadlessOutputConfig::new()
+        .mode(320, 240, 60_000)
+        .fail_commits(3)])
+    .unwrap();
+    let mut s = Server::new(w.clone(), Box::new(backend)).unwrap();
+    let (d, surf) = with_server(&mut s, move || {
+        let mut d = Display::connect_to(w).unwrap();
+        let mut surf = d.create_surface(40, 30, Format::Xrgb8888, 2).unwrap();
+        d.create_window(&surf, 0, 20, 10).unwrap();
+        surf.back().fill(RED).unwrap();
+        d.flip(&mut surf, &[]).unwrap();
+        d.wait_frame(&surf, Duration::from_secs(10)).unwrap();
+        (d, surf)
+    });
+    assert_eq!(s.commit_errors(), 3);
+    assert_eq!(pixel(&s.screenshot().unwrap(), 25, 15), RED);
+    drop((d, surf));
+}
+
+/// A display that refuses the overlay plane at commit (as a DRM driver's TEST_ONLY check
+/// does, vc4 with an unsupported size, say): the master composes the holder's buffer into
+/// the primary plane instead, the client still gets its frames, and nothing is lost.
+#[test]
+fn a_refused_overlay_plane_is_composed_instead() {
+    let (mut s, w) = overlay_server("refused", true);
+    let (d, surf) = with_server(&mut s, move || {
+        let mut d = Display::connect_to(w).unwrap();
+        let mut surf = d.acquire_layer(1).unwrap();
+        surf.back().fill(RED).unwrap();
+        d.flip(&mut surf, &[]).unwrap();
+        d.wait_frame(&surf, Duration::from_secs(10)).unwrap();
+        (d, surf)
+    });
+    assert!(
+        s.layer_on_glass(1).is_none(),
+        "the refused plane shows nothing"
+    );
+    assert_eq!(
+        s.commit_errors(),
+        0,
+        "a refused plane is not a failed frame"
+    );
+    let glass = s.screenshot().unwrap();
+    assert_eq!(pixel(&glass, 10, 10), BACKGROUND);
+    assert_eq!(pixel(&glass, 50, 40), RED, "composed at the layer's place");
+    assert_eq!(pixel(&glass, 50 + 99, 40 + 79), RED);
+    assert_eq!(pixel(&glass, 50 + 100, 40 + 80), BACKGROUND);
+
+    // The holder draws on: a damaged flip is composed again.
+    let (d, surf) = with_server(&mut s, move || {
+        let (mut d, mut surf) = (d, surf);
+        surf.back().fill(RED).unwrap();
+        surf.back()
+            .fill_rect(gfx_drivers::backend::Rect::new(10, 10, 4, 4), 0xff00_00ff)
+            .unwrap();
+        let damage = [fusionfb_protocol::Rect::new(10, 10, 4, 4)];
+        d.flip(&mut surf, &damage).unwrap();
+        d.wait_frame(&surf, Duration::from_secs(10)).unwrap();
+        (d, surf)
+    });
+    let glass = s.screenshot().unwrap();
+    assert_eq!(pixel(&glass, 50 + 11, 40 + 11), 0xff00_00ff);
+    assert_eq!(pixel(&glass, 50 + 20, 40 + 20), RED);
+
+    // Released: the composed layer is gone from the primary plane.
+    let mut d = d;
+    with_server(&mut s, move || {
+        d.release_layer(1).unwrap();
+        d
+    });
+    assert!(s
+        .dispatch_until(Duration::from_secs(10), |s| {
+            s.screenshot()
+                .is_ok_and(|g| pixel(&g, 50 + 20, 40 + 20) == BACKGROUND)
+        })
         .unwrap());
     drop(surf);
 }

@@ -52,6 +52,9 @@ pub(crate) struct LayerState {
     pub plane: Option<PlaneId>,
     /// The surface holding it exclusively.
     pub exclusive: Option<u32>,
+    /// The driver refused the holder's buffer on the plane: it is composed into the
+    /// primary plane instead, until the layer is released.
+    pub composed: bool,
     /// Where its descriptor lives in the master's read-only pool.
     pub descriptor: fusion::pool::ShmHandle,
     /// Its reactor (announces `Configure` when the descriptor changes).
@@ -116,6 +119,7 @@ impl Server {
         for l in &mut self.layers {
             if l.exclusive == Some(surface) {
                 l.exclusive = None;
+                l.composed = false;
                 released = true;
             }
         }
@@ -127,20 +131,84 @@ impl Server {
     }
 
     /// Exclusively held layers whose holder has flipped a buffer: the primary layer's
-    /// (`primary`) or the others', with their plane, buffer and position.
+    /// (`primary`) or the others', with their plane, buffer and position (not those whose
+    /// plane was refused: they are composed, see [`Server::composed_layers`]).
     pub(crate) fn exclusive_buffers(
         &self,
         primary: bool,
     ) -> Vec<(PlaneId, gfx_drivers::Buffer, (i32, i32))> {
         self.layers
             .iter()
-            .filter(|l| (l.spec.kind == PlaneKind::Primary) == primary)
+            .filter(|l| (l.spec.kind == PlaneKind::Primary) == primary && !l.composed)
             .filter_map(|l| {
                 let s = self.surfaces.get(&l.exclusive?)?;
                 let b = s.buffers.get(s.front? as usize)?.clone();
                 Some((l.plane?, b, l.spec.position))
             })
             .collect()
+    }
+
+    /// Layers whose plane refused their holder's buffer, composed instead: rank, buffer and
+    /// position.
+    pub(crate) fn composed_layers(&self) -> Vec<(usize, gfx_drivers::Buffer, (i32, i32))> {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.composed)
+            .filter_map(|(rank, l)| {
+                let s = self.surfaces.get(&l.exclusive?)?;
+                let b = s.buffers.get(s.front? as usize)?.clone();
+                Some((rank, b, l.spec.position))
+            })
+            .collect()
+    }
+
+    /// The driver refused `plane`: compose the layer on it from now on (until released).
+    /// `false` if no held layer uses that plane.
+    pub(crate) fn compose_refused_plane(&mut self, plane: PlaneId, reason: &str) -> bool {
+        let Some(l) = self
+            .layers
+            .iter_mut()
+            .find(|l| l.plane == Some(plane) && l.exclusive.is_some() && !l.composed)
+        else {
+            return false;
+        };
+        tracing::warn!(
+            layer = l.spec.id,
+            ?plane,
+            "the display refused the layer's plane ({reason}): composing it instead"
+        );
+        l.composed = true;
+        self.planes_dirty = true;
+        self.damage_all();
+        true
+    }
+
+    /// A holder of a composed layer flipped `surface` with `damage` (buffer coordinates;
+    /// empty: all of it): that part of the screen is composed again.
+    pub(crate) fn damage_composed_layer(&mut self, surface: u32, damage: &[proto::Rect]) {
+        let spots: Vec<proto::Rect> = self
+            .layers
+            .iter()
+            .filter(|l| l.composed && l.exclusive == Some(surface))
+            .filter_map(|l| {
+                let s = self.surfaces.get(&surface)?;
+                let b = s.buffers.first()?;
+                let (x, y) = l.spec.position;
+                let full = [proto::Rect::new(0, 0, b.width(), b.height())];
+                let rects = if damage.is_empty() { &full[..] } else { damage };
+                Some(
+                    rects
+                        .iter()
+                        .map(|r| proto::Rect::new(x + r.x, y + r.y, r.w, r.h))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .flatten()
+            .collect();
+        for r in spots {
+            self.damage(r);
+        }
     }
 
     /// Where a layer stands, bottom (0) to top: windows stack by it, then by age.

@@ -154,6 +154,10 @@ pub struct Server {
     last_direct: bool,
     bytes_composed_last: u64,
     bytes_composed_total: u64,
+    /// Commits the backend refused (not counting refused planes, which are composed).
+    commit_errors: u64,
+    /// The last commit error, so each kind is logged once.
+    commit_error: Option<String>,
     focused: Option<u32>,
     input: input::InputState,
     /// The backend's name for the output (what `touch-output` names).
@@ -256,6 +260,7 @@ impl Server {
                 spec,
                 plane,
                 exclusive: None,
+                composed: false,
                 descriptor,
                 reactor,
                 published: None,
@@ -310,6 +315,8 @@ impl Server {
             last_direct: false,
             bytes_composed_last: 0,
             bytes_composed_total: 0,
+            commit_errors: 0,
+            commit_error: None,
             focused: None,
             input: input::InputState::default(),
             output_name: info.name.clone(),
@@ -672,7 +679,9 @@ impl Server {
         let idle: Vec<PlaneId> = if self.planes_dirty {
             self.layers
                 .iter()
-                .filter(|l| l.spec.kind != PlaneKind::Primary && l.exclusive.is_none())
+                .filter(|l| {
+                    l.spec.kind != PlaneKind::Primary && (l.exclusive.is_none() || l.composed)
+                })
                 .filter_map(|l| l.plane)
                 .collect()
         } else {
@@ -682,7 +691,12 @@ impl Server {
             updates.push(PlaneUpdate::disable(*p));
         }
         // With nothing to show, the commit is a frame clock for the flips waiting on it.
-        self.backend.commit(self.output, &updates)?;
+        let result = self.backend.commit(self.output, &updates);
+        drop(updates);
+        if let Err(e) = result {
+            return self.commit_failed(e);
+        }
+        self.commit_error = None;
         self.planes_dirty = false;
         self.frames += 1;
         self.frame_in_flight = true;
@@ -697,6 +711,39 @@ impl Server {
             self.back ^= 1;
         }
         Ok(())
+    }
+
+    /// A commit the backend did not take. A refused plane makes its layer composed and the
+    /// frame is made again at once; anything else is reported (once per kind of error)
+    /// and tried again a refresh later with everything redrawn: the display may come back
+    /// (a driver hiccup, a monitor being replugged), and no client is dropped for it.
+    fn commit_failed(&mut self, e: gfx_drivers::backend::Error) -> Result<(), ServerError> {
+        // What was composed into the back buffer did not reach the glass.
+        self.damage_all();
+        if let gfx_drivers::backend::Error::PlaneRefused { plane, reason } = &e {
+            if self.compose_refused_plane(*plane, reason) {
+                return self.frame();
+            }
+        }
+        let text = e.to_string();
+        if self.commit_error.as_deref() != Some(text.as_str()) {
+            warn!("the display did not take a frame, trying again: {text}");
+            self.commit_error = Some(text);
+        }
+        self.commit_errors += 1;
+        let refresh = self
+            .backend
+            .output(self.output)
+            .map(|o| o.current_mode.refresh_interval_ns())
+            .unwrap_or(16_666_667)
+            .max(1_000_000);
+        self.compose_at = Some(Instant::now() + Duration::from_nanos(refresh));
+        Ok(())
+    }
+
+    /// Commits the backend did not take since the start.
+    pub fn commit_errors(&self) -> u64 {
+        self.commit_errors
     }
 
     /// The buffer to scan out directly, if the top visible window is an opaque XRGB8888
@@ -755,7 +802,7 @@ impl Server {
         self.bytes_composed_last = bytes;
         self.bytes_composed_total += bytes;
         // What each visible window shows: its surface's front buffer.
-        let mut shown: Vec<(u64, Buffer, compose::Rect, f32)> = self
+        let mut ranked: Vec<((usize, u8), ShownElement)> = self
             .windows
             .iter()
             .filter(|win| win.visible && win.opacity > 0)
@@ -763,9 +810,19 @@ impl Server {
                 let s = self.surfaces.get(&win.surface)?;
                 let b = s.buffers.get(s.front? as usize)?.clone();
                 let dst = compose::Rect::new(win.x, win.y, b.width() as i32, b.height() as i32);
-                Some((win.id as u64, b, dst, win.opacity as f32 / 255.0))
+                let rank = (self.layer_rank(win.layer), 0);
+                Some((rank, (win.id as u64, b, dst, win.opacity as f32 / 255.0)))
             })
             .collect();
+        // Layers whose plane was refused: their holder's buffer, above the layer's windows.
+        for (rank, b, (x, y)) in self.composed_layers() {
+            let dst = compose::Rect::new(x, y, b.width() as i32, b.height() as i32);
+            let id = u64::from(u32::MAX) + 1 + rank as u64;
+            ranked.push(((rank, 1), (id, b, dst, 1.0)));
+        }
+        // Stable: windows keep their stacking order within a layer.
+        ranked.sort_by_key(|(rank, _)| *rank);
+        let mut shown: Vec<ShownElement> = ranked.into_iter().map(|(_, e)| e).collect();
         // The cursor, above everything.
         if let (Some(r), Some(b)) = (self.cursor_rect(), self.input.pointer.cursor.clone()) {
             let dst = compose::Rect::new(r.x, r.y, r.w as i32, r.h as i32);
@@ -816,6 +873,9 @@ impl Server {
             .collect())
     }
 }
+
+/// One thing composed into the back buffer: its element id, buffer, place and opacity.
+type ShownElement = (u64, Buffer, compose::Rect, f32);
 
 /// Runs `f` with the bytes of every buffer borrowed at once (each buffer's access lock is
 /// taken in turn; nesting keeps them all alive while `f` runs).

@@ -292,6 +292,7 @@ impl Server {
         for r in spots {
             self.damage(r);
         }
+        self.damage_composed_layer(id, &damage);
         Ok(())
     }
 
