@@ -286,6 +286,10 @@ pub struct Display {
     /// every KMS driver) or `gbm` (the GPU driver's GBM, for boards whose display wants
     /// buffers laid out by it; needs fusionfb built with the `gbm` feature).
     pub allocator: Allocator,
+    /// `output`: for `drm`, the connector to drive when several displays are connected
+    /// (`HDMI-A-1`, `DSI-1`; `fusionfb status` and the master's first log lines name them).
+    /// Default: the first connected. The master drives one output; the others stay dark.
+    pub output: Option<String>,
 }
 
 /// `display.allocator`.

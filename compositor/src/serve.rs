@@ -94,6 +94,7 @@ fn open_drm(cfg: &Config) -> Result<gfx_drivers::DrmBackend, String> {
             config::Allocator::Dumb => gfx_drivers::drm::Allocator::Dumb,
             config::Allocator::Gbm => gfx_drivers::drm::Allocator::Gbm,
         },
+        output: cfg.display.output.clone(),
     };
     gfx_drivers::DrmBackend::open(&drm).map_err(|e| format!("drm backend: {e}"))
 }

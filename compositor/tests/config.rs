@@ -72,6 +72,7 @@ background = "#80102030"
 refresh = 59.94
 vt = "off"
 allocator = "gbm"
+output = "HDMI-A-1"
 
 [[layer]]
 id = 0
@@ -137,6 +138,7 @@ fn a_full_file_parses_to_the_expected_structs() {
             refresh: Some(59.94),
             vt: Vt::Off,
             allocator: Allocator::Gbm,
+            output: Some("HDMI-A-1".into()),
         },
         layers: vec![
             Layer {
@@ -539,7 +541,7 @@ fn unknown_keys_are_errors_that_name_the_key() {
         (
             "\n[display]\nbakend = \"drm\"\n",
             "board.toml:3:1: display.bakend: unknown field `bakend`, expected one of \
-             `backend`, `device`, `mode`, `transform`, `background`, `refresh`, `vt`, `allocator`",
+             `backend`, `device`, `mode`, `transform`, `background`, `refresh`, `vt`, `allocator`, `output`",
         ),
         (
             "[[layer]]\nid = 0\nkind = \"primary\"\nalpha = 0.5\n",

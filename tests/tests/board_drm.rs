@@ -555,9 +555,10 @@ fn drm_legacy_on_bochs_shows_paint_and_clock() {
 /// A VT switch away and back on DRM opened directly (no seat manager): the master takes
 /// tty1 itself (graphics mode, console keyboard off, `VT_PROCESS`), pauses when the console
 /// is switched to tty2 (the text console is on the glass; the clients keep running, their
-/// frames complete on a timer) and shows the same clients again when switched back.
+/// frames complete on a timer) and shows the same clients again when switched back. Then
+/// the display is unplugged and plugged back (connector hot-plug) with the same outcome.
 #[test]
-fn drm_vt_switch_pauses_and_resumes_without_losing_a_client() {
+fn drm_vt_switch_and_replug_keep_every_client() {
     let Some(mut board) = Board::boot_or_skip(BoardSpec::new(Gpu::Bochs)) else {
         return;
     };
@@ -621,6 +622,58 @@ fn drm_vt_switch_pauses_and_resumes_without_losing_a_client() {
     assert!(log.contains("session resumed"), "{log}");
     for (bg, name) in [(&paint, "paint"), (&clock, "clock")] {
         assert!(board.running(bg).unwrap(), "{name} ended across the switch");
+    }
+
+    // Hot-plug: the kernel's connector is forced off and on again through sysfs, each time
+    // followed by the card's `change` uevent a real cable's hot-plug interrupt makes (forcing
+    // the status re-probes the connector but sends no uevent of its own). Unplugged, the
+    // master keeps its clients and their frames go on; plugged back, the glass shows them
+    // again.
+    let status_file = "/sys/class/drm/card0-Virtual-1/status";
+    let presented = status(&mut board)["display"]["frames"]["presented"]
+        .as_u64()
+        .unwrap_or(0);
+    board.ok(&format!(
+        "echo off > {status_file} && echo change > /sys/class/drm/card0/uevent"
+    ));
+    board
+        .wait_until(SLOW, "the master to see the display unplugged", |b| {
+            Ok(plain(&b.log(&server)?)
+                .contains("display unplugged")
+                .then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    board
+        .wait_until(SLOW, "frames presented while unplugged", |b| {
+            let now = status(b)["display"]["frames"]["presented"]
+                .as_u64()
+                .unwrap_or(0);
+            Ok((now > presented + 2).then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    board.ok(&format!(
+        "echo on > {status_file} && echo change > /sys/class/drm/card0/uevent"
+    ));
+    board
+        .wait_until(SLOW, "the master to see the display back", |b| {
+            Ok(plain(&b.log(&server)?)
+                .contains("display back")
+                .then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    let img = board
+        .wait_for_screen(SLOW, "paint and clock back after the replug", |img| {
+            paint_shown(img) && clock_shown(img) && background_shown(img)
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    board.save_artifact("replugged", &img);
+    let s = status(&mut board);
+    assert!(
+        has_window(&s, PAINT) && has_window(&s, CLOCK),
+        "a window was lost"
+    );
+    for (bg, name) in [(&paint, "paint"), (&clock, "clock")] {
+        assert!(board.running(bg).unwrap(), "{name} ended across the replug");
     }
     assert!(board.running(&server).unwrap(), "the master ended");
 }

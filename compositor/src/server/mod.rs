@@ -426,10 +426,40 @@ impl Server {
                     self.damage_all();
                 }
                 BackendEvent::SessionResumed => self.damage_all(),
+                BackendEvent::OutputRemoved(o) if o == self.output => {
+                    warn!(output = %self.output_name, "display unplugged: frames go on unseen until it is back");
+                }
+                BackendEvent::OutputAdded(o) | BackendEvent::OutputChanged(o)
+                    if o == self.output =>
+                {
+                    self.output_back();
+                }
                 other => debug!("backend: {other:?}"),
             }
         }
         self.frame()
+    }
+
+    /// The output came back (re-plugged) or changed: show everything again, checking that
+    /// it still has the size the clients were given.
+    fn output_back(&mut self) {
+        match self.backend.output(self.output) {
+            Ok(info) => {
+                let (pw, ph) = self.physical_size();
+                let m = info.current_mode;
+                if (m.width, m.height) == (pw, ph) {
+                    tracing::info!(output = %self.output_name, mode = %m, "display back: redrawing");
+                } else {
+                    warn!(
+                        output = %self.output_name,
+                        "display back in {m}, not {pw}x{ph}: the picture keeps its size (restart the master to follow the new mode)"
+                    );
+                }
+            }
+            Err(e) => warn!("display back, but: {e}"),
+        }
+        self.damage_all();
+        self.planes_dirty = true;
     }
 
     /// Whether the backend reported its display closed (the desktop window of the `window`

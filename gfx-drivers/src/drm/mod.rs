@@ -84,6 +84,9 @@ pub struct DrmConfig {
     pub vt: crate::vt::VtChoice,
     /// `display.allocator`: what scan-out buffers are made with.
     pub allocator: Allocator,
+    /// `display.output`: the connector to drive (`HDMI-A-1`, `DSI-1`, …) when several are
+    /// connected; `None` for the first.
+    pub output: Option<String>,
 }
 
 /// What the DRM backend allocates its scan-out buffers with.
@@ -151,6 +154,8 @@ pub struct DrmBackend {
     path: PathBuf,
     /// Kept open for the backend's life: dropping it closes the seat.
     _session: Option<LibSeatSession>,
+    /// `display.output`.
+    wanted_output: Option<String>,
     /// GBM, when `display.allocator = "gbm"`.
     #[cfg(feature = "gbm")]
     gbm: Option<gbm::GbmAllocator>,
@@ -339,6 +344,7 @@ impl DrmBackend {
             fd,
             path: opened.path,
             _session: session,
+            wanted_output: config.output.clone(),
             #[cfg(feature = "gbm")]
             gbm: None,
             console,
@@ -366,6 +372,23 @@ impl DrmBackend {
             }
         }
         backend.scan_connectors()?;
+        if let Some(want) = &config.output {
+            if !backend
+                .outputs
+                .iter()
+                .any(|o| o.connected && o.info.name == *want)
+            {
+                let have: Vec<&str> = backend
+                    .outputs
+                    .iter()
+                    .filter(|o| o.connected)
+                    .map(|o| o.info.name.as_str())
+                    .collect();
+                tracing::warn!(
+                    "display.output = {want:?} is not connected (connected: {have:?}); driving the first"
+                );
+            }
+        }
         if !backend.outputs.iter().any(|o| o.connected) {
             return Err(Error::Unavailable(format!(
                 "{}: no connected display",
@@ -425,8 +448,16 @@ impl DrmBackend {
                     let out = &mut self.outputs[i];
                     out.connected = false;
                     out.surface = None;
-                    out.pending = None;
                     out.glass.clear();
+                    // A flip in flight will get no event now: finish it on the timer, so
+                    // the compositor and its clients go on while the display is away.
+                    let refresh = out.info.current_mode.refresh_interval_ns();
+                    if let Some(p) = &mut out.pending {
+                        p.timed = true;
+                        p.due_ns = fusion::sys::now_ns() + refresh;
+                        p.planes.clear();
+                    }
+                    out.watchdog.disarm(0);
                     tracing::info!(output = %out.info.name, "display unplugged");
                     events.push(BackendEvent::OutputRemoved(out.info.id));
                 }
@@ -438,7 +469,13 @@ impl DrmBackend {
                         let id = self.outputs[i].info.id;
                         // Free its CRTC and planes for the new surface.
                         self.outputs[i].surface = None;
-                        let rebuilt = self.build_output(id, &info, name, &res)?;
+                        let mut rebuilt = self.build_output(id, &info, name, &res)?;
+                        // A frame finishing on the timer while it was away still finishes.
+                        rebuilt.pending = self.outputs[i].pending.take().map(|mut p| {
+                            p.timed = true;
+                            p.planes.clear();
+                            p
+                        });
                         tracing::info!(output = %rebuilt.info.name, mode = %rebuilt.info.current_mode, "display (re)connected");
                         self.outputs[i] = rebuilt;
                         events.push(if was {
@@ -548,17 +585,17 @@ impl DrmBackend {
         })
     }
 
+    /// An output the card has had, connected or unplugged (an unplugged one keeps its id
+    /// and takes commits, completed on a timer, until it comes back).
     fn out(&self, id: OutputId) -> Result<&DrmOutput, Error> {
         self.outputs
             .get(id.0 as usize)
-            .filter(|o| o.connected)
             .ok_or(Error::UnknownOutput(id))
     }
 
     fn out_mut(&mut self, id: OutputId) -> Result<&mut DrmOutput, Error> {
         self.outputs
             .get_mut(id.0 as usize)
-            .filter(|o| o.connected)
             .ok_or(Error::UnknownOutput(id))
     }
 
@@ -569,7 +606,6 @@ impl DrmBackend {
         let next = self
             .outputs
             .iter()
-            .filter(|o| o.connected)
             .filter_map(|o| {
                 let p = o.pending.as_ref()?;
                 if p.timed {
@@ -740,12 +776,11 @@ impl Backend for DrmBackend {
         "drm"
     }
 
+    /// The connected outputs, the one `display.output` names first.
     fn outputs(&self) -> Vec<OutputId> {
-        self.outputs
-            .iter()
-            .filter(|o| o.connected)
-            .map(|o| o.info.id)
-            .collect()
+        let mut v: Vec<&DrmOutput> = self.outputs.iter().filter(|o| o.connected).collect();
+        v.sort_by_key(|o| Some(&o.info.name) != self.wanted_output.as_ref());
+        v.into_iter().map(|o| o.info.id).collect()
     }
 
     fn output(&self, output: OutputId) -> Result<&OutputInfo, Error> {
@@ -840,7 +875,10 @@ impl Backend for DrmBackend {
         let has_primary = planes
             .iter()
             .any(|(p, s)| *p == primary && s.buffer.is_some());
-        let timed = self.paused || (out.needs_modeset && !has_primary) || planes.is_empty();
+        let timed = self.paused
+            || !out.connected
+            || (out.needs_modeset && !has_primary)
+            || planes.is_empty();
         if !timed {
             self.flip(index, &planes)?;
         }
@@ -936,16 +974,17 @@ impl Backend for DrmBackend {
         let now = fusion::sys::now_ns();
         for i in 0..self.outputs.len() {
             let out = &mut self.outputs[i];
-            if !out.connected {
-                continue;
-            }
             if out
                 .pending
                 .as_ref()
                 .is_some_and(|p| p.timed && p.due_ns <= now)
             {
-                // A paused session's (or a clock-only) frame: due one refresh after commit.
+                // A paused session's, an unplugged display's or a clock-only frame: due one
+                // refresh after commit.
                 events.extend(self.complete(i, now, 0));
+                continue;
+            }
+            if !out.connected {
                 continue;
             }
             if let Some(waited) = out.watchdog.check(now) {
