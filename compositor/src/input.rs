@@ -12,9 +12,14 @@ use crate::config::Config;
 
 /// The input source for a config's `[input]`: its keymap, calibration and devices (a udev
 /// seat, or the listed nodes). A seat with no device is fine; devices that cannot be opened
-/// leave a warning and a master that still serves injection. `None` only when not even the
+/// leave a warning and a master that still serves injection. With the display's libseat
+/// `seat`, the devices are opened through it (an unprivileged master gets them from seatd
+/// or logind). `None` only when not even the
 /// keymap compiles (then the error says why).
-pub fn open_input(cfg: &Config) -> Option<InputSource> {
+pub fn open_input(
+    cfg: &Config,
+    seat: Option<&gfx_drivers::drm::LibSeatSession>,
+) -> Option<InputSource> {
     let i = &cfg.input;
     let k = &i.keyboard;
     let config = InputConfig {
@@ -37,7 +42,7 @@ pub fn open_input(cfg: &Config) -> Option<InputSource> {
             return None;
         }
     };
-    if let Err(e) = src.open_devices() {
+    if let Err(e) = src.open_devices_with(seat) {
         warn!("input: {e}; running without input devices (injection still works)");
     }
     Some(src)

@@ -44,16 +44,39 @@ pub fn open_backend(
     cfg: &Config,
     choice: Option<config::Backend>,
 ) -> Result<Box<dyn Backend>, String> {
+    open_backend_and_seat(cfg, choice).map(|(b, _)| b)
+}
+
+/// The display's libseat session, when the backend opened its device through one.
+pub type Seat = Option<gfx_drivers::drm::LibSeatSession>;
+
+/// [`open_backend`], with the libseat session the DRM backend got its card through (if a
+/// seat manager gave one), for the input devices.
+pub fn open_backend_and_seat(
+    cfg: &Config,
+    choice: Option<config::Backend>,
+) -> Result<(Box<dyn Backend>, Seat), String> {
     let wanted = choice.unwrap_or(cfg.display.backend);
+    if wanted == config::Backend::Drm {
+        let b = open_drm(cfg)?;
+        info!("backend: drm (asked for): {}", drm_why(&b));
+        let seat = b.session();
+        return Ok((Box::new(b), seat));
+    }
+    if wanted == config::Backend::Auto {
+        return open_auto(cfg);
+    }
+    open_named(cfg, wanted).map(|b| (b, None))
+}
+
+fn open_named(cfg: &Config, wanted: config::Backend) -> Result<Box<dyn Backend>, String> {
     match wanted {
         config::Backend::Headless => {
             info!("backend: headless (asked for)");
             open_headless(cfg)
         }
-        config::Backend::Drm => {
-            let b = open_drm(cfg)?;
-            info!("backend: drm (asked for): {}", drm_why(&b));
-            Ok(Box::new(b))
+        config::Backend::Drm | config::Backend::Auto => {
+            unreachable!("open_backend_and_seat opens drm and auto itself")
         }
         config::Backend::Fbdev => {
             let device = fbdev_device(cfg);
@@ -66,7 +89,6 @@ pub fn open_backend(
             info!("backend: window (asked for)");
             Ok(b)
         }
-        config::Backend::Auto => open_auto(cfg),
     }
 }
 
@@ -110,7 +132,7 @@ fn drm_why(b: &gfx_drivers::DrmBackend) -> String {
     format!("{}, {}", b.device_path().display(), b.how_opened())
 }
 
-fn open_auto(cfg: &Config) -> Result<Box<dyn Backend>, String> {
+fn open_auto(cfg: &Config) -> Result<(Box<dyn Backend>, Seat), String> {
     // Why each better backend was passed over, for the one log line.
     let mut passed = Vec::new();
     match gfx_drivers::drm::open::usable_card(cfg.display.device.as_deref()) {
@@ -121,7 +143,8 @@ fn open_auto(cfg: &Config) -> Result<Box<dyn Backend>, String> {
                     card.display(),
                     drm_why(&b)
                 );
-                return Ok(Box::new(b));
+                let seat = b.session();
+                return Ok((Box::new(b), seat));
             }
             Err(e) => passed.push(format!("drm: {}, but {e}", card.display())),
         },
@@ -136,7 +159,7 @@ fn open_auto(cfg: &Config) -> Result<Box<dyn Backend>, String> {
                     device.display(),
                     passed.join("; ")
                 );
-                return Ok(b);
+                return Ok((b, None));
             }
             Err(e) => passed.push(format!("fbdev: {e}")),
         }
@@ -150,14 +173,14 @@ fn open_auto(cfg: &Config) -> Result<Box<dyn Backend>, String> {
                     "backend: window (auto: desktop session {session}; {})",
                     passed.join("; ")
                 );
-                return Ok(b);
+                return Ok((b, None));
             }
             Err(e) => passed.push(format!("window: {e}")),
         },
         None => passed.push("window: no desktop session (DISPLAY, WAYLAND_DISPLAY)".into()),
     }
     info!("backend: headless (auto: {})", passed.join("; "));
-    open_headless(cfg)
+    open_headless(cfg).map(|b| (b, None))
 }
 
 fn open_headless(cfg: &Config) -> Result<Box<dyn Backend>, String> {
@@ -242,13 +265,13 @@ pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
         .world
         .fusion_config(opts.world.as_deref())
         .map_err(|e| format!("world group: {e}"))?;
-    let backend = open_backend(&cfg, opts.backend)?;
+    let (backend, seat) = open_backend_and_seat(&cfg, opts.backend)?;
     let name = world.name.clone();
     let transform = compose_transform(cfg.display.transform);
     let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
         .map_err(|e| format!("world {name:?}: {e}"))?;
     server.set_background(cfg.display.background.argb8888());
-    if let Some(input) = crate::input::open_input(&cfg) {
+    if let Some(input) = crate::input::open_input(&cfg, seat.as_ref()) {
         server.set_input(input);
     }
     server.set_cursor_visible(cfg.input.cursor_visible);

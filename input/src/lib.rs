@@ -20,9 +20,10 @@
 //! - Timestamps are the kernel's (`CLOCK_MONOTONIC`, libinput's µs turned into ns); synthetic
 //!   events are stamped with `CLOCK_MONOTONIC` when they are created.
 //!
-//! Departure from DESIGN.md: devices are opened directly (`open(2)` on the node, which needs
-//! root or the `input` group), not through a libseat session. An embedded master runs alone on
-//! its seat; no seat manager runs on the target boards or the emulated one.
+//! Devices are opened through the display's libseat session when the master has one
+//! ([`InputSource::open_devices_with`]: seatd or logind hand them to an unprivileged master
+//! and revoke them while the session is paused, when [`InputSource::suspend`] closes them),
+//! and directly (`open(2)`: root or the `input` group) when no seat manager runs.
 
 pub mod calibration;
 pub mod event;

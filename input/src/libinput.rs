@@ -1,7 +1,9 @@
 //! Real devices through libinput: a udev seat (hot-plug included) or an explicit list of
 //! device nodes (libinput's path backend, for boards without udev rules).
 //!
-//! Devices are opened directly (see the crate docs). Touch calibration is done by this crate,
+//! Devices are opened through the display's libseat session when there is one (a seat
+//! manager runs: seatd or logind hand out the devices, and revoke them while the session is
+//! paused), directly otherwise (see the crate docs). Touch calibration is done by this crate,
 //! not by libinput: when a touch device appears, its default matrix (udev's
 //! `LIBINPUT_CALIBRATION_MATRIX`) is read and libinput's is set to identity, so events carry
 //! the uncalibrated position and [`crate::InputSource`] applies the config's matrix, else the
@@ -12,6 +14,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use smithay::backend::libinput::LibinputSessionInterface;
+use smithay::backend::session::libseat::LibSeatSession;
+use smithay::backend::session::Session;
 use smithay::reexports::input::event::keyboard::{KeyState, KeyboardEventTrait};
 use smithay::reexports::input::event::pointer::{Axis, ButtonState, PointerScrollEvent};
 use smithay::reexports::input::event::touch::{
@@ -65,16 +70,34 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
-    /// The seat's devices through udev, or exactly `devices` through the path backend.
-    pub fn open(seat: &str, devices: &[PathBuf]) -> Result<Backend, Error> {
+    /// The seat's devices through udev, or exactly `devices` through the path backend;
+    /// opened through `session` when given (and on its seat), directly otherwise.
+    pub fn open(
+        seat: &str,
+        devices: &[PathBuf],
+        session: Option<&LibSeatSession>,
+    ) -> Result<Backend, Error> {
+        let seat = session.map(|s| s.seat()).unwrap_or_else(|| seat.to_owned());
+        let seat = seat.as_str();
+        let new_udev = || match session {
+            Some(s) => Libinput::new_with_udev(LibinputSessionInterface::from(s.clone())),
+            None => Libinput::new_with_udev(DirectOpen),
+        };
+        let new_path = || match session {
+            Some(s) => Libinput::new_from_path(LibinputSessionInterface::from(s.clone())),
+            None => Libinput::new_from_path(DirectOpen),
+        };
+        if session.is_some() {
+            tracing::info!("input: devices through the libseat session");
+        }
         let li = if devices.is_empty() {
-            let mut li = Libinput::new_with_udev(DirectOpen);
+            let mut li = new_udev();
             li.udev_assign_seat(seat)
                 .map_err(|()| Error::Libinput(format!("cannot assign udev seat {seat:?}")))?;
             tracing::info!("input: libinput on udev seat {seat:?}");
             li
         } else {
-            let mut li = Libinput::new_from_path(DirectOpen);
+            let mut li = new_path();
             for d in devices {
                 let path = d
                     .to_str()
@@ -92,6 +115,19 @@ impl Backend {
             li,
             matrices: BTreeMap::new(),
         })
+    }
+
+    /// Stops reading the devices and closes them (the session was paused: the seat manager
+    /// revokes them anyway).
+    pub fn suspend(&mut self) {
+        self.li.suspend();
+    }
+
+    /// Opens the devices again after [`Backend::suspend`].
+    pub fn resume(&mut self) {
+        if self.li.resume().is_err() {
+            warn!("input: libinput could not resume its devices");
+        }
     }
 
     /// Reads every pending libinput event into `out`.

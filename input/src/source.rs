@@ -188,7 +188,20 @@ impl InputSource {
     /// seat with no device is fine. Each device gets one log line with its capabilities.
     #[cfg(feature = "libinput")]
     pub fn open_devices(&mut self) -> Result<(), Error> {
-        let backend = crate::libinput::Backend::open(&self.config.seat, &self.config.devices)?;
+        self.open_devices_with(None)
+    }
+
+    /// [`open_devices`](Self::open_devices) through the display's libseat session (the DRM
+    /// backend's, when a seat manager runs), so that an unprivileged master gets its input
+    /// devices from the seat like its card. Call [`suspend`](Self::suspend) and
+    /// [`resume`](Self::resume) when the session pauses and comes back.
+    #[cfg(feature = "libinput")]
+    pub fn open_devices_with(
+        &mut self,
+        session: Option<&smithay::backend::session::libseat::LibSeatSession>,
+    ) -> Result<(), Error> {
+        let backend =
+            crate::libinput::Backend::open(&self.config.seat, &self.config.devices, session)?;
         epoll::add(
             &self.epoll,
             backend.as_fd(),
@@ -198,6 +211,25 @@ impl InputSource {
         .map_err(std::io::Error::from)?;
         self.libinput = Some(backend);
         Ok(())
+    }
+
+    /// The session was paused (VT switch): stop reading the devices, and forget held keys
+    /// and touches with them (libinput releases them as the devices go).
+    pub fn suspend(&mut self) {
+        #[cfg(feature = "libinput")]
+        if let Some(li) = &mut self.libinput {
+            li.suspend();
+            tracing::info!("input: suspended with the session");
+        }
+    }
+
+    /// The session is back: open the devices again.
+    pub fn resume(&mut self) {
+        #[cfg(feature = "libinput")]
+        if let Some(li) = &mut self.libinput {
+            li.resume();
+            tracing::info!("input: resumed with the session");
+        }
     }
 
     /// Sets the output touch maps to. With a `touch-output` in the config that names another

@@ -425,7 +425,17 @@ impl Server {
                     self.frame_in_flight = false;
                     self.damage_all();
                 }
-                BackendEvent::SessionResumed => self.damage_all(),
+                BackendEvent::SessionPaused => {
+                    if let Some(src) = self.input.source.as_mut() {
+                        src.suspend();
+                    }
+                }
+                BackendEvent::SessionResumed => {
+                    if let Some(src) = self.input.source.as_mut() {
+                        src.resume();
+                    }
+                    self.damage_all();
+                }
                 BackendEvent::OutputRemoved(o) if o == self.output => {
                     warn!(output = %self.output_name, "display unplugged: frames go on unseen until it is back");
                 }

@@ -56,7 +56,7 @@ use smithay::backend::drm::{
     DrmDevice, DrmDeviceFd, DrmEvent, DrmEventMetadata as EventMetadata, DrmEventTime as Time,
     DrmSurface, PlaneConfig, PlaneDamageClips, PlaneState,
 };
-use smithay::backend::session::libseat::LibSeatSession;
+pub use smithay::backend::session::libseat::LibSeatSession;
 use smithay::backend::session::Event as SessionEvent;
 use smithay::backend::udev::{UdevBackend, UdevEvent};
 use smithay::reexports::drm::control::{
@@ -415,6 +415,12 @@ impl DrmBackend {
             return Some(m.framebuffer());
         }
         None
+    }
+
+    /// The libseat session the card was opened through, if a seat manager gave one: the
+    /// compositor hands it to the input side so the input devices come from the same seat.
+    pub fn session(&self) -> Option<LibSeatSession> {
+        self._session.clone()
     }
 
     /// The card's path.

@@ -1,0 +1,136 @@
+//! An unprivileged master on the emulated board (issues 4 and 5): with seatd running, a user
+//! that cannot open `/dev/dri/card0` nor `/dev/input/event*` itself runs `fusionfb run`; the
+//! DRM backend gets the card from seatd through libseat, and the input side gets the
+//! touchscreen through the **same** session. A tap on a uinput touchscreen paints under the
+//! finger on the glass.
+
+use std::time::Duration;
+
+use fusionfb_client::app::{PAINT_BACKGROUND, PALETTE};
+use fusionfb_tests::board::master::plain;
+use fusionfb_tests::board::{Board, BoardSpec, Contact, Gpu, Touchscreen};
+
+/// Runs a command as the unprivileged user `kiosk` (uid 1000, no `video` or `input` group)
+/// in its own runtime directory and the world `seat`.
+const AS_KIOSK: &str = "setpriv --reuid=1000 --regid=1000 --clear-groups \
+    env XDG_RUNTIME_DIR=/run/user/1000 FUSIONFB_WORLD=seat";
+
+const CONFIG: &str = r##"
+[display]
+backend = "drm"
+device = "/dev/dri/card0"
+background = "#000000"
+
+[input]
+seat = "seat0"
+cursor-visible = false
+"##;
+
+const SLOW: Duration = Duration::from_secs(60);
+
+#[test]
+fn an_unprivileged_master_gets_card_and_touchscreen_from_seatd() {
+    let Some(mut board) = Board::boot_or_skip(BoardSpec::new(Gpu::Bochs)) else {
+        return;
+    };
+    board.ok(
+        "(getent passwd kiosk || useradd -u 1000 -U -M kiosk) >/dev/null \
+         && mkdir -p /run/user/1000 && chown 1000:1000 /run/user/1000 \
+         && chmod 700 /run/user/1000",
+    );
+    // Without the seat, the user can open neither the card nor an input device.
+    let touch = board
+        .add_touchscreen("fusionfb-touch")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for node in ["/dev/dri/card0", touch.path.as_str()] {
+        let open = board
+            .run(&format!("{AS_KIOSK} sh -c 'exec 3<>{node}'"))
+            .unwrap();
+        assert!(!open.success(), "kiosk could open {node} by itself");
+    }
+    let seatd = board.spawn("exec seatd -g kiosk").unwrap();
+    board
+        .wait_for("test -S /run/seatd.sock", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}\nseatd: {}", board.log(&seatd).unwrap_or_default()));
+
+    board
+        .write_file("/tmp/seat.toml", CONFIG.as_bytes())
+        .unwrap();
+    board.ok("chmod 644 /tmp/seat.toml");
+    let master = board
+        .spawn(&format!(
+            "{AS_KIOSK} LIBSEAT_BACKEND=seatd RUST_LOG=info NO_COLOR=1 \
+             fusionfb run --config /tmp/seat.toml"
+        ))
+        .unwrap();
+    let log = |b: &mut Board| plain(&b.log(&master).unwrap_or_default());
+    if let Err(e) = board.wait_for(&format!("{AS_KIOSK} fusionfb status >/dev/null"), SLOW) {
+        panic!(
+            "{e}\nmaster log:\n{}\nseatd: {}",
+            log(&mut board),
+            board.log(&seatd).unwrap_or_default()
+        );
+    }
+    let said = log(&mut board);
+    assert!(
+        said.contains("libseat session"),
+        "the card was not opened through the seat:\n{said}"
+    );
+    assert!(
+        said.contains("input: devices through the libseat session"),
+        "the input devices do not come from the seat:\n{said}"
+    );
+    board
+        .wait_until(SLOW, "the master to open the touchscreen", |b| {
+            Ok(log(b)
+                .lines()
+                .any(|l| l.contains("input device ") && l.contains("fusionfb-touch"))
+                .then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\nmaster log:\n{}", log(&mut board)));
+
+    let glass = board.screendump().unwrap();
+    let (w, h) = (glass.width(), glass.height());
+    let paint = board
+        .spawn(&format!(
+            "{AS_KIOSK} fusionfb-paint --x 0 --y 0 --width {w} --height {h}"
+        ))
+        .unwrap();
+    let bg = PAINT_BACKGROUND;
+    let bg = [bg.r, bg.g, bg.b];
+    board
+        .wait_for_screen(SLOW, "the paint canvas", |img| {
+            img.pixel(w / 2, h / 2) == bg
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\nmaster log:\n{}\npaint: {}",
+                log(&mut board),
+                board.log(&paint).unwrap_or_default()
+            )
+        });
+    let tap = (w / 3, h / 2);
+    let (x, y) = Touchscreen::device_xy(tap.0, tap.1, w, h);
+    let mut touch = touch;
+    touch
+        .frames(
+            &mut board,
+            &[
+                &[Contact::Down { slot: 0, x, y }],
+                &[Contact::Up { slot: 0 }],
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let red = PALETTE[0];
+    let red = [red.r, red.g, red.b];
+    let img = board
+        .wait_for_screen(Duration::from_secs(30), "the tap's dot", |img| {
+            img.pixel(tap.0, tap.1) == red
+        })
+        .unwrap_or_else(|e| panic!("{e}\nmaster log:\n{}", log(&mut board)));
+    board.save_artifact("tap", &img);
+    // The dot is where the finger was and nowhere else.
+    let reds = img.count(|p| p == red);
+    assert!((200..2000).contains(&reds), "{reds} red pixels for one tap");
+    assert!(board.running(&master).unwrap(), "the master ended");
+}
