@@ -196,6 +196,8 @@ pub struct App {
     window: Window,
     /// The damage of the last flip: what the back buffer lacks.
     missed: Vec<proto::Rect>,
+    /// Keys for our window since the last [`App::take_keys`].
+    keys: Vec<proto::Key>,
 }
 
 impl App {
@@ -212,6 +214,7 @@ impl App {
             surface,
             window,
             missed: Vec::new(),
+            keys: Vec::new(),
         })
     }
 
@@ -339,6 +342,9 @@ impl App {
                 ClientEvent::Touch { window, touch } if window == self.window.id() => {
                     touches.push(touch)
                 }
+                ClientEvent::Key { window, key } if window == self.window.id() => {
+                    self.keys.push(key)
+                }
                 ClientEvent::LeaveRequested | ClientEvent::MasterGone => {
                     return Err(AppError::Ended)
                 }
@@ -346,6 +352,12 @@ impl App {
             }
         }
         Ok(touches)
+    }
+
+    /// The keys the window received (it has the keyboard focus) since the last call, in
+    /// order; [`App::wait`] collects them.
+    pub fn take_keys(&mut self) -> Vec<proto::Key> {
+        std::mem::take(&mut self.keys)
     }
 
     /// A failed call is the end of the session when the master is gone.

@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 
 pub mod master;
 pub mod touch;
-pub use touch::{Contact, Touchscreen};
+pub use touch::{Contact, Keyboard, Touchscreen};
 
 /// The display controller of the board.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -420,3 +420,103 @@ fn rotated_output_puts_the_dot_under_the_finger() {
         .unwrap_or_else(|e| fail(&mut board, &master, e));
     eprintln!("board: rotated 90: {n} red pixels, all under the fingers");
 }
+
+/// Keys typed on a real keyboard (a uinput device, opened by libinput in the master and
+/// translated by xkbcommon with the `us` layout) go to the window with the keyboard focus,
+/// and the focus follows the finger: a tap on the left paint window, then keys, reach only
+/// it; a tap on the right one moves them there.
+#[test]
+fn keys_from_a_real_keyboard_follow_the_focus() {
+    let Some((mut board, mut touch, master, size)) = board_with_touch("normal") else {
+        return;
+    };
+    let keyboard = board
+        .add_keyboard("fusionfb-keys")
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let want = format!("(\"{}\"): keyboard", keyboard.name);
+    board
+        .wait_until(
+            Duration::from_secs(30),
+            "the master's line for the keyboard",
+            |b| {
+                let log = plain(&b.log(&master)?);
+                Ok(log
+                    .lines()
+                    .any(|l| l.contains("input device ") && l.contains(&want))
+                    .then_some(()))
+            },
+        )
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let (w, h) = size;
+    let half = w / 2;
+    let left = board
+        .start_app(&format!(
+            "fusionfb-paint --keys --x 0 --y 0 --width {half} --height {h}"
+        ))
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let right = board
+        .start_app(&format!(
+            "fusionfb-paint --keys --x {half} --y 0 --width {} --height {h}",
+            w - half
+        ))
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let keys_of = |b: &mut Board, app: &Background| -> Vec<String> {
+        b.log(app)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("key ") && l.contains("pressed=true"))
+            .map(str::to_string)
+            .collect()
+    };
+    let tap = |b: &mut Board, t: &mut Touchscreen, p: (u32, u32)| {
+        t.frames(b, &[&[down(0, p, size)], &[Contact::Up { slot: 0 }]])
+    };
+
+    tap(&mut board, &mut touch, (w / 4, h / 2)).unwrap_or_else(|e| fail(&mut board, &master, e));
+    keyboard
+        .type_keys(&mut board, &["KEY_H", "KEY_I"])
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let got = board
+        .wait_until(Duration::from_secs(30), "h and i in the left window", |b| {
+            let k = keys_of(b, &left);
+            Ok((k.len() >= 2).then_some(k))
+        })
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    assert!(
+        got[0].contains("code=35") && got[0].contains("text=\"h\""),
+        "{got:?}"
+    );
+    assert!(
+        got[1].contains("code=23") && got[1].contains("text=\"i\""),
+        "{got:?}"
+    );
+
+    tap(&mut board, &mut touch, (3 * w / 4, h / 2))
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    keyboard
+        .type_keys(&mut board, &["KEY_O", "KEY_K"])
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let got = board
+        .wait_until(
+            Duration::from_secs(30),
+            "o and k in the right window",
+            |b| {
+                let k = keys_of(b, &right);
+                Ok((k.len() >= 2).then_some(k))
+            },
+        )
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    assert!(
+        got[0].contains("text=\"o\"") && got[1].contains("text=\"k\""),
+        "{got:?}"
+    );
+    assert_eq!(
+        keys_of(&mut board, &left).len(),
+        2,
+        "the left window got keys after losing the focus"
+    );
+    eprintln!(
+        "board: keys left {:?}, right {got:?}",
+        keys_of(&mut board, &left)
+    );
+}

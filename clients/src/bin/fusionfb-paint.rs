@@ -8,12 +8,14 @@
 //!
 //! ```text
 //! fusionfb-paint [--world NAME] [--x X] [--y Y] [--width W] [--height H] [--layer L]
-//!                [--latency]
+//!                [--latency] [--keys]
 //! ```
 //!
 //! With `--latency` it prints one line per touch event as it takes it from the master,
 //! `latency_ns=N slot=S phase=P`: the `CLOCK_MONOTONIC` time then minus the event's kernel
-//! timestamp (what the board test measures touch-to-app latency with).
+//! timestamp (what the board test measures touch-to-app latency with). With `--keys` it
+//! prints each key it gets while it has the keyboard focus, `key code=C pressed=B
+//! repeat=B text="…"` (what the board's keyboard test reads).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -34,6 +36,9 @@ struct Cli {
     /// Print each touch's latency (now minus its kernel timestamp) on stdout.
     #[arg(long)]
     latency: bool,
+    /// Print each key the window receives on stdout (`key code=30 pressed=true text="a"`).
+    #[arg(long)]
+    keys: bool,
 }
 
 const BUTTON_FILL: Colour = Colour::rgb(70, 80, 95);
@@ -102,6 +107,14 @@ fn run() -> Result<(), AppError> {
                     now.saturating_sub(t.time_ns),
                     t.slot,
                     t.phase
+                );
+            }
+        }
+        for k in app.take_keys() {
+            if cli.keys {
+                println!(
+                    "key code={} pressed={} repeat={} text={:?}",
+                    k.keycode, k.pressed, k.repeat, k.text
                 );
             }
         }

@@ -168,12 +168,98 @@ impl Touchscreen {
     }
 }
 
+/// The `evemu-device` description of a keyboard: `EV_SYN`/`EV_KEY`/`EV_MSC` and
+/// keys 1–63 (`KEY_ESC` to `KEY_F5`: letters, digits, Enter, Space, Shift), enough for udev
+/// to tag it `ID_INPUT_KEYBOARD`. `NAME` is replaced by the device's name.
+pub const KEYBOARD: &str = "\
+# EVEMU 1.3
+N: NAME
+I: 0003 1d6b 0002 0100
+P: 00 00 00 00 00 00 00 00
+B: 00 13 00 00 00 00 00 00 00
+B: 01 fe ff ff ff ff ff ff ff
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 02 00 00 00 00 00 00 00 00
+B: 03 00 00 00 00 00 00 00 00
+B: 04 10 00 00 00 00 00 00 00
+B: 05 00 00 00 00 00 00 00 00
+B: 11 00 00 00 00 00 00 00 00
+B: 12 00 00 00 00 00 00 00 00
+B: 15 00 00 00 00 00 00 00 00
+B: 15 00 00 00 00 00 00 00 00
+";
+
+/// A uinput keyboard in the guest, kept alive by its `evemu-device` process.
+#[derive(Debug)]
+pub struct Keyboard {
+    /// The device's name.
+    pub name: String,
+    /// Its event node (`/dev/input/eventN`).
+    pub path: String,
+}
+
+impl Keyboard {
+    /// Presses and releases each key of `keys` (evdev names such as `KEY_H`) in turn, each
+    /// change its own kernel frame.
+    pub fn type_keys(&self, board: &mut Board, keys: &[&str]) -> Result<(), BoardError> {
+        let dev = shell_quote(&self.path);
+        let script: Vec<String> = keys
+            .iter()
+            .flat_map(|k| {
+                [1, 0].map(|v| {
+                    format!("evemu-event {dev} --type EV_KEY --code {k} --value {v} --sync")
+                })
+            })
+            .collect();
+        let out = board.run_timeout(&script.join(" && "), Duration::from_secs(60))?;
+        if !out.success() {
+            return Err(board.fail(
+                BoardErrorKind::Agent,
+                format_args!("typing on {}: {out}", self.path),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Board {
+    /// Creates a keyboard named `name` ([`KEYBOARD`]) and returns it once udev has tagged it
+    /// `ID_INPUT_KEYBOARD`.
+    pub fn add_keyboard(&mut self, name: &str) -> Result<Keyboard, BoardError> {
+        let path = self.add_evemu(name, KEYBOARD, "ID_INPUT_KEYBOARD")?;
+        Ok(Keyboard {
+            name: name.to_string(),
+            path,
+        })
+    }
+
     /// Creates a touchscreen named `name` (see the module docs) and returns it once udev has
     /// tagged it for libinput. Its `evemu-device` process runs until the board powers off.
     pub fn add_touchscreen(&mut self, name: &str) -> Result<Touchscreen, BoardError> {
+        let path = self.add_evemu(name, TOUCHSCREEN, "ID_INPUT_TOUCHSCREEN")?;
+        Ok(Touchscreen {
+            name: name.to_string(),
+            path,
+            down: BTreeSet::new(),
+            next_id: 100,
+        })
+    }
+
+    /// Creates a uinput device from the evemu description `template` (its `NAME` replaced
+    /// by `name`) and returns its event node once udev has given it the property `tag=1`.
+    fn add_evemu(&mut self, name: &str, template: &str, tag: &str) -> Result<String, BoardError> {
         let desc = format!("/tmp/{name}.desc");
-        self.write_file(&desc, TOUCHSCREEN.replace("NAME", name).as_bytes())?;
+        self.write_file(&desc, template.replace("NAME", name).as_bytes())?;
         let evemu = self.spawn(&format!("evemu-device {}", shell_quote(&desc)))?;
         let node = self
             .wait_for(
@@ -205,16 +291,9 @@ impl Board {
             .to_string();
         let path = format!("/dev/input/{event}");
         self.wait_for(
-            &format!(
-                "udevadm settle && udevadm info --query=property {path} | grep -qx ID_INPUT_TOUCHSCREEN=1"
-            ),
+            &format!("udevadm settle && udevadm info --query=property {path} | grep -qx {tag}=1"),
             Duration::from_secs(30),
         )?;
-        Ok(Touchscreen {
-            name: name.to_string(),
-            path,
-            down: BTreeSet::new(),
-            next_id: 100,
-        })
+        Ok(path)
     }
 }
