@@ -319,16 +319,7 @@ impl FbdevBackend {
             vsync,
             "framebuffer"
         );
-        let console = match vt {
-            crate::vt::VtChoice::Off => None,
-            crate::vt::VtChoice::Auto => match crate::vt::Console::take() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!("the console is left alone: {e}");
-                    None
-                }
-            },
-        };
+        let console = crate::vt::Console::take_for(vt);
         let poll = match &console {
             None => None,
             Some(c) => {

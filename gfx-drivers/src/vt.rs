@@ -103,6 +103,26 @@ fn open_tty(path: &str) -> std::io::Result<OwnedFd> {
 }
 
 impl Console {
+    /// What a backend that opened its display directly does with the console: takes it
+    /// when `choice` says [`VtChoice::Auto`] and there is one; otherwise (or when it cannot
+    /// be taken, which is logged) leaves it alone.
+    pub fn take_for(choice: VtChoice) -> Option<Console> {
+        if choice == VtChoice::Off {
+            return None;
+        }
+        match Console::take() {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => {
+                tracing::info!("no virtual terminals: the console is left alone");
+                None
+            }
+            Err(e) => {
+                tracing::warn!("the console is left alone: {e}");
+                None
+            }
+        }
+    }
+
     /// Takes the VT: `Ok(None)` where the system has no VTs (`/dev/tty0` missing), an error
     /// where it has them but this one cannot be controlled (not root, say).
     pub fn take() -> Result<Option<Console>, Error> {
@@ -195,10 +215,9 @@ impl Console {
     /// What the kernel asked since the last call, in the order it must have asked it (the
     /// two signals alternate: a release is only followed by an acquisition once allowed).
     pub fn events(&mut self) -> Vec<VtEvent> {
-        let releases = drain(&mut self.release);
-        let acquires = drain(&mut self.acquire);
+        let mut r = drain(&mut self.release);
+        let mut a = drain(&mut self.acquire);
         let mut out = Vec::new();
-        let (mut r, mut a) = (releases, acquires);
         // Signals of one kind that arrive twice before being read merge into one byte or
         // two; what matters is the alternation, starting from where the console is now.
         while r > 0 || a > 0 {

@@ -39,6 +39,15 @@ impl FbCache {
         &self.fd
     }
 
+    /// Removes the framebuffer if one was added (before the memory behind it goes).
+    pub(crate) fn release(&mut self) {
+        if let Some(fb) = self.fb.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Err(e) = self.fd.destroy_framebuffer(fb) {
+                tracing::debug!("destroying framebuffer {fb:?}: {e}");
+            }
+        }
+    }
+
     /// The framebuffer, added with `add` the first time.
     pub(crate) fn get_or_add(
         &self,
@@ -56,11 +65,7 @@ impl FbCache {
 
 impl Drop for FbCache {
     fn drop(&mut self) {
-        if let Some(fb) = self.fb.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
-            if let Err(e) = self.fd.destroy_framebuffer(fb) {
-                tracing::debug!("destroying framebuffer {fb:?}: {e}");
-            }
-        }
+        self.release();
     }
 }
 
@@ -115,20 +120,9 @@ impl DeviceMemory for DumbMemory {
 
 impl Drop for DumbMemory {
     fn drop(&mut self) {
-        // The framebuffer goes first (FbCache's Drop runs after this body, so remove it
-        // here), then the buffer.
-        if let Some(fb) = self
-            .fb
-            .fb
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            if let Err(e) = self.fb.fd.destroy_framebuffer(fb) {
-                tracing::debug!("destroying framebuffer {fb:?}: {e}");
-            }
-        }
-        if let Err(e) = self.fb.fd.destroy_dumb_buffer(self.dumb) {
+        // The framebuffer goes before the buffer (FbCache's own Drop runs after this body).
+        self.fb.release();
+        if let Err(e) = self.fb.fd().destroy_dumb_buffer(self.dumb) {
             tracing::debug!("destroying a dumb buffer: {e}");
         }
     }

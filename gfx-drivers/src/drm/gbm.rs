@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use smithay::backend::drm::DrmDeviceFd;
 use smithay::reexports::drm::control::{framebuffer, Device as ControlDevice};
+use smithay::reexports::gbm::{self, BufferObject, BufferObjectFlags};
 
 use super::dumb::FbCache;
-use smithay::reexports::gbm::{self, BufferObject, BufferObjectFlags};
 
 use crate::backend::Error;
 use crate::buffer::{Buffer, BufferDesc, DeviceMemory};
@@ -129,9 +129,6 @@ impl GbmAllocator {
             })?;
         let pitch = bo.stride() as usize;
         let offset = u64::from(bo.offset(0));
-        let dmabuf = bo
-            .fd()
-            .map_err(|e| Error::Unsupported(format!("exporting a GBM buffer as dma-buf: {e}")))?;
         let desc = BufferDesc {
             width,
             height,
@@ -144,6 +141,8 @@ impl GbmAllocator {
             bo,
             format,
         });
+        // The master maps the buffer through a dma-buf of its own, like a client.
+        let dmabuf = memory.export()?;
         Buffer::from_device(dmabuf, offset, desc, memory)
     }
 }

@@ -144,6 +144,19 @@ struct DrmOutput {
     connected: bool,
 }
 
+impl DrmOutput {
+    /// Lets the flip in flight (if any) complete on the backend's timer one refresh from
+    /// now instead of by a device event that may never come (paused session, unplugged).
+    fn finish_on_timer(&mut self) {
+        let refresh = self.info.current_mode.refresh_interval_ns();
+        if let Some(p) = &mut self.pending {
+            p.timed = true;
+            p.due_ns = fusion::sys::now_ns() + refresh;
+            self.watchdog.disarm(0);
+        }
+    }
+}
+
 /// The KMS backend; see the [module docs](self).
 pub struct DrmBackend {
     events: EventLoop<'static, Inbox>,
@@ -153,7 +166,7 @@ pub struct DrmBackend {
     fd: DrmDeviceFd,
     path: PathBuf,
     /// Kept open for the backend's life: dropping it closes the seat.
-    _session: Option<LibSeatSession>,
+    session: Option<LibSeatSession>,
     /// `display.output`.
     wanted_output: Option<String>,
     /// GBM, when `display.allocator = "gbm"`.
@@ -282,27 +295,25 @@ impl DrmBackend {
         }
         // Opened directly, the console is ours to keep quiet and to switch away from (a
         // seat manager does that for a session).
-        let mut console = None;
-        if session.is_none() && config.vt == crate::vt::VtChoice::Auto {
-            match crate::vt::Console::take() {
-                Ok(Some(c)) => {
-                    for fd in c.fds() {
-                        let fd = fd.try_clone_to_owned()?;
-                        handle
-                            .insert_source(
-                                Generic::new(fd, Interest::READ, calloop::Mode::Level),
-                                |_, _, inbox: &mut Inbox| {
-                                    inbox.vt = true;
-                                    Ok(calloop::PostAction::Continue)
-                                },
-                            )
-                            .map_err(loop_err)?;
-                    }
-                    console = Some(c);
-                }
-                Ok(None) => tracing::info!("no virtual terminals: the console is left alone"),
-                Err(e) => tracing::warn!("the console is left alone: {e}"),
-            }
+        let console = if session.is_none() {
+            crate::vt::Console::take_for(config.vt)
+        } else {
+            None
+        };
+        for fd in console.iter().flat_map(|c| c.fds()) {
+            handle
+                .insert_source(
+                    Generic::new(
+                        fd.try_clone_to_owned()?,
+                        Interest::READ,
+                        calloop::Mode::Level,
+                    ),
+                    |_, _, inbox: &mut Inbox| {
+                        inbox.vt = true;
+                        Ok(calloop::PostAction::Continue)
+                    },
+                )
+                .map_err(loop_err)?;
         }
         let seat = session
             .as_ref()
@@ -343,7 +354,7 @@ impl DrmBackend {
             device,
             fd,
             path: opened.path,
-            _session: session,
+            session,
             wanted_output: config.output.clone(),
             #[cfg(feature = "gbm")]
             gbm: None,
@@ -405,6 +416,16 @@ impl DrmBackend {
         Ok(backend)
     }
 
+    /// Whether `b` is one of this card's scan-out buffers (no ioctl: the framebuffer is
+    /// only added when the buffer is first shown).
+    fn owns(&self, b: &Buffer) -> bool {
+        #[cfg(feature = "gbm")]
+        if gbm::own(&self.fd, b).is_some() {
+            return true;
+        }
+        dumb::own(&self.fd, b).is_some()
+    }
+
     /// The framebuffer of one of this card's buffers (`None`: not one of them).
     fn framebuffer(&self, b: &Buffer) -> Option<Result<framebuffer::Handle, Error>> {
         if let Some(m) = dumb::own(&self.fd, b) {
@@ -420,7 +441,7 @@ impl DrmBackend {
     /// The libseat session the card was opened through, if a seat manager gave one: the
     /// compositor hands it to the input side so the input devices come from the same seat.
     pub fn session(&self) -> Option<LibSeatSession> {
-        self._session.clone()
+        self.session.clone()
     }
 
     /// The card's path.
@@ -457,13 +478,10 @@ impl DrmBackend {
                     out.glass.clear();
                     // A flip in flight will get no event now: finish it on the timer, so
                     // the compositor and its clients go on while the display is away.
-                    let refresh = out.info.current_mode.refresh_interval_ns();
+                    out.finish_on_timer();
                     if let Some(p) = &mut out.pending {
-                        p.timed = true;
-                        p.due_ns = fusion::sys::now_ns() + refresh;
                         p.planes.clear();
                     }
-                    out.watchdog.disarm(0);
                     tracing::info!(output = %out.info.name, "display unplugged");
                     events.push(BackendEvent::OutputRemoved(out.info.id));
                 }
@@ -737,12 +755,8 @@ impl DrmBackend {
         self.paused = true;
         self.device.pause();
         for out in &mut self.outputs {
-            if let Some(p) = &mut out.pending {
-                // The flip's event may never come now: finish it on the timer instead.
-                p.timed = true;
-                p.due_ns = fusion::sys::now_ns() + out.info.current_mode.refresh_interval_ns();
-                out.watchdog.disarm(0);
-            }
+            // The flip's event may never come now: finish it on the timer instead.
+            out.finish_on_timer();
         }
     }
 
@@ -922,7 +936,7 @@ impl Backend for DrmBackend {
     }
 
     fn can_scan_out(&self, buffer: &Buffer) -> bool {
-        self.framebuffer(buffer).is_some()
+        self.owns(buffer)
     }
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {
