@@ -57,37 +57,28 @@ pub fn open_backend_and_seat(
     choice: Option<config::Backend>,
 ) -> Result<(Box<dyn Backend>, Seat), String> {
     let wanted = choice.unwrap_or(cfg.display.backend);
-    if wanted == config::Backend::Drm {
-        let b = open_drm(cfg)?;
-        info!("backend: drm (asked for): {}", drm_why(&b));
-        let seat = b.session();
-        return Ok((Box::new(b), seat));
-    }
-    if wanted == config::Backend::Auto {
-        return open_auto(cfg);
-    }
-    open_named(cfg, wanted).map(|b| (b, None))
-}
-
-fn open_named(cfg: &Config, wanted: config::Backend) -> Result<Box<dyn Backend>, String> {
     match wanted {
+        config::Backend::Auto => open_auto(cfg),
+        config::Backend::Drm => {
+            let b = open_drm(cfg)?;
+            info!("backend: drm (asked for): {}", drm_why(&b));
+            let seat = b.session();
+            Ok((Box::new(b), seat))
+        }
         config::Backend::Headless => {
             info!("backend: headless (asked for)");
-            open_headless(cfg)
-        }
-        config::Backend::Drm | config::Backend::Auto => {
-            unreachable!("open_backend_and_seat opens drm and auto itself")
+            open_headless(cfg).map(|b| (b, None))
         }
         config::Backend::Fbdev => {
             let device = fbdev_device(cfg);
             let b = open_fbdev(&device, cfg)?;
             info!("backend: fbdev on {} (asked for)", device.display());
-            Ok(b)
+            Ok((b, None))
         }
         config::Backend::Window => {
             let b = open_window(cfg)?;
             info!("backend: window (asked for)");
-            Ok(b)
+            Ok((b, None))
         }
     }
 }

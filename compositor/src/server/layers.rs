@@ -187,24 +187,22 @@ impl Server {
     /// A holder of a composed layer flipped `surface` with `damage` (buffer coordinates;
     /// empty: all of it): that part of the screen is composed again.
     pub(crate) fn damage_composed_layer(&mut self, surface: u32, damage: &[proto::Rect]) {
-        let spots: Vec<proto::Rect> = self
+        let Some(l) = self
             .layers
             .iter()
-            .filter(|l| l.composed && l.exclusive == Some(surface))
-            .filter_map(|l| {
-                let s = self.surfaces.get(&surface)?;
-                let b = s.buffers.first()?;
-                let (x, y) = l.spec.position;
-                let full = [proto::Rect::new(0, 0, b.width(), b.height())];
-                let rects = if damage.is_empty() { &full[..] } else { damage };
-                Some(
-                    rects
-                        .iter()
-                        .map(|r| proto::Rect::new(x + r.x, y + r.y, r.w, r.h))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .flatten()
+            .find(|l| l.composed && l.exclusive == Some(surface))
+        else {
+            return;
+        };
+        let Some(b) = self.surfaces.get(&surface).and_then(|s| s.buffers.first()) else {
+            return;
+        };
+        let (x, y) = l.spec.position;
+        let full = [proto::Rect::new(0, 0, b.width(), b.height())];
+        let rects = if damage.is_empty() { &full[..] } else { damage };
+        let spots: Vec<proto::Rect> = rects
+            .iter()
+            .map(|r| proto::Rect::new(x + r.x, y + r.y, r.w, r.h))
             .collect();
         for r in spots {
             self.damage(r);

@@ -842,7 +842,11 @@ impl Server {
         self.bytes_composed_last = bytes;
         self.bytes_composed_total += bytes;
         // What each visible window shows: its surface's front buffer.
-        let mut ranked: Vec<((usize, u8), ShownElement)> = self
+        // Windows are kept in stacking order, layer by layer (bottom to top). Layers whose
+        // plane was refused put their holder's buffer above the layer's windows; only then
+        // are the windows' layer ranks needed.
+        let composed = self.composed_layers();
+        let mut shown: Vec<(usize, ShownElement)> = self
             .windows
             .iter()
             .filter(|win| win.visible && win.opacity > 0)
@@ -850,19 +854,24 @@ impl Server {
                 let s = self.surfaces.get(&win.surface)?;
                 let b = s.buffers.get(s.front? as usize)?.clone();
                 let dst = compose::Rect::new(win.x, win.y, b.width() as i32, b.height() as i32);
-                let rank = (self.layer_rank(win.layer), 0);
+                let rank = if composed.is_empty() {
+                    0
+                } else {
+                    self.layer_rank(win.layer)
+                };
                 Some((rank, (win.id as u64, b, dst, win.opacity as f32 / 255.0)))
             })
             .collect();
-        // Layers whose plane was refused: their holder's buffer, above the layer's windows.
-        for (rank, b, (x, y)) in self.composed_layers() {
+        for (rank, b, (x, y)) in composed {
             let dst = compose::Rect::new(x, y, b.width() as i32, b.height() as i32);
             let id = u64::from(u32::MAX) + 1 + rank as u64;
-            ranked.push(((rank, 1), (id, b, dst, 1.0)));
+            let at = shown
+                .iter()
+                .position(|(r, _)| *r > rank)
+                .unwrap_or(shown.len());
+            shown.insert(at, (rank, (id, b, dst, 1.0)));
         }
-        // Stable: windows keep their stacking order within a layer.
-        ranked.sort_by_key(|(rank, _)| *rank);
-        let mut shown: Vec<ShownElement> = ranked.into_iter().map(|(_, e)| e).collect();
+        let mut shown: Vec<ShownElement> = shown.into_iter().map(|(_, e)| e).collect();
         // The cursor, above everything.
         if let (Some(r), Some(b)) = (self.cursor_rect(), self.input.pointer.cursor.clone()) {
             let dst = compose::Rect::new(r.x, r.y, r.w as i32, r.h as i32);
