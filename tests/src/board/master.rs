@@ -33,21 +33,17 @@ impl Board {
         let master = self.spawn(&format!(
             "RUST_LOG=info NO_COLOR=1 {env} exec fusionfb --world {WORLD} run --config /tmp/fusionfb.toml"
         ))?;
-        self.wait_until(START, "the master to answer `fusionfb status`", |b| {
-            if b.run(&format!("fusionfb --world {WORLD} status >/dev/null"))?
-                .success()
-            {
-                return Ok(Some(()));
-            }
-            if !b.running(&master)? {
-                let log = b.log(&master)?;
-                return Err(b.fail(
-                    BoardErrorKind::Agent,
-                    format_args!("the master ended; its log:\n{log}"),
-                ));
-            }
-            Ok(None)
-        })?;
+        self.wait_while_running(
+            &master,
+            "the master",
+            "the master to answer `fusionfb status`",
+            |b| {
+                Ok(
+                    b.run(&format!("fusionfb --world {WORLD} status >/dev/null"))?
+                        .success(),
+                )
+            },
+        )?;
         Ok(master)
     }
 
@@ -56,20 +52,35 @@ impl Board {
     pub fn start_app(&mut self, cmd: &str) -> Result<Background, BoardError> {
         let before = self.windows()?.len();
         let app = self.spawn(&format!("FUSIONFB_WORLD={WORLD} exec {cmd}"))?;
-        self.wait_until(START, &format!("a window from `{cmd}`"), |b| {
-            if b.windows()?.len() > before {
+        let what = format!("`{cmd}`");
+        self.wait_while_running(&app, &what, &format!("a window from {what}"), |b| {
+            Ok(b.windows()?.len() > before)
+        })?;
+        Ok(app)
+    }
+
+    /// Waits up to [`START`] for `done`, failing with `bg`'s output (`name` says whose) as
+    /// soon as `bg` ends first.
+    fn wait_while_running(
+        &mut self,
+        bg: &Background,
+        name: &str,
+        what: &str,
+        mut done: impl FnMut(&mut Board) -> Result<bool, BoardError>,
+    ) -> Result<(), BoardError> {
+        self.wait_until(START, what, |b| {
+            if done(b)? {
                 return Ok(Some(()));
             }
-            if !b.running(&app)? {
-                let log = b.log(&app)?;
+            if !b.running(bg)? {
+                let log = b.log(bg)?;
                 return Err(b.fail(
                     BoardErrorKind::Agent,
-                    format_args!("`{cmd}` ended; its output:\n{log}"),
+                    format_args!("{name} ended; its output:\n{log}"),
                 ));
             }
             Ok(None)
-        })?;
-        Ok(app)
+        })
     }
 
     /// The windows on the master's display, bottom to top, as `fusionfb status --json`
