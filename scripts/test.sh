@@ -16,7 +16,8 @@ fi
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace 2>&1 | tee "$log" || status=$?
+# --no-fail-fast: one failing test binary must not hide the crates after it.
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 count() { awk -v f="$1" '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ "^" f) n += $i } END { print n + 0 }' "$log"; }
 passed=$(count passed)
 failed=$(count failed)

@@ -26,13 +26,18 @@ pub fn world(tag: &str) -> WorldConfig {
 
 /// Removes the world directories of earlier test runs whose process is gone.
 fn sweep_dead_runs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for e in entries.flatten() {
+    let mut dirs = vec![std::env::temp_dir(), PathBuf::from("/tmp")];
+    dirs.dedup();
+    for e in dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
-            .strip_prefix("fusion-test-")
+            .strip_prefix("fusion-test-exe-")
+            .or_else(|| name.strip_prefix("fusion-test-"))
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -102,15 +107,86 @@ pub fn spawn(role: &str, w: &WorldConfig, env: &[(&str, String)]) -> Proc {
     spawn_with(role, w, env, |_| {})
 }
 
-/// Like [`spawn`], letting `setup` adjust the command first (uid, gid, ...).
+/// Like [`spawn`], letting `setup` adjust the command first (environment, limits, ...).
 pub fn spawn_with(
     role: &str,
     w: &WorldConfig,
     env: &[(&str, String)],
     setup: impl FnOnce(&mut Command),
 ) -> Proc {
+    spawn_exe(std::env::current_exe().unwrap(), role, w, env, setup)
+}
+
+/// Starts a child in `role` for world `w` running as `uid`/`gid` (the caller is root).
+///
+/// The test executable usually lives where another uid cannot reach it (a checkout under
+/// `/root` or a 0700 directory), so the child runs a copy in a directory every uid can
+/// traverse. `Err` says why that cannot be done here: the world's directory itself is out of
+/// that uid's reach, and the test should be skipped with that reason.
+pub fn spawn_as(
+    role: &str,
+    w: &WorldConfig,
+    env: &[(&str, String)],
+    uid: u32,
+    gid: u32,
+) -> Result<Proc, String> {
+    use std::os::unix::process::CommandExt;
+    if let Some(blocked) = untraversable_ancestor(&w.base_dir()) {
+        return Err(format!(
+            "{} is not reachable by other users, so a child under uid {uid} cannot reach the world",
+            blocked.display()
+        ));
+    }
+    let exe = reachable_exe()?;
+    Ok(spawn_exe(exe, role, w, env, |cmd| {
+        cmd.uid(uid).gid(gid);
+    }))
+}
+
+/// The first ancestor of `path` (itself excluded) that others may not traverse.
+fn untraversable_ancestor(path: &std::path::Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    path.ancestors().skip(1).find_map(|a| {
+        let mode = std::fs::metadata(a).ok()?.permissions().mode();
+        (mode & 0o001 == 0).then(|| a.to_path_buf())
+    })
+}
+
+/// A copy of the test executable in `/tmp/fusion-test-exe-<pid>/` (made once), readable and
+/// executable by every uid.
+fn reachable_exe() -> Result<PathBuf, String> {
+    static COPY: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let dir = PathBuf::from(format!("/tmp/fusion-test-exe-{}", std::process::id()));
+        if let Some(blocked) = untraversable_ancestor(&dir.join("x")) {
+            return Err(format!(
+                "{} is not reachable by other users",
+                blocked.display()
+            ));
+        }
+        let copy = dir.join(exe.file_name().unwrap_or_default());
+        let io =
+            |e: std::io::Error| format!("copying the test executable to {}: {e}", dir.display());
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+        std::fs::copy(&exe, &copy).map_err(io)?;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+        Ok(copy)
+    })
+    .clone()
+}
+
+fn spawn_exe(
+    exe: PathBuf,
+    role: &str,
+    w: &WorldConfig,
+    env: &[(&str, String)],
+    setup: impl FnOnce(&mut Command),
+) -> Proc {
     let (parent, child) = Barrier::pair().unwrap();
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    let mut cmd = Command::new(exe);
     cmd.args([
         "--exact",
         "child_main",
@@ -127,12 +203,37 @@ pub fn spawn_with(
     }
     child.pass_to(&mut cmd).unwrap();
     setup(&mut cmd);
-    let c = cmd.spawn().unwrap();
+    let c = spawn_retrying(&mut cmd);
     drop(child);
     Proc {
         child: c,
         barrier: parent,
     }
+}
+
+/// Spawns `cmd`, trying again while the executable is busy: a copy just written may still be
+/// open for writing in a child another thread forked before it exec'd (ETXTBSY).
+fn spawn_retrying(cmd: &mut Command) -> Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Ok(c) => return c,
+            Err(e)
+                if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error())
+                    && tries < 50 =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot start a child: {e}"),
+        }
+    }
+}
+
+/// Writes a line past the test harness's output capture (so `scripts/test.sh` lists skips).
+pub fn note(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Runs the master until `done` or 20 s pass (then panics).
