@@ -173,6 +173,28 @@ impl Config {
         })
     }
 
+    /// A [`ConfigError`] about the value at `key` (such as `["input", "keyboard", "layout"]`)
+    /// in the file at `path`, for a problem found after loading — by checking the config
+    /// against the system (a keymap that does not compile). The file is read again to find
+    /// where the key is written; the location is left out when it cannot be found.
+    pub fn error_at(path: &Path, key: &[&str], message: impl Into<String>) -> ConfigError {
+        let mut key_path = KeyPath::root(key.first().copied().unwrap_or_default());
+        for k in key.iter().skip(1) {
+            key_path = key_path.key(k);
+        }
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let (root, _) = DeTable::parse_recoverable(&text);
+        let location = Doc::new(root)
+            .span_of(&key_path, Part::Value)
+            .map(|s| Location::of_offset(&text, s.start));
+        ConfigError {
+            file: path.display().to_string(),
+            location,
+            key: key_path.to_string(),
+            message: message.into(),
+        }
+    }
+
     /// The primary layer.
     pub fn primary_layer(&self) -> &Layer {
         self.layers

@@ -14,8 +14,7 @@ use crate::config::Config;
 /// seat, or the listed nodes). A seat with no device is fine; devices that cannot be opened
 /// leave a warning and a master that still serves injection. With the display's libseat
 /// `seat`, the devices are opened through it (an unprivileged master gets them from seatd
-/// or logind). `None` only when not even the
-/// keymap compiles (then the error says why).
+/// or logind). `None` only when the source itself cannot be set up (no epoll or timer).
 pub fn open_input(
     cfg: &Config,
     seat: Option<&gfx_drivers::drm::LibSeatSession>,
@@ -38,7 +37,7 @@ pub fn open_input(
     let mut src = match InputSource::new(config) {
         Ok(s) => s,
         Err(e) => {
-            warn!("input: {e}; running without input");
+            warn!("input: {e}; running without input devices or injection");
             return None;
         }
     };
@@ -46,6 +45,45 @@ pub fn open_input(
         warn!("input: {e}; running without input devices (injection still works)");
     }
     Some(src)
+}
+
+/// Checks that the keymap `[input.keyboard]` names compiles on this system, before the
+/// master starts: a typo (`layout = "xx"`) is a config error naming the file, line and key,
+/// not a master that runs with a dead keyboard. With no layout, variant or options written
+/// there is nothing of the file's to blame: a keymap that still fails (no xkb data on the
+/// board) leaves keys without keysyms, and touch and pointers work (see
+/// [`InputSource::new`]).
+pub fn check_keymap(cfg: &Config, file: Option<&std::path::Path>) -> Result<(), String> {
+    use fusionfb_input::keyboard::Keyboard;
+    let k = &cfg.input.keyboard;
+    let (Some(file), false) = (
+        file,
+        k.layout.is_empty() && k.variant.is_empty() && k.options.is_empty(),
+    ) else {
+        return Ok(());
+    };
+    if Keyboard::compiles(&k.layout, &k.variant, &k.options) {
+        return Ok(());
+    }
+    // Blame the first part that breaks it: the layout alone, then with its variant.
+    let (key, value) = if !Keyboard::compiles(&k.layout, "", "") {
+        ("layout", &k.layout)
+    } else if !Keyboard::compiles(&k.layout, &k.variant, "") {
+        ("variant", &k.variant)
+    } else {
+        ("options", &k.options)
+    };
+    let hint = if !Keyboard::compiles("", "", "") {
+        "no keymap compiles here at all: install xkb-data (xkeyboard-config)"
+    } else {
+        "see /usr/share/X11/xkb/rules/base.lst for the names xkb knows"
+    };
+    Err(Config::error_at(
+        file,
+        &["input", "keyboard", key],
+        format!("the keymap does not compile with {key} {value:?}: {hint}"),
+    )
+    .to_string())
 }
 
 /// One `fusionfb input` action.

@@ -252,6 +252,7 @@ pub fn compose_transform(t: config::Transform) -> crate::compose::Transform {
 /// Runs the master until `stop` is set; then asks the slaves to leave.
 pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
     let cfg = load_config(opts.config.as_deref())?;
+    crate::input::check_keymap(&cfg, opts.config.as_deref())?;
     let world = cfg
         .world
         .fusion_config(opts.world.as_deref())

@@ -147,6 +147,43 @@ fn a_bad_config_names_the_file_line_and_key() {
 }
 
 #[test]
+fn a_keymap_that_does_not_compile_is_a_config_error_at_start() {
+    let dir = tmp("badkeymap");
+    let cfg = dir.join("kiosk.toml");
+    for (text, line, key) in [
+        (
+            "[display]\nbackend = \"headless\"\n\n[input.keyboard]\nlayout = \"xx\"\n",
+            5,
+            "input.keyboard.layout",
+        ),
+        (
+            "[input]\nkeyboard = { layout = \"us\", variant = \"no-such-variant\" }\n",
+            2,
+            "input.keyboard.variant",
+        ),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let out = fusionfb(&dir)
+            .args([
+                "--world",
+                "cli-keymap",
+                "run",
+                "--backend",
+                "headless",
+                "--config",
+            ])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("kiosk.toml:{line}:")), "{err}");
+        assert!(err.contains(key), "{err}");
+        assert!(err.contains("does not compile"), "{err}");
+    }
+}
+
+#[test]
 fn bench_quick_prints_its_figures_as_json() {
     let dir = tmp("bench");
     let out = fusionfb(&dir)

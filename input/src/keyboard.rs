@@ -29,6 +29,23 @@ impl Keyboard {
     /// Compiles the keymap of `layout`, `variant` and `options` (empty: the defaults).
     pub fn new(layout: &str, variant: &str, options: &str) -> Result<Keyboard, Error> {
         let ctx = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+        Self::with_context(ctx, layout, variant, options)
+    }
+
+    /// Whether the keymap of `layout`, `variant` and `options` compiles, without xkbcommon's
+    /// own messages on stderr (for checking a config).
+    pub fn compiles(layout: &str, variant: &str, options: &str) -> bool {
+        let mut ctx = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+        ctx.set_log_level(xkb::LogLevel::Critical);
+        Self::with_context(ctx, layout, variant, options).is_ok()
+    }
+
+    fn with_context(
+        ctx: xkb::Context,
+        layout: &str,
+        variant: &str,
+        options: &str,
+    ) -> Result<Keyboard, Error> {
         let options = (!options.is_empty()).then(|| options.to_string());
         let keymap = xkb::Keymap::new_from_names(
             &ctx,

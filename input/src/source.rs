@@ -16,10 +16,10 @@ use rustix::time::{
     timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags,
     Timespec,
 };
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::calibration::Calibration;
-use crate::event::{DeviceInfo, InputEvent, Position, Synthetic, TouchEvent, TouchPhase};
+use crate::event::{DeviceInfo, InputEvent, KeyEvent, Position, Synthetic, TouchEvent, TouchPhase};
 #[cfg(feature = "keyboard")]
 use crate::keyboard::Keyboard;
 use crate::repeat::Repeat;
@@ -130,8 +130,10 @@ pub struct InputSource {
     output: OutputMap,
     #[cfg(feature = "libinput")]
     libinput: Option<crate::libinput::Backend>,
+    /// The keymap; `None` when it did not compile (keys then arrive as bare key codes, and
+    /// touch and pointers are not affected).
     #[cfg(feature = "keyboard")]
-    keyboard: Keyboard,
+    keyboard: Option<Keyboard>,
     repeat: Repeat,
     devices: Vec<DeviceInfo>,
     /// Last position of each touch slot: (x, y, raw).
@@ -163,10 +165,19 @@ impl InputSource {
             epoll::EventFlags::IN,
         )
         .map_err(std::io::Error::from)?;
+        // A keymap that does not compile must not take touch and pointers down with it: the
+        // master checks a configured one at start (a config error); one that fails anyway
+        // (no xkb data on the board) leaves keys without keysyms, and everything else works.
         #[cfg(feature = "keyboard")]
         let keyboard = {
             let k = &config.keyboard;
-            Keyboard::new(&k.layout, &k.variant, &k.options)?
+            match Keyboard::new(&k.layout, &k.variant, &k.options) {
+                Ok(kb) => Some(kb),
+                Err(e) => {
+                    warn!("{e}; keys arrive as bare key codes, other input is not affected");
+                    None
+                }
+            }
         };
         Ok(InputSource {
             epoll,
@@ -273,16 +284,49 @@ impl InputSource {
     /// The evdev code of the key typing keysym `name` in the keymap.
     #[cfg(feature = "keyboard")]
     pub fn keycode_of(&self, name: &str) -> Option<u32> {
-        self.keyboard.keycode_of(name)
+        self.keyboard.as_ref()?.keycode_of(name)
+    }
+
+    /// Whether the keymap compiled (keys carry keysyms and text).
+    pub fn has_keymap(&self) -> bool {
+        #[cfg(feature = "keyboard")]
+        return self.keyboard.is_some();
+        #[cfg(not(feature = "keyboard"))]
+        false
+    }
+
+    /// A key event: through the keymap when there is one, else the bare key code.
+    fn key_event(&mut self, keycode: u32, pressed: bool, repeat: bool, time_ns: u64) -> KeyEvent {
+        #[cfg(feature = "keyboard")]
+        if let Some(kb) = &mut self.keyboard {
+            return kb.key(keycode, pressed, repeat, time_ns);
+        }
+        KeyEvent {
+            keycode,
+            pressed,
+            repeat,
+            keysym: 0,
+            text: String::new(),
+            modifiers: 0,
+            time_ns,
+        }
     }
 
     /// Reads everything the devices and the repeat timer have ready, without waiting.
+    ///
+    /// A failing part does not hold up the others: when libinput reports an error, what it
+    /// produced before it and the key-repeat timer's events are still returned, and the
+    /// error is logged (it is returned only when nothing else came).
     pub fn dispatch(&mut self) -> Result<Vec<InputEvent>, Error> {
         #[cfg_attr(not(feature = "libinput"), allow(unused_mut))]
         let mut raw = Vec::new();
+        #[cfg_attr(not(feature = "libinput"), allow(unused_mut))]
+        let mut failed = None;
         #[cfg(feature = "libinput")]
         if let Some(li) = &mut self.libinput {
-            li.dispatch(&mut raw)?;
+            if let Err(e) = li.dispatch(&mut raw) {
+                failed = Some(e);
+            }
         }
         let mut out = Vec::new();
         for r in raw {
@@ -291,14 +335,19 @@ impl InputSource {
         let mut buf = [0u8; 8];
         if let Ok(8) = rustix::io::read(&self.timer, &mut buf) {
             for (key, at) in self.repeat.due(crate::now_ns()) {
-                #[cfg(feature = "keyboard")]
-                out.push(InputEvent::Key(self.keyboard.key(key, true, true, at)));
-                #[cfg(not(feature = "keyboard"))]
-                let _ = (key, at);
+                let event = self.key_event(key, true, true, at);
+                out.push(InputEvent::Key(event));
             }
             self.arm_repeat()?;
         }
-        Ok(out)
+        match failed {
+            Some(e) if out.is_empty() => Err(e),
+            Some(e) => {
+                warn!("input: {e}");
+                Ok(out)
+            }
+            None => Ok(out),
+        }
     }
 
     /// Feeds one synthetic event through the same processing as a device's, stamped with
@@ -431,28 +480,17 @@ impl InputSource {
                 pressed,
                 time_ns,
             } => {
-                #[cfg(feature = "keyboard")]
-                {
-                    if pressed {
-                        let repeats = self.keyboard.repeats(keycode);
-                        self.repeat.press(keycode, repeats, time_ns);
-                    } else {
-                        self.repeat.release(keycode);
-                    }
-                    out.push(InputEvent::Key(
-                        self.keyboard.key(keycode, pressed, false, time_ns),
-                    ));
+                if pressed {
+                    #[cfg(feature = "keyboard")]
+                    let repeats = self.keyboard.as_ref().is_some_and(|k| k.repeats(keycode));
+                    #[cfg(not(feature = "keyboard"))]
+                    let repeats = false;
+                    self.repeat.press(keycode, repeats, time_ns);
+                } else {
+                    self.repeat.release(keycode);
                 }
-                #[cfg(not(feature = "keyboard"))]
-                out.push(InputEvent::Key(crate::KeyEvent {
-                    keycode,
-                    pressed,
-                    repeat: false,
-                    keysym: 0,
-                    text: String::new(),
-                    modifiers: 0,
-                    time_ns,
-                }));
+                let event = self.key_event(keycode, pressed, false, time_ns);
+                out.push(InputEvent::Key(event));
             }
             Raw::Event(e) => {
                 match &e {
@@ -597,6 +635,48 @@ mod tests {
                 pressed: true
             })
             .is_err());
+    }
+
+    /// A keymap that does not compile takes nothing else down: touch still works, and keys
+    /// arrive as bare key codes.
+    #[cfg(feature = "keyboard")]
+    #[test]
+    fn a_keymap_that_does_not_compile_leaves_touch_working() {
+        let mut s = InputSource::new(InputConfig {
+            keyboard: KeyboardConfig {
+                layout: "xx".into(),
+                ..KeyboardConfig::default()
+            },
+            ..InputConfig::default()
+        })
+        .unwrap();
+        assert!(!s.has_keymap());
+        s.set_output(OutputMap {
+            width: 100,
+            height: 100,
+            ..OutputMap::default()
+        });
+        let down = s
+            .inject(Synthetic::Touch {
+                phase: TouchPhase::Down,
+                slot: 0,
+                at: Position::Output(10.0, 20.0),
+            })
+            .unwrap();
+        assert!(
+            matches!(&down[..], [InputEvent::Touch(t)] if t.phase == TouchPhase::Down),
+            "{down:?}"
+        );
+        let key = s
+            .inject(Synthetic::Key {
+                keycode: 30,
+                pressed: true,
+            })
+            .unwrap();
+        assert!(
+            matches!(&key[..], [InputEvent::Key(k)] if k.keycode == 30 && k.keysym == 0 && k.text.is_empty()),
+            "{key:?}"
+        );
     }
 
     #[cfg(feature = "keyboard")]
