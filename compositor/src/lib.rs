@@ -21,13 +21,24 @@ pub mod serve;
 pub mod server;
 pub mod status;
 
-/// Sets up `tracing` output filtered by `RUST_LOG` (default: warnings and errors).
+/// What the log shows without `RUST_LOG`: warnings and errors; the line saying which display
+/// backend was chosen and why, and why the master stopped (`fusionfb::serve`); one line per
+/// slave entering and leaving, with its pid and executable (`fusion::master`); each app the
+/// master starts, loses or gives up on (`fusionfb::apps`). winit's and the Wayland client
+/// toolkit's own chatter (the desktop `window` backend) is left out.
+pub const DEFAULT_LOG_FILTER: &str = "warn,fusionfb::serve=info,fusionfb::apps=info,\
+     fusion::master=info,winit=error,sctk=error,smithay_client_toolkit=error,calloop=error";
+
+/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default:
+/// [`DEFAULT_LOG_FILTER`]), in colour only when stderr is a terminal (not for journald or a
+/// log file).
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        // Warnings, and the one line saying which display backend was chosen and why.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fusionfb::serve=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

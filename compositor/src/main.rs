@@ -153,13 +153,13 @@ fn main() -> ExitCode {
         .unwrap_or_else(fusion::world::default_world_name);
     let result = match cli.command {
         Command::Run { config, backend } => {
-            catch_stop_signals();
+            let stop = catch_stop_signals();
             let opts = fusionfb::serve::RunOptions {
                 config,
                 backend,
                 world: cli.world.clone(),
             };
-            fusionfb::serve::run(&opts, &STOP)
+            fusionfb::serve::run(&opts, &stop)
         }
         Command::Screenshot { file } => {
             fusionfb::serve::screenshot(fusion::WorldConfig::new(&world), &file).map(|(w, h)| {
@@ -237,12 +237,6 @@ fn status(world: &str, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
 fn parse_backend(s: &str) -> Result<fusionfb::config::Backend, String> {
     use fusionfb::config::Backend::*;
     Ok(match s {
@@ -259,10 +253,15 @@ fn parse_backend(s: &str) -> Result<fusionfb::config::Backend, String> {
     })
 }
 
-/// SIGTERM and SIGINT set [`STOP`]; the loop checks it every 200 ms.
-fn catch_stop_signals() {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+/// SIGTERM and SIGINT store their number in the returned flag (signal-hook; the handler does
+/// nothing else); the master's loop checks it every 200 ms and says which one stopped it.
+fn catch_stop_signals() -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for sig in [SIGTERM, SIGINT] {
+        if let Err(e) = signal_hook::flag::register_usize(sig, stop.clone(), sig as usize) {
+            eprintln!("fusionfb: cannot catch signal {sig}: {e}");
+        }
     }
+    stop
 }

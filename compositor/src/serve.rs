@@ -3,7 +3,7 @@
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gfx_drivers::backend::Backend;
@@ -249,8 +249,9 @@ pub fn compose_transform(t: config::Transform) -> crate::compose::Transform {
     }
 }
 
-/// Runs the master until `stop` is set; then asks the slaves to leave.
-pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
+/// Runs the master until `stop` holds a signal number (or the display is closed); then asks
+/// the slaves to leave. The log says why it stopped.
+pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> Result<(), String> {
     let cfg = load_config(opts.config.as_deref())?;
     crate::input::check_keymap(&cfg, opts.config.as_deref())?;
     let world = cfg
@@ -273,19 +274,37 @@ pub fn run(opts: &RunOptions, stop: &AtomicBool) -> Result<(), String> {
         server.master().pid(),
         server.master().world().socket_path().display()
     );
-    while !stop.load(Ordering::Relaxed) {
-        server
-            .dispatch(Some(Duration::from_millis(200)))
-            .map_err(|e| e.to_string())?;
-        if server.display_closed() {
-            info!("the display was closed: shutting down");
-            break;
+    let why = loop {
+        let sig = stop.load(Ordering::Relaxed);
+        if sig != 0 {
+            break signal_name(sig as i32);
         }
-    }
+        if let Err(e) = server.dispatch(Some(Duration::from_millis(200))) {
+            info!("master stopping: {e}");
+            return Err(e.to_string());
+        }
+        if server.display_closed() {
+            break "the display was closed".to_string();
+        }
+    };
     let m = server.master();
+    info!(
+        slaves = m.fusionees().len(),
+        "master stopping: {why}; asking the slaves to leave"
+    );
     m.kill(None, Duration::from_secs(2));
     let _ = m.dispatch_until(Duration::from_secs(3), |m| m.fusionees().is_empty());
     Ok(())
+}
+
+/// `SIGTERM` for 15, and so on.
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        n => format!("signal {n}"),
+    }
 }
 
 /// Asks the master of `world` for what is on the glass and writes it as a PNG.

@@ -37,9 +37,12 @@ fn arena_demo_runs_and_passes_its_checks() {
 fn run_serves_status_and_stops_on_sigterm() {
     let dir = tmp("run");
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/headless.toml");
+    // The log goes to a file, as under journald: the default filter, no colour.
+    let log_path = dir.join("master.log");
     let mut master = fusionfb(&dir)
         .args(["--world", "cli-run", "run", "--config", config])
-        .stderr(Stdio::null())
+        .env_remove("RUST_LOG")
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     let end = Instant::now() + Duration::from_secs(20);
@@ -117,6 +120,25 @@ fn run_serves_status_and_stops_on_sigterm() {
         assert!(Instant::now() < end, "fusionfb run ignored SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The log: one line per slave entering and leaving (pid, executable), the reason the
+    // master stopped, and no ANSI colour codes in a file.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains('\x1b'), "colour codes in a log file:\n{log}");
+    let entered = log
+        .lines()
+        .find(|l| l.contains("entered"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        entered.contains("pid=") && entered.contains("exe="),
+        "{log}"
+    );
+    assert!(entered.contains("fusionfb"), "{log}");
+    let left = log
+        .lines()
+        .find(|l| l.contains("left:"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(left.contains("pid=") && left.contains("exe="), "{log}");
+    assert!(log.contains("master stopping: SIGTERM"), "{log}");
     // Status of a world with no master is a clear error.
     let out = fusionfb(&dir)
         .args(["--world", "cli-run", "status"])

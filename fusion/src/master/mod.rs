@@ -751,7 +751,7 @@ impl Master {
         };
         self.poller.delete(conn.sock.as_fd());
         self.poller.delete(conn.doorbell.as_fd());
-        info!(fusionee = id, pid = conn.cred.pid, "left: {why}");
+        info!(fusionee = id, pid = conn.cred.pid, exe = %conn.exe, "left: {why}");
         // 1. Locks and 7. shared memory: at once if its process is gone (or is our own); a
         // live process keeps its mappings, so it could still write where it held a lock or
         // a block: those wait until it has exited (its pidfd tells us).
