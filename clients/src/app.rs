@@ -104,21 +104,39 @@ pub struct WindowArgs {
 
 impl WindowArgs {
     /// The window's size on an output of `output_w`×`output_h`: as given, else what is left
-    /// of the output right of and below the window's corner.
+    /// of the output right of and below the window's corner. An error says what was asked
+    /// for and how big the output is.
     pub fn size(&self, output_w: u32, output_h: u32) -> Result<(u32, u32), AppError> {
-        let rest = |out: u32, at: i32| (i64::from(out) - i64::from(at.max(0))).max(0) as u32;
-        let w = self.width.unwrap_or_else(|| rest(output_w, self.x));
-        let h = self.height.unwrap_or_else(|| rest(output_h, self.y));
-        if w == 0 || h == 0 || w > proto::MAX_SIDE || h > proto::MAX_SIDE {
-            return Err(AppError::Usage(format!(
-                "a window of {w}x{h} at ({}, {}) on a {output_w}x{output_h} output: \
-                 each side must be 1..={}",
+        let side = |given: Option<u32>, at: i32, out: u32, pos: &str, len: &str| {
+            let max = proto::MAX_SIDE;
+            match given {
+                Some(n) if n == 0 || n > max => Err(format!("--{len} {n}: use 1..={max}")),
+                Some(n) => Ok(n),
+                None if i64::from(at) >= i64::from(out) => Err(format!(
+                    "--{pos} {at} is past the output's {len} ({out}), so no {len} is left \
+                     for the window: give --{pos} below {out}, or --{len}"
+                )),
+                None => Ok((i64::from(out) - i64::from(at.max(0))).min(i64::from(max)) as u32),
+            }
+        };
+        let sizes = (
+            side(self.width, self.x, output_w, "x", "width"),
+            side(self.height, self.y, output_h, "y", "height"),
+        );
+        match sizes {
+            (Ok(w), Ok(h)) => Ok((w, h)),
+            (Err(e), _) | (_, Err(e)) => Err(AppError::Usage(format!(
+                "{e} (asked for a window at ({}, {}) of {} on a {output_w}x{output_h} output)",
                 self.x,
                 self.y,
-                proto::MAX_SIDE
-            )));
+                match (self.width, self.height) {
+                    (Some(w), Some(h)) => format!("{w}x{h}"),
+                    (Some(w), None) => format!("width {w}"),
+                    (None, Some(h)) => format!("height {h}"),
+                    (None, None) => "the rest of the output".to_string(),
+                }
+            ))),
         }
-        Ok((w, h))
     }
 }
 
@@ -198,7 +216,15 @@ pub struct App {
     missed: Vec<proto::Rect>,
     /// Keys for our window since the last [`App::take_keys`].
     keys: Vec<proto::Key>,
+    /// The left mouse button is held in our window: the pointer acts as a finger.
+    mouse_down: bool,
 }
+
+/// The touch slot a mouse acts as (one past the ten fingers a panel reports at most).
+pub const MOUSE_SLOT: u32 = 10;
+
+/// `BTN_LEFT`.
+const BTN_LEFT: u32 = 0x110;
 
 impl App {
     /// Joins the master and opens a double-buffered window as `args` say. Nothing shows
@@ -215,6 +241,7 @@ impl App {
             window,
             missed: Vec::new(),
             keys: Vec::new(),
+            mouse_down: false,
         })
     }
 
@@ -345,6 +372,9 @@ impl App {
                 ClientEvent::Key { window, key } if window == self.window.id() => {
                     self.keys.push(key)
                 }
+                ClientEvent::Pointer { window, pointer } if window == self.window.id() => {
+                    touches.extend(self.mouse_as_touch(&pointer));
+                }
                 ClientEvent::LeaveRequested | ClientEvent::MasterGone => {
                     return Err(AppError::Ended)
                 }
@@ -352,6 +382,39 @@ impl App {
             }
         }
         Ok(touches)
+    }
+
+    /// A mouse acts as a finger in slot [`MOUSE_SLOT`] (on a board with a mouse and no
+    /// touchscreen the apps work the same): the left button down is a touch down, motion
+    /// while it is held a touch motion, its release a touch up; each is its own frame.
+    fn mouse_as_touch(&mut self, p: &proto::Pointer) -> Vec<proto::Touch> {
+        let phase = match p.kind {
+            proto::PointerKind::Button {
+                button: BTN_LEFT,
+                pressed: true,
+            } if !self.mouse_down => proto::TouchPhase::Down,
+            proto::PointerKind::Button {
+                button: BTN_LEFT,
+                pressed: false,
+            } if self.mouse_down => proto::TouchPhase::Up,
+            proto::PointerKind::Motion if self.mouse_down => proto::TouchPhase::Motion,
+            _ => return Vec::new(),
+        };
+        self.mouse_down = phase != proto::TouchPhase::Up;
+        let touch = proto::Touch {
+            phase,
+            slot: MOUSE_SLOT,
+            x: p.x,
+            y: p.y,
+            screen_x: p.screen_x,
+            screen_y: p.screen_y,
+            time_ns: p.time_ns,
+        };
+        let frame = proto::Touch {
+            phase: proto::TouchPhase::Frame,
+            ..touch
+        };
+        vec![touch, frame]
     }
 
     /// The keys the window received (it has the keyboard focus) since the last call, in
@@ -394,10 +457,24 @@ mod tests {
         };
         assert_eq!(a.size(1280, 800).unwrap(), (100, 60));
         let a = WindowArgs {
-            x: 1280,
+            x: 5000,
             ..WindowArgs::default()
         };
-        assert!(matches!(a.size(1280, 800), Err(AppError::Usage(_))));
+        let Err(AppError::Usage(e)) = a.size(1280, 800) else {
+            panic!("a window right of the output")
+        };
+        // What was asked for and the output's size, not a window of 0x800.
+        assert!(e.contains("--x 5000"), "{e}");
+        assert!(e.contains("1280x800 output"), "{e}");
+        assert!(!e.contains("window of 0x"), "{e}");
+        let a = WindowArgs {
+            width: Some(0),
+            ..WindowArgs::default()
+        };
+        let Err(AppError::Usage(e)) = a.size(1280, 800) else {
+            panic!("a window of width 0")
+        };
+        assert!(e.contains("--width 0"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! [world]
 //! name = "kiosk"          # the world's directory name; --world overrides it
 //! group = "video"         # members of this group may join as well (a name or a gid)
-//! abi = 1                 # slaves must be built for the same ABI number
+//! abi = 1                 # slaves must enter with the same ABI number (see World::abi)
 //!
 //! [display]
 //! backend = "drm"         # auto | drm | fbdev | headless | window
@@ -221,7 +221,16 @@ pub struct World {
     /// `group`: a group (name or gid) whose members may join besides the master's user.
     /// Default: none (same user only). The world directory becomes mode 0770.
     pub group: Option<Group>,
-    /// `abi`: the application ABI number every slave must share. Default 0.
+    /// `abi`: the application ABI number every slave must share; one that enters with
+    /// another is refused (`slave ABI 0, world "kiosk" runs ABI 1`). Raise it when the
+    /// board's applications change in a way older ones cannot follow. Default 0.
+    ///
+    /// An application is built for ABI `N` by entering with it:
+    /// `fusionfb_client::Display::connect_to(fusion::WorldConfig::new(world).abi(N))` (or
+    /// `fusion::Slave::enter` with that config). Processes that do not set one take
+    /// `FUSIONFB_ABI` from their environment, else 0: so `FUSIONFB_ABI=1 fusionfb status`
+    /// and `FUSIONFB_ABI=1 fusionfb-paint` join such a world, and the master passes its ABI
+    /// to the `[[app]]`s it starts the same way.
     pub abi: u32,
 }
 

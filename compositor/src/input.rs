@@ -136,21 +136,13 @@ pub fn run(world: &str, action: &Action) -> Result<(), String> {
     let cfg = fusion::WorldConfig::new(world).client_name("fusionfb input");
     let mut slave = fusion::Slave::enter(cfg).map_err(err)?;
     let root: Root = fusion::call::decode(&slave.root().map_err(err)?).map_err(err)?;
-    let mut send = |events: Vec<Injected>| -> Result<(), String> {
-        let req = fusion::call::encode(&Request::Inject(events)).map_err(err)?;
-        let bytes = slave.call_execute(root.call, 0, &req).map_err(err)?;
-        match fusion::call::decode::<Reply>(&bytes).map_err(err)? {
-            Reply::Unit => Ok(()),
-            other => Err(format!("unexpected answer {other:?}")),
-        }
-    };
-    match action {
-        Action::Tap { x, y, slot } => {
-            let steps = crate::demo::stroke(*slot, (*x, *y), (*x, *y), 0);
-            for step in steps {
-                send(step.into_iter().map(injected).collect())?;
-            }
-        }
+    // The whole action, as the batches it is sent in (and the pause after each), checked
+    // before the first is sent: a swipe that leaves the output must not leave a finger down.
+    let batches: Vec<(Vec<Injected>, Duration)> = match action {
+        Action::Tap { x, y, slot } => crate::demo::stroke(*slot, (*x, *y), (*x, *y), 0)
+            .into_iter()
+            .map(|step| (step.into_iter().map(injected).collect(), Duration::ZERO))
+            .collect(),
         Action::Swipe {
             from,
             to,
@@ -160,30 +152,46 @@ pub fn run(world: &str, action: &Action) -> Result<(), String> {
         } => {
             let frames = crate::demo::stroke(*slot, *from, *to, (*steps).max(1));
             let pause = *duration / frames.len().max(1) as u32;
-            for step in frames {
-                send(step.into_iter().map(injected).collect())?;
-                std::thread::sleep(pause);
-            }
+            frames
+                .into_iter()
+                .map(|step| (step.into_iter().map(injected).collect(), pause))
+                .collect()
         }
-        Action::Key { name } => {
-            for pressed in [true, false] {
-                send(vec![Injected::KeyName {
+        Action::Key { name } => [true, false]
+            .map(|pressed| {
+                let key = Injected::KeyName {
                     name: name.clone(),
                     pressed,
-                }])?;
-            }
-        }
+                };
+                (vec![key], Duration::ZERO)
+            })
+            .into(),
         Action::Pointer { x, y, click } => {
-            send(vec![Injected::PointerTo { x: *x, y: *y }])?;
+            let mut batches = vec![(vec![Injected::PointerTo { x: *x, y: *y }], Duration::ZERO)];
             if *click {
                 for pressed in [true, false] {
-                    send(vec![Injected::Button {
+                    let button = Injected::Button {
                         button: BTN_LEFT,
                         pressed,
-                    }])?;
+                    };
+                    batches.push((vec![button], Duration::ZERO));
                 }
             }
+            batches
         }
+    };
+    let (w, h) = (root.output.width, root.output.height);
+    for e in batches.iter().flat_map(|(b, _)| b) {
+        crate::server::outside_output(e, w, h).map_err(|e| e.to_string())?;
+    }
+    for (events, pause) in batches {
+        let req = fusion::call::encode(&Request::Inject(events)).map_err(err)?;
+        let bytes = slave.call_execute(root.call, 0, &req).map_err(err)?;
+        match fusion::call::decode::<Reply>(&bytes).map_err(err)? {
+            Reply::Unit => {}
+            other => return Err(format!("unexpected answer {other:?}")),
+        }
+        std::thread::sleep(pause);
     }
     Ok(())
 }

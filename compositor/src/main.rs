@@ -47,6 +47,9 @@ enum Command {
     },
     /// The demo: the master, the paint, clock and gallery apps, a scripted touch sequence,
     /// and a screenshot.
+    ///
+    /// It runs in a world of its own, `demo-<pid>` (not $FUSIONFB_WORLD), so it never meets
+    /// a master already running; --world NAME picks the world instead.
     Demo {
         /// The display backend (default: the best available; headless without a display).
         #[arg(long, value_parser = parse_backend)]
@@ -95,9 +98,15 @@ enum Command {
     },
 }
 
+/// The longest swipe `fusionfb input swipe --duration` plays, in ms.
+const MAX_SWIPE_MS: u64 = 10_000;
+
+/// Positions are output pixels: `0 <= X < width`, `0 <= Y < height`; the master refuses
+/// others and says the output's size.
 #[derive(Subcommand)]
 enum InputAction {
     /// A finger down and up at output position X Y.
+    #[command(allow_negative_numbers = true)]
     Tap {
         /// Output x.
         x: f32,
@@ -108,6 +117,7 @@ enum InputAction {
         slot: u32,
     },
     /// A finger dragged from X1 Y1 to X2 Y2.
+    #[command(allow_negative_numbers = true)]
     Swipe {
         /// Start x.
         x1: f32,
@@ -117,11 +127,12 @@ enum InputAction {
         x2: f32,
         /// End y.
         y2: f32,
-        /// How long the drag takes, in milliseconds.
-        #[arg(long, default_value_t = 300)]
+        /// How long the drag takes, in milliseconds (at most 10000).
+        #[arg(long, default_value_t = 300,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_SWIPE_MS))]
         duration: u64,
-        /// Motion events on the way.
-        #[arg(long, default_value_t = 16)]
+        /// Motion events on the way (1 to 1000).
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
         steps: u32,
         /// Multi-touch slot.
         #[arg(long, default_value_t = 0)]
@@ -133,6 +144,7 @@ enum InputAction {
         name: String,
     },
     /// The pointer moves to X Y (and clicks there with --click).
+    #[command(allow_negative_numbers = true)]
     Pointer {
         /// Output x.
         x: f32,

@@ -205,6 +205,102 @@ fn a_keymap_that_does_not_compile_is_a_config_error_at_start() {
     }
 }
 
+/// A master process, killed when dropped (also when the test fails).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `fusionfb run` on the headless backend with `config` and waits until `status`
+/// answers (with `env` set for both).
+fn start_master(
+    dir: &std::path::Path,
+    world: &str,
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Running {
+    let master = fusionfb(dir)
+        .args(["--world", world, "run", "--backend", "headless", "--config"])
+        .arg(config)
+        .envs(env.iter().copied())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let master = Running(master);
+    let end = Instant::now() + Duration::from_secs(20);
+    while !fusionfb(dir)
+        .args(["--world", world, "status"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(Instant::now() < end, "status never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    master
+}
+
+#[test]
+fn input_outside_the_output_is_refused_with_its_size() {
+    let dir = tmp("input-range");
+    let cfg = dir.join("board.toml");
+    std::fs::write(&cfg, "[display]\nmode = \"640x480\"\n").unwrap();
+    let master = start_master(&dir, "cli-range", &cfg, &[]);
+    let input = |args: &[&str]| {
+        let out = fusionfb(&dir)
+            .args(["--world", "cli-range", "input"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [
+        &["tap", "5000", "5000"][..],
+        &["tap", "-5", "10"],
+        &["pointer", "10", "480"],
+        &["swipe", "10", "10", "700", "10"],
+    ] {
+        let (ok, err) = input(args);
+        assert!(!ok, "{args:?} was accepted");
+        assert!(
+            err.contains("outside the 640x480 output"),
+            "{args:?}: {err}"
+        );
+    }
+    let (ok, err) = input(&["swipe", "10", "10", "600", "10", "--duration", "20000"]);
+    assert!(!ok);
+    assert!(err.contains("0..=10000"), "the cap is named: {err}");
+    let (ok, err) = input(&["tap", "639", "479"]);
+    assert!(ok, "a tap on the last pixel: {err}");
+    drop(master);
+}
+
+#[test]
+fn a_world_of_another_abi_is_joined_with_fusionfb_abi() {
+    let dir = tmp("abi");
+    let cfg = dir.join("board.toml");
+    std::fs::write(&cfg, "[world]\nabi = 7\n").unwrap();
+    let master = start_master(&dir, "cli-abi", &cfg, &[("FUSIONFB_ABI", "7")]);
+    let out = fusionfb(&dir)
+        .args(["--world", "cli-abi", "status"])
+        .env_remove("FUSIONFB_ABI")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ABI 7"), "{err}");
+    drop(master);
+}
+
 #[test]
 fn bench_quick_prints_its_figures_as_json() {
     let dir = tmp("bench");

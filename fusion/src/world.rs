@@ -43,12 +43,13 @@ pub struct WorldConfig {
 }
 
 impl WorldConfig {
-    /// A world called `name` with the default directory, ABI 0 and same-uid policy.
+    /// A world called `name` with the default directory, the ABI of [`default_abi`] and
+    /// same-uid policy.
     pub fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
             runtime_dir: None,
-            abi: 0,
+            abi: default_abi(),
             group: None,
             client_name: std::env::args()
                 .next()
@@ -145,6 +146,17 @@ pub fn default_world_name() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "default".to_string())
+}
+
+/// The application ABI a process enters with unless it sets one ([`WorldConfig::abi`]):
+/// `FUSIONFB_ABI` when it holds a number, else 0. An application built for a world whose
+/// master runs another ABI (`[world] abi = N`) calls `.abi(N)` itself; the variable lets
+/// tools and the demo applications (`fusionfb status`, `fusionfb-paint`) join such a world.
+pub fn default_abi() -> u32 {
+    std::env::var("FUSIONFB_ABI")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// What [`enter`] made of this process.

@@ -208,6 +208,45 @@ fn paint_draws_one_colour_per_finger_continuous_strokes_and_clears() {
     );
 }
 
+/// On a board with a mouse and no touchscreen the apps work too: a left-button drag
+/// paints like a finger (slot `MOUSE_SLOT`), and moving without the button paints nothing.
+#[test]
+fn paint_draws_with_a_mouse_as_with_a_finger() {
+    use fusionfb_client::app::MOUSE_SLOT;
+    use fusionfb_protocol::Injected;
+    let (mut s, w) = server("paint-mouse", 480, 320);
+    let mut app = Process::spawn("fusionfb-paint", &w, &[]);
+    let bg = PAINT_BACKGROUND.to_argb();
+    wait_for(&mut s, &mut app, "the paint window", |img| {
+        pixel(img, 300, 200) == bg
+    });
+    let to = |x: f32, y: f32| Injected::PointerTo { x, y };
+    let button = |pressed| Injected::Button {
+        button: 0x110,
+        pressed,
+    };
+    // Hovering paints nothing; then a drag with the left button held from (100, 150) to
+    // (300, 150).
+    s.inject(vec![to(200.5, 60.5), to(250.5, 60.5)], 0).unwrap();
+    let mut drag = vec![to(100.5, 150.5), button(true)];
+    drag.extend((150..=300).step_by(50).map(|x| to(x as f32 + 0.5, 150.5)));
+    drag.push(button(false));
+    drag.push(to(350.5, 250.5));
+    s.inject(drag, 0).unwrap();
+    let c = PALETTE[MOUSE_SLOT as usize % PALETTE.len()].to_argb();
+    let line = |img: &Image| (100..=300).step_by(5).all(|x| pixel(img, x, 150) == c);
+    wait_for(&mut s, &mut app, "a line drawn with the mouse", line);
+    serve_for(&mut s, Duration::from_millis(200));
+    let shot = s.screenshot().unwrap();
+    assert_eq!(pixel(&shot, 225, 60), bg, "hovering painted");
+    assert_eq!(
+        pixel(&shot, 325, 200),
+        bg,
+        "moving after the release painted"
+    );
+    assert_eq!(pixel(&shot, 350, 250), bg);
+}
+
 fn t(phase: TouchPhase, slot: u32, (x, y): (f32, f32)) -> InjectedTouch {
     InjectedTouch { phase, slot, x, y }
 }
@@ -323,4 +362,35 @@ fn gallery_changes_picture_on_a_horizontal_swipe_only() {
         wait_exit(None, &mut app),
         "gallery exits 0 when the master is gone"
     );
+}
+
+/// A mistaken command line is answered with what exists: a layer that is not there names
+/// the layers, a window off the output names the output's size.
+#[test]
+fn a_wrong_layer_or_position_says_what_exists() {
+    let (mut s, w) = server("usage", 480, 320);
+    let run = |s: &mut Server, args: &[&str]| {
+        let child = std::process::Command::new(fusionfb_tests::binary("fusionfb-clock"))
+            .args(["--world", &w.name])
+            .args(args)
+            .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let h = std::thread::spawn(move || child.wait_with_output().unwrap());
+        let ok = s
+            .dispatch_until(LIMIT, |_| h.is_finished())
+            .expect("server");
+        assert!(ok, "fusionfb-clock {args:?} did not end");
+        let out = h.join().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&mut s, &["--layer", "7"]);
+    assert!(err.contains("layer 7"), "{err}");
+    assert!(err.contains("0 (primary)"), "{err}");
+    let err = run(&mut s, &["--x", "5000"]);
+    assert!(err.contains("--x 5000"), "{err}");
+    assert!(err.contains("480x320 output"), "{err}");
 }

@@ -101,6 +101,10 @@ impl Server {
         if events.len() > 256 {
             return Err(Error::Invalid("more than 256 input events".into()));
         }
+        let (w, h) = self.size();
+        for e in &events {
+            outside_output(e, w, h)?;
+        }
         let src = self
             .input
             .source
@@ -294,4 +298,26 @@ pub(crate) fn phase_out(p: TouchPhase) -> proto::TouchPhase {
         TouchPhase::Cancel => proto::TouchPhase::Cancel,
         TouchPhase::Frame => proto::TouchPhase::Frame,
     }
+}
+
+/// Refuses an injected touch or pointer position outside the `w`×`h` output (a typo such as
+/// `fusionfb input tap 5000 5000` must say so, not vanish). Frame and cancel events carry
+/// no position.
+pub fn outside_output(e: &Injected, w: u32, h: u32) -> fusion::Result<()> {
+    let (x, y) = match *e {
+        Injected::Touch { phase, x, y, .. }
+            if !matches!(phase, proto::TouchPhase::Frame | proto::TouchPhase::Cancel) =>
+        {
+            (x, y)
+        }
+        Injected::PointerTo { x, y } => (x, y),
+        _ => return Ok(()),
+    };
+    let inside = |v: f32, max: u32| v >= 0.0 && v < max as f32;
+    if inside(x, w) && inside(y, h) {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "({x}, {y}) is outside the {w}x{h} output: x must be in 0..{w} and y in 0..{h}"
+    )))
 }

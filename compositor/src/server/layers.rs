@@ -72,6 +72,16 @@ pub(crate) fn kind_name(k: PlaneKind) -> &'static str {
 }
 
 impl Server {
+    /// The layers for a message: `0 (primary), 1 (overlay)`.
+    pub(crate) fn layer_list(&self) -> String {
+        let names: Vec<String> = self
+            .layers
+            .iter()
+            .map(|l| format!("{} ({})", l.spec.id, kind_name(l.spec.kind)))
+            .collect();
+        names.join(", ")
+    }
+
     /// Gives `who` layer `id` exclusively; answers like a surface creation.
     pub(crate) fn layer_acquire(
         &mut self,
@@ -83,7 +93,9 @@ impl Server {
             .layers
             .iter()
             .find(|l| l.spec.id == id)
-            .ok_or_else(|| Error::NotFound(format!("layer {id}")))?;
+            .ok_or_else(|| {
+                Error::NotFound(format!("layer {id}: the layers are {}", self.layer_list()))
+            })?;
         if !l.spec.allow_exclusive {
             return Err(Error::Access(format!(
                 "layer {id} cannot be taken exclusively"

@@ -41,6 +41,7 @@ mod publish;
 mod requests;
 mod touch;
 
+pub use input::outside_output;
 pub use layers::LayerSpec;
 
 use std::cell::RefCell;

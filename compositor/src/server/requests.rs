@@ -309,7 +309,10 @@ impl Server {
     ) -> fusion::Result<Reply> {
         self.owned_surface(who, surface)?;
         if !self.layers.iter().any(|l| l.spec.id == layer) {
-            return Err(Error::NotFound(format!("layer {layer}")));
+            return Err(Error::NotFound(format!(
+                "layer {layer}: the layers are {}",
+                self.layer_list()
+            )));
         }
         if self.windows.iter().filter(|w| w.owner == who).count() >= 256 {
             return Err(Error::Quota("windows".into()));

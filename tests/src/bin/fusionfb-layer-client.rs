@@ -29,6 +29,24 @@ struct Args {
     frames: u32,
 }
 
+/// What `--help` prints.
+const USAGE: &str = "\
+fusionfb-layer-client: takes a layer exclusively and paints four coloured quadrants straight
+into its scan-out buffers (the zero-copy path; a test client of fusionfb's board tests)
+
+Usage: fusionfb-layer-client [--world NAME] [--layer L] [--frames N]
+
+Options:
+  --world NAME  the world to join [default: $FUSIONFB_WORLD, else default]
+  --layer L     the layer to take exclusively [default: 0]
+  --frames N    how many frames to flip before waiting [default: 1]
+  -h, --help    print this help
+
+Prints `fusionfb-layer-client: shown WxH dma-buf=BOOL flips=N` once the pattern is on the
+glass, then stays until the master ends the session. A failure (a driver that cannot export
+its buffers) prints `fusionfb-layer-client: ERROR <why>` and exits 1.
+";
+
 fn args() -> Result<Args, String> {
     let mut a = Args {
         world: None,
@@ -42,7 +60,11 @@ fn args() -> Result<Args, String> {
             "--world" => a.world = Some(value()?),
             "--layer" => a.layer = value()?.parse().map_err(|e| format!("--layer: {e}"))?,
             "--frames" => a.frames = value()?.parse().map_err(|e| format!("--frames: {e}"))?,
-            other => return Err(format!("unknown argument {other:?}")),
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
     Ok(a)
