@@ -7,7 +7,8 @@ set -euo pipefail
 # compose module); libudev, libseat, libinput, libxkbcommon and libgbm headers for the display
 # and input backends (smithay's build scripts probe them with pkg-config, input-sys and
 # xkbcommon link them). libgbm-dev must be there before the first build (stack-build.md).
-PACKAGES=(pkg-config gcc g++ libpixman-1-dev libudev-dev libseat-dev libinput-dev
+# binutils' objcopy splits the debug info off the board binaries (scripts/dist.sh).
+PACKAGES=(pkg-config gcc g++ binutils libpixman-1-dev libudev-dev libseat-dev libinput-dev
   libxkbcommon-dev libgbm-dev)
 # Extra packages a script asks for (the tests add Xvfb and QEMU), in EXTRA_PACKAGES.
 read -r -a extra <<<"${EXTRA_PACKAGES:-}"
