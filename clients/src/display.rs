@@ -588,7 +588,7 @@ impl Display {
         let format = Format::from_fourcc(format)
             .ok_or_else(|| ClientError::Protocol(format!("screenshot format {format:#x}")))?;
         let len = pitch as usize * height as usize;
-        let map = fusion::sys::Mapping::new(fd.as_fd(), len.max(1), false)
+        let map = fusionfb_sys::Mapping::new(fd.as_fd(), len.max(1), false)
             .map_err(fusion::Error::from)?;
         let mut data = vec![0; len];
         map.read(0, &mut data);

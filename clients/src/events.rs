@@ -22,8 +22,8 @@ use std::time::Duration;
 use crate::display::{ClientError, ClientEvent, Display};
 
 /// A [`Display`] as a calloop event source: the callback gets each [`ClientEvent`] and the
-/// display (to draw and flip in response). Fusion's generic [`fusion::source::FdSource`].
-pub type DisplaySource = fusion::source::FdSource<Display>;
+/// display (to draw and flip in response). Fusion's generic [`fusionfb_sys::source::FdSource`].
+pub type DisplaySource = fusionfb_sys::source::FdSource<Display>;
 
 impl AsFd for Display {
     /// The connection's pollable fd.
@@ -32,7 +32,7 @@ impl AsFd for Display {
     }
 }
 
-impl fusion::source::Pollable for Display {
+impl fusionfb_sys::source::Pollable for Display {
     type Event = ClientEvent;
     type Error = ClientError;
 

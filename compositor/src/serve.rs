@@ -334,7 +334,7 @@ pub fn screenshot(world: fusion::WorldConfig, path: &Path) -> Result<(u32, u32),
     let format = gfx_drivers::Format::from_fourcc(format).ok_or("unknown screenshot format")?;
     let len = pitch as usize * height as usize;
     let map =
-        fusion::sys::Mapping::new(fd.as_fd(), len.max(1), false).map_err(|e| e.to_string())?;
+        fusionfb_sys::Mapping::new(fd.as_fd(), len.max(1), false).map_err(|e| e.to_string())?;
     let mut data = vec![0; len];
     map.read(0, &mut data);
     let view = crate::compose::BufferRef::new(&data, width, height, pitch, format)

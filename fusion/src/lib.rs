@@ -74,9 +74,12 @@ pub mod slave;
 pub mod slot;
 pub mod source;
 pub mod status;
-pub mod sys;
 pub mod wire;
 pub mod world;
+
+/// The platform layer, `fusionfb-sys`: Fusion's system calls (futex, memfd, SCM_RIGHTS,
+/// pidfd, flock) live there with the rest of the project's `unsafe`.
+pub(crate) use fusionfb_sys as sys;
 
 pub use call::{CallIn, CallOutcome};
 pub use error::{Error, Result};

@@ -98,7 +98,7 @@
 //! use std::os::fd::AsFd;
 //! use std::sync::Arc;
 //! use fusion::ring::{required_size, CursorBlock, ReadResult, RingReader, RingWriter};
-//! use fusion::sys::{self, Mapping};
+//! use fusionfb_sys::{self as sys, Mapping};
 //!
 //! // Master: the ring (writable here, read-only in subscribers) ...
 //! let size = required_size(64, 256);

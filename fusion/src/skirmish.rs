@@ -58,7 +58,7 @@
 //! use std::os::fd::AsFd;
 //! use std::sync::Arc;
 //! use fusion::skirmish::{self, Prevailed, Skirmish};
-//! use fusion::sys::{memfd_create, Mapping};
+//! use fusionfb_sys::{memfd_create, Mapping};
 //!
 //! let fd = memfd_create("control", 4096).unwrap();
 //! let map = Arc::new(Mapping::new(fd.as_fd(), 4096, true).unwrap());

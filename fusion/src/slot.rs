@@ -26,7 +26,8 @@
 //! | 64 + [`SLOT_PAYLOAD`] | answer payload ([`SLOT_PAYLOAD`] bytes) |
 //!
 //! ```
-//! use fusion::{slot, sys};
+//! use fusion::slot;
+//! use fusionfb_sys as sys;
 //! use std::os::fd::AsFd;
 //! let fd = sys::memfd_create("control", fusion::control::CONTROL_SIZE).unwrap();
 //! let area = sys::Mapping::new(fd.as_fd(), fusion::control::CONTROL_SIZE, true).unwrap();

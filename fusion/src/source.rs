@@ -2,8 +2,9 @@
 //!
 //! Every endpoint is one pollable fd ([`crate::Master`] and [`crate::Slave`] implement
 //! `AsFd`), so they plug into any loop. For `calloop`, any [`Pollable`] (one fd, and a
-//! `pump` that does what it signals) becomes an event source through [`FdSource`]; the
-//! display backends and the client library use the same wrapper. [`MasterSource`] and
+//! `pump` that does what it signals) becomes an event source through [`FdSource`] (both from
+//! `fusionfb-sys`, re-exported here); the display backends and the client library use the
+//! same wrapper. [`MasterSource`] and
 //! [`SlaveSource`]
 //! wrap them as event sources: the loop wakes when there is work, the source dispatches,
 //! and the callback gets each world event with the endpoint itself. There is no dispatcher
@@ -27,94 +28,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use calloop::generic::Generic;
-use calloop::{EventSource, Interest, Mode, Poll, PostAction, Readiness, Token, TokenFactory};
+pub use fusionfb_sys::source::{FdSource, Pollable};
 
 use crate::{Error, Master, MasterEvent, Slave, SlaveEvent};
-
-/// Something with one pollable fd: when the fd is readable, [`Pollable::pump`] does the work
-/// without waiting and returns what happened. [`FdSource`] turns any such thing into a
-/// calloop event source; Fusion's master and slave are pollables, and so are the display
-/// backends and the client library's connection in the crates above.
-pub trait Pollable: AsFd {
-    /// What happened.
-    type Event;
-    /// What can go wrong.
-    type Error: From<std::io::Error> + Into<Box<dyn std::error::Error + Sync + Send>>;
-
-    /// Handles everything ready now, without waiting, and returns the events.
-    fn pump(&mut self) -> Result<Vec<Self::Event>, Self::Error>;
-}
-
-/// A [`Pollable`] as a calloop event source that owns it: the callback gets each event with
-/// the pollable itself (to answer, draw or commit).
-#[derive(Debug)]
-pub struct FdSource<T> {
-    inner: T,
-    fd: Generic<OwnedFd>,
-}
-
-impl<T: Pollable> FdSource<T> {
-    /// Wraps `inner`, watching a duplicate of its fd.
-    pub fn new(inner: T) -> std::io::Result<Self> {
-        let fd = inner.as_fd().try_clone_to_owned()?;
-        Ok(Self {
-            inner,
-            fd: Generic::new(fd, Interest::READ, Mode::Level),
-        })
-    }
-
-    /// The wrapped pollable.
-    pub fn get_mut(&mut self) -> &mut T {
-        &mut self.inner
-    }
-
-    /// Unwraps it.
-    pub fn into_inner(self) -> T {
-        self.inner
-    }
-}
-
-impl<T: Pollable> EventSource for FdSource<T> {
-    type Event = T::Event;
-    type Metadata = T;
-    type Ret = ();
-    type Error = T::Error;
-
-    fn process_events<F>(
-        &mut self,
-        readiness: Readiness,
-        token: Token,
-        mut callback: F,
-    ) -> Result<PostAction, T::Error>
-    where
-        F: FnMut(T::Event, &mut T),
-    {
-        let mut ready = false;
-        self.fd.process_events(readiness, token, |_, _| {
-            ready = true;
-            Ok(PostAction::Continue)
-        })?;
-        if ready {
-            for e in self.inner.pump()? {
-                callback(e, &mut self.inner);
-            }
-        }
-        Ok(PostAction::Continue)
-    }
-
-    fn register(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
-        self.fd.register(poll, f)
-    }
-
-    fn reregister(&mut self, poll: &mut Poll, f: &mut TokenFactory) -> calloop::Result<()> {
-        self.fd.reregister(poll, f)
-    }
-
-    fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
-        self.fd.unregister(poll)
-    }
-}
 
 impl Pollable for Master {
     type Event = MasterEvent;

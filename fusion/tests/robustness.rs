@@ -18,9 +18,9 @@ use common::*;
 use fusion::master::LOCK_POOL;
 use fusion::pool::ShmHandle;
 use fusion::reactor::Reaction;
-use fusion::sys;
 use fusion::wire::{self, FusioneeId, Message, Request, Response, Welcome, WIRE_VERSION};
 use fusion::{CallOutcome, Error, Master, Slave, WorldConfig};
+use fusionfb_sys as sys;
 
 /// Bound of every wait for the master.
 const WAIT: Duration = Duration::from_secs(20);

@@ -187,7 +187,7 @@ fn master_calls_sync_typed_fds_and_later() {
     let fds = m.call_create("fds", |_, c| {
         let f = c.fds.into_iter().next().unwrap();
         rustix::io::write(&f, b"pong").unwrap();
-        CallOutcome::Return(vec![], vec![fusion::sys::eventfd().unwrap()])
+        CallOutcome::Return(vec![], vec![fusionfb_sys::eventfd().unwrap()])
     });
     let later = m.call_create("later", |m, c| {
         // Answer on the next turn of the loop.
@@ -210,7 +210,7 @@ fn master_calls_sync_typed_fds_and_later() {
             s.call_execute(sum, 0, &[0xff; 3]),
             Err(Error::Malformed(_))
         ));
-        let memfd = fusion::sys::memfd_create("t", 4096).unwrap();
+        let memfd = fusionfb_sys::memfd_create("t", 4096).unwrap();
         let (_, got) = s.call_execute_fds(fds, 0, b"", &[memfd.as_fd()]).unwrap();
         assert_eq!(got.len(), 1);
         let mut buf = [0u8; 4];
@@ -493,7 +493,7 @@ fn the_master_goes_idle_after_serving_calls() {
         m.dispatch(Some(Duration::from_millis(10))).unwrap();
     }
     assert!(
-        fusion::sys::poll_readable(&[m.as_fd()], Some(Duration::ZERO)).is_none(),
+        fusionfb_sys::poll_readable(&[m.as_fd()], Some(Duration::ZERO)).is_none(),
         "the master's fd stays readable with nothing to do"
     );
     drop(s);

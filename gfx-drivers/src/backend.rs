@@ -286,7 +286,7 @@ pub struct Presented {
     /// increases with every vblank, so it may skip values between presents.
     pub sequence: u64,
     /// When the new frame started to scan out, `CLOCK_MONOTONIC` in nanoseconds
-    /// (`fusion::sys::now_ns`'s clock, the clock input events carry).
+    /// (`fusionfb_sys::now_ns`'s clock, the clock input events carry).
     pub time_ns: u64,
     /// The output's refresh interval in nanoseconds (when the next vblank is due).
     pub refresh_ns: u64,
@@ -494,7 +494,7 @@ pub trait Backend: AsFd {
     /// [`dispatch`](Backend::dispatch)es. For tests and simple programs; a compositor uses
     /// its event loop.
     fn dispatch_timeout(&mut self, timeout: Option<Duration>) -> Result<Vec<BackendEvent>, Error> {
-        if fusion::sys::poll_readable(&[self.as_fd()], timeout).is_none() {
+        if fusionfb_sys::poll_readable(&[self.as_fd()], timeout).is_none() {
             return Ok(Vec::new());
         }
         self.dispatch()
@@ -560,14 +560,14 @@ pub fn readiness_source<B: Backend + ?Sized>(backend: &B) -> Result<Generic<Owne
 
 /// A backend as a `calloop` event source that owns it: the callback gets each
 /// [`BackendEvent`] with the backend, to commit the next frame. (Fusion's generic
-/// [`fusion::source::FdSource`]; every backend type is a [`fusion::source::Pollable`].)
-pub type BackendSource<B> = fusion::source::FdSource<B>;
+/// [`fusionfb_sys::source::FdSource`]; every backend type is a [`fusionfb_sys::source::Pollable`].)
+pub type BackendSource<B> = fusionfb_sys::source::FdSource<B>;
 
-/// Makes a backend type a [`fusion::source::Pollable`] whose `pump` is [`Backend::dispatch`],
+/// Makes a backend type a [`fusionfb_sys::source::Pollable`] whose `pump` is [`Backend::dispatch`],
 /// so it can be a [`BackendSource`].
 macro_rules! pollable_backend {
     ($t:ty) => {
-        impl fusion::source::Pollable for $t {
+        impl fusionfb_sys::source::Pollable for $t {
             type Event = $crate::backend::BackendEvent;
             type Error = $crate::backend::Error;
 

@@ -13,7 +13,7 @@
 //!   [`Buffer::end_cpu_access`] bracket a longer stretch).
 //!
 //! [`Buffer::export`] gives an fd to send over a socket (`SCM_RIGHTS`, see
-//! `fusion::sys::send_msg`): a duplicate of a memfd or dma-buf, or a PRIME dma-buf of device
+//! `fusionfb_sys::send_msg`): a duplicate of a memfd or dma-buf, or a PRIME dma-buf of device
 //! memory (or a clear error where the driver cannot export, such as bochs); the other side
 //! maps the same pages with [`Buffer::import`] — no pixel is ever copied on the way from a
 //! client's pen to the glass.
@@ -36,7 +36,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use fusion::sys::{self, Mapping};
+use fusionfb_sys::{self as sys, Mapping};
 
 use crate::backend::{Error, Rect};
 use crate::format::{self, Format, Image};

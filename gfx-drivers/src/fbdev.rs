@@ -47,7 +47,7 @@
 //!   [`BackendEvent::SessionResumed`] makes the compositor redraw everything. The backend's
 //!   pollable fd is then an epoll set of the timer and the console's signal sockets.
 //!
-//! The ioctls are the thin wrappers of `fusion::sys::fb`; this module holds the logic, and
+//! The ioctls are the thin wrappers of `fusionfb_sys::fb`; this module holds the logic, and
 //! its pure parts (formats, refresh, layout, pan offsets, damage copies into memory mapped
 //! like the device's) are unit-tested
 //! without a device.
@@ -55,7 +55,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use fusion::sys::fb::{self, FbFixScreeninfo, FbVarScreeninfo};
+use fusionfb_sys::fb::{self, FbFixScreeninfo, FbVarScreeninfo};
 
 use crate::backend::{
     Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId, PlaneUpdate, Rect,

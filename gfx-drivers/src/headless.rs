@@ -184,7 +184,7 @@ impl HeadlessBackend {
             ));
         }
         let timer = Timer::new()?;
-        let now = fusion::sys::now_ns();
+        let now = fusionfb_sys::now_ns();
         let mut outputs: Vec<HeadlessOutput> = Vec::with_capacity(configs.len());
         let mut next_plane = 1;
         for (i, config) in configs.into_iter().enumerate() {
@@ -335,7 +335,7 @@ impl Backend for HeadlessBackend {
             return Err(Error::UnsupportedMode { output, mode });
         }
         out.clock
-            .retime(fusion::sys::now_ns(), mode.refresh_interval_ns());
+            .retime(fusionfb_sys::now_ns(), mode.refresh_interval_ns());
         out.info.current_mode = mode;
         tracing::debug!(output = %out.info.name, %mode, "mode set");
         Ok(())
@@ -388,7 +388,7 @@ impl Backend for HeadlessBackend {
         let commit = CommitId(self.next_commit);
         self.next_commit += 1;
         let out = self.out_mut(output)?;
-        let (sequence, deadline_ns) = out.clock.next_after(fusion::sys::now_ns());
+        let (sequence, deadline_ns) = out.clock.next_after(fusionfb_sys::now_ns());
         tracing::trace!(output = %out.info.name, ?commit, sequence, planes = planes.len(), "commit");
         out.pending = Some(Pending {
             commit,
@@ -417,7 +417,7 @@ impl Backend for HeadlessBackend {
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {
         self.timer.drain()?;
-        let now = fusion::sys::now_ns();
+        let now = fusionfb_sys::now_ns();
         let mut events = Vec::new();
         for out in &mut self.outputs {
             if out.pending.as_ref().is_none_or(|p| p.deadline_ns > now) {

@@ -7,7 +7,7 @@
 //!
 //! - [`format`](mod@format): the pixel formats (XRGB8888, premultiplied ARGB8888, RGB565) with their DRM
 //!   fourcc codes, and exact conversions between them.
-//! - [`buffer`]: [`Buffer`], fd-backed pixel memory (memfd, via `fusion::sys`) that a backend
+//! - [`buffer`]: [`Buffer`], fd-backed pixel memory (memfd, via `fusionfb_sys`) that a backend
 //!   can scan out and a client can map with zero copies.
 //! - [`backend`]: the [`Backend`] trait every display backend implements, and the concepts
 //!   (output, mode, plane, layer, surface, buffer; commit, vblank, back-pressure) — start
@@ -19,7 +19,7 @@
 //!
 //! The only `unsafe` in the crate is the small [`view`](crate::buffer::Buffer::with_bytes)
 //! module that lends a buffer's shared mapping out as a byte slice; every system call goes
-//! through `fusion::sys` or `rustix`.
+//! through `fusionfb_sys` or `rustix`.
 //!
 //! ```
 //! # #[cfg(feature = "headless")] {

@@ -157,7 +157,7 @@ impl SingleOutput {
                 }],
             },
             timer: Timer::new()?,
-            clock: VblankClock::new(fusion::sys::now_ns(), mode.refresh_interval_ns()),
+            clock: VblankClock::new(fusionfb_sys::now_ns(), mode.refresh_interval_ns()),
             pending: None,
             next_commit: 1,
         })
@@ -251,7 +251,7 @@ impl SingleOutput {
     ) -> Result<crate::backend::CommitId, Error> {
         let commit = crate::backend::CommitId(self.next_commit);
         self.next_commit += 1;
-        let now = fusion::sys::now_ns();
+        let now = fusionfb_sys::now_ns();
         let (sequence, deadline) = if on_glass_now {
             self.clock.retime(now, self.clock.period_ns);
             (self.clock.base_seq, now)
@@ -267,7 +267,7 @@ impl SingleOutput {
     /// the timer re-armed for it otherwise).
     pub(crate) fn presented(&mut self) -> Result<Option<crate::backend::BackendEvent>, Error> {
         self.timer.drain()?;
-        let now = fusion::sys::now_ns();
+        let now = fusionfb_sys::now_ns();
         let mut event = None;
         if let Some((commit, sequence, deadline)) = self.pending {
             if deadline <= now {

@@ -1,6 +1,6 @@
 //! The crate's only `unsafe`: byte slices over a buffer's shared mapping.
 //!
-//! [`fusion::sys::Mapping`] deliberately hands out no slices, because other processes may
+//! [`fusionfb_sys::Mapping`] deliberately hands out no slices, because other processes may
 //! write the memory at any time. Pixel code (format conversion, composition, pixman) needs
 //! slices, so this module makes them, under two rules that [`crate::Buffer`] enforces:
 //!
@@ -15,7 +15,7 @@
 
 use std::sync::MutexGuard;
 
-use fusion::sys::Mapping;
+use fusionfb_sys::Mapping;
 
 /// The whole mapping as bytes, for as long as `_lock` (the buffer's access lock) is held.
 pub(crate) fn bytes<'a>(map: &'a Mapping, _lock: &'a MutexGuard<'_, ()>) -> &'a [u8] {

@@ -22,7 +22,7 @@
 //!
 //! The signals are caught with `signal-hook`, which writes a byte into a socket per signal;
 //! [`Console::fds`] are those sockets, for the backend's event loop. Written by hand (the
-//! ioctls are in `fusion::sys::vt`) because no maintained crate does VT handling apart from a
+//! ioctls are in `fusionfb_sys::vt`) because no maintained crate does VT handling apart from a
 //! seat manager's; with a libseat session this module is not used at all.
 
 use std::io::Read;
@@ -30,7 +30,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 
-use fusion::sys::vt as sys;
+use fusionfb_sys::vt as sys;
 use rustix::fs::{Mode, OFlags};
 use signal_hook::SigId;
 

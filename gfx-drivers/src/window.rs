@@ -76,7 +76,7 @@ struct App {
 
 impl App {
     fn touch(&mut self, phase: TouchPhase) {
-        let time_ns = fusion::sys::now_ns();
+        let time_ns = fusionfb_sys::now_ns();
         for phase in [phase, TouchPhase::Frame] {
             self.events.push(BackendEvent::Touch(TouchInput {
                 phase,
@@ -173,7 +173,7 @@ pub struct WindowBackend {
     /// What the window shows (XRGB8888, the mode's size).
     glass: Buffer,
     /// The epoll set of winit's fd and the timer: the backend's fd.
-    poller: fusion::sys::Poller,
+    poller: fusionfb_sys::Poller,
     out: SingleOutput,
     closed: bool,
 }
@@ -253,7 +253,7 @@ impl WindowBackend {
         }
         let mode = Mode::new(width, height, REFRESH_MHZ);
         let out = SingleOutput::new("WINDOW-1".into(), mode, (0, 0))?;
-        let poller = fusion::sys::Poller::new()?;
+        let poller = fusionfb_sys::Poller::new()?;
         poller.add(event_loop.as_fd(), TOKEN_WINIT)?;
         poller.add(out.timer.as_fd(), TOKEN_TIMER)?;
         let glass = Buffer::new_memfd(width, height, Format::Xrgb8888)?;

@@ -74,10 +74,10 @@ fn presents_complete_in_order_on_the_vblank_grid() {
     ];
     let mut seen: Vec<(CommitId, Presented, u64)> = Vec::new();
     for i in 0..12 {
-        let before = fusion::sys::now_ns();
+        let before = fusionfb_sys::now_ns();
         let id = b.present(output, primary, &bufs[i % 2], &[]).unwrap();
         let p = wait_presents(&mut b, 1)[0];
-        let after = fusion::sys::now_ns();
+        let after = fusionfb_sys::now_ns();
         assert_eq!(p.output, output);
         assert_eq!(p.commit, id);
         // The vblank came after the commit and was reported after it happened.
@@ -395,9 +395,9 @@ fn exported_buffers_cross_a_socket_and_show_the_same_pixels() {
     )
     .unwrap();
     let fd = buf.export().unwrap();
-    fusion::sys::send_msg(tx.as_fd(), b"buffer", &[fd.as_fd()]).unwrap();
+    fusionfb_sys::send_msg(tx.as_fd(), b"buffer", &[fd.as_fd()]).unwrap();
     drop(fd);
-    let mut got = fusion::sys::recv_msg(rx.as_fd(), 64, false)
+    let mut got = fusionfb_sys::recv_msg(rx.as_fd(), 64, false)
         .unwrap()
         .unwrap();
     let client = Buffer::import(got.fds.pop().unwrap(), buf.desc(), true).unwrap();
@@ -435,7 +435,7 @@ fn child_draws() {
         pitch: n[3] as usize,
         size: n[4] as usize,
     };
-    let fd = fusion::sys::adopt_inherited_fd(raw).unwrap();
+    let fd = fusionfb_sys::adopt_inherited_fd(raw).unwrap();
     let buf = Buffer::import(fd, desc, true).unwrap();
     for y in 0..desc.height {
         buf.fill_rect(Rect::new(0, y as i32, desc.width, 1), 0xff00_0000 | (y * 8))
@@ -453,7 +453,7 @@ fn a_client_process_draws_into_a_scanout_buffer() {
     let (primary, _) = planes(&b, output);
     let buf = b.allocate(20, 30, Format::Rgb565).unwrap();
     let fd = buf.export().unwrap();
-    fusion::sys::clear_cloexec(fd.as_fd()).unwrap();
+    fusionfb_sys::clear_cloexec(fd.as_fd()).unwrap();
     let d = buf.desc();
     let status = std::process::Command::new(std::env::current_exe().unwrap())
         .args([

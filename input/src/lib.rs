@@ -4,7 +4,7 @@
 //! knows nothing about windows; the compositor hit-tests and routes what this crate produces.
 //!
 //! - [`InputSource`] (in [`source`]) is the one thing the master holds: **one pollable fd**
-//!   and [`InputSource::dispatch`], also a [`fusion::source::Pollable`] so it plugs into calloop
+//!   and [`InputSource::dispatch`], also a [`fusionfb_sys::source::Pollable`] so it plugs into calloop
 //!   like the display backends do. Underneath it are libinput (feature `libinput`: a udev seat,
 //!   or libinput's path backend for an explicit device list), the key-repeat timer, and
 //!   **synthetic injection** ([`InputSource::inject`]): injected [`Synthetic`] events take the
@@ -59,5 +59,5 @@ pub enum Error {
 
 /// `CLOCK_MONOTONIC` now, in ns (the clock of kernel input timestamps).
 pub fn now_ns() -> u64 {
-    fusion::sys::now_ns()
+    fusionfb_sys::now_ns()
 }

@@ -538,7 +538,7 @@ impl AsFd for InputSource {
     }
 }
 
-impl fusion::source::Pollable for InputSource {
+impl fusionfb_sys::source::Pollable for InputSource {
     type Event = InputEvent;
     type Error = std::io::Error;
 
@@ -699,7 +699,7 @@ mod tests {
             .unwrap();
         assert!(matches!(&down[0], InputEvent::Key(k) if k.text == "a" && !k.repeat));
         assert!(
-            fusion::sys::poll_readable(&[s.as_fd()], Some(std::time::Duration::from_secs(5)))
+            fusionfb_sys::poll_readable(&[s.as_fd()], Some(std::time::Duration::from_secs(5)))
                 .is_some()
         );
         let reps = s.dispatch().unwrap();
@@ -713,7 +713,7 @@ mod tests {
         })
         .unwrap();
         let _ = s.dispatch().unwrap();
-        assert!(fusion::sys::poll_readable(
+        assert!(fusionfb_sys::poll_readable(
             &[s.as_fd()],
             Some(std::time::Duration::from_millis(50))
         )

@@ -672,7 +672,7 @@ impl Board {
             .open(&lock_path)
             .map_err(|e| io("boot lock", e))?;
         let mut told = false;
-        while !fusion::sys::try_flock_exclusive(lock.as_fd()).map_err(|e| io("boot lock", e))? {
+        while !fusionfb_sys::try_flock_exclusive(lock.as_fd()).map_err(|e| io("boot lock", e))? {
             if !told {
                 note("board: waiting for another board on this machine to power off");
                 told = true;

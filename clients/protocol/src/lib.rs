@@ -439,13 +439,13 @@ impl WindowDescriptor {
     }
 
     /// Writes the descriptor at `offset` of the master's mapping (sequence-locked).
-    pub fn write(&self, map: &fusion::sys::Mapping, offset: usize) {
+    pub fn write(&self, map: &fusionfb_sys::Mapping, offset: usize) {
         cell::write(map, offset, Self::MAGIC, &self.fields());
     }
 
     /// Reads a consistent copy from `offset` of a (read-only) mapping; `None` if there is
     /// no window descriptor there.
-    pub fn read(map: &fusion::sys::Mapping, offset: usize) -> Option<WindowDescriptor> {
+    pub fn read(map: &fusionfb_sys::Mapping, offset: usize) -> Option<WindowDescriptor> {
         let f = cell::read(map, offset, Self::MAGIC)?;
         Some(WindowDescriptor {
             id: f[0],
@@ -519,12 +519,12 @@ impl SurfaceDescriptor {
     }
 
     /// Writes the descriptor at `offset` of the master's mapping (sequence-locked).
-    pub fn write(&self, map: &fusion::sys::Mapping, offset: usize) {
+    pub fn write(&self, map: &fusionfb_sys::Mapping, offset: usize) {
         cell::write(map, offset, Self::MAGIC, &self.fields());
     }
 
     /// Reads a consistent copy; `None` if there is no surface descriptor at `offset`.
-    pub fn read(map: &fusion::sys::Mapping, offset: usize) -> Option<SurfaceDescriptor> {
+    pub fn read(map: &fusionfb_sys::Mapping, offset: usize) -> Option<SurfaceDescriptor> {
         let f = cell::read(map, offset, Self::MAGIC)?;
         let front = (f[6] >> 8) & 0xff;
         Some(SurfaceDescriptor {
@@ -597,12 +597,12 @@ impl LayerDescriptor {
     }
 
     /// Writes the descriptor at `offset` of the master's mapping (sequence-locked).
-    pub fn write(&self, map: &fusion::sys::Mapping, offset: usize) {
+    pub fn write(&self, map: &fusionfb_sys::Mapping, offset: usize) {
         cell::write(map, offset, Self::MAGIC, &self.fields());
     }
 
     /// Reads a consistent copy; `None` if there is no layer descriptor at `offset`.
-    pub fn read(map: &fusion::sys::Mapping, offset: usize) -> Option<LayerDescriptor> {
+    pub fn read(map: &fusionfb_sys::Mapping, offset: usize) -> Option<LayerDescriptor> {
         let f = cell::read(map, offset, Self::MAGIC)?;
         Some(LayerDescriptor {
             id: f[0],
@@ -661,7 +661,7 @@ pub struct FrameStats {
 mod cell {
     use std::sync::atomic::{fence, Ordering};
 
-    use fusion::sys::Mapping;
+    use fusionfb_sys::Mapping;
 
     /// Words of payload.
     pub const FIELDS: usize = 12;

@@ -100,7 +100,7 @@ fn run() -> Result<(), AppError> {
         // Idle until a touch (the time-out only bounds each sleep).
         let touches = app.wait(Some(std::time::Duration::from_secs(5)))?;
         if cli.latency {
-            let now = fusion::sys::now_ns();
+            let now = fusionfb_sys::now_ns();
             for t in &touches {
                 println!(
                     "latency_ns={} slot={} phase={:?}",

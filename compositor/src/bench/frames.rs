@@ -145,7 +145,7 @@ pub fn client(world: &str, role: &str) -> Result<(), String> {
             None => s.back().fill(colour),
         }
         .map_err(|e| err(&e))?;
-        let flip_ns = fusion::sys::now_ns();
+        let flip_ns = fusionfb_sys::now_ns();
         match d.flip(&mut s, &damage) {
             Ok(()) => {}
             Err(_) if d.slave().master_gone() => break,

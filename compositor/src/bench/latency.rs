@@ -131,9 +131,9 @@ pub fn touch_to_app(
             y: cy,
         };
         // Stamped as it is made, like the kernel stamps a real event.
-        let stamp = fusion::sys::now_ns();
+        let stamp = fusionfb_sys::now_ns();
         server.inject(vec![touch], stamp).map_err(|e| err(&e))?;
-        route.push(fusion::sys::now_ns().saturating_sub(stamp) as f64 / 1e3);
+        route.push(fusionfb_sys::now_ns().saturating_sub(stamp) as f64 / 1e3);
     }
     // Let the last events arrive, then ask everyone to leave.
     server
@@ -176,7 +176,7 @@ pub fn socket_wake(exe: &std::path::Path, events: usize) -> Result<Vec<f64>, Str
     let mut jitter = Jitter::new(0x5eed);
     for _ in 0..events {
         std::thread::sleep(jitter.next_interval());
-        ours.write_all(&fusion::sys::now_ns().to_le_bytes())
+        ours.write_all(&fusionfb_sys::now_ns().to_le_bytes())
             .map_err(|e| err(&e))?;
     }
     drop(ours);
@@ -207,7 +207,7 @@ pub fn touch_client(world: &str, x: i32, y: i32) -> Result<(), String> {
     for event in d.events() {
         match event {
             ClientEvent::Touch { touch, .. } => {
-                let now = fusion::sys::now_ns();
+                let now = fusionfb_sys::now_ns();
                 if touch.phase != TouchPhase::Frame {
                     latencies.push(now.saturating_sub(touch.time_ns));
                 }
@@ -231,7 +231,7 @@ pub fn wake_client() -> Result<(), String> {
     sock.write_all(&[1]).map_err(|e| e.to_string())?;
     let mut latencies = Vec::new();
     while sock.read_exact(&mut buf).is_ok() {
-        let now = fusion::sys::now_ns();
+        let now = fusionfb_sys::now_ns();
         latencies.push(now.saturating_sub(u64::from_le_bytes(buf)));
     }
     print_samples(&latencies);

@@ -394,7 +394,7 @@ impl Server {
         };
         let mut fds = vec![self.master.as_fd(), self.backend.as_fd()];
         fds.extend(self.input_fd());
-        fusion::sys::poll_readable(&fds, timeout);
+        fusionfb_sys::poll_readable(&fds, timeout);
         self.dispatch_input();
         self.master.dispatch(Some(Duration::ZERO))?;
         loop {
@@ -642,7 +642,7 @@ impl Server {
         // Compose the next frame late, just before the next vblank, so that flips clients
         // make in answer to this frame's FrameDone all make it into the same next frame.
         let next_vblank = time_ns.saturating_add(refresh_ns);
-        let now = fusion::sys::now_ns();
+        let now = fusionfb_sys::now_ns();
         let wait = next_vblank
             .saturating_sub(COMPOSE_MARGIN_NS)
             .saturating_sub(now);

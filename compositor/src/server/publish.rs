@@ -184,7 +184,7 @@ impl Server {
     fn write_cell(
         &self,
         at: fusion::pool::ShmHandle,
-        write: impl FnOnce(&fusion::sys::Mapping, usize),
+        write: impl FnOnce(&fusionfb_sys::Mapping, usize),
     ) {
         if let Some(pool) = self.master.pool(fusion::master::MAIN_POOL) {
             write(pool.map(), at.offset as usize);

@@ -90,11 +90,11 @@ impl Server {
                         y: t.y,
                     })
                     .collect();
-                let r = self.inject(events, fusion::sys::now_ns());
+                let r = self.inject(events, fusionfb_sys::now_ns());
                 (reply(r.map(|()| Reply::Unit)), Vec::new())
             }
             Request::Inject(events) => {
-                let r = self.inject(events, fusion::sys::now_ns());
+                let r = self.inject(events, fusionfb_sys::now_ns());
                 (reply(r.map(|()| Reply::Unit)), Vec::new())
             }
             Request::CalibrationMode { window, on } => {
@@ -417,8 +417,8 @@ impl Server {
         let img = self
             .screenshot()
             .map_err(|e| Error::Io(format!("screenshot: {e}")))?;
-        let fd = fusion::sys::memfd_create("fusionfb/screenshot", img.data.len().max(1))?;
-        let map = fusion::sys::Mapping::new(fd.as_fd(), img.data.len().max(1), true)?;
+        let fd = fusionfb_sys::memfd_create("fusionfb/screenshot", img.data.len().max(1))?;
+        let map = fusionfb_sys::Mapping::new(fd.as_fd(), img.data.len().max(1), true)?;
         map.write(0, &img.data);
         Ok((
             Reply::Screenshot {

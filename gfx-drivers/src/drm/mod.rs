@@ -151,7 +151,7 @@ impl DrmOutput {
         let refresh = self.info.current_mode.refresh_interval_ns();
         if let Some(p) = &mut self.pending {
             p.timed = true;
-            p.due_ns = fusion::sys::now_ns() + refresh;
+            p.due_ns = fusionfb_sys::now_ns() + refresh;
             self.watchdog.disarm(0);
         }
     }
@@ -252,9 +252,9 @@ fn mono_ns(meta: &Option<EventMetadata>) -> u64 {
         Some(Time::Realtime(t)) => {
             // Translate a CLOCK_REALTIME stamp (old drivers) onto CLOCK_MONOTONIC.
             let ago = SystemTime::now().duration_since(t).unwrap_or_default();
-            fusion::sys::now_ns().saturating_sub(ago.as_nanos() as u64)
+            fusionfb_sys::now_ns().saturating_sub(ago.as_nanos() as u64)
         }
-        None => fusion::sys::now_ns(),
+        None => fusionfb_sys::now_ns(),
     }
 }
 
@@ -731,7 +731,7 @@ impl DrmBackend {
     }
 
     fn complete(&mut self, index: usize, time_ns: u64, sequence: u64) -> Option<BackendEvent> {
-        let now = fusion::sys::now_ns();
+        let now = fusionfb_sys::now_ns();
         let out = &mut self.outputs[index];
         let pending = out.pending.take()?;
         if let Some(stuck) = out.watchdog.disarm(now) {
@@ -838,7 +838,7 @@ impl Backend for DrmBackend {
 
     fn commit(&mut self, output: OutputId, updates: &[PlaneUpdate<'_>]) -> Result<CommitId, Error> {
         let index = output.0 as usize;
-        let now = fusion::sys::now_ns();
+        let now = fusionfb_sys::now_ns();
         let out = self.out_mut(output)?;
         if out.pending.is_some() {
             if !out.watchdog.is_stuck() {
@@ -991,7 +991,7 @@ impl Backend for DrmBackend {
             let seq = meta.map_or(0, |m| u64::from(m.sequence));
             events.extend(self.complete(i, mono_ns(&meta), seq));
         }
-        let now = fusion::sys::now_ns();
+        let now = fusionfb_sys::now_ns();
         for i in 0..self.outputs.len() {
             let out = &mut self.outputs[i];
             if out
@@ -1023,7 +1023,7 @@ impl Backend for DrmBackend {
     }
 }
 
-impl fusion::source::Pollable for DrmBackend {
+impl fusionfb_sys::source::Pollable for DrmBackend {
     type Event = BackendEvent;
     type Error = Error;
 

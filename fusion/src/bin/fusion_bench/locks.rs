@@ -8,7 +8,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use fusion::sys::{self, Mapping};
+use fusionfb_sys::{self as sys, Mapping};
 
 /// A lock the lock cases can measure.
 pub trait BenchLock {

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::AsFd;
 
-use fusion::sys::{self, Mapping};
+use fusionfb_sys::{self as sys, Mapping};
 
 /// A zero-filled shared mapping of at least `len` bytes (rounded up to 4 KiB).
 pub fn shared(len: usize) -> io::Result<Mapping> {

@@ -4,7 +4,7 @@
 use std::io;
 use std::time::Duration;
 
-use fusion::sys;
+use fusionfb_sys as sys;
 use serde::Serialize;
 
 /// Summary of one measurement, in nanoseconds per operation.

@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use fusion::sys;
+use fusionfb_sys as sys;
 
 use crate::fusion_bench::child::{self, Child};
 use crate::fusion_bench::locks::{BenchLock, FutexMutex, RobustPthreadMutex};

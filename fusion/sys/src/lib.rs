@@ -1,17 +1,22 @@
-//! The platform layer: every system call Fusion makes, and all of its `unsafe`.
+//! # fusionfb-sys — the platform layer
 //!
-//! Everything above this module is safe Rust over these few wrappers (the iceoryx2 habit:
-//! keep the `unsafe` in one small room and test the logic above it). The wrappers are thin:
-//! futex wait/wake on shared (not process-private) words, memfd creation and sealing,
-//! shared mappings with bounds-checked atomic accessors, eventfd doorbells, `SOCK_SEQPACKET`
-//! messages carrying file descriptors (`SCM_RIGHTS`), peer credentials, pidfds and `flock`.
+//! This crate's room in the house: every raw system call and ioctl fusionfb makes, and
+//! (nearly) all of its `unsafe`. It sits under every other crate: Fusion (the IPC layer),
+//! gfx-drivers (displays), fusionfb-input and the client library call these wrappers and are
+//! safe Rust themselves (the iceoryx2 habit: keep the `unsafe` in one small room and test the
+//! logic above it). The wrappers are thin: futex wait/wake on shared (not process-private)
+//! words, memfd creation and sealing, shared mappings with bounds-checked atomic accessors,
+//! eventfd doorbells, `SOCK_SEQPACKET` messages carrying file descriptors (`SCM_RIGHTS`),
+//! peer credentials, pidfds and `flock`; the framebuffer ([`fb`]) and virtual-terminal
+//! ([`vt`]) ioctls; `DMA_BUF_IOCTL_SYNC`; an epoll [`Poller`]; and [`source::Pollable`],
+//! the one-fd event source every endpoint implements.
 //!
 //! Written by hand on `rustix` because no crate offers a shared-memory mapping that hands out
 //! atomics at offsets with bounds and alignment checks, which is what every structure Fusion
 //! keeps in shared memory needs.
 //!
 //! ```
-//! use fusion::sys;
+//! use fusionfb_sys as sys;
 //! use std::os::fd::AsFd;
 //! let fd = sys::memfd_create("pool", 4096).unwrap();
 //! let master = sys::Mapping::new(fd.as_fd(), 4096, true).unwrap();
@@ -406,6 +411,7 @@ impl Drop for Mapping {
 }
 
 pub mod fb;
+pub mod source;
 pub mod vt;
 
 /// The size of a memory page (mmap offsets are multiples of it).

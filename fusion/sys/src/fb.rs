@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn ioctls_on_a_non_framebuffer_fail_cleanly() {
-        let fd = crate::sys::memfd_create("not-a-framebuffer", 4096).unwrap();
+        let fd = crate::memfd_create("not-a-framebuffer", 4096).unwrap();
         use std::os::fd::AsFd;
         assert!(get_var(fd.as_fd()).is_err());
         assert!(get_fix(fd.as_fd()).is_err());
@@ -229,12 +229,12 @@ mod tests {
     #[test]
     fn mapping_at_an_unaligned_offset() {
         use std::os::fd::AsFd;
-        let page = crate::sys::page_size();
-        let fd = crate::sys::memfd_create("fb-like", 3 * page).unwrap();
-        let whole = crate::sys::Mapping::new(fd.as_fd(), 3 * page, true).unwrap();
+        let page = crate::page_size();
+        let fd = crate::memfd_create("fb-like", 3 * page).unwrap();
+        let whole = crate::Mapping::new(fd.as_fd(), 3 * page, true).unwrap();
         let at = page + 100;
         assert!(whole.write(at, b"pixels"));
-        let part = crate::sys::Mapping::new_at(fd.as_fd(), at as u64, page, true).unwrap();
+        let part = crate::Mapping::new_at(fd.as_fd(), at as u64, page, true).unwrap();
         let mut got = [0u8; 6];
         assert!(part.read(0, &mut got));
         assert_eq!(&got, b"pixels");
