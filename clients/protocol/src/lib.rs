@@ -34,7 +34,9 @@ pub const VERSION: u32 = 1;
 /// - 1: [`Request::Inject`] (touch, pointer, keys), [`Request::CalibrationMode`] and
 ///   [`Reply::Calibration`]; [`Event::Pointer`], [`Event::Key`], [`Event::RawTouch`].
 /// - 2: [`Scene::frames`], the master's frame counters (bytes composed, direct scan-out).
-pub const VERSION_MINOR: u32 = 2;
+/// - 3: [`Scene::apps`], the programs the master started from its config's `[[app]]` tables
+///   and how they are doing.
+pub const VERSION_MINOR: u32 = 3;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -630,8 +632,86 @@ pub struct Scene {
     pub surfaces: Vec<SurfaceDescriptor>,
     /// The windows, bottom to top.
     pub windows: Vec<WindowDescriptor>,
-    /// The master's frame counters (minor 2; last, so a minor-1 peer ignores it).
+    /// The master's frame counters (minor 2; after the minor-1 fields, so a minor-1 peer
+    /// ignores it).
     pub frames: FrameStats,
+    /// The apps the master started from its config's `[[app]]` tables, in file order
+    /// (minor 3; last, so a minor-2 peer ignores it).
+    pub apps: Vec<AppStatus>,
+}
+
+/// One `[[app]]` of the master's config and how it is doing, as [`Scene::apps`] reports it
+/// (minor 3).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AppStatus {
+    /// The program, as the config names it.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The restart policy: `never`, `on-failure` or `always`.
+    pub restart: String,
+    /// Its process id while it runs.
+    pub pid: Option<u32>,
+    /// What it is doing.
+    pub state: AppState,
+    /// How often the master started it again after it exited.
+    pub restarts: u32,
+    /// How its last run ended, if it ended.
+    pub last_exit: Option<AppExit>,
+}
+
+/// What an app is doing (minor 3).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppState {
+    /// Not started yet (the display is not up).
+    #[default]
+    Waiting,
+    /// Running, with [`AppStatus::pid`].
+    Running,
+    /// It exited and its policy does not restart it ([`AppStatus::last_exit`] says how).
+    Exited,
+    /// It exited and is started again in `in_ms` milliseconds.
+    Restarting {
+        /// Milliseconds until the restart.
+        in_ms: u64,
+    },
+    /// The master stopped restarting it, for `reason`.
+    GaveUp {
+        /// Why, in words (`"it exited 5 times within 60 s"`).
+        reason: String,
+    },
+    /// The master stopped it (shutting down).
+    Stopped,
+}
+
+/// How an app's run ended (minor 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppExit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal ended it.
+    Signal(i32),
+    /// It could not be started (the error, e.g. the program was not found).
+    NotStarted(String),
+}
+
+impl std::fmt::Display for AppExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppExit::Code(c) => write!(f, "exit status {c}"),
+            AppExit::Signal(s) => write!(f, "killed by signal {s}"),
+            AppExit::NotStarted(e) => write!(f, "could not start: {e}"),
+        }
+    }
+}
+
+impl AppExit {
+    /// Whether the run ended well (exit status 0).
+    pub fn success(&self) -> bool {
+        matches!(self, AppExit::Code(0))
+    }
 }
 
 /// What the master's frames cost, as [`Scene::frames`] reports it (minor 2).
@@ -947,6 +1027,71 @@ mod tests {
             panic!("{old:?}")
         };
         assert!(old.layers.is_empty() && old.windows.is_empty());
+        assert_eq!(
+            fusion::call::decode::<Reply>(&bytes).unwrap(),
+            Reply::Scene(scene)
+        );
+    }
+
+    #[test]
+    fn minor_three_apps_are_trailing_bytes_to_a_minor_two_peer() {
+        // The minor-2 shape of the Scene reply.
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct SceneV2 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+            frames: FrameStats,
+        }
+        #[derive(Debug, PartialEq, Deserialize)]
+        enum ReplyV2 {
+            Unit,
+            Surface(SurfaceInfo),
+            Window(WindowInfo),
+            Screenshot {
+                width: u32,
+                height: u32,
+                pitch: u32,
+                format: u32,
+            },
+            Calibration {
+                quarter_turns: u8,
+                flipped: bool,
+            },
+            Scene(SceneV2),
+        }
+        let scene = Scene {
+            frames: FrameStats {
+                committed: 7,
+                ..FrameStats::default()
+            },
+            apps: vec![
+                AppStatus {
+                    command: "fusionfb-paint".into(),
+                    restart: "always".into(),
+                    pid: Some(42),
+                    state: AppState::Running,
+                    restarts: 1,
+                    last_exit: Some(AppExit::Signal(9)),
+                    ..AppStatus::default()
+                },
+                AppStatus {
+                    command: "false".into(),
+                    state: AppState::GaveUp {
+                        reason: "it exited 5 times within 60 s".into(),
+                    },
+                    last_exit: Some(AppExit::Code(1)),
+                    ..AppStatus::default()
+                },
+            ],
+            ..Scene::default()
+        };
+        let bytes = fusion::call::encode(&Reply::Scene(scene.clone())).unwrap();
+        let old: ReplyV2 = fusion::call::decode(&bytes).unwrap();
+        let ReplyV2::Scene(old) = old else {
+            panic!("{old:?}")
+        };
+        assert_eq!(old.frames.committed, 7);
         assert_eq!(
             fusion::call::decode::<Reply>(&bytes).unwrap(),
             Reply::Scene(scene)
