@@ -7,10 +7,12 @@
 //! layers, surfaces, windows and their descriptors in shared memory, frame scheduling,
 //! input routing), the software compositor ([`compose`]: pixman composition, damage, output
 //! transforms, scan-out detection, golden images) and the command line: `fusionfb run`
-//! ([`serve`]), `fusionfb status` ([`status`]), `fusionfb screenshot`, `fusionfb demo`
+//! ([`serve`], with the supervisor of the config's `[[app]]` programs in [`apps`]),
+//! `fusionfb status` ([`status`]), `fusionfb screenshot`, `fusionfb demo`
 //! ([`demo`]: the display demo with the demo apps and a scripted touch sequence),
 //! `fusionfb arena-demo` ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`]).
 
+pub mod apps;
 pub mod arena;
 pub mod bench;
 pub mod compose;
@@ -24,8 +26,11 @@ pub mod status;
 /// Sets up `tracing` output filtered by `RUST_LOG` (default: warnings and errors).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        // Warnings, and the one line saying which display backend was chosen and why.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fusionfb::serve=info"));
+        // Warnings, the one line saying which display backend was chosen and why, and the
+        // `[[app]]` supervisor's starts, exits and restarts.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,fusionfb::serve=info,fusionfb::apps=info")
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
