@@ -256,6 +256,7 @@ fn every_board_profile_loads() {
         "desktop.toml",
         "generic.toml",
         "headless.toml",
+        "kiosk.toml",
         "qemu-bochs.toml",
         "rpi-vc4.toml",
     ] {
@@ -302,6 +303,15 @@ fn the_profiles_say_what_their_comments_say() {
         }
     );
     assert_eq!(desktop.world.name.as_deref(), Some("desktop"));
+
+    let kiosk = load("kiosk.toml");
+    assert_eq!(kiosk.world.name.as_deref(), Some("kiosk"));
+    assert_eq!(kiosk.display.backend, Backend::Auto);
+    assert_eq!(kiosk.layers, Config::default().layers);
+    assert_eq!(kiosk.apps.len(), 1);
+    assert_eq!(kiosk.apps[0].command, "fusionfb-paint");
+    assert!(kiosk.apps[0].args.is_empty(), "full screen: no geometry");
+    assert_eq!(kiosk.apps[0].restart, Restart::Always);
 
     let generic = load("generic.toml");
     assert_eq!(generic.display.backend, Backend::Auto);
