@@ -160,10 +160,10 @@ pub fn apps_table(apps: &[proto::AppStatus]) -> String {
         };
         let _ = writeln!(
             s,
-            "  {command}  {pid}  {state}  restart {} ({} restart{})",
-            a.restart,
+            "  {command}  {pid}  {state}  {} restart{}, policy {}",
             a.restarts,
-            if a.restarts == 1 { "" } else { "s" }
+            if a.restarts == 1 { "" } else { "s" },
+            a.restart
         );
     }
     s
