@@ -44,7 +44,8 @@ pub fn describe(slave: &mut fusion::Slave) -> Result<proto::Scene, fusion::Error
     let root: Root = fusion::call::decode(&slave.root()?)?;
     let req = fusion::call::encode(&Request::Describe)?;
     let (bytes, _) = slave.call_execute_fds(root.call, 0, &req, &[])?;
-    match fusion::call::decode(&bytes)? {
+    // An older master's Scene lacks the newest fields: they read as empty.
+    match proto::Scene::decode_reply(&bytes)? {
         Reply::Scene(scene) => Ok(scene),
         other => Err(fusion::Error::Invalid(format!(
             "unexpected answer {other:?}"

@@ -28,7 +28,8 @@ pub const VERSION: u32 = 1;
 /// in order, so what an older peer knows decodes unchanged; what it does not know is an
 /// error for that one message, never a misread), or fields at the end of a struct that ends
 /// its message (an older peer decodes what it knows and ignores the trailing bytes; a newer
-/// peer reading an older message gets an error for that one message).
+/// peer reading an older message gets an error for that one message — except the
+/// [`Scene`], which [`Scene::decode_reply`] reads from any minor since 1).
 ///
 /// - 0: surfaces, windows, layers, screenshots, touch injection.
 /// - 1: [`Request::Inject`] (touch, pointer, keys), [`Request::CalibrationMode`] and
@@ -640,6 +641,31 @@ pub struct Scene {
     pub apps: Vec<AppStatus>,
 }
 
+impl Scene {
+    /// Decodes the answer to [`Request::Describe`] from a master of any minor since 1: the
+    /// fields an older master leaves off the end of its [`Scene`] (those later minors
+    /// appended) read as empty — no apps from a minor-2 master, no apps and zeroed frame
+    /// counters from a minor-1 one — so a newer `fusionfb status` still shows an older
+    /// master's display. (The Scene ends the reply and each minor appended to its end, so
+    /// the missing bytes are exactly those of the empty values: zero varints.)
+    pub fn decode_reply(bytes: &[u8]) -> Result<Reply, fusion::Error> {
+        let mut first = None;
+        // As it is (minor 3), without `apps` (minor 2: an empty list is one zero byte),
+        // without `frames` too (minor 1: five zero counters, then the empty list).
+        for missing in [0, 1, 6] {
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len() + missing, 0);
+            match fusion::call::decode::<Reply>(&padded) {
+                Ok(reply) => return Ok(reply),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.expect("three attempts"))
+    }
+}
+
 /// One `[[app]]` of the master's config and how it is doing, as [`Scene::apps`] reports it
 /// (minor 3).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -1096,6 +1122,80 @@ mod tests {
             fusion::call::decode::<Reply>(&bytes).unwrap(),
             Reply::Scene(scene)
         );
+    }
+
+    #[test]
+    fn a_newer_peer_reads_an_older_masters_scene_with_the_new_fields_empty() {
+        #[derive(Serialize)]
+        struct SceneV1 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+        }
+        #[derive(Serialize)]
+        struct SceneV2 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+            frames: FrameStats,
+        }
+        // Scene is Reply's variant #5 in every minor since 1.
+        #[derive(Serialize)]
+        enum ReplyOld<S> {
+            _Unit,
+            _Surface,
+            _Window,
+            _Screenshot,
+            _Calibration,
+            Scene(S),
+        }
+        let layer = LayerDescriptor {
+            id: 3,
+            ..LayerDescriptor::default()
+        };
+        let frames = FrameStats {
+            committed: 5,
+            bytes_composed_total: 1 << 33,
+            ..FrameStats::default()
+        };
+        let v2 = fusion::call::encode(&ReplyOld::Scene(SceneV2 {
+            layers: vec![layer],
+            surfaces: vec![],
+            windows: vec![],
+            frames,
+        }))
+        .unwrap();
+        let expected = Scene {
+            layers: vec![layer],
+            frames,
+            ..Scene::default()
+        };
+        assert!(fusion::call::decode::<Reply>(&v2).is_err());
+        assert_eq!(
+            Scene::decode_reply(&v2).unwrap(),
+            Reply::Scene(expected.clone())
+        );
+        let v1 = fusion::call::encode(&ReplyOld::Scene(SceneV1 {
+            layers: vec![layer],
+            surfaces: vec![],
+            windows: vec![],
+        }))
+        .unwrap();
+        assert_eq!(
+            Scene::decode_reply(&v1).unwrap(),
+            Reply::Scene(Scene {
+                frames: FrameStats::default(),
+                ..expected.clone()
+            })
+        );
+        // A current reply decodes as it is; garbage stays an error.
+        let now = Scene {
+            apps: vec![AppStatus::default()],
+            ..expected
+        };
+        let bytes = fusion::call::encode(&Reply::Scene(now.clone())).unwrap();
+        assert_eq!(Scene::decode_reply(&bytes).unwrap(), Reply::Scene(now));
+        assert!(Scene::decode_reply(&[0xff, 0xff, 0xff]).is_err());
     }
 
     #[test]
