@@ -223,6 +223,7 @@ fn the_kiosk_profile_runs_paint_full_screen_restarts_it_and_stops_it_with_the_ma
         text.contains(&format!("app fusionfb-paint (pid {second}) stopped")),
         "{text}"
     );
+    let _ = std::fs::remove_file(&log);
 }
 
 #[test]
@@ -327,4 +328,7 @@ env = { PIDFILE = "PIDFILE_PATH" }
         )),
         "{text}"
     );
+    for file in [&log, &config, &pidfile] {
+        let _ = std::fs::remove_file(file);
+    }
 }
