@@ -570,7 +570,8 @@ impl Default for Keyboard {
     }
 }
 
-/// `[[app]]`: a program the master starts once the display is up (kiosk use).
+/// `[[app]]`: a program the master starts once the display is up (kiosk use), restarts by
+/// its [`Restart`] policy and stops when it shuts down; [`crate::apps`] says how.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct App {
