@@ -533,8 +533,12 @@ impl Display {
     }
 
     /// Every layer, surface and window on the display (one call; `fusionfb status` uses it).
+    /// A master older than this library leaves the newest fields (frame counters, apps)
+    /// empty.
     pub fn describe(&mut self) -> Result<proto::Scene> {
-        match self.call_fast(&Request::Describe)? {
+        let payload = fusion::call::encode(&Request::Describe)?;
+        let bytes = self.slave.call_execute(self.root.call, 0, &payload)?;
+        match proto::Scene::decode_reply(&bytes)? {
             Reply::Scene(scene) => Ok(scene),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
         }

@@ -38,6 +38,7 @@
 //! command = "/usr/bin/kiosk-ui"
 //! args = ["--fullscreen"]
 //! env = { RUST_LOG = "info" }
+//! restart = "always"      # never | on-failure | always
 //! ```
 //!
 //! The sections, what each key means and its default, are the fields of [`Config`],
@@ -600,7 +601,8 @@ impl Default for Keyboard {
     }
 }
 
-/// `[[app]]`: a program the master starts once the display is up (kiosk use).
+/// `[[app]]`: a program the master starts once the display is up (kiosk use), restarts by
+/// its [`Restart`] policy and stops when it shuts down; [`crate::apps`] says how.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct App {
@@ -609,10 +611,41 @@ pub struct App {
     /// `args`: its arguments. Default none.
     #[serde(default)]
     pub args: Vec<String>,
-    /// `env`: variables set for it on top of the master's environment (which already names
-    /// the world in `FUSIONFB_WORLD`). Default none.
+    /// `env`: variables set for it on top of the master's environment and of the two the
+    /// master sets itself: `FUSIONFB_WORLD` (the world's name) and `FUSIONFB_RUNTIME_DIR`
+    /// (the directory holding the world), so the app finds this master. Default none.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// `restart`: what the master does when the app exits: `never` (default), `on-failure`
+    /// (a non-zero status or a signal) or `always`. Restarts back off (0.5 s doubling to
+    /// 30 s, back to 0.5 s once the app has run for 10 s); after 5 exits within 60 s the
+    /// master gives up on the app and logs why (see `fusionfb::apps`).
+    #[serde(default)]
+    pub restart: Restart,
+}
+
+/// `app.restart`: when the master starts an app again after it exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    /// Never: an app that exits stays exited.
+    #[default]
+    Never,
+    /// When it failed: exited with a non-zero status, was killed by a signal, or could not
+    /// be started.
+    OnFailure,
+    /// Whenever it exits, whatever its status (kiosk use: the UI must always be there).
+    Always,
+}
+
+impl fmt::Display for Restart {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Restart::Never => "never",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        })
+    }
 }
 
 /// The file as written.

@@ -7,10 +7,12 @@
 //! layers, surfaces, windows and their descriptors in shared memory, frame scheduling,
 //! input routing), the software compositor ([`compose`]: pixman composition, damage, output
 //! transforms, scan-out detection, golden images) and the command line: `fusionfb run`
-//! ([`serve`]), `fusionfb status` ([`status`]), `fusionfb screenshot`, `fusionfb demo`
+//! ([`serve`], with the supervisor of the config's `[[app]]` programs in [`apps`]),
+//! `fusionfb status` ([`status`]), `fusionfb screenshot`, `fusionfb demo`
 //! ([`demo`]: the display demo with the demo apps and a scripted touch sequence),
 //! `fusionfb arena-demo` ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`]).
 
+pub mod apps;
 pub mod arena;
 pub mod bench;
 pub mod compose;

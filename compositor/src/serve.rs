@@ -1,10 +1,11 @@
 //! `fusionfb run` and `fusionfb screenshot`: the master on a backend chosen from the config
-//! and the command line, and a picture of what it shows.
+//! and the command line (with the config's `[[app]]` programs, supervised by
+//! [`crate::apps`]), and a picture of what it shows.
 
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gfx_drivers::backend::Backend;
 use gfx_drivers::{HeadlessBackend, HeadlessOutputConfig};
@@ -249,8 +250,10 @@ pub fn compose_transform(t: config::Transform) -> crate::compose::Transform {
     }
 }
 
-/// Runs the master until `stop` holds a signal number (or the display is closed); then asks
-/// the slaves to leave. The log says why it stopped.
+/// Runs the master until `stop` holds a signal number (or the display is closed); starts the
+/// config's `[[app]]` programs once the display is up and restarts them by their policy; at
+/// the end asks the slaves to leave, then stops the apps still running (SIGTERM, then
+/// SIGKILL). The log says why it stopped.
 pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> Result<(), String> {
     let cfg = load_config(opts.config.as_deref())?;
     crate::input::check_keymap(&cfg, opts.config.as_deref())?;
@@ -260,6 +263,7 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> Result<(), String> {
         .map_err(|e| format!("world group: {e}"))?;
     let (backend, seat) = open_backend_and_seat(&cfg, opts.backend)?;
     let name = world.name.clone();
+    let server_world = world.clone();
     let transform = compose_transform(cfg.display.transform);
     let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
         .map_err(|e| format!("world {name:?}: {e}"))?;
@@ -274,14 +278,29 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> Result<(), String> {
         server.master().pid(),
         server.master().world().socket_path().display()
     );
+    // The display is up and the world's socket listens: start the config's apps. (Dropped
+    // on an error return, the supervisor still stops and reaps them.)
+    let mut apps = crate::apps::Supervisor::new(&cfg.apps, &server_world);
+    apps.poll(Instant::now());
+    server.set_apps(apps.report(Instant::now()));
     let why = loop {
         let sig = stop.load(Ordering::Relaxed);
         if sig != 0 {
             break signal_name(sig as i32);
         }
-        if let Err(e) = server.dispatch(Some(Duration::from_millis(200))) {
+        // Wake for the next pending restart; exits are noticed within the 200 ms cap.
+        let mut timeout = Duration::from_millis(200);
+        if let Some(at) = apps.next_deadline() {
+            timeout = timeout.min(at.saturating_duration_since(Instant::now()));
+        }
+        if let Err(e) = server.dispatch(Some(timeout)) {
             info!("master stopping: {e}");
             return Err(e.to_string());
+        }
+        if !apps.is_empty() {
+            let now = Instant::now();
+            apps.poll(now);
+            server.set_apps(apps.report(now));
         }
         if server.display_closed() {
             break "the display was closed".to_string();
@@ -294,6 +313,9 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> Result<(), String> {
     );
     m.kill(None, Duration::from_secs(2));
     let _ = m.dispatch_until(Duration::from_secs(3), |m| m.fusionees().is_empty());
+    // Slaves were asked to leave; apps that did not (or are no slaves) get SIGTERM, then
+    // SIGKILL.
+    apps.stop(Duration::from_secs(2));
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //! calls, objects) and, when its master is a fusionfb display server, what is on the
 //! display: layers (plane, exclusive holder), surfaces (size, format, front buffer, flips)
 //! windows (geometry, stacking, focus, owner) and the frame counters (frames committed,
-//! presented and scanned out directly, bytes composed), from the master's
+//! presented and scanned out directly, bytes composed) and the apps the master started from
+//! its config's `[[app]]` tables (pid, state, restarts; protocol minor 3), from the master's
 //! [`Describe`](fusionfb_protocol::Request::Describe) answer.
 
 use std::fmt::Write;
@@ -43,7 +44,8 @@ pub fn describe(slave: &mut fusion::Slave) -> Result<proto::Scene, fusion::Error
     let root: Root = fusion::call::decode(&slave.root()?)?;
     let req = fusion::call::encode(&Request::Describe)?;
     let (bytes, _) = slave.call_execute_fds(root.call, 0, &req, &[])?;
-    match fusion::call::decode(&bytes)? {
+    // An older master's Scene lacks the newest fields: they read as empty.
+    match proto::Scene::decode_reply(&bytes)? {
         Reply::Scene(scene) => Ok(scene),
         other => Err(fusion::Error::Invalid(format!(
             "unexpected answer {other:?}"
@@ -123,6 +125,46 @@ pub fn table(scene: &proto::Scene) -> String {
             if w.visible { "" } else { " hidden" },
             if w.focused { " focused" } else { "" },
             w.owner
+        );
+    }
+    s.push_str(&apps_table(&scene.apps));
+    s
+}
+
+/// The apps part of the status table: each `[[app]]` of the master's config with its pid
+/// (or "not running"), its state and how often it was restarted.
+pub fn apps_table(apps: &[proto::AppStatus]) -> String {
+    use proto::AppState;
+    let mut s = String::new();
+    let _ = writeln!(s, "apps ({})", apps.len());
+    for a in apps {
+        let mut command = a.command.clone();
+        for arg in &a.args {
+            command.push(' ');
+            command.push_str(arg);
+        }
+        let pid = a.pid.map_or("not running".into(), |p| format!("pid {p}"));
+        let last = a.last_exit.as_ref().map(|e| e.to_string());
+        let state = match (&a.state, &last) {
+            (AppState::Waiting, _) => "waiting for the display".to_string(),
+            (AppState::Running, _) => "running".to_string(),
+            (AppState::Exited, Some(last)) => format!("exited ({last})"),
+            (AppState::Exited, None) => "exited".to_string(),
+            (AppState::Restarting { in_ms }, _) => format!(
+                "restarting in {:.1} s{}",
+                *in_ms as f64 / 1000.0,
+                last.as_ref()
+                    .map_or(String::new(), |l| format!(" (last: {l})"))
+            ),
+            (AppState::GaveUp { reason }, _) => format!("gave up: {reason}"),
+            (AppState::Stopped, _) => "stopped".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "  {command}  {pid}  {state}  {} restart{}, policy {}",
+            a.restarts,
+            if a.restarts == 1 { "" } else { "s" },
+            a.restart
         );
     }
     s

@@ -77,6 +77,8 @@ fn run_serves_status_and_stops_on_sigterm() {
         Some(committed * 1280 * 800 * 4),
         "{frames}"
     );
+    // The config starts no apps (protocol minor 3: the list is there, empty).
+    assert_eq!(snap["display"]["apps"].as_array().map(Vec::len), Some(0));
     let table = fusionfb(&dir)
         .args(["--world", "cli-run", "status"])
         .output()
@@ -85,6 +87,7 @@ fn run_serves_status_and_stops_on_sigterm() {
     assert!(table.contains("fusionees (1)"), "{table}");
     assert!(table.contains("layers (2)"), "{table}");
     assert!(table.contains("windows (0)"), "{table}");
+    assert!(table.contains("apps (0)"), "{table}");
     // A screenshot of the (empty) headless glass.
     let png_path = dir.join("shot.png");
     let out = fusionfb(&dir)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use fusionfb::config::{
     Allocator, App, Backend, BufferMode, Color, Config, Display, Group, Input, Keyboard, Layer,
-    LayerKind, Location, Mode, PixelFormat, Position, Size, Transform, Vt, World,
+    LayerKind, Location, Mode, PixelFormat, Position, Restart, Size, Transform, Vt, World,
 };
 
 fn configs_dir() -> PathBuf {
@@ -106,6 +106,7 @@ keyboard = { layout = "de,us", variant = "nodeadkeys", options = "ctrl:nocaps", 
 command = "/usr/bin/kiosk"
 args = ["--url", "http://localhost/"]
 env = { LANG = "de_DE.UTF-8", "X.Y" = "1" }
+restart = "on-failure"
 
 [[app]]
 command = "clock"
@@ -203,11 +204,13 @@ fn a_full_file_parses_to_the_expected_structs() {
                     ("LANG".into(), "de_DE.UTF-8".into()),
                     ("X.Y".into(), "1".into()),
                 ]),
+                restart: Restart::OnFailure,
             },
             App {
                 command: "clock".into(),
                 args: vec![],
                 env: BTreeMap::new(),
+                restart: Restart::Never,
             },
         ],
     };
@@ -253,6 +256,7 @@ fn every_board_profile_loads() {
         "desktop.toml",
         "generic.toml",
         "headless.toml",
+        "kiosk.toml",
         "qemu-bochs.toml",
         "rpi-vc4.toml",
     ] {
@@ -299,6 +303,15 @@ fn the_profiles_say_what_their_comments_say() {
         }
     );
     assert_eq!(desktop.world.name.as_deref(), Some("desktop"));
+
+    let kiosk = load("kiosk.toml");
+    assert_eq!(kiosk.world.name.as_deref(), Some("kiosk"));
+    assert_eq!(kiosk.display.backend, Backend::Auto);
+    assert_eq!(kiosk.layers, Config::default().layers);
+    assert_eq!(kiosk.apps.len(), 1);
+    assert_eq!(kiosk.apps[0].command, "fusionfb-paint");
+    assert!(kiosk.apps[0].args.is_empty(), "full screen: no geometry");
+    assert_eq!(kiosk.apps[0].restart, Restart::Always);
 
     let generic = load("generic.toml");
     assert_eq!(generic.display.backend, Backend::Auto);
@@ -514,6 +527,11 @@ const BAD: &[(&str, &str)] = &[
         "board.toml:3:9: app[0].env.\"A=B\": \"A=B\" is not an environment variable name: it \
          must be non-empty, without '=' or NUL",
     ),
+    (
+        "[[app]]\ncommand = \"ui\"\nrestart = \"sometimes\"\n",
+        "board.toml:3:11: app[0].restart: unknown variant `sometimes`, expected one of \
+         `never`, `on-failure`, `always`",
+    ),
 ];
 
 #[test]
@@ -560,9 +578,9 @@ fn unknown_keys_are_errors_that_name_the_key() {
              `group`, `abi`",
         ),
         (
-            "[[app]]\ncommand = \"ui\"\nrestart = \"always\"\n",
-            "board.toml:3:1: app[0].restart: unknown field `restart`, expected one of \
-             `command`, `args`, `env`",
+            "[[app]]\ncommand = \"ui\"\nrestart-delay = 5\n",
+            "board.toml:3:1: app[0].restart-delay: unknown field `restart-delay`, expected \
+             one of `command`, `args`, `env`, `restart`",
         ),
     ];
     for (text, expected) in cases {

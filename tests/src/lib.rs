@@ -85,21 +85,44 @@ impl Process {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Process {
-        let child = std::process::Command::new(binary(name))
-            .envs(env.iter().copied())
+        Process::spawn_logged(name, w, args, env, None)
+    }
+
+    /// [`spawn_env`](Process::spawn_env) with the child's stderr (its log) written to the
+    /// file `log` instead of the test's.
+    pub fn spawn_logged(
+        name: &str,
+        w: &fusion::WorldConfig,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Process {
+        let mut cmd = std::process::Command::new(binary(name));
+        cmd.envs(env.iter().copied())
             .arg("--world")
             .arg(&w.name)
             .args(args)
             .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
             .env_remove("FUSIONFB_WORLD")
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+            cmd.stderr(file);
+        }
+        let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         Process {
             child: Some(child),
             name: name.to_string(),
         }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
     }
 
     /// Its exit status if it has ended (panics if it cannot be asked).

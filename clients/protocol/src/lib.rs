@@ -28,13 +28,16 @@ pub const VERSION: u32 = 1;
 /// in order, so what an older peer knows decodes unchanged; what it does not know is an
 /// error for that one message, never a misread), or fields at the end of a struct that ends
 /// its message (an older peer decodes what it knows and ignores the trailing bytes; a newer
-/// peer reading an older message gets an error for that one message).
+/// peer reading an older message gets an error for that one message — except the
+/// [`Scene`], which [`Scene::decode_reply`] reads from any minor since 1).
 ///
 /// - 0: surfaces, windows, layers, screenshots, touch injection.
 /// - 1: [`Request::Inject`] (touch, pointer, keys), [`Request::CalibrationMode`] and
 ///   [`Reply::Calibration`]; [`Event::Pointer`], [`Event::Key`], [`Event::RawTouch`].
 /// - 2: [`Scene::frames`], the master's frame counters (bytes composed, direct scan-out).
-pub const VERSION_MINOR: u32 = 2;
+/// - 3: [`Scene::apps`], the programs the master started from its config's `[[app]]` tables
+///   and how they are doing.
+pub const VERSION_MINOR: u32 = 3;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -630,8 +633,111 @@ pub struct Scene {
     pub surfaces: Vec<SurfaceDescriptor>,
     /// The windows, bottom to top.
     pub windows: Vec<WindowDescriptor>,
-    /// The master's frame counters (minor 2; last, so a minor-1 peer ignores it).
+    /// The master's frame counters (minor 2; after the minor-1 fields, so a minor-1 peer
+    /// ignores it).
     pub frames: FrameStats,
+    /// The apps the master started from its config's `[[app]]` tables, in file order
+    /// (minor 3; last, so a minor-2 peer ignores it).
+    pub apps: Vec<AppStatus>,
+}
+
+impl Scene {
+    /// Decodes the answer to [`Request::Describe`] from a master of any minor since 1: the
+    /// fields an older master leaves off the end of its [`Scene`] (those later minors
+    /// appended) read as empty — no apps from a minor-2 master, no apps and zeroed frame
+    /// counters from a minor-1 one — so a newer `fusionfb status` still shows an older
+    /// master's display. (The Scene ends the reply and each minor appended to its end, so
+    /// the missing bytes are exactly those of the empty values: zero varints.)
+    pub fn decode_reply(bytes: &[u8]) -> Result<Reply, fusion::Error> {
+        let mut first = None;
+        // As it is (minor 3), without `apps` (minor 2: an empty list is one zero byte),
+        // without `frames` too (minor 1: five zero counters, then the empty list).
+        for missing in [0, 1, 6] {
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len() + missing, 0);
+            match fusion::call::decode::<Reply>(&padded) {
+                Ok(reply) => return Ok(reply),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.expect("three attempts"))
+    }
+}
+
+/// One `[[app]]` of the master's config and how it is doing, as [`Scene::apps`] reports it
+/// (minor 3).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AppStatus {
+    /// The program, as the config names it.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// The restart policy: `never`, `on-failure` or `always`.
+    pub restart: String,
+    /// Its process id while it runs.
+    pub pid: Option<u32>,
+    /// What it is doing.
+    pub state: AppState,
+    /// How often the master started it again after it exited.
+    pub restarts: u32,
+    /// How its last run ended, if it ended.
+    pub last_exit: Option<AppExit>,
+}
+
+/// What an app is doing (minor 3).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppState {
+    /// Not started yet (the display is not up).
+    #[default]
+    Waiting,
+    /// Running, with [`AppStatus::pid`].
+    Running,
+    /// It exited and its policy does not restart it ([`AppStatus::last_exit`] says how).
+    Exited,
+    /// It exited and is started again in `in_ms` milliseconds.
+    Restarting {
+        /// Milliseconds until the restart.
+        in_ms: u64,
+    },
+    /// The master stopped restarting it, for `reason`.
+    GaveUp {
+        /// Why, in words (`"it exited 5 times within 60 s"`).
+        reason: String,
+    },
+    /// The master stopped it (shutting down).
+    Stopped,
+}
+
+/// How an app's run ended (minor 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppExit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal ended it.
+    Signal(i32),
+    /// It could not be started (the error, e.g. the program was not found).
+    NotStarted(String),
+}
+
+impl std::fmt::Display for AppExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppExit::Code(c) => write!(f, "exit status {c}"),
+            AppExit::Signal(s) => write!(f, "killed by signal {s}"),
+            AppExit::NotStarted(e) => write!(f, "could not start: {e}"),
+        }
+    }
+}
+
+impl AppExit {
+    /// Whether the run ended well (exit status 0).
+    pub fn success(&self) -> bool {
+        matches!(self, AppExit::Code(0))
+    }
 }
 
 /// What the master's frames cost, as [`Scene::frames`] reports it (minor 2).
@@ -951,6 +1057,145 @@ mod tests {
             fusion::call::decode::<Reply>(&bytes).unwrap(),
             Reply::Scene(scene)
         );
+    }
+
+    #[test]
+    fn minor_three_apps_are_trailing_bytes_to_a_minor_two_peer() {
+        // The minor-2 shape of the Scene reply.
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct SceneV2 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+            frames: FrameStats,
+        }
+        #[derive(Debug, PartialEq, Deserialize)]
+        enum ReplyV2 {
+            Unit,
+            Surface(SurfaceInfo),
+            Window(WindowInfo),
+            Screenshot {
+                width: u32,
+                height: u32,
+                pitch: u32,
+                format: u32,
+            },
+            Calibration {
+                quarter_turns: u8,
+                flipped: bool,
+            },
+            Scene(SceneV2),
+        }
+        let scene = Scene {
+            frames: FrameStats {
+                committed: 7,
+                ..FrameStats::default()
+            },
+            apps: vec![
+                AppStatus {
+                    command: "fusionfb-paint".into(),
+                    restart: "always".into(),
+                    pid: Some(42),
+                    state: AppState::Running,
+                    restarts: 1,
+                    last_exit: Some(AppExit::Signal(9)),
+                    ..AppStatus::default()
+                },
+                AppStatus {
+                    command: "false".into(),
+                    state: AppState::GaveUp {
+                        reason: "it exited 5 times within 60 s".into(),
+                    },
+                    last_exit: Some(AppExit::Code(1)),
+                    ..AppStatus::default()
+                },
+            ],
+            ..Scene::default()
+        };
+        let bytes = fusion::call::encode(&Reply::Scene(scene.clone())).unwrap();
+        let old: ReplyV2 = fusion::call::decode(&bytes).unwrap();
+        let ReplyV2::Scene(old) = old else {
+            panic!("{old:?}")
+        };
+        assert_eq!(old.frames.committed, 7);
+        assert_eq!(
+            fusion::call::decode::<Reply>(&bytes).unwrap(),
+            Reply::Scene(scene)
+        );
+    }
+
+    #[test]
+    fn a_newer_peer_reads_an_older_masters_scene_with_the_new_fields_empty() {
+        #[derive(Serialize)]
+        struct SceneV1 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+        }
+        #[derive(Serialize)]
+        struct SceneV2 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+            frames: FrameStats,
+        }
+        // Scene is Reply's variant #5 in every minor since 1.
+        #[derive(Serialize)]
+        enum ReplyOld<S> {
+            _Unit,
+            _Surface,
+            _Window,
+            _Screenshot,
+            _Calibration,
+            Scene(S),
+        }
+        let layer = LayerDescriptor {
+            id: 3,
+            ..LayerDescriptor::default()
+        };
+        let frames = FrameStats {
+            committed: 5,
+            bytes_composed_total: 1 << 33,
+            ..FrameStats::default()
+        };
+        let v2 = fusion::call::encode(&ReplyOld::Scene(SceneV2 {
+            layers: vec![layer],
+            surfaces: vec![],
+            windows: vec![],
+            frames,
+        }))
+        .unwrap();
+        let expected = Scene {
+            layers: vec![layer],
+            frames,
+            ..Scene::default()
+        };
+        assert!(fusion::call::decode::<Reply>(&v2).is_err());
+        assert_eq!(
+            Scene::decode_reply(&v2).unwrap(),
+            Reply::Scene(expected.clone())
+        );
+        let v1 = fusion::call::encode(&ReplyOld::Scene(SceneV1 {
+            layers: vec![layer],
+            surfaces: vec![],
+            windows: vec![],
+        }))
+        .unwrap();
+        assert_eq!(
+            Scene::decode_reply(&v1).unwrap(),
+            Reply::Scene(Scene {
+                frames: FrameStats::default(),
+                ..expected.clone()
+            })
+        );
+        // A current reply decodes as it is; garbage stays an error.
+        let now = Scene {
+            apps: vec![AppStatus::default()],
+            ..expected
+        };
+        let bytes = fusion::call::encode(&Reply::Scene(now.clone())).unwrap();
+        assert_eq!(Scene::decode_reply(&bytes).unwrap(), Reply::Scene(now));
+        assert!(Scene::decode_reply(&[0xff, 0xff, 0xff]).is_err());
     }
 
     #[test]

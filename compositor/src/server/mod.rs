@@ -165,6 +165,8 @@ pub struct Server {
     output_name: String,
     /// The backend reported its output closed (a desktop window's close button).
     display_closed: bool,
+    /// The `[[app]]` programs' state, as `fusionfb run`'s supervisor last reported it.
+    apps: Vec<proto::AppStatus>,
 }
 
 impl std::fmt::Debug for Server {
@@ -322,6 +324,7 @@ impl Server {
             input: input::InputState::default(),
             output_name: info.name.clone(),
             display_closed: false,
+            apps: Vec::new(),
         };
         // Injection works from the start; `fusionfb run` replaces this source with one that
         // has the config's devices, keymap and calibration.
@@ -330,6 +333,12 @@ impl Server {
             Err(e) => warn!("no input source: {e}"),
         }
         Ok(server)
+    }
+
+    /// Sets what [`proto::Request::Describe`] reports about the master's `[[app]]`
+    /// programs (`fusionfb run` passes its supervisor's report after each dispatch).
+    pub fn set_apps(&mut self, apps: Vec<proto::AppStatus>) {
+        self.apps = apps;
     }
 
     /// The Fusion master (introspection, tests).

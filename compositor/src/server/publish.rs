@@ -126,6 +126,7 @@ impl Server {
                 bytes_composed_last: self.bytes_composed_last,
                 bytes_composed_total: self.bytes_composed_total,
             },
+            apps: self.apps.clone(),
         }
     }
 
