@@ -79,7 +79,7 @@ pub mod wire;
 pub mod world;
 
 pub use call::{CallIn, CallOutcome};
-pub use error::{Error, Result};
+pub use error::{Error, Looked, Result};
 pub use master::{Master, MasterEvent};
 pub use slave::{Slave, SlaveEvent};
 pub use world::WorldConfig;
