@@ -138,6 +138,7 @@ impl Slave {
         cfg.validate()?;
         let dirs = cfg.search_dirs();
         let mut stale = Vec::new();
+        let mut denied = None;
         for dir in &dirs {
             let at = cfg.clone().runtime_dir(dir);
             match sys::connect_seqpacket(&at.socket_path()) {
@@ -147,8 +148,18 @@ impl Slave {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                     stale.push(dir.clone())
                 }
+                // A world this user may not reach: said clearly unless a master elsewhere
+                // takes us.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    denied.get_or_insert(at.socket_path());
+                }
                 Err(e) => return Err(Error::Io(format!("{}: {e}", at.socket_path().display()))),
             }
+        }
+        if let Some(sock) = denied {
+            let text = crate::world::access_denied_text(&cfg.name, &sock);
+            warn!(world = %cfg.name, "{text}");
+            return Err(Error::Access(text));
         }
         let looked = dirs
             .iter()

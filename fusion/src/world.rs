@@ -226,6 +226,57 @@ pub fn look_in(dir: &std::path::Path) -> crate::Looked {
     looked
 }
 
+/// The name of group `gid` in `/etc/group`, if it has one there.
+pub fn group_name(gid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let g: u32 = f.nth(1)?.parse().ok()?;
+        (g == gid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+/// `"video" (gid 44)`, or `gid 44` for a group without a name: for messages.
+pub fn group_label(gid: u32) -> String {
+    match group_name(gid) {
+        Some(n) => format!("{n:?} (gid {gid})"),
+        None => format!("gid {gid}"),
+    }
+}
+
+/// The text of [`crate::Error::Access`] when connecting to world `name`'s socket at `sock`
+/// was refused by the file system: which directory (or the socket) keeps this user out,
+/// whose it is, and what would let the user in.
+pub fn access_denied_text(name: &str, sock: &std::path::Path) -> String {
+    use rustix::fs::Access;
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::getuid().as_raw();
+    let mut chain: Vec<&std::path::Path> = sock.ancestors().skip(1).collect();
+    chain.reverse();
+    let blocker = chain
+        .into_iter()
+        .find(|d| rustix::fs::access(*d, Access::EXEC_OK).is_err())
+        .unwrap_or(sock);
+    let whose = match std::fs::metadata(blocker) {
+        Ok(m) => format!(
+            "{} (owner uid {}, group {}, mode {:o})",
+            blocker.display(),
+            m.uid(),
+            group_label(m.gid()),
+            m.mode() & 0o7777
+        ),
+        Err(_) => blocker.display().to_string(),
+    };
+    format!(
+        "cannot reach the master of world {name:?} at {}: {whose} keeps uid {me} out; the \
+         master must admit you: set `[world] group = \"video\"` (or another group) in the \
+         master's config and restart it (it then opens the world's directories to that \
+         group), and make uid {me} a member of that group (log in again afterwards)",
+        sock.display()
+    )
+}
+
 /// The world name from `FUSIONFB_WORLD`, else `default`.
 pub fn default_world_name() -> String {
     std::env::var("FUSIONFB_WORLD")

@@ -198,19 +198,24 @@ impl Master {
     ///
     /// Fails with [`Error::WorldBusy`] when a live master holds it. A world left behind by a
     /// dead master is detected by its free lock and replaced.
+    ///
+    /// With a configured group, the base directory gets traverse permission for it (g+x if
+    /// it is the group's, else o+x) and the world directory becomes 0770 and the group's,
+    /// also when an earlier master left them closed; without one the world directory is
+    /// 0700. Each change is logged; a directory above the base that keeps the group out
+    /// (not ours to change) is warned about.
     pub fn create(cfg: WorldConfig) -> Result<Self> {
         cfg.validate()?;
         let dir = cfg.dir();
+        let base = cfg.base_dir();
         // Members of a configured group must be able to reach the world through the base
-        // directory (traverse only, no listing) when it is created here.
-        create_dir(
-            &cfg.base_dir(),
-            if cfg.group.is_some() { 0o711 } else { 0o700 },
-        )?;
-        create_dir(&dir, if cfg.group.is_some() { 0o770 } else { 0o700 })?;
+        // directory (traverse only, no listing), also when an earlier master made it.
+        create_dir(&base, if cfg.group.is_some() { 0o711 } else { 0o700 })?;
         if let Some(gid) = cfg.group {
-            let _ = std::os::unix::fs::chown(&dir, None, Some(gid));
+            open_base_for_group(&base, gid);
         }
+        create_dir(&dir, if cfg.group.is_some() { 0o770 } else { 0o700 })?;
+        set_world_dir_mode(&dir, cfg.group);
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -483,6 +488,8 @@ impl Master {
         }
     }
 
+    /// Whether the world's policy admits a peer; the refusal says why and what would admit
+    /// it.
     pub(crate) fn admits(&self, cred: &sys::PeerCred) -> std::result::Result<(), String> {
         let me = rustix::process::getuid().as_raw();
         if cred.uid == me || cred.uid == 0 {
@@ -492,13 +499,20 @@ impl Master {
             if cred.gid == g || supplementary_groups(cred.pid).contains(&g) {
                 return Ok(());
             }
+            let group = crate::world::group_label(g);
             return Err(format!(
-                "uid {} is neither {me} nor in group {g} of world {:?}",
-                cred.uid, self.cfg.name
+                "uid {} is neither uid {me} nor a member of group {group}, which world {:?} \
+                 admits: add the user to that group (e.g. `usermod -aG {} <user>`) and log \
+                 in again",
+                cred.uid,
+                self.cfg.name,
+                crate::world::group_name(g).unwrap_or_else(|| g.to_string()),
             ));
         }
         Err(format!(
-            "uid {} may not enter world {:?} (owned by uid {me})",
+            "uid {} may not enter world {:?}: it admits only uid {me} (and root); to admit a \
+             group, set `[world] group = \"video\"` (or another group) in the master's config \
+             and make the user a member of it",
             cred.uid, self.cfg.name
         ))
     }
@@ -1107,6 +1121,94 @@ fn create_dir(dir: &std::path::Path, mode: u32) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(Error::Io(format!("{}: {e}", dir.display()))),
+    }
+}
+
+/// Gives group `gid` traverse permission on the base directory `base` if it is ours and
+/// lacks it (g+x when the directory belongs to that group, else o+x); warns when it is not
+/// ours, or when a directory above it keeps the group out.
+fn open_base_for_group(base: &std::path::Path, gid: u32) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = rustix::process::geteuid().as_raw();
+    let Ok(meta) = std::fs::metadata(base) else {
+        return;
+    };
+    let mode = meta.mode() & 0o7777;
+    let bit = if meta.gid() == gid { 0o010 } else { 0o001 };
+    if mode & bit == 0 {
+        let what = if bit == 0o010 { "g+x" } else { "o+x" };
+        if meta.uid() == me {
+            let new = mode | bit;
+            match std::fs::set_permissions(base, std::fs::Permissions::from_mode(new)) {
+                Ok(()) => info!(
+                    dir = %base.display(),
+                    "added {what} (mode {mode:o} -> {new:o}) so group {gid} can reach the world"
+                ),
+                Err(e) => warn!(
+                    dir = %base.display(),
+                    "cannot add {what} for group {gid}: {e}; its members cannot reach the world"
+                ),
+            }
+        } else {
+            warn!(
+                dir = %base.display(),
+                owner = meta.uid(),
+                "mode {mode:o} keeps group {gid} out and the directory is not ours: \
+                 its owner must `chmod {what}` it"
+            );
+        }
+    }
+    // Directories above (e.g. a 0700 $XDG_RUNTIME_DIR) are not ours to change: say so.
+    for up in base.ancestors().skip(1) {
+        let Ok(m) = std::fs::metadata(up) else {
+            continue;
+        };
+        let mode = m.mode();
+        let traverse = mode & 0o001 != 0 || (m.gid() == gid && mode & 0o010 != 0);
+        if !traverse {
+            warn!(
+                dir = %up.display(),
+                "mode {:o} keeps members of group {gid} from reaching {}: run the master \
+                 with FUSIONFB_RUNTIME_DIR in a directory they can traverse (e.g. \
+                 /run/fusionfb)",
+                mode & 0o7777,
+                base.display()
+            );
+            break;
+        }
+    }
+}
+
+/// Sets a world directory's group and mode: 0770 with the configured group, 0700 without
+/// (a directory an earlier master left with other modes is corrected, and the change
+/// logged).
+fn set_world_dir_mode(dir: &std::path::Path, group: Option<u32>) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return;
+    };
+    if let Some(gid) = group {
+        if meta.gid() != gid {
+            match std::os::unix::fs::chown(dir, None, Some(gid)) {
+                Ok(()) => info!(
+                    dir = %dir.display(),
+                    "group {} -> {gid}",
+                    meta.gid()
+                ),
+                Err(e) => warn!(
+                    dir = %dir.display(),
+                    "cannot give the world to group {gid}: {e}; its members cannot enter"
+                ),
+            }
+        }
+    }
+    let want = if group.is_some() { 0o770 } else { 0o700 };
+    let mode = meta.mode() & 0o7777;
+    if mode != want {
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(want)) {
+            Ok(()) => info!(dir = %dir.display(), "mode {mode:o} -> {want:o}"),
+            Err(e) => warn!(dir = %dir.display(), "cannot set mode {want:o}: {e}"),
+        }
     }
 }
 
