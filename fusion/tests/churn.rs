@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
-use fusion::master::{MAX_DEPARTED_PER_PROCESS, MAX_HANDSHAKES};
+use fusion::master::{MAX_DEPARTED_PER_PROCESS, MAX_DEPARTED_PROCESSES_PER_UID, MAX_HANDSHAKES};
 use fusion::pool::PoolAccess;
 use fusion::{sys, Master, Slave};
 
@@ -52,6 +52,15 @@ fn child_main() {
                     .unwrap_or_else(|e| panic!("cycle {i}: cannot allocate: {e}"));
                 drop(s);
             }
+            b.place_and_sync(Some(Duration::from_secs(60))).unwrap();
+        }
+        // Enters once, allocates a block in pool FUSION_TEST_POOL, leaves, reports, and
+        // lives on until told to exit.
+        "leave-and-stay" => {
+            let pool = env_u32("FUSION_TEST_POOL");
+            let mut s = Slave::enter(w).unwrap();
+            s.shm_alloc(pool, BLOCK, false).unwrap();
+            drop(s);
             b.place_and_sync(Some(Duration::from_secs(60))).unwrap();
         }
         // Opens FUSION_TEST_CONNECTIONS connections that never send a hello, reports, and
@@ -193,4 +202,48 @@ fn a_thousand_half_open_connections_keep_descriptors_bounded_and_slaves_enter() 
         fds() <= before + SLACK
     });
     assert!(p.wait_ok(), "the flooding child failed (see its stderr)");
+}
+
+#[test]
+fn departed_processes_of_one_uid_are_capped_oldest_first() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = world("many-departed");
+    let mut m = Master::create(w.clone()).unwrap();
+    let pool = m
+        .pool_create("many", 1 << 20, PoolAccess::Writable)
+        .unwrap();
+    let cap = MAX_DEPARTED_PROCESSES_PER_UID;
+    let over = 2;
+    // One after the other, so "oldest" is well defined.
+    let mut procs = Vec::new();
+    let mut first_ids = Vec::new();
+    for i in 0..cap + over {
+        let p = spawn(
+            "leave-and-stay",
+            &w,
+            &[("FUSION_TEST_POOL", pool.to_string())],
+        );
+        let p = pump_until_ready(&mut m, p, |_| {});
+        pump(&mut m, "its fusionee left", |m| m.fusionees().is_empty());
+        if i < over {
+            first_ids.extend(m.departed());
+        }
+        procs.push(p);
+    }
+    // Every child still runs, but only `cap` of them are waited for: the oldest were
+    // released at once.
+    assert_eq!(m.departed_processes(), cap);
+    assert_eq!(m.departed().len(), cap);
+    assert!(first_ids.iter().all(|id| !m.departed().contains(id)));
+    assert_eq!(m.pool(pool).unwrap().used() as usize, cap * BLOCK);
+    for p in &mut procs {
+        p.go();
+    }
+    pump(&mut m, "every child's exit is seen", |m| {
+        m.departed_processes() == 0
+    });
+    assert_eq!(m.pool(pool).unwrap().used(), 0);
+    for mut p in procs {
+        assert!(p.wait_ok(), "a child failed (see its stderr)");
+    }
 }
