@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
-use fusion::master::{MAX_DEPARTED_PER_PROCESS, MAX_DEPARTED_PROCESSES_PER_UID, MAX_HANDSHAKES};
+use fusion::master::{
+    LOCK_POOL, MAIN_POOL, MAX_DEPARTED_PER_PROCESS, MAX_DEPARTED_PROCESSES_PER_UID, MAX_HANDSHAKES,
+};
 use fusion::pool::PoolAccess;
 use fusion::{sys, Master, Slave};
 
@@ -123,6 +125,8 @@ fn ten_thousand_enter_leave_cycles_keep_descriptors_and_memory_flat() {
     );
     p = pump_until_ready(&mut m, p, |_| {});
     let before = fds();
+    let world_pools = |m: &Master| [MAIN_POOL, LOCK_POOL].map(|id| m.pool(id).unwrap().used());
+    let pools_before = world_pools(&m);
     p.go();
     let mut most = 0;
     p = pump_until_ready(&mut m, p, |m| {
@@ -139,6 +143,8 @@ fn ten_thousand_enter_leave_cycles_keep_descriptors_and_memory_flat() {
         after <= before + SLACK,
         "{cycles} enter/leave cycles: the master's descriptors went from {before} to {after}"
     );
+    // Entering allocates nothing in the world's own pools.
+    assert_eq!(world_pools(&m), pools_before);
     // Each cycle left a block; at most the newest MAX_DEPARTED_PER_PROCESS wait.
     let waiting = m.departed().len();
     assert!(
