@@ -803,7 +803,7 @@ impl Master {
 
     /// Removes a slave and releases everything it held (see the module docs).
     pub(crate) fn remove(&mut self, id: FusioneeId, why: &str) {
-        let Some(conn) = self.conns.remove(&id) else {
+        let Some(mut conn) = self.conns.remove(&id) else {
             return;
         };
         self.poller.delete(conn.sock.as_fd());
@@ -817,7 +817,7 @@ impl Master {
                 .pidfd
                 .as_ref()
                 .is_some_and(|p| !sys::pidfd_exited(p.as_fd()));
-        let deferred_release = alive && self.defer_release(id, &conn);
+        let deferred_release = alive && self.defer_release(id, &mut conn);
         if !deferred_release {
             self.release_locks(id);
         }
@@ -907,7 +907,7 @@ impl Master {
     /// to the same entry. At most [`MAX_DEPARTED_PER_PROCESS`] ids wait per process and
     /// [`MAX_DEPARTED_PROCESSES_PER_UID`] processes per uid; beyond, the oldest is released
     /// at once, with a warning.
-    fn defer_release(&mut self, id: FusioneeId, conn: &Conn) -> bool {
+    fn defer_release(&mut self, id: FusioneeId, conn: &mut Conn) -> bool {
         let pid = conn.cred.pid;
         // An entry whose process exited (and whose pid a new process now has) is released
         // first: its exit may simply not have been dispatched yet.
@@ -936,7 +936,8 @@ impl Master {
             }
             return true;
         }
-        let Some(fd) = conn.pidfd.as_ref().and_then(|p| p.try_clone().ok()) else {
+        // The connection's own pidfd moves here (the connection is gone): no new descriptor.
+        let Some(fd) = conn.pidfd.take() else {
             return false;
         };
         if self
@@ -944,6 +945,7 @@ impl Master {
             .add(fd.as_fd(), ((pid as u64) << 8) | KIND_PIDFD)
             .is_err()
         {
+            conn.pidfd = Some(fd);
             return false;
         }
         debug!(fusionee = id, pid, "its locks and memory wait for its exit");
