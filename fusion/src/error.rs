@@ -25,9 +25,15 @@ pub enum Error {
     /// A world with a live master exists already (entering as master).
     #[error("world {0:?} already has a live master")]
     WorldBusy(String),
-    /// No master runs in this world (entering as slave).
-    #[error("no master in world {0:?}")]
-    NoMaster(String),
+    /// No master runs in this world (entering as slave): `looked` says where the slave looked
+    /// for one and which worlds it found there.
+    #[error("no master in world {world:?}: {}", Looked::describe(.looked))]
+    NoMaster {
+        /// The world the slave wanted to enter.
+        world: String,
+        /// Every runtime directory tried, in order.
+        looked: Vec<Looked>,
+    },
     /// The master went away; every later operation fails with this.
     #[error("the master is gone")]
     MasterGone,
@@ -67,6 +73,49 @@ pub enum Error {
     /// Out of shared memory in a pool.
     #[error("out of shared memory in pool {0:?}")]
     NoMemory(String),
+}
+
+/// One runtime directory a slave looked in for a master (see [`Error::NoMaster`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Looked {
+    /// The directory.
+    pub dir: String,
+    /// The worlds found there (subdirectories with a master socket), sorted.
+    pub worlds: Vec<String>,
+    /// Why nothing could be listed or entered there (`missing`, `cannot list: …`, `stale
+    /// socket`), if that is the case.
+    pub note: Option<String>,
+}
+
+impl Looked {
+    /// `dir (worlds: a, b), dir2 (none) — what to do`: the text of [`Error::NoMaster`].
+    pub fn describe(looked: &[Looked]) -> String {
+        let mut s = String::from("looked in ");
+        if looked.is_empty() {
+            s.push_str("no directory");
+        }
+        for (i, l) in looked.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(&l.dir);
+            let mut parts = Vec::new();
+            if let Some(n) = &l.note {
+                parts.push(n.clone());
+            }
+            if !l.worlds.is_empty() {
+                parts.push(format!("worlds: {}", l.worlds.join(", ")));
+            } else if l.note.is_none() {
+                parts.push("no worlds".into());
+            }
+            s.push_str(&format!(" ({})", parts.join("; ")));
+        }
+        s.push_str(
+            " \u{2014} start the master, check the world's name (--world or FUSIONFB_WORLD), \
+             or point FUSIONFB_RUNTIME_DIR at the directory the master runs in",
+        );
+        s
+    }
 }
 
 impl From<std::io::Error> for Error {

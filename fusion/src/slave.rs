@@ -130,20 +130,55 @@ const TOKEN_BELL: u64 = 3;
 
 impl Slave {
     /// Enters the world `cfg` names as a slave.
+    ///
+    /// Without a `runtime_dir`, every directory a master can live in is tried in turn (see
+    /// [`WorldConfig::search_dirs`]) and the first live master's world entered. When none
+    /// answers, [`Error::NoMaster`] names the directories tried and the worlds in them.
     pub fn enter(cfg: WorldConfig) -> Result<Self> {
         cfg.validate()?;
-        let sock = match sys::connect_seqpacket(&cfg.socket_path()) {
-            Ok(s) => s,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
-                return Err(Error::NoMaster(cfg.name.clone()))
+        let dirs = cfg.search_dirs();
+        let mut stale = Vec::new();
+        let mut denied = None;
+        for dir in &dirs {
+            let at = cfg.clone().runtime_dir(dir);
+            match sys::connect_seqpacket(&at.socket_path()) {
+                Ok(sock) => return Self::handshake(at, sock),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // A socket nobody listens on: a dead master's world.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    stale.push(dir.clone())
+                }
+                // A world this user may not reach: said clearly unless a master elsewhere
+                // takes us.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    denied.get_or_insert(at.socket_path());
+                }
+                Err(e) => return Err(Error::Io(format!("{}: {e}", at.socket_path().display()))),
             }
-            Err(e) => return Err(Error::Io(format!("{}: {e}", cfg.socket_path().display()))),
-        };
+        }
+        if let Some(sock) = denied {
+            let text = crate::world::access_denied_text(&cfg.name, &sock);
+            warn!(world = %cfg.name, "{text}");
+            return Err(Error::Access(text));
+        }
+        let looked = dirs
+            .iter()
+            .map(|d| {
+                let mut l = crate::world::look_in(d);
+                if stale.contains(d) {
+                    l.note = Some(format!("{:?}: its master is gone", cfg.name));
+                }
+                l
+            })
+            .collect();
+        Err(Error::NoMaster {
+            world: cfg.name.clone(),
+            looked,
+        })
+    }
+
+    /// Says hello on `sock`, connected to `cfg`'s master, and maps what the welcome brings.
+    fn handshake(cfg: WorldConfig, sock: OwnedFd) -> Result<Self> {
         let hello = Message::Hello {
             api_major: API_MAJOR,
             api_minor: API_MINOR,
@@ -154,8 +189,16 @@ impl Slave {
         if sys::poll_readable(&[sock.as_fd()], Some(ENTER_TIMEOUT)).is_none() {
             return Err(Error::TimedOut);
         }
-        let r = sys::recv_msg(sock.as_fd(), wire::MAX_MESSAGE, false)?
-            .ok_or_else(|| Error::NoMaster(cfg.name.clone()))?;
+        let r = sys::recv_msg(sock.as_fd(), wire::MAX_MESSAGE, false)?.ok_or_else(|| {
+            Error::NoMaster {
+                world: cfg.name.clone(),
+                looked: vec![crate::Looked {
+                    dir: cfg.base_dir().display().to_string(),
+                    worlds: vec![cfg.name.clone()],
+                    note: Some("the master hung up during the handshake".into()),
+                }],
+            }
+        })?;
         let welcome = match wire::decode(&r.data)? {
             Message::Welcome(w) => w,
             Message::Refused(e) => {

@@ -477,6 +477,28 @@ mod tests {
     }
 
     #[test]
+    fn errors_with_fields_round_trip() {
+        let e = Error::NoMaster {
+            world: "demo2".into(),
+            looked: vec![crate::Looked {
+                dir: "/run/fusionfb".into(),
+                worlds: vec!["demo".into()],
+                note: None,
+            }],
+        };
+        for m in [
+            Message::Refused(e.clone()),
+            Message::Reply {
+                serial: 3,
+                result: Err(e.clone()),
+            },
+            Message::Refused(Error::Access("x".into())),
+        ] {
+            assert_eq!(decode(&encode(&m).unwrap()).unwrap(), m);
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error() {
         assert!(decode(&[]).is_err());
         assert!(decode(&[9, 1, 2]).is_err());

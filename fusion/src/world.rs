@@ -10,6 +10,12 @@
 //!   dead one left (a stale world is replaced, never trusted).
 //! - `master.sock`, the master's listening `SOCK_SEQPACKET` socket.
 //!
+//! A slave given no `runtime_dir` looks for its world's master in every directory one can
+//! live in ([`search_dirs`]: `$FUSIONFB_RUNTIME_DIR`, `$XDG_RUNTIME_DIR/fusionfb`,
+//! `/run/fusionfb`, `/tmp/fusionfb-<uid>`) and enters the first that answers, so an app
+//! started from a login shell finds a master that runs as a root service. When none answers,
+//! [`crate::Error::NoMaster`] lists the directories tried and the worlds found there.
+//!
 //! [`WorldConfig`] names the world and carries the policy: who may enter (same uid by default,
 //! or members of a configured group), the ABI number every fusionee must share, and where the
 //! runtime directory is (tests point it at a temporary directory).
@@ -106,6 +112,20 @@ impl WorldConfig {
         }
     }
 
+    /// Where a slave looks for this world's master, in order: the configured `runtime_dir`
+    /// alone if there is one, else [`search_dirs`] of this process's environment. The master
+    /// always lives in [`base_dir`](Self::base_dir), which is on that list.
+    pub fn search_dirs(&self) -> Vec<PathBuf> {
+        if let Some(d) = &self.runtime_dir {
+            return vec![d.clone()];
+        }
+        search_dirs(
+            std::env::var_os("FUSIONFB_RUNTIME_DIR").as_deref(),
+            std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+            rustix::process::getuid().as_raw(),
+        )
+    }
+
     /// This world's directory.
     pub fn dir(&self) -> PathBuf {
         self.base_dir().join(&self.name)
@@ -138,6 +158,124 @@ impl WorldConfig {
         }
         Ok(())
     }
+}
+
+/// The runtime directories where a master can live, in the order a slave tries them, given
+/// the values of `FUSIONFB_RUNTIME_DIR` and `XDG_RUNTIME_DIR` and the uid: the first, then
+/// `$XDG_RUNTIME_DIR/fusionfb`, then `/run/fusionfb` (where a master run as a root service
+/// lives), then, for other users than root, `/tmp/fusionfb-<uid>`. Empty values are skipped,
+/// duplicates dropped.
+///
+/// ```
+/// use std::path::PathBuf;
+/// let dirs = fusion::world::search_dirs(None, Some("/run/user/1000".as_ref()), 1000);
+/// assert_eq!(
+///     dirs,
+///     [
+///         PathBuf::from("/run/user/1000/fusionfb"),
+///         PathBuf::from("/run/fusionfb"),
+///         PathBuf::from("/tmp/fusionfb-1000"),
+///     ]
+/// );
+/// ```
+pub fn search_dirs(
+    fusionfb_runtime_dir: Option<&std::ffi::OsStr>,
+    xdg_runtime_dir: Option<&std::ffi::OsStr>,
+    uid: u32,
+) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut add = |d: PathBuf| {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    };
+    if let Some(d) = fusionfb_runtime_dir.filter(|d| !d.is_empty()) {
+        add(PathBuf::from(d));
+    }
+    if let Some(d) = xdg_runtime_dir.filter(|d| !d.is_empty()) {
+        add(PathBuf::from(d).join("fusionfb"));
+    }
+    add(PathBuf::from("/run/fusionfb"));
+    if uid != 0 {
+        add(PathBuf::from(format!("/tmp/fusionfb-{uid}")));
+    }
+    dirs
+}
+
+/// What a slave found in runtime directory `dir` (for [`crate::Error::NoMaster`]): the worlds
+/// there, i.e. subdirectories holding a master socket, sorted; or why it could not tell.
+pub fn look_in(dir: &std::path::Path) -> crate::Looked {
+    let mut looked = crate::Looked {
+        dir: dir.display().to_string(),
+        worlds: Vec::new(),
+        note: None,
+    };
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            looked.worlds = entries
+                .flatten()
+                .filter(|e| e.path().join("master.sock").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            looked.worlds.sort();
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            looked.note = Some("missing".into());
+        }
+        Err(e) => looked.note = Some(format!("cannot list: {e}")),
+    }
+    looked
+}
+
+/// The name of group `gid` in `/etc/group`, if it has one there.
+pub fn group_name(gid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let g: u32 = f.nth(1)?.parse().ok()?;
+        (g == gid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+/// `"video" (gid 44)`, or `gid 44` for a group without a name: for messages.
+pub fn group_label(gid: u32) -> String {
+    match group_name(gid) {
+        Some(n) => format!("{n:?} (gid {gid})"),
+        None => format!("gid {gid}"),
+    }
+}
+
+/// The text of [`crate::Error::Access`] when connecting to world `name`'s socket at `sock`
+/// was refused by the file system: which directory (or the socket) keeps this user out,
+/// whose it is, and what would let the user in.
+pub fn access_denied_text(name: &str, sock: &std::path::Path) -> String {
+    use rustix::fs::Access;
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::getuid().as_raw();
+    let mut chain: Vec<&std::path::Path> = sock.ancestors().skip(1).collect();
+    chain.reverse();
+    let blocker = chain
+        .into_iter()
+        .find(|d| rustix::fs::access(*d, Access::EXEC_OK).is_err())
+        .unwrap_or(sock);
+    let whose = match std::fs::metadata(blocker) {
+        Ok(m) => format!(
+            "{} (owner uid {}, group {}, mode {:o})",
+            blocker.display(),
+            m.uid(),
+            group_label(m.gid()),
+            m.mode() & 0o7777
+        ),
+        Err(_) => blocker.display().to_string(),
+    };
+    format!(
+        "cannot reach the master of world {name:?} at {}: {whose} keeps uid {me} out; the \
+         master must admit you: set `[world] group = \"video\"` (or another group) in the \
+         master's config and restart it (it then opens the world's directories to that \
+         group), and make uid {me} a member of that group (log in again afterwards)",
+        sock.display()
+    )
 }
 
 /// The world name from `FUSIONFB_WORLD`, else `default`.
@@ -183,21 +321,105 @@ pub fn enter(cfg: WorldConfig, role: crate::wire::Role) -> crate::Result<Entered
         Role::Slave => crate::Slave::enter(cfg).map(Entered::Slave),
         Role::Any => {
             // A master may come or go between the two attempts: try a few times.
-            let mut last = crate::Error::NoMaster(cfg.name.clone());
+            let mut last = crate::Error::NoMaster {
+                world: cfg.name.clone(),
+                looked: Vec::new(),
+            };
+            // The busy world is in our own base directory: join there, not elsewhere.
+            let here = cfg.clone().runtime_dir(cfg.base_dir());
             for _ in 0..5 {
                 match crate::Master::create(cfg.clone()) {
                     Ok(m) => return Ok(Entered::Master(m)),
                     Err(crate::Error::WorldBusy(_)) => {}
                     Err(e) => return Err(e),
                 }
-                match crate::Slave::enter(cfg.clone()) {
+                match crate::Slave::enter(here.clone()) {
                     Ok(s) => return Ok(Entered::Slave(s)),
-                    Err(e @ crate::Error::NoMaster(_)) => last = e,
+                    Err(e @ crate::Error::NoMaster { .. }) => last = e,
                     Err(e) => return Err(e),
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             Err(last)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    fn dirs(f: Option<&str>, x: Option<&str>, uid: u32) -> Vec<String> {
+        search_dirs(f.map(OsStr::new), x.map(OsStr::new), uid)
+            .into_iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn search_order() {
+        // An app from a login shell finds a root service's master after its own directory.
+        assert_eq!(
+            dirs(None, Some("/run/user/0"), 0),
+            ["/run/user/0/fusionfb", "/run/fusionfb"]
+        );
+        assert_eq!(dirs(None, None, 0), ["/run/fusionfb"]);
+        assert_eq!(
+            dirs(Some("/srv/w"), Some("/run/user/7"), 7),
+            [
+                "/srv/w",
+                "/run/user/7/fusionfb",
+                "/run/fusionfb",
+                "/tmp/fusionfb-7"
+            ]
+        );
+        // Empty values are unset; duplicates are tried once.
+        assert_eq!(
+            dirs(Some(""), Some(""), 7),
+            ["/run/fusionfb", "/tmp/fusionfb-7"]
+        );
+        assert_eq!(dirs(Some("/run/fusionfb"), None, 0), ["/run/fusionfb"]);
+    }
+
+    #[test]
+    fn an_explicit_runtime_dir_is_the_only_place() {
+        let cfg = WorldConfig::new("w").runtime_dir("/somewhere");
+        assert_eq!(cfg.search_dirs(), [PathBuf::from("/somewhere")]);
+    }
+
+    #[test]
+    fn the_master_dir_is_searched() {
+        // Whatever this process's environment, the master's directory is on the list.
+        let cfg = WorldConfig::new("w");
+        assert!(cfg.search_dirs().contains(&cfg.base_dir()));
+    }
+
+    #[test]
+    fn no_master_names_dirs_and_worlds() {
+        let e = crate::Error::NoMaster {
+            world: "demo2".into(),
+            looked: vec![
+                crate::Looked {
+                    dir: "/run/user/0/fusionfb".into(),
+                    worlds: vec!["demo".into()],
+                    note: None,
+                },
+                crate::Looked {
+                    dir: "/run/fusionfb".into(),
+                    worlds: vec![],
+                    note: Some("missing".into()),
+                },
+            ],
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "no master in world \"demo2\": looked in /run/user/0/fusionfb (worlds: demo), \
+                 /run/fusionfb (missing)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("FUSIONFB_RUNTIME_DIR"), "{text}");
     }
 }

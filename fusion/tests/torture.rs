@@ -725,5 +725,8 @@ fn master_killed_every_slave_sees_master_gone_and_no_signal() {
     }
     assert!(observer.snapshot().is_err());
     assert!(observer.master_gone());
-    assert!(matches!(Slave::enter(w.clone()), Err(Error::NoMaster(_))));
+    assert!(matches!(
+        Slave::enter(w.clone()),
+        Err(Error::NoMaster { .. })
+    ));
 }

@@ -77,6 +77,23 @@ fn child_main() {
             b.sync(Some(Duration::from_secs(30))).unwrap();
             std::process::exit(0);
         }
+        // Enters the world by name only (no runtime directory: the environment says where
+        // to look) and checks FUSION_TEST_EXPECT: "admitted", or "no-master:" followed by
+        // `|`-separated texts the error must contain.
+        "search" => {
+            let expect = std::env::var("FUSION_TEST_EXPECT").unwrap();
+            let got = Slave::enter(fusion::WorldConfig::new(&w.name));
+            match (expect.strip_prefix("no-master:"), got) {
+                (None, Ok(mut s)) if expect == "admitted" => s.ping().unwrap(),
+                (Some(texts), Err(e @ Error::NoMaster { .. })) => {
+                    let msg = e.to_string();
+                    for t in texts.split('|') {
+                        assert!(msg.contains(t), "{msg:?} does not name {t:?}");
+                    }
+                }
+                (_, got) => panic!("expected {expect}, got {got:?}"),
+            }
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -122,10 +139,16 @@ fn slaves_enter_leave_and_are_announced() {
 #[test]
 fn one_master_per_world_and_no_master_is_an_error() {
     let w = world("busy");
-    assert_eq!(
-        Slave::enter(w.clone()).unwrap_err(),
-        Error::NoMaster(w.name.clone())
-    );
+    // The error says where the slave looked: here, only the configured directory.
+    match Slave::enter(w.clone()).unwrap_err() {
+        Error::NoMaster { world, looked } => {
+            assert_eq!(world, w.name);
+            assert_eq!(looked.len(), 1);
+            assert_eq!(looked[0].dir, w.base_dir().display().to_string());
+            assert!(!looked[0].worlds.contains(&w.name));
+        }
+        other => panic!("expected NoMaster, got {other:?}"),
+    }
     let _m = Master::create(w.clone()).unwrap();
     assert_eq!(
         Master::create(w.clone()).unwrap_err(),
@@ -163,7 +186,10 @@ fn a_dead_masters_world_is_replaced() {
     child.kill();
     // Its socket file is still there, but nobody answers: a slave is told there is no master…
     assert!(w.socket_path().exists());
-    assert!(matches!(Slave::enter(w.clone()), Err(Error::NoMaster(_))));
+    assert!(matches!(
+        Slave::enter(w.clone()),
+        Err(Error::NoMaster { .. })
+    ));
     // …and a new master replaces the stale world.
     let mut m = Master::create(w.clone()).unwrap();
     let w2 = w.clone();
@@ -381,7 +407,7 @@ fn role_any_becomes_master_then_slave() {
     ));
     drop(second);
     drop(m);
-    assert!(matches!(enter(w, Role::Slave), Err(Error::NoMaster(_))));
+    assert!(matches!(enter(w, Role::Slave), Err(Error::NoMaster { .. })));
 }
 
 #[test]
@@ -535,4 +561,58 @@ fn a_sync_call_sees_every_one_way_call_sent_before_it() {
     for (sent, seen) in counts {
         assert_eq!(seen, sent, "one-way calls overtaken by a later sync call");
     }
+}
+
+/// Runs a child `search` slave with `env`, expecting `expect`; the master serves meanwhile.
+fn search_as(m: &mut Master, w: &fusion::WorldConfig, env: &[(&str, String)], expect: &str) {
+    let mut env = env.to_vec();
+    env.push(("FUSION_TEST_EXPECT", expect.to_string()));
+    let mut p = spawn("search", w, &env);
+    let mut status = None;
+    pump(m, "the child enters", |_| {
+        status = p.child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(
+        status.unwrap().success(),
+        "child with {env:?} did not see {expect} (see its stderr)"
+    );
+}
+
+#[test]
+fn a_slave_searches_the_runtime_dirs_and_names_them_when_no_master_answers() {
+    let w = world("search");
+    // This process's own directories: an empty one FUSIONFB_RUNTIME_DIR points at, and a
+    // master under XDG_RUNTIME_DIR (world names are unique, so /run/fusionfb, searched too,
+    // cannot hold them).
+    let root = w.base_dir().join(format!("{}-env", w.name));
+    let empty = root.join("empty");
+    let xdg = root.join("xdg");
+    std::fs::create_dir_all(&empty).unwrap();
+    let w = w.runtime_dir(xdg.join("fusionfb"));
+    let mut m = Master::create(w.clone()).unwrap();
+    let env = [
+        ("FUSIONFB_RUNTIME_DIR", empty.display().to_string()),
+        ("XDG_RUNTIME_DIR", xdg.display().to_string()),
+    ];
+    // Nothing in the first directory: the slave goes on to the next and enters there.
+    search_as(&mut m, &w, &env, "admitted");
+    // A typo'd world: the error names every directory tried and the worlds in them.
+    let typo = w.clone().runtime_dir(xdg.join("fusionfb"));
+    let typo = fusion::WorldConfig {
+        name: format!("{}-typo", w.name),
+        ..typo
+    };
+    search_as(
+        &mut m,
+        &typo,
+        &env,
+        &format!(
+            "no-master:no master in world {:?}: looked in {} (no worlds), {}/fusionfb (worlds: {})|/run/fusionfb|FUSIONFB_RUNTIME_DIR",
+            typo.name,
+            empty.display(),
+            xdg.display(),
+            w.name
+        ),
+    );
 }

@@ -14,6 +14,13 @@
 //! its local refs (firing watches), hands over arenas it was initialising, frees every
 //! shared-memory block it allocated, and tells everybody else it left.
 //!
+//! A slave that leaves while its process lives on keeps its mappings, so its locks and blocks
+//! are released only when that process exits: the master watches one pidfd per such process
+//! (however often it entered and left), with at most [`MAX_DEPARTED_PER_PROCESS`] fusionees
+//! waiting per process and [`MAX_DEPARTED_PROCESSES_PER_UID`] processes per uid; past either
+//! cap the oldest is released at once, with a warning. Churn cannot exhaust the master's
+//! descriptors or pools.
+//!
 //! ```no_run
 //! use fusion::{Master, WorldConfig};
 //! let mut master = Master::create(WorldConfig::new("example")).unwrap();
@@ -65,6 +72,14 @@ pub const DEFAULT_CALL_QUOTA: u32 = 256;
 pub(crate) const SYSTEM: FusioneeId = 0;
 /// Most abandoned calls remembered (beyond that, a late answer counts as a violation).
 const MAX_ORPHANS: usize = 1 << 16;
+/// Departed fusionees of one live process whose release waits for its exit; beyond, the
+/// oldest is released at once (a process that enters and leaves in a loop cannot grow the
+/// table).
+pub const MAX_DEPARTED_PER_PROCESS: usize = 16;
+/// Departed live processes of one uid whose release waits for their exit; beyond, the
+/// oldest process's fusionees are released at once (each waiting process costs the master
+/// one pidfd).
+pub const MAX_DEPARTED_PROCESSES_PER_UID: usize = 64;
 
 /// Pool id of the main pool.
 pub const MAIN_POOL: u32 = 0;
@@ -115,6 +130,19 @@ pub(crate) struct Pending {
     pub via_slot: bool,
 }
 
+/// A live process whose fusionees left: one pidfd (one poller registration, token
+/// `(pid << 8) | KIND_PIDFD`) however often it entered, and the fusionees (oldest first)
+/// whose locks and blocks wait for its exit.
+struct Departed {
+    pidfd: OwnedFd,
+    uid: u32,
+    ids: VecDeque<FusioneeId>,
+    /// When it was added (`departed_seq`), for "oldest" under the per-uid cap.
+    seq: u64,
+    /// Whether the per-process cap was reported already (once per process, not per cycle).
+    warned: bool,
+}
+
 /// The process that owns a world. See the module docs.
 pub struct Master {
     pub(crate) cfg: WorldConfig,
@@ -125,9 +153,11 @@ pub struct Master {
     next_id: FusioneeId,
     next_serial: u32,
     pub(crate) conns: BTreeMap<FusioneeId, Conn>,
-    /// Departed fusionees whose process still runs: their locks and blocks are released when
-    /// their pidfd says it exited.
-    departed: BTreeMap<FusioneeId, OwnedFd>,
+    /// Departed fusionees whose process still runs, by pid: their locks and blocks are
+    /// released when the process's one pidfd says it exited.
+    departed: BTreeMap<u32, Departed>,
+    /// Orders departed processes by age (for the per-uid cap).
+    departed_seq: u64,
     handshaking: Vec<(OwnedFd, sys::PeerCred, Instant)>,
     /// When accepting failed for lack of descriptors: listen again at this time.
     listener_paused: Option<Instant>,
@@ -168,19 +198,24 @@ impl Master {
     ///
     /// Fails with [`Error::WorldBusy`] when a live master holds it. A world left behind by a
     /// dead master is detected by its free lock and replaced.
+    ///
+    /// With a configured group, the base directory gets traverse permission for it (g+x if
+    /// it is the group's, else o+x) and the world directory becomes 0770 and the group's,
+    /// also when an earlier master left them closed; without one the world directory is
+    /// 0700. Each change is logged; a directory above the base that keeps the group out
+    /// (not ours to change) is warned about.
     pub fn create(cfg: WorldConfig) -> Result<Self> {
         cfg.validate()?;
         let dir = cfg.dir();
+        let base = cfg.base_dir();
         // Members of a configured group must be able to reach the world through the base
-        // directory (traverse only, no listing) when it is created here.
-        create_dir(
-            &cfg.base_dir(),
-            if cfg.group.is_some() { 0o711 } else { 0o700 },
-        )?;
-        create_dir(&dir, if cfg.group.is_some() { 0o770 } else { 0o700 })?;
+        // directory (traverse only, no listing), also when an earlier master made it.
+        create_dir(&base, if cfg.group.is_some() { 0o711 } else { 0o700 })?;
         if let Some(gid) = cfg.group {
-            let _ = std::os::unix::fs::chown(&dir, None, Some(gid));
+            open_base_for_group(&base, gid);
         }
+        create_dir(&dir, if cfg.group.is_some() { 0o770 } else { 0o700 })?;
+        set_world_dir_mode(&dir, cfg.group);
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -233,6 +268,7 @@ impl Master {
             next_serial: 0,
             conns: BTreeMap::new(),
             departed: BTreeMap::new(),
+            departed_seq: 0,
             handshaking: Vec::new(),
             listener_paused: None,
             pools,
@@ -274,7 +310,18 @@ impl Master {
     /// Slaves that left while their process still runs: their locks and blocks are released
     /// when it exits.
     pub fn departed(&self) -> Vec<FusioneeId> {
-        self.departed.keys().copied().collect()
+        let mut ids: Vec<FusioneeId> = self
+            .departed
+            .values()
+            .flat_map(|d| d.ids.iter().copied())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// How many departed processes the master watches (one pidfd each).
+    pub fn departed_processes(&self) -> usize {
+        self.departed.len()
     }
 
     /// The pid of a slave.
@@ -316,6 +363,7 @@ impl Master {
             match token & 0xff {
                 KIND_SOCKET => self.read_conn(id),
                 KIND_DOORBELL => self.doorbell(id),
+                // A departed process's pidfd: the upper bits are its pid.
                 KIND_PIDFD => self.exited(id),
                 _ => {
                     // A handshaking socket: index in the upper bits.
@@ -440,6 +488,8 @@ impl Master {
         }
     }
 
+    /// Whether the world's policy admits a peer; the refusal says why and what would admit
+    /// it.
     pub(crate) fn admits(&self, cred: &sys::PeerCred) -> std::result::Result<(), String> {
         let me = rustix::process::getuid().as_raw();
         if cred.uid == me || cred.uid == 0 {
@@ -449,13 +499,20 @@ impl Master {
             if cred.gid == g || supplementary_groups(cred.pid).contains(&g) {
                 return Ok(());
             }
+            let group = crate::world::group_label(g);
             return Err(format!(
-                "uid {} is neither {me} nor in group {g} of world {:?}",
-                cred.uid, self.cfg.name
+                "uid {} is neither uid {me} nor a member of group {group}, which world {:?} \
+                 admits: add the user to that group (e.g. `usermod -aG {} <user>`) and log \
+                 in again",
+                cred.uid,
+                self.cfg.name,
+                crate::world::group_name(g).unwrap_or_else(|| g.to_string()),
             ));
         }
         Err(format!(
-            "uid {} may not enter world {:?} (owned by uid {me})",
+            "uid {} may not enter world {:?}: it admits only uid {me} (and root); to admit a \
+             group, set `[world] group = \"video\"` (or another group) in the master's config \
+             and make the user a member of it",
             cred.uid, self.cfg.name
         ))
     }
@@ -746,7 +803,7 @@ impl Master {
 
     /// Removes a slave and releases everything it held (see the module docs).
     pub(crate) fn remove(&mut self, id: FusioneeId, why: &str) {
-        let Some(conn) = self.conns.remove(&id) else {
+        let Some(mut conn) = self.conns.remove(&id) else {
             return;
         };
         self.poller.delete(conn.sock.as_fd());
@@ -760,29 +817,8 @@ impl Master {
                 .pidfd
                 .as_ref()
                 .is_some_and(|p| !sys::pidfd_exited(p.as_fd()));
-        let mut deferred = None;
-        if alive {
-            if let Some(p) = &conn.pidfd {
-                if let Ok(fd) = p.try_clone() {
-                    if self
-                        .poller
-                        .add(fd.as_fd(), ((id as u64) << 8) | KIND_PIDFD)
-                        .is_ok()
-                    {
-                        deferred = Some(fd);
-                    }
-                }
-            }
-        }
-        let deferred_release = deferred.is_some();
-        if let Some(fd) = deferred {
-            debug!(
-                fusionee = id,
-                pid = conn.cred.pid,
-                "its locks and memory wait for its exit"
-            );
-            self.departed.insert(id, fd);
-        } else {
+        let deferred_release = alive && self.defer_release(id, &mut conn);
+        if !deferred_release {
             self.release_locks(id);
         }
         // 2. Calls it owned: callers get PeerGone; calls it made: answers are dropped.
@@ -864,12 +900,100 @@ impl Master {
         }
     }
 
-    /// The process of a departed fusionee exited: release what waited for that.
-    fn exited(&mut self, id: FusioneeId) {
-        if let Some(fd) = self.departed.remove(&id) {
-            self.poller.delete(fd.as_fd());
-            self.release_locks(id);
-            self.reclaim_memory(id);
+    /// Makes the release of `id`'s locks and blocks wait for the exit of its (live) process;
+    /// `false` if that cannot be watched (then the caller releases at once).
+    ///
+    /// One pidfd per process: a process that enters again and leaves again adds its new id
+    /// to the same entry. At most [`MAX_DEPARTED_PER_PROCESS`] ids wait per process and
+    /// [`MAX_DEPARTED_PROCESSES_PER_UID`] processes per uid; beyond, the oldest is released
+    /// at once, with a warning.
+    fn defer_release(&mut self, id: FusioneeId, conn: &mut Conn) -> bool {
+        let pid = conn.cred.pid;
+        // An entry whose process exited (and whose pid a new process now has) is released
+        // first: its exit may simply not have been dispatched yet.
+        if self
+            .departed
+            .get(&pid)
+            .is_some_and(|d| sys::pidfd_exited(d.pidfd.as_fd()))
+        {
+            self.exited(pid);
+        }
+        if let Some(d) = self.departed.get_mut(&pid) {
+            d.ids.push_back(id);
+            debug!(fusionee = id, pid, "its locks and memory wait for its exit");
+            if d.ids.len() > MAX_DEPARTED_PER_PROCESS {
+                let oldest = d.ids.pop_front().expect("over the cap");
+                if !std::mem::replace(&mut d.warned, true) {
+                    warn!(
+                        pid,
+                        fusionee = oldest,
+                        "process keeps entering and leaving: releasing the locks and memory \
+                         of its oldest departed fusionees while it still runs (at most \
+                         {MAX_DEPARTED_PER_PROCESS} wait for its exit)"
+                    );
+                }
+                self.release_now(oldest);
+            }
+            return true;
+        }
+        // The connection's own pidfd moves here (the connection is gone): no new descriptor.
+        let Some(fd) = conn.pidfd.take() else {
+            return false;
+        };
+        if self
+            .poller
+            .add(fd.as_fd(), ((pid as u64) << 8) | KIND_PIDFD)
+            .is_err()
+        {
+            conn.pidfd = Some(fd);
+            return false;
+        }
+        debug!(fusionee = id, pid, "its locks and memory wait for its exit");
+        self.departed_seq += 1;
+        self.departed.insert(
+            pid,
+            Departed {
+                pidfd: fd,
+                uid: conn.cred.uid,
+                ids: VecDeque::from([id]),
+                seq: self.departed_seq,
+                warned: false,
+            },
+        );
+        let uid = conn.cred.uid;
+        let mut of_uid: Vec<(u64, u32)> = self
+            .departed
+            .iter()
+            .filter(|(_, d)| d.uid == uid)
+            .map(|(&p, d)| (d.seq, p))
+            .collect();
+        if of_uid.len() > MAX_DEPARTED_PROCESSES_PER_UID {
+            of_uid.sort_unstable();
+            let (_, oldest) = of_uid[0];
+            warn!(
+                uid,
+                pid = oldest,
+                "more than {MAX_DEPARTED_PROCESSES_PER_UID} departed processes of one uid \
+                 wait for their exit: releasing the locks and memory of the oldest now"
+            );
+            self.exited(oldest);
+        }
+        true
+    }
+
+    /// Releases a departed fusionee's locks and blocks.
+    fn release_now(&mut self, id: FusioneeId) {
+        self.release_locks(id);
+        self.reclaim_memory(id);
+    }
+
+    /// The departed process `pid` exited (or is evicted): release what waited for that.
+    fn exited(&mut self, pid: u32) {
+        if let Some(d) = self.departed.remove(&pid) {
+            self.poller.delete(d.pidfd.as_fd());
+            for id in d.ids {
+                self.release_now(id);
+            }
         }
     }
 
@@ -999,6 +1123,94 @@ fn create_dir(dir: &std::path::Path, mode: u32) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(Error::Io(format!("{}: {e}", dir.display()))),
+    }
+}
+
+/// Gives group `gid` traverse permission on the base directory `base` if it is ours and
+/// lacks it (g+x when the directory belongs to that group, else o+x); warns when it is not
+/// ours, or when a directory above it keeps the group out.
+fn open_base_for_group(base: &std::path::Path, gid: u32) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = rustix::process::geteuid().as_raw();
+    let Ok(meta) = std::fs::metadata(base) else {
+        return;
+    };
+    let mode = meta.mode() & 0o7777;
+    let bit = if meta.gid() == gid { 0o010 } else { 0o001 };
+    if mode & bit == 0 {
+        let what = if bit == 0o010 { "g+x" } else { "o+x" };
+        if meta.uid() == me {
+            let new = mode | bit;
+            match std::fs::set_permissions(base, std::fs::Permissions::from_mode(new)) {
+                Ok(()) => info!(
+                    dir = %base.display(),
+                    "added {what} (mode {mode:o} -> {new:o}) so group {gid} can reach the world"
+                ),
+                Err(e) => warn!(
+                    dir = %base.display(),
+                    "cannot add {what} for group {gid}: {e}; its members cannot reach the world"
+                ),
+            }
+        } else {
+            warn!(
+                dir = %base.display(),
+                owner = meta.uid(),
+                "mode {mode:o} keeps group {gid} out and the directory is not ours: \
+                 its owner must `chmod {what}` it"
+            );
+        }
+    }
+    // Directories above (e.g. a 0700 $XDG_RUNTIME_DIR) are not ours to change: say so.
+    for up in base.ancestors().skip(1) {
+        let Ok(m) = std::fs::metadata(up) else {
+            continue;
+        };
+        let mode = m.mode();
+        let traverse = mode & 0o001 != 0 || (m.gid() == gid && mode & 0o010 != 0);
+        if !traverse {
+            warn!(
+                dir = %up.display(),
+                "mode {:o} keeps members of group {gid} from reaching {}: run the master \
+                 with FUSIONFB_RUNTIME_DIR in a directory they can traverse (e.g. \
+                 /run/fusionfb)",
+                mode & 0o7777,
+                base.display()
+            );
+            break;
+        }
+    }
+}
+
+/// Sets a world directory's group and mode: 0770 with the configured group, 0700 without
+/// (a directory an earlier master left with other modes is corrected, and the change
+/// logged).
+fn set_world_dir_mode(dir: &std::path::Path, group: Option<u32>) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return;
+    };
+    if let Some(gid) = group {
+        if meta.gid() != gid {
+            match std::os::unix::fs::chown(dir, None, Some(gid)) {
+                Ok(()) => info!(
+                    dir = %dir.display(),
+                    "group {} -> {gid}",
+                    meta.gid()
+                ),
+                Err(e) => warn!(
+                    dir = %dir.display(),
+                    "cannot give the world to group {gid}: {e}; its members cannot enter"
+                ),
+            }
+        }
+    }
+    let want = if group.is_some() { 0o770 } else { 0o700 };
+    let mode = meta.mode() & 0o7777;
+    if mode != want {
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(want)) {
+            Ok(()) => info!(dir = %dir.display(), "mode {mode:o} -> {want:o}"),
+            Err(e) => warn!(dir = %dir.display(), "cannot set mode {want:o}: {e}"),
+        }
     }
 }
 

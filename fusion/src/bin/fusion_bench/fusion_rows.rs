@@ -69,7 +69,7 @@ fn enter_when_up(cfg: &WorldConfig) -> io::Result<Slave> {
     let end = Instant::now() + SETUP;
     loop {
         match Slave::enter(cfg.clone()) {
-            Err(fusion::Error::NoMaster(_)) if Instant::now() < end => {
+            Err(fusion::Error::NoMaster { .. }) if Instant::now() < end => {
                 std::thread::sleep(Duration::from_millis(1));
             }
             r => return r.map_err(io_err),
