@@ -46,26 +46,32 @@ fn child_main() {
     }
 }
 
-/// Whether this process may run children as other users; prints the skip line if not.
+/// Whether this process may run children as other users that reach its worlds; prints the
+/// skip line (past the harness's capture) if not.
 fn can_switch_users(test: &str) -> bool {
-    if rustix::process::getuid().is_root() {
-        return true;
+    if !rustix::process::getuid().is_root() {
+        note(&format!(
+            "SKIPPED: {test}: needs root to run a child under another uid"
+        ));
+        return false;
     }
-    println!("SKIPPED: {test}: needs root to run a child under another uid");
-    false
+    if let Some(why) = other_users_cannot_reach(&world("probe")) {
+        note(&format!("SKIPPED: {test}: {why}"));
+        return false;
+    }
+    true
 }
 
 /// Runs a child `enter` as `uid`/`gid`, expecting `expect`; the master serves meanwhile.
 fn enter_as(m: &mut Master, w: &WorldConfig, uid: u32, gid: u32, expect: &str) {
-    use std::os::unix::process::CommandExt;
-    let mut p = spawn_with(
+    let mut p = spawn_as(
         "enter",
         w,
         &[("FUSION_TEST_EXPECT", expect.to_string())],
-        |cmd| {
-            cmd.uid(uid).gid(gid);
-        },
-    );
+        uid,
+        gid,
+    )
+    .expect("can_switch_users checked that other users reach the world");
     let mut status = None;
     pump(m, "the child enters", |_| {
         status = p.child.try_wait().unwrap();

@@ -17,7 +17,8 @@ use fusion::master::{
     LOCK_POOL, MAIN_POOL, MAX_DEPARTED_PER_PROCESS, MAX_DEPARTED_PROCESSES_PER_UID, MAX_HANDSHAKES,
 };
 use fusion::pool::PoolAccess;
-use fusion::{sys, Master, Slave};
+use fusion::{Master, Slave};
+use fusionfb_sys as sys;
 
 /// Held by each test of this file: descriptor counts of this process are only meaningful
 /// while no other test runs in it.

@@ -131,16 +131,26 @@ pub fn spawn_as(
     gid: u32,
 ) -> Result<Proc, String> {
     use std::os::unix::process::CommandExt;
-    if let Some(blocked) = untraversable_ancestor(&w.base_dir()) {
-        return Err(format!(
-            "{} is not reachable by other users, so a child under uid {uid} cannot reach the world",
-            blocked.display()
-        ));
+    if let Some(why) = other_users_cannot_reach(w) {
+        return Err(why);
     }
     let exe = reachable_exe()?;
     Ok(spawn_exe(exe, role, w, env, |cmd| {
         cmd.uid(uid).gid(gid);
     }))
+}
+
+/// Why a child under another uid could not reach world `w` or the test executable's copy
+/// here (a private `TMPDIR`), if it could not: the reason for a `SKIPPED:` line.
+pub fn other_users_cannot_reach(w: &WorldConfig) -> Option<String> {
+    if let Some(blocked) = untraversable_ancestor(&w.base_dir()) {
+        return Some(format!(
+            "{} is not reachable by other users, so a child under another uid cannot reach \
+             the world",
+            blocked.display()
+        ));
+    }
+    reachable_exe().err()
 }
 
 /// The first ancestor of `path` (itself excluded) that others may not traverse.
