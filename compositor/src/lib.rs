@@ -6,29 +6,22 @@
 //! board profile `fusionfb run --config FILE` reads), the display server ([`server`]:
 //! layers, surfaces, windows and their descriptors in shared memory, frame scheduling,
 //! input routing), the software compositor ([`compose`]: pixman composition, damage, output
-//! transforms, scan-out detection, golden images) and the command line: `fusionfb run`
-//! ([`serve`], with the supervisor of the config's `[[app]]` programs in [`apps`]),
-//! `fusionfb status` ([`status`]), `fusionfb screenshot`, `fusionfb demo`
-//! ([`demo`]: the display demo with the demo apps and a scripted touch sequence),
-//! `fusionfb arena-demo` ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`]).
+//! transforms, scan-out detection, golden images), the supervisor of the config's `[[app]]`
+//! programs ([`apps`]) and the command's subcommands ([`cli`]: `run`, `status`,
+//! `screenshot`, `input`, `demo`, `arena-demo`, `bench`).
 
 pub mod apps;
-pub mod arena;
-pub mod bench;
+pub mod cli;
 pub mod compose;
 pub mod config;
-pub mod demo;
-pub mod input;
-pub mod serve;
 pub mod server;
-pub mod status;
 
 /// What the log shows without `RUST_LOG`: warnings and errors; the line saying which display
-/// backend was chosen and why, and why the master stopped (`fusionfb::serve`); one line per
+/// backend was chosen and why, and why the master stopped (`fusionfb::cli::run`); one line per
 /// slave entering and leaving, with its pid and executable (`fusion::master`); each app the
 /// master starts, loses or gives up on (`fusionfb::apps`). winit's and the Wayland client
 /// toolkit's own chatter (the desktop `window` backend) is left out.
-pub const DEFAULT_LOG_FILTER: &str = "warn,fusionfb::serve=info,fusionfb::apps=info,\
+pub const DEFAULT_LOG_FILTER: &str = "warn,fusionfb::cli::run=info,fusionfb::apps=info,\
      fusion::master=info,winit=error,sctk=error,smithay_client_toolkit=error,calloop=error";
 
 /// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default:

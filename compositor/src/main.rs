@@ -74,9 +74,9 @@ enum Command {
         /// Animate a 256x256 surface at this position instead of idling.
         #[arg(long)]
         animate: Option<i32>,
-        /// What to do (see `fusionfb::bench::ClientRole`).
+        /// What to do (see `fusionfb::cli::bench::ClientRole`).
         #[arg(long, value_enum, default_value = "idle")]
-        role: fusionfb::bench::ClientRole,
+        role: fusionfb::cli::bench::ClientRole,
         /// Where a `touch` client puts its window.
         #[arg(long, default_value_t = 0)]
         x: i32,
@@ -166,21 +166,23 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, backend } => {
             let stop = catch_stop_signals();
-            let opts = fusionfb::serve::RunOptions {
+            let opts = fusionfb::cli::run::RunOptions {
                 config,
                 backend,
                 world: cli.world.clone(),
             };
-            fusionfb::serve::run(&opts, &stop)
+            fusionfb::cli::run::run(&opts, &stop)
         }
         Command::Screenshot { file } => {
-            fusionfb::serve::screenshot(fusion::WorldConfig::new(&world), &file).map(|(w, h)| {
-                println!("fusionfb: wrote {} ({w}x{h})", file.display());
-            })
+            fusionfb::cli::screenshot::screenshot(fusion::WorldConfig::new(&world), &file).map(
+                |(w, h)| {
+                    println!("fusionfb: wrote {} ({w}x{h})", file.display());
+                },
+            )
         }
         Command::Status { json } => status(&world, json),
         Command::Input { action } => {
-            use fusionfb::input::Action;
+            use fusionfb::cli::input::Action;
             let action = match action {
                 InputAction::Tap { x, y, slot } => Action::Tap { x, y, slot },
                 InputAction::Swipe {
@@ -201,22 +203,22 @@ fn main() -> ExitCode {
                 InputAction::Key { name } => Action::Key { name },
                 InputAction::Pointer { x, y, click } => Action::Pointer { x, y, click },
             };
-            fusionfb::input::run(&world, &action)
+            fusionfb::cli::input::run(&world, &action)
         }
         Command::Demo {
             backend,
             screenshot,
-        } => fusionfb::demo::run(&fusionfb::demo::DemoOptions {
+        } => fusionfb::cli::demo::run(&fusionfb::cli::demo::DemoOptions {
             backend,
             screenshot,
             world: cli.world.clone(),
         }),
-        Command::Bench { json, quick } => fusionfb::bench::run(quick).and_then(|figures| {
+        Command::Bench { json, quick } => fusionfb::cli::bench::run(quick).and_then(|figures| {
             if json {
                 let s = serde_json::to_string_pretty(&figures).map_err(|e| e.to_string())?;
                 println!("{s}");
             } else {
-                fusionfb::bench::print_table(&figures);
+                fusionfb::cli::bench::print_table(&figures);
             }
             Ok(())
         }),
@@ -226,11 +228,11 @@ fn main() -> ExitCode {
             x,
             y,
         } => match animate {
-            Some(x) => fusionfb::bench::animating_client(&world, x),
-            None => fusionfb::bench::run_client(&world, role, (x, y)),
+            Some(x) => fusionfb::cli::bench::animating_client(&world, x),
+            None => fusionfb::cli::bench::run_client(&world, role, (x, y)),
         },
-        Command::ArenaDemo { slaves } => fusionfb::arena::run(&world, slaves),
-        Command::ArenaClient { index } => fusionfb::arena::client(&world, index),
+        Command::ArenaDemo { slaves } => fusionfb::cli::arena::run(&world, slaves),
+        Command::ArenaClient { index } => fusionfb::cli::arena::client(&world, index),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -244,7 +246,7 @@ fn main() -> ExitCode {
 fn status(world: &str, json: bool) -> Result<(), String> {
     print!(
         "{}",
-        fusionfb::status::status(fusion::WorldConfig::new(world), json)?
+        fusionfb::cli::status::status(fusion::WorldConfig::new(world), json)?
     );
     Ok(())
 }

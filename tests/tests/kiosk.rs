@@ -17,7 +17,7 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// The master's log filter: the supervisor's lines are what the tests read.
-const RUST_LOG: &str = "warn,fusionfb::serve=info,fusionfb::apps=info";
+const RUST_LOG: &str = "warn,fusionfb::cli::run=info,fusionfb::apps=info";
 
 /// The folder the workspace's binaries are in, first in `PATH`, so a config's
 /// `command = "fusionfb-paint"` is found as it would be where fusionfb is installed.

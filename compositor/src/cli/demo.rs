@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use fusionfb_protocol::{InjectedTouch, Request, Root, TouchPhase};
 
+use crate::cli::run::open_backend;
 use crate::config::{self, Config};
-use crate::serve::open_backend;
 use crate::server::Server;
 
 /// What `fusionfb demo` was asked for.

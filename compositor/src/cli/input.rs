@@ -139,7 +139,7 @@ pub fn run(world: &str, action: &Action) -> Result<(), String> {
     // The whole action, as the batches it is sent in (and the pause after each), checked
     // before the first is sent: a swipe that leaves the output must not leave a finger down.
     let batches: Vec<(Vec<Injected>, Duration)> = match action {
-        Action::Tap { x, y, slot } => crate::demo::stroke(*slot, (*x, *y), (*x, *y), 0)
+        Action::Tap { x, y, slot } => crate::cli::demo::stroke(*slot, (*x, *y), (*x, *y), 0)
             .into_iter()
             .map(|step| (step.into_iter().map(injected).collect(), Duration::ZERO))
             .collect(),
@@ -150,7 +150,7 @@ pub fn run(world: &str, action: &Action) -> Result<(), String> {
             steps,
             slot,
         } => {
-            let frames = crate::demo::stroke(*slot, *from, *to, (*steps).max(1));
+            let frames = crate::cli::demo::stroke(*slot, *from, *to, (*steps).max(1));
             let pause = *duration / frames.len().max(1) as u32;
             frames
                 .into_iter()

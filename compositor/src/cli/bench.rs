@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::cli::run::open_backend;
 use crate::compose::bench as compose_bench;
 use crate::config::Config;
-use crate::serve::open_backend;
 use crate::server::Server;
 
 /// One measured figure.

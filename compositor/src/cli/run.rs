@@ -2,7 +2,6 @@
 //! and the command line (with the config's `[[app]]` programs, supervised by
 //! [`crate::apps`]), and a picture of what it shows.
 
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -256,7 +255,7 @@ pub fn compose_transform(t: config::Transform) -> crate::compose::Transform {
 /// SIGKILL). The log says why it stopped.
 pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> Result<(), String> {
     let cfg = load_config(opts.config.as_deref())?;
-    crate::input::check_keymap(&cfg, opts.config.as_deref())?;
+    crate::cli::input::check_keymap(&cfg, opts.config.as_deref())?;
     let world = cfg
         .world
         .fusion_config(opts.world.as_deref())
@@ -268,7 +267,7 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> Result<(), String> {
     let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
         .map_err(|e| format!("world {name:?}: {e}"))?;
     server.set_background(cfg.display.background.argb8888());
-    if let Some(input) = crate::input::open_input(&cfg, seat.as_ref()) {
+    if let Some(input) = crate::cli::input::open_input(&cfg, seat.as_ref()) {
         server.set_input(input);
     }
     server.set_cursor_visible(cfg.input.cursor_visible);
@@ -327,40 +326,4 @@ fn signal_name(sig: i32) -> String {
         libc::SIGHUP => "SIGHUP".into(),
         n => format!("signal {n}"),
     }
-}
-
-/// Asks the master of `world` for what is on the glass and writes it as a PNG.
-pub fn screenshot(world: fusion::WorldConfig, path: &Path) -> Result<(u32, u32), String> {
-    use fusionfb_protocol::{Reply, Request, Root};
-    let name = world.name.clone();
-    let mut slave = fusion::Slave::enter(world.client_name("fusionfb screenshot"))
-        .map_err(|e| format!("world {name:?}: {e}"))?;
-    let err = |e: fusion::Error| e.to_string();
-    let root: Root = fusion::call::decode(&slave.root().map_err(err)?).map_err(err)?;
-    let req = fusion::call::encode(&Request::Screenshot).map_err(err)?;
-    let (bytes, mut fds) = slave
-        .call_execute_fds(root.call, 0, &req, &[])
-        .map_err(err)?;
-    let (
-        Reply::Screenshot {
-            width,
-            height,
-            pitch,
-            format,
-        },
-        Some(fd),
-    ) = (fusion::call::decode(&bytes).map_err(err)?, fds.pop())
-    else {
-        return Err("the master sent no screenshot".into());
-    };
-    let format = gfx_drivers::Format::from_fourcc(format).ok_or("unknown screenshot format")?;
-    let len = pitch as usize * height as usize;
-    let map =
-        fusionfb_sys::Mapping::new(fd.as_fd(), len.max(1), false).map_err(|e| e.to_string())?;
-    let mut data = vec![0; len];
-    map.read(0, &mut data);
-    let view = crate::compose::BufferRef::new(&data, width, height, pitch, format)
-        .map_err(|e| e.to_string())?;
-    crate::compose::png::write(path, &view).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((width, height))
 }

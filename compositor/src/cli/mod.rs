@@ -1,0 +1,16 @@
+//! The `fusionfb` command's subcommands, one module each: `fusionfb run` ([`run`]: the
+//! master on the backend the config and the command line choose, with the supervisor of the
+//! config's `[[app]]`s), `fusionfb status` ([`status`]), `fusionfb screenshot`
+//! ([`screenshot`]), `fusionfb input` ([`input`]: synthetic input through the master's
+//! routing, and the opening of the config's input devices), `fusionfb demo` ([`demo`]: the
+//! display demo with the demo apps and a scripted touch sequence), `fusionfb arena-demo`
+//! ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`]). `main.rs` only parses the
+//! command line and calls these.
+
+pub mod arena;
+pub mod bench;
+pub mod demo;
+pub mod input;
+pub mod run;
+pub mod screenshot;
+pub mod status;
