@@ -24,6 +24,7 @@
 //! a pitch and a format, so they work the same on a shared buffer, a DRM dumb buffer a slave
 //! scans out exclusively, or an image in process memory.
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 
 pub use fusion;
 pub use fusionfb_protocol as protocol;

@@ -9,6 +9,11 @@
 //! transforms, scan-out detection, golden images), the supervisor of the config's `[[app]]`
 //! programs ([`apps`]) and the command's subcommands ([`cli`]: `run`, `status`,
 //! `screenshot`, `input`, `demo`, `arena-demo`, `bench`).
+//!
+//! The crate has no `unsafe` (`#![deny(unsafe_code)]`) but for one C API: pixman's, whose
+//! images over borrowed memory are made in `compose`'s `pixman_glue` module.
+
+#![deny(unsafe_code)]
 
 pub mod apps;
 pub mod cli;

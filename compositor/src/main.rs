@@ -1,5 +1,7 @@
 //! The `fusionfb` command.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

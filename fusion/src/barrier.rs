@@ -18,7 +18,7 @@
 //! parent.sync(Some(std::time::Duration::from_secs(5))).unwrap(); // the slave placed its mark
 //! ```
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -66,19 +66,13 @@ impl Barrier {
     /// The end a parent passed to this process, if any (reads and clears [`ENV`]).
     pub fn from_env() -> Option<Barrier> {
         let n: i32 = std::env::var(ENV).ok()?.parse().ok()?;
-        // Only adopt it if it is really an open socket.
-        if n < 3
-            || rustix::io::fcntl_getfd(unsafe { std::os::fd::BorrowedFd::borrow_raw(n) }).is_err()
-        {
+        // Only adopt it if it is really open (and never stdin, stdout or stderr); it becomes
+        // close-on-exec again. The variable goes, so nobody in this process adopts it twice.
+        if n < 3 {
             return None;
         }
-        // SAFETY: the parent handed us this fd number; we checked it is open, and we are
-        // its only owner in this process (the variable is removed so nobody adopts it twice).
-        let fd = unsafe { OwnedFd::from_raw_fd(n) };
-        let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
-        // SAFETY: removing our own variable; Fusion does not read the environment elsewhere
-        // concurrently.
-        unsafe { std::env::remove_var(ENV) };
+        let fd = sys::adopt_inherited_fd(n).ok()?;
+        std::env::remove_var(ENV);
         Some(Self::from_fd(fd))
     }
 

@@ -58,7 +58,17 @@
 //! }
 //! assert_eq!(slave.join().unwrap(), "hello, fusionee 2");
 //! ```
+//!
+//! # Unsafe code
+//!
+//! None here but one module (`#![deny(unsafe_code)]`): the system calls live in the platform
+//! crate, `fusionfb-sys`. The exception is the pools' allocator (`pool`'s `heap`), which
+//! drives rlsf's raw-pointer TLSF API over a private shadow mapping and says why each call is
+//! sound. The `fusion-bench` binary calls libc directly for its plain-Linux baselines (fork,
+//! pthread mutexes, malloc).
+
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod barrier;
 pub mod call;

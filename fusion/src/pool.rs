@@ -231,7 +231,9 @@ impl Hasher for KeyHasher {
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
-/// The allocator and its table: the only code in this module that uses `unsafe`.
+/// The allocator and its table: the only code in this module that uses `unsafe` (and, with
+/// the benchmark binary, the only code in the crate: rlsf's API is raw pointers).
+#[allow(unsafe_code)]
 mod heap {
     use std::alloc::Layout;
     use std::collections::hash_map::Entry;

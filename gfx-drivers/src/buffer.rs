@@ -34,13 +34,12 @@
 use std::any::Any;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use fusionfb_sys::{self as sys, Mapping};
+use fusionfb_sys::{self as sys, LockedMapping, Mapping};
 
 use crate::backend::{Error, Rect};
 use crate::format::{self, Format, Image};
-use crate::view;
 
 /// A process-wide unique buffer number (never reused while the process runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,7 +129,8 @@ struct Inner {
     desc: BufferDesc,
     /// The fd `map` was made from: the memfd, the dma-buf, or the device (for device memory).
     fd: OwnedFd,
-    map: Mapping,
+    /// The mapping, lending its bytes under its lock (see `fusionfb_sys::view`).
+    map: LockedMapping,
     /// Dropped after `map`: device memory is freed only once it is unmapped.
     backing: Backing,
     /// Whether CPU access is bracketed with `DMA_BUF_IOCTL_SYNC`: `fd` is a dma-buf (an
@@ -138,8 +138,6 @@ struct Inner {
     dma_sync: bool,
     /// How many scan-out slots (pending or on the glass) hold the buffer.
     busy: AtomicU32,
-    /// Serialises every slice of `map` made in this process (see [`crate::view`]).
-    access: Mutex<()>,
 }
 
 /// Pixel memory backed by a file descriptor; see the [module docs](self).
@@ -247,11 +245,10 @@ impl Buffer {
                 id,
                 desc,
                 fd,
-                map,
+                map: LockedMapping::new(map),
                 backing,
                 dma_sync,
                 busy: AtomicU32::new(0),
-                access: Mutex::new(()),
             }),
         })
     }
@@ -354,7 +351,7 @@ impl Buffer {
 
     /// Whether this process may write the pixels.
     pub fn writable(&self) -> bool {
-        self.inner.map.writable()
+        self.inner.map.mapping().writable()
     }
 
     /// Whether a backend holds the buffer for scan-out (waiting for a vblank, or on the
@@ -363,35 +360,32 @@ impl Buffer {
         self.inner.busy.load(Ordering::Acquire) > 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, ()> {
-        // The guarded value is `()`: a panic while holding it leaves nothing inconsistent.
-        self.inner.access.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Runs `f` over the buffer's bytes (`size()` of them, rows `pitch()` apart) without a
     /// copy. Other processes sharing the buffer may write meanwhile, as with any shared pixel
     /// buffer (`wl_shm`): you may read torn pixels, never invalid memory. In this process the
     /// buffer's access lock is held: don't touch the same buffer from inside `f`.
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        let guard = self.lock();
-        self.sync_logged(sys::DMA_BUF_SYNC_START, false);
-        let r = f(view::bytes(&self.inner.map, &guard));
-        self.sync_logged(sys::DMA_BUF_SYNC_END, false);
-        r
+        self.inner.map.with_bytes(|bytes| {
+            self.sync_logged(sys::DMA_BUF_SYNC_START, false);
+            let r = f(bytes);
+            self.sync_logged(sys::DMA_BUF_SYNC_END, false);
+            r
+        })
     }
 
     /// Runs `f` over the buffer's bytes, writable, without a copy; [`Error::ReadOnly`] for a
     /// buffer imported read-only. Holds the buffer's access lock: don't touch the same buffer
     /// from inside `f`.
     pub fn with_bytes_mut<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, Error> {
-        if !self.writable() {
-            return Err(Error::ReadOnly);
-        }
-        let mut guard = self.lock();
-        self.sync_logged(sys::DMA_BUF_SYNC_START, true);
-        let r = f(view::bytes_mut(&self.inner.map, &mut guard));
-        self.sync_logged(sys::DMA_BUF_SYNC_END, true);
-        Ok(r)
+        self.inner
+            .map
+            .with_bytes_mut(|bytes| {
+                self.sync_logged(sys::DMA_BUF_SYNC_START, true);
+                let r = f(bytes);
+                self.sync_logged(sys::DMA_BUF_SYNC_END, true);
+                r
+            })
+            .ok_or(Error::ReadOnly)
     }
 
     /// Fills the whole buffer with premultiplied `argb`.

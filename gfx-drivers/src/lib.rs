@@ -17,9 +17,9 @@
 //!   buffers exported as dma-buf), [`fbdev`] (`/dev/fbN` of boards without KMS) and
 //!   [`window`] (a desktop window for development).
 //!
-//! The only `unsafe` in the crate is the small [`view`](crate::buffer::Buffer::with_bytes)
-//! module that lends a buffer's shared mapping out as a byte slice; every system call goes
-//! through `fusionfb_sys` or `rustix`.
+//! The crate has no `unsafe` (`#![deny(unsafe_code)]`): a buffer's shared mapping is lent
+//! out as byte slices by `fusionfb_sys::LockedMapping`, and every system call goes through
+//! `fusionfb_sys`, `rustix` or smithay's `drm`.
 //!
 //! ```
 //! # #[cfg(feature = "headless")] {
@@ -47,8 +47,6 @@ pub mod format;
 pub mod headless;
 #[cfg(any(feature = "headless", feature = "fbdev", feature = "window"))]
 mod pacing;
-#[allow(unsafe_code)]
-mod view;
 #[cfg(any(feature = "drm", feature = "fbdev"))]
 pub mod vt;
 #[cfg(feature = "window")]

@@ -25,6 +25,8 @@
 //! and revoke them while the session is paused, when [`InputSource::suspend`] closes them),
 //! and directly (`open(2)`: root or the `input` group) when no seat manager runs.
 
+#![deny(unsafe_code)]
+
 pub mod calibration;
 pub mod event;
 #[cfg(feature = "keyboard")]

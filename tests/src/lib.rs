@@ -6,6 +6,8 @@
 //! kernel with a real DRM driver under QEMU ([`board`]). The library part holds the shared
 //! test harnesses.
 
+#![deny(unsafe_code)]
+
 pub mod board;
 
 use std::path::PathBuf;

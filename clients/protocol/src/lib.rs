@@ -20,6 +20,8 @@
 //! Coordinates are output pixels in the output's logical orientation (after its transform);
 //! window-local coordinates have their origin at the window's top-left corner.
 
+#![deny(unsafe_code)]
+
 use serde::{Deserialize, Serialize};
 
 /// Protocol version in [`Root::version`]; a client refuses a master whose major differs.

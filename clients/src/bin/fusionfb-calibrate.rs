@@ -11,6 +11,8 @@
 //! so the matrix is computed on the panel's own axes, where libinput and udev's
 //! `LIBINPUT_CALIBRATION_MATRIX` apply it.
 
+#![deny(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

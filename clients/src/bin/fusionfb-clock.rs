@@ -9,6 +9,8 @@
 //! fusionfb-clock [--world NAME] [--x X] [--y Y] [--width W] [--height H] [--layer L]
 //! ```
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,40 +33,24 @@ const WIDEST_TIME: &str = "00:00:00";
 /// About the widest date there is.
 const WIDEST_DATE: &str = "Wednesday, 2000-00-00";
 
-/// The local wall-clock time, broken down.
+/// The local wall-clock time, broken down (the platform layer's `localtime_r`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct LocalTime {
-    year: i32,
-    month: u32,
-    day: u32,
-    weekday: usize,
-    hour: u32,
-    minute: u32,
-    second: u32,
+struct LocalTime(fusionfb_sys::LocalTime);
+
+impl std::ops::Deref for LocalTime {
+    type Target = fusionfb_sys::LocalTime;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl LocalTime {
     fn of(t: SystemTime) -> LocalTime {
         let secs = t
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as libc::time_t)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        // SAFETY: `localtime_r` only reads `secs` and writes the `tm` we own; it is the
-        // thread-safe variant. A zeroed `tm` is a valid value of the plain C struct.
-        let tm = unsafe {
-            let mut tm: libc::tm = std::mem::zeroed();
-            libc::localtime_r(&secs, &mut tm);
-            tm
-        };
-        LocalTime {
-            year: tm.tm_year + 1900,
-            month: (tm.tm_mon + 1) as u32,
-            day: tm.tm_mday as u32,
-            weekday: tm.tm_wday.clamp(0, 6) as usize,
-            hour: tm.tm_hour as u32,
-            minute: tm.tm_min as u32,
-            second: tm.tm_sec as u32,
-        }
+        LocalTime(fusionfb_sys::local_time(secs))
     }
 
     fn time(&self) -> String {
@@ -83,7 +69,7 @@ impl LocalTime {
         ];
         format!(
             "{}, {:04}-{:02}-{:02}",
-            DAYS[self.weekday], self.year, self.month, self.day
+            DAYS[self.weekday as usize], self.year, self.month, self.day
         )
     }
 }
@@ -142,9 +128,8 @@ fn centred(c: &mut Canvas<'_>, area: Rect, size: f32, colour: Colour, text: &str
 
 fn run() -> Result<(), AppError> {
     let cli = Cli::parse();
-    // SAFETY: `tzset` reads `TZ` and the zone files into libc's globals; no other thread
-    // exists yet to race with it.
-    unsafe { tzset() };
+    // No other thread exists yet.
+    fusionfb_sys::load_time_zone();
     let mut app = App::open(&cli.window)?;
     let layout = Layout::new(app.width(), app.height());
     let mut shown: Option<LocalTime> = None;
@@ -187,10 +172,6 @@ fn run() -> Result<(), AppError> {
         let left = Duration::from_nanos(1_000_000_000 - u64::from(into)) + Duration::from_millis(2);
         app.wait(Some(left))?;
     }
-}
-
-extern "C" {
-    fn tzset();
 }
 
 fn main() -> ExitCode {

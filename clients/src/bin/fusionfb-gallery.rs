@@ -12,6 +12,8 @@
 //! fusionfb-gallery [--world NAME] [--x X] [--y Y] [--width W] [--height H] [--layer L]
 //! ```
 
+#![deny(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -17,6 +17,8 @@
 //! prints each key it gets while it has the keyboard focus, `key code=C pressed=B
 //! repeat=B text="…"` (what the board's keyboard test reads).
 
+#![deny(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

@@ -371,16 +371,10 @@ pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
     Ok(out)
 }
 
-/// CPU time (user + system) this process has used, in microseconds.
+/// CPU time (user + system) this process has used, in microseconds
+/// (`CLOCK_PROCESS_CPUTIME_ID`).
 fn cpu_us() -> f64 {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given.
-    unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
-        let ru = ru.assume_init();
-        let t = |tv: libc::timeval| tv.tv_sec as f64 * 1e6 + tv.tv_usec as f64;
-        t(ru.ru_utime) + t(ru.ru_stime)
-    }
+    fusionfb_sys::cpu_time_ns() as f64 / 1e3
 }
 
 /// Runs 4 animating clients for `secs`; returns the master's CPU per frame (us) and the

@@ -105,6 +105,7 @@
 mod buffer;
 mod damage;
 mod geometry;
+#[allow(unsafe_code)] // pixman's C API: see the module doc
 mod pixman_glue;
 mod scanout;
 

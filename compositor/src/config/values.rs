@@ -393,7 +393,7 @@ impl Group {
     pub fn gid(&self) -> std::io::Result<u32> {
         match self {
             Group::Gid(gid) => Ok(*gid),
-            Group::Name(name) => lookup_group(name),
+            Group::Name(name) => fusionfb_sys::group_id(name),
         }
     }
 }
@@ -439,45 +439,6 @@ impl<'de> Deserialize<'de> for Group {
             }
         }
         d.deserialize_any(V)
-    }
-}
-
-/// `getgrnam_r`, growing the buffer on `ERANGE`.
-fn lookup_group(name: &str) -> std::io::Result<u32> {
-    use std::io::{Error, ErrorKind};
-    let cname = std::ffi::CString::new(name)
-        .map_err(|_| Error::new(ErrorKind::InvalidInput, "group name contains a NUL byte"))?;
-    let mut buf: Vec<libc::c_char> = vec![0; 1024];
-    loop {
-        // SAFETY: `libc::group` is plain data (integers and pointers); all zeroes is a valid value.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call: `cname` is NUL-terminated, `grp` and
-        // `found` are live locals, and `buf` is writable for `buf.len()` bytes. We read only
-        // `gr_gid`, a plain integer, so nothing points into `buf` after it is dropped.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                cname.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(Error::from_raw_os_error(rc));
-        }
-        if found.is_null() {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no group named {name:?}"),
-            ));
-        }
-        return Ok(grp.gr_gid);
     }
 }
 

@@ -101,6 +101,12 @@ pub fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// CPU time (user + system) this process has used, in ns (`CLOCK_PROCESS_CPUTIME_ID`).
+pub fn cpu_time_ns() -> u64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Creates a memfd of `size` bytes, sealed against shrinking (it may still grow).
 pub fn memfd_create(name: &str, size: usize) -> std::io::Result<OwnedFd> {
     let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
@@ -412,7 +418,10 @@ impl Drop for Mapping {
 
 pub mod fb;
 pub mod source;
+pub mod view;
 pub mod vt;
+
+pub use view::LockedMapping;
 
 /// The size of a memory page (mmap offsets are multiples of it).
 pub fn page_size() -> usize {
@@ -666,6 +675,98 @@ pub fn adopt_inherited_fd(raw: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: the descriptor is open (checked above) and, per this function's contract, owned
     // by nothing else in this process.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The gid of group `name` (`getgrnam_r`, growing its buffer on `ERANGE`); `NotFound` when
+/// there is no such group.
+pub fn group_id(name: &str) -> std::io::Result<u32> {
+    use std::io::{Error, ErrorKind};
+    let cname = std::ffi::CString::new(name)
+        .map_err(|_| Error::new(ErrorKind::InvalidInput, "group name contains a NUL byte"))?;
+    let mut buf: Vec<libc::c_char> = vec![0; 1024];
+    loop {
+        // SAFETY: `libc::group` is plain data (integers and pointers); all zeroes is a valid value.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call: `cname` is NUL-terminated, `grp` and
+        // `found` are live locals, and `buf` is writable for `buf.len()` bytes. We read only
+        // `gr_gid`, a plain integer, so nothing points into `buf` after it is dropped.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(Error::from_raw_os_error(rc));
+        }
+        if found.is_null() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no group named {name:?}"),
+            ));
+        }
+        return Ok(grp.gr_gid);
+    }
+}
+
+/// A calendar time in the local time zone (what `localtime_r` gives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Year, e.g. 2026.
+    pub year: i32,
+    /// Month, 1–12.
+    pub month: u32,
+    /// Day of the month, 1–31.
+    pub day: u32,
+    /// Day of the week, 0 (Sunday) – 6.
+    pub weekday: u32,
+    /// Hour, 0–23.
+    pub hour: u32,
+    /// Minute, 0–59.
+    pub minute: u32,
+    /// Second, 0–60 (a leap second).
+    pub second: u32,
+}
+
+/// Reads the time zone (`TZ`, else `/etc/localtime`) into libc's globals (`tzset`). Call it
+/// once at start, before other threads exist; [`local_time`] then uses the zone.
+pub fn load_time_zone() {
+    extern "C" {
+        fn tzset();
+    }
+    // SAFETY: `tzset` reads `TZ` and the zone files into libc's globals; the caller calls it
+    // before other threads exist, so nothing races with it.
+    unsafe { tzset() };
+}
+
+/// `secs` since the Unix epoch as a calendar time in the local time zone (`localtime_r`).
+pub fn local_time(secs: i64) -> LocalTime {
+    let secs = secs as libc::time_t;
+    // SAFETY: `localtime_r` only reads `secs` and writes the `tm` we own; it is the
+    // thread-safe variant. A zeroed `tm` is a valid value of the plain C struct.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    let u = |v: libc::c_int| v.max(0) as u32;
+    LocalTime {
+        year: tm.tm_year + 1900,
+        month: u(tm.tm_mon + 1),
+        day: u(tm.tm_mday),
+        weekday: u(tm.tm_wday).min(6),
+        hour: u(tm.tm_hour),
+        minute: u(tm.tm_min),
+        second: u(tm.tm_sec),
+    }
 }
 
 /// Borrowed view helper used where an `OwnedFd` must be lent out.

@@ -13,6 +13,8 @@
 //! the session (or it is killed). A failure (e.g. the driver cannot export its buffers) is
 //! printed as `fusionfb-layer-client: ERROR` and the error, exit status 1.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 use std::time::Duration;
 
