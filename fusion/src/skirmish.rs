@@ -888,6 +888,8 @@ mod tests {
     const COUNTER: usize = 0;
     const FLAG: usize = 4;
     const RESULT: usize = 8;
+    /// How often `cond_waiter` came back from `wait`.
+    const WAKES: usize = 12;
 
     const ENV_ROLE: &str = "FUSION_SKIRMISH_TEST_ROLE";
     const ENV_SHM: &str = "FUSION_SKIRMISH_TEST_SHM";
@@ -1019,6 +1021,7 @@ mod tests {
                 while w(FLAG).load(Ordering::Relaxed) == 0 {
                     lock.wait(Some(LONG)).unwrap();
                     assert_eq!(lock.lock_count(), 2);
+                    w(WAKES).fetch_add(1, Ordering::Relaxed);
                 }
                 w(RESULT).store(w(FLAG).load(Ordering::Relaxed), Ordering::Relaxed);
                 lock.dismiss().unwrap();
@@ -1192,7 +1195,11 @@ mod tests {
         l.prevail_timeout(LONG).unwrap();
         l.notify();
         l.dismiss().unwrap();
-        std::thread::sleep(Duration::from_millis(20));
+        // It woke (it counts that under the lock), found no flag and waits again.
+        wait_until("the child to wait again", LONG, || {
+            let i = shm.info(0);
+            shm.word(WAKES).load(Ordering::Relaxed) == 1 && i.waiters == 1 && i.owner.is_none()
+        });
         l.prevail_timeout(LONG).unwrap();
         shm.word(FLAG).store(7, Ordering::Relaxed);
         l.notify();

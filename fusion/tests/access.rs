@@ -5,17 +5,15 @@
 //! The children run under another uid (65534), which only root can do; as another user these
 //! tests print a `SKIPPED:` line and pass.
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use common::*;
 use fusion::{Error, Master, Slave, WorldConfig};
+use fusion_testing::*;
 
 const NOBODY: u32 = 65534;
 
-/// Entry point of child processes (see `common`).
+/// Entry point of child processes (see `fusion_testing::spawn`).
 #[test]
 #[ignore]
 fn child_main() {

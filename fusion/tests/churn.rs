@@ -6,18 +6,16 @@
 //! the slaves are child processes (their descriptors are not ours). The tests of this file
 //! take [`SERIAL`] so that no other test opens descriptors in this process while one counts.
 
-mod common;
-
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::*;
 use fusion::master::{
     LOCK_POOL, MAIN_POOL, MAX_DEPARTED_PER_PROCESS, MAX_DEPARTED_PROCESSES_PER_UID, MAX_HANDSHAKES,
 };
 use fusion::pool::PoolAccess;
 use fusion::{Master, Slave};
+use fusion_testing::*;
 use fusionfb_sys as sys;
 
 /// Held by each test of this file: descriptor counts of this process are only meaningful
@@ -31,7 +29,7 @@ const SLACK: usize = 4;
 /// Bytes each churning fusionee allocates before it leaves.
 const BLOCK: usize = 256;
 
-/// Entry point of child processes (see `common`).
+/// Entry point of child processes (see `fusion_testing::spawn`).
 #[test]
 #[ignore]
 fn child_main() {

@@ -2,8 +2,6 @@
 //! processes, `to_self`, global and local reactions, overrun, back-pressure, dispatch
 //! callbacks, detaching (by hand, by `Reaction::Remove`, by death) and destroyed reactors.
 
-mod common;
-
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -12,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::*;
 use fusion::reactor::{Reaction, MAX_CHANNELS};
 use fusion::wire::ReactorId;
 use fusion::{CallOutcome, Error, Master, MasterEvent, Slave, SlaveEvent};
+use fusion_testing::*;
 
 /// A message: its channel and sequence number, as the receiver checks them.
 fn msg(channel: u32, seq: u32) -> Vec<u8> {
@@ -32,7 +30,7 @@ fn parse(p: &[u8]) -> (u32, u32) {
     )
 }
 
-/// Entry point of child processes (see `common`).
+/// Entry point of child processes (see `fusion_testing::spawn`).
 #[test]
 #[ignore]
 fn child_main() {
@@ -117,20 +115,18 @@ fn subscribers(m: &Master, r: ReactorId) -> Vec<u32> {
 
 /// Dispatches from the master, running its loop while a lossless ring is full.
 fn master_dispatch(m: &mut Master, r: ReactorId, channel: u32, payload: &[u8]) {
-    let end = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        match m.reactor_dispatch(r, channel, payload, false) {
-            Ok(()) => return,
+    wait_until(
+        "the subscribers to catch up",
+        Duration::from_secs(20),
+        || match m.reactor_dispatch(r, channel, payload, false) {
+            Ok(()) => true,
             Err(Error::WouldBlock) => {
-                assert!(
-                    std::time::Instant::now() < end,
-                    "subscribers never caught up"
-                );
                 m.dispatch(Some(Duration::from_millis(5))).unwrap();
+                false
             }
             Err(e) => panic!("dispatch failed: {e}"),
-        }
-    }
+        },
+    );
 }
 
 fn fan_out(lossless: bool, capacity: usize) {

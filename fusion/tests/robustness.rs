@@ -5,8 +5,6 @@
 //! Most attackers here speak the wire directly ([`Raw`]): a socket, the handshake, and
 //! whatever packets the test wants, so every reply the master sends can be checked.
 
-mod common;
-
 use std::cell::RefCell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
@@ -14,18 +12,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
 use fusion::master::LOCK_POOL;
 use fusion::pool::ShmHandle;
 use fusion::reactor::Reaction;
 use fusion::wire::{self, FusioneeId, Message, Request, Response, Welcome, WIRE_VERSION};
 use fusion::{CallOutcome, Error, Master, Slave, WorldConfig};
+use fusion_testing::*;
 use fusionfb_sys as sys;
 
 /// Bound of every wait for the master.
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Entry point of child processes (see `common`).
+/// Entry point of child processes (see `fusion_testing::spawn`).
 #[test]
 #[ignore]
 fn child_main() {

@@ -1,15 +1,13 @@
 //! Fusion endpoints inside event loops: calloop sources and the dispatch thread.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::*;
 use fusion::reactor::Reaction;
 use fusion::source::{DispatchThread, MasterSource, SlaveSource};
 use fusion::{Master, Slave, SlaveEvent};
+use fusion_testing::*;
 
 #[test]
 fn slave_in_calloop_gets_every_message_and_master_gone() {
@@ -35,11 +33,12 @@ fn slave_in_calloop_gets_every_message_and_master_gone() {
             .insert_source(SlaveSource::new(slave).unwrap(), |e, _, seen| seen.push(e))
             .unwrap();
         let mut seen = Vec::new();
-        let end = Instant::now() + Duration::from_secs(20);
-        while !seen.contains(&SlaveEvent::MasterGone) && Instant::now() < end {
+        // No assertion here: the test's own checks say what was missing.
+        poll_for(Duration::from_secs(20), || {
             ev.dispatch(Some(Duration::from_millis(100)), &mut seen)
                 .unwrap();
-        }
+            seen.contains(&SlaveEvent::MasterGone).then_some(())
+        });
         seen
     });
     pump(&mut m, "the slave attached", |m| {
@@ -84,11 +83,15 @@ fn master_in_calloop_serves_slaves() {
             .unwrap();
     }
     assert!(h.join().unwrap());
-    let end = Instant::now() + Duration::from_secs(10);
-    while seen.len() < 2 && Instant::now() < end {
-        ev.dispatch(Some(Duration::from_millis(10)), &mut seen)
-            .unwrap();
-    }
+    wait_until(
+        "the joined and left events",
+        Duration::from_secs(10),
+        || {
+            ev.dispatch(Some(Duration::from_millis(10)), &mut seen)
+                .unwrap();
+            seen.len() >= 2
+        },
+    );
     assert!(matches!(seen[0], fusion::MasterEvent::Joined(_)));
     assert!(matches!(seen[1], fusion::MasterEvent::Left(_)));
 }
@@ -146,14 +149,16 @@ fn dispatch_thread_runs_reactions_while_the_app_calls() {
 
 /// Dispatches on a lossless reactor, serving the world while subscribers catch up.
 fn send(m: &mut Master, r: u32, i: u64) {
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        match m.reactor_dispatch(r, 0, &i.to_le_bytes(), false) {
-            Ok(()) => return,
-            Err(fusion::Error::WouldBlock) if Instant::now() < end => {
-                m.dispatch(Some(Duration::from_millis(1))).unwrap()
+    wait_until(
+        "the subscribers to catch up",
+        Duration::from_secs(20),
+        || match m.reactor_dispatch(r, 0, &i.to_le_bytes(), false) {
+            Ok(()) => true,
+            Err(fusion::Error::WouldBlock) => {
+                m.dispatch(Some(Duration::from_millis(1))).unwrap();
+                false
             }
             Err(e) => panic!("dispatch {i}: {e}"),
-        }
-    }
+        },
+    );
 }

@@ -2,8 +2,6 @@
 //! arenas, shared-memory pools, skirmishes through the world, and the object registry —
 //! and what happens to each when a fusionee dies.
 
-mod common;
-
 use std::cell::RefCell;
 use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
@@ -11,14 +9,14 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
 use fusion::master::{LOCK_POOL, MAIN_POOL};
 use fusion::pool::PoolAccess;
 use fusion::skirmish::Prevailed;
 use fusion::wire::{ObjectState, RefId, Request, MASTER_ID};
 use fusion::{CallOutcome, Error, Master, Slave};
+use fusion_testing::*;
 
-/// Entry point of child processes (see `common`).
+/// Entry point of child processes (see `fusion_testing::spawn`).
 #[test]
 #[ignore]
 fn child_main() {

@@ -5,19 +5,17 @@
 //!
 //! Runs are reproducible: `FUSION_TORTURE_SEED` picks the seed (printed at the start).
 
-mod common;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use common::*;
 use fusion::master::LOCK_POOL;
 use fusion::pool::{PoolAccess, ShmHandle};
 use fusion::reactor::Reaction;
 use fusion::skirmish::Skirmish;
 use fusion::wire::{FusioneeId, MASTER_ID};
 use fusion::{CallOutcome, Error, Master, Slave, SlaveEvent};
+use fusion_testing::*;
 
 /// Slave processes alive at any time.
 const KIDS: usize = 5;
@@ -28,7 +26,7 @@ const ROUND: Duration = Duration::from_millis(300);
 /// Bound of every wait.
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Entry point of child processes (see `common`).
+/// Entry point of child processes (see `fusion_testing::spawn`).
 #[test]
 #[ignore]
 fn child_main() {
@@ -681,8 +679,7 @@ fn master_killed_every_slave_sees_master_gone_and_no_signal() {
 
     // Once everybody waits, the master dies.
     let mut observer = enter();
-    let end = Instant::now() + WAIT;
-    loop {
+    wait_until("the slaves all to wait", WAIT, || {
         let snap = observer.snapshot().unwrap();
         let pending = |name: &str| {
             snap.calls
@@ -692,28 +689,18 @@ fn master_killed_every_slave_sees_master_gone_and_no_signal() {
         };
         let lock = snap.locks.iter().find(|l| l.name == "held").unwrap();
         let attached = snap.reactors.iter().any(|r| !r.subscribers.is_empty());
-        if pending("never") == 3
+        pending("never") == 3
             && pending("mute") == 1
             && lock.owner.is_some()
             && lock.waiters > 0
             && attached
-        {
-            break;
-        }
-        assert!(Instant::now() < end, "the slaves did not all get waiting");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    });
     master.kill();
 
-    let end = Instant::now() + WAIT;
+    wait_until("every slave to see the master gone", WAIT, || {
+        threads.iter().all(|t| t.is_finished())
+    });
     for t in threads {
-        while !t.is_finished() {
-            assert!(
-                Instant::now() < end,
-                "a slave is stuck after the master died"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
         let who = t.join().unwrap_or_else(|_| panic!("a slave thread failed"));
         eprintln!("{who}: saw MasterGone");
     }

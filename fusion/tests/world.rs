@@ -1,14 +1,12 @@
 //! World, arena and call tests with real processes, sockets and shared memory.
 
-mod common;
-
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use common::*;
 use fusion::{CallOutcome, Error, Master, MasterEvent, Slave, SlaveEvent};
+use fusion_testing::*;
 
-/// Entry point of child processes (see `common`).
+/// Entry point of child processes (see `fusion_testing::spawn`).
 #[test]
 #[ignore]
 fn child_main() {
@@ -351,8 +349,20 @@ fn master_death_gives_slaves_master_gone_not_a_signal() {
     let mut s = Slave::enter(w.clone()).unwrap();
     let never = s.call_lookup("never").unwrap();
     let pid = master.pid();
+    let wo = w.clone();
     let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
+        // Kill it once the call waits in it (another slave sees it pending).
+        let mut observer = Slave::enter(wo).unwrap();
+        wait_until(
+            "the call to wait in the master",
+            Duration::from_secs(20),
+            || {
+                let snap = observer.snapshot().unwrap();
+                snap.calls
+                    .iter()
+                    .any(|c| c.name == "never" && c.pending == 1)
+            },
+        );
         master.kill();
         pid
     });

@@ -1,14 +1,25 @@
-//! Shared test harness: unique worlds in temporary directories, and child slave processes.
+//! # fusion-testing — the test harness of the whole workspace
 //!
-//! Children are this same test executable, re-run on the ignored `child_main` test with
-//! `FUSION_TEST_ROLE` naming what to do; they find the world through `FUSION_TEST_WORLD` and
-//! `FUSION_TEST_DIR`, and report readiness through a [`Barrier`].
-#![allow(dead_code)]
+//! This crate's room in the house: what every multi-process test needs, in one place — Fusion's
+//! own tests (`fusion/tests/`) and the whole-system ones (`tests/`) use the same helpers:
+//!
+//! - **Worlds**: [`world`] gives a world name and runtime directory no other test (or test
+//!   run) uses; directories of earlier runs whose process is gone are swept.
+//! - **Children**: [`spawn`] starts this same test executable again, on its ignored
+//!   `child_main` test, with `FUSION_TEST_ROLE` naming what to do; the child finds the world
+//!   through [`child_world`] and lines up with the parent through a [`Barrier`]
+//!   ([`child_barrier`]). [`spawn_as`] runs one under another uid (from a copy of the
+//!   executable other users can reach).
+//! - **Waiting**: [`wait_for`] and [`wait_until`] poll for something observable with a limit,
+//!   and fail naming what never happened; the `pump`/`join` family does the same while
+//!   serving a [`Master`]. No test sleeps to force an order or asserts on wall-clock time.
+//! - **Skips**: [`skipped`] and [`note`] write past the harness's output capture, so
+//!   `scripts/test.sh` lists `SKIPPED: <test>: <reason>` lines.
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fusion::barrier::Barrier;
 use fusion::{Master, WorldConfig};
@@ -57,7 +68,9 @@ pub fn child_world() -> WorldConfig {
 
 /// A running child process, killed and reaped when dropped.
 pub struct Proc {
+    /// The process.
     pub child: Child,
+    /// The parent's end of its barrier.
     pub barrier: Barrier,
 }
 
@@ -74,10 +87,12 @@ impl Proc {
         self.barrier.place().expect("child gone");
     }
 
+    /// Its pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Kills and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -85,14 +100,15 @@ impl Proc {
 
     /// Waits for the child to exit and returns whether it succeeded.
     pub fn wait_ok(&mut self) -> bool {
-        for _ in 0..400 {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.success();
+        let child = &mut self.child;
+        let status = poll_for(Duration::from_secs(10), || child.try_wait().ok().flatten());
+        match status {
+            Some(st) => st.success(),
+            None => {
+                self.kill();
+                false
             }
-            std::thread::sleep(Duration::from_millis(25));
         }
-        self.kill();
-        false
     }
 }
 
@@ -246,6 +262,47 @@ pub fn note(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Says `SKIPPED: <test>: <why>` past the capture; `<test>` is the running test's name.
+pub fn skipped(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("test")
+        .rsplit("::")
+        .next()
+        .unwrap_or("test")
+        .to_string();
+    note(&format!("SKIPPED: {test}: {why}"));
+}
+
+/// Calls `poll` until it gives `Some`, for at most `limit`; `None` when the limit passed.
+/// Between calls that come back at once it sleeps a few milliseconds (a `poll` that waits
+/// itself, such as a dispatch with a time-out, is called again straight away).
+pub fn poll_for<T>(limit: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    loop {
+        let called = Instant::now();
+        if let Some(v) = poll() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        if called.elapsed() < Duration::from_millis(1) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Calls `poll` until it gives `Some` and returns that; panics naming `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, poll: impl FnMut() -> Option<T>) -> T {
+    poll_for(limit, poll).unwrap_or_else(|| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
+/// Calls `cond` until it holds; panics naming `what` after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    wait_for(what, limit, || cond().then_some(()))
+}
+
 /// Runs the master until `done` or 20 s pass (then panics).
 pub fn pump(m: &mut Master, what: &str, done: impl FnMut(&mut Master) -> bool) {
     assert!(
@@ -271,14 +328,10 @@ pub fn child_barrier() -> Barrier {
 /// Runs the master until the thread `h` finishes (at most 30 s, then panics), and returns
 /// what it returned (re-raising its panic).
 pub fn join<T>(m: &mut Master, h: std::thread::JoinHandle<T>) -> T {
-    let end = std::time::Instant::now() + Duration::from_secs(30);
-    while !h.is_finished() {
-        assert!(
-            std::time::Instant::now() < end,
-            "a slave thread did not finish"
-        );
+    wait_until("a slave thread to finish", Duration::from_secs(30), || {
         m.dispatch(Some(Duration::from_millis(5))).unwrap();
-    }
+        h.is_finished()
+    });
     match h.join() {
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e),
@@ -301,19 +354,15 @@ pub fn ready_all(m: &mut Master, procs: Vec<Proc>) -> Vec<Proc> {
 
 /// Runs the master until `rx` delivers a value (at most 20 s, then panics).
 pub fn pump_recv<T>(m: &mut Master, rx: &std::sync::mpsc::Receiver<T>) -> T {
-    let end = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_for("a slave thread's answer", Duration::from_secs(20), || {
         match rx.try_recv() {
-            Ok(v) => return v,
+            Ok(v) => return Some(v),
             Err(std::sync::mpsc::TryRecvError::Empty) => {}
             Err(e) => panic!("the slave thread went away: {e}"),
         }
-        assert!(
-            std::time::Instant::now() < end,
-            "timed out waiting for a slave thread"
-        );
         m.dispatch(Some(Duration::from_millis(5))).unwrap();
-    }
+        None
+    })
 }
 
 /// Runs the master for `d` whatever happens (lets in-flight work land; never asserts time).
@@ -341,13 +390,9 @@ pub fn env_u32(key: &str) -> u32 {
 /// Waits (without a master) until the child exits; `Some(success)` or `None` if it did
 /// not exit within 10 s.
 pub fn exited(p: &mut Proc) -> Option<std::process::ExitStatus> {
-    for _ in 0..400 {
-        if let Ok(Some(st)) = p.child.try_wait() {
-            return Some(st);
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    None
+    poll_for(Duration::from_secs(10), || {
+        p.child.try_wait().ok().flatten()
+    })
 }
 
 /// A deterministic pseudo-random generator (splitmix64): reproducible runs from a seed.
@@ -355,6 +400,7 @@ pub struct Rng(pub u64);
 
 impl Rng {
     /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)] // an endless generator, not an iterator
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
