@@ -10,7 +10,7 @@ use fusionfb::server::{LayerSpec, Server};
 use fusionfb_client::display::{ClientEvent, Display};
 use fusionfb_client::Format;
 use fusionfb_protocol::{Injected, Rect, TouchPhase, WindowChange};
-use fusionfb_tests::{child_world, spawn, world, Process};
+use fusionfb_tests::{child_world, spawn, wait_for, wait_until, world, Proc, Process};
 use gfx_drivers::backend::PlaneKind;
 use gfx_drivers::{HeadlessBackend, HeadlessOutputConfig};
 
@@ -20,7 +20,7 @@ use gfx_drivers::{HeadlessBackend, HeadlessOutputConfig};
 #[test]
 #[ignore]
 fn child_main() {
-    let Ok(role) = std::env::var("FUSIONFB_TEST_ROLE") else {
+    let Ok(role) = std::env::var("FUSION_TEST_ROLE") else {
         return;
     };
     let args: Vec<&str> = role.split(' ').collect();
@@ -88,36 +88,30 @@ fn server(
 }
 
 /// A logging child; returns once its window is on the glass.
-fn logger(
-    s: &mut Server,
-    w: &fusion::WorldConfig,
-    role: &str,
-    tag: &str,
-) -> (std::process::Child, PathBuf) {
+fn logger(s: &mut Server, w: &fusion::WorldConfig, role: &str, tag: &str) -> (Proc, PathBuf) {
     let log = std::env::temp_dir().join(format!("fusionfb-input-{}-{tag}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let (child, mut barrier) = spawn(&format!("{role} {}", log.display()), w);
-    let h = std::thread::spawn(move || barrier.sync(Some(Duration::from_secs(20))).unwrap());
-    let end = Instant::now() + Duration::from_secs(30);
-    while !h.is_finished() {
-        assert!(Instant::now() < end, "the child never got ready");
+    let mut child = spawn(&format!("{role} {}", log.display()), w, &[]);
+    wait_until("the child to get ready", Duration::from_secs(30), || {
         s.dispatch(Some(Duration::from_millis(5))).unwrap();
-    }
-    h.join().unwrap();
+        child.barrier.sync(Some(Duration::from_millis(1))).is_ok()
+    });
     (child, log)
 }
 
 /// Serves until `log` holds at least `lines` lines (or 10 s pass); returns them.
 fn wait_log(s: &mut Server, log: &Path, lines: usize) -> Vec<String> {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+    let read = || -> Vec<String> {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        let got: Vec<String> = text.lines().map(str::to_string).collect();
-        if got.len() >= lines || Instant::now() > end {
-            return got;
-        }
-    }
+        text.lines().map(str::to_string).collect()
+    };
+    // Short of `lines` after the limit, the caller's assertions say what is missing.
+    fusionfb_tests::poll_for(Duration::from_secs(10), || {
+        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+        let got = read();
+        (got.len() >= lines).then_some(got)
+    })
+    .unwrap_or_else(read)
 }
 
 /// Serves a little longer so that anything that was going to arrive has.
@@ -136,9 +130,8 @@ fn frame() -> Injected {
     touch(TouchPhase::Frame, 0, 0.0, 0.0)
 }
 
-fn kill(mut c: std::process::Child) {
-    let _ = c.kill();
-    let _ = c.wait();
+fn kill(mut c: Proc) {
+    c.kill();
 }
 
 #[test]
@@ -347,14 +340,9 @@ fn pointer_grabs_enters_and_leaves_and_keys_follow_the_click() {
 fn the_cli_tap_and_swipe_reach_paint() {
     let w = world("cli");
     let _master = Process::spawn("fusionfb", &w, &["run", "--backend", "headless"]);
-    let mut d = None;
-    let end = Instant::now() + Duration::from_secs(20);
-    while d.is_none() {
-        assert!(Instant::now() < end, "the master never came up");
-        d = Display::connect_to(w.clone()).ok();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut d = d.unwrap();
+    let mut d = wait_for("the master to come up", Duration::from_secs(20), || {
+        Display::connect_to(w.clone()).ok()
+    });
     let _paint = Process::spawn(
         "fusionfb-paint",
         &w,
@@ -362,14 +350,10 @@ fn the_cli_tap_and_swipe_reach_paint() {
             "--x", "100", "--y", "100", "--width", "600", "--height", "400",
         ],
     );
-    let before = loop {
+    let before = wait_for("paint to show", Duration::from_secs(20), || {
         let shot = d.screenshot().unwrap();
-        if shot.pixel(650, 450) != shot.pixel(5, 5) {
-            break shot;
-        }
-        assert!(Instant::now() < end, "paint never showed");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        (shot.pixel(650, 450) != shot.pixel(5, 5)).then_some(shot)
+    });
     let run = |args: &[&str]| {
         let st = std::process::Command::new(fusionfb_tests::binary("fusionfb"))
             .arg("--world")
@@ -394,15 +378,14 @@ fn the_cli_tap_and_swipe_reach_paint() {
     ]);
     run(&["input", "tap", "400", "420"]);
     let changed = |img: &gfx_drivers::Image, x: u32, y: u32| img.pixel(x, y) != before.pixel(x, y);
-    let end = Instant::now() + Duration::from_secs(10);
-    let after = loop {
-        let shot = d.screenshot().unwrap();
-        if changed(&shot, 400, 300) && changed(&shot, 400, 420) {
-            break shot;
-        }
-        assert!(Instant::now() < end, "no paint under the swipe and the tap");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let after = wait_for(
+        "paint under the swipe and the tap",
+        Duration::from_secs(10),
+        || {
+            let shot = d.screenshot().unwrap();
+            (changed(&shot, 400, 300) && changed(&shot, 400, 420)).then_some(shot)
+        },
+    );
     for x in [310, 350, 450, 490] {
         assert!(changed(&after, x, 300), "the stroke is continuous at x={x}");
     }
@@ -435,15 +418,15 @@ fn calibrate_computes_the_matrix_that_undoes_a_known_distortion() {
         let (px, py) = Transform::Rot90
             .to_physical(lw as i32, lh as i32)
             .apply(tx as f64 + 0.5, ty as f64 + 0.5);
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            app.assert_running();
-            s.dispatch(Some(Duration::from_millis(5))).unwrap();
-            if s.screenshot().unwrap().pixel(px as u32, py as u32) & 0xff_ffff == 0xe0_4040 {
-                break;
-            }
-            assert!(Instant::now() < end, "target ({tx}, {ty}) never showed");
-        }
+        wait_until(
+            &format!("target ({tx}, {ty}) to show"),
+            Duration::from_secs(20),
+            || {
+                app.assert_running();
+                s.dispatch(Some(Duration::from_millis(5))).unwrap();
+                s.screenshot().unwrap().pixel(px as u32, py as u32) & 0xff_ffff == 0xe0_4040
+            },
+        );
         let (u, v) = panel.to_physical(fx, fy);
         let (ru, rv) = distortion.apply(u, v);
         let down = Injected::DeviceTouch {
@@ -460,14 +443,14 @@ fn calibrate_computes_the_matrix_that_undoes_a_known_distortion() {
         };
         s.inject(vec![down, frame(), up, frame()], 1).unwrap();
     }
-    let end = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        s.dispatch(Some(Duration::from_millis(5))).unwrap();
-        if let Some(st) = app.exited() {
-            break st;
-        }
-        assert!(Instant::now() < end, "fusionfb-calibrate did not finish");
-    };
+    let status = wait_for(
+        "fusionfb-calibrate to finish",
+        Duration::from_secs(20),
+        || {
+            s.dispatch(Some(Duration::from_millis(5))).unwrap();
+            app.exited()
+        },
+    );
     assert!(status.success(), "{status}");
     let text = std::fs::read_to_string(&cfg).unwrap();
     assert!(
