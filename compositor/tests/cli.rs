@@ -1,7 +1,9 @@
 //! The `fusionfb` command, run as a user would: real processes, real worlds.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use fusion_testing::{wait_for, wait_until};
 
 fn fusionfb(dir: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fusionfb"));
@@ -45,18 +47,15 @@ fn run_serves_status_and_stops_on_sigterm() {
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    let snap = loop {
+    let snap = wait_for("status to answer", Duration::from_secs(20), || {
         let out = fusionfb(&dir)
             .args(["--world", "cli-run", "status", "--json"])
             .output()
             .unwrap();
-        if out.status.success() {
-            break serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
-        }
-        assert!(Instant::now() < end, "status never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        out.status
+            .success()
+            .then(|| serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap())
+    });
     assert_eq!(snap["world"], "cli-run");
     assert_eq!(snap["fusionees"][0]["role"], "master");
     assert_eq!(snap["master_pid"], master.id());
@@ -114,15 +113,12 @@ fn run_serves_status_and_stops_on_sigterm() {
         rustix::process::Signal::TERM,
     )
     .unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(st) = master.try_wait().unwrap() {
-            assert!(st.success());
-            break;
-        }
-        assert!(Instant::now() < end, "fusionfb run ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let st = wait_for(
+        "fusionfb run to exit on SIGTERM",
+        Duration::from_secs(20),
+        || master.try_wait().unwrap(),
+    );
+    assert!(st.success());
     // The log: one line per slave entering and leaving (pid, executable), the reason the
     // master stopped, and no ANSI colour codes in a file.
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -234,18 +230,15 @@ fn start_master(
         .spawn()
         .unwrap();
     let master = Running(master);
-    let end = Instant::now() + Duration::from_secs(20);
-    while !fusionfb(dir)
-        .args(["--world", world, "status"])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        assert!(Instant::now() < end, "status never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("status to answer", Duration::from_secs(20), || {
+        fusionfb(dir)
+            .args(["--world", world, "status"])
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
     master
 }
 
@@ -394,21 +387,18 @@ fn drm_on_a_missing_card_is_a_clear_error_and_auto_falls_back_with_a_reason() {
         s
     });
     // Wait until it serves, then stop it.
-    let end = Instant::now() + Duration::from_secs(20);
-    while !fusionfb(&dir)
-        .args(["--world", "drm-auto", "status", "--json"])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        assert!(Instant::now() < end, "the auto master never served");
+    wait_until("the auto master to serve", Duration::from_secs(20), || {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the auto master exited"
         );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        fusionfb(&dir)
+            .args(["--world", "drm-auto", "status", "--json"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
         rustix::process::Signal::TERM,

@@ -84,21 +84,14 @@ fn touches(s: &mut Server, events: &[(TouchPhase, u32, f32, f32)]) {
 
 /// Serves until `app` exits; returns whether it exited with status 0.
 fn wait_exit(s: Option<&mut Server>, app: &mut Process) -> bool {
-    let end = std::time::Instant::now() + LIMIT;
     let mut s = s;
-    loop {
-        if let Some(status) = app.exited() {
-            return status.success();
+    let status = fusionfb_tests::wait_for("the application to exit", LIMIT, || {
+        if let Some(s) = s.as_mut() {
+            s.dispatch(Some(Duration::from_millis(20))).expect("server");
         }
-        assert!(
-            std::time::Instant::now() < end,
-            "the application did not exit"
-        );
-        match s.as_mut() {
-            Some(s) => s.dispatch(Some(Duration::from_millis(20))).expect("server"),
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
+        app.exited()
+    });
+    status.success()
 }
 
 #[test]

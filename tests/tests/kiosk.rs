@@ -6,11 +6,11 @@
 //! limit; each test has a world and a runtime directory of its own.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fusionfb_client::app::PAINT_BACKGROUND;
 use fusionfb_client::display::Display;
-use fusionfb_tests::{binary, world, Process};
+use fusionfb_tests::{binary, wait_for, wait_until, world, Process};
 use serde_json::Value;
 
 /// How long anything may take before the test fails (never a hang).
@@ -61,28 +61,25 @@ fn wait_apps(
     what: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let end = Instant::now() + LIMIT;
     let mut last = Value::Null;
-    loop {
+    let found = fusionfb_tests::poll_for(LIMIT, || {
         if let Some(status) = master.exited() {
             panic!("the master ended ({status}):\n{}", read_log(log));
         }
-        if let Some(out) = fusionfb(w, &["status", "--json"]) {
-            let v: Value = serde_json::from_str(&out).unwrap();
-            if let Some(apps) = v["display"]["apps"].as_array() {
-                if done(apps) {
-                    return apps.clone();
-                }
-            }
-            last = v["display"]["apps"].clone();
-        }
-        assert!(
-            Instant::now() < end,
+        let out = fusionfb(w, &["status", "--json"])?;
+        let v: Value = serde_json::from_str(&out).unwrap();
+        last = v["display"]["apps"].clone();
+        v["display"]["apps"]
+            .as_array()
+            .filter(|apps| done(apps))
+            .cloned()
+    });
+    found.unwrap_or_else(|| {
+        panic!(
             "timed out waiting for {what}; apps: {last:#}\nlog:\n{}",
             read_log(log)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        )
+    })
 }
 
 fn pid_of(app: &Value) -> Option<u32> {
@@ -129,14 +126,7 @@ fn signal(pid: u32, kill: bool) {
 /// SIGTERM to the master; waits for it to exit 0.
 fn stop_master(master: &mut Process, log: &Path) {
     signal(master.pid(), false);
-    let end = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(st) = master.exited() {
-            break st;
-        }
-        assert!(Instant::now() < end, "the master ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_for("the master to exit on SIGTERM", LIMIT, || master.exited());
     assert!(status.success(), "{status}\n{}", read_log(log));
 }
 
@@ -172,19 +162,13 @@ fn the_kiosk_profile_runs_paint_full_screen_restarts_it_and_stops_it_with_the_ma
     let mut d = Display::connect_to(w.clone()).expect("join the master");
     let bg = PAINT_BACKGROUND.to_argb() & 0xff_ffff;
     let px = |d: &mut Display, x: u32, y: u32| d.screenshot().unwrap().pixel(x, y) & 0xff_ffff;
-    let end = Instant::now() + LIMIT;
-    while [(5, 5), (640, 400), (1274, 794)]
-        .iter()
-        .any(|&(x, y)| px(&mut d, x, y) != bg)
-    {
-        assert!(Instant::now() < end, "paint never covered the glass");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("paint to cover the glass", LIMIT, || {
+        [(5, 5), (640, 400), (1274, 794)]
+            .iter()
+            .all(|&(x, y)| px(&mut d, x, y) == bg)
+    });
     fusionfb(&w, &["input", "tap", "640", "400"]).expect("fusionfb input tap");
-    while px(&mut d, 640, 400) == bg {
-        assert!(Instant::now() < end, "the tap did not paint");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("the tap to paint", LIMIT, || px(&mut d, 640, 400) != bg);
     assert_eq!(px(&mut d, 900, 200), bg, "paint only where the finger was");
     drop(d);
 
@@ -300,11 +284,9 @@ env = { PIDFILE = "PIDFILE_PATH" }
 
     // The third app ignores SIGTERM: the master kills it when it shuts down.
     let pidfile = w.base_dir().join(format!("{}.pid", w.name));
-    let end = Instant::now() + LIMIT;
-    while !std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n')) {
-        assert!(Instant::now() < end, "the third app never wrote its pid");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the third app to write its pid", LIMIT, || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
+    });
     let stubborn = pid_of(&apps[2]).unwrap();
     assert_eq!(
         std::fs::read_to_string(&pidfile).unwrap().trim(),

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fusionfb_client::app::{PAINT_BACKGROUND, PALETTE};
 use fusionfb_tests::{world, Process};
@@ -126,17 +126,12 @@ impl X {
 
     /// Waits until `done` holds for the screen, checking the processes stay up.
     fn wait_for(&self, procs: &mut [&mut Process], what: &str, done: impl Fn(&Screen) -> bool) {
-        let end = Instant::now() + LIMIT;
-        loop {
+        fusionfb_tests::wait_until(what, LIMIT, || {
             for p in procs.iter_mut() {
                 p.assert_running();
             }
-            if done(&self.screen()) {
-                return;
-            }
-            assert!(Instant::now() < end, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            done(&self.screen())
+        });
     }
 
     /// Moves the X pointer and clicks the left button (XTEST: as a real mouse would).
@@ -293,17 +288,9 @@ fn the_window_shows_the_glass_the_mouse_paints_and_closing_ends_the_master() {
 
     // Closing the window shuts the master down cleanly (exit status 0).
     x.close_fusionfb_window();
-    let end = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = master.exited() {
-            break status;
-        }
-        assert!(
-            Instant::now() < end,
-            "the master did not exit after the close"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = fusionfb_tests::wait_for("the master to exit after the close", LIMIT, || {
+        master.exited()
+    });
     assert!(status.success(), "the master exits 0 on close: {status}");
     drop(paint);
     let _ = std::fs::remove_dir_all(&dir);
