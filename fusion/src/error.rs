@@ -13,9 +13,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in Fusion.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum Error {
-    /// A system call failed.
-    #[error("I/O error: {0}")]
-    Io(String),
+    /// A system call failed: what was being done and the OS's error number (see [`IoFailure`]).
+    #[error("{0}")]
+    Io(IoFailure),
     /// The other side's API major or ABI differs from ours.
     #[error("version mismatch: {0}")]
     VersionMismatch(String),
@@ -118,14 +118,89 @@ impl Looked {
     }
 }
 
+/// A failed system call, as [`Error::Io`] carries it (across the wire too): the operation and
+/// the errno, so the text reads `creating /run/fusionfb/kiosk: Permission denied (os error
+/// 13)` and a caller can still ask which error it was ([`IoFailure::kind`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoFailure {
+    /// What was being done (`creating /run/fusionfb/kiosk`); empty when not known.
+    pub op: String,
+    /// The OS error number (`EACCES`, …); 0 when the failure did not come from the OS, and
+    /// then `detail` says what it was.
+    pub errno: i32,
+    /// The failure's own text when it is not an OS error; empty otherwise.
+    pub detail: String,
+}
+
+impl IoFailure {
+    /// The failure of `op` with `e`.
+    pub fn new(op: impl Into<String>, e: &std::io::Error) -> Self {
+        let errno = e.raw_os_error().unwrap_or(0);
+        IoFailure {
+            op: op.into(),
+            errno,
+            detail: if errno == 0 {
+                e.to_string()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// The error as `std::io` sees it (for its [`std::io::ErrorKind`]).
+    pub fn io_error(&self) -> std::io::Error {
+        if self.errno != 0 {
+            std::io::Error::from_raw_os_error(self.errno)
+        } else {
+            std::io::Error::other(self.detail.clone())
+        }
+    }
+
+    /// Its kind (`PermissionDenied`, `NotFound`, …).
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.io_error().kind()
+    }
+}
+
+impl std::fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.op.is_empty() {
+            "I/O error"
+        } else {
+            &self.op
+        };
+        write!(f, "{what}: {}", self.io_error())
+    }
+}
+
+impl Error {
+    /// [`Error::Io`] for `op` failing with `e`.
+    pub fn io(op: impl Into<String>, e: &std::io::Error) -> Self {
+        Error::Io(IoFailure::new(op, e))
+    }
+}
+
+/// Names the operation of a failed system call: `fs::read(p).op(|| format!("reading
+/// {}", p.display()))?` gives an [`Error::Io`] that says what was being done.
+pub trait IoContext<T> {
+    /// The result with its I/O error turned into an [`Error::Io`] naming `op`.
+    fn op(self, op: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::result::Result<T, std::io::Error> {
+    fn op(self, op: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(op(), &e))
+    }
+}
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Io(e.to_string())
+        Error::io("", &e)
     }
 }
 
 impl From<rustix::io::Errno> for Error {
     fn from(e: rustix::io::Errno) -> Self {
-        Error::Io(std::io::Error::from(e).to_string())
+        Error::from(std::io::Error::from(e))
     }
 }

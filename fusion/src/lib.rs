@@ -92,7 +92,7 @@ pub mod world;
 pub(crate) use fusionfb_sys as sys;
 
 pub use call::{CallIn, CallOutcome};
-pub use error::{Error, Looked, Result};
+pub use error::{Error, IoContext, IoFailure, Looked, Result};
 pub use master::{Master, MasterEvent};
 pub use slave::{Slave, SlaveEvent};
 pub use world::WorldConfig;

@@ -496,7 +496,7 @@ fn release_pages(fd: BorrowedFd<'_>, access: PoolAccess, off: u64, len: u64) {
 fn map_io(e: std::io::Error, what: &str) -> Error {
     match e.raw_os_error() {
         Some(libc::EPERM) | Some(libc::EACCES) => Error::Access(format!("{what}: {e}")),
-        _ => Error::Io(format!("{what}: {e}")),
+        _ => Error::io(what, &e),
     }
 }
 
@@ -532,7 +532,10 @@ impl ShmPool {
         header[H_NAME_LEN..H_NAME_LEN + 4].copy_from_slice(&(name.len() as u32).to_le_bytes());
         header[H_NAME..H_NAME + name.len()].copy_from_slice(name.as_bytes());
         if !map.write(0, &header) {
-            return Err(Error::Io("cannot write the pool header".into()));
+            return Err(Error::io(
+                "writing the pool header",
+                &std::io::Error::other("the header lies outside the mapping"),
+            ));
         }
         if access == PoolAccess::ReadOnly {
             sys::memfd_seal_readonly(fd.as_fd())?;

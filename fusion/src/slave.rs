@@ -153,7 +153,10 @@ impl Slave {
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                     denied.get_or_insert(at.socket_path());
                 }
-                Err(e) => return Err(Error::Io(format!("{}: {e}", at.socket_path().display()))),
+                Err(e) => {
+                    let op = format!("connecting to {}", at.socket_path().display());
+                    return Err(Error::io(op, &e));
+                }
             }
         }
         if let Some(sock) = denied {

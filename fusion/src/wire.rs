@@ -26,8 +26,9 @@ use crate::error::Error;
 pub const WIRE_VERSION: u8 = 1;
 /// Fusion's API major version; a slave must match it exactly.
 pub const API_MAJOR: u16 = 1;
-/// Fusion's API minor version; may differ between master and slave.
-pub const API_MINOR: u16 = 0;
+/// Fusion's API minor version; may differ between master and slave. 1: error replies carry
+/// `Error::Io` with its operation and errno, and `Error::NoMaster` with where it looked.
+pub const API_MINOR: u16 = 1;
 /// Largest packet either side accepts.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Largest call payload (what is left of a packet after the envelope).
@@ -493,9 +494,46 @@ mod tests {
                 result: Err(e.clone()),
             },
             Message::Refused(Error::Access("x".into())),
+            Message::Reply {
+                serial: 4,
+                result: Err(Error::io(
+                    "opening /dev/dri/card0",
+                    &std::io::Error::from_raw_os_error(13),
+                )),
+            },
         ] {
             assert_eq!(decode(&encode(&m).unwrap()).unwrap(), m);
         }
+    }
+
+    /// An I/O error keeps what was being done and its errno, on both sides of the wire.
+    #[test]
+    fn io_errors_keep_their_operation_and_errno() {
+        use crate::IoContext;
+        let e = std::fs::read("/nonexistent/fusion-io-test")
+            .op(|| "reading /nonexistent/fusion-io-test".into())
+            .unwrap_err();
+        let Error::Io(f) = &e else { panic!("{e:?}") };
+        assert_eq!(f.errno, 2);
+        assert_eq!(f.kind(), std::io::ErrorKind::NotFound);
+        assert!(
+            e.to_string()
+                .starts_with("reading /nonexistent/fusion-io-test: No such file or directory"),
+            "{e}"
+        );
+        let sent = Message::Reply {
+            serial: 1,
+            result: Err(e.clone()),
+        };
+        let Message::Reply {
+            result: Err(back), ..
+        } = decode(&encode(&sent).unwrap()).unwrap()
+        else {
+            panic!("not a reply")
+        };
+        assert_eq!(back.to_string(), e.to_string());
+        let other = Error::from(std::io::Error::other("no header"));
+        assert_eq!(other.to_string(), "I/O error: no header");
     }
 
     #[test]

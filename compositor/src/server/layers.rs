@@ -114,7 +114,7 @@ impl Server {
             .map(|_| {
                 self.backend
                     .allocate(bw, bh, Format::Xrgb8888)
-                    .map_err(|e| Error::Io(e.to_string()))
+                    .map_err(|e| super::backend_failure("allocating a layer buffer", e))
             })
             .collect::<fusion::Result<Vec<_>>>()?;
         let (info, fds) = self.register_surface(who, bufs)?;

@@ -984,3 +984,12 @@ fn overlay_onto(glass: &mut gfx_drivers::Image, plane: &gfx_drivers::Image, at: 
         }
     }
 }
+
+/// A display-backend failure as the Fusion error a slave's request gets: the operation, and
+/// the OS error number when the backend's failure was a system call.
+pub(crate) fn backend_failure(op: &str, e: gfx_drivers::backend::Error) -> fusion::Error {
+    match e {
+        gfx_drivers::backend::Error::Io(io) => fusion::Error::io(op, &io),
+        other => fusion::Error::io(op, &std::io::Error::other(other.to_string())),
+    }
+}

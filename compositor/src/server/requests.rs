@@ -168,7 +168,10 @@ impl Server {
             return Err(Error::Quota("surfaces".into()));
         }
         let bufs = (0..buffers)
-            .map(|_| Buffer::new_memfd(width, height, fmt).map_err(|e| Error::Io(e.to_string())))
+            .map(|_| {
+                Buffer::new_memfd(width, height, fmt)
+                    .map_err(|e| super::backend_failure("allocating a surface buffer", e))
+            })
             .collect::<fusion::Result<Vec<_>>>()?;
         self.register_surface(who, bufs)
     }
@@ -217,7 +220,10 @@ impl Server {
     ) -> fusion::Result<(proto::SurfaceInfo, Vec<OwnedFd>)> {
         let fds = bufs
             .iter()
-            .map(|b| b.export().map_err(|e| Error::Io(e.to_string())))
+            .map(|b| {
+                b.export()
+                    .map_err(|e| super::backend_failure("exporting a buffer", e))
+            })
             .collect::<fusion::Result<Vec<_>>>()?;
         let (object, reactor, descriptor) =
             self.described_object(who, SURFACE_CLASS, proto::SURFACE_DESCRIPTOR_SIZE)?;
@@ -414,9 +420,14 @@ impl Server {
     }
 
     fn screenshot_fd(&self) -> fusion::Result<(Reply, OwnedFd)> {
-        let img = self
-            .screenshot()
-            .map_err(|e| Error::Io(format!("screenshot: {e}")))?;
+        let img = self.screenshot().map_err(|e| match e {
+            super::ServerError::Fusion(e) => e,
+            super::ServerError::Backend(e) => super::backend_failure("taking a screenshot", e),
+            other => fusion::Error::io(
+                "taking a screenshot",
+                &std::io::Error::other(other.to_string()),
+            ),
+        })?;
         let fd = fusionfb_sys::memfd_create("fusionfb/screenshot", img.data.len().max(1))?;
         let map = fusionfb_sys::Mapping::new(fd.as_fd(), img.data.len().max(1), true)?;
         map.write(0, &img.data);

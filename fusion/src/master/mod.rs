@@ -1122,7 +1122,7 @@ fn create_dir(dir: &std::path::Path, mode: u32) -> Result<()> {
     {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(Error::Io(format!("{}: {e}", dir.display()))),
+        Err(e) => Err(Error::io(format!("creating {}", dir.display()), &e)),
     }
 }
 
