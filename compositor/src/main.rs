@@ -217,7 +217,7 @@ fn main() -> ExitCode {
         }),
         Command::Bench { json, quick } => fusionfb::cli::bench::run(quick).and_then(|figures| {
             if json {
-                let s = serde_json::to_string_pretty(&figures).map_err(|e| e.to_string())?;
+                let s = serde_json::to_string_pretty(&figures)?;
                 println!("{s}");
             } else {
                 fusionfb::cli::bench::print_table(&figures);
@@ -239,13 +239,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fusionfb: {e}");
+            // The whole chain: "world \"w\": no master in world …".
+            eprintln!("fusionfb: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn status(world: &str, json: bool) -> Result<(), String> {
+fn status(world: &str, json: bool) -> anyhow::Result<()> {
     print!(
         "{}",
         fusionfb::cli::status::status(fusion::WorldConfig::new(world), json)?
@@ -253,7 +254,7 @@ fn status(world: &str, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_backend(s: &str) -> Result<fusionfb::config::Backend, String> {
+fn parse_backend(s: &str) -> anyhow::Result<fusionfb::config::Backend> {
     use fusionfb::config::Backend::*;
     Ok(match s {
         "auto" => Auto,
@@ -262,7 +263,7 @@ fn parse_backend(s: &str) -> Result<fusionfb::config::Backend, String> {
         "headless" => Headless,
         "window" => Window,
         other => {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "{other:?}: use auto, drm, fbdev, headless or window"
             ))
         }

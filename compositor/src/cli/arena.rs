@@ -10,6 +10,7 @@
 //! `fusionfb demo` ([`crate::demo`]) shows the display server; this one shows the IPC layer
 //! underneath it.
 
+use anyhow::Context as _;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -73,12 +74,12 @@ fn checksum(t: &Touch) -> u64 {
     t.slot as u64 * 1_000_003 + t.x as u64 * 1009 + t.y as u64
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+fn err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
 }
 
 /// Runs the demo: master here, `slaves` slave processes.
-pub fn run(world: &str, slaves: u32) -> Result<(), String> {
+pub fn run(world: &str, slaves: u32) -> anyhow::Result<()> {
     let name = if world == "default" {
         format!("demo-{}", std::process::id())
     } else {
@@ -86,7 +87,7 @@ pub fn run(world: &str, slaves: u32) -> Result<(), String> {
     };
     let started = Instant::now();
     let mut m =
-        Master::create(WorldConfig::new(&name)).map_err(|e| format!("world {name:?}: {e}"))?;
+        Master::create(WorldConfig::new(&name)).with_context(|| format!("world {name:?}"))?;
     println!(
         "fusionfb arena-demo: master of world {name:?} (pid {})",
         m.pid()
@@ -127,9 +128,7 @@ pub fn run(world: &str, slaves: u32) -> Result<(), String> {
         let mut cmd = Command::new(std::env::current_exe().map_err(err)?);
         cmd.args(["--world", &name, "arena-client", &i.to_string()]);
         child.pass_to(&mut cmd).map_err(err)?;
-        let proc = cmd
-            .spawn()
-            .map_err(|e| format!("starting a demo client: {e}"))?;
+        let proc = cmd.spawn().context("starting a demo client")?;
         drop(child);
         children.push((proc, parent));
     }
@@ -225,7 +224,7 @@ pub fn run(world: &str, slaves: u32) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("the demo's checks failed".into())
+        Err(anyhow::anyhow!("the demo's checks failed"))
     }
 }
 
@@ -246,15 +245,15 @@ fn read_counter(m: &Master, pool: u32, at: ShmHandle) -> u64 {
     u64::from_le_bytes(b)
 }
 
-fn pump(m: &mut Master, what: &str, done: impl FnMut(&mut Master) -> bool) -> Result<(), String> {
+fn pump(m: &mut Master, what: &str, done: impl FnMut(&mut Master) -> bool) -> anyhow::Result<()> {
     match m.dispatch_until(Duration::from_secs(20), done) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(format!("timed out waiting for {what}")),
-        Err(e) => Err(e.to_string()),
+        Ok(false) => Err(anyhow::anyhow!("timed out waiting for {what}")),
+        Err(e) => Err(e.into()),
     }
 }
 
-fn dispatch(m: &mut Master, r: u32, channel: u32, payload: &[u8]) -> Result<(), String> {
+fn dispatch(m: &mut Master, r: u32, channel: u32, payload: &[u8]) -> anyhow::Result<()> {
     let end = Instant::now() + Duration::from_secs(20);
     loop {
         match m.reactor_dispatch(r, channel, payload, false) {
@@ -262,13 +261,13 @@ fn dispatch(m: &mut Master, r: u32, channel: u32, payload: &[u8]) -> Result<(), 
             Err(fusion::Error::WouldBlock) if Instant::now() < end => {
                 m.dispatch(Some(Duration::from_millis(1))).map_err(err)?
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// A demo slave process.
-pub fn client(world: &str, index: u32) -> Result<(), String> {
+pub fn client(world: &str, index: u32) -> anyhow::Result<()> {
     let mut barrier = Barrier::from_env();
     let mut s = Slave::enter(WorldConfig::new(world).client_name(&format!("demo-client-{index}")))
         .map_err(err)?;

@@ -96,7 +96,7 @@ pub enum ClientRole {
 }
 
 /// Runs a bench client of `role` in `world`; `at` places a touch window.
-pub fn run_client(world: &str, role: ClientRole, at: (i32, i32)) -> Result<(), String> {
+pub fn run_client(world: &str, role: ClientRole, at: (i32, i32)) -> anyhow::Result<()> {
     match role {
         ClientRole::Idle => client(world),
         ClientRole::Touch => latency::touch_client(world, at.0, at.1),
@@ -138,8 +138,8 @@ impl Drop for Clients {
 }
 
 /// Runs every measurement; `quick` shrinks the sample counts.
-pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let mut out = Vec::new();
 
     // Start-up and idle memory.
@@ -188,12 +188,12 @@ pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
     // Join time, from another thread while the master serves.
     let joins = if quick { 20 } else { 200 };
     let w2 = world.clone();
-    let h = std::thread::spawn(move || -> Result<Vec<f64>, String> {
+    let h = std::thread::spawn(move || -> anyhow::Result<Vec<f64>> {
         let mut v = Vec::new();
         for _ in 0..joins {
             let t = Instant::now();
-            let mut s = fusion::Slave::enter(w2.clone()).map_err(|e| e.to_string())?;
-            s.root().map_err(|e| e.to_string())?;
+            let mut s = fusion::Slave::enter(w2.clone())?;
+            s.root()?;
             v.push(t.elapsed().as_secs_f64() * 1e6);
         }
         Ok(v)
@@ -203,7 +203,9 @@ pub fn run(quick: bool) -> Result<Vec<Figure>, String> {
             .dispatch(Some(Duration::from_millis(1)))
             .map_err(|e| err(&e))?;
     }
-    let mut v = h.join().map_err(|_| "join thread panicked")??;
+    let mut v = h
+        .join()
+        .map_err(|_| anyhow::anyhow!("join thread panicked"))??;
     let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
     out.push(figure("slave join (enter + root)", med, p99, "us", ""));
 
@@ -384,7 +386,7 @@ fn animate(
     exe: &std::path::Path,
     world: &str,
     secs: f64,
-) -> Result<(f64, f64), String> {
+) -> anyhow::Result<(f64, f64)> {
     let mut clients = Clients(Vec::new());
     for i in 0..4 {
         clients.0.push(
@@ -392,26 +394,19 @@ fn animate(
                 .args(["--world", world, "bench-client", "--animate"])
                 .arg((i * 300).to_string())
                 .stdout(std::process::Stdio::piped())
-                .spawn()
-                .map_err(|e| e.to_string())?,
+                .spawn()?,
         );
     }
-    server
-        .dispatch_until(Duration::from_secs(20), |s| s.windows_shown() >= 4)
-        .map_err(|e| e.to_string())?;
+    server.dispatch_until(Duration::from_secs(20), |s| s.windows_shown() >= 4)?;
     let (f0, c0, t0) = (server.presented(), cpu_us(), Instant::now());
-    server
-        .dispatch_until(Duration::from_secs_f64(secs), |_| false)
-        .map_err(|e| e.to_string())?;
+    server.dispatch_until(Duration::from_secs_f64(secs), |_| false)?;
     let (frames, cpu) = (server.presented() - f0, cpu_us() - c0);
     let _ = t0;
     // Each client prints how many frames it got when it is asked to leave.
     server.master().kill(None, Duration::from_secs(2));
-    server
-        .dispatch_until(Duration::from_secs(4), |s| {
-            s.master().fusionees().is_empty()
-        })
-        .map_err(|e| e.to_string())?;
+    server.dispatch_until(Duration::from_secs(4), |s| {
+        s.master().fusionees().is_empty()
+    })?;
     let mut rates = Vec::new();
     for c in clients.0.iter_mut() {
         if let Some((n, secs)) = read_report(c) {
@@ -438,12 +433,12 @@ fn read_report(c: &mut Child) -> Option<(f64, f64)> {
 
 /// An animating client: a 256x256 surface at `(x, 100)`, refilled and flipped every frame,
 /// paced by FrameDone. Prints `frames seconds` when asked to leave.
-pub fn animating_client(world: &str, x: i32) -> Result<(), String> {
+pub fn animating_client(world: &str, x: i32) -> anyhow::Result<()> {
     use fusion::reactor::Reaction;
     use fusionfb_protocol::{Event, Reply, Request, Root};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let e = |e: fusion::Error| e.to_string();
+    let e = anyhow::Error::new::<fusion::Error>;
     let mut s = fusion::Slave::enter(fusion::WorldConfig::new(world).client_name("bench-animate"))
         .map_err(e)?;
     let root: Root = fusion::call::decode(&s.root().map_err(e)?).map_err(e)?;
@@ -462,7 +457,7 @@ pub fn animating_client(world: &str, x: i32) -> Result<(), String> {
         )
         .map_err(e)?;
     let Reply::Surface(info) = fusion::call::decode(&bytes).map_err(e)? else {
-        return Err("no surface".into());
+        return Err(anyhow::anyhow!("no surface"));
     };
     let desc = gfx_drivers::BufferDesc {
         width: 256,
@@ -473,7 +468,7 @@ pub fn animating_client(world: &str, x: i32) -> Result<(), String> {
     };
     let bufs: Vec<gfx_drivers::Buffer> = fds
         .into_iter()
-        .map(|fd| gfx_drivers::Buffer::import(fd, desc, true).map_err(|e| e.to_string()))
+        .map(|fd| gfx_drivers::Buffer::import(fd, desc, true))
         .collect::<Result<_, _>>()?;
     let done = Arc::new(AtomicBool::new(false));
     let d2 = done.clone();
@@ -501,9 +496,7 @@ pub fn animating_client(world: &str, x: i32) -> Result<(), String> {
     let mut frames = 0u64;
     let mut back = 0usize;
     loop {
-        bufs[back]
-            .fill(0xff00_0000 | (frames as u32).wrapping_mul(0x10_2030))
-            .map_err(|e| e.to_string())?;
+        bufs[back].fill(0xff00_0000 | (frames as u32).wrapping_mul(0x10_2030))?;
         let flip = req(&Request::SurfaceFlip {
             surface: info.id,
             buffer: back as u8,
@@ -512,7 +505,7 @@ pub fn animating_client(world: &str, x: i32) -> Result<(), String> {
         match s.call_execute(root.call, 0, &flip) {
             Ok(_) | Err(fusion::Error::Busy) => {}
             Err(fusion::Error::MasterGone) => break,
-            Err(other) => return Err(other.to_string()),
+            Err(other) => return Err(other.into()),
         }
         back ^= 1;
         done.store(false, Ordering::Release);
@@ -537,12 +530,10 @@ pub fn animating_client(world: &str, x: i32) -> Result<(), String> {
 }
 
 /// A client for the per-client measurement: enters and waits to be killed or asked to go.
-pub fn client(world: &str) -> Result<(), String> {
-    let mut s = fusion::Slave::enter(fusion::WorldConfig::new(world).client_name("bench-client"))
-        .map_err(|e| e.to_string())?;
+pub fn client(world: &str) -> anyhow::Result<()> {
+    let mut s = fusion::Slave::enter(fusion::WorldConfig::new(world).client_name("bench-client"))?;
     loop {
-        s.dispatch(Some(Duration::from_millis(500)))
-            .map_err(|e| e.to_string())?;
+        s.dispatch(Some(Duration::from_millis(500)))?;
         if s.master_gone() {
             return Ok(());
         }

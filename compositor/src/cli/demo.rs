@@ -7,6 +7,7 @@
 //! once, a drag, a swipe through the gallery), writes a screenshot of the glass, says what it
 //! did and checked, and asks the applications to leave.
 
+use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -35,19 +36,21 @@ const APPS: [(&str, [f32; 4]); 3] = [
     ("fusionfb-gallery", [0.5, 0.325, 0.5, 0.675]),
 ];
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+fn err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
 }
 
 /// Where the demo applications are: next to this binary (as cargo and installs lay them out).
-fn app_path(name: &str) -> Result<PathBuf, String> {
+fn app_path(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().map_err(err)?;
-    let dir = exe.parent().ok_or("no directory for the fusionfb binary")?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no directory for the fusionfb binary"))?;
     let p = dir.join(name);
     if p.exists() {
         Ok(p)
     } else {
-        Err(format!(
+        Err(anyhow::anyhow!(
             "{} is missing: build the demo applications too (cargo build --release --bins)",
             p.display()
         ))
@@ -66,7 +69,7 @@ impl Drop for Apps {
 }
 
 /// Runs the demo.
-pub fn run(opts: &DemoOptions) -> Result<(), String> {
+pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let cfg = Config::default();
     let name = opts
@@ -94,7 +97,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
                 &geom[3].to_string(),
             ])
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", path.display()))?;
+            .with_context(|| format!("starting {}", path.display()))?;
         apps.0.push(child);
         println!(
             "  started {app} at {}x{}+{}+{} (pid {})",
@@ -109,7 +112,9 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
         .dispatch_until(Duration::from_secs(30), |s| s.windows_shown() >= APPS.len())
         .map_err(err)?;
     if !shown {
-        return Err("the demo applications did not show their windows in 30 s".into());
+        return Err(anyhow::anyhow!(
+            "the demo applications did not show their windows in 30 s"
+        ));
     }
     settle(&mut server, Duration::from_millis(300))?;
     let before = server.screenshot().map_err(err)?;
@@ -140,7 +145,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
     // The script goes through the master's injection call, from another thread (as a slave).
     let injector = std::thread::spawn({
         let world = world.clone().client_name("fusionfb demo");
-        move || -> Result<(), String> {
+        move || -> anyhow::Result<()> {
             let mut slave = fusion::Slave::enter(world).map_err(err)?;
             let root: Root = fusion::call::decode(&slave.root().map_err(err)?).map_err(err)?;
             for step in steps {
@@ -158,7 +163,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
     }
     injector
         .join()
-        .map_err(|_| "the touch injector panicked")??;
+        .map_err(|_| anyhow::anyhow!("the touch injector panicked"))??;
     println!("  played {events} touch events through the injection call: a two-finger tap, a drag, a swipe");
     settle(&mut server, Duration::from_millis(500))?;
     let after = server.screenshot().map_err(err)?;
@@ -207,7 +212,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("the demo's checks failed".into())
+        Err(anyhow::anyhow!("the demo's checks failed"))
     }
 }
 
@@ -238,7 +243,7 @@ pub(crate) fn stroke(
     steps
 }
 
-fn settle(server: &mut Server, d: Duration) -> Result<(), String> {
+fn settle(server: &mut Server, d: Duration) -> anyhow::Result<()> {
     server.dispatch_until(d, |_| false).map(drop).map_err(err)
 }
 
@@ -252,7 +257,7 @@ fn region_differs(
         .any(|y| (x0..x1).step_by(7).any(|x| a.pixel(x, y) != b.pixel(x, y)))
 }
 
-fn write_png(img: &gfx_drivers::Image, path: &Path) -> Result<(), String> {
+fn write_png(img: &gfx_drivers::Image, path: &Path) -> anyhow::Result<()> {
     let view = crate::compose::BufferRef::new(
         &img.data,
         img.width,
@@ -261,5 +266,5 @@ fn write_png(img: &gfx_drivers::Image, path: &Path) -> Result<(), String> {
         img.format,
     )
     .map_err(err)?;
-    crate::compose::png::write(path, &view).map_err(|e| format!("{}: {e}", path.display()))
+    crate::compose::png::write(path, &view).with_context(|| format!("writing {}", path.display()))
 }

@@ -53,7 +53,7 @@ pub fn open_input(
 /// there is nothing of the file's to blame: a keymap that still fails (no xkb data on the
 /// board) leaves keys without keysyms, and touch and pointers work (see
 /// [`InputSource::new`]).
-pub fn check_keymap(cfg: &Config, file: Option<&std::path::Path>) -> Result<(), String> {
+pub fn check_keymap(cfg: &Config, file: Option<&std::path::Path>) -> anyhow::Result<()> {
     use fusionfb_input::keyboard::Keyboard;
     let k = &cfg.input.keyboard;
     let (Some(file), false) = (
@@ -83,7 +83,7 @@ pub fn check_keymap(cfg: &Config, file: Option<&std::path::Path>) -> Result<(), 
         &["input", "keyboard", key],
         format!("the keymap does not compile with {key} {value:?}: {hint}"),
     )
-    .to_string())
+    .into())
 }
 
 /// One `fusionfb input` action.
@@ -131,8 +131,8 @@ pub enum Action {
 const BTN_LEFT: u32 = 0x110;
 
 /// Plays `action` on the master of `world`.
-pub fn run(world: &str, action: &Action) -> Result<(), String> {
-    let err = |e: fusion::Error| format!("world {world:?}: {e}");
+pub fn run(world: &str, action: &Action) -> anyhow::Result<()> {
+    let err = |e: fusion::Error| anyhow::Error::new(e).context(format!("world {world:?}"));
     let cfg = fusion::WorldConfig::new(world).client_name("fusionfb input");
     let mut slave = fusion::Slave::enter(cfg).map_err(err)?;
     let root: Root = fusion::call::decode(&slave.root().map_err(err)?).map_err(err)?;
@@ -182,14 +182,14 @@ pub fn run(world: &str, action: &Action) -> Result<(), String> {
     };
     let (w, h) = (root.output.width, root.output.height);
     for e in batches.iter().flat_map(|(b, _)| b) {
-        crate::server::outside_output(e, w, h).map_err(|e| e.to_string())?;
+        crate::server::outside_output(e, w, h)?;
     }
     for (events, pause) in batches {
         let req = fusion::call::encode(&Request::Inject(events)).map_err(err)?;
         let bytes = slave.call_execute(root.call, 0, &req).map_err(err)?;
         match fusion::call::decode::<Reply>(&bytes).map_err(err)? {
             Reply::Unit => {}
-            other => return Err(format!("unexpected answer {other:?}")),
+            other => return Err(anyhow::anyhow!("unexpected answer {other:?}")),
         }
         std::thread::sleep(pause);
     }

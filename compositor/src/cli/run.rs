@@ -2,6 +2,7 @@
 //! and the command line (with the config's `[[app]]` programs, supervised by
 //! [`crate::apps`]), and a picture of what it shows.
 
+use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -25,9 +26,9 @@ pub struct RunOptions {
 }
 
 /// Loads the config (or the defaults) — errors name the file, line and key.
-pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     match path {
-        Some(p) => Config::load(p).map_err(|e| e.to_string()),
+        Some(p) => Ok(Config::load(p)?),
         None => Ok(Config::default()),
     }
 }
@@ -43,7 +44,7 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
 pub fn open_backend(
     cfg: &Config,
     choice: Option<config::Backend>,
-) -> Result<Box<dyn Backend>, String> {
+) -> anyhow::Result<Box<dyn Backend>> {
     open_backend_and_seat(cfg, choice).map(|(b, _)| b)
 }
 
@@ -55,7 +56,7 @@ pub type Seat = Option<gfx_drivers::drm::LibSeatSession>;
 pub fn open_backend_and_seat(
     cfg: &Config,
     choice: Option<config::Backend>,
-) -> Result<(Box<dyn Backend>, Seat), String> {
+) -> anyhow::Result<(Box<dyn Backend>, Seat)> {
     let wanted = choice.unwrap_or(cfg.display.backend);
     match wanted {
         config::Backend::Auto => open_auto(cfg),
@@ -85,7 +86,7 @@ pub fn open_backend_and_seat(
 
 /// The DRM backend on the config's `display.device` (or the first usable card) in its
 /// `display.mode`.
-fn open_drm(cfg: &Config) -> Result<gfx_drivers::DrmBackend, String> {
+fn open_drm(cfg: &Config) -> anyhow::Result<gfx_drivers::DrmBackend> {
     let mode = match cfg.display.mode {
         config::Mode::Preferred => gfx_drivers::ModeChoice::Preferred,
         config::Mode::Current => gfx_drivers::ModeChoice::Current,
@@ -109,7 +110,7 @@ fn open_drm(cfg: &Config) -> Result<gfx_drivers::DrmBackend, String> {
         },
         output: cfg.display.output.clone(),
     };
-    gfx_drivers::DrmBackend::open(&drm).map_err(|e| format!("drm backend: {e}"))
+    gfx_drivers::DrmBackend::open(&drm).context("drm backend")
 }
 
 fn vt_choice(cfg: &Config) -> gfx_drivers::vt::VtChoice {
@@ -123,7 +124,7 @@ fn drm_why(b: &gfx_drivers::DrmBackend) -> String {
     format!("{}, {}", b.device_path().display(), b.how_opened())
 }
 
-fn open_auto(cfg: &Config) -> Result<(Box<dyn Backend>, Seat), String> {
+fn open_auto(cfg: &Config) -> anyhow::Result<(Box<dyn Backend>, Seat)> {
     // Why each better backend was passed over, for the one log line.
     let mut passed = Vec::new();
     match gfx_drivers::drm::open::usable_card(cfg.display.device.as_deref()) {
@@ -174,12 +175,10 @@ fn open_auto(cfg: &Config) -> Result<(Box<dyn Backend>, Seat), String> {
     open_headless(cfg).map(|b| (b, None))
 }
 
-fn open_headless(cfg: &Config) -> Result<Box<dyn Backend>, String> {
+fn open_headless(cfg: &Config) -> anyhow::Result<Box<dyn Backend>> {
     let (size, mhz) = cfg.display.headless_mode();
     let out = HeadlessOutputConfig::new().mode(size.width, size.height, mhz);
-    Ok(Box::new(
-        HeadlessBackend::new(vec![out]).map_err(|e| e.to_string())?,
-    ))
+    Ok(Box::new(HeadlessBackend::new(vec![out])?))
 }
 
 /// The framebuffer device: the config's `device` when it names one (`/dev/fb*`), else
@@ -196,14 +195,15 @@ fn fbdev_device(cfg: &Config) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(gfx_drivers::fbdev::DEFAULT_DEVICE))
 }
 
-fn open_fbdev(device: &Path, cfg: &Config) -> Result<Box<dyn Backend>, String> {
-    Ok(Box::new(
-        gfx_drivers::FbdevBackend::open_with(device, vt_choice(cfg)).map_err(|e| e.to_string())?,
-    ))
+fn open_fbdev(device: &Path, cfg: &Config) -> anyhow::Result<Box<dyn Backend>> {
+    Ok(Box::new(gfx_drivers::FbdevBackend::open_with(
+        device,
+        vt_choice(cfg),
+    )?))
 }
 
 /// The desktop window: the config's mode size, else the headless default size.
-fn open_window(cfg: &Config) -> Result<Box<dyn Backend>, String> {
+fn open_window(cfg: &Config) -> anyhow::Result<Box<dyn Backend>> {
     let (size, _) = cfg.display.headless_mode();
     let title = format!(
         "fusionfb — {}",
@@ -211,7 +211,7 @@ fn open_window(cfg: &Config) -> Result<Box<dyn Backend>, String> {
     );
     Ok(Box::new(
         gfx_drivers::WindowBackend::open(&title, size.width, size.height)
-            .map_err(|e| format!("window backend: {e}"))?,
+            .context("window backend")?,
     ))
 }
 
@@ -253,19 +253,19 @@ pub fn compose_transform(t: config::Transform) -> crate::compose::Transform {
 /// config's `[[app]]` programs once the display is up and restarts them by their policy; at
 /// the end asks the slaves to leave, then stops the apps still running (SIGTERM, then
 /// SIGKILL). The log says why it stopped.
-pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> Result<(), String> {
+pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
     let cfg = load_config(opts.config.as_deref())?;
     crate::cli::input::check_keymap(&cfg, opts.config.as_deref())?;
     let world = cfg
         .world
         .fusion_config(opts.world.as_deref())
-        .map_err(|e| format!("world group: {e}"))?;
+        .context("world group")?;
     let (backend, seat) = open_backend_and_seat(&cfg, opts.backend)?;
     let name = world.name.clone();
     let server_world = world.clone();
     let transform = compose_transform(cfg.display.transform);
     let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
-        .map_err(|e| format!("world {name:?}: {e}"))?;
+        .with_context(|| format!("world {name:?}"))?;
     server.set_background(cfg.display.background.argb8888());
     if let Some(input) = crate::cli::input::open_input(&cfg, seat.as_ref()) {
         server.set_input(input);
@@ -294,7 +294,7 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> Result<(), String> {
         }
         if let Err(e) = server.dispatch(Some(timeout)) {
             info!("master stopping: {e}");
-            return Err(e.to_string());
+            return Err(e.into());
         }
         if !apps.is_empty() {
             let now = Instant::now();

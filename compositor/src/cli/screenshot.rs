@@ -1,16 +1,17 @@
 //! `fusionfb screenshot FILE.png`: asks a running master for what is on the glass (every
 //! plane blended, as the display controller shows it) and writes it as a PNG.
 
+use anyhow::Context as _;
 use std::os::fd::AsFd;
 use std::path::Path;
 
 /// Asks the master of `world` for what is on the glass and writes it as a PNG.
-pub fn screenshot(world: fusion::WorldConfig, path: &Path) -> Result<(u32, u32), String> {
+pub fn screenshot(world: fusion::WorldConfig, path: &Path) -> anyhow::Result<(u32, u32)> {
     use fusionfb_protocol::{Reply, Request, Root};
     let name = world.name.clone();
     let mut slave = fusion::Slave::enter(world.client_name("fusionfb screenshot"))
-        .map_err(|e| format!("world {name:?}: {e}"))?;
-    let err = |e: fusion::Error| e.to_string();
+        .with_context(|| format!("world {name:?}"))?;
+    let err = anyhow::Error::new;
     let root: Root = fusion::call::decode(&slave.root().map_err(err)?).map_err(err)?;
     let req = fusion::call::encode(&Request::Screenshot).map_err(err)?;
     let (bytes, mut fds) = slave
@@ -26,16 +27,16 @@ pub fn screenshot(world: fusion::WorldConfig, path: &Path) -> Result<(u32, u32),
         Some(fd),
     ) = (fusion::call::decode(&bytes).map_err(err)?, fds.pop())
     else {
-        return Err("the master sent no screenshot".into());
+        return Err(anyhow::anyhow!("the master sent no screenshot"));
     };
-    let format = gfx_drivers::Format::from_fourcc(format).ok_or("unknown screenshot format")?;
+    let format = gfx_drivers::Format::from_fourcc(format)
+        .ok_or_else(|| anyhow::anyhow!("unknown screenshot format"))?;
     let len = pitch as usize * height as usize;
-    let map =
-        fusionfb_sys::Mapping::new(fd.as_fd(), len.max(1), false).map_err(|e| e.to_string())?;
+    let map = fusionfb_sys::Mapping::new(fd.as_fd(), len.max(1), false)?;
     let mut data = vec![0; len];
     map.read(0, &mut data);
-    let view = crate::compose::BufferRef::new(&data, width, height, pitch, format)
-        .map_err(|e| e.to_string())?;
-    crate::compose::png::write(path, &view).map_err(|e| format!("{}: {e}", path.display()))?;
+    let view = crate::compose::BufferRef::new(&data, width, height, pitch, format)?;
+    crate::compose::png::write(path, &view)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok((width, height))
 }

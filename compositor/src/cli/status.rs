@@ -6,31 +6,27 @@
 //! its config's `[[app]]` tables (pid, state, restarts; protocol minor 3), from the master's
 //! [`Describe`](fusionfb_protocol::Request::Describe) answer.
 
+use anyhow::Context as _;
 use std::fmt::Write;
 
 use fusionfb_protocol::{self as proto, Reply, Request, Root};
 
 /// What `fusionfb status` prints: a table, or JSON (the Fusion snapshot's fields plus
 /// `display`, `null` when the master is not a display server).
-pub fn status(world: fusion::WorldConfig, json: bool) -> Result<String, String> {
+pub fn status(world: fusion::WorldConfig, json: bool) -> anyhow::Result<String> {
     let name = world.name.clone();
     let mut slave = fusion::Slave::enter(world.client_name("fusionfb status"))
-        .map_err(|e| format!("world {name:?}: {e}"))?;
-    let mut snap = slave.snapshot().map_err(|e| e.to_string())?;
+        .with_context(|| format!("world {name:?}"))?;
+    let mut snap = slave.snapshot()?;
     let me = slave.id();
     snap.fusionees.retain(|f| f.id != me);
     let scene = describe(&mut slave).ok();
     if json {
-        let mut v = serde_json::to_value(&snap).map_err(|e| e.to_string())?;
+        let mut v = serde_json::to_value(&snap)?;
         if let Some(o) = v.as_object_mut() {
-            o.insert(
-                "display".into(),
-                serde_json::to_value(&scene).map_err(|e| e.to_string())?,
-            );
+            o.insert("display".into(), serde_json::to_value(&scene)?);
         }
-        return serde_json::to_string_pretty(&v)
-            .map(|s| s + "\n")
-            .map_err(|e| e.to_string());
+        return Ok(serde_json::to_string_pretty(&v)? + "\n");
     }
     let mut out = snap.to_table();
     if let Some(scene) = scene {

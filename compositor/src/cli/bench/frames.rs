@@ -55,8 +55,8 @@ pub fn run(
     world: &str,
     role: &str,
     secs: f64,
-) -> Result<FrameRun, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+) -> anyhow::Result<FrameRun> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let mut clients = Clients(vec![Command::new(exe)
         .args(["--world", world, "bench-client", "--role", role])
         .stdout(Stdio::piped())
@@ -69,7 +69,7 @@ pub fn run(
         })
         .map_err(|e| err(&e))?;
     if !started {
-        return Err(format!("the {role} client showed no frames"));
+        return Err(anyhow::anyhow!("the {role} client showed no frames"));
     }
     let mut run = FrameRun::default();
     let f0 = server.frames();
@@ -95,15 +95,15 @@ pub fn run(
         .map_err(|e| err(&e))?;
     run.vblanks = read_samples(&mut clients.0[0]);
     if run.vblanks.is_empty() {
-        return Err(format!("the {role} client reported no flips"));
+        return Err(anyhow::anyhow!("the {role} client reported no flips"));
     }
     Ok(run)
 }
 
 /// The client of [`run`]: flips every frame until asked to leave, then prints each flip's
 /// latency in vblanks.
-pub fn client(world: &str, role: &str) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+pub fn client(world: &str, role: &str) -> anyhow::Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let cfg = fusion::WorldConfig::new(world).client_name("bench-frames");
     let mut d = Display::connect_to(cfg).map_err(|e| err(&e))?;
     let period_ns = 1_000_000_000_000 / u64::from(d.output().refresh_mhz.max(1));
@@ -116,7 +116,7 @@ pub fn client(world: &str, role: &str) -> Result<(), String> {
             d.create_window(&s, 0, 100, 100).map_err(|e| err(&e))?;
             (s, vec![DAMAGE])
         }
-        other => return Err(format!("no frame role {other:?}")),
+        other => return Err(anyhow::anyhow!("no frame role {other:?}")),
     };
     // Both buffers whole once, then only the damage.
     for _ in 0..2 {

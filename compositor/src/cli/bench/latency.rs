@@ -77,8 +77,8 @@ pub fn touch_to_app(
     world: &str,
     animating: usize,
     events: usize,
-) -> Result<TouchRun, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+) -> anyhow::Result<TouchRun> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let mut clients = Clients(Vec::new());
     let mut route = Vec::with_capacity(events);
     let (x, y, side) = TOUCH_RECT;
@@ -104,7 +104,9 @@ pub fn touch_to_app(
         .dispatch_until(Duration::from_secs(20), |s| s.windows_shown() > animating)
         .map_err(|e| err(&e))?;
     if !shown {
-        return Err("the bench clients' windows did not show up".into());
+        return Err(anyhow::anyhow!(
+            "the bench clients' windows did not show up"
+        ));
     }
     // Let the touched client reach its event loop.
     server
@@ -147,7 +149,7 @@ pub fn touch_to_app(
         .map_err(|e| err(&e))?;
     let samples = read_samples(&mut clients.0[0]);
     if samples.len() <= WARMUP {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "the touched client got {} of {events} touches",
             samples.len()
         ));
@@ -160,8 +162,8 @@ pub fn touch_to_app(
 
 /// The baseline: latencies (µs) of a timestamp written into a Unix stream socket and read by
 /// a blocked process, on the same irregular timer.
-pub fn socket_wake(exe: &std::path::Path, events: usize) -> Result<Vec<f64>, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+pub fn socket_wake(exe: &std::path::Path, events: usize) -> anyhow::Result<Vec<f64>> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let (mut ours, theirs) = UnixStream::pair().map_err(|e| err(&e))?;
     let mut clients = Clients(vec![Command::new(exe)
         .args(["bench-client", "--role", "wake"])
@@ -182,7 +184,7 @@ pub fn socket_wake(exe: &std::path::Path, events: usize) -> Result<Vec<f64>, Str
     drop(ours);
     let samples = read_samples(&mut clients.0[0]);
     if samples.len() <= WARMUP {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "the reader got {} of {events} wakes",
             samples.len()
         ));
@@ -192,8 +194,8 @@ pub fn socket_wake(exe: &std::path::Path, events: usize) -> Result<Vec<f64>, Str
 
 /// The touched slave (`--role touch`): a 64x64 window at `(x, y)`; prints the latency (ns) of
 /// every touch it got when asked to leave.
-pub fn touch_client(world: &str, x: i32, y: i32) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
+pub fn touch_client(world: &str, x: i32, y: i32) -> anyhow::Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let cfg = fusion::WorldConfig::new(world).client_name("bench-touch");
     let mut d = Display::connect_to(cfg).map_err(|e| err(&e))?;
     let side = TOUCH_RECT.2;
@@ -222,13 +224,13 @@ pub fn touch_client(world: &str, x: i32, y: i32) -> Result<(), String> {
 
 /// The baseline's reader (`--role wake`): reads 8-byte timestamps from stdin (a Unix
 /// socket), answers the first one, and prints the latency (ns) of the others at the end.
-pub fn wake_client() -> Result<(), String> {
+pub fn wake_client() -> anyhow::Result<()> {
     use std::os::fd::AsFd;
     let fd = std::io::stdin().as_fd().try_clone_to_owned();
-    let mut sock = UnixStream::from(fd.map_err(|e| e.to_string())?);
+    let mut sock = UnixStream::from(fd?);
     let mut buf = [0u8; 8];
-    sock.read_exact(&mut buf).map_err(|e| e.to_string())?;
-    sock.write_all(&[1]).map_err(|e| e.to_string())?;
+    sock.read_exact(&mut buf)?;
+    sock.write_all(&[1])?;
     let mut latencies = Vec::new();
     while sock.read_exact(&mut buf).is_ok() {
         let now = fusionfb_sys::now_ns();
