@@ -1,0 +1,168 @@
+//! Calls a slave owns (its handlers run here) and calls it makes: synchronous through the call slot, with file descriptors, typed, one-way and batched.
+
+use super::*;
+
+impl Slave {
+    /// Creates a call this slave owns; `handler` runs in this process.
+    pub fn call_create(
+        &mut self,
+        name: &str,
+        handler: impl FnMut(CallIn) -> CallOutcome + Send + 'static,
+    ) -> Result<CallId> {
+        let id = self.id_of(Request::CallCreate { name: name.into() })?;
+        self.handlers.insert(id, Box::new(handler));
+        Ok(id)
+    }
+
+    /// Destroys a call this slave owns.
+    pub fn call_destroy(&mut self, call: CallId) -> Result<()> {
+        self.unit(Request::CallDestroy(call))?;
+        self.handlers.remove(&call);
+        Ok(())
+    }
+
+    /// Finds a call by name.
+    pub fn call_lookup(&mut self, name: &str) -> Result<CallId> {
+        self.id_of(Request::CallLookup(name.into()))
+    }
+
+    /// Executes a call and waits for its answer.
+    ///
+    /// Payloads and answers of at most [`crate::slot::SLOT_PAYLOAD`] bytes travel through
+    /// the call slot in shared memory (the fast path); larger ones over the socket.
+    /// Descriptors an answer carries are dropped: use [`Slave::call_execute_fds`] for those.
+    pub fn call_execute(&mut self, call: CallId, arg: i32, payload: &[u8]) -> Result<Vec<u8>> {
+        if payload.len() > slot::SLOT_PAYLOAD {
+            return self
+                .call_execute_fds(call, arg, payload, &[])
+                .map(|(b, _)| b);
+        }
+        self.flush()?;
+        if self.gone {
+            return Err(Error::MasterGone);
+        }
+        self.serial = self.serial.wrapping_add(1).max(1);
+        let socket_first = std::mem::take(&mut self.sent_on_socket);
+        slot::post(&self.control, self.serial, call, arg, payload, socket_first)?;
+        sys::eventfd_signal(self.doorbell.as_fd());
+        // Wait briefly without sleeping: a quick answer then costs no wake-up at all. Spin
+        // first, then yield the CPU (the master may need this very core).
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while !slot::answered(&self.control) {
+            spins = spins.wrapping_add(1);
+            if spins % 32 == 0 {
+                let waited = start.elapsed();
+                if waited >= SPIN {
+                    self.sleep_for_answer()?;
+                    break;
+                }
+                if waited >= SPIN_HOT {
+                    std::thread::yield_now();
+                    continue;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        slot::take_answer(&self.control)
+    }
+
+    /// Sleeps until the call slot is answered, serving calls to our own handlers and
+    /// noticing the master's death meanwhile.
+    pub(super) fn sleep_for_answer(&mut self) -> Result<()> {
+        loop {
+            if slot::prepare_sleep(&self.control) {
+                let _ = sys::poll_readable(&[self.wake.as_fd(), self.sock.as_fd()], None);
+                sys::eventfd_drain(self.wake.as_fd());
+            }
+            if slot::answered(&self.control) {
+                return Ok(());
+            }
+            self.read_socket();
+            if self.gone {
+                return Err(Error::MasterGone);
+            }
+        }
+    }
+
+    /// Executes a call with descriptors; returns the answer and the descriptors it carried.
+    pub fn call_execute_fds(
+        &mut self,
+        call: CallId,
+        arg: i32,
+        payload: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        let (resp, fds) = self.request_fds(
+            Request::CallExecute {
+                call,
+                arg,
+                payload: payload.to_vec(),
+            },
+            fds,
+        )?;
+        match resp {
+            Response::Bytes(b) => Ok((b, fds)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Executes a call with a typed argument and a typed answer.
+    pub fn call_typed<A: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &mut self,
+        call: CallId,
+        arg: i32,
+        value: &A,
+    ) -> Result<R> {
+        crate::call::decode(&self.call_execute(call, arg, &crate::call::encode(value)?)?)
+    }
+
+    /// Executes a call one-way, now (queued calls go first).
+    pub fn call_oneway(&mut self, call: CallId, arg: i32, payload: &[u8]) -> Result<()> {
+        self.call_queue(call, arg, payload)?;
+        self.flush()
+    }
+
+    /// Queues a one-way call; queued calls go out together when the batch fills, before any
+    /// synchronous request, or on [`Slave::flush`].
+    pub fn call_queue(&mut self, call: CallId, arg: i32, payload: &[u8]) -> Result<()> {
+        if self.gone {
+            return Err(Error::MasterGone);
+        }
+        if payload.len() > wire::MAX_PAYLOAD {
+            return Err(Error::Invalid("payload too large".into()));
+        }
+        if self.batch_bytes + payload.len() + 32 > BATCH_BYTES {
+            self.flush()?;
+        }
+        self.batch_bytes += payload.len() + 32;
+        self.batch.push(Request::CallExecute {
+            call,
+            arg,
+            payload: payload.to_vec(),
+        });
+        if self.batch.len() >= BATCH_MAX {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Answers a call our handler deferred with [`CallOutcome::Later`].
+    pub fn call_return(
+        &mut self,
+        serial: u32,
+        result: Result<Vec<u8>>,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<()> {
+        self.send(&Message::CallReturn { serial, result }, fds)
+    }
+
+    /// Limits how many calls `caller` (0: everyone) may have pending on our `call`.
+    pub fn call_set_quota(&mut self, call: CallId, caller: FusioneeId, limit: u32) -> Result<()> {
+        self.unit(Request::CallSetQuota {
+            call,
+            caller,
+            limit,
+        })
+    }
+}
