@@ -19,6 +19,7 @@ pub mod compose;
 pub mod config;
 pub mod demo;
 pub mod input;
+pub mod seat;
 pub mod serve;
 pub mod server;
 pub mod status;
