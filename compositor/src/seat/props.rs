@@ -20,6 +20,8 @@ struct Win {
     region: Option<Vec<Rect>>,
     visible: bool,
     focusable: bool,
+    /// An exclusive layer's surface, in glass coordinates.
+    glass: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,7 @@ enum Op {
         region: Option<Vec<Rect>>,
         visible: bool,
         focusable: bool,
+        glass: bool,
     },
     Destroy(usize),
     /// Destroys a window the seat holds something of (focus, a grab, the pointer's enter).
@@ -71,8 +74,17 @@ fn op() -> impl Strategy<Value = Op> {
                 rect,
                 region,
                 visible,
-                focusable
+                focusable,
+                glass: false,
             }),
+        1 => (rect(), prop::bool::weighted(0.8)).prop_map(|(rect, visible)| Op::Add {
+            at: 0,
+            rect,
+            region: None,
+            visible,
+            focusable: false,
+            glass: true,
+        }),
         2 => any::<usize>().prop_map(Op::Destroy),
         2 => any::<usize>().prop_map(Op::DestroyHolder),
         2 => (any::<usize>(), any::<usize>()).prop_map(|(from, to)| Op::Restack { from, to }),
@@ -93,16 +105,33 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The eight ways a square panel can be mounted: output to glass.
+fn mounting(i: usize) -> [[f64; 3]; 2] {
+    let s = SIZE as f64;
+    let maps = [
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+        [[0.0, -1.0, s], [1.0, 0.0, 0.0]],
+        [[-1.0, 0.0, s], [0.0, -1.0, s]],
+        [[0.0, 1.0, 0.0], [-1.0, 0.0, s]],
+        [[-1.0, 0.0, s], [0.0, 1.0, 0.0]],
+        [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
+        [[1.0, 0.0, 0.0], [0.0, -1.0, s]],
+        [[0.0, -1.0, s], [-1.0, 0.0, s]],
+    ];
+    maps[i % maps.len()]
+}
+
 /// The seat's view of the test's windows.
-fn stack(wins: &[Win]) -> Stack<'_> {
+fn stack(wins: &[Win], to_glass: [[f64; 3]; 2]) -> Stack<'_> {
     let mut s = Stack::new((SIZE, SIZE));
+    s.to_glass = to_glass;
     s.windows = wins
         .iter()
         .map(|w| InputWindow {
             id: w.id,
             focusable: w.focusable,
             rect: w.rect,
-            space: Space::Output,
+            space: if w.glass { Space::Glass } else { Space::Output },
             region: w.region.as_deref(),
             takes_input: w.visible,
         })
@@ -116,6 +145,8 @@ fn stack(wins: &[Win]) -> Stack<'_> {
 struct World {
     /// Top first.
     wins: Vec<Win>,
+    /// How the panel is mounted.
+    to_glass: [[f64; 3]; 2],
     next_id: WindowId,
     destroyed: BTreeSet<WindowId>,
     seat: Seat,
@@ -133,7 +164,7 @@ struct World {
 
 impl World {
     fn stack(&self) -> Stack<'_> {
-        stack(&self.wins)
+        stack(&self.wins, self.to_glass)
     }
 
     fn pick(&self, i: usize) -> Option<usize> {
@@ -162,6 +193,7 @@ impl World {
                 region,
                 visible,
                 focusable,
+                glass,
             } => {
                 self.next_id += 1;
                 let at = at % (self.wins.len() + 1);
@@ -171,6 +203,7 @@ impl World {
                     region,
                     visible,
                     focusable,
+                    glass,
                 };
                 self.wins.insert(at, w);
                 Vec::new()
@@ -269,7 +302,7 @@ impl World {
         x: f32,
         y: f32,
     ) -> Result<Vec<Action>, TestCaseError> {
-        let stack = stack(&self.wins);
+        let stack = stack(&self.wins, self.to_glass);
         let actions = self.seat.touch(&stack, Touch { phase, slot, x, y });
         let delivered: Vec<(WindowId, TouchPhase, u32)> = actions
             .iter()
@@ -317,17 +350,26 @@ impl World {
     }
 
     fn pointer(&mut self, e: PointerEvent) -> Result<Vec<Action>, TestCaseError> {
-        let stack = stack(&self.wins);
+        let stack = stack(&self.wins, self.to_glass);
         let first_press =
             matches!(e, PointerEvent::Button { pressed: true, .. }) && self.buttons.is_empty();
+        let last_release = matches!(e, PointerEvent::Button { button, pressed: false }
+            if self.buttons.len() == 1 && self.buttons.contains(&button));
         let actions = self.seat.pointer(&stack, e);
+        let mut grab = self.grab;
         for a in &actions {
             let Action::Pointer { to, kind, .. } = *a else {
                 continue;
             };
-            if let Some(g) = self.grab {
+            if let Some(g) = grab {
                 // A pointer grab holds while a button is down.
                 prop_assert_eq!(to, g, "{:?} escaped the grab", kind);
+                if last_release {
+                    // The release itself is the grab's; enter and leave catch up after it.
+                    let release = matches!(kind, PointerKind::Button { pressed: false, .. });
+                    prop_assert!(release, "{:?} before the release", kind);
+                    grab = None;
+                }
             }
             match kind {
                 PointerKind::Enter => {
@@ -338,7 +380,7 @@ impl World {
                     prop_assert_eq!(self.entered, Some(to), "leave without enter");
                     self.entered = None;
                 }
-                PointerKind::Motion | PointerKind::Axis { .. } if self.grab.is_none() => {
+                PointerKind::Motion | PointerKind::Axis { .. } if grab.is_none() => {
                     prop_assert_eq!(Some(to), self.entered, "motion to a window not entered");
                 }
                 _ => {}
@@ -428,8 +470,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn routing_keeps_its_promises(ops in prop::collection::vec(op(), 1..80)) {
-        let mut w = World::default();
+    fn routing_keeps_its_promises(mount in 0..8usize, ops in prop::collection::vec(op(), 1..80)) {
+        let mut w = World {
+            to_glass: mounting(mount),
+            ..World::default()
+        };
         for op in &ops {
             w.apply(op)?;
         }
