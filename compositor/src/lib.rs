@@ -5,11 +5,12 @@
 //! `gfx-drivers` and `fusionfb-input`. It holds the configuration ([`config`]: the TOML
 //! board profile `fusionfb run --config FILE` reads), the display server ([`server`]:
 //! layers, surfaces, windows and their descriptors in shared memory, frame scheduling,
-//! input routing), the software compositor ([`compose`]: pixman composition, damage, output
-//! transforms, scan-out detection, golden images) and the command line: `fusionfb run`
-//! ([`serve`], with the supervisor of the config's `[[app]]` programs in [`apps`]),
-//! `fusionfb status` ([`status`]), `fusionfb screenshot`, `fusionfb demo`
-//! ([`demo`]: the display demo with the demo apps and a scripted touch sequence),
+//! input routing), the seat ([`seat`]: where input goes — hit test, grabs, enter/leave,
+//! focus — as a pure model the server carries out), the software compositor ([`compose`]:
+//! pixman composition, damage, output transforms, scan-out detection, golden images) and the
+//! command line: `fusionfb run` ([`serve`], with the supervisor of the config's `[[app]]`
+//! programs in [`apps`]), `fusionfb status` ([`status`]), `fusionfb screenshot`, `fusionfb
+//! demo` ([`demo`]: the display demo with the demo apps and a scripted touch sequence),
 //! `fusionfb arena-demo` ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`]).
 
 pub mod apps;

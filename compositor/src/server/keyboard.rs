@@ -1,9 +1,9 @@
 //! Keyboard routing: keys go to the window with the keyboard focus.
 //!
 //! The keymap, modifiers and key repeat are the input source's (`fusionfb-input`, xkbcommon);
-//! here a key only finds its window (the seat's decision, [`crate::seat`]). The focus follows touch and click (see `touch.rs` and
-//! `pointer.rs`) or a window's own request ([`fusionfb_protocol::WindowChange::Focus`]); with
-//! no focused window keys are dropped.
+//! here a key only finds its window (the seat's decision, [`crate::seat`]). The focus follows
+//! touch and click (see `touch.rs` and `pointer.rs`) or a window's own request
+//! ([`fusionfb_protocol::WindowChange::Focus`]); with no focused window keys are dropped.
 
 use fusionfb_input::KeyEvent;
 use fusionfb_protocol::{Event, Key};

@@ -21,7 +21,8 @@
 //!
 //! Input (libinput devices, key repeat, injection) comes from one `fusionfb_input::InputSource`
 //! whose fd is polled next to the master's and the backend's; `server/input.rs` routes it (touch,
-//! pointer and keyboard in `touch.rs`, `pointer.rs`, `keyboard.rs`).
+//! pointer and keyboard in `touch.rs`, `pointer.rs`, `keyboard.rs`): the pure routing model
+//! in [`crate::seat`] decides, the server carries its decisions out on the reactors.
 //!
 //! A single opaque full-screen window with two or more buffers is scanned out directly: its
 //! front buffer goes to the primary plane as it is, with no composition and no copy.
