@@ -5,10 +5,11 @@
 //! `gfx-drivers` and `fusionfb-input`. It holds the configuration ([`config`]: the TOML
 //! board profile `fusionfb run --config FILE` reads), the display server ([`server`]:
 //! layers, surfaces, windows and their descriptors in shared memory, frame scheduling,
-//! input routing), the software compositor ([`compose`]: pixman composition, damage, output
-//! transforms, scan-out detection, golden images), the supervisor of the config's `[[app]]`
-//! programs ([`apps`]) and the command's subcommands ([`cli`]: `run`, `status`,
-//! `screenshot`, `input`, `demo`, `arena-demo`, `bench`).
+//! input routing), the seat ([`seat`]: where input goes — hit test, grabs, enter/leave,
+//! focus — as a pure model the server carries out), the software compositor ([`compose`]:
+//! pixman composition, damage, output transforms, scan-out detection, golden images), the
+//! supervisor of the config's `[[app]]` programs ([`apps`]) and the command's subcommands
+//! ([`cli`]: `run`, `status`, `screenshot`, `input`, `demo`, `arena-demo`, `bench`).
 //!
 //! The crate has no `unsafe` (`#![deny(unsafe_code)]`) but for one C API: pixman's, whose
 //! images over borrowed memory are made in `compose`'s `pixman_glue` module.
@@ -19,6 +20,7 @@ pub mod apps;
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod seat;
 pub mod server;
 
 /// What the log shows without `RUST_LOG`: warnings and errors; the line saying which display

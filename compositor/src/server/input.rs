@@ -4,10 +4,11 @@
 //! polled in [`Server::dispatch`] next to the master's and the backend's; every event it
 //! yields goes through [`Server::route`], and so does every injected one
 //! ([`fusionfb_protocol::Request::Inject`], `InjectTouch`): one path for real and synthetic
-//! input. Routing itself is split by device kind: `touch.rs` (hit test, implicit grabs,
-//! frames, exclusive layers, calibration mode), `pointer.rs` (hit test, implicit grab while a
-//! button is held, enter/leave, the cursor) and `keyboard.rs` (keys to the focused window).
-//! Focus follows touch and click.
+//! input. The routing decisions (hit test, implicit grabs per contact, the pointer grab while a
+//! button is held, enter/leave, focus following touch and click) are the seat's, a pure model
+//! ([`crate::seat`]) that gets a view of the output ([`Server::input_stack`]) with each event
+//! and answers what to deliver where. Carrying them out is split by device kind: `touch.rs`
+//! (and calibration mode), `pointer.rs` (and the cursor) and `keyboard.rs`.
 //!
 //! Touch the display backend receives itself (the `window` backend's mouse, in glass
 //! coordinates) is turned upright first and takes the same path ([`Server::backend_touch`]).
@@ -20,26 +21,19 @@ use fusionfb_protocol::{self as proto, Injected};
 use tracing::warn;
 
 use super::{pointer, touch, Server};
+use crate::seat::{self, Action, Seat, Space, Stack};
 
 /// What the server remembers about input.
 #[derive(Debug, Default)]
 pub(crate) struct InputState {
     /// The devices and the injection path (`None` when it could not be set up).
     pub source: Option<InputSource>,
-    pub touch: touch::Grabs,
+    /// The routing model: contacts and their targets, the pointer, the keyboard focus.
+    pub seat: Seat,
+    /// The cursor.
     pub pointer: pointer::PointerState,
     /// The window in calibration mode, which gets every touch raw.
     pub calibrating: Option<u32>,
-}
-
-/// A place input can be delivered to: a window, or the surface of an exclusively held layer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Target {
-    /// Window id or surface id (one id space).
-    pub id: u32,
-    pub reactor: u32,
-    /// Where its local origin is, in output coordinates.
-    pub origin: (f32, f32),
 }
 
 impl Server {
@@ -184,73 +178,90 @@ impl Server {
         })
     }
 
-    /// Where input at output `(x, y)` goes: an exclusively held layer's surface under it (top
-    /// layer first), else the topmost window taking input there.
-    pub(crate) fn target_at(&self, x: f32, y: f32) -> Option<Target> {
+    /// The seat's view of the output: exclusively held layers (top layer first, hit in glass
+    /// coordinates), then every window, top first.
+    pub(crate) fn input_stack(&self) -> Stack<'_> {
         let (w, h) = (self.width as i32, self.height as i32);
-        let (px, py) = self.transform.to_physical(w, h).apply(x as f64, y as f64);
-        let (px, py) = (px.floor() as i32, py.floor() as i32);
+        let glass = self.transform.to_physical(w, h);
         let (pw, ph) = self.physical_size();
+        let mut stack = Stack::new((self.width, self.height));
+        stack.to_glass = [glass.row0, glass.row1];
         for l in self.layers.iter().rev() {
-            let Some(sid) = l.exclusive else { continue };
+            let Some(sid) = l.exclusive.filter(|s| self.surfaces.contains_key(s)) else {
+                continue;
+            };
             let (lx, ly) = l.spec.position;
             let (lw, lh) = l.spec.size.unwrap_or((pw, ph));
-            if proto::Rect::new(lx, ly, lw, lh).contains(px, py) {
-                let s = self.surfaces.get(&sid)?;
-                // Exclusive layers see the glass as it is: local coordinates are physical.
-                return Some(Target {
-                    id: sid,
-                    reactor: s.reactor,
-                    origin: (x - (px - lx) as f32, y - (py - ly) as f32),
-                });
-            }
-        }
-        self.window_at(x, y).and_then(|id| self.target(id))
-    }
-
-    /// A window's (or an exclusive surface's) delivery details.
-    pub(crate) fn target(&self, id: u32) -> Option<Target> {
-        if let Some(w) = self.windows.iter().find(|w| w.id == id) {
-            return Some(Target {
-                id,
-                reactor: w.reactor,
-                origin: (w.x as f32, w.y as f32),
+            stack.windows.push(seat::InputWindow {
+                id: sid,
+                focusable: false,
+                rect: seat::Rect::new(lx, ly, lw, lh),
+                space: Space::Glass,
+                region: None,
+                takes_input: true,
             });
         }
-        let held = self.layers.iter().any(|l| l.exclusive == Some(id));
-        let s = self.surfaces.get(&id).filter(|_| held)?;
-        Some(Target {
-            id,
-            reactor: s.reactor,
-            origin: (0.0, 0.0),
-        })
+        for win in self.windows.iter().rev() {
+            let rect = self.window_rect(win);
+            stack.windows.push(seat::InputWindow {
+                id: win.id,
+                focusable: true,
+                rect: rect.map_or(seat::Rect::default(), |r| {
+                    seat::Rect::new(r.x, r.y, r.w, r.h)
+                }),
+                space: Space::Output,
+                region: win.input_region.as_deref(),
+                takes_input: win.visible && win.opacity != 0 && rect.is_some(),
+            });
+        }
+        stack
     }
 
-    /// The topmost window taking input at `(x, y)`: visible, under the point, and with the
-    /// point in its input region if it set one.
-    fn window_at(&self, x: f32, y: f32) -> Option<u32> {
-        let (px, py) = (x.floor() as i32, y.floor() as i32);
-        self.windows.iter().rev().find_map(|w| {
-            if !w.visible || w.opacity == 0 {
-                return None;
-            }
-            let r = self.window_rect(w)?;
-            if !r.contains(px, py) {
-                return None;
-            }
-            let inside_region = w
-                .input_region
-                .as_ref()
-                .is_none_or(|reg| reg.iter().any(|r| r.contains(px - w.x, py - w.y)));
-            inside_region.then_some(w.id)
-        })
+    /// Runs the seat over the current stack.
+    pub(crate) fn with_seat<R>(&mut self, f: impl FnOnce(&mut Seat, &Stack) -> R) -> R {
+        let mut seat = std::mem::take(&mut self.input.seat);
+        let r = f(&mut seat, &self.input_stack());
+        self.input.seat = seat;
+        r
+    }
+
+    /// The reactor of a window or a surface (one id space).
+    pub(crate) fn reactor_of(&self, id: u32) -> Option<u32> {
+        match self.windows.iter().find(|w| w.id == id) {
+            Some(w) => Some(w.reactor),
+            None => self.surfaces.get(&id).map(|s| s.reactor),
+        }
+    }
+
+    /// Carries out a focus change the seat decided: tells the window that lost it and the
+    /// one that got it.
+    pub(crate) fn tell_focus(&mut self, a: Action) {
+        let Action::Focus { from, to } = a else {
+            return;
+        };
+        let window_reactor =
+            |s: &Server, w: u32| s.windows.iter().find(|x| x.id == w).map(|x| x.reactor);
+        if let Some(r) = from.and_then(|w| window_reactor(self, w)) {
+            self.announce(r, &proto::Event::Focus(false));
+        }
+        if let Some(r) = to.and_then(|w| window_reactor(self, w)) {
+            self.announce(r, &proto::Event::Focus(true));
+        }
+    }
+
+    /// The reactor of a window, or of an exclusively held layer's surface.
+    pub(crate) fn target(&self, id: u32) -> Option<u32> {
+        if let Some(w) = self.windows.iter().find(|w| w.id == id) {
+            return Some(w.reactor);
+        }
+        let held = self.layers.iter().any(|l| l.exclusive == Some(id));
+        self.surfaces.get(&id).filter(|_| held).map(|s| s.reactor)
     }
 
     /// Forgets grabs, pointer focus and calibration mode held by a window (or exclusive
     /// surface) that went away.
     pub(crate) fn drop_grabs_of(&mut self, id: u32) {
-        self.input.touch.forget(id);
-        self.input.pointer.forget(id);
+        self.input.seat.forget(id);
         if self.input.calibrating == Some(id) {
             self.input.calibrating = None;
         }

@@ -136,6 +136,8 @@ impl Server {
             }
         }
         if released {
+            // It is no input target any more: its contacts and pointer grab end here.
+            self.input.seat.forget(surface);
             // The plane shows composition again: redraw it whole.
             self.damage_all();
             self.planes_dirty = true;

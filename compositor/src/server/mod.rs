@@ -21,7 +21,8 @@
 //!
 //! Input (libinput devices, key repeat, injection) comes from one `fusionfb_input::InputSource`
 //! whose fd is polled next to the master's and the backend's; `server/input.rs` routes it (touch,
-//! pointer and keyboard in `touch.rs`, `pointer.rs`, `keyboard.rs`).
+//! pointer and keyboard in `touch.rs`, `pointer.rs`, `keyboard.rs`): the pure routing model
+//! in [`crate::seat`] decides, the server carries its decisions out on the reactors.
 //!
 //! A single opaque full-screen window with two or more buffers is scanned out directly: its
 //! front buffer goes to the primary plane as it is, with no composition and no copy.
@@ -113,7 +114,8 @@ pub(crate) struct WindowState {
     pub y: i32,
     pub opacity: u8,
     pub visible: bool,
-    pub input_region: Option<Vec<proto::Rect>>,
+    /// Where it takes input, relative to its corner (`None`: everywhere).
+    pub input_region: Option<Vec<crate::seat::Rect>>,
     /// Where its descriptor lives in the master's read-only pool.
     pub descriptor: fusion::pool::ShmHandle,
     /// What was last published there.
@@ -159,7 +161,6 @@ pub struct Server {
     commit_errors: u64,
     /// The last commit error, so each kind is logged once.
     commit_error: Option<String>,
-    focused: Option<u32>,
     input: input::InputState,
     /// The backend's name for the output (what `touch-output` names).
     output_name: String,
@@ -320,7 +321,6 @@ impl Server {
             bytes_composed_total: 0,
             commit_errors: 0,
             commit_error: None,
-            focused: None,
             input: input::InputState::default(),
             output_name: info.name.clone(),
             display_closed: false,
@@ -584,30 +584,18 @@ impl Server {
 
     /// Moves the keyboard focus, telling the windows that lose and gain it.
     pub(crate) fn focus(&mut self, id: Option<u32>) {
-        if self.focused == id {
-            return;
-        }
-        let reactor_of = |s: &Server, w: Option<u32>| {
-            w.and_then(|w| s.windows.iter().find(|x| x.id == w).map(|x| x.reactor))
-        };
-        if let Some(r) = reactor_of(self, self.focused) {
-            self.announce(r, &Event::Focus(false));
-        }
-        self.focused = id;
-        if let Some(r) = reactor_of(self, id) {
-            self.announce(r, &Event::Focus(true));
+        if let Some(a) = self.input.seat.focus(id) {
+            self.tell_focus(a);
         }
     }
 
     /// The window with the keyboard focus.
     pub fn focused(&self) -> Option<u32> {
-        self.focused
+        self.input.seat.focused()
     }
 
     pub(crate) fn remove_window(&mut self, id: u32) {
-        if self.focused == Some(id) {
-            self.focused = None;
-        }
+        // Its grabs, the pointer's enter and the focus go with it.
         self.drop_grabs_of(id);
         let Some(i) = self.windows.iter().position(|w| w.id == id) else {
             return;

@@ -99,7 +99,7 @@ impl Server {
             height,
             opacity: w.opacity,
             visible: w.visible,
-            focused: self.focused == Some(w.id),
+            focused: self.focused() == Some(w.id),
             z: z as u32,
             owner: w.owner,
         }

@@ -400,7 +400,11 @@ impl Server {
                 if r.as_ref().is_some_and(|r| r.len() > 64) {
                     return Err(Error::Invalid("more than 64 input rectangles".into()));
                 }
-                self.windows[i].input_region = r;
+                self.windows[i].input_region = r.map(|r| {
+                    r.iter()
+                        .map(|r| crate::seat::Rect::new(r.x, r.y, r.w, r.h))
+                        .collect()
+                });
                 return Ok(());
             }
             WindowChange::Focus => {

@@ -1,40 +1,24 @@
 //! Touch routing: which window (or exclusive layer) a contact belongs to.
 //!
-//! A touch-down hit-tests from the top ([`Server::target_at`]): an exclusively held layer under
-//! the finger takes it, else the first visible window whose rectangle — and input region, if
-//! it set one — holds the point. The contact stays with that target until the finger lifts (an
-//! implicit grab), whatever it then slides over; several fingers on several windows at once
-//! each keep their own. Every event reaches the target's reactor with local and output
-//! coordinates, the slot and the kernel timestamp; a frame event closes each multi-touch frame
-//! for the targets that got events in it. The keyboard focus follows the touch.
+//! The decisions are the seat's ([`crate::seat`]): a touch-down hit-tests from the top (an
+//! exclusively held layer under the finger takes it, else the first visible window whose
+//! rectangle — and input region, if it set one — holds the point), the contact stays with
+//! that target until the finger lifts (an implicit grab), several fingers on several windows
+//! at once each keep their own, a frame event closes each multi-touch frame for the targets
+//! that got events in it, and the keyboard focus follows the touch. Here they are carried
+//! out: every event reaches the target's reactor with local and output coordinates, the slot
+//! and the kernel timestamp.
 //!
 //! In calibration mode ([`fusionfb_protocol::Request::CalibrationMode`]) every touch goes to
 //! the calibrating window as a [`fusionfb_protocol::RawTouch`] instead, and nowhere else.
 
-use std::collections::BTreeMap;
-
 use fusionfb_input::{PanelTransform, TouchEvent, TouchPhase};
 use fusionfb_protocol::{self as proto, Event, RawTouch, Touch};
 
-use super::input::{phase_out, Target};
+use super::input::phase_out;
 use super::Server;
 use crate::compose::Transform;
-
-/// Contacts and the targets that grabbed them.
-#[derive(Debug, Default)]
-pub(crate) struct Grabs {
-    by_slot: BTreeMap<u32, Target>,
-    /// Targets that got events since the last frame event.
-    in_frame: Vec<Target>,
-}
-
-impl Grabs {
-    /// Forgets what a target that went away held.
-    pub fn forget(&mut self, id: u32) {
-        self.by_slot.retain(|_, t| t.id != id);
-        self.in_frame.retain(|t| t.id != id);
-    }
-}
+use crate::seat::{self, Action};
 
 /// The input crate's view of the output transform.
 pub(crate) fn panel_transform(t: Transform) -> PanelTransform {
@@ -62,11 +46,22 @@ pub(crate) fn phase_in(p: proto::TouchPhase) -> TouchPhase {
     }
 }
 
+/// The input crate's phases to the seat's.
+fn phase_seat(p: TouchPhase) -> seat::TouchPhase {
+    match p {
+        TouchPhase::Down => seat::TouchPhase::Down,
+        TouchPhase::Motion => seat::TouchPhase::Motion,
+        TouchPhase::Up => seat::TouchPhase::Up,
+        TouchPhase::Cancel => seat::TouchPhase::Cancel,
+        TouchPhase::Frame => seat::TouchPhase::Frame,
+    }
+}
+
 impl Server {
     /// Routes one touch event (output coordinates) to its target.
     pub(crate) fn route_touch(&mut self, t: TouchEvent) {
         if let Some(w) = self.input.calibrating {
-            if let Some(target) = self.target(w) {
+            if let Some(reactor) = self.target(w) {
                 let raw = RawTouch {
                     phase: phase_out(t.phase),
                     slot: t.slot,
@@ -74,52 +69,37 @@ impl Server {
                     v: t.raw.1,
                     time_ns: t.time_ns,
                 };
-                self.announce(target.reactor, &Event::RawTouch(raw));
+                self.announce(reactor, &Event::RawTouch(raw));
                 return;
             }
         }
-        let target = match t.phase {
-            TouchPhase::Down => {
-                let hit = self.target_at(t.x, t.y);
-                match hit {
-                    Some(target) => {
-                        self.input.touch.by_slot.insert(t.slot, target);
-                        if self.windows.iter().any(|w| w.id == target.id) {
-                            self.focus(Some(target.id));
-                        }
-                    }
-                    None => {
-                        self.input.touch.by_slot.remove(&t.slot);
-                    }
-                }
-                hit
-            }
-            TouchPhase::Motion => self.input.touch.by_slot.get(&t.slot).copied(),
-            TouchPhase::Up | TouchPhase::Cancel => self.input.touch.by_slot.remove(&t.slot),
-            TouchPhase::Frame => {
-                for target in std::mem::take(&mut self.input.touch.in_frame) {
-                    self.send_touch(target, t);
-                }
-                return;
-            }
+        let touch = seat::Touch {
+            phase: phase_seat(t.phase),
+            slot: t.slot,
+            x: t.x,
+            y: t.y,
         };
-        if let Some(target) = target {
-            if !self.input.touch.in_frame.iter().any(|x| x.id == target.id) {
-                self.input.touch.in_frame.push(target);
+        let actions = self.with_seat(|seat, stack| seat.touch(stack, touch));
+        for a in actions {
+            match a {
+                Action::Touch { to, x, y, .. } => self.send_touch(to, x, y, t),
+                a => self.tell_focus(a),
             }
-            self.send_touch(target, t);
         }
     }
 
-    fn send_touch(&mut self, target: Target, t: TouchEvent) {
-        let (ox, oy) = target.origin;
+    /// Sends `t` to `to`, at its local `(x, y)`.
+    fn send_touch(&mut self, to: u32, x: f32, y: f32, t: TouchEvent) {
+        let Some(reactor) = self.reactor_of(to) else {
+            return;
+        };
         self.announce(
-            target.reactor,
+            reactor,
             &Event::Touch(Touch {
                 phase: phase_out(t.phase),
                 slot: t.slot,
-                x: t.x - ox,
-                y: t.y - oy,
+                x,
+                y,
                 screen_x: t.x,
                 screen_y: t.y,
                 time_ns: t.time_ns,
