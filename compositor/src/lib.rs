@@ -31,13 +31,19 @@ pub mod server;
 pub const DEFAULT_LOG_FILTER: &str = "warn,fusionfb::cli::run=info,fusionfb::apps=info,\
      fusion::master=info,winit=error,sctk=error,smithay_client_toolkit=error,calloop=error";
 
-/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default:
-/// [`DEFAULT_LOG_FILTER`]), in colour only when stderr is a terminal (not for journald or a
-/// log file).
-pub fn init_logging() {
+/// What the other commands log without `RUST_LOG`: warnings and the backend line (the demo
+/// and the bench run a master of their own, whose join and leave lines would only
+/// interleave with their report).
+pub const QUIET_LOG_FILTER: &str =
+    "warn,fusionfb::cli::run=info,winit=error,sctk=error,smithay_client_toolkit=error";
+
+/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default: `default`, which
+/// is [`DEFAULT_LOG_FILTER`] for `fusionfb run` and [`QUIET_LOG_FILTER`] for the rest), in
+/// colour only when stderr is a terminal (not for journald or a log file).
+pub fn init_logging(default: &str) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

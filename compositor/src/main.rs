@@ -159,8 +159,11 @@ enum InputAction {
 }
 
 fn main() -> ExitCode {
-    fusionfb::init_logging();
     let cli = Cli::parse();
+    fusionfb::init_logging(match cli.command {
+        Command::Run { .. } => fusionfb::DEFAULT_LOG_FILTER,
+        _ => fusionfb::QUIET_LOG_FILTER,
+    });
     let world = cli
         .world
         .clone()
