@@ -161,6 +161,9 @@ pub struct Master {
     handshaking: Vec<(OwnedFd, sys::PeerCred, Instant)>,
     /// When accepting failed for lack of descriptors: listen again at this time.
     listener_paused: Option<Instant>,
+    /// Handshakes dropped for the flood cap since the last warning, and when that was: a
+    /// flood is one warning a second, not one per connection.
+    handshakes_dropped: (u64, Option<Instant>),
     pub(crate) pools: BTreeMap<u32, ShmPool>,
     pub(crate) lock_names: Vec<Option<(String, FusioneeId)>>,
     pub(crate) lock_table: usize,
@@ -271,6 +274,7 @@ impl Master {
             departed_seq: 0,
             handshaking: Vec::new(),
             listener_paused: None,
+            handshakes_dropped: (0, None),
             pools,
             lock_names: vec![None; LOCK_SLOTS as usize],
             lock_table: table.offset as usize,
@@ -466,10 +470,17 @@ impl Master {
                 // pending handshake gives way to the newest.
                 let (old, cred, _) = self.handshaking.remove(0);
                 self.poller.delete(old.as_fd());
-                warn!(
-                    pid = cred.pid,
-                    "{MAX_HANDSHAKES} handshakes pending: dropping the oldest"
-                );
+                let (dropped, last) = &mut self.handshakes_dropped;
+                *dropped += 1;
+                if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    warn!(
+                        pid = cred.pid,
+                        dropped = *dropped,
+                        "{MAX_HANDSHAKES} handshakes pending: dropping the oldest"
+                    );
+                    *dropped = 0;
+                    *last = Some(Instant::now());
+                }
             }
             let cred = match sys::peer_cred(fd.as_fd()) {
                 Ok(c) => c,
