@@ -924,3 +924,51 @@ fn objects_lifecycle_owner_death_and_zombies() {
     ));
     drop(t);
 }
+
+/// A queued master call: its executions wait for the program that runs the master, which
+/// answers them in its own loop (through the call slot or the socket), ignores one-way ones,
+/// and a caller that leaves first costs nothing.
+#[test]
+fn queued_master_calls_are_answered_by_the_program() {
+    let w = world("queued");
+    let mut m = Master::create(w.clone()).unwrap();
+    let call = m.call_create_queued("echo");
+    let wc = w.clone();
+    let slave = std::thread::spawn(move || {
+        let mut s = Slave::enter(wc).unwrap();
+        let a = s.call_execute(call, 7, b"ping").unwrap();
+        s.call_oneway(call, 8, b"one-way").unwrap();
+        let b = s.call_execute(call, 9, b"pong").unwrap();
+        (a, b)
+    });
+    let mut seen = Vec::new();
+    wait_until(
+        "the slave's calls to be answered",
+        Duration::from_secs(20),
+        || {
+            m.dispatch(Some(Duration::from_millis(5))).unwrap();
+            while let Some(c) = m.next_call() {
+                seen.push((c.arg, c.payload.clone(), c.oneway));
+                if !c.oneway {
+                    let mut answer = c.payload.clone();
+                    answer.reverse();
+                    m.call_return(c.serial, Ok(answer), Vec::new()).unwrap();
+                }
+            }
+            slave.is_finished()
+        },
+    );
+    let (a, b) = slave.join().unwrap();
+    assert_eq!((a.as_slice(), b.as_slice()), (&b"gnip"[..], &b"gnop"[..]));
+    assert_eq!(
+        seen,
+        vec![
+            (7, b"ping".to_vec(), false),
+            (8, b"one-way".to_vec(), true),
+            (9, b"pong".to_vec(), false)
+        ]
+    );
+    // Destroyed, it is a call no more.
+    m.call_destroy(call).unwrap();
+    assert!(m.next_call().is_none());
+}

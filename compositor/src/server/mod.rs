@@ -1,9 +1,9 @@
 //! The display server: surfaces, windows and frames, served to slaves through Fusion.
 //!
 //! A [`Server`] owns a [`fusion::Master`] and a display backend. Slaves call its one entry
-//! call with [`fusionfb_protocol::Request`]s. Each request is queued by the call handler and
-//! answered by the server's loop (with [`fusion::Master::call_return`]), where the whole
-//! state is at hand:
+//! call with [`fusionfb_protocol::Request`]s. The call is a queued one
+//! ([`fusion::Master::call_create_queued`]): each request is handled and answered in the turn
+//! of the loop that received it, where the whole state is at hand:
 //!
 //! - A **surface** is 1–3 pixel buffers (memfds the slave maps and draws into, zero copies)
 //!   and a Fusion object whose reactor announces [`Event::FrameDone`]. `flip(buffer, damage)`
@@ -45,13 +45,11 @@ mod touch;
 pub use input::outside_output;
 pub use layers::LayerSpec;
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::os::fd::AsFd;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use fusion::{CallIn, CallOutcome, Master, MasterEvent, WorldConfig};
+use fusion::{Master, MasterEvent, WorldConfig};
 use fusionfb_protocol::{self as proto, Event};
 use gfx_drivers::backend::{Backend, BackendEvent, OutputId, PlaneId, PlaneKind, PlaneUpdate};
 use gfx_drivers::{Buffer, Format};
@@ -130,7 +128,6 @@ pub struct Server {
     primary: PlaneId,
     width: u32,
     height: u32,
-    queue: Rc<RefCell<VecDeque<CallIn>>>,
     pub(crate) surfaces: BTreeMap<u32, SurfaceState>,
     /// Bottom to top (layer first, then stacking order).
     pub(crate) windows: Vec<WindowState>,
@@ -230,12 +227,9 @@ impl Server {
         let mut master = Master::create(world)?;
         master.object_class_create(SURFACE_CLASS, |_, _| {})?;
         master.object_class_create(WINDOW_CLASS, |_, _| {})?;
-        let queue: Rc<RefCell<VecDeque<CallIn>>> = Rc::default();
-        let q = queue.clone();
-        let call = master.call_create(proto::CALL_NAME, move |_, c| {
-            q.borrow_mut().push_back(c);
-            CallOutcome::Later
-        });
+        // Requests are answered where the whole server is at hand: in the turn of the loop
+        // that receives them (`Server::serve_calls`).
+        let call = master.call_create_queued(proto::CALL_NAME);
         if specs
             .iter()
             .filter(|l| l.kind == PlaneKind::Primary)
@@ -298,7 +292,6 @@ impl Server {
             primary,
             width,
             height,
-            queue,
             surfaces: BTreeMap::new(),
             windows: Vec::new(),
             layers,
@@ -390,6 +383,21 @@ impl Server {
         self.damage_all();
     }
 
+    /// Answers every request the master has received, each as it comes (one-way requests
+    /// get no answer).
+    fn serve_calls(&mut self) {
+        while let Some(call) = self.master.next_call() {
+            let (serial, oneway) = (call.serial, call.oneway);
+            let (result, fds) = self.handle(call);
+            if oneway {
+                continue;
+            }
+            if let Err(e) = self.master.call_return(serial, result, fds) {
+                debug!("answer to call {serial} dropped: {e}");
+            }
+        }
+    }
+
     /// Waits up to `timeout` for work and does it: requests, departures, presented frames,
     /// and the next frame when something changed.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<(), ServerError> {
@@ -406,15 +414,7 @@ impl Server {
         fusionfb_sys::poll_readable(&fds, timeout);
         self.dispatch_input();
         self.master.dispatch(Some(Duration::ZERO))?;
-        loop {
-            let next = self.queue.borrow_mut().pop_front();
-            let Some(call) = next else { break };
-            let serial = call.serial;
-            let (result, fds) = self.handle(call);
-            if let Err(e) = self.master.call_return(serial, result, fds) {
-                debug!("answer to call {serial} dropped: {e}");
-            }
-        }
+        self.serve_calls();
         while let Some(e) = self.master.next_event() {
             if let MasterEvent::Left(id) = e {
                 self.forget(id);

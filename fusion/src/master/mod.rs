@@ -66,6 +66,9 @@ pub const LOCK_POOL_SIZE: usize = 1 << 20;
 pub const LOCK_SLOTS: u32 = 4096;
 /// Connections that may be in their handshake at once; beyond, the oldest is dropped.
 pub const MAX_HANDSHAKES: usize = 64;
+/// Most executions of queued master calls waiting for the program at once (a flood of one-way
+/// calls beyond it is refused with `Quota`).
+pub const MAX_QUEUED_CALLS: usize = 4096;
 /// Default limit of pending calls per caller and call.
 pub const DEFAULT_CALL_QUOTA: u32 = 256;
 /// The caller id of calls the world makes by itself (ref watches, dispatch callbacks).
@@ -169,6 +172,10 @@ pub struct Master {
     pub(crate) lock_table: usize,
     pub(crate) calls: BTreeMap<CallId, CallEntry>,
     handlers: HashMap<CallId, Handler>,
+    /// Calls whose executions wait in `calls_in` for the program ([`Master::call_create_queued`]).
+    queued_calls: std::collections::HashSet<CallId>,
+    /// Executions of queued calls, oldest first ([`Master::next_call`]).
+    calls_in: VecDeque<CallIn>,
     next_call: CallId,
     pub(crate) pending: HashMap<u32, Pending>,
     /// Calls whose caller left before the answer: serial → callee. A late answer to one is
@@ -280,6 +287,8 @@ impl Master {
             lock_table: table.offset as usize,
             calls: BTreeMap::new(),
             handlers: HashMap::new(),
+            queued_calls: Default::default(),
+            calls_in: VecDeque::new(),
             next_call: 0,
             pending: HashMap::new(),
             orphans: HashMap::new(),
@@ -563,6 +572,22 @@ impl Master {
         id
     }
 
+    /// Creates a call owned by the master whose executions are handed to the program that
+    /// runs it: [`Master::next_call`] gives them out after [`Master::dispatch`], and the
+    /// program answers each with [`Master::call_return`] (or not at all for a one-way call).
+    /// For a program whose state cannot be borrowed by a stored handler (the display server,
+    /// which owns its master): it answers in the same turn of its loop that received the call.
+    pub fn call_create_queued(&mut self, name: &str) -> CallId {
+        let id = self.new_call(name, MASTER_ID);
+        self.queued_calls.insert(id);
+        id
+    }
+
+    /// The oldest execution of a queued call not yet taken ([`Master::call_create_queued`]).
+    pub fn next_call(&mut self) -> Option<CallIn> {
+        self.calls_in.pop_front()
+    }
+
     pub(crate) fn new_call(&mut self, name: &str, owner: FusioneeId) -> CallId {
         self.next_call += 1;
         self.calls.insert(
@@ -598,6 +623,7 @@ impl Master {
             .remove(&call)
             .ok_or_else(|| Error::NotFound(format!("call {call}")))?;
         self.handlers.remove(&call);
+        self.queued_calls.remove(&call);
         let waiting = self.pending_where(|p| p.call == call);
         for s in waiting {
             // The owner may still answer calls already forwarded to it.
@@ -684,6 +710,34 @@ impl Master {
             )));
         }
         let serial = self.serial();
+        if owner == MASTER_ID && self.queued_calls.contains(&call) {
+            if self.calls_in.len() >= MAX_QUEUED_CALLS {
+                return Err(Error::Quota(format!(
+                    "{MAX_QUEUED_CALLS} executions of master calls wait already"
+                )));
+            }
+            if !oneway {
+                self.pending.insert(
+                    serial,
+                    Pending {
+                        caller,
+                        caller_serial,
+                        callee: MASTER_ID,
+                        call,
+                        via_slot,
+                    },
+                );
+            }
+            self.calls_in.push_back(CallIn {
+                caller,
+                serial,
+                arg,
+                payload,
+                fds,
+                oneway,
+            });
+            return Ok(None);
+        }
         if owner == MASTER_ID {
             let Some(mut h) = self.handlers.remove(&call) else {
                 return Err(Error::NotFound(format!("handler of call {call}")));
