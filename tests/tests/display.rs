@@ -722,3 +722,24 @@ fn layers_surfaces_and_windows_are_published_in_shared_memory() {
     });
     assert_eq!((layer.exclusive_surface, layer.exclusive_owner), (None, 0));
 }
+
+/// The master is one calloop loop: a source added to it (as the Wayland display will be) is
+/// one `insert_source`, and its callback gets the whole server, in the same turn as the
+/// master's own sources.
+#[test]
+fn a_source_added_to_the_servers_loop_runs_with_the_server() {
+    let (mut s, _w) = server("loop-source");
+    let (ping, source) = calloop::ping::make_ping().unwrap();
+    s.loop_handle()
+        .insert_source(source, |_, _, s: &mut Server| s.set_background(0x12_34_56))
+        .unwrap();
+    ping.ping();
+    wait_until(
+        "the added source's callback to change the glass",
+        Duration::from_secs(20),
+        || {
+            s.dispatch(Some(Duration::from_millis(20))).unwrap();
+            pixel(&s.screenshot().unwrap(), 5, 5) == 0xff12_3456
+        },
+    );
+}

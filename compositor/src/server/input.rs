@@ -13,7 +13,7 @@
 //! Touch the display backend receives itself (the `window` backend's mouse, in glass
 //! coordinates) is turned upright first and takes the same path ([`Server::backend_touch`]).
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 
 use fusion::Error;
 use fusionfb_input::{InputEvent, InputSource, OutputMap, Position, Synthetic, TouchPhase};
@@ -22,6 +22,8 @@ use tracing::warn;
 
 use super::{pointer, touch, Server};
 use crate::seat::{self, Action, Seat, Space, Stack};
+use calloop::generic::Generic;
+use calloop::{Interest, Mode, PostAction};
 
 /// What the server remembers about input.
 #[derive(Debug, Default)]
@@ -46,6 +48,22 @@ impl Server {
             height,
             transform: touch::panel_transform(self.transform),
         });
+        if let Some(token) = self.input_token.take() {
+            self.handle.remove(token);
+        }
+        match source.as_fd().try_clone_to_owned() {
+            Ok(fd) => {
+                let readable = Generic::new(fd, Interest::READ, Mode::Level);
+                match self.handle.insert_source(readable, |_, _, s: &mut Server| {
+                    s.dispatch_input();
+                    Ok(PostAction::Continue)
+                }) {
+                    Ok(token) => self.input_token = Some(token),
+                    Err(e) => warn!("input: cannot watch the input source: {}", e.error),
+                }
+            }
+            Err(e) => warn!("input: cannot watch the input source: {e}"),
+        }
         self.input.source = Some(source);
         self.update_cursor_visibility();
     }
@@ -53,10 +71,6 @@ impl Server {
     /// The input source, if one is installed.
     pub fn input_source(&mut self) -> Option<&mut InputSource> {
         self.input.source.as_mut()
-    }
-
-    pub(crate) fn input_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.input.source.as_ref().map(|s| s.as_fd())
     }
 
     /// Reads what the input devices have ready and routes it.

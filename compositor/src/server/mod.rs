@@ -19,8 +19,16 @@
 //!   presentation time, so clients pace themselves to the display: at most one frame of
 //!   latency from flip to glass.
 //!
-//! Input (libinput devices, key repeat, injection) comes from one `fusionfb_input::InputSource`
-//! whose fd is polled next to the master's and the backend's; `server/input.rs` routes it (touch,
+//! **One loop.** The server is the data of a calloop `EventLoop` (niri's `State` pattern):
+//! the Fusion master's fd, the display backend's and the input source's are sources on it,
+//! each callback gets the whole server (a request is answered in the callback that reads
+//! it), and another source — the Wayland display next — is one `insert_source` on
+//! [`Server::loop_handle`]. [`Server::dispatch`] runs one turn of it, with a time-out that
+//! wakes it for the next frame, then publishes what changed and composes. (The DRM backend
+//! still gathers its own DRM, udev and session sources on a loop of its own behind its one
+//! fd; moving those onto this loop is the next step.)
+//!
+//! Input (libinput devices, key repeat, injection) comes from one `fusionfb_input::InputSource`; `server/input.rs` routes it (touch,
 //! pointer and keyboard in `touch.rs`, `pointer.rs`, `keyboard.rs`): the pure routing model
 //! in [`crate::seat`] decides, the server carries its decisions out on the reactors.
 //!
@@ -49,6 +57,8 @@ use std::collections::BTreeMap;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use calloop::generic::Generic;
+use calloop::{EventLoop, Interest, LoopHandle, Mode, PostAction, RegistrationToken};
 use fusion::{Master, MasterEvent, WorldConfig};
 use fusionfb_protocol::{self as proto, Event};
 use gfx_drivers::backend::{Backend, BackendEvent, OutputId, PlaneId, PlaneKind, PlaneUpdate};
@@ -165,6 +175,15 @@ pub struct Server {
     display_closed: bool,
     /// The `[[app]]` programs' state, as `fusionfb run`'s supervisor last reported it.
     apps: Vec<proto::AppStatus>,
+    /// The loop every source of the master is on (see [`Server::loop_handle`]); taken out
+    /// while it dispatches, since the server is its data.
+    event_loop: Option<EventLoop<'static, Server>>,
+    /// A handle to it, for adding sources (also from inside callbacks).
+    handle: LoopHandle<'static, Server>,
+    /// The input source's registration, replaced with the source.
+    input_token: Option<RegistrationToken>,
+    /// The first error a source's callback met in the current turn.
+    failed: Option<ServerError>,
 }
 
 impl std::fmt::Debug for Server {
@@ -285,6 +304,8 @@ impl Server {
         };
         master.set_root(fusion::call::encode(&root)?);
         let (w, h) = (width as i32, height as i32);
+        let event_loop: EventLoop<'static, Server> = EventLoop::try_new().map_err(loop_error)?;
+        let handle = event_loop.handle();
         let mut server = Self {
             master,
             backend,
@@ -318,6 +339,10 @@ impl Server {
             output_name: info.name.clone(),
             display_closed: false,
             apps: Vec::new(),
+            event_loop: Some(event_loop),
+            handle,
+            input_token: None,
+            failed: None,
         };
         // Injection works from the start; `fusionfb run` replaces this source with one that
         // has the config's devices, keymap and calibration.
@@ -325,7 +350,50 @@ impl Server {
             Ok(src) => server.set_input(src),
             Err(e) => warn!("no input source: {e}"),
         }
+        server.insert_sources()?;
         Ok(server)
+    }
+
+    /// Puts the Fusion master and the display backend on the server's loop (the input
+    /// source goes on it in [`Server::set_input`]).
+    fn insert_sources(&mut self) -> Result<(), ServerError> {
+        let master = Generic::new(
+            self.master
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(fusion::Error::from)?,
+            Interest::READ,
+            Mode::Level,
+        );
+        self.handle
+            .insert_source(master, |_, _, s: &mut Server| {
+                s.dispatch_master();
+                Ok(PostAction::Continue)
+            })
+            .map_err(|e| loop_error(e.error))?;
+        let backend = Generic::new(
+            self.backend
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(fusion::Error::from)?,
+            Interest::READ,
+            Mode::Level,
+        );
+        self.handle
+            .insert_source(backend, |_, _, s: &mut Server| {
+                if let Err(e) = s.dispatch_backend() {
+                    s.failed.get_or_insert(e);
+                }
+                Ok(PostAction::Continue)
+            })
+            .map_err(|e| loop_error(e.error))?;
+        Ok(())
+    }
+
+    /// A handle to the master's loop: a new source (the Wayland display, a timer) is one
+    /// `insert_source` on it, and its callback gets the whole [`Server`].
+    pub fn loop_handle(&self) -> LoopHandle<'static, Server> {
+        self.handle.clone()
     }
 
     /// Sets what [`proto::Request::Describe`] reports about the master's `[[app]]`
@@ -409,18 +477,37 @@ impl Server {
             }
             None => timeout,
         };
-        let mut fds = vec![self.master.as_fd(), self.backend.as_fd()];
-        fds.extend(self.input_fd());
-        fusionfb_sys::poll_readable(&fds, timeout);
-        self.dispatch_input();
-        self.master.dispatch(Some(Duration::ZERO))?;
+        let mut event_loop = self
+            .event_loop
+            .take()
+            .ok_or_else(|| ServerError::Other("Server::dispatch called from a callback".into()))?;
+        let turn = event_loop.dispatch(timeout, self);
+        self.event_loop = Some(event_loop);
+        turn.map_err(loop_error)?;
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.publish();
+        self.frame()
+    }
+
+    /// The master's fd is readable: new slaves, requests (answered here), departures.
+    fn dispatch_master(&mut self) {
+        if let Err(e) = self.master.dispatch(Some(Duration::ZERO)) {
+            self.failed.get_or_insert(e.into());
+            return;
+        }
         self.serve_calls();
         while let Some(e) = self.master.next_event() {
             if let MasterEvent::Left(id) = e {
                 self.forget(id);
             }
         }
-        self.publish();
+    }
+
+    /// The backend's fd is readable: presented frames, hot-plug, session, touches of a
+    /// desktop window.
+    fn dispatch_backend(&mut self) -> Result<(), ServerError> {
         for e in self.backend.dispatch()? {
             match e {
                 BackendEvent::Presented(p) => {
@@ -457,7 +544,7 @@ impl Server {
                 other => debug!("backend: {other:?}"),
             }
         }
-        self.frame()
+        Ok(())
     }
 
     /// The output came back (re-plugged) or changed: show everything again, checking that
@@ -980,4 +1067,9 @@ pub(crate) fn backend_failure(op: &str, e: gfx_drivers::backend::Error) -> fusio
         gfx_drivers::backend::Error::Io(io) => fusion::Error::io(op, &io),
         other => fusion::Error::io(op, &std::io::Error::other(other.to_string())),
     }
+}
+
+/// A failure of the master's event loop itself (epoll), as a server error.
+fn loop_error(e: impl std::fmt::Display) -> ServerError {
+    ServerError::Other(format!("event loop: {e}"))
 }
