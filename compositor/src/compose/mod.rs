@@ -110,7 +110,6 @@ mod pixman_glue;
 mod scanout;
 
 pub mod bench;
-pub mod golden;
 pub mod png;
 
 pub use buffer::{
