@@ -7,7 +7,7 @@
 //! layers, surfaces, windows and their descriptors in shared memory, frame scheduling,
 //! input routing), the seat ([`seat`]: where input goes — hit test, grabs, enter/leave,
 //! focus — as a pure model the server carries out), the software compositor ([`compose`]:
-//! pixman composition, damage, output transforms, scan-out detection, golden images), the
+//! pixman composition, damage, output transforms, scan-out detection, PNG files), the
 //! supervisor of the config's `[[app]]` programs ([`apps`]) and the command's subcommands
 //! ([`cli`]: `run`, `status`, `screenshot`, `input`, `demo`, `arena-demo`, `bench`).
 //!

@@ -62,6 +62,9 @@ enum Command {
     },
     /// Measure the display server: composition, start-up, join time, memory, touch-to-app
     /// latency, bytes composed per frame, flip-to-present latency.
+    ///
+    /// Runs the `fusionfb-bench` program (next to this one, else on PATH; build it with
+    /// `cargo build --release -p fusionfb-bench`).
     Bench {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -69,22 +72,6 @@ enum Command {
         /// Fewer samples (a smoke run).
         #[arg(long)]
         quick: bool,
-    },
-    /// A client of the per-client memory measurement (started by `fusionfb bench`).
-    #[command(hide = true)]
-    BenchClient {
-        /// Animate a 256x256 surface at this position instead of idling.
-        #[arg(long)]
-        animate: Option<i32>,
-        /// What to do (see `fusionfb::cli::bench::ClientRole`).
-        #[arg(long, value_enum, default_value = "idle")]
-        role: fusionfb::cli::bench::ClientRole,
-        /// Where a `touch` client puts its window.
-        #[arg(long, default_value_t = 0)]
-        x: i32,
-        /// Where a `touch` client puts its window.
-        #[arg(long, default_value_t = 0)]
-        y: i32,
     },
     /// The Fusion arena demo: a master, slave processes, a crash, and the world's snapshot.
     ArenaDemo {
@@ -218,24 +205,15 @@ fn main() -> ExitCode {
             screenshot,
             world: cli.world.clone(),
         }),
-        Command::Bench { json, quick } => fusionfb::cli::bench::run(quick).and_then(|figures| {
-            if json {
-                let s = serde_json::to_string_pretty(&figures)?;
-                println!("{s}");
-            } else {
-                fusionfb::cli::bench::print_table(&figures);
-            }
-            Ok(())
-        }),
-        Command::BenchClient {
-            animate,
-            role,
-            x,
-            y,
-        } => match animate {
-            Some(x) => fusionfb::cli::bench::animating_client(&world, x),
-            None => fusionfb::cli::bench::run_client(&world, role, (x, y)),
-        },
+        Command::Bench { json, quick } => {
+            let flags = [("--json", json), ("--quick", quick)];
+            let args: Vec<std::ffi::OsString> = flags
+                .into_iter()
+                .filter(|&(_, on)| on)
+                .map(|(flag, _)| flag.into())
+                .collect();
+            fusionfb::cli::bench::run(&args)
+        }
         Command::ArenaDemo { slaves } => fusionfb::cli::arena::run(&world, slaves),
         Command::ArenaClient { index } => fusionfb::cli::arena::client(&world, index),
     };

@@ -4,7 +4,10 @@
 //! `target/golden-failures/NAME.actual.png`. `FUSIONFB_BLESS=1 cargo test -p fusionfb --test
 //! compose_golden` rewrites the references (look at them before committing).
 
-use fusionfb::compose::golden::Golden;
+mod support;
+
+use support::golden::Golden;
+
 use fusionfb::compose::{
     compose, compose_full, compose_via_scratch, frame_damage, BufferRef, Damage, Element, Format,
     PixelBuffer, Rect, Scene, Transform,

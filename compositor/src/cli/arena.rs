@@ -7,7 +7,7 @@
 //! while holding the lock; the master releases it and the next locker is told the owner
 //! died. Last, the master prints the world's snapshot and asks everyone to leave.
 //!
-//! `fusionfb demo` ([`crate::demo`]) shows the display server; this one shows the IPC layer
+//! `fusionfb demo` ([`crate::cli::demo`]) shows the display server; this one shows the IPC layer
 //! underneath it.
 
 use anyhow::Context as _;

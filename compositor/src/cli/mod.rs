@@ -4,8 +4,8 @@
 //! ([`screenshot`]), `fusionfb input` ([`input`]: synthetic input through the master's
 //! routing, and the opening of the config's input devices), `fusionfb demo` ([`demo`]: the
 //! display demo with the demo apps and a scripted touch sequence), `fusionfb arena-demo`
-//! ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`]). `main.rs` only parses the
-//! command line and calls these.
+//! ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`](mod@bench): runs the separate
+//! `fusionfb-bench` program). `main.rs` only parses the command line and calls these.
 
 pub mod arena;
 pub mod bench;

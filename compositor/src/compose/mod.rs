@@ -3,7 +3,8 @@
 //! Windows that do not own a layer are drawn by the master into the shared layer's scan-out
 //! buffer. This module is that drawing, and nothing else: no window policy, no devices, no
 //! timing. It takes pixels in and writes pixels out, so it is tested with golden images and
-//! measured with [`bench`](mod@bench).
+//! measured by the composition benchmark of `fusionfb-bench` (`compositor/bench/`), next to
+//! [`compose_bare`], bare pixman.
 //!
 //! ## Concepts
 //!
@@ -65,7 +66,7 @@
 //!
 //! The alternative — compose upright into a logical-size scratch buffer, then copy the damaged
 //! area into the target through the rotation — is [`compose_via_scratch`]. Neither wins
-//! everywhere (release build, 1280×800, shared x86 cores; [`bench`](mod@bench)):
+//! everywhere (release build, 1280×800, shared x86 cores; `fusionfb-bench`'s composition cases):
 //!
 //! | rotated 90°, full damage            | direct (`compose`) | via scratch |
 //! |-------------------------------------|--------------------|-------------|
@@ -109,8 +110,6 @@ mod geometry;
 mod pixman_glue;
 mod scanout;
 
-pub mod bench;
-pub mod golden;
 pub mod png;
 
 pub use buffer::{
@@ -451,7 +450,7 @@ pub fn compose(
 /// Same pixels as [`compose`], different cost: blending through a rotation takes pixman's
 /// generic transformed path for every translucent layer, while a rotated SRC copy has
 /// dedicated fast paths, so with several overlapping translucent windows this is faster
-/// (see [`bench`](mod@bench)) — at the price of a logical-size scratch buffer and of one more pass over
+/// (see `fusionfb-bench`'s composition cases) — at the price of a logical-size scratch buffer and of one more pass over
 /// the damage, which makes it slower for opaque windows. With [`Transform::Normal`] the scratch
 /// is not used.
 pub fn compose_via_scratch(
@@ -515,6 +514,46 @@ pub fn compose_via_scratch(
         (ext.width, ext.height),
     );
     Ok(stats)
+}
+
+/// The floor under [`compose`]: the same pixels drawn with pixman alone, for benchmarks and
+/// for checking that `compose` draws what pixman would. The whole target is filled with
+/// `background` (`0x??RRGGBB`, alpha ignored), then each element, bottom to top, is one OVER
+/// composite of its whole buffer at its destination's top-left corner — no occlusion, damage,
+/// clip, opacity, scaling or transform, so it is only equal to [`compose`] for a scene of
+/// unscaled, untransformed, fully opaque-or-premultiplied elements at full opacity on an
+/// upright output.
+pub fn compose_bare(
+    target: &mut BufferMut<'_>,
+    background: u32,
+    elements: &[Element<'_>],
+) -> Result<(), ComposeError> {
+    if !target.format().is_target() {
+        return Err(ComposeError::UnsupportedTarget(target.format()));
+    }
+    let all = [Rect::from_size(target.width() as i32, target.height() as i32).to_box()];
+    let mut dst =
+        pixman_glue::target_image(target).map_err(|_| ComposeError::Pixman("target image"))?;
+    dst.fill_boxes(
+        Operation::Src,
+        Color::from_u32(background | 0xff00_0000),
+        &all,
+    )
+    .map_err(|_| ComposeError::Pixman("fill"))?;
+    for e in elements {
+        let src = pixman_glue::source_image(&e.buffer)
+            .map_err(|_| ComposeError::Pixman("source image"))?;
+        dst.composite32(
+            Operation::Over,
+            &src,
+            None,
+            (0, 0),
+            (0, 0),
+            (e.dst.x, e.dst.y),
+            (e.dst.width, e.dst.height),
+        );
+    }
+    Ok(())
 }
 
 /// [`compose`] with the whole output damaged.

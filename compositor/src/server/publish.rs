@@ -106,7 +106,7 @@ impl Server {
     }
 
     /// Everything on the display now (what [`proto::Request::Describe`] answers).
-    pub(crate) fn scene(&self) -> proto::Scene {
+    pub fn scene(&self) -> proto::Scene {
         proto::Scene {
             layers: (0..self.layers.len())
                 .map(|z| self.layer_descriptor(z))

@@ -1,12 +1,13 @@
-//! A benchmark of composition, for `fusionfb bench` and for judging changes.
+//! A benchmark of composition (`fusionfb::compose`), for `fusionfb bench` and for judging
+//! changes.
 //!
 //! The scene: four 640×480 `Argb8888` windows (translucent gradients, overlapping) over a
 //! 1280×800 `Xrgb8888` background. Measured, each as median and 99th percentile of
 //! [`BenchOptions::iterations`] runs:
 //!
 //! - `compose full`: [`compose`] with the whole output damaged;
-//! - `pixman bare`: the same pixels drawn with pixman directly (one fill, four OVER
-//!   composites), the floor that `compose` adds its region work to;
+//! - `pixman bare`: the same pixels drawn with pixman directly ([`compose_bare`]: one fill,
+//!   four OVER composites), the floor that `compose` adds its region work to;
 //! - `memcpy frame`: copying a 1280×800×4 frame, the memory-bandwidth yardstick;
 //! - `compose 64x64`: [`compose`] with one 64×64 damage rectangle over the overlapping windows;
 //! - `compose full 90°`: the full frame onto a panel rotated 90° (800×1280 physical), the cost of
@@ -15,14 +16,14 @@
 //!   upright into a scratch frame, then one rotated SRC copy;
 //! - `opaque 90°` and `opaque 90° scratch`: both ways for one opaque full-screen window.
 //!
-//! Run it optimised: `cargo run --release -p fusionfb --example compose_bench`.
+//! Run it optimised: `cargo run --release -p fusionfb-bench --example compose_bench`.
 
 use std::fmt;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use super::{
-    compose, compose_via_scratch, pixman_glue, Damage, Element, Format, PixelBuffer, Rect, Scene,
+use fusionfb::compose::{
+    compose, compose_bare, compose_via_scratch, Damage, Element, Format, PixelBuffer, Rect, Scene,
     Transform,
 };
 
@@ -170,27 +171,8 @@ pub fn run(options: BenchOptions) -> BenchReport {
 
     timings.push(measure("pixman bare", frame_pixels, n, || {
         let mut view = target.view_mut();
-        let mut dst = pixman_glue::target_image(&mut view).expect("target image");
-        let all = [Rect::from_size(OUT_W as i32, OUT_H as i32).to_box()];
-        dst.fill_boxes(
-            pixman::Operation::Src,
-            pixman::Color::from_u32(0xff20_3040),
-            &all,
-        )
-        .expect("fill");
-        for e in &elements {
-            let src = pixman_glue::source_image(&e.buffer).expect("source image");
-            dst.composite32(
-                pixman::Operation::Over,
-                &src,
-                None,
-                (0, 0),
-                (0, 0),
-                (e.dst.x, e.dst.y),
-                (e.dst.width, e.dst.height),
-            );
-        }
-        black_box(&dst);
+        compose_bare(&mut view, scene.background, &elements).expect("bare pixman");
+        black_box(&view);
     }));
 
     let source = PixelBuffer::filled(OUT_W, OUT_H, Format::Xrgb8888, 0x123456);
@@ -294,22 +276,7 @@ mod tests {
         )
         .unwrap();
         let mut b = PixelBuffer::filled(OUT_W, OUT_H, Format::Xrgb8888, 0x20_30_40);
-        {
-            let mut view = b.view_mut();
-            let mut dst = pixman_glue::target_image(&mut view).unwrap();
-            for e in &elements {
-                let src = pixman_glue::source_image(&e.buffer).unwrap();
-                dst.composite32(
-                    pixman::Operation::Over,
-                    &src,
-                    None,
-                    (0, 0),
-                    (0, 0),
-                    (e.dst.x, e.dst.y),
-                    (e.dst.width, e.dst.height),
-                );
-            }
-        }
+        compose_bare(&mut b.view_mut(), scene.background, &elements).unwrap();
         for y in 0..OUT_H {
             for x in 0..OUT_W {
                 assert_eq!(a.pixel(x, y), b.pixel(x, y), "({x}, {y})");

@@ -24,7 +24,7 @@ use fusionfb_protocol as proto;
 
 use super::latency::{print_samples, Jitter};
 use super::{read_samples, Clients};
-use crate::server::Server;
+use fusionfb::server::Server;
 
 /// The damaged square of `--role damage`, in its 256x256 surface.
 pub const DAMAGE: proto::Rect = proto::Rect::new(16, 16, 32, 32);
@@ -58,7 +58,7 @@ pub fn run(
 ) -> anyhow::Result<FrameRun> {
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let mut clients = Clients(vec![Command::new(exe)
-        .args(["--world", world, "bench-client", "--role", role])
+        .args(["--world", world, "client", "--role", role])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| err(&e))?]);

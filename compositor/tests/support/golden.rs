@@ -9,8 +9,12 @@
 //! Comparison is exact. It goes through the PNG encoding on both sides, so buffers of any
 //! format compare the way their PNG files look.
 //!
-//! ```no_run
-//! use fusionfb::compose::{golden::Golden, Format, PixelBuffer};
+//! It is a helper of `fusionfb`'s integration tests (`tests/support/`), not part of the
+//! library: the master never compares images.
+//!
+//! ```ignore
+//! use fusionfb::compose::{Format, PixelBuffer};
+//! use support::golden::Golden;
 //!
 //! let frame = PixelBuffer::filled(160, 100, Format::Xrgb8888, 0x203040);
 //! Golden::for_crate(env!("CARGO_MANIFEST_DIR")).assert("background", &frame.view());
@@ -18,8 +22,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::png::{self, PngError};
-use super::{BufferRef, PixelBuffer};
+use fusionfb::compose::png::{self, PngError};
+use fusionfb::compose::{BufferRef, PixelBuffer};
 
 /// The environment variable that turns checks into (re)writing references.
 pub const BLESS_ENV: &str = "FUSIONFB_BLESS";
@@ -201,7 +205,7 @@ fn differences(a: &PixelBuffer, b: &PixelBuffer) -> Option<(u64, u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::Format;
+    use fusionfb::compose::Format;
 
     #[test]
     fn reports_the_first_differing_pixel_and_writes_the_actual_image() {

@@ -5,7 +5,7 @@
 //!   as it is created (what the kernel does for a real one) and fed through the master's
 //!   real input path ([`Server::inject`]: the input source, the hit test, the implicit grab,
 //!   the window's reactor). Events alternate down and up on one slot, at the centre of a
-//!   window owned by a slave process (`fusionfb bench-client --role touch`), which takes its
+//!   window owned by a slave process (`fusionfb-bench client --role touch`), which takes its
 //!   events from the client library's blocking iterator ([`Display::events`]) as an
 //!   application would and records `now - time_ns` for each touch the moment it gets it.
 //!   Not included: the kernel-to-master read of a real device (libinput's own dispatch).
@@ -27,7 +27,7 @@ use fusionfb_client::display::{ClientEvent, Display};
 use fusionfb_protocol::{Injected, TouchPhase};
 
 use super::{read_samples, Clients};
-use crate::server::Server;
+use fusionfb::server::Server;
 
 /// Samples dropped at the start of each run.
 pub const WARMUP: usize = 5;
@@ -84,7 +84,7 @@ pub fn touch_to_app(
     let (x, y, side) = TOUCH_RECT;
     clients.0.push(
         Command::new(exe)
-            .args(["--world", world, "bench-client", "--role", "touch"])
+            .args(["--world", world, "client", "--role", "touch"])
             .args(["--x", &x.to_string(), "--y", &y.to_string()])
             .stdout(Stdio::piped())
             .spawn()
@@ -93,7 +93,7 @@ pub fn touch_to_app(
     for i in 0..animating {
         clients.0.push(
             Command::new(exe)
-                .args(["--world", world, "bench-client", "--animate"])
+                .args(["--world", world, "client", "--animate"])
                 .arg((i as i32 * 170).to_string())
                 .stdout(Stdio::null())
                 .spawn()
@@ -166,7 +166,7 @@ pub fn socket_wake(exe: &std::path::Path, events: usize) -> anyhow::Result<Vec<f
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let (mut ours, theirs) = UnixStream::pair().map_err(|e| err(&e))?;
     let mut clients = Clients(vec![Command::new(exe)
-        .args(["bench-client", "--role", "wake"])
+        .args(["client", "--role", "wake"])
         .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stdout(Stdio::piped())
         .spawn()

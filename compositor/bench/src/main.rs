@@ -1,0 +1,84 @@
+//! The `fusionfb-bench` command: the display server's benchmarks (`fusionfb bench` runs it).
+
+#![deny(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "fusionfb-bench",
+    version,
+    about = "Measure the display server: composition, start-up, join time, memory, \
+             touch-to-app latency, bytes composed per frame, flip-to-present latency"
+)]
+struct Cli {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Fewer samples (a smoke run).
+    #[arg(long)]
+    quick: bool,
+    /// The world of a bench client (the bench itself runs in a world of its own).
+    #[arg(long, global = true, hide = true)]
+    world: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A client process of the measurements (started by the bench itself).
+    #[command(hide = true)]
+    Client {
+        /// Animate a 256x256 surface at this position instead of idling.
+        #[arg(long)]
+        animate: Option<i32>,
+        /// What to do (see `fusionfb_bench::ClientRole`).
+        #[arg(long, value_enum, default_value = "idle")]
+        role: fusionfb_bench::ClientRole,
+        /// Where a `touch` client puts its window.
+        #[arg(long, default_value_t = 0)]
+        x: i32,
+        /// Where a `touch` client puts its window.
+        #[arg(long, default_value_t = 0)]
+        y: i32,
+    },
+}
+
+fn main() -> ExitCode {
+    fusionfb::init_logging(fusionfb::QUIET_LOG_FILTER);
+    let cli = Cli::parse();
+    let world = cli
+        .world
+        .clone()
+        .unwrap_or_else(fusion::world::default_world_name);
+    let result = match cli.command {
+        None => fusionfb_bench::run(cli.quick).and_then(|figures| {
+            if cli.json {
+                let s = serde_json::to_string_pretty(&figures)?;
+                println!("{s}");
+            } else {
+                fusionfb_bench::print_table(&figures);
+            }
+            Ok(())
+        }),
+        Some(Command::Client {
+            animate,
+            role,
+            x,
+            y,
+        }) => match animate {
+            Some(x) => fusionfb_bench::animating_client(&world, x),
+            None => fusionfb_bench::run_client(&world, role, (x, y)),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fusionfb-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

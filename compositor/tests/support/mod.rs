@@ -1,0 +1,3 @@
+//! Helpers of `fusionfb`'s integration tests (not part of the library).
+
+pub mod golden;
