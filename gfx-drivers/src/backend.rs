@@ -292,20 +292,7 @@ pub struct Presented {
     pub refresh_ns: u64,
 }
 
-/// What a contact of a [`BackendEvent::Touch`] does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TouchPhase {
-    /// The contact starts (a mouse button went down).
-    Down,
-    /// The contact moved.
-    Motion,
-    /// The contact ended.
-    Up,
-    /// The contact was taken away (the window lost the pointer mid-drag).
-    Cancel,
-    /// End of a group of changes that belong together (libinput's touch frame).
-    Frame,
-}
+pub use fusionfb_types::TouchPhase;
 
 /// Touch input a backend receives itself — the `window` backend's mouse, which acts as a
 /// finger — in output coordinates (pixels of the current mode, unrotated). The backend knows

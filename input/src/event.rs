@@ -1,20 +1,7 @@
 //! The events this crate produces ([`InputEvent`]) and the synthetic ones it takes
 //! ([`Synthetic`]). They know nothing about windows.
 
-/// What a touch contact did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TouchPhase {
-    /// Finger down.
-    Down,
-    /// Finger moved.
-    Motion,
-    /// Finger up.
-    Up,
-    /// The contact was cancelled (palm rejection, device gone).
-    Cancel,
-    /// End of a multi-touch frame: the contacts reported since the last one belong together.
-    Frame,
-}
+pub use fusionfb_types::TouchPhase;
 
 /// One touch event.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -929,20 +929,7 @@ pub struct RawTouch {
     pub time_ns: u64,
 }
 
-/// What a touch contact did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TouchPhase {
-    /// Finger down.
-    Down,
-    /// Finger moved.
-    Motion,
-    /// Finger up.
-    Up,
-    /// The contact was cancelled (palm, device gone).
-    Cancel,
-    /// End of a multi-touch frame.
-    Frame,
-}
+pub use fusionfb_types::TouchPhase;
 
 /// A touch event as a window receives it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -197,16 +197,7 @@ impl Target {
     }
 }
 
-/// A touch phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TouchPhase {
-    Down,
-    Motion,
-    Up,
-    Cancel,
-    /// The end of a multi-touch frame.
-    Frame,
-}
+pub use fusionfb_types::TouchPhase;
 
 /// A touch event in output coordinates.
 #[derive(Debug, Clone, Copy, PartialEq)]

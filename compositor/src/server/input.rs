@@ -16,7 +16,7 @@
 use std::os::fd::AsFd;
 
 use fusion::Error;
-use fusionfb_input::{InputEvent, InputSource, OutputMap, Position, Synthetic, TouchPhase};
+use fusionfb_input::{InputEvent, InputSource, OutputMap, Position, Synthetic};
 use fusionfb_protocol::{self as proto, Injected};
 use tracing::warn;
 
@@ -122,12 +122,12 @@ impl Server {
         for e in events {
             let s = match e {
                 Injected::Touch { phase, slot, x, y } => Synthetic::Touch {
-                    phase: touch::phase_in(phase),
+                    phase,
                     slot,
                     at: Position::Output(x, y),
                 },
                 Injected::DeviceTouch { phase, slot, u, v } => Synthetic::Touch {
-                    phase: touch::phase_in(phase),
+                    phase,
                     slot,
                     at: Position::Device(u, v),
                 },
@@ -311,17 +311,6 @@ impl Server {
             y,
         };
         self.touch(touch, t.time_ns);
-    }
-}
-
-/// Phases the other way.
-pub(crate) fn phase_out(p: TouchPhase) -> proto::TouchPhase {
-    match p {
-        TouchPhase::Down => proto::TouchPhase::Down,
-        TouchPhase::Motion => proto::TouchPhase::Motion,
-        TouchPhase::Up => proto::TouchPhase::Up,
-        TouchPhase::Cancel => proto::TouchPhase::Cancel,
-        TouchPhase::Frame => proto::TouchPhase::Frame,
     }
 }
 

@@ -12,10 +12,9 @@
 //! In calibration mode ([`fusionfb_protocol::Request::CalibrationMode`]) every touch goes to
 //! the calibrating window as a [`fusionfb_protocol::RawTouch`] instead, and nowhere else.
 
-use fusionfb_input::{PanelTransform, TouchEvent, TouchPhase};
-use fusionfb_protocol::{self as proto, Event, RawTouch, Touch};
+use fusionfb_input::{PanelTransform, TouchEvent};
+use fusionfb_protocol::{Event, RawTouch, Touch};
 
-use super::input::phase_out;
 use super::Server;
 use crate::compose::Transform;
 use crate::seat::{self, Action};
@@ -35,35 +34,13 @@ pub(crate) fn panel_transform(t: Transform) -> PanelTransform {
     PanelTransform::new(deg, flipped)
 }
 
-/// Protocol phases to the input crate's.
-pub(crate) fn phase_in(p: proto::TouchPhase) -> TouchPhase {
-    match p {
-        proto::TouchPhase::Down => TouchPhase::Down,
-        proto::TouchPhase::Motion => TouchPhase::Motion,
-        proto::TouchPhase::Up => TouchPhase::Up,
-        proto::TouchPhase::Cancel => TouchPhase::Cancel,
-        proto::TouchPhase::Frame => TouchPhase::Frame,
-    }
-}
-
-/// The input crate's phases to the seat's.
-fn phase_seat(p: TouchPhase) -> seat::TouchPhase {
-    match p {
-        TouchPhase::Down => seat::TouchPhase::Down,
-        TouchPhase::Motion => seat::TouchPhase::Motion,
-        TouchPhase::Up => seat::TouchPhase::Up,
-        TouchPhase::Cancel => seat::TouchPhase::Cancel,
-        TouchPhase::Frame => seat::TouchPhase::Frame,
-    }
-}
-
 impl Server {
     /// Routes one touch event (output coordinates) to its target.
     pub(crate) fn route_touch(&mut self, t: TouchEvent) {
         if let Some(w) = self.input.calibrating {
             if let Some(reactor) = self.target(w) {
                 let raw = RawTouch {
-                    phase: phase_out(t.phase),
+                    phase: t.phase,
                     slot: t.slot,
                     u: t.raw.0,
                     v: t.raw.1,
@@ -74,7 +51,7 @@ impl Server {
             }
         }
         let touch = seat::Touch {
-            phase: phase_seat(t.phase),
+            phase: t.phase,
             slot: t.slot,
             x: t.x,
             y: t.y,
@@ -96,7 +73,7 @@ impl Server {
         self.announce(
             reactor,
             &Event::Touch(Touch {
-                phase: phase_out(t.phase),
+                phase: t.phase,
                 slot: t.slot,
                 x,
                 y,
