@@ -710,6 +710,14 @@ impl Master {
             )));
         }
         let serial = self.serial();
+        // Where the master's answer goes, when it comes later (a queued call, or `Later`).
+        let answer_to_master = Pending {
+            caller,
+            caller_serial,
+            callee: MASTER_ID,
+            call,
+            via_slot,
+        };
         if owner == MASTER_ID && self.queued_calls.contains(&call) {
             if self.calls_in.len() >= MAX_QUEUED_CALLS {
                 return Err(Error::Quota(format!(
@@ -717,16 +725,7 @@ impl Master {
                 )));
             }
             if !oneway {
-                self.pending.insert(
-                    serial,
-                    Pending {
-                        caller,
-                        caller_serial,
-                        callee: MASTER_ID,
-                        call,
-                        via_slot,
-                    },
-                );
+                self.pending.insert(serial, answer_to_master);
             }
             self.calls_in.push_back(CallIn {
                 caller,
@@ -761,16 +760,7 @@ impl Master {
                 CallOutcome::Fail(e) => Err(e),
                 CallOutcome::Later => {
                     if !oneway {
-                        self.pending.insert(
-                            serial,
-                            Pending {
-                                caller,
-                                caller_serial,
-                                callee: MASTER_ID,
-                                call,
-                                via_slot,
-                            },
-                        );
+                        self.pending.insert(serial, answer_to_master);
                     }
                     Ok(None)
                 }
