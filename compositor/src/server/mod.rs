@@ -487,6 +487,9 @@ impl Server {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
+        // libinput queues events without its fd becoming readable (the devices found when a
+        // seat is assigned or a session resumes): drain it every turn, as before the loop.
+        self.dispatch_input();
         self.publish();
         self.frame()
     }
