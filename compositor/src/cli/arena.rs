@@ -212,20 +212,7 @@ pub fn run(world: &str, slaves: u32) -> anyhow::Result<()> {
             tracing::debug!(fusionee = id, "left");
         }
     }
-    println!(
-        "fusionfb arena-demo: done in {:.2} s — {}",
-        started.elapsed().as_secs_f64(),
-        if ok {
-            "all checks passed"
-        } else {
-            "SOME CHECKS FAILED"
-        }
-    );
-    if ok {
-        Ok(())
-    } else {
-        Err(anyhow::anyhow!("the demo's checks failed"))
-    }
+    super::finish("fusionfb arena-demo", started, 2, ok)
 }
 
 fn lock_index(m: &Master, lock: &fusion::skirmish::Skirmish) -> u32 {

@@ -200,20 +200,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
         s.master().fusionees().is_empty()
     });
     drop(apps);
-    println!(
-        "fusionfb demo: done in {:.1} s — {}",
-        started.elapsed().as_secs_f64(),
-        if ok {
-            "all checks passed"
-        } else {
-            "SOME CHECKS FAILED"
-        }
-    );
-    if ok {
-        Ok(())
-    } else {
-        Err(anyhow::anyhow!("the demo's checks failed"))
-    }
+    super::finish("fusionfb demo", started, 1, ok)
 }
 
 /// A finger going down at `from`, moving to `to` in `moves` steps and lifting: one

@@ -14,3 +14,25 @@ pub mod input;
 pub mod run;
 pub mod screenshot;
 pub mod status;
+
+/// The last line of a demo (`fusionfb demo`, `fusionfb arena-demo`): how long it took and
+/// whether every check passed (seconds with `decimals` places); an error when one did not.
+pub(crate) fn finish(
+    name: &str,
+    started: std::time::Instant,
+    decimals: usize,
+    ok: bool,
+) -> anyhow::Result<()> {
+    let verdict = if ok {
+        "all checks passed"
+    } else {
+        "SOME CHECKS FAILED"
+    };
+    println!(
+        "{name}: done in {:.*} s — {verdict}",
+        decimals,
+        started.elapsed().as_secs_f64()
+    );
+    anyhow::ensure!(ok, "the demo's checks failed");
+    Ok(())
+}
