@@ -156,9 +156,14 @@ impl Slave {
                     stale.push(dir.clone())
                 }
                 // A world this user may not reach: said clearly unless a master elsewhere
-                // takes us.
+                // takes us. Only when the world is known to be there (the one directory asked
+                // for, or a world directory we can see): a directory we cannot even search
+                // (a root service's /run/fusionfb) says nothing about a mistyped name, and is
+                // listed as "cannot list" in `NoMaster` instead.
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                    denied.get_or_insert(at.socket_path());
+                    if dirs.len() == 1 || std::fs::metadata(at.dir()).is_ok() {
+                        denied.get_or_insert(at.socket_path());
+                    }
                 }
                 Err(e) => {
                     let op = format!("connecting to {}", at.socket_path().display());
