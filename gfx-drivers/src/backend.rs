@@ -44,11 +44,12 @@
 //!
 //! ## In an event loop
 //!
-//! A backend is one pollable fd ([`AsFd`]): readable when [`dispatch`](Backend::dispatch)
-//! has events. Either let [`BackendSource`] own the backend as a `calloop` source, or keep the
-//! backend in the loop's shared state and insert [`readiness_source`], calling `dispatch`
-//! from its callback (the usual shape for a compositor, which commits from other callbacks
-//! too).
+//! A compositor keeps the backend in its loop's shared state and puts the backend's sources
+//! on the loop with one `insert_source` of [`Backend::loop_source`], handing each wake back
+//! to [`Backend::wake`] ([`crate::loop_source`]; the DRM backend's device, session, udev and
+//! timer sources all go there). A simpler program may let [`BackendSource`] own the backend
+//! as a `calloop` source, or poll the backend's one fd ([`AsFd`], readable when
+//! [`dispatch`](Backend::dispatch) has events; [`readiness_source`]).
 
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
@@ -59,6 +60,7 @@ use calloop::Interest;
 
 use crate::buffer::Buffer;
 use crate::format::{Format, FormatError};
+use crate::loop_source::{LoopSource, Wake};
 
 /// An output of a backend (stable while the backend lives).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -453,6 +455,21 @@ pub trait Backend: AsFd {
     /// Handles whatever made the fd readable and returns the events, oldest first. Never
     /// blocks; returns nothing when nothing is due.
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error>;
+
+    /// The backend's event sources for the caller's `calloop` loop, as one source: its
+    /// callback hands each [`Wake`] to [`wake`](Backend::wake) ([`crate::loop_source`]).
+    /// Default: the readiness of the backend's fd. The DRM backend moves its own sources
+    /// (device, session, udev, console, timer) there, so it can be called once.
+    fn loop_source(&mut self) -> Result<LoopSource, Error> {
+        Ok(LoopSource::readable(self.as_fd())?)
+    }
+
+    /// Handles what the [`loop_source`](Backend::loop_source) reported and returns the
+    /// events, oldest first. Default: [`dispatch`](Backend::dispatch).
+    fn wake(&mut self, wake: Wake) -> Result<Vec<BackendEvent>, Error> {
+        let _ = wake;
+        self.dispatch()
+    }
 
     /// [`commit`](Backend::commit) of one plane: shows `buffer` on `plane` at `(0, 0)` with
     /// `damage`.

@@ -45,6 +45,7 @@ pub mod fbdev;
 pub mod format;
 #[cfg(feature = "headless")]
 pub mod headless;
+pub mod loop_source;
 #[cfg(any(feature = "headless", feature = "fbdev", feature = "window"))]
 mod pacing;
 #[cfg(any(feature = "drm", feature = "fbdev"))]
@@ -65,5 +66,6 @@ pub use fbdev::FbdevBackend;
 pub use format::{Format, Image};
 #[cfg(feature = "headless")]
 pub use headless::{HeadlessBackend, HeadlessOutputConfig};
+pub use loop_source::{LoopSource, Wake};
 #[cfg(feature = "window")]
 pub use window::WindowBackend;

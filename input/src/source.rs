@@ -1,7 +1,8 @@
 //! [`InputSource`]: every input device of the master behind one pollable fd.
 //!
-//! The fd is an epoll set holding libinput's fd (when devices are opened) and the key-repeat
-//! timerfd; when it is readable, [`InputSource::dispatch`] reads everything ready and returns
+//! Its fds are libinput's (when devices are opened) and the key-repeat timerfd: an owner
+//! with an event loop puts each on it ([`InputSource::fds`]), a simpler one polls the epoll
+//! set holding both ([`AsFd`]); when one is readable, [`InputSource::dispatch`] reads everything ready and returns
 //! fusionfb [`InputEvent`]s. [`InputSource::inject`] feeds [`Synthetic`] events through the
 //! same processing (calibration, transform, keymap, repeat) and returns their events at once.
 //! With no device at all the source still works: its fd never becomes readable, except for key
@@ -528,6 +529,21 @@ impl InputSource {
         timerfd_settime(&self.timer, TimerfdTimerFlags::ABSTIME, &spec)
             .map_err(std::io::Error::from)?;
         Ok(())
+    }
+}
+
+impl InputSource {
+    /// The fds to watch, for an owner with an event loop: the key-repeat timerfd and, once
+    /// devices are open, libinput's. Put each on the loop (readable: call
+    /// [`InputSource::dispatch`]); the [`AsFd`] epoll set holding both is for owners without
+    /// one. Call again after [`open_devices`](Self::open_devices).
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        let mut fds = vec![self.timer.as_fd()];
+        #[cfg(feature = "libinput")]
+        if let Some(l) = &self.libinput {
+            fds.push(l.as_fd());
+        }
+        fds
     }
 }
 

@@ -1,7 +1,7 @@
 //! Input routing: from the input source to the windows' reactors.
 //!
 //! The server holds one [`InputSource`] (libinput devices, key repeat, and injection). Its fd is
-//! polled in [`Server::dispatch`] next to the master's and the backend's; every event it
+//! a source on the server's loop next to the master's and the backend's; every event it
 //! yields goes through [`Server::route`], and so does every injected one
 //! ([`fusionfb_protocol::Request::Inject`], `InjectTouch`): one path for real and synthetic
 //! input. The routing decisions (hit test, implicit grabs per contact, the pointer grab while a
@@ -12,8 +12,6 @@
 //!
 //! Touch the display backend receives itself (the `window` backend's mouse, in glass
 //! coordinates) is turned upright first and takes the same path ([`Server::backend_touch`]).
-
-use std::os::fd::AsFd;
 
 use fusion::Error;
 use fusionfb_input::{InputEvent, InputSource, OutputMap, Position, Synthetic};
@@ -48,21 +46,27 @@ impl Server {
             height,
             transform: touch::panel_transform(self.transform),
         });
-        if let Some(token) = self.input_token.take() {
+        for token in self.input_tokens.drain(..) {
             self.handle.remove(token);
         }
-        match source.as_fd().try_clone_to_owned() {
-            Ok(fd) => {
-                let readable = Generic::new(fd, Interest::READ, Mode::Level);
-                match self.handle.insert_source(readable, |_, _, s: &mut Server| {
-                    s.dispatch_input();
-                    Ok(PostAction::Continue)
-                }) {
-                    Ok(token) => self.input_token = Some(token),
-                    Err(e) => warn!("input: cannot watch the input source: {}", e.error),
-                }
+        // libinput's fd and the key-repeat timer, each a source on the loop.
+        for fd in source.fds() {
+            let watched = fd
+                .try_clone_to_owned()
+                .map_err(|e| e.to_string())
+                .and_then(|fd| {
+                    let readable = Generic::new(fd, Interest::READ, Mode::Level);
+                    self.handle
+                        .insert_source(readable, |_, _, s: &mut Server| {
+                            s.dispatch_input();
+                            Ok(PostAction::Continue)
+                        })
+                        .map_err(|e| e.error.to_string())
+                });
+            match watched {
+                Ok(token) => self.input_tokens.push(token),
+                Err(e) => warn!("input: cannot watch the input source: {e}"),
             }
-            Err(e) => warn!("input: cannot watch the input source: {e}"),
         }
         self.input.source = Some(source);
         self.update_cursor_visibility();

@@ -20,13 +20,13 @@
 //!   latency from flip to glass.
 //!
 //! **One loop.** The server is the data of a calloop `EventLoop` (niri's `State` pattern):
-//! the Fusion master's fd, the display backend's and the input source's are sources on it,
-//! each callback gets the whole server (a request is answered in the callback that reads
-//! it), and another source — the Wayland display next — is one `insert_source` on
-//! [`Server::loop_handle`]. [`Server::dispatch`] runs one turn of it, with a time-out that
-//! wakes it for the next frame, then publishes what changed and composes. (The DRM backend
-//! still gathers its own DRM, udev and session sources on a loop of its own behind its one
-//! fd; moving those onto this loop is the next step.)
+//! the Fusion master's fd, the display backend's sources (for DRM: the device's page flips,
+//! the session, the udev monitor, the console and the watchdog timer —
+//! [`gfx_drivers::Backend::loop_source`]), the input source (devices, key repeat,
+//! injection) and the frame timer are sources on it; each callback gets the whole server (a
+//! request is answered in the callback that reads it), and another source — the Wayland
+//! display next — is one `insert_source` on [`Server::loop_handle`]. [`Server::dispatch`]
+//! runs one turn of it, then publishes what changed and composes.
 //!
 //! Input (libinput devices, key repeat, injection) comes from one `fusionfb_input::InputSource`; `server/input.rs` routes it (touch,
 //! pointer and keyboard in `touch.rs`, `pointer.rs`, `keyboard.rs`): the pure routing model
@@ -58,6 +58,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use calloop::generic::Generic;
+use calloop::timer::{TimeoutAction, Timer};
 use calloop::{EventLoop, Interest, LoopHandle, Mode, PostAction, RegistrationToken};
 use fusion::{Master, MasterEvent, WorldConfig};
 use fusionfb_protocol::{self as proto, Event};
@@ -160,6 +161,8 @@ pub struct Server {
     presented: u64,
     /// When to compose the next frame (just before the next vblank).
     compose_at: Option<Instant>,
+    /// The timer on the loop that wakes it then.
+    frame_timer: Option<RegistrationToken>,
     direct_frames: u64,
     last_direct: bool,
     bytes_composed_last: u64,
@@ -180,8 +183,8 @@ pub struct Server {
     event_loop: Option<EventLoop<'static, Server>>,
     /// A handle to it, for adding sources (also from inside callbacks).
     handle: LoopHandle<'static, Server>,
-    /// The input source's registration, replaced with the source.
-    input_token: Option<RegistrationToken>,
+    /// The input source's registrations (its fds), replaced with the source.
+    input_tokens: Vec<RegistrationToken>,
     /// The first error a source's callback met in the current turn.
     failed: Option<ServerError>,
 }
@@ -329,6 +332,7 @@ impl Server {
             frames: 0,
             presented: 0,
             compose_at: None,
+            frame_timer: None,
             direct_frames: 0,
             last_direct: false,
             bytes_composed_last: 0,
@@ -341,7 +345,7 @@ impl Server {
             apps: Vec::new(),
             event_loop: Some(event_loop),
             handle,
-            input_token: None,
+            input_tokens: Vec::new(),
             failed: None,
         };
         // Injection works from the start; `fusionfb run` replaces this source with one that
@@ -371,20 +375,12 @@ impl Server {
                 Ok(PostAction::Continue)
             })
             .map_err(|e| loop_error(e.error))?;
-        let backend = Generic::new(
-            self.backend
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(fusion::Error::from)?,
-            Interest::READ,
-            Mode::Level,
-        );
+        let backend = self.backend.loop_source()?;
         self.handle
-            .insert_source(backend, |_, _, s: &mut Server| {
-                if let Err(e) = s.dispatch_backend() {
+            .insert_source(backend, |wake, _, s: &mut Server| {
+                if let Err(e) = s.dispatch_backend(wake) {
                     s.failed.get_or_insert(e);
                 }
-                Ok(PostAction::Continue)
             })
             .map_err(|e| loop_error(e.error))?;
         Ok(())
@@ -469,14 +465,6 @@ impl Server {
     /// Waits up to `timeout` for work and does it: requests, departures, presented frames,
     /// and the next frame when something changed.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<(), ServerError> {
-        // Wake up in time to compose the next frame.
-        let timeout = match self.compose_at {
-            Some(t) => {
-                let left = t.saturating_duration_since(Instant::now());
-                Some(timeout.map_or(left, |d| d.min(left)))
-            }
-            None => timeout,
-        };
         let mut event_loop = self
             .event_loop
             .take()
@@ -508,10 +496,10 @@ impl Server {
         }
     }
 
-    /// The backend's fd is readable: presented frames, hot-plug, session, touches of a
-    /// desktop window.
-    fn dispatch_backend(&mut self) -> Result<(), ServerError> {
-        for e in self.backend.dispatch()? {
+    /// One of the backend's sources fired: presented frames, hot-plug, session, touches of
+    /// a desktop window.
+    fn dispatch_backend(&mut self, wake: gfx_drivers::Wake) -> Result<(), ServerError> {
+        for e in self.backend.wake(wake)? {
             match e {
                 BackendEvent::Presented(p) => {
                     self.on_presented(p.time_ns, p.sequence, p.refresh_ns)
@@ -733,7 +721,7 @@ impl Server {
         let wait = next_vblank
             .saturating_sub(COMPOSE_MARGIN_NS)
             .saturating_sub(now);
-        self.compose_at = (wait > 0).then(|| Instant::now() + Duration::from_nanos(wait));
+        self.schedule_frame((wait > 0).then(|| Instant::now() + Duration::from_nanos(wait)));
         let mut done = Vec::new();
         for id in std::mem::take(&mut self.flipped_in_flight) {
             let Some(s) = self.surfaces.get_mut(&id) else {
@@ -767,7 +755,7 @@ impl Server {
         if self.compose_at.is_some_and(|t| Instant::now() < t) {
             return Ok(());
         }
-        self.compose_at = None;
+        self.schedule_frame(None);
         let exclusive_primary = self.exclusive_buffers(true).into_iter().next();
         let overlays = self.exclusive_buffers(false);
         let damaged = !self.target_damage[self.back].is_empty();
@@ -865,8 +853,26 @@ impl Server {
             .map(|o| o.current_mode.refresh_interval_ns())
             .unwrap_or(16_666_667)
             .max(1_000_000);
-        self.compose_at = Some(Instant::now() + Duration::from_nanos(refresh));
+        self.schedule_frame(Some(Instant::now() + Duration::from_nanos(refresh)));
         Ok(())
+    }
+
+    /// Composes the next frame no earlier than `at` (`None`: as soon as there is damage).
+    /// A timer on the loop wakes it then; the frame itself is made after the turn.
+    fn schedule_frame(&mut self, at: Option<Instant>) {
+        self.compose_at = at;
+        if let Some(token) = self.frame_timer.take() {
+            self.handle.remove(token);
+        }
+        let Some(at) = at else { return };
+        let timer = Timer::from_deadline(at);
+        match self.handle.insert_source(timer, |_, _, s: &mut Server| {
+            s.frame_timer = None;
+            TimeoutAction::Drop
+        }) {
+            Ok(token) => self.frame_timer = Some(token),
+            Err(e) => warn!("no frame timer: {}", e.error),
+        }
     }
 
     /// Commits the backend did not take since the start.

@@ -42,6 +42,7 @@ pub mod dumb;
 pub mod gbm;
 pub mod modes;
 pub mod open;
+pub(crate) mod sources;
 pub mod watchdog;
 
 use std::collections::HashMap;
@@ -50,15 +51,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use calloop::generic::Generic;
-use calloop::{EventLoop, Interest};
+use calloop::{Dispatcher, EventLoop, Interest, RegistrationToken};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 use smithay::backend::drm::{
-    DrmDevice, DrmDeviceFd, DrmEvent, DrmEventMetadata as EventMetadata, DrmEventTime as Time,
-    DrmSurface, PlaneConfig, PlaneDamageClips, PlaneState,
+    DrmDevice, DrmDeviceFd, DrmEventMetadata as EventMetadata, DrmEventTime as Time, DrmSurface,
+    PlaneConfig, PlaneDamageClips, PlaneState,
 };
 pub use smithay::backend::session::libseat::LibSeatSession;
 use smithay::backend::session::Event as SessionEvent;
-use smithay::backend::udev::{UdevBackend, UdevEvent};
+use smithay::backend::udev::UdevBackend;
 use smithay::reexports::drm::control::{
     connector, crtc, framebuffer, plane, Device as ControlDevice, ModeFlags, ModeTypeFlags,
 };
@@ -70,7 +71,9 @@ use crate::backend::{
 };
 use crate::buffer::{Buffer, ScanoutRef};
 use crate::format::Format;
+use crate::loop_source::{LoopSource, Wake, WakeKind};
 pub use modes::ModeChoice;
+use sources::{DrmSources, DrmWake};
 use watchdog::Watchdog;
 
 /// How to open the DRM backend (from the config's `[display]`).
@@ -99,15 +102,49 @@ pub enum Allocator {
     Gbm,
 }
 
-/// What the private event loop collected since the last dispatch.
-#[derive(Debug, Default)]
-struct Inbox {
-    flips: Vec<(crtc::Handle, Option<EventMetadata>)>,
-    session: Vec<SessionEvent>,
-    /// The console's signal sockets became readable.
-    vt: bool,
-    hotplug: bool,
-    errors: Vec<String>,
+/// The backend's sources on a loop of its own, for a caller without a loop (one that polls
+/// the backend's fd and calls [`Backend::dispatch`]); empty once [`Backend::loop_source`]
+/// moved them onto the caller's loop, as the compositor does.
+struct Fallback {
+    events: EventLoop<'static, Vec<DrmWake>>,
+    sources: Option<(
+        RegistrationToken,
+        Dispatcher<'static, DrmSources, Vec<DrmWake>>,
+    )>,
+}
+
+impl Fallback {
+    fn new(sources: DrmSources) -> Result<Fallback, Error> {
+        let events: EventLoop<'static, Vec<DrmWake>> = EventLoop::try_new().map_err(loop_err)?;
+        let dispatcher = Dispatcher::new(sources, |wake, _, inbox: &mut Vec<DrmWake>| {
+            inbox.push(wake)
+        });
+        let token = events
+            .handle()
+            .register_dispatcher(dispatcher.clone())
+            .map_err(loop_err)?;
+        Ok(Fallback {
+            events,
+            sources: Some((token, dispatcher)),
+        })
+    }
+
+    /// Takes the sources off this loop (once).
+    fn take(&mut self) -> Option<DrmSources> {
+        let (token, dispatcher) = self.sources.take()?;
+        // Removing drops the loop's share of the dispatcher, so it is ours alone.
+        self.events.handle().remove(token);
+        Some(dispatcher.into_source_inner())
+    }
+
+    /// What the sources reported since the last call (nothing once taken).
+    fn dispatch(&mut self) -> Result<Vec<DrmWake>, Error> {
+        let mut inbox = Vec::new();
+        self.events
+            .dispatch(Some(Duration::ZERO), &mut inbox)
+            .map_err(loop_err)?;
+        Ok(inbox)
+    }
 }
 
 /// What one plane shows.
@@ -159,8 +196,8 @@ impl DrmOutput {
 
 /// The KMS backend; see the [module docs](self).
 pub struct DrmBackend {
-    events: EventLoop<'static, Inbox>,
-    /// Wakes the loop for timed commits and the watchdog (a dup is in the loop).
+    fallback: Fallback,
+    /// Wakes the loop for timed commits and the watchdog (a dup is in [`DrmSources`]).
     timer: OwnedFd,
     device: DrmDevice,
     fd: DrmDeviceFd,
@@ -278,19 +315,10 @@ impl DrmBackend {
         let fd = DrmDeviceFd::new(DeviceFd::from(opened.fd));
         let keep_current = config.mode == ModeChoice::Current;
         let (device, notifier) = DrmDevice::new(fd.clone(), !keep_current).map_err(drm_err)?;
-        let events: EventLoop<'static, Inbox> = EventLoop::try_new().map_err(loop_err)?;
-        let handle = events.handle();
-        handle
-            .insert_source(notifier, |event, meta, inbox: &mut Inbox| match event {
-                DrmEvent::VBlank(crtc) => inbox.flips.push((crtc, *meta)),
-                DrmEvent::Error(e) => inbox.errors.push(e.to_string()),
-            })
-            .map_err(loop_err)?;
         let mut session = None;
+        let mut session_notifier = None;
         if let Some((s, notifier)) = opened.session {
-            handle
-                .insert_source(notifier, |e, _, inbox: &mut Inbox| inbox.session.push(e))
-                .map_err(loop_err)?;
+            session_notifier = Some(notifier);
             session = Some(s);
         }
         // Opened directly, the console is ours to keep quiet and to switch away from (a
@@ -300,56 +328,36 @@ impl DrmBackend {
         } else {
             None
         };
+        let mut console_sources = Vec::new();
         for fd in console.iter().flat_map(|c| c.fds()) {
-            handle
-                .insert_source(
-                    Generic::new(
-                        fd.try_clone_to_owned()?,
-                        Interest::READ,
-                        calloop::Mode::Level,
-                    ),
-                    |_, _, inbox: &mut Inbox| {
-                        inbox.vt = true;
-                        Ok(calloop::PostAction::Continue)
-                    },
-                )
-                .map_err(loop_err)?;
+            console_sources.push(Generic::new(
+                fd.try_clone_to_owned()?,
+                Interest::READ,
+                calloop::Mode::Level,
+            ));
         }
         let seat = session
             .as_ref()
             .map(smithay::backend::session::Session::seat)
             .unwrap_or_else(|| "seat0".into());
-        let dev_id = device.device_id();
-        match UdevBackend::new(&seat) {
-            Ok(udev) => {
-                handle
-                    .insert_source(udev, move |e, _, inbox: &mut Inbox| match e {
-                        UdevEvent::Changed { device_id } if device_id == dev_id => {
-                            inbox.hotplug = true
-                        }
-                        _ => {}
-                    })
-                    .map_err(loop_err)?;
-            }
-            Err(e) => tracing::warn!("no udev monitor, so no connector hot-plug: {e}"),
-        }
+        let udev = UdevBackend::new(&seat)
+            .map_err(|e| tracing::warn!("no udev monitor, so no connector hot-plug: {e}"))
+            .ok();
         let timer = rustix::time::timerfd_create(
             TimerfdClockId::Monotonic,
             TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
         )
         .map_err(std::io::Error::from)?;
-        handle
-            .insert_source(
-                Generic::new(timer.try_clone()?, Interest::READ, calloop::Mode::Level),
-                |_, fd, _| {
-                    let mut ticks = [0u8; 8];
-                    let _ = rustix::io::read(&*fd, &mut ticks);
-                    Ok(calloop::PostAction::Continue)
-                },
-            )
-            .map_err(loop_err)?;
+        let sources = DrmSources {
+            device: notifier,
+            session: session_notifier,
+            udev,
+            console: console_sources,
+            timer: Generic::new(timer.try_clone()?, Interest::READ, calloop::Mode::Level),
+        };
+        let fallback = Fallback::new(sources)?;
         let mut backend = DrmBackend {
-            events,
+            fallback,
             timer,
             device,
             fd,
@@ -787,7 +795,7 @@ impl DrmBackend {
 
 impl AsFd for DrmBackend {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.events.as_fd()
+        self.fallback.events.as_fd()
     }
 }
 
@@ -940,15 +948,47 @@ impl Backend for DrmBackend {
     }
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {
-        let mut inbox = Inbox::default();
-        self.events
-            .dispatch(Some(Duration::ZERO), &mut inbox)
-            .map_err(loop_err)?;
-        let mut events = Vec::new();
-        for e in inbox.errors {
-            tracing::warn!("DRM events: {e}");
+        let wakes = self.fallback.dispatch()?;
+        self.handle(wakes)
+    }
+
+    /// The sources move onto the caller's loop (once; the fd then never becomes readable).
+    fn loop_source(&mut self) -> Result<LoopSource, Error> {
+        let sources = self.fallback.take().ok_or_else(|| {
+            Error::Unavailable("the DRM backend's sources are already on a loop".into())
+        })?;
+        Ok(LoopSource::drm(sources))
+    }
+
+    fn wake(&mut self, wake: Wake) -> Result<Vec<BackendEvent>, Error> {
+        match wake.0 {
+            WakeKind::Drm(w) => self.handle(vec![w]),
+            WakeKind::Readable => self.dispatch(),
         }
-        let switches = match (&mut self.console, inbox.vt) {
+    }
+}
+
+impl DrmBackend {
+    /// Does what the sources reported (and whatever is due on the clock) and returns the
+    /// events.
+    fn handle(&mut self, wakes: Vec<DrmWake>) -> Result<Vec<BackendEvent>, Error> {
+        let dev_id = self.device.device_id();
+        let mut vt = false;
+        let mut hotplug = false;
+        let mut session = Vec::new();
+        let mut flips = Vec::new();
+        for w in wakes {
+            match w {
+                DrmWake::Flip(crtc, meta) => flips.push((crtc, meta)),
+                DrmWake::Error(e) => tracing::warn!("DRM events: {e}"),
+                DrmWake::Session(e) => session.push(e),
+                DrmWake::Vt => vt = true,
+                DrmWake::Hotplug(id) => hotplug |= id == dev_id,
+                DrmWake::Timer => {}
+            }
+        }
+        let mut events = Vec::new();
+        let switches = match (&mut self.console, vt) {
             (Some(c), true) => c.events(),
             _ => Vec::new(),
         };
@@ -970,7 +1010,7 @@ impl Backend for DrmBackend {
                 }
             }
         }
-        for e in inbox.session {
+        for e in session {
             match e {
                 SessionEvent::PauseSession => {
                     self.pause();
@@ -982,7 +1022,7 @@ impl Backend for DrmBackend {
                 }
             }
         }
-        for (crtc, meta) in inbox.flips {
+        for (crtc, meta) in flips {
             let Some(i) = self.outputs.iter().position(|o| {
                 o.connected && o.crtc == crtc && o.pending.as_ref().is_some_and(|p| !p.timed)
             }) else {
@@ -1015,7 +1055,7 @@ impl Backend for DrmBackend {
                 });
             }
         }
-        if inbox.hotplug {
+        if hotplug {
             events.extend(self.scan_connectors()?);
         }
         self.rearm()?;
