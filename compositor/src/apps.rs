@@ -164,12 +164,20 @@ impl Supervisor {
             .min()
     }
 
-    /// The pidfds of the running apps: each polls readable when its app exits (for a loop
-    /// that waits on them instead of polling periodically).
-    pub fn pidfds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+    /// The pids and pidfds of the running apps: each pidfd polls readable when its app
+    /// exits (for a loop that waits on them instead of polling periodically).
+    pub fn pidfds(&self) -> impl Iterator<Item = (u32, BorrowedFd<'_>)> {
         self.apps.iter().filter_map(|s| match &s.phase {
-            Phase::Running(r) => r.pidfd.as_ref().map(|fd| fd.as_fd()),
+            Phase::Running(r) => r.pidfd.as_ref().map(|fd| (r.child.id(), fd.as_fd())),
             _ => None,
+        })
+    }
+
+    /// Whether every running app has a pidfd (else exits are only noticed by polling).
+    pub fn all_have_pidfds(&self) -> bool {
+        self.apps.iter().all(|s| match &s.phase {
+            Phase::Running(r) => r.pidfd.is_some(),
+            _ => true,
         })
     }
 

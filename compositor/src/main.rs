@@ -252,7 +252,7 @@ fn parse_backend(s: &str) -> anyhow::Result<fusionfb::config::Backend> {
 }
 
 /// SIGTERM and SIGINT store their number in the returned flag (signal-hook; the handler does
-/// nothing else); the master's loop checks it every 200 ms and says which one stopped it.
+/// nothing else); `fusionfb run` wakes on them (cli::run) and says which one stopped it.
 fn catch_stop_signals() -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -3,13 +3,18 @@
 //! [`crate::apps`]), and a picture of what it shows.
 
 use anyhow::Context as _;
+use std::collections::HashSet;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use calloop::generic::Generic;
+use calloop::{Interest, Mode, PostAction};
 use gfx_drivers::backend::Backend;
 use gfx_drivers::{HeadlessBackend, HeadlessOutputConfig};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{self, Config};
 use crate::server::Server;
@@ -280,6 +285,8 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
     // The display is up and the world's socket listens: start the config's apps. (Dropped
     // on an error return, the supervisor still stops and reaps them.)
     let mut apps = crate::apps::Supervisor::new(&cfg.apps, &server_world);
+    let wakes = LoopWakes::new(&mut server);
+    let mut watched = HashSet::new();
     apps.poll(Instant::now());
     server.set_apps(apps.report(Instant::now()));
     let why = loop {
@@ -287,12 +294,18 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
         if sig != 0 {
             break signal_name(sig as i32);
         }
-        // Wake for the next pending restart; exits are noticed within the 200 ms cap.
-        let mut timeout = Duration::from_millis(200);
-        if let Some(at) = apps.next_deadline() {
-            timeout = timeout.min(at.saturating_duration_since(Instant::now()));
+        // The loop wakes for a stop signal and an app's exit (their fds are sources on it),
+        // and for the next pending restart; an app without a pidfd (an old kernel) is
+        // noticed within 200 ms.
+        watch_exits(&mut server, &apps, &mut watched);
+        let mut timeout = apps
+            .next_deadline()
+            .map(|at| at.saturating_duration_since(Instant::now()));
+        if !wakes.signals || !apps.all_have_pidfds() {
+            let cap = Duration::from_millis(200);
+            timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
         }
-        if let Err(e) = server.dispatch(Some(timeout)) {
+        if let Err(e) = server.dispatch(timeout) {
             info!("master stopping: {e}");
             return Err(e.into());
         }
@@ -316,6 +329,76 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
     // SIGKILL.
     apps.stop(Duration::from_secs(2));
     Ok(())
+}
+
+/// What wakes `fusionfb run`'s loop besides the server's own sources.
+struct LoopWakes {
+    /// SIGTERM and SIGINT write to a socket on the loop (else the loop polls the flag).
+    signals: bool,
+}
+
+impl LoopWakes {
+    /// Puts a socket that SIGTERM and SIGINT write to on the server's loop (signal-hook's
+    /// self-pipe; `main` stores which signal it was in the stop flag).
+    fn new(server: &mut Server) -> LoopWakes {
+        let signals = match watch_signals(server) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!("stop signals are polled, not watched: {e}");
+                false
+            }
+        };
+        LoopWakes { signals }
+    }
+}
+
+fn watch_signals(server: &mut Server) -> anyhow::Result<()> {
+    let (read, write) = UnixStream::pair()?;
+    read.set_nonblocking(true)?;
+    write.set_nonblocking(true)?;
+    let write = OwnedFd::from(write);
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
+    }
+    let source = Generic::new(read, Interest::READ, Mode::Level);
+    server
+        .loop_handle()
+        .insert_source(source, |_, read, _| {
+            let mut buf = [0u8; 16];
+            while matches!(std::io::Read::read(&mut &**read, &mut buf), Ok(n) if n > 0) {}
+            Ok(PostAction::Continue)
+        })
+        .map_err(|e| anyhow::anyhow!("{}", e.error))?;
+    Ok(())
+}
+
+/// Puts the pidfd of each app started since the last call on the server's loop, so that
+/// its exit wakes the loop (the supervisor reaps it after the turn).
+fn watch_exits(server: &mut Server, apps: &crate::apps::Supervisor, watched: &mut HashSet<u32>) {
+    let running: HashSet<u32> = apps.pidfds().map(|(pid, _)| pid).collect();
+    watched.retain(|pid| running.contains(pid));
+    for (pid, fd) in apps.pidfds() {
+        if watched.contains(&pid) {
+            continue;
+        }
+        let Ok(fd) = fd.try_clone_to_owned() else {
+            continue;
+        };
+        // An exit is for good: the source goes once it fired.
+        let source = Generic::new(fd, Interest::READ, Mode::Level);
+        match server
+            .loop_handle()
+            .insert_source(source, |_, _, _| Ok(PostAction::Remove))
+        {
+            Ok(_) => {
+                watched.insert(pid);
+            }
+            Err(e) => warn!(
+                "app pid {pid}: its exit is polled, not watched: {}",
+                e.error
+            ),
+        }
+    }
 }
 
 /// `SIGTERM` for 15, and so on.
