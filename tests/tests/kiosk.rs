@@ -314,3 +314,65 @@ env = { PIDFILE = "PIDFILE_PATH" }
         let _ = std::fs::remove_file(file);
     }
 }
+
+/// Context switches the process `pid` made of its own accord (all its threads): each is a
+/// wake-up from sleep.
+fn voluntary_switches(pid: u32) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+#[test]
+fn an_idle_master_sleeps_until_something_happens() {
+    let w = world("kiosk-idle");
+    let log = log_file(&w);
+    let config = w.base_dir().join(format!("{}.toml", w.name));
+    std::fs::write(
+        &config,
+        r#"
+[display]
+backend = "headless"
+mode = "320x240@60"
+
+[[app]]
+command = "sleep"
+args = ["600"]
+restart = "always"
+"#,
+    )
+    .unwrap();
+    let mut master = Process::spawn_logged(
+        "fusionfb",
+        &w,
+        &["run", "--config", config.to_str().unwrap()],
+        &[("RUST_LOG", RUST_LOG)],
+        Some(&log),
+    );
+    let apps = wait_apps(&w, &mut master, &log, "the app running", |a| {
+        a.len() == 1 && running(&a[0])
+    });
+    let first = pid_of(&apps[0]).unwrap();
+    // Nothing to do: no client, no input, no frame, an app that runs on. The master's loop
+    // waits on its sources (the world's socket, the backend, the input, the stop signals and
+    // the app's pidfd) without waking on a period; a poll every 200 ms would wake it 10 times
+    // in 2 s.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = voluntary_switches(master.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let woke = voluntary_switches(master.pid()) - before;
+    assert!(woke <= 3, "the idle master woke {woke} times in 2 s");
+    // The app's exit wakes it at once: restarted (the back-off's first step is 0.5 s).
+    signal(first, true);
+    wait_apps(&w, &mut master, &log, "the app restarted", |a| {
+        running(&a[0]) && pid_of(&a[0]) != Some(first)
+    });
+    stop_master(&mut master, &log);
+}
