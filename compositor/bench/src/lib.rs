@@ -15,7 +15,9 @@
 //! - touch-to-app latency with 1 and 8 slaves, next to a bare cross-process wake-up
 //!   ([`latency`]);
 //! - bytes composed per frame for an exclusive layer and for a small damaged area, and
-//!   flip-to-present latency in vblanks ([`frames`]).
+//!   flip-to-present latency in vblanks ([`frames`]);
+//! - Wayland round trips (`wl_display.sync`) from a libwayland client, with Weston's as the
+//!   baseline in the same run ([`wayland`]).
 //!
 //! The measurements that need client processes start this same executable as
 //! `fusionfb-bench --world W client --role ROLE` (a hidden subcommand; [`ClientRole`]); each
@@ -26,6 +28,7 @@
 pub mod compose;
 pub mod frames;
 pub mod latency;
+pub mod wayland;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -376,6 +379,24 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
             "us",
             &format!("{} px, {:.0} Mpix/s", t.pixels, t.megapixels_per_second()),
         ));
+    }
+
+    // Wayland round trips: the baseline compositor, in the same run.
+    let trips = if quick { 200 } else { 5000 };
+    match wayland::Weston::start() {
+        Ok(Some(weston)) => {
+            let mut v = wayland::roundtrips(weston.socket(), trips)?;
+            let (median, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+            out.push(figure(
+                "wayland round trip: weston",
+                median,
+                p99,
+                "us",
+                &format!("baseline: Weston 10, headless backend; {trips} wl_display.sync"),
+            ));
+        }
+        Ok(None) => eprintln!("fusionfb-bench: weston is not installed: no Wayland baseline"),
+        Err(e) => eprintln!("fusionfb-bench: no Wayland baseline: {e:#}"),
     }
     Ok(out)
 }
