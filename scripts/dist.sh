@@ -2,8 +2,9 @@
 # Board binaries: the release build stripped of its debug info, which is kept beside it for
 # crash reports. Usage: scripts/dist.sh [OUT] (default target/dist).
 #
-#   OUT/bin/         what a board ships: fusionfb, the demo apps, fusionfb-calibrate and
-#                    fusion-status, without debug info (their symbol tables stay, so a panic's
+#   OUT/bin/         what a board ships: fusionfb, the demo apps, fusionfb-calibrate,
+#                    fusion-status and fusionfb-bench (`fusionfb bench` runs it from beside
+#                    fusionfb, to measure on the board itself), without debug info (their symbol tables stay, so a panic's
 #                    backtrace still names functions)
 #   OUT/bin/.debug/  NAME.debug: the full debug info of each, linked from the binary by a
 #                    .gnu_debuglink; gdb and addr2line find it there (or point them at it:
@@ -19,7 +20,8 @@ if [ "${FUSIONFB_DIST_NO_BUILD:-0}" != 1 ]; then
   cargo build --release --bins
 fi
 release="${CARGO_TARGET_DIR:-target}/release"
-bins=(fusionfb fusionfb-paint fusionfb-clock fusionfb-gallery fusionfb-calibrate fusion-status)
+bins=(fusionfb fusionfb-paint fusionfb-clock fusionfb-gallery fusionfb-calibrate fusion-status
+  fusionfb-bench)
 mkdir -p "$out/bin/.debug"
 printf '%-20s %12s %12s %12s\n' binary "release" shipped "debug info"
 for b in "${bins[@]}"; do

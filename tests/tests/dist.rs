@@ -72,6 +72,7 @@ fn dist_binaries_are_stripped_and_keep_their_debug_info_beside_them() {
         "fusionfb-paint",
         "fusionfb-clock",
         "fusion-status",
+        "fusionfb-bench",
     ] {
         let shipped = out.join("bin").join(b);
         let debug = out.join("bin/.debug").join(format!("{b}.debug"));
