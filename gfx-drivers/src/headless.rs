@@ -278,15 +278,20 @@ impl HeadlessBackend {
                 continue;
             };
             let (px, py) = state.position;
-            let area = crate::Rect::new(px, py, buf.width(), buf.height());
+            let area = crate::Rect::<crate::backend::geometry::Physical>::new(
+                px,
+                py,
+                buf.width(),
+                buf.height(),
+            );
             let Some(r) = area.clip(mode.width, mode.height) else {
                 continue;
             };
             let (fmt, pitch, bpp) = (buf.format(), buf.pitch(), buf.format().bytes_per_pixel());
             buf.with_bytes(|bytes| {
-                for y in r.y..r.y + r.height as i32 {
+                for y in r.y..r.bottom() {
                     let row = (y - py) as usize * pitch;
-                    for x in r.x..r.x + r.width as i32 {
+                    for x in r.x..r.right() {
                         let src = fmt.read_pixel(&bytes[row + (x - px) as usize * bpp..]);
                         let dst = img.pixel(x as u32, y as u32);
                         img.set_pixel(x as u32, y as u32, format::over(src, dst));

@@ -112,8 +112,8 @@ fn paint_draws_one_colour_per_finger_continuous_strokes_and_clears() {
     let at = |x: i32, y: i32| (x + ox, y + oy);
     let px = |img: &Image, (x, y): (i32, i32)| pixel(img, x + ox, y + oy);
     let button = (
-        CLEAR_BUTTON.x + CLEAR_BUTTON.width as i32 / 2,
-        CLEAR_BUTTON.y + CLEAR_BUTTON.height as i32 / 2,
+        CLEAR_BUTTON.x + CLEAR_BUTTON.w as i32 / 2,
+        CLEAR_BUTTON.y + CLEAR_BUTTON.h as i32 / 2,
     );
     let button_edge = (CLEAR_BUTTON.x + 4, CLEAR_BUTTON.y + 24);
     wait_for(&mut s, &mut app, "the paint window", |img| {

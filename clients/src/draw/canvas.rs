@@ -1,13 +1,12 @@
 //! [`Canvas`]: drawing operations over borrowed pixel memory.
 
 use gfx_drivers::format::{self, convert_rect, mul_div_255, over, rect_len, Format};
-use gfx_drivers::Rect;
 use tiny_skia::{
     FillRule, LineCap, Paint, PathBuilder, PixmapMut, PixmapPaint, PixmapRef, Stroke, Transform,
 };
 
 use super::text::{Font, TextMetrics};
-use super::{is_empty, union, Colour, DrawError, Image};
+use super::{Colour, DrawError, Image, Rect};
 
 /// Read-only pixels in any fusionfb format — another buffer to [`Canvas::blit_pixels`] from.
 #[derive(Debug, Clone, Copy)]
@@ -142,12 +141,8 @@ impl<'a> Canvas<'a> {
             self.fill_int_rect(clip, colour.to_argb());
             return clip;
         }
-        let r = tiny_skia::Rect::from_xywh(
-            clip.x as f32,
-            clip.y as f32,
-            clip.width as f32,
-            clip.height as f32,
-        );
+        let r =
+            tiny_skia::Rect::from_xywh(clip.x as f32, clip.y as f32, clip.w as f32, clip.h as f32);
         if let Some(r) = r {
             self.with_skia(clip, |pixmap, ts| {
                 pixmap.fill_rect(r, &paint(colour), ts, None);
@@ -160,7 +155,7 @@ impl<'a> Canvas<'a> {
     /// limited to half the shorter side, so a large one makes a pill).
     pub fn fill_rounded_rect(&mut self, rect: Rect, radius: f32, colour: Colour) -> Rect {
         let (x, y) = (rect.x as f32, rect.y as f32);
-        let (w, h) = (rect.width as f32, rect.height as f32);
+        let (w, h) = (rect.w as f32, rect.h as f32);
         let r = radius.min(w / 2.0).min(h / 2.0);
         if !positive(r) {
             return self.fill_rect(rect, colour);
@@ -283,28 +278,28 @@ impl<'a> Canvas<'a> {
                 self.format,
                 &mut self.data[dst_at..],
                 self.pitch,
-                clip.width,
-                clip.height,
+                clip.w,
+                clip.h,
             )
             .expect("rectangles are clipped to both buffers");
             return clip;
         }
         let mut tmp = std::mem::take(&mut self.scratch_src);
         tmp.clear();
-        tmp.resize(clip.width as usize * clip.height as usize * 4, 0);
+        tmp.resize(clip.w as usize * clip.h as usize * 4, 0);
         convert_rect(
             src.format,
             &src.data[src_at..],
             src.pitch,
             Format::Argb8888,
             &mut tmp,
-            clip.width as usize * 4,
-            clip.width,
-            clip.height,
+            clip.w as usize * 4,
+            clip.w,
+            clip.h,
         )
         .expect("rectangles are clipped to both buffers");
-        let pixmap = PixmapRef::from_bytes(&tmp, clip.width, clip.height)
-            .expect("a clipped rectangle is not empty");
+        let pixmap =
+            PixmapRef::from_bytes(&tmp, clip.w, clip.h).expect("a clipped rectangle is not empty");
         self.blit_pixmap(pixmap, clip.x, clip.y, clip, alpha);
         self.scratch_src = tmp;
         clip
@@ -344,7 +339,7 @@ impl<'a> Canvas<'a> {
                 );
                 if let Some(clip) = at.clip(self.width, self.height) {
                     self.blend_mask(argb, clip, at, &glyph.coverage);
-                    damage = union(damage, clip);
+                    damage = damage.bounding(&clip);
                 }
             },
             |_| {},
@@ -369,11 +364,11 @@ impl<'a> Canvas<'a> {
     /// The same result as [`format::fill_rect`], at memory speed: one pixel is encoded, the
     /// first row is filled by doubling copies, and every other row is a copy of it.
     fn fill_int_rect(&mut self, r: Rect, argb: u32) {
-        if is_empty(r) {
+        if r.is_empty() {
             return;
         }
         let bpp = self.format.bytes_per_pixel();
-        let row = r.width as usize * bpp;
+        let row = r.w as usize * bpp;
         let at = self.offset(r);
         let (first, rest) = self.data[at..].split_at_mut(row);
         self.format.write_pixel(argb, first);
@@ -384,7 +379,7 @@ impl<'a> Canvas<'a> {
             done += n;
         }
         // Row y starts (y - 1) * pitch + (pitch - row) bytes into `rest`.
-        for y in 1..r.height as usize {
+        for y in 1..r.h as usize {
             let start = (y - 1) * self.pitch + (self.pitch - row);
             rest[start..start + row].copy_from_slice(first);
         }
@@ -409,7 +404,7 @@ impl<'a> Canvas<'a> {
             draw(&mut pixmap, Transform::identity());
             return;
         }
-        let (w, h) = (damage.width, damage.height);
+        let (w, h) = (damage.w, damage.h);
         let at = self.offset(damage);
         let mut tmp = std::mem::take(&mut self.scratch);
         tmp.clear();
@@ -513,12 +508,12 @@ impl<'a> Canvas<'a> {
     fn blend_mask(&mut self, argb: u32, clip: Rect, at: Rect, mask: &[u8]) {
         let bpp = self.format.bytes_per_pixel();
         let opaque = argb >> 24 == 0xff;
-        for row in 0..clip.height as usize {
+        for row in 0..clip.h as usize {
             let my = (clip.y - at.y) as usize + row;
-            let mrow = &mask[my * at.width as usize..][..at.width as usize];
-            let mrow = &mrow[(clip.x - at.x) as usize..][..clip.width as usize];
+            let mrow = &mask[my * at.w as usize..][..at.w as usize];
+            let mrow = &mrow[(clip.x - at.x) as usize..][..clip.w as usize];
             let line = (clip.y as usize + row) * self.pitch + clip.x as usize * bpp;
-            let line = &mut self.data[line..line + clip.width as usize * bpp];
+            let line = &mut self.data[line..line + clip.w as usize * bpp];
             for (&cov, px) in mrow.iter().zip(line.chunks_exact_mut(bpp)) {
                 match cov {
                     0 => {}

@@ -51,33 +51,10 @@ mod tests;
 /// What input is delivered to: a window or an exclusive layer's surface (one id space).
 pub type WindowId = u32;
 
-/// A rectangle in pixels, in the coordinates of its [`Space`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Rect {
-    /// Left edge.
-    pub x: i32,
-    /// Top edge.
-    pub y: i32,
-    /// Width.
-    pub w: u32,
-    /// Height.
-    pub h: u32,
-}
-
-impl Rect {
-    /// A rectangle.
-    pub const fn new(x: i32, y: i32, w: u32, h: u32) -> Self {
-        Rect { x, y, w, h }
-    }
-
-    /// Whether pixel `(px, py)` lies inside.
-    pub fn contains(&self, px: i32, py: i32) -> bool {
-        px >= self.x
-            && py >= self.y
-            && (px as i64) < self.x as i64 + self.w as i64
-            && (py as i64) < self.y as i64 + self.h as i64
-    }
-}
+/// A rectangle in pixels, in the coordinates of its [`Space`] (logical for windows,
+/// physical for an exclusive layer's surface: the space is a value here, since one stack holds
+/// both).
+pub use fusionfb_types::Rect;
 
 /// Which coordinates an entry of the stack lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

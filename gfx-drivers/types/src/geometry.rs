@@ -216,6 +216,20 @@ impl<K> Rect<K> {
         self.intersect(&Rect::from_size(w, h))
     }
 
+    /// The top-left corner as column and row indices into a buffer, for a rectangle
+    /// [clipped](Rect::clip) to it (a negative edge reads as 0).
+    pub fn origin_index(&self) -> (usize, usize) {
+        let index = |v: i32| usize::try_from(v).unwrap_or(0);
+        (index(self.x), index(self.y))
+    }
+
+    /// The top-left corner as unsigned pixel coordinates, for a rectangle [clipped](Rect::clip)
+    /// to a buffer (a negative edge reads as 0).
+    pub fn origin_unsigned(&self) -> (u32, u32) {
+        let unsigned = |v: i32| u32::try_from(v).unwrap_or(0);
+        (unsigned(self.x), unsigned(self.y))
+    }
+
     /// The smallest rectangle covering both (an empty side is ignored).
     pub fn bounding(&self, other: &Self) -> Self {
         if self.is_empty() {
@@ -862,6 +876,15 @@ mod tests {
             Some(Rect::new(0, 90, 15, 10))
         );
         assert_eq!(Rect::<Buffer>::new(100, 0, 5, 5).clip(100, 100), None);
+        let r = |x, y, w, h| Rect::<Buffer>::new(x, y, w, h);
+        assert_eq!(r(-5, -5, 10, 10).clip(8, 8), Some(r(0, 0, 5, 5)));
+        assert_eq!(r(6, 6, 10, 10).clip(8, 8), Some(r(6, 6, 2, 2)));
+        assert_eq!(r(8, 0, 10, 10).clip(8, 8), None);
+        assert_eq!(r(0, 0, 0, 10).clip(8, 8), None);
+        assert_eq!(r(i32::MAX, 0, u32::MAX, 1).clip(8, 8), None);
+        let c = Rect::<Buffer>::new(7, 3, 2, 2);
+        assert_eq!((c.origin_index(), c.origin_unsigned()), ((7, 3), (7, 3)));
+        assert_eq!(Rect::<Buffer>::new(-7, 3, 2, 2).origin_index(), (0, 3));
         // Edges far right saturate instead of wrapping.
         let far = Rect::<Logical>::new(i32::MAX - 1, 0, u32::MAX, 1);
         assert_eq!(far.right(), i32::MAX);
