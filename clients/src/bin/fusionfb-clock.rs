@@ -121,9 +121,8 @@ impl Layout {
 fn centred(c: &mut Canvas<'_>, area: Rect, size: f32, colour: Colour, text: &str) -> Rect {
     let damage = c.fill_rect(area, CLOCK_BACKGROUND);
     let m = c.measure_text(size, text);
-    let x = area.x + (area.w as i32 - m.width as i32) / 2;
-    let y = area.y + (area.h as i32 - m.height as i32) / 2;
-    damage.bounding(&c.draw_text(x, y, size, colour, text))
+    let at = area.centred(m.width, m.height);
+    damage.bounding(&c.draw_text(at.x, at.y, size, colour, text))
 }
 
 fn run() -> Result<(), AppError> {

@@ -82,9 +82,8 @@ fn draw_button(c: &mut Canvas<'_>) -> Rect {
     let d = c.fill_rounded_rect(r, 8.0, BUTTON_FILL);
     let size = 22.0;
     let m = c.measure_text(size, "Clear");
-    let x = r.x + (r.w as i32 - m.width as i32) / 2;
-    let y = r.y + (r.h as i32 - m.height as i32) / 2;
-    c.draw_text(x, y, size, BUTTON_TEXT, "Clear");
+    let at = r.centred(m.width, m.height);
+    c.draw_text(at.x, at.y, size, BUTTON_TEXT, "Clear");
     d
 }
 

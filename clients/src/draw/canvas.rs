@@ -100,10 +100,10 @@ impl<'a> Canvas<'a> {
     /// The pixel at (`x`, `y`) as premultiplied `0xAARRGGBB` (XRGB8888 and RGB565 read
     /// opaque), or `None` outside the canvas.
     pub fn pixel(&self, x: i32, y: i32) -> Option<u32> {
-        if x < 0 || y < 0 || x as u32 >= self.width || y as u32 >= self.height {
-            return None;
-        }
-        let at = y as usize * self.pitch + x as usize * self.format.bytes_per_pixel();
+        let (x, y) = Rect::new(x, y, 1, 1)
+            .clip(self.width, self.height)?
+            .origin_index();
+        let at = y * self.pitch + x * self.format.bytes_per_pixel();
         Some(self.format.read_pixel(&self.data[at..]))
     }
 
@@ -256,7 +256,7 @@ impl<'a> Canvas<'a> {
         if alpha == 0 {
             return Rect::default();
         }
-        let (sx, sy) = ((clip.x - x) as usize, (clip.y - y) as usize);
+        let (sx, sy) = clip.translated(-x, -y).origin_index();
         let src_at = sy * src.pitch + sx * src.format.bytes_per_pixel();
         if rect_len(
             src.pitch,
@@ -356,7 +356,8 @@ impl<'a> Canvas<'a> {
 
     /// Byte offset of `r`'s top-left pixel.
     fn offset(&self, r: Rect) -> usize {
-        r.y as usize * self.pitch + r.x as usize * self.format.bytes_per_pixel()
+        let (x, y) = r.origin_index();
+        y * self.pitch + x * self.format.bytes_per_pixel()
     }
 
     /// Writes `argb` (premultiplied) to every pixel of `r` (already clipped).
@@ -493,14 +494,11 @@ impl<'a> Canvas<'a> {
         let y0c = y0.max(0);
         let x1c = x1.min(i64::from(self.width));
         let y1c = y1.min(i64::from(self.height));
-        (x1c > x0c && y1c > y0c).then(|| {
-            Rect::new(
-                x0c as i32,
-                y0c as i32,
-                (x1c - x0c) as u32,
-                (y1c - y0c) as u32,
-            )
-        })
+        // Inside the canvas, whose sides are at most `u32`: the corners fit `i32` unless the
+        // canvas is wider than 2³¹, which no buffer is.
+        let corner = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+        (x1c > x0c && y1c > y0c)
+            .then(|| Rect::from_corners(corner(x0c), corner(y0c), corner(x1c), corner(y1c)))
     }
 
     /// Blends premultiplied `argb` through an 8-bit coverage `mask` whose full extent is
@@ -508,11 +506,13 @@ impl<'a> Canvas<'a> {
     fn blend_mask(&mut self, argb: u32, clip: Rect, at: Rect, mask: &[u8]) {
         let bpp = self.format.bytes_per_pixel();
         let opaque = argb >> 24 == 0xff;
+        let (mx, my0) = clip.translated(-at.x, -at.y).origin_index();
+        let (cx, cy) = clip.origin_index();
         for row in 0..clip.h as usize {
-            let my = (clip.y - at.y) as usize + row;
+            let my = my0 + row;
             let mrow = &mask[my * at.w as usize..][..at.w as usize];
-            let mrow = &mrow[(clip.x - at.x) as usize..][..clip.w as usize];
-            let line = (clip.y as usize + row) * self.pitch + clip.x as usize * bpp;
+            let mrow = &mrow[mx..][..clip.w as usize];
+            let line = (cy + row) * self.pitch + cx * bpp;
             let line = &mut self.data[line..line + clip.w as usize * bpp];
             for (&cov, px) in mrow.iter().zip(line.chunks_exact_mut(bpp)) {
                 match cov {

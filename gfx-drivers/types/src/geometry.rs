@@ -216,6 +216,22 @@ impl<K> Rect<K> {
         self.intersect(&Rect::from_size(w, h))
     }
 
+    /// The pixel at the centre (rounded towards the top-left).
+    pub fn centre(&self) -> (i32, i32) {
+        let mid = |edge: i32, side: u32| saturate(i64::from(edge) + i64::from(side / 2));
+        (mid(self.x, self.w), mid(self.y, self.h))
+    }
+
+    /// A `w × h` rectangle centred in this one: a label on a button, a box on a screen. The
+    /// offset is half the difference rounded towards zero, so an odd spare pixel goes after
+    /// a smaller rectangle and before a larger one.
+    pub fn centred(&self, w: u32, h: u32) -> Self {
+        let start = |edge: i32, outer: u32, inner: u32| {
+            saturate(i64::from(edge) + (i64::from(outer) - i64::from(inner)) / 2)
+        };
+        Rect::new(start(self.x, self.w, w), start(self.y, self.h, h), w, h)
+    }
+
     /// The top-left corner as column and row indices into a buffer, for a rectangle
     /// [clipped](Rect::clip) to it (a negative edge reads as 0).
     pub fn origin_index(&self) -> (usize, usize) {
@@ -256,6 +272,11 @@ impl<K> Rect<K> {
     pub const fn to_space<K2>(self) -> Rect<K2> {
         Rect::new(self.x, self.y, self.w, self.h)
     }
+}
+
+/// `v` clamped into `i32`.
+fn saturate(v: i64) -> i32 {
+    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
 }
 
 impl<K> Clone for Rect<K> {
@@ -882,6 +903,10 @@ mod tests {
         assert_eq!(r(8, 0, 10, 10).clip(8, 8), None);
         assert_eq!(r(0, 0, 0, 10).clip(8, 8), None);
         assert_eq!(r(i32::MAX, 0, u32::MAX, 1).clip(8, 8), None);
+        assert_eq!(a.centre(), (5, 5));
+        assert_eq!(Rect::<Logical>::new(10, 20, 5, 3).centre(), (12, 21));
+        assert_eq!(a.centred(4, 2), Rect::new(3, 4, 4, 2));
+        assert_eq!(a.centred(13, 10), Rect::new(-1, 0, 13, 10));
         let c = Rect::<Buffer>::new(7, 3, 2, 2);
         assert_eq!((c.origin_index(), c.origin_unsigned()), ((7, 3), (7, 3)));
         assert_eq!(Rect::<Buffer>::new(-7, 3, 2, 2).origin_index(), (0, 3));
