@@ -200,7 +200,7 @@ impl Server {
             .to_physical(Size::new(self.width, self.height));
         let (pw, ph) = self.physical_size();
         let mut stack = Stack::new((self.width, self.height));
-        stack.to_glass = [glass.row0, glass.row1];
+        stack.to_glass = glass;
         for l in self.layers.iter().rev() {
             let Some(sid) = l.exclusive.filter(|s| self.surfaces.contains_key(s)) else {
                 continue;

@@ -665,6 +665,13 @@ pub struct Affine {
     pub row1: [f64; 3],
 }
 
+impl Default for Affine {
+    /// The identity.
+    fn default() -> Self {
+        Affine::IDENTITY
+    }
+}
+
 impl Affine {
     /// The map that changes nothing.
     pub const IDENTITY: Affine = Affine {
