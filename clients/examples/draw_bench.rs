@@ -98,7 +98,7 @@ fn main() {
         "text 20px, {} chars, {}x{} px of ink: cold cache {cold:.1} µs, measure {measure:.1} µs; \
          parsing the font {parse:.0} µs",
         text.len(),
-        d.width,
-        d.height
+        d.w,
+        d.h
     );
 }

@@ -42,7 +42,7 @@ use fusionfb_protocol as proto;
 use gfx_drivers::Format;
 
 use crate::display::{ClientError, ClientEvent, Display, Surface, Window};
-use crate::draw::{is_empty, Canvas, Colour, DrawError, Rect};
+use crate::draw::{Canvas, Colour, DrawError, Rect};
 
 /// The paint brush colours, one per touch slot (`PALETTE[slot % 10]`): ten distinct,
 /// saturated colours, none of them close to [`PAINT_BACKGROUND`] or the Clear button.
@@ -172,35 +172,10 @@ pub fn main(name: &str, body: impl FnOnce() -> Result<(), AppError>) -> ExitCode
     }
 }
 
-/// Converts a drawing damage rectangle into the protocol's, clipped to a `width`×`height`
-/// surface; `None` when nothing of it is left.
-pub fn to_protocol(r: Rect, width: u32, height: u32) -> Option<proto::Rect> {
-    let c = r.clip(width, height)?;
-    (!is_empty(c)).then(|| proto::Rect::new(c.x, c.y, c.width, c.height))
-}
-
 /// Whether the point (`x`, `y`) lies in `r` (a touch on a button).
 pub fn contains(r: Rect, x: f32, y: f32) -> bool {
     let (x0, y0) = (r.x as f32, r.y as f32);
-    x >= x0 && y >= y0 && x < x0 + r.width as f32 && y < y0 + r.height as f32
-}
-
-/// Whether two rectangles share a pixel.
-pub fn intersects(a: Rect, b: Rect) -> bool {
-    let (ax1, ay1) = (
-        i64::from(a.x) + i64::from(a.width),
-        i64::from(a.y) + i64::from(a.height),
-    );
-    let (bx1, by1) = (
-        i64::from(b.x) + i64::from(b.width),
-        i64::from(b.y) + i64::from(b.height),
-    );
-    !is_empty(a)
-        && !is_empty(b)
-        && i64::from(a.x) < bx1
-        && i64::from(b.x) < ax1
-        && i64::from(a.y) < by1
-        && i64::from(b.y) < ay1
+    x >= x0 && y >= y0 && x < x0 + r.w as f32 && y < y0 + r.h as f32
 }
 
 /// Most rectangles one flip carries; more are merged into their bounding box.
@@ -213,7 +188,7 @@ pub struct App {
     surface: Surface,
     window: Window,
     /// The damage of the last flip: what the back buffer lacks.
-    missed: Vec<proto::Rect>,
+    missed: Vec<Rect>,
     /// Keys for our window since the last [`App::take_keys`].
     keys: Vec<proto::Key>,
     /// The left mouse button is held in our window: the pointer acts as a finger.
@@ -279,19 +254,14 @@ impl App {
         let drawn = back.with_bytes_mut(|bytes| {
             Canvas::new(bytes, w, h, pitch, format).map(|mut canvas| paint(&mut canvas))
         })??;
-        let mut damage: Vec<proto::Rect> = drawn
-            .into_iter()
-            .filter_map(|r| to_protocol(r, w, h))
-            .collect();
+        let mut damage: Vec<Rect> = drawn.into_iter().filter_map(|r| r.clip(w, h)).collect();
         if damage.is_empty() {
             // The back buffer was repaired and nothing changed: it equals the front one.
             return Ok(false);
         }
         if damage.len() > MAX_DAMAGE_RECTS {
-            let all = damage.iter().fold(Rect::default(), |u, r| {
-                crate::draw::union(u, Rect::new(r.x, r.y, r.w, r.h))
-            });
-            damage = vec![proto::Rect::new(all.x, all.y, all.width, all.height)];
+            let all = damage.iter().fold(Rect::default(), |u, r| u.bounding(r));
+            damage = vec![all];
         }
         self.flip(&damage)?;
         self.missed = damage;
@@ -304,7 +274,7 @@ impl App {
     }
 
     /// Flips, waiting for a frame once if the master still shows the buffer (`Busy`).
-    fn flip(&mut self, damage: &[proto::Rect]) -> Result<(), AppError> {
+    fn flip(&mut self, damage: &[Rect]) -> Result<(), AppError> {
         match self.display.flip(&mut self.surface, damage) {
             Err(ClientError::Fusion(fusion::Error::Busy)) => {
                 match self.display.wait_frame(&self.surface, FRAME_TIMEOUT) {
@@ -338,8 +308,9 @@ impl App {
             back.with_bytes_mut(|dst| {
                 for r in &missed {
                     let len = r.w as usize * bpp;
-                    for row in r.y as usize..(r.y as usize + r.h as usize) {
-                        let at = row * pitch + r.x as usize * bpp;
+                    let (x, y) = r.origin_index();
+                    for row in y..y + r.h as usize {
+                        let at = row * pitch + x * bpp;
                         dst[at..at + len].copy_from_slice(&src[at..at + len]);
                     }
                 }
@@ -479,16 +450,8 @@ mod tests {
 
     #[test]
     fn damage_is_clipped_and_empty_damage_dropped() {
-        assert_eq!(
-            to_protocol(Rect::new(-5, 10, 20, 20), 100, 25),
-            Some(proto::Rect::new(0, 10, 15, 15))
-        );
-        assert_eq!(to_protocol(Rect::new(200, 0, 5, 5), 100, 100), None);
-        assert_eq!(to_protocol(Rect::default(), 100, 100), None);
-        assert!(intersects(Rect::new(0, 0, 10, 10), Rect::new(9, 9, 5, 5)));
         assert!(contains(Rect::new(8, 8, 96, 48), 8.0, 55.9));
         assert!(!contains(Rect::new(8, 8, 96, 48), 104.0, 20.0));
-        assert!(!intersects(Rect::new(0, 0, 10, 10), Rect::new(10, 0, 5, 5)));
     }
 
     #[test]

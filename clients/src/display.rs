@@ -424,7 +424,11 @@ impl Display {
     /// Hands the back buffer to the master with `damage` (surface coordinates; empty: all),
     /// then makes the next buffer the back one. `Busy` while the previous flip has not
     /// reached the glass: wait for its frame first ([`Display::wait_frame`]).
-    pub fn flip(&mut self, surface: &mut Surface, damage: &[proto::Rect]) -> Result<()> {
+    pub fn flip(
+        &mut self,
+        surface: &mut Surface,
+        damage: &[proto::Rect<proto::Buffer>],
+    ) -> Result<()> {
         self.call_fast(&Request::SurfaceFlip {
             surface: surface.id,
             buffer: surface.back as u8,

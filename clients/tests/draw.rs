@@ -2,7 +2,7 @@
 //! canvas's paths (tiny-skia in place for 32-bit rows without padding, the scratch for
 //! RGB565 and padded pitches).
 
-use fusionfb_client::draw::{is_empty, union, Canvas, Colour, Font, Image, Pixels, Rect};
+use fusionfb_client::draw::{Canvas, Colour, Font, Image, Pixels, Rect};
 use gfx_drivers::format::{premultiply, Format};
 
 const BG: Colour = Colour::rgb(0x20, 0x40, 0x60);
@@ -94,7 +94,7 @@ fn changed(before: &gfx_drivers::Image, after: &gfx_drivers::Image) -> Rect {
     for y in 0..before.height {
         for x in 0..before.width {
             if before.pixel(x, y) != after.pixel(x, y) {
-                r = union(r, Rect::new(x as i32, y as i32, 1, 1));
+                r = r.bounding(&Rect::new(x as i32, y as i32, 1, 1));
             }
         }
     }
@@ -131,7 +131,7 @@ fn each_target_with(
         if tight {
             assert_eq!(ch, damage, "{}: changes", label(&img));
         } else {
-            assert_eq!(union(ch, damage), damage, "{}: changes", label(&img));
+            assert_eq!(ch.bounding(&damage), damage, "{}: changes", label(&img));
         }
         check(&img);
     }
@@ -414,20 +414,20 @@ fn text_is_dark_inside_its_box_and_nowhere_else() {
     assert!(m.baseline > 14 && m.baseline < 20, "{m:?}");
     // For plain ASCII in DejaVu Sans the ink stays inside the layout box.
     let layout = Rect::new(0, 0, m.width, m.height);
-    assert_eq!(union(layout, m.ink), layout, "{m:?}");
+    assert_eq!(layout.bounding(&m.ink), layout, "{m:?}");
     let (x, y) = (7, 5);
     for mut img in targets(300, 40) {
         Canvas::for_image(&mut img).clear(Colour::WHITE);
         let mut canvas = Canvas::for_image(&mut img);
         assert_eq!(canvas.measure_text(size, text), m);
         let damage = canvas.draw_text(x, y, size, Colour::BLACK, text);
-        let ink = Rect::new(m.ink.x + x, m.ink.y + y, m.ink.width, m.ink.height);
+        let ink = Rect::new(m.ink.x + x, m.ink.y + y, m.ink.w, m.ink.h);
         assert_eq!(damage, ink, "{}", label(&img));
         let mut dark = 0;
         for py in 0..img.height {
             for px in 0..img.width {
                 let p = img.pixel(px, py);
-                let inside = union(ink, Rect::new(px as i32, py as i32, 1, 1)) == ink;
+                let inside = ink.bounding(&Rect::new(px as i32, py as i32, 1, 1)) == ink;
                 if inside {
                     dark += usize::from(p & 0xff < 0x40);
                 } else {
@@ -448,24 +448,16 @@ fn text_is_clipped_and_cached() {
     let d = canvas.draw_text(-3, -8, 20.0, Colour::BLACK, "Wide text, clipped");
     assert_eq!(d.x, 0);
     assert_eq!(d.y, 0);
-    assert_eq!(d.width, 40);
-    assert!(d.height > 0 && d.height <= 12);
-    assert!(is_empty(canvas.draw_text(
-        0,
-        50,
-        20.0,
-        Colour::BLACK,
-        "below"
-    )));
-    assert!(is_empty(canvas.draw_text(
-        i32::MAX - 5,
-        i32::MIN,
-        20.0,
-        Colour::BLACK,
-        "far"
-    )));
+    assert_eq!(d.w, 40);
+    assert!(d.h > 0 && d.h <= 12);
+    assert!(canvas
+        .draw_text(0, 50, 20.0, Colour::BLACK, "below")
+        .is_empty());
+    assert!(canvas
+        .draw_text(i32::MAX - 5, i32::MIN, 20.0, Colour::BLACK, "far")
+        .is_empty());
     for size in [0.0, -3.0, f32::NAN, f32::INFINITY, 1e9] {
-        assert!(is_empty(canvas.draw_text(0, 0, size, Colour::BLACK, "x")));
+        assert!(canvas.draw_text(0, 0, size, Colour::BLACK, "x").is_empty());
         assert_eq!(canvas.measure_text(size, "x").width, 0);
     }
     // The cache: a repeated string rasterises nothing new.
@@ -504,11 +496,11 @@ fn drawing_outside_the_canvas_is_clipped_without_panicking() {
         let huge = [1e9f32, -1e9, f32::MAX, f32::MIN, f32::INFINITY, f32::NAN];
         let mut damage = Rect::default();
         for &v in &huge {
-            damage = union(damage, c.fill_circle(v, v, 3.0, RED));
-            damage = union(damage, c.fill_circle(4.0, 4.0, v, RED));
-            damage = union(damage, c.stroke_line(v, 0.0, -v, 0.0, 2.0, RED));
-            damage = union(damage, c.stroke_line(0.0, 0.0, 5.0, 5.0, v, RED));
-            damage = union(damage, c.fill_rounded_rect(Rect::new(0, 0, 3, 3), v, RED));
+            damage = damage.bounding(&c.fill_circle(v, v, 3.0, RED));
+            damage = damage.bounding(&c.fill_circle(4.0, 4.0, v, RED));
+            damage = damage.bounding(&c.stroke_line(v, 0.0, -v, 0.0, 2.0, RED));
+            damage = damage.bounding(&c.stroke_line(0.0, 0.0, 5.0, 5.0, v, RED));
+            damage = damage.bounding(&c.fill_rounded_rect(Rect::new(0, 0, 3, 3), v, RED));
         }
         for (x, y) in [
             (-100, 3),
@@ -517,27 +509,27 @@ fn drawing_outside_the_canvas_is_clipped_without_panicking() {
             (i32::MIN, i32::MIN),
             (i32::MAX, 0),
         ] {
-            assert!(is_empty(c.fill_rect(Rect::new(x, y, 5, 5), RED)));
-            assert!(is_empty(c.blit(&sprite(), x, y)));
+            assert!(c.fill_rect(Rect::new(x, y, 5, 5), RED).is_empty());
+            assert!(c.blit(&sprite(), x, y).is_empty());
         }
-        assert!(is_empty(c.fill_circle(-10.0, -10.0, 5.0, RED)));
-        assert!(is_empty(c.stroke_line(-10.0, 20.0, -5.0, 25.0, 3.0, RED)));
-        assert!(is_empty(c.fill_rect(Rect::new(3, 3, 0, 4), RED)));
-        assert!(is_empty(c.fill_circle(3.0, 3.0, 2.0, Colour::TRANSPARENT)));
+        assert!(c.fill_circle(-10.0, -10.0, 5.0, RED).is_empty());
+        assert!(c.stroke_line(-10.0, 20.0, -5.0, 25.0, 3.0, RED).is_empty());
+        assert!(c.fill_rect(Rect::new(3, 3, 0, 4), RED).is_empty());
+        assert!(c.fill_circle(3.0, 3.0, 2.0, Colour::TRANSPARENT).is_empty());
         let big = c.fill_rect(Rect::new(i32::MIN, i32::MIN, u32::MAX, u32::MAX), RED);
         assert_eq!(big, Rect::new(0, 0, 16, 9));
-        damage = union(damage, big);
+        damage = damage.bounding(&big);
         // Whatever happened stayed on the canvas, and the padding is untouched.
         let ch = changed(&before, &img);
-        assert_eq!(union(damage, ch), damage, "{}", label(&img));
+        assert_eq!(damage.bounding(&ch), damage, "{}", label(&img));
         assert_eq!(damage.clip(16, 9), Some(damage));
     }
     // A canvas of no pixels draws nothing.
     let mut none: [u8; 0] = [];
     let mut c = Canvas::new(&mut none, 0, 0, 0, Format::Xrgb8888).unwrap();
-    assert!(is_empty(c.clear(RED)));
-    assert!(is_empty(c.fill_circle(0.0, 0.0, 5.0, RED)));
-    assert!(is_empty(c.draw_text(0, 0, 12.0, RED, "x")));
+    assert!(c.clear(RED).is_empty());
+    assert!(c.fill_circle(0.0, 0.0, 5.0, RED).is_empty());
+    assert!(c.draw_text(0, 0, 12.0, RED, "x").is_empty());
 }
 
 #[test]

@@ -10,7 +10,7 @@ use support::golden::Golden;
 
 use fusionfb::compose::{
     compose, compose_full, compose_via_scratch, frame_damage, BufferRef, Damage, Element, Format,
-    PixelBuffer, Rect, Scene, Transform,
+    PixelBuffer, Rect, Scene, Size, Transform,
 };
 
 const W: u32 = 160;
@@ -74,7 +74,7 @@ impl ThreeWindows {
 
     fn elements(&self) -> [Element<'_>; 4] {
         [
-            Element::new(0, self.wall.view(), Rect::from_size(W as i32, H as i32)),
+            Element::new(0, self.wall.view(), Rect::from_size(W, H)),
             Element::new(1, self.a.view(), Rect::new(10, 8, 70, 50)),
             Element::new(2, self.b.view(), Rect::new(50, 30, 60, 45)).with_opacity(0.75),
             Element::new(3, self.c.view(), Rect::new(88, 50, 64, 40)).with_opacity(0.5),
@@ -142,8 +142,8 @@ fn partial_damage_repaints_only_the_damaged_area() {
     compose_full(&mut full.view_mut(), &s).unwrap();
 
     let damage = Damage::from_rects(
-        W as i32,
-        H as i32,
+        W,
+        H,
         [
             Rect::new(30, 20, 40, 30),
             Rect::new(100, 60, 30, 25),
@@ -220,15 +220,16 @@ fn each_transform_on_an_asymmetric_scene() {
     .unwrap();
 
     for t in Transform::ALL {
-        let (pw, ph) = t.transform_size(W as i32, H as i32);
-        let mut target = PixelBuffer::new(pw as u32, ph as u32, Format::Xrgb8888);
+        let (pw, ph) = t.transform_size(W, H);
+        let mut target = PixelBuffer::new(pw, ph, Format::Xrgb8888);
         compose_full(&mut target.view_mut(), &scene(&elements, t)).unwrap();
         // Drawing through the transform equals rotating the upright picture.
         for y in 0..H as i32 {
             for x in 0..W as i32 {
-                let p = t.rect_to_physical(Rect::new(x, y, 1, 1), W as i32, H as i32);
+                let p = t.rect_to_physical(Rect::new(x, y, 1, 1), Size::new(W, H));
+                let (px, py) = p.origin_unsigned();
                 assert_eq!(
-                    target.pixel(p.x as u32, p.y as u32),
+                    target.pixel(px, py),
                     upright.pixel(x as u32, y as u32),
                     "{t:?}: logical ({x}, {y}) at physical ({}, {})",
                     p.x,
@@ -239,9 +240,9 @@ fn each_transform_on_an_asymmetric_scene() {
         golden(&format!("transform_{}", t.name()), &target.view());
 
         // The scratch path gives the same pixels.
-        let mut via = PixelBuffer::new(pw as u32, ph as u32, Format::Xrgb8888);
+        let mut via = PixelBuffer::new(pw, ph, Format::Xrgb8888);
         let mut scratch = PixelBuffer::new(W, H, Format::Xrgb8888);
-        let full = Damage::full(W as i32, H as i32);
+        let full = Damage::full(W, H);
         let s = scene(&elements, t);
         compose_via_scratch(&mut via.view_mut(), &mut scratch.view_mut(), &s, &full).unwrap();
         assert!(via == target, "{t:?}: scratch path differs");
@@ -254,32 +255,28 @@ fn partial_damage_under_a_transform() {
     let elements = asym.elements();
     let t = Transform::Flipped90;
     let s = scene(&elements, t);
-    let (pw, ph) = t.transform_size(W as i32, H as i32);
-    let mut full = PixelBuffer::new(pw as u32, ph as u32, Format::Xrgb8888);
+    let (pw, ph) = t.transform_size(W, H);
+    let mut full = PixelBuffer::new(pw, ph, Format::Xrgb8888);
     compose_full(&mut full.view_mut(), &s).unwrap();
 
     let logical = Rect::new(20, 15, 50, 30);
-    let damage = Damage::from_rects(W as i32, H as i32, [logical]);
-    let mut target = PixelBuffer::filled(pw as u32, ph as u32, Format::Xrgb8888, SENTINEL);
+    let damage = Damage::from_rects(W, H, [logical]);
+    let mut target = PixelBuffer::filled(pw, ph, Format::Xrgb8888, SENTINEL);
     compose(&mut target.view_mut(), &s, &damage).unwrap();
-    let mut via = PixelBuffer::filled(pw as u32, ph as u32, Format::Xrgb8888, SENTINEL);
+    let mut via = PixelBuffer::filled(pw, ph, Format::Xrgb8888, SENTINEL);
     let mut scratch = PixelBuffer::filled(W, H, Format::Xrgb8888, 0x123456);
     compose_via_scratch(&mut via.view_mut(), &mut scratch.view_mut(), &s, &damage).unwrap();
-    let physical = t.rect_to_physical(logical, W as i32, H as i32);
+    let physical = t.rect_to_physical(logical, Size::new(W, H));
     for y in 0..ph {
         for x in 0..pw {
-            let inside = physical.contains_rect(&Rect::new(x, y, 1, 1));
+            let inside = physical.contains_rect(&Rect::new(x as i32, y as i32, 1, 1));
             let want = if inside {
-                full.pixel(x as u32, y as u32)
+                full.pixel(x, y)
             } else {
                 0xff00_0000 | SENTINEL
             };
-            assert_eq!(target.pixel(x as u32, y as u32), want, "({x}, {y})");
-            assert_eq!(
-                via.pixel(x as u32, y as u32),
-                want,
-                "scratch path ({x}, {y})"
-            );
+            assert_eq!(target.pixel(x, y), want, "({x}, {y})");
+            assert_eq!(via.pixel(x, y), want, "scratch path ({x}, {y})");
         }
     }
 }
@@ -304,11 +301,12 @@ fn pre_rotated_buffers_show_upright() {
     let content = &tw.a; // 70×50 upright
     for t in Transform::ALL {
         let (bw, bh) = t.transform_size(70, 50);
-        let mut pre = PixelBuffer::new(bw as u32, bh as u32, Format::Argb8888);
+        let mut pre = PixelBuffer::new(bw, bh, Format::Argb8888);
         for y in 0..50 {
             for x in 0..70 {
-                let p = t.rect_to_physical(Rect::new(x, y, 1, 1), 70, 50);
-                pre.set_pixel(p.x as u32, p.y as u32, content.pixel(x as u32, y as u32));
+                let p = t.rect_to_physical(Rect::new(x, y, 1, 1), Size::new(70, 50));
+                let (px, py) = p.origin_unsigned();
+                pre.set_pixel(px, py, content.pixel(x as u32, y as u32));
             }
         }
         let dst = Rect::new(30, 20, 70, 50);
@@ -387,7 +385,7 @@ fn incremental_frames_equal_full_repaints() {
     .unwrap();
     for pair in frames.windows(2) {
         let prev: Vec<_> = pair[0].iter().map(Element::state).collect();
-        let damage = frame_damage(&prev, &pair[1], W as i32, H as i32);
+        let damage = frame_damage(&prev, &pair[1], W, H);
         assert!(!damage.is_empty());
         assert!(damage.area() < (W * H) as u64, "damage should be partial");
         compose(

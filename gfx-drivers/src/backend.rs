@@ -118,29 +118,9 @@ impl fmt::Display for Mode {
     }
 }
 
-/// How the panel is mounted, as `wl_output.transform` counts it: rotations counter-clockwise,
-/// `Flipped*` mirrored around the vertical axis first. A hint for the compositor, which draws
-/// rotated and maps touch through the same transform; backends scan out unrotated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Transform {
-    /// As is.
-    #[default]
-    Normal,
-    /// 90°.
-    Rotate90,
-    /// 180°.
-    Rotate180,
-    /// 270°.
-    Rotate270,
-    /// Mirrored.
-    Flipped,
-    /// Mirrored, then 90°.
-    Flipped90,
-    /// Mirrored, then 180°.
-    Flipped180,
-    /// Mirrored, then 270°.
-    Flipped270,
-}
+/// How the panel is mounted: the compositor draws rotated and maps touch through the same
+/// transform; backends scan out unrotated. See [`Transform`] for the convention.
+pub use fusionfb_types::geometry::Transform;
 
 /// What a plane is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,40 +172,9 @@ impl OutputInfo {
     }
 }
 
-/// A rectangle in pixels: damage, a region of a buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Rect {
-    /// Left edge.
-    pub x: i32,
-    /// Top edge.
-    pub y: i32,
-    /// Width.
-    pub width: u32,
-    /// Height.
-    pub height: u32,
-}
-
-impl Rect {
-    /// A rectangle.
-    pub const fn new(x: i32, y: i32, width: u32, height: u32) -> Rect {
-        Rect {
-            x,
-            y,
-            width,
-            height,
-        }
-    }
-
-    /// The part inside `0..width` × `0..height`, or `None` when nothing is.
-    pub fn clip(&self, width: u32, height: u32) -> Option<Rect> {
-        let x0 = i64::from(self.x).max(0);
-        let y0 = i64::from(self.y).max(0);
-        let x1 = (i64::from(self.x) + i64::from(self.width)).min(i64::from(width));
-        let y1 = (i64::from(self.y) + i64::from(self.height)).min(i64::from(height));
-        (x1 > x0 && y1 > y0)
-            .then(|| Rect::new(x0 as i32, y0 as i32, (x1 - x0) as u32, (y1 - y0) as u32))
-    }
-}
+/// Rectangles with their space in the type; a backend speaks of regions of a [`Buffer`]
+/// (damage, fills, copies) as `Rect<geometry::Buffer>`, in the buffer's pixels.
+pub use fusionfb_types::geometry::{self, Rect};
 
 /// The new state of one plane in a [`Backend::commit`].
 #[derive(Debug, Clone, Copy)]
@@ -239,7 +188,7 @@ pub struct PlaneUpdate<'a> {
     /// What changed in `buffer` since it was last shown (buffer damage, which covers what
     /// changed since the previous frame too), in buffer coordinates; empty means
     /// "everything". DRM passes it on as `FB_DAMAGE_CLIPS`; fbdev and window copy only it.
-    pub damage: &'a [Rect],
+    pub damage: &'a [Rect<geometry::Buffer>],
 }
 
 impl<'a> PlaneUpdate<'a> {
@@ -272,7 +221,7 @@ impl<'a> PlaneUpdate<'a> {
     }
 
     /// The same update with damage.
-    pub fn with_damage(self, damage: &'a [Rect]) -> Self {
+    pub fn with_damage(self, damage: &'a [Rect<geometry::Buffer>]) -> Self {
         PlaneUpdate { damage, ..self }
     }
 }
@@ -478,7 +427,7 @@ pub trait Backend: AsFd {
         output: OutputId,
         plane: PlaneId,
         buffer: &Buffer,
-        damage: &[Rect],
+        damage: &[Rect<geometry::Buffer>],
     ) -> Result<CommitId, Error> {
         self.commit(
             output,
@@ -600,20 +549,5 @@ mod tests {
             Mode::new(1920, 1080, 59_940).to_string(),
             "1920x1080@59.940"
         );
-    }
-
-    #[test]
-    fn rect_clip() {
-        assert_eq!(
-            Rect::new(-5, -5, 10, 10).clip(8, 8),
-            Some(Rect::new(0, 0, 5, 5))
-        );
-        assert_eq!(
-            Rect::new(6, 6, 10, 10).clip(8, 8),
-            Some(Rect::new(6, 6, 2, 2))
-        );
-        assert_eq!(Rect::new(8, 0, 10, 10).clip(8, 8), None);
-        assert_eq!(Rect::new(0, 0, 0, 10).clip(8, 8), None);
-        assert_eq!(Rect::new(i32::MAX, 0, u32::MAX, 1).clip(8, 8), None);
     }
 }

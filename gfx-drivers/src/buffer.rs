@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use fusionfb_sys::{self as sys, LockedMapping, Mapping};
 
-use crate::backend::{Error, Rect};
+use crate::backend::{geometry, Error, Rect};
 use crate::format::{self, Format, Image};
 
 /// A process-wide unique buffer number (never reused while the process runs).
@@ -394,15 +394,14 @@ impl Buffer {
     }
 
     /// Fills `rect` (clipped to the buffer) with premultiplied `argb`.
-    pub fn fill_rect(&self, rect: Rect, argb: u32) -> Result<(), Error> {
+    pub fn fill_rect(&self, rect: Rect<geometry::Buffer>, argb: u32) -> Result<(), Error> {
         let Some(r) = rect.clip(self.width(), self.height()) else {
             return Ok(());
         };
         let (fmt, pitch) = (self.format(), self.pitch());
-        let at = r.y as usize * pitch + r.x as usize * fmt.bytes_per_pixel();
-        self.with_bytes_mut(|b| {
-            format::fill_rect(fmt, &mut b[at..], pitch, r.width, r.height, argb)
-        })??;
+        let (x, y) = r.origin_index();
+        let at = y * pitch + x * fmt.bytes_per_pixel();
+        self.with_bytes_mut(|b| format::fill_rect(fmt, &mut b[at..], pitch, r.w, r.h, argb))??;
         Ok(())
     }
 
@@ -454,7 +453,11 @@ impl Buffer {
     /// the same places of this buffer, which has the same size, converting formats; returns
     /// the rectangles copied, clipped to the buffer. How a backend without zero-copy scan-out
     /// (fbdev, a desktop window) puts a frame on its glass.
-    pub fn copy_from(&self, src: &Buffer, rects: &[Rect]) -> Result<Vec<Rect>, Error> {
+    pub fn copy_from(
+        &self,
+        src: &Buffer,
+        rects: &[Rect<geometry::Buffer>],
+    ) -> Result<Vec<Rect<geometry::Buffer>>, Error> {
         const MAX_RECTS: usize = 16;
         let (w, h) = (self.width(), self.height());
         if (src.width(), src.height()) != (w, h) {
@@ -473,13 +476,14 @@ impl Buffer {
         } else {
             rects
         };
-        let clipped: Vec<Rect> = rects.iter().filter_map(|r| r.clip(w, h)).collect();
+        let clipped: Vec<Rect<_>> = rects.iter().filter_map(|r| r.clip(w, h)).collect();
         let (sf, sp, bpp) = (src.format(), src.pitch(), src.format().bytes_per_pixel());
         src.with_bytes(|bytes| {
             clipped.iter().try_for_each(|r| {
-                let at = r.y as usize * sp + r.x as usize * bpp;
-                let (x, y) = (r.x as u32, r.y as u32);
-                self.write_rect(x, y, r.width, r.height, sf, &bytes[at..], sp)
+                let (col, row) = r.origin_index();
+                let at = row * sp + col * bpp;
+                let (x, y) = r.origin_unsigned();
+                self.write_rect(x, y, r.w, r.h, sf, &bytes[at..], sp)
             })
         })?;
         Ok(clipped)

@@ -58,7 +58,8 @@ use std::path::{Path, PathBuf};
 use fusionfb_sys::fb::{self, FbFixScreeninfo, FbVarScreeninfo};
 
 use crate::backend::{
-    Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId, PlaneUpdate, Rect,
+    geometry, Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId,
+    PlaneUpdate, Rect,
 };
 use crate::buffer::{Buffer, BufferDesc};
 use crate::format::Format;
@@ -235,7 +236,7 @@ pub struct FbdevBackend {
     front: usize,
     /// What the hidden screen missed: the damage of the last frame copied into the visible
     /// one (`None`: everything).
-    stale: Option<Vec<Rect>>,
+    stale: Option<Vec<Rect<geometry::Buffer>>>,
     vsync: bool,
     out: SingleOutput,
     /// The VT, when taken ([`crate::vt`]).
@@ -401,7 +402,11 @@ impl FbdevBackend {
 
     /// Copies `buffer` (or black, for `None`) into the hidden screen, or the only one, and
     /// makes it visible.
-    fn show(&mut self, buffer: Option<&Buffer>, damage: &[Rect]) -> Result<(), Error> {
+    fn show(
+        &mut self,
+        buffer: Option<&Buffer>,
+        damage: &[Rect<geometry::Buffer>],
+    ) -> Result<(), Error> {
         let target = (self.front + 1) % self.screens.len();
         let screen = &self.screens[target];
         let copied = match buffer {

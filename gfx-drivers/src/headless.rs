@@ -278,18 +278,26 @@ impl HeadlessBackend {
                 continue;
             };
             let (px, py) = state.position;
-            let area = crate::Rect::new(px, py, buf.width(), buf.height());
+            let area = crate::Rect::<crate::backend::geometry::Physical>::new(
+                px,
+                py,
+                buf.width(),
+                buf.height(),
+            );
             let Some(r) = area.clip(mode.width, mode.height) else {
                 continue;
             };
             let (fmt, pitch, bpp) = (buf.format(), buf.pitch(), buf.format().bytes_per_pixel());
+            // Where the visible part starts on the glass, and in the buffer.
+            let (gx, gy) = r.origin_unsigned();
+            let (bx, by) = r.translated(-px, -py).origin_index();
             buf.with_bytes(|bytes| {
-                for y in r.y..r.y + r.height as i32 {
-                    let row = (y - py) as usize * pitch;
-                    for x in r.x..r.x + r.width as i32 {
-                        let src = fmt.read_pixel(&bytes[row + (x - px) as usize * bpp..]);
-                        let dst = img.pixel(x as u32, y as u32);
-                        img.set_pixel(x as u32, y as u32, format::over(src, dst));
+                for (y, brow) in (gy..gy + r.h).zip(by..) {
+                    let row = brow * pitch;
+                    for (x, bcol) in (gx..gx + r.w).zip(bx..) {
+                        let src = fmt.read_pixel(&bytes[row + bcol * bpp..]);
+                        let dst = img.pixel(x, y);
+                        img.set_pixel(x, y, format::over(src, dst));
                     }
                 }
             });

@@ -43,8 +43,8 @@ use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
 use winit::window::{Window, WindowId};
 
 use crate::backend::{
-    Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId, PlaneUpdate, Rect,
-    TouchInput, TouchPhase,
+    geometry, Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId,
+    PlaneUpdate, Rect, TouchInput, TouchPhase,
 };
 use crate::buffer::Buffer;
 use crate::format::Format;
@@ -272,7 +272,7 @@ impl WindowBackend {
     }
 
     /// Puts the `rects` of the glass (all of it when empty) into the window.
-    fn blit(&mut self, rects: &[Rect]) -> Result<(), Error> {
+    fn blit(&mut self, rects: &[Rect<geometry::Buffer>]) -> Result<(), Error> {
         let Some(surface) = self.app.surface.as_mut() else {
             return Ok(());
         };
@@ -299,9 +299,10 @@ impl WindowBackend {
         let pitch = glass.pitch();
         glass.with_bytes(|bytes| {
             for r in rects.iter().filter_map(|r| r.clip(w, h)) {
-                for y in r.y as usize..r.y as usize + r.height as usize {
+                let (x0, y0) = r.origin_index();
+                for y in y0..y0 + r.h as usize {
                     let row = &bytes[y * pitch..];
-                    for x in r.x as usize..r.x as usize + r.width as usize {
+                    for x in x0..x0 + r.w as usize {
                         let px = u32::from_le_bytes(row[x * 4..x * 4 + 4].try_into().unwrap());
                         // softbuffer wants 0RGB: the top byte zero.
                         out[y * w as usize + x] = px & 0x00ff_ffff;
@@ -313,11 +314,12 @@ impl WindowBackend {
             .iter()
             .filter_map(|r| r.clip(w, h))
             .filter_map(|r| {
+                let (x, y) = r.origin_unsigned();
                 Some(softbuffer::Rect {
-                    x: r.x as u32,
-                    y: r.y as u32,
-                    width: NonZeroU32::new(r.width)?,
-                    height: NonZeroU32::new(r.height)?,
+                    x,
+                    y,
+                    width: NonZeroU32::new(r.w)?,
+                    height: NonZeroU32::new(r.h)?,
                 })
             })
             .collect();

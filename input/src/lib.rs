@@ -12,8 +12,8 @@
 //!   the tests and the benchmark exercise the real routing.
 //! - Touch coordinates: a device reports a normalized position on its own surface; the
 //!   [`Calibration`] matrix (from the config, else udev's `LIBINPUT_CALIBRATION_MATRIX`, else
-//!   identity) corrects the panel, and the output's [`PanelTransform`] (the rotation or flip
-//!   the panel is mounted with) turns it into output pixels in the logical (upright) orientation
+//!   identity) corrects the panel, and the output's [`Transform`] (the rotation or flip the
+//!   panel is mounted with, the compositor's own) turns it into output pixels in the logical (upright) orientation
 //!   applications see. Events keep the uncalibrated position too, for a calibration client.
 //! - Keyboard (feature `keyboard`): xkbcommon keymaps from RMLVO names ([`keyboard`]), keysyms,
 //!   UTF-8 text and modifiers; key repeat scheduled by [`repeat::Repeat`] on a timerfd.
@@ -35,12 +35,11 @@ pub mod keyboard;
 mod libinput;
 pub mod repeat;
 pub mod source;
-pub mod transform;
 
 pub use calibration::Calibration;
 pub use event::{DeviceInfo, InputEvent, KeyEvent, Position, Synthetic, TouchEvent, TouchPhase};
+pub use fusionfb_types::Transform;
 pub use source::{InputConfig, InputSource, KeyboardConfig, OutputMap};
-pub use transform::PanelTransform;
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]

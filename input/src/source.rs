@@ -24,8 +24,8 @@ use crate::event::{DeviceInfo, InputEvent, KeyEvent, Position, Synthetic, TouchE
 #[cfg(feature = "keyboard")]
 use crate::keyboard::Keyboard;
 use crate::repeat::Repeat;
-use crate::transform::PanelTransform;
 use crate::Error;
+use fusionfb_types::Transform;
 
 /// `[input.keyboard]` of the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub struct OutputMap {
     /// Logical height.
     pub height: u32,
     /// How the panel is mounted.
-    pub transform: PanelTransform,
+    pub transform: Transform,
 }
 
 impl Default for OutputMap {
@@ -89,7 +89,7 @@ impl Default for OutputMap {
             name: String::new(),
             width: 1,
             height: 1,
-            transform: PanelTransform::NORMAL,
+            transform: Transform::Normal,
         }
     }
 }
@@ -371,7 +371,7 @@ impl InputSource {
                         let (u, v) = self
                             .output
                             .transform
-                            .to_physical(finite(x)? as f64 / w, finite(y)? as f64 / h);
+                            .normalized_to_physical(finite(x)? as f64 / w, finite(y)? as f64 / h);
                         let inv = self.calibration(None).inverse().unwrap_or_default();
                         inv.apply(u, v)
                     }
@@ -440,7 +440,7 @@ impl InputSource {
                 let (x, y, raw) = match (phase, at) {
                     (TouchPhase::Down | TouchPhase::Motion, Some((u, v))) => {
                         let (cu, cv) = self.calibration(matrix).apply(u, v);
-                        let (lx, ly) = self.output.transform.to_logical(cu, cv);
+                        let (lx, ly) = self.output.transform.normalized_to_logical(cu, cv);
                         let p = (
                             (lx * self.output.width as f64) as f32,
                             (ly * self.output.height as f64) as f32,
@@ -469,7 +469,7 @@ impl InputSource {
                 }));
             }
             Raw::Absolute { u, v, time_ns } => {
-                let (lx, ly) = self.output.transform.to_logical(u, v);
+                let (lx, ly) = self.output.transform.normalized_to_logical(u, v);
                 out.push(InputEvent::PointerAbsolute {
                     x: (lx * self.output.width as f64) as f32,
                     y: (ly * self.output.height as f64) as f32,
@@ -570,7 +570,7 @@ impl fusionfb_sys::source::Pollable for InputSource {
 mod tests {
     use super::*;
 
-    fn source(calibration: Option<[f32; 6]>, transform: PanelTransform) -> InputSource {
+    fn source(calibration: Option<[f32; 6]>, transform: Transform) -> InputSource {
         let mut s = InputSource::new(InputConfig {
             calibration,
             ..InputConfig::default()
@@ -610,10 +610,7 @@ mod tests {
     #[test]
     fn device_touches_get_calibration_then_the_transform() {
         // A panel reading 10% too far right, mounted rotated 90°.
-        let mut s = source(
-            Some([1.0, 0.0, -0.1, 0.0, 1.0, 0.0]),
-            PanelTransform::new(90, false),
-        );
+        let mut s = source(Some([1.0, 0.0, -0.1, 0.0, 1.0, 0.0]), Transform::Rotate90);
         let t = touch(&mut s, Position::Device(0.6, 0.25));
         // Calibrated (0.5, 0.25) on the glass → logical (0.25, 0.5) of 600x1000.
         assert!(
@@ -643,7 +640,7 @@ mod tests {
 
     #[test]
     fn bad_injections_are_refused() {
-        let mut s = source(None, PanelTransform::NORMAL);
+        let mut s = source(None, Transform::Normal);
         assert!(s.inject(Synthetic::PointerTo(f32::NAN, 0.0)).is_err());
         assert!(s
             .inject(Synthetic::Key {

@@ -111,10 +111,7 @@ fn paint_draws_one_colour_per_finger_continuous_strokes_and_clears() {
     // Window-local point to output point.
     let at = |x: i32, y: i32| (x + ox, y + oy);
     let px = |img: &Image, (x, y): (i32, i32)| pixel(img, x + ox, y + oy);
-    let button = (
-        CLEAR_BUTTON.x + CLEAR_BUTTON.width as i32 / 2,
-        CLEAR_BUTTON.y + CLEAR_BUTTON.height as i32 / 2,
-    );
+    let button = CLEAR_BUTTON.centre();
     let button_edge = (CLEAR_BUTTON.x + 4, CLEAR_BUTTON.y + 24);
     wait_for(&mut s, &mut app, "the paint window", |img| {
         px(img, (300, 200)) == bg && px(img, button_edge) != bg

@@ -303,11 +303,11 @@ fn a_single_opaque_full_screen_window_is_scanned_out_directly() {
 
 #[test]
 fn a_rotated_panel_shows_applications_upright() {
-    use fusionfb::compose::{Rect as CRect, Transform};
+    use fusionfb::compose::{Size, Transform};
     let w = world("rotated");
     let backend =
         HeadlessBackend::new(vec![HeadlessOutputConfig::new().mode(320, 240, 60_000)]).unwrap();
-    let mut s = Server::with_transform(w.clone(), Box::new(backend), Transform::Rot90).unwrap();
+    let mut s = Server::with_transform(w.clone(), Box::new(backend), Transform::Rotate90).unwrap();
     assert_eq!(s.size(), (240, 320), "applications see the upright output");
     let (d, surf) = with_server(&mut s, move || {
         let mut d = Display::connect_to(w).unwrap();
@@ -325,16 +325,21 @@ fn a_rotated_panel_shows_applications_upright() {
         (320, 240),
         "the glass keeps its own orientation"
     );
-    let p = Transform::Rot90.rect_to_physical(CRect::new(0, 0, 100, 50), 240, 320);
-    let (cx, cy) = ((p.x + p.width / 2) as u32, (p.y + p.height / 2) as u32);
+    let logical = Size::new(240, 320);
+    let p = Transform::Rotate90.rect_to_physical(Rect::new(0, 0, 100, 50), logical);
+    let (x, y) = p.origin_unsigned();
+    let (cx, cy) = (x + p.w / 2, y + p.h / 2);
     assert_eq!(
         pixel(&shot, cx, cy),
         RED,
         "the window, turned onto the glass at {p:?}"
     );
-    assert_ne!((p.width, p.height), (100, 50), "turned by 90 degrees");
-    let outside = Transform::Rot90.rect_to_physical(CRect::new(150, 200, 1, 1), 240, 320);
-    assert_eq!(pixel(&shot, outside.x as u32, outside.y as u32), BACKGROUND);
+    assert_ne!((p.w, p.h), (100, 50), "turned by 90 degrees");
+    // The window sits at the glass's top right: the picture turned clockwise.
+    assert_eq!(p, Rect::new(270, 0, 50, 100));
+    let outside = Transform::Rotate90.rect_to_physical(Rect::new(150, 200, 1, 1), logical);
+    let (ox, oy) = outside.origin_unsigned();
+    assert_eq!(pixel(&shot, ox, oy), BACKGROUND);
     drop((d, surf));
 }
 
@@ -344,7 +349,7 @@ fn a_full_screen_window_on_a_rotated_panel_is_composed_not_scanned_out() {
     let w = world("rotated-full");
     let backend =
         HeadlessBackend::new(vec![HeadlessOutputConfig::new().mode(320, 240, 60_000)]).unwrap();
-    let mut s = Server::with_transform(w.clone(), Box::new(backend), Transform::Rot90).unwrap();
+    let mut s = Server::with_transform(w.clone(), Box::new(backend), Transform::Rotate90).unwrap();
     // An opaque, double-buffered window covering the upright output: scanned out as it is,
     // it would be a 240x320 buffer on a 320x240 plane (what the fbdev backend refused on
     // the board).
@@ -459,15 +464,7 @@ fn a_client_can_take_the_primary_layer_exclusively_with_zero_copies() {
     // glass shows up without any flip, copy or composition.
     let shown = 1 - surf.back_index() as usize;
     surf.buffers()[shown]
-        .fill_rect(
-            gfx_drivers::backend::Rect {
-                x: 5,
-                y: 5,
-                width: 2,
-                height: 2,
-            },
-            0xff00_00ff,
-        )
+        .fill_rect(gfx_drivers::backend::Rect::new(5, 5, 2, 2), 0xff00_00ff)
         .unwrap();
     assert_eq!(
         pixel(&s.screenshot().unwrap(), 5, 5),
@@ -538,15 +535,7 @@ fn an_overlay_layer_taken_exclusively_shows_the_clients_buffer_on_its_plane() {
     assert_eq!(shown.snapshot().pixel(50, 40) | 0xff00_0000, RED);
     // The plane scans out the client's own memory: a pixel it writes there shows at once.
     surf.buffers()[0]
-        .fill_rect(
-            gfx_drivers::backend::Rect {
-                x: 3,
-                y: 3,
-                width: 1,
-                height: 1,
-            },
-            0xff00_00ff,
-        )
+        .fill_rect(gfx_drivers::backend::Rect::new(3, 3, 1, 1), 0xff00_00ff)
         .unwrap();
     assert_eq!(
         shown.snapshot().pixel(3, 3) | 0xff00_0000,

@@ -262,7 +262,7 @@ fn input_regions_let_touches_through_and_exclusive_layers_take_theirs() {
 #[test]
 fn a_rotated_output_maps_panel_touches_to_the_upright_picture() {
     // A 320x240 panel mounted rotated 90°: applications see 240x320.
-    let (mut s, w) = server("rot", Transform::Rot90, vec![LayerSpec::primary()]);
+    let (mut s, w) = server("rot", Transform::Rotate90, vec![LayerSpec::primary()]);
     assert_eq!(s.size(), (240, 320));
     let (app, log) = logger(&mut s, &w, "logger 0 0 240 320 0", "rot");
     // A touch a quarter across and half down the glass: rotated back, that is half across
@@ -398,8 +398,9 @@ fn the_cli_tap_and_swipe_reach_paint() {
 /// the matrix it writes into the config undoes the distortion, and the rest of the file stays.
 #[test]
 fn calibrate_computes_the_matrix_that_undoes_a_known_distortion() {
-    use fusionfb_input::{Calibration, PanelTransform};
-    let (mut s, w) = server("calib", Transform::Rot90, vec![LayerSpec::primary()]);
+    use fusionfb::compose::Size;
+    use fusionfb_input::Calibration;
+    let (mut s, w) = server("calib", Transform::Rotate90, vec![LayerSpec::primary()]);
     let (lw, lh) = s.size();
     let cfg = std::env::temp_dir().join(format!("fusionfb-calib-{}.toml", std::process::id()));
     std::fs::write(&cfg, "# my board\n[input]\nseat = \"seat0\"\n").unwrap();
@@ -410,13 +411,12 @@ fn calibrate_computes_the_matrix_that_undoes_a_known_distortion() {
         &["--config", &cfg_arg, "--timeout", "20"],
     );
     let distortion = Calibration([1.04, 0.03, -0.02, -0.02, 0.95, 0.03]);
-    let panel = PanelTransform::new(90, false);
     let targets = [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9), (0.5, 0.5)];
     for (fx, fy) in targets {
         let (tx, ty) = ((fx * lw as f64) as i32, (fy * lh as f64) as i32);
         // Wait for the target's red centre on the glass (the glass is the physical picture).
-        let (px, py) = Transform::Rot90
-            .to_physical(lw as i32, lh as i32)
+        let (px, py) = Transform::Rotate90
+            .to_physical(Size::new(lw, lh))
             .apply(tx as f64 + 0.5, ty as f64 + 0.5);
         wait_until(
             &format!("target ({tx}, {ty}) to show"),
@@ -427,7 +427,7 @@ fn calibrate_computes_the_matrix_that_undoes_a_known_distortion() {
                 s.screenshot().unwrap().pixel(px as u32, py as u32) & 0xff_ffff == 0xe0_4040
             },
         );
-        let (u, v) = panel.to_physical(fx, fy);
+        let (u, v) = Transform::Rotate90.normalized_to_physical(fx, fy);
         let (ru, rv) = distortion.apply(u, v);
         let down = Injected::DeviceTouch {
             phase: TouchPhase::Down,

@@ -22,7 +22,7 @@ use fusionfb_client::display::{ClientEvent, Display};
 use fusionfb_client::draw::{Canvas, Colour, Rect};
 use fusionfb_client::protocol::TouchPhase;
 use fusionfb_client::Format;
-use fusionfb_input::{Calibration, PanelTransform};
+use fusionfb_input::{Calibration, Transform};
 
 #[derive(Parser)]
 #[command(name = "fusionfb-calibrate", about = "Calibrate the touchscreen")]
@@ -59,10 +59,7 @@ fn run(args: &Args) -> Result<(), String> {
     let mut surface = d.create_surface(w, h, Format::Xrgb8888, 1).map_err(err)?;
     let window = d.create_window(&surface, 0, 0, 0).map_err(err)?;
     let (turns, flipped) = d.calibration_mode(&window, true).map_err(err)?;
-    let panel = PanelTransform {
-        quarter_turns: turns,
-        flipped,
-    };
+    let panel = Transform::from_parts(turns, flipped);
     let mut samples = Vec::new();
     for (i, &(fx, fy)) in TARGETS.iter().enumerate() {
         let (tx, ty) = ((fx * w as f64) as i32, (fy * h as f64) as i32);
@@ -84,7 +81,7 @@ fn run(args: &Args) -> Result<(), String> {
             raw.1
         );
         // The target on the panel's own axes (normalized), where the matrix applies.
-        samples.push((raw, panel.to_physical(fx, fy)));
+        samples.push((raw, panel.normalized_to_physical(fx, fy)));
     }
     d.calibration_mode(&window, false).map_err(err)?;
     let m = Calibration::solve(&samples)

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use fusionfb_client::app::{self, App, AppError, WindowArgs, CLOCK_BACKGROUND};
-use fusionfb_client::draw::{union, Canvas, Colour, Font, Rect, MAX_TEXT_PX};
+use fusionfb_client::draw::{Canvas, Colour, Font, Rect, MAX_TEXT_PX};
 
 /// A clock on a fusionfb display: the local time, large, and the date.
 #[derive(Debug, Parser)]
@@ -121,9 +121,8 @@ impl Layout {
 fn centred(c: &mut Canvas<'_>, area: Rect, size: f32, colour: Colour, text: &str) -> Rect {
     let damage = c.fill_rect(area, CLOCK_BACKGROUND);
     let m = c.measure_text(size, text);
-    let x = area.x + (area.width as i32 - m.width as i32) / 2;
-    let y = area.y + (area.height as i32 - m.height as i32) / 2;
-    union(damage, c.draw_text(x, y, size, colour, text))
+    let at = area.centred(m.width, m.height);
+    damage.bounding(&c.draw_text(at.x, at.y, size, colour, text))
 }
 
 fn run() -> Result<(), AppError> {

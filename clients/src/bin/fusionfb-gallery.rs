@@ -122,7 +122,7 @@ fn caption(c: &mut Canvas<'_>, n: usize) {
         m.width + 2 * pad,
         m.height + pad,
     );
-    c.fill_rounded_rect(pill, pill.height as f32 / 2.0, Colour::rgba(0, 0, 0, 150));
+    c.fill_rounded_rect(pill, pill.h as f32 / 2.0, Colour::rgba(0, 0, 0, 150));
     c.draw_text(
         pill.x + pad as i32,
         pill.y + pad as i32 / 2,

@@ -82,9 +82,8 @@ fn draw_button(c: &mut Canvas<'_>) -> Rect {
     let d = c.fill_rounded_rect(r, 8.0, BUTTON_FILL);
     let size = 22.0;
     let m = c.measure_text(size, "Clear");
-    let x = r.x + (r.width as i32 - m.width as i32) / 2;
-    let y = r.y + (r.height as i32 - m.height as i32) / 2;
-    c.draw_text(x, y, size, BUTTON_TEXT, "Clear");
+    let at = r.centred(m.width, m.height);
+    c.draw_text(at.x, at.y, size, BUTTON_TEXT, "Clear");
     d
 }
 
@@ -168,7 +167,7 @@ fn paint(c: &mut Canvas<'_>, ops: &[Op]) -> Vec<Rect> {
             }
         });
     }
-    if damage.iter().any(|d| app::intersects(*d, CLEAR_BUTTON)) {
+    if damage.iter().any(|d| d.intersect(&CLEAR_BUTTON).is_some()) {
         damage.push(draw_button(c));
     }
     damage

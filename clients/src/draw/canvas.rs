@@ -1,13 +1,12 @@
 //! [`Canvas`]: drawing operations over borrowed pixel memory.
 
 use gfx_drivers::format::{self, convert_rect, mul_div_255, over, rect_len, Format};
-use gfx_drivers::Rect;
 use tiny_skia::{
     FillRule, LineCap, Paint, PathBuilder, PixmapMut, PixmapPaint, PixmapRef, Stroke, Transform,
 };
 
 use super::text::{Font, TextMetrics};
-use super::{is_empty, union, Colour, DrawError, Image};
+use super::{Colour, DrawError, Image, Rect};
 
 /// Read-only pixels in any fusionfb format — another buffer to [`Canvas::blit_pixels`] from.
 #[derive(Debug, Clone, Copy)]
@@ -101,10 +100,10 @@ impl<'a> Canvas<'a> {
     /// The pixel at (`x`, `y`) as premultiplied `0xAARRGGBB` (XRGB8888 and RGB565 read
     /// opaque), or `None` outside the canvas.
     pub fn pixel(&self, x: i32, y: i32) -> Option<u32> {
-        if x < 0 || y < 0 || x as u32 >= self.width || y as u32 >= self.height {
-            return None;
-        }
-        let at = y as usize * self.pitch + x as usize * self.format.bytes_per_pixel();
+        let (x, y) = Rect::new(x, y, 1, 1)
+            .clip(self.width, self.height)?
+            .origin_index();
+        let at = y * self.pitch + x * self.format.bytes_per_pixel();
         Some(self.format.read_pixel(&self.data[at..]))
     }
 
@@ -142,12 +141,8 @@ impl<'a> Canvas<'a> {
             self.fill_int_rect(clip, colour.to_argb());
             return clip;
         }
-        let r = tiny_skia::Rect::from_xywh(
-            clip.x as f32,
-            clip.y as f32,
-            clip.width as f32,
-            clip.height as f32,
-        );
+        let r =
+            tiny_skia::Rect::from_xywh(clip.x as f32, clip.y as f32, clip.w as f32, clip.h as f32);
         if let Some(r) = r {
             self.with_skia(clip, |pixmap, ts| {
                 pixmap.fill_rect(r, &paint(colour), ts, None);
@@ -160,7 +155,7 @@ impl<'a> Canvas<'a> {
     /// limited to half the shorter side, so a large one makes a pill).
     pub fn fill_rounded_rect(&mut self, rect: Rect, radius: f32, colour: Colour) -> Rect {
         let (x, y) = (rect.x as f32, rect.y as f32);
-        let (w, h) = (rect.width as f32, rect.height as f32);
+        let (w, h) = (rect.w as f32, rect.h as f32);
         let r = radius.min(w / 2.0).min(h / 2.0);
         if !positive(r) {
             return self.fill_rect(rect, colour);
@@ -261,7 +256,7 @@ impl<'a> Canvas<'a> {
         if alpha == 0 {
             return Rect::default();
         }
-        let (sx, sy) = ((clip.x - x) as usize, (clip.y - y) as usize);
+        let (sx, sy) = clip.translated(-x, -y).origin_index();
         let src_at = sy * src.pitch + sx * src.format.bytes_per_pixel();
         if rect_len(
             src.pitch,
@@ -283,28 +278,28 @@ impl<'a> Canvas<'a> {
                 self.format,
                 &mut self.data[dst_at..],
                 self.pitch,
-                clip.width,
-                clip.height,
+                clip.w,
+                clip.h,
             )
             .expect("rectangles are clipped to both buffers");
             return clip;
         }
         let mut tmp = std::mem::take(&mut self.scratch_src);
         tmp.clear();
-        tmp.resize(clip.width as usize * clip.height as usize * 4, 0);
+        tmp.resize(clip.w as usize * clip.h as usize * 4, 0);
         convert_rect(
             src.format,
             &src.data[src_at..],
             src.pitch,
             Format::Argb8888,
             &mut tmp,
-            clip.width as usize * 4,
-            clip.width,
-            clip.height,
+            clip.w as usize * 4,
+            clip.w,
+            clip.h,
         )
         .expect("rectangles are clipped to both buffers");
-        let pixmap = PixmapRef::from_bytes(&tmp, clip.width, clip.height)
-            .expect("a clipped rectangle is not empty");
+        let pixmap =
+            PixmapRef::from_bytes(&tmp, clip.w, clip.h).expect("a clipped rectangle is not empty");
         self.blit_pixmap(pixmap, clip.x, clip.y, clip, alpha);
         self.scratch_src = tmp;
         clip
@@ -344,7 +339,7 @@ impl<'a> Canvas<'a> {
                 );
                 if let Some(clip) = at.clip(self.width, self.height) {
                     self.blend_mask(argb, clip, at, &glyph.coverage);
-                    damage = union(damage, clip);
+                    damage = damage.bounding(&clip);
                 }
             },
             |_| {},
@@ -361,7 +356,8 @@ impl<'a> Canvas<'a> {
 
     /// Byte offset of `r`'s top-left pixel.
     fn offset(&self, r: Rect) -> usize {
-        r.y as usize * self.pitch + r.x as usize * self.format.bytes_per_pixel()
+        let (x, y) = r.origin_index();
+        y * self.pitch + x * self.format.bytes_per_pixel()
     }
 
     /// Writes `argb` (premultiplied) to every pixel of `r` (already clipped).
@@ -369,11 +365,11 @@ impl<'a> Canvas<'a> {
     /// The same result as [`format::fill_rect`], at memory speed: one pixel is encoded, the
     /// first row is filled by doubling copies, and every other row is a copy of it.
     fn fill_int_rect(&mut self, r: Rect, argb: u32) {
-        if is_empty(r) {
+        if r.is_empty() {
             return;
         }
         let bpp = self.format.bytes_per_pixel();
-        let row = r.width as usize * bpp;
+        let row = r.w as usize * bpp;
         let at = self.offset(r);
         let (first, rest) = self.data[at..].split_at_mut(row);
         self.format.write_pixel(argb, first);
@@ -384,7 +380,7 @@ impl<'a> Canvas<'a> {
             done += n;
         }
         // Row y starts (y - 1) * pitch + (pitch - row) bytes into `rest`.
-        for y in 1..r.height as usize {
+        for y in 1..r.h as usize {
             let start = (y - 1) * self.pitch + (self.pitch - row);
             rest[start..start + row].copy_from_slice(first);
         }
@@ -409,7 +405,7 @@ impl<'a> Canvas<'a> {
             draw(&mut pixmap, Transform::identity());
             return;
         }
-        let (w, h) = (damage.width, damage.height);
+        let (w, h) = (damage.w, damage.h);
         let at = self.offset(damage);
         let mut tmp = std::mem::take(&mut self.scratch);
         tmp.clear();
@@ -498,14 +494,11 @@ impl<'a> Canvas<'a> {
         let y0c = y0.max(0);
         let x1c = x1.min(i64::from(self.width));
         let y1c = y1.min(i64::from(self.height));
-        (x1c > x0c && y1c > y0c).then(|| {
-            Rect::new(
-                x0c as i32,
-                y0c as i32,
-                (x1c - x0c) as u32,
-                (y1c - y0c) as u32,
-            )
-        })
+        // Inside the canvas, whose sides are at most `u32`: the corners fit `i32` unless the
+        // canvas is wider than 2³¹, which no buffer is.
+        let corner = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+        (x1c > x0c && y1c > y0c)
+            .then(|| Rect::from_corners(corner(x0c), corner(y0c), corner(x1c), corner(y1c)))
     }
 
     /// Blends premultiplied `argb` through an 8-bit coverage `mask` whose full extent is
@@ -513,12 +506,14 @@ impl<'a> Canvas<'a> {
     fn blend_mask(&mut self, argb: u32, clip: Rect, at: Rect, mask: &[u8]) {
         let bpp = self.format.bytes_per_pixel();
         let opaque = argb >> 24 == 0xff;
-        for row in 0..clip.height as usize {
-            let my = (clip.y - at.y) as usize + row;
-            let mrow = &mask[my * at.width as usize..][..at.width as usize];
-            let mrow = &mrow[(clip.x - at.x) as usize..][..clip.width as usize];
-            let line = (clip.y as usize + row) * self.pitch + clip.x as usize * bpp;
-            let line = &mut self.data[line..line + clip.width as usize * bpp];
+        let (mx, my0) = clip.translated(-at.x, -at.y).origin_index();
+        let (cx, cy) = clip.origin_index();
+        for row in 0..clip.h as usize {
+            let my = my0 + row;
+            let mrow = &mask[my * at.w as usize..][..at.w as usize];
+            let mrow = &mrow[mx..][..clip.w as usize];
+            let line = (cy + row) * self.pitch + cx * bpp;
+            let line = &mut self.data[line..line + clip.w as usize * bpp];
             for (&cov, px) in mrow.iter().zip(line.chunks_exact_mut(bpp)) {
                 match cov {
                     0 => {}

@@ -7,12 +7,12 @@
 //! [`blit`](Canvas::blit) of an [`Image`] or of another buffer ([`Pixels`]) with alpha, and
 //! [`draw_text`](Canvas::draw_text) with the bundled DejaVu Sans ([`Font`]). **Every operation
 //! returns the damage [`Rect`]** it touched — tight (the shape's pixel bounds) and clipped to
-//! the canvas; [`union`] them and hand the result to the surface's `flip(damage)`. Drawing
+//! the canvas; [`bounding`](Rect::bounding) them and hand the result to the surface's `flip(damage)`. Drawing
 //! outside the canvas is clipped, never a panic; an operation that touches nothing returns
 //! an empty rectangle (zero width).
 //!
 //! ```
-//! use fusionfb_client::draw::{Canvas, Colour, union};
+//! use fusionfb_client::draw::{Canvas, Colour, Rect};
 //! use gfx_drivers::Format;
 //! let (w, h) = (64u32, 32u32);
 //! let mut pixels = vec![0u8; Format::Xrgb8888.pitch(w) * h as usize];
@@ -20,9 +20,9 @@
 //! canvas.clear(Colour::WHITE);
 //! let dot = canvas.fill_circle(10.0, 10.0, 4.0, "#d02020".parse()?);
 //! let text = canvas.draw_text(20, 4, 16.0, Colour::BLACK, "hi");
-//! let damage = union(dot, text);
-//! assert_eq!(dot, gfx_drivers::Rect::new(6, 6, 8, 8));
-//! assert!(damage.width > 0);
+//! let damage = dot.bounding(&text);
+//! assert_eq!(dot, Rect::new(6, 6, 8, 8));
+//! assert!(damage.w > 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -79,7 +79,9 @@ mod text;
 pub use canvas::{Canvas, Pixels};
 pub use colour::{Colour, ParseColourError};
 pub use gfx_drivers::format::Format;
-pub use gfx_drivers::Rect;
+/// A rectangle of a surface's pixels (the house's one [`fusionfb_protocol::Rect`], in buffer
+/// space): where to draw, and the damage a drawing returns and a flip reports.
+pub type Rect = fusionfb_protocol::Rect<fusionfb_protocol::Buffer>;
 pub use image::Image;
 pub use text::{Font, TextMetrics, MAX_TEXT_PX};
 
@@ -127,38 +129,4 @@ pub enum DrawError {
     /// The font file could not be parsed.
     #[error("font: {0}")]
     Font(String),
-}
-
-/// Whether `r` covers no pixel.
-pub fn is_empty(r: Rect) -> bool {
-    r.width == 0 || r.height == 0
-}
-
-/// The smallest rectangle holding `a` and `b`; an empty rectangle counts as nothing.
-pub fn union(a: Rect, b: Rect) -> Rect {
-    if is_empty(a) {
-        return if is_empty(b) { Rect::default() } else { b };
-    }
-    if is_empty(b) {
-        return a;
-    }
-    let x0 = i64::from(a.x).min(i64::from(b.x));
-    let y0 = i64::from(a.y).min(i64::from(b.y));
-    let x1 = (i64::from(a.x) + i64::from(a.width)).max(i64::from(b.x) + i64::from(b.width));
-    let y1 = (i64::from(a.y) + i64::from(a.height)).max(i64::from(b.y) + i64::from(b.height));
-    Rect::new(x0 as i32, y0 as i32, (x1 - x0) as u32, (y1 - y0) as u32)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn union_ignores_empty_rects() {
-        let a = Rect::new(1, 2, 3, 4);
-        assert_eq!(union(a, Rect::default()), a);
-        assert_eq!(union(Rect::new(50, 50, 0, 9), a), a);
-        assert_eq!(union(a, Rect::new(-1, 5, 1, 10)), Rect::new(-1, 2, 5, 13));
-        assert!(is_empty(union(Rect::default(), Rect::new(3, 3, 0, 0))));
-    }
 }

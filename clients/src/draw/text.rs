@@ -9,9 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use gfx_drivers::Rect;
-
-use super::{union, DrawError};
+use super::{DrawError, Rect};
 
 /// DejaVu Sans (Bitstream Vera license, see `clients/fonts/DejaVuSans.copyright`).
 static DEJAVU_SANS: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
@@ -113,7 +111,7 @@ impl Font {
             |x, y, glyph| {
                 if glyph.width > 0 && glyph.height > 0 {
                     let r = Rect::new(x + glyph.left, y + glyph.top, glyph.width, glyph.height);
-                    ink = union(ink, r);
+                    ink = ink.bounding(&r);
                 }
             },
             |line_width| width = width.max(line_width),

@@ -147,20 +147,14 @@ pub fn run(options: BenchOptions) -> BenchReport {
         .iter()
         .zip(PLACES)
         .enumerate()
-        .map(|(i, (w, (x, y)))| {
-            Element::new(
-                i as u64,
-                w.view(),
-                Rect::new(x, y, WIN_W as i32, WIN_H as i32),
-            )
-        })
+        .map(|(i, (w, (x, y)))| Element::new(i as u64, w.view(), Rect::new(x, y, WIN_W, WIN_H)))
         .collect();
     let scene = Scene {
         elements: &elements,
         background: 0x20_30_40,
         transform: Transform::Normal,
     };
-    let full = Damage::full(OUT_W as i32, OUT_H as i32);
+    let full = Damage::full(OUT_W, OUT_H);
     let frame_pixels = (OUT_W * OUT_H) as u64;
     let mut target = PixelBuffer::new(OUT_W, OUT_H, Format::Xrgb8888);
     let mut timings = Vec::new();
@@ -183,14 +177,14 @@ pub fn run(options: BenchOptions) -> BenchReport {
         black_box(target.bytes());
     }));
 
-    let small = Damage::from_rects(OUT_W as i32, OUT_H as i32, [Rect::new(620, 330, 64, 64)]);
+    let small = Damage::from_rects(OUT_W, OUT_H, [Rect::new(620, 330, 64, 64)]);
     timings.push(measure("compose 64x64", 64 * 64, n, || {
         black_box(compose(&mut target.view_mut(), &scene, &small).expect("compose"));
     }));
 
     let mut rotated = PixelBuffer::new(OUT_H, OUT_W, Format::Xrgb8888);
     let scene90 = Scene {
-        transform: Transform::Rot90,
+        transform: Transform::Rotate90,
         ..scene
     };
     timings.push(measure("compose full 90°", frame_pixels, n, || {
@@ -207,11 +201,7 @@ pub fn run(options: BenchOptions) -> BenchReport {
 
     // One opaque full-screen window (a video, a kiosk app) on the rotated panel.
     let app = PixelBuffer::filled(OUT_W, OUT_H, Format::Xrgb8888, 0x405060);
-    let opaque = [Element::new(
-        9,
-        app.view(),
-        Rect::from_size(OUT_W as i32, OUT_H as i32),
-    )];
+    let opaque = [Element::new(9, app.view(), Rect::from_size(OUT_W, OUT_H))];
     let opaque90 = Scene {
         elements: &opaque,
         ..scene90
@@ -255,13 +245,7 @@ mod tests {
             .iter()
             .zip(PLACES)
             .enumerate()
-            .map(|(i, (w, (x, y)))| {
-                Element::new(
-                    i as u64,
-                    w.view(),
-                    Rect::new(x, y, WIN_W as i32, WIN_H as i32),
-                )
-            })
+            .map(|(i, (w, (x, y)))| Element::new(i as u64, w.view(), Rect::new(x, y, WIN_W, WIN_H)))
             .collect();
         let scene = Scene {
             elements: &elements,
@@ -269,12 +253,7 @@ mod tests {
             transform: Transform::Normal,
         };
         let mut a = PixelBuffer::new(OUT_W, OUT_H, Format::Xrgb8888);
-        compose(
-            &mut a.view_mut(),
-            &scene,
-            &Damage::full(OUT_W as i32, OUT_H as i32),
-        )
-        .unwrap();
+        compose(&mut a.view_mut(), &scene, &Damage::full(OUT_W, OUT_H)).unwrap();
         let mut b = PixelBuffer::filled(OUT_W, OUT_H, Format::Xrgb8888, 0x20_30_40);
         compose_bare(&mut b.view_mut(), scene.background, &elements).unwrap();
         for y in 0..OUT_H {

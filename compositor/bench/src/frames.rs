@@ -27,7 +27,7 @@ use super::{read_samples, Clients};
 use fusionfb::server::Server;
 
 /// The damaged square of `--role damage`, in its 256x256 surface.
-pub const DAMAGE: proto::Rect = proto::Rect::new(16, 16, 32, 32);
+pub const DAMAGE: proto::Rect<proto::Buffer> = proto::Rect::new(16, 16, 32, 32);
 
 /// What one frame-benchmark client showed.
 #[derive(Debug, Clone, Default)]
@@ -107,7 +107,7 @@ pub fn client(world: &str, role: &str) -> anyhow::Result<()> {
     let cfg = fusion::WorldConfig::new(world).client_name("bench-frames");
     let mut d = Display::connect_to(cfg).map_err(|e| err(&e))?;
     let period_ns = 1_000_000_000_000 / u64::from(d.output().refresh_mhz.max(1));
-    let (mut s, damage): (Surface, Vec<proto::Rect>) = match role {
+    let (mut s, damage): (Surface, Vec<proto::Rect<proto::Buffer>>) = match role {
         "exclusive" => (d.acquire_layer(0).map_err(|e| err(&e))?, vec![]),
         "damage" | "flip-random" => {
             let s = d
@@ -133,15 +133,7 @@ pub fn client(world: &str, role: &str) -> anyhow::Result<()> {
         }
         let colour = 0xff00_0000 | frame.wrapping_mul(0x0010_2030);
         match damage.first() {
-            Some(r) => s.back().fill_rect(
-                gfx_drivers::backend::Rect {
-                    x: r.x,
-                    y: r.y,
-                    width: r.w,
-                    height: r.h,
-                },
-                colour,
-            ),
+            Some(r) => s.back().fill_rect(*r, colour),
             None => s.back().fill(colour),
         }
         .map_err(|e| err(&e))?;

@@ -239,21 +239,6 @@ pub fn layer_specs(cfg: &Config) -> Vec<crate::server::LayerSpec> {
         .collect()
 }
 
-/// The compositor's transform for the config's `display.transform`.
-pub fn compose_transform(t: config::Transform) -> crate::compose::Transform {
-    use crate::compose::Transform as T;
-    match (t.is_flipped(), t.degrees()) {
-        (false, 90) => T::Rot90,
-        (false, 180) => T::Rot180,
-        (false, 270) => T::Rot270,
-        (false, _) => T::Normal,
-        (true, 90) => T::Flipped90,
-        (true, 180) => T::Flipped180,
-        (true, 270) => T::Flipped270,
-        (true, _) => T::Flipped,
-    }
-}
-
 /// Runs the master until `stop` holds a signal number (or the display is closed); starts the
 /// config's `[[app]]` programs once the display is up and restarts them by their policy; at
 /// the end asks the slaves to leave, then stops the apps still running (SIGTERM, then
@@ -268,7 +253,7 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
     let (backend, seat) = open_backend_and_seat(&cfg, opts.backend)?;
     let name = world.name.clone();
     let server_world = world.clone();
-    let transform = compose_transform(cfg.display.transform);
+    let transform = cfg.display.transform;
     let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
         .with_context(|| format!("world {name:?}"))?;
     server.set_background(cfg.display.background.argb8888());

@@ -383,26 +383,21 @@ impl PixelBuffer {
     }
 
     /// Fills a rectangle (clipped to the buffer) with `argb`, as [`PixelBuffer::set_pixel`].
-    pub fn fill_rect(&mut self, r: super::Rect, argb: u32) {
-        let Some(r) = r.intersect(&super::Rect::from_size(
-            self.width as i32,
-            self.height as i32,
-        )) else {
+    pub fn fill_rect(&mut self, r: super::Rect<fusionfb_types::geometry::Buffer>, argb: u32) {
+        let Some(r) = r.clip(self.width, self.height) else {
             return;
         };
-        for y in r.y..r.bottom() {
-            for x in r.x..r.right() {
-                self.set_pixel(x as u32, y as u32, argb);
+        let (x0, y0) = r.origin_unsigned();
+        for y in y0..y0 + r.h {
+            for x in x0..x0 + r.w {
+                self.set_pixel(x, y, argb);
             }
         }
     }
 
     /// Fills the whole buffer with `argb`.
     pub fn fill(&mut self, argb: u32) {
-        self.fill_rect(
-            super::Rect::from_size(self.width as i32, self.height as i32),
-            argb,
-        );
+        self.fill_rect(super::Rect::from_size(self.width, self.height), argb);
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::geometry::{from_box, to_box};
 use super::{Element, Format, Rect, Transform};
 
 /// The default limit on rectangles in a [`Damage`] before it collapses to its bounding box.
@@ -23,7 +24,7 @@ pub struct Damage {
 
 impl Damage {
     /// No damage on an output of logical size `width × height`.
-    pub fn empty(width: i32, height: i32) -> Self {
+    pub fn empty(width: u32, height: u32) -> Self {
         Damage {
             bounds: Rect::from_size(width, height),
             rects: Vec::new(),
@@ -32,14 +33,14 @@ impl Damage {
     }
 
     /// The whole output damaged (first frame, mode change, transform change, new buffer age).
-    pub fn full(width: i32, height: i32) -> Self {
+    pub fn full(width: u32, height: u32) -> Self {
         let mut d = Damage::empty(width, height);
         d.add(d.bounds);
         d
     }
 
     /// Damage of `rects` (clipped to the output).
-    pub fn from_rects(width: i32, height: i32, rects: impl IntoIterator<Item = Rect>) -> Self {
+    pub fn from_rects(width: u32, height: u32, rects: impl IntoIterator<Item = Rect>) -> Self {
         let mut d = Damage::empty(width, height);
         d.extend(rects);
         d
@@ -104,10 +105,8 @@ impl Damage {
             self.rects = vec![r];
             return;
         }
-        let region = self
-            .to_region()
-            .union_rect(r.x, r.y, r.width as u32, r.height as u32);
-        self.rects = region.rectangles().iter().map(Rect::from_box).collect();
+        let region = self.to_region().union_rect(r.x, r.y, r.w, r.h);
+        self.rects = region.rectangles().iter().map(from_box).collect();
         self.simplify();
     }
 
@@ -130,7 +129,7 @@ impl Damage {
     }
 
     pub(crate) fn to_region(&self) -> pixman::Region32 {
-        let boxes: Vec<pixman::Box32> = self.rects.iter().map(|r| r.to_box()).collect();
+        let boxes: Vec<pixman::Box32> = self.rects.iter().map(|r| to_box(*r)).collect();
         pixman::Region32::init_rects(&boxes)
     }
 }
@@ -186,8 +185,8 @@ impl ElementState {
 pub fn frame_damage(
     prev: &[ElementState],
     next: &[Element<'_>],
-    width: i32,
-    height: i32,
+    width: u32,
+    height: u32,
 ) -> Damage {
     let mut damage = Damage::empty(width, height);
     let prev_by_id: HashMap<u64, &ElementState> = prev.iter().map(|s| (s.id, s)).collect();
@@ -325,7 +324,7 @@ mod tests {
 
         // A buffer drawn pre-rotated by 90°: buffer pixel (2, 3) of a 10×10 buffer shows at
         // logical (3, 7) of the element.
-        let rotated = e.with_buffer_transform(Transform::Rot90);
+        let rotated = e.with_buffer_transform(Transform::Rotate90);
         let d = frame_damage(&[rotated.state()], &[rotated], 100, 100);
         assert_eq!(d.rects(), &[Rect::new(33, 47, 1, 1)]);
     }

@@ -116,10 +116,12 @@ pub use buffer::{
     argb_to_rgb565, rgb565_to_argb, BufferError, BufferMut, BufferRef, Format, PixelBuffer,
 };
 pub use damage::{frame_damage, Damage, ElementState, DEFAULT_MAX_RECTS};
-pub use geometry::{Affine, Rect, Transform};
+pub use geometry::{Affine, Logical, Physical, Rect, Size, Transform};
 pub use scanout::{scanout_candidate, Output};
 
 use crate::compose::buffer::FormatExt;
+use fusionfb_types::geometry::Buffer;
+use geometry::{from_box, pixman_size, to_box, to_pixman};
 use pixman::{Color, Filter, Operation, Region32, Repeat, Solid};
 
 /// One client buffer placed on the output.
@@ -145,7 +147,7 @@ pub struct Element<'a> {
     /// panel.
     pub buffer_transform: Transform,
     /// What the client redrew since the previous frame, buffer coordinates (from its flip).
-    pub damage: &'a [Rect],
+    pub damage: &'a [Rect<Buffer>],
 }
 
 impl<'a> Element<'a> {
@@ -213,37 +215,39 @@ impl<'a> Element<'a> {
     }
 
     /// The buffer's size once its transform is undone: the size of the upright content.
-    fn content_size(&self) -> (i32, i32) {
+    fn content_size(&self) -> Size {
         // The buffer is the content laid out by `buffer_transform`, so the content size is the
         // buffer size with axes swapped back for the 90° variants.
-        self.buffer_transform
-            .transform_size(self.buffer.width() as i32, self.buffer.height() as i32)
+        let (w, h) = self
+            .buffer_transform
+            .transform_size(self.buffer.width(), self.buffer.height());
+        Size::new(w, h)
     }
 
     fn is_scaled(&self) -> bool {
-        self.content_size() != (self.dst.width, self.dst.height)
+        self.content_size() != self.dst.size()
     }
 
     /// Logical output → buffer coordinates.
     fn output_to_buffer(&self) -> Affine {
-        let (cw, ch) = self.content_size();
-        let to_local = Affine::translation(-self.dst.x as f64, -self.dst.y as f64);
+        let content = self.content_size();
+        let to_local = Affine::translation(-f64::from(self.dst.x), -f64::from(self.dst.y));
         let scale = Affine::scale(
-            cw as f64 / self.dst.width as f64,
-            ch as f64 / self.dst.height as f64,
+            f64::from(content.w) / f64::from(self.dst.w),
+            f64::from(content.h) / f64::from(self.dst.h),
         );
         self.buffer_transform
-            .to_physical(cw, ch)
+            .to_physical(content)
             .then_after(&scale.then_after(&to_local))
     }
 
     /// A rectangle of the buffer (client damage) as a rectangle of the output, clipped to what
     /// the element can touch.
-    pub(crate) fn buffer_rect_to_output(&self, r: Rect) -> Option<Rect> {
+    pub(crate) fn buffer_rect_to_output(&self, r: Rect<Buffer>) -> Option<Rect> {
         let bounds = self.state().bounds()?;
-        let mut out = self.output_to_buffer().inverse().map_rect(r);
+        let mut out: Rect = self.output_to_buffer().inverse().map_rect(r);
         if self.is_scaled() {
-            out = Rect::new(out.x - 1, out.y - 1, out.width + 2, out.height + 2);
+            out = Rect::new(out.x - 1, out.y - 1, out.w + 2, out.h + 2);
         }
         out.intersect(&bounds)
     }
@@ -270,9 +274,9 @@ pub enum ComposeError {
     #[error("damage is for a {damage:?} output, the target is {logical:?} logical")]
     DamageSize {
         /// Size the damage was made for.
-        damage: (i32, i32),
+        damage: (u32, u32),
         /// Logical size of the target under the scene's transform.
-        logical: (i32, i32),
+        logical: (u32, u32),
     },
     /// The scratch buffer of [`compose_via_scratch`] is not the logical output size.
     #[error("scratch is {scratch:?}, the output is {logical:?} logical")]
@@ -280,7 +284,7 @@ pub enum ComposeError {
         /// Size of the scratch buffer.
         scratch: (u32, u32),
         /// Logical size of the target under the scene's transform.
-        logical: (i32, i32),
+        logical: (u32, u32),
     },
     /// pixman refused to create an image or set a property (out of memory, bad transform).
     #[error("pixman failed: {0}")]
@@ -303,7 +307,7 @@ pub struct ComposeStats {
 fn region_area(r: &Region32) -> u64 {
     r.rectangles()
         .iter()
-        .map(|b| Rect::from_box(b).area())
+        .map(|b| from_box::<Logical>(b).area())
         .sum()
 }
 
@@ -320,11 +324,11 @@ pub fn compose(
     }
     let (lw, lh) = scene
         .transform
-        .transform_size(target.width() as i32, target.height() as i32);
+        .transform_size(target.width(), target.height());
     let db = damage.bounds();
-    if (db.width, db.height) != (lw, lh) {
+    if (db.w, db.h) != (lw, lh) {
         return Err(ComposeError::DamageSize {
-            damage: (db.width, db.height),
+            damage: (db.w, db.h),
             logical: (lw, lh),
         });
     }
@@ -349,10 +353,10 @@ pub fn compose(
         };
         let b = bounds;
         let region = damage_region
-            .intersect_rect(b.x, b.y, b.width as u32, b.height as u32)
+            .intersect_rect(b.x, b.y, b.w, b.h)
             .subtract(&covered);
         if e.is_opaque() {
-            covered = covered.union_rect(b.x, b.y, b.width as u32, b.height as u32);
+            covered = covered.union_rect(b.x, b.y, b.w, b.h);
         }
         if region.is_non_empty() {
             visible.push((e, region));
@@ -360,11 +364,11 @@ pub fn compose(
     }
     let background = damage_region.subtract(&covered);
 
-    let to_physical = scene.transform.to_physical(lw, lh);
+    let to_physical = scene.transform.to_physical(Size::new(lw, lh));
     let physical_boxes = |r: &Region32| -> Vec<pixman::Box32> {
         r.rectangles()
             .iter()
-            .map(|b| to_physical.map_rect(Rect::from_box(b)).to_box())
+            .map(|b| to_box(to_physical.map_rect::<Logical, Physical>(from_box(b))))
             .collect()
     };
     let mut dst =
@@ -390,7 +394,7 @@ pub fn compose(
         let ext = clip
             .rectangles()
             .iter()
-            .map(Rect::from_box)
+            .map(from_box::<Physical>)
             .reduce(|a, b| a.bounding(&b))
             .expect("non-empty region");
         dst.set_clip_region32(Some(&clip))
@@ -402,7 +406,7 @@ pub fn compose(
         let src_loc = match map.integer_translation() {
             Some((tx, ty)) => (ext.x + tx, ext.y + ty),
             None => {
-                src.set_transform(map.to_pixman())
+                src.set_transform(to_pixman(&map))
                     .map_err(|_| ComposeError::Pixman("set transform"))?;
                 if e.is_scaled() {
                     src.set_filter(Filter::Bilinear, &[])
@@ -436,7 +440,7 @@ pub fn compose(
             src_loc,
             (0, 0),
             (ext.x, ext.y),
-            (ext.width, ext.height),
+            pixman_size(ext),
         );
     }
     Ok(stats)
@@ -467,8 +471,8 @@ pub fn compose_via_scratch(
     }
     let (lw, lh) = scene
         .transform
-        .transform_size(target.width() as i32, target.height() as i32);
-    if (scratch.width() as i32, scratch.height() as i32) != (lw, lh) {
+        .transform_size(target.width(), target.height());
+    if (scratch.width(), scratch.height()) != (lw, lh) {
         return Err(ComposeError::ScratchSize {
             scratch: (scratch.width(), scratch.height()),
             logical: (lw, lh),
@@ -482,21 +486,21 @@ pub fn compose_via_scratch(
     if damage.is_empty() {
         return Ok(stats);
     }
-    let to_physical = scene.transform.to_physical(lw, lh);
+    let to_physical = scene.transform.to_physical(Size::new(lw, lh));
     let boxes: Vec<pixman::Box32> = damage
         .rects()
         .iter()
-        .map(|r| to_physical.map_rect(*r).to_box())
+        .map(|r| to_box(to_physical.map_rect::<Logical, Physical>(*r)))
         .collect();
     let clip = Region32::init_rects(&boxes);
-    let ext = damage
+    let ext: Rect<Physical> = damage
         .extents()
         .map(|r| to_physical.map_rect(r))
         .expect("non-empty damage");
     let src = scratch.as_ref();
     let mut src =
         pixman_glue::source_image(&src).map_err(|_| ComposeError::Pixman("source image"))?;
-    src.set_transform(to_physical.inverse().to_pixman())
+    src.set_transform(to_pixman(&to_physical.inverse()))
         .map_err(|_| ComposeError::Pixman("set transform"))?;
     src.set_filter(Filter::Nearest, &[])
         .map_err(|_| ComposeError::Pixman("set filter"))?;
@@ -511,7 +515,7 @@ pub fn compose_via_scratch(
         (ext.x, ext.y),
         (0, 0),
         (ext.x, ext.y),
-        (ext.width, ext.height),
+        pixman_size(ext),
     );
     Ok(stats)
 }
@@ -531,7 +535,10 @@ pub fn compose_bare(
     if !target.format().is_target() {
         return Err(ComposeError::UnsupportedTarget(target.format()));
     }
-    let all = [Rect::from_size(target.width() as i32, target.height() as i32).to_box()];
+    let all = [to_box(Rect::<Physical>::from_size(
+        target.width(),
+        target.height(),
+    ))];
     let mut dst =
         pixman_glue::target_image(target).map_err(|_| ComposeError::Pixman("target image"))?;
     dst.fill_boxes(
@@ -550,7 +557,7 @@ pub fn compose_bare(
             (0, 0),
             (0, 0),
             (e.dst.x, e.dst.y),
-            (e.dst.width, e.dst.height),
+            pixman_size(e.dst),
         );
     }
     Ok(())
@@ -563,7 +570,7 @@ pub fn compose_full(
 ) -> Result<ComposeStats, ComposeError> {
     let (lw, lh) = scene
         .transform
-        .transform_size(target.width() as i32, target.height() as i32);
+        .transform_size(target.width(), target.height());
     compose(target, scene, &Damage::full(lw, lh))
 }
 
@@ -653,7 +660,7 @@ mod tests {
         );
         let mut target = PixelBuffer::new(4, 2, Format::Xrgb8888);
         let s = Scene {
-            transform: Transform::Rot90,
+            transform: Transform::Rotate90,
             ..scene(&[])
         };
         assert_eq!(

@@ -29,9 +29,8 @@ impl Output {
 
     /// The logical size, `(width, height)`: the physical size with axes swapped for the 90°
     /// and 270° transforms.
-    pub fn logical_size(&self) -> (i32, i32) {
-        self.transform
-            .transform_size(self.width as i32, self.height as i32)
+    pub fn logical_size(&self) -> (u32, u32) {
+        self.transform.transform_size(self.width, self.height)
     }
 
     /// The logical output rectangle.
@@ -142,12 +141,12 @@ mod tests {
         // A 90° panel: 64×32 physical, 32×64 logical. A buffer drawn pre-rotated (64×32,
         // buffer transform 90) is scanned out; an upright 32×64 one must be composed.
         let rotated = Output {
-            transform: Transform::Rot90,
+            transform: Transform::Rotate90,
             ..OUT
         };
         let pre = PixelBuffer::new(64, 32, Format::Xrgb8888);
         let e = Element::new(1, pre.view(), Rect::from_size(32, 64))
-            .with_buffer_transform(Transform::Rot90);
+            .with_buffer_transform(Transform::Rotate90);
         assert!(scanout_candidate(&[e], &rotated).is_some());
         let upright = PixelBuffer::new(32, 64, Format::Xrgb8888);
         let e = Element::new(1, upright.view(), Rect::from_size(32, 64));

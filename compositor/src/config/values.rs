@@ -253,130 +253,11 @@ impl fmt::Display for Color {
 deserialize_from_str!(Color, "a colour \"#rrggbb\" or \"#aarrggbb\"");
 
 /// How the panel is mounted, and so how fusionfb turns the picture (and the touch
-/// coordinates with it) to look upright.
-///
-/// The meaning is `wl_output.transform`'s, as in Weston and wlroots: `90` rotates the
-/// content 90° counter-clockwise; the `flipped` forms first mirror it left-to-right. Written
-/// as the strings `"normal"`, `"90"`, `"180"`, `"270"`, `"flipped"`, `"flipped-90"`,
-/// `"flipped-180"`, `"flipped-270"`, or as the integers `0`, `90`, `180`, `270`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Transform {
-    /// As is.
-    #[default]
-    Normal,
-    /// Rotated 90°.
-    Rotate90,
-    /// Rotated 180° (upside down).
-    Rotate180,
-    /// Rotated 270°.
-    Rotate270,
-    /// Mirrored left-to-right.
-    Flipped,
-    /// Mirrored, then rotated 90°.
-    Flipped90,
-    /// Mirrored, then rotated 180° (mirrored top-to-bottom).
-    Flipped180,
-    /// Mirrored, then rotated 270°.
-    Flipped270,
-}
-
-impl Transform {
-    const NAMES: [(&'static str, Transform); 8] = [
-        ("normal", Transform::Normal),
-        ("90", Transform::Rotate90),
-        ("180", Transform::Rotate180),
-        ("270", Transform::Rotate270),
-        ("flipped", Transform::Flipped),
-        ("flipped-90", Transform::Flipped90),
-        ("flipped-180", Transform::Flipped180),
-        ("flipped-270", Transform::Flipped270),
-    ];
-
-    /// The rotation in degrees (0, 90, 180 or 270), after any mirroring.
-    pub fn degrees(&self) -> u32 {
-        match self {
-            Transform::Normal | Transform::Flipped => 0,
-            Transform::Rotate90 | Transform::Flipped90 => 90,
-            Transform::Rotate180 | Transform::Flipped180 => 180,
-            Transform::Rotate270 | Transform::Flipped270 => 270,
-        }
-    }
-
-    /// Whether the content is mirrored.
-    pub fn is_flipped(&self) -> bool {
-        matches!(
-            self,
-            Transform::Flipped
-                | Transform::Flipped90
-                | Transform::Flipped180
-                | Transform::Flipped270
-        )
-    }
-
-    /// Whether width and height trade places (90° and 270°).
-    pub fn swaps_axes(&self) -> bool {
-        self.degrees() % 180 == 90
-    }
-
-    fn from_degrees(deg: i64) -> Option<Self> {
-        match deg {
-            0 => Some(Transform::Normal),
-            90 => Some(Transform::Rotate90),
-            180 => Some(Transform::Rotate180),
-            270 => Some(Transform::Rotate270),
-            _ => None,
-        }
-    }
-
-    fn error(shown: &dyn fmt::Display) -> String {
-        format!(
-            "{shown} is not a transform: use \"normal\", \"90\", \"180\", \"270\", \"flipped\", \
-             \"flipped-90\", \"flipped-180\" or \"flipped-270\""
-        )
-    }
-}
-
-impl FromStr for Transform {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Transform::NAMES
-            .iter()
-            .find(|(name, _)| *name == s)
-            .map(|(_, t)| *t)
-            .ok_or_else(|| Transform::error(&format_args!("{s:?}")))
-    }
-}
-
-impl fmt::Display for Transform {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let name = Transform::NAMES
-            .iter()
-            .find(|(_, t)| t == self)
-            .map(|(name, _)| *name)
-            .unwrap_or("normal");
-        f.write_str(name)
-    }
-}
-
-impl<'de> Deserialize<'de> for Transform {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Transform;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a transform such as \"normal\" or \"180\"")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Transform, E> {
-                s.parse().map_err(E::custom)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Transform, E> {
-                Transform::from_degrees(v).ok_or_else(|| E::custom(Transform::error(&v)))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+/// coordinates with it) to look upright: the house's one [`Transform`], which deserializes
+/// straight from the strings `"normal"`, `"90"`, `"180"`, `"270"`, `"flipped"`,
+/// `"flipped-90"`, `"flipped-180"`, `"flipped-270"` or the integers `0`, `90`, `180`, `270`
+/// (see its docs for which way 90 turns).
+pub use fusionfb_types::Transform;
 
 /// A group, by name (`"video"`) or by number (`44`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -551,10 +432,21 @@ mod tests {
 
     #[test]
     fn transforms_parse() {
-        for (name, t) in Transform::NAMES {
-            assert_eq!(name.parse::<Transform>().unwrap(), t);
-            assert_eq!(t.to_string(), name);
+        #[derive(Deserialize)]
+        struct Display {
+            transform: Transform,
         }
+        let parse =
+            |v: &str| toml::from_str::<Display>(&format!("transform = {v}")).map(|d| d.transform);
+        for t in Transform::ALL {
+            assert_eq!(parse(&format!("{:?}", t.name())).unwrap(), t);
+            assert_eq!(t.to_string(), t.name());
+        }
+        for (deg, t) in [(0, Transform::Normal), (90, Transform::Rotate90)] {
+            assert_eq!(parse(&deg.to_string()).unwrap(), t);
+        }
+        assert_eq!(parse("270").unwrap(), Transform::Rotate270);
+        assert!(parse("45").is_err() && parse("\"sideways\"").is_err());
         assert!(Transform::Rotate90.swaps_axes());
         assert!(!Transform::Flipped180.swaps_axes());
         assert!(Transform::Flipped270.is_flipped());

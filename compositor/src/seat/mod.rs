@@ -51,33 +51,11 @@ mod tests;
 /// What input is delivered to: a window or an exclusive layer's surface (one id space).
 pub type WindowId = u32;
 
-/// A rectangle in pixels, in the coordinates of its [`Space`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Rect {
-    /// Left edge.
-    pub x: i32,
-    /// Top edge.
-    pub y: i32,
-    /// Width.
-    pub w: u32,
-    /// Height.
-    pub h: u32,
-}
-
-impl Rect {
-    /// A rectangle.
-    pub const fn new(x: i32, y: i32, w: u32, h: u32) -> Self {
-        Rect { x, y, w, h }
-    }
-
-    /// Whether pixel `(px, py)` lies inside.
-    pub fn contains(&self, px: i32, py: i32) -> bool {
-        px >= self.x
-            && py >= self.y
-            && (px as i64) < self.x as i64 + self.w as i64
-            && (py as i64) < self.y as i64 + self.h as i64
-    }
-}
+use fusionfb_types::Affine;
+/// A rectangle in pixels, in the coordinates of its [`Space`] (logical for windows,
+/// physical for an exclusive layer's surface: the space is a value here, since one stack holds
+/// both).
+pub use fusionfb_types::Rect;
 
 /// Which coordinates an entry of the stack lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,9 +92,9 @@ pub struct Stack<'a> {
     pub windows: Vec<InputWindow<'a>>,
     /// The output's (logical) size: the pointer stays inside it.
     pub size: (u32, u32),
-    /// Output to glass coordinates, an affine map `(x, y) → (a·x + b·y + c, d·x + e·y + f)`
-    /// as `[[a, b, c], [d, e, f]]` (the output transform).
-    pub to_glass: [[f64; 3]; 2],
+    /// Output to glass coordinates (the output transform's map,
+    /// [`Transform::to_physical`](fusionfb_types::Transform::to_physical)).
+    pub to_glass: Affine,
 }
 
 impl<'a> Stack<'a> {
@@ -125,7 +103,7 @@ impl<'a> Stack<'a> {
         Stack {
             windows: Vec::new(),
             size,
-            to_glass: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+            to_glass: Affine::IDENTITY,
         }
     }
 
@@ -141,10 +119,7 @@ impl<'a> Stack<'a> {
 
     /// The glass pixel under output point `(x, y)`.
     fn glass_pixel(&self, x: f32, y: f32) -> (i32, i32) {
-        let [r0, r1] = self.to_glass;
-        let (x, y) = (x as f64, y as f64);
-        let gx = r0[0] * x + r0[1] * y + r0[2];
-        let gy = r1[0] * x + r1[1] * y + r1[2];
+        let (gx, gy) = self.to_glass.apply(f64::from(x), f64::from(y));
         (gx.floor() as i32, gy.floor() as i32)
     }
 

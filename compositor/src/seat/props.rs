@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use super::*;
+use fusionfb_types::{Affine, Size, Transform};
 
 const SIZE: u32 = 64;
 const SLOTS: u32 = 4;
@@ -106,23 +107,13 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// The eight ways a square panel can be mounted: output to glass.
-fn mounting(i: usize) -> [[f64; 3]; 2] {
-    let s = SIZE as f64;
-    let maps = [
-        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
-        [[0.0, -1.0, s], [1.0, 0.0, 0.0]],
-        [[-1.0, 0.0, s], [0.0, -1.0, s]],
-        [[0.0, 1.0, 0.0], [-1.0, 0.0, s]],
-        [[-1.0, 0.0, s], [0.0, 1.0, 0.0]],
-        [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
-        [[1.0, 0.0, 0.0], [0.0, -1.0, s]],
-        [[0.0, -1.0, s], [-1.0, 0.0, s]],
-    ];
-    maps[i % maps.len()]
+fn mounting(i: usize) -> Affine {
+    let t = Transform::ALL[i % Transform::ALL.len()];
+    t.to_physical(Size::new(SIZE, SIZE))
 }
 
 /// The seat's view of the test's windows.
-fn stack(wins: &[Win], to_glass: [[f64; 3]; 2]) -> Stack<'_> {
+fn stack(wins: &[Win], to_glass: Affine) -> Stack<'_> {
     let mut s = Stack::new((SIZE, SIZE));
     s.to_glass = to_glass;
     s.windows = wins
@@ -146,7 +137,7 @@ struct World {
     /// Top first.
     wins: Vec<Win>,
     /// How the panel is mounted.
-    to_glass: [[f64; 3]; 2],
+    to_glass: Affine,
     next_id: WindowId,
     destroyed: BTreeSet<WindowId>,
     seat: Seat,

@@ -84,7 +84,7 @@ fn the_hit_test_skips_windows_that_take_no_input_and_honours_input_regions() {
 fn an_exclusive_layer_is_hit_in_glass_coordinates_above_the_windows() {
     let mut s = two();
     // The glass is the output turned a quarter: glass (x, y) = (100 - y, x).
-    s.to_glass = [[0.0, -1.0, 100.0], [1.0, 0.0, 0.0]];
+    s.to_glass = fusionfb_types::Affine::new([0.0, -1.0, 100.0], [1.0, 0.0, 0.0]);
     s.windows.insert(
         0,
         InputWindow {

@@ -18,7 +18,8 @@ use fusionfb_input::{InputEvent, InputSource, OutputMap, Position, Synthetic};
 use fusionfb_protocol::{self as proto, Injected};
 use tracing::warn;
 
-use super::{pointer, touch, Server};
+use super::{pointer, Server};
+use crate::compose::Size;
 use crate::seat::{self, Action, Seat, Space, Stack};
 use calloop::generic::Generic;
 use calloop::{Interest, Mode, PostAction};
@@ -44,7 +45,7 @@ impl Server {
             name: self.output_name.clone(),
             width,
             height,
-            transform: touch::panel_transform(self.transform),
+            transform: self.transform,
         });
         for token in self.input_tokens.drain(..) {
             self.handle.remove(token);
@@ -189,21 +190,21 @@ impl Server {
         } else if self.input.calibrating == Some(window) {
             self.input.calibrating = None;
         }
-        let t = touch::panel_transform(self.transform);
         Ok(proto::Reply::Calibration {
-            quarter_turns: t.quarter_turns,
-            flipped: t.flipped,
+            quarter_turns: self.transform.quarter_turns(),
+            flipped: self.transform.is_flipped(),
         })
     }
 
     /// The seat's view of the output: exclusively held layers (top layer first, hit in glass
     /// coordinates), then every window, top first.
     pub(crate) fn input_stack(&self) -> Stack<'_> {
-        let (w, h) = (self.width as i32, self.height as i32);
-        let glass = self.transform.to_physical(w, h);
+        let glass = self
+            .transform
+            .to_physical(Size::new(self.width, self.height));
         let (pw, ph) = self.physical_size();
         let mut stack = Stack::new((self.width, self.height));
-        stack.to_glass = [glass.row0, glass.row1];
+        stack.to_glass = glass;
         for l in self.layers.iter().rev() {
             let Some(sid) = l.exclusive.filter(|s| self.surfaces.contains_key(s)) else {
                 continue;
@@ -300,12 +301,10 @@ impl Server {
             P::Frame => proto::TouchPhase::Frame,
         };
         // The glass pixel's centre, turned into the upright (logical) output.
-        let (w, h) = (self.width as i32, self.height as i32);
         let (x, y) = self.transform.point_to_logical(
             f64::from(t.x.floor()) + 0.5,
             f64::from(t.y.floor()) + 0.5,
-            w,
-            h,
+            Size::new(self.width, self.height),
         );
         let (x, y) = (x as f32, y as f32);
         let touch = proto::InjectedTouch {

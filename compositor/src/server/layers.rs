@@ -200,7 +200,11 @@ impl Server {
 
     /// A holder of a composed layer flipped `surface` with `damage` (buffer coordinates;
     /// empty: all of it): that part of the screen is composed again.
-    pub(crate) fn damage_composed_layer(&mut self, surface: u32, damage: &[proto::Rect]) {
+    pub(crate) fn damage_composed_layer(
+        &mut self,
+        surface: u32,
+        damage: &[proto::Rect<proto::Buffer>],
+    ) {
         let Some(l) = self
             .layers
             .iter()

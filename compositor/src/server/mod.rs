@@ -306,7 +306,7 @@ impl Server {
             layers: layer_infos,
         };
         master.set_root(fusion::call::encode(&root)?);
-        let (w, h) = (width as i32, height as i32);
+        let (w, h) = (width, height);
         let event_loop: EventLoop<'static, Server> = EventLoop::try_new().map_err(loop_error)?;
         let handle = event_loop.handle();
         let mut server = Self {
@@ -603,14 +603,13 @@ impl Server {
 
     /// Adds damage (output coordinates) to both scan-out buffers.
     pub(crate) fn damage(&mut self, r: proto::Rect) {
-        let r = compose::Rect::new(r.x, r.y, r.w as i32, r.h as i32);
         for d in &mut self.target_damage {
             d.add(r);
         }
     }
 
     fn damage_all(&mut self) {
-        let (w, h) = (self.width as i32, self.height as i32);
+        let (w, h) = (self.width, self.height);
         self.target_damage = [Damage::full(w, h), Damage::full(w, h)];
     }
 
@@ -929,8 +928,11 @@ impl Server {
 
     /// Composes the damaged part of the back buffer; returns that part in the buffer's own
     /// (physical) coordinates, for the backend.
-    fn compose_back(&mut self) -> Result<Vec<gfx_drivers::backend::Rect>, ServerError> {
-        let (w, h) = (self.width as i32, self.height as i32);
+    fn compose_back(
+        &mut self,
+    ) -> Result<Vec<gfx_drivers::backend::Rect<gfx_drivers::backend::geometry::Buffer>>, ServerError>
+    {
+        let (w, h) = (self.width, self.height);
         let damage = std::mem::replace(&mut self.target_damage[self.back], Damage::empty(w, h));
         let bytes = damage.area() * Format::Xrgb8888.bytes_per_pixel() as u64;
         self.bytes_composed_last = bytes;
@@ -947,7 +949,7 @@ impl Server {
             .filter_map(|win| {
                 let s = self.surfaces.get(&win.surface)?;
                 let b = s.buffers.get(s.front? as usize)?.clone();
-                let dst = compose::Rect::new(win.x, win.y, b.width() as i32, b.height() as i32);
+                let dst = compose::Rect::new(win.x, win.y, b.width(), b.height());
                 let rank = if composed.is_empty() {
                     0
                 } else {
@@ -957,7 +959,7 @@ impl Server {
             })
             .collect();
         for (rank, b, (x, y)) in composed {
-            let dst = compose::Rect::new(x, y, b.width() as i32, b.height() as i32);
+            let dst = compose::Rect::new(x, y, b.width(), b.height());
             let id = u64::from(u32::MAX) + 1 + rank as u64;
             let at = shown
                 .iter()
@@ -968,8 +970,7 @@ impl Server {
         let mut shown: Vec<ShownElement> = shown.into_iter().map(|(_, e)| e).collect();
         // The cursor, above everything.
         if let (Some(r), Some(b)) = (self.cursor_rect(), self.input.pointer.cursor.clone()) {
-            let dst = compose::Rect::new(r.x, r.y, r.w as i32, r.h as i32);
-            shown.push((u64::MAX, b, dst, 1.0));
+            shown.push((u64::MAX, b, r, 1.0));
         }
         let buffers: Vec<Buffer> = shown.iter().map(|s| s.1.clone()).collect();
         let background = self.background;
@@ -1000,19 +1001,11 @@ impl Server {
             })
         });
         result??;
-        let (lw, lh) = (damage.bounds().width, damage.bounds().height);
+        let logical = damage.bounds().size();
         Ok(damage
             .rects()
             .iter()
-            .map(|r| transform.rect_to_physical(*r, lw, lh))
-            .map(|r| {
-                gfx_drivers::backend::Rect::new(
-                    r.x,
-                    r.y,
-                    r.width.max(0) as u32,
-                    r.height.max(0) as u32,
-                )
-            })
+            .map(|r| transform.rect_to_physical(*r, logical).to_space())
             .collect())
     }
 }

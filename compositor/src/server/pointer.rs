@@ -84,15 +84,8 @@ impl Server {
         let (x, y) = self.pointer_position();
         let r = proto::Rect::new(x.floor() as i32, y.floor() as i32, CURSOR, CURSOR);
         // Clip to the output: damage outside it means nothing.
-        let x2 = (r.x + r.w as i32).min(w as i32);
-        let y2 = (r.y + r.h as i32).min(h as i32);
-        if x2 > r.x && y2 > r.y {
-            self.damage(proto::Rect::new(
-                r.x,
-                r.y,
-                (x2 - r.x) as u32,
-                (y2 - r.y) as u32,
-            ));
+        if let Some(r) = r.clip(w, h) {
+            self.damage(r);
         }
     }
 

@@ -261,7 +261,7 @@ impl Server {
         who: u32,
         id: u32,
         buffer: u8,
-        damage: Vec<proto::Rect>,
+        damage: Vec<proto::Rect<proto::Buffer>>,
     ) -> fusion::Result<()> {
         let s = self.owned_surface(who, id)?;
         let Some(b) = s.buffers.get(buffer as usize) else {
@@ -283,8 +283,8 @@ impl Server {
         s.flips = s.flips.wrapping_add(1);
         self.flipped.push(id);
         // The surface's damage, where its windows show it.
-        let full = [proto::Rect::new(0, 0, bw, bh)];
-        let rects: &[proto::Rect] = if damage.is_empty() { &full } else { &damage };
+        let full = [proto::Rect::from_size(bw, bh)];
+        let rects: &[proto::Rect<proto::Buffer>] = if damage.is_empty() { &full } else { &damage };
         let spots: Vec<proto::Rect> = self
             .windows
             .iter()

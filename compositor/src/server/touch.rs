@@ -12,27 +12,11 @@
 //! In calibration mode ([`fusionfb_protocol::Request::CalibrationMode`]) every touch goes to
 //! the calibrating window as a [`fusionfb_protocol::RawTouch`] instead, and nowhere else.
 
-use fusionfb_input::{PanelTransform, TouchEvent};
+use fusionfb_input::TouchEvent;
 use fusionfb_protocol::{Event, RawTouch, Touch};
 
 use super::Server;
-use crate::compose::Transform;
 use crate::seat::{self, Action};
-
-/// The input crate's view of the output transform.
-pub(crate) fn panel_transform(t: Transform) -> PanelTransform {
-    let (deg, flipped) = match t {
-        Transform::Normal => (0, false),
-        Transform::Rot90 => (90, false),
-        Transform::Rot180 => (180, false),
-        Transform::Rot270 => (270, false),
-        Transform::Flipped => (0, true),
-        Transform::Flipped90 => (90, true),
-        Transform::Flipped180 => (180, true),
-        Transform::Flipped270 => (270, true),
-    };
-    PanelTransform::new(deg, flipped)
-}
 
 impl Server {
     /// Routes one touch event (output coordinates) to its target.
@@ -82,30 +66,5 @@ impl Server {
                 time_ns: t.time_ns,
             }),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The input crate's touch mapping and the compositor's picture transform must agree:
-    /// the centre of every physical pixel maps to the same logical point.
-    #[test]
-    fn touch_mapping_agrees_with_the_output_transform() {
-        let (lw, lh) = (40, 30);
-        for t in Transform::ALL {
-            let (pw, ph) = t.transform_size(lw, lh);
-            let pt = panel_transform(t);
-            for (px, py) in [(0.5, 0.5), (pw as f64 - 0.5, 3.5), (7.5, ph as f64 - 0.5)] {
-                let want = t.point_to_logical(px, py, lw, lh);
-                let (nx, ny) = pt.to_logical(px / pw as f64, py / ph as f64);
-                let got = (nx * lw as f64, ny * lh as f64);
-                assert!(
-                    (got.0 - want.0).abs() < 1e-9 && (got.1 - want.1).abs() < 1e-9,
-                    "{t:?} ({px}, {py}): {got:?} vs {want:?}"
-                );
-            }
-        }
     }
 }

@@ -14,23 +14,25 @@ use smithay::backend::drm::{DrmDeviceFd, PlaneDamageClips};
 use smithay::reexports::drm::control::property;
 use smithay::utils::Rectangle;
 
-use crate::backend::Rect;
+use crate::backend::{geometry, Rect};
 
 /// The clips for `rects` (buffer coordinates) of a `width × height` buffer scanned out 1:1;
 /// `None` for "everything" (no rectangles, or a rectangle covering the buffer) or where the
 /// blob cannot be made (then the driver updates everything, which is always correct).
 pub fn clips(
     fd: &DrmDeviceFd,
-    width: i32,
-    height: i32,
-    rects: &[Rect],
+    width: u32,
+    height: u32,
+    rects: &[Rect<geometry::Buffer>],
 ) -> Option<PlaneDamageClips> {
     let rects = clipped(width, height, rects)?;
+    // Clipped to the buffer, whose sides are at most `MAX_DIMENSION`: every number fits i32.
+    let side = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
     let src = Rectangle::from_size((f64::from(width), f64::from(height)).into());
-    let dst = Rectangle::from_size((width, height).into());
+    let dst = Rectangle::from_size((side(width), side(height)).into());
     let damage = rects
         .iter()
-        .map(|r| Rectangle::new((r.x, r.y).into(), (r.width as i32, r.height as i32).into()));
+        .map(|r| Rectangle::new((r.x, r.y).into(), (side(r.w), side(r.h)).into()));
     match PlaneDamageClips::from_damage(fd, src, dst, damage) {
         Ok(c) => c,
         Err(e) => {
@@ -50,17 +52,16 @@ pub fn value(clips: &PlaneDamageClips) -> property::Value<'static> {
 
 /// `rects` clipped to the buffer; `None` when that means the whole buffer (or nothing
 /// sensible is left, so a full update is the safe answer).
-pub fn clipped(width: i32, height: i32, rects: &[Rect]) -> Option<Vec<Rect>> {
-    if rects.is_empty() || width <= 0 || height <= 0 {
+pub fn clipped(
+    width: u32,
+    height: u32,
+    rects: &[Rect<geometry::Buffer>],
+) -> Option<Vec<Rect<geometry::Buffer>>> {
+    if rects.is_empty() || width == 0 || height == 0 {
         return None;
     }
-    let out: Vec<Rect> = rects
-        .iter()
-        .filter_map(|r| r.clip(width as u32, height as u32))
-        .collect();
-    let whole = out
-        .iter()
-        .any(|r| r.x == 0 && r.y == 0 && r.width == width as u32 && r.height == height as u32);
+    let out: Vec<Rect<_>> = rects.iter().filter_map(|r| r.clip(width, height)).collect();
+    let whole = out.iter().any(|r| *r == Rect::from_size(width, height));
     (!out.is_empty() && !whole).then_some(out)
 }
 

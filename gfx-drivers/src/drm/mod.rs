@@ -154,7 +154,7 @@ struct Shown {
     position: (i32, i32),
     /// What changed in the buffer since it was last shown (empty: everything); used for
     /// the commit that puts it on the glass, not for re-commits ([`damage`]).
-    damage: Vec<crate::backend::Rect>,
+    damage: Vec<crate::backend::Rect<crate::backend::geometry::Buffer>>,
 }
 
 #[derive(Debug)]
@@ -677,7 +677,7 @@ impl DrmBackend {
                         })??;
                         let (w, h) = (b.width() as i32, b.height() as i32);
                         let clips = if damage {
-                            damage::clips(&self.fd, w, h, &shown.damage)
+                            damage::clips(&self.fd, b.width(), b.height(), &shown.damage)
                         } else {
                             None
                         };

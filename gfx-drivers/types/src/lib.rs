@@ -5,10 +5,19 @@
 //! between master and applications (`fusionfb-protocol`), the master's seat and the client
 //! library — defined once here, at the bottom of the house, instead of once per crate with
 //! converters between the copies. It depends on nothing (serde behind the `serde` feature,
-//! which the protocol turns on), so every crate may depend on it.
+//! which the protocol and the config turn on), so every crate may depend on it.
+//!
+//! - [`geometry`]: rectangles and sizes with their coordinate space in the type
+//!   ([`Logical`], [`Physical`], [`Buffer`]), the output [`Transform`] and the [`Affine`] maps
+//!   between the spaces;
+//! - [`TouchPhase`]: what a touch contact did.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod geometry;
+
+pub use geometry::{Affine, Buffer, Logical, Physical, Rect, Size, Transform, TransformError};
 
 /// What a touch contact did: a finger on a panel, a mouse acting as one, an injected touch.
 ///
