@@ -2,7 +2,7 @@
 //! canvas's paths (tiny-skia in place for 32-bit rows without padding, the scratch for
 //! RGB565 and padded pitches).
 
-use fusionfb_client::draw::{Canvas, Colour, Font, Image, Pixels, Rect};
+use fusionfb_client::draw::{Canvas, Colour, Font, Image, Rect};
 use gfx_drivers::format::{premultiply, Format};
 
 const BG: Colour = Colour::rgb(0x20, 0x40, 0x60);
@@ -363,13 +363,7 @@ fn blit_pixels_from_other_buffers() {
     let mut src = gfx_drivers::Image::new(4, 3, Format::Rgb565);
     Canvas::for_image(&mut src).clear(Colour::rgb(0, 0, 255));
     src.set_pixel(0, 0, 0xffff_ffff);
-    let pixels = Pixels {
-        data: &src.data,
-        width: 4,
-        height: 3,
-        pitch: src.pitch,
-        format: Format::Rgb565,
-    };
+    let pixels = src.view();
     each_target(
         8,
         8,
@@ -384,13 +378,7 @@ fn blit_pixels_from_other_buffers() {
     // An ARGB source at half alpha, blended.
     let mut src = gfx_drivers::Image::new(2, 2, Format::Argb8888);
     Canvas::for_image(&mut src).clear(Colour::WHITE);
-    let pixels = Pixels {
-        data: &src.data,
-        width: 2,
-        height: 2,
-        pitch: src.pitch,
-        format: Format::Argb8888,
-    };
+    let pixels = src.view();
     each_target(
         8,
         8,

@@ -9,15 +9,15 @@ mod support;
 use support::golden::Golden;
 
 use fusionfb::compose::{
-    compose, compose_full, compose_via_scratch, frame_damage, BufferRef, Damage, Element, Format,
-    PixelBuffer, Rect, Scene, Size, Transform,
+    compose, compose_full, compose_via_scratch, frame_damage, Damage, Element, Format, PixelBuffer,
+    PixelsRef, Rect, Scene, Size, Transform,
 };
 
 const W: u32 = 160;
 const H: u32 = 100;
 const SENTINEL: u32 = 0xff_00_ff;
 
-fn golden(name: &str, buf: &BufferRef<'_>) {
+fn golden(name: &str, buf: &PixelsRef<'_>) {
     Golden::for_crate(env!("CARGO_MANIFEST_DIR")).assert(name, buf);
 }
 

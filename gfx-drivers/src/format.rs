@@ -446,6 +446,13 @@ impl fmt::Debug for Image {
 }
 
 impl Image {
+    /// A read-only view of its pixels. Panics if the public fields were set to a size the
+    /// data does not hold.
+    pub fn view(&self) -> crate::pixels::PixelsRef<'_> {
+        crate::pixels::PixelsRef::new(&self.data, self.width, self.height, self.pitch, self.format)
+            .expect("an Image's data holds its rows")
+    }
+
     /// A zeroed (transparent black) image with [`Format::pitch`] rows.
     pub fn new(width: u32, height: u32, format: Format) -> Image {
         let pitch = format.pitch(width);

@@ -7,6 +7,8 @@
 //!
 //! - [`format`](mod@format): the pixel formats (XRGB8888, premultiplied ARGB8888, RGB565) with their DRM
 //!   fourcc codes, and exact conversions between them.
+//! - [`pixels`]: [`PixelsRef`]/[`PixelsMut`], borrowed views of pixel memory (the one pair
+//!   the house uses: compositor, client library, PNG).
 //! - [`buffer`]: [`Buffer`], fd-backed pixel memory (memfd, via `fusionfb_sys`) that a backend
 //!   can scan out and a client can map with zero copies.
 //! - [`backend`]: the [`Backend`] trait every display backend implements, and the concepts
@@ -48,6 +50,7 @@ pub mod headless;
 pub mod loop_source;
 #[cfg(any(feature = "headless", feature = "fbdev", feature = "window"))]
 mod pacing;
+pub mod pixels;
 #[cfg(any(feature = "drm", feature = "fbdev"))]
 pub mod vt;
 #[cfg(feature = "window")]
@@ -67,5 +70,6 @@ pub use format::{Format, Image};
 #[cfg(feature = "headless")]
 pub use headless::{HeadlessBackend, HeadlessOutputConfig};
 pub use loop_source::{LoopSource, Wake};
+pub use pixels::{PixelsMut, PixelsRef};
 #[cfg(feature = "window")]
 pub use window::WindowBackend;

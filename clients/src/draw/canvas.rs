@@ -1,27 +1,13 @@
 //! [`Canvas`]: drawing operations over borrowed pixel memory.
 
 use gfx_drivers::format::{self, convert_rect, mul_div_255, over, rect_len, Format};
+use gfx_drivers::PixelsRef;
 use tiny_skia::{
     FillRule, LineCap, Paint, PathBuilder, PixmapMut, PixmapPaint, PixmapRef, Stroke, Transform,
 };
 
 use super::text::{Font, TextMetrics};
 use super::{Colour, DrawError, Image, Rect};
-
-/// Read-only pixels in any fusionfb format — another buffer to [`Canvas::blit_pixels`] from.
-#[derive(Debug, Clone, Copy)]
-pub struct Pixels<'a> {
-    /// The bytes, from the first pixel on.
-    pub data: &'a [u8],
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// Bytes from one row to the next.
-    pub pitch: usize,
-    /// Pixel format.
-    pub format: Format,
-}
 
 /// Draws into borrowed pixel memory: a surface's buffer, an [`Image`], any `&mut [u8]`.
 ///
@@ -108,14 +94,9 @@ impl<'a> Canvas<'a> {
     }
 
     /// The canvas's pixels, read-only (to blit them elsewhere).
-    pub fn pixels(&self) -> Pixels<'_> {
-        Pixels {
-            data: self.data,
-            width: self.width,
-            height: self.height,
-            pitch: self.pitch,
-            format: self.format,
-        }
+    pub fn pixels(&self) -> PixelsRef<'_> {
+        PixelsRef::new(self.data, self.width, self.height, self.pitch, self.format)
+            .expect("checked in Canvas::new")
     }
 
     /// Sets every pixel to `colour` (replacing, not blending: a translucent colour on an
@@ -248,33 +229,25 @@ impl<'a> Canvas<'a> {
     /// Draws another buffer's pixels at (`x`, `y`) with `alpha` (255: as they are).
     /// Opaque sources (XRGB8888, RGB565) at full alpha are converted straight into the
     /// canvas, with no blending.
-    pub fn blit_pixels(&mut self, src: &Pixels<'_>, x: i32, y: i32, alpha: u8) -> Rect {
-        let dst = Rect::new(x, y, src.width, src.height);
+    pub fn blit_pixels(&mut self, src: &PixelsRef<'_>, x: i32, y: i32, alpha: u8) -> Rect {
+        let dst = Rect::new(x, y, src.width(), src.height());
         let Some(clip) = dst.clip(self.width, self.height) else {
             return Rect::default();
         };
         if alpha == 0 {
             return Rect::default();
         }
+        // (A view holds every row of its pixels: checked when it was made.)
         let (sx, sy) = clip.translated(-x, -y).origin_index();
-        let src_at = sy * src.pitch + sx * src.format.bytes_per_pixel();
-        if rect_len(
-            src.pitch,
-            src.format.bytes_per_pixel(),
-            src.width,
-            src.height,
-        )
-        .map_or(true, |n| n > src.data.len())
-        {
-            // A malformed source draws nothing rather than panicking.
-            return Rect::default();
-        }
-        if !src.format.has_alpha() && alpha == 255 {
+        let (pitch, format) = (src.pitch(), src.format());
+        let src_at = sy * pitch + sx * format.bytes_per_pixel();
+        let data = src.data();
+        if !format.has_alpha() && alpha == 255 {
             let dst_at = self.offset(clip);
             convert_rect(
-                src.format,
-                &src.data[src_at..],
-                src.pitch,
+                format,
+                &data[src_at..],
+                pitch,
                 self.format,
                 &mut self.data[dst_at..],
                 self.pitch,
@@ -288,9 +261,9 @@ impl<'a> Canvas<'a> {
         tmp.clear();
         tmp.resize(clip.w as usize * clip.h as usize * 4, 0);
         convert_rect(
-            src.format,
-            &src.data[src_at..],
-            src.pitch,
+            format,
+            &data[src_at..],
+            pitch,
             Format::Argb8888,
             &mut tmp,
             clip.w as usize * 4,

@@ -4,7 +4,7 @@
 //! ARGB8888, RGB565, with any pitch) and draws into them: [`clear`](Canvas::clear),
 //! [`fill_rect`](Canvas::fill_rect), [`fill_rounded_rect`](Canvas::fill_rounded_rect),
 //! [`fill_circle`](Canvas::fill_circle), [`stroke_line`](Canvas::stroke_line) (round caps),
-//! [`blit`](Canvas::blit) of an [`Image`] or of another buffer ([`Pixels`]) with alpha, and
+//! [`blit`](Canvas::blit) of an [`Image`] or of another buffer ([`PixelsRef`]) with alpha, and
 //! [`draw_text`](Canvas::draw_text) with the bundled DejaVu Sans ([`Font`]). **Every operation
 //! returns the damage [`Rect`]** it touched — tight (the shape's pixel bounds) and clipped to
 //! the canvas; [`bounding`](Rect::bounding) them and hand the result to the surface's `flip(damage)`. Drawing
@@ -76,9 +76,10 @@ mod colour;
 mod image;
 mod text;
 
-pub use canvas::{Canvas, Pixels};
+pub use canvas::Canvas;
 pub use colour::{Colour, ParseColourError};
 pub use gfx_drivers::format::Format;
+pub use gfx_drivers::PixelsRef;
 /// A rectangle of a surface's pixels (the house's one [`fusionfb_protocol::Rect`], in buffer
 /// space): where to draw, and the damage a drawing returns and a flip reports.
 pub type Rect = fusionfb_protocol::Rect<fusionfb_protocol::Buffer>;

@@ -245,13 +245,6 @@ fn region_differs(
 }
 
 fn write_png(img: &gfx_drivers::Image, path: &Path) -> anyhow::Result<()> {
-    let view = crate::compose::BufferRef::new(
-        &img.data,
-        img.width,
-        img.height,
-        img.pitch as u32,
-        img.format,
-    )
-    .map_err(err)?;
-    crate::compose::png::write(path, &view).with_context(|| format!("writing {}", path.display()))
+    crate::compose::png::write(path, &img.view())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -35,7 +35,7 @@ pub fn screenshot(world: fusion::WorldConfig, path: &Path) -> anyhow::Result<(u3
     let map = fusionfb_sys::Mapping::new(fd.as_fd(), len.max(1), false)?;
     let mut data = vec![0; len];
     map.read(0, &mut data);
-    let view = crate::compose::BufferRef::new(&data, width, height, pitch, format)?;
+    let view = crate::compose::PixelsRef::new(&data, width, height, pitch as usize, format)?;
     crate::compose::png::write(path, &view)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok((width, height))

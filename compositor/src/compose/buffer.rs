@@ -1,5 +1,7 @@
-//! Pixel buffers: borrowed views of client and scan-out memory, and an owned buffer for tests,
-//! scratch space and benchmarks.
+//! Pixel buffers: what pixman needs of the house's borrowed views
+//! ([`gfx_drivers::pixels`]: [`PixelsRef`] of client memory, [`PixelsMut`] of scan-out
+//! memory), checked by [`pixman_ready`], and an owned buffer for tests, scratch space and
+//! benchmarks.
 //!
 //! Formats follow DRM fourcc naming and are little-endian in memory, which is also pixman's
 //! native order on the little-endian CPUs fusionfb targets (ARM, x86, RISC-V):
@@ -8,6 +10,7 @@
 use std::fmt;
 
 pub use gfx_drivers::format::Format;
+pub use gfx_drivers::pixels::{PixelsMut, PixelsRef};
 
 /// What the compositor needs to know of a [`Format`] beyond what `gfx-drivers` says.
 pub(crate) trait FormatExt {
@@ -43,7 +46,7 @@ impl FormatExt for Format {
     }
 }
 
-/// Why a buffer description was refused.
+/// Why pixels cannot go to pixman as they are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BufferError {
     /// Width or height is zero, or larger than pixman's 16.16 coordinates allow (32767).
@@ -58,9 +61,9 @@ pub enum BufferError {
     #[error("pitch {pitch} does not fit a row of {row} bytes or is not a multiple of 4")]
     BadPitch {
         /// Pitch asked for.
-        pitch: u32,
+        pitch: usize,
         /// Bytes a row needs.
-        row: u32,
+        row: usize,
     },
     /// The memory is shorter than `pitch × (height − 1) + row`.
     #[error("buffer holds {have} bytes, needs {need}")]
@@ -82,7 +85,7 @@ fn check(
     ptr: *const u8,
     w: u32,
     h: u32,
-    pitch: u32,
+    pitch: usize,
     f: Format,
 ) -> Result<(), BufferError> {
     if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
@@ -91,11 +94,11 @@ fn check(
             height: h,
         });
     }
-    let row = w * f.bpp();
+    let row = w as usize * f.bytes_per_pixel();
     if pitch < row || pitch % 4 != 0 {
         return Err(BufferError::BadPitch { pitch, row });
     }
-    let need = pitch as usize * (h as usize - 1) + row as usize;
+    let need = pitch * (h as usize - 1) + row;
     if len < need {
         return Err(BufferError::TooShort { need, have: len });
     }
@@ -105,154 +108,18 @@ fn check(
     Ok(())
 }
 
-/// A read-only view of pixels in memory: a client's buffer, or a target being inspected.
-#[derive(Clone, Copy)]
-pub struct BufferRef<'a> {
-    data: &'a [u8],
-    width: u32,
-    height: u32,
-    pitch: u32,
-    format: Format,
-}
-
-impl fmt::Debug for BufferRef<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BufferRef")
-            .field("width", &self.width)
-            .field("height", &self.height)
-            .field("pitch", &self.pitch)
-            .field("format", &self.format)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'a> BufferRef<'a> {
-    /// A view of `data` as `height` rows of `pitch` bytes, each starting with `width` pixels.
-    pub fn new(
-        data: &'a [u8],
-        width: u32,
-        height: u32,
-        pitch: u32,
-        format: Format,
-    ) -> Result<Self, BufferError> {
-        check(data.len(), data.as_ptr(), width, height, pitch, format)?;
-        Ok(BufferRef {
-            data,
-            width,
-            height,
-            pitch,
-            format,
-        })
-    }
-
-    /// Width in pixels.
-    pub fn width(&self) -> u32 {
-        self.width
-    }
-
-    /// Height in pixels.
-    pub fn height(&self) -> u32 {
-        self.height
-    }
-
-    /// Bytes from one row to the next.
-    pub fn pitch(&self) -> u32 {
-        self.pitch
-    }
-
-    /// Pixel format.
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
-    /// The memory viewed.
-    pub fn data(&self) -> &'a [u8] {
-        self.data
-    }
-
-    /// The pixel at `(x, y)` as `0xAARRGGBB` (alpha `0xff` for opaque formats, 5/6-bit
-    /// channels widened by bit replication). Panics outside the buffer.
-    pub fn pixel(&self, x: u32, y: u32) -> u32 {
-        assert!(
-            x < self.width && y < self.height,
-            "pixel ({x}, {y}) outside buffer"
-        );
-        let at = (y * self.pitch + x * self.format.bpp()) as usize;
-        self.format.read_pixel(&self.data[at..])
-    }
-}
-
-pub use gfx_drivers::format::{argb_to_rgb565, rgb565_to_argb};
-
-/// A writable view of pixels in memory: the target the compositor draws into.
-pub struct BufferMut<'a> {
-    data: &'a mut [u8],
-    width: u32,
-    height: u32,
-    pitch: u32,
-    format: Format,
-}
-
-impl fmt::Debug for BufferMut<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.as_ref().fmt(f)
-    }
-}
-
-impl<'a> BufferMut<'a> {
-    /// A writable view of `data`; see [`BufferRef::new`].
-    pub fn new(
-        data: &'a mut [u8],
-        width: u32,
-        height: u32,
-        pitch: u32,
-        format: Format,
-    ) -> Result<Self, BufferError> {
-        check(data.len(), data.as_ptr(), width, height, pitch, format)?;
-        Ok(BufferMut {
-            data,
-            width,
-            height,
-            pitch,
-            format,
-        })
-    }
-
-    /// Width in pixels.
-    pub fn width(&self) -> u32 {
-        self.width
-    }
-
-    /// Height in pixels.
-    pub fn height(&self) -> u32 {
-        self.height
-    }
-
-    /// Bytes from one row to the next.
-    pub fn pitch(&self) -> u32 {
-        self.pitch
-    }
-
-    /// Pixel format.
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
-    /// A read-only view of the same pixels.
-    pub fn as_ref(&self) -> BufferRef<'_> {
-        BufferRef {
-            data: self.data,
-            width: self.width,
-            height: self.height,
-            pitch: self.pitch,
-            format: self.format,
-        }
-    }
-
-    /// The memory viewed, writable.
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        self.data
-    }
+/// Whether pixman can read (or write) `pixels` as they are: sides 1 to 32767, a pitch that is
+/// a multiple of 4 and holds a row, memory 4-byte aligned and covering every row. The
+/// unsafe pixman glue checks it before handing the memory over.
+pub fn pixman_ready(pixels: &PixelsRef<'_>) -> Result<(), BufferError> {
+    check(
+        pixels.data().len(),
+        pixels.data().as_ptr(),
+        pixels.width(),
+        pixels.height(),
+        pixels.pitch(),
+        pixels.format(),
+    )
 }
 
 /// Pixels the process owns, 4-byte aligned: scratch buffers, test fixtures, benchmarks and
@@ -303,7 +170,7 @@ impl PixelBuffer {
             buf.words.as_ptr().cast(),
             width,
             height,
-            pitch,
+            pitch as usize,
             format,
         ) {
             panic!("PixelBuffer::new: {e}");
@@ -344,28 +211,18 @@ impl PixelBuffer {
     }
 
     /// A read-only view.
-    pub fn view(&self) -> BufferRef<'_> {
-        BufferRef {
-            data: super::pixman_glue::words_as_bytes(&self.words),
-            width: self.width,
-            height: self.height,
-            pitch: self.pitch,
-            format: self.format,
-        }
+    pub fn view(&self) -> PixelsRef<'_> {
+        let (w, h, pitch, f) = (self.width, self.height, self.pitch as usize, self.format);
+        PixelsRef::new(self.bytes(), w, h, pitch, f).expect("checked in PixelBuffer::new")
     }
 
     /// A writable view.
-    pub fn view_mut(&mut self) -> BufferMut<'_> {
-        BufferMut {
-            data: super::pixman_glue::words_as_bytes_mut(&mut self.words),
-            width: self.width,
-            height: self.height,
-            pitch: self.pitch,
-            format: self.format,
-        }
+    pub fn view_mut(&mut self) -> PixelsMut<'_> {
+        let (w, h, pitch, f) = (self.width, self.height, self.pitch as usize, self.format);
+        PixelsMut::new(self.bytes_mut(), w, h, pitch, f).expect("checked in PixelBuffer::new")
     }
 
-    /// The pixel at `(x, y)` as `0xAARRGGBB`; see [`BufferRef::pixel`].
+    /// The pixel at `(x, y)` as `0xAARRGGBB`; see [`PixelsRef::pixel`].
     pub fn pixel(&self, x: u32, y: u32) -> u32 {
         self.view().pixel(x, y)
     }
@@ -406,24 +263,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn validation() {
+    fn pixman_wants_more_than_a_view() {
         let words = [0u32; 16];
         let bytes = super::super::pixman_glue::words_as_bytes(&words);
-        assert!(BufferRef::new(bytes, 4, 4, 16, Format::Xrgb8888).is_ok());
+        let ready = |b: &[u8], w, h, pitch, f| {
+            pixman_ready(&PixelsRef::new(b, w, h, pitch, f).expect("a valid view"))
+        };
+        assert!(ready(bytes, 4, 4, 16, Format::Xrgb8888).is_ok());
+        // A valid view, but a pitch that is no multiple of 4, or memory off the word grid.
         assert_eq!(
-            BufferRef::new(bytes, 4, 4, 14, Format::Rgb565).unwrap_err(),
-            BufferError::BadPitch { pitch: 14, row: 8 }
+            ready(bytes, 3, 4, 6, Format::Rgb565).unwrap_err(),
+            BufferError::BadPitch { pitch: 6, row: 6 }
         );
         assert_eq!(
-            BufferRef::new(bytes, 4, 5, 16, Format::Xrgb8888).unwrap_err(),
-            BufferError::TooShort { need: 80, have: 64 }
-        );
-        assert_eq!(
-            BufferRef::new(&bytes[1..], 1, 1, 4, Format::Xrgb8888).unwrap_err(),
+            ready(&bytes[1..], 1, 1, 4, Format::Xrgb8888).unwrap_err(),
             BufferError::Misaligned
         );
         assert!(matches!(
-            BufferRef::new(bytes, 0, 1, 4, Format::Xrgb8888),
+            ready(bytes, 0, 1, 4, Format::Xrgb8888),
+            Err(BufferError::BadSize { .. })
+        ));
+        let wide = vec![0u32; 32768];
+        assert!(matches!(
+            ready(
+                super::super::pixman_glue::words_as_bytes(&wide),
+                32768,
+                1,
+                131072,
+                Format::Xrgb8888
+            ),
             Err(BufferError::BadSize { .. })
         ));
     }

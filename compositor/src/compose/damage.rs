@@ -230,9 +230,9 @@ pub fn frame_damage(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::{BufferRef, PixelBuffer};
+    use crate::compose::{PixelBuffer, PixelsRef};
 
-    fn element(id: u64, buf: BufferRef<'_>, dst: Rect) -> Element<'_> {
+    fn element(id: u64, buf: PixelsRef<'_>, dst: Rect) -> Element<'_> {
         Element::new(id, buf, dst)
     }
 

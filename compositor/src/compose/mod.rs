@@ -8,9 +8,9 @@
 //!
 //! ## Concepts
 //!
-//! - A **target** ([`BufferMut`]) is the memory being scanned out (or about to be): a DRM dumb
+//! - A **target** ([`PixelsMut`]) is the memory being scanned out (or about to be): a DRM dumb
 //!   buffer, an fbdev mapping, a headless frame. `Xrgb8888`, or `Rgb565` for small panels.
-//! - An **element** ([`Element`]) is one client buffer ([`BufferRef`]: `Xrgb8888`, `Argb8888`
+//! - An **element** ([`Element`]) is one client buffer ([`PixelsRef`]: `Xrgb8888`, `Argb8888`
 //!   premultiplied, or `Rgb565`) placed on a **destination rectangle** of the output, with a
 //!   global **opacity**, an **opaque** flag, an optional **clip**, and the client's **damage**
 //!   since the previous frame. A [`Scene`] lists elements bottom to top over a background
@@ -112,11 +112,10 @@ mod scanout;
 
 pub mod png;
 
-pub use buffer::{
-    argb_to_rgb565, rgb565_to_argb, BufferError, BufferMut, BufferRef, Format, PixelBuffer,
-};
+pub use buffer::{pixman_ready, BufferError, Format, PixelBuffer, PixelsMut, PixelsRef};
 pub use damage::{frame_damage, Damage, ElementState, DEFAULT_MAX_RECTS};
 pub use geometry::{Affine, Logical, Physical, Rect, Size, Transform};
+pub use gfx_drivers::format::{argb_to_rgb565, rgb565_to_argb};
 pub use scanout::{scanout_candidate, Output};
 
 use crate::compose::buffer::FormatExt;
@@ -130,7 +129,7 @@ pub struct Element<'a> {
     /// Identity across frames, for [`frame_damage`] (the surface id, say). Unique in a scene.
     pub id: u64,
     /// The pixels.
-    pub buffer: BufferRef<'a>,
+    pub buffer: PixelsRef<'a>,
     /// Where the buffer is drawn, logical output coordinates. A size different from the
     /// buffer's (after [`Element::buffer_transform`]) scales it.
     pub dst: Rect,
@@ -153,7 +152,7 @@ pub struct Element<'a> {
 impl<'a> Element<'a> {
     /// An element at full opacity, opaque only if its format is, unclipped, not pre-rotated,
     /// with no client damage.
-    pub fn new(id: u64, buffer: BufferRef<'a>, dst: Rect) -> Self {
+    pub fn new(id: u64, buffer: PixelsRef<'a>, dst: Rect) -> Self {
         Element {
             id,
             buffer,
@@ -289,6 +288,22 @@ pub enum ComposeError {
     /// pixman refused to create an image or set a property (out of memory, bad transform).
     #[error("pixman failed: {0}")]
     Pixman(&'static str),
+    /// Pixels pixman cannot take as they are (see [`pixman_ready`]).
+    #[error("{what}: {error}")]
+    Buffer {
+        /// Which image.
+        what: &'static str,
+        /// What is wrong with it.
+        error: BufferError,
+    },
+}
+
+/// Turns the glue's refusal to make image `what` into a [`ComposeError`].
+fn image_error(what: &'static str) -> impl Fn(pixman_glue::ImageError) -> ComposeError {
+    move |e| match e {
+        pixman_glue::ImageError::Buffer(error) => ComposeError::Buffer { what, error },
+        pixman_glue::ImageError::Pixman => ComposeError::Pixman(what),
+    }
 }
 
 /// What a call to [`compose`] did, for logs and tests.
@@ -315,7 +330,7 @@ fn region_area(r: &Region32) -> u64 {
 /// coordinates; its size must be the target's logical size under `scene.transform`). See the
 /// module docs for the steps.
 pub fn compose(
-    target: &mut BufferMut<'_>,
+    target: &mut PixelsMut<'_>,
     scene: &Scene<'_, '_>,
     damage: &Damage,
 ) -> Result<ComposeStats, ComposeError> {
@@ -371,8 +386,7 @@ pub fn compose(
             .map(|b| to_box(to_physical.map_rect::<Logical, Physical>(from_box(b))))
             .collect()
     };
-    let mut dst =
-        pixman_glue::target_image(target).map_err(|_| ComposeError::Pixman("target image"))?;
+    let mut dst = pixman_glue::target_image(target).map_err(image_error("target image"))?;
 
     // 2. Background.
     if background.is_non_empty() {
@@ -400,8 +414,7 @@ pub fn compose(
         dst.set_clip_region32(Some(&clip))
             .map_err(|_| ComposeError::Pixman("set clip"))?;
 
-        let mut src = pixman_glue::source_image(&e.buffer)
-            .map_err(|_| ComposeError::Pixman("source image"))?;
+        let mut src = pixman_glue::source_image(&e.buffer).map_err(image_error("source image"))?;
         let map = e.output_to_buffer().then_after(&physical_to_logical);
         let src_loc = match map.integer_translation() {
             Some((tx, ty)) => (ext.x + tx, ext.y + ty),
@@ -458,8 +471,8 @@ pub fn compose(
 /// the damage, which makes it slower for opaque windows. With [`Transform::Normal`] the scratch
 /// is not used.
 pub fn compose_via_scratch(
-    target: &mut BufferMut<'_>,
-    scratch: &mut BufferMut<'_>,
+    target: &mut PixelsMut<'_>,
+    scratch: &mut PixelsMut<'_>,
     scene: &Scene<'_, '_>,
     damage: &Damage,
 ) -> Result<ComposeStats, ComposeError> {
@@ -498,14 +511,12 @@ pub fn compose_via_scratch(
         .map(|r| to_physical.map_rect(r))
         .expect("non-empty damage");
     let src = scratch.as_ref();
-    let mut src =
-        pixman_glue::source_image(&src).map_err(|_| ComposeError::Pixman("source image"))?;
+    let mut src = pixman_glue::source_image(&src).map_err(image_error("source image"))?;
     src.set_transform(to_pixman(&to_physical.inverse()))
         .map_err(|_| ComposeError::Pixman("set transform"))?;
     src.set_filter(Filter::Nearest, &[])
         .map_err(|_| ComposeError::Pixman("set filter"))?;
-    let mut dst =
-        pixman_glue::target_image(target).map_err(|_| ComposeError::Pixman("target image"))?;
+    let mut dst = pixman_glue::target_image(target).map_err(image_error("target image"))?;
     dst.set_clip_region32(Some(&clip))
         .map_err(|_| ComposeError::Pixman("set clip"))?;
     dst.composite32(
@@ -528,7 +539,7 @@ pub fn compose_via_scratch(
 /// unscaled, untransformed, fully opaque-or-premultiplied elements at full opacity on an
 /// upright output.
 pub fn compose_bare(
-    target: &mut BufferMut<'_>,
+    target: &mut PixelsMut<'_>,
     background: u32,
     elements: &[Element<'_>],
 ) -> Result<(), ComposeError> {
@@ -539,8 +550,7 @@ pub fn compose_bare(
         target.width(),
         target.height(),
     ))];
-    let mut dst =
-        pixman_glue::target_image(target).map_err(|_| ComposeError::Pixman("target image"))?;
+    let mut dst = pixman_glue::target_image(target).map_err(image_error("target image"))?;
     dst.fill_boxes(
         Operation::Src,
         Color::from_u32(background | 0xff00_0000),
@@ -548,8 +558,7 @@ pub fn compose_bare(
     )
     .map_err(|_| ComposeError::Pixman("fill"))?;
     for e in elements {
-        let src = pixman_glue::source_image(&e.buffer)
-            .map_err(|_| ComposeError::Pixman("source image"))?;
+        let src = pixman_glue::source_image(&e.buffer).map_err(image_error("source image"))?;
         dst.composite32(
             Operation::Over,
             &src,
@@ -565,7 +574,7 @@ pub fn compose_bare(
 
 /// [`compose`] with the whole output damaged.
 pub fn compose_full(
-    target: &mut BufferMut<'_>,
+    target: &mut PixelsMut<'_>,
     scene: &Scene<'_, '_>,
 ) -> Result<ComposeStats, ComposeError> {
     let (lw, lh) = scene

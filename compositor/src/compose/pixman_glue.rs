@@ -1,13 +1,22 @@
 //! The only `unsafe` of the compositor: pixman images over borrowed memory, and byte views of
 //! word buffers.
 //!
-//! Everything here relies on the checks of [`BufferRef::new`]/[`BufferMut::new`]: the memory
-//! is 4-byte aligned, the pitch is a multiple of 4 and holds a row, and the slice covers
+//! Each image is made only after [`pixman_ready`] said yes: the memory is 4-byte aligned, the
+//! pitch is a multiple of 4 and holds a row, and the slice covers
 //! `pitch × (height − 1) + row` bytes, which is all pixman reads or writes for an image of that
 //! size.
 
-use super::buffer::{BufferMut, BufferRef};
+use super::buffer::{pixman_ready, BufferError, PixelsMut, PixelsRef};
 use crate::compose::buffer::FormatExt;
+
+/// Why pixman got no image.
+#[derive(Debug)]
+pub(crate) enum ImageError {
+    /// The pixels are not as pixman needs them.
+    Buffer(BufferError),
+    /// pixman refused (out of memory).
+    Pixman,
+}
 
 /// Byte view of a word buffer.
 pub(crate) fn words_as_bytes(words: &[u32]) -> &[u8] {
@@ -28,39 +37,43 @@ pub(crate) fn words_as_bytes_mut(words: &mut [u32]) -> &mut [u8] {
 /// pixman never writes those, which is what makes handing it a pointer derived from a shared
 /// borrow sound.
 pub(crate) fn source_image<'a>(
-    buf: &BufferRef<'a>,
-) -> Result<pixman::Image<'a, 'static>, pixman::CreateFailed> {
-    // SAFETY: the memory is valid, aligned and large enough for the whole image (checked when
-    // `buf` was built) and stays borrowed for 'a, the lifetime of the returned image. pixman
+    buf: &PixelsRef<'a>,
+) -> Result<pixman::Image<'a, 'static>, ImageError> {
+    pixman_ready(buf).map_err(ImageError::Buffer)?;
+    // SAFETY: the memory is valid, aligned and large enough for the whole image (checked just
+    // above) and stays borrowed for 'a, the lifetime of the returned image. pixman
     // does not write to an image used as a source, so the shared borrow is never mutated.
-    unsafe {
+    let image = unsafe {
         pixman::Image::from_raw_mut(
             buf.format().pixman(),
             buf.width() as usize,
             buf.height() as usize,
             buf.data().as_ptr() as *mut u32,
-            buf.pitch() as usize,
+            buf.pitch(),
             false,
         )
-    }
+    };
+    image.map_err(|_| ImageError::Pixman)
 }
 
 /// A pixman image drawing into `buf`, which stays exclusively borrowed while the image lives.
 pub(crate) fn target_image<'a>(
-    buf: &'a mut BufferMut<'_>,
-) -> Result<pixman::Image<'a, 'static>, pixman::CreateFailed> {
+    buf: &'a mut PixelsMut<'_>,
+) -> Result<pixman::Image<'a, 'static>, ImageError> {
+    pixman_ready(&buf.as_ref()).map_err(ImageError::Buffer)?;
     let (w, h, pitch, format) = (buf.width(), buf.height(), buf.pitch(), buf.format());
     let data = buf.data_mut();
-    // SAFETY: valid, aligned and large enough (checked when `buf` was built); the exclusive
+    // SAFETY: valid, aligned and large enough (checked just above); the exclusive
     // borrow of `buf` lasts as long as the image, so nothing else reads or writes the pixels.
-    unsafe {
+    let image = unsafe {
         pixman::Image::from_raw_mut(
             format.pixman(),
             w as usize,
             h as usize,
             data.as_mut_ptr().cast(),
-            pitch as usize,
+            pitch,
             false,
         )
-    }
+    };
+    image.map_err(|_| ImageError::Pixman)
 }

@@ -8,7 +8,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use super::{BufferRef, Format, PixelBuffer};
+use super::{Format, PixelBuffer, PixelsRef};
 
 /// Why a PNG could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +33,7 @@ pub enum PngError {
 }
 
 /// The buffer as PNG bytes.
-pub fn encode(buf: &BufferRef<'_>) -> Result<Vec<u8>, PngError> {
+pub fn encode(buf: &PixelsRef<'_>) -> Result<Vec<u8>, PngError> {
     let (w, h) = (buf.width(), buf.height());
     let alpha = buf.format() == Format::Argb8888;
     let mut data = Vec::with_capacity((w * h * 4) as usize);
@@ -70,7 +70,7 @@ pub fn encode(buf: &BufferRef<'_>) -> Result<Vec<u8>, PngError> {
 }
 
 /// Writes the buffer to `path` as PNG, creating parent directories.
-pub fn write(path: &Path, buf: &BufferRef<'_>) -> Result<(), PngError> {
+pub fn write(path: &Path, buf: &PixelsRef<'_>) -> Result<(), PngError> {
     let io = |source| PngError::Io {
         path: path.display().to_string(),
         source,

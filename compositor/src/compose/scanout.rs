@@ -1,6 +1,6 @@
 //! Direct scan-out: showing a client's buffer on the glass without composing it.
 
-use super::{BufferMut, Element, Format, Rect, Transform};
+use super::{Element, Format, PixelsMut, Rect, Transform};
 
 /// What the display shows: the physical mode and format of the scan-out buffers, and the
 /// output transform from logical (what the user sees) to physical.
@@ -18,7 +18,7 @@ pub struct Output {
 
 impl Output {
     /// The output a target buffer stands for, with the given transform.
-    pub fn of_target(target: &BufferMut<'_>, transform: Transform) -> Self {
+    pub fn of_target(target: &PixelsMut<'_>, transform: Transform) -> Self {
         Output {
             width: target.width(),
             height: target.height(),

@@ -66,7 +66,7 @@ use gfx_drivers::backend::{Backend, BackendEvent, OutputId, PlaneId, PlaneKind, 
 use gfx_drivers::{Buffer, Format};
 use tracing::{debug, warn};
 
-use crate::compose::{self, BufferMut, BufferRef, Damage, Element, Scene, Transform};
+use crate::compose::{self, Damage, Element, PixelsMut, PixelsRef, Scene, Transform};
 
 /// Object class of surfaces in the Fusion registry.
 pub const SURFACE_CLASS: &str = "fusionfb/surface";
@@ -976,15 +976,16 @@ impl Server {
         let background = self.background;
         let transform = self.transform;
         let target = self.targets[self.back].clone();
-        let (tw, th, tp) = (target.width(), target.height(), target.pitch() as u32);
+        let (tw, th, tp) = (target.width(), target.height(), target.pitch());
         let result = with_all_bytes(&buffers, &mut |views: &[&[u8]]| {
             let elements: Vec<Element<'_>> = shown
                 .iter()
                 .zip(views)
                 .filter_map(|((id, b, dst, opacity), bytes)| {
+                    // A buffer pixman cannot take is left out of the frame.
                     let view =
-                        BufferRef::new(bytes, b.width(), b.height(), b.pitch() as u32, b.format())
-                            .ok()?;
+                        PixelsRef::new(bytes, b.width(), b.height(), b.pitch(), b.format()).ok()?;
+                    compose::pixman_ready(&view).ok()?;
                     Some(Element::new(*id, view, *dst).with_opacity(*opacity))
                 })
                 .collect();
@@ -994,7 +995,7 @@ impl Server {
                 transform,
             };
             target.with_bytes_mut(|t| -> Result<(), ServerError> {
-                let mut out = BufferMut::new(t, tw, th, tp, Format::Xrgb8888)
+                let mut out = PixelsMut::new(t, tw, th, tp, Format::Xrgb8888)
                     .map_err(|e| ServerError::Other(e.to_string()))?;
                 compose::compose(&mut out, &scene, &damage)?;
                 Ok(())

@@ -23,7 +23,7 @@
 use std::path::{Path, PathBuf};
 
 use fusionfb::compose::png::{self, PngError};
-use fusionfb::compose::{BufferRef, PixelBuffer};
+use fusionfb::compose::{PixelBuffer, PixelsRef};
 
 /// The environment variable that turns checks into (re)writing references.
 pub const BLESS_ENV: &str = "FUSIONFB_BLESS";
@@ -131,7 +131,7 @@ impl Golden {
 
     /// Compares `actual` with the reference `name`, or writes the reference when
     /// `FUSIONFB_BLESS=1`.
-    pub fn check(&self, name: &str, actual: &BufferRef<'_>) -> Result<Outcome, GoldenError> {
+    pub fn check(&self, name: &str, actual: &PixelsRef<'_>) -> Result<Outcome, GoldenError> {
         let reference = self.reference_path(name);
         if std::env::var(BLESS_ENV).is_ok_and(|v| v == "1") {
             png::write(&reference, actual)?;
@@ -180,7 +180,7 @@ impl Golden {
 
     /// [`Golden::check`], panicking with the error's message on failure.
     #[track_caller]
-    pub fn assert(&self, name: &str, actual: &BufferRef<'_>) {
+    pub fn assert(&self, name: &str, actual: &PixelsRef<'_>) {
         if let Err(e) = self.check(name, actual) {
             panic!("{e}");
         }
