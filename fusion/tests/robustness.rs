@@ -5,6 +5,7 @@
 //! Most attackers here speak the wire directly ([`Raw`]): a socket, the handshake, and
 //! whatever packets the test wants, so every reply the master sends can be checked.
 
+use fusion::{CallId, PoolId, RefId, SkirmishId};
 use std::cell::RefCell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
@@ -219,7 +220,7 @@ fn finish<T>(m: &mut Master, h: std::thread::JoinHandle<T>) -> T {
 /// What the bystander set up before the attack.
 struct Holdings {
     id: FusioneeId,
-    r: u32,
+    r: RefId,
     block: ShmHandle,
 }
 
@@ -515,7 +516,7 @@ fn out_of_order_and_forged_messages_are_strikes_and_the_real_caller_is_unaffecte
             (
                 "a Welcome",
                 Message::Welcome(Welcome {
-                    id: 99,
+                    id: FusioneeId(99),
                     master_pid: 1,
                     api_minor: 0,
                     pools: vec![],
@@ -552,11 +553,11 @@ fn out_of_order_and_forged_messages_are_strikes_and_the_real_caller_is_unaffecte
         // One-way requests that fail are only logged: no reply, no strike.
         raw.send(&Message::OneWay(vec![
             Request::RefDown {
-                r: 999,
+                r: RefId(999),
                 global: false,
             },
             Request::CallExecute {
-                call: 999,
+                call: CallId(999),
                 arg: 0,
                 payload: vec![],
             },
@@ -652,21 +653,33 @@ fn forged_handles_get_clean_errors_and_the_owner_loses_nothing() {
         }
         assert!(matches!(
             f.shm_free(ShmHandle {
-                pool: 77,
+                pool: PoolId(77),
                 offset: 0,
                 len: 1
             }),
             Err(Error::NotFound(_))
         ));
         access(f.call_destroy(call), "destroy another's call");
-        assert!(matches!(f.call_destroy(9999), Err(Error::NotFound(_))));
-        access(f.call_set_quota(call, 0, 0), "set quota on another's call");
+        assert!(matches!(
+            f.call_destroy(CallId(9999)),
+            Err(Error::NotFound(_))
+        ));
+        access(
+            f.call_set_quota(call, FusioneeId(0), 0),
+            "set quota on another's call",
+        );
         assert!(matches!(f.ref_down(r, false), Err(Error::Invalid(_))));
         assert!(matches!(f.ref_down(r, true), Err(Error::Invalid(_))));
         access(f.ref_unlock(r), "unlock a ref it did not lock");
         access(f.ref_destroy(r), "destroy another's ref");
-        access(f.skirmish_destroy(idx), "destroy another's lock");
-        assert!(matches!(f.skirmish_destroy(4000), Err(Error::NotFound(_))));
+        access(
+            f.skirmish_destroy(SkirmishId(idx)),
+            "destroy another's lock",
+        );
+        assert!(matches!(
+            f.skirmish_destroy(SkirmishId(4000)),
+            Err(Error::NotFound(_))
+        ));
         access(f.property_cede(prop), "cede what it does not hold");
         access(f.property_destroy(prop), "destroy another's property");
         access(f.reactor_destroy(reactor), "destroy another's reactor");
@@ -686,7 +699,7 @@ fn forged_handles_get_clean_errors_and_the_owner_loses_nothing() {
         o.ref_down(r, false).unwrap();
         o.shm_free(block).unwrap();
         o.call_destroy(call).unwrap();
-        o.skirmish_destroy(idx).unwrap();
+        o.skirmish_destroy(SkirmishId(idx)).unwrap();
         o.reactor_destroy(reactor).unwrap();
         (o, f)
     });
@@ -713,7 +726,7 @@ fn call_floods_hit_the_quota_and_other_callers_are_unaffected() {
         h2.borrow_mut().push((c.caller, c.serial));
         CallOutcome::Later
     });
-    m.call_set_quota(hold8, 0, 8).unwrap();
+    m.call_set_quota(hold8, FusioneeId(0), 8).unwrap();
     let default = fusion::master::DEFAULT_CALL_QUOTA;
 
     let w2 = w.clone();

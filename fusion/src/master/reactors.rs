@@ -210,7 +210,7 @@ impl Master {
                 return Err(e.into());
             }
         };
-        self.reactors.next += 1;
+        self.reactors.next = self.reactors.next.next();
         let id = self.reactors.next;
         self.reactors.map.insert(
             id,
@@ -584,7 +584,7 @@ impl Master {
         // Subscribers' cursor blocks live in their control areas.
         let published = e
             .writer
-            .publish(channel, origin, flags, payload, &e.blocks)?;
+            .publish(channel, origin.0, flags, payload, &e.blocks)?;
         e.dispatched += 1;
         if origin != MASTER_ID || to_self {
             for (_, ch, f) in e.local.iter_mut() {
@@ -642,7 +642,7 @@ impl Master {
                 Vec::new(),
                 true,
             ) {
-                debug!(call = cb, "dispatch callback failed: {e}");
+                debug!(call = %cb, "dispatch callback failed: {e}");
             }
         }
     }
