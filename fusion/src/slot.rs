@@ -104,7 +104,8 @@ pub fn post(
     m.write(REQ, payload);
     word(m, SERIAL).store(serial, Ordering::Relaxed);
     word(m, CALL).store(call.0, Ordering::Relaxed);
-    word(m, ARG).store(arg as u32, Ordering::Relaxed);
+    // The word holds the argument's bits (two's complement), not its value.
+    word(m, ARG).store(u32::from_ne_bytes(arg.to_ne_bytes()), Ordering::Relaxed);
     word(m, REQ_LEN).store(payload.len() as u32, Ordering::Relaxed);
     word(m, SOCKET_FIRST).store(socket_first as u32, Ordering::Relaxed);
     word(m, SLEEPING).store(0, Ordering::Relaxed);
@@ -162,7 +163,7 @@ pub fn take(m: &Mapping) -> Option<Result<Taken>> {
     Some(Ok(Taken {
         serial,
         call: CallId(word(m, CALL).load(Ordering::Relaxed)),
-        arg: word(m, ARG).load(Ordering::Relaxed) as i32,
+        arg: i32::from_ne_bytes(word(m, ARG).load(Ordering::Relaxed).to_ne_bytes()),
         payload,
         socket_first: word(m, SOCKET_FIRST).load(Ordering::Relaxed) != 0,
     }))

@@ -46,7 +46,7 @@ fn child_main() {
         // the master's "report" call with arg IDX once it has N0 and N5 messages.
         "subscriber" => {
             let (r, n0, n5) = (env_u32("R"), env_u32("N0"), env_u32("N5"));
-            let idx = env_u32("IDX") as i32;
+            let idx = i32::try_from(env_u32("IDX")).unwrap();
             let mut s = Slave::enter(w).unwrap();
             let report = s.call_lookup("report").unwrap();
             // (count on 0, count on 5, everything in order on the right channel)

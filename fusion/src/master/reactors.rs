@@ -632,16 +632,10 @@ impl Master {
             });
         }
         for (cb, channel) in fire {
+            // The argument is the channel, which dispatch checked is below MAX_CHANNELS.
+            let arg = i32::try_from(channel).expect("a channel is below MAX_CHANNELS");
             // Caller 0: the system (see `CallIn::caller`).
-            if let Err(e) = self.execute(
-                super::SYSTEM,
-                0,
-                cb,
-                channel as i32,
-                Vec::new(),
-                Vec::new(),
-                true,
-            ) {
+            if let Err(e) = self.execute(super::SYSTEM, 0, cb, arg, Vec::new(), Vec::new(), true) {
                 debug!(call = %cb, "dispatch callback failed: {e}");
             }
         }
