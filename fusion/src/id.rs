@@ -125,7 +125,8 @@ id_type! {
 
 id_type! {
     /// Identifies one reaction (an attachment to a reactor's channel) within the process
-    /// that attached it; what `detach` takes back.
+    /// that attached it: what [`Slave::detach`](crate::Slave::detach) and
+    /// [`Master::reactor_detach_local`](crate::Master::reactor_detach_local) take back.
     ReactionId
 }
 

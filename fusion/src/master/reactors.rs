@@ -24,7 +24,7 @@ use crate::pool::ShmHandle;
 pub use crate::reactor::Delivery;
 use crate::reactor::{FLAG_EXCLUDE_ORIGIN, FLAG_WANT_CONSUMED, MAX_CHANNELS};
 use crate::ring::{self, CursorBlock, RingWriter};
-use crate::wire::{Attached, CallId, FusioneeId, ReactorId, Response, MASTER_ID};
+use crate::wire::{Attached, CallId, FusioneeId, ReactionId, ReactorId, Response, MASTER_ID};
 use crate::{Error, Result};
 
 /// Bytes of reactor rings one slave may have the master hold for reactors it created.
@@ -63,7 +63,7 @@ pub(crate) struct ReactorEntry {
     bell: std::os::fd::OwnedFd,
     /// The subscribers' cursor blocks, in `subs` order (what the ring writer reads).
     blocks: Vec<CursorBlock>,
-    local: Vec<(u32, u32, MasterReaction)>,
+    local: Vec<(ReactionId, u32, MasterReaction)>,
     globals: Vec<MasterReaction>,
     pub dispatch_cb: Option<CallId>,
     awaiting: Vec<(u64, u32, Vec<FusioneeId>)>,
@@ -84,7 +84,7 @@ impl ReactorEntry {
 pub(crate) struct Reactors {
     pub map: BTreeMap<ReactorId, ReactorEntry>,
     next: ReactorId,
-    next_reaction: u32,
+    next_reaction: ReactionId,
 }
 
 impl Reactors {
@@ -284,11 +284,11 @@ impl Master {
         r: ReactorId,
         channel: u32,
         reaction: impl FnMut(&Delivery<'_>) + 'static,
-    ) -> Result<u32> {
+    ) -> Result<ReactionId> {
         if channel >= MAX_CHANNELS {
             return Err(Error::Invalid(format!("channel {channel}")));
         }
-        self.reactors.next_reaction += 1;
+        self.reactors.next_reaction = self.reactors.next_reaction.next();
         let rid = self.reactors.next_reaction;
         let e = self.live_reactor(r)?;
         e.local.push((rid, channel, Box::new(reaction)));
@@ -296,7 +296,7 @@ impl Master {
     }
 
     /// Detaches a local reaction.
-    pub fn reactor_detach_local(&mut self, r: ReactorId, reaction: u32) -> Result<()> {
+    pub fn reactor_detach_local(&mut self, r: ReactorId, reaction: ReactionId) -> Result<()> {
         let e = self.live_reactor(r)?;
         let before = e.local.len();
         e.local.retain(|(id, _, _)| *id != reaction);
