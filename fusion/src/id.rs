@@ -1,7 +1,8 @@
 //! The ids of a world's things, one type each.
 //!
 //! Every id Fusion hands out — a fusionee, a call, a reactor, a ref, a property, an object,
-//! a pool, a skirmish (lock table slot), a slave's reaction — is a 32-bit number on the wire
+//! a pool, a skirmish (lock table slot), a reaction, a call's execution awaiting its answer —
+//! is a 32-bit number on the wire
 //! and in shared memory, and a distinct type in Rust: a reactor id passed where a call id is
 //! wanted does not compile. Each is `#[repr(transparent)]` over its `u32`, and serde sees
 //! it as that `u32` (a newtype struct, which postcard and JSON encode as its content), so
@@ -91,6 +92,14 @@ id_type! {
 id_type! {
     /// Identifies a call (an RPC entry point owned by one fusionee).
     CallId
+}
+
+id_type! {
+    /// Identifies one execution of a call while its answer is awaited: the master numbers
+    /// them, hands the number to the handler ([`CallIn::serial`](crate::CallIn::serial)) and
+    /// takes it back with the answer (`call_return`). Not a request's serial, which a slave
+    /// chooses for its own requests and which stays a plain `u32` on the wire.
+    CallSerial
 }
 
 id_type! {

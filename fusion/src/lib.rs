@@ -95,7 +95,8 @@ pub(crate) use fusionfb_sys as sys;
 pub use call::{CallIn, CallOutcome};
 pub use error::{Error, IoContext, IoFailure, Looked, Result};
 pub use id::{
-    CallId, FusioneeId, ObjectId, PoolId, PropertyId, ReactionId, ReactorId, RefId, SkirmishId,
+    CallId, CallSerial, FusioneeId, ObjectId, PoolId, PropertyId, ReactionId, ReactorId, RefId,
+    SkirmishId,
 };
 pub use master::{Master, MasterEvent};
 pub use slave::{Slave, SlaveEvent};

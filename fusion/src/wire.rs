@@ -35,7 +35,8 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 pub const MAX_PAYLOAD: usize = MAX_MESSAGE - 256;
 
 pub use crate::id::{
-    CallId, FusioneeId, ObjectId, PoolId, PropertyId, ReactionId, ReactorId, RefId, SkirmishId,
+    CallId, CallSerial, FusioneeId, ObjectId, PoolId, PropertyId, ReactionId, ReactorId, RefId,
+    SkirmishId,
 };
 
 /// The master's fusionee id.
@@ -94,7 +95,7 @@ pub enum Message {
     /// Slave → master: the answer to a call the master forwarded to this slave.
     CallReturn {
         /// The serial of the forwarded call.
-        serial: u32,
+        serial: CallSerial,
         /// The handler's answer.
         result: Result<Vec<u8>, Error>,
     },
@@ -407,7 +408,7 @@ pub enum Event {
     /// unless `oneway`.
     Call {
         /// Serial to answer with.
-        serial: u32,
+        serial: CallSerial,
         /// Which call.
         call: CallId,
         /// Who calls (0 = the system: ref watches, dispatch callbacks).

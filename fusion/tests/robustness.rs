@@ -5,6 +5,7 @@
 //! Most attackers here speak the wire directly ([`Raw`]): a socket, the handshake, and
 //! whatever packets the test wants, so every reply the master sends can be checked.
 
+use fusion::CallSerial;
 use fusion::{CallId, PoolId, RefId, SkirmishId};
 use std::cell::RefCell;
 use std::os::fd::{AsFd, OwnedFd};
@@ -228,7 +229,7 @@ struct Holdings {
 fn garbage_gets_error_replies_then_a_disconnect_and_others_lose_nothing() {
     let w = world("garbage");
     let mut m = Master::create(w.clone()).unwrap();
-    let held: Rc<RefCell<Vec<(FusioneeId, u32)>>> = Rc::default();
+    let held: Rc<RefCell<Vec<(FusioneeId, CallSerial)>>> = Rc::default();
     let h2 = held.clone();
     let later = m.call_create("later", move |_, c| {
         h2.borrow_mut().push((c.caller, c.serial));
@@ -464,7 +465,7 @@ fn out_of_order_and_forged_messages_are_strikes_and_the_real_caller_is_unaffecte
     let mut m = Master::create(w.clone()).unwrap();
 
     // The callee: owns "slow", answers only when told.
-    let serial = Arc::new(Mutex::new(None::<u32>));
+    let serial = Arc::new(Mutex::new(None::<CallSerial>));
     let answer = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let (wc, sc, ac, stc) = (w.clone(), serial.clone(), answer.clone(), stop.clone());
@@ -565,7 +566,7 @@ fn out_of_order_and_forged_messages_are_strikes_and_the_real_caller_is_unaffecte
         raw.ping(20);
         // The eighth violation: an answer to a call it was never asked.
         raw.send(&Message::CallReturn {
-            serial: 0xdead,
+            serial: CallSerial(0xdead),
             result: Ok(vec![]),
         });
         assert_strike(raw.reply(), "an unasked answer");
@@ -716,7 +717,7 @@ fn forged_handles_get_clean_errors_and_the_owner_loses_nothing() {
 fn call_floods_hit_the_quota_and_other_callers_are_unaffected() {
     let w = world("quota");
     let mut m = Master::create(w.clone()).unwrap();
-    let held: Rc<RefCell<Vec<(FusioneeId, u32)>>> = Rc::default();
+    let held: Rc<RefCell<Vec<(FusioneeId, CallSerial)>>> = Rc::default();
     let (h1, h2) = (held.clone(), held.clone());
     let hold = m.call_create("hold", move |_, c| {
         h1.borrow_mut().push((c.caller, c.serial));
@@ -789,7 +790,7 @@ fn call_floods_hit_the_quota_and_other_callers_are_unaffected() {
     });
     let mut answered = 0;
     pump(&mut m, "the other caller is answered", |m| {
-        let mine: Vec<u32> = held
+        let mine: Vec<CallSerial> = held
             .borrow()
             .iter()
             .filter(|(c, _)| *c != raw.id)
@@ -823,7 +824,7 @@ fn call_floods_hit_the_quota_and_other_callers_are_unaffected() {
     pump(&mut m, "the flooder is gone", |m| {
         !m.fusionees().contains(&id) && !m.departed().contains(&id)
     });
-    let rest: Vec<u32> = held
+    let rest: Vec<CallSerial> = held
         .borrow()
         .iter()
         .filter(|(c, _)| *c == id)

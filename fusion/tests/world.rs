@@ -1,5 +1,6 @@
 //! World, arena and call tests with real processes, sockets and shared memory.
 
+use fusion::CallSerial;
 use fusion::{CallId, FusioneeId, SkirmishId};
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -218,7 +219,7 @@ fn master_calls_sync_typed_fds_and_later() {
         // Answer on the next turn of the loop.
         let serial = c.serial;
         let arg = c.arg;
-        m.set_root(serial.to_le_bytes().to_vec());
+        m.set_root(serial.0.to_le_bytes().to_vec());
         let _ = arg;
         CallOutcome::Later
     });
@@ -250,7 +251,7 @@ fn master_calls_sync_typed_fds_and_later() {
     while !h.is_finished() {
         m.dispatch(Some(Duration::from_millis(5))).unwrap();
         if m.root().len() == 4 {
-            let serial = u32::from_le_bytes(m.root().try_into().unwrap());
+            let serial = CallSerial(u32::from_le_bytes(m.root().try_into().unwrap()));
             m.set_root(vec![]);
             m.call_return(serial, Ok(b"done".to_vec()), vec![]).unwrap();
         }

@@ -1,7 +1,7 @@
 //! Shared pieces of the fuzz targets: the call-payload type the `call_payload` target decodes,
 //! and the sample values the seed generator (`examples/gen_seeds.rs`) encodes.
 
-use fusion::{CallId, FusioneeId, ObjectId, PoolId, ReactorId, RefId};
+use fusion::{CallId, CallSerial, FusioneeId, ObjectId, PoolId, ReactorId, RefId};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -201,7 +201,7 @@ pub fn sample_messages() -> Vec<Message> {
             },
         ]),
         Message::Event(Event::Call {
-            serial: 11,
+            serial: CallSerial(11),
             call: CallId(3),
             caller: FusioneeId(7),
             arg: 0,
@@ -210,7 +210,7 @@ pub fn sample_messages() -> Vec<Message> {
         }),
         Message::Event(Event::LeaveRequested { timeout_ms: 500 }),
         Message::CallReturn {
-            serial: 11,
+            serial: CallSerial(11),
             result: Ok(vec![2, b'o', b'k']),
         },
     ]

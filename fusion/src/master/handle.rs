@@ -63,7 +63,7 @@ impl Master {
                 // Its caller left (or the call was destroyed) before the answer came.
                 _ if self.orphans.get(&serial) == Some(&id) => {
                     self.orphans.remove(&serial);
-                    tracing::debug!(fusionee = %id, serial, "late answer to an abandoned call");
+                    tracing::debug!(fusionee = %id, %serial, "late answer to an abandoned call");
                 }
                 _ => self.strike(
                     id,

@@ -51,7 +51,7 @@ pub use crate::call::{CallIn, CallOutcome};
 use crate::pool::{PoolAccess, ShmPool};
 use crate::skirmish;
 use crate::sys;
-use crate::wire::{CallId, FusioneeId, PoolId, SkirmishId, MASTER_ID};
+use crate::wire::{CallId, CallSerial, FusioneeId, PoolId, SkirmishId, MASTER_ID};
 use crate::world::WorldConfig;
 use crate::{Error, Result};
 
@@ -107,7 +107,7 @@ pub enum MasterEvent {
     /// A call the master executed in a slave (see [`Master::call_execute_async`]) returned.
     CallReturned {
         /// The serial `call_execute_async` gave.
-        serial: u32,
+        serial: CallSerial,
         /// What the slave answered.
         result: Result<Vec<u8>, Error>,
     },
@@ -154,7 +154,7 @@ pub struct Master {
     poller: sys::Poller,
     pid: u32,
     next_id: FusioneeId,
-    next_serial: u32,
+    next_serial: CallSerial,
     pub(crate) conns: BTreeMap<FusioneeId, Conn>,
     /// Departed fusionees whose process still runs, by pid: their locks and blocks are
     /// released when the process's one pidfd says it exited.
@@ -177,10 +177,10 @@ pub struct Master {
     /// Executions of queued calls, oldest first ([`Master::next_call`]).
     calls_in: VecDeque<CallIn>,
     next_call: CallId,
-    pub(crate) pending: HashMap<u32, Pending>,
+    pub(crate) pending: HashMap<CallSerial, Pending>,
     /// Calls whose caller left before the answer: serial → callee. A late answer to one is
     /// dropped quietly instead of counting as a protocol violation of the (innocent) callee.
-    pub(crate) orphans: HashMap<u32, FusioneeId>,
+    pub(crate) orphans: HashMap<CallSerial, FusioneeId>,
     pub(crate) reactors: reactors::Reactors,
     pub(crate) refs: refs::Refs,
     pub(crate) properties: property::Properties,
@@ -275,7 +275,7 @@ impl Master {
             poller,
             pid: sys::getpid(),
             next_id: MASTER_ID,
-            next_serial: 0,
+            next_serial: CallSerial(0),
             conns: BTreeMap::new(),
             departed: BTreeMap::new(),
             departed_seq: 0,
@@ -356,8 +356,8 @@ impl Master {
         self.events.push_back(e);
     }
 
-    pub(crate) fn serial(&mut self) -> u32 {
-        self.next_serial = self.next_serial.wrapping_add(1).max(1);
+    pub(crate) fn serial(&mut self) -> CallSerial {
+        self.next_serial = CallSerial(self.next_serial.0.wrapping_add(1).max(1));
         self.next_serial
     }
 
@@ -636,7 +636,7 @@ impl Master {
     }
 
     /// Remembers that the answer to `serial` from `callee` is no longer awaited.
-    pub(crate) fn orphan(&mut self, serial: u32, callee: FusioneeId) {
+    pub(crate) fn orphan(&mut self, serial: CallSerial, callee: FusioneeId) {
         if self.orphans.len() < MAX_ORPHANS {
             self.orphans.insert(serial, callee);
         }
@@ -645,7 +645,7 @@ impl Master {
     /// Answers a call whose handler returned [`CallOutcome::Later`].
     pub fn call_return(
         &mut self,
-        serial: u32,
+        serial: CallSerial,
         result: Result<Vec<u8>>,
         fds: Vec<OwnedFd>,
     ) -> Result<()> {
@@ -671,9 +671,16 @@ impl Master {
 
     /// Executes a call asynchronously; its answer arrives as [`MasterEvent::CallReturned`]
     /// with the returned serial (or `PeerGone` if the owner dies first).
-    pub fn call_execute_async(&mut self, call: CallId, arg: i32, payload: Vec<u8>) -> Result<u32> {
+    pub fn call_execute_async(
+        &mut self,
+        call: CallId,
+        arg: i32,
+        payload: Vec<u8>,
+    ) -> Result<CallSerial> {
         let serial = self.serial();
-        self.execute(MASTER_ID, serial, call, arg, payload, Vec::new(), false)?;
+        // The master is the caller: its "request serial" is this call serial (see
+        // `finish_pending`).
+        self.execute(MASTER_ID, serial.0, call, arg, payload, Vec::new(), false)?;
         Ok(serial)
     }
 
@@ -797,7 +804,7 @@ impl Master {
     }
 
     /// Serials of the pending calls that match.
-    fn pending_where(&self, pred: impl Fn(&Pending) -> bool) -> Vec<u32> {
+    fn pending_where(&self, pred: impl Fn(&Pending) -> bool) -> Vec<CallSerial> {
         self.pending
             .iter()
             .filter(|(_, p)| pred(p))
@@ -808,7 +815,7 @@ impl Master {
     /// Delivers a call's answer to whoever waits for it.
     pub(crate) fn finish_pending(
         &mut self,
-        serial: u32,
+        serial: CallSerial,
         result: Result<Vec<u8>>,
         fds: Vec<OwnedFd>,
     ) {
@@ -816,8 +823,9 @@ impl Master {
             return;
         };
         if p.caller == MASTER_ID {
+            // The master's calls wait under the serial `call_execute_async` gave.
             self.push_event(MasterEvent::CallReturned {
-                serial: p.caller_serial,
+                serial: CallSerial(p.caller_serial),
                 result,
             });
             return;
@@ -890,7 +898,7 @@ impl Master {
         for s in waiting {
             self.finish_pending(s, Err(Error::PeerGone(id)), Vec::new());
         }
-        let abandoned: Vec<(u32, FusioneeId)> = self
+        let abandoned: Vec<(CallSerial, FusioneeId)> = self
             .pending
             .iter()
             .filter(|(_, p)| p.caller == id)

@@ -150,7 +150,7 @@ impl Slave {
     /// Answers a call our handler deferred with [`CallOutcome::Later`].
     pub fn call_return(
         &mut self,
-        serial: u32,
+        serial: CallSerial,
         result: Result<Vec<u8>>,
         fds: &[BorrowedFd<'_>],
     ) -> Result<()> {

@@ -42,8 +42,8 @@ use crate::slot;
 use crate::status::WorldSnapshot;
 use crate::sys::{self, Mapping};
 use crate::wire::{
-    self, CallId, Event, FusioneeId, Message, ObjectId, ObjectInfo, PoolId, PoolInfo, PropertyId,
-    ReactionId, ReactorId, RefId, Request, Response, SkirmishId, API_MAJOR, API_MINOR,
+    self, CallId, CallSerial, Event, FusioneeId, Message, ObjectId, ObjectInfo, PoolId, PoolInfo,
+    PropertyId, ReactionId, ReactorId, RefId, Request, Response, SkirmishId, API_MAJOR, API_MINOR,
 };
 use crate::world::WorldConfig;
 use crate::{Error, Result};
@@ -378,7 +378,7 @@ impl Slave {
     #[allow(clippy::too_many_arguments)]
     fn run_handler(
         &mut self,
-        serial: u32,
+        serial: CallSerial,
         call: CallId,
         caller: FusioneeId,
         arg: i32,
