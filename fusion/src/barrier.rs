@@ -78,7 +78,8 @@ impl Barrier {
 
     /// Places a mark the other side's [`Barrier::sync`] waits for.
     pub fn place(&mut self) -> Result<()> {
-        sys::send_msg(self.fd.as_fd(), &[1], &[]).map_err(|_| Error::PeerGone(0))?;
+        sys::send_msg(self.fd.as_fd(), &[1], &[])
+            .map_err(|_| Error::PeerGone(crate::FusioneeId(0)))?;
         self.placed += 1;
         Ok(())
     }
@@ -99,9 +100,9 @@ impl Barrier {
                     self.seen += 1;
                     return Ok(());
                 }
-                Ok(None) => return Err(Error::PeerGone(0)),
+                Ok(None) => return Err(Error::PeerGone(crate::FusioneeId(0))),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(_) => return Err(Error::PeerGone(0)),
+                Err(_) => return Err(Error::PeerGone(crate::FusioneeId(0))),
             }
         }
     }
@@ -128,7 +129,7 @@ mod tests {
         t.join().unwrap();
         assert_eq!(
             a.sync(Some(Duration::from_secs(5))),
-            Err(Error::PeerGone(0))
+            Err(Error::PeerGone(crate::FusioneeId(0)))
         );
     }
 

@@ -21,7 +21,7 @@ use std::os::fd::OwnedFd;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::wire::FusioneeId;
+use crate::wire::{CallSerial, FusioneeId};
 use crate::{Error, Result};
 
 /// A call as its handler sees it.
@@ -30,7 +30,7 @@ pub struct CallIn {
     /// Who calls (0: the system, e.g. a ref watch or a dispatch callback).
     pub caller: FusioneeId,
     /// Serial to pass to `call_return` when the handler answers later.
-    pub serial: u32,
+    pub serial: CallSerial,
     /// The call's integer argument.
     pub arg: i32,
     /// The encoded arguments.

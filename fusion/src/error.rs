@@ -39,7 +39,7 @@ pub enum Error {
     MasterGone,
     /// The fusionee that owns the call (or lock, or ref watch) died before answering.
     #[error("peer {0} is gone")]
-    PeerGone(u32),
+    PeerGone(crate::id::FusioneeId),
     /// A message could not be decoded (malformed, truncated, wrong version).
     #[error("malformed message: {0}")]
     Malformed(String),

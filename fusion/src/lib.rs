@@ -75,6 +75,7 @@ pub mod call;
 pub mod control;
 pub mod deadline;
 pub mod error;
+pub mod id;
 pub mod master;
 pub mod pool;
 pub mod reactor;
@@ -93,6 +94,10 @@ pub(crate) use fusionfb_sys as sys;
 
 pub use call::{CallIn, CallOutcome};
 pub use error::{Error, IoContext, IoFailure, Looked, Result};
+pub use id::{
+    CallId, CallSerial, FusioneeId, ObjectId, PoolId, PropertyId, ReactionId, ReactorId, RefId,
+    SkirmishId,
+};
 pub use master::{Master, MasterEvent};
 pub use slave::{Slave, SlaveEvent};
 pub use world::WorldConfig;

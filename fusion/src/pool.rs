@@ -72,15 +72,16 @@
 //!
 //! ```
 //! use fusion::pool::{PoolAccess, PoolView, ShmPool, MASTER};
+//! use fusion::PoolId;
 //!
 //! // The master creates a pool (sparse: 1 MiB of address space, no memory yet).
-//! let mut pool = ShmPool::create(1, "example", 1 << 20, PoolAccess::ReadOnly)?;
+//! let mut pool = ShmPool::create(PoolId(1), "example", 1 << 20, PoolAccess::ReadOnly)?;
 //! let h = pool.alloc(MASTER, 64)?;
 //! pool.write(h, b"state")?;
 //!
 //! // It passes `pool.fd()` to a slave over the socket; the slave maps it:
 //! let fd = pool.fd().try_clone_to_owned()?;
-//! let view = PoolView::open(1, fd, PoolAccess::ReadOnly)?;
+//! let view = PoolView::open(PoolId(1), fd, PoolAccess::ReadOnly)?;
 //! let mut buf = [0u8; 5];
 //! view.read(h, &mut buf)?;
 //! assert_eq!(&buf, b"state");
@@ -97,11 +98,13 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use serde::{Deserialize, Serialize};
 
+use crate::id::{FusioneeId, PoolId};
+
 use crate::error::{Error, Result};
 use crate::sys::{self, Mapping};
 
 /// Owner id of the master: it may free or resize any block.
-pub const MASTER: u32 = 1;
+pub const MASTER: FusioneeId = crate::wire::MASTER_ID;
 /// Bytes at the start of every pool reserved for the header; blocks never start below.
 pub const HEADER_SIZE: usize = 4096;
 /// Part of the header the master may use freely (through [`ShmPool::map`]), e.g. to
@@ -172,7 +175,7 @@ impl PoolAccess {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ShmHandle {
     /// Id of the pool the block lives in.
-    pub pool: u32,
+    pub pool: PoolId,
     /// Offset of the first byte from the start of the pool's memfd.
     pub offset: u64,
     /// Length in bytes (as requested).
@@ -183,7 +186,7 @@ pub struct ShmHandle {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PoolStats {
     /// Pool id.
-    pub id: u32,
+    pub id: PoolId,
     /// Pool name.
     pub name: String,
     /// How slaves may map it.
@@ -199,7 +202,7 @@ pub struct PoolStats {
     /// Highest `used` ever seen.
     pub peak: u64,
     /// Per owner with live blocks: `(owner, bytes, blocks)`, sorted by owner.
-    pub owners: Vec<(u32, u64, u32)>,
+    pub owners: Vec<(FusioneeId, u64, u32)>,
 }
 
 /// Hasher for the tables keyed by offsets and fusionee ids: a folded multiply, cheap and
@@ -241,6 +244,7 @@ mod heap {
 
     use super::FastMap;
     use crate::error::{Error, Result};
+    use crate::id::FusioneeId;
     use crate::sys::Mapping;
 
     /// TLSF with a 32-bit first level (blocks up to 128 GiB) and 32 second-level classes.
@@ -249,7 +253,7 @@ mod heap {
     /// One live block.
     #[derive(Debug, Clone, Copy)]
     pub(super) struct Block {
-        pub owner: u32,
+        pub owner: FusioneeId,
         pub len: u64,
         pub align: u32,
     }
@@ -326,7 +330,7 @@ mod heap {
 
         /// Allocates `len` bytes aligned to `align` for `owner`; `None` when out of memory
         /// (or the layout is impossible).
-        pub(super) fn alloc(&mut self, len: usize, align: usize, owner: u32) -> Option<u64> {
+        pub(super) fn alloc(&mut self, len: usize, align: usize, owner: FusioneeId) -> Option<u64> {
             let layout = Layout::from_size_align(len, align).ok()?;
             let p = self.tlsf.allocate(layout)?;
             let off = self.offset_of(p);
@@ -393,7 +397,7 @@ mod heap {
         /// `(blocks, bytes)` freed.
         pub(super) fn reclaim(
             &mut self,
-            owner: u32,
+            owner: FusioneeId,
             mut each: impl FnMut(u64, &Block),
         ) -> (u32, u64) {
             let (mut n, mut bytes) = (0u32, 0u64);
@@ -434,12 +438,12 @@ struct OwnerUse {
 /// `Send` (and `Sync`): the master may keep its pools in whichever thread runs its
 /// dispatcher. Methods that change the pool take `&mut self`.
 pub struct ShmPool {
-    id: u32,
+    id: PoolId,
     name: String,
     access: PoolAccess,
     size: usize,
     heap: heap::Heap,
-    owners: FastMap<u32, OwnerUse>,
+    owners: FastMap<FusioneeId, OwnerUse>,
     used: u64,
     peak: u64,
     map: std::sync::Arc<Mapping>,
@@ -505,7 +509,7 @@ impl ShmPool {
     /// included), whose slaves may map it as `access` says.
     ///
     /// The memfd is sparse: only pages that are written cost memory.
-    pub fn create(id: u32, name: &str, size: usize, access: PoolAccess) -> Result<Self> {
+    pub fn create(id: PoolId, name: &str, size: usize, access: PoolAccess) -> Result<Self> {
         if name.len() > MAX_NAME_LEN || name.contains('\0') {
             return Err(Error::Invalid(format!(
                 "pool name must be at most {MAX_NAME_LEN} bytes without NUL"
@@ -526,7 +530,7 @@ impl ShmPool {
         let mut header = [0u8; H_NAME + MAX_NAME_LEN];
         header[H_MAGIC..H_MAGIC + 8].copy_from_slice(&POOL_MAGIC.to_le_bytes());
         header[H_VERSION..H_VERSION + 4].copy_from_slice(&POOL_VERSION.to_le_bytes());
-        header[H_ID..H_ID + 4].copy_from_slice(&id.to_le_bytes());
+        header[H_ID..H_ID + 4].copy_from_slice(&id.0.to_le_bytes());
         header[H_SIZE..H_SIZE + 8].copy_from_slice(&(size as u64).to_le_bytes());
         header[H_ACCESS..H_ACCESS + 4].copy_from_slice(&access.to_u32().to_le_bytes());
         header[H_NAME_LEN..H_NAME_LEN + 4].copy_from_slice(&(name.len() as u32).to_le_bytes());
@@ -559,7 +563,7 @@ impl ShmPool {
     }
 
     /// Pool id.
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> PoolId {
         self.id
     }
 
@@ -617,7 +621,7 @@ impl ShmPool {
     }
 
     /// Allocates `size` bytes for `owner`, aligned to [`DEFAULT_ALIGN`].
-    pub fn alloc(&mut self, owner: u32, size: usize) -> Result<ShmHandle> {
+    pub fn alloc(&mut self, owner: FusioneeId, size: usize) -> Result<ShmHandle> {
         self.alloc_aligned(owner, size, DEFAULT_ALIGN)
     }
 
@@ -626,7 +630,12 @@ impl ShmPool {
     ///
     /// The contents are unspecified (a reused block keeps old data). Errors: `Invalid`
     /// (zero size, bad alignment), `Quota`, `NoMemory`.
-    pub fn alloc_aligned(&mut self, owner: u32, size: usize, align: usize) -> Result<ShmHandle> {
+    pub fn alloc_aligned(
+        &mut self,
+        owner: FusioneeId,
+        size: usize,
+        align: usize,
+    ) -> Result<ShmHandle> {
         let align = check_align(align)?;
         check_size(size)?;
         let len = size as u64;
@@ -654,12 +663,17 @@ impl ShmPool {
     }
 
     /// Like [`alloc`](Self::alloc), zero-filled.
-    pub fn calloc(&mut self, owner: u32, size: usize) -> Result<ShmHandle> {
+    pub fn calloc(&mut self, owner: FusioneeId, size: usize) -> Result<ShmHandle> {
         self.calloc_aligned(owner, size, DEFAULT_ALIGN)
     }
 
     /// Like [`alloc_aligned`](Self::alloc_aligned), zero-filled.
-    pub fn calloc_aligned(&mut self, owner: u32, size: usize, align: usize) -> Result<ShmHandle> {
+    pub fn calloc_aligned(
+        &mut self,
+        owner: FusioneeId,
+        size: usize,
+        align: usize,
+    ) -> Result<ShmHandle> {
         let h = self.alloc_aligned(owner, size, align)?;
         self.zero(h.offset, h.len);
         Ok(h)
@@ -686,7 +700,12 @@ impl ShmPool {
     /// Only the block's owner or the master may resize it. Shrinking happens in place;
     /// growing allocates a new block, copies and frees the old one, so on `NoMemory` or
     /// `Quota` the old block is still valid.
-    pub fn realloc(&mut self, owner: u32, h: ShmHandle, new_size: usize) -> Result<ShmHandle> {
+    pub fn realloc(
+        &mut self,
+        owner: FusioneeId,
+        h: ShmHandle,
+        new_size: usize,
+    ) -> Result<ShmHandle> {
         check_size(new_size)?;
         let b = self.lookup(&h)?;
         if owner != MASTER && b.owner != owner {
@@ -753,7 +772,7 @@ impl ShmPool {
     /// Frees the block `h` on behalf of `owner`, which must have allocated it (or be the
     /// [`MASTER`]). Errors: `Access` (someone else's block), `NotFound` (unknown handle,
     /// double free), `Invalid` (handle of another pool).
-    pub fn free(&mut self, owner: u32, h: ShmHandle) -> Result<()> {
+    pub fn free(&mut self, owner: FusioneeId, h: ShmHandle) -> Result<()> {
         self.check_pool(&h)?;
         let pool = self.id;
         let b = self.heap.free(h.offset, |b| {
@@ -787,7 +806,7 @@ impl ShmPool {
 
     /// Frees every block `owner` allocated (it left or died); returns `(blocks, bytes)`.
     /// Its quota, if any, stays set (see [`clear_quota`](Self::clear_quota)).
-    pub fn reclaim(&mut self, owner: u32) -> (u32, u64) {
+    pub fn reclaim(&mut self, owner: FusioneeId) -> (u32, u64) {
         let fd = self.fd.as_fd();
         let access = self.access;
         let (n, bytes) = self
@@ -803,19 +822,19 @@ impl ShmPool {
 
     /// Limits `owner` to `bytes` allocated bytes in this pool (requested sizes); further
     /// allocations fail with [`Error::Quota`]. Blocks it already has are kept.
-    pub fn set_quota(&mut self, owner: u32, bytes: u64) {
+    pub fn set_quota(&mut self, owner: FusioneeId, bytes: u64) {
         self.owners.entry(owner).or_default().quota = Some(bytes);
     }
 
     /// Removes `owner`'s quota.
-    pub fn clear_quota(&mut self, owner: u32) {
+    pub fn clear_quota(&mut self, owner: FusioneeId) {
         if let Some(ou) = self.owners.get_mut(&owner) {
             ou.quota = None;
         }
     }
 
     /// The owner of the live block `h`.
-    pub fn owner_of(&self, h: ShmHandle) -> Result<u32> {
+    pub fn owner_of(&self, h: ShmHandle) -> Result<FusioneeId> {
         Ok(self.lookup(&h)?.owner)
     }
 
@@ -826,7 +845,7 @@ impl ShmPool {
 
     /// Usage snapshot.
     pub fn stats(&self) -> PoolStats {
-        let mut owners: Vec<(u32, u64, u32)> = self
+        let mut owners: Vec<(FusioneeId, u64, u32)> = self
             .owners
             .iter()
             .filter(|(_, u)| u.blocks > 0)
@@ -923,7 +942,7 @@ fn block_range(h: &ShmHandle, at: usize, n: usize) -> Result<usize> {
 /// pool at worst (which a slave could do through the mapping anyway), never outside it.
 #[derive(Debug)]
 pub struct PoolView {
-    id: u32,
+    id: PoolId,
     name: String,
     access: PoolAccess,
     map: Mapping,
@@ -934,7 +953,7 @@ impl PoolView {
     ///
     /// Errors: `Access` when asking for a writable view of a read-only pool (the kernel
     /// refuses the mapping), `Invalid` when the fd is not a pool or not pool `id`.
-    pub fn open(id: u32, fd: OwnedFd, access: PoolAccess) -> Result<Self> {
+    pub fn open(id: PoolId, fd: OwnedFd, access: PoolAccess) -> Result<Self> {
         let size = sys::fd_size(fd.as_fd())?;
         if size < 2 * HEADER_SIZE {
             return Err(Error::Invalid(format!("fd of {size} bytes is not a pool")));
@@ -951,7 +970,7 @@ impl PoolView {
                 "fd is not a fusion pool (pool {id})"
             )));
         }
-        if u32_at(H_ID) != id {
+        if u32_at(H_ID) != id.0 {
             return Err(Error::Invalid(format!(
                 "fd holds pool {}, not pool {id}",
                 u32_at(H_ID)
@@ -979,7 +998,7 @@ impl PoolView {
     }
 
     /// Pool id.
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> PoolId {
         self.id
     }
 
@@ -1112,10 +1131,10 @@ mod tests {
     #[test]
     fn alloc_free_calloc_realloc_round_trips() {
         for access in [PoolAccess::ReadOnly, PoolAccess::Writable] {
-            let mut pool = ShmPool::create(3, "rt", 4 << 20, access).unwrap();
+            let mut pool = ShmPool::create(PoolId(3), "rt", 4 << 20, access).unwrap();
             let base = pool.used();
             let h = pool.alloc(MASTER, 100).unwrap();
-            assert_eq!(h.pool, 3);
+            assert_eq!(h.pool, PoolId(3));
             assert_eq!(h.len, 100);
             assert!(h.offset >= HEADER_SIZE as u64);
             assert_eq!(h.offset % DEFAULT_ALIGN as u64, 0);
@@ -1140,25 +1159,31 @@ mod tests {
             pool.free(MASTER, bigz).unwrap();
 
             // realloc grow (with a neighbour in the way) and shrink keep the contents.
-            let a = pool.alloc(7, 64).unwrap();
-            let blocker = pool.alloc(7, 64).unwrap();
+            let a = pool.alloc(FusioneeId(7), 64).unwrap();
+            let blocker = pool.alloc(FusioneeId(7), 64).unwrap();
             let data = pattern(&a, 1);
             pool.write(a, &data).unwrap();
-            let a2 = pool.realloc(7, a, 10_000).unwrap();
+            let a2 = pool.realloc(FusioneeId(7), a, 10_000).unwrap();
             assert_eq!(a2.len, 10_000);
             let mut head = vec![0u8; 64];
             pool.read(a2, &mut head).unwrap();
             assert_eq!(head, data);
-            assert!(pool.free(7, a).is_err(), "the old handle is dead");
+            assert!(
+                pool.free(FusioneeId(7), a).is_err(),
+                "the old handle is dead"
+            );
             let data2 = pattern(&a2, 2);
             pool.write(a2, &data2).unwrap();
-            let a3 = pool.realloc(7, a2, 5000).unwrap();
+            let a3 = pool.realloc(FusioneeId(7), a2, 5000).unwrap();
             assert_eq!(a3.offset, a2.offset, "shrinking is in place");
             assert_eq!(read_all(&pool, a3), data2[..5000]);
-            assert_eq!(pool.realloc(7, a3, 5000).unwrap(), a3);
-            assert_eq!(pool.stats().owners, vec![(MASTER, 100, 1), (7, 5064, 2)]);
-            pool.free(7, a3).unwrap();
-            pool.free(7, blocker).unwrap();
+            assert_eq!(pool.realloc(FusioneeId(7), a3, 5000).unwrap(), a3);
+            assert_eq!(
+                pool.stats().owners,
+                vec![(MASTER, 100, 1), (FusioneeId(7), 5064, 2)]
+            );
+            pool.free(FusioneeId(7), a3).unwrap();
+            pool.free(FusioneeId(7), blocker).unwrap();
             pool.free(MASTER, z).unwrap();
             assert_eq!(pool.used(), base);
             assert_eq!(pool.stats().allocations, 0);
@@ -1169,43 +1194,48 @@ mod tests {
     #[test]
     fn pools_are_sparse_and_large_frees_give_memory_back() {
         let resident = |pool: &ShmPool| rustix::fs::fstat(pool.fd()).unwrap().st_blocks * 512;
-        let mut pool = ShmPool::create(8, "sparse", 64 << 20, PoolAccess::Writable).unwrap();
+        let mut pool =
+            ShmPool::create(PoolId(8), "sparse", 64 << 20, PoolAccess::Writable).unwrap();
         assert!(resident(&pool) <= 8192, "only the header is resident");
-        let h = pool.alloc_aligned(2, 4 << 20, 4096).unwrap();
+        let h = pool.alloc_aligned(FusioneeId(2), 4 << 20, 4096).unwrap();
         pool.write(h, &vec![1u8; 4 << 20]).unwrap();
         assert!(resident(&pool) >= 4 << 20);
-        pool.free(2, h).unwrap();
+        pool.free(FusioneeId(2), h).unwrap();
         assert!(
             resident(&pool) <= 16384,
             "freed pages went back to the kernel"
         );
-        let z = pool.calloc(2, 4 << 20).unwrap();
+        let z = pool.calloc(FusioneeId(2), 4 << 20).unwrap();
         assert!(
             resident(&pool) <= 16384,
             "calloc punches instead of writing zeroes"
         );
-        pool.free(2, z).unwrap();
+        pool.free(FusioneeId(2), z).unwrap();
     }
 
     #[test]
     fn invalid_arguments() {
         assert!(matches!(
-            ShmPool::create(1, "tiny", 4096, PoolAccess::Writable),
+            ShmPool::create(PoolId(1), "tiny", 4096, PoolAccess::Writable),
             Err(Error::Invalid(_))
         ));
         assert!(matches!(
             ShmPool::create(
-                1,
+                PoolId(1),
                 &"x".repeat(MAX_NAME_LEN + 1),
                 1 << 20,
                 PoolAccess::Writable
             ),
             Err(Error::Invalid(_))
         ));
-        assert!(
-            ShmPool::create(1, &"x".repeat(MAX_NAME_LEN), 1 << 20, PoolAccess::Writable).is_ok()
-        );
-        let mut pool = ShmPool::create(1, "args", 1 << 20, PoolAccess::Writable).unwrap();
+        assert!(ShmPool::create(
+            PoolId(1),
+            &"x".repeat(MAX_NAME_LEN),
+            1 << 20,
+            PoolAccess::Writable
+        )
+        .is_ok());
+        let mut pool = ShmPool::create(PoolId(1), "args", 1 << 20, PoolAccess::Writable).unwrap();
         assert_eq!(pool.size(), 1 << 20);
         assert!(matches!(pool.alloc(MASTER, 0), Err(Error::Invalid(_))));
         assert!(matches!(
@@ -1240,7 +1270,7 @@ mod tests {
             (42, PoolAccess::Writable),
         ] {
             let mut rng = Rng(seed);
-            let mut pool = ShmPool::create(9, "random", 8 << 20, access).unwrap();
+            let mut pool = ShmPool::create(PoolId(9), "random", 8 << 20, access).unwrap();
             let base = pool.used();
             let mut live: Vec<(ShmHandle, u8, u32)> = Vec::new();
             let mut ooms = 0;
@@ -1255,9 +1285,9 @@ mod tests {
                     let align = [64, 128, 256, 4096][rng.below(4) as usize];
                     let owner = 2 + rng.below(5) as u32;
                     let res = if rng.below(4) == 0 {
-                        pool.calloc_aligned(owner, size, align)
+                        pool.calloc_aligned(FusioneeId(owner), size, align)
                     } else {
-                        pool.alloc_aligned(owner, size, align)
+                        pool.alloc_aligned(FusioneeId(owner), size, align)
                     };
                     match res {
                         Ok(h) => {
@@ -1277,13 +1307,16 @@ mod tests {
                         pattern(&h, seed),
                         "block was overwritten"
                     );
-                    pool.free(owner, h).unwrap();
-                    assert!(matches!(pool.free(owner, h), Err(Error::NotFound(_))));
+                    pool.free(FusioneeId(owner), h).unwrap();
+                    assert!(matches!(
+                        pool.free(FusioneeId(owner), h),
+                        Err(Error::NotFound(_))
+                    ));
                 } else {
                     let i = rng.below(live.len() as u64) as usize;
                     let (h, seed, owner) = live[i];
                     let new_size = 1 + rng.below(20_000) as usize;
-                    match pool.realloc(owner, h, new_size) {
+                    match pool.realloc(FusioneeId(owner), h, new_size) {
                         Ok(h2) => {
                             let keep = h.len.min(h2.len) as usize;
                             let mut got = vec![0u8; keep];
@@ -1313,7 +1346,7 @@ mod tests {
             let _ = ooms;
             for (h, seed, owner) in live.drain(..) {
                 assert_eq!(read_all(&pool, h), pattern(&h, seed));
-                pool.free(owner, h).unwrap();
+                pool.free(FusioneeId(owner), h).unwrap();
             }
             assert_eq!(pool.used(), base);
             assert_eq!(pool.stats().allocations, 0);
@@ -1328,37 +1361,50 @@ mod tests {
 
     #[test]
     fn wrong_owner_cannot_free_or_resize() {
-        let mut pool = ShmPool::create(2, "owners", 1 << 20, PoolAccess::Writable).unwrap();
-        let h = pool.alloc(5, 128).unwrap();
-        assert!(matches!(pool.free(6, h), Err(Error::Access(_))));
-        assert!(matches!(pool.realloc(6, h, 256), Err(Error::Access(_))));
-        assert_eq!(pool.owner_of(h).unwrap(), 5, "refusal changed nothing");
-        pool.free(5, h).unwrap();
+        let mut pool = ShmPool::create(PoolId(2), "owners", 1 << 20, PoolAccess::Writable).unwrap();
+        let h = pool.alloc(FusioneeId(5), 128).unwrap();
+        assert!(matches!(pool.free(FusioneeId(6), h), Err(Error::Access(_))));
+        assert!(matches!(
+            pool.realloc(FusioneeId(6), h, 256),
+            Err(Error::Access(_))
+        ));
+        assert_eq!(
+            pool.owner_of(h).unwrap(),
+            FusioneeId(5),
+            "refusal changed nothing"
+        );
+        pool.free(FusioneeId(5), h).unwrap();
 
-        let h = pool.alloc(5, 128).unwrap();
+        let h = pool.alloc(FusioneeId(5), 128).unwrap();
         let h = pool.realloc(MASTER, h, 4096).unwrap();
         assert_eq!(
             pool.owner_of(h).unwrap(),
-            5,
+            FusioneeId(5),
             "master resizes keep the owner"
         );
-        assert_eq!(pool.stats().owners, vec![(5, 4096, 1)]);
+        assert_eq!(pool.stats().owners, vec![(FusioneeId(5), 4096, 1)]);
         pool.free(MASTER, h).unwrap();
 
-        let h = pool.alloc(5, 128).unwrap();
+        let h = pool.alloc(FusioneeId(5), 128).unwrap();
         pool.free_any(h).unwrap();
         assert_eq!(pool.used(), 0);
     }
 
     #[test]
     fn double_free_and_forged_handles_are_refused() {
-        let mut pool = ShmPool::create(4, "forged", 1 << 20, PoolAccess::Writable).unwrap();
-        let h = pool.alloc(3, 256).unwrap();
-        let keep = pool.alloc(3, 256).unwrap();
-        pool.free(3, h).unwrap();
-        assert!(matches!(pool.free(3, h), Err(Error::NotFound(_))));
+        let mut pool = ShmPool::create(PoolId(4), "forged", 1 << 20, PoolAccess::Writable).unwrap();
+        let h = pool.alloc(FusioneeId(3), 256).unwrap();
+        let keep = pool.alloc(FusioneeId(3), 256).unwrap();
+        pool.free(FusioneeId(3), h).unwrap();
+        assert!(matches!(
+            pool.free(FusioneeId(3), h),
+            Err(Error::NotFound(_))
+        ));
         assert!(matches!(pool.free(MASTER, h), Err(Error::NotFound(_))));
-        assert!(matches!(pool.realloc(3, h, 10), Err(Error::NotFound(_))));
+        assert!(matches!(
+            pool.realloc(FusioneeId(3), h, 10),
+            Err(Error::NotFound(_))
+        ));
         let mut buf = [0u8; 4];
         assert!(
             pool.read(h, &mut buf).is_err(),
@@ -1374,27 +1420,27 @@ mod tests {
             ShmHandle {
                 offset: 0,
                 len: 16,
-                pool: 4,
+                pool: PoolId(4),
             },
             ShmHandle {
                 offset: 8,
                 len: 16,
-                pool: 4,
+                pool: PoolId(4),
             },
             ShmHandle {
                 offset: u64::MAX - 7,
                 len: 16,
-                pool: 4,
+                pool: PoolId(4),
             },
             ShmHandle {
                 offset: (1 << 20) - 16,
                 len: 1 << 40,
-                pool: 4,
+                pool: PoolId(4),
             },
             ShmHandle {
                 offset: u64::MAX,
                 len: u64::MAX,
-                pool: 4,
+                pool: PoolId(4),
             },
         ];
         for f in forged {
@@ -1403,7 +1449,7 @@ mod tests {
                 "{f:?}"
             );
             assert!(
-                matches!(pool.realloc(3, f, 64), Err(Error::NotFound(_))),
+                matches!(pool.realloc(FusioneeId(3), f, 64), Err(Error::NotFound(_))),
                 "{f:?}"
             );
             assert!(pool.read(f, &mut buf).is_err(), "{f:?}");
@@ -1411,28 +1457,34 @@ mod tests {
             assert!(pool.ptr(f).is_err(), "{f:?}");
             assert!(pool.owner_of(f).is_err(), "{f:?}");
         }
-        let other_pool = ShmHandle { pool: 99, ..keep };
-        assert!(matches!(pool.free(3, other_pool), Err(Error::Invalid(_))));
+        let other_pool = ShmHandle {
+            pool: PoolId(99),
+            ..keep
+        };
+        assert!(matches!(
+            pool.free(FusioneeId(3), other_pool),
+            Err(Error::Invalid(_))
+        ));
 
         // Random garbage never panics and never frees the live block.
         let mut rng = Rng(7);
         for _ in 0..10_000 {
             let f = ShmHandle {
-                pool: 4,
+                pool: PoolId(4),
                 offset: rng.next() % (2 << 20),
                 len: rng.next() % 4096,
             };
             if f == keep {
                 continue;
             }
-            assert!(pool.free(3, f).is_err());
+            assert!(pool.free(FusioneeId(3), f).is_err());
         }
         assert_eq!(pool.stats().allocations, 1);
-        pool.free(3, keep).unwrap();
+        pool.free(FusioneeId(3), keep).unwrap();
 
         // A slave view refuses out-of-range handles, and the header.
         let view = PoolView::open(
-            4,
+            PoolId(4),
             pool.fd().try_clone_to_owned().unwrap(),
             PoolAccess::Writable,
         )
@@ -1460,51 +1512,68 @@ mod tests {
 
     #[test]
     fn reclaim_frees_everything_of_one_owner() {
-        let mut pool = ShmPool::create(5, "reclaim", 4 << 20, PoolAccess::Writable).unwrap();
+        let mut pool =
+            ShmPool::create(PoolId(5), "reclaim", 4 << 20, PoolAccess::Writable).unwrap();
         let mine = pool.alloc(MASTER, 1000).unwrap();
         let mut theirs = Vec::new();
         for i in 0..50 {
-            theirs.push(pool.alloc(8, 100 + i).unwrap());
+            theirs.push(pool.alloc(FusioneeId(8), 100 + i).unwrap());
         }
-        theirs.push(pool.calloc_aligned(8, 1 << 20, 4096).unwrap());
-        let other = pool.alloc(9, 77).unwrap();
+        theirs.push(pool.calloc_aligned(FusioneeId(8), 1 << 20, 4096).unwrap());
+        let other = pool.alloc(FusioneeId(9), 77).unwrap();
         let expected: u64 = theirs.iter().map(|h| h.len).sum();
-        assert_eq!(pool.reclaim(8), (51, expected));
-        assert_eq!(pool.reclaim(8), (0, 0));
+        assert_eq!(pool.reclaim(FusioneeId(8)), (51, expected));
+        assert_eq!(pool.reclaim(FusioneeId(8)), (0, 0));
         assert_eq!(pool.used(), 1077);
-        assert_eq!(pool.stats().owners, vec![(MASTER, 1000, 1), (9, 77, 1)]);
+        assert_eq!(
+            pool.stats().owners,
+            vec![(MASTER, 1000, 1), (FusioneeId(9), 77, 1)]
+        );
         for h in &theirs {
-            assert!(matches!(pool.free(8, *h), Err(Error::NotFound(_))));
+            assert!(matches!(
+                pool.free(FusioneeId(8), *h),
+                Err(Error::NotFound(_))
+            ));
         }
-        pool.free(9, other).unwrap();
+        pool.free(FusioneeId(9), other).unwrap();
         pool.free(MASTER, mine).unwrap();
         assert_eq!(pool.used(), 0);
     }
 
     #[test]
     fn quota_is_enforced() {
-        let mut pool = ShmPool::create(6, "quota", 1 << 20, PoolAccess::Writable).unwrap();
-        pool.set_quota(7, 1000);
-        let a = pool.alloc(7, 600).unwrap();
-        assert!(matches!(pool.alloc(7, 600), Err(Error::Quota(_))));
-        assert!(matches!(pool.calloc(7, 401), Err(Error::Quota(_))));
-        let b = pool.alloc(8, 600).unwrap();
-        assert!(matches!(pool.realloc(7, a, 1001), Err(Error::Quota(_))));
-        let a = pool.realloc(7, a, 1000).unwrap();
-        assert!(matches!(pool.alloc(7, 1), Err(Error::Quota(_))));
-        pool.free(7, a).unwrap();
-        let c = pool.alloc(7, 1000).unwrap();
-        pool.clear_quota(7);
-        let d = pool.alloc(7, 5000).unwrap();
-        assert_eq!(pool.reclaim(7), (2, 6000));
-        pool.set_quota(7, 10);
-        assert!(pool.alloc(7, 11).is_err());
+        let mut pool = ShmPool::create(PoolId(6), "quota", 1 << 20, PoolAccess::Writable).unwrap();
+        pool.set_quota(FusioneeId(7), 1000);
+        let a = pool.alloc(FusioneeId(7), 600).unwrap();
+        assert!(matches!(
+            pool.alloc(FusioneeId(7), 600),
+            Err(Error::Quota(_))
+        ));
+        assert!(matches!(
+            pool.calloc(FusioneeId(7), 401),
+            Err(Error::Quota(_))
+        ));
+        let b = pool.alloc(FusioneeId(8), 600).unwrap();
+        assert!(matches!(
+            pool.realloc(FusioneeId(7), a, 1001),
+            Err(Error::Quota(_))
+        ));
+        let a = pool.realloc(FusioneeId(7), a, 1000).unwrap();
+        assert!(matches!(pool.alloc(FusioneeId(7), 1), Err(Error::Quota(_))));
+        pool.free(FusioneeId(7), a).unwrap();
+        let c = pool.alloc(FusioneeId(7), 1000).unwrap();
+        pool.clear_quota(FusioneeId(7));
+        let d = pool.alloc(FusioneeId(7), 5000).unwrap();
+        assert_eq!(pool.reclaim(FusioneeId(7)), (2, 6000));
+        pool.set_quota(FusioneeId(7), 10);
+        assert!(pool.alloc(FusioneeId(7), 11).is_err());
         let _ = (b, c, d);
     }
 
     #[test]
     fn out_of_memory_is_no_memory_and_recovers() {
-        let mut pool = ShmPool::create(7, "small", 64 * 1024, PoolAccess::Writable).unwrap();
+        let mut pool =
+            ShmPool::create(PoolId(7), "small", 64 * 1024, PoolAccess::Writable).unwrap();
         assert!(matches!(
             pool.alloc(MASTER, 1 << 20),
             Err(Error::NoMemory(_))
@@ -1515,7 +1584,7 @@ mod tests {
         ));
         let mut hs = Vec::new();
         loop {
-            match pool.alloc(2, 1000) {
+            match pool.alloc(FusioneeId(2), 1000) {
                 Ok(h) => hs.push(h),
                 Err(Error::NoMemory(name)) => {
                     assert_eq!(name, "small");
@@ -1527,16 +1596,16 @@ mod tests {
         assert!(hs.len() > 40, "{} blocks", hs.len());
         let h0 = hs[0];
         assert!(matches!(
-            pool.realloc(2, h0, 50_000),
+            pool.realloc(FusioneeId(2), h0, 50_000),
             Err(Error::NoMemory(_))
         ));
         assert_eq!(
             pool.owner_of(h0).unwrap(),
-            2,
+            FusioneeId(2),
             "failed realloc keeps the block"
         );
         for h in hs {
-            pool.free(2, h).unwrap();
+            pool.free(FusioneeId(2), h).unwrap();
         }
         let big = pool.alloc(MASTER, 50_000).unwrap();
         pool.free(MASTER, big).unwrap();
@@ -1544,7 +1613,7 @@ mod tests {
 
     #[test]
     fn read_only_pool_cannot_be_mapped_writable() {
-        let mut ro = ShmPool::create(10, "ro", 1 << 20, PoolAccess::ReadOnly).unwrap();
+        let mut ro = ShmPool::create(PoolId(10), "ro", 1 << 20, PoolAccess::ReadOnly).unwrap();
         let h = ro.alloc(MASTER, 64).unwrap();
         ro.write(h, b"master state").unwrap();
         let len = ro.size();
@@ -1570,11 +1639,11 @@ mod tests {
             "cannot write()"
         );
         assert!(matches!(
-            PoolView::open(10, reopened.into(), PoolAccess::Writable),
+            PoolView::open(PoolId(10), reopened.into(), PoolAccess::Writable),
             Err(Error::Access(_))
         ));
         let view = PoolView::open(
-            10,
+            PoolId(10),
             ro.fd().try_clone_to_owned().unwrap(),
             PoolAccess::ReadOnly,
         )
@@ -1590,7 +1659,7 @@ mod tests {
         ro.write(h, b"still mine").unwrap();
         ro.free(MASTER, h).unwrap();
 
-        let rw = ShmPool::create(11, "rw", 1 << 20, PoolAccess::Writable).unwrap();
+        let rw = ShmPool::create(PoolId(11), "rw", 1 << 20, PoolAccess::Writable).unwrap();
         assert!(Mapping::new(rw.fd(), len, true).is_ok());
         let path = format!("/proc/self/fd/{}", rw.fd().as_raw_fd());
         let reopened = std::fs::OpenOptions::new()
@@ -1607,24 +1676,24 @@ mod tests {
             rustix::fs::fcntl_add_seals(&reopened, rustix::fs::SealFlags::FUTURE_WRITE).is_err(),
             "a slave cannot seal a writable pool read-only for the others"
         );
-        assert!(PoolView::open(11, reopened.into(), PoolAccess::Writable).is_ok());
+        assert!(PoolView::open(PoolId(11), reopened.into(), PoolAccess::Writable).is_ok());
     }
 
     #[test]
     fn view_rejects_foreign_fds() {
         let fd = sys::memfd_create("not-a-pool", 1 << 16).unwrap();
         assert!(matches!(
-            PoolView::open(1, fd, PoolAccess::ReadOnly),
+            PoolView::open(PoolId(1), fd, PoolAccess::ReadOnly),
             Err(Error::Invalid(_))
         ));
-        let pool = ShmPool::create(12, "p", 1 << 16, PoolAccess::Writable).unwrap();
+        let pool = ShmPool::create(PoolId(12), "p", 1 << 16, PoolAccess::Writable).unwrap();
         let fd = pool.fd().try_clone_to_owned().unwrap();
         assert!(matches!(
-            PoolView::open(13, fd, PoolAccess::ReadOnly),
+            PoolView::open(PoolId(13), fd, PoolAccess::ReadOnly),
             Err(Error::Invalid(_))
         ));
         let tiny = sys::memfd_create("tiny", 100).unwrap();
-        assert!(PoolView::open(1, tiny, PoolAccess::ReadOnly).is_err());
+        assert!(PoolView::open(PoolId(1), tiny, PoolAccess::ReadOnly).is_err());
     }
 
     const CHILD_ENV: &str = "FUSION_POOL_TEST_CHILD";
@@ -1640,7 +1709,7 @@ mod tests {
         (
             v[0] as i32,
             ShmHandle {
-                pool,
+                pool: PoolId(pool),
                 offset: v[1],
                 len: v[2],
             },
@@ -1668,17 +1737,17 @@ mod tests {
 
         // The read-only pool: readable, never writable (not even via /proc).
         assert!(matches!(
-            PoolView::open(RO_ID, open(ro_fd, true), PoolAccess::Writable),
+            PoolView::open(PoolId(RO_ID), open(ro_fd, true), PoolAccess::Writable),
             Err(Error::Access(_))
         ));
-        let ro = PoolView::open(RO_ID, open(ro_fd, false), PoolAccess::ReadOnly).unwrap();
+        let ro = PoolView::open(PoolId(RO_ID), open(ro_fd, false), PoolAccess::ReadOnly).unwrap();
         let mut buf = vec![0u8; ro_h.len as usize];
         ro.read(ro_h, &mut buf).unwrap();
         assert_eq!(buf, b"written by the master");
         assert!(ro.write(ro_h, b"evil").is_err());
 
         // The writable pool: the slave writes into its block.
-        let rw = PoolView::open(RW_ID, open(rw_fd, true), PoolAccess::Writable).unwrap();
+        let rw = PoolView::open(PoolId(RW_ID), open(rw_fd, true), PoolAccess::Writable).unwrap();
         assert_eq!(rw.name(), "child-rw");
         rw.write(rw_h, b"written by the slave").unwrap();
         let word = rw.map().atomic_u32(rw_h.offset as usize + 60).unwrap();
@@ -1687,12 +1756,14 @@ mod tests {
 
     #[test]
     fn second_process_reads_and_writes() {
-        let mut ro = ShmPool::create(RO_ID, "child-ro", 1 << 20, PoolAccess::ReadOnly).unwrap();
-        let mut rw = ShmPool::create(RW_ID, "child-rw", 1 << 20, PoolAccess::Writable).unwrap();
+        let mut ro =
+            ShmPool::create(PoolId(RO_ID), "child-ro", 1 << 20, PoolAccess::ReadOnly).unwrap();
+        let mut rw =
+            ShmPool::create(PoolId(RW_ID), "child-rw", 1 << 20, PoolAccess::Writable).unwrap();
         let msg = b"written by the master";
         let ro_h = ro.alloc(MASTER, msg.len()).unwrap();
         ro.write(ro_h, msg).unwrap();
-        let rw_h = rw.calloc(2, 64).unwrap();
+        let rw_h = rw.calloc(FusioneeId(2), 64).unwrap();
         rw.map()
             .atomic_u32(rw_h.offset as usize + 60)
             .unwrap()
@@ -1756,7 +1827,7 @@ mod tests {
         let mut m = [0u8; 21];
         ro.read(ro_h, &mut m).unwrap();
         assert_eq!(&m, msg, "the slave could not change master state");
-        rw.free(2, rw_h).unwrap();
+        rw.free(FusioneeId(2), rw_h).unwrap();
         ro.free(MASTER, ro_h).unwrap();
     }
 }

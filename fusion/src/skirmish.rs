@@ -58,14 +58,15 @@
 //! use std::os::fd::AsFd;
 //! use std::sync::Arc;
 //! use fusion::skirmish::{self, Prevailed, Skirmish};
+//! use fusion::{FusioneeId, SkirmishId};
 //! use fusionfb_sys::{memfd_create, Mapping};
 //!
 //! let fd = memfd_create("control", 4096).unwrap();
 //! let map = Arc::new(Mapping::new(fd.as_fd(), 4096, true).unwrap());
 //! // Master: set up slot 0 of a table at offset 0.
-//! skirmish::init_slot(&map, 0, 0, "layer lock").unwrap();
+//! skirmish::init_slot(&map, 0, SkirmishId(0), "layer lock").unwrap();
 //! // Any fusionee (here with id 7):
-//! let lock = Skirmish::new(map.clone(), 0, 0, 7).unwrap();
+//! let lock = Skirmish::new(map.clone(), 0, SkirmishId(0), FusioneeId(7)).unwrap();
 //! assert_eq!(lock.prevail().unwrap(), Prevailed::Clean);
 //! assert_eq!(lock.prevail().unwrap(), Prevailed::Clean); // recursive
 //! assert_eq!(lock.lock_count(), 2);
@@ -84,6 +85,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::id::{FusioneeId, SkirmishId};
 use crate::sys::{self, FutexWait, Mapping};
 use crate::{Error, Result};
 
@@ -213,13 +215,13 @@ struct Hot<'a> {
     count: &'a AtomicU32,
 }
 
-fn slot_offset(table_offset: usize, index: u32) -> Option<usize> {
-    (index as usize)
+fn slot_offset(table_offset: usize, index: SkirmishId) -> Option<usize> {
+    (index.0 as usize)
         .checked_mul(SLOT_SIZE)?
         .checked_add(table_offset)
 }
 
-fn slot_at(map: &Mapping, table_offset: usize, index: u32) -> Result<Slot<'_>> {
+fn slot_at(map: &Mapping, table_offset: usize, index: SkirmishId) -> Result<Slot<'_>> {
     slot_offset(table_offset, index)
         .and_then(|off| Slot::at(map, off))
         .ok_or_else(|| {
@@ -254,8 +256,13 @@ impl Skirmish {
     /// 8-byte aligned, `me` is 0 or above [`MAX_OWNER_ID`], or the mapping is read-only;
     /// [`Error::Destroyed`] when the slot was destroyed and [`Error::NotFound`] when it was
     /// never initialised.
-    pub fn new(map: Arc<Mapping>, table_offset: usize, index: u32, me: u32) -> Result<Self> {
-        if me == 0 || me > MAX_OWNER_ID {
+    pub fn new(
+        map: Arc<Mapping>,
+        table_offset: usize,
+        index: SkirmishId,
+        me: FusioneeId,
+    ) -> Result<Self> {
+        if me.0 == 0 || me.0 > MAX_OWNER_ID {
             return Err(Error::Invalid(format!(
                 "fusionee id {me} cannot own a skirmish"
             )));
@@ -276,14 +283,14 @@ impl Skirmish {
         Ok(Self {
             map,
             offset,
-            me,
+            me: me.0,
             hot,
         })
     }
 
     /// This handle's fusionee id.
-    pub fn fusionee(&self) -> u32 {
-        self.me
+    pub fn fusionee(&self) -> FusioneeId {
+        FusioneeId(self.me)
     }
 
     /// Byte offset of the slot in the mapping.
@@ -695,7 +702,7 @@ fn read_name(map: &Mapping, off: usize) -> String {
 ///
 /// Overwrites whatever the slot held. Fails with [`Error::Invalid`] when the slot is out of
 /// bounds or misaligned, [`Error::Access`] when the mapping is read-only.
-pub fn init_slot(map: &Mapping, table_offset: usize, index: u32, name: &str) -> Result<()> {
+pub fn init_slot(map: &Mapping, table_offset: usize, index: SkirmishId, name: &str) -> Result<()> {
     if !map.writable() {
         return Err(Error::Access("skirmish table mapped read-only".into()));
     }
@@ -722,7 +729,7 @@ pub fn init_slot(map: &Mapping, table_offset: usize, index: u32, name: &str) -> 
 /// Master: destroys slot `index`. Everybody blocked on it (in prevail or wait) is woken and
 /// fails with [`Error::Destroyed`], as does every later operation through existing handles.
 /// The slot may be initialised again later.
-pub fn destroy_slot(map: &Mapping, table_offset: usize, index: u32) -> Result<()> {
+pub fn destroy_slot(map: &Mapping, table_offset: usize, index: SkirmishId) -> Result<()> {
     if !map.writable() {
         return Err(Error::Access("skirmish table mapped read-only".into()));
     }
@@ -749,12 +756,18 @@ pub fn destroy_slot(map: &Mapping, table_offset: usize, index: u32) -> Result<()
 /// Call it only once the fusionee's process is known to be gone (its pidfd polled
 /// readable / it was reaped), never on a mere disconnect: a live process could still touch
 /// the locks. Slots beyond the mapping end the scan.
-pub fn release_dead(map: &Mapping, table_offset: usize, nslots: u32, dead: u32) -> Vec<u32> {
+pub fn release_dead(
+    map: &Mapping,
+    table_offset: usize,
+    nslots: u32,
+    dead: FusioneeId,
+) -> Vec<SkirmishId> {
     let mut released = Vec::new();
     if !map.writable() {
         return released;
     }
-    for index in 0..nslots {
+    let dead = dead.0;
+    for index in (0..nslots).map(SkirmishId) {
         let Some(s) = slot_offset(table_offset, index).and_then(|off| Slot::at(map, off)) else {
             break;
         };
@@ -785,9 +798,9 @@ pub fn release_dead(map: &Mapping, table_offset: usize, nslots: u32, dead: u32) 
         }
         if freed {
             released.push(index);
-            tracing::debug!(index, dead, "skirmish released from dead owner");
+            tracing::debug!(%index, dead, "skirmish released from dead owner");
         } else if last & OWNER_MASK == dead && dead != 0 {
-            tracing::warn!(index, dead, "skirmish word keeps changing; left as is");
+            tracing::warn!(%index, dead, "skirmish word keeps changing; left as is");
         }
         if freed || last & WAITERS != 0 || s.waiters.load(Ordering::Relaxed) != 0 {
             sys::futex_wake(s.word, 1);
@@ -800,11 +813,11 @@ pub fn release_dead(map: &Mapping, table_offset: usize, nslots: u32, dead: u32) 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkirmishInfo {
     /// Slot index in the table.
-    pub index: u32,
+    pub index: SkirmishId,
     /// Name given by the master.
     pub name: String,
     /// Owning fusionee, `None` when free.
-    pub owner: Option<u32>,
+    pub owner: Option<FusioneeId>,
     /// Kernel tid of the owning thread (0 when free).
     pub owner_tid: u32,
     /// Recursion depth.
@@ -826,7 +839,7 @@ pub struct SkirmishInfo {
 pub fn snapshot(map: &Mapping, table_offset: usize, nslots: u32) -> Vec<SkirmishInfo> {
     let mut out = Vec::new();
     let now = sys::now_ns();
-    for index in 0..nslots {
+    for index in (0..nslots).map(SkirmishId) {
         let Some(off) = slot_offset(table_offset, index) else {
             break;
         };
@@ -838,7 +851,7 @@ pub fn snapshot(map: &Mapping, table_offset: usize, nslots: u32) -> Vec<Skirmish
         }
         let word = s.word.load(Ordering::Acquire);
         let bits = word & OWNER_MASK;
-        let owner = (bits != 0 && bits != DESTROYED_OWNER).then_some(bits);
+        let owner = (bits != 0 && bits != DESTROYED_OWNER).then_some(FusioneeId(bits));
         let (owner_tid, count, held_ns) = if owner.is_some() {
             let at = s.locked_at.load(Ordering::Relaxed);
             let held = if at == 0 {
@@ -906,13 +919,13 @@ mod tests {
             let fd = sys::memfd_create("skirmish-test", MAP_LEN).unwrap();
             let map = Arc::new(Mapping::new(fd.as_fd(), MAP_LEN, true).unwrap());
             for i in 0..NSLOTS {
-                init_slot(&map, TABLE, i, &format!("test lock {i}")).unwrap();
+                init_slot(&map, TABLE, SkirmishId(i), &format!("test lock {i}")).unwrap();
             }
             Self { fd, map }
         }
 
         fn lock(&self, index: u32, me: u32) -> Skirmish {
-            Skirmish::new(self.map.clone(), TABLE, index, me).unwrap()
+            Skirmish::new(self.map.clone(), TABLE, SkirmishId(index), FusioneeId(me)).unwrap()
         }
 
         fn word(&self, off: usize) -> &AtomicU32 {
@@ -922,7 +935,7 @@ mod tests {
         fn info(&self, index: u32) -> SkirmishInfo {
             snapshot(&self.map, TABLE, NSLOTS)
                 .into_iter()
-                .find(|i| i.index == index)
+                .find(|i| i.index == SkirmishId(index))
                 .unwrap()
         }
 
@@ -1001,7 +1014,7 @@ mod tests {
         let map = Arc::new(Mapping::new(file.as_fd(), MAP_LEN, true).unwrap());
         let me: u32 = std::env::var(ENV_ME).unwrap().parse().unwrap();
         let arg: u32 = std::env::var(ENV_ARG).unwrap().parse().unwrap();
-        let lock = Skirmish::new(map.clone(), TABLE, 0, me).unwrap();
+        let lock = Skirmish::new(map.clone(), TABLE, SkirmishId(0), FusioneeId(me)).unwrap();
         let w = |off| map.atomic_u32(off).unwrap();
         match role.as_str() {
             // Increments the shared counter `arg` times under the lock (load + store, so
@@ -1066,7 +1079,7 @@ mod tests {
         assert!(l.is_locked());
         assert_eq!(l.lock_count(), 1);
         let info = shm.info(0);
-        assert_eq!(info.owner, Some(1));
+        assert_eq!(info.owner, Some(FusioneeId(1)));
         assert_eq!(info.owner_tid, sys::gettid());
         assert_eq!(info.count, 1);
         assert_eq!(info.name, "test lock 0");
@@ -1266,7 +1279,7 @@ mod tests {
         assert!(rx.recv_timeout(LONG).expect("multi-lock deadlocked"));
         assert_eq!(counter.load(Ordering::Relaxed), 4000);
         // A failure part-way releases what was taken.
-        destroy_slot(&shm.map, TABLE, 1).unwrap();
+        destroy_slot(&shm.map, TABLE, SkirmishId(1)).unwrap();
         let l0 = shm.lock(0, 1);
         let l2 = shm.lock(2, 1);
         let l1 = Skirmish {
@@ -1278,7 +1291,7 @@ mod tests {
         assert_eq!(prevail_multi(&[&l2, &l1, &l0]), Err(Error::Destroyed));
         assert!(!l0.is_locked() && !l2.is_locked());
         assert_eq!(
-            Skirmish::new(shm.map.clone(), TABLE, 1, 1).unwrap_err(),
+            Skirmish::new(shm.map.clone(), TABLE, SkirmishId(1), FusioneeId(1)).unwrap_err(),
             Error::Destroyed
         );
     }
@@ -1291,16 +1304,25 @@ mod tests {
         assert!(!st.success());
         assert_eq!(shm.word(FLAG).load(Ordering::Relaxed), 1);
         let info = shm.info(0);
-        assert_eq!((info.owner, info.count), (Some(2), 2));
+        assert_eq!((info.owner, info.count), (Some(FusioneeId(2)), 2));
         // Until the master acts, the lock stays held.
         let l = shm.lock(0, 1);
         assert_eq!(
             l.prevail_timeout(Duration::from_millis(20)),
             Err(Error::TimedOut)
         );
-        assert_eq!(release_dead(&shm.map, TABLE, NSLOTS, 9), Vec::<u32>::new());
-        assert_eq!(release_dead(&shm.map, TABLE, NSLOTS, 2), vec![0]);
-        assert_eq!(release_dead(&shm.map, TABLE, NSLOTS, 2), Vec::<u32>::new());
+        assert_eq!(
+            release_dead(&shm.map, TABLE, NSLOTS, FusioneeId(9)),
+            Vec::<SkirmishId>::new()
+        );
+        assert_eq!(
+            release_dead(&shm.map, TABLE, NSLOTS, FusioneeId(2)),
+            vec![SkirmishId(0)]
+        );
+        assert_eq!(
+            release_dead(&shm.map, TABLE, NSLOTS, FusioneeId(2)),
+            Vec::<SkirmishId>::new()
+        );
         let info = shm.info(0);
         assert!(info.owner_died && info.owner.is_none());
         assert!(!l.is_locked());
@@ -1343,7 +1365,10 @@ mod tests {
         // The holder is gone but the blocked child still sleeps.
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(shm.word(RESULT).load(Ordering::Acquire), 0);
-        assert_eq!(release_dead(&shm.map, TABLE, NSLOTS, 2), vec![0]);
+        assert_eq!(
+            release_dead(&shm.map, TABLE, NSLOTS, FusioneeId(2)),
+            vec![SkirmishId(0)]
+        );
         assert!(reap(&mut blocked, LONG).success());
         assert_eq!(shm.word(RESULT).load(Ordering::Acquire), 1);
         let l = shm.lock(0, 1);
@@ -1362,15 +1387,15 @@ mod tests {
             let _ = tx.send(other.prevail_timeout(LONG));
         });
         wait_until("the waiter to block", LONG, || shm.info(5).waiters == 1);
-        destroy_slot(&shm.map, TABLE, 5).unwrap();
+        destroy_slot(&shm.map, TABLE, SkirmishId(5)).unwrap();
         assert_eq!(rx.recv_timeout(LONG).unwrap(), Err(Error::Destroyed));
         assert_eq!(l.dismiss(), Err(Error::Destroyed));
         assert_eq!(l.swoop(), Err(Error::Destroyed));
         assert!(!l.is_locked());
         assert!(snapshot(&shm.map, TABLE, NSLOTS)
             .iter()
-            .all(|i| i.index != 5));
-        init_slot(&shm.map, TABLE, 5, "again").unwrap();
+            .all(|i| i.index != SkirmishId(5)));
+        init_slot(&shm.map, TABLE, SkirmishId(5), "again").unwrap();
         assert_eq!(l.swoop().unwrap(), Prevailed::Clean);
         l.dismiss().unwrap();
     }
@@ -1379,25 +1404,37 @@ mod tests {
     fn constructor_and_init_validate() {
         let shm = Shm::new();
         let m = shm.map.clone();
-        assert!(Skirmish::new(m.clone(), TABLE, 0, 0).is_err());
-        assert!(Skirmish::new(m.clone(), TABLE, 0, MAX_OWNER_ID + 1).is_err());
-        assert!(Skirmish::new(m.clone(), TABLE, 0, MAX_OWNER_ID).is_ok());
+        assert!(Skirmish::new(m.clone(), TABLE, SkirmishId(0), FusioneeId(0)).is_err());
+        assert!(Skirmish::new(
+            m.clone(),
+            TABLE,
+            SkirmishId(0),
+            FusioneeId(MAX_OWNER_ID + 1)
+        )
+        .is_err());
+        assert!(Skirmish::new(m.clone(), TABLE, SkirmishId(0), FusioneeId(MAX_OWNER_ID)).is_ok());
         assert!(matches!(
-            Skirmish::new(m.clone(), TABLE, NSLOTS, 1),
+            Skirmish::new(m.clone(), TABLE, SkirmishId(NSLOTS), FusioneeId(1)),
             Err(Error::NotFound(_))
         ));
-        assert!(Skirmish::new(m.clone(), TABLE + 4, 0, 1).is_err());
-        assert!(Skirmish::new(m.clone(), TABLE, u32::MAX, 1).is_err());
-        assert!(Skirmish::new(m.clone(), usize::MAX - 8, 1, 1).is_err());
-        assert!(Skirmish::new(m.clone(), MAP_LEN - SLOT_SIZE + 8, 0, 1).is_err());
+        assert!(Skirmish::new(m.clone(), TABLE + 4, SkirmishId(0), FusioneeId(1)).is_err());
+        assert!(Skirmish::new(m.clone(), TABLE, SkirmishId(u32::MAX), FusioneeId(1)).is_err());
+        assert!(Skirmish::new(m.clone(), usize::MAX - 8, SkirmishId(1), FusioneeId(1)).is_err());
+        assert!(Skirmish::new(
+            m.clone(),
+            MAP_LEN - SLOT_SIZE + 8,
+            SkirmishId(0),
+            FusioneeId(1)
+        )
+        .is_err());
         let ro = Arc::new(Mapping::new(shm.fd.as_fd(), MAP_LEN, false).unwrap());
-        assert!(Skirmish::new(ro.clone(), TABLE, 0, 1).is_err());
-        assert!(init_slot(&ro, TABLE, 0, "x").is_err());
+        assert!(Skirmish::new(ro.clone(), TABLE, SkirmishId(0), FusioneeId(1)).is_err());
+        assert!(init_slot(&ro, TABLE, SkirmishId(0), "x").is_err());
         assert_eq!(snapshot(&ro, TABLE, NSLOTS).len(), NSLOTS as usize);
         // Names are cut at a char boundary.
-        init_slot(&m, TABLE, 6, &"é".repeat(20)).unwrap();
+        init_slot(&m, TABLE, SkirmishId(6), &"é".repeat(20)).unwrap();
         assert_eq!(shm.info(6).name, "é".repeat(16));
-        init_slot(&m, TABLE, 6, "").unwrap();
+        init_slot(&m, TABLE, SkirmishId(6), "").unwrap();
         assert_eq!(shm.info(6).name, "");
         // The table ends where the mapping ends.
         assert_eq!(snapshot(&m, TABLE, u32::MAX).len(), NSLOTS as usize);
@@ -1423,13 +1460,14 @@ mod tests {
                     .store(p.rotate_left(k as u32), Ordering::Relaxed);
             }
             let _ = snapshot(&m, TABLE, NSLOTS);
-            let _ = release_dead(&m, TABLE, NSLOTS, p & OWNER_MASK);
-            let _ = release_dead(&m, TABLE, u32::MAX, 0);
+            let _ = release_dead(&m, TABLE, NSLOTS, FusioneeId(p & OWNER_MASK));
+            let _ = release_dead(&m, TABLE, u32::MAX, FusioneeId(0));
             // Make it look in use, whatever the rest says.
             shm.word(off + OFF_STATE)
                 .store(STATE_IN_USE, Ordering::Relaxed);
             let _ = snapshot(&m, TABLE, NSLOTS);
-            let l = Skirmish::new(m.clone(), TABLE, 7, 1 + n as u32).unwrap();
+            let l =
+                Skirmish::new(m.clone(), TABLE, SkirmishId(7), FusioneeId(1 + n as u32)).unwrap();
             let _ = l.lock_count();
             let _ = l.is_locked();
             let _ = l.dismiss();

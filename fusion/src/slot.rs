@@ -31,9 +31,9 @@
 //! use std::os::fd::AsFd;
 //! let fd = sys::memfd_create("control", fusion::control::CONTROL_SIZE).unwrap();
 //! let area = sys::Mapping::new(fd.as_fd(), fusion::control::CONTROL_SIZE, true).unwrap();
-//! slot::post(&area, 7, 3, 0, b"ping", false).unwrap(); // the slave posts
+//! slot::post(&area, 7, fusion::CallId(3), 0, b"ping", false).unwrap(); // the slave posts
 //! let taken = slot::take(&area).unwrap().unwrap(); // the master takes it
-//! assert_eq!((taken.serial, taken.call, &taken.payload[..]), (7, 3, &b"ping"[..]));
+//! assert_eq!((taken.serial, taken.call.0, &taken.payload[..]), (7, 3, &b"ping"[..]));
 //! slot::answer(&area, Ok(b"pong".to_vec())); // and answers
 //! assert_eq!(slot::take_answer(&area).unwrap(), b"pong");
 //! ```
@@ -103,8 +103,9 @@ pub fn post(
     }
     m.write(REQ, payload);
     word(m, SERIAL).store(serial, Ordering::Relaxed);
-    word(m, CALL).store(call, Ordering::Relaxed);
-    word(m, ARG).store(arg as u32, Ordering::Relaxed);
+    word(m, CALL).store(call.0, Ordering::Relaxed);
+    // The word holds the argument's bits (two's complement), not its value.
+    word(m, ARG).store(u32::from_ne_bytes(arg.to_ne_bytes()), Ordering::Relaxed);
     word(m, REQ_LEN).store(payload.len() as u32, Ordering::Relaxed);
     word(m, SOCKET_FIRST).store(socket_first as u32, Ordering::Relaxed);
     word(m, SLEEPING).store(0, Ordering::Relaxed);
@@ -161,8 +162,8 @@ pub fn take(m: &Mapping) -> Option<Result<Taken>> {
     m.read(REQ, &mut payload);
     Some(Ok(Taken {
         serial,
-        call: word(m, CALL).load(Ordering::Relaxed),
-        arg: word(m, ARG).load(Ordering::Relaxed) as i32,
+        call: CallId(word(m, CALL).load(Ordering::Relaxed)),
+        arg: i32::from_ne_bytes(word(m, ARG).load(Ordering::Relaxed).to_ne_bytes()),
         payload,
         socket_first: word(m, SOCKET_FIRST).load(Ordering::Relaxed) != 0,
     }))

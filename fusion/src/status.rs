@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pool::PoolStats;
 use crate::skirmish::SkirmishInfo;
-use crate::wire::{FusioneeId, ObjectInfo};
+use crate::wire::{CallId, FusioneeId, ObjectInfo, PropertyId, ReactorId, RefId};
 
 /// A fusionee in the snapshot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ pub struct FusioneeInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallInfo {
     /// Call id.
-    pub id: u32,
+    pub id: CallId,
     /// Name.
     pub name: String,
     /// Owner (who handles it).
@@ -67,7 +67,7 @@ pub struct CallInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReactorInfo {
     /// Reactor id.
-    pub id: u32,
+    pub id: ReactorId,
     /// Name.
     pub name: String,
     /// Creator.
@@ -91,7 +91,7 @@ pub struct ReactorInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefInfo {
     /// Ref id.
-    pub id: u32,
+    pub id: RefId,
     /// Name.
     pub name: String,
     /// Total count (global + local + inherited).
@@ -113,7 +113,7 @@ pub struct RefInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PropertyInfo {
     /// Property id.
-    pub id: u32,
+    pub id: PropertyId,
     /// Name.
     pub name: String,
     /// Available, leased or purchased (and by whom).

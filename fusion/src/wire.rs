@@ -34,10 +34,16 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Largest call payload (what is left of a packet after the envelope).
 pub const MAX_PAYLOAD: usize = MAX_MESSAGE - 256;
 
-/// A fusionee's id: unique for the world's lifetime, never reused. The master is 1.
-pub type FusioneeId = u32;
+pub use crate::id::{
+    CallId, CallSerial, FusioneeId, ObjectId, PoolId, PropertyId, ReactionId, ReactorId, RefId,
+    SkirmishId,
+};
+
 /// The master's fusionee id.
-pub const MASTER_ID: FusioneeId = 1;
+pub const MASTER_ID: FusioneeId = FusioneeId(1);
+/// The caller id of calls the world makes by itself (ref watches, dispatch callbacks), and,
+/// in a call quota, "every caller".
+pub const SYSTEM_ID: FusioneeId = FusioneeId(0);
 
 /// The role a process asks for when it enters a world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +95,7 @@ pub enum Message {
     /// Slave → master: the answer to a call the master forwarded to this slave.
     CallReturn {
         /// The serial of the forwarded call.
-        serial: u32,
+        serial: CallSerial,
         /// The handler's answer.
         result: Result<Vec<u8>, Error>,
     },
@@ -118,23 +124,12 @@ pub struct Welcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolInfo {
     /// Pool id.
-    pub id: u32,
+    pub id: PoolId,
     /// Pool name.
     pub name: String,
     /// Whether slaves may write it.
     pub writable: bool,
 }
-
-/// Identifies a call (an RPC entry point owned by one fusionee).
-pub type CallId = u32;
-/// Identifies a reactor.
-pub type ReactorId = u32;
-/// Identifies a ref.
-pub type RefId = u32;
-/// Identifies a property.
-pub type PropertyId = u32;
-/// Identifies an object in the registry.
-pub type ObjectId = u32;
 
 /// A request a slave sends to the master.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,7 +297,7 @@ pub enum Request {
     /// Allocate in a shared pool (accounted to the requester).
     ShmAlloc {
         /// Pool id.
-        pool: u32,
+        pool: PoolId,
         /// Bytes.
         size: u64,
         /// Zero-filled.
@@ -318,12 +313,12 @@ pub enum Request {
     /// Free an allocation the requester owns.
     ShmFree(crate::pool::ShmHandle),
     /// Get a pool's fd (answered with the fd attached).
-    PoolOpen(u32),
+    PoolOpen(PoolId),
 
     /// Create a skirmish (lock) in the lock table.
     SkirmishCreate(String),
     /// Destroy a skirmish.
-    SkirmishDestroy(u32),
+    SkirmishDestroy(SkirmishId),
 
     /// Look an object up.
     ObjectGet(ObjectId),
@@ -362,7 +357,7 @@ pub enum Response {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attached {
     /// Pool holding the ring (read-only for slaves).
-    pub pool: u32,
+    pub pool: PoolId,
     /// Byte offset of the ring in that pool.
     pub ring_offset: u64,
     /// Byte offset of the subscriber's cursor block in its control area.
@@ -413,7 +408,7 @@ pub enum Event {
     /// unless `oneway`.
     Call {
         /// Serial to answer with.
-        serial: u32,
+        serial: CallSerial,
         /// Which call.
         call: CallId,
         /// Who calls (0 = the system: ref watches, dispatch callbacks).
@@ -469,7 +464,7 @@ mod tests {
         let m = Message::Request {
             serial: 7,
             req: Request::CallExecute {
-                call: 3,
+                call: CallId(3),
                 arg: -1,
                 payload: vec![1, 2, 3],
             },

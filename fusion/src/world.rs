@@ -28,7 +28,7 @@
 //! assert!(cfg.socket_path().ends_with("board/master.sock"));
 //! // The first process to enter with Role::Any becomes the master.
 //! let Ok(Entered::Master(master)) = enter(cfg, Role::Any) else { panic!() };
-//! assert_eq!(master.id(), 1);
+//! assert_eq!(master.id(), fusion::wire::MASTER_ID);
 //! ```
 
 use std::path::PathBuf;

@@ -6,6 +6,7 @@
 //! the slaves are child processes (their descriptors are not ours). The tests of this file
 //! take [`SERIAL`] so that no other test opens descriptors in this process while one counts.
 
+use fusion::PoolId;
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -49,7 +50,7 @@ fn child_main() {
             for i in 0..cycles {
                 let mut s = Slave::enter(w.clone())
                     .unwrap_or_else(|e| panic!("cycle {i}: cannot enter: {e}"));
-                s.shm_alloc(pool, BLOCK, false)
+                s.shm_alloc(PoolId(pool), BLOCK, false)
                     .unwrap_or_else(|e| panic!("cycle {i}: cannot allocate: {e}"));
                 drop(s);
             }
@@ -60,7 +61,7 @@ fn child_main() {
         "leave-and-stay" => {
             let pool = env_u32("FUSION_TEST_POOL");
             let mut s = Slave::enter(w).unwrap();
-            s.shm_alloc(pool, BLOCK, false).unwrap();
+            s.shm_alloc(PoolId(pool), BLOCK, false).unwrap();
             drop(s);
             b.place_and_sync(Some(Duration::from_secs(60))).unwrap();
         }

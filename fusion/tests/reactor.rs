@@ -2,6 +2,8 @@
 //! processes, `to_self`, global and local reactions, overrun, back-pressure, dispatch
 //! callbacks, detaching (by hand, by `Reaction::Remove`, by death) and destroyed reactors.
 
+use fusion::CallId;
+use fusion::FusioneeId;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -44,7 +46,7 @@ fn child_main() {
         // the master's "report" call with arg IDX once it has N0 and N5 messages.
         "subscriber" => {
             let (r, n0, n5) = (env_u32("R"), env_u32("N0"), env_u32("N5"));
-            let idx = env_u32("IDX") as i32;
+            let idx = i32::try_from(env_u32("IDX")).unwrap();
             let mut s = Slave::enter(w).unwrap();
             let report = s.call_lookup("report").unwrap();
             // (count on 0, count on 5, everything in order on the right channel)
@@ -54,7 +56,7 @@ fn child_main() {
                     continue;
                 }
                 let g = got.clone();
-                s.attach(r, ch, move |d| {
+                s.attach(ReactorId(r), ch, move |d| {
                     let (c, seq) = parse(d.payload);
                     let mut g = g.lock().unwrap();
                     let n = if ch == 0 { &mut g.0 } else { &mut g.1 };
@@ -107,7 +109,7 @@ fn reactor_info(m: &Master, r: ReactorId) -> Option<fusion::status::ReactorInfo>
     m.snapshot().reactors.into_iter().find(|i| i.id == r)
 }
 
-fn subscribers(m: &Master, r: ReactorId) -> Vec<u32> {
+fn subscribers(m: &Master, r: ReactorId) -> Vec<FusioneeId> {
     reactor_info(m, r)
         .map(|i| i.subscribers)
         .unwrap_or_default()
@@ -279,8 +281,11 @@ fn to_self_global_and_local_reactions() {
     m.reactor_dispatch(r, 0, b"m-self", true).unwrap();
     m.reactor_dispatch(r, 3, b"m-three", true).unwrap();
     assert_eq!(global.borrow().len(), 4);
-    assert_eq!(global.borrow()[2], (0, 1, b"m-not-self".to_vec()));
-    assert_eq!(global.borrow()[3], (0, 1, b"m-self".to_vec()));
+    assert_eq!(
+        global.borrow()[2],
+        (0, FusioneeId(1), b"m-not-self".to_vec())
+    );
+    assert_eq!(global.borrow()[3], (0, FusioneeId(1), b"m-self".to_vec()));
     assert_eq!(local0.borrow().len(), 3);
     assert_eq!(local0.borrow()[2], b"m-self".to_vec());
     assert_eq!(local3.borrow().len(), 2);
@@ -526,7 +531,7 @@ fn dispatch_callback_runs_once_everyone_read() {
         CallOutcome::Return(vec![], vec![])
     });
     assert!(matches!(
-        m.reactor_set_dispatch_callback(r, Some(999)),
+        m.reactor_set_dispatch_callback(r, Some(CallId(999))),
         Err(Error::NotFound(_))
     ));
     m.reactor_set_dispatch_callback(r, Some(cb)).unwrap();

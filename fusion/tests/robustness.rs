@@ -5,6 +5,8 @@
 //! Most attackers here speak the wire directly ([`Raw`]): a socket, the handshake, and
 //! whatever packets the test wants, so every reply the master sends can be checked.
 
+use fusion::CallSerial;
+use fusion::{CallId, PoolId, RefId, SkirmishId};
 use std::cell::RefCell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
@@ -219,7 +221,7 @@ fn finish<T>(m: &mut Master, h: std::thread::JoinHandle<T>) -> T {
 /// What the bystander set up before the attack.
 struct Holdings {
     id: FusioneeId,
-    r: u32,
+    r: RefId,
     block: ShmHandle,
 }
 
@@ -227,7 +229,7 @@ struct Holdings {
 fn garbage_gets_error_replies_then_a_disconnect_and_others_lose_nothing() {
     let w = world("garbage");
     let mut m = Master::create(w.clone()).unwrap();
-    let held: Rc<RefCell<Vec<(FusioneeId, u32)>>> = Rc::default();
+    let held: Rc<RefCell<Vec<(FusioneeId, CallSerial)>>> = Rc::default();
     let h2 = held.clone();
     let later = m.call_create("later", move |_, c| {
         h2.borrow_mut().push((c.caller, c.serial));
@@ -463,7 +465,7 @@ fn out_of_order_and_forged_messages_are_strikes_and_the_real_caller_is_unaffecte
     let mut m = Master::create(w.clone()).unwrap();
 
     // The callee: owns "slow", answers only when told.
-    let serial = Arc::new(Mutex::new(None::<u32>));
+    let serial = Arc::new(Mutex::new(None::<CallSerial>));
     let answer = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let (wc, sc, ac, stc) = (w.clone(), serial.clone(), answer.clone(), stop.clone());
@@ -515,7 +517,7 @@ fn out_of_order_and_forged_messages_are_strikes_and_the_real_caller_is_unaffecte
             (
                 "a Welcome",
                 Message::Welcome(Welcome {
-                    id: 99,
+                    id: FusioneeId(99),
                     master_pid: 1,
                     api_minor: 0,
                     pools: vec![],
@@ -552,11 +554,11 @@ fn out_of_order_and_forged_messages_are_strikes_and_the_real_caller_is_unaffecte
         // One-way requests that fail are only logged: no reply, no strike.
         raw.send(&Message::OneWay(vec![
             Request::RefDown {
-                r: 999,
+                r: RefId(999),
                 global: false,
             },
             Request::CallExecute {
-                call: 999,
+                call: CallId(999),
                 arg: 0,
                 payload: vec![],
             },
@@ -564,7 +566,7 @@ fn out_of_order_and_forged_messages_are_strikes_and_the_real_caller_is_unaffecte
         raw.ping(20);
         // The eighth violation: an answer to a call it was never asked.
         raw.send(&Message::CallReturn {
-            serial: 0xdead,
+            serial: CallSerial(0xdead),
             result: Ok(vec![]),
         });
         assert_strike(raw.reply(), "an unasked answer");
@@ -652,21 +654,33 @@ fn forged_handles_get_clean_errors_and_the_owner_loses_nothing() {
         }
         assert!(matches!(
             f.shm_free(ShmHandle {
-                pool: 77,
+                pool: PoolId(77),
                 offset: 0,
                 len: 1
             }),
             Err(Error::NotFound(_))
         ));
         access(f.call_destroy(call), "destroy another's call");
-        assert!(matches!(f.call_destroy(9999), Err(Error::NotFound(_))));
-        access(f.call_set_quota(call, 0, 0), "set quota on another's call");
+        assert!(matches!(
+            f.call_destroy(CallId(9999)),
+            Err(Error::NotFound(_))
+        ));
+        access(
+            f.call_set_quota(call, FusioneeId(0), 0),
+            "set quota on another's call",
+        );
         assert!(matches!(f.ref_down(r, false), Err(Error::Invalid(_))));
         assert!(matches!(f.ref_down(r, true), Err(Error::Invalid(_))));
         access(f.ref_unlock(r), "unlock a ref it did not lock");
         access(f.ref_destroy(r), "destroy another's ref");
-        access(f.skirmish_destroy(idx), "destroy another's lock");
-        assert!(matches!(f.skirmish_destroy(4000), Err(Error::NotFound(_))));
+        access(
+            f.skirmish_destroy(SkirmishId(idx)),
+            "destroy another's lock",
+        );
+        assert!(matches!(
+            f.skirmish_destroy(SkirmishId(4000)),
+            Err(Error::NotFound(_))
+        ));
         access(f.property_cede(prop), "cede what it does not hold");
         access(f.property_destroy(prop), "destroy another's property");
         access(f.reactor_destroy(reactor), "destroy another's reactor");
@@ -686,7 +700,7 @@ fn forged_handles_get_clean_errors_and_the_owner_loses_nothing() {
         o.ref_down(r, false).unwrap();
         o.shm_free(block).unwrap();
         o.call_destroy(call).unwrap();
-        o.skirmish_destroy(idx).unwrap();
+        o.skirmish_destroy(SkirmishId(idx)).unwrap();
         o.reactor_destroy(reactor).unwrap();
         (o, f)
     });
@@ -703,7 +717,7 @@ fn forged_handles_get_clean_errors_and_the_owner_loses_nothing() {
 fn call_floods_hit_the_quota_and_other_callers_are_unaffected() {
     let w = world("quota");
     let mut m = Master::create(w.clone()).unwrap();
-    let held: Rc<RefCell<Vec<(FusioneeId, u32)>>> = Rc::default();
+    let held: Rc<RefCell<Vec<(FusioneeId, CallSerial)>>> = Rc::default();
     let (h1, h2) = (held.clone(), held.clone());
     let hold = m.call_create("hold", move |_, c| {
         h1.borrow_mut().push((c.caller, c.serial));
@@ -713,7 +727,7 @@ fn call_floods_hit_the_quota_and_other_callers_are_unaffected() {
         h2.borrow_mut().push((c.caller, c.serial));
         CallOutcome::Later
     });
-    m.call_set_quota(hold8, 0, 8).unwrap();
+    m.call_set_quota(hold8, FusioneeId(0), 8).unwrap();
     let default = fusion::master::DEFAULT_CALL_QUOTA;
 
     let w2 = w.clone();
@@ -776,7 +790,7 @@ fn call_floods_hit_the_quota_and_other_callers_are_unaffected() {
     });
     let mut answered = 0;
     pump(&mut m, "the other caller is answered", |m| {
-        let mine: Vec<u32> = held
+        let mine: Vec<CallSerial> = held
             .borrow()
             .iter()
             .filter(|(c, _)| *c != raw.id)
@@ -810,7 +824,7 @@ fn call_floods_hit_the_quota_and_other_callers_are_unaffected() {
     pump(&mut m, "the flooder is gone", |m| {
         !m.fusionees().contains(&id) && !m.departed().contains(&id)
     });
-    let rest: Vec<u32> = held
+    let rest: Vec<CallSerial> = held
         .borrow()
         .iter()
         .filter(|(c, _)| *c == id)

@@ -1,5 +1,6 @@
 //! Fusion endpoints inside event loops: calloop sources and the dispatch thread.
 
+use fusion::ReactorId;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +15,7 @@ fn slave_in_calloop_gets_every_message_and_master_gone() {
     let w = world("calloop");
     let mut m = Master::create(w.clone()).unwrap();
     let r = m.reactor_create("events", 16, 64, true).unwrap();
-    m.set_root(r.to_le_bytes().to_vec());
+    m.set_root(r.0.to_le_bytes().to_vec());
     let got = Arc::new(AtomicUsize::new(0));
     let got2 = got.clone();
     let w2 = w.clone();
@@ -22,7 +23,7 @@ fn slave_in_calloop_gets_every_message_and_master_gone() {
         let mut slave = Slave::enter(w2).unwrap();
         let r = u32::from_le_bytes(slave.root().unwrap().try_into().unwrap());
         slave
-            .attach(r, 0, move |d| {
+            .attach(ReactorId(r), 0, move |d| {
                 assert_eq!(d.payload.len(), 8);
                 got2.fetch_add(1, Ordering::SeqCst);
                 Reaction::Keep
@@ -48,7 +49,7 @@ fn slave_in_calloop_gets_every_message_and_master_gone() {
             .any(|x| x.subscribers.len() == 1)
     });
     for i in 0..500u64 {
-        send(&mut m, r, i);
+        send(&mut m, r.0, i);
     }
     pump(&mut m, "all 500 delivered through calloop", |_| {
         got.load(Ordering::SeqCst) >= 500
@@ -104,14 +105,14 @@ fn dispatch_thread_runs_reactions_while_the_app_calls() {
     m.call_create("echo", |_, c| {
         fusion::CallOutcome::Return(c.payload, vec![])
     });
-    m.set_root(r.to_le_bytes().to_vec());
+    m.set_root(r.0.to_le_bytes().to_vec());
     let got = Arc::new(AtomicUsize::new(0));
     let got2 = got.clone();
     let w2 = w.clone();
     let h = std::thread::spawn(move || {
         let mut s = Slave::enter(w2).unwrap();
         let r = u32::from_le_bytes(s.root().unwrap().try_into().unwrap());
-        s.attach(r, 0, move |_| {
+        s.attach(ReactorId(r), 0, move |_| {
             got2.fetch_add(1, Ordering::SeqCst);
             Reaction::Keep
         })
@@ -137,7 +138,7 @@ fn dispatch_thread_runs_reactions_while_the_app_calls() {
             .any(|x| x.subscribers.len() == 1)
     });
     for i in 0..300u64 {
-        send(&mut m, r, i);
+        send(&mut m, r.0, i);
     }
     pump(&mut m, "the calls finished", |_| h.is_finished());
     let (t, _s) = h.join().unwrap();
@@ -152,7 +153,7 @@ fn send(m: &mut Master, r: u32, i: u64) {
     wait_until(
         "the subscribers to catch up",
         Duration::from_secs(20),
-        || match m.reactor_dispatch(r, 0, &i.to_le_bytes(), false) {
+        || match m.reactor_dispatch(ReactorId(r), 0, &i.to_le_bytes(), false) {
             Ok(()) => true,
             Err(fusion::Error::WouldBlock) => {
                 m.dispatch(Some(Duration::from_millis(1))).unwrap();

@@ -2,6 +2,8 @@
 //! arenas, shared-memory pools, skirmishes through the world, and the object registry —
 //! and what happens to each when a fusionee dies.
 
+use fusion::SkirmishId;
+use fusion::{FusioneeId, ObjectId, PoolId, PropertyId};
 use std::cell::RefCell;
 use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
@@ -43,10 +45,10 @@ fn child_main() {
         "ref-holder" => {
             let mut s = Slave::enter(w).unwrap();
             for r in list("LOCAL") {
-                s.ref_up(r, false).unwrap();
+                s.ref_up(RefId(r), false).unwrap();
             }
             for r in list("GLOBAL") {
-                s.ref_up(r, true).unwrap();
+                s.ref_up(RefId(r), true).unwrap();
             }
             child_barrier().place().unwrap();
             forever();
@@ -54,7 +56,7 @@ fn child_main() {
         // Purchases property P, then waits to be killed (or held up).
         "purchaser" => {
             let mut s = Slave::enter(w).unwrap();
-            s.property_purchase(env_u32("P")).unwrap();
+            s.property_purchase(PropertyId(env_u32("P"))).unwrap();
             child_barrier().place().unwrap();
             forever();
         }
@@ -71,7 +73,7 @@ fn child_main() {
             let mut s = Slave::enter(w).unwrap();
             for pool in list("POOLS") {
                 for size in [100, 5000, 200_000] {
-                    let h = s.shm_alloc(pool, size, false).unwrap();
+                    let h = s.shm_alloc(PoolId(pool), size, false).unwrap();
                     s.shm_write(h, 0, b"child data").unwrap();
                 }
             }
@@ -81,7 +83,7 @@ fn child_main() {
         // Takes lock LOCK and holds it; with a mark from the parent, lets it go.
         "lock-holder" => {
             let mut s = Slave::enter(w).unwrap();
-            let lock = s.skirmish_open(env_u32("LOCK")).unwrap();
+            let lock = s.skirmish_open(SkirmishId(env_u32("LOCK"))).unwrap();
             assert_eq!(lock.prevail().unwrap(), Prevailed::Clean);
             let mut b = child_barrier();
             b.place().unwrap();
@@ -93,7 +95,7 @@ fn child_main() {
         // Opens lock LOCK, says so, then waits for it (cleanly) and says so.
         "lock-waiter" => {
             let mut s = Slave::enter(w).unwrap();
-            let lock = s.skirmish_open(env_u32("LOCK")).unwrap();
+            let lock = s.skirmish_open(SkirmishId(env_u32("LOCK"))).unwrap();
             let mut b = child_barrier();
             b.place().unwrap();
             assert_eq!(
@@ -110,7 +112,7 @@ fn child_main() {
             b.place().unwrap();
             b.sync(Some(Duration::from_secs(20))).unwrap();
             let ids = s.call_lookup("object-ids").unwrap();
-            let (init, active): (u32, u32) = s.call_typed(ids, 0, &()).unwrap();
+            let (init, active): (ObjectId, ObjectId) = s.call_typed(ids, 0, &()).unwrap();
             // Its owner sees an object still in Init; lists show only active ones.
             assert_eq!(s.object_get(init).unwrap().state, ObjectState::Init);
             assert_eq!(s.object_list("window").unwrap(), vec![active]);
@@ -137,7 +139,7 @@ fn one_child(m: &mut Master, p: Proc) -> Proc {
 }
 
 /// Kills a child and runs the master until it has left.
-fn kill_and_reap(m: &mut Master, p: &mut Proc, fid: u32) {
+fn kill_and_reap(m: &mut Master, p: &mut Proc, fid: FusioneeId) {
     p.kill();
     pump(m, "the child's departure", |m| {
         !m.fusionees().contains(&fid) && !m.departed().contains(&fid)
@@ -145,7 +147,7 @@ fn kill_and_reap(m: &mut Master, p: &mut Proc, fid: u32) {
 }
 
 /// The fusionee that joined last.
-fn newest(m: &Master) -> u32 {
+fn newest(m: &Master) -> FusioneeId {
     *m.fusionees().iter().max().unwrap()
 }
 
@@ -320,7 +322,7 @@ fn zero_lock_trylock_locked_invalid_and_inherit() {
         std::thread::spawn(move || {
             let mut a = a;
             a.ref_up(r, false).unwrap();
-            assert!(matches!(a.ref_stat(999), Err(Error::NotFound(_))));
+            assert!(matches!(a.ref_stat(RefId(999)), Err(Error::NotFound(_))));
         }),
     );
 
@@ -359,7 +361,7 @@ fn prop_state(m: &Master, p: u32) -> (String, u32) {
         .snapshot()
         .properties
         .into_iter()
-        .find(|i| i.id == p)
+        .find(|i| i.id == PropertyId(p))
         .expect("property in snapshot");
     (i.state, i.waiters)
 }
@@ -386,7 +388,7 @@ fn property_lease_purchase_cede_between_slaves() {
         tx.send(b.property_purchase(p)).unwrap();
         b
     });
-    pump(&mut m, "b waits to purchase", |m| prop_state(m, p).1 == 1);
+    pump(&mut m, "b waits to purchase", |m| prop_state(m, p.0).1 == 1);
     let a = join(
         &mut m,
         std::thread::spawn(move || {
@@ -397,7 +399,7 @@ fn property_lease_purchase_cede_between_slaves() {
     );
     settle(&mut m, Duration::from_millis(50));
     assert!(rx.try_recv().is_err(), "still leased once");
-    assert_eq!(prop_state(&m, p).1, 1);
+    assert_eq!(prop_state(&m, p.0).1, 1);
     let a = join(
         &mut m,
         std::thread::spawn(move || {
@@ -412,7 +414,7 @@ fn property_lease_purchase_cede_between_slaves() {
         "the last cede woke the purchaser"
     );
     let b = join(&mut m, bh);
-    assert!(prop_state(&m, p).0.contains("Purchased"));
+    assert!(prop_state(&m, p.0).0.contains("Purchased"));
     // The master never waits.
     assert_eq!(m.property_lease(p), Err(Error::Busy));
     assert_eq!(m.property_purchase(p), Err(Error::Busy));
@@ -441,7 +443,7 @@ fn property_lease_purchase_cede_between_slaves() {
         tx.send(a.property_lease(p)).unwrap();
         a
     });
-    pump(&mut m, "a waits to lease", |m| prop_state(m, p).1 == 1);
+    pump(&mut m, "a waits to lease", |m| prop_state(m, p.0).1 == 1);
     let mut b = join(
         &mut m,
         std::thread::spawn(move || {
@@ -452,7 +454,7 @@ fn property_lease_purchase_cede_between_slaves() {
     );
     assert_eq!(pump_recv(&mut m, &rx), Ok(()));
     let _a = join(&mut m, ah);
-    assert!(prop_state(&m, p).0.contains("Leased"));
+    assert!(prop_state(&m, p.0).0.contains("Leased"));
     // Only the master may hold a property up; only its creator destroy it.
     join(
         &mut m,
@@ -475,7 +477,7 @@ fn property_of_a_dead_purchaser_and_holdup() {
     let kid = spawn("purchaser", &w, &[("P", p.to_string())]);
     let mut kid = one_child(&mut m, kid);
     let fid = newest(&m);
-    assert!(prop_state(&m, p)
+    assert!(prop_state(&m, p.0)
         .0
         .starts_with(&format!("Purchased({fid},")));
     let s = enter(&mut m, &w);
@@ -520,7 +522,7 @@ fn property_of_a_dead_purchaser_and_holdup() {
 
 // ---- arenas -------------------------------------------------------------------------------
 
-fn arena_waiting(m: &Master, name: &str) -> Vec<u32> {
+fn arena_waiting(m: &Master, name: &str) -> Vec<FusioneeId> {
     m.snapshot()
         .arenas
         .into_iter()
@@ -626,7 +628,7 @@ fn a_killed_initialiser_hands_the_arena_over() {
 
 // ---- shared memory ------------------------------------------------------------------------
 
-fn pool_stats(m: &Master, id: u32) -> fusion::pool::PoolStats {
+fn pool_stats(m: &Master, id: PoolId) -> fusion::pool::PoolStats {
     m.snapshot()
         .pools
         .into_iter()

@@ -5,6 +5,7 @@
 //!
 //! Runs are reproducible: `FUSION_TORTURE_SEED` picks the seed (printed at the start).
 
+use fusion::{CallId, PoolId, ReactionId, ReactorId, RefId, SkirmishId};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -88,7 +89,11 @@ fn env_u64(k: &str) -> u64 {
     std::env::var(k).unwrap().parse().unwrap()
 }
 
-fn env_list(k: &str) -> Vec<u32> {
+/// A comma-separated list of ids (written with their `Display`, read with their `FromStr`).
+fn env_list<T: std::str::FromStr>(k: &str) -> Vec<T>
+where
+    T::Err: std::fmt::Debug,
+{
     std::env::var(k)
         .unwrap()
         .split(',')
@@ -114,11 +119,11 @@ fn torture_slave(w: fusion::WorldConfig) {
     let seed = env_u64("FUSION_TEST_SEED");
     let slot = env_u64("FUSION_TEST_SLOT");
     let kids = env_u64("FUSION_TEST_KIDS");
-    let lock_idx = env_list("FUSION_TEST_LOCKS");
-    let refs = env_list("FUSION_TEST_REFS");
-    let pools = env_list("FUSION_TEST_POOLS");
-    let reactor = env_u64("FUSION_TEST_REACTOR") as u32;
-    let mcall = env_u64("FUSION_TEST_CALL") as u32;
+    let lock_idx: Vec<SkirmishId> = env_list("FUSION_TEST_LOCKS");
+    let refs: Vec<RefId> = env_list("FUSION_TEST_REFS");
+    let pools: Vec<PoolId> = env_list("FUSION_TEST_POOLS");
+    let reactor = ReactorId(env_u64("FUSION_TEST_REACTOR") as u32);
+    let mcall = CallId(env_u64("FUSION_TEST_CALL") as u32);
     let mut rng = Rng(seed);
 
     let mut s = Slave::enter(w).unwrap();
@@ -130,7 +135,7 @@ fn torture_slave(w: fusion::WorldConfig) {
     let h2 = hits.clone();
     let cb = s
         .call_create(&format!("cb-{slot}"), move |c| {
-            assert!(c.oneway && c.caller == 0);
+            assert!(c.oneway && c.caller == FusioneeId(0));
             h2.fetch_add(1, Ordering::SeqCst);
             CallOutcome::Return(vec![], vec![])
         })
@@ -145,8 +150,8 @@ fn torture_slave(w: fusion::WorldConfig) {
         .map(|&i| s.skirmish_open(i).unwrap())
         .collect();
     let mut blocks: Vec<(ShmHandle, u8)> = Vec::new();
-    let mut held: Vec<(u32, bool)> = Vec::new();
-    let mut reactions: Vec<u32> = Vec::new();
+    let mut held: Vec<(RefId, bool)> = Vec::new();
+    let mut reactions: Vec<ReactionId> = Vec::new();
     let mut own_dispatched = 0u64;
     let mut barrier = child_barrier();
     barrier.place().unwrap();
@@ -384,7 +389,7 @@ fn torture_slaves_killed_at_random_leave_nothing_behind() {
     for i in 0..3 {
         m.skirmish_create(&format!("torture-{i}")).unwrap();
     }
-    let locks: Vec<u32> = m
+    let locks: Vec<SkirmishId> = m
         .snapshot()
         .locks
         .iter()
@@ -395,14 +400,14 @@ fn torture_slaves_killed_at_random_leave_nothing_behind() {
     let rw = m
         .pool_create("torture/rw", 8 << 20, PoolAccess::Writable)
         .unwrap();
-    let refs: Vec<u32> = (0..3).map(|i| m.ref_create(&format!("tr-{i}"))).collect();
+    let refs: Vec<RefId> = (0..3).map(|i| m.ref_create(&format!("tr-{i}"))).collect();
     let reactor = m.reactor_create("torture", 32, 32, false).unwrap();
-    let join = |v: &[u32]| {
+    fn join<T: std::fmt::Display>(v: &[T]) -> String {
         v.iter()
             .map(|x| x.to_string())
             .collect::<Vec<_>>()
             .join(",")
-    };
+    }
     let setup = Setup {
         env: vec![
             ("FUSION_TEST_KIDS", KIDS.to_string()),
@@ -413,7 +418,7 @@ fn torture_slaves_killed_at_random_leave_nothing_behind() {
             ("FUSION_TEST_CALL", mcall.to_string()),
         ],
     };
-    let baseline: Vec<(u32, u64)> = m.snapshot().pools.iter().map(|p| (p.id, p.used)).collect();
+    let baseline: Vec<(PoolId, u64)> = m.snapshot().pools.iter().map(|p| (p.id, p.used)).collect();
 
     let mut gen = 0;
     let mut kids: Vec<Kid> = (0..KIDS)
@@ -572,7 +577,7 @@ fn a_dead_creators_reactor_keeps_its_ring_until_the_last_subscriber_leaves() {
     let s = with_master(&mut m, move || {
         assert_eq!(s.dispatch_message(r, 0, b"x", true), Err(Error::Destroyed));
         s.dispatch(Some(Duration::ZERO)).unwrap();
-        s.detach(r, 1).unwrap();
+        s.detach(r, ReactionId(1)).unwrap();
         s
     });
     assert!(m.snapshot().reactors.is_empty());
@@ -614,7 +619,7 @@ fn master_killed_every_slave_sees_master_gone_and_no_signal() {
     // Waiting in dispatch, attached to a reactor.
     let mut s = enter();
     threads.push(std::thread::spawn(move || {
-        s.attach(1, 0, |_| Reaction::Keep).unwrap();
+        s.attach(ReactorId(1), 0, |_| Reaction::Keep).unwrap();
         let mut gone = false;
         assert!(s
             .dispatch_until(WAIT, |s| {
@@ -631,7 +636,7 @@ fn master_killed_every_slave_sees_master_gone_and_no_signal() {
     let (held_tx, held_rx) = mpsc::channel();
     let mut s = enter();
     threads.push(std::thread::spawn(move || {
-        let lock = s.skirmish_open(0).unwrap();
+        let lock = s.skirmish_open(SkirmishId(0)).unwrap();
         lock.prevail().unwrap();
         held_tx.send(()).unwrap();
         let mut gone = false;
@@ -648,7 +653,7 @@ fn master_killed_every_slave_sees_master_gone_and_no_signal() {
     }));
     let mut s = enter();
     threads.push(std::thread::spawn(move || {
-        let lock = s.skirmish_open(0).unwrap();
+        let lock = s.skirmish_open(SkirmishId(0)).unwrap();
         held_rx.recv_timeout(WAIT).unwrap();
         lock.prevail_timeout(WAIT).unwrap();
         lock.dismiss().unwrap();

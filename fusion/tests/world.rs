@@ -1,5 +1,7 @@
 //! World, arena and call tests with real processes, sockets and shared memory.
 
+use fusion::CallSerial;
+use fusion::{CallId, FusioneeId, SkirmishId};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -67,7 +69,7 @@ fn child_main() {
         "leave-holding" => {
             let mut s = Slave::enter(w).unwrap();
             let idx: u32 = std::env::var("FUSION_TEST_LOCK").unwrap().parse().unwrap();
-            let lock = s.skirmish_open(idx).unwrap();
+            let lock = s.skirmish_open(SkirmishId(idx)).unwrap();
             lock.prevail().unwrap();
             let mut b = child_barrier();
             drop(s);
@@ -107,7 +109,7 @@ fn slaves_enter_leave_and_are_announced() {
         (a, b)
     });
     assert_ne!(a.id(), b.id());
-    assert!(a.id() > 1 && b.id() > 1);
+    assert!(a.id() > FusioneeId(1) && b.id() > FusioneeId(1));
     assert_eq!(m.fusionees().len(), 2);
     let (aid, bid) = (a.id(), b.id());
     drop(a);
@@ -168,7 +170,7 @@ fn version_and_abi_mismatch_are_refused_clearly() {
     }
     let good = w.clone();
     let s = with_master(&mut m, move || Slave::enter(good).unwrap());
-    assert!(s.id() > 1);
+    assert!(s.id() > FusioneeId(1));
 }
 
 #[test]
@@ -192,7 +194,7 @@ fn a_dead_masters_world_is_replaced() {
     let mut m = Master::create(w.clone()).unwrap();
     let w2 = w.clone();
     let s = with_master(&mut m, move || Slave::enter(w2).unwrap());
-    assert_eq!(s.id(), 2);
+    assert_eq!(s.id(), FusioneeId(2));
 }
 
 #[test]
@@ -217,7 +219,7 @@ fn master_calls_sync_typed_fds_and_later() {
         // Answer on the next turn of the loop.
         let serial = c.serial;
         let arg = c.arg;
-        m.set_root(serial.to_le_bytes().to_vec());
+        m.set_root(serial.0.to_le_bytes().to_vec());
         let _ = arg;
         CallOutcome::Later
     });
@@ -242,14 +244,14 @@ fn master_calls_sync_typed_fds_and_later() {
         assert_eq!(&buf, b"pong");
         assert_eq!(s.call_execute(later, 7, b"x").unwrap(), b"done");
         assert!(matches!(
-            s.call_execute(999, 0, b""),
+            s.call_execute(CallId(999), 0, b""),
             Err(Error::NotFound(_))
         ));
     });
     while !h.is_finished() {
         m.dispatch(Some(Duration::from_millis(5))).unwrap();
         if m.root().len() == 4 {
-            let serial = u32::from_le_bytes(m.root().try_into().unwrap());
+            let serial = CallSerial(u32::from_le_bytes(m.root().try_into().unwrap()));
             m.set_root(vec![]);
             m.call_return(serial, Ok(b"done".to_vec()), vec![]).unwrap();
         }

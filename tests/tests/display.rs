@@ -709,7 +709,10 @@ fn layers_surfaces_and_windows_are_published_in_shared_memory() {
         drop((sa, win));
         state
     });
-    assert_eq!((layer.exclusive_surface, layer.exclusive_owner), (None, 0));
+    assert_eq!(
+        (layer.exclusive_surface, layer.exclusive_owner),
+        (None, fusion::FusioneeId(0))
+    );
 }
 
 /// The master is one calloop loop: a source added to it (as the Wayland display will be) is

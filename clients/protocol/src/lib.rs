@@ -65,7 +65,7 @@ pub struct Root {
     /// Protocol version ([`VERSION`]).
     pub version: u32,
     /// The master's entry call.
-    pub call: u32,
+    pub call: fusion::CallId,
     /// The output.
     pub output: OutputInfo,
     /// The layers, bottom to top.
@@ -94,7 +94,7 @@ pub struct LayerInfo {
     pub descriptor: fusion::pool::ShmHandle,
     /// The reactor announcing [`Event::Configure`] when the layer changes (taken or given
     /// back, windows come and go).
-    pub reactor: u32,
+    pub reactor: fusion::ReactorId,
 }
 
 /// A request to the master.
@@ -341,7 +341,7 @@ pub struct SurfaceInfo {
     /// Their DRM fourcc.
     pub format: u32,
     /// The reactor announcing [`Event::FrameDone`].
-    pub reactor: u32,
+    pub reactor: fusion::ReactorId,
     /// Bytes per row of each buffer.
     pub pitch: u32,
     /// Bytes of each buffer's memfd.
@@ -356,7 +356,7 @@ pub struct WindowInfo {
     /// Window id.
     pub id: u32,
     /// The reactor announcing input, focus and configure events for it.
-    pub reactor: u32,
+    pub reactor: fusion::ReactorId,
     /// Its descriptor ([`WindowDescriptor`]) in the master's read-only pool: read it
     /// directly, without a round trip.
     pub descriptor: fusion::pool::ShmHandle,
@@ -390,7 +390,7 @@ pub struct WindowDescriptor {
     /// Position in the stack (0 = bottom).
     pub z: u32,
     /// Its owner's fusionee id.
-    pub owner: u32,
+    pub owner: fusion::FusioneeId,
 }
 
 /// Bytes a [`WindowDescriptor`] takes in shared memory.
@@ -414,7 +414,7 @@ impl WindowDescriptor {
             self.height,
             self.opacity as u32 | (self.visible as u32) << 8 | (self.focused as u32) << 9,
             self.z,
-            self.owner,
+            self.owner.0,
             0,
             0,
         ]
@@ -441,7 +441,7 @@ impl WindowDescriptor {
             visible: f[7] & 0x100 != 0,
             focused: f[7] & 0x200 != 0,
             z: f[8],
-            owner: f[9],
+            owner: fusion::FusioneeId(f[9]),
         })
     }
 }
@@ -453,7 +453,7 @@ pub struct SurfaceDescriptor {
     /// Surface id.
     pub id: u32,
     /// Its owner's fusionee id.
-    pub owner: u32,
+    pub owner: fusion::FusioneeId,
     /// Width of its buffers.
     pub width: u32,
     /// Height of its buffers.
@@ -484,7 +484,7 @@ impl SurfaceDescriptor {
     fn fields(&self) -> [u32; cell::FIELDS] {
         [
             self.id,
-            self.owner,
+            self.owner.0,
             self.width,
             self.height,
             self.format,
@@ -511,7 +511,7 @@ impl SurfaceDescriptor {
         let front = (f[6] >> 8) & 0xff;
         Some(SurfaceDescriptor {
             id: f[0],
-            owner: f[1],
+            owner: fusion::FusioneeId(f[1]),
             width: f[2],
             height: f[3],
             format: f[4],
@@ -551,7 +551,7 @@ pub struct LayerDescriptor {
     /// The surface holding it exclusively.
     pub exclusive_surface: Option<u32>,
     /// That surface's owner (fusionee id), 0 when shared.
-    pub exclusive_owner: u32,
+    pub exclusive_owner: fusion::FusioneeId,
     /// Windows on it.
     pub windows: u32,
     /// Position in the stack (0 = bottom).
@@ -571,7 +571,7 @@ impl LayerDescriptor {
             self.width,
             self.height,
             self.exclusive_surface.map_or(u32::MAX, |s| s),
-            self.exclusive_owner,
+            self.exclusive_owner.0,
             self.windows,
             self.z,
             0,
@@ -596,7 +596,7 @@ impl LayerDescriptor {
             width: f[5],
             height: f[6],
             exclusive_surface: (f[7] != u32::MAX).then_some(f[7]),
-            exclusive_owner: f[8],
+            exclusive_owner: fusion::FusioneeId(f[8]),
             windows: f[9],
             z: f[10],
         })

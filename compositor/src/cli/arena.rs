@@ -19,15 +19,18 @@ use fusion::barrier::Barrier;
 use fusion::pool::{PoolAccess, ShmHandle};
 use fusion::reactor::Reaction;
 use fusion::skirmish::Prevailed;
-use fusion::{CallOutcome, Master, MasterEvent, Slave, SlaveEvent, WorldConfig};
+use fusion::{
+    CallId, CallOutcome, Master, MasterEvent, PoolId, ReactorId, SkirmishId, Slave, SlaveEvent,
+    WorldConfig,
+};
 use serde::{Deserialize, Serialize};
 
 /// What the master publishes as the world root.
 #[derive(Debug, Serialize, Deserialize)]
 struct Root {
-    touch: u32,
-    report: u32,
-    lock: u32,
+    touch: ReactorId,
+    report: CallId,
+    lock: SkirmishId,
     counter: ShmHandle,
 }
 
@@ -209,22 +212,22 @@ pub fn run(world: &str, slaves: u32) -> anyhow::Result<()> {
     }
     while let Some(e) = m.next_event() {
         if let MasterEvent::Left(id) = e {
-            tracing::debug!(fusionee = id, "left");
+            tracing::debug!(fusionee = %id, "left");
         }
     }
     super::finish("fusionfb arena-demo", started, 2, ok)
 }
 
-fn lock_index(m: &Master, lock: &fusion::skirmish::Skirmish) -> u32 {
+fn lock_index(m: &Master, lock: &fusion::skirmish::Skirmish) -> SkirmishId {
     m.snapshot()
         .locks
         .iter()
         .find(|l| l.name == lock.name())
         .map(|l| l.index)
-        .unwrap_or(0)
+        .unwrap_or(SkirmishId(0))
 }
 
-fn read_counter(m: &Master, pool: u32, at: ShmHandle) -> u64 {
+fn read_counter(m: &Master, pool: PoolId, at: ShmHandle) -> u64 {
     let mut b = [0u8; 8];
     m.pool(pool)
         .map(|p| p.map().read(at.offset as usize, &mut b))
@@ -240,7 +243,7 @@ fn pump(m: &mut Master, what: &str, done: impl FnMut(&mut Master) -> bool) -> an
     }
 }
 
-fn dispatch(m: &mut Master, r: u32, channel: u32, payload: &[u8]) -> anyhow::Result<()> {
+fn dispatch(m: &mut Master, r: ReactorId, channel: u32, payload: &[u8]) -> anyhow::Result<()> {
     let end = Instant::now() + Duration::from_secs(20);
     loop {
         match m.reactor_dispatch(r, channel, payload, false) {

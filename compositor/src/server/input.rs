@@ -13,7 +13,7 @@
 //! Touch the display backend receives itself (the `window` backend's mouse, in glass
 //! coordinates) is turned upright first and takes the same path ([`Server::backend_touch`]).
 
-use fusion::Error;
+use fusion::{Error, ReactorId};
 use fusionfb_input::{InputEvent, InputSource, OutputMap, Position, Synthetic};
 use fusionfb_protocol::{self as proto, Injected};
 use tracing::warn;
@@ -245,7 +245,7 @@ impl Server {
     }
 
     /// The reactor of a window or a surface (one id space).
-    pub(crate) fn reactor_of(&self, id: u32) -> Option<u32> {
+    pub(crate) fn reactor_of(&self, id: u32) -> Option<ReactorId> {
         match self.windows.iter().find(|w| w.id == id) {
             Some(w) => Some(w.reactor),
             None => self.surfaces.get(&id).map(|s| s.reactor),
@@ -269,7 +269,7 @@ impl Server {
     }
 
     /// The reactor of a window, or of an exclusively held layer's surface.
-    pub(crate) fn target(&self, id: u32) -> Option<u32> {
+    pub(crate) fn target(&self, id: u32) -> Option<ReactorId> {
         if let Some(w) = self.windows.iter().find(|w| w.id == id) {
             return Some(w.reactor);
         }

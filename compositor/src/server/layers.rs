@@ -9,7 +9,7 @@
 //! glass. An exclusive layer is the glass as it is: no output transform. When the holder
 //! releases it or dies, the master takes the plane back and composes again.
 
-use fusion::Error;
+use fusion::{Error, FusioneeId, ReactorId};
 use fusionfb_protocol as proto;
 use gfx_drivers::backend::{PlaneId, PlaneKind};
 use gfx_drivers::Format;
@@ -58,7 +58,7 @@ pub(crate) struct LayerState {
     /// Where its descriptor lives in the master's read-only pool.
     pub descriptor: fusion::pool::ShmHandle,
     /// Its reactor (announces `Configure` when the descriptor changes).
-    pub reactor: u32,
+    pub reactor: ReactorId,
     /// What was last published there.
     pub published: Option<proto::LayerDescriptor>,
 }
@@ -85,7 +85,7 @@ impl Server {
     /// Gives `who` layer `id` exclusively; answers like a surface creation.
     pub(crate) fn layer_acquire(
         &mut self,
-        who: u32,
+        who: FusioneeId,
         id: u32,
     ) -> fusion::Result<(proto::SurfaceInfo, Vec<std::os::fd::OwnedFd>)> {
         let (w, h) = self.physical_size();

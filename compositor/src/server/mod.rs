@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 use calloop::generic::Generic;
 use calloop::timer::{TimeoutAction, Timer};
 use calloop::{EventLoop, Interest, LoopHandle, Mode, PostAction, RegistrationToken};
-use fusion::{Master, MasterEvent, WorldConfig};
+use fusion::{FusioneeId, Master, MasterEvent, ObjectId, ReactorId, WorldConfig};
 use fusionfb_protocol::{self as proto, Event};
 use gfx_drivers::backend::{Backend, BackendEvent, OutputId, PlaneId, PlaneKind, PlaneUpdate};
 use gfx_drivers::{Buffer, Format};
@@ -96,9 +96,9 @@ pub enum ServerError {
 }
 
 pub(crate) struct SurfaceState {
-    pub owner: u32,
-    pub object: u32,
-    pub reactor: u32,
+    pub owner: FusioneeId,
+    pub object: ObjectId,
+    pub reactor: ReactorId,
     pub buffers: Vec<Buffer>,
     pub front: Option<u8>,
     /// Flipped, waiting for the frame that shows it to be presented.
@@ -114,9 +114,9 @@ pub(crate) struct SurfaceState {
 
 pub(crate) struct WindowState {
     pub id: u32,
-    pub owner: u32,
-    pub object: u32,
-    pub reactor: u32,
+    pub owner: FusioneeId,
+    pub object: ObjectId,
+    pub reactor: ReactorId,
     pub surface: u32,
     pub layer: u32,
     pub x: i32,
@@ -626,11 +626,11 @@ impl Server {
 
     /// Announces an event on a reactor (lossy: a client that does not read loses old ones
     /// and is told so).
-    pub(crate) fn announce(&mut self, reactor: u32, event: &Event) {
+    pub(crate) fn announce(&mut self, reactor: ReactorId, event: &Event) {
         match fusion::call::encode(event) {
             Ok(bytes) => {
                 if let Err(e) = self.master.reactor_dispatch(reactor, 0, &bytes, false) {
-                    debug!(reactor, "event not delivered: {e}");
+                    debug!(%reactor, "event not delivered: {e}");
                 }
             }
             Err(e) => warn!("cannot encode an event: {e}"),
@@ -638,7 +638,7 @@ impl Server {
     }
 
     /// A slave left or died: everything it showed disappears at once.
-    fn forget(&mut self, owner: u32) {
+    fn forget(&mut self, owner: FusioneeId) {
         let windows: Vec<u32> = self
             .windows
             .iter()

@@ -25,7 +25,7 @@ const LAYER_RING: usize = 16;
 pub(super) fn layer_slot(
     master: &mut Master,
     id: u32,
-) -> Result<(fusion::pool::ShmHandle, u32), fusion::Error> {
+) -> Result<(fusion::pool::ShmHandle, fusion::ReactorId), fusion::Error> {
     let descriptor = master
         .pool_mut(fusion::master::MAIN_POOL)
         .ok_or_else(|| fusion::Error::NotFound("main pool".into()))?
@@ -56,7 +56,7 @@ impl Server {
             exclusive_owner: l
                 .exclusive
                 .and_then(|s| self.surfaces.get(&s))
-                .map_or(0, |s| s.owner),
+                .map_or(fusion::FusioneeId(0), |s| s.owner),
             windows: self.windows.iter().filter(|w| w.layer == l.spec.id).count() as u32,
             z: z as u32,
         }

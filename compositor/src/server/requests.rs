@@ -5,7 +5,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use fusion::wire::MASTER_ID;
-use fusion::{CallIn, Error};
+use fusion::{CallIn, Error, FusioneeId, ObjectId, ReactorId};
 use fusionfb_protocol::{self as proto, Reply, Request, WindowChange};
 use gfx_drivers::{Buffer, Format};
 
@@ -133,7 +133,7 @@ impl Server {
         }
     }
 
-    fn owned_surface(&self, who: u32, id: u32) -> fusion::Result<&SurfaceState> {
+    fn owned_surface(&self, who: FusioneeId, id: u32) -> fusion::Result<&SurfaceState> {
         match self.surfaces.get(&id) {
             Some(s) if s.owner == who || who == MASTER_ID => Ok(s),
             Some(_) => Err(Error::Access(format!("surface {id} is not yours"))),
@@ -141,7 +141,7 @@ impl Server {
         }
     }
 
-    fn owned_window(&self, who: u32, id: u32) -> fusion::Result<usize> {
+    fn owned_window(&self, who: FusioneeId, id: u32) -> fusion::Result<usize> {
         match self.windows.iter().position(|w| w.id == id) {
             Some(i) if self.windows[i].owner == who || who == MASTER_ID => Ok(i),
             Some(_) => Err(Error::Access(format!("window {id} is not yours"))),
@@ -151,7 +151,7 @@ impl Server {
 
     fn surface_create(
         &mut self,
-        who: u32,
+        who: FusioneeId,
         width: u32,
         height: u32,
         format: u32,
@@ -181,10 +181,10 @@ impl Server {
     /// reactor and the block.
     fn described_object(
         &mut self,
-        who: u32,
+        who: FusioneeId,
         class: &str,
         size: usize,
-    ) -> fusion::Result<(u32, u32, fusion::pool::ShmHandle)> {
+    ) -> fusion::Result<(ObjectId, ReactorId, fusion::pool::ShmHandle)> {
         let master = self.master();
         let descriptor = master
             .pool_mut(fusion::master::MAIN_POOL)
@@ -215,7 +215,7 @@ impl Server {
     /// to hand over.
     pub(super) fn register_surface(
         &mut self,
-        who: u32,
+        who: FusioneeId,
         bufs: Vec<Buffer>,
     ) -> fusion::Result<(proto::SurfaceInfo, Vec<OwnedFd>)> {
         let fds = bufs
@@ -258,7 +258,7 @@ impl Server {
 
     fn surface_flip(
         &mut self,
-        who: u32,
+        who: FusioneeId,
         id: u32,
         buffer: u8,
         damage: Vec<proto::Rect<proto::Buffer>>,
@@ -305,7 +305,7 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     fn window_create(
         &mut self,
-        who: u32,
+        who: FusioneeId,
         surface: u32,
         layer: u32,
         x: i32,
@@ -361,7 +361,7 @@ impl Server {
         }))
     }
 
-    fn window_set(&mut self, who: u32, id: u32, change: WindowChange) -> fusion::Result<()> {
+    fn window_set(&mut self, who: FusioneeId, id: u32, change: WindowChange) -> fusion::Result<()> {
         let i = self.owned_window(who, id)?;
         let before = self.window_rect(&self.windows[i]);
         let was_visible = self.windows[i].visible;

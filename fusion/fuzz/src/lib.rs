@@ -1,6 +1,7 @@
 //! Shared pieces of the fuzz targets: the call-payload type the `call_payload` target decodes,
 //! and the sample values the seed generator (`examples/gen_seeds.rs`) encodes.
 
+use fusion::{CallId, CallSerial, FusioneeId, ObjectId, PoolId, ReactorId, RefId};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -95,7 +96,7 @@ pub enum WindowCall {
 /// Valid messages of every top-level kind, encoded as seeds for the `decode` target.
 pub fn sample_messages() -> Vec<Message> {
     let handle = ShmHandle {
-        pool: 2,
+        pool: PoolId(2),
         offset: 4096,
         len: 640 * 480 * 4,
     };
@@ -107,17 +108,17 @@ pub fn sample_messages() -> Vec<Message> {
             name: "df_window".into(),
         },
         Message::Welcome(Welcome {
-            id: 7,
+            id: FusioneeId(7),
             master_pid: 1234,
             api_minor: API_MINOR,
             pools: vec![
                 PoolInfo {
-                    id: 1,
+                    id: PoolId(1),
                     name: "locks".into(),
                     writable: true,
                 },
                 PoolInfo {
-                    id: 2,
+                    id: PoolId(2),
                     name: "surfaces".into(),
                     writable: false,
                 },
@@ -134,7 +135,7 @@ pub fn sample_messages() -> Vec<Message> {
         Message::Request {
             serial: 2,
             req: Request::CallExecute {
-                call: 3,
+                call: CallId(3),
                 arg: -1,
                 payload: vec![1, 2, 3, 4],
             },
@@ -170,12 +171,12 @@ pub fn sample_messages() -> Vec<Message> {
         Message::Reply {
             serial: 6,
             result: Ok(Response::Object(fusion::wire::ObjectInfo {
-                id: 9,
+                id: ObjectId(9),
                 class: "Surface".into(),
                 state: fusion::wire::ObjectState::Active,
-                reactor: 4,
-                r#ref: 5,
-                owners: vec![1, 7],
+                reactor: ReactorId(4),
+                r#ref: RefId(5),
+                owners: vec![FusioneeId(1), FusioneeId(7)],
                 data: Some(handle),
             })),
         },
@@ -185,31 +186,31 @@ pub fn sample_messages() -> Vec<Message> {
         },
         Message::OneWay(vec![
             Request::RefUp {
-                r: 3,
+                r: RefId(3),
                 global: false,
             },
             Request::ReactorDispatch {
-                reactor: 4,
+                reactor: ReactorId(4),
                 channel: 0,
                 to_self: false,
                 payload: vec![9; 16],
             },
             Request::RefDown {
-                r: 3,
+                r: RefId(3),
                 global: false,
             },
         ]),
         Message::Event(Event::Call {
-            serial: 11,
-            call: 3,
-            caller: 7,
+            serial: CallSerial(11),
+            call: CallId(3),
+            caller: FusioneeId(7),
             arg: 0,
             payload: b"hi".to_vec(),
             oneway: false,
         }),
         Message::Event(Event::LeaveRequested { timeout_ms: 500 }),
         Message::CallReturn {
-            serial: 11,
+            serial: CallSerial(11),
             result: Ok(vec![2, b'o', b'k']),
         },
     ]
@@ -229,7 +230,7 @@ pub fn sample_calls() -> Vec<WindowCall> {
             format: PixelFormat::Argb,
             caps: 0x11,
             surface: Some(ShmHandle {
-                pool: 2,
+                pool: PoolId(2),
                 offset: 0,
                 len: 640 * 480 * 4,
             }),

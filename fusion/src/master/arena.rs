@@ -169,23 +169,29 @@ mod tests {
     #[test]
     fn first_initialises_others_wait_last_shuts_down() {
         let mut a = Arenas::default();
-        assert_eq!(a.enter("core", 2, 1).unwrap(), Some(true));
-        assert_eq!(a.enter("core", 3, 5).unwrap(), None);
-        a.set_field("core", 2, "root", vec![1]).unwrap();
-        assert_eq!(a.ready("core", 2).unwrap(), vec![(3, 5, false)]);
+        assert_eq!(a.enter("core", FusioneeId(2), 1).unwrap(), Some(true));
+        assert_eq!(a.enter("core", FusioneeId(3), 5).unwrap(), None);
+        a.set_field("core", FusioneeId(2), "root", vec![1]).unwrap();
+        assert_eq!(
+            a.ready("core", FusioneeId(2)).unwrap(),
+            vec![(FusioneeId(3), 5, false)]
+        );
         assert_eq!(a.get_field("core", "root").unwrap(), vec![1]);
-        assert!(!a.exit("core", 2).unwrap().0);
-        assert!(a.exit("core", 3).unwrap().0);
+        assert!(!a.exit("core", FusioneeId(2)).unwrap().0);
+        assert!(a.exit("core", FusioneeId(3)).unwrap().0);
         assert!(a.get_field("core", "root").is_err());
     }
 
     #[test]
     fn dead_initialiser_hands_over() {
         let mut a = Arenas::default();
-        a.enter("core", 2, 1).unwrap();
-        a.set_field("core", 2, "half", vec![0]).unwrap();
-        a.enter("core", 3, 8).unwrap();
-        assert_eq!(a.fusionee_gone(2), vec![(3, 8, true)]);
+        a.enter("core", FusioneeId(2), 1).unwrap();
+        a.set_field("core", FusioneeId(2), "half", vec![0]).unwrap();
+        a.enter("core", FusioneeId(3), 8).unwrap();
+        assert_eq!(
+            a.fusionee_gone(FusioneeId(2)),
+            vec![(FusioneeId(3), 8, true)]
+        );
         assert!(a.get_field("core", "half").is_err());
     }
 }

@@ -144,7 +144,7 @@ impl Master {
                 .store(control::MAGIC, std::sync::atomic::Ordering::Relaxed);
             map.atomic_u32(control::ID_OFFSET)
                 .expect("header")
-                .store(id, std::sync::atomic::Ordering::Relaxed);
+                .store(id.0, std::sync::atomic::Ordering::Relaxed);
             Ok((fd, map, sys::eventfd()?, sys::eventfd()?))
         })();
         let (control_fd, control, doorbell, wake) = match built {
@@ -182,12 +182,12 @@ impl Master {
         drop(fds);
         let _ = self
             .poller()
-            .add(sock.as_fd(), ((id as u64) << 8) | KIND_SOCKET);
+            .add(sock.as_fd(), (u64::from(id.0) << 8) | KIND_SOCKET);
         let _ = self
             .poller()
-            .add_edge(doorbell.as_fd(), ((id as u64) << 8) | KIND_DOORBELL);
+            .add_edge(doorbell.as_fd(), (u64::from(id.0) << 8) | KIND_DOORBELL);
         let exe = sys::exe_of(cred.pid);
-        info!(fusionee = id, pid = cred.pid, %exe, name = %name, "entered");
+        info!(fusionee = %id, pid = cred.pid, %exe, name = %name, "entered");
         self.conns.insert(
             id,
             Conn {
@@ -242,7 +242,7 @@ impl Master {
 
     /// Counts a protocol violation: an error reply, and a disconnect after too many.
     pub(crate) fn strike(&mut self, id: FusioneeId, e: Error) {
-        warn!(fusionee = id, "protocol violation: {e}");
+        warn!(fusionee = %id, "protocol violation: {e}");
         self.reply(id, 0, Err(e));
         let Some(c) = self.conns.get_mut(&id) else {
             return;
@@ -295,7 +295,7 @@ impl Master {
             Ok(Some((bytes, fds))) => {
                 if !fds.is_empty() {
                     debug!(
-                        fusionee = id,
+                        fusionee = %id,
                         "descriptors in a call-slot answer are dropped"
                     );
                 }

@@ -54,7 +54,7 @@ impl Master {
                     if let Outcome::Now(Err(e), _) =
                         self.handle_request(id, 0, req, fds.take().unwrap_or_default())
                     {
-                        warn!(fusionee = id, "one-way request failed: {e}");
+                        warn!(fusionee = %id, "one-way request failed: {e}");
                     }
                 }
             }
@@ -63,7 +63,7 @@ impl Master {
                 // Its caller left (or the call was destroyed) before the answer came.
                 _ if self.orphans.get(&serial) == Some(&id) => {
                     self.orphans.remove(&serial);
-                    tracing::debug!(fusionee = id, serial, "late answer to an abandoned call");
+                    tracing::debug!(fusionee = %id, %serial, "late answer to an abandoned call");
                 }
                 _ => self.strike(
                     id,
@@ -98,7 +98,7 @@ impl Master {
                 if self.calls.values().filter(|c| c.owner == id).count() >= 4096 {
                     return Err(Error::Quota("calls".into())).into();
                 }
-                Ok(Response::Id(self.new_call(&name, id))).into()
+                Ok(Response::Id(self.new_call(&name, id).0)).into()
             }
             Request::CallDestroy(call) => match self.calls.get(&call) {
                 Some(c) if c.owner == id => unit(self.call_destroy(call)),
@@ -109,7 +109,7 @@ impl Master {
                 .calls
                 .iter()
                 .find(|(_, c)| c.name == name)
-                .map(|(&k, _)| Response::Id(k))
+                .map(|(&k, _)| Response::Id(k.0))
                 .ok_or_else(|| Error::NotFound(format!("call {name:?}")))
                 .into(),
             Request::CallExecute { call, arg, payload } => {
@@ -136,7 +136,7 @@ impl Master {
                 lossless,
             } => self
                 .reactor_create_for(id, &name, msg_size as usize, capacity as usize, lossless)
-                .map(Response::Id)
+                .map(|r| Response::Id(r.0))
                 .into(),
             Request::ReactorDestroy(r) => unit(self.reactor_destroy_by(id, r)),
             Request::ReactorAttach { reactor, channel } => {
@@ -167,7 +167,7 @@ impl Master {
                 if mine >= MAX_REFS_PER_SLAVE {
                     return Err(Error::Quota(format!("{mine} refs"))).into();
                 }
-                Ok(Response::Id(self.refs.create(&name, id))).into()
+                Ok(Response::Id(self.refs.create(&name, id).0)).into()
             }
             Request::RefUp { r, global } => unit(self.refs.up(r, id, global)),
             Request::RefDown { r, global } => match self.refs.down(r, id, global) {
@@ -221,7 +221,7 @@ impl Master {
                 if mine >= MAX_PROPERTIES_PER_SLAVE {
                     return Err(Error::Quota(format!("{mine} properties"))).into();
                 }
-                Ok(Response::Id(self.properties.create(&name, id))).into()
+                Ok(Response::Id(self.properties.create(&name, id).0)).into()
             }
             Request::PropertyLease(p) | Request::PropertyPurchase(p) => {
                 let want = if matches!(req, Request::PropertyLease(_)) {
@@ -347,14 +347,14 @@ impl Master {
                 if mine >= MAX_LOCKS_PER_SLAVE {
                     return Err(Error::Quota(format!("{mine} locks"))).into();
                 }
-                self.lock_alloc(&name, id).map(Response::Id).into()
+                self.lock_alloc(&name, id).map(|l| Response::Id(l.0)).into()
             }
             Request::SkirmishDestroy(idx) => {
-                match self.lock_names.get(idx as usize).cloned().flatten() {
+                match self.lock_names.get(idx.0 as usize).cloned().flatten() {
                     Some((_, creator)) if creator == id => {
                         let pool = self.pools.get(&LOCK_POOL).expect("lock pool");
                         let _ = crate::skirmish::destroy_slot(pool.map(), self.lock_table, idx);
-                        self.lock_names[idx as usize] = None;
+                        self.lock_names[idx.0 as usize] = None;
                         Ok(Response::Unit).into()
                     }
                     Some(_) => Err(Error::Access(format!("lock {idx} is not yours"))).into(),
@@ -363,7 +363,10 @@ impl Master {
             }
 
             Request::ObjectGet(obj) => self.object_info_for(id, obj).map(Response::Object).into(),
-            Request::ObjectList(class) => Ok(Response::Ids(self.object_list(&class))).into(),
+            Request::ObjectList(class) => Ok(Response::Ids(
+                self.object_list(&class).into_iter().map(|o| o.0).collect(),
+            ))
+            .into(),
         }
     }
 

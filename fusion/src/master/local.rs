@@ -103,7 +103,7 @@ impl Master {
         let (victim, answers) = self.properties.holdup(p, Instant::now())?;
         if let Some(v) = victim {
             if let Some(c) = self.conns.get(&v) {
-                tracing::warn!(fusionee = v, property = p, "holdup: killing the purchaser");
+                tracing::warn!(fusionee = %v, property = %p, "holdup: killing the purchaser");
                 c.kill();
             }
         }
@@ -179,7 +179,7 @@ impl Master {
             .into_iter()
             .filter(|l| {
                 self.lock_names
-                    .get(l.index as usize)
+                    .get(l.index.0 as usize)
                     .is_some_and(|n| n.is_some())
             })
             .collect();

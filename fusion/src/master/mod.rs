@@ -25,7 +25,7 @@
 //! use fusion::{Master, WorldConfig};
 //! let mut master = Master::create(WorldConfig::new("example")).unwrap();
 //! let echo = master.call_create("echo", |_m, call| fusion::CallOutcome::Return(call.payload.clone(), vec![]));
-//! master.set_root(echo.to_le_bytes().to_vec());
+//! master.set_root(echo.0.to_le_bytes().to_vec());
 //! loop {
 //!     master.dispatch(None).unwrap();
 //! }
@@ -51,7 +51,7 @@ pub use crate::call::{CallIn, CallOutcome};
 use crate::pool::{PoolAccess, ShmPool};
 use crate::skirmish;
 use crate::sys;
-use crate::wire::{CallId, FusioneeId, MASTER_ID};
+use crate::wire::{CallId, CallSerial, FusioneeId, PoolId, SkirmishId, MASTER_ID};
 use crate::world::WorldConfig;
 use crate::{Error, Result};
 
@@ -72,7 +72,7 @@ pub const MAX_QUEUED_CALLS: usize = 4096;
 /// Default limit of pending calls per caller and call.
 pub const DEFAULT_CALL_QUOTA: u32 = 256;
 /// The caller id of calls the world makes by itself (ref watches, dispatch callbacks).
-pub(crate) const SYSTEM: FusioneeId = 0;
+pub(crate) const SYSTEM: FusioneeId = crate::wire::SYSTEM_ID;
 /// Most abandoned calls remembered (beyond that, a late answer counts as a violation).
 const MAX_ORPHANS: usize = 1 << 16;
 /// Departed fusionees of one live process whose release waits for its exit; beyond, the
@@ -85,9 +85,9 @@ pub const MAX_DEPARTED_PER_PROCESS: usize = 16;
 pub const MAX_DEPARTED_PROCESSES_PER_UID: usize = 64;
 
 /// Pool id of the main pool.
-pub const MAIN_POOL: u32 = 0;
+pub const MAIN_POOL: PoolId = PoolId(0);
 /// Pool id of the lock pool.
-pub const LOCK_POOL: u32 = 1;
+pub const LOCK_POOL: PoolId = PoolId(1);
 
 const TOKEN_LISTENER: u64 = 0;
 const KIND_SOCKET: u64 = 1;
@@ -107,7 +107,7 @@ pub enum MasterEvent {
     /// A call the master executed in a slave (see [`Master::call_execute_async`]) returned.
     CallReturned {
         /// The serial `call_execute_async` gave.
-        serial: u32,
+        serial: CallSerial,
         /// What the slave answered.
         result: Result<Vec<u8>, Error>,
     },
@@ -154,7 +154,7 @@ pub struct Master {
     poller: sys::Poller,
     pid: u32,
     next_id: FusioneeId,
-    next_serial: u32,
+    next_serial: CallSerial,
     pub(crate) conns: BTreeMap<FusioneeId, Conn>,
     /// Departed fusionees whose process still runs, by pid: their locks and blocks are
     /// released when the process's one pidfd says it exited.
@@ -167,7 +167,7 @@ pub struct Master {
     /// Handshakes dropped for the flood cap since the last warning, and when that was: a
     /// flood is one warning a second, not one per connection.
     handshakes_dropped: (u64, Option<Instant>),
-    pub(crate) pools: BTreeMap<u32, ShmPool>,
+    pub(crate) pools: BTreeMap<PoolId, ShmPool>,
     pub(crate) lock_names: Vec<Option<(String, FusioneeId)>>,
     pub(crate) lock_table: usize,
     pub(crate) calls: BTreeMap<CallId, CallEntry>,
@@ -177,10 +177,10 @@ pub struct Master {
     /// Executions of queued calls, oldest first ([`Master::next_call`]).
     calls_in: VecDeque<CallIn>,
     next_call: CallId,
-    pub(crate) pending: HashMap<u32, Pending>,
+    pub(crate) pending: HashMap<CallSerial, Pending>,
     /// Calls whose caller left before the answer: serial → callee. A late answer to one is
     /// dropped quietly instead of counting as a protocol violation of the (innocent) callee.
-    pub(crate) orphans: HashMap<u32, FusioneeId>,
+    pub(crate) orphans: HashMap<CallSerial, FusioneeId>,
     pub(crate) reactors: reactors::Reactors,
     pub(crate) refs: refs::Refs,
     pub(crate) properties: property::Properties,
@@ -275,7 +275,7 @@ impl Master {
             poller,
             pid: sys::getpid(),
             next_id: MASTER_ID,
-            next_serial: 0,
+            next_serial: CallSerial(0),
             conns: BTreeMap::new(),
             departed: BTreeMap::new(),
             departed_seq: 0,
@@ -289,7 +289,7 @@ impl Master {
             handlers: HashMap::new(),
             queued_calls: Default::default(),
             calls_in: VecDeque::new(),
-            next_call: 0,
+            next_call: CallId(0),
             pending: HashMap::new(),
             orphans: HashMap::new(),
             reactors: Default::default(),
@@ -356,8 +356,8 @@ impl Master {
         self.events.push_back(e);
     }
 
-    pub(crate) fn serial(&mut self) -> u32 {
-        self.next_serial = self.next_serial.wrapping_add(1).max(1);
+    pub(crate) fn serial(&mut self) -> CallSerial {
+        self.next_serial = CallSerial(self.next_serial.0.wrapping_add(1).max(1));
         self.next_serial
     }
 
@@ -372,12 +372,12 @@ impl Master {
                 self.accept_all();
                 continue;
             }
-            let id = (token >> 8) as FusioneeId;
+            let upper = (token >> 8) as u32;
             match token & 0xff {
-                KIND_SOCKET => self.read_conn(id),
-                KIND_DOORBELL => self.doorbell(id),
+                KIND_SOCKET => self.read_conn(FusioneeId(upper)),
+                KIND_DOORBELL => self.doorbell(FusioneeId(upper)),
                 // A departed process's pidfd: the upper bits are its pid.
-                KIND_PIDFD => self.exited(id),
+                KIND_PIDFD => self.exited(upper),
                 _ => {
                     // A handshaking socket: index in the upper bits.
                     self.read_handshakes();
@@ -444,7 +444,7 @@ impl Master {
             .map(|(&id, _)| id)
             .collect();
         for id in overdue {
-            warn!(fusionee = id, "did not leave in time: killing it");
+            warn!(fusionee = %id, "did not leave in time: killing it");
             if let Some(c) = self.conns.get_mut(&id) {
                 c.kill_at = None;
                 c.kill();
@@ -552,7 +552,7 @@ impl Master {
     pub(crate) fn send(&self, to: FusioneeId, msg: &crate::wire::Message, fds: &[BorrowedFd<'_>]) {
         if let Some(c) = self.conns.get(&to) {
             if let Err(e) = self.send_raw(c.sock.as_fd(), msg, fds) {
-                debug!(fusionee = to, "send failed: {e}");
+                debug!(fusionee = %to, "send failed: {e}");
             }
         }
     }
@@ -589,7 +589,7 @@ impl Master {
     }
 
     pub(crate) fn new_call(&mut self, name: &str, owner: FusioneeId) -> CallId {
-        self.next_call += 1;
+        self.next_call = self.next_call.next();
         self.calls.insert(
             self.next_call,
             CallEntry {
@@ -609,7 +609,7 @@ impl Master {
             .calls
             .get_mut(&call)
             .ok_or_else(|| Error::NotFound(format!("call {call}")))?;
-        if caller == 0 {
+        if caller == SYSTEM {
             c.default_quota = limit;
         } else {
             c.quota.insert(caller, limit);
@@ -636,7 +636,7 @@ impl Master {
     }
 
     /// Remembers that the answer to `serial` from `callee` is no longer awaited.
-    pub(crate) fn orphan(&mut self, serial: u32, callee: FusioneeId) {
+    pub(crate) fn orphan(&mut self, serial: CallSerial, callee: FusioneeId) {
         if self.orphans.len() < MAX_ORPHANS {
             self.orphans.insert(serial, callee);
         }
@@ -645,7 +645,7 @@ impl Master {
     /// Answers a call whose handler returned [`CallOutcome::Later`].
     pub fn call_return(
         &mut self,
-        serial: u32,
+        serial: CallSerial,
         result: Result<Vec<u8>>,
         fds: Vec<OwnedFd>,
     ) -> Result<()> {
@@ -671,9 +671,16 @@ impl Master {
 
     /// Executes a call asynchronously; its answer arrives as [`MasterEvent::CallReturned`]
     /// with the returned serial (or `PeerGone` if the owner dies first).
-    pub fn call_execute_async(&mut self, call: CallId, arg: i32, payload: Vec<u8>) -> Result<u32> {
+    pub fn call_execute_async(
+        &mut self,
+        call: CallId,
+        arg: i32,
+        payload: Vec<u8>,
+    ) -> Result<CallSerial> {
         let serial = self.serial();
-        self.execute(MASTER_ID, serial, call, arg, payload, Vec::new(), false)?;
+        // The master is the caller: its "request serial" is this call serial (see
+        // `finish_pending`).
+        self.execute(MASTER_ID, serial.0, call, arg, payload, Vec::new(), false)?;
         Ok(serial)
     }
 
@@ -797,7 +804,7 @@ impl Master {
     }
 
     /// Serials of the pending calls that match.
-    fn pending_where(&self, pred: impl Fn(&Pending) -> bool) -> Vec<u32> {
+    fn pending_where(&self, pred: impl Fn(&Pending) -> bool) -> Vec<CallSerial> {
         self.pending
             .iter()
             .filter(|(_, p)| pred(p))
@@ -808,7 +815,7 @@ impl Master {
     /// Delivers a call's answer to whoever waits for it.
     pub(crate) fn finish_pending(
         &mut self,
-        serial: u32,
+        serial: CallSerial,
         result: Result<Vec<u8>>,
         fds: Vec<OwnedFd>,
     ) {
@@ -816,8 +823,9 @@ impl Master {
             return;
         };
         if p.caller == MASTER_ID {
+            // The master's calls wait under the serial `call_execute_async` gave.
             self.push_event(MasterEvent::CallReturned {
-                serial: p.caller_serial,
+                serial: CallSerial(p.caller_serial),
                 result,
             });
             return;
@@ -863,7 +871,7 @@ impl Master {
         };
         self.poller.delete(conn.sock.as_fd());
         self.poller.delete(conn.doorbell.as_fd());
-        info!(fusionee = id, pid = conn.cred.pid, exe = %conn.exe, "left: {why}");
+        info!(fusionee = %id, pid = conn.cred.pid, exe = %conn.exe, "left: {why}");
         // 1. Locks and 7. shared memory: at once if its process is gone (or is our own); a
         // live process keeps its mappings, so it could still write where it held a lock or
         // a block: those wait until it has exited (its pidfd tells us).
@@ -890,7 +898,7 @@ impl Master {
         for s in waiting {
             self.finish_pending(s, Err(Error::PeerGone(id)), Vec::new());
         }
-        let abandoned: Vec<(u32, FusioneeId)> = self
+        let abandoned: Vec<(CallSerial, FusioneeId)> = self
             .pending
             .iter()
             .filter(|(_, p)| p.caller == id)
@@ -934,7 +942,7 @@ impl Master {
         if let Some(pool) = self.pools.get(&LOCK_POOL) {
             let released = skirmish::release_dead(pool.map(), self.lock_table, LOCK_SLOTS, id);
             if !released.is_empty() {
-                warn!(fusionee = id, locks = ?released, "released locks of a departed owner");
+                warn!(fusionee = %id, locks = ?released, "released locks of a departed owner");
             }
         }
     }
@@ -945,7 +953,7 @@ impl Master {
             let (blocks, bytes) = pool.reclaim(id);
             if blocks > 0 {
                 debug!(
-                    fusionee = id,
+                    fusionee = %id,
                     pool = pool.name(),
                     blocks,
                     bytes,
@@ -975,13 +983,13 @@ impl Master {
         }
         if let Some(d) = self.departed.get_mut(&pid) {
             d.ids.push_back(id);
-            debug!(fusionee = id, pid, "its locks and memory wait for its exit");
+            debug!(fusionee = %id, pid, "its locks and memory wait for its exit");
             if d.ids.len() > MAX_DEPARTED_PER_PROCESS {
                 let oldest = d.ids.pop_front().expect("over the cap");
                 if !std::mem::replace(&mut d.warned, true) {
                     warn!(
                         pid,
-                        fusionee = oldest,
+                        fusionee = %oldest,
                         "process keeps entering and leaving: releasing the locks and memory \
                          of its oldest departed fusionees while it still runs (at most \
                          {MAX_DEPARTED_PER_PROCESS} wait for its exit)"
@@ -1003,7 +1011,7 @@ impl Master {
             conn.pidfd = Some(fd);
             return false;
         }
-        debug!(fusionee = id, pid, "its locks and memory wait for its exit");
+        debug!(fusionee = %id, pid, "its locks and memory wait for its exit");
         self.departed_seq += 1;
         self.departed.insert(
             pid,
@@ -1066,7 +1074,7 @@ impl Master {
                     // Caller 0: the system, not the master (see `CallIn::caller`).
                     if let Err(e) = self.execute(SYSTEM, 0, call, arg, Vec::new(), Vec::new(), true)
                     {
-                        debug!(call, "ref watch call failed: {e}");
+                        debug!(%call, "ref watch call failed: {e}");
                     }
                 }
                 refs::Fired::Watch(_, refs::Watch::Object(obj)) => {
@@ -1092,18 +1100,22 @@ impl Master {
     }
 
     /// A pool by id.
-    pub fn pool(&self, id: u32) -> Option<&ShmPool> {
+    pub fn pool(&self, id: PoolId) -> Option<&ShmPool> {
         self.pools.get(&id)
     }
 
     /// A pool by id, mutably (allocations by the master itself).
-    pub fn pool_mut(&mut self, id: u32) -> Option<&mut ShmPool> {
+    pub fn pool_mut(&mut self, id: PoolId) -> Option<&mut ShmPool> {
         self.pools.get_mut(&id)
     }
 
     /// Creates a pool; slaves map it on first use.
-    pub fn pool_create(&mut self, name: &str, size: usize, access: PoolAccess) -> Result<u32> {
-        let id = self.pools.keys().next_back().map_or(0, |k| k + 1);
+    pub fn pool_create(&mut self, name: &str, size: usize, access: PoolAccess) -> Result<PoolId> {
+        let id = self
+            .pools
+            .keys()
+            .next_back()
+            .map_or(PoolId(0), |k| k.next());
         let pool = ShmPool::create(id, name, size, access)?;
         self.pools.insert(id, pool);
         Ok(id)
@@ -1116,15 +1128,16 @@ impl Master {
         skirmish::Skirmish::new(pool.shared_map(), self.lock_table, idx, MASTER_ID)
     }
 
-    pub(crate) fn lock_alloc(&mut self, name: &str, creator: FusioneeId) -> Result<u32> {
+    pub(crate) fn lock_alloc(&mut self, name: &str, creator: FusioneeId) -> Result<SkirmishId> {
         let idx = self
             .lock_names
             .iter()
             .position(|s| s.is_none())
-            .ok_or_else(|| Error::Quota("lock table full".into()))? as u32;
+            .ok_or_else(|| Error::Quota("lock table full".into()))?;
+        let idx = SkirmishId(u32::try_from(idx).expect("LOCK_SLOTS fits in u32"));
         let pool = self.pools.get(&LOCK_POOL).expect("lock pool");
         skirmish::init_slot(pool.map(), self.lock_table, idx, name)?;
-        self.lock_names[idx as usize] = Some((name.to_string(), creator));
+        self.lock_names[idx.0 as usize] = Some((name.to_string(), creator));
         Ok(idx)
     }
 
@@ -1145,7 +1158,7 @@ impl Master {
     }
 
     pub(crate) fn next_fusionee_id(&mut self) -> FusioneeId {
-        self.next_id += 1;
+        self.next_id = self.next_id.next();
         self.next_id
     }
 }

@@ -78,7 +78,7 @@ impl Master {
         if !self.objects.classes.contains_key(class) {
             return Err(Error::NotFound(format!("object class {class:?}")));
         }
-        self.objects.next += 1;
+        self.objects.next = self.objects.next.next();
         let id = self.objects.next;
         let reactor = self.reactor_create(&format!("{class}/{id}"), msg_size, 64, false)?;
         let r = self.refs.create(&format!("{class}/{id}"), MASTER_ID);
@@ -229,7 +229,7 @@ impl Master {
                 .is_some_and(|o| self.refs.total(o.r#ref) > 0);
             if zombie {
                 warn!(
-                    object = id,
+                    object = %id,
                     class = name,
                     "destroyed as a zombie (still referenced)"
                 );

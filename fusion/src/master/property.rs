@@ -68,7 +68,7 @@ pub(crate) struct Properties {
 
 impl Properties {
     pub fn create(&mut self, name: &str, creator: FusioneeId) -> PropertyId {
-        self.next += 1;
+        self.next = self.next.next();
         self.props.insert(
             self.next,
             PropEntry {
@@ -247,28 +247,52 @@ mod tests {
     fn lease_purchase_cede() {
         let mut ps = Properties::default();
         let t = Instant::now();
-        let p = ps.create("p", 1);
-        assert_eq!(ps.acquire(p, 2, 1, Want::Lease, t).unwrap(), Got::Now);
-        assert_eq!(ps.acquire(p, 2, 2, Want::Lease, t).unwrap(), Got::Now);
-        assert_eq!(ps.acquire(p, 3, 3, Want::Purchase, t).unwrap(), Got::Queued);
-        assert!(ps.cede(p, 2, t).unwrap().is_empty());
-        assert_eq!(ps.cede(p, 2, t).unwrap(), vec![(3, 3, Ok(()))]);
+        let p = ps.create("p", FusioneeId(1));
+        assert_eq!(
+            ps.acquire(p, FusioneeId(2), 1, Want::Lease, t).unwrap(),
+            Got::Now
+        );
+        assert_eq!(
+            ps.acquire(p, FusioneeId(2), 2, Want::Lease, t).unwrap(),
+            Got::Now
+        );
+        assert_eq!(
+            ps.acquire(p, FusioneeId(3), 3, Want::Purchase, t).unwrap(),
+            Got::Queued
+        );
+        assert!(ps.cede(p, FusioneeId(2), t).unwrap().is_empty());
+        assert_eq!(
+            ps.cede(p, FusioneeId(2), t).unwrap(),
+            vec![(FusioneeId(3), 3, Ok(()))]
+        );
         // Purchased by 3: a lease waits at most 100 ms past the purchase.
-        assert_eq!(ps.acquire(p, 4, 4, Want::Lease, t).unwrap(), Got::Queued);
+        assert_eq!(
+            ps.acquire(p, FusioneeId(4), 4, Want::Lease, t).unwrap(),
+            Got::Queued
+        );
         assert_eq!(ps.next_deadline(), Some(t + LEASE_WAIT));
-        assert_eq!(ps.expire(t + LEASE_WAIT), vec![(4, 4, Err(Error::Busy))]);
-        assert!(ps.cede(p, 4, t).is_err());
+        assert_eq!(
+            ps.expire(t + LEASE_WAIT),
+            vec![(FusioneeId(4), 4, Err(Error::Busy))]
+        );
+        assert!(ps.cede(p, FusioneeId(4), t).is_err());
     }
 
     #[test]
     fn death_cedes_and_holdup_names_the_victim() {
         let mut ps = Properties::default();
         let t = Instant::now();
-        let p = ps.create("p", 1);
-        ps.acquire(p, 2, 1, Want::Purchase, t).unwrap();
-        assert_eq!(ps.acquire(p, 3, 9, Want::Purchase, t).unwrap(), Got::Queued);
-        assert_eq!(ps.fusionee_gone(2, t), vec![(3, 9, Ok(()))]);
+        let p = ps.create("p", FusioneeId(1));
+        ps.acquire(p, FusioneeId(2), 1, Want::Purchase, t).unwrap();
+        assert_eq!(
+            ps.acquire(p, FusioneeId(3), 9, Want::Purchase, t).unwrap(),
+            Got::Queued
+        );
+        assert_eq!(
+            ps.fusionee_gone(FusioneeId(2), t),
+            vec![(FusioneeId(3), 9, Ok(()))]
+        );
         let (victim, _) = ps.holdup(p, t).unwrap();
-        assert_eq!(victim, Some(3));
+        assert_eq!(victim, Some(FusioneeId(3)));
     }
 }

@@ -24,7 +24,7 @@ use crate::pool::ShmHandle;
 pub use crate::reactor::Delivery;
 use crate::reactor::{FLAG_EXCLUDE_ORIGIN, FLAG_WANT_CONSUMED, MAX_CHANNELS};
 use crate::ring::{self, CursorBlock, RingWriter};
-use crate::wire::{Attached, CallId, FusioneeId, ReactorId, Response, MASTER_ID};
+use crate::wire::{Attached, CallId, FusioneeId, ReactionId, ReactorId, Response, MASTER_ID};
 use crate::{Error, Result};
 
 /// Bytes of reactor rings one slave may have the master hold for reactors it created.
@@ -63,7 +63,7 @@ pub(crate) struct ReactorEntry {
     bell: std::os::fd::OwnedFd,
     /// The subscribers' cursor blocks, in `subs` order (what the ring writer reads).
     blocks: Vec<CursorBlock>,
-    local: Vec<(u32, u32, MasterReaction)>,
+    local: Vec<(ReactionId, u32, MasterReaction)>,
     globals: Vec<MasterReaction>,
     pub dispatch_cb: Option<CallId>,
     awaiting: Vec<(u64, u32, Vec<FusioneeId>)>,
@@ -84,7 +84,7 @@ impl ReactorEntry {
 pub(crate) struct Reactors {
     pub map: BTreeMap<ReactorId, ReactorEntry>,
     next: ReactorId,
-    next_reaction: u32,
+    next_reaction: ReactionId,
 }
 
 impl Reactors {
@@ -210,7 +210,7 @@ impl Master {
                 return Err(e.into());
             }
         };
-        self.reactors.next += 1;
+        self.reactors.next = self.reactors.next.next();
         let id = self.reactors.next;
         self.reactors.map.insert(
             id,
@@ -284,11 +284,11 @@ impl Master {
         r: ReactorId,
         channel: u32,
         reaction: impl FnMut(&Delivery<'_>) + 'static,
-    ) -> Result<u32> {
+    ) -> Result<ReactionId> {
         if channel >= MAX_CHANNELS {
             return Err(Error::Invalid(format!("channel {channel}")));
         }
-        self.reactors.next_reaction += 1;
+        self.reactors.next_reaction = self.reactors.next_reaction.next();
         let rid = self.reactors.next_reaction;
         let e = self.live_reactor(r)?;
         e.local.push((rid, channel, Box::new(reaction)));
@@ -296,7 +296,7 @@ impl Master {
     }
 
     /// Detaches a local reaction.
-    pub fn reactor_detach_local(&mut self, r: ReactorId, reaction: u32) -> Result<()> {
+    pub fn reactor_detach_local(&mut self, r: ReactorId, reaction: ReactionId) -> Result<()> {
         let e = self.live_reactor(r)?;
         let before = e.local.len();
         e.local.retain(|(id, _, _)| *id != reaction);
@@ -584,7 +584,7 @@ impl Master {
         // Subscribers' cursor blocks live in their control areas.
         let published = e
             .writer
-            .publish(channel, origin, flags, payload, &e.blocks)?;
+            .publish(channel, origin.0, flags, payload, &e.blocks)?;
         e.dispatched += 1;
         if origin != MASTER_ID || to_self {
             for (_, ch, f) in e.local.iter_mut() {
@@ -632,17 +632,11 @@ impl Master {
             });
         }
         for (cb, channel) in fire {
+            // The argument is the channel, which dispatch checked is below MAX_CHANNELS.
+            let arg = i32::try_from(channel).expect("a channel is below MAX_CHANNELS");
             // Caller 0: the system (see `CallIn::caller`).
-            if let Err(e) = self.execute(
-                super::SYSTEM,
-                0,
-                cb,
-                channel as i32,
-                Vec::new(),
-                Vec::new(),
-                true,
-            ) {
-                debug!(call = cb, "dispatch callback failed: {e}");
+            if let Err(e) = self.execute(super::SYSTEM, 0, cb, arg, Vec::new(), Vec::new(), true) {
+                debug!(call = %cb, "dispatch callback failed: {e}");
             }
         }
     }

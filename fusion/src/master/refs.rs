@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::wire::{CallId, FusioneeId, RefId};
+use crate::wire::{CallId, FusioneeId, ObjectId, RefId};
 use crate::{Error, Result};
 
 /// What a ref's watch does at zero.
@@ -21,7 +21,7 @@ pub(crate) enum Watch {
     /// Execute a call (one-way) with this argument.
     Call(CallId, i32),
     /// Destroy an object of the registry.
-    Object(u32),
+    Object(ObjectId),
 }
 
 #[derive(Debug)]
@@ -54,7 +54,7 @@ pub(crate) struct Refs {
 
 impl Refs {
     pub fn create(&mut self, name: &str, creator: FusioneeId) -> RefId {
-        self.next += 1;
+        self.next = self.next.next();
         let id = self.next;
         self.refs.insert(
             id,
@@ -308,55 +308,60 @@ mod tests {
     #[test]
     fn local_counts_die_with_their_holder() {
         let mut refs = Refs::default();
-        let r = refs.create("r", 1);
-        refs.watch(r, 1, Watch::Call(9, 42)).unwrap();
-        refs.up(r, 2, false).unwrap();
-        refs.up(r, 3, false).unwrap();
-        refs.up(r, 3, false).unwrap();
+        let r = refs.create("r", FusioneeId(1));
+        refs.watch(r, FusioneeId(1), Watch::Call(CallId(9), 42))
+            .unwrap();
+        refs.up(r, FusioneeId(2), false).unwrap();
+        refs.up(r, FusioneeId(3), false).unwrap();
+        refs.up(r, FusioneeId(3), false).unwrap();
         assert_eq!(refs.total(r), 3);
-        assert!(refs.fusionee_gone(3).is_empty());
+        assert!(refs.fusionee_gone(FusioneeId(3)).is_empty());
         assert_eq!(refs.total(r), 1);
         assert_eq!(
-            refs.fusionee_gone(2),
-            vec![Fired::Watch(r, Watch::Call(9, 42))]
+            refs.fusionee_gone(FusioneeId(2)),
+            vec![Fired::Watch(r, Watch::Call(CallId(9), 42))]
         );
     }
 
     #[test]
     fn down_below_zero_and_foreign_down_refused() {
         let mut refs = Refs::default();
-        let r = refs.create("r", 1);
-        assert!(refs.down(r, 2, false).is_err());
-        assert!(refs.down(r, 2, true).is_err());
-        refs.up(r, 2, false).unwrap();
-        assert!(refs.down(r, 3, false).is_err());
+        let r = refs.create("r", FusioneeId(1));
+        assert!(refs.down(r, FusioneeId(2), false).is_err());
+        assert!(refs.down(r, FusioneeId(2), true).is_err());
+        refs.up(r, FusioneeId(2), false).unwrap();
+        assert!(refs.down(r, FusioneeId(3), false).is_err());
         assert_eq!(refs.total(r), 1);
     }
 
     #[test]
     fn zero_lock_waits_and_blocks_up() {
         let mut refs = Refs::default();
-        let r = refs.create("r", 1);
-        refs.up(r, 2, true).unwrap();
-        assert_eq!(refs.zero_trylock(r, 5), Err(Error::Busy));
-        assert!(!refs.zero_lock(r, 5, 77).unwrap());
-        assert_eq!(refs.down(r, 2, true).unwrap(), vec![Fired::Granted(5, 77)]);
-        assert_eq!(refs.up(r, 2, true), Err(Error::Locked));
-        refs.unlock(r, 5).unwrap();
-        refs.up(r, 2, true).unwrap();
+        let r = refs.create("r", FusioneeId(1));
+        refs.up(r, FusioneeId(2), true).unwrap();
+        assert_eq!(refs.zero_trylock(r, FusioneeId(5)), Err(Error::Busy));
+        assert!(!refs.zero_lock(r, FusioneeId(5), 77).unwrap());
+        assert_eq!(
+            refs.down(r, FusioneeId(2), true).unwrap(),
+            vec![Fired::Granted(FusioneeId(5), 77)]
+        );
+        assert_eq!(refs.up(r, FusioneeId(2), true), Err(Error::Locked));
+        refs.unlock(r, FusioneeId(5)).unwrap();
+        refs.up(r, FusioneeId(2), true).unwrap();
     }
 
     #[test]
     fn inheritance_counts_and_fires() {
         let mut refs = Refs::default();
-        let surface = refs.create("surface", 1);
-        let window = refs.create("window", 1);
-        refs.watch(surface, 1, Watch::Object(4)).unwrap();
+        let surface = refs.create("surface", FusioneeId(1));
+        let window = refs.create("window", FusioneeId(1));
+        refs.watch(surface, FusioneeId(1), Watch::Object(ObjectId(4)))
+            .unwrap();
         refs.inherit(surface, window).unwrap();
         assert!(refs.inherit(window, surface).is_err());
-        refs.up(window, 7, false).unwrap();
+        refs.up(window, FusioneeId(7), false).unwrap();
         assert_eq!(refs.total(surface), 1);
-        let fired = refs.fusionee_gone(7);
-        assert!(fired.contains(&Fired::Watch(surface, Watch::Object(4))));
+        let fired = refs.fusionee_gone(FusioneeId(7));
+        assert!(fired.contains(&Fired::Watch(surface, Watch::Object(ObjectId(4)))));
     }
 }

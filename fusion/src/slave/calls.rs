@@ -9,7 +9,7 @@ impl Slave {
         name: &str,
         handler: impl FnMut(CallIn) -> CallOutcome + Send + 'static,
     ) -> Result<CallId> {
-        let id = self.id_of(Request::CallCreate { name: name.into() })?;
+        let id = self.id_of(Request::CallCreate { name: name.into() }, CallId)?;
         self.handlers.insert(id, Box::new(handler));
         Ok(id)
     }
@@ -23,7 +23,7 @@ impl Slave {
 
     /// Finds a call by name.
     pub fn call_lookup(&mut self, name: &str) -> Result<CallId> {
-        self.id_of(Request::CallLookup(name.into()))
+        self.id_of(Request::CallLookup(name.into()), CallId)
     }
 
     /// Executes a call and waits for its answer.
@@ -150,7 +150,7 @@ impl Slave {
     /// Answers a call our handler deferred with [`CallOutcome::Later`].
     pub fn call_return(
         &mut self,
-        serial: u32,
+        serial: CallSerial,
         result: Result<Vec<u8>>,
         fds: &[BorrowedFd<'_>],
     ) -> Result<()> {

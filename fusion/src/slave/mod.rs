@@ -42,8 +42,8 @@ use crate::slot;
 use crate::status::WorldSnapshot;
 use crate::sys::{self, Mapping};
 use crate::wire::{
-    self, CallId, Event, FusioneeId, Message, ObjectId, ObjectInfo, PoolInfo, PropertyId,
-    ReactorId, RefId, Request, Response, API_MAJOR, API_MINOR,
+    self, CallId, CallSerial, Event, FusioneeId, Message, ObjectId, ObjectInfo, PoolId, PoolInfo,
+    PropertyId, ReactionId, ReactorId, RefId, Request, Response, SkirmishId, API_MAJOR, API_MINOR,
 };
 use crate::world::WorldConfig;
 use crate::{Error, Result};
@@ -91,7 +91,7 @@ type SlaveReaction = Box<dyn FnMut(&Delivery<'_>) -> Reaction + Send>;
 struct Attachment {
     reader: RingReader,
     bell: OwnedFd,
-    reactions: Vec<(u32, u32, SlaveReaction)>,
+    reactions: Vec<(ReactionId, u32, SlaveReaction)>,
 }
 
 /// A process in a master's world. See the module docs.
@@ -105,13 +105,13 @@ pub struct Slave {
     doorbell: OwnedFd,
     wake: OwnedFd,
     poller: sys::Poller,
-    pools: BTreeMap<u32, (PoolInfo, Arc<Mapping>)>,
+    pools: BTreeMap<PoolId, (PoolInfo, Arc<Mapping>)>,
     lock_table: usize,
     serial: u32,
     inbox: VecDeque<Message>,
     gone: bool,
     attachments: BTreeMap<ReactorId, Attachment>,
-    next_reaction: u32,
+    next_reaction: ReactionId,
     handlers: HashMap<CallId, SlaveHandler>,
     events: VecDeque<SlaveEvent>,
     batch: Vec<Request>,
@@ -241,7 +241,7 @@ impl Slave {
         let poller = sys::Poller::new()?;
         poller.add(sock.as_fd(), TOKEN_SOCK)?;
         poller.add(wake.as_fd(), TOKEN_WAKE)?;
-        debug!(world = %cfg.name, id = welcome.id, "entered");
+        debug!(world = %cfg.name, id = %welcome.id, "entered");
         Ok(Self {
             cfg,
             id: welcome.id,
@@ -258,7 +258,7 @@ impl Slave {
             inbox: VecDeque::new(),
             gone: false,
             attachments: BTreeMap::new(),
-            next_reaction: 0,
+            next_reaction: ReactionId(0),
             handlers: HashMap::new(),
             events: VecDeque::new(),
             batch: Vec::new(),
@@ -378,7 +378,7 @@ impl Slave {
     #[allow(clippy::too_many_arguments)]
     fn run_handler(
         &mut self,
-        serial: u32,
+        serial: CallSerial,
         call: CallId,
         caller: FusioneeId,
         arg: i32,
@@ -550,6 +550,7 @@ impl Slave {
                         if flags & FLAG_WANT_CONSUMED != 0 {
                             ring_doorbell = true;
                         }
+                        let origin = FusioneeId(origin);
                         if flags & FLAG_EXCLUDE_ORIGIN != 0 && origin == me {
                             continue;
                         }
@@ -622,7 +623,7 @@ impl Slave {
     /// Lists the active objects of a class.
     pub fn object_list(&mut self, class: &str) -> Result<Vec<ObjectId>> {
         match self.request(Request::ObjectList(class.into()))? {
-            Response::Ids(v) => Ok(v),
+            Response::Ids(v) => Ok(v.into_iter().map(ObjectId).collect()),
             other => Err(unexpected(other)),
         }
     }
@@ -649,9 +650,10 @@ impl Slave {
         }
     }
 
-    fn id_of(&mut self, req: Request) -> Result<u32> {
+    /// Sends `req` and reads the id it answers as the kind of id `kind` makes.
+    fn id_of<T>(&mut self, req: Request, kind: fn(u32) -> T) -> Result<T> {
         match self.request(req)? {
-            Response::Id(id) => Ok(id),
+            Response::Id(id) => Ok(kind(id)),
             other => Err(unexpected(other)),
         }
     }

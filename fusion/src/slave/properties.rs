@@ -5,7 +5,7 @@ use super::*;
 impl Slave {
     /// Creates a property.
     pub fn property_create(&mut self, name: &str) -> Result<PropertyId> {
-        self.id_of(Request::PropertyCreate(name.into()))
+        self.id_of(Request::PropertyCreate(name.into()), PropertyId)
     }
 
     /// Leases a property (waits as DirectFB's lease does).

@@ -11,12 +11,15 @@ impl Slave {
         capacity: u32,
         lossless: bool,
     ) -> Result<ReactorId> {
-        self.id_of(Request::ReactorCreate {
-            name: name.into(),
-            msg_size,
-            capacity,
-            lossless,
-        })
+        self.id_of(
+            Request::ReactorCreate {
+                name: name.into(),
+                msg_size,
+                capacity,
+                lossless,
+            },
+            ReactorId,
+        )
     }
 
     /// Destroys a reactor we created.
@@ -31,7 +34,7 @@ impl Slave {
         r: ReactorId,
         channel: u32,
         reaction: impl FnMut(&Delivery<'_>) -> Reaction + Send + 'static,
-    ) -> Result<u32> {
+    ) -> Result<ReactionId> {
         let (resp, mut fds) = self.request_fds(
             Request::ReactorAttach {
                 reactor: r,
@@ -65,7 +68,7 @@ impl Slave {
                 },
             );
         }
-        self.next_reaction += 1;
+        self.next_reaction = self.next_reaction.next();
         let id = self.next_reaction;
         self.attachments
             .get_mut(&r)
@@ -76,7 +79,7 @@ impl Slave {
     }
 
     /// Detaches a reaction.
-    pub fn detach(&mut self, r: ReactorId, reaction: u32) -> Result<()> {
+    pub fn detach(&mut self, r: ReactorId, reaction: ReactionId) -> Result<()> {
         let a = self
             .attachments
             .get_mut(&r)

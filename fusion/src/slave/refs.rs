@@ -5,7 +5,7 @@ use super::*;
 impl Slave {
     /// Creates a ref.
     pub fn ref_create(&mut self, name: &str) -> Result<RefId> {
-        self.id_of(Request::RefCreate(name.into()))
+        self.id_of(Request::RefCreate(name.into()), RefId)
     }
 
     /// Increases a ref; a local count is dropped by the master if we die.

@@ -5,7 +5,7 @@ use super::*;
 impl Slave {
     /// Allocates in a writable pool (accounted to us, reclaimed when we leave or die);
     /// read-only pools (master state) give [`Error::Access`].
-    pub fn shm_alloc(&mut self, pool: u32, size: usize, zeroed: bool) -> Result<ShmHandle> {
+    pub fn shm_alloc(&mut self, pool: PoolId, size: usize, zeroed: bool) -> Result<ShmHandle> {
         match self.request(Request::ShmAlloc {
             pool,
             size: size as u64,
@@ -33,7 +33,7 @@ impl Slave {
     }
 
     /// The mapping of a pool (opened on first use).
-    pub fn pool_map(&mut self, pool: u32) -> Result<Arc<Mapping>> {
+    pub fn pool_map(&mut self, pool: PoolId) -> Result<Arc<Mapping>> {
         if let Some((_, m)) = self.pools.get(&pool) {
             return Ok(m.clone());
         }
@@ -70,18 +70,18 @@ impl Slave {
 
     /// Creates a lock (skirmish) in the world's lock table.
     pub fn skirmish_create(&mut self, name: &str) -> Result<Skirmish> {
-        let idx = self.id_of(Request::SkirmishCreate(name.into()))?;
+        let idx = self.id_of(Request::SkirmishCreate(name.into()), SkirmishId)?;
         self.skirmish_open(idx)
     }
 
     /// Opens an existing lock by its index.
-    pub fn skirmish_open(&mut self, index: u32) -> Result<Skirmish> {
+    pub fn skirmish_open(&mut self, index: SkirmishId) -> Result<Skirmish> {
         let map = self.pool_map(crate::master::LOCK_POOL)?;
         Skirmish::new(map, self.lock_table, index, self.id)
     }
 
     /// Destroys a lock we created.
-    pub fn skirmish_destroy(&mut self, index: u32) -> Result<()> {
+    pub fn skirmish_destroy(&mut self, index: SkirmishId) -> Result<()> {
         self.unit(Request::SkirmishDestroy(index))
     }
 }

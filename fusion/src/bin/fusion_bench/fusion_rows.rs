@@ -151,7 +151,7 @@ pub fn handoff(budget: &Budget) -> io::Result<Vec<Row>> {
 }
 
 /// The lock-table index of the skirmish called `name` (what a slave opens it by).
-fn lock_index(master: &Master, name: &str) -> io::Result<u32> {
+fn lock_index(master: &Master, name: &str) -> io::Result<fusion::SkirmishId> {
     master
         .snapshot()
         .locks
@@ -462,7 +462,7 @@ pub fn fanout(budget: &Budget) -> io::Result<Vec<Row>> {
 /// The master's allocations in one of its pools.
 struct PoolAlloc<'a> {
     pool: &'a mut ShmPool,
-    owner: u32,
+    owner: fusion::FusioneeId,
 }
 
 impl BenchAlloc for PoolAlloc<'_> {
