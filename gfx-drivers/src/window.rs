@@ -12,7 +12,7 @@
 //!   own **glass** buffer (memfd, XRGB8888; what [`on_glass`](Backend::on_glass) returns)
 //!   and from there into the window with softbuffer's `present`. The buffer handed over is
 //!   free again when `commit` returns. A desktop gives no vblank events, so a
-//!   [`Presented`] event follows at the next tick of a 60 Hz software vblank clock (the
+//!   [`Presented`](crate::Presented) event follows at the next tick of a 60 Hz software vblank clock (the
 //!   `pacing` module's, as for `headless`).
 //! - **Mouse as touch**: left button down, motion while down, and up become
 //!   [`BackendEvent::Touch`] events of slot 0, each followed by a `Frame`; the compositor

@@ -30,7 +30,7 @@ struct Args {
     /// The world (default: $FUSIONFB_WORLD, else "default").
     #[arg(long)]
     world: Option<String>,
-    /// Write the matrix into this config file's [input] table (else print it).
+    /// Write the matrix into this config file's `[input]` table (else print it).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Give up after this many seconds without a touch.

@@ -98,7 +98,7 @@ pub enum Allocator {
     /// Dumb buffers: every KMS driver has them.
     #[default]
     Dumb,
-    /// GBM buffer objects ([`gbm`]; the `gbm` cargo feature).
+    /// GBM buffer objects (the `gbm` module; the `gbm` cargo feature).
     Gbm,
 }
 
