@@ -22,6 +22,8 @@ pub mod compose;
 pub mod config;
 pub mod seat;
 pub mod server;
+#[cfg(feature = "wayland")]
+pub mod wayland;
 
 /// What the log shows without `RUST_LOG`: warnings and errors; the line saying which display
 /// backend was chosen and why, and why the master stopped (`fusionfb::cli::run`); one line per

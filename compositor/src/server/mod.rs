@@ -49,6 +49,8 @@ mod pointer;
 mod publish;
 mod requests;
 mod touch;
+#[cfg(feature = "wayland")]
+mod wayland;
 
 pub use input::outside_output;
 pub use layers::LayerSpec;
@@ -184,6 +186,9 @@ pub struct Server {
     input_token: Option<RegistrationToken>,
     /// The first error a source's callback met in the current turn.
     failed: Option<ServerError>,
+    /// The Wayland frontend, once started ([`Server::start_wayland`]).
+    #[cfg(feature = "wayland")]
+    wayland: Option<wayland::WaylandScene>,
 }
 
 impl std::fmt::Debug for Server {
@@ -343,6 +348,8 @@ impl Server {
             handle,
             input_token: None,
             failed: None,
+            #[cfg(feature = "wayland")]
+            wayland: None,
         };
         // Injection works from the start; `fusionfb run` replaces this source with one that
         // has the config's devices, keymap and calibration.
@@ -490,6 +497,9 @@ impl Server {
         // libinput queues events without its fd becoming readable (the devices found when a
         // seat is assigned or a session resumes): drain it every turn, as before the loop.
         self.dispatch_input();
+        // What Wayland clients committed enters the scene; what they were sent goes out.
+        #[cfg(feature = "wayland")]
+        self.wayland_turn();
         self.publish();
         self.frame()
     }
@@ -757,6 +767,8 @@ impl Server {
         for (reactor, event) in done {
             self.announce(reactor, &event);
         }
+        #[cfg(feature = "wayland")]
+        self.wayland_presented(time_ns);
     }
 
     /// Composes and commits the next frame if something changed and none is in flight.
