@@ -1,0 +1,232 @@
+//! Unmodified Wayland clients on a headless `fusionfb run`: Debian's `wayland-info` sees the
+//! globals, `weston-simple-shm` reaches the glass (and keeps drawing, paced by the display),
+//! `weston-simple-touch` draws under a tap injected with `fusionfb input tap`, and
+//! `weston-eventdemo` gets the pointer and keys at the surface coordinates the master's seat
+//! routed. A program that is not installed makes its test print `SKIPPED:` and pass
+//! (`scripts/deps.sh` installs `weston` and `wayland-utils`).
+
+use std::path::PathBuf;
+
+use fusionfb_client::display::Display;
+use fusionfb_tests::wayland::{find_program, WaylandMaster, LIMIT};
+use fusionfb_tests::{skipped, wait_for, wait_until};
+
+/// The program, or a `SKIPPED:` line and `None`.
+fn program(name: &str, package: &str) -> Option<PathBuf> {
+    let p = find_program(name);
+    if p.is_none() {
+        skipped(&format!(
+            "{name} is not installed (Debian package {package})"
+        ));
+    }
+    p
+}
+
+/// The window of the first toplevel of the Wayland client with process id `pid`, once the
+/// status shows one.
+fn toplevel_window(m: &WaylandMaster, pid: u32) -> u64 {
+    wait_for(
+        &format!("a toplevel of pid {pid} with a window"),
+        LIMIT,
+        || {
+            let scene = m.scene()?;
+            scene["wayland"]["clients"]
+                .as_array()?
+                .iter()
+                .filter(|c| c["pid"].as_u64() == Some(u64::from(pid)))
+                .flat_map(|c| c["toplevels"].as_array().cloned().unwrap_or_default())
+                .find_map(|t| t["window"].as_u64())
+        },
+    )
+}
+
+#[test]
+fn wayland_info_lists_the_globals() {
+    let Some(info) = program("wayland-info", "wayland-utils") else {
+        return;
+    };
+    let mut m = WaylandMaster::start("wl-info");
+    let mut c = m.client(&info, &[], "info");
+    let status = c.wait();
+    let out = c.output();
+    assert!(status.success(), "wayland-info failed ({status}):\n{out}");
+    for global in [
+        "wl_compositor",
+        "wl_subcompositor",
+        "wl_shm",
+        "xdg_wm_base",
+        "wl_seat",
+        "wl_output",
+        "zxdg_output_manager_v1",
+        "zxdg_decoration_manager_v1",
+    ] {
+        assert!(
+            out.contains(&format!("'{global}'")),
+            "{global} missing:\n{out}"
+        );
+    }
+    // The output has the master's mode, the seat all three capabilities, the shm the
+    // formats the master shows.
+    assert!(out.contains("width: 1280 px, height: 800 px"), "{out}");
+    assert!(
+        out.contains("capabilities: pointer keyboard touch"),
+        "{out}"
+    );
+    assert!(out.contains("'RG16'"), "RGB565 missing:\n{out}");
+    m.assert_running();
+}
+
+#[test]
+fn simple_shm_shows_its_pattern_on_the_glass_and_keeps_drawing() {
+    let Some(shm) = program("weston-simple-shm", "weston") else {
+        return;
+    };
+    let mut m = WaylandMaster::start("wl-shm");
+    let mut c = m.client(&shm, &[], "shm");
+    let window = toplevel_window(&m, c.pid());
+    // Kiosk placement: its 250x250 window at the output's corner, on the primary layer.
+    let scene = m.scene().unwrap();
+    let win = scene["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"].as_u64() == Some(window))
+        .cloned()
+        .unwrap();
+    assert_eq!((win["x"].as_i64(), win["y"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(
+        (win["width"].as_u64(), win["height"].as_u64()),
+        (Some(250), Some(250))
+    );
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    // Inside its window the glass is not the background, and changes from frame to frame
+    // (the pattern moves); outside it stays black.
+    let inside = [(125u32, 125u32), (60, 190), (200, 40)];
+    let first = wait_for("simple-shm's pattern on the glass", LIMIT, || {
+        let img = d.screenshot().ok()?;
+        let px: Vec<u32> = inside
+            .iter()
+            .map(|&(x, y)| img.pixel(x, y) & 0xff_ffff)
+            .collect();
+        px.iter().any(|&p| p != 0).then_some(px)
+    });
+    wait_until("the pattern to change", LIMIT, || {
+        let img = d.screenshot().unwrap();
+        let px: Vec<u32> = inside
+            .iter()
+            .map(|&(x, y)| img.pixel(x, y) & 0xff_ffff)
+            .collect();
+        px != first
+    });
+    let img = d.screenshot().unwrap();
+    assert_eq!(
+        img.pixel(600, 400) & 0xff_ffff,
+        0,
+        "nothing outside the window"
+    );
+    // Paced by the display: frame callbacks come back, so it keeps committing.
+    let flips = |m: &WaylandMaster| -> u64 {
+        let scene = m.scene().unwrap();
+        let surface = scene["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"].as_u64() == Some(window))
+            .and_then(|w| w["surface"].as_u64());
+        scene["surfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"].as_u64() == surface)
+            .and_then(|s| s["flips"].as_u64())
+            .unwrap_or(0)
+    };
+    let before = flips(&m);
+    wait_until("more commits", LIMIT, || flips(&m) >= before + 10);
+    // The status names the socket and the client.
+    let table = m.fusionfb(&["status"]).unwrap();
+    assert!(
+        table.contains(&format!("wayland: socket {}", m.socket().display())),
+        "{table}"
+    );
+    assert!(table.contains(&format!("pid {}", c.pid())), "{table}");
+    assert!(
+        table
+            .contains("toplevel app_id \"org.freedesktop.weston.simple-shm\" title \"simple-shm\""),
+        "{table}"
+    );
+    assert!(c.exited().is_none(), "simple-shm ended:\n{}", c.output());
+    m.assert_running();
+}
+
+#[test]
+fn simple_touch_draws_under_an_injected_tap() {
+    let Some(touch) = program("weston-simple-touch", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-touch");
+    let c = m.client(&touch, &[], "touch");
+    toplevel_window(&m, c.pid());
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    let (x, y) = (200u32, 150u32);
+    // It fills its window before any touch; wait for that, note the pixels.
+    let before = wait_for("simple-touch's window on the glass", LIMIT, || {
+        let img = d.screenshot().ok()?;
+        (img.pixel(x, y) & 0xff_ffff != 0).then_some(img)
+    });
+    m.fusionfb(&["input", "tap", &x.to_string(), &y.to_string()])
+        .expect("fusionfb input tap");
+    // It paints where the finger went down, in its surface coordinates (its window is at the
+    // output's corner, so they are the output's): the tapped pixel changes, one far off
+    // does not.
+    wait_until("the tap to be painted", LIMIT, || {
+        let img = d.screenshot().unwrap();
+        img.pixel(x, y) != before.pixel(x, y)
+    });
+    let img = d.screenshot().unwrap();
+    assert_eq!(img.pixel(x + 60, y + 60), before.pixel(x + 60, y + 60));
+}
+
+#[test]
+fn eventdemo_gets_pointer_and_keys_at_surface_coordinates() {
+    let Some(demo) = program("weston-eventdemo", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-events");
+    let c = m.client(
+        &demo,
+        &["--log-button", "--log-key", "--log-motion"],
+        "events",
+    );
+    toplevel_window(&m, c.pid());
+    // A click at (120, 90) of the output is a press and a release there, in the surface's
+    // coordinates; the window took the keyboard focus when it was mapped, so a key reaches
+    // it with the keymap's text.
+    m.fusionfb(&["input", "pointer", "120", "90", "--click"])
+        .expect("fusionfb input pointer");
+    wait_until("the click", LIMIT, || {
+        c.output()
+            .contains("button: 272, state: released, x: 120, y: 90")
+    });
+    assert!(
+        c.output()
+            .contains("button: 272, state: pressed, x: 120, y: 90"),
+        "{}",
+        c.output()
+    );
+    m.fusionfb(&["input", "pointer", "300", "200"])
+        .expect("fusionfb input pointer");
+    wait_until("the motion", LIMIT, || {
+        c.output().contains("x: 300.000000, y: 200.000000")
+    });
+    m.fusionfb(&["input", "key", "a"])
+        .expect("fusionfb input key");
+    wait_until("the key", LIMIT, || {
+        c.output().contains("key: 30, unicode: 97, state: released")
+    });
+    assert!(
+        c.output().contains("key: 30, unicode: 97, state: pressed"),
+        "{}",
+        c.output()
+    );
+}
