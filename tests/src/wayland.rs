@@ -192,3 +192,180 @@ impl Drop for WaylandClient {
         self.kill();
     }
 }
+
+/// A Wayland client speaking the wire protocol by hand, for what no well-behaved client
+/// does: a truncated pool, garbage bytes. Messages are built with [`Args`]; events are read
+/// whole (header, then body).
+#[derive(Debug)]
+pub struct RawClient {
+    /// The connection.
+    pub stream: std::os::unix::net::UnixStream,
+    /// Bytes read but not yet taken as events.
+    pending: Vec<u8>,
+}
+
+/// One event as read: the object it is for, its opcode and its argument bytes.
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    /// The object's id.
+    pub object: u32,
+    /// The event's opcode.
+    pub opcode: u16,
+    /// Its arguments, as sent.
+    pub body: Vec<u8>,
+}
+
+impl RawEvent {
+    /// The `n`th 32-bit word of the body.
+    pub fn word(&self, n: usize) -> u32 {
+        u32::from_ne_bytes(self.body[n * 4..n * 4 + 4].try_into().unwrap())
+    }
+
+    /// The string starting at word `n` (a length word, the bytes, padding).
+    pub fn string(&self, n: usize) -> String {
+        let len = self.word(n) as usize;
+        let start = n * 4 + 4;
+        String::from_utf8_lossy(&self.body[start..start + len.saturating_sub(1)]).into_owned()
+    }
+}
+
+/// The arguments of a request, in wire format.
+#[derive(Debug, Default, Clone)]
+pub struct Args(pub Vec<u8>);
+
+impl Args {
+    /// No arguments yet.
+    pub fn new() -> Args {
+        Args(Vec::new())
+    }
+
+    /// A `uint`, `int`, object or new_id argument.
+    pub fn u(mut self, v: u32) -> Args {
+        self.0.extend_from_slice(&v.to_ne_bytes());
+        self
+    }
+
+    /// A `string` argument.
+    pub fn s(mut self, v: &str) -> Args {
+        let len = v.len() + 1;
+        self = self.u(len as u32);
+        self.0.extend_from_slice(v.as_bytes());
+        self.0.push(0);
+        while self.0.len() % 4 != 0 {
+            self.0.push(0);
+        }
+        self
+    }
+}
+
+impl RawClient {
+    /// Connects to `socket`.
+    pub fn connect(socket: &Path) -> RawClient {
+        let stream = std::os::unix::net::UnixStream::connect(socket)
+            .unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
+        stream.set_read_timeout(Some(LIMIT)).unwrap();
+        RawClient {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Sends request `opcode` of object `object`, with `fds` passed alongside.
+    pub fn send(
+        &mut self,
+        object: u32,
+        opcode: u16,
+        args: Args,
+        fds: &[std::os::fd::BorrowedFd<'_>],
+    ) {
+        let size = 8 + args.0.len();
+        let mut msg = Vec::with_capacity(size);
+        msg.extend_from_slice(&object.to_ne_bytes());
+        msg.extend_from_slice(&(((size as u32) << 16) | u32::from(opcode)).to_ne_bytes());
+        msg.extend_from_slice(&args.0);
+        use std::os::fd::AsFd;
+        fusionfb_sys::send_msg(self.stream.as_fd(), &msg, fds).expect("send a request");
+    }
+
+    /// The next event; `None` when the server closed the connection.
+    pub fn event(&mut self) -> Option<RawEvent> {
+        use std::io::Read;
+        loop {
+            if self.pending.len() >= 8 {
+                let object = u32::from_ne_bytes(self.pending[0..4].try_into().unwrap());
+                let word = u32::from_ne_bytes(self.pending[4..8].try_into().unwrap());
+                let size = (word >> 16) as usize;
+                if size >= 8 && self.pending.len() >= size {
+                    let body = self.pending[8..size].to_vec();
+                    self.pending.drain(..size);
+                    return Some(RawEvent {
+                        object,
+                        opcode: (word & 0xffff) as u16,
+                        body,
+                    });
+                }
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading events: {e}"),
+            }
+        }
+    }
+
+    /// Reads events until `pick` returns something (panics if the server hangs up first).
+    pub fn until<T>(&mut self, what: &str, mut pick: impl FnMut(&RawEvent) -> Option<T>) -> T {
+        loop {
+            let e = self
+                .event()
+                .unwrap_or_else(|| panic!("the server hung up while waiting for {what}"));
+            if let Some(t) = pick(&e) {
+                return t;
+            }
+        }
+    }
+
+    /// Binds every global in `wanted` (interface, version) with the registry; returns their
+    /// new object ids in the same order. Uses ids from `next_id` on (the registry gets one).
+    pub fn bind(&mut self, wanted: &[(&str, u32)], next_id: &mut u32) -> Vec<u32> {
+        let registry = *next_id;
+        *next_id += 1;
+        let sync = *next_id;
+        *next_id += 1;
+        self.send(1, 1, Args::new().u(registry), &[]); // wl_display.get_registry
+        self.send(1, 0, Args::new().u(sync), &[]); // wl_display.sync
+        let mut globals = Vec::new();
+        loop {
+            let e = self.event().expect("registry events");
+            if e.object == registry && e.opcode == 0 {
+                globals.push((e.word(0), e.string(1)));
+            }
+            if e.object == sync {
+                break;
+            }
+        }
+        wanted
+            .iter()
+            .map(|(iface, version)| {
+                let name = globals
+                    .iter()
+                    .find(|(_, i)| i == iface)
+                    .unwrap_or_else(|| panic!("no global {iface}: {globals:?}"))
+                    .0;
+                let id = *next_id;
+                *next_id += 1;
+                // wl_registry.bind(name, interface, version, new id)
+                self.send(
+                    registry,
+                    0,
+                    Args::new().u(name).s(iface).u(*version).u(id),
+                    &[],
+                );
+                id
+            })
+            .collect()
+    }
+}

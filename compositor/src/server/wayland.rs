@@ -120,7 +120,7 @@ impl Server {
         let Some(mut w) = self.wayland.take() else {
             return;
         };
-        let gone = w.front.state.prune();
+        let gone = w.front.reap();
         let commits = std::mem::take(&mut w.front.state.commits);
         let changed = std::mem::take(&mut w.front.state.toplevels_changed);
         let mut roots: Vec<WlSurface> = Vec::new();
@@ -137,6 +137,9 @@ impl Server {
             self.wayland_commit_tree(&mut w, root);
         }
         if gone || changed || !roots.is_empty() {
+            self.wayland_place(&mut w);
+        }
+        if w.front.reap() {
             self.wayland_place(&mut w);
         }
         let focus = w.focus.take();

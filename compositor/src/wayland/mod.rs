@@ -173,6 +173,31 @@ impl Wayland {
         }
     }
 
+    /// Closes the connections of clients the display killed (a protocol error the master
+    /// posted, such as a truncated pool's) and forgets them: the display only cleans up
+    /// after dispatching, which a killed client that sends nothing more never triggers.
+    /// Whether any client or toplevel went away.
+    pub fn reap(&mut self) -> bool {
+        let dead: Vec<_> = self
+            .state
+            .clients
+            .iter()
+            .filter(|c| {
+                !c.client
+                    .get_data::<state::ClientState>()
+                    .is_some_and(state::ClientState::alive)
+            })
+            .map(|c| c.client.id())
+            .collect();
+        for id in dead {
+            let _ = self
+                .display
+                .backend()
+                .dispatch_single_client(&mut self.state, id);
+        }
+        self.state.prune()
+    }
+
     /// Sends what was queued for the clients.
     pub fn flush(&mut self) {
         if let Err(e) = self.display.flush_clients() {
