@@ -41,15 +41,27 @@ impl WaylandMaster {
     /// Starts `fusionfb run --backend headless` in a new world named after `tag`, and waits
     /// for its Wayland socket.
     pub fn start(tag: &str) -> WaylandMaster {
+        Self::start_with(tag, None)
+    }
+
+    /// [`start`](WaylandMaster::start) with a config file of `config` text.
+    pub fn start_with(tag: &str, config: Option<&str>) -> WaylandMaster {
         let world = crate::world(tag);
         let runtime = world.base_dir();
         std::fs::create_dir_all(&runtime).unwrap();
         let log = runtime.join(format!("{}.log", world.name));
         let rt = runtime.display().to_string();
+        let mut args = vec!["run", "--backend", "headless"];
+        let file = runtime.join(format!("{}.toml", world.name));
+        let file_arg = file.display().to_string();
+        if let Some(text) = config {
+            std::fs::write(&file, text).unwrap();
+            args.extend(["--config", file_arg.as_str()]);
+        }
         let process = Process::spawn_logged(
             "fusionfb",
             &world,
-            &["run", "--backend", "headless"],
+            &args,
             &[("XDG_RUNTIME_DIR", rt.as_str()), ("RUST_LOG", "warn")],
             Some(&log),
         );

@@ -230,3 +230,18 @@ fn eventdemo_gets_pointer_and_keys_at_surface_coordinates() {
         c.output()
     );
 }
+
+#[test]
+fn an_app_of_the_config_finds_the_socket_through_wayland_display() {
+    let Some(shm) = program("weston-simple-shm", "weston") else {
+        return;
+    };
+    // The master's environment has no WAYLAND_DISPLAY (the harness sets only
+    // XDG_RUNTIME_DIR): the app connects through the one the master gives it.
+    let config = format!("[[app]]\ncommand = {:?}\n", shm.display().to_string());
+    let m = WaylandMaster::start_with("wl-app", Some(&config));
+    let pid = wait_for("the app running", LIMIT, || {
+        m.scene()?["apps"][0]["pid"].as_u64()
+    });
+    toplevel_window(&m, pid as u32);
+}
