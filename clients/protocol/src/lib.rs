@@ -1218,9 +1218,46 @@ mod tests {
                 ..expected.clone()
             })
         );
+        #[derive(Serialize)]
+        struct SceneV3 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+            frames: FrameStats,
+            apps: Vec<AppStatus>,
+        }
+        let v3 = fusion::call::encode(&ReplyOld::Scene(SceneV3 {
+            layers: vec![layer],
+            surfaces: vec![],
+            windows: vec![],
+            frames,
+            apps: vec![AppStatus::default()],
+        }))
+        .unwrap();
+        assert_eq!(
+            Scene::decode_reply(&v3).unwrap(),
+            Reply::Scene(Scene {
+                apps: vec![AppStatus::default()],
+                ..expected.clone()
+            })
+        );
         // A current reply decodes as it is; garbage stays an error.
         let now = Scene {
             apps: vec![AppStatus::default()],
+            wayland: Some(WaylandStatus {
+                socket: "/run/user/1/fusionfb-w".into(),
+                display: "fusionfb-w".into(),
+                clients: vec![WaylandClient {
+                    pid: 7,
+                    toplevels: vec![WaylandToplevel {
+                        app_id: "a".into(),
+                        title: "t".into(),
+                        window: Some(3),
+                    }],
+                    surfaces: 1,
+                    buffer_bytes: 4096,
+                }],
+            }),
             ..expected
         };
         let bytes = fusion::call::encode(&Reply::Scene(now.clone())).unwrap();
