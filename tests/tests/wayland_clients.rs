@@ -245,3 +245,45 @@ fn an_app_of_the_config_finds_the_socket_through_wayland_display() {
     });
     toplevel_window(&m, pid as u32);
 }
+
+#[test]
+fn without_xdg_runtime_dir_the_socket_is_in_the_world_dir_and_clients_get_its_path() {
+    let Some(info) = program("wayland-info", "wayland-utils") else {
+        return;
+    };
+    // A root service's environment: no XDG_RUNTIME_DIR (empty counts as unset).
+    let world = fusionfb_tests::world("wl-nort");
+    std::fs::create_dir_all(world.base_dir()).unwrap();
+    let log = world.base_dir().join(format!("{}.log", world.name));
+    let mut master = fusionfb_tests::Process::spawn_logged(
+        "fusionfb",
+        &world,
+        &["run", "--backend", "headless"],
+        &[("XDG_RUNTIME_DIR", ""), ("RUST_LOG", "warn")],
+        Some(&log),
+    );
+    let socket = world.dir().join(format!("fusionfb-{}", world.name));
+    wait_until("the socket in the world's directory", LIMIT, || {
+        master.assert_running();
+        socket.exists()
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains(&format!("WAYLAND_DISPLAY={}", socket.display())),
+        "{text}"
+    );
+    // A client finds it by its absolute path, whatever its own XDG_RUNTIME_DIR.
+    let out = std::process::Command::new(&info)
+        .env("WAYLAND_DISPLAY", &socket)
+        .env("XDG_RUNTIME_DIR", "/nonexistent")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("'wl_compositor'"), "{stdout}");
+    master.assert_running();
+}
