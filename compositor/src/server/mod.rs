@@ -768,7 +768,7 @@ impl Server {
             self.announce(reactor, &event);
         }
         #[cfg(feature = "wayland")]
-        self.wayland_presented(time_ns);
+        self.wayland_presented(time_ns, sequence, refresh_ns);
     }
 
     /// Composes and commits the next frame if something changed and none is in flight.

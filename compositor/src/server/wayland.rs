@@ -9,8 +9,9 @@
 //!    shows it — made the first time, remade when the size or format changes — and released;
 //!    the damage goes to the scene where its window is, as a native flip's does, and the
 //!    surface is counted in the next frame (`flipped`), which makes that frame happen.
-//!    `wl_surface.frame` callbacks wait for the frame after the commit to be presented
-//!    ([`Server::wayland_presented`]): clients are paced by the display as native ones are.
+//!    `wl_surface.frame` callbacks and `wp_presentation` feedback wait for the frame after
+//!    the commit to be presented ([`Server::wayland_presented`]): clients are paced by the
+//!    display as native ones are.
 //! 2. **Placement.** Every toplevel's surfaces that have a buffer are windows of the primary
 //!    layer, kept together in the stack in their tree's order (subsurfaces above or below
 //!    their parent as placed), at the position the tree gives them, the toplevel's window
@@ -24,17 +25,22 @@
 //! surface.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use fusion::wire::MASTER_ID;
 use fusionfb_input::{KeyEvent, TouchEvent};
 use fusionfb_protocol::{self as proto, Reply};
 use gfx_drivers::backend::PlaneKind;
 use gfx_drivers::Buffer;
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::protocol::wl_callback::WlCallback;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Resource;
 use smithay::wayland::compositor::{
     self, BufferAssignment, Damage, SubsurfaceCachedState, SurfaceAttributes, TraversalAction,
+};
+use smithay::wayland::presentation::{
+    PresentationFeedbackCachedState, PresentationFeedbackCallback, Refresh,
 };
 use smithay::wayland::shell::xdg::{SurfaceCachedState, XdgToplevelSurfaceData};
 use tracing::{debug, warn};
@@ -54,6 +60,8 @@ pub(crate) struct WaylandScene {
     /// Frame callbacks and the frame (the server's frame count) whose presentation answers
     /// them.
     callbacks: Vec<(u64, WlCallback)>,
+    /// Presentation feedback: the frame that shows the commit, the surface, the feedback.
+    feedback: Vec<(u64, WlSurface, PresentationFeedbackCallback)>,
     /// A toplevel mapped in this turn, to take the keyboard focus once the turn is done.
     focus: Option<u32>,
 }
@@ -74,6 +82,7 @@ struct Committed {
     buffer: Option<BufferAssignment>,
     damage: Vec<Damage>,
     callbacks: Vec<WlCallback>,
+    feedback: Vec<PresentationFeedbackCallback>,
 }
 
 impl Server {
@@ -93,6 +102,7 @@ impl Server {
             front,
             shown: HashMap::new(),
             callbacks: Vec::new(),
+            feedback: Vec::new(),
             focus: None,
         });
         Ok(())
@@ -174,6 +184,24 @@ impl Server {
             let frame = self.frames + 1;
             w.callbacks
                 .extend(c.callbacks.into_iter().map(|cb| (frame, cb)));
+            if !c.feedback.is_empty() {
+                // An earlier commit of the same surface for the same frame is never seen.
+                let (replaced, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut w.feedback)
+                    .into_iter()
+                    .partition(|(f, surface, _)| *f == frame && surface == &s);
+                w.feedback = kept;
+                for (_, _, fb) in replaced {
+                    fb.discarded();
+                }
+                let shown = toplevel && !matches!(c.buffer, Some(BufferAssignment::Removed));
+                for fb in c.feedback {
+                    if shown {
+                        w.feedback.push((frame, s.clone(), fb));
+                    } else {
+                        fb.discarded();
+                    }
+                }
+            }
             match c.buffer {
                 Some(BufferAssignment::NewBuffer(buffer)) => {
                     if toplevel {
@@ -452,14 +480,33 @@ impl Server {
         }
     }
 
-    /// The frame the server committed last was presented at `time_ns`: answers the frame
-    /// callbacks of the commits it shows.
-    pub(crate) fn wayland_presented(&mut self, time_ns: u64) {
+    /// The frame the server committed last was presented at `time_ns` (vblank `sequence`,
+    /// refresh interval `refresh_ns`): answers the frame callbacks and presentation feedback
+    /// of the commits it shows.
+    pub(crate) fn wayland_presented(&mut self, time_ns: u64, sequence: u64, refresh_ns: u64) {
         let Some(w) = self.wayland.as_mut() else {
             return;
         };
         let shown = self.frames;
         let ms = crate::wayland::seat::millis(time_ns);
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut w.feedback)
+            .into_iter()
+            .partition(|(f, _, _)| *f <= shown);
+        w.feedback = waiting;
+        let refresh = if refresh_ns > 0 {
+            Refresh::Fixed(Duration::from_nanos(refresh_ns))
+        } else {
+            Refresh::Unknown
+        };
+        for (_, _, fb) in due {
+            fb.presented(
+                &w.front.state.output,
+                Duration::from_nanos(time_ns),
+                refresh,
+                sequence,
+                wp_presentation_feedback::Kind::Vsync,
+            );
+        }
         w.callbacks.retain(|(frame, cb)| {
             if *frame > shown {
                 return cb.is_alive();
@@ -651,10 +698,22 @@ fn take_committed(s: &WlSurface) -> Committed {
     compositor::with_states(s, |st| {
         let mut attrs = st.cached_state.get::<SurfaceAttributes>();
         let current = attrs.current();
+        let buffer = current.buffer.take();
+        let damage = std::mem::take(&mut current.damage);
+        let callbacks = std::mem::take(&mut current.frame_callbacks);
+        drop(attrs);
+        let feedback = std::mem::take(
+            &mut st
+                .cached_state
+                .get::<PresentationFeedbackCachedState>()
+                .current()
+                .callbacks,
+        );
         Committed {
-            buffer: current.buffer.take(),
-            damage: std::mem::take(&mut current.damage),
-            callbacks: std::mem::take(&mut current.frame_callbacks),
+            buffer,
+            damage,
+            callbacks,
+            feedback,
         }
     })
 }

@@ -13,7 +13,8 @@
 //!   socket`), and the one event source that puts it and the display on the master's loop.
 //! - [`state`]: [`WaylandState`], the data smithay dispatches client requests to: the
 //!   globals (`wl_compositor`, `wl_subcompositor`, `wl_shm`, `xdg_wm_base`,
-//!   `zxdg_decoration_manager_v1`, `wl_output` with `zxdg_output_manager_v1`, `wl_seat`),
+//!   `zxdg_decoration_manager_v1`, `wl_output` with `zxdg_output_manager_v1`, `wl_seat`,
+//!   `wp_presentation`),
 //!   and what happened since the server last looked ([`WaylandState::commits`]).
 //! - [`shm`]: copying a committed `wl_shm` buffer into the master's copy of the surface.
 //! - [`output`]: the output as clients see it (its logical, upright size).
@@ -32,7 +33,9 @@
 //! test, the same `fusionfb status`. Input the seat routes to such a window is sent to the
 //! `wl_surface` (touch, pointer with surface-local coordinates, keyboard focus to the
 //! toplevel) instead of a Fusion reactor. `wl_surface.frame` callbacks are answered when the
-//! frame that shows the commit is presented, like a native surface's `FrameDone`.
+//! frame that shows the commit is presented, like a native surface's `FrameDone`, and
+//! `wp_presentation` feedback then carries the flip's own time, sequence and refresh (a
+//! commit replaced before its frame is reported discarded).
 //!
 //! # Where this departs from DESIGN.md, and why
 //!
@@ -46,8 +49,7 @@
 //!   Zero-copy (dma-buf scan-out) is the next slice.
 //! - **Wayland windows are owned by the master** (`MASTER_ID`) in the scene: a Wayland client
 //!   is no fusionee. `fusionfb status` lists the Wayland clients with their windows.
-//! - **Not yet**: popups are configured but not shown; `wp_presentation`,
-//!   `zwp_linux_dmabuf_v1`, `wp_viewporter`, layer shell, placement rules by app_id, client
+//! - **Not yet**: popups are configured but not shown; `zwp_linux_dmabuf_v1`, `wp_viewporter`, layer shell, placement rules by app_id, client
 //!   cursors (the master's arrow stays), `buffer_scale`/`buffer_transform` other than 1/normal.
 
 pub mod output;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use smithay::delegate_compositor;
 use smithay::delegate_output;
+use smithay::delegate_presentation;
 use smithay::delegate_seat;
 use smithay::delegate_shm;
 use smithay::delegate_xdg_decoration;
@@ -23,6 +24,7 @@ use smithay::utils::Serial;
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{CompositorClientState, CompositorHandler, CompositorState};
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
+use smithay::wayland::presentation::PresentationState;
 use smithay::wayland::shell::xdg::decoration::{XdgDecorationHandler, XdgDecorationState};
 use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
@@ -97,6 +99,8 @@ pub struct WaylandState {
     pub outputs: OutputManagerState,
     /// The output (`wl_output`).
     pub output: Output,
+    /// `wp_presentation` (on `CLOCK_MONOTONIC`, the clock of the backend's flip times).
+    pub presentation: PresentationState,
     /// smithay's seats.
     pub seat_state: SeatState<WaylandState>,
     /// The one seat, `seat0`.
@@ -137,6 +141,7 @@ impl WaylandState {
         let decoration = XdgDecorationState::new::<Self>(dh);
         let outputs = OutputManagerState::new_with_xdg_output::<Self>(dh);
         let output = super::output::create(dh, output_name, size, refresh_mhz);
+        let presentation = PresentationState::new::<Self>(dh, libc::CLOCK_MONOTONIC as u32);
         let mut seat_state = SeatState::new();
         let seat = super::seat::create(dh, &mut seat_state, &cfg.keyboard)?;
         Ok(WaylandState {
@@ -147,6 +152,7 @@ impl WaylandState {
             decoration,
             outputs,
             output,
+            presentation,
             seat_state,
             seat,
             size,
@@ -322,4 +328,5 @@ delegate_shm!(WaylandState);
 delegate_xdg_shell!(WaylandState);
 delegate_xdg_decoration!(WaylandState);
 delegate_output!(WaylandState);
+delegate_presentation!(WaylandState);
 delegate_seat!(WaylandState);
