@@ -384,3 +384,34 @@ fn frame_callbacks_and_presentation_feedback_follow_the_flip() {
     assert!(done.unwrap() > 0);
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn subsurfaces_are_windows_stacked_with_their_toplevel() {
+    let Some(demo) = program("weston-subsurfaces", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-sub");
+    let c = m.client(&demo, &[], "sub");
+    let top = toplevel_window(&m, c.pid());
+    // The demo's main surface and its two subsurfaces: three windows, the toplevel's at
+    // the bottom, the subsurfaces right above it, where the demo put them inside it.
+    let windows = wait_for("three windows of the demo", LIMIT, || {
+        let scene = m.scene()?;
+        let client = scene["wayland"]["clients"]
+            .as_array()?
+            .iter()
+            .find(|x| x["pid"].as_u64() == Some(u64::from(c.pid())))?
+            .clone();
+        (client["surfaces"].as_u64() == Some(3)).then(|| scene["windows"].as_array().cloned())?
+    });
+    assert_eq!(windows.len(), 3, "{windows:?}");
+    assert_eq!(windows[0]["id"].as_u64(), Some(top), "{windows:?}");
+    let (w, h) = (
+        windows[0]["width"].as_i64().unwrap(),
+        windows[0]["height"].as_i64().unwrap(),
+    );
+    for sub in &windows[1..] {
+        let (x, y) = (sub["x"].as_i64().unwrap(), sub["y"].as_i64().unwrap());
+        assert!(x > 0 && y > 0 && x < w && y < h, "{sub} inside {w}x{h}");
+    }
+}
