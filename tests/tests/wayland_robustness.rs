@@ -2,8 +2,9 @@
 //! on the socket and a wl_shm pool truncated under a committed buffer (which would be a
 //! SIGBUS in the master, were the pool read unguarded) each end that client's connection;
 //! the master, a native slave (`fusionfb-clock`) and the other Wayland clients carry on.
-//! The truncated pool and the garbage are sent by a client speaking the wire protocol by
-//! hand ([`RawClient`]), so those tests need no Wayland program installed.
+//! So does a client flooding the scene with more surfaces than its quota. The truncated
+//! pool, the flood and the garbage are sent by a client speaking the wire protocol by hand
+//! ([`RawClient`]), so those tests need no Wayland program installed.
 
 use std::os::fd::AsFd;
 
@@ -179,5 +180,88 @@ fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
     again.bind(&[("wl_shm", 1)], &mut n);
     again.send(1, 0, Args::new().u(n), &[]);
     again.until("a round trip", |e| (e.object == n).then_some(()));
+    let _ = std::fs::remove_file(path);
+}
+
+/// Makes a configured toplevel on `c` (ids from `next`); its surface's id.
+fn toplevel(c: &mut RawClient, compositor: u32, wm: u32, next: &mut u32) -> u32 {
+    let (surface, xdg_surface, toplevel) = (*next, *next + 1, *next + 2);
+    *next += 3;
+    c.send(compositor, 0, Args::new().u(surface), &[]);
+    c.send(wm, 2, Args::new().u(xdg_surface).u(surface), &[]);
+    c.send(xdg_surface, 1, Args::new().u(toplevel), &[]);
+    c.send(surface, 6, Args::new(), &[]);
+    let serial = c.until("the first configure", |e| {
+        (e.object == xdg_surface && e.opcode == 0).then(|| e.word(0))
+    });
+    c.send(xdg_surface, 4, Args::new().u(serial), &[]);
+    surface
+}
+
+#[test]
+fn a_flood_of_surfaces_past_the_quota_disconnects_that_client() {
+    let mut m = WaylandMaster::start("wl-flood");
+    let mut clock = native_clock(&m);
+    let mut c = RawClient::connect(&m.socket());
+    let mut next = 2;
+    let ids = c.bind(
+        &[
+            ("wl_compositor", 4),
+            ("wl_subcompositor", 1),
+            ("wl_shm", 1),
+            ("xdg_wm_base", 1),
+        ],
+        &mut next,
+    );
+    let (compositor, subcompositor, shm, wm) = (ids[0], ids[1], ids[2], ids[3]);
+    let root = toplevel(&mut c, compositor, wm, &mut next);
+    let path = m.runtime.join(format!("{}.flood", m.world.name));
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    file.set_len(8 * 8 * 4).unwrap();
+    let (pool, buffer) = (next, next + 1);
+    next += 2;
+    c.send(shm, 0, Args::new().u(pool).u(8 * 8 * 4), &[file.as_fd()]);
+    c.send(
+        pool,
+        0,
+        Args::new().u(buffer).u(0).u(8).u(8).u(32).u(1),
+        &[],
+    );
+    // The toplevel and 100 subsurfaces, each with the buffer: past the quota of 64.
+    for surface in std::iter::once(root).chain(
+        (0..100)
+            .map(|i| {
+                let (s, sub) = (next, next + 1);
+                next += 2;
+                c.send(compositor, 0, Args::new().u(s), &[]);
+                c.send(subcompositor, 1, Args::new().u(sub).u(s).u(root), &[]);
+                c.send(sub, 1, Args::new().u(i % 50).u(i / 50), &[]); // set_position
+                s
+            })
+            .collect::<Vec<_>>(),
+    ) {
+        c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]);
+        c.send(surface, 6, Args::new(), &[]);
+    }
+    c.send(root, 6, Args::new(), &[]);
+    let (object, code, message) = c.until("the protocol error", |e| {
+        (e.object == 1 && e.opcode == 0).then(|| (e.word(0), e.word(1), e.string(2)))
+    });
+    assert_eq!((object, code), (1, 2), "wl_display.no_memory ({message})");
+    while c.event().is_some() {}
+    // Everything it showed is gone; the master and the native slave carry on.
+    wait_until("its windows gone", LIMIT, || {
+        m.scene()
+            .and_then(|s| s["windows"].as_array().map(|w| w.len() == 1))
+            .unwrap_or(false)
+    });
+    m.assert_running();
+    clock.assert_running();
     let _ = std::fs::remove_file(path);
 }

@@ -33,9 +33,11 @@ use fusionfb_protocol::{self as proto, Reply};
 use gfx_drivers::backend::PlaneKind;
 use gfx_drivers::Buffer;
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
+use smithay::reexports::wayland_server::backend::protocol::{Interface, ProtocolError};
 use smithay::reexports::wayland_server::protocol::wl_callback::WlCallback;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Resource;
+use smithay::reexports::wayland_server::{Client, DisplayHandle};
 use smithay::wayland::compositor::{
     self, BufferAssignment, Damage, SubsurfaceCachedState, SurfaceAttributes, TraversalAction,
 };
@@ -50,6 +52,11 @@ use crate::seat;
 use crate::wayland::seat::PointerDo;
 use crate::wayland::shm::{self, Area};
 use crate::wayland::{Wayland, WaylandConfig, WaylandReady};
+
+/// The most surfaces one Wayland client may show at once (the scene's windows are the
+/// master's, so a client flooding it would crowd out the others): past it the client is
+/// disconnected with `wl_display`'s `no_memory` error.
+pub const MAX_SHOWN_PER_CLIENT: usize = 64;
 
 /// The server's side of the frontend (a field of [`Server`]).
 #[derive(Debug)]
@@ -342,6 +349,29 @@ impl Server {
         root: &WlSurface,
         copy: Buffer,
     ) -> Option<u32> {
+        let client = s.client()?;
+        if !client
+            .get_data::<crate::wayland::state::ClientState>()
+            .is_some_and(|c| c.alive())
+        {
+            return None;
+        }
+        let theirs = w
+            .shown
+            .keys()
+            .filter(|x| x.client().is_some_and(|c| c.id() == client.id()))
+            .count();
+        if theirs >= MAX_SHOWN_PER_CLIENT {
+            warn!(
+                "wayland: a client shows more than {MAX_SHOWN_PER_CLIENT} surfaces: disconnected"
+            );
+            display_error(
+                &w.front.state.dh,
+                &client,
+                &format!("more than {MAX_SHOWN_PER_CLIENT} surfaces shown"),
+            );
+            return None;
+        }
         let (info, _fds) = match self.register_surface(MASTER_ID, vec![copy]) {
             Ok(r) => r,
             Err(e) => {
@@ -667,6 +697,36 @@ impl Server {
             display: w.front.socket.display.clone(),
             clients,
         })
+    }
+}
+
+/// The client's `wl_display` as the backend names interfaces (by name: the backend's own
+/// description of it is private).
+static WL_DISPLAY: Interface = Interface {
+    name: "wl_display",
+    version: 1,
+    requests: &[],
+    events: &[],
+    c_ptr: None,
+};
+
+/// Disconnects `client` with `wl_display.error.no_memory` and `message` (the error event is
+/// sent, then the connection closed at the end of the turn).
+fn display_error(dh: &DisplayHandle, client: &Client, message: &str) {
+    let handle = dh.backend_handle();
+    let text = std::ffi::CString::new(message).unwrap_or_default();
+    match handle.object_for_protocol_id(client.id(), &WL_DISPLAY, 1) {
+        // wl_display.error.no_memory
+        Ok(display) => handle.post_error(display, 2, text),
+        Err(_) => client.kill(
+            dh,
+            ProtocolError {
+                code: 2,
+                object_id: 1,
+                object_interface: "wl_display".into(),
+                message: message.to_string(),
+            },
+        ),
     }
 }
 

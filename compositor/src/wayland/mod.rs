@@ -48,7 +48,10 @@
 //!   costs the damaged area once per commit, and lets the client reuse its buffer at once.
 //!   Zero-copy (dma-buf scan-out) is the next slice.
 //! - **Wayland windows are owned by the master** (`MASTER_ID`) in the scene: a Wayland client
-//!   is no fusionee. `fusionfb status` lists the Wayland clients with their windows.
+//!   is no fusionee. `fusionfb status` lists the Wayland clients with their windows. The
+//!   quota is per client here (64 surfaces shown, past which the client is disconnected with
+//!   `wl_display.error.no_memory`); the scene's own per-owner window quota (256) then bounds
+//!   all Wayland clients together.
 //! - **Not yet**: popups are configured but not shown; `zwp_linux_dmabuf_v1`, `wp_viewporter`, layer shell, placement rules by app_id, client
 //!   cursors (the master's arrow stays), `buffer_scale`/`buffer_transform` other than 1/normal.
 
