@@ -8,11 +8,15 @@
 //! input routing), the seat ([`seat`]: where input goes — hit test, grabs, enter/leave,
 //! focus — as a pure model the server carries out), the software compositor ([`compose`]:
 //! pixman composition, damage, output transforms, scan-out detection, PNG files), the
-//! supervisor of the config's `[[app]]` programs ([`apps`]) and the command's subcommands
-//! ([`cli`]: `run`, `status`, `screenshot`, `input`, `demo`, `arena-demo`, `bench`).
+//! supervisor of the config's `[[app]]` programs ([`apps`]), the Wayland frontend (`wayland`,
+//! cargo feature `wayland`: unmodified Wayland clients in the same scene) and the command's
+//! subcommands ([`cli`]: `run`, `status`, `screenshot`, `input`, `demo`, `arena-demo`,
+//! `bench`).
 //!
-//! The crate has no `unsafe` (`#![deny(unsafe_code)]`) but for one C API: pixman's, whose
-//! images over borrowed memory are made in `compose`'s `pixman_glue` module.
+//! The crate has no `unsafe` (`#![deny(unsafe_code)]`) but in two places: pixman's C API,
+//! whose images over borrowed memory are made in `compose`'s `pixman_glue` module, and the
+//! row copy out of a Wayland client's wl_shm pool, which smithay hands out as a raw pointer
+//! (`wayland::shm`).
 
 #![deny(unsafe_code)]
 

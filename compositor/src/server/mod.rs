@@ -22,8 +22,9 @@
 //! **One loop.** The server is the data of a calloop `EventLoop` (niri's `State` pattern):
 //! the Fusion master's fd, the display backend's and the input source's are sources on it,
 //! each callback gets the whole server (a request is answered in the callback that reads
-//! it), and another source — the Wayland display next — is one `insert_source` on
-//! [`Server::loop_handle`]. [`Server::dispatch`] runs one turn of it, with a time-out that
+//! it), and another source is one `insert_source` on [`Server::loop_handle`] — as the
+//! Wayland frontend is (`wayland.rs`, [`Server::start_wayland`]: its socket and clients are
+//! one source; what they committed is pulled into the scene after each turn). [`Server::dispatch`] runs one turn of it, with a time-out that
 //! wakes it for the next frame, then publishes what changed and composes. (The DRM backend
 //! still gathers its own DRM, udev and session sources on a loop of its own behind its one
 //! fd; moving those onto this loop is the next step.)

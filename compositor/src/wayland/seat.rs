@@ -185,7 +185,7 @@ pub fn touch(
     }
 }
 
-/// What the pointer does, for [`pointer`].
+/// What the pointer does, for [`pointer()`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PointerDo {
     /// Enter or move over the surface.
