@@ -415,3 +415,61 @@ fn subsurfaces_are_windows_stacked_with_their_toplevel() {
         assert!(x > 0 && y > 0 && x < w && y < h, "{sub} inside {w}x{h}");
     }
 }
+
+#[test]
+fn one_two_finger_touch_reaches_a_native_and_a_wayland_window_at_once() {
+    use fusionfb_protocol::{Injected, TouchPhase};
+    let Some(touch) = program("weston-simple-touch", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-both");
+    // The native paint app on the right half, simple-touch at the output's corner.
+    let _paint = fusionfb_tests::Process::spawn(
+        "fusionfb-paint",
+        &m.world,
+        &[
+            "--x", "640", "--y", "0", "--width", "640", "--height", "800",
+        ],
+    );
+    let c = m.client(&touch, &[], "touch");
+    toplevel_window(&m, c.pid());
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    let bg = fusionfb_client::app::PAINT_BACKGROUND.to_argb() & 0xff_ffff;
+    let (wayland_spot, native_spot) = ((150u32, 120u32), (900u32, 400u32));
+    let before = wait_for("both windows on the glass", LIMIT, || {
+        let img = d.screenshot().ok()?;
+        let w = img.pixel(wayland_spot.0, wayland_spot.1) & 0xff_ffff != 0;
+        let n = img.pixel(native_spot.0, native_spot.1) & 0xff_ffff == bg;
+        (w && n).then_some(img)
+    });
+    let t = |phase, slot, (x, y): (u32, u32)| Injected::Touch {
+        phase,
+        slot,
+        x: x as f32,
+        y: y as f32,
+    };
+    let frame = Injected::Touch {
+        phase: TouchPhase::Frame,
+        slot: 0,
+        x: 0.0,
+        y: 0.0,
+    };
+    // Both fingers go down in one multi-touch frame, each on its own window.
+    d.inject(&[
+        t(TouchPhase::Down, 0, wayland_spot),
+        t(TouchPhase::Down, 1, native_spot),
+        frame.clone(),
+    ])
+    .expect("inject");
+    d.inject(&[
+        t(TouchPhase::Up, 0, wayland_spot),
+        t(TouchPhase::Up, 1, native_spot),
+        frame,
+    ])
+    .expect("inject");
+    wait_until("both windows to draw under their finger", LIMIT, || {
+        let img = d.screenshot().unwrap();
+        img.pixel(wayland_spot.0, wayland_spot.1) != before.pixel(wayland_spot.0, wayland_spot.1)
+            && img.pixel(native_spot.0, native_spot.1) & 0xff_ffff != bg
+    });
+}
