@@ -17,6 +17,7 @@ use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::Output;
 use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
 use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_seat, wl_shm, wl_surface::WlSurface};
 use smithay::reexports::wayland_server::{Client, DisplayHandle};
@@ -33,6 +34,9 @@ use smithay::wayland::shm::{ShmHandler, ShmState};
 use tracing::{debug, warn};
 
 use super::{WaylandConfig, WaylandError};
+
+/// The `xdg_wm_base` version the master offers (see [`WaylandState::new`]).
+pub const XDG_WM_BASE_VERSION: u32 = 3;
 
 /// What the master keeps per client connection.
 #[derive(Debug, Default)]
@@ -138,6 +142,13 @@ impl WaylandState {
         let compositor = CompositorState::new::<Self>(dh);
         let shm = ShmState::new::<Self>(dh, vec![wl_shm::Format::Rgb565]);
         let xdg = XdgShellState::new::<Self>(dh);
+        // xdg_wm_base at version 3, not smithay's 6: clients built for weston 10 (which offers
+        // version 1) bind whatever version is advertised but answer none of version 4's events
+        // (`weston-presentation-shm` aborts on `configure_bounds`). A kiosk needs nothing of
+        // 4-6 (bounds, window-manager capabilities, the suspended state); 3 keeps popups'
+        // `reposition`.
+        dh.remove_global::<Self>(xdg.global());
+        dh.create_global::<Self, XdgWmBase, ()>(XDG_WM_BASE_VERSION, ());
         let decoration = XdgDecorationState::new::<Self>(dh);
         let outputs = OutputManagerState::new_with_xdg_output::<Self>(dh);
         let output = super::output::create(dh, output_name, size, refresh_mhz);
