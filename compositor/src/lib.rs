@@ -32,10 +32,11 @@ pub mod wayland;
 /// What the log shows without `RUST_LOG`: warnings and errors; the line saying which display
 /// backend was chosen and why, and why the master stopped (`fusionfb::cli::run`); one line per
 /// slave entering and leaving, with its pid and executable (`fusion::master`); each app the
-/// master starts, loses or gives up on (`fusionfb::apps`). winit's and the Wayland client
+/// master starts, loses or gives up on (`fusionfb::apps`); where the Wayland socket is and
+/// why (`fusionfb::wayland`). winit's and the Wayland client
 /// toolkit's own chatter (the desktop `window` backend) is left out.
 pub const DEFAULT_LOG_FILTER: &str = "warn,fusionfb::cli::run=info,fusionfb::apps=info,\
-     fusion::master=info,winit=error,sctk=error,smithay_client_toolkit=error,calloop=error";
+     fusionfb::wayland=info,fusion::master=info,winit=error,sctk=error,smithay_client_toolkit=error,calloop=error";
 
 /// What the other commands log without `RUST_LOG`: warnings and the backend line (the demo
 /// and the bench run a master of their own, whose join and leave lines would only
