@@ -10,7 +10,8 @@ set -euo pipefail
 # binutils' objcopy splits the debug info off the board binaries (scripts/dist.sh).
 PACKAGES=(pkg-config gcc g++ binutils libpixman-1-dev libudev-dev libseat-dev libinput-dev
   libxkbcommon-dev libgbm-dev)
-# Extra packages a script asks for (the tests add Xvfb and QEMU), in EXTRA_PACKAGES.
+# Extra packages a script asks for (the tests add Xvfb, QEMU, and weston and wayland-utils
+# for the Wayland clients), in EXTRA_PACKAGES.
 read -r -a extra <<<"${EXTRA_PACKAGES:-}"
 PACKAGES+=("${extra[@]}")
 

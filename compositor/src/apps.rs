@@ -16,7 +16,8 @@
 //!   environment of the master's plus `FUSIONFB_WORLD` (the world's name) and
 //!   `FUSIONFB_RUNTIME_DIR` (the directory holding the world), so the app finds this master
 //!   wherever the master's own runtime directory came from, and `FUSIONFB_ABI` (the world's
-//!   application ABI, `[world] abi`); the app's `env` comes last and
+//!   application ABI, `[world] abi`), and `WAYLAND_DISPLAY` when the master runs its Wayland
+//!   frontend ([`Supervisor::set_env`]); the app's `env` comes last and
 //!   may override them. Each app gets a process group of its own, so a Ctrl+C on the
 //!   master's terminal reaches the master alone and the master stops its apps in order. One
 //!   log line per start: `app fusionfb-paint started (pid 1234)`.
@@ -118,6 +119,16 @@ impl Supervisor {
                 ("FUSIONFB_RUNTIME_DIR".into(), world.base_dir().into()),
                 ("FUSIONFB_ABI".into(), world.abi.to_string().into()),
             ],
+        }
+    }
+
+    /// Sets a variable in every app's environment (before the app's own `env`), for the apps
+    /// started from now on: `WAYLAND_DISPLAY` once the Wayland socket listens.
+    pub fn set_env(&mut self, key: &str, value: impl Into<OsString>) {
+        let value = value.into();
+        match self.env.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = value,
+            None => self.env.push((key.to_string(), value)),
         }
     }
 

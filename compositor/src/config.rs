@@ -39,10 +39,14 @@
 //! args = ["--fullscreen"]
 //! env = { RUST_LOG = "info" }
 //! restart = "always"      # never | on-failure | always
+//!
+//! [wayland]
+//! enabled = true          # listen for Wayland clients (default)
+//! socket = "wayland-1"    # in $XDG_RUNTIME_DIR; default fusionfb-<world>
 //! ```
 //!
 //! The sections, what each key means and its default, are the fields of [`Config`],
-//! [`World`], [`Display`], [`Layer`], [`Input`], [`Keyboard`] and [`App`]; keys are written
+//! [`World`], [`Display`], [`Layer`], [`Input`], [`Keyboard`], [`App`] and [`Wayland`]; keys are written
 //! in kebab-case (`z-order`, `touch-output`). The files in the repository's `configs/` are
 //! commented examples for real boards.
 //!
@@ -99,6 +103,8 @@ pub struct Config {
     pub input: Input,
     /// `[[app]]`: programs the master starts once the display is up, in file order.
     pub apps: Vec<App>,
+    /// `[wayland]`: the Wayland frontend (its socket), for unmodified Wayland applications.
+    pub wayland: Wayland,
 }
 
 impl Default for Config {
@@ -109,6 +115,7 @@ impl Default for Config {
             layers: vec![Layer::new(0, LayerKind::Primary)],
             input: Input::default(),
             apps: Vec::new(),
+            wayland: Wayland::default(),
         }
     }
 }
@@ -648,6 +655,49 @@ impl fmt::Display for Restart {
     }
 }
 
+/// `[wayland]`: the Wayland frontend, through which unmodified Wayland applications (Qt, GTK,
+/// SDL, weston's clients) show windows on the same scene as native slaves (see
+/// `fusionfb::wayland`). Only in a master built with the `wayland` cargo feature (the
+/// default); without it the section is read and ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Wayland {
+    /// `enabled`: whether the master listens for Wayland clients. Default true.
+    pub enabled: bool,
+    /// `socket`: the socket's name in `$XDG_RUNTIME_DIR` (what clients put in
+    /// `WAYLAND_DISPLAY`), or an absolute path. Default none: `fusionfb-<world>`.
+    pub socket: Option<String>,
+}
+
+impl Default for Wayland {
+    fn default() -> Self {
+        Wayland {
+            enabled: true,
+            socket: None,
+        }
+    }
+}
+
+fn validate_wayland(w: &Wayland) -> Result<(), Invalid> {
+    if let Some(name) = &w.socket {
+        let path = std::path::Path::new(name);
+        let bad = name.is_empty()
+            || name.contains('\0')
+            || (!path.is_absolute() && name.contains('/'))
+            || name.len() > 100;
+        if bad {
+            return Err(invalid(
+                KeyPath::root("wayland").key("socket"),
+                format!(
+                    "{name:?} is not a socket name: a file name in $XDG_RUNTIME_DIR \
+                     (such as \"wayland-1\") or an absolute path, at most 100 bytes"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The file as written.
 #[derive(Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -659,6 +709,7 @@ struct RawConfig {
     input: Input,
     #[serde(rename = "app")]
     apps: Vec<App>,
+    wayland: Wayland,
 }
 
 /// A problem validation found, before it is located in the file.
@@ -684,12 +735,14 @@ impl RawConfig {
         let layers = validate_layers(self.layers)?;
         validate_input(&self.input)?;
         validate_apps(&self.apps)?;
+        validate_wayland(&self.wayland)?;
         Ok(Config {
             world: self.world,
             display: self.display,
             layers,
             input: self.input,
             apps: self.apps,
+            wayland: self.wayland,
         })
     }
 }

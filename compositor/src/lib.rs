@@ -8,11 +8,15 @@
 //! input routing), the seat ([`seat`]: where input goes — hit test, grabs, enter/leave,
 //! focus — as a pure model the server carries out), the software compositor ([`compose`]:
 //! pixman composition, damage, output transforms, scan-out detection, PNG files), the
-//! supervisor of the config's `[[app]]` programs ([`apps`]) and the command's subcommands
-//! ([`cli`]: `run`, `status`, `screenshot`, `input`, `demo`, `arena-demo`, `bench`).
+//! supervisor of the config's `[[app]]` programs ([`apps`]), the Wayland frontend (`wayland`,
+//! cargo feature `wayland`: unmodified Wayland clients in the same scene) and the command's
+//! subcommands ([`cli`]: `run`, `status`, `screenshot`, `input`, `demo`, `arena-demo`,
+//! `bench`).
 //!
-//! The crate has no `unsafe` (`#![deny(unsafe_code)]`) but for one C API: pixman's, whose
-//! images over borrowed memory are made in `compose`'s `pixman_glue` module.
+//! The crate has no `unsafe` (`#![deny(unsafe_code)]`) but in two places: pixman's C API,
+//! whose images over borrowed memory are made in `compose`'s `pixman_glue` module, and the
+//! row copy out of a Wayland client's wl_shm pool, which smithay hands out as a raw pointer
+//! (`wayland::shm`).
 
 #![deny(unsafe_code)]
 
@@ -22,14 +26,17 @@ pub mod compose;
 pub mod config;
 pub mod seat;
 pub mod server;
+#[cfg(feature = "wayland")]
+pub mod wayland;
 
 /// What the log shows without `RUST_LOG`: warnings and errors; the line saying which display
 /// backend was chosen and why, and why the master stopped (`fusionfb::cli::run`); one line per
 /// slave entering and leaving, with its pid and executable (`fusion::master`); each app the
-/// master starts, loses or gives up on (`fusionfb::apps`). winit's and the Wayland client
+/// master starts, loses or gives up on (`fusionfb::apps`); where the Wayland socket is and
+/// why (`fusionfb::wayland`). winit's and the Wayland client
 /// toolkit's own chatter (the desktop `window` backend) is left out.
 pub const DEFAULT_LOG_FILTER: &str = "warn,fusionfb::cli::run=info,fusionfb::apps=info,\
-     fusion::master=info,winit=error,sctk=error,smithay_client_toolkit=error,calloop=error";
+     fusionfb::wayland=info,fusion::master=info,winit=error,sctk=error,smithay_client_toolkit=error,calloop=error";
 
 /// What the other commands log without `RUST_LOG`: warnings and the backend line (the demo
 /// and the bench run a master of their own, whose join and leave lines would only

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use fusionfb::config::{
     Allocator, App, Backend, BufferMode, Color, Config, Display, Group, Input, Keyboard, Layer,
-    LayerKind, Location, Mode, PixelFormat, Position, Restart, Size, Transform, Vt, World,
+    LayerKind, Location, Mode, PixelFormat, Position, Restart, Size, Transform, Vt, Wayland, World,
 };
 
 fn configs_dir() -> PathBuf {
@@ -19,6 +19,19 @@ fn error(text: &str) -> String {
         Ok(cfg) => panic!("{text:?} was accepted: {cfg:#?}"),
         Err(e) => e.to_string(),
     }
+}
+
+#[test]
+fn a_wayland_socket_with_a_slash_is_refused_with_its_place() {
+    let err = Config::from_str("[wayland]\nsocket = \"a/b\"\n", "w.toml").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("w.toml:2:10: wayland.socket: \"a/b\" is not a socket name"),
+        "{err}"
+    );
+    let ok = Config::from_str("[wayland]\nsocket = \"/run/wl-0\"\n", "w.toml").unwrap();
+    assert_eq!(ok.wayland.socket.as_deref(), Some("/run/wl-0"));
+    assert!(ok.wayland.enabled);
 }
 
 #[test]
@@ -110,6 +123,10 @@ restart = "on-failure"
 
 [[app]]
 command = "clock"
+
+[wayland]
+enabled = false
+socket = "wayland-1"
 "##;
 
 #[test]
@@ -213,6 +230,10 @@ fn a_full_file_parses_to_the_expected_structs() {
                 restart: Restart::Never,
             },
         ],
+        wayland: Wayland {
+            enabled: false,
+            socket: Some("wayland-1".into()),
+        },
     };
     assert_eq!(cfg, expected);
     // The stack: primary (z 0), cursor (z 2), overlay (z 5).
@@ -554,7 +575,7 @@ fn unknown_keys_are_errors_that_name_the_key() {
         (
             "[dispaly]\nmode = \"preferred\"\n",
             "board.toml:1:2: dispaly: unknown field `dispaly`, expected one of `world`, \
-             `display`, `layer`, `input`, `app`",
+             `display`, `layer`, `input`, `app`, `wayland`",
         ),
         (
             "\n[display]\nbakend = \"drm\"\n",

@@ -39,7 +39,8 @@ pub const VERSION: u32 = 1;
 /// - 2: [`Scene::frames`], the master's frame counters (bytes composed, direct scan-out).
 /// - 3: [`Scene::apps`], the programs the master started from its config's `[[app]]` tables
 ///   and how they are doing.
-pub const VERSION_MINOR: u32 = 3;
+/// - 4: [`Scene::wayland`], the master's Wayland socket and its Wayland clients.
+pub const VERSION_MINOR: u32 = 4;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -616,8 +617,47 @@ pub struct Scene {
     /// ignores it).
     pub frames: FrameStats,
     /// The apps the master started from its config's `[[app]]` tables, in file order
-    /// (minor 3; last, so a minor-2 peer ignores it).
+    /// (minor 3; after the minor-2 fields, so a minor-2 peer ignores it).
     pub apps: Vec<AppStatus>,
+    /// The Wayland frontend, when the master runs one: its socket and clients (minor 4;
+    /// last, so a minor-3 peer ignores it).
+    pub wayland: Option<WaylandStatus>,
+}
+
+/// The master's Wayland frontend, as [`Scene::wayland`] reports it (minor 4).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WaylandStatus {
+    /// The listening socket's path.
+    pub socket: String,
+    /// What clients put in `WAYLAND_DISPLAY` (the socket's name in `$XDG_RUNTIME_DIR`, else
+    /// its path).
+    pub display: String,
+    /// The connected clients, in the order they connected.
+    pub clients: Vec<WaylandClient>,
+}
+
+/// One connected Wayland client (minor 4).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WaylandClient {
+    /// Its process id (from the socket's credentials).
+    pub pid: u32,
+    /// Its toplevels' `app_id`s and titles, one pair per toplevel, in creation order.
+    pub toplevels: Vec<WaylandToplevel>,
+    /// How many `wl_surface`s it has.
+    pub surfaces: u32,
+    /// Bytes of master memory its surfaces' copies take.
+    pub buffer_bytes: u64,
+}
+
+/// One `xdg_toplevel` of a Wayland client (minor 4).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WaylandToplevel {
+    /// `xdg_toplevel.set_app_id`, empty until set.
+    pub app_id: String,
+    /// `xdg_toplevel.set_title`, empty until set.
+    pub title: String,
+    /// The window showing it (the scene's window id), once it has a buffer.
+    pub window: Option<u32>,
 }
 
 impl Scene {
@@ -629,9 +669,10 @@ impl Scene {
     /// the missing bytes are exactly those of the empty values: zero varints.)
     pub fn decode_reply(bytes: &[u8]) -> Result<Reply, fusion::Error> {
         let mut first = None;
-        // As it is (minor 3), without `apps` (minor 2: an empty list is one zero byte),
-        // without `frames` too (minor 1: five zero counters, then the empty list).
-        for missing in [0, 1, 6] {
+        // As it is (minor 4), without `wayland` (minor 3: `None` is one zero byte), without
+        // `apps` too (minor 2: an empty list is one zero byte), without `frames` too (minor
+        // 1: five zero counters).
+        for missing in [0, 1, 2, 7] {
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len() + missing, 0);
             match fusion::call::decode::<Reply>(&padded) {
@@ -641,7 +682,7 @@ impl Scene {
                 }
             }
         }
-        Err(first.expect("three attempts"))
+        Err(first.expect("four attempts"))
     }
 }
 
@@ -1154,9 +1195,46 @@ mod tests {
                 ..expected.clone()
             })
         );
+        #[derive(Serialize)]
+        struct SceneV3 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+            frames: FrameStats,
+            apps: Vec<AppStatus>,
+        }
+        let v3 = fusion::call::encode(&ReplyOld::Scene(SceneV3 {
+            layers: vec![layer],
+            surfaces: vec![],
+            windows: vec![],
+            frames,
+            apps: vec![AppStatus::default()],
+        }))
+        .unwrap();
+        assert_eq!(
+            Scene::decode_reply(&v3).unwrap(),
+            Reply::Scene(Scene {
+                apps: vec![AppStatus::default()],
+                ..expected.clone()
+            })
+        );
         // A current reply decodes as it is; garbage stays an error.
         let now = Scene {
             apps: vec![AppStatus::default()],
+            wayland: Some(WaylandStatus {
+                socket: "/run/user/1/fusionfb-w".into(),
+                display: "fusionfb-w".into(),
+                clients: vec![WaylandClient {
+                    pid: 7,
+                    toplevels: vec![WaylandToplevel {
+                        app_id: "a".into(),
+                        title: "t".into(),
+                        window: Some(3),
+                    }],
+                    surfaces: 1,
+                    buffer_bytes: 4096,
+                }],
+            }),
             ..expected
         };
         let bytes = fusion::call::encode(&Reply::Scene(now.clone())).unwrap();

@@ -261,6 +261,16 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
         server.set_input(input);
     }
     server.set_cursor_visible(cfg.input.cursor_visible);
+    #[cfg(feature = "wayland")]
+    if cfg.wayland.enabled {
+        let wl = crate::wayland::WaylandConfig {
+            socket: cfg.wayland.socket.clone(),
+            world: name.clone(),
+            fallback_dir: server_world.dir(),
+            keyboard: cfg.input.keyboard.clone(),
+        };
+        server.start_wayland(&wl).context("wayland frontend")?;
+    }
     let (w, h) = server.size();
     eprintln!(
         "fusionfb: master of world {name:?} (pid {}), {w}x{h}, socket {}",
@@ -272,6 +282,15 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
     let mut apps = crate::apps::Supervisor::new(&cfg.apps, &server_world);
     let wakes = LoopWakes::new(&mut server);
     let mut watched = HashSet::new();
+    #[cfg(feature = "wayland")]
+    if let Some(place) = server.wayland_socket() {
+        eprintln!(
+            "fusionfb: wayland socket {} (WAYLAND_DISPLAY={})",
+            place.path.display(),
+            place.display
+        );
+        apps.set_env("WAYLAND_DISPLAY", place.display);
+    }
     apps.poll(Instant::now());
     server.set_apps(apps.report(Instant::now()));
     let why = loop {

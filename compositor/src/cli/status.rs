@@ -3,7 +3,8 @@
 //! display: layers (plane, exclusive holder), surfaces (size, format, front buffer, flips)
 //! windows (geometry, stacking, focus, owner) and the frame counters (frames committed,
 //! presented and scanned out directly, bytes composed) and the apps the master started from
-//! its config's `[[app]]` tables (pid, state, restarts; protocol minor 3), from the master's
+//! its config's `[[app]]` tables (pid, state, restarts; protocol minor 3) and the Wayland
+//! socket with its clients (pid, toplevels, surfaces; minor 4), from the master's
 //! [`Describe`](fusionfb_protocol::Request::Describe) answer.
 
 use anyhow::Context as _;
@@ -124,6 +125,44 @@ pub fn table(scene: &proto::Scene) -> String {
         );
     }
     s.push_str(&apps_table(&scene.apps));
+    if let Some(w) = &scene.wayland {
+        s.push_str(&wayland_table(w));
+    }
+    s
+}
+
+/// The Wayland part of the status table: the socket, then each client with its pid, its
+/// toplevels (app_id, title, window) and its surfaces.
+pub fn wayland_table(w: &proto::WaylandStatus) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "wayland: socket {} (WAYLAND_DISPLAY={}), {} client{}",
+        w.socket,
+        w.display,
+        w.clients.len(),
+        if w.clients.len() == 1 { "" } else { "s" }
+    );
+    for c in &w.clients {
+        let _ = writeln!(
+            s,
+            "  pid {}  {} surface{} shown, {} B copied",
+            c.pid,
+            c.surfaces,
+            if c.surfaces == 1 { "" } else { "s" },
+            c.buffer_bytes
+        );
+        for t in &c.toplevels {
+            let _ = writeln!(
+                s,
+                "    toplevel app_id {:?} title {:?}{}",
+                t.app_id,
+                t.title,
+                t.window
+                    .map_or(" (no buffer yet)".to_string(), |w| format!(" window {w}"))
+            );
+        }
+    }
     s
 }
 

@@ -258,6 +258,8 @@ impl Server {
         let Action::Focus { from, to } = a else {
             return;
         };
+        #[cfg(feature = "wayland")]
+        self.wayland_focus(to);
         let window_reactor =
             |s: &Server, w: u32| s.windows.iter().find(|x| x.id == w).map(|x| x.reactor);
         if let Some(r) = from.and_then(|w| window_reactor(self, w)) {

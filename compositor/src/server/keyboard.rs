@@ -18,6 +18,10 @@ impl Server {
             Some(Action::Key { to }) => to,
             _ => return,
         };
+        #[cfg(feature = "wayland")]
+        if self.wayland_key(to, &k) {
+            return;
+        }
         let Some(reactor) = self.target(to) else {
             return;
         };

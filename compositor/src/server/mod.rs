@@ -24,9 +24,11 @@
 //! the session, the udev monitor, the console and the watchdog timer —
 //! [`gfx_drivers::Backend::loop_source`]), the input source (devices, key repeat,
 //! injection) and the frame timer are sources on it; each callback gets the whole server (a
-//! request is answered in the callback that reads it), and another source — the Wayland
-//! display next — is one `insert_source` on [`Server::loop_handle`]. [`Server::dispatch`]
-//! runs one turn of it, then publishes what changed and composes.
+//! request is answered in the callback that reads it), and another source is one
+//! `insert_source` on [`Server::loop_handle`] — as the Wayland frontend is (`wayland.rs`,
+//! [`Server::start_wayland`]: its socket and clients are one source; what they committed is
+//! pulled into the scene after each turn). [`Server::dispatch`] runs one turn of it, then
+//! publishes what changed and composes.
 //!
 //! Input (libinput devices, key repeat, injection) comes from one `fusionfb_input::InputSource`; `server/input.rs` routes it (touch,
 //! pointer and keyboard in `touch.rs`, `pointer.rs`, `keyboard.rs`): the pure routing model
@@ -49,6 +51,8 @@ mod pointer;
 mod publish;
 mod requests;
 mod touch;
+#[cfg(feature = "wayland")]
+mod wayland;
 
 pub use input::outside_output;
 pub use layers::LayerSpec;
@@ -187,6 +191,9 @@ pub struct Server {
     input_tokens: Vec<RegistrationToken>,
     /// The first error a source's callback met in the current turn.
     failed: Option<ServerError>,
+    /// The Wayland frontend, once started ([`Server::start_wayland`]).
+    #[cfg(feature = "wayland")]
+    wayland: Option<wayland::WaylandScene>,
 }
 
 impl std::fmt::Debug for Server {
@@ -347,6 +354,8 @@ impl Server {
             handle,
             input_tokens: Vec::new(),
             failed: None,
+            #[cfg(feature = "wayland")]
+            wayland: None,
         };
         // Injection works from the start; `fusionfb run` replaces this source with one that
         // has the config's devices, keymap and calibration.
@@ -478,6 +487,9 @@ impl Server {
         // libinput queues events without its fd becoming readable (the devices found when a
         // seat is assigned or a session resumes): drain it every turn, as before the loop.
         self.dispatch_input();
+        // What Wayland clients committed enters the scene; what they were sent goes out.
+        #[cfg(feature = "wayland")]
+        self.wayland_turn();
         self.publish();
         self.frame()
     }
@@ -744,6 +756,8 @@ impl Server {
         for (reactor, event) in done {
             self.announce(reactor, &event);
         }
+        #[cfg(feature = "wayland")]
+        self.wayland_presented(time_ns, sequence, refresh_ns);
     }
 
     /// Composes and commits the next frame if something changed and none is in flight.

@@ -149,6 +149,10 @@ impl Server {
         (screen_x, screen_y): (f32, f32),
         time_ns: u64,
     ) {
+        #[cfg(feature = "wayland")]
+        if self.wayland_pointer(to, kind, (x, y), (screen_x, screen_y), time_ns) {
+            return;
+        }
         let Some(reactor) = self.reactor_of(to) else {
             return;
         };

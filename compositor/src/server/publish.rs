@@ -127,6 +127,10 @@ impl Server {
                 bytes_composed_total: self.bytes_composed_total,
             },
             apps: self.apps.clone(),
+            #[cfg(feature = "wayland")]
+            wayland: self.wayland_status(),
+            #[cfg(not(feature = "wayland"))]
+            wayland: None,
         }
     }
 

@@ -303,7 +303,7 @@ impl Server {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn window_create(
+    pub(super) fn window_create(
         &mut self,
         who: FusioneeId,
         surface: u32,

@@ -51,6 +51,10 @@ impl Server {
 
     /// Sends `t` to `to`, at its local `(x, y)`.
     fn send_touch(&mut self, to: u32, x: f32, y: f32, t: TouchEvent) {
+        #[cfg(feature = "wayland")]
+        if self.wayland_touch(to, x, y, &t) {
+            return;
+        }
         let Some(reactor) = self.reactor_of(to) else {
             return;
         };

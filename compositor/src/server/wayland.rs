@@ -1,0 +1,779 @@
+//! Wayland clients in the scene: what `crate::wayland` recorded, carried into the server's
+//! surfaces and windows, and the seat's decisions carried back out to the clients.
+//!
+//! Each turn of the loop, after the display was dispatched ([`Server::wayland_turn`]):
+//!
+//! 1. **Commits.** For each committed surface tree (a toplevel's surface and its
+//!    subsurfaces; a synchronized subsurface's state arrives with its parent's commit), each
+//!    surface's new `wl_shm` buffer is copied (the damaged part) into the scene surface that
+//!    shows it — made the first time, remade when the size or format changes — and released;
+//!    the damage goes to the scene where its window is, as a native flip's does, and the
+//!    surface is counted in the next frame (`flipped`), which makes that frame happen.
+//!    `wl_surface.frame` callbacks and `wp_presentation` feedback wait for the frame after
+//!    the commit to be presented ([`Server::wayland_presented`]): clients are paced by the
+//!    display as native ones are.
+//! 2. **Placement.** Every toplevel's surfaces that have a buffer are windows of the primary
+//!    layer, kept together in the stack in their tree's order (subsurfaces above or below
+//!    their parent as placed), at the position the tree gives them, the toplevel's window
+//!    geometry at the output's corner (kiosk). A new toplevel comes on top and takes the
+//!    keyboard focus. Surfaces that left every tree (destroyed, their client gone) leave the
+//!    scene.
+//!
+//! Input: the seat routes to windows; a window showing a Wayland surface gets the event
+//! through `wl_touch`/`wl_pointer` on that surface, with the same local coordinates a native
+//! window would get, and the keyboard focus of a Wayland window goes to its toplevel's
+//! surface.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fusion::wire::MASTER_ID;
+use fusionfb_input::{KeyEvent, TouchEvent};
+use fusionfb_protocol::{self as proto, Reply};
+use gfx_drivers::backend::PlaneKind;
+use gfx_drivers::Buffer;
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
+use smithay::reexports::wayland_server::backend::protocol::{Interface, ProtocolError};
+use smithay::reexports::wayland_server::protocol::wl_callback::WlCallback;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::reexports::wayland_server::Resource;
+use smithay::reexports::wayland_server::{Client, DisplayHandle};
+use smithay::wayland::compositor::{
+    self, BufferAssignment, Damage, SubsurfaceCachedState, SurfaceAttributes, TraversalAction,
+};
+use smithay::wayland::presentation::{
+    PresentationFeedbackCachedState, PresentationFeedbackCallback, Refresh,
+};
+use smithay::wayland::shell::xdg::{SurfaceCachedState, XdgToplevelSurfaceData};
+use tracing::{debug, warn};
+
+use super::{Server, ServerError};
+use crate::seat;
+use crate::wayland::seat::PointerDo;
+use crate::wayland::shm::{self, Area};
+use crate::wayland::{Wayland, WaylandConfig, WaylandReady};
+
+/// The most surfaces one Wayland client may show at once (the scene's windows are the
+/// master's, so a client flooding it would crowd out the others): past it the client is
+/// disconnected with `wl_display`'s `no_memory` error.
+pub const MAX_SHOWN_PER_CLIENT: usize = 64;
+
+/// The server's side of the frontend (a field of [`Server`]).
+#[derive(Debug)]
+pub(crate) struct WaylandScene {
+    pub front: Wayland,
+    /// Each `wl_surface` shown in the scene.
+    shown: HashMap<WlSurface, Shown>,
+    /// Frame callbacks and the frame (the server's frame count) whose presentation answers
+    /// them.
+    callbacks: Vec<(u64, WlCallback)>,
+    /// Presentation feedback: the frame that shows the commit, the surface, the feedback.
+    feedback: Vec<(u64, WlSurface, PresentationFeedbackCallback)>,
+    /// A toplevel mapped in this turn, to take the keyboard focus once the turn is done.
+    focus: Option<u32>,
+}
+
+/// A `wl_surface` in the scene.
+#[derive(Debug)]
+struct Shown {
+    /// The scene's surface (its one buffer is the master's copy).
+    surface: u32,
+    /// The window showing it.
+    window: u32,
+    /// The toplevel's surface it belongs to (itself for a toplevel).
+    root: WlSurface,
+}
+
+/// What a commit left in a surface's current state.
+struct Committed {
+    buffer: Option<BufferAssignment>,
+    damage: Vec<Damage>,
+    callbacks: Vec<WlCallback>,
+    feedback: Vec<PresentationFeedbackCallback>,
+}
+
+impl Server {
+    /// Starts the Wayland frontend: binds its socket and puts it on the master's loop.
+    pub fn start_wayland(&mut self, cfg: &WaylandConfig) -> Result<(), ServerError> {
+        let refresh = self
+            .backend
+            .output(self.output)
+            .map(|o| o.current_mode.refresh_mhz)
+            .unwrap_or(60_000);
+        let (front, source) = Wayland::new(cfg, &self.output_name, self.size(), refresh)
+            .map_err(|e| ServerError::Other(e.to_string()))?;
+        self.handle
+            .insert_source(source, |ready, _, s: &mut Server| s.wayland_ready(ready))
+            .map_err(|e| super::loop_error(e.error))?;
+        self.wayland = Some(WaylandScene {
+            front,
+            shown: HashMap::new(),
+            callbacks: Vec::new(),
+            feedback: Vec::new(),
+            focus: None,
+        });
+        Ok(())
+    }
+
+    /// The Wayland socket, when the frontend runs: its path and what clients put in
+    /// `WAYLAND_DISPLAY`.
+    pub fn wayland_socket(&self) -> Option<crate::wayland::socket::SocketPlace> {
+        self.wayland.as_ref().map(|w| w.front.socket.clone())
+    }
+
+    fn wayland_ready(&mut self, ready: WaylandReady) {
+        let Some(w) = self.wayland.as_mut() else {
+            return;
+        };
+        match ready {
+            WaylandReady::Client(stream) => w.front.accept(stream),
+            WaylandReady::Display => w.front.dispatch(),
+        }
+    }
+
+    /// After the loop's sources ran: carries the clients' commits into the scene, places
+    /// the toplevels, and sends what was queued for the clients (see the module docs).
+    pub(crate) fn wayland_turn(&mut self) {
+        let Some(mut w) = self.wayland.take() else {
+            return;
+        };
+        let gone = w.front.reap();
+        let commits = std::mem::take(&mut w.front.state.commits);
+        let changed = std::mem::take(&mut w.front.state.toplevels_changed);
+        let mut roots: Vec<WlSurface> = Vec::new();
+        for s in commits {
+            if !s.is_alive() {
+                continue;
+            }
+            let root = root_of(&s);
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
+        for root in &roots {
+            self.wayland_commit_tree(&mut w, root);
+        }
+        if gone || changed || !roots.is_empty() {
+            self.wayland_place(&mut w);
+        }
+        if w.front.reap() {
+            self.wayland_place(&mut w);
+        }
+        let focus = w.focus.take();
+        self.wayland = Some(w);
+        if focus.is_some() {
+            self.focus(focus);
+        }
+        if let Some(w) = self.wayland.as_mut() {
+            w.front.flush();
+        }
+    }
+
+    /// Takes what each surface of `root`'s tree committed into the scene.
+    fn wayland_commit_tree(&mut self, w: &mut WaylandScene, root: &WlSurface) {
+        let toplevel = w
+            .front
+            .state
+            .toplevels
+            .iter()
+            .any(|t| t.wl_surface() == root);
+        let mut tree = Vec::new();
+        compositor::with_surface_tree_upward(
+            root,
+            (),
+            |_, _, _| TraversalAction::DoChildren(()),
+            |s, _, _| tree.push(s.clone()),
+            |_, _, _| true,
+        );
+        for s in tree {
+            let c = take_committed(&s);
+            // Frame callbacks are answered with the frame after this commit.
+            let frame = self.frames + 1;
+            w.callbacks
+                .extend(c.callbacks.into_iter().map(|cb| (frame, cb)));
+            if !c.feedback.is_empty() {
+                // An earlier commit of the same surface for the same frame is never seen.
+                let (replaced, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut w.feedback)
+                    .into_iter()
+                    .partition(|(f, surface, _)| *f == frame && surface == &s);
+                w.feedback = kept;
+                for (_, _, fb) in replaced {
+                    fb.discarded();
+                }
+                let shown = toplevel && !matches!(c.buffer, Some(BufferAssignment::Removed));
+                for fb in c.feedback {
+                    if shown {
+                        w.feedback.push((frame, s.clone(), fb));
+                    } else {
+                        fb.discarded();
+                    }
+                }
+            }
+            match c.buffer {
+                Some(BufferAssignment::NewBuffer(buffer)) => {
+                    if toplevel {
+                        self.wayland_new_buffer(w, &s, root, &buffer, &c.damage);
+                    }
+                    buffer.release();
+                }
+                Some(BufferAssignment::Removed) => {
+                    if let Some(shown) = w.shown.remove(&s) {
+                        self.remove_surface(shown.surface);
+                    }
+                }
+                None => {}
+            }
+            // The next frame happens (and answers the callbacks) even without damage.
+            if let Some(shown) = w.shown.get(&s) {
+                if !self.flipped.contains(&shown.surface) {
+                    self.flipped.push(shown.surface);
+                }
+            }
+        }
+    }
+
+    /// Copies a newly attached buffer of `s` into the scene.
+    fn wayland_new_buffer(
+        &mut self,
+        w: &mut WaylandScene,
+        s: &WlSurface,
+        root: &WlSurface,
+        buffer: &smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer,
+        damage: &[Damage],
+    ) {
+        let (width, height, format) = match shm::describe(buffer) {
+            Ok(d) => d,
+            Err(e) => {
+                debug!("wayland: buffer not shown: {e}");
+                return;
+            }
+        };
+        // The master's copy: the one it has if it still fits, else a new one.
+        let existing = w.shown.get(s).and_then(|sh| {
+            let b = self.surfaces.get(&sh.surface)?.buffers.first()?;
+            (b.width() == width && b.height() == height && b.format() == format)
+                .then(|| (sh.surface, b.clone()))
+        });
+        let (id, copy, whole) = match existing {
+            Some((id, b)) => (id, b, false),
+            None => {
+                let b = match Buffer::new_memfd(width, height, format) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        warn!("wayland: no copy of a {width}x{height} buffer: {e}");
+                        return;
+                    }
+                };
+                match w.shown.get(s).map(|sh| sh.surface) {
+                    Some(id) => {
+                        // Resized: the window shows the new copy; both sizes are damaged.
+                        self.damage_surface_windows(id, None);
+                        if let Some(st) = self.surfaces.get_mut(&id) {
+                            st.buffers = vec![b.clone()];
+                        }
+                        (id, b, true)
+                    }
+                    None => match self.wayland_show(w, s, root, b.clone()) {
+                        Some(id) => (id, b, true),
+                        None => return,
+                    },
+                }
+            }
+        };
+        let areas: Vec<Area> = damage
+            .iter()
+            .map(|d| match d {
+                Damage::Buffer(r) => Area {
+                    x: r.loc.x,
+                    y: r.loc.y,
+                    w: r.size.w,
+                    h: r.size.h,
+                },
+                Damage::Surface(r) => Area {
+                    x: r.loc.x,
+                    y: r.loc.y,
+                    w: r.size.w,
+                    h: r.size.h,
+                },
+            })
+            .collect();
+        if let Err(e) = shm::copy(buffer, &copy, &areas, whole) {
+            debug!("wayland: buffer not copied: {e}");
+            return;
+        }
+        let Some(st) = self.surfaces.get_mut(&id) else {
+            return;
+        };
+        st.front = Some(0);
+        st.flips = st.flips.wrapping_add(1);
+        let rects: Vec<proto::Rect> = if whole {
+            vec![proto::Rect::new(0, 0, width, height)]
+        } else {
+            areas
+                .iter()
+                .filter_map(|a| a.clip(width as i32, height as i32))
+                .map(|a| proto::Rect::new(a.x, a.y, a.w as u32, a.h as u32))
+                .collect()
+        };
+        self.damage_surface_windows(id, Some(&rects));
+    }
+
+    /// Damages where the windows of scene surface `id` show `rects` of it (all of it for
+    /// `None`).
+    fn damage_surface_windows(&mut self, id: u32, rects: Option<&[proto::Rect]>) {
+        let Some(b) = self.surfaces.get(&id).and_then(|s| s.buffers.first()) else {
+            return;
+        };
+        let full = [proto::Rect::new(0, 0, b.width(), b.height())];
+        let rects = rects.unwrap_or(&full);
+        let spots: Vec<proto::Rect> = self
+            .windows
+            .iter()
+            .filter(|w| w.surface == id && w.visible)
+            .flat_map(|w| {
+                rects
+                    .iter()
+                    .map(move |r| proto::Rect::new(w.x + r.x, w.y + r.y, r.w, r.h))
+            })
+            .collect();
+        for r in spots {
+            self.damage(r);
+        }
+    }
+
+    /// Makes `s` a surface and window of the scene showing `copy`; the scene surface's id.
+    fn wayland_show(
+        &mut self,
+        w: &mut WaylandScene,
+        s: &WlSurface,
+        root: &WlSurface,
+        copy: Buffer,
+    ) -> Option<u32> {
+        let client = s.client()?;
+        if !client
+            .get_data::<crate::wayland::state::ClientState>()
+            .is_some_and(|c| c.alive())
+        {
+            return None;
+        }
+        let theirs = w
+            .shown
+            .keys()
+            .filter(|x| x.client().is_some_and(|c| c.id() == client.id()))
+            .count();
+        if theirs >= MAX_SHOWN_PER_CLIENT {
+            warn!(
+                "wayland: a client shows more than {MAX_SHOWN_PER_CLIENT} surfaces: disconnected"
+            );
+            display_error(
+                &w.front.state.dh,
+                &client,
+                &format!("more than {MAX_SHOWN_PER_CLIENT} surfaces shown"),
+            );
+            return None;
+        }
+        let (info, _fds) = match self.register_surface(MASTER_ID, vec![copy]) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("wayland: surface not shown: {e}");
+                return None;
+            }
+        };
+        let layer = self
+            .layers
+            .iter()
+            .find(|l| l.spec.kind == PlaneKind::Primary)
+            .map(|l| l.spec.id)
+            .unwrap_or(0);
+        let window = match self.window_create(MASTER_ID, info.id, layer, 0, 0, 255, true) {
+            Ok(Reply::Window(win)) => win.id,
+            Ok(_) => return None,
+            Err(e) => {
+                warn!("wayland: window not made: {e}");
+                self.remove_surface(info.id);
+                return None;
+            }
+        };
+        w.shown.insert(
+            s.clone(),
+            Shown {
+                surface: info.id,
+                window,
+                root: root.clone(),
+            },
+        );
+        if s == root {
+            // A new toplevel on the glass: it takes the keyboard focus (kiosk), once the
+            // frontend is back in place for the focus to reach it.
+            w.focus = Some(window);
+        }
+        Some(info.id)
+    }
+
+    /// Places every toplevel's windows (see the module docs) and drops what left the trees.
+    fn wayland_place(&mut self, w: &mut WaylandScene) {
+        let mut kept: Vec<WlSurface> = Vec::new();
+        let toplevels: Vec<WlSurface> = w
+            .front
+            .state
+            .toplevels
+            .iter()
+            .map(|t| t.wl_surface().clone())
+            .collect();
+        for root in toplevels {
+            // The toplevel's window geometry at the output's corner.
+            let geometry = compositor::with_states(&root, |st| {
+                st.cached_state
+                    .get::<SurfaceCachedState>()
+                    .current()
+                    .geometry
+                    .map(|g| (g.loc.x, g.loc.y))
+            })
+            .unwrap_or((0, 0));
+            let mut tree: Vec<(WlSurface, (i32, i32))> = Vec::new();
+            compositor::with_surface_tree_upward(
+                &root,
+                (-geometry.0, -geometry.1),
+                |_, st, &(x, y)| {
+                    let at = own_location(st, (x, y));
+                    TraversalAction::DoChildren(at)
+                },
+                |s, st, &(x, y)| tree.push((s.clone(), own_location(st, (x, y)))),
+                |_, _, _| true,
+            );
+            let mut order = Vec::new();
+            for (s, (x, y)) in tree {
+                let Some(shown) = w.shown.get(&s) else {
+                    continue;
+                };
+                kept.push(s.clone());
+                order.push(shown.window);
+                self.wayland_move(shown.window, x, y);
+            }
+            self.stack_together(&order);
+        }
+        let gone: Vec<WlSurface> = w
+            .shown
+            .keys()
+            .filter(|s| !kept.contains(s))
+            .cloned()
+            .collect();
+        for s in gone {
+            if let Some(shown) = w.shown.remove(&s) {
+                self.remove_surface(shown.surface);
+            }
+        }
+    }
+
+    /// Moves window `id` to `(x, y)`, damaging where it was and where it goes.
+    fn wayland_move(&mut self, id: u32, x: i32, y: i32) {
+        let Some(i) = self.windows.iter().position(|w| w.id == id) else {
+            return;
+        };
+        if (self.windows[i].x, self.windows[i].y) == (x, y) {
+            return;
+        }
+        let before = self.window_rect(&self.windows[i]);
+        self.windows[i].x = x;
+        self.windows[i].y = y;
+        let after = self.window_rect(&self.windows[i]);
+        for r in [before, after].into_iter().flatten() {
+            self.damage(r);
+        }
+    }
+
+    /// Makes `order` (window ids, bottom to top, all on one layer) contiguous in the stack,
+    /// in that order, where the lowest of them is.
+    fn stack_together(&mut self, order: &[u32]) {
+        let at: Vec<usize> = order
+            .iter()
+            .filter_map(|id| self.windows.iter().position(|w| w.id == *id))
+            .collect();
+        let Some(&first) = at.iter().min() else {
+            return;
+        };
+        if at.iter().enumerate().all(|(k, &i)| i == first + k) {
+            return;
+        }
+        let mut moved = Vec::new();
+        for id in order {
+            if let Some(i) = self.windows.iter().position(|w| w.id == *id) {
+                moved.push(self.windows.remove(i));
+            }
+        }
+        let first = first.min(self.windows.len());
+        for (k, win) in moved.into_iter().enumerate() {
+            if let Some(r) = self.window_rect(&win) {
+                self.damage(r);
+            }
+            self.windows.insert(first + k, win);
+        }
+    }
+
+    /// The frame the server committed last was presented at `time_ns` (vblank `sequence`,
+    /// refresh interval `refresh_ns`): answers the frame callbacks and presentation feedback
+    /// of the commits it shows.
+    pub(crate) fn wayland_presented(&mut self, time_ns: u64, sequence: u64, refresh_ns: u64) {
+        let Some(w) = self.wayland.as_mut() else {
+            return;
+        };
+        let shown = self.frames;
+        let ms = crate::wayland::seat::millis(time_ns);
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut w.feedback)
+            .into_iter()
+            .partition(|(f, _, _)| *f <= shown);
+        w.feedback = waiting;
+        let refresh = if refresh_ns > 0 {
+            Refresh::Fixed(Duration::from_nanos(refresh_ns))
+        } else {
+            Refresh::Unknown
+        };
+        for (_, _, fb) in due {
+            fb.presented(
+                &w.front.state.output,
+                Duration::from_nanos(time_ns),
+                refresh,
+                sequence,
+                wp_presentation_feedback::Kind::Vsync,
+            );
+        }
+        w.callbacks.retain(|(frame, cb)| {
+            if *frame > shown {
+                return cb.is_alive();
+            }
+            if cb.is_alive() {
+                cb.done(ms);
+            }
+            false
+        });
+    }
+
+    /// The `wl_surface` a window shows, when it is a Wayland one.
+    fn wayland_surface_of(&self, window: u32) -> Option<(WlSurface, WlSurface)> {
+        let w = self.wayland.as_ref()?;
+        w.shown
+            .iter()
+            .find(|(_, sh)| sh.window == window)
+            .map(|(s, sh)| (s.clone(), sh.root.clone()))
+    }
+
+    /// Sends a touch the seat routed to `to` (local `(x, y)`), if `to` is a Wayland window.
+    pub(crate) fn wayland_touch(&mut self, to: u32, x: f32, y: f32, t: &TouchEvent) -> bool {
+        let Some((surface, _)) = self.wayland_surface_of(to) else {
+            return false;
+        };
+        let Some(w) = self.wayland.as_mut() else {
+            return false;
+        };
+        let at = (f64::from(t.x), f64::from(t.y));
+        let origin = (at.0 - f64::from(x), at.1 - f64::from(y));
+        crate::wayland::seat::touch(
+            &mut w.front.state,
+            &surface,
+            origin,
+            t.phase,
+            t.slot,
+            at,
+            t.time_ns,
+        );
+        true
+    }
+
+    /// Sends a pointer event the seat routed to `to`, if `to` is a Wayland window.
+    pub(crate) fn wayland_pointer(
+        &mut self,
+        to: u32,
+        kind: seat::PointerKind,
+        (x, y): (f32, f32),
+        (sx, sy): (f32, f32),
+        time_ns: u64,
+    ) -> bool {
+        let Some((surface, _)) = self.wayland_surface_of(to) else {
+            return false;
+        };
+        let Some(w) = self.wayland.as_mut() else {
+            return false;
+        };
+        let what = match kind {
+            seat::PointerKind::Enter | seat::PointerKind::Motion => PointerDo::Motion,
+            seat::PointerKind::Leave => PointerDo::Leave,
+            seat::PointerKind::Button { button, pressed } => PointerDo::Button { button, pressed },
+            seat::PointerKind::Axis {
+                horizontal,
+                vertical,
+            } => PointerDo::Axis {
+                horizontal: f64::from(horizontal),
+                vertical: f64::from(vertical),
+            },
+        };
+        let at = (f64::from(sx), f64::from(sy));
+        let origin = (at.0 - f64::from(x), at.1 - f64::from(y));
+        crate::wayland::seat::pointer(&mut w.front.state, &surface, origin, what, at, time_ns);
+        true
+    }
+
+    /// Sends a key for window `to`, if it is a Wayland window (the client repeats keys
+    /// itself: the master's repeats are not sent).
+    pub(crate) fn wayland_key(&mut self, to: u32, k: &KeyEvent) -> bool {
+        if self.wayland_surface_of(to).is_none() {
+            return false;
+        }
+        let Some(w) = self.wayland.as_mut() else {
+            return false;
+        };
+        if !k.repeat {
+            crate::wayland::seat::key(&mut w.front.state, k.keycode, k.pressed, k.time_ns);
+        }
+        true
+    }
+
+    /// The keyboard focus moved from window `from` to `to`: the Wayland keyboard follows
+    /// (to the toplevel of a Wayland window; away from Wayland for a native one).
+    pub(crate) fn wayland_focus(&mut self, to: Option<u32>) {
+        let root = to.and_then(|t| self.wayland_surface_of(t)).map(|(_, r)| r);
+        if let Some(w) = self.wayland.as_mut() {
+            crate::wayland::seat::focus(&mut w.front.state, root);
+        }
+    }
+
+    /// The frontend as `fusionfb status` shows it.
+    pub(crate) fn wayland_status(&self) -> Option<proto::WaylandStatus> {
+        let w = self.wayland.as_ref()?;
+        let clients = w
+            .front
+            .state
+            .clients
+            .iter()
+            .map(|c| {
+                let mine = |s: &WlSurface| s.client().is_some_and(|x| x.id() == c.client.id());
+                let toplevels = w
+                    .front
+                    .state
+                    .toplevels
+                    .iter()
+                    .filter(|t| mine(t.wl_surface()))
+                    .map(|t| {
+                        let (app_id, title) = compositor::with_states(t.wl_surface(), |st| {
+                            st.data_map
+                                .get::<XdgToplevelSurfaceData>()
+                                .and_then(|d| d.lock().ok())
+                                .map(|d| {
+                                    (
+                                        d.app_id.clone().unwrap_or_default(),
+                                        d.title.clone().unwrap_or_default(),
+                                    )
+                                })
+                                .unwrap_or_default()
+                        });
+                        proto::WaylandToplevel {
+                            app_id,
+                            title,
+                            window: w.shown.get(t.wl_surface()).map(|sh| sh.window),
+                        }
+                    })
+                    .collect();
+                let shown: Vec<&Shown> = w
+                    .shown
+                    .iter()
+                    .filter(|(s, _)| mine(s))
+                    .map(|(_, sh)| sh)
+                    .collect();
+                let buffer_bytes = shown
+                    .iter()
+                    .filter_map(|sh| self.surfaces.get(&sh.surface))
+                    .flat_map(|s| s.buffers.iter())
+                    .map(|b| b.size() as u64)
+                    .sum();
+                proto::WaylandClient {
+                    pid: c.pid,
+                    toplevels,
+                    surfaces: shown.len() as u32,
+                    buffer_bytes,
+                }
+            })
+            .collect();
+        Some(proto::WaylandStatus {
+            socket: w.front.socket.path.display().to_string(),
+            display: w.front.socket.display.clone(),
+            clients,
+        })
+    }
+}
+
+/// The client's `wl_display` as the backend names interfaces (by name: the backend's own
+/// description of it is private).
+static WL_DISPLAY: Interface = Interface {
+    name: "wl_display",
+    version: 1,
+    requests: &[],
+    events: &[],
+    c_ptr: None,
+};
+
+/// Disconnects `client` with `wl_display.error.no_memory` and `message` (the error event is
+/// sent, then the connection closed at the end of the turn).
+fn display_error(dh: &DisplayHandle, client: &Client, message: &str) {
+    let handle = dh.backend_handle();
+    let text = std::ffi::CString::new(message).unwrap_or_default();
+    match handle.object_for_protocol_id(client.id(), &WL_DISPLAY, 1) {
+        // wl_display.error.no_memory
+        Ok(display) => handle.post_error(display, 2, text),
+        Err(_) => client.kill(
+            dh,
+            ProtocolError {
+                code: 2,
+                object_id: 1,
+                object_interface: "wl_display".into(),
+                message: message.to_string(),
+            },
+        ),
+    }
+}
+
+/// The surface at the bottom of `s`'s subsurface chain.
+fn root_of(s: &WlSurface) -> WlSurface {
+    let mut root = s.clone();
+    while let Some(parent) = compositor::get_parent(&root) {
+        root = parent;
+    }
+    root
+}
+
+/// A surface's location: its parent's, plus its own offset if it is a subsurface.
+fn own_location(st: &compositor::SurfaceData, (x, y): (i32, i32)) -> (i32, i32) {
+    if st.role == Some("subsurface") {
+        let loc = st
+            .cached_state
+            .get::<SubsurfaceCachedState>()
+            .current()
+            .location;
+        (x + loc.x, y + loc.y)
+    } else {
+        (x, y)
+    }
+}
+
+/// Takes the new buffer, damage and frame callbacks out of what `s` committed.
+fn take_committed(s: &WlSurface) -> Committed {
+    compositor::with_states(s, |st| {
+        let mut attrs = st.cached_state.get::<SurfaceAttributes>();
+        let current = attrs.current();
+        let buffer = current.buffer.take();
+        let damage = std::mem::take(&mut current.damage);
+        let callbacks = std::mem::take(&mut current.frame_callbacks);
+        drop(attrs);
+        let feedback = std::mem::take(
+            &mut st
+                .cached_state
+                .get::<PresentationFeedbackCachedState>()
+                .current()
+                .callbacks,
+        );
+        Committed {
+            buffer,
+            damage,
+            callbacks,
+            feedback,
+        }
+    })
+}

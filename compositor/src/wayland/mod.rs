@@ -1,0 +1,214 @@
+//! The Wayland frontend: unmodified Wayland applications on the same scene as native slaves.
+//!
+//! This module's room in the house: the second front door of the master. Native slaves come
+//! in through the Fusion world ([`crate::server`]'s requests); Wayland clients come in
+//! through a Wayland socket, spoken by smithay's pure-Rust `wayland-server` (no libwayland).
+//! Behind both doors is one scene: the same window stack, layers, damage, composition, seat
+//! and status. What is here is the protocol side; `server/wayland.rs` carries what clients
+//! did into the scene, and the seat's decisions back out to them.
+//!
+//! # The pieces
+//!
+//! - [`socket`]: where the socket is (`$XDG_RUNTIME_DIR/fusionfb-<world>`, or `[wayland]
+//!   socket`), and the one event source that puts it and the display on the master's loop.
+//! - [`state`]: [`WaylandState`], the data smithay dispatches client requests to: the
+//!   globals (`wl_compositor`, `wl_subcompositor`, `wl_shm`, `xdg_wm_base`,
+//!   `zxdg_decoration_manager_v1`, `wl_output` with `zxdg_output_manager_v1`, `wl_seat`,
+//!   `wp_presentation`),
+//!   and what happened since the server last looked ([`WaylandState::commits`]).
+//! - [`shm`]: copying a committed `wl_shm` buffer into the master's copy of the surface.
+//! - [`output`]: the output as clients see it (its logical, upright size).
+//! - [`seat`]: the `wl_seat` with touch, pointer and keyboard, fed by the master's seat.
+//!
+//! # How a Wayland window enters the scene
+//!
+//! The server pulls; the Wayland state never reaches into the server. Each turn of the
+//! master's loop, after the display was dispatched, `Server::wayland_turn` takes the commits
+//! clients made and, for each toplevel's surface tree (the `xdg_toplevel`'s surface and its
+//! subsurfaces), makes every surface that has a buffer a **surface and window of the scene**
+//! (owned by the master, on the primary layer, kiosk placement: the toplevel's window
+//! geometry at the output's corner, configured to the whole output), stacked together,
+//! subsurfaces where their parents put them. From there it is a window like any other: the
+//! same composition and damage (from `wl_surface.damage_buffer` and `damage`), the same hit
+//! test, the same `fusionfb status`. Input the seat routes to such a window is sent to the
+//! `wl_surface` (touch, pointer with surface-local coordinates, keyboard focus to the
+//! toplevel) instead of a Fusion reactor. `wl_surface.frame` callbacks are answered when the
+//! frame that shows the commit is presented, like a native surface's `FrameDone`, and
+//! `wp_presentation` feedback then carries the flip's own time, sequence and refresh (a
+//! commit replaced before its frame is reported discarded).
+//!
+//! # Where this departs from DESIGN.md, and why
+//!
+//! - **wl_shm buffers are copied.** DESIGN.md has a Wayland window's buffer be the client's
+//!   wl_shm pool. Here each commit copies the damaged part of the client's buffer into a
+//!   master-owned memfd buffer (the scene's surface), and the `wl_buffer` is released at once.
+//!   The client's pool can be truncated under the master at any moment; smithay guards reads
+//!   against the SIGBUS that causes only inside its `with_buffer_contents`, so the compose
+//!   path (which reads buffers later, all at once) cannot read the pool directly. The copy
+//!   costs the damaged area once per commit, and lets the client reuse its buffer at once.
+//!   Zero-copy (dma-buf scan-out) is the next slice.
+//! - **Wayland windows are owned by the master** (`MASTER_ID`) in the scene: a Wayland client
+//!   is no fusionee. `fusionfb status` lists the Wayland clients with their windows. The
+//!   quota is per client here (64 surfaces shown, past which the client is disconnected with
+//!   `wl_display.error.no_memory`); the scene's own per-owner window quota (256) then bounds
+//!   all Wayland clients together.
+//! - **`xdg_wm_base` is offered at version 3**, not smithay's 6: Debian's weston 10 clients
+//!   bind the advertised version but answer no version-4 event (see `state.rs`).
+//! - **Not yet**: popups are configured but not shown; `zwp_linux_dmabuf_v1`, `wp_viewporter`, layer shell, placement rules by app_id, client
+//!   cursors (the master's arrow stays), `buffer_scale`/`buffer_transform` other than 1/normal.
+
+pub mod output;
+pub mod seat;
+pub mod shm;
+pub mod socket;
+pub mod state;
+
+use std::path::PathBuf;
+
+use smithay::reexports::wayland_server::Display;
+use tracing::info;
+
+pub use socket::WaylandReady;
+pub use state::WaylandState;
+
+/// What can keep the frontend from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum WaylandError {
+    /// The Wayland display could not be made.
+    #[error("wayland display: {0}")]
+    Display(String),
+    /// The socket could not be bound.
+    #[error("wayland socket {path}: {message}")]
+    Socket {
+        /// Where it was to be.
+        path: PathBuf,
+        /// Why not.
+        message: String,
+    },
+    /// The keymap does not compile.
+    #[error("wayland keyboard: {0}")]
+    Keyboard(String),
+}
+
+/// What the frontend is started with.
+#[derive(Debug, Clone)]
+pub struct WaylandConfig {
+    /// `[wayland] socket`: a name in `$XDG_RUNTIME_DIR` or an absolute path (`None`:
+    /// `fusionfb-<world>`).
+    pub socket: Option<String>,
+    /// The world's name (for the default socket name).
+    pub world: String,
+    /// Where the socket goes when `$XDG_RUNTIME_DIR` is not set: the world's runtime
+    /// directory (private to the master's user).
+    pub fallback_dir: PathBuf,
+    /// The keymap (`[input.keyboard]`).
+    pub keyboard: crate::config::Keyboard,
+}
+
+/// The frontend: the Wayland display (the clients' connections) and the state their
+/// requests are dispatched to. A field of the server; see the module docs.
+pub struct Wayland {
+    display: Display<WaylandState>,
+    /// The globals and what clients did.
+    pub state: WaylandState,
+    /// Where the socket is, and what clients put in `WAYLAND_DISPLAY`.
+    pub socket: socket::SocketPlace,
+}
+
+impl std::fmt::Debug for Wayland {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wayland")
+            .field("socket", &self.socket)
+            .finish()
+    }
+}
+
+impl Wayland {
+    /// Makes the display and its globals for an output of `size` (logical) refreshing at
+    /// `refresh_mhz`, and binds the socket. Returns the frontend and the event source to
+    /// insert into the master's loop.
+    pub fn new(
+        cfg: &WaylandConfig,
+        output_name: &str,
+        size: (u32, u32),
+        refresh_mhz: u32,
+    ) -> Result<(Wayland, socket::WaylandSource), WaylandError> {
+        let mut display: Display<WaylandState> =
+            Display::new().map_err(|e| WaylandError::Display(e.to_string()))?;
+        let state = WaylandState::new(&display.handle(), cfg, output_name, size, refresh_mhz)?;
+        let place = socket::SocketPlace::choose(cfg);
+        let listener = place.bind()?;
+        let poll = display
+            .backend()
+            .poll_fd()
+            .try_clone_to_owned()
+            .map_err(|e| WaylandError::Display(e.to_string()))?;
+        info!(
+            socket = %place.path.display(),
+            "wayland: listening; clients connect with WAYLAND_DISPLAY={}",
+            place.display
+        );
+        let source = socket::WaylandSource::new(listener, poll);
+        Ok((
+            Wayland {
+                display,
+                state,
+                socket: place,
+            },
+            source,
+        ))
+    }
+
+    /// Takes a new client's connection.
+    pub fn accept(&mut self, stream: std::os::unix::net::UnixStream) {
+        let client = state::ClientState::new();
+        match self
+            .display
+            .handle()
+            .insert_client(stream, std::sync::Arc::new(client))
+        {
+            Ok(c) => self.state.client_connected(c),
+            Err(e) => tracing::warn!("wayland: a client could not be taken: {e}"),
+        }
+    }
+
+    /// Reads and handles what clients sent. A client that breaks the protocol is
+    /// disconnected by the display (that client alone).
+    pub fn dispatch(&mut self) {
+        if let Err(e) = self.display.dispatch_clients(&mut self.state) {
+            tracing::warn!("wayland: dispatching clients: {e}");
+        }
+    }
+
+    /// Closes the connections of clients the display killed (a protocol error the master
+    /// posted, such as a truncated pool's) and forgets them: the display only cleans up
+    /// after dispatching, which a killed client that sends nothing more never triggers.
+    /// Whether any client or toplevel went away.
+    pub fn reap(&mut self) -> bool {
+        let dead: Vec<_> = self
+            .state
+            .clients
+            .iter()
+            .filter(|c| {
+                !c.client
+                    .get_data::<state::ClientState>()
+                    .is_some_and(state::ClientState::alive)
+            })
+            .map(|c| c.client.id())
+            .collect();
+        for id in dead {
+            let _ = self
+                .display
+                .backend()
+                .dispatch_single_client(&mut self.state, id);
+        }
+        self.state.prune()
+    }
+
+    /// Sends what was queued for the clients.
+    pub fn flush(&mut self) {
+        if let Err(e) = self.display.flush_clients() {
+            tracing::debug!("wayland: flushing clients: {e}");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Copying a committed `wl_shm` buffer into the master's copy of the surface.
+//!
+//! A client's wl_shm pool is memory the client controls: it can write to it at any time and
+//! truncate the file under the master's mapping, and a read past the end of a truncated
+//! file is a SIGBUS. smithay reads pools under a SIGBUS handler of its own, only inside
+//! [`with_buffer_contents`]: a fault there is caught, the memory replaced with zeros and the
+//! client gets a `wl_shm.invalid_fd` protocol error (it is disconnected; the master and the
+//! other clients carry on). So the master never keeps a client's pool as a buffer of its
+//! scene: each commit copies the damaged rectangles into a master-owned memfd [`Buffer`] of
+//! the same size and format, inside that guarded call, and the client's `wl_buffer` is
+//! released at once (see the departure noted in `wayland/mod.rs`).
+//!
+//! This is the one place of the frontend with `unsafe`: smithay hands the pool out as a raw
+//! pointer (no slice may be made over memory another process writes), and rows are copied
+//! out of it with `ptr::copy_nonoverlapping` after checking they lie inside the pool.
+
+use gfx_drivers::{Buffer, Format};
+use smithay::reexports::wayland_server::protocol::{wl_buffer::WlBuffer, wl_shm};
+use smithay::reexports::wayland_server::Resource;
+use smithay::wayland::shm::{with_buffer_contents, BufferAccessError, BufferData};
+
+/// A rectangle in buffer pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Area {
+    /// Left.
+    pub x: i32,
+    /// Top.
+    pub y: i32,
+    /// Width.
+    pub w: i32,
+    /// Height.
+    pub h: i32,
+}
+
+impl Area {
+    /// Clipped to a `width`×`height` buffer; `None` if nothing is left.
+    pub fn clip(self, width: i32, height: i32) -> Option<Area> {
+        let x0 = self.x.max(0);
+        let y0 = self.y.max(0);
+        let x1 = self.x.saturating_add(self.w).min(width);
+        let y1 = self.y.saturating_add(self.h).min(height);
+        (x1 > x0 && y1 > y0).then(|| Area {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        })
+    }
+}
+
+/// Why a buffer could not be copied.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Not a wl_shm buffer (a dma-buf: not supported yet).
+    #[error("not a wl_shm buffer")]
+    NotShm,
+    /// The pool was truncated under it (the client got a protocol error).
+    #[error("the client's pool is smaller than its buffer (truncated)")]
+    BadPool,
+    /// A format the master does not show.
+    #[error("pixel format {0:?} is not supported")]
+    Format(wl_shm::Format),
+    /// The master's copy could not be made.
+    #[error("the master's copy: {0}")]
+    Copy(String),
+}
+
+/// The master's format for a wl_shm format (the three it advertises).
+pub fn format_of(f: wl_shm::Format) -> Option<Format> {
+    match f {
+        wl_shm::Format::Argb8888 => Some(Format::Argb8888),
+        wl_shm::Format::Xrgb8888 => Some(Format::Xrgb8888),
+        wl_shm::Format::Rgb565 => Some(Format::Rgb565),
+        _ => None,
+    }
+}
+
+/// The size and format of a wl_shm buffer.
+pub fn describe(buffer: &WlBuffer) -> Result<(u32, u32, Format), CopyError> {
+    let data =
+        smithay::wayland::shm::with_buffer_contents(buffer, |_, _, d| d).map_err(|e| match e {
+            BufferAccessError::NotManaged => CopyError::NotShm,
+            _ => CopyError::BadPool,
+        })?;
+    let format = format_of(data.format).ok_or(CopyError::Format(data.format))?;
+    Ok((data.width as u32, data.height as u32, format))
+}
+
+/// Copies `areas` (buffer pixels; all of it when `whole`) of the wl_shm `buffer` into
+/// `copy`, which has its size and format.
+pub fn copy(
+    buffer: &WlBuffer,
+    copy: &Buffer,
+    areas: &[Area],
+    whole: bool,
+) -> Result<(), CopyError> {
+    let result = with_buffer_contents(buffer, |ptr, len, data| {
+        let all = [Area {
+            x: 0,
+            y: 0,
+            w: data.width,
+            h: data.height,
+        }];
+        let areas = if whole { &all[..] } else { areas };
+        copy.with_bytes_mut(|dst| copy_areas(ptr, len, data, dst, copy.pitch(), areas))
+            .map_err(|e| CopyError::Copy(e.to_string()))?
+    });
+    match result {
+        Ok(r) => r,
+        Err(BufferAccessError::NotManaged) => Err(CopyError::NotShm),
+        Err(_) => Err(CopyError::BadPool),
+    }
+}
+
+/// Copies rows of `areas` from the pool at `ptr` (`len` bytes) laid out by `data` into `dst`
+/// (rows of `pitch` bytes, the same size and format).
+#[allow(unsafe_code)]
+fn copy_areas(
+    ptr: *const u8,
+    len: usize,
+    data: BufferData,
+    dst: &mut [u8],
+    pitch: usize,
+    areas: &[Area],
+) -> Result<(), CopyError> {
+    let format = format_of(data.format).ok_or(CopyError::Format(data.format))?;
+    let bpp = format.bytes_per_pixel();
+    let (offset, stride) = (data.offset as usize, data.stride as usize);
+    let (width, height) = (data.width, data.height);
+    // The whole buffer must lie inside the pool as it is mapped now.
+    let last_row = offset + (height.max(1) as usize - 1) * stride + width as usize * bpp;
+    if data.offset < 0 || data.stride < 0 || last_row > len {
+        return Err(CopyError::BadPool);
+    }
+    for a in areas.iter().filter_map(|a| a.clip(width, height)) {
+        let row = a.w as usize * bpp;
+        for y in a.y..a.y + a.h {
+            let src = offset + y as usize * stride + a.x as usize * bpp;
+            let to = y as usize * pitch + a.x as usize * bpp;
+            let Some(out) = dst.get_mut(to..to + row) else {
+                return Err(CopyError::Copy(
+                    "the copy is smaller than the buffer".into(),
+                ));
+            };
+            // SAFETY: `src..src + row` lies inside the pool's `len` mapped bytes (checked
+            // above: the row is inside the buffer, the buffer inside the pool); `out` is our
+            // own memory and does not overlap it. The client may write the pool meanwhile
+            // (we then copy a torn row, as any compositor would); a truncated pool faults
+            // into smithay's SIGBUS handler, which makes `with_buffer_contents` fail.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr.add(src), out.as_mut_ptr(), row);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `buffer` is still a live object.
+pub fn alive(buffer: &WlBuffer) -> bool {
+    buffer.is_alive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn areas_are_clipped_to_the_buffer() {
+        let a = Area {
+            x: -5,
+            y: 10,
+            w: 20,
+            h: 100,
+        };
+        assert_eq!(
+            a.clip(10, 50),
+            Some(Area {
+                x: 0,
+                y: 10,
+                w: 10,
+                h: 40
+            })
+        );
+        assert_eq!(
+            Area {
+                x: 60,
+                y: 0,
+                w: 5,
+                h: 5
+            }
+            .clip(50, 50),
+            None
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! [`WaylandState`]: what smithay dispatches client requests to.
+//!
+//! It holds the globals and answers the protocol itself (configures, decoration modes), and
+//! otherwise only *records* what clients did — commits, new toplevels — for the server to
+//! pull after the display was dispatched (`server/wayland.rs`). It never touches the scene.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use smithay::delegate_compositor;
+use smithay::delegate_output;
+use smithay::delegate_presentation;
+use smithay::delegate_seat;
+use smithay::delegate_shm;
+use smithay::delegate_xdg_decoration;
+use smithay::delegate_xdg_shell;
+use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::output::Output;
+use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
+use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
+use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_seat, wl_shm, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::{Client, DisplayHandle};
+use smithay::utils::Serial;
+use smithay::wayland::buffer::BufferHandler;
+use smithay::wayland::compositor::{CompositorClientState, CompositorHandler, CompositorState};
+use smithay::wayland::output::{OutputHandler, OutputManagerState};
+use smithay::wayland::presentation::PresentationState;
+use smithay::wayland::shell::xdg::decoration::{XdgDecorationHandler, XdgDecorationState};
+use smithay::wayland::shell::xdg::{
+    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+};
+use smithay::wayland::shm::{ShmHandler, ShmState};
+use tracing::{debug, warn};
+
+use super::{WaylandConfig, WaylandError};
+
+/// The `xdg_wm_base` version the master offers (see [`WaylandState::new`]).
+pub const XDG_WM_BASE_VERSION: u32 = 3;
+
+/// What the master keeps per client connection.
+#[derive(Debug, Default)]
+pub struct ClientState {
+    /// smithay's per-client compositor state.
+    pub compositor: CompositorClientState,
+    /// Cleared when the client is gone.
+    alive: AtomicBool,
+}
+
+impl ClientState {
+    /// A fresh, live client.
+    pub fn new() -> ClientState {
+        ClientState {
+            compositor: CompositorClientState::default(),
+            alive: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether the client is still connected.
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+}
+
+impl ClientData for ClientState {
+    fn initialized(&self, _client_id: ClientId) {}
+
+    fn disconnected(&self, client_id: ClientId, reason: DisconnectReason) {
+        self.alive.store(false, Ordering::Relaxed);
+        match reason {
+            DisconnectReason::ProtocolError(e) => {
+                warn!("wayland: client {client_id:?} disconnected for a protocol error: {e}")
+            }
+            DisconnectReason::ConnectionClosed => {
+                debug!("wayland: client {client_id:?} disconnected")
+            }
+        }
+    }
+}
+
+/// A connected client and its process id.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    /// The client.
+    pub client: Client,
+    /// Its pid (from `SO_PEERCRED`), 0 if unknown.
+    pub pid: u32,
+}
+
+/// The Wayland side of the master. See the module docs.
+pub struct WaylandState {
+    /// The display's handle.
+    pub dh: DisplayHandle,
+    /// `wl_compositor` and `wl_subcompositor`.
+    pub compositor: CompositorState,
+    /// `wl_shm`.
+    pub shm: ShmState,
+    /// `xdg_wm_base`.
+    pub xdg: XdgShellState,
+    /// `zxdg_decoration_manager_v1`.
+    pub decoration: XdgDecorationState,
+    /// `zxdg_output_manager_v1`.
+    pub outputs: OutputManagerState,
+    /// The output (`wl_output`).
+    pub output: Output,
+    /// `wp_presentation` (on `CLOCK_MONOTONIC`, the clock of the backend's flip times).
+    pub presentation: PresentationState,
+    /// smithay's seats.
+    pub seat_state: SeatState<WaylandState>,
+    /// The one seat, `seat0`.
+    pub seat: Seat<WaylandState>,
+    /// The output's logical size: what toplevels are configured to.
+    pub size: (u32, u32),
+    /// Surfaces committed since the server last looked, in order.
+    pub commits: Vec<WlSurface>,
+    /// The toplevels, in creation order.
+    pub toplevels: Vec<ToplevelSurface>,
+    /// Something about the toplevels changed (new, gone, renamed).
+    pub toplevels_changed: bool,
+    /// Connected clients, in the order they came.
+    pub clients: Vec<Connected>,
+}
+
+impl std::fmt::Debug for WaylandState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaylandState")
+            .field("toplevels", &self.toplevels.len())
+            .field("clients", &self.clients.len())
+            .finish()
+    }
+}
+
+impl WaylandState {
+    /// Makes the globals on `dh`.
+    pub fn new(
+        dh: &DisplayHandle,
+        cfg: &WaylandConfig,
+        output_name: &str,
+        size: (u32, u32),
+        refresh_mhz: u32,
+    ) -> Result<WaylandState, WaylandError> {
+        let compositor = CompositorState::new::<Self>(dh);
+        let shm = ShmState::new::<Self>(dh, vec![wl_shm::Format::Rgb565]);
+        let xdg = XdgShellState::new::<Self>(dh);
+        // xdg_wm_base at version 3, not smithay's 6: clients built for weston 10 (which offers
+        // version 1) bind whatever version is advertised but answer none of version 4's events
+        // (`weston-presentation-shm` aborts on `configure_bounds`). A kiosk needs nothing of
+        // 4-6 (bounds, window-manager capabilities, the suspended state); 3 keeps popups'
+        // `reposition`.
+        dh.remove_global::<Self>(xdg.global());
+        dh.create_global::<Self, XdgWmBase, ()>(XDG_WM_BASE_VERSION, ());
+        let decoration = XdgDecorationState::new::<Self>(dh);
+        let outputs = OutputManagerState::new_with_xdg_output::<Self>(dh);
+        let output = super::output::create(dh, output_name, size, refresh_mhz);
+        let presentation = PresentationState::new::<Self>(dh, libc::CLOCK_MONOTONIC as u32);
+        let mut seat_state = SeatState::new();
+        let seat = super::seat::create(dh, &mut seat_state, &cfg.keyboard)?;
+        Ok(WaylandState {
+            dh: dh.clone(),
+            compositor,
+            shm,
+            xdg,
+            decoration,
+            outputs,
+            output,
+            presentation,
+            seat_state,
+            seat,
+            size,
+            commits: Vec::new(),
+            toplevels: Vec::new(),
+            toplevels_changed: false,
+            clients: Vec::new(),
+        })
+    }
+
+    /// Notes a new client (and its pid, for the status).
+    pub fn client_connected(&mut self, client: Client) {
+        let pid = client
+            .get_credentials(&self.dh)
+            .map(|c| c.pid as u32)
+            .unwrap_or(0);
+        debug!(pid, "wayland: client connected");
+        self.clients.push(Connected { client, pid });
+    }
+
+    /// Forgets clients that are gone and toplevels that were destroyed; whether any were.
+    pub fn prune(&mut self) -> bool {
+        let before = (self.clients.len(), self.toplevels.len());
+        self.clients.retain(|c| {
+            c.client
+                .get_data::<ClientState>()
+                .is_some_and(ClientState::alive)
+        });
+        self.toplevels.retain(|t| t.alive());
+        before != (self.clients.len(), self.toplevels.len())
+    }
+
+    /// Configures a toplevel the kiosk way: the whole output, maximized, activated, drawn
+    /// without decorations of its own.
+    fn kiosk_configure(&self, t: &ToplevelSurface) {
+        let (w, h) = self.size;
+        t.with_pending_state(|s| {
+            s.size = Some((w as i32, h as i32).into());
+            s.states.set(xdg_toplevel::State::Maximized);
+            s.states.set(xdg_toplevel::State::Activated);
+            s.decoration_mode = Some(DecorationMode::ServerSide);
+        });
+    }
+}
+
+impl CompositorHandler for WaylandState {
+    fn compositor_state(&mut self) -> &mut CompositorState {
+        &mut self.compositor
+    }
+
+    fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
+        &client
+            .get_data::<ClientState>()
+            .expect("every client is inserted with a ClientState")
+            .compositor
+    }
+
+    fn commit(&mut self, surface: &WlSurface) {
+        // A toplevel's first commit asks for its first configure.
+        if let Some(t) = self.toplevels.iter().find(|t| t.wl_surface() == surface) {
+            if !t.is_initial_configure_sent() {
+                t.send_configure();
+            }
+        }
+        self.commits.push(surface.clone());
+    }
+}
+
+impl BufferHandler for WaylandState {
+    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
+}
+
+impl ShmHandler for WaylandState {
+    fn shm_state(&self) -> &ShmState {
+        &self.shm
+    }
+}
+
+impl XdgShellHandler for WaylandState {
+    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
+        &mut self.xdg
+    }
+
+    fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        self.kiosk_configure(&surface);
+        self.toplevels.push(surface);
+        self.toplevels_changed = true;
+    }
+
+    fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+        // Not shown yet (the first slice); configured so the client carries on.
+        let _ = surface.send_configure();
+    }
+
+    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {}
+
+    fn reposition_request(
+        &mut self,
+        surface: PopupSurface,
+        positioner: PositionerState,
+        token: u32,
+    ) {
+        surface.with_pending_state(|s| {
+            s.geometry = positioner.get_geometry();
+            s.positioner = positioner;
+        });
+        surface.send_repositioned(token);
+    }
+
+    fn fullscreen_request(
+        &mut self,
+        surface: ToplevelSurface,
+        _output: Option<smithay::reexports::wayland_server::protocol::wl_output::WlOutput>,
+    ) {
+        // Kiosk: every toplevel already has the whole output.
+        if surface.is_initial_configure_sent() {
+            surface.send_configure();
+        }
+    }
+
+    fn maximize_request(&mut self, surface: ToplevelSurface) {
+        if surface.is_initial_configure_sent() {
+            surface.send_configure();
+        }
+    }
+
+    fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        self.toplevels.retain(|t| t != &surface);
+        self.toplevels_changed = true;
+    }
+
+    fn app_id_changed(&mut self, _surface: ToplevelSurface) {
+        self.toplevels_changed = true;
+    }
+
+    fn title_changed(&mut self, _surface: ToplevelSurface) {
+        self.toplevels_changed = true;
+    }
+}
+
+impl XdgDecorationHandler for WaylandState {
+    fn new_decoration(&mut self, toplevel: ToplevelSurface) {
+        toplevel.with_pending_state(|s| s.decoration_mode = Some(DecorationMode::ServerSide));
+    }
+
+    fn request_mode(&mut self, toplevel: ToplevelSurface, _mode: DecorationMode) {
+        // The master decides: server side (it draws none, kiosk style).
+        toplevel.with_pending_state(|s| s.decoration_mode = Some(DecorationMode::ServerSide));
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+    }
+
+    fn unset_mode(&mut self, toplevel: ToplevelSurface) {
+        self.request_mode(toplevel, DecorationMode::ServerSide);
+    }
+}
+
+impl OutputHandler for WaylandState {}
+
+impl SeatHandler for WaylandState {
+    type KeyboardFocus = WlSurface;
+    type PointerFocus = WlSurface;
+    type TouchFocus = WlSurface;
+
+    fn seat_state(&mut self) -> &mut SeatState<Self> {
+        &mut self.seat_state
+    }
+}
+
+delegate_compositor!(WaylandState);
+delegate_shm!(WaylandState);
+delegate_xdg_shell!(WaylandState);
+delegate_xdg_decoration!(WaylandState);
+delegate_output!(WaylandState);
+delegate_presentation!(WaylandState);
+delegate_seat!(WaylandState);

@@ -1,0 +1,383 @@
+//! The harness of the Wayland tests: a headless `fusionfb run` with its Wayland socket in a
+//! runtime directory of the test's own, and real Wayland clients (Debian's weston and
+//! wayland-utils programs) started against it.
+//!
+//! Every master has a world of its own (`fusion_testing::world`) and so a socket of its own
+//! (`fusionfb-<world>`), in the world's private base directory given to both sides as
+//! `XDG_RUNTIME_DIR`: tests run in parallel, as root or as a user, without touching the
+//! machine's own Wayland sessions.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{binary, poll_for, Process};
+
+/// How long anything may take before a test fails (never a hang).
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// Where program `name` is on `PATH`, if it is installed.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A headless master with its Wayland socket.
+#[derive(Debug)]
+pub struct WaylandMaster {
+    /// Its world.
+    pub world: fusion::WorldConfig,
+    /// The `XDG_RUNTIME_DIR` both sides use.
+    pub runtime: PathBuf,
+    /// The master's log file.
+    pub log: PathBuf,
+    /// The master process.
+    pub process: Process,
+}
+
+impl WaylandMaster {
+    /// Starts `fusionfb run --backend headless` in a new world named after `tag`, and waits
+    /// for its Wayland socket.
+    pub fn start(tag: &str) -> WaylandMaster {
+        Self::start_with(tag, None)
+    }
+
+    /// [`start`](WaylandMaster::start) with a config file of `config` text.
+    pub fn start_with(tag: &str, config: Option<&str>) -> WaylandMaster {
+        let world = crate::world(tag);
+        let runtime = world.base_dir();
+        std::fs::create_dir_all(&runtime).unwrap();
+        let log = runtime.join(format!("{}.log", world.name));
+        let rt = runtime.display().to_string();
+        let mut args = vec!["run", "--backend", "headless"];
+        let file = runtime.join(format!("{}.toml", world.name));
+        let file_arg = file.display().to_string();
+        if let Some(text) = config {
+            std::fs::write(&file, text).unwrap();
+            args.extend(["--config", file_arg.as_str()]);
+        }
+        let process = Process::spawn_logged(
+            "fusionfb",
+            &world,
+            &args,
+            &[("XDG_RUNTIME_DIR", rt.as_str()), ("RUST_LOG", "warn")],
+            Some(&log),
+        );
+        let mut m = WaylandMaster {
+            world,
+            runtime,
+            log,
+            process,
+        };
+        let socket = m.socket();
+        let found = poll_for(LIMIT, || {
+            m.assert_running();
+            (socket.exists() && m.fusionfb(&["status"]).is_some()).then_some(())
+        });
+        assert!(
+            found.is_some(),
+            "no wayland socket {} after {LIMIT:?}; log:\n{}",
+            socket.display(),
+            m.log_text()
+        );
+        m
+    }
+
+    /// The socket's name (what clients put in `WAYLAND_DISPLAY`).
+    pub fn display(&self) -> String {
+        format!("fusionfb-{}", self.world.name)
+    }
+
+    /// The socket's path.
+    pub fn socket(&self) -> PathBuf {
+        self.runtime.join(self.display())
+    }
+
+    /// The master's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics (with the log) if the master ended.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.process.exited() {
+            panic!("the master ended ({status}); log:\n{}", self.log_text());
+        }
+    }
+
+    /// `fusionfb <args>` against this master; its stdout if it succeeded.
+    pub fn fusionfb(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new(binary("fusionfb"))
+            .arg("--world")
+            .arg(&self.world.name)
+            .args(args)
+            .env("FUSIONFB_RUNTIME_DIR", self.world.base_dir())
+            .env_remove("FUSIONFB_WORLD")
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `fusionfb status --json`'s display part.
+    pub fn scene(&self) -> Option<serde_json::Value> {
+        let out = self.fusionfb(&["status", "--json"])?;
+        let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+        Some(v["display"].clone())
+    }
+
+    /// Starts Wayland client `program` with `args` on this master, its stdout and stderr
+    /// into `<runtime>/<world>.<tag>.out` (line-buffered through `stdbuf` when it is there,
+    /// so what the client prints can be read while it runs).
+    pub fn client(&self, program: &Path, args: &[&str], tag: &str) -> WaylandClient {
+        let out = self.runtime.join(format!("{}.{tag}.out", self.world.name));
+        let file = std::fs::File::create(&out).unwrap();
+        let mut cmd = match find_program("stdbuf") {
+            Some(stdbuf) => {
+                let mut c = Command::new(stdbuf);
+                c.arg("-oL").arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        cmd.args(args)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("WAYLAND_DISPLAY", self.display())
+            .env_remove("DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        WaylandClient {
+            child: Some(child),
+            out,
+        }
+    }
+}
+
+/// A Wayland client process; killed when dropped.
+#[derive(Debug)]
+pub struct WaylandClient {
+    child: Option<Child>,
+    /// Where its output goes.
+    pub out: PathBuf,
+}
+
+impl WaylandClient {
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// What it printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Its exit status, if it ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().unwrap()
+    }
+
+    /// Waits for it to end (at most [`LIMIT`]) and returns its status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        poll_for(LIMIT, || self.exited())
+            .unwrap_or_else(|| panic!("the client did not end; it printed:\n{}", self.output()))
+    }
+
+    /// Kills it (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for WaylandClient {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A Wayland client speaking the wire protocol by hand, for what no well-behaved client
+/// does: a truncated pool, garbage bytes. Messages are built with [`Args`]; events are read
+/// whole (header, then body).
+#[derive(Debug)]
+pub struct RawClient {
+    /// The connection.
+    pub stream: std::os::unix::net::UnixStream,
+    /// Bytes read but not yet taken as events.
+    pending: Vec<u8>,
+}
+
+/// One event as read: the object it is for, its opcode and its argument bytes.
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    /// The object's id.
+    pub object: u32,
+    /// The event's opcode.
+    pub opcode: u16,
+    /// Its arguments, as sent.
+    pub body: Vec<u8>,
+}
+
+impl RawEvent {
+    /// The `n`th 32-bit word of the body.
+    pub fn word(&self, n: usize) -> u32 {
+        u32::from_ne_bytes(self.body[n * 4..n * 4 + 4].try_into().unwrap())
+    }
+
+    /// The string starting at word `n` (a length word, the bytes, padding).
+    pub fn string(&self, n: usize) -> String {
+        let len = self.word(n) as usize;
+        let start = n * 4 + 4;
+        String::from_utf8_lossy(&self.body[start..start + len.saturating_sub(1)]).into_owned()
+    }
+}
+
+/// The arguments of a request, in wire format.
+#[derive(Debug, Default, Clone)]
+pub struct Args(pub Vec<u8>);
+
+impl Args {
+    /// No arguments yet.
+    pub fn new() -> Args {
+        Args(Vec::new())
+    }
+
+    /// A `uint`, `int`, object or new_id argument.
+    pub fn u(mut self, v: u32) -> Args {
+        self.0.extend_from_slice(&v.to_ne_bytes());
+        self
+    }
+
+    /// A `string` argument.
+    pub fn s(mut self, v: &str) -> Args {
+        let len = v.len() + 1;
+        self = self.u(len as u32);
+        self.0.extend_from_slice(v.as_bytes());
+        self.0.push(0);
+        while self.0.len() % 4 != 0 {
+            self.0.push(0);
+        }
+        self
+    }
+}
+
+impl RawClient {
+    /// Connects to `socket`.
+    pub fn connect(socket: &Path) -> RawClient {
+        let stream = std::os::unix::net::UnixStream::connect(socket)
+            .unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
+        stream.set_read_timeout(Some(LIMIT)).unwrap();
+        RawClient {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Sends request `opcode` of object `object`, with `fds` passed alongside.
+    pub fn send(
+        &mut self,
+        object: u32,
+        opcode: u16,
+        args: Args,
+        fds: &[std::os::fd::BorrowedFd<'_>],
+    ) {
+        let size = 8 + args.0.len();
+        let mut msg = Vec::with_capacity(size);
+        msg.extend_from_slice(&object.to_ne_bytes());
+        msg.extend_from_slice(&(((size as u32) << 16) | u32::from(opcode)).to_ne_bytes());
+        msg.extend_from_slice(&args.0);
+        use std::os::fd::AsFd;
+        fusionfb_sys::send_msg(self.stream.as_fd(), &msg, fds).expect("send a request");
+    }
+
+    /// The next event; `None` when the server closed the connection.
+    pub fn event(&mut self) -> Option<RawEvent> {
+        use std::io::Read;
+        loop {
+            if self.pending.len() >= 8 {
+                let object = u32::from_ne_bytes(self.pending[0..4].try_into().unwrap());
+                let word = u32::from_ne_bytes(self.pending[4..8].try_into().unwrap());
+                let size = (word >> 16) as usize;
+                if size >= 8 && self.pending.len() >= size {
+                    let body = self.pending[8..size].to_vec();
+                    self.pending.drain(..size);
+                    return Some(RawEvent {
+                        object,
+                        opcode: (word & 0xffff) as u16,
+                        body,
+                    });
+                }
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading events: {e}"),
+            }
+        }
+    }
+
+    /// Reads events until `pick` returns something (panics if the server hangs up first).
+    pub fn until<T>(&mut self, what: &str, mut pick: impl FnMut(&RawEvent) -> Option<T>) -> T {
+        loop {
+            let e = self
+                .event()
+                .unwrap_or_else(|| panic!("the server hung up while waiting for {what}"));
+            if let Some(t) = pick(&e) {
+                return t;
+            }
+        }
+    }
+
+    /// Binds every global in `wanted` (interface, version) with the registry; returns their
+    /// new object ids in the same order. Uses ids from `next_id` on (the registry gets one).
+    pub fn bind(&mut self, wanted: &[(&str, u32)], next_id: &mut u32) -> Vec<u32> {
+        let registry = *next_id;
+        *next_id += 1;
+        let sync = *next_id;
+        *next_id += 1;
+        self.send(1, 1, Args::new().u(registry), &[]); // wl_display.get_registry
+        self.send(1, 0, Args::new().u(sync), &[]); // wl_display.sync
+        let mut globals = Vec::new();
+        loop {
+            let e = self.event().expect("registry events");
+            if e.object == registry && e.opcode == 0 {
+                globals.push((e.word(0), e.string(1)));
+            }
+            if e.object == sync {
+                break;
+            }
+        }
+        wanted
+            .iter()
+            .map(|(iface, version)| {
+                let name = globals
+                    .iter()
+                    .find(|(_, i)| i == iface)
+                    .unwrap_or_else(|| panic!("no global {iface}: {globals:?}"))
+                    .0;
+                let id = *next_id;
+                *next_id += 1;
+                // wl_registry.bind(name, interface, version, new id)
+                self.send(
+                    registry,
+                    0,
+                    Args::new().u(name).s(iface).u(*version).u(id),
+                    &[],
+                );
+                id
+            })
+            .collect()
+    }
+}

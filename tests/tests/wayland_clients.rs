@@ -1,0 +1,513 @@
+//! Unmodified Wayland clients on a headless `fusionfb run`: Debian's `wayland-info` sees the
+//! globals, `weston-simple-shm` reaches the glass (and keeps drawing, paced by the display),
+//! `weston-simple-touch` draws under a tap injected with `fusionfb input tap`, and
+//! `weston-eventdemo` gets the pointer and keys at the surface coordinates the master's seat
+//! routed. A program that is not installed makes its test print `SKIPPED:` and pass
+//! (`scripts/deps.sh` installs `weston` and `wayland-utils`). `weston-presentation-shm`
+//! reports its frames presented on vblanks, one after the other; a hand-made client
+//! checks the protocol details under it (the kiosk configure, the buffer released at once,
+//! the frame callback and the feedback with the flip's refresh and sequence).
+
+use std::path::PathBuf;
+
+use fusionfb_client::display::Display;
+use fusionfb_tests::wayland::{find_program, Args, RawClient, WaylandMaster, LIMIT};
+use fusionfb_tests::{skipped, wait_for, wait_until};
+
+/// The program, or a `SKIPPED:` line and `None`.
+fn program(name: &str, package: &str) -> Option<PathBuf> {
+    let p = find_program(name);
+    if p.is_none() {
+        skipped(&format!(
+            "{name} is not installed (Debian package {package})"
+        ));
+    }
+    p
+}
+
+/// The window of the first toplevel of the Wayland client with process id `pid`, once the
+/// status shows one.
+fn toplevel_window(m: &WaylandMaster, pid: u32) -> u64 {
+    wait_for(
+        &format!("a toplevel of pid {pid} with a window"),
+        LIMIT,
+        || {
+            let scene = m.scene()?;
+            scene["wayland"]["clients"]
+                .as_array()?
+                .iter()
+                .filter(|c| c["pid"].as_u64() == Some(u64::from(pid)))
+                .flat_map(|c| c["toplevels"].as_array().cloned().unwrap_or_default())
+                .find_map(|t| t["window"].as_u64())
+        },
+    )
+}
+
+#[test]
+fn wayland_info_lists_the_globals() {
+    let Some(info) = program("wayland-info", "wayland-utils") else {
+        return;
+    };
+    let mut m = WaylandMaster::start("wl-info");
+    let mut c = m.client(&info, &[], "info");
+    let status = c.wait();
+    let out = c.output();
+    assert!(status.success(), "wayland-info failed ({status}):\n{out}");
+    for global in [
+        "wl_compositor",
+        "wl_subcompositor",
+        "wl_shm",
+        "xdg_wm_base",
+        "wl_seat",
+        "wl_output",
+        "zxdg_output_manager_v1",
+        "zxdg_decoration_manager_v1",
+        "wp_presentation",
+    ] {
+        assert!(
+            out.contains(&format!("'{global}'")),
+            "{global} missing:\n{out}"
+        );
+    }
+    // The output has the master's mode, the seat all three capabilities, the shm the
+    // formats the master shows.
+    assert!(out.contains("width: 1280 px, height: 800 px"), "{out}");
+    assert!(
+        out.contains("capabilities: pointer keyboard touch"),
+        "{out}"
+    );
+    assert!(out.contains("'RG16'"), "RGB565 missing:\n{out}");
+    m.assert_running();
+}
+
+#[test]
+fn simple_shm_shows_its_pattern_on_the_glass_and_keeps_drawing() {
+    let Some(shm) = program("weston-simple-shm", "weston") else {
+        return;
+    };
+    let mut m = WaylandMaster::start("wl-shm");
+    let mut c = m.client(&shm, &[], "shm");
+    let window = toplevel_window(&m, c.pid());
+    // Kiosk placement: its 250x250 window at the output's corner, on the primary layer.
+    let scene = m.scene().unwrap();
+    let win = scene["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"].as_u64() == Some(window))
+        .cloned()
+        .unwrap();
+    assert_eq!((win["x"].as_i64(), win["y"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(
+        (win["width"].as_u64(), win["height"].as_u64()),
+        (Some(250), Some(250))
+    );
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    // Inside its window the glass is not the background, and changes from frame to frame
+    // (the pattern moves); outside it stays black.
+    let inside = [(125u32, 125u32), (60, 190), (200, 40)];
+    let first = wait_for("simple-shm's pattern on the glass", LIMIT, || {
+        let img = d.screenshot().ok()?;
+        let px: Vec<u32> = inside
+            .iter()
+            .map(|&(x, y)| img.pixel(x, y) & 0xff_ffff)
+            .collect();
+        px.iter().any(|&p| p != 0).then_some(px)
+    });
+    wait_until("the pattern to change", LIMIT, || {
+        let img = d.screenshot().unwrap();
+        let px: Vec<u32> = inside
+            .iter()
+            .map(|&(x, y)| img.pixel(x, y) & 0xff_ffff)
+            .collect();
+        px != first
+    });
+    let img = d.screenshot().unwrap();
+    assert_eq!(
+        img.pixel(600, 400) & 0xff_ffff,
+        0,
+        "nothing outside the window"
+    );
+    // Paced by the display: frame callbacks come back, so it keeps committing.
+    let flips = |m: &WaylandMaster| -> u64 {
+        let scene = m.scene().unwrap();
+        let surface = scene["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"].as_u64() == Some(window))
+            .and_then(|w| w["surface"].as_u64());
+        scene["surfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"].as_u64() == surface)
+            .and_then(|s| s["flips"].as_u64())
+            .unwrap_or(0)
+    };
+    let before = flips(&m);
+    wait_until("more commits", LIMIT, || flips(&m) >= before + 10);
+    // The status names the socket and the client.
+    let table = m.fusionfb(&["status"]).unwrap();
+    assert!(
+        table.contains(&format!("wayland: socket {}", m.socket().display())),
+        "{table}"
+    );
+    assert!(table.contains(&format!("pid {}", c.pid())), "{table}");
+    assert!(
+        table
+            .contains("toplevel app_id \"org.freedesktop.weston.simple-shm\" title \"simple-shm\""),
+        "{table}"
+    );
+    assert!(c.exited().is_none(), "simple-shm ended:\n{}", c.output());
+    m.assert_running();
+}
+
+#[test]
+fn simple_touch_draws_under_an_injected_tap() {
+    let Some(touch) = program("weston-simple-touch", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-touch");
+    let c = m.client(&touch, &[], "touch");
+    toplevel_window(&m, c.pid());
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    let (x, y) = (200u32, 150u32);
+    // It fills its window before any touch; wait for that, note the pixels.
+    let before = wait_for("simple-touch's window on the glass", LIMIT, || {
+        let img = d.screenshot().ok()?;
+        (img.pixel(x, y) & 0xff_ffff != 0).then_some(img)
+    });
+    m.fusionfb(&["input", "tap", &x.to_string(), &y.to_string()])
+        .expect("fusionfb input tap");
+    // It paints where the finger went down, in its surface coordinates (its window is at the
+    // output's corner, so they are the output's): the tapped pixel changes, one far off
+    // does not.
+    wait_until("the tap to be painted", LIMIT, || {
+        let img = d.screenshot().unwrap();
+        img.pixel(x, y) != before.pixel(x, y)
+    });
+    let img = d.screenshot().unwrap();
+    assert_eq!(img.pixel(x + 60, y + 60), before.pixel(x + 60, y + 60));
+}
+
+#[test]
+fn eventdemo_gets_pointer_and_keys_at_surface_coordinates() {
+    let Some(demo) = program("weston-eventdemo", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-events");
+    let c = m.client(
+        &demo,
+        &["--log-button", "--log-key", "--log-motion"],
+        "events",
+    );
+    toplevel_window(&m, c.pid());
+    // A click at (120, 90) of the output is a press and a release there, in the surface's
+    // coordinates; the window took the keyboard focus when it was mapped, so a key reaches
+    // it with the keymap's text.
+    m.fusionfb(&["input", "pointer", "120", "90", "--click"])
+        .expect("fusionfb input pointer");
+    wait_until("the click", LIMIT, || {
+        c.output()
+            .contains("button: 272, state: released, x: 120, y: 90")
+    });
+    assert!(
+        c.output()
+            .contains("button: 272, state: pressed, x: 120, y: 90"),
+        "{}",
+        c.output()
+    );
+    m.fusionfb(&["input", "pointer", "300", "200"])
+        .expect("fusionfb input pointer");
+    wait_until("the motion", LIMIT, || {
+        c.output().contains("x: 300.000000, y: 200.000000")
+    });
+    m.fusionfb(&["input", "key", "a"])
+        .expect("fusionfb input key");
+    wait_until("the key", LIMIT, || {
+        c.output().contains("key: 30, unicode: 97, state: released")
+    });
+    assert!(
+        c.output().contains("key: 30, unicode: 97, state: pressed"),
+        "{}",
+        c.output()
+    );
+}
+
+#[test]
+fn an_app_of_the_config_finds_the_socket_through_wayland_display() {
+    let Some(shm) = program("weston-simple-shm", "weston") else {
+        return;
+    };
+    // The master's environment has no WAYLAND_DISPLAY (the harness sets only
+    // XDG_RUNTIME_DIR): the app connects through the one the master gives it.
+    let config = format!("[[app]]\ncommand = {:?}\n", shm.display().to_string());
+    let m = WaylandMaster::start_with("wl-app", Some(&config));
+    let pid = wait_for("the app running", LIMIT, || {
+        m.scene()?["apps"][0]["pid"].as_u64()
+    });
+    toplevel_window(&m, pid as u32);
+}
+
+#[test]
+fn without_xdg_runtime_dir_the_socket_is_in_the_world_dir_and_clients_get_its_path() {
+    let Some(info) = program("wayland-info", "wayland-utils") else {
+        return;
+    };
+    // A root service's environment: no XDG_RUNTIME_DIR (empty counts as unset).
+    let world = fusionfb_tests::world("wl-nort");
+    std::fs::create_dir_all(world.base_dir()).unwrap();
+    let log = world.base_dir().join(format!("{}.log", world.name));
+    let mut master = fusionfb_tests::Process::spawn_logged(
+        "fusionfb",
+        &world,
+        &["run", "--backend", "headless"],
+        &[("XDG_RUNTIME_DIR", ""), ("RUST_LOG", "warn")],
+        Some(&log),
+    );
+    let socket = world.dir().join(format!("fusionfb-{}", world.name));
+    wait_until("the socket in the world's directory", LIMIT, || {
+        master.assert_running();
+        socket.exists()
+    });
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains(&format!("WAYLAND_DISPLAY={}", socket.display())),
+        "{text}"
+    );
+    // A client finds it by its absolute path, whatever its own XDG_RUNTIME_DIR.
+    let out = std::process::Command::new(&info)
+        .env("WAYLAND_DISPLAY", &socket)
+        .env("XDG_RUNTIME_DIR", "/nonexistent")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("'wl_compositor'"), "{stdout}");
+    master.assert_running();
+}
+
+#[test]
+fn frame_callbacks_and_presentation_feedback_follow_the_flip() {
+    use std::os::fd::AsFd;
+    let m = WaylandMaster::start("wl-present");
+    let mut c = RawClient::connect(&m.socket());
+    let mut next = 2;
+    let ids = c.bind(
+        &[
+            ("wl_compositor", 4),
+            ("wl_shm", 1),
+            ("xdg_wm_base", 1),
+            ("wp_presentation", 1),
+        ],
+        &mut next,
+    );
+    let (compositor, shm, wm, presentation) = (ids[0], ids[1], ids[2], ids[3]);
+    let clock = c.until("wp_presentation.clock_id", |e| {
+        (e.object == presentation && e.opcode == 0).then(|| e.word(0))
+    });
+    assert_eq!(clock, 1, "CLOCK_MONOTONIC");
+    let mut id = || {
+        next += 1;
+        next - 1
+    };
+    let (surface, xdg_surface, toplevel, pool, buffer, frame, feedback) =
+        (id(), id(), id(), id(), id(), id(), id());
+    c.send(compositor, 0, Args::new().u(surface), &[]);
+    c.send(wm, 2, Args::new().u(xdg_surface).u(surface), &[]);
+    c.send(xdg_surface, 1, Args::new().u(toplevel), &[]);
+    c.send(surface, 6, Args::new(), &[]);
+    // The kiosk's configure: the whole output.
+    let (w, h) = c.until("the toplevel's configure", |e| {
+        (e.object == toplevel && e.opcode == 0).then(|| (e.word(0), e.word(1)))
+    });
+    assert_eq!((w, h), (1280, 800));
+    let serial = c.until("the surface's configure", |e| {
+        (e.object == xdg_surface && e.opcode == 0).then(|| e.word(0))
+    });
+    c.send(xdg_surface, 4, Args::new().u(serial), &[]);
+    let path = m.runtime.join(format!("{}.present", m.world.name));
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    file.set_len(32 * 32 * 4).unwrap();
+    c.send(shm, 0, Args::new().u(pool).u(32 * 32 * 4), &[file.as_fd()]);
+    c.send(
+        pool,
+        0,
+        Args::new().u(buffer).u(0).u(32).u(32).u(128).u(1),
+        &[],
+    );
+    c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
+    c.send(surface, 9, Args::new().u(0).u(0).u(32).u(32), &[]); // damage_buffer
+    c.send(surface, 3, Args::new().u(frame), &[]); // frame
+    c.send(presentation, 1, Args::new().u(surface).u(feedback), &[]); // feedback
+    c.send(surface, 6, Args::new(), &[]); // commit
+                                          // The buffer is copied and released at once; the callback and the feedback come when
+                                          // the frame showing it is presented, with the flip's sequence and the 60 Hz refresh.
+    let mut released = false;
+    let mut done = None;
+    let mut presented = None;
+    while done.is_none() || presented.is_none() {
+        let e = c.event().expect("the server hung up");
+        if e.object == buffer && e.opcode == 0 {
+            released = true;
+        }
+        if e.object == frame && e.opcode == 0 {
+            done = Some(e.word(0));
+        }
+        if e.object == feedback {
+            assert_ne!(e.opcode, 2, "feedback discarded");
+            if e.opcode == 1 {
+                // presented(tv_sec_hi, tv_sec_lo, tv_nsec, refresh, seq_hi, seq_lo, flags)
+                presented = Some((e.word(3), e.word(5), e.word(6)));
+            }
+        }
+    }
+    assert!(released, "wl_buffer.release before the frame");
+    let (refresh, seq, flags) = presented.unwrap();
+    assert!(
+        (16_600_000..16_700_000).contains(&refresh),
+        "refresh {refresh} ns"
+    );
+    assert!(seq > 0, "vblank sequence");
+    assert_eq!(flags & 1, 1, "vsync");
+    assert!(done.unwrap() > 0);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn subsurfaces_are_windows_stacked_with_their_toplevel() {
+    let Some(demo) = program("weston-subsurfaces", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-sub");
+    let c = m.client(&demo, &[], "sub");
+    let top = toplevel_window(&m, c.pid());
+    // The demo's main surface and its two subsurfaces: three windows, the toplevel's at
+    // the bottom, the subsurfaces right above it, where the demo put them inside it.
+    let windows = wait_for("three windows of the demo", LIMIT, || {
+        let scene = m.scene()?;
+        let client = scene["wayland"]["clients"]
+            .as_array()?
+            .iter()
+            .find(|x| x["pid"].as_u64() == Some(u64::from(c.pid())))?
+            .clone();
+        (client["surfaces"].as_u64() == Some(3)).then(|| scene["windows"].as_array().cloned())?
+    });
+    assert_eq!(windows.len(), 3, "{windows:?}");
+    assert_eq!(windows[0]["id"].as_u64(), Some(top), "{windows:?}");
+    let (w, h) = (
+        windows[0]["width"].as_i64().unwrap(),
+        windows[0]["height"].as_i64().unwrap(),
+    );
+    for sub in &windows[1..] {
+        let (x, y) = (sub["x"].as_i64().unwrap(), sub["y"].as_i64().unwrap());
+        assert!(x > 0 && y > 0 && x < w && y < h, "{sub} inside {w}x{h}");
+    }
+}
+
+#[test]
+fn one_two_finger_touch_reaches_a_native_and_a_wayland_window_at_once() {
+    use fusionfb_protocol::{Injected, TouchPhase};
+    let Some(touch) = program("weston-simple-touch", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-both");
+    // The native paint app on the right half, simple-touch at the output's corner.
+    let _paint = fusionfb_tests::Process::spawn(
+        "fusionfb-paint",
+        &m.world,
+        &[
+            "--x", "640", "--y", "0", "--width", "640", "--height", "800",
+        ],
+    );
+    let c = m.client(&touch, &[], "touch");
+    toplevel_window(&m, c.pid());
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    let bg = fusionfb_client::app::PAINT_BACKGROUND.to_argb() & 0xff_ffff;
+    let (wayland_spot, native_spot) = ((150u32, 120u32), (900u32, 400u32));
+    let before = wait_for("both windows on the glass", LIMIT, || {
+        let img = d.screenshot().ok()?;
+        let w = img.pixel(wayland_spot.0, wayland_spot.1) & 0xff_ffff != 0;
+        let n = img.pixel(native_spot.0, native_spot.1) & 0xff_ffff == bg;
+        (w && n).then_some(img)
+    });
+    let t = |phase, slot, (x, y): (u32, u32)| Injected::Touch {
+        phase,
+        slot,
+        x: x as f32,
+        y: y as f32,
+    };
+    let frame = Injected::Touch {
+        phase: TouchPhase::Frame,
+        slot: 0,
+        x: 0.0,
+        y: 0.0,
+    };
+    // Both fingers go down in one multi-touch frame, each on its own window.
+    d.inject(&[
+        t(TouchPhase::Down, 0, wayland_spot),
+        t(TouchPhase::Down, 1, native_spot),
+        frame.clone(),
+    ])
+    .expect("inject");
+    d.inject(&[
+        t(TouchPhase::Up, 0, wayland_spot),
+        t(TouchPhase::Up, 1, native_spot),
+        frame,
+    ])
+    .expect("inject");
+    wait_until("both windows to draw under their finger", LIMIT, || {
+        let img = d.screenshot().unwrap();
+        img.pixel(wayland_spot.0, wayland_spot.1) != before.pixel(wayland_spot.0, wayland_spot.1)
+            && img.pixel(native_spot.0, native_spot.1) & 0xff_ffff != bg
+    });
+}
+
+#[test]
+fn presentation_shm_is_presented_every_vblank() {
+    let Some(present) = program("weston-presentation-shm", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-pshm");
+    let c = m.client(&present, &["-f"], "present");
+    // One line per presented commit: "N: f2c .. ms, c2p .. ms, f2p .. ms, p2p 16666 us,
+    // t2p .., [s___], seq S" (s: the vsync flag).
+    let lines = wait_for("30 presented frames", LIMIT, || {
+        let out = c.output();
+        let lines: Vec<String> = out
+            .lines()
+            .filter(|l| l.contains("seq"))
+            .map(str::to_string)
+            .collect();
+        (lines.len() >= 30).then_some(lines)
+    });
+    let seq = |l: &str| -> u64 { l.rsplit("seq ").next().unwrap().trim().parse().unwrap() };
+    let p2p = |l: &str| -> u64 {
+        let after = l.split("p2p").nth(1).unwrap().trim_start();
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    // Each presented on a vblank of its own, later than the one before (a loaded test machine
+    // may miss some: the gap is then a whole number of 60 Hz refresh intervals), all vsynced.
+    for pair in lines[1..30].windows(2) {
+        assert!(seq(&pair[1]) > seq(&pair[0]), "{pair:?}");
+    }
+    for l in &lines[1..30] {
+        let thirds = p2p(l) * 3 % 50_000; // 3 intervals of 16666.7 us are 50000 us
+        assert!(
+            thirds <= 3 || thirds >= 49_997,
+            "a whole number of vblanks: {l}"
+        );
+        assert!(l.contains("[s___]"), "vsync: {l}");
+    }
+}

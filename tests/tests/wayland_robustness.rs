@@ -1,0 +1,267 @@
+//! Bad Wayland clients cost only themselves: a client killed while it draws, garbage bytes
+//! on the socket and a wl_shm pool truncated under a committed buffer (which would be a
+//! SIGBUS in the master, were the pool read unguarded) each end that client's connection;
+//! the master, a native slave (`fusionfb-clock`) and the other Wayland clients carry on.
+//! So does a client flooding the scene with more surfaces than its quota. The truncated
+//! pool, the flood and the garbage are sent by a client speaking the wire protocol by hand
+//! ([`RawClient`]), so those tests need no Wayland program installed.
+
+use std::os::fd::AsFd;
+
+use fusionfb_tests::wayland::{find_program, Args, RawClient, WaylandMaster, LIMIT};
+use fusionfb_tests::{skipped, wait_until, Process};
+
+/// The pids of the Wayland clients the status lists.
+fn client_pids(m: &WaylandMaster) -> Vec<u64> {
+    m.scene()
+        .and_then(|s| {
+            s["wayland"]["clients"]
+                .as_array()
+                .map(|cs| cs.iter().filter_map(|c| c["pid"].as_u64()).collect())
+        })
+        .unwrap_or_default()
+}
+
+/// Total flips of every surface in the scene (grows while anyone draws).
+fn flips(m: &WaylandMaster) -> u64 {
+    m.scene()
+        .and_then(|s| {
+            s["surfaces"]
+                .as_array()
+                .map(|ss| ss.iter().filter_map(|s| s["flips"].as_u64()).sum())
+        })
+        .unwrap_or(0)
+}
+
+/// A native slave beside the Wayland clients: the clock, in the right half.
+fn native_clock(m: &WaylandMaster) -> Process {
+    let p = Process::spawn(
+        "fusionfb-clock",
+        &m.world,
+        &[
+            "--x", "640", "--y", "0", "--width", "640", "--height", "260",
+        ],
+    );
+    wait_until("the clock's window", LIMIT, || {
+        m.scene()
+            .and_then(|s| {
+                s["windows"]
+                    .as_array()
+                    .map(|w| w.iter().any(|w| w["x"] == 640))
+            })
+            .unwrap_or(false)
+    });
+    p
+}
+
+#[test]
+fn a_killed_client_leaves_the_master_and_the_others_running() {
+    let Some(shm) = find_program("weston-simple-shm") else {
+        skipped("weston-simple-shm is not installed (Debian package weston)");
+        return;
+    };
+    let mut m = WaylandMaster::start("wl-kill");
+    let mut clock = native_clock(&m);
+    let mut a = m.client(&shm, &[], "a");
+    let mut b = m.client(&shm, &[], "b");
+    let (pa, pb) = (u64::from(a.pid()), u64::from(b.pid()));
+    wait_until("both clients in the status", LIMIT, || {
+        let pids = client_pids(&m);
+        pids.contains(&pa) && pids.contains(&pb)
+    });
+    let windows = |m: &WaylandMaster| {
+        m.scene()
+            .and_then(|s| s["windows"].as_array().map(|w| w.len()))
+            .unwrap_or(0)
+    };
+    wait_until("three windows", LIMIT, || windows(&m) == 3);
+    a.kill();
+    wait_until("the killed client gone from the status", LIMIT, || {
+        client_pids(&m) == vec![pb]
+    });
+    wait_until("its window gone", LIMIT, || windows(&m) == 2);
+    let before = flips(&m);
+    wait_until("the other client to go on drawing", LIMIT, || {
+        flips(&m) > before + 10
+    });
+    assert!(
+        b.exited().is_none(),
+        "the other client ended:\n{}",
+        b.output()
+    );
+    clock.assert_running();
+    m.assert_running();
+}
+
+#[test]
+fn garbage_on_the_socket_disconnects_only_that_client() {
+    let mut m = WaylandMaster::start("wl-garbage");
+    let mut clock = native_clock(&m);
+    // A well-behaved connection first, to see it survive the bad one.
+    let mut good = RawClient::connect(&m.socket());
+    let mut next = 2;
+    good.bind(&[("wl_compositor", 4)], &mut next);
+    let mut bad = RawClient::connect(&m.socket());
+    use std::io::Write;
+    bad.stream
+        .write_all(&[0xde, 0xad, 0xbe, 0xef].repeat(16))
+        .expect("write garbage");
+    // The server answers with a protocol error at most, then hangs up on it.
+    while let Some(e) = bad.event() {
+        assert_eq!((e.object, e.opcode), (1, 0), "only wl_display.error: {e:?}");
+    }
+    // The good connection still gets answers (a wl_display.sync round trip).
+    good.send(1, 0, Args::new().u(next), &[]);
+    good.until("the sync's callback", |e| (e.object == next).then_some(()));
+    clock.assert_running();
+    m.assert_running();
+}
+
+#[test]
+fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
+    let mut m = WaylandMaster::start("wl-sigbus");
+    let mut clock = native_clock(&m);
+    let mut c = RawClient::connect(&m.socket());
+    let mut next = 2;
+    let ids = c.bind(
+        &[("wl_compositor", 4), ("wl_shm", 1), ("xdg_wm_base", 1)],
+        &mut next,
+    );
+    let (compositor, shm, wm) = (ids[0], ids[1], ids[2]);
+    let mut id = || {
+        next += 1;
+        next - 1
+    };
+    let (surface, xdg_surface, toplevel, pool, buffer) = (id(), id(), id(), id(), id());
+    // A toplevel, configured.
+    c.send(compositor, 0, Args::new().u(surface), &[]); // create_surface
+    c.send(wm, 2, Args::new().u(xdg_surface).u(surface), &[]); // get_xdg_surface
+    c.send(xdg_surface, 1, Args::new().u(toplevel), &[]); // get_toplevel
+    c.send(surface, 6, Args::new(), &[]); // commit
+    let serial = c.until("the first configure", |e| {
+        (e.object == xdg_surface && e.opcode == 0).then(|| e.word(0))
+    });
+    c.send(xdg_surface, 4, Args::new().u(serial), &[]); // ack_configure
+                                                        // A 64x64 XRGB8888 buffer in a 16 KiB pool backed by a file ...
+    let path = m.runtime.join(format!("{}.pool", m.world.name));
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    file.set_len(64 * 64 * 4).unwrap();
+    c.send(shm, 0, Args::new().u(pool).u(64 * 64 * 4), &[file.as_fd()]); // create_pool
+    c.send(
+        pool,
+        0,
+        Args::new().u(buffer).u(0).u(64).u(64).u(256).u(1),
+        &[],
+    ); // create_buffer, XRGB8888
+       // ... which the client truncates before committing the buffer.
+    file.set_len(0).unwrap();
+    c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
+    c.send(surface, 9, Args::new().u(0).u(0).u(64).u(64), &[]); // damage_buffer
+    c.send(surface, 6, Args::new(), &[]); // commit
+                                          // The master reads the pool to copy the buffer: it gets wl_shm's invalid_fd error, and
+                                          // the connection ends.
+    let (object, code, message) = c.until("the protocol error", |e| {
+        (e.object == 1 && e.opcode == 0).then(|| (e.word(0), e.word(1), e.string(2)))
+    });
+    assert_eq!(object, buffer, "the error names the buffer ({message})");
+    assert_eq!(code, 2, "wl_shm.error.invalid_fd ({message})");
+    while c.event().is_some() {}
+    // The master and the native slave are fine, and take new clients.
+    m.assert_running();
+    clock.assert_running();
+    let mut again = RawClient::connect(&m.socket());
+    let mut n = 2;
+    again.bind(&[("wl_shm", 1)], &mut n);
+    again.send(1, 0, Args::new().u(n), &[]);
+    again.until("a round trip", |e| (e.object == n).then_some(()));
+    let _ = std::fs::remove_file(path);
+}
+
+/// Makes a configured toplevel on `c` (ids from `next`); its surface's id.
+fn toplevel(c: &mut RawClient, compositor: u32, wm: u32, next: &mut u32) -> u32 {
+    let (surface, xdg_surface, toplevel) = (*next, *next + 1, *next + 2);
+    *next += 3;
+    c.send(compositor, 0, Args::new().u(surface), &[]);
+    c.send(wm, 2, Args::new().u(xdg_surface).u(surface), &[]);
+    c.send(xdg_surface, 1, Args::new().u(toplevel), &[]);
+    c.send(surface, 6, Args::new(), &[]);
+    let serial = c.until("the first configure", |e| {
+        (e.object == xdg_surface && e.opcode == 0).then(|| e.word(0))
+    });
+    c.send(xdg_surface, 4, Args::new().u(serial), &[]);
+    surface
+}
+
+#[test]
+fn a_flood_of_surfaces_past_the_quota_disconnects_that_client() {
+    let mut m = WaylandMaster::start("wl-flood");
+    let mut clock = native_clock(&m);
+    let mut c = RawClient::connect(&m.socket());
+    let mut next = 2;
+    let ids = c.bind(
+        &[
+            ("wl_compositor", 4),
+            ("wl_subcompositor", 1),
+            ("wl_shm", 1),
+            ("xdg_wm_base", 1),
+        ],
+        &mut next,
+    );
+    let (compositor, subcompositor, shm, wm) = (ids[0], ids[1], ids[2], ids[3]);
+    let root = toplevel(&mut c, compositor, wm, &mut next);
+    let path = m.runtime.join(format!("{}.flood", m.world.name));
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    file.set_len(8 * 8 * 4).unwrap();
+    let (pool, buffer) = (next, next + 1);
+    next += 2;
+    c.send(shm, 0, Args::new().u(pool).u(8 * 8 * 4), &[file.as_fd()]);
+    c.send(
+        pool,
+        0,
+        Args::new().u(buffer).u(0).u(8).u(8).u(32).u(1),
+        &[],
+    );
+    // The toplevel and 100 subsurfaces, each with the buffer: past the quota of 64.
+    for surface in std::iter::once(root).chain(
+        (0..100)
+            .map(|i| {
+                let (s, sub) = (next, next + 1);
+                next += 2;
+                c.send(compositor, 0, Args::new().u(s), &[]);
+                c.send(subcompositor, 1, Args::new().u(sub).u(s).u(root), &[]);
+                c.send(sub, 1, Args::new().u(i % 50).u(i / 50), &[]); // set_position
+                s
+            })
+            .collect::<Vec<_>>(),
+    ) {
+        c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]);
+        c.send(surface, 6, Args::new(), &[]);
+    }
+    c.send(root, 6, Args::new(), &[]);
+    let (object, code, message) = c.until("the protocol error", |e| {
+        (e.object == 1 && e.opcode == 0).then(|| (e.word(0), e.word(1), e.string(2)))
+    });
+    assert_eq!((object, code), (1, 2), "wl_display.no_memory ({message})");
+    while c.event().is_some() {}
+    // Everything it showed is gone; the master and the native slave carry on.
+    wait_until("its windows gone", LIMIT, || {
+        m.scene()
+            .and_then(|s| s["windows"].as_array().map(|w| w.len() == 1))
+            .unwrap_or(false)
+    });
+    m.assert_running();
+    clock.assert_running();
+    let _ = std::fs::remove_file(path);
+}
