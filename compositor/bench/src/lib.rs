@@ -219,6 +219,38 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
     out.push(figure("slave join (enter + root)", med, p99, "us", ""));
 
+    // Wayland round trips to this master's frontend, from another thread while it serves
+    // (the baseline, Weston's, is measured at the end).
+    let trips = if quick { 200 } else { 5000 };
+    let socket = world.base_dir().join(format!("{name}-wayland"));
+    std::fs::create_dir_all(world.base_dir())?;
+    server
+        .start_wayland(&fusionfb::wayland::WaylandConfig {
+            socket: Some(socket.to_string_lossy().into_owned()),
+            world: name.clone(),
+            fallback_dir: world.base_dir(),
+            keyboard: Default::default(),
+        })
+        .map_err(|e| err(&e))?;
+    let path = socket.clone();
+    let h = std::thread::spawn(move || wayland::roundtrips(&path, trips));
+    while !h.is_finished() {
+        server
+            .dispatch(Some(Duration::from_millis(1)))
+            .map_err(|e| err(&e))?;
+    }
+    let mut v = h
+        .join()
+        .map_err(|_| anyhow::anyhow!("round-trip thread panicked"))??;
+    let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+    out.push(figure(
+        "wayland round trip: fusionfb",
+        med,
+        p99,
+        "us",
+        &format!("{trips} wl_display.sync; goal: at most 0.3x Weston's (below)"),
+    ));
+
     // Per-client overhead: client processes that connect and wait.
     let n = if quick { 2 } else { 8 };
     let exe = std::env::current_exe().map_err(|e| err(&e))?;
