@@ -453,6 +453,22 @@ impl Image {
             .expect("an Image's data holds its rows")
     }
 
+    /// The `w`×`h` part at `(x, y)`, clipped to the image, as an image of its own.
+    pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> Image {
+        let x = x.min(self.width);
+        let y = y.min(self.height);
+        let (w, h) = (w.min(self.width - x), h.min(self.height - y));
+        let mut out = Image::new(w, h, self.format);
+        let bpp = self.format.bytes_per_pixel();
+        let row = w as usize * bpp;
+        for r in 0..h as usize {
+            let from = (y as usize + r) * self.pitch + x as usize * bpp;
+            let to = r * out.pitch;
+            out.data[to..to + row].copy_from_slice(&self.data[from..from + row]);
+        }
+        out
+    }
+
     /// A zeroed (transparent black) image with [`Format::pitch`] rows.
     pub fn new(width: u32, height: u32, format: Format) -> Image {
         let pitch = format.pitch(width);

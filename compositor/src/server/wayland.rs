@@ -159,6 +159,10 @@ impl Server {
         if w.front.reap() {
             self.wayland_place(&mut w);
         }
+        let copies = std::mem::take(&mut w.front.state.screencopies);
+        if !copies.is_empty() {
+            self.wayland_screencopies(copies);
+        }
         let focus = w.focus.take();
         self.wayland = Some(w);
         if focus.is_some() {
@@ -166,6 +170,43 @@ impl Server {
         }
         if let Some(w) = self.wayland.as_mut() {
             w.front.flush();
+        }
+    }
+
+    /// Answers screencopies: each buffer gets the region of the glass it asked for (the
+    /// picture `fusionfb screenshot` takes), then `flags` and `ready`; a buffer that does
+    /// not fit gets `failed`.
+    fn wayland_screencopies(&mut self, copies: Vec<crate::wayland::screencopy::PendingCopy>) {
+        let glass = self.screenshot();
+        let now = fusionfb_sys::now_ns();
+        for c in copies {
+            if !c.frame.is_alive() {
+                continue;
+            }
+            let written = match &glass {
+                Ok(g) => {
+                    let r = c.region;
+                    let part = g.crop(r.x, r.y, r.w, r.h);
+                    crate::wayland::shm::write(&c.buffer, &part).map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match written {
+                Ok(()) => {
+                    use smithay::reexports::wayland_protocols_wlr::screencopy::v1::server::zwlr_screencopy_frame_v1::Flags;
+                    c.frame.flags(Flags::empty());
+                    let secs = now / 1_000_000_000;
+                    c.frame.ready(
+                        (secs >> 32) as u32,
+                        (secs & 0xffff_ffff) as u32,
+                        (now % 1_000_000_000) as u32,
+                    );
+                }
+                Err(e) => {
+                    debug!("wayland: screencopy failed: {e}");
+                    c.frame.failed();
+                }
+            }
         }
     }
 

@@ -14,11 +14,13 @@
 //! - [`state`]: [`WaylandState`], the data smithay dispatches client requests to: the
 //!   globals (`wl_compositor`, `wl_subcompositor`, `wl_shm`, `xdg_wm_base`,
 //!   `zxdg_decoration_manager_v1`, `wl_output` with `zxdg_output_manager_v1`, `wl_seat`,
-//!   `wp_presentation`),
+//!   `wp_presentation`, `zwlr_screencopy_manager_v1`),
 //!   and what happened since the server last looked ([`WaylandState::commits`]).
 //! - [`shm`]: copying a committed `wl_shm` buffer into the master's copy of the surface.
 //! - [`output`]: the output as clients see it (its logical, upright size).
 //! - [`seat`]: the `wl_seat` with touch, pointer and keyboard, fed by the master's seat.
+//! - [`screencopy`]: `zwlr_screencopy_manager_v1`, so Wayland screenshot tools (`grim`)
+//!   read the glass.
 //!
 //! # How a Wayland window enters the scene
 //!
@@ -58,6 +60,7 @@
 //!   cursors (the master's arrow stays), `buffer_scale`/`buffer_transform` other than 1/normal.
 
 pub mod output;
+pub mod screencopy;
 pub mod seat;
 pub mod shm;
 pub mod socket;

@@ -17,7 +17,9 @@
 use gfx_drivers::{Buffer, Format};
 use smithay::reexports::wayland_server::protocol::{wl_buffer::WlBuffer, wl_shm};
 use smithay::reexports::wayland_server::Resource;
-use smithay::wayland::shm::{with_buffer_contents, BufferAccessError, BufferData};
+use smithay::wayland::shm::{
+    with_buffer_contents, with_buffer_contents_mut, BufferAccessError, BufferData,
+};
 
 /// A rectangle in buffer pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +152,62 @@ fn copy_areas(
             unsafe {
                 std::ptr::copy_nonoverlapping(ptr.add(src), out.as_mut_ptr(), row);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `image` (XRGB8888, the buffer's size) into the client's wl_shm `buffer`, which
+/// must be XRGB8888 (or ARGB8888, then opaque) of the same size (a screencopy).
+pub fn write(buffer: &WlBuffer, image: &gfx_drivers::Image) -> Result<(), CopyError> {
+    let result =
+        with_buffer_contents_mut(buffer, |ptr, len, data| write_rows(ptr, len, data, image));
+    match result {
+        Ok(r) => r,
+        Err(BufferAccessError::NotManaged) => Err(CopyError::NotShm),
+        Err(_) => Err(CopyError::BadPool),
+    }
+}
+
+/// Copies `image`'s rows into the pool at `ptr` (`len` bytes) laid out by `data`.
+#[allow(unsafe_code)]
+fn write_rows(
+    ptr: *mut u8,
+    len: usize,
+    data: BufferData,
+    image: &gfx_drivers::Image,
+) -> Result<(), CopyError> {
+    if !matches!(
+        data.format,
+        wl_shm::Format::Xrgb8888 | wl_shm::Format::Argb8888
+    ) || image.format != Format::Xrgb8888
+    {
+        return Err(CopyError::Format(data.format));
+    }
+    let (w, h) = (image.width, image.height);
+    if u32::try_from(data.width) != Ok(w) || u32::try_from(data.height) != Ok(h) {
+        return Err(CopyError::Copy(format!(
+            "the buffer is {}x{}, the picture {w}x{h}",
+            data.width, data.height
+        )));
+    }
+    let (Ok(offset), Ok(stride)) = (usize::try_from(data.offset), usize::try_from(data.stride))
+    else {
+        return Err(CopyError::BadPool);
+    };
+    let row = w as usize * 4;
+    let last_row = offset + (h.max(1) as usize - 1) * stride + row;
+    if stride < row || last_row > len {
+        return Err(CopyError::BadPool);
+    }
+    for y in 0..h as usize {
+        let src = &image.data[y * image.pitch..y * image.pitch + row];
+        // SAFETY: `offset + y * stride .. + row` lies inside the pool's `len` mapped bytes
+        // (checked above: every row of the buffer is inside the pool), and `src` is our own
+        // memory, which cannot overlap the client's pool. A pool truncated meanwhile faults
+        // into smithay's SIGBUS handler, which makes `with_buffer_contents_mut` fail.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), ptr.add(offset + y * stride), row);
         }
     }
     Ok(())

@@ -119,6 +119,8 @@ pub struct WaylandState {
     pub toplevels_changed: bool,
     /// Connected clients, in the order they came.
     pub clients: Vec<Connected>,
+    /// Screencopies asked for since the server last looked ([`super::screencopy`]).
+    pub screencopies: Vec<super::screencopy::PendingCopy>,
 }
 
 impl std::fmt::Debug for WaylandState {
@@ -155,6 +157,7 @@ impl WaylandState {
         let presentation = PresentationState::new::<Self>(dh, libc::CLOCK_MONOTONIC as u32);
         let mut seat_state = SeatState::new();
         let seat = super::seat::create(dh, &mut seat_state, &cfg.keyboard)?;
+        super::screencopy::create(dh);
         Ok(WaylandState {
             dh: dh.clone(),
             compositor,
@@ -171,6 +174,7 @@ impl WaylandState {
             toplevels: Vec::new(),
             toplevels_changed: false,
             clients: Vec::new(),
+            screencopies: Vec::new(),
         })
     }
 
