@@ -23,7 +23,7 @@ repo="$(cd "$here/../.." && pwd)"
 cache="${FUSIONFB_BOARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fusionfb-board}"
 suite=bookworm
 mirror="${FUSIONFB_BOARD_MIRROR:-http://deb.debian.org/debian}"
-include=udev,libinput10,libdrm2,libgbm1,libpixman-1-0,libxkbcommon0,libseat1,evemu-tools,kmod,xkb-data,seatd
+include=udev,libinput10,libdrm2,libgbm1,libpixman-1-0,libxkbcommon0,libseat1,evemu-tools,kmod,xkb-data,seatd,libwayland-client0
 # The modules the guest loads (fusionfb.gpu=bochs|virtio, input); their dependencies are added.
 modules=(bochs virtio-gpu virtio_pci evdev uinput virtio_input)
 

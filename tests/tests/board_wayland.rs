@@ -1,0 +1,128 @@
+//! A Wayland client on the emulated board (issue 12): a real kernel's DRM (bochs KMS), the
+//! master's Wayland frontend, and a uinput touchscreen touched with `evemu-event`. The
+//! client is `fusionfb-wayland-probe` (an ordinary libwayland client: the initramfs has
+//! libwayland-client but no Debian Wayland programs): its toplevel must fill the glass in
+//! its colour (QMP screendump), and a finger on the glass must reach its `wl_touch` at the
+//! same place, in surface coordinates.
+
+use std::time::Duration;
+
+use fusionfb_tests::board::master::plain;
+use fusionfb_tests::board::{Board, BoardSpec, Contact, Gpu, Touchscreen};
+
+const CONFIG: &str = r##"
+[display]
+backend = "drm"
+device = "/dev/dri/card0"
+background = "#000000"
+
+[input]
+seat = "seat0"
+cursor-visible = false
+"##;
+
+/// The probe's colour (`fusionfb-wayland-probe`'s `COLOUR`), as RGB.
+const PROBE: [u8; 3] = [0x20, 0x80, 0xc0];
+
+#[test]
+fn a_wayland_client_on_drm_gets_the_touchscreens_tap_where_the_finger_is() {
+    let Some(mut board) = Board::boot_or_skip(BoardSpec::new(Gpu::Bochs)) else {
+        return;
+    };
+    let mut touch = board
+        .add_touchscreen("fusionfb-touch")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let master = board.start_master(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    // The master names its socket in the log: a root service has no XDG_RUNTIME_DIR, so it is
+    // a path in the world's directory.
+    let display = board
+        .wait_until(
+            Duration::from_secs(30),
+            "the master's Wayland socket",
+            |b| {
+                let log = plain(&b.log(&master)?);
+                Ok(log.lines().find_map(|l| {
+                    let at = l.find("WAYLAND_DISPLAY=")? + "WAYLAND_DISPLAY=".len();
+                    l[at..].split_whitespace().next().map(str::to_string)
+                }))
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    board
+        .wait_until(
+            Duration::from_secs(30),
+            "the touchscreen in the master",
+            |b| {
+                let log = plain(&b.log(&master)?);
+                Ok(log
+                    .lines()
+                    .any(|l| l.contains("input device ") && l.contains("touch"))
+                    .then_some(()))
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", plain(&board.log(&master).unwrap())));
+    let probe = board
+        .start_app(&format!(
+            "env WAYLAND_DISPLAY={display} fusionfb-wayland-probe"
+        ))
+        .unwrap_or_else(|e| panic!("{e}\n{}", plain(&board.log(&master).unwrap())));
+    let img = board
+        .wait_for_screen(Duration::from_secs(30), "the probe's toplevel", |img| {
+            let (w, h) = (img.width(), img.height());
+            [(1, 1), (w / 2, h / 2), (w - 2, h - 2)]
+                .iter()
+                .all(|&(x, y)| img.pixel(x, y) == PROBE)
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", plain(&board.log(&master).unwrap())));
+    board.save_artifact("wayland-probe", &img);
+    let (w, h) = (img.width(), img.height());
+    let said = board.log(&probe).unwrap();
+    assert!(
+        said.contains(&format!("shown {w}x{h}")),
+        "configured to the whole output:\n{said}"
+    );
+
+    // A tap at a third of the glass: the probe's wl_touch gets it there (kiosk: the surface
+    // is at the output's corner, so surface and glass coordinates are the same).
+    let at = (w / 3, h / 3);
+    let (dx, dy) = Touchscreen::device_xy(at.0, at.1, w, h);
+    touch
+        .frames(
+            &mut board,
+            &[
+                &[Contact::Down {
+                    slot: 0,
+                    x: dx,
+                    y: dy,
+                }],
+                &[Contact::Up { slot: 0 }],
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let line = board
+        .wait_until(Duration::from_secs(30), "the probe's touch down", |b| {
+            let log = b.log(&probe)?;
+            Ok(log
+                .lines()
+                .find(|l| l.contains("fusionfb-wayland-probe: down "))
+                .map(str::to_string))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", plain(&board.log(&master).unwrap())));
+    let nums: Vec<f64> = line
+        .split_whitespace()
+        .rev()
+        .take(2)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let (x, y) = (nums[1], nums[0]);
+    assert!(
+        (x - f64::from(at.0)).abs() <= 2.0 && (y - f64::from(at.1)).abs() <= 2.0,
+        "the touch reached the probe at ({x}, {y}), the finger was at {at:?}"
+    );
+    let ups = board.wait_until(Duration::from_secs(30), "the probe's touch up", |b| {
+        Ok(b.log(&probe)?
+            .contains("fusionfb-wayland-probe: up ")
+            .then_some(()))
+    });
+    ups.unwrap_or_else(|e| panic!("{e}"));
+}
