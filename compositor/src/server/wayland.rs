@@ -50,8 +50,9 @@ use tracing::{debug, warn};
 use super::{Server, ServerError};
 use crate::seat;
 use crate::wayland::seat::PointerDo;
-use crate::wayland::shm::{self, Area};
+use crate::wayland::shm;
 use crate::wayland::{Wayland, WaylandConfig, WaylandReady};
+use fusionfb_types::geometry::{Buffer as BufferSpace, Rect};
 
 /// The most surfaces one Wayland client may show at once (the scene's windows are the
 /// master's, so a client flooding it would crowd out the others): past it the client is
@@ -321,21 +322,17 @@ impl Server {
                 }
             }
         };
-        let areas: Vec<Area> = damage
+        // Surface damage is buffer damage at scale 1 and no buffer transform (all this
+        // frontend offers); a negative size is no damage.
+        let areas: Vec<Rect<BufferSpace>> = damage
             .iter()
-            .map(|d| match d {
-                Damage::Buffer(r) => Area {
-                    x: r.loc.x,
-                    y: r.loc.y,
-                    w: r.size.w,
-                    h: r.size.h,
-                },
-                Damage::Surface(r) => Area {
-                    x: r.loc.x,
-                    y: r.loc.y,
-                    w: r.size.w,
-                    h: r.size.h,
-                },
+            .map(|d| {
+                let (loc, size) = match d {
+                    Damage::Buffer(r) => (r.loc, (r.size.w, r.size.h)),
+                    Damage::Surface(r) => ((r.loc.x, r.loc.y).into(), (r.size.w, r.size.h)),
+                };
+                let side = |v: i32| u32::try_from(v).unwrap_or(0);
+                Rect::new(loc.x, loc.y, side(size.0), side(size.1))
             })
             .collect();
         if let Err(e) = shm::copy(buffer, &copy, &areas, whole) {
@@ -352,8 +349,8 @@ impl Server {
         } else {
             areas
                 .iter()
-                .filter_map(|a| a.clip(width as i32, height as i32))
-                .map(|a| proto::Rect::new(a.x, a.y, a.w as u32, a.h as u32))
+                .filter_map(|a| a.clip(width, height))
+                .map(|a| a.to_space())
                 .collect()
         };
         self.damage_surface_windows(id, Some(&rects));

@@ -14,41 +14,13 @@
 //! pointer (no slice may be made over memory another process writes), and rows are copied
 //! out of it with `ptr::copy_nonoverlapping` after checking they lie inside the pool.
 
+use fusionfb_types::geometry::{Buffer as BufferSpace, Rect};
 use gfx_drivers::{Buffer, Format};
 use smithay::reexports::wayland_server::protocol::{wl_buffer::WlBuffer, wl_shm};
 use smithay::reexports::wayland_server::Resource;
 use smithay::wayland::shm::{
     with_buffer_contents, with_buffer_contents_mut, BufferAccessError, BufferData,
 };
-
-/// A rectangle in buffer pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Area {
-    /// Left.
-    pub x: i32,
-    /// Top.
-    pub y: i32,
-    /// Width.
-    pub w: i32,
-    /// Height.
-    pub h: i32,
-}
-
-impl Area {
-    /// Clipped to a `width`×`height` buffer; `None` if nothing is left.
-    pub fn clip(self, width: i32, height: i32) -> Option<Area> {
-        let x0 = self.x.max(0);
-        let y0 = self.y.max(0);
-        let x1 = self.x.saturating_add(self.w).min(width);
-        let y1 = self.y.saturating_add(self.h).min(height);
-        (x1 > x0 && y1 > y0).then(|| Area {
-            x: x0,
-            y: y0,
-            w: x1 - x0,
-            h: y1 - y0,
-        })
-    }
-}
 
 /// Why a buffer could not be copied.
 #[derive(Debug, thiserror::Error)]
@@ -93,16 +65,12 @@ pub fn describe(buffer: &WlBuffer) -> Result<(u32, u32, Format), CopyError> {
 pub fn copy(
     buffer: &WlBuffer,
     copy: &Buffer,
-    areas: &[Area],
+    areas: &[Rect<BufferSpace>],
     whole: bool,
 ) -> Result<(), CopyError> {
     let result = with_buffer_contents(buffer, |ptr, len, data| {
-        let all = [Area {
-            x: 0,
-            y: 0,
-            w: data.width,
-            h: data.height,
-        }];
+        let side = |v: i32| u32::try_from(v).unwrap_or(0);
+        let all = [Rect::new(0, 0, side(data.width), side(data.height))];
         let areas = if whole { &all[..] } else { areas };
         copy.with_bytes_mut(|dst| copy_areas(ptr, len, data, dst, copy.pitch(), areas))
             .map_err(|e| CopyError::Copy(e.to_string()))?
@@ -123,7 +91,7 @@ fn copy_areas(
     data: BufferData,
     dst: &mut [u8],
     pitch: usize,
-    areas: &[Area],
+    areas: &[Rect<BufferSpace>],
 ) -> Result<(), CopyError> {
     let format = format_of(data.format).ok_or(CopyError::Format(data.format))?;
     let bpp = format.bytes_per_pixel();
@@ -134,11 +102,16 @@ fn copy_areas(
     if data.offset < 0 || data.stride < 0 || last_row > len {
         return Err(CopyError::BadPool);
     }
-    for a in areas.iter().filter_map(|a| a.clip(width, height)) {
+    let side = |v: i32| u32::try_from(v).unwrap_or(0);
+    for a in areas
+        .iter()
+        .filter_map(|a| a.clip(side(width), side(height)))
+    {
         let row = a.w as usize * bpp;
-        for y in a.y..a.y + a.h {
-            let src = offset + y as usize * stride + a.x as usize * bpp;
-            let to = y as usize * pitch + a.x as usize * bpp;
+        let (x, y0) = a.origin_index();
+        for y in y0..y0 + a.h as usize {
+            let src = offset + y * stride + x * bpp;
+            let to = y * pitch + x * bpp;
             let Some(out) = dst.get_mut(to..to + row) else {
                 return Err(CopyError::Copy(
                     "the copy is smaller than the buffer".into(),
@@ -223,31 +196,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn areas_are_clipped_to_the_buffer() {
-        let a = Area {
-            x: -5,
-            y: 10,
-            w: 20,
-            h: 100,
-        };
-        assert_eq!(
-            a.clip(10, 50),
-            Some(Area {
-                x: 0,
-                y: 10,
-                w: 10,
-                h: 40
-            })
-        );
-        assert_eq!(
-            Area {
-                x: 60,
-                y: 0,
-                w: 5,
-                h: 5
-            }
-            .clip(50, 50),
-            None
-        );
+    fn damage_is_clipped_to_the_buffer() {
+        let a: Rect<BufferSpace> = Rect::new(-5, 10, 20, 100);
+        assert_eq!(a.clip(10, 50), Some(Rect::new(0, 10, 10, 40)));
+        assert_eq!(Rect::<BufferSpace>::new(60, 0, 5, 5).clip(50, 50), None);
     }
 }
