@@ -3,36 +3,60 @@
 //! client is `fusionfb-wayland-probe` (an ordinary libwayland client: the initramfs has
 //! libwayland-client but no Debian Wayland programs): its toplevel must fill the glass in
 //! its colour (QMP screendump), and a finger on the glass must reach its `wl_touch` at the
-//! same place, in surface coordinates.
+//! same place, in surface coordinates — and on a panel mounted a quarter turn, at the upright
+//! point over the finger.
 
 use std::time::Duration;
 
+use fusionfb::compose::{Size, Transform};
 use fusionfb_tests::board::master::plain;
 use fusionfb_tests::board::{Board, BoardSpec, Contact, Gpu, Touchscreen};
 
-const CONFIG: &str = r##"
+fn config(transform: &str) -> String {
+    format!(
+        r##"
 [display]
 backend = "drm"
 device = "/dev/dri/card0"
 background = "#000000"
+transform = "{transform}"
 
 [input]
 seat = "seat0"
 cursor-visible = false
-"##;
+"##
+    )
+}
 
 /// The probe's colour (`fusionfb-wayland-probe`'s `COLOUR`), as RGB.
 const PROBE: [u8; 3] = [0x20, 0x80, 0xc0];
 
 #[test]
 fn a_wayland_client_on_drm_gets_the_touchscreens_tap_where_the_finger_is() {
+    tap_a_wayland_client(Transform::Normal);
+}
+
+/// On a panel mounted a quarter turn, the client sees the upright output (its size turned)
+/// and the finger in upright coordinates.
+#[test]
+fn a_wayland_client_on_a_rotated_panel_gets_upright_coordinates() {
+    tap_a_wayland_client(Transform::Rotate90);
+}
+
+fn tap_a_wayland_client(transform: Transform) {
     let Some(mut board) = Board::boot_or_skip(BoardSpec::new(Gpu::Bochs)) else {
         return;
     };
     let mut touch = board
         .add_touchscreen("fusionfb-touch")
         .unwrap_or_else(|e| panic!("{e}"));
-    let master = board.start_master(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let name = match transform {
+        Transform::Rotate90 => "90",
+        _ => "normal",
+    };
+    let master = board
+        .start_master(&config(name))
+        .unwrap_or_else(|e| panic!("{e}"));
     // The master names its socket in the log: a root service has no XDG_RUNTIME_DIR, so it is
     // a path in the world's directory.
     let display = board
@@ -76,15 +100,22 @@ fn a_wayland_client_on_drm_gets_the_touchscreens_tap_where_the_finger_is() {
         .unwrap_or_else(|e| panic!("{e}\n{}", plain(&board.log(&master).unwrap())));
     board.save_artifact("wayland-probe", &img);
     let (w, h) = (img.width(), img.height());
+    let (lw, lh) = transform.transform_size(w, h);
     let said = board.log(&probe).unwrap();
     assert!(
-        said.contains(&format!("shown {w}x{h}")),
-        "configured to the whole output:\n{said}"
+        said.contains(&format!("shown {lw}x{lh}")),
+        "configured to the whole (upright) output:\n{said}"
     );
 
-    // A tap at a third of the glass: the probe's wl_touch gets it there (kiosk: the surface
-    // is at the output's corner, so surface and glass coordinates are the same).
+    // A tap at a third of the glass: the probe's wl_touch gets it at the upright point over
+    // it (kiosk: the surface is at the output's corner, so surface and logical coordinates
+    // are the same).
     let at = (w / 3, h / 3);
+    let want = transform.point_to_logical(
+        f64::from(at.0) + 0.5,
+        f64::from(at.1) + 0.5,
+        Size::new(lw, lh),
+    );
     let (dx, dy) = Touchscreen::device_xy(at.0, at.1, w, h);
     touch
         .frames(
@@ -116,8 +147,9 @@ fn a_wayland_client_on_drm_gets_the_touchscreens_tap_where_the_finger_is() {
         .collect();
     let (x, y) = (nums[1], nums[0]);
     assert!(
-        (x - f64::from(at.0)).abs() <= 2.0 && (y - f64::from(at.1)).abs() <= 2.0,
-        "the touch reached the probe at ({x}, {y}), the finger was at {at:?}"
+        (x - want.0).abs() <= 2.0 && (y - want.1).abs() <= 2.0,
+        "the touch reached the probe at ({x}, {y}); the finger was at {at:?} on the glass, \
+         {want:?} upright"
     );
     let ups = board.wait_until(Duration::from_secs(30), "the probe's touch up", |b| {
         Ok(b.log(&probe)?
