@@ -43,6 +43,13 @@
 //! [wayland]
 //! enabled = true          # listen for Wayland clients (default)
 //! socket = "wayland-1"    # in $XDG_RUNTIME_DIR; default fusionfb-<world>
+//!
+//! [[wayland.rule]]        # placement by app_id; the first rule that matches wins
+//! app-id = "org.example.*" # exact, or a prefix ending in '*'
+//! position = [0, 0]       # with size: a window of its own size there (else maximized)
+//! size = [640, 480]
+//! layer = 1               # the layer it goes on (default: the primary layer)
+//! fullscreen = false      # true: the whole output, over panels
 //! ```
 //!
 //! The sections, what each key means and its default, are the fields of [`Config`],
@@ -667,6 +674,11 @@ pub struct Wayland {
     /// `socket`: the socket's name in `$XDG_RUNTIME_DIR` (what clients put in
     /// `WAYLAND_DISPLAY`), or an absolute path. Default none: `fusionfb-<world>`.
     pub socket: Option<String>,
+    /// `[[wayland.rule]]`: where toplevels go, by app_id; the first that matches wins. A
+    /// toplevel no rule matches is maximized to the output (less the panels' exclusive
+    /// zones) on the primary layer: kiosk placement.
+    #[serde(rename = "rule")]
+    pub rules: Vec<WaylandRule>,
 }
 
 impl Default for Wayland {
@@ -674,11 +686,85 @@ impl Default for Wayland {
         Wayland {
             enabled: true,
             socket: None,
+            rules: Vec::new(),
         }
     }
 }
 
-fn validate_wayland(w: &Wayland) -> Result<(), Invalid> {
+/// `[[wayland.rule]]`: the placement of the toplevels whose app_id matches.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WaylandRule {
+    /// `app-id` (required): the app_id, exactly, or a prefix followed by `*` (`"*"` matches
+    /// every toplevel).
+    pub app_id: String,
+    /// `position`: the window's corner on the output, `[x, y]`; needs `size`. Default: the
+    /// usable area's corner.
+    #[serde(default)]
+    pub position: Option<[i32; 2]>,
+    /// `size`: the size the toplevel is configured to, `[width, height]`, 1..=16384 each.
+    /// Default none: maximized to the usable area (the output less the exclusive zones of
+    /// layer-shell panels).
+    #[serde(default)]
+    pub size: Option<[u32; 2]>,
+    /// `layer`: the id of the `[[layer]]` it goes on. Default: the primary layer.
+    #[serde(default)]
+    pub layer: Option<u32>,
+    /// `fullscreen`: configured fullscreen to the whole output, above panels (`size` and
+    /// `position` must be unset). Default false.
+    #[serde(default)]
+    pub fullscreen: bool,
+}
+
+impl WaylandRule {
+    /// Whether the rule is for toplevels with `app_id`.
+    pub fn matches(&self, app_id: &str) -> bool {
+        match self.app_id.strip_suffix('*') {
+            Some(prefix) => app_id.starts_with(prefix),
+            None => app_id == self.app_id,
+        }
+    }
+}
+
+fn validate_wayland(w: &Wayland, layers: &[Layer]) -> Result<(), Invalid> {
+    for (i, r) in w.rules.iter().enumerate() {
+        let path = KeyPath::root("wayland").key("rule").index(i);
+        if r.app_id.is_empty() || r.app_id.contains('\0') {
+            return Err(invalid(
+                path.key("app-id"),
+                "the app-id is empty or contains a NUL character",
+            ));
+        }
+        if let Some([w, h]) = r.size {
+            if !(1..=16384).contains(&w) || !(1..=16384).contains(&h) {
+                return Err(invalid(
+                    path.key("size"),
+                    format!("{w}x{h}: width and height must be 1..=16384"),
+                ));
+            }
+        }
+        if r.position.is_some() && r.size.is_none() {
+            return Err(invalid(
+                path.key("position"),
+                "a position needs a size (without one the window is maximized)",
+            ));
+        }
+        if r.fullscreen && (r.size.is_some() || r.position.is_some()) {
+            return Err(invalid(
+                path.key("fullscreen"),
+                "a fullscreen window has the whole output: drop size and position",
+            ));
+        }
+        if let Some(l) = r.layer {
+            if !layers.iter().any(|x| x.id == l) {
+                let ids: Vec<String> = layers.iter().map(|x| x.id.to_string()).collect();
+                return Err(invalid(
+                    path.key("layer"),
+                    format!("there is no layer {l}: the layers are {}", ids.join(", ")),
+                ));
+            }
+        }
+    }
     if let Some(name) = &w.socket {
         let path = std::path::Path::new(name);
         let bad = name.is_empty()
@@ -735,7 +821,7 @@ impl RawConfig {
         let layers = validate_layers(self.layers)?;
         validate_input(&self.input)?;
         validate_apps(&self.apps)?;
-        validate_wayland(&self.wayland)?;
+        validate_wayland(&self.wayland, &layers)?;
         Ok(Config {
             world: self.world,
             display: self.display,

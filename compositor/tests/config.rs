@@ -233,6 +233,7 @@ fn a_full_file_parses_to_the_expected_structs() {
         wayland: Wayland {
             enabled: false,
             socket: Some("wayland-1".into()),
+            rules: vec![],
         },
     };
     assert_eq!(cfg, expected);
@@ -678,4 +679,48 @@ fn the_world_section_becomes_a_fusion_world() {
     // A group that does not exist is reported when the world is made, not when the file is read.
     let cfg = Config::from_str("[world]\ngroup = \"no-such-group-fusionfb\"\n", "w.toml").unwrap();
     assert!(cfg.world.fusion_config(Some("x")).is_err());
+}
+
+#[test]
+fn wayland_rules_are_read_and_their_mistakes_named() {
+    let cfg = Config::from_str(
+        "[[layer]]\nid = 0\nkind = \"primary\"\n[[layer]]\nid = 2\nkind = \"overlay\"\n\
+         [[wayland.rule]]\napp-id = \"org.example.*\"\nposition = [10, 20]\nsize = [640, 480]\n\
+         layer = 2\n[[wayland.rule]]\napp-id = \"video\"\nfullscreen = true\n",
+        "w.toml",
+    )
+    .unwrap();
+    let rules = &cfg.wayland.rules;
+    assert_eq!(rules.len(), 2);
+    assert_eq!(
+        (rules[0].position, rules[0].size, rules[0].layer),
+        (Some([10, 20]), Some([640, 480]), Some(2))
+    );
+    assert!(rules[0].matches("org.example.Viewer") && !rules[0].matches("org.other"));
+    assert!(rules[1].fullscreen && rules[1].matches("video") && !rules[1].matches("video2"));
+    for (text, want) in [
+        (
+            "[[wayland.rule]]\napp-id = \"a\"\nposition = [1, 2]\n",
+            "w.toml:3:12: wayland.rule[0].position: a position needs a size",
+        ),
+        (
+            "[[wayland.rule]]\napp-id = \"a\"\nlayer = 5\n",
+            "w.toml:3:9: wayland.rule[0].layer: there is no layer 5: the layers are 0",
+        ),
+        (
+            "[[wayland.rule]]\napp-id = \"a\"\nfullscreen = true\nsize = [1, 1]\n",
+            "w.toml:3:14: wayland.rule[0].fullscreen: a fullscreen window has the whole output",
+        ),
+        (
+            "[[wayland.rule]]\napp-id = \"a\"\nsize = [0, 10]\n",
+            "w.toml:3:8: wayland.rule[0].size: 0x10: width and height must be 1..=16384",
+        ),
+        (
+            "[[wayland.rule]]\napp-id = \"\"\n",
+            "w.toml:2:10: wayland.rule[0].app-id: the app-id is empty",
+        ),
+    ] {
+        let err = Config::from_str(text, "w.toml").unwrap_err().to_string();
+        assert!(err.starts_with(want), "{text:?}: {err}");
+    }
 }

@@ -129,6 +129,21 @@ impl WaylandMaster {
         Some(v["display"].clone())
     }
 
+    /// The toplevels the status lists for the Wayland client with process id `pid` (each
+    /// with `app_id`, `title` and `window`), empty while there are none.
+    pub fn toplevels(&self, pid: u32) -> Vec<serde_json::Value> {
+        let Some(scene) = self.scene() else {
+            return Vec::new();
+        };
+        scene["wayland"]["clients"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["pid"].as_u64() == Some(u64::from(pid)))
+            .flat_map(|c| c["toplevels"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
     /// Starts Wayland client `program` with `args` on this master, its stdout and stderr
     /// into `<runtime>/<world>.<tag>.out` (line-buffered through `stdbuf` when it is there,
     /// so what the client prints can be read while it runs).

@@ -31,15 +31,7 @@ fn toplevel_window(m: &WaylandMaster, pid: u32) -> u64 {
     wait_for(
         &format!("a toplevel of pid {pid} with a window"),
         LIMIT,
-        || {
-            let scene = m.scene()?;
-            scene["wayland"]["clients"]
-                .as_array()?
-                .iter()
-                .filter(|c| c["pid"].as_u64() == Some(u64::from(pid)))
-                .flat_map(|c| c["toplevels"].as_array().cloned().unwrap_or_default())
-                .find_map(|t| t["window"].as_u64())
-        },
+        || m.toplevels(pid).iter().find_map(|t| t["window"].as_u64()),
     )
 }
 

@@ -230,6 +230,7 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
             world: name.clone(),
             fallback_dir: world.base_dir(),
             keyboard: Default::default(),
+            rules: Vec::new(),
         })
         .map_err(|e| err(&e))?;
     let path = socket.clone();

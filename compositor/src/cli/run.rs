@@ -268,6 +268,7 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
             world: name.clone(),
             fallback_dir: server_world.dir(),
             keyboard: cfg.input.keyboard.clone(),
+            rules: cfg.wayland.rules.clone(),
         };
         server.start_wayland(&wl).context("wayland frontend")?;
     }

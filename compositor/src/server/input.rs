@@ -224,7 +224,7 @@ impl Server {
             let rect = self.window_rect(win);
             stack.windows.push(seat::InputWindow {
                 id: win.id,
-                focusable: true,
+                focusable: win.focusable,
                 rect: rect.map_or(seat::Rect::default(), |r| {
                     seat::Rect::new(r.x, r.y, r.w, r.h)
                 }),

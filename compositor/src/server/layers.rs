@@ -14,7 +14,7 @@ use fusionfb_protocol as proto;
 use gfx_drivers::backend::{PlaneId, PlaneKind};
 use gfx_drivers::Format;
 
-use super::Server;
+use super::{Band, Server};
 
 /// A layer as the server keeps it.
 #[derive(Debug, Clone)]
@@ -233,6 +233,24 @@ impl Server {
             .iter()
             .position(|l| l.spec.id == id)
             .unwrap_or(usize::MAX)
+    }
+
+    /// Where in the stack a window goes to be the top one of `layer` and `band`.
+    pub(crate) fn stack_top(&self, layer: u32, band: Band) -> usize {
+        let key = (self.layer_rank(layer), band);
+        self.windows
+            .iter()
+            .position(|o| (self.layer_rank(o.layer), o.band) > key)
+            .unwrap_or(self.windows.len())
+    }
+
+    /// Where in the stack a window goes to be the bottom one of `layer` and `band`.
+    pub(crate) fn stack_bottom(&self, layer: u32, band: Band) -> usize {
+        let key = (self.layer_rank(layer), band);
+        self.windows
+            .iter()
+            .position(|o| (self.layer_rank(o.layer), o.band) >= key)
+            .unwrap_or(self.windows.len())
     }
 
     /// What the plane of layer `id` scans out now (`None`: the layer has no plane, or the

@@ -129,10 +129,38 @@ pub(crate) struct WindowState {
     pub visible: bool,
     /// Where it takes input, relative to its corner (`None`: everywhere).
     pub input_region: Option<Vec<crate::seat::Rect>>,
+    /// Its band within its layer's stack (native windows: [`Band::Normal`]).
+    pub band: Band,
+    /// Whether a touch or click on it gives it the keyboard focus.
+    pub focusable: bool,
     /// Where its descriptor lives in the master's read-only pool.
     pub descriptor: fusion::pool::ShmHandle,
     /// What was last published there.
     pub published: Option<proto::WindowDescriptor>,
+}
+
+/// A window's band within its layer: windows stack by layer, then band, then in the order
+/// they were raised. Native windows and application toplevels are all [`Band::Normal`]; the
+/// other bands hold what Wayland's shells put under or over them (layer-shell surfaces,
+/// fullscreen toplevels, popups), so a native window raised later still stays under a
+/// panel or a menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Band {
+    /// Layer shell's `background` (wallpapers).
+    Background,
+    /// Layer shell's `bottom`.
+    Bottom,
+    /// Application windows.
+    #[default]
+    Normal,
+    /// Fullscreen toplevels: over panels.
+    Fullscreen,
+    /// Layer shell's `top` (panels, on-screen keyboards).
+    Top,
+    /// Layer shell's `overlay`.
+    Overlay,
+    /// Popups (menus): over everything on their layer.
+    Popup,
 }
 
 /// The display server. See the module docs.

@@ -123,9 +123,18 @@ impl Server {
         if moves {
             self.damage_cursor();
         }
+        let press = matches!(e, seat::PointerEvent::Button { pressed: true, .. });
         let actions = self.with_seat(|seat, stack| seat.pointer(stack, e));
         if moves {
             self.damage_cursor();
+        }
+        #[cfg(feature = "wayland")]
+        if press {
+            let on = actions.iter().find_map(|a| match a {
+                Action::Pointer { to, .. } => Some(*to),
+                _ => None,
+            });
+            self.wayland_pressed(on);
         }
         for a in actions {
             match a {

@@ -9,7 +9,7 @@ use fusion::{CallIn, Error, FusioneeId, ObjectId, ReactorId};
 use fusionfb_protocol::{self as proto, Reply, Request, WindowChange};
 use gfx_drivers::{Buffer, Format};
 
-use super::{Server, SurfaceState, WindowState, EVENT_SIZE, SURFACE_CLASS, WINDOW_CLASS};
+use super::{Band, Server, SurfaceState, WindowState, EVENT_SIZE, SURFACE_CLASS, WINDOW_CLASS};
 
 type Answer = (fusion::Result<Vec<u8>>, Vec<OwnedFd>);
 
@@ -338,6 +338,8 @@ impl Server {
             opacity,
             visible,
             input_region: None,
+            band: Band::Normal,
+            focusable: true,
             descriptor,
             published: None,
         };
@@ -346,12 +348,8 @@ impl Server {
                 self.damage(r);
             }
         }
-        // On top of its layer.
-        let at = self
-            .windows
-            .iter()
-            .position(|o| self.layer_rank(o.layer) > self.layer_rank(layer))
-            .unwrap_or(self.windows.len());
+        // On top of its layer and band.
+        let at = self.stack_top(layer, Band::Normal);
         self.windows.insert(at, w);
         self.publish();
         Ok(Reply::Window(proto::WindowInfo {
@@ -378,22 +376,12 @@ impl Server {
             WindowChange::Visible(v) => self.windows[i].visible = v,
             WindowChange::Raise => {
                 let w = self.windows.remove(i);
-                let rank = self.layer_rank(w.layer);
-                let at = self
-                    .windows
-                    .iter()
-                    .position(|o| self.layer_rank(o.layer) > rank)
-                    .unwrap_or(self.windows.len());
+                let at = self.stack_top(w.layer, w.band);
                 self.windows.insert(at, w);
             }
             WindowChange::Lower => {
                 let w = self.windows.remove(i);
-                let rank = self.layer_rank(w.layer);
-                let at = self
-                    .windows
-                    .iter()
-                    .position(|o| self.layer_rank(o.layer) >= rank)
-                    .unwrap_or(self.windows.len());
+                let at = self.stack_bottom(w.layer, w.band);
                 self.windows.insert(at, w);
             }
             WindowChange::InputRegion(r) => {

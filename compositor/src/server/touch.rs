@@ -41,6 +41,14 @@ impl Server {
             y: t.y,
         };
         let actions = self.with_seat(|seat, stack| seat.touch(stack, touch));
+        #[cfg(feature = "wayland")]
+        if t.phase == fusionfb_types::TouchPhase::Down {
+            let on = actions.iter().find_map(|a| match a {
+                Action::Touch { to, .. } => Some(*to),
+                _ => None,
+            });
+            self.wayland_pressed(on);
+        }
         for a in actions {
             match a {
                 Action::Touch { to, x, y, .. } => self.send_touch(to, x, y, t),

@@ -12,17 +12,21 @@
 //!    `wl_surface.frame` callbacks and `wp_presentation` feedback wait for the frame after
 //!    the commit to be presented ([`Server::wayland_presented`]): clients are paced by the
 //!    display as native ones are.
-//! 2. **Placement.** Every toplevel's surfaces that have a buffer are windows of the primary
-//!    layer, kept together in the stack in their tree's order (subsurfaces above or below
-//!    their parent as placed), at the position the tree gives them, the toplevel's window
-//!    geometry at the output's corner (kiosk). A new toplevel comes on top and takes the
-//!    keyboard focus. Surfaces that left every tree (destroyed, their client gone) leave the
-//!    scene.
+//! 2. **Placement.** Every placed root's surfaces that have a buffer are windows
+//!    (`crate::wayland::placement` says where: the layer, the position, the band —
+//!    layer-shell surfaces under or over the windows, fullscreen toplevels over panels,
+//!    popups over everything), kept together in the stack in their tree's order
+//!    (subsurfaces above or below their parent as placed). A new toplevel comes on top
+//!    and takes the keyboard focus. Surfaces that left every tree (destroyed, their client
+//!    gone, a popup dismissed) leave the scene.
 //!
 //! Input: the seat routes to windows; a window showing a Wayland surface gets the event
 //! through `wl_touch`/`wl_pointer` on that surface, with the same local coordinates a native
 //! window would get, and the keyboard focus of a Wayland window goes to its toplevel's
 //! surface.
+//!
+//! A touch going down or a button pressed anywhere but on the grabbing client's popups
+//! dismisses its popups ([`Server::wayland_pressed`]), as a menu closes on a tap beside it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -44,10 +48,10 @@ use smithay::wayland::compositor::{
 use smithay::wayland::presentation::{
     PresentationFeedbackCachedState, PresentationFeedbackCallback, Refresh,
 };
-use smithay::wayland::shell::xdg::{SurfaceCachedState, XdgToplevelSurfaceData};
+use smithay::wayland::shell::xdg::XdgToplevelSurfaceData;
 use tracing::{debug, warn};
 
-use super::{Server, ServerError};
+use super::{Band, Server, ServerError};
 use crate::seat;
 use crate::wayland::seat::PointerDo;
 use crate::wayland::shm;
@@ -213,12 +217,9 @@ impl Server {
 
     /// Takes what each surface of `root`'s tree committed into the scene.
     fn wayland_commit_tree(&mut self, w: &mut WaylandScene, root: &WlSurface) {
-        let toplevel = w
-            .front
-            .state
-            .toplevels
-            .iter()
-            .any(|t| t.wl_surface() == root);
+        // Only the trees of surfaces a shell placed (toplevels, popups, layer surfaces)
+        // are shown.
+        let toplevel = w.front.state.has_role(root);
         let mut tree = Vec::new();
         compositor::with_surface_tree_upward(
             root,
@@ -417,12 +418,23 @@ impl Server {
                 return None;
             }
         };
-        let layer = self
+        let placed = w
+            .front
+            .state
+            .placement()
+            .into_iter()
+            .find(|p| &p.root == root);
+        let primary = self
             .layers
             .iter()
             .find(|l| l.spec.kind == PlaneKind::Primary)
             .map(|l| l.spec.id)
             .unwrap_or(0);
+        let layer = placed
+            .as_ref()
+            .and_then(|p| p.layer)
+            .filter(|l| self.layers.iter().any(|x| x.spec.id == *l))
+            .unwrap_or(primary);
         let window = match self.window_create(MASTER_ID, info.id, layer, 0, 0, 255, true) {
             Ok(Reply::Window(win)) => win.id,
             Ok(_) => return None,
@@ -440,38 +452,25 @@ impl Server {
                 root: root.clone(),
             },
         );
-        if s == root {
-            // A new toplevel on the glass: it takes the keyboard focus (kiosk), once the
-            // frontend is back in place for the focus to reach it.
-            w.focus = Some(window);
+        if let Some(p) = &placed {
+            self.set_band(window, p.band, p.focusable);
+            if s == root && p.takes_focus {
+                // A new toplevel on the glass: it takes the keyboard focus (kiosk), once
+                // the frontend is back in place for the focus to reach it.
+                w.focus = Some(window);
+            }
         }
         Some(info.id)
     }
 
-    /// Places every toplevel's windows (see the module docs) and drops what left the trees.
+    /// Places every root's windows (see the module docs) and drops what left the trees.
     fn wayland_place(&mut self, w: &mut WaylandScene) {
         let mut kept: Vec<WlSurface> = Vec::new();
-        let toplevels: Vec<WlSurface> = w
-            .front
-            .state
-            .toplevels
-            .iter()
-            .map(|t| t.wl_surface().clone())
-            .collect();
-        for root in toplevels {
-            // The toplevel's window geometry at the output's corner.
-            let geometry = compositor::with_states(&root, |st| {
-                st.cached_state
-                    .get::<SurfaceCachedState>()
-                    .current()
-                    .geometry
-                    .map(|g| (g.loc.x, g.loc.y))
-            })
-            .unwrap_or((0, 0));
+        for placed in w.front.state.placement() {
             let mut tree: Vec<(WlSurface, (i32, i32))> = Vec::new();
             compositor::with_surface_tree_upward(
-                &root,
-                (-geometry.0, -geometry.1),
+                &placed.root,
+                placed.at,
                 |_, st, &(x, y)| {
                     let at = own_location(st, (x, y));
                     TraversalAction::DoChildren(at)
@@ -487,6 +486,7 @@ impl Server {
                 kept.push(s.clone());
                 order.push(shown.window);
                 self.wayland_move(shown.window, x, y);
+                self.set_band(shown.window, placed.band, placed.focusable);
             }
             self.stack_together(&order);
         }
@@ -501,6 +501,25 @@ impl Server {
                 self.remove_surface(shown.surface);
             }
         }
+    }
+
+    /// Puts window `id` in `band` (on top of it, if it moves), and sets whether it takes the
+    /// keyboard focus.
+    fn set_band(&mut self, id: u32, band: Band, focusable: bool) {
+        let Some(i) = self.windows.iter().position(|w| w.id == id) else {
+            return;
+        };
+        self.windows[i].focusable = focusable;
+        if self.windows[i].band == band {
+            return;
+        }
+        let mut win = self.windows.remove(i);
+        win.band = band;
+        if let Some(r) = self.window_rect(&win) {
+            self.damage(r);
+        }
+        let at = self.stack_top(win.layer, band);
+        self.windows.insert(at, win);
     }
 
     /// Moves window `id` to `(x, y)`, damaging where it was and where it goes.
@@ -671,6 +690,26 @@ impl Server {
         let root = to.and_then(|t| self.wayland_surface_of(t)).map(|(_, r)| r);
         if let Some(w) = self.wayland.as_mut() {
             crate::wayland::seat::focus(&mut w.front.state, root);
+        }
+    }
+
+    /// A touch went down or a button was pressed on window `on` (`None`: on no window):
+    /// if popups hold a grab and `on` is not one of that client's popups, they are
+    /// dismissed (the event itself still goes where the seat routed it).
+    pub(crate) fn wayland_pressed(&mut self, on: Option<u32>) {
+        let root = on.and_then(|t| self.wayland_surface_of(t)).map(|(_, r)| r);
+        let Some(w) = self.wayland.as_mut() else {
+            return;
+        };
+        let Some(grab) = w.front.state.grabs.last() else {
+            return;
+        };
+        let inside = root.as_ref().is_some_and(|r| {
+            w.front.state.popups.iter().any(|p| p.wl_surface() == r)
+                && r.client().map(|c| c.id()) == grab.wl_surface().client().map(|c| c.id())
+        });
+        if !inside && w.front.state.dismiss_popups() {
+            w.front.flush();
         }
     }
 

@@ -14,8 +14,15 @@
 //! - [`state`]: [`WaylandState`], the data smithay dispatches client requests to: the
 //!   globals (`wl_compositor`, `wl_subcompositor`, `wl_shm`, `xdg_wm_base`,
 //!   `zxdg_decoration_manager_v1`, `wl_output` with `zxdg_output_manager_v1`, `wl_seat`,
-//!   `wp_presentation`, `zwlr_screencopy_manager_v1`),
-//!   and what happened since the server last looked ([`WaylandState::commits`]).
+//!   `wl_data_device_manager`, `wp_presentation`, `zwlr_screencopy_manager_v1`,
+//!   `zwlr_layer_shell_v1`), and what happened since the server last looked
+//!   ([`WaylandState::commits`]).
+//! - [`placement`]: the shell policy: where toplevels (by `[[wayland.rule]]`, else
+//!   maximized), popups (by their positioner, kept on the output) and layer surfaces go, in
+//!   which band of the stack, and the configures that tell clients their size.
+//! - [`layer_shell`] and [`arrange`]: layer surfaces (panels, on-screen keyboards) and their
+//!   exclusive zones, which shrink the area maximized toplevels get.
+//! - [`selection`]: `wl_data_device_manager`, copy and paste between clients.
 //! - [`shm`]: copying a committed `wl_shm` buffer into the master's copy of the surface.
 //! - [`output`]: the output as clients see it (its logical, upright size).
 //! - [`seat`]: the `wl_seat` with touch, pointer and keyboard, fed by the master's seat.
@@ -26,11 +33,11 @@
 //!
 //! The server pulls; the Wayland state never reaches into the server. Each turn of the
 //! master's loop, after the display was dispatched, `Server::wayland_turn` takes the commits
-//! clients made and, for each toplevel's surface tree (the `xdg_toplevel`'s surface and its
-//! subsurfaces), makes every surface that has a buffer a **surface and window of the scene**
-//! (owned by the master, on the primary layer, kiosk placement: the toplevel's window
-//! geometry at the output's corner, configured to the whole output), stacked together,
-//! subsurfaces where their parents put them. From there it is a window like any other: the
+//! clients made and, for each placed surface tree (an `xdg_toplevel`'s, `xdg_popup`'s or
+//! layer surface's surface and its subsurfaces), makes every surface that has a buffer a
+//! **surface and window of the scene** (owned by the master, on the layer and at the place
+//! [`placement`] gives, in its band of the stack), stacked together, subsurfaces where
+//! their parents put them. From there it is a window like any other: the
 //! same composition and damage (from `wl_surface.damage_buffer` and `damage`), the same hit
 //! test, the same `fusionfb status`. Input the seat routes to such a window is sent to the
 //! `wl_surface` (touch, pointer with surface-local coordinates, keyboard focus to the
@@ -56,12 +63,21 @@
 //!   all Wayland clients together.
 //! - **`xdg_wm_base` is offered at version 3**, not smithay's 6: Debian's weston 10 clients
 //!   bind the advertised version but answer no version-4 event (see `state.rs`).
-//! - **Not yet**: popups are configured but not shown; `zwp_linux_dmabuf_v1`, `wp_viewporter`, layer shell, placement rules by app_id, client
-//!   cursors (the master's arrow stays), `buffer_scale`/`buffer_transform` other than 1/normal.
+//! - **Not yet**: `zwp_linux_dmabuf_v1`, `wp_viewporter`, client cursors (the master's
+//!   arrow stays), `buffer_scale`/`buffer_transform` other than 1/normal. Layer surfaces
+//!   are all on the primary layer (a rule's `layer` is for toplevels).
+//! - **Popup grabs** are dismissed by a touch or click anywhere but on that client's
+//!   popups, and that touch or click still goes where the seat routes it (Weston swallows
+//!   it; on a touch panel a tap on a button beside a menu should both close the menu and
+//!   press the button).
 
+pub mod arrange;
+pub mod layer_shell;
 pub mod output;
+pub mod placement;
 pub mod screencopy;
 pub mod seat;
+pub mod selection;
 pub mod shm;
 pub mod socket;
 pub mod state;
@@ -106,6 +122,8 @@ pub struct WaylandConfig {
     pub fallback_dir: PathBuf,
     /// The keymap (`[input.keyboard]`).
     pub keyboard: crate::config::Keyboard,
+    /// `[[wayland.rule]]`: placement by app_id.
+    pub rules: Vec<crate::config::WaylandRule>,
 }
 
 /// The frontend: the Wayland display (the clients' connections) and the state their

@@ -187,6 +187,7 @@ mod tests {
             world: "w1".into(),
             fallback_dir: PathBuf::from("/run/fusionfb/w1"),
             keyboard: Default::default(),
+            rules: Vec::new(),
         }
     }
 

@@ -16,17 +16,18 @@ use smithay::delegate_xdg_shell;
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::Output;
 use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
-use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
 use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_seat, wl_shm, wl_surface::WlSurface};
-use smithay::reexports::wayland_server::{Client, DisplayHandle};
+use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
 use smithay::utils::Serial;
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{CompositorClientState, CompositorHandler, CompositorState};
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
 use smithay::wayland::presentation::PresentationState;
 use smithay::wayland::shell::xdg::decoration::{XdgDecorationHandler, XdgDecorationState};
+use smithay::utils::{Logical, Rectangle};
+use smithay::wayland::shell::wlr_layer::{LayerSurface, WlrLayerShellState};
 use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
 };
@@ -121,6 +122,23 @@ pub struct WaylandState {
     pub clients: Vec<Connected>,
     /// Screencopies asked for since the server last looked ([`super::screencopy`]).
     pub screencopies: Vec<super::screencopy::PendingCopy>,
+    /// `zwlr_layer_shell_v1`.
+    pub layer_shell: WlrLayerShellState,
+    /// The layer surfaces, in creation order, with where each goes ([`super::layer_shell`]).
+    pub layer_surfaces: Vec<(LayerSurface, Rectangle<i32, Logical>)>,
+    /// The output less the layer surfaces' exclusive zones: where maximized toplevels go.
+    pub usable: Rectangle<i32, Logical>,
+    /// `[[wayland.rule]]`: placement by app_id ([`super::placement`]).
+    pub rules: Vec<crate::config::WaylandRule>,
+    /// The toplevels that asked for fullscreen (and have not asked to leave it).
+    pub fullscreen: Vec<WlSurface>,
+    /// The popups, in creation order.
+    pub popups: Vec<PopupSurface>,
+    /// The popups holding an explicit grab, oldest first: a touch or click on anything
+    /// else dismisses them ([`WaylandState::dismiss_popups`]).
+    pub grabs: Vec<PopupSurface>,
+    /// `wl_data_device_manager` (copy and paste between clients; GTK needs it for its seat).
+    pub data_device: smithay::wayland::selection::data_device::DataDeviceState,
 }
 
 impl std::fmt::Debug for WaylandState {
@@ -158,6 +176,9 @@ impl WaylandState {
         let mut seat_state = SeatState::new();
         let seat = super::seat::create(dh, &mut seat_state, &cfg.keyboard)?;
         super::screencopy::create(dh);
+        let layer_shell = WlrLayerShellState::new::<Self>(dh);
+        let data_device =
+            smithay::wayland::selection::data_device::DataDeviceState::new::<Self>(dh);
         Ok(WaylandState {
             dh: dh.clone(),
             compositor,
@@ -175,6 +196,14 @@ impl WaylandState {
             toplevels_changed: false,
             clients: Vec::new(),
             screencopies: Vec::new(),
+            layer_shell,
+            layer_surfaces: Vec::new(),
+            usable: Rectangle::from_size((size.0 as i32, size.1 as i32).into()),
+            rules: cfg.rules.clone(),
+            fullscreen: Vec::new(),
+            popups: Vec::new(),
+            grabs: Vec::new(),
+            data_device,
         })
     }
 
@@ -197,19 +226,15 @@ impl WaylandState {
                 .is_some_and(ClientState::alive)
         });
         self.toplevels.retain(|t| t.alive());
+        self.popups.retain(|p| p.alive());
+        self.grabs.retain(|p| p.alive());
+        self.fullscreen.retain(|s| s.is_alive());
+        let layers = self.layer_surfaces.len();
+        self.layer_surfaces.retain(|(l, _)| l.alive());
+        if layers != self.layer_surfaces.len() {
+            self.rearrange();
+        }
         before != (self.clients.len(), self.toplevels.len())
-    }
-
-    /// Configures a toplevel the kiosk way: the whole output, maximized, activated, drawn
-    /// without decorations of its own.
-    fn kiosk_configure(&self, t: &ToplevelSurface) {
-        let (w, h) = self.size;
-        t.with_pending_state(|s| {
-            s.size = Some((w as i32, h as i32).into());
-            s.states.set(xdg_toplevel::State::Maximized);
-            s.states.set(xdg_toplevel::State::Activated);
-            s.decoration_mode = Some(DecorationMode::ServerSide);
-        });
     }
 }
 
@@ -229,7 +254,17 @@ impl CompositorHandler for WaylandState {
         // A toplevel's first commit asks for its first configure.
         if let Some(t) = self.toplevels.iter().find(|t| t.wl_surface() == surface) {
             if !t.is_initial_configure_sent() {
+                self.configure_toplevel(t);
                 t.send_configure();
+            }
+        }
+        if self.is_layer_surface(surface) {
+            self.layer_committed(surface);
+        }
+        if let Some(p) = self.popups.iter().find(|p| p.wl_surface() == surface) {
+            if !p.is_initial_configure_sent() && p.get_parent_surface().is_some() {
+                self.position_popup(p);
+                let _ = p.send_configure();
             }
         }
         self.commits.push(surface.clone());
@@ -252,17 +287,30 @@ impl XdgShellHandler for WaylandState {
     }
 
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
-        self.kiosk_configure(&surface);
+        self.configure_toplevel(&surface);
         self.toplevels.push(surface);
         self.toplevels_changed = true;
     }
 
     fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
-        // Not shown yet (the first slice); configured so the client carries on.
-        let _ = surface.send_configure();
+        // Placed and configured on its first commit (a layer surface's popup gets its
+        // parent only after this).
+        self.popups.push(surface);
+        self.toplevels_changed = true;
     }
 
-    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {}
+    fn grab(&mut self, surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
+        // Any recent serial is taken: a kiosk has one seat and no other grabs to race.
+        if !self.grabs.contains(&surface) {
+            self.grabs.push(surface);
+        }
+    }
+
+    fn popup_destroyed(&mut self, surface: PopupSurface) {
+        self.popups.retain(|p| p != &surface);
+        self.grabs.retain(|p| p != &surface);
+        self.toplevels_changed = true;
+    }
 
     fn reposition_request(
         &mut self,
@@ -270,11 +318,11 @@ impl XdgShellHandler for WaylandState {
         positioner: PositionerState,
         token: u32,
     ) {
-        surface.with_pending_state(|s| {
-            s.geometry = positioner.get_geometry();
-            s.positioner = positioner;
-        });
+        surface.with_pending_state(|s| s.positioner = positioner);
+        self.position_popup(&surface);
         surface.send_repositioned(token);
+        let _ = surface.send_configure();
+        self.toplevels_changed = true;
     }
 
     fn fullscreen_request(
@@ -282,29 +330,62 @@ impl XdgShellHandler for WaylandState {
         surface: ToplevelSurface,
         _output: Option<smithay::reexports::wayland_server::protocol::wl_output::WlOutput>,
     ) {
-        // Kiosk: every toplevel already has the whole output.
-        if surface.is_initial_configure_sent() {
-            surface.send_configure();
+        // The whole output, above panels (there is one output).
+        if !self.fullscreen.contains(surface.wl_surface()) {
+            self.fullscreen.push(surface.wl_surface().clone());
         }
+        self.reconfigure(&surface);
+    }
+
+    fn unfullscreen_request(&mut self, surface: ToplevelSurface) {
+        self.fullscreen.retain(|s| s != surface.wl_surface());
+        self.reconfigure(&surface);
     }
 
     fn maximize_request(&mut self, surface: ToplevelSurface) {
-        if surface.is_initial_configure_sent() {
-            surface.send_configure();
-        }
+        // The policy decides; the client is told what it is.
+        self.reconfigure(&surface);
+    }
+
+    fn unmaximize_request(&mut self, surface: ToplevelSurface) {
+        self.reconfigure(&surface);
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
         self.toplevels.retain(|t| t != &surface);
+        self.fullscreen.retain(|s| s != surface.wl_surface());
         self.toplevels_changed = true;
     }
 
-    fn app_id_changed(&mut self, _surface: ToplevelSurface) {
-        self.toplevels_changed = true;
+    fn app_id_changed(&mut self, surface: ToplevelSurface) {
+        // Another rule may match now.
+        self.reconfigure(&surface);
     }
 
     fn title_changed(&mut self, _surface: ToplevelSurface) {
         self.toplevels_changed = true;
+    }
+}
+
+impl WaylandState {
+    /// Configures a toplevel again by the policy, once it had its first configure (a
+    /// configure goes out only if something changed), and has it placed again.
+    fn reconfigure(&mut self, t: &ToplevelSurface) {
+        if t.is_initial_configure_sent() {
+            self.configure_toplevel(t);
+            t.send_pending_configure();
+        }
+        self.toplevels_changed = true;
+    }
+
+    /// Dismisses the grabbing popups (a touch or click went elsewhere): `popup_done`, the
+    /// newest first. Whether there were any.
+    pub fn dismiss_popups(&mut self) -> bool {
+        let grabs = std::mem::take(&mut self.grabs);
+        for p in grabs.iter().rev() {
+            p.send_popup_done();
+        }
+        !grabs.is_empty()
     }
 }
 
@@ -335,6 +416,12 @@ impl SeatHandler for WaylandState {
 
     fn seat_state(&mut self) -> &mut SeatState<Self> {
         &mut self.seat_state
+    }
+
+    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+        // The clipboard follows the keyboard focus.
+        let client = focused.and_then(|s| self.dh.get_client(s.id()).ok());
+        smithay::wayland::selection::data_device::set_data_device_focus(&self.dh, seat, client);
     }
 }
 

@@ -5,8 +5,8 @@
 //! receives.
 //!
 //! ```text
-//! WAYLAND_DISPLAY=... fusionfb-wayland-probe
-//! fusionfb-wayland-probe: shown WxH
+//! WAYLAND_DISPLAY=... fusionfb-wayland-probe [APP_ID]
+//! fusionfb-wayland-probe: shown WxH        (again each time the configured size changes)
 //! fusionfb-wayland-probe: down ID X Y
 //! fusionfb-wayland-probe: up ID
 //! ```
@@ -36,7 +36,8 @@ struct Probe {
     size: (i32, i32),
     /// A configure to acknowledge and draw for.
     configure: Option<u32>,
-    shown: bool,
+    /// The size last shown.
+    shown: Option<(i32, i32)>,
     touch: Option<wl_touch::WlTouch>,
     closed: bool,
 }
@@ -188,7 +189,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let surface = compositor.create_surface(&qh, ());
     let xdg = base.get_xdg_surface(&surface, &qh, ());
     let toplevel = xdg.get_toplevel(&qh, ());
-    toplevel.set_app_id("fusionfb-wayland-probe".into());
+    let app_id = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "fusionfb-wayland-probe".into());
+    toplevel.set_app_id(app_id);
     surface.commit();
     let mut probe = Probe::default();
     while !probe.closed {
@@ -203,8 +207,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             surface.attach(Some(&b), 0, 0);
             surface.damage_buffer(0, 0, w, h);
             surface.commit();
-            if !probe.shown {
-                probe.shown = true;
+            if probe.shown != Some((w, h)) {
+                probe.shown = Some((w, h));
                 say(&format!("shown {w}x{h}"));
             }
         }

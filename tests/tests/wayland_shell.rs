@@ -1,0 +1,207 @@
+//! The shell policy with real clients on a headless `fusionfb run`: `gtk3-demo`'s combo box
+//! opens its menu (an `xdg_popup`) on a tap, its submenu is kept on the output, and a tap
+//! outside dismisses them; `[[wayland.rule]]` places a toplevel by its app_id (a rectangle,
+//! fullscreen, another layer); on-screen keyboards and panels (`zwlr_layer_shell_v1`, here
+//! Debian's `wvkbd`) sit at their edge and shrink what maximized windows get. A program that
+//! is not installed makes its test print `SKIPPED:` and pass.
+
+use std::path::PathBuf;
+
+use fusionfb_client::display::Display;
+use fusionfb_tests::wayland::{find_program, WaylandClient, WaylandMaster, LIMIT};
+use fusionfb_tests::{binary, skipped, wait_for, wait_until};
+use serde_json::Value;
+
+/// The probe's colour (`fusionfb-wayland-probe`'s `COLOUR`), as `0xRRGGBB`.
+const PROBE: u32 = 0x20_80c0;
+
+/// The program, or a `SKIPPED:` line and `None`.
+fn program(name: &str, package: &str) -> Option<PathBuf> {
+    let p = find_program(name);
+    if p.is_none() {
+        skipped(&format!(
+            "{name} is not installed (Debian package {package})"
+        ));
+    }
+    p
+}
+
+/// The scene's windows (`fusionfb status --json`), bottom to top.
+fn windows(m: &WaylandMaster) -> Vec<Value> {
+    m.scene()
+        .and_then(|s| s["windows"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// A window's rectangle `(x, y, w, h)`.
+fn rect(w: &Value) -> (i64, i64, i64, i64) {
+    let n = |k: &str| w[k].as_i64().unwrap_or(-1);
+    (n("x"), n("y"), n("width"), n("height"))
+}
+
+/// The window of the toplevel with `title` of client `pid`, once it is shown.
+fn toplevel(m: &WaylandMaster, pid: u32, title: &str) -> u64 {
+    wait_for(&format!("{title:?} of pid {pid}"), LIMIT, || {
+        m.toplevels(pid)
+            .iter()
+            .find(|t| t["title"].as_str() == Some(title))
+            .and_then(|t| t["window"].as_u64())
+    })
+}
+
+/// How many surfaces client `pid` shows.
+fn shown(m: &WaylandMaster, pid: u32) -> u64 {
+    m.scene()
+        .and_then(|s| {
+            s["wayland"]["clients"]
+                .as_array()?
+                .iter()
+                .find(|c| c["pid"].as_u64() == Some(u64::from(pid)))
+                .and_then(|c| c["surfaces"].as_u64())
+        })
+        .unwrap_or(0)
+}
+
+fn tap(m: &WaylandMaster, x: i64, y: i64) {
+    m.fusionfb(&["input", "tap", &x.to_string(), &y.to_string()])
+        .expect("fusionfb input tap");
+}
+
+/// The windows above window `base` in the stack.
+fn above(m: &WaylandMaster, base: u64) -> Vec<Value> {
+    let all = windows(m);
+    let at = all
+        .iter()
+        .position(|w| w["id"].as_u64() == Some(base))
+        .expect("the base window is in the stack");
+    all[at + 1..].to_vec()
+}
+
+#[test]
+fn gtk3_demo_menu_opens_on_a_tap_stays_on_the_output_and_closes_on_a_tap_outside() {
+    let Some(demo) = program("gtk3-demo", "gtk-3-examples") else {
+        return;
+    };
+    let mut m = WaylandMaster::start("wl-popup");
+    let c = m.client(&demo, &["--run=combobox"], "gtk");
+    let combo = toplevel(&m, c.pid(), "Combo Boxes");
+    let before = shown(&m, c.pid());
+    // "Where are we ?": the second combo box, a row of the window's full width at y 137..170.
+    tap(&m, 640, 153);
+    let menu = wait_for("the combo box's menu", LIMIT, || {
+        above(&m, combo).first().cloned()
+    });
+    let (x, y, w, h) = rect(&menu);
+    assert!(
+        x >= 0 && y >= 0 && x + w <= 1280 && y + h <= 800,
+        "the menu is on the output: {menu}"
+    );
+    assert!(
+        y <= 153 && 153 < y + h,
+        "the menu opens over the combo box: {menu}"
+    );
+    assert_eq!(shown(&m, c.pid()), before + 1);
+    // Its second row ("C - D") opens a submenu; the menu spans the whole output, so the
+    // submenu cannot go right of it: it is slid back onto the output.
+    tap(&m, x + 40, y + 54);
+    let sub = wait_for("the submenu", LIMIT, || above(&m, combo).get(1).cloned());
+    let (sx, sy, sw, sh) = rect(&sub);
+    // GTK's surfaces carry a shadow of a few pixels around their window geometry.
+    assert!(
+        sx >= 0 && sx + sw <= 1280 + 16 && sy + sh <= 800 + 16,
+        "the submenu is kept on the output: {sub}"
+    );
+    // A tap outside both dismisses them.
+    tap(&m, 640, 700);
+    wait_until("the menus dismissed", LIMIT, || {
+        above(&m, combo).is_empty() && shown(&m, c.pid()) == before
+    });
+    // The menu opens again (the grab ended cleanly), and a tap on the combo box's own
+    // window outside the menu closes it too.
+    tap(&m, 640, 153);
+    wait_until("the menu again", LIMIT, || !above(&m, combo).is_empty());
+    tap(&m, 640, 600);
+    wait_until("the menu dismissed again", LIMIT, || {
+        above(&m, combo).is_empty()
+    });
+    m.assert_running();
+}
+
+/// Starts the probe with `app_id` and waits for the size it shows first.
+fn probe(m: &WaylandMaster, app_id: &str, tag: &str) -> (WaylandClient, String) {
+    let c = m.client(&binary("fusionfb-wayland-probe"), &[app_id], tag);
+    let line = wait_for(&format!("{app_id} shown"), LIMIT, || {
+        c.output()
+            .lines()
+            .find(|l| l.contains("shown "))
+            .map(str::to_string)
+    });
+    (c, line)
+}
+
+/// The window the scene shows for client `pid`'s first toplevel.
+fn window_of(m: &WaylandMaster, pid: u32) -> Value {
+    wait_for(&format!("the window of pid {pid}"), LIMIT, || {
+        let id = m.toplevels(pid).first()?["window"].as_u64()?;
+        windows(m)
+            .into_iter()
+            .find(|w| w["id"].as_u64() == Some(id))
+    })
+}
+
+#[test]
+fn rules_place_toplevels_by_app_id() {
+    let config = r#"
+[[layer]]
+id = 0
+kind = "primary"
+
+[[layer]]
+id = 1
+kind = "overlay"
+
+[[wayland.rule]]
+app-id = "probe-small"
+position = [100, 50]
+size = [320, 200]
+
+[[wayland.rule]]
+app-id = "probe-over*"
+layer = 1
+size = [200, 100]
+
+[[wayland.rule]]
+app-id = "probe-full"
+fullscreen = true
+"#;
+    let mut m = WaylandMaster::start_with("wl-rules", Some(config));
+    // No rule: maximized (kiosk).
+    let (free, line) = probe(&m, "probe-free", "free");
+    assert!(line.ends_with("shown 1280x800"), "{line}");
+    // A rectangle of its own.
+    let (small, line) = probe(&m, "probe-small", "small");
+    assert!(line.ends_with("shown 320x200"), "{line}");
+    let w = window_of(&m, small.pid());
+    assert_eq!(rect(&w), (100, 50, 320, 200), "{w}");
+    assert_eq!(w["layer"].as_u64(), Some(0));
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    let rgb = |img: &fusionfb_client::Image, x, y| img.pixel(x, y) & 0xff_ffff;
+    // Both probes have the same colour: the small one's shows over the free one's.
+    let img = wait_for("the probes on the glass", LIMIT, || {
+        let img = d.screenshot().ok()?;
+        (rgb(&img, 110, 60) == PROBE && rgb(&img, 50, 30) == PROBE).then_some(img)
+    });
+    assert_eq!(rgb(&img, 1000, 700), PROBE);
+    // A prefix rule, on the overlay layer.
+    let (over, line) = probe(&m, "probe-overlay", "over");
+    assert!(line.ends_with("shown 200x100"), "{line}");
+    let w = window_of(&m, over.pid());
+    assert_eq!(w["layer"].as_u64(), Some(1), "{w}");
+    // Fullscreen.
+    let (full, line) = probe(&m, "probe-full", "full");
+    assert!(line.ends_with("shown 1280x800"), "{line}");
+    let w = window_of(&m, full.pid());
+    assert_eq!(rect(&w), (0, 0, 1280, 800), "{w}");
+    drop((free, small, over, full));
+    m.assert_running();
+}
