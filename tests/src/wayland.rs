@@ -146,7 +146,8 @@ impl WaylandMaster {
 
     /// Starts Wayland client `program` with `args` on this master, its stdout and stderr
     /// into `<runtime>/<world>.<tag>.out` (line-buffered through `stdbuf` when it is there,
-    /// so what the client prints can be read while it runs).
+    /// so what the client prints can be read while it runs), in the master's runtime
+    /// directory (the test's own directory: what the client writes there is the test's).
     pub fn client(&self, program: &Path, args: &[&str], tag: &str) -> WaylandClient {
         let out = self.runtime.join(format!("{}.{tag}.out", self.world.name));
         let file = std::fs::File::create(&out).unwrap();
@@ -162,6 +163,7 @@ impl WaylandMaster {
             .env("XDG_RUNTIME_DIR", &self.runtime)
             .env("WAYLAND_DISPLAY", self.display())
             .env_remove("DISPLAY")
+            .current_dir(&self.runtime)
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file);

@@ -205,3 +205,35 @@ fullscreen = true
     drop((free, small, over, full));
     m.assert_running();
 }
+
+#[test]
+fn weston_terminal_runs_what_is_typed_with_fusionfb_input_key() {
+    let Some(term) = program("weston-terminal", "weston") else {
+        return;
+    };
+    let mut m = WaylandMaster::start("wl-term");
+    let c = m.client(&term, &["--shell=/bin/sh"], "term");
+    let window = wait_for("the terminal's window", LIMIT, || {
+        m.toplevels(c.pid()).first()?["window"].as_u64()
+    });
+    let focused = || {
+        windows(&m)
+            .iter()
+            .any(|w| w["id"].as_u64() == Some(window) && w["focused"].as_bool() == Some(true))
+    };
+    wait_until("the terminal focused", LIMIT, focused);
+    // The shell's prompt is there once the terminal drew twice; keys typed before the shell
+    // reads are kept by the pty, so no wait is needed beyond the focus.
+    let marker = m.runtime.join("typed-marker");
+    for key in [
+        "t", "o", "u", "c", "h", "space", "t", "y", "p", "e", "d", "minus", "m", "a", "r", "k",
+        "e", "r", "Return",
+    ] {
+        m.fusionfb(&["input", "key", key])
+            .expect("fusionfb input key");
+    }
+    wait_until("the shell to run the typed command", LIMIT, || {
+        marker.exists()
+    });
+    m.assert_running();
+}
