@@ -281,6 +281,7 @@ fn every_board_profile_loads() {
         "kiosk.toml",
         "qemu-bochs.toml",
         "rpi-vc4.toml",
+        "wayland-kiosk.toml",
     ] {
         assert!(names.iter().any(|n| n == expected), "{expected} missing");
     }

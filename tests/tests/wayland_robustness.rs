@@ -144,13 +144,7 @@ fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
     c.send(xdg_surface, 4, Args::new().u(serial), &[]); // ack_configure
                                                         // A 64x64 XRGB8888 buffer in a 16 KiB pool backed by a file ...
     let path = m.runtime.join(format!("{}.pool", m.world.name));
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
+    let file = pool_file(&path);
     file.set_len(64 * 64 * 4).unwrap();
     c.send(shm, 0, Args::new().u(pool).u(64 * 64 * 4), &[file.as_fd()]); // create_pool
     c.send(
@@ -181,6 +175,17 @@ fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
     again.send(1, 0, Args::new().u(n), &[]);
     again.until("a round trip", |e| (e.object == n).then_some(()));
     let _ = std::fs::remove_file(path);
+}
+
+/// A new, empty file at `path` for a client's wl_shm pool.
+fn pool_file(path: &std::path::Path) -> std::fs::File {
+    std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .unwrap()
 }
 
 /// Makes a configured toplevel on `c` (ids from `next`); its surface's id.
@@ -216,13 +221,7 @@ fn a_flood_of_surfaces_past_the_quota_disconnects_that_client() {
     let (compositor, subcompositor, shm, wm) = (ids[0], ids[1], ids[2], ids[3]);
     let root = toplevel(&mut c, compositor, wm, &mut next);
     let path = m.runtime.join(format!("{}.flood", m.world.name));
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
+    let file = pool_file(&path);
     file.set_len(8 * 8 * 4).unwrap();
     let (pool, buffer) = (next, next + 1);
     next += 2;
@@ -264,4 +263,70 @@ fn a_flood_of_surfaces_past_the_quota_disconnects_that_client() {
     m.assert_running();
     clock.assert_running();
     let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_surface_larger_than_the_limit_disconnects_that_client() {
+    let mut m = WaylandMaster::start("wl-huge");
+    let mut clock = native_clock(&m);
+    // One client's buffer is wider than 8192 pixels; another's 8x8 buffer asks, through
+    // wp_viewporter, to be shown 10000 pixels square. Each gets wl_display's no_memory
+    // error and is disconnected; nothing of theirs is allocated or shown.
+    for (tag, width, viewport) in [("wide", 9000u32, false), ("viewport", 8, true)] {
+        let mut c = RawClient::connect(&m.socket());
+        let mut next = 2;
+        let ids = c.bind(
+            &[
+                ("wl_compositor", 4),
+                ("wl_shm", 1),
+                ("xdg_wm_base", 1),
+                ("wp_viewporter", 1),
+            ],
+            &mut next,
+        );
+        let (compositor, shm, wm, viewporter) = (ids[0], ids[1], ids[2], ids[3]);
+        let surface = toplevel(&mut c, compositor, wm, &mut next);
+        let path = m.runtime.join(format!("{}.{tag}", m.world.name));
+        let file = pool_file(&path);
+        let (height, stride) = (2u32, width * 4);
+        file.set_len(u64::from(stride * height)).unwrap();
+        let (pool, buffer, vp) = (next, next + 1, next + 2);
+        c.send(
+            shm,
+            0,
+            Args::new().u(pool).u(stride * height),
+            &[file.as_fd()],
+        );
+        c.send(
+            pool,
+            0,
+            Args::new().u(buffer).u(0).u(width).u(height).u(stride).u(1),
+            &[],
+        ); // create_buffer, XRGB8888
+        if viewport {
+            c.send(viewporter, 1, Args::new().u(vp).u(surface), &[]); // get_viewport
+            c.send(vp, 2, Args::new().u(10_000).u(10_000), &[]); // set_destination
+        }
+        c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
+        c.send(surface, 6, Args::new(), &[]); // commit
+        let (object, code, message) = c.until("the protocol error", |e| {
+            (e.object == 1 && e.opcode == 0).then(|| (e.word(0), e.word(1), e.string(2)))
+        });
+        assert_eq!(
+            (object, code),
+            (1, 2),
+            "{tag}: wl_display.no_memory ({message})"
+        );
+        assert!(
+            message.contains("larger than the limit"),
+            "{tag}: {message}"
+        );
+        while c.event().is_some() {}
+        let _ = std::fs::remove_file(path);
+    }
+    wait_until("no Wayland client left", LIMIT, || {
+        client_pids(&m).is_empty()
+    });
+    m.assert_running();
+    clock.assert_running();
 }

@@ -108,6 +108,7 @@ mod damage;
 mod geometry;
 #[allow(unsafe_code)] // pixman's C API: see the module doc
 mod pixman_glue;
+mod scale;
 mod scanout;
 
 pub mod png;
@@ -116,6 +117,7 @@ pub use buffer::{pixman_ready, BufferError, Format, PixelBuffer, PixelsMut, Pixe
 pub use damage::{frame_damage, Damage, ElementState, DEFAULT_MAX_RECTS};
 pub use geometry::{Affine, Logical, Physical, Rect, Size, Transform};
 pub use gfx_drivers::format::{argb_to_rgb565, rgb565_to_argb};
+pub use scale::scale_into;
 pub use scanout::{scanout_candidate, Output};
 
 use crate::compose::buffer::FormatExt;

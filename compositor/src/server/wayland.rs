@@ -63,6 +63,11 @@ use fusionfb_types::geometry::{Buffer as BufferSpace, Rect};
 /// disconnected with `wl_display`'s `no_memory` error.
 pub const MAX_SHOWN_PER_CLIENT: usize = 64;
 
+/// The widest or tallest surface a Wayland client may show (its buffer, or the size its
+/// viewport asks for); past it, or past four outputs' worth of pixels, the client is
+/// disconnected with `wl_display`'s `no_memory` error (the master copies every surface).
+pub const MAX_SIDE: u32 = 8192;
+
 /// The server's side of the frontend (a field of [`Server`]).
 #[derive(Debug)]
 pub(crate) struct WaylandScene {
@@ -284,20 +289,36 @@ impl Server {
         buffer: &smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer,
         damage: &[Damage],
     ) {
-        let (width, height, format) = match shm::describe(buffer) {
+        let (buffer_w, buffer_h, format) = match shm::describe(buffer) {
             Ok(d) => d,
             Err(e) => {
                 debug!("wayland: buffer not shown: {e}");
                 return;
             }
         };
+        // wp_viewporter: a crop of the buffer, shown at another size (the copy has that
+        // size; see `wayland/viewport.rs`).
+        let Ok(viewport) = crate::wayland::viewport::of(s, (buffer_w, buffer_h)) else {
+            return;
+        };
+        let (width, height) = viewport.map_or((buffer_w, buffer_h), |(_, shown)| shown);
+        if let Some(limit) = [(buffer_w, buffer_h), (width, height)]
+            .into_iter()
+            .find_map(|size| self.wayland_too_big(size))
+        {
+            if let Some(client) = s.client() {
+                warn!("wayland: a client's surface is too large ({limit}): disconnected");
+                display_error(&w.front.state.dh, &client, &limit);
+            }
+            return;
+        }
         // The master's copy: the one it has if it still fits, else a new one.
         let existing = w.shown.get(s).and_then(|sh| {
             let b = self.surfaces.get(&sh.surface)?.buffers.first()?;
             (b.width() == width && b.height() == height && b.format() == format)
                 .then(|| (sh.surface, b.clone()))
         });
-        let (id, copy, whole) = match existing {
+        let (id, copy, mut whole) = match existing {
             Some((id, b)) => (id, b, false),
             None => {
                 let b = match Buffer::new_memfd(width, height, format) {
@@ -336,7 +357,14 @@ impl Server {
                 Rect::new(loc.x, loc.y, side(size.0), side(size.1))
             })
             .collect();
-        if let Err(e) = shm::copy(buffer, &copy, &areas, whole) {
+        let copied = match viewport {
+            Some((crop, _)) => {
+                whole = true;
+                scaled_copy(buffer, crop, &copy)
+            }
+            None => shm::copy(buffer, &copy, &areas, whole).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = copied {
             debug!("wayland: buffer not copied: {e}");
             return;
         }
@@ -693,6 +721,19 @@ impl Server {
         }
     }
 
+    /// Why a surface of `size` is more than a Wayland client may show (`None`: it is
+    /// not): a side past [`MAX_SIDE`], or more pixels than four outputs' worth.
+    fn wayland_too_big(&self, (w, h): (u32, u32)) -> Option<String> {
+        let (ow, oh) = self.size();
+        let max_area = 4 * u64::from(ow) * u64::from(oh);
+        (w > MAX_SIDE || h > MAX_SIDE || u64::from(w) * u64::from(h) > max_area).then(|| {
+            format!(
+                "a {w}x{h} surface is larger than the limit \
+                 ({MAX_SIDE} pixels a side, {max_area} pixels in all)"
+            )
+        })
+    }
+
     /// A touch went down or a button was pressed on window `on` (`None`: on no window):
     /// if popups hold a grab and `on` is not one of that client's popups, they are
     /// dismissed (the event itself still goes where the seat routed it).
@@ -805,6 +846,23 @@ fn display_error(dh: &DisplayHandle, client: &Client, message: &str) {
             },
         ),
     }
+}
+
+/// Copies the `crop` of `buffer` into `copy`, scaled to its size (a viewport).
+fn scaled_copy(
+    buffer: &smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer,
+    crop: Rect<BufferSpace>,
+    copy: &Buffer,
+) -> Result<(), String> {
+    let part = shm::read(buffer, crop).map_err(|e| e.to_string())?;
+    let (w, h, pitch, format) = (copy.width(), copy.height(), copy.pitch(), copy.format());
+    copy.with_bytes_mut(|bytes| {
+        let mut out = crate::compose::PixelsMut::new(bytes, w, h, pitch, format)
+            .map_err(|e| e.to_string())?;
+        let all = (0.0, 0.0, f64::from(part.width), f64::from(part.height));
+        crate::compose::scale_into(&part.view(), all, &mut out).map_err(|e| e.to_string())
+    })
+    .map_err(|e| e.to_string())?
 }
 
 /// The surface at the bottom of `s`'s subsurface chain.

@@ -23,6 +23,8 @@
 //! - [`layer_shell`] and [`arrange`]: layer surfaces (panels, on-screen keyboards) and their
 //!   exclusive zones, which shrink the area maximized toplevels get.
 //! - [`selection`]: `wl_data_device_manager`, copy and paste between clients.
+//! - [`viewport`]: `wp_viewporter` and `buffer_scale`: crops and scales, applied as the
+//!   buffer is copied in.
 //! - [`shm`]: copying a committed `wl_shm` buffer into the master's copy of the surface.
 //! - [`output`]: the output as clients see it (its logical, upright size).
 //! - [`seat`]: the `wl_seat` with touch, pointer and keyboard, fed by the master's seat.
@@ -63,8 +65,10 @@
 //!   all Wayland clients together.
 //! - **`xdg_wm_base` is offered at version 3**, not smithay's 6: Debian's weston 10 clients
 //!   bind the advertised version but answer no version-4 event (see `state.rs`).
-//! - **Not yet**: `zwp_linux_dmabuf_v1`, `wp_viewporter`, client cursors (the master's
-//!   arrow stays), `buffer_scale`/`buffer_transform` other than 1/normal. Layer surfaces
+//! - **Viewports and buffer scales are applied at the copy** ([`viewport`]): the master's
+//!   copy of a surface has its on-screen size, so composition is unchanged.
+//! - **Not yet**: `zwp_linux_dmabuf_v1`, client cursors (the master's arrow stays),
+//!   `buffer_transform` other than normal. Layer surfaces
 //!   are all on the primary layer (a rule's `layer` is for toplevels).
 //! - **Popup grabs** are dismissed by a touch or click anywhere but on that client's
 //!   popups, and that touch or click still goes where the seat routes it (Weston swallows
@@ -81,6 +85,7 @@ pub mod selection;
 pub mod shm;
 pub mod socket;
 pub mod state;
+pub mod viewport;
 
 use std::path::PathBuf;
 

@@ -82,6 +82,31 @@ pub fn copy(
     }
 }
 
+/// Reads the `crop` of the wl_shm `buffer` (clipped to it) into an image of the master's
+/// (for a viewport's scaling, [`crate::compose::scale_into`]).
+pub fn read(buffer: &WlBuffer, crop: Rect<BufferSpace>) -> Result<gfx_drivers::Image, CopyError> {
+    let result = with_buffer_contents(buffer, |ptr, len, data| {
+        let format = format_of(data.format).ok_or(CopyError::Format(data.format))?;
+        let side = |v: i32| u32::try_from(v).unwrap_or(0);
+        let crop = crop
+            .clip(side(data.width), side(data.height))
+            .ok_or_else(|| CopyError::Copy("the crop is outside the buffer".into()))?;
+        // The whole buffer is copied into a scratch image, then the crop taken from it: a
+        // viewport is a video's or a scaled UI's, whose every frame is new anyway.
+        let mut all = gfx_drivers::Image::new(side(data.width), side(data.height), format);
+        let pitch = all.pitch;
+        let whole = [Rect::new(0, 0, side(data.width), side(data.height))];
+        copy_areas(ptr, len, data, &mut all.data, pitch, &whole)?;
+        let (x, y) = crop.origin_unsigned();
+        Ok(all.crop(x, y, crop.w, crop.h))
+    });
+    match result {
+        Ok(r) => r,
+        Err(BufferAccessError::NotManaged) => Err(CopyError::NotShm),
+        Err(_) => Err(CopyError::BadPool),
+    }
+}
+
 /// Copies rows of `areas` from the pool at `ptr` (`len` bytes) laid out by `data` into `dst`
 /// (rows of `pitch` bytes, the same size and format).
 #[allow(unsafe_code)]

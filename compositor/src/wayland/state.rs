@@ -139,6 +139,8 @@ pub struct WaylandState {
     pub grabs: Vec<PopupSurface>,
     /// `wl_data_device_manager` (copy and paste between clients; GTK needs it for its seat).
     pub data_device: smithay::wayland::selection::data_device::DataDeviceState,
+    /// `wp_viewporter` ([`super::viewport`]).
+    pub viewporter: smithay::wayland::viewporter::ViewporterState,
 }
 
 impl std::fmt::Debug for WaylandState {
@@ -204,6 +206,7 @@ impl WaylandState {
             popups: Vec::new(),
             grabs: Vec::new(),
             data_device,
+            viewporter: smithay::wayland::viewporter::ViewporterState::new::<Self>(dh),
         })
     }
 
