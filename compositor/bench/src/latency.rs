@@ -32,7 +32,7 @@ use fusionfb::server::Server;
 /// Samples dropped at the start of each run.
 pub const WARMUP: usize = 5;
 /// The touched window: its size and place (clear of the animating windows at y = 100).
-const TOUCH_RECT: (i32, i32, u32) = (600, 500, 64);
+pub(crate) const TOUCH_RECT: (i32, i32, u32) = (600, 500, 64);
 
 /// A small deterministic generator of irregular intervals (1–3 ms).
 #[derive(Debug, Clone)]
@@ -158,6 +158,79 @@ pub fn touch_to_app(
         app: samples[WARMUP..].iter().map(|ns| ns / 1e3).collect(),
         route: route.split_off(WARMUP.min(route.len())),
     })
+}
+
+/// Touch-to-app latencies (µs) for a Wayland client (`--role wl-touch`): the same timer and
+/// injection as [`touch_to_app`], to a 64x64 toplevel the bench's rule puts at the same
+/// place; the client records when each `wl_touch.down`/`up` reached its handler, and the
+/// n-th arrival is paired with the n-th stamp (a lost event is an error, not a figure).
+pub fn touch_to_wayland(
+    server: &mut Server,
+    exe: &std::path::Path,
+    world: &str,
+    events: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
+    let (x, y, side) = TOUCH_RECT;
+    let before = server.windows_shown();
+    let mut clients = Clients(vec![Command::new(exe)
+        .args(["--world", world, "client", "--role", "wl-touch"])
+        .args(["--x", &x.to_string(), "--y", &y.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(&e))?]);
+    let shown = server
+        .dispatch_until(Duration::from_secs(20), |s| s.windows_shown() > before)
+        .map_err(|e| err(&e))?;
+    anyhow::ensure!(shown, "the Wayland touch client's window did not show up");
+    server
+        .dispatch_until(Duration::from_millis(100), |_| false)
+        .map_err(|e| err(&e))?;
+    let (cx, cy) = (x as f32 + side as f32 / 2.0, y as f32 + side as f32 / 2.0);
+    let mut jitter = Jitter::new(0x5eed);
+    let mut next = Instant::now();
+    let mut stamps = Vec::with_capacity(events);
+    for i in 0..events {
+        next += jitter.next_interval();
+        while Instant::now() < next {
+            let left = next.saturating_duration_since(Instant::now());
+            server.dispatch(Some(left)).map_err(|e| err(&e))?;
+        }
+        let phase = if i % 2 == 0 {
+            TouchPhase::Down
+        } else {
+            TouchPhase::Up
+        };
+        let touch = Injected::Touch {
+            phase,
+            slot: 0,
+            x: cx,
+            y: cy,
+        };
+        let stamp = fusionfb_sys::now_ns();
+        server.inject(vec![touch], stamp).map_err(|e| err(&e))?;
+        stamps.push(stamp);
+    }
+    server
+        .dispatch_until(Duration::from_millis(50), |_| false)
+        .map_err(|e| err(&e))?;
+    drop(clients.0[0].stdin.take());
+    let arrivals = read_samples(&mut clients.0[0]);
+    anyhow::ensure!(
+        arrivals.len() == stamps.len(),
+        "the Wayland client got {} of {events} touches",
+        arrivals.len()
+    );
+    server
+        .dispatch_until(Duration::from_millis(100), |_| false)
+        .map_err(|e| err(&e))?;
+    Ok(arrivals
+        .iter()
+        .zip(&stamps)
+        .skip(WARMUP)
+        .map(|(&at, &stamp)| (at - stamp as f64) / 1e3)
+        .collect())
 }
 
 /// The baseline: latencies (µs) of a timestamp written into a Unix stream socket and read by

@@ -29,6 +29,7 @@ pub mod compose;
 pub mod frames;
 pub mod latency;
 pub mod wayland;
+pub mod wl_client;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -103,6 +104,10 @@ pub enum ClientRole {
     Damage,
     /// Like `damage`, flipping at a random moment of each frame ([`frames`]).
     FlipRandom,
+    /// A Wayland client redrawing a 256x256 toplevel every frame ([`wl_client`]).
+    WlAnimate,
+    /// A Wayland client recording when touches reach it ([`wl_client`]).
+    WlTouch,
 }
 
 /// Runs a bench client of `role` in `world`; `at` places a touch window.
@@ -114,6 +119,8 @@ pub fn run_client(world: &str, role: ClientRole, at: (i32, i32)) -> anyhow::Resu
         ClientRole::Exclusive => frames::client(world, "exclusive"),
         ClientRole::Damage => frames::client(world, "damage"),
         ClientRole::FlipRandom => frames::client(world, "flip-random"),
+        ClientRole::WlAnimate => wl_client::run(world, false, at),
+        ClientRole::WlTouch => wl_client::run(world, true, at),
     }
 }
 
@@ -222,7 +229,7 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     // Wayland round trips to this master's frontend, from another thread while it serves
     // (the baseline, Weston's, is measured at the end).
     let trips = if quick { 200 } else { 5000 };
-    let socket = world.base_dir().join(format!("{name}-wayland"));
+    let socket = wl_client::socket_of(&name);
     std::fs::create_dir_all(world.base_dir())?;
     server
         .start_wayland(&fusionfb::wayland::WaylandConfig {
@@ -230,9 +237,20 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
             world: name.clone(),
             fallback_dir: world.base_dir(),
             keyboard: Default::default(),
-            rules: Vec::new(),
+            rules: wayland_rules(),
         })
         .map_err(|e| err(&e))?;
+    let with_wayland = status_kib("RssAnon:") + status_kib("RssFile:");
+    out.push(figure(
+        "master RSS idle excl. shared memory, Wayland on",
+        with_wayland as f64 / 1024.0,
+        with_wayland as f64 / 1024.0,
+        "MiB",
+        &format!(
+            "the same, with the Wayland frontend listening: +{} KiB; goal: under 8 MiB",
+            with_wayland.saturating_sub(own)
+        ),
+    ));
     let path = socket.clone();
     let h = std::thread::spawn(move || wayland::roundtrips(&path, trips));
     while !h.is_finished() {
@@ -301,6 +319,24 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         "each client's frames presented per second (display: 60 Hz)",
     ));
 
+    // The same four animations from Wayland clients (wl_shm, full damage, frame callbacks).
+    let (cpu_per_frame, fps) = wayland_animate(&mut server, &exe, &name, secs)?;
+    out.push(figure(
+        "master CPU per frame, 4 Wayland animating",
+        cpu_per_frame,
+        cpu_per_frame,
+        "us",
+        "4 wl_shm clients committing 256x256 buffers, full damage, every frame callback; \
+         beside the native figure above",
+    ));
+    out.push(figure(
+        "client frame rate, 4 Wayland animating",
+        fps,
+        fps,
+        "fps",
+        "each Wayland client's frame callbacks per second (display: 60 Hz)",
+    ));
+
     // Touch to app, 1 and 8 slaves, and the bare wake-up it stands on.
     let touches = if quick { 40 } else { 2000 };
     for animating in [0, 7] {
@@ -336,6 +372,16 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
             "timestamp to inject returned: input source, hit test, reactor write, wake",
         ));
     }
+    let mut v = latency::touch_to_wayland(&mut server, &exe, &name, touches)?;
+    let n = v.len();
+    let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+    out.push(figure(
+        "touch to Wayland client",
+        med,
+        p99,
+        "us",
+        &format!("{n} touch events, master inject to the client's wl_touch handler"),
+    ));
     let mut v = latency::socket_wake(&exe, touches)?;
     let n = v.len();
     let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
@@ -438,6 +484,69 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
 /// (`CLOCK_PROCESS_CPUTIME_ID`).
 fn cpu_us() -> f64 {
     fusionfb_sys::cpu_time_ns() as f64 / 1e3
+}
+
+/// The bench's placement rules: the Wayland clients' toplevels where the native clients'
+/// windows go (four 256x256 animations along y = 100, the 64x64 touch target).
+fn wayland_rules() -> Vec<fusionfb::config::WaylandRule> {
+    let (tx, ty, side) = latency::TOUCH_RECT;
+    (0..4)
+        .map(|i| (i * 300, 100, 256))
+        .chain(std::iter::once((tx, ty, side)))
+        .map(|(x, y, side)| fusionfb::config::WaylandRule {
+            app_id: wl_client::app_id(x, y),
+            position: Some([x, y]),
+            size: Some([side, side]),
+            layer: None,
+            fullscreen: false,
+        })
+        .collect()
+}
+
+/// Runs 4 animating Wayland clients for `secs`; returns the master's CPU per frame (us)
+/// and the clients' mean frame rate.
+fn wayland_animate(
+    server: &mut Server,
+    exe: &std::path::Path,
+    world: &str,
+    secs: f64,
+) -> anyhow::Result<(f64, f64)> {
+    let mut clients = Clients(Vec::new());
+    let before = server.windows_shown();
+    for i in 0..4 {
+        clients.0.push(
+            Command::new(exe)
+                .args(["--world", world, "client", "--role", "wl-animate"])
+                .args(["--x", &(i * 300).to_string(), "--y", "100"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()?,
+        );
+    }
+    let shown =
+        server.dispatch_until(Duration::from_secs(20), |s| s.windows_shown() >= before + 4)?;
+    anyhow::ensure!(shown, "the Wayland bench clients' windows did not show up");
+    let (f0, c0) = (server.presented(), cpu_us());
+    server.dispatch_until(Duration::from_secs_f64(secs), |_| false)?;
+    let (frames, cpu) = (server.presented() - f0, cpu_us() - c0);
+    // Closing stdin asks each to report and leave.
+    for c in clients.0.iter_mut() {
+        drop(c.stdin.take());
+    }
+    let mut rates = Vec::new();
+    for c in clients.0.iter_mut() {
+        server.dispatch_until(Duration::from_millis(20), |_| false)?;
+        if let Some((n, secs)) = read_report(c) {
+            rates.push(n / secs);
+        }
+    }
+    server.dispatch_until(Duration::from_millis(100), |_| false)?;
+    let fps = if rates.is_empty() {
+        0.0
+    } else {
+        rates.iter().sum::<f64>() / rates.len() as f64
+    };
+    Ok((cpu / frames.max(1) as f64, fps))
 }
 
 /// Runs 4 animating clients for `secs`; returns the master's CPU per frame (us) and the

@@ -42,6 +42,10 @@ fn bench_quick_prints_its_figures_as_json() {
         "composed per frame, 32x32 damage",
         "flip to present, damage",
         "flip to present, flip-random",
+        "master RSS idle excl. shared memory, Wayland on",
+        "master CPU per frame, 4 Wayland animating",
+        "client frame rate, 4 Wayland animating",
+        "touch to Wayland client",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
@@ -56,4 +60,9 @@ fn bench_quick_prints_its_figures_as_json() {
     // Counters, not timings: an exclusive layer composes nothing, a 32x32 damage 4096 bytes.
     assert_eq!(figure("composed per frame, exclusive")["p99"], 0.0);
     assert_eq!(figure("composed per frame, 32x32 damage")["median"], 4096.0);
+    // The Wayland clients drew: frame callbacks came, at about the display's rate.
+    let fps = figure("client frame rate, 4 Wayland animating")["median"]
+        .as_f64()
+        .unwrap();
+    assert!(fps > 10.0, "Wayland clients at {fps} fps");
 }

@@ -159,6 +159,10 @@ impl Server {
         for e in routed {
             self.route(e);
         }
+        // What the routing sent Wayland clients goes out now, not at the end of the turn
+        // (an injection from outside the loop may be followed by a long wait).
+        #[cfg(feature = "wayland")]
+        self.wayland_flush();
         Ok(())
     }
 

@@ -183,6 +183,13 @@ impl Server {
         }
     }
 
+    /// Sends Wayland clients what was queued for them.
+    pub(crate) fn wayland_flush(&mut self) {
+        if let Some(w) = self.wayland.as_mut() {
+            w.front.flush();
+        }
+    }
+
     /// Answers screencopies: each buffer gets the region of the glass it asked for (the
     /// picture `fusionfb screenshot` takes), then `flags` and `ready`; a buffer that does
     /// not fit gets `failed`.
