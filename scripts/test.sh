@@ -8,9 +8,9 @@ scripts/deps.sh
 # The emulated board (tests/board/README.md) needs QEMU, debootstrap and cpio, and runs the
 # release binaries; the window backend's tests need Xvfb; the Wayland tests run Debian's own
 # Wayland clients (weston's demo clients, wayland-utils' wayland-info, grim, gtk3-demo from
-# gtk-3-examples, the wvkbd on-screen keyboard). Without them those
+# gtk-3-examples, the wvkbd on-screen keyboard, wtype). Without them those
 # tests say SKIPPED (listed at the end).
-EXTRA_PACKAGES="qemu-system-x86 debootstrap cpio xvfb weston wayland-utils grim gtk-3-examples wvkbd" scripts/deps.sh ||
+EXTRA_PACKAGES="qemu-system-x86 debootstrap cpio xvfb weston wayland-utils grim gtk-3-examples wvkbd wtype" scripts/deps.sh ||
   echo "tests: could not install the test-only packages; the tests needing them will skip" >&2
 if [ "${FUSIONFB_BOARD:-1}" != 0 ]; then
   cargo build --release --bins

@@ -119,11 +119,42 @@ impl Keyboard {
         });
         found.map(|kc| kc - EVDEV_OFFSET)
     }
+
+    /// The evdev key code that types `keysym` in the first layout, and whether it needs
+    /// Shift (the keysym is on the key's second level and not its first); `None` if no
+    /// key of the keymap types it.
+    pub fn key_for_keysym(&self, keysym: u32) -> Option<(u32, bool)> {
+        let sym = xkb::Keysym::new(keysym);
+        let mut first = None;
+        let mut second = None;
+        self.keymap.key_for_each(|km, kc| {
+            if first.is_none() && km.key_get_syms_by_level(kc, 0, 0).contains(&sym) {
+                first = Some(kc.raw());
+            } else if second.is_none() && km.key_get_syms_by_level(kc, 0, 1).contains(&sym) {
+                second = Some(kc.raw());
+            }
+        });
+        first
+            .map(|kc| (kc - EVDEV_OFFSET, false))
+            .or(second.map(|kc| (kc - EVDEV_OFFSET, true)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keysyms_are_found_on_their_keys_with_or_without_shift() {
+        let us = Keyboard::new("us", "", "").unwrap();
+        let sym = |n| xkb::keysym_from_name(n, xkb::KEYSYM_NO_FLAGS).raw();
+        // KEY_A is 30, KEY_1 is 2 (evdev codes).
+        assert_eq!(us.key_for_keysym(sym("a")), Some((30, false)));
+        assert_eq!(us.key_for_keysym(sym("A")), Some((30, true)));
+        assert_eq!(us.key_for_keysym(sym("exclam")), Some((2, true)));
+        assert_eq!(us.key_for_keysym(sym("Shift_L")), Some((42, false)));
+        assert_eq!(us.key_for_keysym(sym("Greek_alpha")), None);
+    }
 
     #[test]
     fn us_and_de_layouts_type_what_their_keys_say() {

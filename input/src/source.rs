@@ -288,6 +288,13 @@ impl InputSource {
         self.keyboard.as_ref()?.keycode_of(name)
     }
 
+    /// The key that types `keysym` and whether it needs Shift (see
+    /// [`crate::keyboard::Keyboard::key_for_keysym`]); `None` without a keymap.
+    #[cfg(feature = "keyboard")]
+    pub fn key_for_keysym(&self, keysym: u32) -> Option<(u32, bool)> {
+        self.keyboard.as_ref()?.key_for_keysym(keysym)
+    }
+
     /// Whether the keymap compiled (keys carry keysyms and text).
     pub fn has_keymap(&self) -> bool {
         #[cfg(feature = "keyboard")]

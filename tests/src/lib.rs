@@ -72,7 +72,23 @@ impl Process {
         env: &[(&str, &str)],
         log: Option<&std::path::Path>,
     ) -> Process {
+        Process::spawn_in(name, w, args, env, log, None)
+    }
+
+    /// [`spawn_logged`](Process::spawn_logged) in the working directory `dir` (the test's
+    /// own when `None`): what the process and the programs it starts write there.
+    pub fn spawn_in(
+        name: &str,
+        w: &fusion::WorldConfig,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+        dir: Option<&std::path::Path>,
+    ) -> Process {
         let mut cmd = std::process::Command::new(binary(name));
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
         cmd.envs(env.iter().copied())
             .arg("--world")
             .arg(&w.name)

@@ -58,12 +58,14 @@ impl WaylandMaster {
             std::fs::write(&file, text).unwrap();
             args.extend(["--config", file_arg.as_str()]);
         }
-        let process = Process::spawn_logged(
+        // In the runtime directory: what the apps it starts write goes there too.
+        let process = Process::spawn_in(
             "fusionfb",
             &world,
             &args,
             &[("XDG_RUNTIME_DIR", rt.as_str()), ("RUST_LOG", "warn")],
             Some(&log),
+            Some(&runtime),
         );
         let mut m = WaylandMaster {
             world,

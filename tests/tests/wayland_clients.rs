@@ -55,6 +55,11 @@ fn wayland_info_lists_the_globals() {
         "zxdg_output_manager_v1",
         "zxdg_decoration_manager_v1",
         "wp_presentation",
+        "wl_data_device_manager",
+        "zwlr_layer_shell_v1",
+        "wp_viewporter",
+        "zwp_virtual_keyboard_manager_v1",
+        "zwlr_screencopy_manager_v1",
     ] {
         assert!(
             out.contains(&format!("'{global}'")),

@@ -237,3 +237,95 @@ fn weston_terminal_runs_what_is_typed_with_fusionfb_input_key() {
     });
     m.assert_running();
 }
+
+#[test]
+fn the_wayland_kiosk_profile_types_on_its_on_screen_keyboard_into_its_app() {
+    let (Some(_), Some(_)) = (
+        program("weston-terminal", "weston"),
+        program("wvkbd-mobintl", "wvkbd"),
+    ) else {
+        return;
+    };
+    // configs/wayland-kiosk.toml as shipped, but on the test's own socket (the default
+    // name, in the test's runtime directory).
+    let profile = include_str!("../../configs/wayland-kiosk.toml");
+    let text = profile.replace("socket = \"wayland-kiosk\"\n", "");
+    assert_ne!(
+        text, profile,
+        "the profile's socket line moved; update this test"
+    );
+    let mut m = WaylandMaster::start_with("wl-kiosk", Some(&text));
+    // The keyboard: 240 pixels on the bottom edge. The terminal: maximized to the rest.
+    let (term, kbd) = wait_for("the terminal above the keyboard", LIMIT, || {
+        let all = windows(&m);
+        let find = |r: (i64, i64, i64, i64)| {
+            all.iter()
+                .find(|w| rect(w) == r)
+                .and_then(|w| w["id"].as_u64())
+        };
+        Some((find((0, 0, 1280, 560))?, find((0, 560, 1280, 240))?))
+    });
+    let focused = |id: u64| {
+        windows(&m)
+            .iter()
+            .any(|w| w["id"].as_u64() == Some(id) && w["focused"].as_bool() == Some(true))
+    };
+    wait_until("the terminal focused", LIMIT, || focused(term));
+    // "touch kbd" and Enter, tapped on wvkbd's landscape layout (rows of 40 pixels from
+    // y 560: Esc.., 1.., q.., a.., z.., Sym..). The keys go to the terminal, which keeps the
+    // focus: the keyboard takes none.
+    let keys = [
+        (610, 660),  // t
+        (1098, 660), // o
+        (854, 660),  // u
+        (512, 740),  // c
+        (793, 700),  // h
+        (640, 780),  // space
+        (1037, 700), // k
+        (768, 740),  // b
+        (427, 700),  // d
+        (1152, 780), // Enter
+    ];
+    for (x, y) in keys {
+        tap(&m, x, y);
+        assert!(!focused(kbd), "the keyboard took the focus");
+    }
+    let marker = m.runtime.join("kbd");
+    wait_until("the shell to run what was typed on wvkbd", LIMIT, || {
+        marker.exists()
+    });
+    assert!(focused(term));
+    m.assert_running();
+}
+
+#[test]
+fn wtype_types_shifted_text_through_the_virtual_keyboard() {
+    let (Some(term), Some(wtype)) = (
+        program("weston-terminal", "weston"),
+        program("wtype", "wtype"),
+    ) else {
+        return;
+    };
+    let mut m = WaylandMaster::start("wl-wtype");
+    let c = m.client(&term, &["--shell=/bin/sh"], "term");
+    let window = wait_for("the terminal's window", LIMIT, || {
+        m.toplevels(c.pid()).first()?["window"].as_u64()
+    });
+    wait_until("the terminal focused", LIMIT, || {
+        windows(&m)
+            .iter()
+            .any(|w| w["id"].as_u64() == Some(window) && w["focused"].as_bool() == Some(true))
+    });
+    // wtype sends each character on a key of its own keymap; the master types each on the
+    // key of its own keymap, with Shift for "H", "!", ">" and "_".
+    let mut typer = m.client(&wtype, &["echo Hi! >typed_text", "-k", "Return"], "wtype");
+    assert!(typer.wait().success(), "wtype failed: {}", typer.output());
+    let file = m.runtime.join("typed_text");
+    let text = wait_for("the shell to write what wtype typed", LIMIT, || {
+        std::fs::read_to_string(&file)
+            .ok()
+            .filter(|t| t.ends_with('\n'))
+    });
+    assert_eq!(text, "Hi!\n");
+    m.assert_running();
+}

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use fusion::wire::MASTER_ID;
 use fusionfb_input::{KeyEvent, TouchEvent};
-use fusionfb_protocol::{self as proto, Reply};
+use fusionfb_protocol::{self as proto, Injected, Reply};
 use gfx_drivers::backend::PlaneKind;
 use gfx_drivers::Buffer;
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
@@ -68,6 +68,9 @@ pub const MAX_SHOWN_PER_CLIENT: usize = 64;
 /// disconnected with `wl_display`'s `no_memory` error (the master copies every surface).
 pub const MAX_SIDE: u32 = 8192;
 
+/// The keysym `Shift_L`.
+const XK_SHIFT_L: u32 = 0xffe1;
+
 /// The server's side of the frontend (a field of [`Server`]).
 #[derive(Debug)]
 pub(crate) struct WaylandScene {
@@ -81,6 +84,8 @@ pub(crate) struct WaylandScene {
     feedback: Vec<(u64, WlSurface, PresentationFeedbackCallback)>,
     /// A toplevel mapped in this turn, to take the keyboard focus once the turn is done.
     focus: Option<u32>,
+    /// Whether a virtual keyboard holds Shift.
+    virtual_shift: bool,
 }
 
 /// A `wl_surface` in the scene.
@@ -121,6 +126,7 @@ impl Server {
             callbacks: Vec::new(),
             feedback: Vec::new(),
             focus: None,
+            virtual_shift: false,
         });
         Ok(())
     }
@@ -169,6 +175,7 @@ impl Server {
         if w.front.reap() {
             self.wayland_place(&mut w);
         }
+        let keys = std::mem::take(&mut w.front.state.virtual_keys);
         let copies = std::mem::take(&mut w.front.state.screencopies);
         if !copies.is_empty() {
             self.wayland_screencopies(copies);
@@ -178,8 +185,50 @@ impl Server {
         if focus.is_some() {
             self.focus(focus);
         }
+        if !keys.is_empty() {
+            self.type_virtual_keys(&keys);
+        }
         if let Some(w) = self.wayland.as_mut() {
             w.front.flush();
+        }
+    }
+
+    /// Types what virtual keyboards sent through the master's keyboard (see
+    /// `wayland/virtual_keyboard.rs`): each keysym on the key of the master's keymap that
+    /// types it, wrapped in Shift when it needs it and Shift is not held.
+    fn type_virtual_keys(&mut self, keys: &[crate::wayland::virtual_keyboard::VirtualKey]) {
+        let Some(src) = self.input.source.as_ref() else {
+            debug!("wayland: virtual keys dropped: this master has no input source");
+            return;
+        };
+        let shift = src.key_for_keysym(XK_SHIFT_L).map(|(k, _)| k);
+        let mut shift_held = self.wayland.as_ref().is_some_and(|w| w.virtual_shift);
+        let mut events = Vec::new();
+        for k in keys {
+            let Some((keycode, needs_shift)) = src.key_for_keysym(k.keysym) else {
+                debug!(
+                    keysym = k.keysym,
+                    "wayland: a virtual key the keymap cannot type"
+                );
+                continue;
+            };
+            if k.keysym == XK_SHIFT_L {
+                shift_held = k.pressed;
+            }
+            let wrap = needs_shift && k.pressed && !shift_held;
+            let key = |keycode, pressed| Injected::Key { keycode, pressed };
+            match (wrap, shift) {
+                (true, Some(s)) => {
+                    events.extend([key(s, true), key(keycode, true), key(s, false)]);
+                }
+                _ => events.push(key(keycode, k.pressed)),
+            }
+        }
+        if let Some(w) = self.wayland.as_mut() {
+            w.virtual_shift = shift_held;
+        }
+        if let Err(e) = self.inject(events, fusionfb_sys::now_ns()) {
+            debug!("wayland: virtual keys not typed: {e}");
         }
     }
 

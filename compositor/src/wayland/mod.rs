@@ -25,6 +25,8 @@
 //! - [`selection`]: `wl_data_device_manager`, copy and paste between clients.
 //! - [`viewport`]: `wp_viewporter` and `buffer_scale`: crops and scales, applied as the
 //!   buffer is copied in.
+//! - [`virtual_keyboard`]: `zwp_virtual_keyboard_v1`, on-screen keyboards typing into the
+//!   focused client.
 //! - [`shm`]: copying a committed `wl_shm` buffer into the master's copy of the surface.
 //! - [`output`]: the output as clients see it (its logical, upright size).
 //! - [`seat`]: the `wl_seat` with touch, pointer and keyboard, fed by the master's seat.
@@ -86,6 +88,7 @@ pub mod shm;
 pub mod socket;
 pub mod state;
 pub mod viewport;
+pub mod virtual_keyboard;
 
 use std::path::PathBuf;
 

@@ -141,6 +141,13 @@ pub struct WaylandState {
     pub data_device: smithay::wayland::selection::data_device::DataDeviceState,
     /// `wp_viewporter` ([`super::viewport`]).
     pub viewporter: smithay::wayland::viewporter::ViewporterState,
+    /// Keys virtual keyboards typed since the server last looked ([`super::virtual_keyboard`]).
+    pub virtual_keys: Vec<super::virtual_keyboard::VirtualKey>,
+    /// The virtual keyboards' keymaps and modifiers, by object.
+    pub virtual_keyboards: std::collections::HashMap<
+        smithay::reexports::wayland_server::backend::ObjectId,
+        super::virtual_keyboard::Compiled,
+    >,
 }
 
 impl std::fmt::Debug for WaylandState {
@@ -179,6 +186,7 @@ impl WaylandState {
         let seat = super::seat::create(dh, &mut seat_state, &cfg.keyboard)?;
         super::screencopy::create(dh);
         let layer_shell = WlrLayerShellState::new::<Self>(dh);
+        super::virtual_keyboard::create(dh);
         let data_device =
             smithay::wayland::selection::data_device::DataDeviceState::new::<Self>(dh);
         Ok(WaylandState {
@@ -207,6 +215,8 @@ impl WaylandState {
             grabs: Vec::new(),
             data_device,
             viewporter: smithay::wayland::viewporter::ViewporterState::new::<Self>(dh),
+            virtual_keys: Vec::new(),
+            virtual_keyboards: std::collections::HashMap::new(),
         })
     }
 
@@ -232,6 +242,7 @@ impl WaylandState {
         self.popups.retain(|p| p.alive());
         self.grabs.retain(|p| p.alive());
         self.fullscreen.retain(|s| s.is_alive());
+        self.prune_virtual_keyboards();
         let layers = self.layer_surfaces.len();
         self.layer_surfaces.retain(|(l, _)| l.alive());
         if layers != self.layer_surfaces.len() {
