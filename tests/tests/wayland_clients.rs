@@ -60,6 +60,8 @@ fn wayland_info_lists_the_globals() {
         "wp_viewporter",
         "zwp_virtual_keyboard_manager_v1",
         "zwlr_screencopy_manager_v1",
+        "xdg_activation_v1",
+        "zwp_idle_inhibit_manager_v1",
     ] {
         assert!(
             out.contains(&format!("'{global}'")),
@@ -268,11 +270,11 @@ fn without_xdg_runtime_dir_the_socket_is_in_the_world_dir_and_clients_get_its_pa
         master.assert_running();
         socket.exists()
     });
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        text.contains(&format!("WAYLAND_DISPLAY={}", socket.display())),
-        "{text}"
-    );
+    // The log names it (the line follows the bind: wait for it too).
+    let named = format!("WAYLAND_DISPLAY={}", socket.display());
+    wait_until("the log naming the socket", LIMIT, || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains(&named))
+    });
     // A client finds it by its absolute path, whatever its own XDG_RUNTIME_DIR.
     let out = std::process::Command::new(&info)
         .env("WAYLAND_DISPLAY", &socket)

@@ -40,7 +40,7 @@ pub const VERSION: u32 = 1;
 /// - 3: [`Scene::apps`], the programs the master started from its config's `[[app]]` tables
 ///   and how they are doing.
 /// - 4: [`Scene::wayland`], the master's Wayland socket and its Wayland clients.
-pub const VERSION_MINOR: u32 = 4;
+pub const VERSION_MINOR: u32 = 5;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -620,8 +620,12 @@ pub struct Scene {
     /// (minor 3; after the minor-2 fields, so a minor-2 peer ignores it).
     pub apps: Vec<AppStatus>,
     /// The Wayland frontend, when the master runs one: its socket and clients (minor 4;
-    /// last, so a minor-3 peer ignores it).
+    /// after the minor-3 fields, so a minor-3 peer ignores it).
     pub wayland: Option<WaylandStatus>,
+    /// The process ids of the Wayland clients keeping the screen awake
+    /// (`zwp_idle_inhibitor_v1` on a surface that is shown) (minor 5; last, so a minor-4
+    /// peer ignores it).
+    pub idle_inhibited_by: Vec<u32>,
 }
 
 /// The master's Wayland frontend, as [`Scene::wayland`] reports it (minor 4).
@@ -669,10 +673,10 @@ impl Scene {
     /// the missing bytes are exactly those of the empty values: zero varints.)
     pub fn decode_reply(bytes: &[u8]) -> Result<Reply, fusion::Error> {
         let mut first = None;
-        // As it is (minor 4), without `wayland` (minor 3: `None` is one zero byte), without
-        // `apps` too (minor 2: an empty list is one zero byte), without `frames` too (minor
-        // 1: five zero counters).
-        for missing in [0, 1, 2, 7] {
+        // As it is (minor 5), without `idle_inhibited_by` (minor 4: an empty list is one
+        // zero byte), without `wayland` too (minor 3: `None` is one zero byte), without
+        // `apps` too (minor 2), without `frames` too (minor 1: five zero counters).
+        for missing in [0, 1, 2, 3, 8] {
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len() + missing, 0);
             match fusion::call::decode::<Reply>(&padded) {
@@ -682,7 +686,7 @@ impl Scene {
                 }
             }
         }
-        Err(first.expect("four attempts"))
+        Err(first.expect("five attempts"))
     }
 }
 
@@ -1218,8 +1222,35 @@ mod tests {
                 ..expected.clone()
             })
         );
+        // A minor-4 master's (with `wayland`, without `idle_inhibited_by`).
+        #[derive(Serialize)]
+        struct SceneV4 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+            frames: FrameStats,
+            apps: Vec<AppStatus>,
+            wayland: Option<WaylandStatus>,
+        }
+        let v4 = fusion::call::encode(&ReplyOld::Scene(SceneV4 {
+            layers: vec![layer],
+            surfaces: vec![],
+            windows: vec![],
+            frames,
+            apps: vec![],
+            wayland: Some(WaylandStatus::default()),
+        }))
+        .unwrap();
+        assert_eq!(
+            Scene::decode_reply(&v4).unwrap(),
+            Reply::Scene(Scene {
+                wayland: Some(WaylandStatus::default()),
+                ..expected.clone()
+            })
+        );
         // A current reply decodes as it is; garbage stays an error.
         let now = Scene {
+            idle_inhibited_by: vec![7],
             apps: vec![AppStatus::default()],
             wayland: Some(WaylandStatus {
                 socket: "/run/user/1/fusionfb-w".into(),

@@ -128,6 +128,14 @@ pub fn table(scene: &proto::Scene) -> String {
     if let Some(w) = &scene.wayland {
         s.push_str(&wayland_table(w));
     }
+    if !scene.idle_inhibited_by.is_empty() {
+        let pids: Vec<String> = scene
+            .idle_inhibited_by
+            .iter()
+            .map(|p| format!("pid {p}"))
+            .collect();
+        let _ = writeln!(s, "idle inhibited by {}", pids.join(", "));
+    }
     s
 }
 

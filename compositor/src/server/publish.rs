@@ -131,6 +131,10 @@ impl Server {
             wayland: self.wayland_status(),
             #[cfg(not(feature = "wayland"))]
             wayland: None,
+            #[cfg(feature = "wayland")]
+            idle_inhibited_by: self.wayland_idle_inhibitors(),
+            #[cfg(not(feature = "wayland"))]
+            idle_inhibited_by: Vec::new(),
         }
     }
 

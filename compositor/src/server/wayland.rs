@@ -175,6 +175,10 @@ impl Server {
         if w.front.reap() {
             self.wayland_place(&mut w);
         }
+        let activations = std::mem::take(&mut w.front.state.activations);
+        if !activations.is_empty() {
+            self.wayland_activate(&mut w, activations);
+        }
         let keys = std::mem::take(&mut w.front.state.virtual_keys);
         let copies = std::mem::take(&mut w.front.state.screencopies);
         if !copies.is_empty() {
@@ -807,6 +811,63 @@ impl Server {
         });
         if !inside && w.front.state.dismiss_popups() {
             w.front.flush();
+        }
+    }
+
+    /// The process ids of the clients whose shown surfaces inhibit idleness.
+    pub(crate) fn wayland_idle_inhibitors(&self) -> Vec<u32> {
+        let Some(w) = self.wayland.as_ref() else {
+            return Vec::new();
+        };
+        let mut pids: Vec<u32> = w
+            .front
+            .state
+            .inhibitors
+            .iter()
+            .filter(|s| w.shown.contains_key(*s))
+            .filter_map(|s| {
+                let id = s.client()?.id();
+                w.front
+                    .state
+                    .clients
+                    .iter()
+                    .find(|c| c.client.id() == id)
+                    .map(|c| c.pid)
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Raises the toplevels whose activation was granted (see `wayland/activation.rs`) to
+    /// the top of their band, and gives the last one the keyboard focus.
+    fn wayland_activate(&mut self, w: &mut WaylandScene, surfaces: Vec<WlSurface>) {
+        for s in surfaces {
+            let root = root_of(&s);
+            let mut order: Vec<(u32, Band)> = Vec::new();
+            for win in &self.windows {
+                if w.shown
+                    .iter()
+                    .any(|(_, sh)| sh.window == win.id && sh.root == root)
+                {
+                    order.push((win.id, win.band));
+                }
+            }
+            // Bottom to top, each to the top: the tree keeps its order.
+            for (id, band) in &order {
+                if let Some(i) = self.windows.iter().position(|x| x.id == *id) {
+                    let win = self.windows.remove(i);
+                    if let Some(r) = self.window_rect(&win) {
+                        self.damage(r);
+                    }
+                    let at = self.stack_top(win.layer, *band);
+                    self.windows.insert(at, win);
+                }
+            }
+            if let Some(sh) = w.shown.get(&root) {
+                w.focus = Some(sh.window);
+            }
         }
     }
 

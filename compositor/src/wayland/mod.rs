@@ -25,8 +25,10 @@
 //! - [`selection`]: `wl_data_device_manager`, copy and paste between clients.
 //! - [`viewport`]: `wp_viewporter` and `buffer_scale`: crops and scales, applied as the
 //!   buffer is copied in.
-//! - [`virtual_keyboard`]: `zwp_virtual_keyboard_v1`, on-screen keyboards typing into the
-//!   focused client.
+//! - [`virtual_keyboard`]: `zwp_virtual_keyboard_v1`, on-screen keyboards typing through the
+//!   master's keyboard into the focused window.
+//! - [`activation`]: `xdg_activation_v1`, a focused client handing another the front.
+//! - [`idle`]: `zwp_idle_inhibit_manager_v1`, surfaces keeping the screen awake.
 //! - [`shm`]: copying a committed `wl_shm` buffer into the master's copy of the surface.
 //! - [`output`]: the output as clients see it (its logical, upright size).
 //! - [`seat`]: the `wl_seat` with touch, pointer and keyboard, fed by the master's seat.
@@ -77,7 +79,9 @@
 //!   it; on a touch panel a tap on a button beside a menu should both close the menu and
 //!   press the button).
 
+pub mod activation;
 pub mod arrange;
+pub mod idle;
 pub mod layer_shell;
 pub mod output;
 pub mod placement;

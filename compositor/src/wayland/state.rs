@@ -143,6 +143,14 @@ pub struct WaylandState {
     pub viewporter: smithay::wayland::viewporter::ViewporterState,
     /// Keys virtual keyboards typed since the server last looked ([`super::virtual_keyboard`]).
     pub virtual_keys: Vec<super::virtual_keyboard::VirtualKey>,
+    /// `xdg_activation_v1` ([`super::activation`]).
+    pub activation: smithay::wayland::xdg_activation::XdgActivationState,
+    /// Surfaces whose activation was granted since the server last looked.
+    pub activations: Vec<WlSurface>,
+    /// `zwp_idle_inhibit_manager_v1` ([`super::idle`]).
+    pub idle_inhibit: smithay::wayland::idle_inhibit::IdleInhibitManagerState,
+    /// The surfaces inhibiting idleness (they count while shown).
+    pub inhibitors: Vec<WlSurface>,
     /// The virtual keyboards' keymaps and modifiers, by object.
     pub virtual_keyboards: std::collections::HashMap<
         smithay::reexports::wayland_server::backend::ObjectId,
@@ -216,6 +224,10 @@ impl WaylandState {
             data_device,
             viewporter: smithay::wayland::viewporter::ViewporterState::new::<Self>(dh),
             virtual_keys: Vec::new(),
+            activation: smithay::wayland::xdg_activation::XdgActivationState::new::<Self>(dh),
+            activations: Vec::new(),
+            idle_inhibit: smithay::wayland::idle_inhibit::IdleInhibitManagerState::new::<Self>(dh),
+            inhibitors: Vec::new(),
             virtual_keyboards: std::collections::HashMap::new(),
         })
     }
@@ -242,6 +254,7 @@ impl WaylandState {
         self.popups.retain(|p| p.alive());
         self.grabs.retain(|p| p.alive());
         self.fullscreen.retain(|s| s.is_alive());
+        self.inhibitors.retain(|s| s.is_alive());
         self.prune_virtual_keyboards();
         let layers = self.layer_surfaces.len();
         self.layer_surfaces.retain(|(l, _)| l.alive());

@@ -1,0 +1,207 @@
+//! Protocols no Debian client here exercises, spoken by hand-made clients on a headless
+//! `fusionfb run`: `xdg_activation_v1` (a focused client hands another the front; a client
+//! without the focus cannot take it) and `zwp_idle_inhibit_manager_v1` (the status names
+//! the client keeping the screen awake while its surface is shown).
+
+use std::os::fd::AsFd as _;
+
+use fusionfb_tests::wait_until;
+use fusionfb_tests::wayland::{Args, RawClient, WaylandMaster, LIMIT};
+
+/// A raw client with a shown toplevel: its objects.
+struct Shown {
+    c: RawClient,
+    next: u32,
+    compositor: u32,
+    surface: u32,
+    /// The other globals bound: `xdg_activation_v1` and `zwp_idle_inhibit_manager_v1`.
+    activation: u32,
+    idle: u32,
+    _pool: std::fs::File,
+}
+
+impl Shown {
+    /// Connects, makes a toplevel with an 8x8 buffer (shown, so it takes the focus).
+    fn new(m: &WaylandMaster, tag: &str, app_id: &str) -> Shown {
+        let mut c = RawClient::connect(&m.socket());
+        let mut next = 2;
+        let ids = c.bind(
+            &[
+                ("wl_compositor", 4),
+                ("wl_shm", 1),
+                ("xdg_wm_base", 1),
+                ("xdg_activation_v1", 1),
+                ("zwp_idle_inhibit_manager_v1", 1),
+            ],
+            &mut next,
+        );
+        let (compositor, shm, wm) = (ids[0], ids[1], ids[2]);
+        let mut id = || {
+            next += 1;
+            next - 1
+        };
+        let (surface, xdg_surface, toplevel, pool, buffer) = (id(), id(), id(), id(), id());
+        c.send(compositor, 0, Args::new().u(surface), &[]); // create_surface
+        c.send(wm, 2, Args::new().u(xdg_surface).u(surface), &[]); // get_xdg_surface
+        c.send(xdg_surface, 1, Args::new().u(toplevel), &[]); // get_toplevel
+        c.send(toplevel, 3, Args::new().s(app_id), &[]); // set_app_id
+        c.send(surface, 6, Args::new(), &[]); // commit
+        let serial = c.until("the first configure", |e| {
+            (e.object == xdg_surface && e.opcode == 0).then(|| e.word(0))
+        });
+        c.send(xdg_surface, 4, Args::new().u(serial), &[]); // ack_configure
+        let path = m.runtime.join(format!("{}.{tag}.pool", m.world.name));
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        file.set_len(8 * 8 * 4).unwrap();
+        c.send(shm, 0, Args::new().u(pool).u(8 * 8 * 4), &[file.as_fd()]); // create_pool
+        c.send(
+            pool,
+            0,
+            Args::new().u(buffer).u(0).u(8).u(8).u(32).u(1),
+            &[],
+        ); // create_buffer
+        c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
+        c.send(surface, 6, Args::new(), &[]); // commit
+        let mut s = Shown {
+            c,
+            next,
+            compositor,
+            surface,
+            activation: ids[3],
+            idle: ids[4],
+            _pool: file,
+        };
+        s.roundtrip();
+        s
+    }
+
+    fn id(&mut self) -> u32 {
+        self.next += 1;
+        self.next - 1
+    }
+
+    /// Waits until the master handled everything sent so far.
+    fn roundtrip(&mut self) {
+        let cb = self.id();
+        self.c.send(1, 0, Args::new().u(cb), &[]); // wl_display.sync
+        self.c.until("the sync", |e| (e.object == cb).then_some(()));
+    }
+
+    /// Asks for an activation token for this client's surface; the token string.
+    fn token(&mut self) -> String {
+        let token = self.id();
+        self.c.send(self.activation, 1, Args::new().u(token), &[]); // get_activation_token
+        self.c.send(token, 2, Args::new().u(self.surface), &[]); // set_surface
+        self.c.send(token, 3, Args::new(), &[]); // commit
+        self.c.until("the token", |e| {
+            (e.object == token && e.opcode == 0).then(|| e.string(0))
+        })
+    }
+
+    /// Asks for this client's surface to be activated with `token`.
+    fn activate(&mut self, token: &str) {
+        self.c.send(
+            self.activation,
+            2,
+            Args::new().s(token).u(self.surface),
+            &[],
+        ); // activate
+        self.roundtrip();
+    }
+}
+
+/// The window showing the toplevel with `app_id`, and whether it has the focus and where
+/// it is in the stack.
+fn window(m: &WaylandMaster, app_id: &str) -> Option<(bool, usize)> {
+    let scene = m.scene()?;
+    let id = scene["wayland"]["clients"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["toplevels"].as_array().cloned().unwrap_or_default())
+        .find(|t| t["app_id"].as_str() == Some(app_id))?["window"]
+        .as_u64()?;
+    let windows = scene["windows"].as_array()?;
+    let at = windows.iter().position(|w| w["id"].as_u64() == Some(id))?;
+    Some((windows[at]["focused"].as_bool() == Some(true), at))
+}
+
+#[test]
+fn a_focused_client_hands_another_the_front_and_an_unfocused_one_cannot_take_it() {
+    let mut m = WaylandMaster::start("wl-activate");
+    let mut a = Shown::new(&m, "a", "app-a");
+    wait_until("a focused", LIMIT, || {
+        window(&m, "app-a").is_some_and(|(f, _)| f)
+    });
+    let mut b = Shown::new(&m, "b", "app-b");
+    wait_until("b focused, over a", LIMIT, || {
+        matches!((window(&m, "app-a"), window(&m, "app-b")),
+            (Some((false, ia)), Some((true, ib))) if ib > ia)
+    });
+    // a has no focus: its own token is refused, and its activation ignored.
+    let refused = a.token();
+    a.activate(&refused);
+    b.roundtrip();
+    assert!(
+        matches!(window(&m, "app-b"), Some((true, _))),
+        "an unfocused client took the focus"
+    );
+    // b, focused, asks for a token and hands it to a (as a launcher would): a comes to
+    // the front with the focus.
+    let token = b.token();
+    a.activate(&token);
+    wait_until("a focused, over b", LIMIT, || {
+        matches!((window(&m, "app-a"), window(&m, "app-b")),
+            (Some((true, ia)), Some((false, ib))) if ia > ib)
+    });
+    // A token is good once.
+    b.activate(&token);
+    a.roundtrip();
+    assert!(matches!(window(&m, "app-a"), Some((true, _))));
+    m.assert_running();
+}
+
+/// The pids `fusionfb status` says keep the screen awake.
+fn inhibitors(m: &WaylandMaster) -> Vec<u64> {
+    m.scene()
+        .and_then(|s| {
+            s["idle_inhibited_by"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|p| p.as_u64()).collect())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_status_names_a_client_inhibiting_idleness_while_its_surface_is_shown() {
+    let mut m = WaylandMaster::start("wl-idle");
+    let mut a = Shown::new(&m, "a", "app-idle");
+    assert!(inhibitors(&m).is_empty());
+    let inhibitor = a.id();
+    a.c.send(a.idle, 1, Args::new().u(inhibitor).u(a.surface), &[]); // create_inhibitor
+    a.roundtrip();
+    let me = u64::from(std::process::id());
+    wait_until("the inhibitor in the status", LIMIT, || {
+        inhibitors(&m) == vec![me]
+    });
+    let text = m.fusionfb(&["status"]).unwrap_or_default();
+    assert!(
+        text.contains(&format!("idle inhibited by pid {me}")),
+        "{text}"
+    );
+    a.c.send(inhibitor, 0, Args::new(), &[]); // destroy
+    a.roundtrip();
+    wait_until("no inhibitor", LIMIT, || inhibitors(&m).is_empty());
+    // An inhibitor on a surface that shows nothing does not count.
+    let (surface, inhibitor) = (a.id(), a.id());
+    a.c.send(a.compositor, 0, Args::new().u(surface), &[]); // create_surface
+    a.c.send(a.idle, 1, Args::new().u(inhibitor).u(surface), &[]);
+    a.roundtrip();
+    assert!(inhibitors(&m).is_empty());
+    m.assert_running();
+}
