@@ -62,6 +62,8 @@ fn wayland_info_lists_the_globals() {
         "zwlr_screencopy_manager_v1",
         "xdg_activation_v1",
         "zwp_idle_inhibit_manager_v1",
+        "zwp_text_input_manager_v3",
+        "zwp_input_method_manager_v2",
     ] {
         assert!(
             out.contains(&format!("'{global}'")),

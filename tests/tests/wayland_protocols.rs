@@ -1,7 +1,8 @@
 //! Protocols no Debian client here exercises, spoken by hand-made clients on a headless
 //! `fusionfb run`: `xdg_activation_v1` (a focused client hands another the front; a client
-//! without the focus cannot take it) and `zwp_idle_inhibit_manager_v1` (the status names
-//! the client keeping the screen awake while its surface is shown).
+//! without the focus cannot take it), `zwp_idle_inhibit_manager_v1` (the status names the
+//! client keeping the screen awake while its surface is shown), and `zwp_input_method_v2`
+//! committing text into the focused client's `zwp_text_input_v3`.
 
 use std::os::fd::AsFd as _;
 
@@ -23,8 +24,11 @@ struct Shown {
 impl Shown {
     /// Connects, makes a toplevel with an 8x8 buffer (shown, so it takes the focus).
     fn new(m: &WaylandMaster, tag: &str, app_id: &str) -> Shown {
-        let mut c = RawClient::connect(&m.socket());
-        let mut next = 2;
+        Shown::with(RawClient::connect(&m.socket()), 2, m, tag, app_id)
+    }
+
+    /// [`Shown::new`] on the connection `c`, whose next free object id is `next`.
+    fn with(mut c: RawClient, mut next: u32, m: &WaylandMaster, tag: &str, app_id: &str) -> Shown {
         let ids = c.bind(
             &[
                 ("wl_compositor", 4),
@@ -203,5 +207,51 @@ fn the_status_names_a_client_inhibiting_idleness_while_its_surface_is_shown() {
     a.c.send(a.idle, 1, Args::new().u(inhibitor).u(surface), &[]);
     a.roundtrip();
     assert!(inhibitors(&m).is_empty());
+    m.assert_running();
+}
+
+#[test]
+fn an_input_method_commits_text_into_the_focused_clients_text_input() {
+    let mut m = WaylandMaster::start("wl-im");
+    // The input method: a client of its own, with no window.
+    let mut im = RawClient::connect(&m.socket());
+    let mut next = 2;
+    let ids = im.bind(
+        &[("wl_seat", 1), ("zwp_input_method_manager_v2", 1)],
+        &mut next,
+    );
+    let method = next;
+    im.send(ids[1], 0, Args::new().u(ids[0]).u(method), &[]); // get_input_method
+                                                              // The application: a text input, then its window (which takes the keyboard focus, and
+                                                              // the text input with it).
+    let mut app = RawClient::connect(&m.socket());
+    let mut n = 2;
+    let ids = app.bind(&[("wl_seat", 1), ("zwp_text_input_manager_v3", 1)], &mut n);
+    let text_input = n;
+    app.send(ids[1], 1, Args::new().u(text_input).u(ids[0]), &[]); // get_text_input
+    let mut shown = Shown::with(app, n + 1, &m, "im-app", "app-text");
+    shown.c.until("the text input's enter", |e| {
+        (e.object == text_input && e.opcode == 0).then_some(())
+    });
+    // The field is focused: the text input is enabled, the input method activated.
+    shown.c.send(text_input, 1, Args::new(), &[]); // enable
+    shown.c.send(text_input, 7, Args::new(), &[]); // commit
+    shown.roundtrip();
+    im.until("activate", |e| {
+        (e.object == method && e.opcode == 0).then_some(())
+    });
+    im.until("done", |e| {
+        (e.object == method && e.opcode == 5).then_some(())
+    });
+    // The input method commits text; the application gets it.
+    im.send(method, 0, Args::new().s("grüße"), &[]); // commit_string
+    im.send(method, 3, Args::new().u(1), &[]); // commit, after 1 done
+    let text = shown.c.until("the committed text", |e| {
+        (e.object == text_input && e.opcode == 3).then(|| e.string(0))
+    });
+    assert_eq!(text, "grüße");
+    shown.c.until("the text input's done", |e| {
+        (e.object == text_input && e.opcode == 5).then_some(())
+    });
     m.assert_running();
 }

@@ -29,6 +29,8 @@
 //!   master's keyboard into the focused window.
 //! - [`activation`]: `xdg_activation_v1`, a focused client handing another the front.
 //! - [`idle`]: `zwp_idle_inhibit_manager_v1`, surfaces keeping the screen awake.
+//! - [`text_input`]: `zwp_text_input_v3` and `zwp_input_method_v2`, input methods
+//!   committing text into the focused client's text field.
 //! - [`shm`]: copying a committed `wl_shm` buffer into the master's copy of the surface.
 //! - [`output`]: the output as clients see it (its logical, upright size).
 //! - [`seat`]: the `wl_seat` with touch, pointer and keyboard, fed by the master's seat.
@@ -91,6 +93,7 @@ pub mod selection;
 pub mod shm;
 pub mod socket;
 pub mod state;
+pub mod text_input;
 pub mod viewport;
 pub mod virtual_keyboard;
 

@@ -151,6 +151,11 @@ pub struct WaylandState {
     pub idle_inhibit: smithay::wayland::idle_inhibit::IdleInhibitManagerState,
     /// The surfaces inhibiting idleness (they count while shown).
     pub inhibitors: Vec<WlSurface>,
+    /// `zwp_text_input_manager_v3` and `zwp_input_method_manager_v2` ([`super::text_input`]).
+    pub text_input: (
+        smithay::wayland::text_input::TextInputManagerState,
+        smithay::wayland::input_method::InputMethodManagerState,
+    ),
     /// The virtual keyboards' keymaps and modifiers, by object.
     pub virtual_keyboards: std::collections::HashMap<
         smithay::reexports::wayland_server::backend::ObjectId,
@@ -228,6 +233,7 @@ impl WaylandState {
             activations: Vec::new(),
             idle_inhibit: smithay::wayland::idle_inhibit::IdleInhibitManagerState::new::<Self>(dh),
             inhibitors: Vec::new(),
+            text_input: super::text_input::create(dh),
             virtual_keyboards: std::collections::HashMap::new(),
         })
     }
