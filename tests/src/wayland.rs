@@ -224,6 +224,17 @@ impl Drop for WaylandClient {
     }
 }
 
+/// A new, empty file at `path`, for a hand-made client's `wl_shm` pool.
+pub fn pool_file(path: &Path) -> std::fs::File {
+    std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// A Wayland client speaking the wire protocol by hand, for what no well-behaved client
 /// does: a truncated pool, garbage bytes. Messages are built with [`Args`]; events are read
 /// whole (header, then body).

@@ -64,6 +64,7 @@ fn wayland_info_lists_the_globals() {
         "zwp_idle_inhibit_manager_v1",
         "zwp_text_input_manager_v3",
         "zwp_input_method_manager_v2",
+        "wp_cursor_shape_manager_v1",
     ] {
         assert!(
             out.contains(&format!("'{global}'")),
@@ -511,4 +512,50 @@ fn presentation_shm_is_presented_every_vblank() {
         );
         assert!(l.contains("[s___]"), "vsync: {l}");
     }
+}
+
+#[test]
+fn simple_touch_draws_under_two_fingers_at_once() {
+    use fusionfb_protocol::{Injected, TouchPhase};
+    let Some(touch) = program("weston-simple-touch", "weston") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-two");
+    let c = m.client(&touch, &[], "touch");
+    toplevel_window(&m, c.pid());
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    let (a, b, far) = ((120u32, 100u32), (200u32, 180u32), (40u32, 220u32));
+    let before = wait_for("simple-touch's window on the glass", LIMIT, || {
+        let img = d.screenshot().ok()?;
+        (img.pixel(a.0, a.1) & 0xff_ffff != 0).then_some(img)
+    });
+    let t = |phase, slot, (x, y): (u32, u32)| Injected::Touch {
+        phase,
+        slot,
+        x: x as f32,
+        y: y as f32,
+    };
+    let frame = || Injected::Touch {
+        phase: TouchPhase::Frame,
+        slot: 0,
+        x: 0.0,
+        y: 0.0,
+    };
+    // Two fingers on the one surface, down in one frame: wl_touch gets two ids, and the
+    // client paints under each.
+    d.inject(&[
+        t(TouchPhase::Down, 0, a),
+        t(TouchPhase::Down, 1, b),
+        frame(),
+    ])
+    .expect("inject");
+    d.inject(&[t(TouchPhase::Up, 0, a), t(TouchPhase::Up, 1, b), frame()])
+        .expect("inject");
+    wait_until("both fingers painted", LIMIT, || {
+        let img = d.screenshot().unwrap();
+        img.pixel(a.0, a.1) != before.pixel(a.0, a.1)
+            && img.pixel(b.0, b.1) != before.pixel(b.0, b.1)
+    });
+    let img = d.screenshot().unwrap();
+    assert_eq!(img.pixel(far.0, far.1), before.pixel(far.0, far.1));
 }

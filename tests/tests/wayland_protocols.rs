@@ -1,19 +1,21 @@
 //! Protocols no Debian client here exercises, spoken by hand-made clients on a headless
 //! `fusionfb run`: `xdg_activation_v1` (a focused client hands another the front; a client
 //! without the focus cannot take it), `zwp_idle_inhibit_manager_v1` (the status names the
-//! client keeping the screen awake while its surface is shown), and `zwp_input_method_v2`
-//! committing text into the focused client's `zwp_text_input_v3`.
+//! client keeping the screen awake while its surface is shown), `zwp_input_method_v2`
+//! committing text into the focused client's `zwp_text_input_v3`, and the cursor a client
+//! sets (`wl_pointer.set_cursor`, `wp_cursor_shape_v1`).
 
 use std::os::fd::AsFd as _;
 
 use fusionfb_tests::wait_until;
-use fusionfb_tests::wayland::{Args, RawClient, WaylandMaster, LIMIT};
+use fusionfb_tests::wayland::{pool_file, Args, RawClient, WaylandMaster, LIMIT};
 
 /// A raw client with a shown toplevel: its objects.
 struct Shown {
     c: RawClient,
     next: u32,
     compositor: u32,
+    shm: u32,
     surface: u32,
     /// The other globals bound: `xdg_activation_v1` and `zwp_idle_inhibit_manager_v1`.
     activation: u32,
@@ -55,13 +57,7 @@ impl Shown {
         });
         c.send(xdg_surface, 4, Args::new().u(serial), &[]); // ack_configure
         let path = m.runtime.join(format!("{}.{tag}.pool", m.world.name));
-        let file = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let file = pool_file(&path);
         file.set_len(8 * 8 * 4).unwrap();
         c.send(shm, 0, Args::new().u(pool).u(8 * 8 * 4), &[file.as_fd()]); // create_pool
         c.send(
@@ -76,6 +72,7 @@ impl Shown {
             c,
             next,
             compositor,
+            shm,
             surface,
             activation: ids[3],
             idle: ids[4],
@@ -253,5 +250,75 @@ fn an_input_method_commits_text_into_the_focused_clients_text_input() {
     shown.c.until("the text input's done", |e| {
         (e.object == text_input && e.opcode == 5).then_some(())
     });
+    m.assert_running();
+}
+
+/// `0xRRGGBB` of the screenshot at `(x, y)`.
+fn pixel(d: &mut fusionfb_client::display::Display, x: u32, y: u32) -> u32 {
+    d.screenshot().expect("a screenshot").pixel(x, y) & 0xff_ffff
+}
+
+#[test]
+fn a_client_cursor_replaces_the_arrow_over_its_window_and_a_shape_brings_it_back() {
+    let config = "[input]\ncursor-visible = true\n";
+    let mut m = WaylandMaster::start_with("wl-cursor", Some(config));
+    let mut a = Shown::new(&m, "cursor", "app-cursor");
+    let mut d = fusionfb_client::display::Display::connect_to(m.world.clone()).expect("join");
+    // The app's window is its 8x8 buffer at the corner: make the pointer's spot the
+    // window's, black, and away from it the background, black too; the arrow is white
+    // inside a black outline, so a white pixel at (x+2, y+5) is the arrow.
+    let ids = a.c.bind(
+        &[("wl_seat", 5), ("wp_cursor_shape_manager_v1", 1)],
+        &mut a.next,
+    );
+    let (seat, shapes) = (ids[0], ids[1]);
+    let pointer = a.id();
+    a.c.send(seat, 0, Args::new().u(pointer), &[]); // get_pointer
+    a.roundtrip();
+    m.fusionfb(&["input", "pointer", "2", "1"])
+        .expect("move the pointer");
+    let serial = a.c.until("the pointer's enter", |e| {
+        (e.object == pointer && e.opcode == 0).then(|| e.word(0))
+    });
+    let arrow = |d: &mut fusionfb_client::display::Display| pixel(d, 2 + 2, 1 + 5) == 0xff_ffff;
+    wait_until("the arrow over the window", LIMIT, || arrow(&mut d));
+    // A 4x4 red cursor surface, hotspot (1, 1).
+    let (surface, pool, buffer) = (a.id(), a.id(), a.id());
+    let path = m.runtime.join(format!("{}.cursor", m.world.name));
+    let file = pool_file(&path);
+    use std::io::Write as _;
+    (&file)
+        .write_all(&0xffff_0000u32.to_le_bytes().repeat(16))
+        .unwrap();
+    a.c.send(a.compositor, 0, Args::new().u(surface), &[]);
+    a.c.send(a.shm, 0, Args::new().u(pool).u(64), &[file.as_fd()]);
+    a.c.send(
+        pool,
+        0,
+        Args::new().u(buffer).u(0).u(4).u(4).u(16).u(0),
+        &[],
+    ); // ARGB8888
+    a.c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]);
+    a.c.send(surface, 6, Args::new(), &[]);
+    a.c.send(pointer, 0, Args::new().u(serial).u(surface).u(1).u(1), &[]); // set_cursor
+    a.roundtrip();
+    // Its corner is at the pointer less the hotspot: (1, 0) to (4, 3).
+    wait_until("the client's cursor", LIMIT, || {
+        pixel(&mut d, 1, 0) == 0xff_0000 && pixel(&mut d, 4, 3) == 0xff_0000
+    });
+    assert!(!arrow(&mut d), "the arrow is still drawn");
+    // A null surface hides the cursor.
+    a.c.send(pointer, 0, Args::new().u(serial).u(0).u(0).u(0), &[]);
+    a.roundtrip();
+    wait_until("no cursor", LIMIT, || {
+        pixel(&mut d, 2, 1) != 0xff_0000 && !arrow(&mut d)
+    });
+    // wp_cursor_shape_v1's "default" is the arrow.
+    let device = a.id();
+    a.c.send(shapes, 1, Args::new().u(device).u(pointer), &[]); // get_pointer
+    a.c.send(device, 1, Args::new().u(serial).u(1), &[]); // set_shape default
+    a.roundtrip();
+    wait_until("the arrow again", LIMIT, || arrow(&mut d));
+    let _ = std::fs::remove_file(path);
     m.assert_running();
 }

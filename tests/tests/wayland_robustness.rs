@@ -8,7 +8,7 @@
 
 use std::os::fd::AsFd;
 
-use fusionfb_tests::wayland::{find_program, Args, RawClient, WaylandMaster, LIMIT};
+use fusionfb_tests::wayland::{find_program, pool_file, Args, RawClient, WaylandMaster, LIMIT};
 use fusionfb_tests::{skipped, wait_until, Process};
 
 /// The pids of the Wayland clients the status lists.
@@ -175,17 +175,6 @@ fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
     again.send(1, 0, Args::new().u(n), &[]);
     again.until("a round trip", |e| (e.object == n).then_some(()));
     let _ = std::fs::remove_file(path);
-}
-
-/// A new, empty file at `path` for a client's wl_shm pool.
-fn pool_file(path: &std::path::Path) -> std::fs::File {
-    std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .unwrap()
 }
 
 /// Makes a configured toplevel on `c` (ids from `next`); its surface's id.

@@ -1011,7 +1011,7 @@ impl Server {
         }
         let mut shown: Vec<ShownElement> = shown.into_iter().map(|(_, e)| e).collect();
         // The cursor, above everything.
-        if let (Some(r), Some(b)) = (self.cursor_rect(), self.input.pointer.cursor.clone()) {
+        if let Some((b, r)) = self.cursor_image() {
             shown.push((u64::MAX, b, r, 1.0));
         }
         let buffers: Vec<Buffer> = shown.iter().map(|s| s.1.clone()).collect();

@@ -28,7 +28,22 @@ pub(crate) struct PointerState {
     /// `cursor-visible` from the config (`None`: while a pointing device is present).
     pub visible_config: Option<bool>,
     pub visible: bool,
+    /// The master's arrow.
     pub cursor: Option<Buffer>,
+    /// What the client under the pointer asked the cursor to be (a Wayland client's).
+    pub client: ClientCursor,
+}
+
+/// The cursor a client asked for while the pointer is over its window.
+#[derive(Debug, Default, Clone)]
+pub(crate) enum ClientCursor {
+    /// None asked: the master's arrow.
+    #[default]
+    Arrow,
+    /// No cursor.
+    Hidden,
+    /// The client's picture, drawn with `hotspot` on the pointer.
+    Image { buffer: Buffer, hotspot: (i32, i32) },
 }
 
 impl Server {
@@ -73,18 +88,47 @@ impl Server {
 
     /// The cursor's rectangle, when it is shown.
     pub(crate) fn cursor_rect(&self) -> Option<proto::Rect> {
+        self.cursor_image().map(|(_, r)| r)
+    }
+
+    /// The cursor's picture and where it goes, when it is shown: the client's, or the
+    /// master's arrow.
+    pub(crate) fn cursor_image(&self) -> Option<(Buffer, proto::Rect)> {
         let p = &self.input.pointer;
+        if !p.visible {
+            return None;
+        }
         let (x, y) = self.pointer_position();
-        (p.visible && p.cursor.is_some())
-            .then(|| proto::Rect::new(x.floor() as i32, y.floor() as i32, CURSOR, CURSOR))
+        let (x, y) = (x.floor() as i32, y.floor() as i32);
+        match &p.client {
+            ClientCursor::Hidden => None,
+            ClientCursor::Image { buffer, hotspot } => Some((
+                buffer.clone(),
+                proto::Rect::new(
+                    x - hotspot.0,
+                    y - hotspot.1,
+                    buffer.width(),
+                    buffer.height(),
+                ),
+            )),
+            ClientCursor::Arrow => p
+                .cursor
+                .clone()
+                .map(|b| (b, proto::Rect::new(x, y, CURSOR, CURSOR))),
+        }
+    }
+
+    /// Shows `c` as the cursor (see [`ClientCursor`]).
+    pub(crate) fn set_client_cursor(&mut self, c: ClientCursor) {
+        self.damage_cursor();
+        self.input.pointer.client = c;
+        self.damage_cursor();
     }
 
     fn damage_cursor(&mut self) {
         let (w, h) = (self.width, self.height);
-        let (x, y) = self.pointer_position();
-        let r = proto::Rect::new(x.floor() as i32, y.floor() as i32, CURSOR, CURSOR);
         // Clip to the output: damage outside it means nothing.
-        if let Some(r) = r.clip(w, h) {
+        if let Some(r) = self.cursor_rect().and_then(|r| r.clip(w, h)) {
             self.damage(r);
         }
     }
@@ -158,6 +202,13 @@ impl Server {
         (screen_x, screen_y): (f32, f32),
         time_ns: u64,
     ) {
+        // A window the pointer enters or leaves has the arrow until its client asks for
+        // another.
+        if matches!(kind, seat::PointerKind::Enter | seat::PointerKind::Leave)
+            && !matches!(self.input.pointer.client, ClientCursor::Arrow)
+        {
+            self.set_client_cursor(ClientCursor::Arrow);
+        }
         #[cfg(feature = "wayland")]
         if self.wayland_pointer(to, kind, (x, y), (screen_x, screen_y), time_ns) {
             return;

@@ -86,7 +86,14 @@ pub(crate) struct WaylandScene {
     focus: Option<u32>,
     /// Whether a virtual keyboard holds Shift.
     virtual_shift: bool,
+    /// The master's copies of small surfaces no shell placed (cursor pictures), by surface.
+    loose: HashMap<WlSurface, Buffer>,
+    /// The surface a client asked to be its cursor (`wl_pointer.set_cursor`).
+    cursor_surface: Option<WlSurface>,
 }
+
+/// The largest side of a cursor picture the master takes.
+const MAX_CURSOR: u32 = 256;
 
 /// A `wl_surface` in the scene.
 #[derive(Debug)]
@@ -127,6 +134,8 @@ impl Server {
             feedback: Vec::new(),
             focus: None,
             virtual_shift: false,
+            loose: HashMap::new(),
+            cursor_surface: None,
         });
         Ok(())
     }
@@ -175,6 +184,10 @@ impl Server {
         if w.front.reap() {
             self.wayland_place(&mut w);
         }
+        if let Some(asked) = w.front.state.cursor.take() {
+            self.wayland_cursor(&mut w, asked);
+        }
+        w.loose.retain(|s, _| s.is_alive());
         let activations = std::mem::take(&mut w.front.state.activations);
         if !activations.is_empty() {
             self.wayland_activate(&mut w, activations);
@@ -321,6 +334,8 @@ impl Server {
                 Some(BufferAssignment::NewBuffer(buffer)) => {
                     if toplevel {
                         self.wayland_new_buffer(w, &s, root, &buffer, &c.damage);
+                    } else if &s == root {
+                        self.wayland_loose_buffer(w, &s, &buffer);
                     }
                     buffer.release();
                 }
@@ -812,6 +827,68 @@ impl Server {
         if !inside && w.front.state.dismiss_popups() {
             w.front.flush();
         }
+    }
+
+    /// Keeps the master's copy of a small buffer committed to a surface no shell placed
+    /// (a cursor picture); shows it if that surface is the cursor.
+    fn wayland_loose_buffer(
+        &mut self,
+        w: &mut WaylandScene,
+        s: &WlSurface,
+        buffer: &smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer,
+    ) {
+        let Ok((width, height, format)) = shm::describe(buffer) else {
+            return;
+        };
+        if width > MAX_CURSOR || height > MAX_CURSOR {
+            w.loose.remove(s);
+            return;
+        }
+        let Ok(copy) = Buffer::new_memfd(width, height, format) else {
+            return;
+        };
+        if shm::copy(buffer, &copy, &[], true).is_err() {
+            return;
+        }
+        w.loose.insert(s.clone(), copy);
+        if w.cursor_surface.as_ref() == Some(s) {
+            self.wayland_cursor(w, crate::wayland::cursor::Asked::Surface(s.clone()));
+        }
+    }
+
+    /// Carries out what a client asked the cursor to be (see `wayland/cursor.rs`).
+    fn wayland_cursor(&mut self, w: &mut WaylandScene, asked: crate::wayland::cursor::Asked) {
+        use super::pointer::ClientCursor;
+        use crate::wayland::cursor::Asked;
+        let c = match asked {
+            Asked::Arrow => {
+                w.cursor_surface = None;
+                ClientCursor::Arrow
+            }
+            Asked::Hidden => {
+                w.cursor_surface = None;
+                ClientCursor::Hidden
+            }
+            Asked::Surface(s) => {
+                let hotspot = compositor::with_states(&s, |st| {
+                    st.data_map
+                        .get::<smithay::input::pointer::CursorImageSurfaceData>()
+                        .and_then(|d| d.lock().ok().map(|d| (d.hotspot.x, d.hotspot.y)))
+                })
+                .unwrap_or((0, 0));
+                let c = match w.loose.get(&s) {
+                    Some(buffer) => ClientCursor::Image {
+                        buffer: buffer.clone(),
+                        hotspot,
+                    },
+                    // No picture yet: nothing until one comes.
+                    None => ClientCursor::Hidden,
+                };
+                w.cursor_surface = Some(s);
+                c
+            }
+        };
+        self.set_client_cursor(c);
     }
 
     /// The process ids of the clients whose shown surfaces inhibit idleness.

@@ -29,6 +29,7 @@
 //!   master's keyboard into the focused window.
 //! - [`activation`]: `xdg_activation_v1`, a focused client handing another the front.
 //! - [`idle`]: `zwp_idle_inhibit_manager_v1`, surfaces keeping the screen awake.
+//! - [`cursor`]: client cursors (`wl_pointer.set_cursor`) and `wp_cursor_shape_v1`.
 //! - [`text_input`]: `zwp_text_input_v3` and `zwp_input_method_v2`, input methods
 //!   committing text into the focused client's text field.
 //! - [`shm`]: copying a committed `wl_shm` buffer into the master's copy of the surface.
@@ -73,8 +74,8 @@
 //!   bind the advertised version but answer no version-4 event (see `state.rs`).
 //! - **Viewports and buffer scales are applied at the copy** ([`viewport`]): the master's
 //!   copy of a surface has its on-screen size, so composition is unchanged.
-//! - **Not yet**: `zwp_linux_dmabuf_v1`, client cursors (the master's arrow stays),
-//!   `buffer_transform` other than normal. Layer surfaces
+//! - **Not yet**: `zwp_linux_dmabuf_v1`, a cursor theme (named shapes are the master's
+//!   arrow), `buffer_transform` other than normal. Layer surfaces
 //!   are all on the primary layer (a rule's `layer` is for toplevels).
 //! - **Popup grabs** are dismissed by a touch or click anywhere but on that client's
 //!   popups, and that touch or click still goes where the seat routes it (Weston swallows
@@ -83,6 +84,7 @@
 
 pub mod activation;
 pub mod arrange;
+pub mod cursor;
 pub mod idle;
 pub mod layer_shell;
 pub mod output;

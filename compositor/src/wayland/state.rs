@@ -156,6 +156,10 @@ pub struct WaylandState {
         smithay::wayland::text_input::TextInputManagerState,
         smithay::wayland::input_method::InputMethodManagerState,
     ),
+    /// `wp_cursor_shape_manager_v1` ([`super::cursor`]).
+    pub cursor_shape: smithay::wayland::cursor_shape::CursorShapeManagerState,
+    /// What a client last asked the cursor to be, not yet carried out.
+    pub cursor: Option<super::cursor::Asked>,
     /// The virtual keyboards' keymaps and modifiers, by object.
     pub virtual_keyboards: std::collections::HashMap<
         smithay::reexports::wayland_server::backend::ObjectId,
@@ -234,6 +238,8 @@ impl WaylandState {
             idle_inhibit: smithay::wayland::idle_inhibit::IdleInhibitManagerState::new::<Self>(dh),
             inhibitors: Vec::new(),
             text_input: super::text_input::create(dh),
+            cursor_shape: smithay::wayland::cursor_shape::CursorShapeManagerState::new::<Self>(dh),
+            cursor: None,
             virtual_keyboards: std::collections::HashMap::new(),
         })
     }
@@ -449,6 +455,14 @@ impl SeatHandler for WaylandState {
 
     fn seat_state(&mut self) -> &mut SeatState<Self> {
         &mut self.seat_state
+    }
+
+    fn cursor_image(
+        &mut self,
+        _seat: &Seat<Self>,
+        image: smithay::input::pointer::CursorImageStatus,
+    ) {
+        self.cursor = Some(image.into());
     }
 
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
