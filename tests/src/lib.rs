@@ -130,6 +130,23 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Asks the process to end (SIGTERM) and waits up to `limit` for it to; it is killed
+    /// when dropped if it has not. A master ends this way stopping the apps it started.
+    pub fn terminate(&mut self, limit: std::time::Duration) {
+        let Some(c) = self.child.as_mut() else {
+            return;
+        };
+        if !matches!(c.try_wait(), Ok(None)) {
+            return;
+        }
+        if let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        poll_for(limit, || (!matches!(c.try_wait(), Ok(None))).then_some(()));
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -179,6 +179,14 @@ impl WaylandMaster {
     }
 }
 
+impl Drop for WaylandMaster {
+    /// Ends the master with SIGTERM, as a service manager would, so it stops the apps its
+    /// config started (a killed master would leave them running).
+    fn drop(&mut self) {
+        self.process.terminate(std::time::Duration::from_secs(5));
+    }
+}
+
 /// A Wayland client process; killed when dropped.
 #[derive(Debug)]
 pub struct WaylandClient {
