@@ -329,3 +329,53 @@ fn wtype_types_shifted_text_through_the_virtual_keyboard() {
     assert_eq!(text, "Hi!\n");
     m.assert_running();
 }
+
+#[test]
+fn a_keyboard_coming_and_going_reconfigures_maximized_windows_and_stays_over_native_ones() {
+    let Some(kbd) = program("wvkbd-mobintl", "wvkbd") else {
+        return;
+    };
+    let m = WaylandMaster::start("wl-zone");
+    let (probe, line) = probe(&m, "probe-zone", "zone");
+    assert!(line.ends_with("shown 1280x800"), "{line}");
+    let shown = |size: &str| {
+        let want = format!("shown {size}");
+        let count = probe
+            .output()
+            .lines()
+            .filter(|l| l.ends_with(&want))
+            .count();
+        count
+    };
+    // The keyboard takes 240 pixels at the bottom: the probe is configured to the rest.
+    let mut k = m.client(&kbd, &["-L", "240", "-H", "240"], "kbd");
+    wait_until("the probe configured above the keyboard", LIMIT, || {
+        shown("1280x560") == 1
+    });
+    let keyboard = wait_for("the keyboard's window", LIMIT, || {
+        windows(&m)
+            .into_iter()
+            .find(|w| rect(w) == (0, 560, 1280, 240))
+            .and_then(|w| w["id"].as_u64())
+    });
+    // A native window made after it is still under it (the keyboard is in the top band).
+    let _paint = fusionfb_tests::Process::spawn(
+        "fusionfb-paint",
+        &m.world,
+        &[
+            "--x", "0", "--y", "400", "--width", "640", "--height", "400",
+        ],
+    );
+    wait_until("paint under the keyboard", LIMIT, || {
+        let all = windows(&m);
+        let at = |pred: &dyn Fn(&Value) -> bool| all.iter().position(pred);
+        let kb = at(&|w| w["id"].as_u64() == Some(keyboard));
+        let paint = at(&|w| rect(w) == (0, 400, 640, 400));
+        matches!((kb, paint), (Some(kb), Some(p)) if kb > p)
+    });
+    // The keyboard goes: the probe gets the whole output back.
+    k.kill();
+    wait_until("the probe maximized again", LIMIT, || {
+        shown("1280x800") == 2
+    });
+}
