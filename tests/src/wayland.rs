@@ -378,6 +378,31 @@ impl RawClient {
         }
     }
 
+    /// Makes a toplevel (with `app_id`, if given) and acknowledges its first configure;
+    /// its `wl_surface`'s id. Object ids are taken from `next` on.
+    pub fn toplevel(
+        &mut self,
+        compositor: u32,
+        wm: u32,
+        app_id: Option<&str>,
+        next: &mut u32,
+    ) -> u32 {
+        let (surface, xdg_surface, toplevel) = (*next, *next + 1, *next + 2);
+        *next += 3;
+        self.send(compositor, 0, Args::new().u(surface), &[]); // create_surface
+        self.send(wm, 2, Args::new().u(xdg_surface).u(surface), &[]); // get_xdg_surface
+        self.send(xdg_surface, 1, Args::new().u(toplevel), &[]); // get_toplevel
+        if let Some(app_id) = app_id {
+            self.send(toplevel, 3, Args::new().s(app_id), &[]); // set_app_id
+        }
+        self.send(surface, 6, Args::new(), &[]); // commit
+        let serial = self.until("the first configure", |e| {
+            (e.object == xdg_surface && e.opcode == 0).then(|| e.word(0))
+        });
+        self.send(xdg_surface, 4, Args::new().u(serial), &[]); // ack_configure
+        surface
+    }
+
     /// Binds every global in `wanted` (interface, version) with the registry; returns their
     /// new object ids in the same order. Uses ids from `next_id` on (the registry gets one).
     pub fn bind(&mut self, wanted: &[(&str, u32)], next_id: &mut u32) -> Vec<u32> {

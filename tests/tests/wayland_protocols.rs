@@ -42,20 +42,9 @@ impl Shown {
             &mut next,
         );
         let (compositor, shm, wm) = (ids[0], ids[1], ids[2]);
-        let mut id = || {
-            next += 1;
-            next - 1
-        };
-        let (surface, xdg_surface, toplevel, pool, buffer) = (id(), id(), id(), id(), id());
-        c.send(compositor, 0, Args::new().u(surface), &[]); // create_surface
-        c.send(wm, 2, Args::new().u(xdg_surface).u(surface), &[]); // get_xdg_surface
-        c.send(xdg_surface, 1, Args::new().u(toplevel), &[]); // get_toplevel
-        c.send(toplevel, 3, Args::new().s(app_id), &[]); // set_app_id
-        c.send(surface, 6, Args::new(), &[]); // commit
-        let serial = c.until("the first configure", |e| {
-            (e.object == xdg_surface && e.opcode == 0).then(|| e.word(0))
-        });
-        c.send(xdg_surface, 4, Args::new().u(serial), &[]); // ack_configure
+        let surface = c.toplevel(compositor, wm, Some(app_id), &mut next);
+        let (pool, buffer) = (next, next + 1);
+        next += 2;
         let path = m.runtime.join(format!("{}.{tag}.pool", m.world.name));
         let file = pool_file(&path);
         file.set_len(8 * 8 * 4).unwrap();

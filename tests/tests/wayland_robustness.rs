@@ -128,21 +128,10 @@ fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
         &mut next,
     );
     let (compositor, shm, wm) = (ids[0], ids[1], ids[2]);
-    let mut id = || {
-        next += 1;
-        next - 1
-    };
-    let (surface, xdg_surface, toplevel, pool, buffer) = (id(), id(), id(), id(), id());
     // A toplevel, configured.
-    c.send(compositor, 0, Args::new().u(surface), &[]); // create_surface
-    c.send(wm, 2, Args::new().u(xdg_surface).u(surface), &[]); // get_xdg_surface
-    c.send(xdg_surface, 1, Args::new().u(toplevel), &[]); // get_toplevel
-    c.send(surface, 6, Args::new(), &[]); // commit
-    let serial = c.until("the first configure", |e| {
-        (e.object == xdg_surface && e.opcode == 0).then(|| e.word(0))
-    });
-    c.send(xdg_surface, 4, Args::new().u(serial), &[]); // ack_configure
-                                                        // A 64x64 XRGB8888 buffer in a 16 KiB pool backed by a file ...
+    let surface = c.toplevel(compositor, wm, None, &mut next);
+    let (pool, buffer) = (next, next + 1);
+    // A 64x64 XRGB8888 buffer in a 16 KiB pool backed by a file ...
     let path = m.runtime.join(format!("{}.pool", m.world.name));
     let file = pool_file(&path);
     file.set_len(64 * 64 * 4).unwrap();
@@ -177,21 +166,6 @@ fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
     let _ = std::fs::remove_file(path);
 }
 
-/// Makes a configured toplevel on `c` (ids from `next`); its surface's id.
-fn toplevel(c: &mut RawClient, compositor: u32, wm: u32, next: &mut u32) -> u32 {
-    let (surface, xdg_surface, toplevel) = (*next, *next + 1, *next + 2);
-    *next += 3;
-    c.send(compositor, 0, Args::new().u(surface), &[]);
-    c.send(wm, 2, Args::new().u(xdg_surface).u(surface), &[]);
-    c.send(xdg_surface, 1, Args::new().u(toplevel), &[]);
-    c.send(surface, 6, Args::new(), &[]);
-    let serial = c.until("the first configure", |e| {
-        (e.object == xdg_surface && e.opcode == 0).then(|| e.word(0))
-    });
-    c.send(xdg_surface, 4, Args::new().u(serial), &[]);
-    surface
-}
-
 #[test]
 fn a_flood_of_surfaces_past_the_quota_disconnects_that_client() {
     let mut m = WaylandMaster::start("wl-flood");
@@ -208,7 +182,7 @@ fn a_flood_of_surfaces_past_the_quota_disconnects_that_client() {
         &mut next,
     );
     let (compositor, subcompositor, shm, wm) = (ids[0], ids[1], ids[2], ids[3]);
-    let root = toplevel(&mut c, compositor, wm, &mut next);
+    let root = c.toplevel(compositor, wm, None, &mut next);
     let path = m.runtime.join(format!("{}.flood", m.world.name));
     let file = pool_file(&path);
     file.set_len(8 * 8 * 4).unwrap();
@@ -274,7 +248,7 @@ fn a_surface_larger_than_the_limit_disconnects_that_client() {
             &mut next,
         );
         let (compositor, shm, wm, viewporter) = (ids[0], ids[1], ids[2], ids[3]);
-        let surface = toplevel(&mut c, compositor, wm, &mut next);
+        let surface = c.toplevel(compositor, wm, None, &mut next);
         let path = m.runtime.join(format!("{}.{tag}", m.world.name));
         let file = pool_file(&path);
         let (height, stride) = (2u32, width * 4);

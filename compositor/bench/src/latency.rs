@@ -81,7 +81,7 @@ pub fn touch_to_app(
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let mut clients = Clients(Vec::new());
     let mut route = Vec::with_capacity(events);
-    let (x, y, side) = TOUCH_RECT;
+    let (x, y, _) = TOUCH_RECT;
     clients.0.push(
         Command::new(exe)
             .args(["--world", world, "client", "--role", "touch"])
@@ -112,30 +112,8 @@ pub fn touch_to_app(
     server
         .dispatch_until(Duration::from_millis(100), |_| false)
         .map_err(|e| err(&e))?;
-    let (cx, cy) = (x as f32 + side as f32 / 2.0, y as f32 + side as f32 / 2.0);
-    let mut jitter = Jitter::new(0x5eed + animating as u64);
-    let mut next = Instant::now();
-    for i in 0..events {
-        next += jitter.next_interval();
-        while Instant::now() < next {
-            let left = next.saturating_duration_since(Instant::now());
-            server.dispatch(Some(left)).map_err(|e| err(&e))?;
-        }
-        let phase = if i % 2 == 0 {
-            TouchPhase::Down
-        } else {
-            TouchPhase::Up
-        };
-        let touch = Injected::Touch {
-            phase,
-            slot: 0,
-            x: cx,
-            y: cy,
-        };
-        // Stamped as it is made, like the kernel stamps a real event.
-        let stamp = fusionfb_sys::now_ns();
-        server.inject(vec![touch], stamp).map_err(|e| err(&e))?;
-        route.push(fusionfb_sys::now_ns().saturating_sub(stamp) as f64 / 1e3);
+    for (stamp, done) in taps(server, TOUCH_RECT, events, 0x5eed + animating as u64)? {
+        route.push(done.saturating_sub(stamp) as f64 / 1e3);
     }
     // Let the last events arrive, then ask everyone to leave.
     server
@@ -160,37 +138,20 @@ pub fn touch_to_app(
     })
 }
 
-/// Touch-to-app latencies (µs) for a Wayland client (`--role wl-touch`): the same timer and
-/// injection as [`touch_to_app`], to a 64x64 toplevel the bench's rule puts at the same
-/// place; the client records when each `wl_touch.down`/`up` reached its handler, and the
-/// n-th arrival is paired with the n-th stamp (a lost event is an error, not a figure).
-pub fn touch_to_wayland(
+/// Injects `events` touches, down and up in turn, at the centre of `rect` (`x, y, side`), on
+/// the irregular timer (seeded with `seed`) while the master serves; each one's stamp (taken
+/// as it is made, like the kernel stamps a real event) and the time `inject` returned, ns.
+fn taps(
     server: &mut Server,
-    exe: &std::path::Path,
-    world: &str,
+    (x, y, side): (i32, i32, u32),
     events: usize,
-) -> anyhow::Result<Vec<f64>> {
+    seed: u64,
+) -> anyhow::Result<Vec<(u64, u64)>> {
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
-    let (x, y, side) = TOUCH_RECT;
-    let before = server.windows_shown();
-    let mut clients = Clients(vec![Command::new(exe)
-        .args(["--world", world, "client", "--role", "wl-touch"])
-        .args(["--x", &x.to_string(), "--y", &y.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| err(&e))?]);
-    let shown = server
-        .dispatch_until(Duration::from_secs(20), |s| s.windows_shown() > before)
-        .map_err(|e| err(&e))?;
-    anyhow::ensure!(shown, "the Wayland touch client's window did not show up");
-    server
-        .dispatch_until(Duration::from_millis(100), |_| false)
-        .map_err(|e| err(&e))?;
     let (cx, cy) = (x as f32 + side as f32 / 2.0, y as f32 + side as f32 / 2.0);
-    let mut jitter = Jitter::new(0x5eed);
+    let mut jitter = Jitter::new(seed);
     let mut next = Instant::now();
-    let mut stamps = Vec::with_capacity(events);
+    let mut out = Vec::with_capacity(events);
     for i in 0..events {
         next += jitter.next_interval();
         while Instant::now() < next {
@@ -210,8 +171,42 @@ pub fn touch_to_wayland(
         };
         let stamp = fusionfb_sys::now_ns();
         server.inject(vec![touch], stamp).map_err(|e| err(&e))?;
-        stamps.push(stamp);
+        out.push((stamp, fusionfb_sys::now_ns()));
     }
+    Ok(out)
+}
+
+/// Touch-to-app latencies (µs) for a Wayland client (`--role wl-touch`): the same timer and
+/// injection as [`touch_to_app`], to a 64x64 toplevel the bench's rule puts at the same
+/// place; the client records when each `wl_touch.down`/`up` reached its handler, and the
+/// n-th arrival is paired with the n-th stamp (a lost event is an error, not a figure).
+pub fn touch_to_wayland(
+    server: &mut Server,
+    exe: &std::path::Path,
+    world: &str,
+    events: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
+    let (x, y, _) = TOUCH_RECT;
+    let before = server.windows_shown();
+    let mut clients = Clients(vec![Command::new(exe)
+        .args(["--world", world, "client", "--role", "wl-touch"])
+        .args(["--x", &x.to_string(), "--y", &y.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(&e))?]);
+    let shown = server
+        .dispatch_until(Duration::from_secs(20), |s| s.windows_shown() > before)
+        .map_err(|e| err(&e))?;
+    anyhow::ensure!(shown, "the Wayland touch client's window did not show up");
+    server
+        .dispatch_until(Duration::from_millis(100), |_| false)
+        .map_err(|e| err(&e))?;
+    let stamps: Vec<u64> = taps(server, TOUCH_RECT, events, 0x5eed)?
+        .into_iter()
+        .map(|(stamp, _)| stamp)
+        .collect();
     server
         .dispatch_until(Duration::from_millis(50), |_| false)
         .map_err(|e| err(&e))?;

@@ -533,19 +533,8 @@ fn wayland_animate(
     for c in clients.0.iter_mut() {
         drop(c.stdin.take());
     }
-    let mut rates = Vec::new();
-    for c in clients.0.iter_mut() {
-        server.dispatch_until(Duration::from_millis(20), |_| false)?;
-        if let Some((n, secs)) = read_report(c) {
-            rates.push(n / secs);
-        }
-    }
+    let fps = mean_rate(&mut clients);
     server.dispatch_until(Duration::from_millis(100), |_| false)?;
-    let fps = if rates.is_empty() {
-        0.0
-    } else {
-        rates.iter().sum::<f64>() / rates.len() as f64
-    };
     Ok((cpu / frames.max(1) as f64, fps))
 }
 
@@ -568,27 +557,30 @@ fn animate(
         );
     }
     server.dispatch_until(Duration::from_secs(20), |s| s.windows_shown() >= 4)?;
-    let (f0, c0, t0) = (server.presented(), cpu_us(), Instant::now());
+    let (f0, c0) = (server.presented(), cpu_us());
     server.dispatch_until(Duration::from_secs_f64(secs), |_| false)?;
     let (frames, cpu) = (server.presented() - f0, cpu_us() - c0);
-    let _ = t0;
     // Each client prints how many frames it got when it is asked to leave.
     server.master().kill(None, Duration::from_secs(2));
     server.dispatch_until(Duration::from_secs(4), |s| {
         s.master().fusionees().is_empty()
     })?;
-    let mut rates = Vec::new();
-    for c in clients.0.iter_mut() {
-        if let Some((n, secs)) = read_report(c) {
-            rates.push(n / secs);
-        }
-    }
-    let fps = if rates.is_empty() {
+    Ok((cpu / frames.max(1) as f64, mean_rate(&mut clients)))
+}
+
+/// The animating clients' mean frame rate, from the reports they print as they leave.
+fn mean_rate(clients: &mut Clients) -> f64 {
+    let rates: Vec<f64> = clients
+        .0
+        .iter_mut()
+        .filter_map(read_report)
+        .map(|(n, secs)| n / secs)
+        .collect();
+    if rates.is_empty() {
         0.0
     } else {
         rates.iter().sum::<f64>() / rates.len() as f64
-    };
-    Ok((cpu / frames.max(1) as f64, fps))
+    }
 }
 
 /// Reads the `frames seconds` line an animating client prints as it leaves.

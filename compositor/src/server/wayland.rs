@@ -70,9 +70,6 @@ pub const MAX_SHOWN_PER_CLIENT: usize = 64;
 /// disconnected with `wl_display`'s `no_memory` error (the master copies every surface).
 pub const MAX_SIDE: u32 = 8192;
 
-/// The keysym `Shift_L`.
-const XK_SHIFT_L: u32 = 0xffe1;
-
 /// The server's side of the frontend (a field of [`Server`]).
 #[derive(Debug)]
 pub(crate) struct WaylandScene {

@@ -12,7 +12,8 @@ use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::utils::Rectangle;
 use smithay::wayland::compositor;
 use smithay::wayland::shell::wlr_layer::{
-    Layer, LayerSurface, LayerSurfaceCachedState, WlrLayerShellHandler, WlrLayerShellState,
+    Layer, LayerSurface, LayerSurfaceCachedState, LayerSurfaceData, WlrLayerShellHandler,
+    WlrLayerShellState,
 };
 use smithay::wayland::shell::xdg::PopupSurface;
 use tracing::debug;
@@ -26,8 +27,10 @@ impl WaylandState {
         self.layer_surfaces.iter().any(|(l, _)| l.wl_surface() == s)
     }
 
-    /// Places every layer surface again (see the module docs).
-    pub fn rearrange(&mut self) {
+    /// Places every layer surface again (see the module docs). A surface gets its first
+    /// configure on its first commit, `committed`: the others not configured yet are
+    /// placed but told nothing.
+    pub fn rearrange(&mut self, committed: Option<&WlSurface>) {
         self.layer_surfaces.retain(|(l, _)| l.alive());
         let requests: Vec<Request> = self
             .layer_surfaces
@@ -50,8 +53,7 @@ impl WaylandState {
         let arranged = arrange(output, &requests);
         for ((l, rect), new) in self.layer_surfaces.iter_mut().zip(&arranged.rects) {
             *rect = *new;
-            if !committed_once(l) {
-                // Configured on its first commit, not before.
+            if !configured(l) && committed != Some(l.wl_surface()) {
                 continue;
             }
             l.with_pending_state(|s| s.size = Some(new.size));
@@ -67,33 +69,19 @@ impl WaylandState {
 
     /// A layer surface committed: configures it (the first time) and places them all again.
     pub(crate) fn layer_committed(&mut self, s: &WlSurface) {
-        if let Some((l, _)) = self
-            .layer_surfaces
-            .iter()
-            .find(|(l, _)| l.wl_surface() == s)
-        {
-            mark_committed(l);
-        }
-        self.rearrange();
+        self.rearrange(Some(s));
     }
 }
 
-/// Whether the client committed the layer surface at least once (the first commit asks for
-/// the first configure).
-fn committed_once(l: &LayerSurface) -> bool {
+/// Whether the layer surface had its first configure (smithay keeps that).
+fn configured(l: &LayerSurface) -> bool {
     compositor::with_states(l.wl_surface(), |st| {
-        st.data_map.get::<CommittedOnce>().is_some()
+        st.data_map
+            .get::<LayerSurfaceData>()
+            .and_then(|d| d.lock().ok())
+            .is_some_and(|d| d.initial_configure_sent)
     })
 }
-
-fn mark_committed(l: &LayerSurface) {
-    compositor::with_states(l.wl_surface(), |st| {
-        st.data_map.insert_if_missing(|| CommittedOnce);
-    });
-}
-
-/// Marks a layer surface the client committed.
-struct CommittedOnce;
 
 impl WlrLayerShellHandler for WaylandState {
     fn shell_state(&mut self) -> &mut WlrLayerShellState {
@@ -121,7 +109,7 @@ impl WlrLayerShellHandler for WaylandState {
     fn layer_destroyed(&mut self, surface: LayerSurface) {
         self.layer_surfaces
             .retain(|(l, _)| l.wl_surface() != surface.wl_surface());
-        self.rearrange();
+        self.rearrange(None);
     }
 }
 

@@ -72,7 +72,7 @@ pub fn copy(
         let side = |v: i32| u32::try_from(v).unwrap_or(0);
         let all = [Rect::new(0, 0, side(data.width), side(data.height))];
         let areas = if whole { &all[..] } else { areas };
-        copy.with_bytes_mut(|dst| copy_areas(ptr, len, data, dst, copy.pitch(), areas))
+        copy.with_bytes_mut(|dst| copy_areas(ptr, len, data, dst, copy.pitch(), areas, (0, 0)))
             .map_err(|e| CopyError::Copy(e.to_string()))?
     });
     match result {
@@ -91,14 +91,19 @@ pub fn read(buffer: &WlBuffer, crop: Rect<BufferSpace>) -> Result<gfx_drivers::I
         let crop = crop
             .clip(side(data.width), side(data.height))
             .ok_or_else(|| CopyError::Copy("the crop is outside the buffer".into()))?;
-        // The whole buffer is copied into a scratch image, then the crop taken from it: a
-        // viewport is a video's or a scaled UI's, whose every frame is new anyway.
-        let mut all = gfx_drivers::Image::new(side(data.width), side(data.height), format);
-        let pitch = all.pitch;
-        let whole = [Rect::new(0, 0, side(data.width), side(data.height))];
-        copy_areas(ptr, len, data, &mut all.data, pitch, &whole)?;
-        let (x, y) = crop.origin_unsigned();
-        Ok(all.crop(x, y, crop.w, crop.h))
+        // Only the crop's rows, straight into an image of its size.
+        let mut part = gfx_drivers::Image::new(crop.w, crop.h, format);
+        let pitch = part.pitch;
+        copy_areas(
+            ptr,
+            len,
+            data,
+            &mut part.data,
+            pitch,
+            &[crop],
+            crop.origin_index(),
+        )?;
+        Ok(part)
     });
     match result {
         Ok(r) => r,
@@ -108,7 +113,8 @@ pub fn read(buffer: &WlBuffer, crop: Rect<BufferSpace>) -> Result<gfx_drivers::I
 }
 
 /// Copies rows of `areas` from the pool at `ptr` (`len` bytes) laid out by `data` into `dst`
-/// (rows of `pitch` bytes, the same size and format).
+/// (rows of `pitch` bytes, the same format), whose corner is the buffer's pixel `origin`
+/// (`(0, 0)`: `dst` is the whole buffer; a crop's corner: `dst` is the crop).
 #[allow(unsafe_code)]
 fn copy_areas(
     ptr: *const u8,
@@ -117,6 +123,7 @@ fn copy_areas(
     dst: &mut [u8],
     pitch: usize,
     areas: &[Rect<BufferSpace>],
+    (ox, oy): (usize, usize),
 ) -> Result<(), CopyError> {
     let format = format_of(data.format).ok_or(CopyError::Format(data.format))?;
     let bpp = format.bytes_per_pixel();
@@ -134,9 +141,12 @@ fn copy_areas(
     {
         let row = a.w as usize * bpp;
         let (x, y0) = a.origin_index();
+        if x < ox || y0 < oy {
+            return Err(CopyError::Copy("an area starts before the copy".into()));
+        }
         for y in y0..y0 + a.h as usize {
             let src = offset + y * stride + x * bpp;
-            let to = y * pitch + x * bpp;
+            let to = (y - oy) * pitch + (x - ox) * bpp;
             let Some(out) = dst.get_mut(to..to + row) else {
                 return Err(CopyError::Copy(
                     "the copy is smaller than the buffer".into(),

@@ -271,7 +271,7 @@ impl WaylandState {
         let layers = self.layer_surfaces.len();
         self.layer_surfaces.retain(|(l, _)| l.alive());
         if layers != self.layer_surfaces.len() {
-            self.rearrange();
+            self.rearrange(None);
         }
         before != (self.clients.len(), self.toplevels.len())
     }

@@ -10,7 +10,9 @@ use smithay::reexports::wayland_server::Resource;
 use smithay::wayland::compositor;
 use tracing::debug;
 
-use super::{root_of, WaylandScene, MAX_CURSOR, XK_SHIFT_L};
+use smithay::input::keyboard::keysyms::KEY_Shift_L;
+
+use super::{root_of, WaylandScene, MAX_CURSOR};
 use crate::seat;
 use crate::server::{Band, Server};
 use crate::wayland::seat::PointerDo;
@@ -28,7 +30,7 @@ impl Server {
             debug!("wayland: virtual keys dropped: this master has no input source");
             return;
         };
-        let shift = src.key_for_keysym(XK_SHIFT_L).map(|(k, _)| k);
+        let shift = src.key_for_keysym(KEY_Shift_L).map(|(k, _)| k);
         let mut shift_held = self.wayland.as_ref().is_some_and(|w| w.virtual_shift);
         let mut events = Vec::new();
         for k in keys {
@@ -39,7 +41,7 @@ impl Server {
                 );
                 continue;
             };
-            if k.keysym == XK_SHIFT_L {
+            if k.keysym == KEY_Shift_L {
                 shift_held = k.pressed;
             }
             let wrap = needs_shift && k.pressed && !shift_held;
