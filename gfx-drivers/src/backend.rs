@@ -58,7 +58,7 @@ use std::time::Duration;
 use calloop::generic::Generic;
 use calloop::Interest;
 
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, BufferDesc};
 use crate::format::{Format, FormatError};
 use crate::loop_source::{LoopSource, Wake};
 
@@ -441,6 +441,20 @@ pub trait Backend: AsFd {
     fn can_scan_out(&self, buffer: &Buffer) -> bool {
         let _ = buffer;
         true
+    }
+
+    /// Takes a client's dma-buf (one linear plane described by `desc`, from byte 0): a
+    /// [`Buffer`] the compositor can read, and scan out where [`Backend::can_scan_out`] says
+    /// so. Default: a read-only CPU mapping ([`Buffer::import`]), composed like a memfd;
+    /// DRM imports it onto the card where the driver can (PRIME), so it may go on a plane.
+    fn import_dmabuf(&mut self, fd: OwnedFd, desc: BufferDesc) -> Result<Buffer, Error> {
+        Buffer::import(fd, desc, false)
+    }
+
+    /// The display device's `dev_t` (what a dma-buf client allocates for: the main device
+    /// of `zwp_linux_dmabuf_v1` feedback), if the backend drives one.
+    fn device_id(&self) -> Option<u64> {
+        None
     }
 
     /// Waits up to `timeout` (forever with `None`) for the fd to become readable, then

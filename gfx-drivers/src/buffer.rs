@@ -73,6 +73,17 @@ impl BufferDesc {
         }
     }
 
+    /// A description of rows `pitch` bytes apart (a device's or a client's layout).
+    pub fn with_pitch(width: u32, height: u32, format: Format, pitch: usize) -> BufferDesc {
+        BufferDesc {
+            width,
+            height,
+            format,
+            pitch,
+            size: pitch * height as usize,
+        }
+    }
+
     /// Checks that the numbers hold together (non-empty, the pitch holds a row, the size
     /// holds every row). A description from another process is validated before mapping.
     pub fn validate(&self) -> Result<(), Error> {
@@ -209,6 +220,26 @@ impl Buffer {
     ) -> Result<Buffer, Error> {
         desc.validate()?;
         Buffer::from_fd(fd, offset, desc, true, Backing::Device(memory))
+    }
+
+    /// Wraps a dma-buf a backend imported onto its device (a client's buffer it can scan out):
+    /// `fd` is the dma-buf, mapped read-only from byte 0 (CPU reads bracketed with
+    /// `DMA_BUF_IOCTL_SYNC`); `memory` is the device's handle on it, kept alive as long as
+    /// the buffer.
+    pub fn import_device(
+        fd: OwnedFd,
+        desc: BufferDesc,
+        memory: Arc<dyn DeviceMemory>,
+    ) -> Result<Buffer, Error> {
+        desc.validate()?;
+        let have = sys::fd_size(fd.as_fd())?;
+        if have < desc.size {
+            return Err(Error::InvalidBuffer(format!(
+                "the dma-buf holds {have} bytes, the description needs {}",
+                desc.size
+            )));
+        }
+        Buffer::from_fd(fd, 0, desc, false, Backing::Device(memory))
     }
 
     /// Maps `desc.size` bytes of a device's memory from byte `offset` on — one half of a

@@ -59,6 +59,7 @@ fn wayland_info_lists_the_globals() {
         "zwlr_layer_shell_v1",
         "wp_viewporter",
         "zwp_virtual_keyboard_manager_v1",
+        "zwp_linux_dmabuf_v1",
         "zwlr_screencopy_manager_v1",
         "xdg_activation_v1",
         "zwp_idle_inhibit_manager_v1",

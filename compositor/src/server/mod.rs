@@ -114,6 +114,9 @@ pub(crate) struct SurfaceState {
     pub descriptor: fusion::pool::ShmHandle,
     /// What was last published there.
     pub published: Option<proto::SurfaceDescriptor>,
+    /// The client draws into none of its buffers until the master lets go of it (a Wayland
+    /// dma-buf, held until `wl_buffer.release`): even one buffer may be scanned out.
+    pub released_explicitly: bool,
 }
 
 pub(crate) struct WindowState {
@@ -922,8 +925,9 @@ impl Server {
     }
 
     /// The buffer to scan out directly, if the top visible window is an opaque XRGB8888
-    /// surface exactly covering the output with at least two buffers (so the client never
-    /// draws into the one on the glass). Never on a rotated or flipped output: the client
+    /// surface exactly covering the output with at least two buffers, or one the client
+    /// gets back only when the master releases it (so the client never draws into the one
+    /// on the glass). Never on a rotated or flipped output: the client
     /// draws upright, and only composition turns its pixels onto the glass.
     fn scanout_candidate(&self) -> Option<Buffer> {
         if self.cursor_rect().is_some() || self.transform != Transform::Normal {
@@ -942,7 +946,7 @@ impl Server {
             && self.backend.can_scan_out(b)
             && top.opacity == 255
             && b.format() == Format::Xrgb8888
-            && s.buffers.len() >= 2)
+            && (s.buffers.len() >= 2 || s.released_explicitly))
             .then(|| b.clone())
     }
 

@@ -247,6 +247,7 @@ impl Server {
                 buffers: bufs,
                 front: None,
                 in_flight: false,
+                released_explicitly: false,
                 flips: 0,
                 presented: 0,
                 descriptor,

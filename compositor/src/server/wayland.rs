@@ -6,7 +6,8 @@
 //! 1. **Commits.** For each committed surface tree (a toplevel's surface and its
 //!    subsurfaces; a synchronized subsurface's state arrives with its parent's commit), each
 //!    surface's new `wl_shm` buffer is copied (the damaged part) into the scene surface that
-//!    shows it — made the first time, remade when the size or format changes — and released;
+//!    shows it — made the first time, remade when the size or format changes — and released
+//!    (a dma-buf is shown as it is and released later: [`dmabuf`]);
 //!    the damage goes to the scene where its window is, as a native flip's does, and the
 //!    surface is counted in the next frame (`flipped`), which makes that frame happen.
 //!    `wl_surface.frame` callbacks and `wp_presentation` feedback wait for the frame after
@@ -40,6 +41,7 @@ use gfx_drivers::backend::PlaneKind;
 use gfx_drivers::Buffer;
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::backend::protocol::{Interface, ProtocolError};
+use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::protocol::wl_callback::WlCallback;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::Resource;
@@ -57,6 +59,7 @@ use crate::wayland::shm;
 use crate::wayland::{Wayland, WaylandConfig, WaylandReady};
 use fusionfb_types::geometry::{Buffer as BufferSpace, Rect};
 
+mod dmabuf;
 mod input;
 mod status;
 
@@ -65,10 +68,7 @@ mod status;
 /// disconnected with `wl_display`'s `no_memory` error.
 pub const MAX_SHOWN_PER_CLIENT: usize = 64;
 
-/// The widest or tallest surface a Wayland client may show (its buffer, or the size its
-/// viewport asks for); past it, or past four outputs' worth of pixels, the client is
-/// disconnected with `wl_display`'s `no_memory` error (the master copies every surface).
-pub const MAX_SIDE: u32 = 8192;
+pub use crate::wayland::MAX_SIDE;
 
 /// The server's side of the frontend (a field of [`Server`]).
 #[derive(Debug)]
@@ -89,6 +89,10 @@ pub(crate) struct WaylandScene {
     loose: HashMap<WlSurface, Buffer>,
     /// The surface a client asked to be its cursor (`wl_pointer.set_cursor`).
     cursor_surface: Option<WlSurface>,
+    /// Clients' dma-bufs imported through the backend, by buffer ([`dmabuf`]).
+    dmabufs: HashMap<smithay::backend::allocator::dmabuf::Dmabuf, Buffer>,
+    /// Clients' buffers the scene no longer shows, released once nothing reads them.
+    releasing: Vec<(WlBuffer, Buffer)>,
 }
 
 /// The largest side of a cursor picture the master takes.
@@ -103,6 +107,9 @@ struct Shown {
     window: u32,
     /// The toplevel's surface it belongs to (itself for a toplevel).
     root: WlSurface,
+    /// The client's buffer the scene shows as it is (a dma-buf, [`dmabuf`]), held until
+    /// another replaces it; `None` when the scene shows the master's copy.
+    held: Option<(WlBuffer, Buffer)>,
 }
 
 /// What a commit left in a surface's current state.
@@ -121,7 +128,8 @@ impl Server {
             .output(self.output)
             .map(|o| o.current_mode.refresh_mhz)
             .unwrap_or(60_000);
-        let (front, source) = Wayland::new(cfg, &self.output_name, self.size(), refresh)
+        let device = self.backend.device_id();
+        let (front, source) = Wayland::new(cfg, &self.output_name, self.size(), refresh, device)
             .map_err(|e| ServerError::Other(e.to_string()))?;
         self.handle
             .insert_source(source, |ready, _, s: &mut Server| s.wayland_ready(ready))
@@ -135,6 +143,8 @@ impl Server {
             virtual_shift: false,
             loose: HashMap::new(),
             cursor_surface: None,
+            dmabufs: HashMap::new(),
+            releasing: Vec::new(),
         });
         Ok(())
     }
@@ -187,6 +197,7 @@ impl Server {
             self.wayland_cursor(&mut w, asked);
         }
         w.loose.retain(|s, _| s.is_alive());
+        Self::wayland_release_buffers(&mut w);
         let activations = std::mem::take(&mut w.front.state.activations);
         if !activations.is_empty() {
             self.wayland_activate(&mut w, activations);
@@ -292,18 +303,19 @@ impl Server {
             }
             match c.buffer {
                 Some(BufferAssignment::NewBuffer(buffer)) => {
-                    if toplevel {
-                        self.wayland_new_buffer(w, &s, root, &buffer, &c.damage);
-                    } else if &s == root {
-                        self.wayland_loose_buffer(w, &s, &buffer);
+                    let held = if toplevel {
+                        self.wayland_new_buffer(w, &s, root, &buffer, &c.damage)
+                    } else {
+                        if &s == root {
+                            self.wayland_loose_buffer(w, &s, &buffer);
+                        }
+                        false
+                    };
+                    if !held {
+                        buffer.release();
                     }
-                    buffer.release();
                 }
-                Some(BufferAssignment::Removed) => {
-                    if let Some(shown) = w.shown.remove(&s) {
-                        self.remove_surface(shown.surface);
-                    }
-                }
+                Some(BufferAssignment::Removed) => self.wayland_unshow(w, &s),
                 None => {}
             }
             // The next frame happens (and answers the callbacks) even without damage.
@@ -315,26 +327,42 @@ impl Server {
         }
     }
 
-    /// Copies a newly attached buffer of `s` into the scene.
+    /// Carries a newly attached buffer of `s` into the scene: a copy of a wl_shm buffer or
+    /// of a viewport's crop, or a dma-buf as it is. Returns whether the scene holds the
+    /// client's buffer (then it is released later, [`WaylandScene::releasing`]).
     fn wayland_new_buffer(
         &mut self,
         w: &mut WaylandScene,
         s: &WlSurface,
         root: &WlSurface,
-        buffer: &smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer,
+        buffer: &WlBuffer,
         damage: &[Damage],
-    ) {
-        let (buffer_w, buffer_h, format) = match shm::describe(buffer) {
+    ) -> bool {
+        let dma = match smithay::wayland::dmabuf::get_dmabuf(buffer) {
+            Ok(d) => match self.wayland_import(w, d) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    debug!("wayland: dma-buf not shown: {e}");
+                    return false;
+                }
+            },
+            Err(_) => None,
+        };
+        let described = match &dma {
+            Some(b) => Ok((b.width(), b.height(), b.format())),
+            None => shm::describe(buffer),
+        };
+        let (buffer_w, buffer_h, format) = match described {
             Ok(d) => d,
             Err(e) => {
                 debug!("wayland: buffer not shown: {e}");
-                return;
+                return false;
             }
         };
         // wp_viewporter: a crop of the buffer, shown at another size (the copy has that
         // size; see `wayland/viewport.rs`).
         let Ok(viewport) = crate::wayland::viewport::of(s, (buffer_w, buffer_h)) else {
-            return;
+            return false;
         };
         let (width, height) = viewport.map_or((buffer_w, buffer_h), |(_, shown)| shown);
         if let Some(limit) = [(buffer_w, buffer_h), (width, height)]
@@ -345,9 +373,15 @@ impl Server {
                 warn!("wayland: a client's surface is too large ({limit}): disconnected");
                 display_error(&w.front.state.dh, &client, &limit);
             }
-            return;
+            return false;
+        }
+        if let (Some(b), None) = (&dma, viewport) {
+            return self.wayland_show_held(w, s, root, buffer, b.clone(), damage);
         }
         // The master's copy: the one it has if it still fits, else a new one.
+        if let Some(held) = w.shown.get_mut(s).and_then(|sh| sh.held.take()) {
+            w.releasing.push(held);
+        }
         let existing = w.shown.get(s).and_then(|sh| {
             let b = self.surfaces.get(&sh.surface)?.buffers.first()?;
             (b.width() == width && b.height() == height && b.format() == format)
@@ -360,7 +394,7 @@ impl Server {
                     Ok(b) => b,
                     Err(e) => {
                         warn!("wayland: no copy of a {width}x{height} buffer: {e}");
-                        return;
+                        return false;
                     }
                 };
                 match w.shown.get(s).map(|sh| sh.surface) {
@@ -374,50 +408,40 @@ impl Server {
                     }
                     None => match self.wayland_show(w, s, root, b.clone()) {
                         Some(id) => (id, b, true),
-                        None => return,
+                        None => return false,
                     },
                 }
             }
         };
-        // Surface damage is buffer damage at scale 1 and no buffer transform (all this
-        // frontend offers); a negative size is no damage.
-        let areas: Vec<Rect<BufferSpace>> = damage
-            .iter()
-            .map(|d| {
-                let (loc, size) = match d {
-                    Damage::Buffer(r) => (r.loc, (r.size.w, r.size.h)),
-                    Damage::Surface(r) => ((r.loc.x, r.loc.y).into(), (r.size.w, r.size.h)),
-                };
-                let side = |v: i32| u32::try_from(v).unwrap_or(0);
-                Rect::new(loc.x, loc.y, side(size.0), side(size.1))
-            })
-            .collect();
-        let copied = match viewport {
-            Some((crop, _)) => {
+        let areas = damage_areas(damage);
+        let copied = match (viewport, &dma) {
+            (Some((crop, _)), Some(b)) => {
                 whole = true;
-                scaled_copy(buffer, crop, &copy)
+                scaled_copy(&b.snapshot(), crop, &copy)
             }
-            None => shm::copy(buffer, &copy, &areas, whole).map_err(|e| e.to_string()),
+            (Some((crop, _)), None) => {
+                whole = true;
+                shm::read(buffer, crop)
+                    .map_err(|e| e.to_string())
+                    .and_then(|part| {
+                        let all = Rect::new(0, 0, part.width, part.height);
+                        scaled_copy(&part, all, &copy)
+                    })
+            }
+            (None, _) => shm::copy(buffer, &copy, &areas, whole).map_err(|e| e.to_string()),
         };
         if let Err(e) = copied {
             debug!("wayland: buffer not copied: {e}");
-            return;
+            return false;
         }
         let Some(st) = self.surfaces.get_mut(&id) else {
-            return;
+            return false;
         };
         st.front = Some(0);
         st.flips = st.flips.wrapping_add(1);
-        let rects: Vec<proto::Rect> = if whole {
-            vec![proto::Rect::new(0, 0, width, height)]
-        } else {
-            areas
-                .iter()
-                .filter_map(|a| a.clip(width, height))
-                .map(|a| a.to_space())
-                .collect()
-        };
+        let rects = scene_damage(whole, &areas, (width, height));
         self.damage_surface_windows(id, Some(&rects));
+        false
     }
 
     /// Damages where the windows of scene surface `id` show `rects` of it (all of it for
@@ -513,6 +537,7 @@ impl Server {
                 surface: info.id,
                 window,
                 root: root.clone(),
+                held: None,
             },
         );
         if let Some(p) = &placed {
@@ -560,9 +585,7 @@ impl Server {
             .cloned()
             .collect();
         for s in gone {
-            if let Some(shown) = w.shown.remove(&s) {
-                self.remove_surface(shown.surface);
-            }
+            self.wayland_unshow(w, &s);
         }
     }
 
@@ -648,15 +671,22 @@ impl Server {
         } else {
             Refresh::Unknown
         };
+        // A client's buffer scanned out as it is: zero-copy, as `wp_presentation` says.
+        let kind = if self.last_direct {
+            wp_presentation_feedback::Kind::Vsync | wp_presentation_feedback::Kind::ZeroCopy
+        } else {
+            wp_presentation_feedback::Kind::Vsync
+        };
         for (_, _, fb) in due {
             fb.presented(
                 &w.front.state.output,
                 Duration::from_nanos(time_ns),
                 refresh,
                 sequence,
-                wp_presentation_feedback::Kind::Vsync,
+                kind,
             );
         }
+        Self::wayland_release_buffers(w);
         w.callbacks.retain(|(frame, cb)| {
             if *frame > shown {
                 return cb.is_alive();
@@ -712,19 +742,53 @@ fn display_error(dh: &DisplayHandle, client: &Client, message: &str) {
     }
 }
 
-/// Copies the `crop` of `buffer` into `copy`, scaled to its size (a viewport).
+/// A commit's damage in buffer pixels. Surface damage is buffer damage at scale 1 and no
+/// buffer transform (all this frontend offers); a negative size is no damage.
+fn damage_areas(damage: &[Damage]) -> Vec<Rect<BufferSpace>> {
+    damage
+        .iter()
+        .map(|d| {
+            let (loc, size) = match d {
+                Damage::Buffer(r) => (r.loc, (r.size.w, r.size.h)),
+                Damage::Surface(r) => ((r.loc.x, r.loc.y).into(), (r.size.w, r.size.h)),
+            };
+            let side = |v: i32| u32::try_from(v).unwrap_or(0);
+            Rect::new(loc.x, loc.y, side(size.0), side(size.1))
+        })
+        .collect()
+}
+
+/// What a commit damaged of a scene surface of `size`: all of it when `whole`, else the
+/// `areas` inside it.
+fn scene_damage(whole: bool, areas: &[Rect<BufferSpace>], size: (u32, u32)) -> Vec<proto::Rect> {
+    let (width, height) = size;
+    if whole {
+        return vec![proto::Rect::new(0, 0, width, height)];
+    }
+    areas
+        .iter()
+        .filter_map(|a| a.clip(width, height))
+        .map(|a| a.to_space())
+        .collect()
+}
+
+/// Copies the `crop` of `image` into `copy`, scaled to its size (a viewport).
 fn scaled_copy(
-    buffer: &smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer,
+    image: &gfx_drivers::Image,
     crop: Rect<BufferSpace>,
     copy: &Buffer,
 ) -> Result<(), String> {
-    let part = shm::read(buffer, crop).map_err(|e| e.to_string())?;
     let (w, h, pitch, format) = (copy.width(), copy.height(), copy.pitch(), copy.format());
     copy.with_bytes_mut(|bytes| {
         let mut out = crate::compose::PixelsMut::new(bytes, w, h, pitch, format)
             .map_err(|e| e.to_string())?;
-        let all = (0.0, 0.0, f64::from(part.width), f64::from(part.height));
-        crate::compose::scale_into(&part.view(), all, &mut out).map_err(|e| e.to_string())
+        let crop = (
+            f64::from(crop.x),
+            f64::from(crop.y),
+            f64::from(crop.w),
+            f64::from(crop.h),
+        );
+        crate::compose::scale_into(&image.view(), crop, &mut out).map_err(|e| e.to_string())
     })
     .map_err(|e| e.to_string())?
 }

@@ -85,6 +85,7 @@
 pub mod activation;
 pub mod arrange;
 pub mod cursor;
+pub mod dmabuf;
 pub mod idle;
 pub mod layer_shell;
 pub mod output;
@@ -98,6 +99,12 @@ pub mod state;
 pub mod text_input;
 pub mod viewport;
 pub mod virtual_keyboard;
+
+/// The widest or tallest surface a Wayland client may show (its buffer, or the size its
+/// viewport asks for); past it, or past four outputs' worth of pixels, the client is
+/// disconnected with `wl_display`'s `no_memory` error (the master copies every surface),
+/// and a dma-buf that size is refused.
+pub const MAX_SIDE: u32 = 8192;
 
 use std::path::PathBuf;
 
@@ -163,17 +170,25 @@ impl std::fmt::Debug for Wayland {
 
 impl Wayland {
     /// Makes the display and its globals for an output of `size` (logical) refreshing at
-    /// `refresh_mhz`, and binds the socket. Returns the frontend and the event source to
+    /// `refresh_mhz` on display device `device` (a `dev_t`, if any), and binds the socket. Returns the frontend and the event source to
     /// insert into the master's loop.
     pub fn new(
         cfg: &WaylandConfig,
         output_name: &str,
         size: (u32, u32),
         refresh_mhz: u32,
+        device: Option<u64>,
     ) -> Result<(Wayland, socket::WaylandSource), WaylandError> {
         let mut display: Display<WaylandState> =
             Display::new().map_err(|e| WaylandError::Display(e.to_string()))?;
-        let state = WaylandState::new(&display.handle(), cfg, output_name, size, refresh_mhz)?;
+        let state = WaylandState::new(
+            &display.handle(),
+            cfg,
+            output_name,
+            size,
+            refresh_mhz,
+            device,
+        )?;
         let place = socket::SocketPlace::choose(cfg);
         let listener = place.bind()?;
         let poll = display

@@ -160,6 +160,13 @@ pub struct WaylandState {
     pub cursor_shape: smithay::wayland::cursor_shape::CursorShapeManagerState,
     /// What a client last asked the cursor to be, not yet carried out.
     pub cursor: Option<super::cursor::Asked>,
+    /// `zwp_linux_dmabuf_v1` and its global ([`super::dmabuf`]).
+    pub dmabuf: (
+        smithay::wayland::dmabuf::DmabufState,
+        smithay::wayland::dmabuf::DmabufGlobal,
+    ),
+    /// Dma-bufs whose last `wl_buffer` was destroyed since the server last looked.
+    pub dmabufs_gone: Vec<smithay::backend::allocator::dmabuf::Dmabuf>,
     /// The virtual keyboards' keymaps and modifiers, by object.
     pub virtual_keyboards: std::collections::HashMap<
         smithay::reexports::wayland_server::backend::ObjectId,
@@ -177,13 +184,15 @@ impl std::fmt::Debug for WaylandState {
 }
 
 impl WaylandState {
-    /// Makes the globals on `dh`.
+    /// Makes the globals on `dh`; `device` is the display device's `dev_t`, if the backend
+    /// drives one (dma-buf feedback names it).
     pub fn new(
         dh: &DisplayHandle,
         cfg: &WaylandConfig,
         output_name: &str,
         size: (u32, u32),
         refresh_mhz: u32,
+        device: Option<u64>,
     ) -> Result<WaylandState, WaylandError> {
         let compositor = CompositorState::new::<Self>(dh);
         let shm = ShmState::new::<Self>(dh, vec![wl_shm::Format::Rgb565]);
@@ -240,6 +249,8 @@ impl WaylandState {
             text_input: super::text_input::create(dh),
             cursor_shape: smithay::wayland::cursor_shape::CursorShapeManagerState::new::<Self>(dh),
             cursor: None,
+            dmabuf: super::dmabuf::create(dh, device),
+            dmabufs_gone: Vec::new(),
             virtual_keyboards: std::collections::HashMap::new(),
         })
     }
@@ -311,7 +322,11 @@ impl CompositorHandler for WaylandState {
 }
 
 impl BufferHandler for WaylandState {
-    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
+    fn buffer_destroyed(&mut self, buffer: &wl_buffer::WlBuffer) {
+        if let Ok(d) = smithay::wayland::dmabuf::get_dmabuf(buffer) {
+            self.dmabufs_gone.push(d.clone());
+        }
+    }
 }
 
 impl ShmHandler for WaylandState {

@@ -143,13 +143,7 @@ pub fn allocate(
         format,
     });
     let pitch = dumb.pitch() as usize;
-    let desc = BufferDesc {
-        width,
-        height,
-        format,
-        pitch,
-        size: pitch * height as usize,
-    };
+    let desc = BufferDesc::with_pitch(width, height, format, pitch);
     let map = drm_ffi::mode::dumbbuffer::map(fd.as_fd(), dumb.handle().into(), 0, 0)?;
     let dup = fd.as_fd().try_clone_to_owned()?;
     Buffer::from_device(dup, map.offset, desc, memory)

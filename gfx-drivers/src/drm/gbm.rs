@@ -129,13 +129,7 @@ impl GbmAllocator {
             })?;
         let pitch = bo.stride() as usize;
         let offset = u64::from(bo.offset(0));
-        let desc = BufferDesc {
-            width,
-            height,
-            format,
-            pitch,
-            size: pitch * height as usize,
-        };
+        let desc = BufferDesc::with_pitch(width, height, format, pitch);
         let memory = Arc::new(GbmMemory {
             fb: FbCache::new(&self.fd),
             bo,

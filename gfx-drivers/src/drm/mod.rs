@@ -13,7 +13,8 @@
 //! - **Buffers** ([`dumb`]): dumb buffers, mapped for the master's CPU, their framebuffers
 //!   added lazily and cached, exported to a client as PRIME dma-bufs (bochs cannot:
 //!   [`Error::Unsupported`]). Only this card's buffers scan out
-//!   ([`Backend::can_scan_out`]); a client's memfd is composed.
+//!   ([`Backend::can_scan_out`]); a client's memfd is composed. A client's dma-buf is
+//!   imported onto the card where the driver can ([`prime`]) and then scans out as it is.
 //! - **Commit**: the first commit of an output (and the first after a resume or
 //!   [`Backend::set_mode`]) is a full atomic commit with modeset, later ones page flips, all
 //!   with a completion event; one in flight per output ([`Error::Busy`]). A commit that uses an
@@ -42,6 +43,7 @@ pub mod dumb;
 pub mod gbm;
 pub mod modes;
 pub mod open;
+pub mod prime;
 pub(crate) mod sources;
 pub mod watchdog;
 
@@ -69,7 +71,7 @@ use crate::backend::{
     Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId, PlaneInfo,
     PlaneKind, PlaneUpdate, Presented, Transform,
 };
-use crate::buffer::{Buffer, ScanoutRef};
+use crate::buffer::{Buffer, BufferDesc, ScanoutRef};
 use crate::format::Format;
 use crate::loop_source::{LoopSource, Wake, WakeKind};
 pub use modes::ModeChoice;
@@ -213,6 +215,8 @@ pub struct DrmBackend {
     console: Option<crate::vt::Console>,
     mode_choice: ModeChoice,
     outputs: Vec<DrmOutput>,
+    /// Clients' dma-bufs imported onto the card ([`prime`]).
+    prime: prime::PrimeTable,
     next_commit: u64,
     paused: bool,
     how: String,
@@ -369,6 +373,7 @@ impl DrmBackend {
             console,
             mode_choice: config.mode,
             outputs: Vec::new(),
+            prime: prime::PrimeTable::default(),
             next_commit: 1,
             paused: false,
             how,
@@ -431,12 +436,15 @@ impl DrmBackend {
         if gbm::own(&self.fd, b).is_some() {
             return true;
         }
-        dumb::own(&self.fd, b).is_some()
+        dumb::own(&self.fd, b).is_some() || prime::own(&self.fd, b).is_some()
     }
 
     /// The framebuffer of one of this card's buffers (`None`: not one of them).
     fn framebuffer(&self, b: &Buffer) -> Option<Result<framebuffer::Handle, Error>> {
         if let Some(m) = dumb::own(&self.fd, b) {
+            return Some(m.framebuffer());
+        }
+        if let Some(m) = prime::own(&self.fd, b) {
             return Some(m.framebuffer());
         }
         #[cfg(feature = "gbm")]
@@ -945,6 +953,20 @@ impl Backend for DrmBackend {
 
     fn can_scan_out(&self, buffer: &Buffer) -> bool {
         self.owns(buffer)
+    }
+
+    fn import_dmabuf(&mut self, fd: OwnedFd, desc: BufferDesc) -> Result<Buffer, Error> {
+        match prime::import(&self.fd, &self.prime, fd, desc) {
+            Ok(b) => Ok(b),
+            Err((e, fd)) => {
+                tracing::debug!("dma-buf composed, not scanned out: {e}");
+                Buffer::import(fd, desc, false)
+            }
+        }
+    }
+
+    fn device_id(&self) -> Option<u64> {
+        Some(self.device.device_id())
     }
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {

@@ -4,8 +4,15 @@
 //! size the compositor configures, filled with [`COLOUR`], and prints what its `wl_touch`
 //! receives.
 //!
+//! With `--dmabuf SOURCE` its buffers are dma-bufs sent through `zwp_linux_dmabuf_v1`
+//! ([`dmabuf`]): SOURCE is a DRM card (dumb buffers exported with PRIME), `memfd`, or
+//! `short` / `offset` (a buffer one row short, or its plane 4096 bytes in, sent with
+//! `create`: the probe prints whether the compositor made it, and exits).
+//!
 //! ```text
-//! WAYLAND_DISPLAY=... fusionfb-wayland-probe [APP_ID]
+//! WAYLAND_DISPLAY=... fusionfb-wayland-probe [--dmabuf SOURCE] [APP_ID]
+//! fusionfb-wayland-probe: feedback main-device MAJ:MIN xrgb8888-linear yes|no  (version 4)
+//! fusionfb-wayland-probe: dmabuf created|refused       (with `--dmabuf short|offset`)
 //! fusionfb-wayland-probe: shown WxH        (again each time the configured size changes)
 //! fusionfb-wayland-probe: down ID X Y
 //! fusionfb-wayland-probe: up ID
@@ -16,6 +23,8 @@
 
 #![deny(unsafe_code)]
 
+mod dmabuf;
+
 use std::io::Write as _;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
@@ -24,7 +33,8 @@ use wayland_client::globals::{registry_queue_init, GlobalListContents};
 use wayland_client::protocol::{
     wl_buffer, wl_compositor, wl_registry, wl_seat, wl_shm, wl_shm_pool, wl_surface, wl_touch,
 };
-use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
+use wayland_client::{Connection, Dispatch, Proxy as _, QueueHandle, WEnum};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_dmabuf_v1;
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
 /// The window's colour (XRGB8888).
@@ -40,6 +50,8 @@ struct Probe {
     shown: Option<(i32, i32)>,
     touch: Option<wl_touch::WlTouch>,
     closed: bool,
+    /// What the compositor said of dma-bufs.
+    dmabuf: dmabuf::Seen,
 }
 
 fn say(what: &str) {
@@ -186,15 +198,52 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ())?;
     let base: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=3, ())?;
     let _seat: wl_seat::WlSeat = globals.bind(&qh, 1..=5, ())?;
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let source = match args.iter().position(|a| a == "--dmabuf") {
+        Some(i) if i + 1 < args.len() => {
+            let s = dmabuf::Source::parse(&args.remove(i + 1));
+            args.remove(i);
+            Some(s)
+        }
+        Some(_) => return Err("--dmabuf needs a source".into()),
+        None => None,
+    };
+    let mut probe = Probe::default();
+    let dmabuf = match &source {
+        Some(_) => {
+            let d: zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1 = globals.bind(&qh, 3..=4, ())?;
+            if d.version() >= 4 {
+                d.get_default_feedback(&qh, ());
+            }
+            queue.roundtrip(&mut probe)?;
+            Some(d)
+        }
+        None => None,
+    };
+    if let (Some(d), Some(s @ (dmabuf::Source::Short | dmabuf::Source::Offset))) =
+        (&dmabuf, &source)
+    {
+        dmabuf::ask(d, s, &qh, 64, 64)?;
+        while probe.dmabuf.created.is_none() {
+            queue.blocking_dispatch(&mut probe)?;
+        }
+        let made = probe.dmabuf.created == Some(true);
+        say(if made {
+            "dmabuf created"
+        } else {
+            "dmabuf refused"
+        });
+        return Ok(());
+    }
     let surface = compositor.create_surface(&qh, ());
     let xdg = base.get_xdg_surface(&surface, &qh, ());
     let toplevel = xdg.get_toplevel(&qh, ());
-    let app_id = std::env::args()
-        .nth(1)
+    let app_id = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "fusionfb-wayland-probe".into());
     toplevel.set_app_id(app_id);
     surface.commit();
-    let mut probe = Probe::default();
     while !probe.closed {
         queue.blocking_dispatch(&mut probe)?;
         if let Some(serial) = probe.configure.take() {
@@ -203,7 +252,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 (w, h) if w > 0 && h > 0 => (w, h),
                 _ => (320, 240),
             };
-            let b = buffer(&shm, &qh, w, h)?;
+            let b = match (&dmabuf, &source) {
+                (Some(d), Some(s)) => dmabuf::buffer(d, s, &qh, w as u32, h as u32)?,
+                _ => buffer(&shm, &qh, w, h)?,
+            };
             surface.attach(Some(&b), 0, 0);
             surface.damage_buffer(0, 0, w, h);
             surface.commit();
