@@ -279,9 +279,9 @@ fn every_board_profile_loads() {
         "generic.toml",
         "headless.toml",
         "kiosk.toml",
+        "paint-kiosk.toml",
         "qemu-bochs.toml",
         "rpi-vc4.toml",
-        "wayland-kiosk.toml",
     ] {
         assert!(names.iter().any(|n| n == expected), "{expected} missing");
     }
@@ -327,7 +327,7 @@ fn the_profiles_say_what_their_comments_say() {
     );
     assert_eq!(desktop.world.name.as_deref(), Some("desktop"));
 
-    let kiosk = load("kiosk.toml");
+    let kiosk = load("paint-kiosk.toml");
     assert_eq!(kiosk.world.name.as_deref(), Some("kiosk"));
     assert_eq!(kiosk.display.backend, Backend::Auto);
     assert_eq!(kiosk.layers, Config::default().layers);
@@ -335,6 +335,12 @@ fn the_profiles_say_what_their_comments_say() {
     assert_eq!(kiosk.apps[0].command, "fusionfb-paint");
     assert!(kiosk.apps[0].args.is_empty(), "full screen: no geometry");
     assert_eq!(kiosk.apps[0].restart, Restart::Always);
+
+    // The Wayland kiosk: one application above an on-screen keyboard, both restarted.
+    let wayland = load("kiosk.toml");
+    let apps: Vec<&str> = wayland.apps.iter().map(|a| a.command.as_str()).collect();
+    assert_eq!(apps, ["weston-terminal", "wvkbd-mobintl"]);
+    assert!(wayland.apps.iter().all(|a| a.restart == Restart::Always));
 
     let generic = load("generic.toml");
     assert_eq!(generic.display.backend, Backend::Auto);

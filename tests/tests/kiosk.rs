@@ -1,5 +1,5 @@
 //! The `[[app]]` supervisor of a real `fusionfb run` (headless backend): the kiosk profile
-//! `configs/kiosk.toml` starts `fusionfb-paint` full screen and starts it again when it is
+//! `configs/paint-kiosk.toml` starts `fusionfb-paint` full screen and starts it again when it is
 //! killed; an app that keeps failing is given up with its reason in the log and in
 //! `fusionfb status`; SIGTERM to the master stops every app, one that ignores SIGTERM too,
 //! and leaves no process behind. Every wait is for something observable, with a generous
@@ -134,7 +134,7 @@ fn stop_master(master: &mut Process, log: &Path) {
 fn the_kiosk_profile_runs_paint_full_screen_restarts_it_and_stops_it_with_the_master() {
     let w = world("kiosk");
     let log = log_file(&w);
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/kiosk.toml");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/paint-kiosk.toml");
     let path = path_with_binaries();
     let mut master = Process::spawn_logged(
         "fusionfb",

@@ -64,6 +64,7 @@ fn wayland_info_lists_the_globals() {
         "xdg_activation_v1",
         "zwp_idle_inhibit_manager_v1",
         "zwp_text_input_manager_v3",
+        "zwp_text_input_manager_v1",
         "zwp_input_method_manager_v2",
         "wp_cursor_shape_manager_v1",
     ] {

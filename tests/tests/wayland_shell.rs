@@ -2,7 +2,8 @@
 //! opens its menu (an `xdg_popup`) on a tap, its submenu is kept on the output, and a tap
 //! outside dismisses them; `[[wayland.rule]]` places a toplevel by its app_id (a rectangle,
 //! fullscreen, another layer); on-screen keyboards and panels (`zwlr_layer_shell_v1`, here
-//! Debian's `wvkbd`) sit at their edge and shrink what maximized windows get. A program that
+//! Debian's `wvkbd`) sit at their edge and shrink what maximized windows get, and type into
+//! `weston-editor` (which needs `zwp_text_input_v1`). A program that
 //! is not installed makes its test print `SKIPPED:` and pass.
 
 use std::path::PathBuf;
@@ -246,9 +247,9 @@ fn the_wayland_kiosk_profile_types_on_its_on_screen_keyboard_into_its_app() {
     ) else {
         return;
     };
-    // configs/wayland-kiosk.toml as shipped, but on the test's own socket (the default
+    // configs/kiosk.toml as shipped, but on the test's own socket (the default
     // name, in the test's runtime directory).
-    let profile = include_str!("../../configs/wayland-kiosk.toml");
+    let profile = include_str!("../../configs/kiosk.toml");
     let text = profile.replace("socket = \"wayland-kiosk\"\n", "");
     assert_ne!(
         text, profile,
@@ -295,6 +296,81 @@ fn the_wayland_kiosk_profile_types_on_its_on_screen_keyboard_into_its_app() {
         marker.exists()
     });
     assert!(focused(term));
+    m.assert_running();
+}
+
+/// The rightmost dark (text) pixel of the picture in `area` `(x, y, w, h)`, if any.
+fn rightmost_text(
+    img: &fusionfb_client::Image,
+    (x0, y0, w, h): (u32, u32, u32, u32),
+) -> Option<u32> {
+    (x0..x0 + w).rev().find(|&x| {
+        (y0..y0 + h).any(|y| {
+            let p = img.pixel(x, y);
+            [16, 8, 0].iter().all(|&s| (p >> s) & 0xff < 96)
+        })
+    })
+}
+
+#[test]
+fn wvkbd_types_into_weston_editor() {
+    let (Some(_), Some(_)) = (
+        program("weston-editor", "weston"),
+        program("wvkbd-mobintl", "wvkbd"),
+    ) else {
+        return;
+    };
+    // weston-editor asks for zwp_text_input_manager_v1 (it will not start without it) and
+    // types the keys it gets into the entry it was touched in.
+    let config = r#"
+[input]
+cursor-visible = false
+
+[[app]]
+command = "weston-editor"
+
+[[app]]
+command = "wvkbd-mobintl"
+args = ["-L", "240", "-H", "240"]
+"#;
+    let mut m = WaylandMaster::start_with("wl-editor", Some(config));
+    let editor = wait_for("the editor above the keyboard", LIMIT, || {
+        let all = windows(&m);
+        all.iter().find(|w| rect(w) == (0, 0, 1280, 560))?;
+        all.iter().find(|w| rect(w) == (0, 560, 1280, 240))?;
+        all.iter()
+            .find(|w| rect(w) == (0, 0, 1280, 560))
+            .and_then(|w| w["id"].as_u64())
+    });
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    // Its first entry ("Entry") takes the upper half of the window, below its title bar.
+    let entry = (30, 45, 1200, 220);
+    let before = wait_for("the editor's entry drawn", LIMIT, || {
+        let img = d.screenshot().ok()?;
+        // The editor's white page, not the background before its first frame.
+        (img.pixel(640, 100) & 0xff_ffff == 0xff_ffff).then_some(())?;
+        rightmost_text(&img, entry)
+    });
+    // A tap in the entry activates it (zwp_text_input_v1: the master answers `enter`, and
+    // the editor frames the active entry in blue); "wow" on wvkbd's landscape layout (the
+    // q row at y 660).
+    tap(&m, 300, 167);
+    for (x, y) in [(244, 660), (1098, 660), (244, 660)] {
+        tap(&m, x, y);
+    }
+    let after = wait_for("the typed text in the entry", LIMIT, || {
+        rightmost_text(&d.screenshot().ok()?, entry).filter(|&x| x > before + 20)
+    });
+    eprintln!("the entry's text ended at x {before}, after typing at x {after}");
+    let img = d.screenshot().expect("a screenshot");
+    let frame = img.pixel(26, 100) & 0xff_ffff;
+    assert!(
+        frame & 0xff > 0xc0 && frame >> 16 < 0x40,
+        "no blue frame on the active entry: {frame:06x}"
+    );
+    assert!(windows(&m)
+        .iter()
+        .any(|w| w["id"].as_u64() == Some(editor) && w["focused"].as_bool() == Some(true)));
     m.assert_running();
 }
 

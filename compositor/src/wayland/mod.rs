@@ -97,6 +97,7 @@ pub mod shm;
 pub mod socket;
 pub mod state;
 pub mod text_input;
+pub mod text_input_v1;
 pub mod viewport;
 pub mod virtual_keyboard;
 

@@ -213,6 +213,7 @@ impl WaylandState {
         super::screencopy::create(dh);
         let layer_shell = WlrLayerShellState::new::<Self>(dh);
         super::virtual_keyboard::create(dh);
+        super::text_input_v1::create(dh);
         let data_device =
             smithay::wayland::selection::data_device::DataDeviceState::new::<Self>(dh);
         Ok(WaylandState {
