@@ -16,8 +16,9 @@
 //!   ([`latency`]);
 //! - bytes composed per frame for an exclusive layer and for a small damaged area, and
 //!   flip-to-present latency in vblanks ([`frames`]);
-//! - Wayland round trips (`wl_display.sync`) from a libwayland client, with Weston's as the
-//!   baseline in the same run ([`wayland`]).
+//! - Wayland round trips (`wl_display.sync`) from a libwayland client to `fusionfb run` and
+//!   to Weston, each in a process of its own, and a bare socket ping-pong, the floor under
+//!   both, in the same run ([`wayland`]).
 //!
 //! The measurements that need client processes start this same executable as
 //! `fusionfb-bench --world W client --role ROLE` (a hidden subcommand; [`ClientRole`]); each
@@ -226,9 +227,7 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
     out.push(figure("slave join (enter + root)", med, p99, "us", ""));
 
-    // Wayland round trips to this master's frontend, from another thread while it serves
-    // (the baseline, Weston's, is measured at the end).
-    let trips = if quick { 200 } else { 5000 };
+    // The Wayland frontend on: what it adds to the master's memory.
     let socket = wl_client::socket_of(&name);
     std::fs::create_dir_all(world.base_dir())?;
     server
@@ -251,24 +250,8 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
             with_wayland.saturating_sub(own)
         ),
     ));
-    let path = socket.clone();
-    let h = std::thread::spawn(move || wayland::roundtrips(&path, trips));
-    while !h.is_finished() {
-        server
-            .dispatch(Some(Duration::from_millis(1)))
-            .map_err(|e| err(&e))?;
-    }
-    let mut v = h
-        .join()
-        .map_err(|_| anyhow::anyhow!("round-trip thread panicked"))??;
-    let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
-    out.push(figure(
-        "wayland round trip: fusionfb",
-        med,
-        p99,
-        "us",
-        &format!("{trips} wl_display.sync; goal: at most 0.3x Weston's (below)"),
-    ));
+    // The round trip is measured at the end, against `fusionfb run` in a process of its own,
+    // the way Weston is.
 
     // Per-client overhead: client processes that connect and wait.
     let n = if quick { 2 } else { 8 };
@@ -460,22 +443,58 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         ));
     }
 
-    // Wayland round trips: the baseline compositor, in the same run.
+    // Wayland round trips: fusionfb and the baseline compositor, each in a process of its
+    // own, and the floor under both, in the same run.
     let trips = if quick { 200 } else { 5000 };
-    match wayland::Weston::start() {
-        Ok(Some(weston)) => {
-            let mut v = wayland::roundtrips(weston.socket(), trips)?;
+    let fusionfb = std::env::current_exe()
+        .map(|e| e.with_file_name("fusionfb"))
+        .ok()
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "fusionfb".into());
+    for peer in [wayland::Peer::fusionfb(&fusionfb), wayland::Peer::weston()] {
+        let peer = match peer {
+            Ok(Some(peer)) => peer,
+            Ok(None) => {
+                eprintln!("fusionfb-bench: a compositor is not installed: no figure");
+                continue;
+            }
+            Err(e) => {
+                eprintln!("fusionfb-bench: no Wayland round trip: {e:#}");
+                continue;
+            }
+        };
+        for at in wayland::Placement::all() {
+            let mut v = wayland::placed_roundtrips(&peer, at, trips)?;
             let (median, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+            let note = if peer.name() == "weston" {
+                format!("baseline: Weston 10, headless backend; {trips} wl_display.sync")
+            } else {
+                format!(
+                    "`fusionfb run --backend headless`; {trips} wl_display.sync; \
+                     goal: at most 0.3x Weston's"
+                )
+            };
             out.push(figure(
-                "wayland round trip: weston",
+                &format!("wayland round trip: {}, {}", peer.name(), at.label()),
                 median,
                 p99,
                 "us",
-                &format!("baseline: Weston 10, headless backend; {trips} wl_display.sync"),
+                &note,
             ));
         }
-        Ok(None) => eprintln!("fusionfb-bench: weston is not installed: no Wayland baseline"),
-        Err(e) => eprintln!("fusionfb-bench: no Wayland baseline: {e:#}"),
+    }
+    for at in wayland::Placement::all() {
+        let mut v = wayland::socket_roundtrips(trips, at)?;
+        let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+        out.push(figure(
+            &format!("baseline: unix socket round trip, {}", at.label()),
+            med,
+            p99,
+            "us",
+            &format!(
+                "{trips} one-byte ping-pongs between two threads: the floor under any round trip"
+            ),
+        ));
     }
     Ok(out)
 }

@@ -45,6 +45,16 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         y: i32,
     },
+    /// `wl_display.sync` round trips against a running compositor's socket (to profile one
+    /// side by side with the bench's own figure); prints the median and p99 in µs.
+    #[command(hide = true)]
+    Roundtrips {
+        /// The socket's path.
+        socket: std::path::PathBuf,
+        /// How many.
+        #[arg(long, default_value_t = 20000)]
+        n: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +74,12 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
+        Some(Command::Roundtrips { socket, n }) => fusionfb_bench::wayland::roundtrips(&socket, n)
+            .map(|mut v| {
+                let med = fusionfb_bench::percentile(&mut v, 0.5);
+                let p99 = fusionfb_bench::percentile(&mut v, 0.99);
+                println!("{n} round trips: median {med:.1} us, p99 {p99:.1} us");
+            }),
         Some(Command::Client {
             animate,
             role,
