@@ -124,3 +124,44 @@ fn dmabufs_the_master_cannot_take_are_refused_and_it_carries_on() {
     assert!(line.ends_with("shown 1280x800"), "{line}");
     m.assert_running();
 }
+
+/// A dma-buf is the client's again only when the master lets go of it: the one on the glass
+/// is held (no `wl_buffer.release`) however long it stays, and released once the next one
+/// replaced it and it left the glass; the new one is then held in its turn.
+#[test]
+fn a_dmabuf_on_the_glass_is_held_until_another_replaces_it() {
+    let mut m = WaylandMaster::start("wl-dmabuf-release");
+    let (c, line) = probe(&m, &["--dmabuf", "memfd", "dma-release"], "dma-release");
+    assert!(line.ends_with("shown 1280x800"), "{line}");
+    wait_for("the buffer scanned out", LIMIT, || {
+        frames(&m).filter(|&(direct, _)| direct > 0)
+    });
+    let released = |c: &WaylandClient| {
+        c.output()
+            .lines()
+            .filter(|l| l.ends_with(": released"))
+            .count()
+    };
+    // Several frames on the glass (60 Hz), the buffer still held.
+    let shown = frames(&m).map_or(0, |f| f.0);
+    wait_until("more frames", LIMIT, || {
+        frames(&m).is_some_and(|(d, _)| d > shown + 5)
+    });
+    assert_eq!(
+        released(&c),
+        0,
+        "released while on the glass:\n{}",
+        c.output()
+    );
+    // A tap makes the probe draw again in a new buffer: the first one comes back.
+    m.fusionfb(&["input", "tap", "640", "400"])
+        .expect("fusionfb input tap");
+    wait_until("the first buffer released", LIMIT, || released(&c) >= 1);
+    // The second is on the glass now: held.
+    let shown = frames(&m).map_or(0, |f| f.0);
+    wait_until("more frames", LIMIT, || {
+        frames(&m).is_some_and(|(d, _)| d > shown + 5)
+    });
+    assert_eq!(released(&c), 1, "{}", c.output());
+    m.assert_running();
+}

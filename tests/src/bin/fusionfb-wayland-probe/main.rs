@@ -14,7 +14,8 @@
 //! fusionfb-wayland-probe: feedback main-device MAJ:MIN xrgb8888-linear yes|no  (version 4)
 //! fusionfb-wayland-probe: dmabuf created|refused       (with `--dmabuf short|offset`)
 //! fusionfb-wayland-probe: shown WxH        (again each time the configured size changes)
-//! fusionfb-wayland-probe: down ID X Y
+//! fusionfb-wayland-probe: down ID X Y          (and draws again, in a new buffer)
+//! fusionfb-wayland-probe: released           (the compositor let go of a buffer)
 //! fusionfb-wayland-probe: up ID
 //! ```
 //!
@@ -52,6 +53,8 @@ struct Probe {
     closed: bool,
     /// What the compositor said of dma-bufs.
     dmabuf: dmabuf::Seen,
+    /// A finger went down: draw again, in a new buffer.
+    redraw: bool,
 }
 
 fn say(what: &str) {
@@ -84,7 +87,6 @@ ignore_events!(
     wl_compositor::WlCompositor,
     wl_shm::WlShm,
     wl_shm_pool::WlShmPool,
-    wl_buffer::WlBuffer,
     wl_surface::WlSurface
 );
 
@@ -157,7 +159,7 @@ impl Dispatch<wl_seat::WlSeat, ()> for Probe {
 
 impl Dispatch<wl_touch::WlTouch, ()> for Probe {
     fn event(
-        _: &mut Self,
+        probe: &mut Self,
         _: &wl_touch::WlTouch,
         event: wl_touch::Event,
         _: &(),
@@ -165,9 +167,27 @@ impl Dispatch<wl_touch::WlTouch, ()> for Probe {
         _: &QueueHandle<Self>,
     ) {
         match event {
-            wl_touch::Event::Down { id, x, y, .. } => say(&format!("down {id} {x:.0} {y:.0}")),
+            wl_touch::Event::Down { id, x, y, .. } => {
+                say(&format!("down {id} {x:.0} {y:.0}"));
+                probe.redraw = true;
+            }
             wl_touch::Event::Up { id, .. } => say(&format!("up {id}")),
             _ => {}
+        }
+    }
+}
+
+impl Dispatch<wl_buffer::WlBuffer, ()> for Probe {
+    fn event(
+        _: &mut Self,
+        _: &wl_buffer::WlBuffer,
+        event: wl_buffer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_buffer::Event::Release = event {
+            say("released");
         }
     }
 }
@@ -246,10 +266,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     surface.commit();
     while !probe.closed {
         queue.blocking_dispatch(&mut probe)?;
-        if let Some(serial) = probe.configure.take() {
-            xdg.ack_configure(serial);
-            let (w, h) = match probe.size {
-                (w, h) if w > 0 && h > 0 => (w, h),
+        let configure = probe.configure.take();
+        let redraw = std::mem::take(&mut probe.redraw);
+        if configure.is_some() || (redraw && probe.shown.is_some()) {
+            if let Some(serial) = configure {
+                xdg.ack_configure(serial);
+            }
+            let (w, h) = match (configure, probe.shown, probe.size) {
+                (None, Some(shown), _) => shown,
+                (_, _, (w, h)) if w > 0 && h > 0 => (w, h),
                 _ => (320, 240),
             };
             let b = match (&dmabuf, &source) {
