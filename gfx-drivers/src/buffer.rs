@@ -63,14 +63,7 @@ pub struct BufferDesc {
 impl BufferDesc {
     /// The description fusionfb uses for a new buffer: [`Format::pitch`] rows, tightly packed.
     pub fn new(width: u32, height: u32, format: Format) -> BufferDesc {
-        let pitch = format.pitch(width);
-        BufferDesc {
-            width,
-            height,
-            format,
-            pitch,
-            size: pitch * height as usize,
-        }
+        BufferDesc::with_pitch(width, height, format, format.pitch(width))
     }
 
     /// A description of rows `pitch` bytes apart (a device's or a client's layout).

@@ -78,7 +78,7 @@ pub struct DumbMemory {
 }
 
 /// The DRM fourcc and (depth, bpp) of the legacy `ADDFB` for a format.
-fn drm_format(format: Format) -> (DrmFourcc, u32, u32) {
+pub(crate) fn drm_format(format: Format) -> (DrmFourcc, u32, u32) {
     match format {
         Format::Xrgb8888 => (DrmFourcc::Xrgb8888, 24, 32),
         Format::Argb8888 => (DrmFourcc::Argb8888, 32, 32),

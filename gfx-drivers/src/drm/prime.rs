@@ -25,10 +25,9 @@ use smithay::backend::drm::DrmDeviceFd;
 use smithay::reexports::drm::buffer::{Buffer as DrmBuffer, DrmFourcc, Handle};
 use smithay::reexports::drm::control::{framebuffer, Device as ControlDevice};
 
-use super::dumb::FbCache;
+use super::dumb::{drm_format, FbCache};
 use crate::backend::Error;
 use crate::buffer::{Buffer, BufferDesc, DeviceMemory};
-use crate::format::Format;
 
 /// An imported dma-buf's GEM handle on a card, and its framebuffer once shown.
 #[derive(Debug)]
@@ -49,11 +48,7 @@ impl DrmBuffer for Scanout<'_> {
     }
 
     fn format(&self) -> DrmFourcc {
-        match self.0.desc.format {
-            Format::Xrgb8888 => DrmFourcc::Xrgb8888,
-            Format::Argb8888 => DrmFourcc::Argb8888,
-            Format::Rgb565 => DrmFourcc::Rgb565,
-        }
+        drm_format(self.0.desc.format).0
     }
 
     fn pitch(&self) -> u32 {
@@ -73,11 +68,7 @@ impl PrimeMemory {
 
     /// Its framebuffer, added on first use.
     pub fn framebuffer(&self) -> Result<framebuffer::Handle, Error> {
-        let (depth, bpp) = match self.desc.format {
-            Format::Xrgb8888 => (24, 32),
-            Format::Argb8888 => (32, 32),
-            Format::Rgb565 => (16, 16),
-        };
+        let (_, depth, bpp) = drm_format(self.desc.format);
         self.fb
             .get_or_add(|fd| fd.add_framebuffer(&Scanout(self), depth, bpp))
     }
