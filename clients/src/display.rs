@@ -543,7 +543,7 @@ impl Display {
         let payload = fusion::call::encode(&Request::Describe)?;
         let bytes = self.slave.call_execute(self.root.call, 0, &payload)?;
         match proto::Scene::decode_reply(&bytes)? {
-            Reply::Scene(scene) => Ok(scene),
+            Reply::Scene(scene) => Ok(*scene),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
         }
     }

@@ -78,6 +78,21 @@ fn run_serves_status_and_stops_on_sigterm() {
     );
     // The config starts no apps (protocol minor 3: the list is there, empty).
     assert_eq!(snap["display"]["apps"].as_array().map(Vec::len), Some(0));
+    // The master's own health (protocol minor 6): its pid, memory, fds, threads and when it
+    // started, without reading its /proc.
+    let health = &snap["display"]["health"];
+    assert_eq!(health["pid"], master.id(), "{health}");
+    let n = |k: &str| health[k].as_u64().unwrap_or(0);
+    assert!(n("rss_kib") > 1024 && n("shared_kib") > 0, "{health}");
+    assert!(n("fds") >= 5 && n("threads") >= 1, "{health}");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        n("started_unix_ms") <= now_ms && now_ms - n("started_unix_ms") < 120_000,
+        "{health}"
+    );
     let table = fusionfb(&dir)
         .args(["--world", "cli-run", "status"])
         .output()
@@ -87,6 +102,10 @@ fn run_serves_status_and_stops_on_sigterm() {
     assert!(table.contains("layers (2)"), "{table}");
     assert!(table.contains("windows (0)"), "{table}");
     assert!(table.contains("apps (0)"), "{table}");
+    assert!(
+        table.contains(&format!("master pid {}: ", master.id())) && table.contains(" UTC"),
+        "{table}"
+    );
     // A screenshot of the (empty) headless glass.
     let png_path = dir.join("shot.png");
     let out = fusionfb(&dir)

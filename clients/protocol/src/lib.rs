@@ -40,7 +40,9 @@ pub const VERSION: u32 = 1;
 /// - 3: [`Scene::apps`], the programs the master started from its config's `[[app]]` tables
 ///   and how they are doing.
 /// - 4: [`Scene::wayland`], the master's Wayland socket and its Wayland clients.
-pub const VERSION_MINOR: u32 = 5;
+/// - 5: [`Scene::idle_inhibited_by`], the Wayland clients keeping the screen awake.
+/// - 6: [`Scene::health`], the master process's memory, fds, threads and start time.
+pub const VERSION_MINOR: u32 = 6;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -327,7 +329,7 @@ pub enum Reply {
         flipped: bool,
     },
     /// What is on the display (minor 1).
-    Scene(Scene),
+    Scene(Box<Scene>),
 }
 
 /// A surface as created.
@@ -623,9 +625,29 @@ pub struct Scene {
     /// after the minor-3 fields, so a minor-3 peer ignores it).
     pub wayland: Option<WaylandStatus>,
     /// The process ids of the Wayland clients keeping the screen awake
-    /// (`zwp_idle_inhibitor_v1` on a surface that is shown) (minor 5; last, so a minor-4
-    /// peer ignores it).
+    /// (`zwp_idle_inhibitor_v1` on a surface that is shown) (minor 5; after the minor-4
+    /// fields, so a minor-4 peer ignores it).
     pub idle_inhibited_by: Vec<u32>,
+    /// The master process's health (minor 6; last, so a minor-5 peer ignores it).
+    pub health: Option<MasterHealth>,
+}
+
+/// The master process's health, as [`Scene::health`] reports it (minor 6): what an operator
+/// would otherwise read in the master's `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MasterHealth {
+    /// Its process id.
+    pub pid: u32,
+    /// Resident memory of its own, KiB (`RssAnon` + `RssFile`: without shared memory).
+    pub rss_kib: u64,
+    /// Resident shared memory (pixels, pools), KiB (`RssShmem`).
+    pub shared_kib: u64,
+    /// Open file descriptors.
+    pub fds: u32,
+    /// Threads.
+    pub threads: u32,
+    /// When it started: milliseconds since the Unix epoch (wall clock).
+    pub started_unix_ms: u64,
 }
 
 /// The master's Wayland frontend, as [`Scene::wayland`] reports it (minor 4).
@@ -673,10 +695,11 @@ impl Scene {
     /// the missing bytes are exactly those of the empty values: zero varints.)
     pub fn decode_reply(bytes: &[u8]) -> Result<Reply, fusion::Error> {
         let mut first = None;
-        // As it is (minor 5), without `idle_inhibited_by` (minor 4: an empty list is one
-        // zero byte), without `wayland` too (minor 3: `None` is one zero byte), without
-        // `apps` too (minor 2), without `frames` too (minor 1: five zero counters).
-        for missing in [0, 1, 2, 3, 8] {
+        // As it is (minor 6), without `health` (minor 5: `None` is one zero byte), without
+        // `idle_inhibited_by` too (minor 4: an empty list is one zero byte), without
+        // `wayland` too (minor 3), without `apps` too (minor 2), without `frames` too
+        // (minor 1: five zero counters).
+        for missing in [0, 1, 2, 3, 4, 9] {
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len() + missing, 0);
             match fusion::call::decode::<Reply>(&padded) {
@@ -686,7 +709,7 @@ impl Scene {
                 }
             }
         }
-        Err(first.expect("five attempts"))
+        Err(first.expect("six attempts"))
     }
 }
 
@@ -1058,7 +1081,7 @@ mod tests {
             },
             ..Scene::default()
         };
-        let bytes = fusion::call::encode(&Reply::Scene(scene.clone())).unwrap();
+        let bytes = fusion::call::encode(&Reply::Scene(Box::new(scene.clone()))).unwrap();
         let old: ReplyV1 = fusion::call::decode(&bytes).unwrap();
         let ReplyV1::Scene(old) = old else {
             panic!("{old:?}")
@@ -1066,7 +1089,7 @@ mod tests {
         assert!(old.layers.is_empty() && old.windows.is_empty());
         assert_eq!(
             fusion::call::decode::<Reply>(&bytes).unwrap(),
-            Reply::Scene(scene)
+            Reply::Scene(Box::new(scene))
         );
     }
 
@@ -1123,7 +1146,7 @@ mod tests {
             ],
             ..Scene::default()
         };
-        let bytes = fusion::call::encode(&Reply::Scene(scene.clone())).unwrap();
+        let bytes = fusion::call::encode(&Reply::Scene(Box::new(scene.clone()))).unwrap();
         let old: ReplyV2 = fusion::call::decode(&bytes).unwrap();
         let ReplyV2::Scene(old) = old else {
             panic!("{old:?}")
@@ -1131,7 +1154,7 @@ mod tests {
         assert_eq!(old.frames.committed, 7);
         assert_eq!(
             fusion::call::decode::<Reply>(&bytes).unwrap(),
-            Reply::Scene(scene)
+            Reply::Scene(Box::new(scene))
         );
     }
 
@@ -1184,7 +1207,7 @@ mod tests {
         assert!(fusion::call::decode::<Reply>(&v2).is_err());
         assert_eq!(
             Scene::decode_reply(&v2).unwrap(),
-            Reply::Scene(expected.clone())
+            Reply::Scene(Box::new(expected.clone()))
         );
         let v1 = fusion::call::encode(&ReplyOld::Scene(SceneV1 {
             layers: vec![layer],
@@ -1194,10 +1217,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             Scene::decode_reply(&v1).unwrap(),
-            Reply::Scene(Scene {
+            Reply::Scene(Box::new(Scene {
                 frames: FrameStats::default(),
                 ..expected.clone()
-            })
+            }))
         );
         #[derive(Serialize)]
         struct SceneV3 {
@@ -1217,10 +1240,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             Scene::decode_reply(&v3).unwrap(),
-            Reply::Scene(Scene {
+            Reply::Scene(Box::new(Scene {
                 apps: vec![AppStatus::default()],
                 ..expected.clone()
-            })
+            }))
         );
         // A minor-4 master's (with `wayland`, without `idle_inhibited_by`).
         #[derive(Serialize)]
@@ -1243,13 +1266,49 @@ mod tests {
         .unwrap();
         assert_eq!(
             Scene::decode_reply(&v4).unwrap(),
-            Reply::Scene(Scene {
+            Reply::Scene(Box::new(Scene {
                 wayland: Some(WaylandStatus::default()),
                 ..expected.clone()
-            })
+            }))
+        );
+        // A minor-5 master's (with `idle_inhibited_by`, without `health`).
+        #[derive(Serialize)]
+        struct SceneV5 {
+            layers: Vec<LayerDescriptor>,
+            surfaces: Vec<SurfaceDescriptor>,
+            windows: Vec<WindowDescriptor>,
+            frames: FrameStats,
+            apps: Vec<AppStatus>,
+            wayland: Option<WaylandStatus>,
+            idle_inhibited_by: Vec<u32>,
+        }
+        let v5 = fusion::call::encode(&ReplyOld::Scene(SceneV5 {
+            layers: vec![layer],
+            surfaces: vec![],
+            windows: vec![],
+            frames,
+            apps: vec![],
+            wayland: None,
+            idle_inhibited_by: vec![9],
+        }))
+        .unwrap();
+        assert_eq!(
+            Scene::decode_reply(&v5).unwrap(),
+            Reply::Scene(Box::new(Scene {
+                idle_inhibited_by: vec![9],
+                ..expected.clone()
+            }))
         );
         // A current reply decodes as it is; garbage stays an error.
         let now = Scene {
+            health: Some(MasterHealth {
+                pid: 42,
+                rss_kib: 11_000,
+                shared_kib: 4_000,
+                fds: 30,
+                threads: 2,
+                started_unix_ms: 1_796_000_000_000,
+            }),
             idle_inhibited_by: vec![7],
             apps: vec![AppStatus::default()],
             wayland: Some(WaylandStatus {
@@ -1268,8 +1327,11 @@ mod tests {
             }),
             ..expected
         };
-        let bytes = fusion::call::encode(&Reply::Scene(now.clone())).unwrap();
-        assert_eq!(Scene::decode_reply(&bytes).unwrap(), Reply::Scene(now));
+        let bytes = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();
+        assert_eq!(
+            Scene::decode_reply(&bytes).unwrap(),
+            Reply::Scene(Box::new(now))
+        );
         assert!(Scene::decode_reply(&[0xff, 0xff, 0xff]).is_err());
     }
 

@@ -4,7 +4,8 @@
 //! windows (geometry, stacking, focus, owner) and the frame counters (frames committed,
 //! presented and scanned out directly, bytes composed) and the apps the master started from
 //! its config's `[[app]]` tables (pid, state, restarts; protocol minor 3) and the Wayland
-//! socket with its clients (pid, toplevels, surfaces; minor 4), from the master's
+//! socket with its clients (pid, toplevels, surfaces; minor 4), the master process's health
+//! (memory, fds, threads, start time; minor 6), from the master's
 //! [`Describe`](fusionfb_protocol::Request::Describe) answer.
 
 use anyhow::Context as _;
@@ -43,7 +44,7 @@ pub fn describe(slave: &mut fusion::Slave) -> Result<proto::Scene, fusion::Error
     let (bytes, _) = slave.call_execute_fds(root.call, 0, &req, &[])?;
     // An older master's Scene lacks the newest fields: they read as empty.
     match proto::Scene::decode_reply(&bytes)? {
-        Reply::Scene(scene) => Ok(scene),
+        Reply::Scene(scene) => Ok(*scene),
         other => Err(fusion::Error::Invalid(format!(
             "unexpected answer {other:?}"
         ))),
@@ -57,6 +58,18 @@ fn fourcc(code: u32) -> String {
 /// The display part of the status table.
 pub fn table(scene: &proto::Scene) -> String {
     let mut s = String::new();
+    if let Some(h) = &scene.health {
+        let _ = writeln!(
+            s,
+            "master pid {}: {:.1} MiB resident + {:.1} MiB shared, {} fds, {} threads, started {}",
+            h.pid,
+            h.rss_kib as f64 / 1024.0,
+            h.shared_kib as f64 / 1024.0,
+            h.fds,
+            h.threads,
+            utc(h.started_unix_ms)
+        );
+    }
     let _ = writeln!(s, "layers ({})", scene.layers.len());
     for l in &scene.layers {
         let kind = ["primary", "overlay", "cursor"]
@@ -139,6 +152,29 @@ pub fn table(scene: &proto::Scene) -> String {
     s
 }
 
+/// A wall-clock time (milliseconds since the Unix epoch) as `YYYY-MM-DD HH:MM:SS UTC`: the
+/// civil-from-days conversion of Howard Hinnant's date algorithms, written out here rather
+/// than taking a calendar crate for one line of the status.
+fn utc(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// The Wayland part of the status table: the socket, then each client with its pid, its
 /// toplevels (app_id, title, window) and its surfaces.
 pub fn wayland_table(w: &proto::WaylandStatus) -> String {
@@ -211,4 +247,17 @@ pub fn apps_table(apps: &[proto::AppStatus]) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn wall_clock_times_read_as_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        // 2000-02-29 12:34:56 UTC (a leap day).
+        assert_eq!(utc(951_827_696_000), "2000-02-29 12:34:56 UTC");
+        assert_eq!(utc(1_796_342_400_999), "2026-12-04 00:00:00 UTC");
+    }
 }

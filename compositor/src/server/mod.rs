@@ -44,6 +44,7 @@
 //! Not here yet (the rest of the display-server issue): surface and layer descriptors in
 //! shared memory, exclusive layers.
 
+mod health;
 mod input;
 mod keyboard;
 pub mod layers;
@@ -225,6 +226,8 @@ pub struct Server {
     /// The Wayland frontend, once started ([`Server::start_wayland`]).
     #[cfg(feature = "wayland")]
     wayland: Option<wayland::WaylandScene>,
+    /// When the server was made (wall clock), for the status.
+    started: std::time::SystemTime,
 }
 
 impl std::fmt::Debug for Server {
@@ -375,6 +378,7 @@ impl Server {
             last_direct: false,
             bytes_composed_last: 0,
             bytes_composed_total: 0,
+            started: std::time::SystemTime::now(),
             commit_errors: 0,
             commit_error: None,
             input: input::InputState::default(),

@@ -135,6 +135,7 @@ impl Server {
             idle_inhibited_by: self.wayland_idle_inhibitors(),
             #[cfg(not(feature = "wayland"))]
             idle_inhibited_by: Vec::new(),
+            health: Some(super::health::now(self.started)),
         }
     }
 

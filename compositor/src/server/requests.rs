@@ -103,7 +103,7 @@ impl Server {
                     .and_then(|_| self.calibration_mode(window, on));
                 (reply(r), Vec::new())
             }
-            Request::Describe => (reply(Ok(Reply::Scene(self.scene()))), Vec::new()),
+            Request::Describe => (reply(Ok(Reply::Scene(Box::new(self.scene())))), Vec::new()),
             Request::LayerAcquire { layer } => match self.layer_acquire(who, layer) {
                 Ok((info, fds)) => (reply(Ok(Reply::Surface(info))), fds),
                 Err(e) => (Err(e), Vec::new()),
