@@ -100,7 +100,7 @@ fn run_serves_status_and_stops_on_sigterm() {
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("fusionees (1)"), "{table}");
     assert!(table.contains("layers (2)"), "{table}");
-    assert!(table.contains("windows (0)"), "{table}");
+    assert!(table.contains("windows (0) as"), "{table}");
     assert!(table.contains("apps (0)"), "{table}");
     assert!(
         table.contains(&format!("master pid {}: ", master.id())) && table.contains(" UTC"),

@@ -165,6 +165,26 @@ pub struct WorldSnapshot {
     pub arenas: Vec<ArenaInfo>,
     /// Objects.
     pub objects: Vec<ObjectInfo>,
+    /// What the master cleaned up after departed fusionees since it started.
+    #[serde(default)]
+    pub cleanup: CleanupStats,
+}
+
+/// What a master cleaned up after fusionees that left or died, counted since it started
+/// (the crash cleanup the module docs of [`crate::Master`] describe, made visible).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupStats {
+    /// Fusionees that left or died.
+    pub departed: u64,
+    /// Locks released because their owner departed holding them: each one's next locker is
+    /// told `OwnerDied`.
+    pub owner_died: u64,
+    /// Calls answered `PeerGone` because their owner departed (or was gone when called).
+    pub peer_gone: u64,
+    /// Shared-memory blocks freed after their departed owner.
+    pub blocks_reclaimed: u64,
+    /// Bytes of those blocks.
+    pub bytes_reclaimed: u64,
 }
 
 impl WorldSnapshot {
@@ -177,6 +197,13 @@ impl WorldSnapshot {
             self.world,
             self.master_pid,
             self.uptime_ms as f64 / 1000.0
+        );
+        let c = &self.cleanup;
+        let _ = writeln!(
+            s,
+            "cleanup: {} departed, {} locks released to OwnerDied, {} calls answered PeerGone, \
+             {} blocks ({} bytes) reclaimed",
+            c.departed, c.owner_died, c.peer_gone, c.blocks_reclaimed, c.bytes_reclaimed
         );
         section(
             &mut s,

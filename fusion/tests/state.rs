@@ -724,6 +724,11 @@ fn a_killed_childs_memory_is_reclaimed() {
     let s = pool_stats(&m, LOCK_POOL);
     assert_eq!(s.used, base_locks);
     assert!(s.owners.iter().all(|o| o.0 != fid));
+    // The snapshot counts what was cleaned up: one fusionee, three blocks in each pool.
+    let c = m.snapshot().cleanup;
+    assert_eq!((c.departed, c.blocks_reclaimed), (1, 6), "{c:?}");
+    assert!(c.bytes_reclaimed >= 2 * per_child, "{c:?}");
+    assert!(m.snapshot().to_table().contains("1 departed"));
 }
 
 // ---- skirmish -----------------------------------------------------------------------------

@@ -341,6 +341,7 @@ fn calls_between_slaves_and_peer_gone() {
         Err(Error::PeerGone(_)) => {}
         other => panic!("expected PeerGone from a dead callee (pid {callee}), got {other:?}"),
     }
+    assert_eq!(m.cleanup().peer_gone, 1, "{:?}", m.cleanup());
 }
 
 #[test]
@@ -456,6 +457,7 @@ fn a_live_process_that_left_keeps_its_lock_until_it_exits() {
         lock.prevail().unwrap(),
         fusion::skirmish::Prevailed::OwnerDied
     );
+    assert_eq!(m.cleanup().owner_died, 1, "{:?}", m.cleanup());
     lock.dismiss().unwrap();
 }
 

@@ -471,3 +471,75 @@ fn calibrate_computes_the_matrix_that_undoes_a_known_distortion() {
     }
     let _ = std::fs::remove_file(&cfg);
 }
+
+#[test]
+fn the_status_shows_who_holds_the_input_and_what_a_killed_slave_left() {
+    use TouchPhase::*;
+    let (mut s, w) = server("health", Transform::Normal, vec![LayerSpec::primary()]);
+    let (a, _la) = logger(&mut s, &w, "logger 0 0 100 100 0", "health-a");
+    let (b, _lb) = logger(&mut s, &w, "logger 150 0 100 100 0", "health-b");
+    settle(&mut s);
+    let scene = s.scene();
+    let ids: Vec<u32> = scene.windows.iter().map(|w| w.id).collect();
+    let (wa, wb) = (ids[0], ids[1]);
+    let h = scene.health.clone().unwrap();
+    assert!(
+        h.input.touches.is_empty() && h.input.pointer_grab.is_none(),
+        "{h:?}"
+    );
+    assert!(
+        h.windows_frame >= 1 && h.windows_frame <= scene.frames.committed,
+        "{h:?}"
+    );
+    // Each surface's one 100x100 XRGB buffer.
+    assert_eq!(h.surface_bytes.len(), 2, "{h:?}");
+    assert!(
+        h.surface_bytes.iter().all(|&(_, b)| b == 100 * 100 * 4),
+        "{h:?}"
+    );
+    assert_eq!(h.cleanup.departed, 0, "{h:?}");
+    // Two fingers down, one on each window, and a button held in A.
+    s.inject(
+        vec![
+            touch(Down, 0, 50.0, 50.0),
+            touch(Down, 1, 200.0, 40.0),
+            frame(),
+            Injected::PointerTo { x: 20.0, y: 20.0 },
+            Injected::Button {
+                button: 0x110,
+                pressed: true,
+            },
+        ],
+        1,
+    )
+    .unwrap();
+    let h = s.scene().health.unwrap();
+    assert_eq!(h.input.touches, vec![(0, wa), (1, wb)], "{h:?}");
+    assert_eq!(h.input.pointer_grab, Some(wa), "{h:?}");
+    assert_eq!(h.input.focus, Some(wa), "the click focused A: {h:?}");
+    assert_eq!(h.input.pending_injections, 0, "{h:?}");
+    // B dies with its finger down: its grab goes, its departure is counted, and the window
+    // list's frame moves on.
+    let before = h.windows_frame;
+    kill(b);
+    wait_until("B's window to go", Duration::from_secs(10), || {
+        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+        s.scene().windows.len() == 1
+    });
+    settle(&mut s);
+    let scene = s.scene();
+    let h = scene.health.unwrap();
+    assert_eq!(h.input.touches, vec![(0, wa)], "{h:?}");
+    assert_eq!(h.cleanup.departed, 1, "{h:?}");
+    assert_eq!(h.surface_bytes.len(), 1, "{h:?}");
+    assert!(
+        h.windows_frame > before && h.windows_frame <= scene.frames.committed,
+        "{before} -> {h:?}, committed {}",
+        scene.frames.committed
+    );
+    let table = fusionfb::cli::status::table(&s.scene());
+    assert!(table.contains("cleanup: 1 departed"), "{table}");
+    assert!(table.contains(&format!("touches 0->{wa};")), "{table}");
+    assert!(table.contains(&format!("pointer grab {wa};")), "{table}");
+    kill(a);
+}

@@ -634,7 +634,7 @@ pub struct Scene {
 
 /// The master process's health, as [`Scene::health`] reports it (minor 6): what an operator
 /// would otherwise read in the master's `/proc`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MasterHealth {
     /// Its process id.
     pub pid: u32,
@@ -648,6 +648,50 @@ pub struct MasterHealth {
     pub threads: u32,
     /// When it started: milliseconds since the Unix epoch (wall clock).
     pub started_unix_ms: u64,
+    /// How many masters of this world died and were restarted before this one (by the
+    /// supervising `fusionfb run`).
+    pub restarts: u32,
+    /// What Fusion cleaned up after slaves that left or died.
+    pub cleanup: CleanupCounters,
+    /// Who holds the input.
+    pub input: InputHealth,
+    /// The frame that shows [`Scene::windows`] as listed: the window list last changed for
+    /// this frame (one past [`FrameStats::committed`] while that frame is not committed yet).
+    pub windows_frame: u64,
+    /// Bytes of pixel memory each native surface's buffers take, by surface id (Wayland
+    /// clients' are in [`WaylandClient::buffer_bytes`]).
+    pub surface_bytes: Vec<(u32, u64)>,
+}
+
+/// What Fusion's master cleaned up after slaves that left or died, since it started
+/// ([`MasterHealth::cleanup`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CleanupCounters {
+    /// Slaves that left or died.
+    pub departed: u64,
+    /// Locks released because their owner left holding them (each next locker is told
+    /// `OwnerDied`).
+    pub owner_died: u64,
+    /// Requests answered `PeerGone` because the one to answer them had left.
+    pub peer_gone: u64,
+    /// Shared-memory blocks reclaimed from departed slaves.
+    pub blocks_reclaimed: u64,
+    /// Bytes of those blocks.
+    pub bytes_reclaimed: u64,
+}
+
+/// Who holds the input ([`MasterHealth::input`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InputHealth {
+    /// Touch contacts down: `(slot, window)`, the window (or exclusive surface) each one's
+    /// implicit grab sends it to.
+    pub touches: Vec<(u32, u32)>,
+    /// The window holding the pointer grab (a button is down in it).
+    pub pointer_grab: Option<u32>,
+    /// The window with the keyboard focus.
+    pub focus: Option<u32>,
+    /// Injection requests received and not yet carried out (queued behind the one asking).
+    pub pending_injections: u32,
 }
 
 /// The master's Wayland frontend, as [`Scene::wayland`] reports it (minor 4).
@@ -1308,6 +1352,22 @@ mod tests {
                 fds: 30,
                 threads: 2,
                 started_unix_ms: 1_796_000_000_000,
+                restarts: 1,
+                cleanup: CleanupCounters {
+                    departed: 3,
+                    owner_died: 1,
+                    peer_gone: 2,
+                    blocks_reclaimed: 9,
+                    bytes_reclaimed: 1 << 20,
+                },
+                input: InputHealth {
+                    touches: vec![(0, 5), (1, 6)],
+                    pointer_grab: Some(5),
+                    focus: Some(6),
+                    pending_injections: 2,
+                },
+                windows_frame: 77,
+                surface_bytes: vec![(4, 614_400)],
             }),
             idle_inhibited_by: vec![7],
             apps: vec![AppStatus::default()],

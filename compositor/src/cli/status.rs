@@ -69,6 +69,38 @@ pub fn table(scene: &proto::Scene) -> String {
             h.threads,
             utc(h.started_unix_ms)
         );
+        if h.restarts > 0 {
+            let _ = writeln!(
+                s,
+                "  restarted: {} masters died before this one",
+                h.restarts
+            );
+        }
+        let c = &h.cleanup;
+        let _ = writeln!(
+            s,
+            "cleanup: {} departed, {} locks released to OwnerDied, {} requests answered \
+             PeerGone, {} blocks ({} bytes) reclaimed",
+            c.departed, c.owner_died, c.peer_gone, c.blocks_reclaimed, c.bytes_reclaimed
+        );
+        let i = &h.input;
+        let touches = if i.touches.is_empty() {
+            "none".to_string()
+        } else {
+            i.touches
+                .iter()
+                .map(|(slot, w)| format!("{slot}->{w}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let opt = |o: Option<u32>| o.map_or("none".to_string(), |w| w.to_string());
+        let _ = writeln!(
+            s,
+            "input: touches {touches}; pointer grab {}; focus {}; {} injections pending",
+            opt(i.pointer_grab),
+            opt(i.focus),
+            i.pending_injections
+        );
     }
     let _ = writeln!(s, "layers ({})", scene.layers.len());
     for l in &scene.layers {
@@ -111,6 +143,14 @@ pub fn table(scene: &proto::Scene) -> String {
             if sf.in_flight { " (in flight)" } else { "" },
             sf.owner
         );
+        let bytes = scene.health.as_ref().and_then(|h| {
+            h.surface_bytes
+                .iter()
+                .find_map(|&(id, b)| (id == sf.id).then_some(b))
+        });
+        if let Some(b) = bytes {
+            let _ = writeln!(s, "      {:.1} KiB of buffers", b as f64 / 1024.0);
+        }
     }
     let f = &scene.frames;
     let _ = writeln!(
@@ -118,7 +158,27 @@ pub fn table(scene: &proto::Scene) -> String {
         "frames: {} committed, {} presented, {} direct; composed {} B last frame, {} B in all",
         f.committed, f.presented, f.direct, f.bytes_composed_last, f.bytes_composed_total
     );
-    let _ = writeln!(s, "windows ({})", scene.windows.len());
+    match &scene.health {
+        Some(h) if h.windows_frame > f.committed => {
+            let _ = writeln!(
+                s,
+                "windows ({}) as frame {} will show them",
+                scene.windows.len(),
+                h.windows_frame
+            );
+        }
+        Some(h) => {
+            let _ = writeln!(
+                s,
+                "windows ({}) as shown since frame {}",
+                scene.windows.len(),
+                h.windows_frame
+            );
+        }
+        None => {
+            let _ = writeln!(s, "windows ({})", scene.windows.len());
+        }
+    }
     for w in &scene.windows {
         let _ = writeln!(
             s,

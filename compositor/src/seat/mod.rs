@@ -310,6 +310,11 @@ impl Seat {
         !self.pointer.buttons.is_empty()
     }
 
+    /// Every contact down and who holds it: `(slot, target)`, by slot.
+    pub fn touch_grabs(&self) -> impl Iterator<Item = (u32, WindowId)> + '_ {
+        self.touch.iter().map(|(&slot, t)| (slot, t.id))
+    }
+
     /// Who holds contact `slot`.
     pub fn touch_grab(&self, slot: u32) -> Option<WindowId> {
         self.touch.get(&slot).map(|t| t.id)

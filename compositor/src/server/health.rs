@@ -1,14 +1,58 @@
 //! The master's own health for `fusionfb status` ([`proto::MasterHealth`]): its memory,
 //! file descriptors and threads, read from its own `/proc/self` when the status is asked
 //! for, so an operator (or a test) sees them in the snapshot without access to the
-//! master's `/proc` — a root service's is closed to other users.
+//! master's `/proc` — a root service's is closed to other users; what Fusion cleaned up
+//! after departed slaves; who holds the input; and each native surface's pixel memory.
 
 use std::time::SystemTime;
 
 use fusionfb_protocol as proto;
 
-/// The master's health now; `started` is when it started (wall clock).
-pub fn now(started: SystemTime) -> proto::MasterHealth {
+use super::Server;
+
+impl Server {
+    /// The master's health now (see the module docs).
+    pub(crate) fn health(&self) -> proto::MasterHealth {
+        let c = self.master.cleanup();
+        let seat = &self.input.seat;
+        let pending_injections = self
+            .master
+            .queued_calls()
+            .filter(|call| {
+                matches!(
+                    fusion::call::decode::<proto::Request>(&call.payload),
+                    Ok(proto::Request::Inject(_) | proto::Request::InjectTouch(_))
+                )
+            })
+            .count() as u32;
+        proto::MasterHealth {
+            restarts: self.restarts,
+            cleanup: proto::CleanupCounters {
+                departed: c.departed,
+                owner_died: c.owner_died,
+                peer_gone: c.peer_gone,
+                blocks_reclaimed: c.blocks_reclaimed,
+                bytes_reclaimed: c.bytes_reclaimed,
+            },
+            input: proto::InputHealth {
+                touches: seat.touch_grabs().collect(),
+                pointer_grab: seat.pointer_grab(),
+                focus: seat.focused(),
+                pending_injections,
+            },
+            windows_frame: self.window_list.0,
+            surface_bytes: self
+                .surfaces
+                .iter()
+                .map(|(&id, s)| (id, s.buffers.iter().map(|b| b.size() as u64).sum()))
+                .collect(),
+            ..process(self.started)
+        }
+    }
+}
+
+/// The process's own figures; `started` is when it started (wall clock).
+fn process(started: SystemTime) -> proto::MasterHealth {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib = |key: &str| field(&status, key).unwrap_or(0);
     proto::MasterHealth {
@@ -20,6 +64,7 @@ pub fn now(started: SystemTime) -> proto::MasterHealth {
         started_unix_ms: started
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
+        ..Default::default()
     }
 }
 
@@ -48,7 +93,7 @@ mod tests {
 
     #[test]
     fn this_process_has_memory_fds_and_a_thread() {
-        let h = now(SystemTime::now());
+        let h = process(SystemTime::now());
         assert_eq!(h.pid, std::process::id());
         assert!(h.rss_kib > 0 && h.fds >= 3 && h.threads >= 1, "{h:?}");
         assert!(h.started_unix_ms > 1_700_000_000_000, "{h:?}");

@@ -228,6 +228,11 @@ pub struct Server {
     wayland: Option<wayland::WaylandScene>,
     /// When the server was made (wall clock), for the status.
     started: std::time::SystemTime,
+    /// Masters of this world that died and were restarted before this one.
+    restarts: u32,
+    /// The frame that shows the window list as it is, and how long that list was (see
+    /// [`proto::MasterHealth::windows_frame`]).
+    window_list: (u64, usize),
 }
 
 impl std::fmt::Debug for Server {
@@ -379,6 +384,8 @@ impl Server {
             bytes_composed_last: 0,
             bytes_composed_total: 0,
             started: std::time::SystemTime::now(),
+            restarts: 0,
+            window_list: (0, 0),
             commit_errors: 0,
             commit_error: None,
             input: input::InputState::default(),

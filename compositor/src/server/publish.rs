@@ -135,7 +135,7 @@ impl Server {
             idle_inhibited_by: self.wayland_idle_inhibitors(),
             #[cfg(not(feature = "wayland"))]
             idle_inhibited_by: Vec::new(),
-            health: Some(super::health::now(self.started)),
+            health: Some(self.health()),
         }
     }
 
@@ -143,12 +143,17 @@ impl Server {
     /// reactors of the windows, layers and surfaces that changed (see the module docs).
     pub(crate) fn publish(&mut self) {
         let mut changed = Vec::new();
+        if self.window_list.1 != self.windows.len() {
+            self.window_list = (self.frames + 1, self.windows.len());
+        }
         for z in 0..self.windows.len() {
             let d = self.window_descriptor(z);
             let w = &self.windows[z];
             if w.published == Some(d) {
                 continue;
             }
+            // The next frame shows the list as it is now.
+            self.window_list.0 = self.frames + 1;
             self.write_cell(w.descriptor, |map, at| d.write(map, at));
             if self.windows[z].published.replace(d).is_some() {
                 changed.push(self.windows[z].reactor);

@@ -261,6 +261,7 @@ impl Master {
             properties,
             arenas,
             objects: self.objects.objects.values().cloned().collect(),
+            cleanup: self.cleanup(),
         }
     }
 }

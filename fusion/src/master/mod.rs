@@ -192,6 +192,8 @@ pub struct Master {
     root: Vec<u8>,
     started: Instant,
     ready: Vec<u64>,
+    /// What was cleaned up after departed fusionees ([`Master::cleanup`]).
+    cleanup: crate::status::CleanupStats,
 }
 
 impl std::fmt::Debug for Master {
@@ -302,6 +304,7 @@ impl Master {
             root: Vec::new(),
             started: Instant::now(),
             ready: Vec::with_capacity(64),
+            cleanup: Default::default(),
         })
     }
 
@@ -583,6 +586,11 @@ impl Master {
         id
     }
 
+    /// The executions of queued calls not yet taken, oldest first (to look at, not take).
+    pub fn queued_calls(&self) -> impl Iterator<Item = &CallIn> {
+        self.calls_in.iter()
+    }
+
     /// The oldest execution of a queued call not yet taken ([`Master::call_create_queued`]).
     pub fn next_call(&mut self) -> Option<CallIn> {
         self.calls_in.pop_front()
@@ -775,6 +783,7 @@ impl Master {
         }
         // Owned by a slave: forward.
         let Some(c) = self.conns.get(&owner) else {
+            self.cleanup.peer_gone += 1;
             return Err(Error::PeerGone(owner));
         };
         let msg = crate::wire::Message::Event(crate::wire::Event::Call {
@@ -786,8 +795,10 @@ impl Master {
             oneway,
         });
         let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
-        self.send_raw(c.sock.as_fd(), &msg, &borrowed)
-            .map_err(|_| Error::PeerGone(owner))?;
+        if self.send_raw(c.sock.as_fd(), &msg, &borrowed).is_err() {
+            self.cleanup.peer_gone += 1;
+            return Err(Error::PeerGone(owner));
+        }
         if !oneway {
             self.pending.insert(
                 serial,
@@ -872,6 +883,7 @@ impl Master {
         self.poller.delete(conn.sock.as_fd());
         self.poller.delete(conn.doorbell.as_fd());
         info!(fusionee = %id, pid = conn.cred.pid, exe = %conn.exe, "left: {why}");
+        self.cleanup.departed += 1;
         // 1. Locks and 7. shared memory: at once if its process is gone (or is our own); a
         // live process keeps its mappings, so it could still write where it held a lock or
         // a block: those wait until it has exited (its pidfd tells us).
@@ -895,6 +907,7 @@ impl Master {
             self.calls.remove(&k);
         }
         let waiting = self.pending_where(|p| p.callee == id);
+        self.cleanup.peer_gone += waiting.len() as u64;
         for s in waiting {
             self.finish_pending(s, Err(Error::PeerGone(id)), Vec::new());
         }
@@ -941,6 +954,7 @@ impl Master {
     fn release_locks(&mut self, id: FusioneeId) {
         if let Some(pool) = self.pools.get(&LOCK_POOL) {
             let released = skirmish::release_dead(pool.map(), self.lock_table, LOCK_SLOTS, id);
+            self.cleanup.owner_died += released.len() as u64;
             if !released.is_empty() {
                 warn!(fusionee = %id, locks = ?released, "released locks of a departed owner");
             }
@@ -951,6 +965,8 @@ impl Master {
     fn reclaim_memory(&mut self, id: FusioneeId) {
         for pool in self.pools.values_mut() {
             let (blocks, bytes) = pool.reclaim(id);
+            self.cleanup.blocks_reclaimed += blocks as u64;
+            self.cleanup.bytes_reclaimed += bytes;
             if blocks > 0 {
                 debug!(
                     fusionee = %id,
@@ -1048,6 +1064,11 @@ impl Master {
     fn release_now(&mut self, id: FusioneeId) {
         self.release_locks(id);
         self.reclaim_memory(id);
+    }
+
+    /// What this master cleaned up after departed fusionees since it started.
+    pub fn cleanup(&self) -> crate::status::CleanupStats {
+        self.cleanup
     }
 
     /// The departed process `pid` exited (or is evicted): release what waited for that.
