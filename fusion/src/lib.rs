@@ -75,6 +75,7 @@ pub mod call;
 pub mod control;
 pub mod deadline;
 pub mod error;
+pub mod handover;
 pub mod id;
 pub mod master;
 pub mod pool;

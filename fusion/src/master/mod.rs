@@ -194,6 +194,9 @@ pub struct Master {
     ready: Vec<u64>,
     /// What was cleaned up after departed fusionees ([`Master::cleanup`]).
     cleanup: crate::status::CleanupStats,
+    /// The lock and socket came from a supervisor ([`Master::create_from`] with a handover
+    /// from the environment): the socket stays when this master goes.
+    handed_down: bool,
 }
 
 impl std::fmt::Debug for Master {
@@ -216,39 +219,31 @@ impl Master {
     /// also when an earlier master left them closed; without one the world directory is
     /// 0700. Each change is logged; a directory above the base that keeps the group out
     /// (not ours to change) is warned about.
+    ///
+    /// When this process was started with the world's lock and socket handed down
+    /// ([`crate::handover::ENV`] names this world), it takes those over instead.
     pub fn create(cfg: WorldConfig) -> Result<Self> {
-        cfg.validate()?;
+        match crate::handover::Handover::from_env(&cfg.name) {
+            Some(h) => {
+                cfg.validate()?;
+                let mut m = Self::create_from(cfg, h)?;
+                m.handed_down = true;
+                Ok(m)
+            }
+            None => {
+                let h = crate::handover::Handover::take(&cfg)?;
+                Self::create_from(cfg, h)
+            }
+        }
+    }
+
+    /// Becomes the master of `cfg`'s world with its lock and socket taken already (by a
+    /// supervising parent: see [`crate::handover`]). [`Master::create`] does this with the
+    /// handover its parent left in the environment, if any.
+    pub fn create_from(cfg: WorldConfig, handover: crate::handover::Handover) -> Result<Self> {
         let dir = cfg.dir();
-        let base = cfg.base_dir();
-        // Members of a configured group must be able to reach the world through the base
-        // directory (traverse only, no listing), also when an earlier master made it.
-        create_dir(&base, if cfg.group.is_some() { 0o711 } else { 0o700 })?;
-        if let Some(gid) = cfg.group {
-            open_base_for_group(&base, gid);
-        }
-        create_dir(&dir, if cfg.group.is_some() { 0o770 } else { 0o700 })?;
-        set_world_dir_mode(&dir, cfg.group);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(cfg.lock_path())?;
-        if !sys::try_flock_exclusive(lock.as_fd())? {
-            return Err(Error::WorldBusy(cfg.name.clone()));
-        }
-        let sock_path = cfg.socket_path();
-        if sock_path.exists() {
-            warn!(world = %cfg.name, "replacing a stale world left by a dead master");
-            let _ = std::fs::remove_file(&sock_path);
-        }
-        let listener = sys::listen_seqpacket(&sock_path)?;
-        if let Some(gid) = cfg.group {
-            use std::os::unix::fs::PermissionsExt;
-            // connect() needs write permission on the socket: the group must own it.
-            let _ = std::os::unix::fs::chown(&sock_path, None, Some(gid));
-            let _ = std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o770));
-        }
+        let crate::handover::Handover { lock, listener, .. } = handover;
+        let handed_down = false;
         let poller = sys::Poller::new()?;
         poller.add(listener.as_fd(), TOKEN_LISTENER)?;
 
@@ -305,6 +300,7 @@ impl Master {
             started: Instant::now(),
             ready: Vec::with_capacity(64),
             cleanup: Default::default(),
+            handed_down,
         })
     }
 
@@ -1198,11 +1194,14 @@ impl Drop for Master {
         for class in self.objects.class_names() {
             let _ = self.object_class_destroy(&class);
         }
-        let _ = std::fs::remove_file(self.cfg.socket_path());
+        // A handed-down socket is the supervisor's: it outlives this master.
+        if !self.handed_down {
+            let _ = std::fs::remove_file(self.cfg.socket_path());
+        }
     }
 }
 
-fn create_dir(dir: &std::path::Path, mode: u32) -> Result<()> {
+pub(crate) fn create_dir(dir: &std::path::Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     match std::fs::DirBuilder::new()
         .recursive(true)
@@ -1218,7 +1217,7 @@ fn create_dir(dir: &std::path::Path, mode: u32) -> Result<()> {
 /// Gives group `gid` traverse permission on the base directory `base` if it is ours and
 /// lacks it (g+x when the directory belongs to that group, else o+x); warns when it is not
 /// ours, or when a directory above it keeps the group out.
-fn open_base_for_group(base: &std::path::Path, gid: u32) {
+pub(crate) fn open_base_for_group(base: &std::path::Path, gid: u32) {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let me = rustix::process::geteuid().as_raw();
     let Ok(meta) = std::fs::metadata(base) else {
@@ -1273,7 +1272,7 @@ fn open_base_for_group(base: &std::path::Path, gid: u32) {
 /// Sets a world directory's group and mode: 0770 with the configured group, 0700 without
 /// (a directory an earlier master left with other modes is corrected, and the change
 /// logged).
-fn set_world_dir_mode(dir: &std::path::Path, group: Option<u32>) {
+pub(crate) fn set_world_dir_mode(dir: &std::path::Path, group: Option<u32>) {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let Ok(meta) = std::fs::metadata(dir) else {
         return;

@@ -132,6 +132,12 @@ pub fn memfd_seal_final(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether `fd` is a memfd sealed against shrinking (`F_SEAL_SHRINK`): its pages stay for as
+/// long as a mapping of it lives, whoever else holds it.
+pub fn memfd_cannot_shrink(fd: BorrowedFd<'_>) -> bool {
+    rustix::fs::fcntl_get_seals(fd).is_ok_and(|s| s.contains(SealFlags::SHRINK))
+}
+
 /// Gives the pages of `offset..offset + len` of a memfd back to the kernel
 /// (`FALLOC_FL_PUNCH_HOLE`); they read as zeroes afterwards, in every mapping. Fails with
 /// `EPERM` on memfds sealed with `F_SEAL_FUTURE_WRITE`.
@@ -151,6 +157,30 @@ pub fn clear_cloexec(fd: BorrowedFd<'_>) -> std::io::Result<()> {
     flags.remove(rustix::io::FdFlags::CLOEXEC);
     rustix::io::fcntl_setfd(fd, flags)?;
     Ok(())
+}
+
+/// Makes `cmd`'s child inherit the descriptors `keep` (their close-on-exec flag is cleared
+/// in the child only, so they keep their numbers) and receive `SIGTERM` when this process
+/// dies (`PR_SET_PDEATHSIG`), so a supervised child never outlives its supervisor unnoticed.
+/// The child leaves at once (status 3) if this process is already gone when it starts.
+pub fn inherit_and_die_with_parent(cmd: &mut std::process::Command, keep: Vec<i32>) {
+    use std::os::unix::process::CommandExt;
+    let parent = getpid();
+    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid,
+    // fcntl through rustix's raw syscalls); nothing allocates.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+            if libc::getppid() as u32 != parent {
+                libc::_exit(3);
+            }
+            for &n in &keep {
+                let fd = BorrowedFd::borrow_raw(n);
+                clear_cloexec(fd)?;
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Size of the file behind `fd`.
@@ -625,6 +655,14 @@ pub fn pidfd_term(pidfd: BorrowedFd<'_>) -> std::io::Result<()> {
     Ok(rustix::process::pidfd_send_signal(
         pidfd,
         rustix::process::Signal::TERM,
+    )?)
+}
+
+/// Sends `SIGHUP` through a pidfd (a reload request).
+pub fn pidfd_hup(pidfd: BorrowedFd<'_>) -> std::io::Result<()> {
+    Ok(rustix::process::pidfd_send_signal(
+        pidfd,
+        rustix::process::Signal::HUP,
     )?)
 }
 
