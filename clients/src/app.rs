@@ -13,8 +13,11 @@
 //!    never faster;
 //! 3. blocks in [`App::wait`] (the master's events, with a time-out) when it has nothing to
 //!    draw — never a busy loop;
-//! 4. ends with [`AppError::Ended`] when the master asks it to leave or goes away, which
-//!    [`main`] turns into exit status 0; any other error is printed to stderr, status 1.
+//! 4. ends with [`AppError::Ended`] when the master asks it to leave or goes away for good,
+//!    which [`main`] turns into exit status 0; any other error is printed to stderr, with
+//!    status 1. A master that dies and is replaced is rejoined ([`crate::display`]): the
+//!    window and its picture come back, and a flip the dead master did not answer is made
+//!    again.
 //!
 //! ## Double buffering: the back buffer is repaired by copying
 //!
@@ -273,19 +276,40 @@ impl App {
         }
     }
 
-    /// Flips, waiting for a frame once if the master still shows the buffer (`Busy`).
+    /// Flips, waiting for a frame once if the master still shows the buffer (`Busy`), and
+    /// flipping again on the new master if the master died before it answered.
     fn flip(&mut self, damage: &[Rect]) -> Result<(), AppError> {
+        match self.try_flip(damage) {
+            Err(e) if is_master_death(&e) => {
+                self.rejoined()?;
+                self.try_flip(damage).map_err(|e| self.classify(e))
+            }
+            r => r.map_err(|e| self.classify(e)),
+        }
+    }
+
+    /// Whether the display rejoined a new master after its master died ([`AppError::Ended`]
+    /// if there is none).
+    fn rejoined(&mut self) -> Result<(), AppError> {
+        self.display
+            .dispatch(Some(Duration::ZERO))
+            .map_err(|_| AppError::Ended)?;
+        if self.display.slave().master_gone() {
+            return Err(AppError::Ended);
+        }
+        Ok(())
+    }
+
+    fn try_flip(&mut self, damage: &[Rect]) -> Result<(), ClientError> {
         match self.display.flip(&mut self.surface, damage) {
             Err(ClientError::Fusion(fusion::Error::Busy)) => {
                 match self.display.wait_frame(&self.surface, FRAME_TIMEOUT) {
                     Ok(_) | Err(ClientError::Fusion(fusion::Error::TimedOut)) => {}
-                    Err(e) => return Err(self.classify(e)),
+                    Err(e) => return Err(e),
                 }
-                self.display
-                    .flip(&mut self.surface, damage)
-                    .map_err(|e| self.classify(e))
+                self.display.flip(&mut self.surface, damage)
             }
-            r => r.map_err(|e| self.classify(e)),
+            r => r,
         }
     }
 
@@ -349,6 +373,8 @@ impl App {
                 ClientEvent::LeaveRequested | ClientEvent::MasterGone => {
                     return Err(AppError::Ended)
                 }
+                // The window and its picture are back on a new master: carry on.
+                ClientEvent::Rejoined { .. } => {}
                 _ => {}
             }
         }
@@ -394,16 +420,24 @@ impl App {
         std::mem::take(&mut self.keys)
     }
 
-    /// A failed call is the end of the session when the master is gone.
+    /// A failed call is the end of the session when the master is gone (for good: a
+    /// display that rejoined a new master is alive again).
     fn classify(&mut self, e: ClientError) -> AppError {
-        if matches!(e, ClientError::Fusion(fusion::Error::MasterGone))
-            || self.display.slave().master_gone()
-        {
+        if is_master_death(&e) || self.display.slave().master_gone() {
             AppError::Ended
         } else {
             e.into()
         }
     }
+}
+
+/// Whether `e` says the master died (before or while answering).
+fn is_master_death(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Fusion(fusion::Error::MasterGone)
+            | ClientError::Fusion(fusion::Error::PeerGone(fusion::wire::MASTER_ID))
+    )
 }
 
 #[cfg(test)]

@@ -65,6 +65,8 @@ pub struct Supervisor {
     apps: Vec<Supervised>,
     /// What every app gets on top of the master's environment.
     env: Vec<(String, OsString)>,
+    /// No app starts while set (the master is being restarted): see [`Supervisor::hold`].
+    held: bool,
 }
 
 /// One app and what became of it.
@@ -119,6 +121,7 @@ impl Supervisor {
                 ("FUSIONFB_RUNTIME_DIR".into(), world.base_dir().into()),
                 ("FUSIONFB_ABI".into(), world.abi.to_string().into()),
             ],
+            held: false,
         }
     }
 
@@ -130,6 +133,12 @@ impl Supervisor {
             Some(e) => e.1 = value,
             None => self.env.push((key.to_string(), value)),
         }
+    }
+
+    /// Holds back starts and restarts (`on`) while there is no master to join (it died and
+    /// is being started again), or lets them go ahead; exits are still reaped and decided.
+    pub fn hold(&mut self, on: bool) {
+        self.held = on;
     }
 
     /// Whether there are no apps to supervise.
@@ -144,6 +153,7 @@ impl Supervisor {
             let env = &self.env;
             let s = &mut self.apps[i];
             match &mut s.phase {
+                Phase::Waiting | Phase::Restarting { .. } if self.held => {}
                 Phase::Waiting => s.spawn(env, now),
                 Phase::Restarting { at } if *at <= now => {
                     s.restarts += 1;
@@ -165,6 +175,9 @@ impl Supervisor {
     /// The next time [`poll`](Supervisor::poll) has something to do besides noticing
     /// exits (a pending restart); `None` when nothing is pending.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.held {
+            return None;
+        }
         self.apps
             .iter()
             .filter_map(|s| match s.phase {

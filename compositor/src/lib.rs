@@ -26,6 +26,7 @@ pub mod compose;
 pub mod config;
 pub mod seat;
 pub mod server;
+pub mod supervisor;
 #[cfg(feature = "wayland")]
 pub mod wayland;
 
@@ -35,7 +36,7 @@ pub mod wayland;
 /// master starts, loses or gives up on (`fusionfb::apps`); where the Wayland socket is and
 /// why (`fusionfb::wayland`). winit's and the Wayland client
 /// toolkit's own chatter (the desktop `window` backend) is left out.
-pub const DEFAULT_LOG_FILTER: &str = "warn,fusionfb::cli::run=info,fusionfb::apps=info,\
+pub const DEFAULT_LOG_FILTER: &str = "warn,fusionfb::cli::run=info,fusionfb::apps=info,fusionfb::supervisor=info,\
      fusionfb::wayland=info,fusion::master=info,winit=error,sctk=error,smithay_client_toolkit=error,calloop=error";
 
 /// What the other commands log without `RUST_LOG`: warnings and the backend line (the demo

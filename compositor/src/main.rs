@@ -30,6 +30,10 @@ enum Command {
         /// The display backend, overriding the config: auto, drm, fbdev, headless, window.
         #[arg(long, value_parser = parse_backend)]
         backend: Option<fusionfb::config::Backend>,
+        /// Run the master in this process, without the supervisor that starts it again
+        /// (and keeps the world's socket) when it dies.
+        #[arg(long)]
+        no_restart: bool,
     },
     /// Write what the master shows to a PNG file.
     Screenshot {
@@ -156,12 +160,17 @@ fn main() -> ExitCode {
         .clone()
         .unwrap_or_else(fusion::world::default_world_name);
     let result = match cli.command {
-        Command::Run { config, backend } => {
+        Command::Run {
+            config,
+            backend,
+            no_restart,
+        } => {
             let stop = catch_stop_signals();
             let opts = fusionfb::cli::run::RunOptions {
                 config,
                 backend,
                 world: cli.world.clone(),
+                no_restart,
             };
             fusionfb::cli::run::run(&opts, &stop)
         }

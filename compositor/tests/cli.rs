@@ -58,7 +58,19 @@ fn run_serves_status_and_stops_on_sigterm() {
     });
     assert_eq!(snap["world"], "cli-run");
     assert_eq!(snap["fusionees"][0]["role"], "master");
-    assert_eq!(snap["master_pid"], master.id());
+    // `fusionfb run` is the supervisor; the master is its child.
+    let master_pid = snap["master_pid"].as_u64().unwrap() as u32;
+    let stat = std::fs::read_to_string(format!("/proc/{master_pid}/stat")).unwrap();
+    let parent: u32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(parent, master.id(), "{stat}");
     // What is on the display: the config's primary layer and its overlay, shared, no windows.
     assert_eq!(snap["display"]["layers"][0]["kind"], 0);
     assert_eq!(
@@ -81,7 +93,8 @@ fn run_serves_status_and_stops_on_sigterm() {
     // The master's own health (protocol minor 6): its pid, memory, fds, threads and when it
     // started, without reading its /proc.
     let health = &snap["display"]["health"];
-    assert_eq!(health["pid"], master.id(), "{health}");
+    assert_eq!(health["pid"], master_pid, "{health}");
+    assert_eq!(health["restarts"], 0, "{health}");
     let n = |k: &str| health[k].as_u64().unwrap_or(0);
     assert!(n("rss_kib") > 1024 && n("shared_kib") > 0, "{health}");
     assert!(n("fds") >= 5 && n("threads") >= 1, "{health}");
@@ -103,7 +116,7 @@ fn run_serves_status_and_stops_on_sigterm() {
     assert!(table.contains("windows (0) as"), "{table}");
     assert!(table.contains("apps (0)"), "{table}");
     assert!(
-        table.contains(&format!("master pid {}: ", master.id())) && table.contains(" UTC"),
+        table.contains(&format!("master pid {master_pid}: ")) && table.contains(" UTC"),
         "{table}"
     );
     // A screenshot of the (empty) headless glass.

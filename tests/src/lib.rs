@@ -157,3 +157,38 @@ impl Drop for Process {
         }
     }
 }
+
+/// `fusionfb --world W ARGS` against the master of `w`: its stdout when it succeeded.
+pub fn fusionfb_output(w: &fusion::WorldConfig, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(binary("fusionfb"))
+        .arg("--world")
+        .arg(&w.name)
+        .args(args)
+        .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
+        .env_remove("FUSIONFB_WORLD")
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `PATH` with the workspace's binaries first (for `[[app]]` commands given by name).
+pub fn path_with_binaries() -> String {
+    let dir = binary("fusionfb-paint").parent().unwrap().to_path_buf();
+    match std::env::var("PATH") {
+        Ok(p) if !p.is_empty() => format!("{}:{p}", dir.display()),
+        _ => format!("{}:/usr/bin:/bin", dir.display()),
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{binary, poll_for, Process};
+use crate::{poll_for, Process};
 
 /// How long anything may take before a test fails (never a hang).
 pub const LIMIT: Duration = Duration::from_secs(60);
@@ -111,17 +111,7 @@ impl WaylandMaster {
 
     /// `fusionfb <args>` against this master; its stdout if it succeeded.
     pub fn fusionfb(&self, args: &[&str]) -> Option<String> {
-        let out = Command::new(binary("fusionfb"))
-            .arg("--world")
-            .arg(&self.world.name)
-            .args(args)
-            .env("FUSIONFB_RUNTIME_DIR", self.world.base_dir())
-            .env_remove("FUSIONFB_WORLD")
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        crate::fusionfb_output(&self.world, args)
     }
 
     /// `fusionfb status --json`'s display part.

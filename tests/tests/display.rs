@@ -692,7 +692,16 @@ fn layers_surfaces_and_windows_are_published_in_shared_memory() {
         assert_eq!(scene.layers.len(), 1);
         assert_eq!(scene.surfaces.len(), 2);
         assert_eq!(scene.windows.len(), 1);
-        assert_eq!(scene.windows[0], a.window_state(&win).unwrap());
+        // The same as in shared memory, but for when it was stacked (shared memory only).
+        let shared = a.window_state(&win).unwrap();
+        assert!(shared.stacked > 0);
+        assert_eq!(
+            scene.windows[0],
+            fusionfb_protocol::WindowDescriptor {
+                stacked: 0,
+                ..shared
+            }
+        );
         assert_eq!((scene.windows[0].x, scene.windows[0].y), (7, 9));
         ((a, sa, win), (b, excl))
     });

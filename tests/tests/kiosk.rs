@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use fusionfb_client::app::PAINT_BACKGROUND;
 use fusionfb_client::display::Display;
-use fusionfb_tests::{binary, wait_for, wait_until, world, Process};
+use fusionfb_tests::{
+    alive, fusionfb_output, path_with_binaries, wait_for, wait_until, world, Process,
+};
 use serde_json::Value;
 
 /// How long anything may take before the test fails (never a hang).
@@ -19,16 +21,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// The master's log filter: the supervisor's lines are what the tests read.
 const RUST_LOG: &str = "warn,fusionfb::cli::run=info,fusionfb::apps=info";
 
-/// The folder the workspace's binaries are in, first in `PATH`, so a config's
-/// `command = "fusionfb-paint"` is found as it would be where fusionfb is installed.
-fn path_with_binaries() -> String {
-    let dir = binary("fusionfb-paint").parent().unwrap().to_path_buf();
-    match std::env::var("PATH") {
-        Ok(p) if !p.is_empty() => format!("{}:{p}", dir.display()),
-        _ => format!("{}:/usr/bin:/bin", dir.display()),
-    }
-}
-
 fn log_file(w: &fusion::WorldConfig) -> PathBuf {
     std::fs::create_dir_all(w.base_dir()).unwrap();
     w.base_dir().join(format!("{}.log", w.name))
@@ -36,21 +28,6 @@ fn log_file(w: &fusion::WorldConfig) -> PathBuf {
 
 fn read_log(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
-}
-
-/// `fusionfb <args>` against world `w`; its stdout if it succeeded.
-fn fusionfb(w: &fusion::WorldConfig, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(binary("fusionfb"))
-        .arg("--world")
-        .arg(&w.name)
-        .args(args)
-        .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
-        .env_remove("FUSIONFB_WORLD")
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The master's apps as `fusionfb status --json` lists them, once `done` holds for them.
@@ -66,7 +43,7 @@ fn wait_apps(
         if let Some(status) = master.exited() {
             panic!("the master ended ({status}):\n{}", read_log(log));
         }
-        let out = fusionfb(w, &["status", "--json"])?;
+        let out = fusionfb_output(w, &["status", "--json"])?;
         let v: Value = serde_json::from_str(&out).unwrap();
         last = v["display"]["apps"].clone();
         v["display"]["apps"]
@@ -88,18 +65,6 @@ fn pid_of(app: &Value) -> Option<u32> {
 
 fn running(app: &Value) -> bool {
     app["state"] == "running" && pid_of(app).is_some()
-}
-
-/// Whether process `pid` exists and is not a zombie. (The master reaps its apps, so an
-/// app it ended is gone from /proc altogether.)
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // "pid (comm) S ...": the state follows the last ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => false,
-    }
 }
 
 /// The parent of process `pid`.
@@ -167,7 +132,7 @@ fn the_kiosk_profile_runs_paint_full_screen_restarts_it_and_stops_it_with_the_ma
             .iter()
             .all(|&(x, y)| px(&mut d, x, y) == bg)
     });
-    fusionfb(&w, &["input", "tap", "640", "400"]).expect("fusionfb input tap");
+    fusionfb_output(&w, &["input", "tap", "640", "400"]).expect("fusionfb input tap");
     wait_until("the tap to paint", LIMIT, || px(&mut d, 640, 400) != bg);
     assert_eq!(px(&mut d, 900, 200), bg, "paint only where the finger was");
     drop(d);
@@ -192,7 +157,7 @@ fn the_kiosk_profile_runs_paint_full_screen_restarts_it_and_stops_it_with_the_ma
         text.contains(&format!("app fusionfb-paint started (pid {second})")),
         "{text}"
     );
-    let table = fusionfb(&w, &["status"]).expect("fusionfb status");
+    let table = fusionfb_output(&w, &["status"]).expect("fusionfb status");
     assert!(table.contains("apps (1)"), "{table}");
     assert!(
         table.contains(&format!("fusionfb-paint  pid {second}  running")),
@@ -271,7 +236,7 @@ env = { PIDFILE = "PIDFILE_PATH" }
     assert_eq!(apps[1]["state"], "exited");
     assert_eq!(apps[1]["restarts"], 0);
     assert_eq!(apps[1]["last_exit"]["code"], 0);
-    let table = fusionfb(&w, &["status"]).expect("fusionfb status");
+    let table = fusionfb_output(&w, &["status"]).expect("fusionfb status");
     assert!(table.contains("apps (3)"), "{table}");
     assert!(
         table.contains("sh -c exit 1  not running  gave up: it exited 5 times"),

@@ -42,7 +42,9 @@ pub const VERSION: u32 = 1;
 /// - 4: [`Scene::wayland`], the master's Wayland socket and its Wayland clients.
 /// - 5: [`Scene::idle_inhibited_by`], the Wayland clients keeping the screen awake.
 /// - 6: [`Scene::health`], the master process's memory, fds, threads and start time.
-pub const VERSION_MINOR: u32 = 6;
+/// - 7: [`Request::SurfaceAdopt`] and [`Request::WindowAdopt`]: an application rejoining a
+///   new master (the old one died) takes its surfaces and windows back.
+pub const VERSION_MINOR: u32 = 7;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -189,6 +191,48 @@ pub enum Request {
     /// Every layer's, surface's and window's descriptor, answered with [`Reply::Scene`]
     /// (minor 1; `fusionfb status`; applications read their own descriptors directly).
     Describe,
+    /// Takes back, on a master that replaced one that died, surface `id` the caller had
+    /// there: its buffers are the descriptors that come with the request, in order (what the
+    /// dead master handed out: sealed memfds or dma-bufs), and buffer `front`, if any, is
+    /// on the glass again as soon as a window shows it (no `FrameDone`: flip it again for
+    /// one). Answered with
+    /// [`Reply::Surface`] and no descriptors; its id is `id` unless another surface or
+    /// window of the new master has that one (minor 7).
+    SurfaceAdopt {
+        /// The surface's id on the dead master.
+        id: u32,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// DRM fourcc.
+        format: u32,
+        /// The buffer last flipped.
+        front: Option<u8>,
+    },
+    /// Takes back window `id` showing the caller's (taken back) `surface`, as it was: on
+    /// `layer` at `(x, y)` with `opacity`; `stacked`, when the application created or last
+    /// raised it, orders it among the windows taken back (a later one above). Answered with
+    /// [`Reply::Window`]; its id is `id` unless taken (minor 7).
+    WindowAdopt {
+        /// The window's id on the dead master.
+        id: u32,
+        /// The surface it shows (its id on this master).
+        surface: u32,
+        /// Its layer.
+        layer: u32,
+        /// Left edge.
+        x: i32,
+        /// Top edge.
+        y: i32,
+        /// Opacity.
+        opacity: u8,
+        /// Shown.
+        visible: bool,
+        /// When it was created or last raised (`CLOCK_MONOTONIC` ns, comparable between
+        /// processes); 0 when it was last lowered.
+        stacked: u64,
+    },
 }
 
 /// A synthetic input event (minor 1).
@@ -394,6 +438,12 @@ pub struct WindowDescriptor {
     pub z: u32,
     /// Its owner's fusionee id.
     pub owner: fusion::FusioneeId,
+    /// When it was stacked where it is: created or raised (`CLOCK_MONOTONIC` ns, comparable
+    /// between processes and between masters), 0 when lowered. An application rejoining a
+    /// new master hands it back so its windows and everybody's stack up as before (minor 7;
+    /// in shared memory only, not in [`Scene`]).
+    #[serde(skip)]
+    pub stacked: u64,
 }
 
 /// Bytes a [`WindowDescriptor`] takes in shared memory.
@@ -418,8 +468,8 @@ impl WindowDescriptor {
             self.opacity as u32 | (self.visible as u32) << 8 | (self.focused as u32) << 9,
             self.z,
             self.owner.0,
-            0,
-            0,
+            self.stacked as u32,
+            (self.stacked >> 32) as u32,
         ]
     }
 
@@ -445,6 +495,7 @@ impl WindowDescriptor {
             focused: f[7] & 0x200 != 0,
             z: f[8],
             owner: fusion::FusioneeId(f[9]),
+            stacked: u64::from(f[10]) | u64::from(f[11]) << 32,
         })
     }
 }

@@ -12,6 +12,10 @@
 //! [`Display::dispatch`] (or poll [`Display::slave`]'s fd in an event loop) and take them
 //! with [`Display::next_event`].
 //!
+//! When the master dies and a new one comes up, the display rejoins it and takes back the
+//! application's surfaces (with the picture on the glass) and windows ([`rejoin`]); the
+//! application gets [`ClientEvent::Rejoined`] and carries on.
+//!
 //! ```no_run
 //! use fusionfb_client::display::Display;
 //! use fusionfb_client::Format;
@@ -23,6 +27,8 @@
 //! d.wait_frame(&s, std::time::Duration::from_secs(1)).unwrap();
 //! # let _ = w;
 //! ```
+
+mod rejoin;
 
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
@@ -122,8 +128,15 @@ pub enum ClientEvent {
     },
     /// The master asks us to leave.
     LeaveRequested,
-    /// The master is gone.
+    /// The master is gone (and no new one came up to rejoin, or rejoining is off).
     MasterGone,
+    /// The master died and this display joined the new one: the surfaces and windows are
+    /// back, with the picture that was on the glass (see [`rejoin`]).
+    Rejoined {
+        /// Surfaces that could not be taken back (an exclusively held layer's): acquire the
+        /// layer again.
+        lost: Vec<u32>,
+    },
 }
 
 type Queue = Arc<Mutex<VecDeque<ClientEvent>>>;
@@ -148,6 +161,10 @@ pub struct Display {
     slave: Slave,
     root: proto::Root,
     events: Queue,
+    /// What the application holds, for a new master ([`rejoin`]).
+    held: rejoin::Held,
+    /// How long to wait for a new master when this one dies (`None`: do not rejoin).
+    rejoin: Option<Duration>,
 }
 
 /// Pixel buffers shared with the master.
@@ -230,6 +247,8 @@ impl Display {
             slave,
             root,
             events: Queue::default(),
+            held: rejoin::Held::default(),
+            rejoin: rejoin::timeout_from_env(),
         })
     }
 
@@ -256,13 +275,17 @@ impl Display {
         let payload = fusion::call::encode(req)?;
         let (bytes, fds) = self
             .slave
-            .call_execute_fds(self.root.call, 0, &payload, &[])?;
+            .call_execute_fds(self.root.call, 0, &payload, &[])
+            .map_err(in_flight)?;
         Ok((fusion::call::decode(&bytes)?, fds))
     }
 
     fn call_fast(&mut self, req: &Request) -> Result<Reply> {
         let payload = fusion::call::encode(req)?;
-        let bytes = self.slave.call_execute(self.root.call, 0, &payload)?;
+        let bytes = self
+            .slave
+            .call_execute(self.root.call, 0, &payload)
+            .map_err(in_flight)?;
         Ok(fusion::call::decode(&bytes)?)
     }
 
@@ -289,7 +312,7 @@ impl Display {
                 fds.len()
             )));
         }
-        self.map_surface(info, fds)
+        self.map_surface(info, fds, None)
     }
 
     /// Takes layer `layer` exclusively: the surface's buffers are the plane's own scan-out
@@ -300,12 +323,14 @@ impl Display {
         let Reply::Surface(info) = reply else {
             return Err(ClientError::Protocol(format!("{reply:?}")));
         };
-        self.map_surface(info, fds)
+        self.map_surface(info, fds, Some(layer))
     }
 
     /// Gives an exclusively held layer back.
     pub fn release_layer(&mut self, layer: u32) -> Result<()> {
-        self.call_fast(&Request::LayerRelease { layer }).map(drop)
+        self.call_fast(&Request::LayerRelease { layer })?;
+        self.held.surfaces.retain(|_, s| s.exclusive != Some(layer));
+        Ok(())
     }
 
     /// Maps a new surface's buffers and listens to its reactor.
@@ -313,6 +338,7 @@ impl Display {
         &mut self,
         info: proto::SurfaceInfo,
         fds: Vec<std::os::fd::OwnedFd>,
+        exclusive: Option<u32>,
     ) -> Result<Surface> {
         if fds.is_empty() {
             return Err(ClientError::Protocol("a surface without buffers".into()));
@@ -330,18 +356,46 @@ impl Display {
             .into_iter()
             .map(|fd| Buffer::import(fd, desc, true))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        self.attach_surface(info.reactor, info.id)?;
+        // The buffers' memory, kept for a new master if this one dies.
+        let kept = bufs
+            .iter()
+            .map(|b| b.export())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        self.held.surfaces.insert(
+            info.id,
+            rejoin::HeldSurface {
+                master: info.id,
+                width: info.width,
+                height: info.height,
+                format,
+                fds: kept,
+                front: None,
+                exclusive,
+                descriptor: info.descriptor,
+            },
+        );
+        Ok(Surface {
+            id: info.id,
+            buffers: bufs,
+            back: 0,
+            descriptor: info.descriptor,
+        })
+    }
+
+    /// Listens to a surface's reactor: its frames and, on an exclusively held layer, its
+    /// input, as events of surface `id` (the id the application knows).
+    fn attach_surface(&mut self, reactor: fusion::ReactorId, id: u32) -> Result<()> {
         let q = self.events.clone();
-        let id = info.id;
-        self.slave.attach(info.reactor, 0, move |d| {
-            // Frames; and, on an exclusively held layer, its input.
+        self.slave.attach(reactor, 0, move |d| {
             let e = match fusion::call::decode::<Event>(d.payload) {
                 Ok(Event::FrameDone {
-                    surface,
                     buffer,
                     time_ns,
                     sequence,
+                    ..
                 }) => Some(ClientEvent::FrameDone {
-                    surface,
+                    surface: id,
                     buffer,
                     time_ns,
                     sequence,
@@ -354,12 +408,23 @@ impl Display {
             }
             Reaction::Keep
         })?;
-        Ok(Surface {
-            id: info.id,
-            buffers: bufs,
-            back: 0,
-            descriptor: info.descriptor,
-        })
+        Ok(())
+    }
+
+    /// Listens to a window's reactor, as events of window `id` (the id the application
+    /// knows).
+    fn attach_window(&mut self, reactor: fusion::ReactorId, id: u32) -> Result<()> {
+        let q = self.events.clone();
+        self.slave.attach(reactor, 0, move |d| {
+            let e = fusion::call::decode::<Event>(d.payload)
+                .ok()
+                .and_then(|e| window_event(id, e));
+            if let Some(e) = e {
+                q.lock().expect("events").push_back(e);
+            }
+            Reaction::Keep
+        })?;
+        Ok(())
     }
 
     /// Shows `surface` in a new window on `layer` at `(x, y)`, opaque and visible.
@@ -371,7 +436,7 @@ impl Display {
         y: i32,
     ) -> Result<Window> {
         let reply = self.call_fast(&Request::WindowCreate {
-            surface: surface.id,
+            surface: self.held.surface(surface.id),
             layer,
             x,
             y,
@@ -381,17 +446,23 @@ impl Display {
         let Reply::Window(info) = reply else {
             return Err(ClientError::Protocol(format!("{reply:?}")));
         };
-        let q = self.events.clone();
-        let window = info.id;
-        self.slave.attach(info.reactor, 0, move |d| {
-            let e = fusion::call::decode::<Event>(d.payload)
-                .ok()
-                .and_then(|e| window_event(window, e));
-            if let Some(e) = e {
-                q.lock().expect("events").push_back(e);
-            }
-            Reaction::Keep
-        })?;
+        self.attach_window(info.reactor, info.id)?;
+        // Mapped now, while the master answers: if it dies, the window's last place is read
+        // from this mapping to restore the stacking on the next one.
+        self.slave.pool_map(info.descriptor.pool)?;
+        self.held.windows.push(rejoin::HeldWindow {
+            id: info.id,
+            master: info.id,
+            surface: surface.id,
+            layer,
+            x,
+            y,
+            opacity: 255,
+            visible: true,
+            input_region: None,
+            stacked: fusionfb_sys::now_ns(),
+            descriptor: info.descriptor,
+        });
         Ok(Window {
             id: info.id,
             descriptor: info.descriptor,
@@ -400,25 +471,35 @@ impl Display {
 
     /// Changes a window.
     pub fn set_window(&mut self, window: &Window, change: WindowChange) -> Result<()> {
+        let master_change = match &change {
+            WindowChange::Surface(s) => WindowChange::Surface(self.held.surface(*s)),
+            c => c.clone(),
+        };
         self.call_fast(&Request::WindowSet {
-            window: window.id,
-            change,
-        })
-        .map(drop)
+            window: self.held.window(window.id),
+            change: master_change,
+        })?;
+        self.held.window_changed(window.id, &change);
+        Ok(())
     }
 
     /// Destroys a window.
     pub fn destroy_window(&mut self, window: Window) -> Result<()> {
-        self.call_fast(&Request::WindowDestroy { window: window.id })
-            .map(drop)
+        self.call_fast(&Request::WindowDestroy {
+            window: self.held.window(window.id),
+        })?;
+        self.held.windows.retain(|w| w.id != window.id);
+        Ok(())
     }
 
     /// Destroys a surface (and the windows showing it).
     pub fn destroy_surface(&mut self, surface: Surface) -> Result<()> {
         self.call_fast(&Request::SurfaceDestroy {
-            surface: surface.id,
-        })
-        .map(drop)
+            surface: self.held.surface(surface.id),
+        })?;
+        self.held.surfaces.remove(&surface.id);
+        self.held.windows.retain(|w| w.surface != surface.id);
+        Ok(())
     }
 
     /// Hands the back buffer to the master with `damage` (surface coordinates; empty: all),
@@ -430,24 +511,46 @@ impl Display {
         damage: &[proto::Rect<proto::Buffer>],
     ) -> Result<()> {
         self.call_fast(&Request::SurfaceFlip {
-            surface: surface.id,
+            surface: self.held.surface(surface.id),
             buffer: surface.back as u8,
             damage: damage.to_vec(),
         })?;
+        if let Some(s) = self.held.surfaces.get_mut(&surface.id) {
+            s.front = Some(surface.back as u8);
+        }
         surface.back = (surface.back + 1) % surface.buffers.len();
         Ok(())
     }
 
     /// Handles what the master sent; waits up to `timeout` when nothing was there.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.slave.dispatch(timeout)?;
+        match self.slave.dispatch(timeout) {
+            Ok(_) => {}
+            // The master died; the event below says so (and rejoins).
+            Err(fusion::Error::MasterGone) if self.slave.master_gone() => {}
+            Err(e) => return Err(e.into()),
+        }
         while let Some(e) = self.slave.next_event() {
             let e = match e {
                 SlaveEvent::LeaveRequested(_) => ClientEvent::LeaveRequested,
-                SlaveEvent::MasterGone => ClientEvent::MasterGone,
+                SlaveEvent::MasterGone => match self.rejoin {
+                    Some(timeout) => match self.rejoin(timeout) {
+                        Ok(lost) => ClientEvent::Rejoined { lost },
+                        Err(e) => {
+                            tracing::info!("no new master to rejoin: {e}");
+                            ClientEvent::MasterGone
+                        }
+                    },
+                    None => ClientEvent::MasterGone,
+                },
                 _ => continue,
             };
+            let rejoined = matches!(e, ClientEvent::Rejoined { .. });
             self.events.lock().expect("events").push_back(e);
+            if rejoined {
+                // The new slave's events follow on the next dispatch.
+                break;
+            }
         }
         Ok(())
     }
@@ -486,16 +589,27 @@ impl Display {
     /// A window's current state, read straight from the master's shared memory (no round
     /// trip).
     pub fn window_state(&mut self, window: &Window) -> Result<proto::WindowDescriptor> {
-        let map = self.slave.pool_map(window.descriptor.pool)?;
-        proto::WindowDescriptor::read(&map, window.descriptor.offset as usize)
+        let at = self
+            .held
+            .windows
+            .iter()
+            .find(|w| w.id == window.id)
+            .map_or(window.descriptor, |w| w.descriptor);
+        let map = self.slave.pool_map(at.pool)?;
+        proto::WindowDescriptor::read(&map, at.offset as usize)
             .ok_or_else(|| ClientError::Protocol("no window descriptor".into()))
     }
 
     /// A surface's current state (front buffer, flips in flight, the layer it holds, the
     /// windows showing it), read straight from the master's shared memory.
     pub fn surface_state(&mut self, surface: &Surface) -> Result<proto::SurfaceDescriptor> {
-        let map = self.slave.pool_map(surface.descriptor.pool)?;
-        proto::SurfaceDescriptor::read(&map, surface.descriptor.offset as usize)
+        let at = self
+            .held
+            .surfaces
+            .get(&surface.id)
+            .map_or(surface.descriptor, |s| s.descriptor);
+        let map = self.slave.pool_map(at.pool)?;
+        proto::SurfaceDescriptor::read(&map, at.offset as usize)
             .ok_or_else(|| ClientError::Protocol("no surface descriptor".into()))
     }
 
@@ -533,6 +647,9 @@ impl Display {
             }
             Reaction::Keep
         })?;
+        if !self.held.watched_layers.contains(&layer) {
+            self.held.watched_layers.push(layer);
+        }
         Ok(())
     }
 
@@ -565,7 +682,7 @@ impl Display {
     /// mirrored), to put targets on the panel's own axes.
     pub fn calibration_mode(&mut self, window: &Window, on: bool) -> Result<(u8, bool)> {
         match self.call_fast(&Request::CalibrationMode {
-            window: window.id,
+            window: self.held.window(window.id),
             on,
         })? {
             Reply::Calibration {
@@ -607,5 +724,14 @@ impl Display {
             pitch: pitch as usize,
             data,
         })
+    }
+}
+
+/// A request the master did not answer because it died fails with `PeerGone` (the master's
+/// id), as a call to any departed peer does; the next [`Display::dispatch`] rejoins.
+fn in_flight(e: fusion::Error) -> fusion::Error {
+    match e {
+        fusion::Error::MasterGone => fusion::Error::PeerGone(fusion::wire::MASTER_ID),
+        e => e,
     }
 }

@@ -18,7 +18,9 @@
 //!   flip-to-present latency in vblanks ([`frames`]);
 //! - Wayland round trips (`wl_display.sync`) from a libwayland client to `fusionfb run` and
 //!   to Weston, each in a process of its own, and a bare socket ping-pong, the floor under
-//!   both, in the same run ([`wayland`]).
+//!   both, in the same run ([`wayland`]);
+//! - master death to the picture back: `SIGKILL` to `fusionfb run`'s master until a client's
+//!   window is presented again by the next one ([`restart`]).
 //!
 //! The measurements that need client processes start this same executable as
 //! `fusionfb-bench --world W client --role ROLE` (a hidden subcommand; [`ClientRole`]); each
@@ -29,6 +31,7 @@
 pub mod compose;
 pub mod frames;
 pub mod latency;
+pub mod restart;
 pub mod wayland;
 pub mod wl_client;
 
@@ -482,6 +485,24 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
                 &note,
             ));
         }
+    }
+    // Master death to the picture back on the glass.
+    let kills = if quick { 3 } else { 30 };
+    match restart::master_restarts(&fusionfb, kills) {
+        Ok(mut v) => {
+            let (med, p99) = (percentile(&mut v, 0.5), percentile(&mut v, 0.99));
+            out.push(figure(
+                "master death to first frame shown again",
+                med,
+                p99,
+                "ms",
+                &format!(
+                    "{kills} SIGKILLs of `fusionfb run`'s master, headless; until a rejoined \
+                     client's last frame is presented by the next master; goal: at most 200 ms"
+                ),
+            ));
+        }
+        Err(e) => eprintln!("fusionfb-bench: no master restart figure: {e:#}"),
     }
     for at in wayland::Placement::all() {
         let mut v = wayland::socket_roundtrips(trips, at)?;

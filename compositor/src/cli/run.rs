@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 use std::collections::HashSet;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +28,9 @@ pub struct RunOptions {
     pub backend: Option<config::Backend>,
     /// `--world NAME`, overriding the config.
     pub world: Option<String>,
+    /// `--no-restart`: run the master in this process, without the supervisor that starts it
+    /// again when it dies ([`crate::supervisor`]).
+    pub no_restart: bool,
 }
 
 /// Loads the config (or the defaults) — errors name the file, line and key.
@@ -239,11 +242,28 @@ pub fn layer_specs(cfg: &Config) -> Vec<crate::server::LayerSpec> {
         .collect()
 }
 
-/// Runs the master until `stop` holds a signal number (or the display is closed); starts the
-/// config's `[[app]]` programs once the display is up and restarts them by their policy; at
-/// the end asks the slaves to leave, then stops the apps still running (SIGTERM, then
-/// SIGKILL). The log says why it stopped.
+/// `fusionfb run`: the supervisor ([`crate::supervisor`]), which starts the master as a
+/// child process and again when it dies; the master itself when this process is that child;
+/// or, with `--no-restart`, the master with its apps in this process.
 pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
+    match crate::supervisor::link::Link::from_env() {
+        Some(link) => run_master(opts, stop, Some(link)),
+        None if opts.no_restart => run_master(opts, stop, None),
+        None => crate::supervisor::supervise(opts, stop),
+    }
+}
+
+/// Runs the master until `stop` holds a signal number (or the display is closed). Without a
+/// `supervisor` (its link, and how many masters died before this one) it starts the config's
+/// `[[app]]` programs once the display is up and restarts them by their policy, and at the
+/// end asks the slaves to leave, then stops the apps still running (SIGTERM, then SIGKILL);
+/// with one, the supervisor does that and the master tells it when the display is up and
+/// that its loop turns. The log says why it stopped.
+fn run_master(
+    opts: &RunOptions,
+    stop: &AtomicUsize,
+    supervisor: Option<(crate::supervisor::link::Link, u32)>,
+) -> anyhow::Result<()> {
     let cfg = load_config(opts.config.as_deref())?;
     crate::cli::input::check_keymap(&cfg, opts.config.as_deref())?;
     let world = cfg
@@ -278,11 +298,16 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
         server.master().pid(),
         server.master().world().socket_path().display()
     );
-    // The display is up and the world's socket listens: start the config's apps. (Dropped
-    // on an error return, the supervisor still stops and reaps them.)
-    let mut apps = crate::apps::Supervisor::new(&cfg.apps, &server_world);
+    // The display is up and the world's socket listens: start the config's apps, or tell
+    // the supervisor, which starts them. (Dropped on an error return, the apps' supervisor
+    // still stops and reaps them.)
+    let supervised = supervisor.is_some();
+    let local_apps: &[crate::config::App] = if supervised { &[] } else { &cfg.apps };
+    let mut apps = crate::apps::Supervisor::new(local_apps, &server_world);
     let wakes = LoopWakes::new(&mut server);
     let mut watched = HashSet::new();
+    #[allow(unused_mut)]
+    let mut wayland_display = None;
     #[cfg(feature = "wayland")]
     if let Some(place) = server.wayland_socket() {
         eprintln!(
@@ -290,10 +315,17 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
             place.path.display(),
             place.display
         );
+        wayland_display = Some(place.display.clone());
         apps.set_env("WAYLAND_DISPLAY", place.display);
     }
-    apps.poll(Instant::now());
-    server.set_apps(apps.report(Instant::now()));
+    if let Some((link, restarts)) = supervisor {
+        server.set_restarts(restarts);
+        link.send(&crate::supervisor::link::ToSupervisor::Up { wayland_display });
+        watch_supervisor(&mut server, link)?;
+    } else {
+        apps.poll(Instant::now());
+        server.set_apps(apps.report(Instant::now()));
+    }
     let why = loop {
         let sig = stop.load(Ordering::Relaxed);
         if sig != 0 {
@@ -314,7 +346,7 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
             info!("master stopping: {e}");
             return Err(e.into());
         }
-        if !apps.is_empty() {
+        if !supervised && !apps.is_empty() {
             let now = Instant::now();
             apps.poll(now);
             server.set_apps(apps.report(now));
@@ -333,6 +365,40 @@ pub fn run(opts: &RunOptions, stop: &AtomicUsize) -> anyhow::Result<()> {
     // Slaves were asked to leave; apps that did not (or are no slaves) get SIGTERM, then
     // SIGKILL.
     apps.stop(Duration::from_secs(2));
+    Ok(())
+}
+
+/// Puts the supervisor's link on the server's loop: the apps' state it sends goes to the
+/// status, and a timer says the loop turns every [`crate::supervisor::link::ALIVE_EVERY`].
+fn watch_supervisor(
+    server: &mut Server,
+    link: crate::supervisor::link::Link,
+) -> anyhow::Result<()> {
+    use crate::supervisor::link::{ToMaster, ToSupervisor, ALIVE_EVERY};
+    use calloop::timer::{TimeoutAction, Timer};
+    let link = std::rc::Rc::new(link);
+    let heartbeat = link.clone();
+    server
+        .loop_handle()
+        .insert_source(Timer::from_duration(ALIVE_EVERY), move |_, _, _| {
+            heartbeat.send(&ToSupervisor::Alive);
+            TimeoutAction::ToDuration(ALIVE_EVERY)
+        })
+        .map_err(|e| anyhow::anyhow!("the supervisor's heartbeat: {}", e.error))?;
+    let fd = link
+        .as_fd()
+        .try_clone_to_owned()
+        .context("the supervisor's link")?;
+    let source = Generic::new(fd, Interest::READ, Mode::Level);
+    server
+        .loop_handle()
+        .insert_source(source, move |_, _, server: &mut Server| {
+            while let Some(ToMaster::Apps(apps)) = link.recv::<ToMaster>() {
+                server.set_apps(apps);
+            }
+            Ok(PostAction::Continue)
+        })
+        .map_err(|e| anyhow::anyhow!("the supervisor's link: {}", e.error))?;
     Ok(())
 }
 

@@ -44,6 +44,7 @@
 //! Not here yet (the rest of the display-server issue): surface and layer descriptors in
 //! shared memory, exclusive layers.
 
+mod adopt;
 mod health;
 mod input;
 mod keyboard;
@@ -58,7 +59,7 @@ mod wayland;
 pub use input::outside_output;
 pub use layers::LayerSpec;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -230,6 +231,10 @@ pub struct Server {
     started: std::time::SystemTime,
     /// Masters of this world that died and were restarted before this one.
     restarts: u32,
+    /// When each native window was stacked where it is (created or raised, `CLOCK_MONOTONIC`
+    /// ns; 0: lowered), by window id: published in its descriptor, handed back by an
+    /// application rejoining after a master's death, and what orders windows taken back.
+    stacked: HashMap<u32, u64>,
     /// The frame that shows the window list as it is, and how long that list was (see
     /// [`proto::MasterHealth::windows_frame`]).
     window_list: (u64, usize),
@@ -385,6 +390,7 @@ impl Server {
             bytes_composed_total: 0,
             started: std::time::SystemTime::now(),
             restarts: 0,
+            stacked: HashMap::new(),
             window_list: (0, 0),
             commit_errors: 0,
             commit_error: None,
@@ -485,6 +491,12 @@ impl Server {
     /// Frames the backend reported presented so far.
     pub fn presented(&self) -> u64 {
         self.presented
+    }
+
+    /// Sets how many masters of this world died and were restarted before this one (for the
+    /// status).
+    pub fn set_restarts(&mut self, restarts: u32) {
+        self.restarts = restarts;
     }
 
     /// Frames committed so far.
@@ -674,8 +686,26 @@ impl Server {
     }
 
     pub(crate) fn new_id(&mut self) -> u32 {
-        self.next_id += 1;
-        self.next_id
+        loop {
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            if !self.id_taken(self.next_id) {
+                return self.next_id;
+            }
+        }
+    }
+
+    /// Whether a surface or a window has id `id` (they share one id space).
+    fn id_taken(&self, id: u32) -> bool {
+        self.surfaces.contains_key(&id) || self.windows.iter().any(|w| w.id == id)
+    }
+
+    /// `wanted` if it is free (an object taken back after a master's death keeps its id),
+    /// else a new id.
+    pub(crate) fn id_for(&mut self, wanted: Option<u32>) -> u32 {
+        match wanted {
+            Some(id) if id != 0 && !self.id_taken(id) => id,
+            _ => self.new_id(),
+        }
     }
 
     /// Announces an event on a reactor (lossy: a client that does not read loses old ones
@@ -728,6 +758,7 @@ impl Server {
     pub(crate) fn remove_window(&mut self, id: u32) {
         // Its grabs, the pointer's enter and the focus go with it.
         self.drop_grabs_of(id);
+        self.stacked.remove(&id);
         let Some(i) = self.windows.iter().position(|w| w.id == id) else {
             return;
         };

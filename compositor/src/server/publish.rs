@@ -102,6 +102,7 @@ impl Server {
             focused: self.focused() == Some(w.id),
             z: z as u32,
             owner: w.owner,
+            stacked: self.stacked.get(&w.id).copied().unwrap_or(0),
         }
     }
 

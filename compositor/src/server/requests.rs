@@ -130,6 +130,35 @@ impl Server {
                 Ok((r, fd)) => (reply(Ok(r)), vec![fd]),
                 Err(e) => (Err(e), Vec::new()),
             },
+            Request::SurfaceAdopt {
+                id,
+                width,
+                height,
+                format,
+                front,
+            } => {
+                let r = self.surface_adopt(who, id, (width, height, format), front, call.fds);
+                (reply(r.map(Reply::Surface)), Vec::new())
+            }
+            Request::WindowAdopt {
+                id,
+                surface,
+                layer,
+                x,
+                y,
+                opacity,
+                visible,
+                stacked,
+            } => (
+                reply(self.window_make(
+                    who,
+                    surface,
+                    layer,
+                    (x, y, opacity, visible),
+                    Some((id, stacked)),
+                )),
+                Vec::new(),
+            ),
         }
     }
 
@@ -218,16 +247,31 @@ impl Server {
         who: FusioneeId,
         bufs: Vec<Buffer>,
     ) -> fusion::Result<(proto::SurfaceInfo, Vec<OwnedFd>)> {
-        let fds = bufs
-            .iter()
-            .map(|b| {
-                b.export()
-                    .map_err(|e| super::backend_failure("exporting a buffer", e))
-            })
-            .collect::<fusion::Result<Vec<_>>>()?;
+        self.register_surface_as(who, bufs, None)
+    }
+
+    /// [`Server::register_surface`], with the id `wanted` when it is free (a surface taken
+    /// back after a master's death).
+    pub(super) fn register_surface_as(
+        &mut self,
+        who: FusioneeId,
+        bufs: Vec<Buffer>,
+        wanted: Option<u32>,
+    ) -> fusion::Result<(proto::SurfaceInfo, Vec<OwnedFd>)> {
+        let fds = if wanted.is_some() {
+            // The client has the buffers already.
+            Vec::new()
+        } else {
+            bufs.iter()
+                .map(|b| {
+                    b.export()
+                        .map_err(|e| super::backend_failure("exporting a buffer", e))
+                })
+                .collect::<fusion::Result<Vec<_>>>()?
+        };
         let (object, reactor, descriptor) =
             self.described_object(who, SURFACE_CLASS, proto::SURFACE_DESCRIPTOR_SIZE)?;
-        let id = self.new_id();
+        let id = self.id_for(wanted);
         let info = proto::SurfaceInfo {
             id,
             width: bufs[0].width(),
@@ -314,6 +358,21 @@ impl Server {
         opacity: u8,
         visible: bool,
     ) -> fusion::Result<Reply> {
+        self.window_make(who, surface, layer, (x, y, opacity, visible), None)
+    }
+
+    /// A new window of `who` showing `surface` on `layer` at `(x, y)` with `opacity`,
+    /// shown or not; on top of its layer, or, when `adopt` gives the id it had on a master
+    /// that died and when it was stacked, with that id if free and below the windows taken
+    /// back that were stacked later.
+    pub(super) fn window_make(
+        &mut self,
+        who: FusioneeId,
+        surface: u32,
+        layer: u32,
+        (x, y, opacity, visible): (i32, i32, u8, bool),
+        adopt: Option<(u32, u64)>,
+    ) -> fusion::Result<Reply> {
         self.owned_surface(who, surface)?;
         if !self.layers.iter().any(|l| l.spec.id == layer) {
             return Err(Error::NotFound(format!(
@@ -326,7 +385,7 @@ impl Server {
         }
         let (object, reactor, descriptor) =
             self.described_object(who, WINDOW_CLASS, proto::WINDOW_DESCRIPTOR_SIZE)?;
-        let id = self.new_id();
+        let id = self.id_for(adopt.map(|(id, _)| id));
         let w = WindowState {
             id,
             owner: who,
@@ -349,8 +408,26 @@ impl Server {
                 self.damage(r);
             }
         }
-        // On top of its layer and band.
-        let at = self.stack_top(layer, Band::Normal);
+        // On top of its layer and band (a window taken back: under those taken back that were
+        // stacked later).
+        let mut at = self.stack_top(layer, Band::Normal);
+        let stacked = match adopt {
+            Some((_, stacked)) => {
+                while at > 0 {
+                    let below = &self.windows[at - 1];
+                    let later = below.layer == layer
+                        && below.band == Band::Normal
+                        && self.stacked.get(&below.id).is_some_and(|&s| s > stacked);
+                    if !later {
+                        break;
+                    }
+                    at -= 1;
+                }
+                stacked
+            }
+            None => fusionfb_sys::now_ns(),
+        };
+        self.stacked.insert(id, stacked);
         self.windows.insert(at, w);
         self.publish();
         Ok(Reply::Window(proto::WindowInfo {
@@ -378,11 +455,13 @@ impl Server {
             WindowChange::Raise => {
                 let w = self.windows.remove(i);
                 let at = self.stack_top(w.layer, w.band);
+                self.stacked.insert(w.id, fusionfb_sys::now_ns());
                 self.windows.insert(at, w);
             }
             WindowChange::Lower => {
                 let w = self.windows.remove(i);
                 let at = self.stack_bottom(w.layer, w.band);
+                self.stacked.insert(w.id, 0);
                 self.windows.insert(at, w);
             }
             WindowChange::InputRegion(r) => {

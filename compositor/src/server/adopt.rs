@@ -1,0 +1,79 @@
+//! Taking back what an application had on a master that died ([`proto::Request::SurfaceAdopt`],
+//! [`proto::Request::WindowAdopt`], protocol minor 7): the restart half of DESIGN's master
+//! restart.
+//!
+//! A rejoining application still holds its surfaces' buffers (the memfds, or dma-bufs, the
+//! dead master handed out) with its last frames in them. It hands them back; the new master
+//! maps them (read-only, as it maps any client buffer) and shows the one that was on the
+//! glass at once, so the picture comes back without the application drawing anything. The
+//! ids stay the same when they are free, so what the application knows still names the same
+//! things. A memfd must be sealed against shrinking (the master made them so): a buffer that
+//! could shrink under the master's mapping would fault the master when composed.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use fusion::{Error, FusioneeId};
+use fusionfb_protocol as proto;
+use gfx_drivers::{Buffer, BufferDesc, Format};
+
+use super::Server;
+
+impl Server {
+    /// Takes back surface `id` of `who` with its buffers `fds`, `(width, height, fourcc)`,
+    /// showing buffer `front` again at once.
+    pub(super) fn surface_adopt(
+        &mut self,
+        who: FusioneeId,
+        id: u32,
+        (width, height, fourcc): (u32, u32, u32),
+        front: Option<u8>,
+        fds: Vec<OwnedFd>,
+    ) -> fusion::Result<proto::SurfaceInfo> {
+        if width == 0 || height == 0 || width > proto::MAX_SIDE || height > proto::MAX_SIDE {
+            return Err(Error::Invalid(format!("surface size {width}x{height}")));
+        }
+        if fds.is_empty() || fds.len() > proto::MAX_BUFFERS as usize {
+            return Err(Error::Invalid(format!(
+                "{} buffers handed back (1 to {})",
+                fds.len(),
+                proto::MAX_BUFFERS
+            )));
+        }
+        if front.is_some_and(|f| f as usize >= fds.len()) {
+            return Err(Error::Invalid(format!(
+                "front buffer {front:?} of {} buffers",
+                fds.len()
+            )));
+        }
+        let format = Format::from_fourcc(fourcc)
+            .ok_or_else(|| Error::Invalid(format!("pixel format {fourcc:#010x}")))?;
+        if self.surfaces.values().filter(|s| s.owner == who).count() >= 256 {
+            return Err(Error::Quota("surfaces".into()));
+        }
+        let desc = BufferDesc::new(width, height, format);
+        let bufs = fds
+            .into_iter()
+            .map(|fd| {
+                let sealed = fusionfb_sys::memfd_cannot_shrink(fd.as_fd());
+                let buf = Buffer::import(fd, desc, false)
+                    .map_err(|e| Error::Invalid(format!("a buffer handed back: {e}")))?;
+                if !sealed && !buf.is_dma_buf() {
+                    return Err(Error::Invalid(
+                        "a buffer handed back must be a dma-buf or a memfd sealed against \
+                         shrinking"
+                            .into(),
+                    ));
+                }
+                Ok(buf)
+            })
+            .collect::<fusion::Result<Vec<_>>>()?;
+        let (info, _) = self.register_surface_as(who, bufs, Some(id))?;
+        // On the glass as soon as a window shows it. (No `FrameDone`: the client is not
+        // listening to the new reactor yet; it flips the buffer again once it is.)
+        self.surfaces
+            .get_mut(&info.id)
+            .expect("just registered")
+            .front = front;
+        Ok(info)
+    }
+}

@@ -1,0 +1,353 @@
+//! The glass survives a master crash: `fusionfb run` (its supervisor) starts a new master when
+//! the master gets `SIGKILL`, and the applications rejoin it with their windows and their
+//! last frames, without redrawing. Real processes throughout: the supervisor, its masters,
+//! the demo applications it starts from the config's `[[app]]` tables, and `fusionfb`
+//! commands; pixels read back through screenshots.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fusionfb_client::app::{CLOCK_BACKGROUND, PAINT_BACKGROUND, PALETTE};
+use fusionfb_client::display::{ClientEvent, Display};
+use fusionfb_client::Format;
+use fusionfb_tests::{
+    alive, fusionfb_output, path_with_binaries, poll_for, wait_for, wait_until, world, Process,
+};
+use gfx_drivers::Image;
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn read_log(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// `fusionfb status --json`'s display part, once the master answers.
+fn scene(w: &fusion::WorldConfig) -> Option<Value> {
+    let out = fusionfb_output(w, &["status", "--json"])?;
+    let v: Value = serde_json::from_str(&out).ok()?;
+    Some(v["display"].clone())
+}
+
+/// The windows as `(x, y, width, height, layer)`, bottom to top.
+fn windows(scene: &Value) -> Vec<(i64, i64, i64, i64, i64)> {
+    scene["windows"]
+        .as_array()
+        .map(|ws| {
+            ws.iter()
+                .map(|w| {
+                    let n = |k: &str| w[k].as_i64().unwrap_or(-1);
+                    (n("x"), n("y"), n("width"), n("height"), n("layer"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn master_pid(scene: &Value) -> u32 {
+    scene["health"]["pid"].as_u64().expect("the master's pid") as u32
+}
+
+/// A screenshot through a connection of its own (made after the master changed).
+fn screenshot(w: &fusion::WorldConfig) -> Image {
+    poll_for(LIMIT, || {
+        let mut d = Display::connect_to(w.clone()).ok()?;
+        d.set_rejoin(None);
+        d.screenshot().ok()
+    })
+    .expect("a screenshot")
+}
+
+/// Whether the pixels of `r` = `(x, y, w, h)` are the same in `a` and `b`.
+fn same_area(a: &Image, b: &Image, (x, y, w, h): (u32, u32, u32, u32)) -> bool {
+    (y..y + h).all(|py| (x..x + w).all(|px| a.pixel(px, py) == b.pixel(px, py)))
+}
+
+/// Where `a` and `b` differ within `r`: how many pixels, their bounding box, one example.
+fn diff(a: &Image, b: &Image, (x, y, w, h): (u32, u32, u32, u32)) -> String {
+    let mut n = 0;
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    let mut example = String::new();
+    for py in y..y + h {
+        for px in x..x + w {
+            if a.pixel(px, py) != b.pixel(px, py) {
+                n += 1;
+                (x0, y0, x1, y1) = (x0.min(px), y0.min(py), x1.max(px), y1.max(py));
+                if example.is_empty() {
+                    example = format!(
+                        "({px}, {py}): {:#x} then {:#x}",
+                        a.pixel(px, py),
+                        b.pixel(px, py)
+                    );
+                }
+            }
+        }
+    }
+    format!("{n} pixels in ({x0}, {y0})..=({x1}, {y1}), e.g. {example}")
+}
+
+fn kill(pid: u32) {
+    let fd = fusionfb_sys::pidfd_open(pid).expect("pidfd");
+    fusionfb_sys::pidfd_kill(std::os::fd::AsFd::as_fd(&fd)).expect("SIGKILL");
+}
+
+fn fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// The supervised master of `w` with `config`, its log in the world's directory.
+fn supervised(w: &fusion::WorldConfig, config: &str) -> (Process, PathBuf) {
+    std::fs::create_dir_all(w.base_dir()).unwrap();
+    let cfg = w.base_dir().join(format!("{}.toml", w.name));
+    std::fs::write(&cfg, config).unwrap();
+    let log = w.base_dir().join(format!("{}.log", w.name));
+    let path = path_with_binaries();
+    let master = Process::spawn_logged(
+        "fusionfb",
+        w,
+        &["run", "--config", cfg.to_str().unwrap()],
+        &[
+            ("PATH", &path),
+            ("RUST_LOG", "warn,fusionfb::supervisor=info"),
+        ],
+        Some(&log),
+    );
+    (master, log)
+}
+
+/// SIGTERM to the supervisor; waits for it to exit 0.
+fn stop(master: &mut Process, log: &Path) {
+    let fd = fusionfb_sys::pidfd_open(master.pid()).expect("pidfd");
+    fusionfb_sys::pidfd_term(std::os::fd::AsFd::as_fd(&fd)).expect("SIGTERM");
+    let status = wait_for("fusionfb run to exit on SIGTERM", LIMIT, || master.exited());
+    assert!(status.success(), "{status}\n{}", read_log(log));
+}
+
+const PAINT: (u32, u32, u32, u32) = (0, 0, 640, 400);
+const CLOCK: (u32, u32, u32, u32) = (640, 0, 640, 200);
+const GALLERY: (u32, u32, u32, u32) = (640, 400, 640, 400);
+
+#[test]
+fn kill_9_the_master_under_paint_clock_and_gallery_and_the_glass_comes_back() {
+    let w = world("restart");
+    let geometry = |(x, y, wd, h): (u32, u32, u32, u32)| {
+        format!(
+            "[\"--x\", \"{x}\", \"--y\", \"{y}\", \"--width\", \"{wd}\", \"--height\", \"{h}\"]"
+        )
+    };
+    let config = format!(
+        r#"
+[display]
+backend = "headless"
+mode = "1280x800@60"
+
+[[app]]
+command = "fusionfb-paint"
+args = {}
+
+[[app]]
+command = "fusionfb-clock"
+args = {}
+
+[[app]]
+command = "fusionfb-gallery"
+args = {}
+"#,
+        geometry(PAINT),
+        geometry(CLOCK),
+        geometry(GALLERY)
+    );
+    let (mut master, log) = supervised(&w, &config);
+    let before = poll_for(LIMIT, || {
+        master.assert_running();
+        scene(&w).filter(|s| windows(s).len() == 3)
+    })
+    .unwrap_or_else(|| panic!("three windows\n{}", read_log(&log)));
+    let apps: Vec<u64> = before["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["pid"].as_u64().unwrap())
+        .collect();
+    // A stroke on paint, then the picture before the crash (the clock's seconds change,
+    // so its area is compared apart).
+    fusionfb_output(&w, &["input", "swipe", "100", "150", "500", "300"]).expect("swipe");
+    let bg = PAINT_BACKGROUND.to_argb() & 0xff_ffff;
+    let ink = PALETTE[0].to_argb() & 0xff_ffff;
+    wait_until("the stroke and the gallery's picture", LIMIT, || {
+        let img = screenshot(&w);
+        img.pixel(300, 225) & 0xff_ffff == ink && img.pixel(GALLERY.0, GALLERY.1) & 0xff_ffff != 0
+    });
+    // Paint has drawn the whole stroke when two screenshots agree.
+    let mut shot = screenshot(&w);
+    wait_until("paint to finish the stroke", LIMIT, || {
+        std::thread::sleep(Duration::from_millis(300));
+        let next = screenshot(&w);
+        let still = same_area(&shot, &next, PAINT);
+        shot = next;
+        still
+    });
+    let old = master_pid(&before);
+
+    kill(old);
+    let mut last = None;
+    let after = poll_for(LIMIT, || {
+        master.assert_running();
+        last = scene(&w);
+        last.clone()
+            .filter(|s| s["health"]["restarts"] == 1 && windows(s).len() == 3)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "a new master with the three windows; last scene {last:#?}\n{}",
+            read_log(&log)
+        )
+    });
+    assert_ne!(master_pid(&after), old);
+    assert!(!alive(old));
+    // The same windows, where they were, in the same order; the same app processes (they
+    // rejoined, nobody restarted them).
+    assert_eq!(windows(&after), windows(&before));
+    let apps_after: Vec<u64> = after["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(apps_after, apps);
+    assert!(after["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["restarts"] == 0 && a["state"] == "running"));
+    // The strokes painted before the crash are on the glass, and so is the gallery's
+    // picture, once the new master composed its first frames: nobody redrew them (paint
+    // keeps no strokes to redraw from; its buffers came back).
+    let mut back = screenshot(&w);
+    let came_back = poll_for(Duration::from_secs(10), || {
+        back = screenshot(&w);
+        (same_area(&shot, &back, PAINT) && same_area(&shot, &back, GALLERY)).then_some(())
+    });
+    assert!(
+        came_back.is_some(),
+        "the picture did not come back: paint {}; gallery {}",
+        diff(&shot, &back, PAINT),
+        diff(&shot, &back, GALLERY)
+    );
+    // The clock keeps ticking on the new master.
+    let clock_now = screenshot(&w);
+    assert_eq!(
+        clock_now.pixel(CLOCK.0 + 2, CLOCK.1 + 2) & 0xff_ffff,
+        CLOCK_BACKGROUND.to_argb() & 0xff_ffff
+    );
+    wait_until("the clock to tick", LIMIT, || {
+        !same_area(&clock_now, &screenshot(&w), CLOCK)
+    });
+    // A tap after the crash paints.
+    fusionfb_output(&w, &["input", "tap", "320", "350"]).expect("tap");
+    wait_until("the tap to paint", LIMIT, || {
+        screenshot(&w).pixel(320, 350) & 0xff_ffff != bg
+    });
+    let text = read_log(&log);
+    assert!(text.contains("died (signal: 9 (SIGKILL))"), "{text}");
+    assert!(text.contains("is up after"), "{text}");
+
+    stop(&mut master, &log);
+    for pid in apps {
+        assert!(!alive(pid as u32), "app {pid} outlived fusionfb run");
+    }
+    assert!(!w.socket_path().exists(), "the world's socket stayed");
+}
+
+#[test]
+fn a_hundred_master_kills_in_a_row_leave_nothing_behind() {
+    let w = world("restart-100");
+    let config = r#"
+[display]
+backend = "headless"
+mode = "640x480@60"
+
+[[app]]
+command = "fusionfb-paint"
+"#;
+    let (mut master, log) = supervised(&w, config);
+    let paint = poll_for(LIMIT, || {
+        master.assert_running();
+        let s = scene(&w)?;
+        (windows(&s).len() == 1).then(|| s["apps"][0]["pid"].as_u64())?
+    })
+    .unwrap_or_else(|| panic!("paint's window\n{}", read_log(&log))) as u32;
+    // This test is a client too: a window of its own, rejoining as the apps do.
+    let mut d = poll_for(LIMIT, || Display::connect_to(w.clone()).ok()).unwrap();
+    d.set_rejoin(Some(LIMIT));
+    let mut s = d.create_surface(64, 64, Format::Xrgb8888, 2).unwrap();
+    let _win = d.create_window(&s, 0, 500, 300).unwrap();
+    s.back().fill(0xff30_c060).unwrap();
+    d.flip(&mut s, &[]).unwrap();
+    d.wait_frame(&s, LIMIT).unwrap();
+    let mut masters = Vec::new();
+    let mut fds = Vec::new();
+    let started = Instant::now();
+    for i in 0..100 {
+        let pid = d.describe().unwrap().health.unwrap().pid;
+        masters.push(pid);
+        kill(pid);
+        let end = Instant::now() + LIMIT;
+        'rejoin: loop {
+            assert!(
+                Instant::now() < end,
+                "kill {i}: no rejoin\n{}",
+                read_log(&log)
+            );
+            d.dispatch(Some(Duration::from_millis(50))).unwrap();
+            while let Some(e) = d.next_event() {
+                match e {
+                    ClientEvent::Rejoined { lost } => {
+                        assert!(lost.is_empty(), "{lost:?}");
+                        break 'rejoin;
+                    }
+                    ClientEvent::MasterGone => panic!("kill {i}: gone\n{}", read_log(&log)),
+                    _ => {}
+                }
+            }
+        }
+        // Our last frame is on the new master's glass.
+        d.wait_frame(&s, LIMIT).unwrap();
+        let px = d.screenshot().unwrap().pixel(530, 330) & 0xff_ffff;
+        assert_eq!(
+            px,
+            0x30_c060,
+            "kill {i}: our window is not on top\n{}",
+            fusionfb_output(&w, &["status"]).unwrap_or_default()
+        );
+        // (Not this process's: the other test shares it.)
+        fds.push((fds_of(master.pid()), fds_of(paint)));
+    }
+    eprintln!(
+        "100 master kills and rejoins in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Paint rode every restart; nobody's descriptors grew (no pool, memfd or socket of a
+    // dead master kept).
+    assert!(alive(paint), "paint died\n{}", read_log(&log));
+    let scene_now = scene(&w).unwrap();
+    assert_eq!(scene_now["health"]["restarts"], 100);
+    assert_eq!(scene_now["apps"][0]["pid"], paint);
+    assert_eq!(
+        fds[10],
+        fds[99],
+        "descriptors grew: {:?}",
+        (fds[10], fds[99])
+    );
+    for pid in &masters {
+        assert!(!alive(*pid), "master {pid} is still there");
+    }
+    drop(d);
+    let last = master_pid(&scene_now);
+    stop(&mut master, &log);
+    assert!(!alive(last) && !alive(paint));
+    // No socket, and the world's lock is free.
+    assert!(!w.socket_path().exists(), "the world's socket stayed");
+    let lock = std::fs::File::open(w.lock_path()).unwrap();
+    assert!(fusionfb_sys::try_flock_exclusive(std::os::fd::AsFd::as_fd(&lock)).unwrap());
+}
