@@ -11,7 +11,8 @@ use fusionfb_client::app::{CLOCK_BACKGROUND, PAINT_BACKGROUND, PALETTE};
 use fusionfb_client::display::{ClientEvent, Display};
 use fusionfb_client::Format;
 use fusionfb_tests::{
-    alive, fusionfb_output, path_with_binaries, poll_for, wait_for, wait_until, world, Process,
+    alive, binary, fusionfb_output, path_with_binaries, poll_for, wait_for, wait_until, world,
+    Process,
 };
 use gfx_drivers::Image;
 use serde_json::Value;
@@ -350,4 +351,98 @@ command = "fusionfb-paint"
     assert!(!w.socket_path().exists(), "the world's socket stayed");
     let lock = std::fs::File::open(w.lock_path()).unwrap();
     assert!(fusionfb_sys::try_flock_exclusive(std::os::fd::AsFd::as_fd(&lock)).unwrap());
+}
+
+#[test]
+fn under_systemd_it_notifies_and_keeps_the_socket_in_the_fd_store() {
+    use std::os::fd::AsFd;
+    let w = world("restart-sd");
+    std::fs::create_dir_all(w.base_dir()).unwrap();
+    // systemd's side: the notify socket, and the stored descriptors.
+    let notify_path = w.base_dir().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    let log = w.base_dir().join("sd.log");
+    let notify_env = notify_path.to_str().unwrap().to_string();
+    let mut master = Process::spawn_logged(
+        "fusionfb",
+        &w,
+        &["run", "--backend", "headless"],
+        &[
+            ("NOTIFY_SOCKET", &notify_env),
+            ("WATCHDOG_USEC", "60000000"),
+            ("RUST_LOG", "warn,fusionfb::supervisor=info"),
+        ],
+        Some(&log),
+    );
+    let mut said = Vec::new();
+    let mut stored = None;
+    let heard = poll_for(LIMIT, || {
+        master.assert_running();
+        while let Ok(Some(m)) = fusionfb_sys::recv_msg(notify.as_fd(), 4096, true) {
+            let text = String::from_utf8_lossy(&m.data).into_owned();
+            if text.contains("FDSTORE=1") {
+                stored = m.fds.into_iter().next();
+            }
+            said.push(text);
+        }
+        let all = said.join("\n");
+        (all.contains("READY=1") && all.contains("WATCHDOG=1")).then_some(())
+    });
+    assert!(heard.is_some(), "{said:?}\n{}", read_log(&log));
+    let all = said.join("\n");
+    assert!(all.contains("FDNAME=fusion-listener"), "{all}");
+    assert!(all.contains("STATUS=master pid"), "{all}");
+    let stored = stored.expect("the listening socket, with FDSTORE=1");
+    // The service stops; systemd keeps the socket, so its path stays for the next start.
+    stop(&mut master, &log);
+    assert!(all.contains("READY=1"));
+    assert!(
+        w.socket_path().exists(),
+        "the socket's path went with the service"
+    );
+    // An app that enters meanwhile waits in the kept socket's backlog...
+    let w2 = w.clone();
+    let early = std::thread::spawn(move || {
+        let mut d = Display::connect_to(w2)?;
+        d.describe().map(|s| s.health.map(|h| h.pid))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!early.is_finished(), "entered a world with no master");
+    // ... and the next start gets the socket back from the store (LISTEN_FDS, fd 3).
+    fusionfb_sys::clear_cloexec(stored.as_fd()).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stored);
+    let log2 = w.base_dir().join("sd2.log");
+    let script = format!(
+        "exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=fusion-listener \
+         exec {} --world {} run --backend headless",
+        binary("fusionfb").display(),
+        w.name
+    );
+    let mut second = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
+        .env("RUST_LOG", "warn,fusion=info,fusionfb::supervisor=info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log2).unwrap())
+        .spawn()
+        .unwrap();
+    drop(stored);
+    wait_for("the early app to be admitted", LIMIT, || {
+        early.is_finished().then_some(())
+    });
+    let master_pid = early
+        .join()
+        .unwrap()
+        .expect("the early app entered")
+        .unwrap();
+    assert!(alive(master_pid));
+    assert!(
+        read_log(&log2).contains("listening on the socket kept from before"),
+        "{}",
+        read_log(&log2)
+    );
+    let fd = fusionfb_sys::pidfd_open(second.id()).unwrap();
+    fusionfb_sys::pidfd_term(fd.as_fd()).unwrap();
+    assert!(second.wait().unwrap().success(), "{}", read_log(&log2));
 }

@@ -449,11 +449,7 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     // Wayland round trips: fusionfb and the baseline compositor, each in a process of its
     // own, and the floor under both, in the same run.
     let trips = if quick { 200 } else { 5000 };
-    let fusionfb = std::env::current_exe()
-        .map(|e| e.with_file_name("fusionfb"))
-        .ok()
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| "fusionfb".into());
+    let fusionfb = fusionfb_program();
     for peer in [wayland::Peer::fusionfb(&fusionfb), wayland::Peer::weston()] {
         let peer = match peer {
             Ok(Some(peer)) => peer,
@@ -518,6 +514,15 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         ));
     }
     Ok(out)
+}
+
+/// The `fusionfb` program: next to this one, else on `PATH`.
+pub fn fusionfb_program() -> std::path::PathBuf {
+    std::env::current_exe()
+        .map(|e| e.with_file_name("fusionfb"))
+        .ok()
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "fusionfb".into())
 }
 
 /// CPU time (user + system) this process has used, in microseconds

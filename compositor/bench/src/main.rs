@@ -55,10 +55,23 @@ enum Command {
         #[arg(long, default_value_t = 20000)]
         n: usize,
     },
+    /// Master death to the first frame shown again, alone (the figure of the full run):
+    /// SIGKILLs `FUSIONFB` (default: `fusionfb` next to this program) `--n` times.
+    #[command(hide = true)]
+    Restarts {
+        /// How many kills.
+        #[arg(long, default_value_t = 30)]
+        n: usize,
+    },
 }
 
 fn main() -> ExitCode {
-    fusionfb::init_logging(fusionfb::QUIET_LOG_FILTER);
+    // The restart figure kills masters on purpose: their clients' "the master is gone" is
+    // expected there.
+    fusionfb::init_logging(&format!(
+        "{},fusion::slave=error",
+        fusionfb::QUIET_LOG_FILTER
+    ));
     let cli = Cli::parse();
     let world = cli
         .world
@@ -80,6 +93,15 @@ fn main() -> ExitCode {
                 let p99 = fusionfb_bench::percentile(&mut v, 0.99);
                 println!("{n} round trips: median {med:.1} us, p99 {p99:.1} us");
             }),
+        Some(Command::Restarts { n }) => fusionfb_bench::restart::master_restarts(
+            &fusionfb_bench::fusionfb_program(),
+            n,
+        )
+        .map(|mut v| {
+            let med = fusionfb_bench::percentile(&mut v, 0.5);
+            let p99 = fusionfb_bench::percentile(&mut v, 0.99);
+            println!("{n} master kills: death to first frame median {med:.1} ms, p99 {p99:.1} ms");
+        }),
         Some(Command::Client {
             animate,
             role,
