@@ -45,6 +45,9 @@ enum Command {
         #[command(subcommand)]
         action: InputAction,
     },
+    /// Make the running master read its config file again (as SIGHUP does) and apply what
+    /// can change live: background, touch calibration, keymap, cursor, placement rules.
+    Reload,
     /// Print the world's snapshot: fusionees, pools, locks, calls, reactors, refs, objects.
     Status {
         /// Print JSON instead of tables.
@@ -182,6 +185,8 @@ fn main() -> ExitCode {
             )
         }
         Command::Status { json } => status(&world, json),
+        Command::Reload => fusionfb::cli::reload::reload(fusion::WorldConfig::new(&world))
+            .map(|report| print!("{report}")),
         Command::Input { action } => {
             use fusionfb::cli::input::Action;
             let action = match action {

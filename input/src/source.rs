@@ -277,6 +277,29 @@ impl InputSource {
             .unwrap_or_default()
     }
 
+    /// Replaces the configured `touch-output` (a config reload).
+    pub fn set_touch_output(&mut self, name: Option<String>) {
+        self.config.touch_output = name;
+        let map = self.output.clone();
+        self.set_output(map);
+    }
+
+    /// Replaces the keymap and key repeat (a config reload); a keymap that does not compile
+    /// is an error and the old one stays.
+    pub fn set_keyboard(&mut self, keyboard: KeyboardConfig) -> Result<(), Error> {
+        #[cfg(feature = "keyboard")]
+        {
+            self.keyboard = Some(Keyboard::new(
+                &keyboard.layout,
+                &keyboard.variant,
+                &keyboard.options,
+            )?);
+        }
+        self.repeat = Repeat::new(keyboard.repeat_delay, keyboard.repeat_rate);
+        self.config.keyboard = keyboard;
+        Ok(())
+    }
+
     /// Replaces the configured calibration (a calibration client just computed one).
     pub fn set_calibration(&mut self, matrix: Option<[f32; 6]>) {
         self.config.calibration = matrix;

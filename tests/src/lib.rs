@@ -158,16 +158,21 @@ impl Drop for Process {
     }
 }
 
-/// `fusionfb --world W ARGS` against the master of `w`: its stdout when it succeeded.
-pub fn fusionfb_output(w: &fusion::WorldConfig, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(binary("fusionfb"))
+/// `fusionfb --world W ARGS` against the master of `w`, run to its end.
+pub fn fusionfb_command(w: &fusion::WorldConfig, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary("fusionfb"))
         .arg("--world")
         .arg(&w.name)
         .args(args)
         .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
         .env_remove("FUSIONFB_WORLD")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// [`fusionfb_command`]'s stdout when it succeeded.
+pub fn fusionfb_output(w: &fusion::WorldConfig, args: &[&str]) -> Option<String> {
+    let out = fusionfb_command(w, args);
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())

@@ -44,7 +44,8 @@ pub const VERSION: u32 = 1;
 /// - 6: [`Scene::health`], the master process's memory, fds, threads and start time.
 /// - 7: [`Request::SurfaceAdopt`] and [`Request::WindowAdopt`]: an application rejoining a
 ///   new master (the old one died) takes its surfaces and windows back.
-pub const VERSION_MINOR: u32 = 7;
+/// - 8: [`Request::Reload`] and [`Reply::Reloaded`]: the master reads its config file again.
+pub const VERSION_MINOR: u32 = 8;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -233,6 +234,10 @@ pub enum Request {
         /// processes); 0 when it was last lowered.
         stacked: u64,
     },
+    /// Reads the master's config file again and applies what can change live (what
+    /// `SIGHUP` does); answered with [`Reply::Reloaded`], or an error naming the file, line
+    /// and key of a config that does not load (the running one stays) (minor 8).
+    Reload,
 }
 
 /// A synthetic input event (minor 1).
@@ -374,6 +379,13 @@ pub enum Reply {
     },
     /// What is on the display (minor 1).
     Scene(Box<Scene>),
+    /// What a reload applied and what waits for a restart (minor 8).
+    Reloaded {
+        /// The keys applied live.
+        applied: Vec<String>,
+        /// The keys that changed but take a restart.
+        restart: Vec<String>,
+    },
 }
 
 /// A surface as created.

@@ -3,7 +3,8 @@
 //! config's `[[app]]`s), `fusionfb status` ([`status`]), `fusionfb screenshot`
 //! ([`screenshot`]), `fusionfb input` ([`input`]: synthetic input through the master's
 //! routing, and the opening of the config's input devices), `fusionfb demo` ([`demo`]: the
-//! display demo with the demo apps and a scripted touch sequence), `fusionfb arena-demo`
+//! display demo with the demo apps and a scripted touch sequence), `fusionfb reload`
+//! ([`reload`]: the master reads its config again), `fusionfb arena-demo`
 //! ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`](mod@bench): runs the separate
 //! `fusionfb-bench` program). `main.rs` only parses the command line and calls these.
 
@@ -11,6 +12,7 @@ pub mod arena;
 pub mod bench;
 pub mod demo;
 pub mod input;
+pub mod reload;
 pub mod run;
 pub mod screenshot;
 pub mod status;

@@ -277,6 +277,10 @@ fn run_master(
     let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
         .with_context(|| format!("world {name:?}"))?;
     server.set_background(cfg.display.background.argb8888());
+    server.set_config_source(crate::server::ConfigSource {
+        path: opts.config.clone(),
+        running: cfg.clone(),
+    });
     if let Some(input) = crate::cli::input::open_input(&cfg, seat.as_ref()) {
         server.set_input(input);
     }
@@ -330,6 +334,10 @@ fn run_master(
         let sig = stop.load(Ordering::Relaxed);
         if sig != 0 {
             break signal_name(sig as i32);
+        }
+        if wakes.hup.swap(false, Ordering::Relaxed) {
+            // The outcome is logged; a refused file leaves the running config as it is.
+            let _ = server.reload();
         }
         // The loop wakes for a stop signal and an app's exit (their fds are sources on it),
         // and for the next pending restart; an app without a pidfd (an old kernel) is
@@ -404,8 +412,11 @@ fn watch_supervisor(
 
 /// What wakes `fusionfb run`'s loop besides the server's own sources.
 struct LoopWakes {
-    /// SIGTERM and SIGINT write to a socket on the loop (else the loop polls the flag).
+    /// SIGTERM, SIGINT and SIGHUP write to a socket on the loop (else the loop polls the
+    /// flags).
     signals: bool,
+    /// SIGHUP came: reload the config.
+    hup: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LoopWakes {
@@ -419,7 +430,11 @@ impl LoopWakes {
                 false
             }
         };
-        LoopWakes { signals }
+        let hup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Err(e) = signal_hook::flag::register(libc::SIGHUP, hup.clone()) {
+            warn!("SIGHUP (reload) not caught: {e}");
+        }
+        LoopWakes { signals, hup }
     }
 }
 
@@ -428,7 +443,7 @@ fn watch_signals(server: &mut Server) -> anyhow::Result<()> {
     read.set_nonblocking(true)?;
     write.set_nonblocking(true)?;
     let write = OwnedFd::from(write);
-    for sig in [libc::SIGTERM, libc::SIGINT] {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
     }
     let source = Generic::new(read, Interest::READ, Mode::Level);

@@ -51,6 +51,7 @@ mod keyboard;
 pub mod layers;
 mod pointer;
 mod publish;
+mod reload;
 mod requests;
 mod touch;
 #[cfg(feature = "wayland")]
@@ -58,6 +59,7 @@ mod wayland;
 
 pub use input::outside_output;
 pub use layers::LayerSpec;
+pub use reload::{ConfigSource, Reloaded};
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::AsFd;
@@ -231,6 +233,8 @@ pub struct Server {
     started: std::time::SystemTime,
     /// Masters of this world that died and were restarted before this one.
     restarts: u32,
+    /// The config it runs with, and its file ([`Server::reload`]).
+    config: reload::ConfigSource,
     /// When each native window was stacked where it is (created or raised, `CLOCK_MONOTONIC`
     /// ns; 0: lowered), by window id: published in its descriptor, handed back by an
     /// application rejoining after a master's death, and what orders windows taken back.
@@ -390,6 +394,7 @@ impl Server {
             bytes_composed_total: 0,
             started: std::time::SystemTime::now(),
             restarts: 0,
+            config: Default::default(),
             stacked: HashMap::new(),
             window_list: (0, 0),
             commit_errors: 0,

@@ -130,6 +130,17 @@ impl Server {
                 Ok((r, fd)) => (reply(Ok(r)), vec![fd]),
                 Err(e) => (Err(e), Vec::new()),
             },
+            Request::Reload => (
+                reply(
+                    self.reload()
+                        .map(|r| Reply::Reloaded {
+                            applied: r.applied,
+                            restart: r.restart,
+                        })
+                        .map_err(Error::Invalid),
+                ),
+                Vec::new(),
+            ),
             Request::SurfaceAdopt {
                 id,
                 width,

@@ -155,6 +155,22 @@ impl Server {
         self.wayland.as_ref().map(|w| w.front.socket.clone())
     }
 
+    /// A reloaded keymap for the Wayland clients.
+    pub(crate) fn wayland_set_keyboard(&mut self, kb: &crate::config::Keyboard) {
+        if let Some(w) = self.wayland.as_mut() {
+            if let Err(e) = crate::wayland::seat::set_keymap(&mut w.front.state, kb) {
+                warn!("reload: the Wayland keymap stays: {e}");
+            }
+        }
+    }
+
+    /// Reloaded placement rules, for the toplevels placed from now on.
+    pub(crate) fn wayland_set_rules(&mut self, rules: Vec<crate::config::WaylandRule>) {
+        if let Some(w) = self.wayland.as_mut() {
+            w.front.state.rules = rules;
+        }
+    }
+
     fn wayland_ready(&mut self, ready: WaylandReady) {
         let Some(w) = self.wayland.as_mut() else {
             return;

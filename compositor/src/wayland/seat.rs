@@ -28,6 +28,28 @@ use super::state::WaylandState;
 use super::WaylandError;
 use fusionfb_types::TouchPhase;
 
+/// Gives the seat's keyboard a new keymap and key repeat (a config reload): clients get the
+/// new keymap at once.
+pub fn set_keymap(
+    state: &mut WaylandState,
+    kb: &crate::config::Keyboard,
+) -> Result<(), WaylandError> {
+    let Some(keyboard) = state.seat.get_keyboard() else {
+        return Ok(());
+    };
+    let xkb = XkbConfig {
+        layout: &kb.layout,
+        variant: &kb.variant,
+        options: (!kb.options.is_empty()).then(|| kb.options.clone()),
+        ..XkbConfig::default()
+    };
+    keyboard
+        .set_xkb_config(state, xkb)
+        .map_err(|e| WaylandError::Keyboard(format!("{e:?}")))?;
+    keyboard.change_repeat_info(kb.repeat_rate as i32, kb.repeat_delay as i32);
+    Ok(())
+}
+
 /// Makes `seat0` with a keyboard (the config's keymap), a pointer and a touchscreen.
 pub fn create(
     dh: &DisplayHandle,
