@@ -81,6 +81,17 @@ enum Command {
         quick: bool,
     },
     /// The Fusion arena demo: a master, slave processes, a crash, and the world's snapshot.
+    /// A long churn (clients joining, leaving and dying, windows, flips, taps) against a
+    /// headless master, printing its memory and descriptors per sample; fails if they grow
+    /// (runs `fusionfb-bench soak`).
+    Soak {
+        /// How long.
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 60.0)]
+        seconds_per_sample: f64,
+    },
     ArenaDemo {
         /// How many slave processes to start.
         #[arg(long, default_value_t = 3)]
@@ -228,6 +239,16 @@ fn main() -> ExitCode {
                 .collect();
             fusionfb::cli::bench::run(&args)
         }
+        Command::Soak {
+            minutes,
+            seconds_per_sample,
+        } => fusionfb::cli::bench::run(&[
+            "soak".into(),
+            "--minutes".into(),
+            minutes.to_string().into(),
+            "--seconds-per-sample".into(),
+            seconds_per_sample.to_string().into(),
+        ]),
         Command::ArenaDemo { slaves } => fusionfb::cli::arena::run(&world, slaves),
         Command::ArenaClient { index } => fusionfb::cli::arena::client(&world, index),
     };

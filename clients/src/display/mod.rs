@@ -141,6 +141,13 @@ pub enum ClientEvent {
 
 type Queue = Arc<Mutex<VecDeque<ClientEvent>>>;
 
+/// A reactor this display listens to, and its reaction (to detach).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listening {
+    reactor: fusion::ReactorId,
+    reaction: fusion::ReactionId,
+}
+
 /// The client event for an input or window event on `window`'s (or an exclusive surface's)
 /// reactor.
 fn window_event(window: u32, e: Event) -> Option<ClientEvent> {
@@ -329,7 +336,18 @@ impl Display {
     /// Gives an exclusively held layer back.
     pub fn release_layer(&mut self, layer: u32) -> Result<()> {
         self.call_fast(&Request::LayerRelease { layer })?;
-        self.held.surfaces.retain(|_, s| s.exclusive != Some(layer));
+        let gone: Vec<u32> = self
+            .held
+            .surfaces
+            .iter()
+            .filter(|(_, s)| s.exclusive == Some(layer))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            if let Some(s) = self.held.surfaces.remove(&id) {
+                self.detach(s.listening);
+            }
+        }
         Ok(())
     }
 
@@ -356,7 +374,7 @@ impl Display {
             .into_iter()
             .map(|fd| Buffer::import(fd, desc, true))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        self.attach_surface(info.reactor, info.id)?;
+        let listening = self.attach_surface(info.reactor, info.id)?;
         // The buffers' memory, kept for a new master if this one dies.
         let kept = bufs
             .iter()
@@ -373,6 +391,7 @@ impl Display {
                 front: None,
                 exclusive,
                 descriptor: info.descriptor,
+                listening,
             },
         );
         Ok(Surface {
@@ -385,9 +404,9 @@ impl Display {
 
     /// Listens to a surface's reactor: its frames and, on an exclusively held layer, its
     /// input, as events of surface `id` (the id the application knows).
-    fn attach_surface(&mut self, reactor: fusion::ReactorId, id: u32) -> Result<()> {
+    fn attach_surface(&mut self, reactor: fusion::ReactorId, id: u32) -> Result<Listening> {
         let q = self.events.clone();
-        self.slave.attach(reactor, 0, move |d| {
+        let reaction = self.slave.attach(reactor, 0, move |d| {
             let e = match fusion::call::decode::<Event>(d.payload) {
                 Ok(Event::FrameDone {
                     buffer,
@@ -408,14 +427,14 @@ impl Display {
             }
             Reaction::Keep
         })?;
-        Ok(())
+        Ok(Listening { reactor, reaction })
     }
 
     /// Listens to a window's reactor, as events of window `id` (the id the application
     /// knows).
-    fn attach_window(&mut self, reactor: fusion::ReactorId, id: u32) -> Result<()> {
+    fn attach_window(&mut self, reactor: fusion::ReactorId, id: u32) -> Result<Listening> {
         let q = self.events.clone();
-        self.slave.attach(reactor, 0, move |d| {
+        let reaction = self.slave.attach(reactor, 0, move |d| {
             let e = fusion::call::decode::<Event>(d.payload)
                 .ok()
                 .and_then(|e| window_event(id, e));
@@ -424,7 +443,13 @@ impl Display {
             }
             Reaction::Keep
         })?;
-        Ok(())
+        Ok(Listening { reactor, reaction })
+    }
+
+    /// Stops listening to a reactor (its object is gone): the master frees a destroyed
+    /// reactor, its ring and its bell only once nobody listens.
+    fn detach(&mut self, l: Listening) {
+        let _ = self.slave.detach(l.reactor, l.reaction);
     }
 
     /// Shows `surface` in a new window on `layer` at `(x, y)`, opaque and visible.
@@ -446,7 +471,7 @@ impl Display {
         let Reply::Window(info) = reply else {
             return Err(ClientError::Protocol(format!("{reply:?}")));
         };
-        self.attach_window(info.reactor, info.id)?;
+        let listening = self.attach_window(info.reactor, info.id)?;
         // Mapped now, while the master answers: if it dies, the window's last place is read
         // from this mapping to restore the stacking on the next one.
         self.slave.pool_map(info.descriptor.pool)?;
@@ -462,6 +487,7 @@ impl Display {
             input_region: None,
             stacked: fusionfb_sys::now_ns(),
             descriptor: info.descriptor,
+            listening,
         });
         Ok(Window {
             id: info.id,
@@ -488,7 +514,10 @@ impl Display {
         self.call_fast(&Request::WindowDestroy {
             window: self.held.window(window.id),
         })?;
-        self.held.windows.retain(|w| w.id != window.id);
+        if let Some(i) = self.held.windows.iter().position(|w| w.id == window.id) {
+            let w = self.held.windows.remove(i);
+            self.detach(w.listening);
+        }
         Ok(())
     }
 
@@ -497,8 +526,16 @@ impl Display {
         self.call_fast(&Request::SurfaceDestroy {
             surface: self.held.surface(surface.id),
         })?;
-        self.held.surfaces.remove(&surface.id);
-        self.held.windows.retain(|w| w.surface != surface.id);
+        if let Some(s) = self.held.surfaces.remove(&surface.id) {
+            self.detach(s.listening);
+        }
+        let (gone, kept) = std::mem::take(&mut self.held.windows)
+            .into_iter()
+            .partition(|w| w.surface == surface.id);
+        self.held.windows = kept;
+        for w in gone {
+            self.detach(w.listening);
+        }
         Ok(())
     }
 

@@ -79,6 +79,8 @@ pub(super) struct HeldSurface {
     /// The layer it holds exclusively (its buffers are the display's: not taken back).
     pub exclusive: Option<u32>,
     pub descriptor: ShmHandle,
+    /// Its reactor, listened to.
+    pub listening: super::Listening,
 }
 
 /// One of the application's windows.
@@ -99,6 +101,8 @@ pub(super) struct HeldWindow {
     /// When it was created or last raised (`CLOCK_MONOTONIC` ns; 0: lowered).
     pub stacked: u64,
     pub descriptor: ShmHandle,
+    /// Its reactor, listened to.
+    pub listening: super::Listening,
 }
 
 /// What the application holds, by the ids it knows. See the module docs.
@@ -247,8 +251,9 @@ impl Display {
                     continue;
                 }
             };
-            self.attach_surface(info.reactor, id)?;
+            let listening = self.attach_surface(info.reactor, id)?;
             let s = self.held.surfaces.get_mut(&id).expect("listed");
+            s.listening = listening;
             s.master = info.id;
             s.descriptor = info.descriptor;
         }
@@ -282,7 +287,7 @@ impl Display {
                     continue;
                 }
             };
-            self.attach_window(info.reactor, w.id)?;
+            w.listening = self.attach_window(info.reactor, w.id)?;
             self.slave.pool_map(info.descriptor.pool)?;
             w.master = info.id;
             w.descriptor = info.descriptor;

@@ -32,6 +32,7 @@ pub mod compose;
 pub mod frames;
 pub mod latency;
 pub mod restart;
+pub mod soak;
 pub mod wayland;
 pub mod wl_client;
 

@@ -55,6 +55,16 @@ enum Command {
         #[arg(long, default_value_t = 20000)]
         n: usize,
     },
+    /// A long churn against a master, its memory and descriptors printed as it goes (must
+    /// stay flat): what `fusionfb soak` runs.
+    Soak {
+        /// How long.
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 60.0)]
+        seconds_per_sample: f64,
+    },
     /// Master death to the first frame shown again, alone (the figure of the full run):
     /// SIGKILLs `FUSIONFB` (default: `fusionfb` next to this program) `--n` times.
     #[command(hide = true)]
@@ -93,6 +103,13 @@ fn main() -> ExitCode {
                 let p99 = fusionfb_bench::percentile(&mut v, 0.99);
                 println!("{n} round trips: median {med:.1} us, p99 {p99:.1} us");
             }),
+        Some(Command::Soak {
+            minutes,
+            seconds_per_sample,
+        }) => fusionfb_bench::soak::run(&fusionfb_bench::soak::SoakOptions {
+            minutes,
+            seconds_per_sample,
+        }),
         Some(Command::Restarts { n }) => fusionfb_bench::restart::master_restarts(
             &fusionfb_bench::fusionfb_program(),
             n,
