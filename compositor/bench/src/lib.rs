@@ -517,6 +517,72 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
     Ok(out)
 }
 
+/// A supervised `fusionfb run --backend headless` in a world and directory of its own
+/// (the restart figure, the soak), stopped with SIGTERM (then SIGKILL) when dropped.
+pub struct Supervised {
+    child: Child,
+    /// Its world.
+    pub world: fusion::WorldConfig,
+    dir: std::path::PathBuf,
+}
+
+impl Supervised {
+    /// Starts `fusionfb run --backend headless` (the program `fusionfb`) in world `name`.
+    pub fn start(fusionfb: &std::path::Path, name: &str) -> anyhow::Result<Supervised> {
+        use anyhow::Context as _;
+        let dir = std::env::temp_dir().join(format!("fusionfb-{name}"));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        let child = Command::new(fusionfb)
+            .args(["--world", name, "run", "--backend", "headless"])
+            .env("FUSIONFB_RUNTIME_DIR", &dir)
+            .env("XDG_RUNTIME_DIR", &dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", fusionfb.display()))?;
+        Ok(Supervised {
+            child,
+            world: fusion::WorldConfig::new(name).runtime_dir(&dir),
+            dir,
+        })
+    }
+
+    /// Its runtime directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// A client connection, once the master admits it (within 20 s).
+    pub fn join(&self) -> anyhow::Result<fusionfb_client::display::Display> {
+        use anyhow::Context as _;
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            match fusionfb_client::display::Display::connect_to(self.world.clone()) {
+                Ok(d) => return Ok(d),
+                Err(e) if Instant::now() > end => return Err(e).context("joining fusionfb run"),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if let Ok(fd) = fusionfb_sys::pidfd_open(self.child.id()) {
+            let _ = fusionfb_sys::pidfd_term(std::os::fd::AsFd::as_fd(&fd));
+        }
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The `fusionfb` program: next to this one, else on `PATH`.
 pub fn fusionfb_program() -> std::path::PathBuf {
     std::env::current_exe()

@@ -5,63 +5,19 @@
 //! this process (the library's rejoin, as any application gets it).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use fusionfb_client::display::{ClientEvent, Display};
+use fusionfb_client::display::ClientEvent;
 use fusionfb_client::Format;
 
-/// A supervised `fusionfb run` in a directory of its own, stopped when dropped.
-struct Supervised {
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Supervised {
-    fn drop(&mut self) {
-        if let Ok(fd) = fusionfb_sys::pidfd_open(self.child.id()) {
-            let _ = fusionfb_sys::pidfd_term(std::os::fd::AsFd::as_fd(&fd));
-        }
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use crate::Supervised;
 
 /// Kills the master `kills` times; returns each time from the `SIGKILL` to the presentation
 /// of the client's frame by the new master, in ms.
 pub fn master_restarts(fusionfb: &Path, kills: usize) -> anyhow::Result<Vec<f64>> {
-    let name = format!("bench-restart-{}", std::process::id());
-    let dir = std::env::temp_dir().join(format!("fusionfb-{name}"));
-    std::fs::create_dir_all(&dir)?;
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    let child = Command::new(fusionfb)
-        .args(["--world", &name, "run", "--backend", "headless"])
-        .env("FUSIONFB_RUNTIME_DIR", &dir)
-        .env("XDG_RUNTIME_DIR", &dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", fusionfb.display()))?;
-    let run = Supervised { child, dir };
-    let world = fusion::WorldConfig::new(&name).runtime_dir(&run.dir);
-    let end = Instant::now() + Duration::from_secs(20);
-    let mut d = loop {
-        match Display::connect_to(world.clone()) {
-            Ok(d) => break d,
-            Err(e) if Instant::now() > end => return Err(e).context("joining fusionfb run"),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    let run = Supervised::start(fusionfb, &format!("bench-restart-{}", std::process::id()))?;
+    let mut d = run.join()?;
     d.set_rejoin(Some(Duration::from_secs(20)));
     let mut s = d.create_surface(256, 256, Format::Xrgb8888, 2)?;
     let _w = d.create_window(&s, 0, 100, 100)?;

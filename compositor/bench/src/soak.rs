@@ -14,7 +14,6 @@
 //! (the first sample): memory may grow by at most [`RSS_SLACK_KIB`] and 5 % (allocator and
 //! page-cache noise), descriptors not at all; otherwise it says "growing" and fails.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -51,29 +50,15 @@ pub fn growing(first: Sample, last: Sample) -> bool {
     last.rss_kib > first.rss_kib + RSS_SLACK_KIB + first.rss_kib / 20 || last.fds > first.fds
 }
 
-/// The master and the clients started; all stopped when dropped.
-struct Procs {
-    master: Child,
-    clients: Vec<Child>,
-    dir: PathBuf,
-}
+/// The client processes started; killed when dropped.
+struct Clients(Vec<Child>);
 
-impl Drop for Procs {
+impl Drop for Clients {
     fn drop(&mut self) {
-        for c in &mut self.clients {
+        for c in &mut self.0 {
             let _ = c.kill();
             let _ = c.wait();
         }
-        if let Ok(fd) = fusionfb_sys::pidfd_open(self.master.id()) {
-            let _ = fusionfb_sys::pidfd_term(std::os::fd::AsFd::as_fd(&fd));
-        }
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end && matches!(self.master.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.master.kill();
-        let _ = self.master.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -87,32 +72,10 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
         paint.display()
     );
     let name = format!("soak-{}", std::process::id());
-    let dir = std::env::temp_dir().join(format!("fusionfb-{name}"));
-    std::fs::create_dir_all(&dir)?;
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    let master = Command::new(&exe)
-        .args(["--world", &name, "run", "--backend", "headless"])
-        .env("FUSIONFB_RUNTIME_DIR", &dir)
-        .env("XDG_RUNTIME_DIR", &dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting fusionfb run")?;
-    let mut procs = Procs {
-        master,
-        clients: Vec::new(),
-        dir: dir.clone(),
-    };
-    let world = fusion::WorldConfig::new(&name).runtime_dir(&dir);
-    let end = Instant::now() + Duration::from_secs(20);
-    let mut d = loop {
-        match Display::connect_to(world.clone()) {
-            Ok(d) => break d,
-            Err(e) if Instant::now() > end => return Err(e).context("joining the master"),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    let run = crate::Supervised::start(&exe, &name)?;
+    let dir = run.dir().to_path_buf();
+    let mut clients = Clients(Vec::new());
+    let mut d = run.join()?;
     d.set_rejoin(None);
     let sample = |d: &mut Display| -> anyhow::Result<Sample> {
         let h = d
@@ -148,7 +111,7 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
     while started.elapsed() < total {
         round += 1;
         // A client joins; an older one leaves or dies.
-        procs.clients.push(
+        clients.0.push(
             Command::new(&paint)
                 .args(["--world", &name, "--width", "200", "--height", "150"])
                 .args(["--x", &((round % 5) * 200).to_string()])
@@ -160,8 +123,8 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
                 .spawn()?,
         );
         joins += 1;
-        if procs.clients.len() > 3 {
-            let mut c = procs.clients.remove(0);
+        if clients.0.len() > 3 {
+            let mut c = clients.0.remove(0);
             if round % 2 == 0 {
                 if let Ok(fd) = fusionfb_sys::pidfd_open(c.id()) {
                     let _ = fusionfb_sys::pidfd_term(std::os::fd::AsFd::as_fd(&fd));
@@ -236,7 +199,8 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
         last.fds
     );
     drop(d);
-    drop(procs);
+    drop(clients);
+    drop(run);
     anyhow::ensure!(!grew, "the master's memory or descriptors grew");
     Ok(())
 }
