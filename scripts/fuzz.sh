@@ -3,6 +3,9 @@
 #
 #   scripts/fuzz.sh                      # every target, 30 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh     # longer
+#   scripts/fuzz.sh --long               # every target to 10 million executions (FUZZ_RUNS),
+#                                        # then the corpus minimised into the checked-in
+#                                        # fusion/fuzz/corpus-long/<target> (a benchmark, not CI)
 #   scripts/fuzz.sh decode               # only the named target(s)
 #   FUZZ_ARGS='-max_len=70000' scripts/fuzz.sh decode   # extra libFuzzer flags
 #
@@ -23,6 +26,12 @@
 set -euo pipefail
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+FUZZ_RUNS="${FUZZ_RUNS:-10000000}"
+long=0
+if [[ "${1:-}" == "--long" ]]; then
+    long=1
+    shift
+fi
 CARGO_FUZZ_VERSION="${CARGO_FUZZ_VERSION:-0.13.2}"
 FUZZ_ARGS="${FUZZ_ARGS:-}"
 
@@ -66,13 +75,20 @@ for t in "${targets[@]}"; do
     mkdir -p "$fuzz_dir/corpus/$t" "$fuzz_dir/artifacts/$t"
     seeds=()
     [[ -d "$fuzz_dir/seeds/$t" ]] && seeds=("$fuzz_dir/seeds/$t")
+    kept="$fuzz_dir/corpus-long/$t"
+    [[ -d "$kept" ]] && seeds+=("$kept")
+    if ((long)); then
+        limit=(-runs="$FUZZ_RUNS")
+    else
+        limit=(-max_total_time="$FUZZ_SECONDS")
+    fi
     log="$fuzz_dir/artifacts/$t.log"
     start=$SECONDS
     # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
     rc=0
     # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
     cargo fuzz run --sanitizer none "$t" "$fuzz_dir/corpus/$t" "${seeds[@]}" -- \
-        -max_total_time="$FUZZ_SECONDS" -timeout=10 -print_final_stats=1 $FUZZ_ARGS \
+        "${limit[@]}" -timeout=10 -print_final_stats=1 $FUZZ_ARGS \
         >"$log" 2>&1 || rc=$?
     elapsed=$((SECONDS - start))
     # A crash while loading the corpus leaves no stats: every lookup may come back empty.
@@ -86,6 +102,13 @@ for t in "${targets[@]}"; do
         status="CRASH (exit $rc)"
     else
         status="FAILED (exit $rc)"
+    fi
+    if ((long && rc == 0)); then
+        # Keep what covers something new, minimised, for the next runs (checked in).
+        mkdir -p "$kept"
+        cargo fuzz run --sanitizer none "$t" -- -merge=1 "$kept" "$fuzz_dir/corpus/$t" \
+            >"$log.merge" 2>&1 || true
+        corpus="$(find "$kept" -type f | wc -l) kept in corpus-long/$t"
     fi
     line="$t: $status, ${runs:-?} execs in $elapsed s, cov ${cov:-?}, corpus $corpus"
     if ((rc != 0)); then

@@ -544,6 +544,8 @@ macro_rules! pollable_backend {
         }
     };
 }
+// Used by the backends that are features (drm, fbdev, window); none may be on.
+#[allow(unused_imports)]
 pub(crate) use pollable_backend;
 
 pollable_backend!(Box<dyn Backend>);

@@ -568,6 +568,7 @@ impl InputSource {
     /// [`InputSource::dispatch`]); the [`AsFd`] epoll set holding both is for owners without
     /// one. Call again after [`open_devices`](Self::open_devices).
     pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        #[allow(unused_mut)] // pushed to with libinput only
         let mut fds = vec![self.timer.as_fd()];
         #[cfg(feature = "libinput")]
         if let Some(l) = &self.libinput {

@@ -327,6 +327,22 @@ impl Server {
 /// `fusionfb input tap 5000 5000` must say so, not vanish). Frame and cancel events carry
 /// no position.
 pub fn outside_output(e: &Injected, w: u32, h: u32) -> fusion::Result<()> {
+    // NaN and infinities are nowhere (the protocol fuzzer sends them).
+    let numbers = match *e {
+        Injected::Touch { x, y, .. } | Injected::PointerTo { x, y } => [x, y],
+        Injected::DeviceTouch { u, v, .. } => [u, v],
+        Injected::PointerMotion { dx, dy } => [dx, dy],
+        Injected::Axis {
+            horizontal,
+            vertical,
+        } => [horizontal, vertical],
+        _ => [0.0, 0.0],
+    };
+    if numbers.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Invalid(format!(
+            "{numbers:?}: input coordinates must be finite numbers"
+        )));
+    }
     let (x, y) = match *e {
         Injected::Touch { phase, x, y, .. }
             if !matches!(phase, proto::TouchPhase::Frame | proto::TouchPhase::Cancel) =>
@@ -343,4 +359,39 @@ pub fn outside_output(e: &Injected, w: u32, h: u32) -> fusion::Result<()> {
     Err(Error::Invalid(format!(
         "({x}, {y}) is outside the {w}x{h} output: x must be in 0..{w} and y in 0..{h}"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn injected_positions_must_be_finite_and_on_the_output() {
+        let touch = |x, y| Injected::Touch {
+            phase: proto::TouchPhase::Down,
+            slot: 0,
+            x,
+            y,
+        };
+        assert!(outside_output(&touch(10.0, 10.0), 100, 100).is_ok());
+        assert!(outside_output(&touch(100.0, 10.0), 100, 100).is_err());
+        assert!(outside_output(&touch(f32::NAN, 0.0), 100, 100).is_err());
+        let motion = Injected::PointerMotion {
+            dx: f32::INFINITY,
+            dy: 0.0,
+        };
+        assert!(outside_output(&motion, 100, 100).is_err());
+        let device = Injected::DeviceTouch {
+            phase: proto::TouchPhase::Down,
+            slot: 0,
+            u: f32::NAN,
+            v: 0.5,
+        };
+        assert!(outside_output(&device, 100, 100).is_err());
+        let axis = Injected::Axis {
+            horizontal: 0.0,
+            vertical: 2.0,
+        };
+        assert!(outside_output(&axis, 100, 100).is_ok());
+    }
 }
