@@ -4,7 +4,9 @@
 //!
 //! - bochs: `fusionfb-paint` and `fusionfb-clock` as slaves, composed into dumb buffers; a
 //!   killed slave's window leaves the glass while the other stays; an exclusive layer is
-//!   refused with a clear error (bochs cannot export dumb buffers as dma-bufs).
+//!   refused with a clear error (bochs cannot export dumb buffers as dma-bufs); the master
+//!   killed with SIGKILL is replaced on the card by `fusionfb run`'s supervisor and the glass
+//!   comes back (a dot painted before, the clock ticking), the apps still running.
 //! - virtio-gpu: `fusionfb-layer-client` takes the primary layer exclusively and paints into
 //!   the card's dumb buffer through its PRIME dma-buf mapping (zero copies); its pattern is on
 //!   the glass; when it is killed the master composes the windows again.
@@ -376,6 +378,74 @@ fn drm_on_bochs_shows_paint_and_clock_and_drops_a_killed_slave() {
         .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
     assert!(board.running(&clock).unwrap(), "the clock ended");
     assert!(board.running(&server).unwrap(), "the master ended");
+
+    // The master dies (SIGKILL): `fusionfb run`'s supervisor starts another on the card, the
+    // apps rejoin it, and the glass comes back: the dot painted before, the clock ticking.
+    let paint = spawn_app(&mut board, "fusionfb-paint", PAINT);
+    wait_for_apps(&mut board, &server, &[&paint, &clock]);
+    let tap = (PAINT.0 + 120, PAINT.1 + 150);
+    board.ok(&format!(
+        "fusionfb --world {WORLD} input tap {} {}",
+        tap.0, tap.1
+    ));
+    let dot = |img: &Image| {
+        let p = img.pixel(tap.0, tap.1);
+        p != rgb(PAINT_BACKGROUND) && p != BACKGROUND
+    };
+    board
+        .wait_for_screen(SLOW, "the dot", |img| dot(img) && paint_shown(img))
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    let old = status(&mut board)["display"]["health"]["pid"]
+        .as_u64()
+        .expect("the master's pid");
+    board.ok(&format!("kill -9 {old}"));
+    board
+        .wait_until(SLOW, "a new master with both windows", |b| {
+            let out = b.run(&format!("fusionfb --world {WORLD} status --json"))?;
+            let Ok(s) = serde_json::from_str::<Value>(&out.stdout) else {
+                return Ok(None);
+            };
+            let back = s["display"]["health"]["restarts"] == 1
+                && has_window(&s, PAINT)
+                && has_window(&s, CLOCK);
+            Ok(back.then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    let img = board
+        .wait_for_screen(SLOW, "the glass back after the master's death", |img| {
+            dot(img) && paint_shown(img) && clock_shown(img) && background_shown(img)
+        })
+        .unwrap_or_else(|e| {
+            let img = board.screendump().unwrap();
+            board.save_artifact("master-restart-missing", &img);
+            panic!(
+                "{e}\nlast screen {}\n{}",
+                describe(&img),
+                master_log(&mut board, &server)
+            )
+        });
+    board.save_artifact("master-restarted", &img);
+    let before = clock_face(&img);
+    board
+        .wait_for_screen(Duration::from_secs(10), "the clock ticking again", |img| {
+            clock_shown(img) && clock_face(img) != before
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    for (bg, what) in [
+        (&paint, "paint"),
+        (&clock, "the clock"),
+        (&server, "fusionfb run"),
+    ] {
+        assert!(board.running(bg).unwrap(), "{what} ended with the master");
+    }
+    let log = plain(&master_log(&mut board, &server));
+    assert!(log.contains("is up after"), "{log}");
+    report(&format!(
+        "board-drm: bochs master restart: {}",
+        log.lines()
+            .find(|l| l.contains("is up after"))
+            .unwrap_or_default()
+    ));
 }
 
 #[test]
