@@ -561,3 +561,33 @@ fn simple_touch_draws_under_two_fingers_at_once() {
     let img = d.screenshot().unwrap();
     assert_eq!(img.pixel(far.0, far.1), before.pixel(far.0, far.1));
 }
+
+#[test]
+fn the_wayland_socket_outlives_a_master_that_dies() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(info) = program("wayland-info", "wayland-utils") else {
+        return;
+    };
+    let mut m = WaylandMaster::start("wl-restart");
+    let socket = m.socket();
+    let inode = std::fs::metadata(&socket).unwrap().ino();
+    let pid = |m: &WaylandMaster| m.scene().and_then(|s| s["health"]["pid"].as_u64());
+    let old = wait_for("the master's pid", LIMIT, || pid(&m));
+    let fd = fusionfb_sys::pidfd_open(old as u32).unwrap();
+    fusionfb_sys::pidfd_kill(std::os::fd::AsFd::as_fd(&fd)).unwrap();
+    // A client that connects right away waits in the socket's backlog for the next master
+    // (the same socket: `fusionfb run` holds it), which serves it.
+    let mut c = m.client(&info, &[], "info-after");
+    let status = c.wait();
+    let out = c.output();
+    assert!(status.success(), "wayland-info failed ({status}):\n{out}");
+    assert!(out.contains("wl_compositor"), "{out}");
+    let new = wait_for("a new master", LIMIT, || pid(&m).filter(|&p| p != old));
+    assert_ne!(new, old);
+    assert_eq!(
+        std::fs::metadata(&socket).unwrap().ino(),
+        inode,
+        "the Wayland socket was bound again"
+    );
+    m.assert_running();
+}

@@ -5,7 +5,8 @@
 //! What it holds, and why here:
 //!
 //! - **The world** ([`fusion::handover`]): its lock and listening socket are taken once, here,
-//!   and handed to each master. The socket never stops listening, so an app that rejoins (or
+//!   and handed to each master, and so is the Wayland socket
+//!   ([`crate::wayland::socket::WaylandListener`]). The socket never stops listening, so an app that rejoins (or
 //!   starts) while no master runs waits in its backlog instead of finding no world; the lock
 //!   never lapses, so no other master takes the world in between. Under systemd the socket
 //!   also goes to the service's fd store ([`systemd`]), so it outlives the supervisor too.
@@ -141,7 +142,14 @@ fn supervise_loop(
     let mut ever_up = false;
     // What the master was told of the apps last.
     let mut last_report: Option<Vec<fusionfb_protocol::AppStatus>> = None;
-    let mut master = start(&exe, &args, &handover, restarts)?;
+    #[cfg_attr(not(feature = "wayland"), allow(unused_variables))]
+    let wayland = wayland_socket(cfg, &world);
+    let held = Held {
+        world: &handover,
+        #[cfg(feature = "wayland")]
+        wayland: wayland.as_ref(),
+    };
+    let mut master = start(&exe, &args, &held, restarts)?;
     info!(
         world = %name,
         pid = master.pid(),
@@ -344,19 +352,57 @@ fn supervise_loop(
                 return Ok(());
             }
         }
-        master = start(&exe, &args, &handover, restarts)?;
+        master = start(&exe, &args, &held, restarts)?;
         last_report = None;
     }
 }
 
 /// Starts a master: this program with `args`, the world's lock and socket, and its end of a
 /// new link.
+/// What the supervisor holds for each master: the world's lock and socket, and the Wayland
+/// socket.
+struct Held<'a> {
+    world: &'a Handover,
+    #[cfg(feature = "wayland")]
+    wayland: Option<&'a crate::wayland::socket::WaylandListener>,
+}
+
+/// The Wayland socket the config's `[wayland]` asks for, bound here so that it outlives the
+/// masters; `None` without one, or when it cannot be bound here (each master then binds it,
+/// and reports why not).
+#[cfg(feature = "wayland")]
+fn wayland_socket(
+    cfg: &crate::config::Config,
+    world: &fusion::WorldConfig,
+) -> Option<crate::wayland::socket::WaylandListener> {
+    if !cfg.wayland.enabled {
+        return None;
+    }
+    let wl = crate::wayland::WaylandConfig {
+        socket: cfg.wayland.socket.clone(),
+        world: world.name.clone(),
+        fallback_dir: world.dir(),
+        keyboard: cfg.input.keyboard.clone(),
+        rules: Vec::new(),
+    };
+    crate::wayland::socket::SocketPlace::choose(&wl)
+        .bind()
+        .map_err(|e| warn!("supervisor: each master binds the Wayland socket itself: {e}"))
+        .ok()
+}
+
+#[cfg(not(feature = "wayland"))]
+fn wayland_socket(_: &crate::config::Config, _: &fusion::WorldConfig) -> Option<()> {
+    None
+}
+
 fn start(
     exe: &std::path::Path,
     args: &[std::ffi::OsString],
-    handover: &Handover,
+    held: &Held<'_>,
     restarts: u32,
 ) -> anyhow::Result<MasterChild> {
+    let handover = held.world;
     let (link, master_end) = Link::pair().context("the supervisor's link")?;
     let mut cmd = Command::new(exe);
     cmd.args(args)
@@ -369,6 +415,11 @@ fn start(
         .map(|fd| fd.as_raw_fd())
         .collect();
     keep.push(master_end.as_raw_fd());
+    #[cfg(feature = "wayland")]
+    if let Some(w) = held.wayland {
+        cmd.env(crate::wayland::socket::HANDOVER_ENV, w.env_value());
+        keep.extend(w.inheritable().iter().map(|fd| fd.as_raw_fd()));
+    }
     fusionfb_sys::inherit_and_die_with_parent(&mut cmd, keep);
     let started = Instant::now();
     let child = cmd

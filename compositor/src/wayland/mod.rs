@@ -191,7 +191,10 @@ impl Wayland {
             device,
         )?;
         let place = socket::SocketPlace::choose(cfg);
-        let listener = place.bind()?;
+        let listener = match socket::WaylandListener::from_env(&place.path) {
+            Some(l) => l,
+            None => place.bind()?,
+        };
         let poll = display
             .backend()
             .poll_fd()

@@ -8,14 +8,20 @@
 //! master starts get the absolute path as `WAYLAND_DISPLAY` (libwayland takes one). The
 //! socket is bound as libwayland binds it, with a `.lock` file beside it, so a second server
 //! on the same name is refused and a stale socket left by a dead one is replaced.
+//!
+//! Under `fusionfb run`'s supervisor the supervisor binds it ([`WaylandListener::bind`]) and
+//! hands it to each master ([`HANDOVER_ENV`]), so it outlives a master that dies: a client
+//! that connects meanwhile waits in its backlog for the next one. (Written by hand rather
+//! than with wayland-server's `ListeningSocket`, which cannot be made from an inherited
+//! descriptor.)
 
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 
 use calloop::generic::Generic;
 use calloop::{EventSource, Interest, Mode, Poll, PostAction, Readiness, Token, TokenFactory};
-use smithay::reexports::wayland_server::ListeningSocket;
 use tracing::info;
 
 use super::{WaylandConfig, WaylandError};
@@ -72,7 +78,7 @@ impl SocketPlace {
     }
 
     /// Binds the socket.
-    pub fn bind(&self) -> Result<ListeningSocket, WaylandError> {
+    pub fn bind(&self) -> Result<WaylandListener, WaylandError> {
         if let Some(dir) = self.path.parent() {
             if !dir.exists() {
                 return Err(WaylandError::Socket {
@@ -81,17 +87,132 @@ impl SocketPlace {
                 });
             }
         }
-        ListeningSocket::bind_absolute(self.path.clone()).map_err(|e| WaylandError::Socket {
-            path: self.path.clone(),
-            message: match e {
-                smithay::reexports::wayland_server::BindError::AlreadyInUse => {
+        WaylandListener::bind(&self.path)
+    }
+}
+
+/// Names the Wayland socket handed down by `fusionfb run`'s supervisor in the master's
+/// environment: `<lock fd>:<listener fd>:<path>`.
+pub const HANDOVER_ENV: &str = "FUSIONFB_WAYLAND_HANDOVER";
+
+/// The listening Wayland socket and its `.lock` file (see the module docs).
+#[derive(Debug)]
+pub struct WaylandListener {
+    listener: UnixListener,
+    lock: File,
+    path: PathBuf,
+    /// Handed down: the supervisor's to remove, not this process's.
+    handed_down: bool,
+}
+
+impl WaylandListener {
+    /// Binds `path` as libwayland does: `path.lock` taken with `flock` (a live server on
+    /// the name refuses us), a stale socket replaced, the socket listening, non-blocking.
+    pub fn bind(path: &Path) -> Result<WaylandListener, WaylandError> {
+        let err = |message: String| WaylandError::Socket {
+            path: path.to_path_buf(),
+            message,
+        };
+        let lock_path = lock_path(path);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| err(format!("{}: {e}", lock_path.display())))?;
+        match fusionfb_sys::try_flock_exclusive(lock.as_fd()) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(err(
                     "already in use by another server (choose another with [wayland] socket)"
-                        .to_string()
-                }
-                other => other.to_string(),
-            },
+                        .into(),
+                ))
+            }
+            Err(e) => return Err(err(format!("{}: {e}", lock_path.display()))),
+        }
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).map_err(|e| err(e.to_string()))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| err(e.to_string()))?;
+        Ok(WaylandListener {
+            listener,
+            lock,
+            path: path.to_path_buf(),
+            handed_down: false,
         })
     }
+
+    /// The socket at `path` handed down in [`HANDOVER_ENV`] (the variable is removed), if
+    /// there is one for that path.
+    pub fn from_env(path: &Path) -> Option<WaylandListener> {
+        let value = std::env::var(HANDOVER_ENV).ok()?;
+        let mut parts = value.splitn(3, ':');
+        let (lock, listener, at) = (parts.next()?, parts.next()?, parts.next()?);
+        if Path::new(at) != path {
+            return None;
+        }
+        std::env::remove_var(HANDOVER_ENV);
+        let lock = fusionfb_sys::adopt_inherited_fd(lock.parse().ok()?).ok()?;
+        let listener = fusionfb_sys::adopt_inherited_fd(listener.parse().ok()?).ok()?;
+        let listener = UnixListener::from(listener);
+        listener.set_nonblocking(true).ok()?;
+        info!(socket = %path.display(), "wayland: took over the socket from the supervisor");
+        Some(WaylandListener {
+            listener,
+            lock: File::from(lock),
+            path: path.to_path_buf(),
+            handed_down: true,
+        })
+    }
+
+    /// The value of [`HANDOVER_ENV`] naming this socket to a child that inherits
+    /// [`WaylandListener::inheritable`].
+    pub fn env_value(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.lock.as_raw_fd(),
+            self.listener.as_raw_fd(),
+            self.path.display()
+        )
+    }
+
+    /// The lock and the socket, for a child to inherit.
+    pub fn inheritable(&self) -> [BorrowedFd<'_>; 2] {
+        [self.lock.as_fd(), self.listener.as_fd()]
+    }
+
+    /// A waiting connection, if any.
+    pub fn accept(&self) -> std::io::Result<Option<UnixStream>> {
+        match self.listener.accept() {
+            Ok((stream, _)) => Ok(Some(stream)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl AsFd for WaylandListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+}
+
+impl Drop for WaylandListener {
+    fn drop(&mut self) {
+        if !self.handed_down {
+            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(lock_path(&self.path));
+        }
+    }
+}
+
+/// `path.lock`.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
 }
 
 /// What the [`WaylandSource`] reports.
@@ -107,13 +228,13 @@ pub enum WaylandReady {
 /// frontend is one `insert_source` on the master's loop.
 #[derive(Debug)]
 pub struct WaylandSource {
-    listener: Generic<ListeningSocket>,
+    listener: Generic<WaylandListener>,
     display: Generic<OwnedFd>,
 }
 
 impl WaylandSource {
     /// The source for `listener` and the display's poll fd.
-    pub fn new(listener: ListeningSocket, display_fd: OwnedFd) -> WaylandSource {
+    pub fn new(listener: WaylandListener, display_fd: OwnedFd) -> WaylandSource {
         WaylandSource {
             listener: Generic::new(listener, Interest::READ, Mode::Level),
             display: Generic::new(display_fd, Interest::READ, Mode::Level),
