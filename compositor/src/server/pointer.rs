@@ -34,8 +34,10 @@ pub(crate) struct PointerState {
     pub client: ClientCursor,
 }
 
-/// The cursor a client asked for while the pointer is over its window.
+/// The cursor a client asked for while the pointer is over its window (Wayland clients set
+/// the other kinds).
 #[derive(Debug, Default, Clone)]
+#[cfg_attr(not(feature = "wayland"), allow(dead_code))]
 pub(crate) enum ClientCursor {
     /// None asked: the master's arrow.
     #[default]
@@ -167,6 +169,7 @@ impl Server {
         if moves {
             self.damage_cursor();
         }
+        #[cfg(feature = "wayland")]
         let press = matches!(e, seat::PointerEvent::Button { pressed: true, .. });
         let actions = self.with_seat(|seat, stack| seat.pointer(stack, e));
         if moves {
