@@ -418,7 +418,8 @@ fn under_systemd_it_notifies_and_keeps_the_socket_in_the_fd_store() {
         binary("fusionfb").display(),
         w.name
     );
-    let mut second = std::process::Command::new("sh")
+    // bash: dash's `exec 3<&N` takes one digit only.
+    let mut second = std::process::Command::new("bash")
         .args(["-c", &script])
         .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
         .env("RUST_LOG", "warn,fusion=info,fusionfb::supervisor=info")

@@ -171,9 +171,16 @@ impl Display {
         loop {
             match self.rejoin_once(deadline) {
                 // The new master died too before everything was back: the next one.
-                Err(ClientError::Fusion(
-                    fusion::Error::MasterGone | fusion::Error::PeerGone(fusion::wire::MASTER_ID),
-                )) if Instant::now() < deadline && self.slave.master_gone() => continue,
+                // (A world whose socket is gone is over: `enter_again` says so as `MasterGone`
+                // too, and that ends it here.)
+                Err(e)
+                    if master_died(&e)
+                        && Instant::now() < deadline
+                        && self.slave.world().socket_path().exists() =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
                 Ok(lost) => {
                     info!(
                         surfaces = self.held.surfaces.len(),
@@ -237,7 +244,8 @@ impl Display {
             let bytes = self
                 .slave
                 .call_execute_fds(self.root.call, 0, &payload, &fds)
-                .map(|(b, _)| b);
+                .map(|(b, _)| b)
+                .map_err(super::in_flight);
             let info = match bytes.map_err(ClientError::from).and_then(|b| {
                 match fusion::call::decode::<Reply>(&b)? {
                     Reply::Surface(info) => Ok(info),
@@ -245,6 +253,8 @@ impl Display {
                 }
             }) {
                 Ok(info) => info,
+                // This master died too: the next one (see `rejoin`).
+                Err(e) if master_died(&e) => return Err(e),
                 Err(e) => {
                     warn!("rejoin: surface {id} not taken back: {e}");
                     lost.push(id);
@@ -282,6 +292,7 @@ impl Display {
             });
             let info = match reply {
                 Ok(Reply::Window(info)) => info,
+                Err(e) if master_died(&e) => return Err(e),
                 other => {
                     warn!("rejoin: window {} not taken back: {other:?}", w.id);
                     continue;
@@ -362,4 +373,14 @@ fn enter_again(cfg: &fusion::WorldConfig, deadline: Instant) -> Result<Slave> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Whether `e` says the master died (before or while answering).
+fn master_died(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Fusion(
+            fusion::Error::MasterGone | fusion::Error::PeerGone(fusion::wire::MASTER_ID)
+        )
+    )
 }
