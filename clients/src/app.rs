@@ -280,7 +280,7 @@ impl App {
     /// flipping again on the new master if the master died before it answered.
     fn flip(&mut self, damage: &[Rect]) -> Result<(), AppError> {
         match self.try_flip(damage) {
-            Err(e) if is_master_death(&e) => {
+            Err(e) if e.is_master_death() => {
                 self.rejoined()?;
                 self.try_flip(damage).map_err(|e| self.classify(e))
             }
@@ -423,21 +423,12 @@ impl App {
     /// A failed call is the end of the session when the master is gone (for good: a
     /// display that rejoined a new master is alive again).
     fn classify(&mut self, e: ClientError) -> AppError {
-        if is_master_death(&e) || self.display.slave().master_gone() {
+        if e.is_master_death() || self.display.slave().master_gone() {
             AppError::Ended
         } else {
             e.into()
         }
     }
-}
-
-/// Whether `e` says the master died (before or while answering).
-fn is_master_death(e: &ClientError) -> bool {
-    matches!(
-        e,
-        ClientError::Fusion(fusion::Error::MasterGone)
-            | ClientError::Fusion(fusion::Error::PeerGone(fusion::wire::MASTER_ID))
-    )
 }
 
 #[cfg(test)]

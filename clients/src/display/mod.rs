@@ -60,6 +60,18 @@ pub enum ClientError {
     Protocol(String),
 }
 
+impl ClientError {
+    /// Whether this says the master died (before or while answering a request).
+    pub fn is_master_death(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Fusion(
+                fusion::Error::MasterGone | fusion::Error::PeerGone(fusion::wire::MASTER_ID)
+            )
+        )
+    }
+}
+
 /// Result of client operations.
 pub type Result<T> = std::result::Result<T, ClientError>;
 

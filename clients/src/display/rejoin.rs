@@ -174,7 +174,7 @@ impl Display {
                 // (A world whose socket is gone is over: `enter_again` says so as `MasterGone`
                 // too, and that ends it here.)
                 Err(e)
-                    if master_died(&e)
+                    if e.is_master_death()
                         && Instant::now() < deadline
                         && self.slave.world().socket_path().exists() =>
                 {
@@ -254,7 +254,7 @@ impl Display {
             }) {
                 Ok(info) => info,
                 // This master died too: the next one (see `rejoin`).
-                Err(e) if master_died(&e) => return Err(e),
+                Err(e) if e.is_master_death() => return Err(e),
                 Err(e) => {
                     warn!("rejoin: surface {id} not taken back: {e}");
                     lost.push(id);
@@ -292,7 +292,7 @@ impl Display {
             });
             let info = match reply {
                 Ok(Reply::Window(info)) => info,
-                Err(e) if master_died(&e) => return Err(e),
+                Err(e) if e.is_master_death() => return Err(e),
                 other => {
                     warn!("rejoin: window {} not taken back: {other:?}", w.id);
                     continue;
@@ -373,14 +373,4 @@ fn enter_again(cfg: &fusion::WorldConfig, deadline: Instant) -> Result<Slave> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Whether `e` says the master died (before or while answering).
-fn master_died(e: &ClientError) -> bool {
-    matches!(
-        e,
-        ClientError::Fusion(
-            fusion::Error::MasterGone | fusion::Error::PeerGone(fusion::wire::MASTER_ID)
-        )
-    )
 }

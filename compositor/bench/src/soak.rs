@@ -14,7 +14,7 @@
 //! (the first sample): memory may grow by at most [`RSS_SLACK_KIB`] and 5 % (allocator and
 //! page-cache noise), descriptors not at all; otherwise it says "growing" and fails.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -50,18 +50,6 @@ pub fn growing(first: Sample, last: Sample) -> bool {
     last.rss_kib > first.rss_kib + RSS_SLACK_KIB + first.rss_kib / 20 || last.fds > first.fds
 }
 
-/// The client processes started; killed when dropped.
-struct Clients(Vec<Child>);
-
-impl Drop for Clients {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Runs the soak; an error when the master's memory or descriptors grew.
 pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
     let exe = crate::fusionfb_program();
@@ -74,7 +62,7 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
     let name = format!("soak-{}", std::process::id());
     let run = crate::Supervised::start(&exe, &name)?;
     let dir = run.dir().to_path_buf();
-    let mut clients = Clients(Vec::new());
+    let mut clients = crate::Clients(Vec::new());
     let mut d = run.join()?;
     d.set_rejoin(None);
     let sample = |d: &mut Display| -> anyhow::Result<Sample> {

@@ -488,7 +488,7 @@ fn watch_exits(server: &mut Server, apps: &crate::apps::Supervisor, watched: &mu
 }
 
 /// `SIGTERM` for 15, and so on.
-fn signal_name(sig: i32) -> String {
+pub(crate) fn signal_name(sig: i32) -> String {
     match sig {
         libc::SIGTERM => "SIGTERM".into(),
         libc::SIGINT => "SIGINT".into(),

@@ -189,7 +189,7 @@ fn supervise_loop(
         if sig != 0 && master.terminated.is_none() {
             info!(
                 "supervisor: {}: stopping the master (pid {})",
-                signal_name(sig as i32),
+                crate::cli::run::signal_name(sig as i32),
                 master.pid()
             );
             systemd::stopping();
@@ -469,14 +469,5 @@ impl Wake {
     fn drain(&self) {
         let mut buf = [0u8; 64];
         while matches!(std::io::Read::read(&mut &self.read, &mut buf), Ok(n) if n > 0) {}
-    }
-}
-
-/// `SIGTERM` for 15, and so on.
-fn signal_name(sig: i32) -> String {
-    match sig {
-        libc::SIGTERM => "SIGTERM".into(),
-        libc::SIGINT => "SIGINT".into(),
-        n => format!("signal {n}"),
     }
 }
