@@ -6,10 +6,13 @@
 //!   killed slave's window leaves the glass while the other stays; an exclusive layer is
 //!   refused with a clear error (bochs cannot export dumb buffers as dma-bufs); the master
 //!   killed with SIGKILL is replaced on the card by `fusionfb run`'s supervisor and the glass
-//!   comes back (a dot painted before, the clock ticking), the apps still running.
+//!   comes back (a dot painted before, the gallery's picture pixel for pixel, the clock
+//!   ticking), the apps still running.
 //! - virtio-gpu: `fusionfb-layer-client` takes the primary layer exclusively and paints into
 //!   the card's dumb buffer through its PRIME dma-buf mapping (zero copies); its pattern is on
-//!   the glass; when it is killed the master composes the windows again.
+//!   the glass; the master killed with SIGKILL is replaced and the client hands the layer's
+//!   buffers back to the new one, whose glass shows the pattern again; when the client is
+//!   killed the master composes the windows again.
 //!
 //! Two boots in all (20–60 s each on TCG). Figures (bytes composed per frame, frame counts)
 //! are printed on stderr, not asserted.
@@ -35,6 +38,8 @@ const QUADRANTS: [[u8; 3]; 4] = [
 /// Where the apps go: `(x, y, width, height)`.
 const PAINT: (u32, u32, u32, u32) = (40, 40, 520, 400);
 const CLOCK: (u32, u32, u32, u32) = (640, 60, 560, 300);
+/// Where the gallery goes in the master-restart part.
+const GALLERY: (u32, u32, u32, u32) = (640, 420, 400, 240);
 /// A point no window covers.
 const OUTSIDE: (u32, u32) = (900, 700);
 
@@ -380,9 +385,27 @@ fn drm_on_bochs_shows_paint_and_clock_and_drops_a_killed_slave() {
     assert!(board.running(&server).unwrap(), "the master ended");
 
     // The master dies (SIGKILL): `fusionfb run`'s supervisor starts another on the card, the
-    // apps rejoin it, and the glass comes back: the dot painted before, the clock ticking.
+    // apps rejoin it, and the glass comes back: the dot painted before, the gallery's
+    // picture pixel for pixel, the clock ticking.
     let paint = spawn_app(&mut board, "fusionfb-paint", PAINT);
-    wait_for_apps(&mut board, &server, &[&paint, &clock]);
+    let gallery = spawn_app(&mut board, "fusionfb-gallery", GALLERY);
+    wait_for_apps(&mut board, &server, &[&paint, &clock, &gallery]);
+    board
+        .wait_until(SLOW, "the gallery's window in fusionfb status", |b| {
+            Ok(has_window(&status(b), GALLERY).then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    let gallery_area = |img: &Image| {
+        let (x, y, w, h) = GALLERY;
+        (y..y + h)
+            .flat_map(|py| (x..x + w).map(move |px| (px, py)))
+            .map(|(px, py)| img.pixel(px, py))
+            .collect::<Vec<_>>()
+    };
+    let gallery_shown = |img: &Image| {
+        let area = gallery_area(img);
+        area.iter().filter(|&&p| p != BACKGROUND).count() * 2 > area.len()
+    };
     let tap = (PAINT.0 + 120, PAINT.1 + 150);
     board.ok(&format!(
         "fusionfb --world {WORLD} input tap {} {}",
@@ -392,9 +415,12 @@ fn drm_on_bochs_shows_paint_and_clock_and_drops_a_killed_slave() {
         let p = img.pixel(tap.0, tap.1);
         p != rgb(PAINT_BACKGROUND) && p != BACKGROUND
     };
-    board
-        .wait_for_screen(SLOW, "the dot", |img| dot(img) && paint_shown(img))
+    let shown = board
+        .wait_for_screen(SLOW, "the dot and the gallery", |img| {
+            dot(img) && paint_shown(img) && gallery_shown(img)
+        })
         .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    let pictures = gallery_area(&shown);
     let old = status(&mut board)["display"]["health"]["pid"]
         .as_u64()
         .expect("the master's pid");
@@ -407,13 +433,18 @@ fn drm_on_bochs_shows_paint_and_clock_and_drops_a_killed_slave() {
             };
             let back = s["display"]["health"]["restarts"] == 1
                 && has_window(&s, PAINT)
-                && has_window(&s, CLOCK);
+                && has_window(&s, CLOCK)
+                && has_window(&s, GALLERY);
             Ok(back.then_some(()))
         })
         .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
     let img = board
         .wait_for_screen(SLOW, "the glass back after the master's death", |img| {
-            dot(img) && paint_shown(img) && clock_shown(img) && background_shown(img)
+            dot(img)
+                && paint_shown(img)
+                && clock_shown(img)
+                && background_shown(img)
+                && gallery_area(img) == pictures
         })
         .unwrap_or_else(|e| {
             let img = board.screendump().unwrap();
@@ -434,6 +465,7 @@ fn drm_on_bochs_shows_paint_and_clock_and_drops_a_killed_slave() {
     for (bg, what) in [
         (&paint, "paint"),
         (&clock, "the clock"),
+        (&gallery, "the gallery"),
         (&server, "fusionfb run"),
     ] {
         assert!(board.running(bg).unwrap(), "{what} ended with the master");
@@ -561,6 +593,52 @@ fn drm_on_virtio_gpu_shows_an_exclusive_layer_zero_copy() {
         s["display"]["frames"]
     );
     report_frames(&s, "virtio-gpu, exclusive layer");
+
+    // The master dies while the layer is held: the supervisor starts another, the layer
+    // client rejoins it and hands back its scan-out buffers (the card imports its own
+    // dma-bufs again), and the quadrants are on the glass again without being redrawn.
+    let old = s["display"]["health"]["pid"].as_u64().expect("the master's pid");
+    board.ok(&format!("kill -9 {old}"));
+    board
+        .wait_until(SLOW, "a new master holding layer 0 again", |b| {
+            let out = b.run(&format!("fusionfb --world {WORLD} status --json"))?;
+            let Ok(s) = serde_json::from_str::<Value>(&out.stdout) else {
+                return Ok(None);
+            };
+            let held = s["display"]["layers"]
+                .as_array()
+                .and_then(|l| l.iter().find(|l| l["id"] == 0))
+                .is_some_and(|l| l["exclusive_surface"].is_number());
+            Ok((s["display"]["health"]["restarts"] == 1 && held).then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
+    let img = board
+        .wait_for_screen(SLOW, "the quadrants back after the master's death", |img| {
+            quads(img) == QUADRANTS && img.count(|p| QUADRANTS.contains(&p)) == total
+        })
+        .unwrap_or_else(|e| {
+            let img = board.screendump().unwrap();
+            panic!(
+                "{e}\nquadrants {:?}\n{}",
+                quads(&img),
+                master_log(&mut board, &server)
+            )
+        });
+    board.save_artifact("exclusive-layer-restarted", &img);
+    let said = board.log(&layer).unwrap();
+    assert!(
+        said.contains("fusionfb-layer-client: rejoined lost=0"),
+        "the layer client: {said}"
+    );
+    let s = status(&mut board);
+    report(&format!(
+        "board-drm: virtio-gpu exclusive layer after the master's restart: {}",
+        if s["display"]["frames"]["bytes_composed_last"].as_u64() == Some(0) {
+            "scanned out again (0 bytes composed)"
+        } else {
+            "composed (the card did not import the buffers again)"
+        }
+    ));
 
     // The layer's holder dies: the master takes the plane back and composes the windows.
     kill9(&mut board, &layer, "fusionfb-layer-");

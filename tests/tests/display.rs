@@ -744,3 +744,67 @@ fn a_source_added_to_the_servers_loop_runs_with_the_server() {
         },
     );
 }
+
+/// `LayerAdopt` (a rejoining application taking back the layer it held) on the wire: what
+/// does not fit the layer, or could shrink under the master's mapping, is refused with a
+/// reason; sealed memory of the layer's size is taken and shown, and the layer is then held.
+#[test]
+fn a_layer_handed_back_must_fit_the_layer_and_be_sealed() {
+    use std::os::fd::AsFd;
+
+    use fusionfb_protocol::{Reply, Request};
+
+    let (mut s, w) = server("layer-adopt");
+    let w1 = w.clone();
+    let results = with_server(&mut s, move || {
+        let mut slave = fusion::Slave::enter(w1).unwrap();
+        let root: fusionfb_protocol::Root = fusion::call::decode(&slave.root().unwrap()).unwrap();
+        let sealed = |wd, h| {
+            let b = gfx_drivers::Buffer::new_memfd(wd, h, gfx_drivers::Format::Xrgb8888).unwrap();
+            b.fill(RED).unwrap();
+            b.export().unwrap()
+        };
+        let mut adopt = |(wd, h): (u32, u32), fd: std::os::fd::OwnedFd| {
+            let req = Request::LayerAdopt {
+                layer: 0,
+                id: 77,
+                width: wd,
+                height: h,
+                format: fusionfb_protocol::FORMAT_XRGB8888,
+                pitch: wd * 4,
+                front: Some(0),
+            };
+            let payload = fusion::call::encode(&req).unwrap();
+            slave
+                .call_execute_fds(root.call, 0, &payload, &[fd.as_fd()])
+                .map(|(b, _)| fusion::call::decode::<Reply>(&b).unwrap())
+        };
+        let wrong_size = adopt((100, 100), sealed(100, 100));
+        // A memfd without seals: whoever holds it could shrink it.
+        let loose_fd = rustix::fs::memfd_create("loose", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&loose_fd, 320 * 240 * 4).unwrap();
+        let loose = adopt((320, 240), loose_fd);
+        let taken = adopt((320, 240), sealed(320, 240));
+        let again = adopt((320, 240), sealed(320, 240));
+        (slave, [wrong_size, loose, taken, again])
+    });
+    let (_slave, [wrong_size, loose, taken, again]) = results;
+    let refusal = |r: &fusion::Result<Reply>| match r {
+        Err(fusion::Error::Invalid(why)) => why.clone(),
+        other => panic!("not refused as invalid: {other:?}"),
+    };
+    assert!(refusal(&wrong_size).contains("320x240"), "{wrong_size:?}");
+    assert!(refusal(&loose).contains("sealed"), "{loose:?}");
+    match &taken {
+        Ok(Reply::Surface(info)) => assert_eq!((info.id, info.width), (77, 320)),
+        other => panic!("the layer was not taken back: {other:?}"),
+    }
+    assert!(matches!(again, Err(fusion::Error::Busy)), "{again:?}");
+    // Held, and the buffer handed back is on the glass without a flip.
+    let scene = s.scene();
+    assert_eq!(scene.layers[0].exclusive_surface, Some(77));
+    wait_until("the handed-back buffer on the glass", Duration::from_secs(10), || {
+        s.dispatch(Some(Duration::from_millis(5))).unwrap();
+        pixel(&s.screenshot().unwrap(), 160, 120) == RED
+    });
+}

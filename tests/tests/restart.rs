@@ -447,3 +447,110 @@ fn under_systemd_it_notifies_and_keeps_the_socket_in_the_fd_store() {
     fusionfb_sys::pidfd_term(fd.as_fd()).unwrap();
     assert!(second.wait().unwrap().success(), "{}", read_log(&log2));
 }
+
+/// The colours an exclusive holder paints, top-left clockwise.
+const QUADRANTS: [u32; 4] = [0xffd0_2030, 0xff20_c040, 0xffe0_c020, 0xff20_40d0];
+
+/// The four quadrants' centres' colours in `img` (without alpha).
+fn quadrants(img: &Image) -> [u32; 4] {
+    let (w, h) = (img.width, img.height);
+    [
+        (w / 4, h / 4),
+        (3 * w / 4, h / 4),
+        (3 * w / 4, 3 * h / 4),
+        (w / 4, 3 * h / 4),
+    ]
+    .map(|(x, y)| img.pixel(x, y) & 0xff_ffff)
+}
+
+/// Layer 0 of `scene`'s holder.
+fn layer_holder(scene: &Value) -> Option<u64> {
+    scene["layers"]
+        .as_array()?
+        .iter()
+        .find(|l| l["id"] == 0)?["exclusive_surface"]
+        .as_u64()
+}
+
+#[test]
+fn an_exclusive_layer_is_held_again_after_the_masters_death() {
+    let w = world("restart-layer");
+    let (mut master, log) = supervised(
+        &w,
+        "[display]\nbackend = \"headless\"\nmode = \"640x400@60\"\n\n\
+         [[layer]]\nid = 0\nkind = \"primary\"\nallow-exclusive = true\n",
+    );
+    let mut d = poll_for(LIMIT, || {
+        master.assert_running();
+        Display::connect_to(w.clone()).ok()
+    })
+    .unwrap_or_else(|| panic!("a master\n{}", read_log(&log)));
+    // The primary layer, held exclusively, the quadrants in both scan-out buffers.
+    let mut surface = d.acquire_layer(0).expect("layer 0");
+    let (sw, sh) = (surface.width(), surface.height());
+    let rects = [
+        (0, 0),
+        (sw / 2, 0),
+        (sw / 2, sh / 2),
+        (0, sh / 2),
+    ]
+    .map(|(x, y)| gfx_drivers::backend::Rect::new(x as i32, y as i32, sw / 2, sh / 2));
+    for b in surface.buffers() {
+        for (r, c) in rects.iter().zip(QUADRANTS) {
+            b.fill_rect(*r, c).unwrap();
+        }
+    }
+    d.flip(&mut surface, &[]).unwrap();
+    d.wait_frame(&surface, LIMIT).unwrap();
+    let want = QUADRANTS.map(|c| c & 0xff_ffff);
+    assert_eq!(quadrants(&screenshot(&w)), want);
+    let before = scene(&w).unwrap();
+    assert_eq!(layer_holder(&before), Some(surface.id() as u64));
+
+    kill(master_pid(&before));
+    // The display rejoins the new master inside `dispatch`, layer and all.
+    let lost = poll_for(LIMIT, || {
+        master.assert_running();
+        d.dispatch(Some(Duration::from_millis(100))).ok()?;
+        std::iter::from_fn(|| d.next_event()).find_map(|e| match e {
+            ClientEvent::Rejoined { lost } => Some(lost),
+            _ => None,
+        })
+    })
+    .unwrap_or_else(|| panic!("no Rejoined event\n{}", read_log(&log)));
+    assert!(lost.is_empty(), "surfaces lost: {lost:?}");
+    // The last frame was flipped again on the new master: its `FrameDone` comes.
+    d.wait_frame(&surface, LIMIT)
+        .expect("the frame shown again on the new master");
+    let after = poll_for(LIMIT, || {
+        scene(&w).filter(|s| s["health"]["restarts"] == 1)
+    })
+    .expect("the new master's scene");
+    assert_eq!(
+        layer_holder(&after),
+        Some(surface.id() as u64),
+        "layer 0 is not held again: {}",
+        after["layers"]
+    );
+    // The quadrants are on the glass again (once the new master presented its first
+    // frame), nobody drew them anew.
+    let mut seen = [0; 4];
+    let back = poll_for(Duration::from_secs(10), || {
+        seen = quadrants(&screenshot(&w));
+        (seen == want).then_some(())
+    });
+    assert!(back.is_some(), "the glass shows {seen:x?}, not the quadrants");
+    // The layer works on: a new picture flipped shows, and giving the layer back shows
+    // the composed (empty) desktop again.
+    surface.back().fill(0xff10_8060).unwrap();
+    d.flip(&mut surface, &[]).unwrap();
+    d.wait_frame(&surface, LIMIT).unwrap();
+    assert_eq!(quadrants(&screenshot(&w)), [0x10_8060; 4]);
+    d.release_layer(0).unwrap();
+    wait_until("the desktop back after the layer's release", LIMIT, || {
+        quadrants(&screenshot(&w)) != [0x10_8060; 4]
+    });
+    assert_eq!(layer_holder(&scene(&w).unwrap()), None);
+    drop(d);
+    stop(&mut master, &log);
+}

@@ -45,7 +45,9 @@ pub const VERSION: u32 = 1;
 /// - 7: [`Request::SurfaceAdopt`] and [`Request::WindowAdopt`]: an application rejoining a
 ///   new master (the old one died) takes its surfaces and windows back.
 /// - 8: [`Request::Reload`] and [`Reply::Reloaded`]: the master reads its config file again.
-pub const VERSION_MINOR: u32 = 8;
+/// - 9: [`Request::LayerAdopt`]: a rejoining application takes back a layer it held
+///   exclusively, with the scan-out buffers the dead master handed out.
+pub const VERSION_MINOR: u32 = 9;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -238,6 +240,30 @@ pub enum Request {
     /// `SIGHUP` does); answered with [`Reply::Reloaded`], or an error naming the file, line
     /// and key of a config that does not load (the running one stays) (minor 8).
     Reload,
+    /// Takes back, on a master that replaced one that died, layer `layer` the caller held
+    /// exclusively with surface `id`: its buffers are the descriptors that come with the
+    /// request, in order (the scan-out buffers the dead master handed out: dma-bufs its card
+    /// exported, or sealed memfds), `width`×`height` with rows `pitch` bytes apart, and
+    /// buffer `front`, if any, goes on the layer's plane again at once (no `FrameDone`: flip
+    /// it again for one). Where the card cannot scan the memory out again (it cannot import
+    /// it), the layer is composed from it instead. Answered with [`Reply::Surface`] and no
+    /// descriptors; its id is `id` unless taken (minor 9).
+    LayerAdopt {
+        /// The layer.
+        layer: u32,
+        /// The surface's id on the dead master.
+        id: u32,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// DRM fourcc.
+        format: u32,
+        /// Bytes from one row to the next.
+        pitch: u32,
+        /// The buffer last flipped.
+        front: Option<u8>,
+    },
 }
 
 /// A synthetic input event (minor 1).

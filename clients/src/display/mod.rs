@@ -145,8 +145,8 @@ pub enum ClientEvent {
     /// The master died and this display joined the new one: the surfaces and windows are
     /// back, with the picture that was on the glass (see [`rejoin`]).
     Rejoined {
-        /// Surfaces that could not be taken back (an exclusively held layer's): acquire the
-        /// layer again.
+        /// Surfaces that could not be taken back (say, an exclusively held layer that
+        /// another application took meanwhile): acquire or create them again.
         lost: Vec<u32>,
     },
 }
@@ -399,6 +399,7 @@ impl Display {
                 width: info.width,
                 height: info.height,
                 format,
+                pitch: info.pitch,
                 fds: kept,
                 front: None,
                 exclusive,

@@ -18,13 +18,16 @@
 //!    is gone (the master shut down) or refuses connections for over a second (no supervisor
 //!    keeps it) is over, and the application gets `MasterGone` as before;
 //! 3. hands each surface back ([`proto::Request::SurfaceAdopt`]) with its buffers and the
-//!    one on the glass, which the new master shows at once; then each window, bottom to top
+//!    one on the glass, which the new master shows at once (an exclusively held layer's
+//!    surface with [`proto::Request::LayerAdopt`]: the layer is held again, its scan-out
+//!    buffers, which the application keeps, on the plane again, or composed where the card
+//!    cannot import them); then each window, bottom to top
 //!    ([`proto::Request::WindowAdopt`]), its input region and the focus; flips each
 //!    surface's last buffer again (its `FrameDone` comes as after any flip); and watches the
 //!    layers it watched;
-//! 4. queues [`ClientEvent::Rejoined`], naming the surfaces it could not take back (an
-//!    exclusively held layer's scan-out buffers belonged to the dead master's display: the
-//!    application acquires the layer again and redraws).
+//! 4. queues [`ClientEvent::Rejoined`], naming the surfaces it could not take back (say, a
+//!    layer another application took meanwhile, or whose size changed with the mode: the
+//!    application acquires it again, or draws elsewhere).
 //!
 //! Ids stay what the application knows: the new master keeps them when they are free, and
 //! the display translates those it had to change. A request that was in flight when the
@@ -72,11 +75,13 @@ pub(super) struct HeldSurface {
     pub width: u32,
     pub height: u32,
     pub format: Format,
+    /// Bytes from one row to the next.
+    pub pitch: u32,
     /// Duplicates of its buffers' descriptors.
     pub fds: Vec<OwnedFd>,
     /// The buffer flipped last.
     pub front: Option<u8>,
-    /// The layer it holds exclusively (its buffers are the display's: not taken back).
+    /// The layer it holds exclusively (its buffers are the display's scan-out buffers).
     pub exclusive: Option<u32>,
     pub descriptor: ShmHandle,
     /// Its reactor, listened to.
@@ -228,16 +233,23 @@ impl Display {
         let ids: Vec<u32> = self.held.surfaces.keys().copied().collect();
         for id in ids {
             let s = &self.held.surfaces[&id];
-            if s.exclusive.is_some() {
-                lost.push(id);
-                continue;
-            }
-            let req = Request::SurfaceAdopt {
-                id: s.master,
-                width: s.width,
-                height: s.height,
-                format: s.format.fourcc(),
-                front: s.front,
+            let req = match s.exclusive {
+                Some(layer) => Request::LayerAdopt {
+                    layer,
+                    id: s.master,
+                    width: s.width,
+                    height: s.height,
+                    format: s.format.fourcc(),
+                    pitch: s.pitch,
+                    front: s.front,
+                },
+                None => Request::SurfaceAdopt {
+                    id: s.master,
+                    width: s.width,
+                    height: s.height,
+                    format: s.format.fourcc(),
+                    front: s.front,
+                },
             };
             let fds: Vec<_> = s.fds.iter().map(|f| f.as_fd()).collect();
             let payload = fusion::call::encode(&req)?;

@@ -53,19 +53,7 @@ impl Server {
         let desc = BufferDesc::new(width, height, format);
         let bufs = fds
             .into_iter()
-            .map(|fd| {
-                let sealed = fusionfb_sys::memfd_cannot_shrink(fd.as_fd());
-                let buf = Buffer::import(fd, desc, false)
-                    .map_err(|e| Error::Invalid(format!("a buffer handed back: {e}")))?;
-                if !sealed && !buf.is_dma_buf() {
-                    return Err(Error::Invalid(
-                        "a buffer handed back must be a dma-buf or a memfd sealed against \
-                         shrinking"
-                            .into(),
-                    ));
-                }
-                Ok(buf)
-            })
+            .map(|fd| handed_back(fd, |fd| Buffer::import(fd, desc, false)))
             .collect::<fusion::Result<Vec<_>>>()?;
         let (info, _) = self.register_surface_as(who, bufs, Some(id))?;
         // On the glass as soon as a window shows it. (No `FrameDone`: the client is not
@@ -76,4 +64,82 @@ impl Server {
             .front = front;
         Ok(info)
     }
+
+    /// Gives `who` layer `layer` exclusively again with its surface `id`'s scan-out buffers
+    /// `fds` (`desc`), the dead master's: the card imports them (PRIME) where it can, so the
+    /// plane shows them as before; where it cannot (a driver without PRIME import), the
+    /// layer is composed from a mapping of them instead, as when the plane refuses a buffer.
+    /// Buffer `front` is on the plane at once.
+    pub(super) fn layer_adopt(
+        &mut self,
+        who: FusioneeId,
+        (layer, id): (u32, u32),
+        desc: BufferDesc,
+        front: Option<u8>,
+        fds: Vec<OwnedFd>,
+    ) -> fusion::Result<proto::SurfaceInfo> {
+        let size = self.free_for_exclusive(layer)?;
+        if (desc.width, desc.height) != size || desc.format != Format::Xrgb8888 {
+            return Err(Error::Invalid(format!(
+                "layer {layer}'s buffers are {}x{} XRGB8888 now, not {}x{} {:?}",
+                size.0, size.1, desc.width, desc.height, desc.format
+            )));
+        }
+        desc.validate()
+            .map_err(|e| Error::Invalid(format!("the layer's buffers: {e}")))?;
+        if fds.is_empty() || fds.len() > proto::MAX_BUFFERS as usize {
+            return Err(Error::Invalid(format!(
+                "{} buffers handed back (1 to {})",
+                fds.len(),
+                proto::MAX_BUFFERS
+            )));
+        }
+        if front.is_some_and(|f| f as usize >= fds.len()) {
+            return Err(Error::Invalid(format!(
+                "front buffer {front:?} of {} buffers",
+                fds.len()
+            )));
+        }
+        let backend = &mut self.backend;
+        let bufs = fds
+            .into_iter()
+            .map(|fd| handed_back(fd, |fd| backend.import_dmabuf(fd, desc)))
+            .collect::<fusion::Result<Vec<_>>>()?;
+        let scanned = bufs.iter().all(|b| self.backend.can_scan_out(b));
+        let (info, _) = self.register_surface_as(who, bufs, Some(id))?;
+        self.surfaces
+            .get_mut(&info.id)
+            .expect("just registered")
+            .front = front;
+        self.hold_layer(layer, info.id);
+        if let Some(l) = self.layers.iter_mut().find(|l| l.spec.id == layer) {
+            if !scanned {
+                tracing::info!(
+                    layer,
+                    "the card cannot scan the layer's buffers out again: composing it"
+                );
+            }
+            l.composed = !scanned;
+        }
+        self.planes_dirty = true;
+        self.damage_all();
+        Ok(info)
+    }
+}
+
+/// A buffer handed back, mapped (read-only) with `import`: a dma-buf, or a memfd sealed
+/// against shrinking (one that could shrink under the master's mapping would fault the
+/// master when composed).
+fn handed_back(
+    fd: OwnedFd,
+    import: impl FnOnce(OwnedFd) -> Result<Buffer, gfx_drivers::backend::Error>,
+) -> fusion::Result<Buffer> {
+    let sealed = fusionfb_sys::memfd_cannot_shrink(fd.as_fd());
+    let buf = import(fd).map_err(|e| Error::Invalid(format!("a buffer handed back: {e}")))?;
+    if !sealed && !buf.is_dma_buf() {
+        return Err(Error::Invalid(
+            "a buffer handed back must be a dma-buf or a memfd sealed against shrinking".into(),
+        ));
+    }
+    Ok(buf)
 }

@@ -88,6 +88,22 @@ impl Server {
         who: FusioneeId,
         id: u32,
     ) -> fusion::Result<(proto::SurfaceInfo, Vec<std::os::fd::OwnedFd>)> {
+        let (bw, bh) = self.free_for_exclusive(id)?;
+        let bufs = (0..2)
+            .map(|_| {
+                self.backend
+                    .allocate(bw, bh, Format::Xrgb8888)
+                    .map_err(|e| super::backend_failure("allocating a layer buffer", e))
+            })
+            .collect::<fusion::Result<Vec<_>>>()?;
+        let (info, fds) = self.register_surface(who, bufs)?;
+        self.hold_layer(id, info.id);
+        Ok((info, fds))
+    }
+
+    /// Layer `id`, if a slave may take it exclusively now: the size its scan-out buffers
+    /// have.
+    pub(crate) fn free_for_exclusive(&self, id: u32) -> fusion::Result<(u32, u32)> {
         let (w, h) = self.physical_size();
         let l = self
             .layers
@@ -109,20 +125,14 @@ impl Server {
                 "layer {id} has no hardware plane to hand out (it is virtual)"
             )));
         }
-        let (bw, bh) = l.spec.size.unwrap_or((w, h));
-        let bufs = (0..2)
-            .map(|_| {
-                self.backend
-                    .allocate(bw, bh, Format::Xrgb8888)
-                    .map_err(|e| super::backend_failure("allocating a layer buffer", e))
-            })
-            .collect::<fusion::Result<Vec<_>>>()?;
-        let (info, fds) = self.register_surface(who, bufs)?;
-        let sid = info.id;
+        Ok(l.spec.size.unwrap_or((w, h)))
+    }
+
+    /// Records that surface `surface` holds layer `id` exclusively.
+    pub(crate) fn hold_layer(&mut self, id: u32, surface: u32) {
         if let Some(l) = self.layers.iter_mut().find(|l| l.spec.id == id) {
-            l.exclusive = Some(sid);
+            l.exclusive = Some(surface);
         }
-        Ok((info, fds))
     }
 
     /// Takes a layer back (its holder released it, or its surface went away).

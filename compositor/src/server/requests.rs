@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use fusion::wire::MASTER_ID;
 use fusion::{CallIn, Error, FusioneeId, ObjectId, ReactorId};
 use fusionfb_protocol::{self as proto, Reply, Request, WindowChange};
-use gfx_drivers::{Buffer, Format};
+use gfx_drivers::{Buffer, BufferDesc, Format};
 
 use super::{Band, Server, SurfaceState, WindowState, EVENT_SIZE, SURFACE_CLASS, WINDOW_CLASS};
 
@@ -149,6 +149,23 @@ impl Server {
                 front,
             } => {
                 let r = self.surface_adopt(who, id, (width, height, format), front, call.fds);
+                (reply(r.map(Reply::Surface)), Vec::new())
+            }
+            Request::LayerAdopt {
+                layer,
+                id,
+                width,
+                height,
+                format,
+                pitch,
+                front,
+            } => {
+                let r = Format::from_fourcc(format)
+                    .ok_or_else(|| Error::Invalid(format!("pixel format {format:#010x}")))
+                    .and_then(|f| {
+                        let desc = BufferDesc::with_pitch(width, height, f, pitch as usize);
+                        self.layer_adopt(who, (layer, id), desc, front, call.fds)
+                    });
                 (reply(r.map(Reply::Surface)), Vec::new())
             }
             Request::WindowAdopt {

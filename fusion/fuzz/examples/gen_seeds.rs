@@ -89,6 +89,15 @@ fn main() {
             stacked: 12345,
         },
         Request::Reload,
+        Request::LayerAdopt {
+            layer: 0,
+            id: 1,
+            width: 64,
+            height: 48,
+            format: fusionfb_protocol::FORMAT_XRGB8888,
+            pitch: 256,
+            front: Some(1),
+        },
     ];
     for r in &requests {
         write(&root.join("protocol_request"), &fusion::call::encode(r).unwrap());

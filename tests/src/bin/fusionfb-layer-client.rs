@@ -10,7 +10,8 @@
 //! The pattern is four quadrants, [`QUADRANTS`] from top-left clockwise, drawn into every
 //! buffer of the surface; the client flips `N` times (default 1), one frame each, then prints
 //! `fusionfb-layer-client: shown WxH dma-buf=BOOL flips=N` and stays until the master ends
-//! the session (or it is killed). A failure (e.g. the driver cannot export its buffers) is
+//! the session (or it is killed). When the master dies and a new one takes it back, it
+//! prints `fusionfb-layer-client: rejoined lost=N`. A failure (e.g. the driver cannot export its buffers) is
 //! printed as `fusionfb-layer-client: ERROR` and the error, exit status 1.
 
 #![deny(unsafe_code)]
@@ -109,8 +110,14 @@ fn run() -> Result<(), String> {
             .dispatch(Some(Duration::from_secs(5)))
             .map_err(|e| e.to_string())?;
         while let Some(e) = display.next_event() {
-            if e == ClientEvent::MasterGone {
-                return Ok(());
+            match e {
+                ClientEvent::MasterGone => return Ok(()),
+                // The master died and a new one took the layer back from us: say so (the
+                // restart tests read it).
+                ClientEvent::Rejoined { lost } => {
+                    println!("fusionfb-layer-client: rejoined lost={}", lost.len())
+                }
+                _ => {}
             }
         }
     }
