@@ -597,7 +597,9 @@ fn drm_on_virtio_gpu_shows_an_exclusive_layer_zero_copy() {
     // The master dies while the layer is held: the supervisor starts another, the layer
     // client rejoins it and hands back its scan-out buffers (the card imports its own
     // dma-bufs again), and the quadrants are on the glass again without being redrawn.
-    let old = s["display"]["health"]["pid"].as_u64().expect("the master's pid");
+    let old = s["display"]["health"]["pid"]
+        .as_u64()
+        .expect("the master's pid");
     board.ok(&format!("kill -9 {old}"));
     board
         .wait_until(SLOW, "a new master holding layer 0 again", |b| {

@@ -803,8 +803,12 @@ fn a_layer_handed_back_must_fit_the_layer_and_be_sealed() {
     // Held, and the buffer handed back is on the glass without a flip.
     let scene = s.scene();
     assert_eq!(scene.layers[0].exclusive_surface, Some(77));
-    wait_until("the handed-back buffer on the glass", Duration::from_secs(10), || {
-        s.dispatch(Some(Duration::from_millis(5))).unwrap();
-        pixel(&s.screenshot().unwrap(), 160, 120) == RED
-    });
+    wait_until(
+        "the handed-back buffer on the glass",
+        Duration::from_secs(10),
+        || {
+            s.dispatch(Some(Duration::from_millis(5))).unwrap();
+            pixel(&s.screenshot().unwrap(), 160, 120) == RED
+        },
+    );
 }

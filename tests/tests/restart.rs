@@ -465,11 +465,7 @@ fn quadrants(img: &Image) -> [u32; 4] {
 
 /// Layer 0 of `scene`'s holder.
 fn layer_holder(scene: &Value) -> Option<u64> {
-    scene["layers"]
-        .as_array()?
-        .iter()
-        .find(|l| l["id"] == 0)?["exclusive_surface"]
-        .as_u64()
+    scene["layers"].as_array()?.iter().find(|l| l["id"] == 0)?["exclusive_surface"].as_u64()
 }
 
 #[test]
@@ -488,13 +484,8 @@ fn an_exclusive_layer_is_held_again_after_the_masters_death() {
     // The primary layer, held exclusively, the quadrants in both scan-out buffers.
     let mut surface = d.acquire_layer(0).expect("layer 0");
     let (sw, sh) = (surface.width(), surface.height());
-    let rects = [
-        (0, 0),
-        (sw / 2, 0),
-        (sw / 2, sh / 2),
-        (0, sh / 2),
-    ]
-    .map(|(x, y)| gfx_drivers::backend::Rect::new(x as i32, y as i32, sw / 2, sh / 2));
+    let rects = [(0, 0), (sw / 2, 0), (sw / 2, sh / 2), (0, sh / 2)]
+        .map(|(x, y)| gfx_drivers::backend::Rect::new(x as i32, y as i32, sw / 2, sh / 2));
     for b in surface.buffers() {
         for (r, c) in rects.iter().zip(QUADRANTS) {
             b.fill_rect(*r, c).unwrap();
@@ -522,10 +513,8 @@ fn an_exclusive_layer_is_held_again_after_the_masters_death() {
     // The last frame was flipped again on the new master: its `FrameDone` comes.
     d.wait_frame(&surface, LIMIT)
         .expect("the frame shown again on the new master");
-    let after = poll_for(LIMIT, || {
-        scene(&w).filter(|s| s["health"]["restarts"] == 1)
-    })
-    .expect("the new master's scene");
+    let after = poll_for(LIMIT, || scene(&w).filter(|s| s["health"]["restarts"] == 1))
+        .expect("the new master's scene");
     assert_eq!(
         layer_holder(&after),
         Some(surface.id() as u64),
@@ -539,7 +528,10 @@ fn an_exclusive_layer_is_held_again_after_the_masters_death() {
         seen = quadrants(&screenshot(&w));
         (seen == want).then_some(())
     });
-    assert!(back.is_some(), "the glass shows {seen:x?}, not the quadrants");
+    assert!(
+        back.is_some(),
+        "the glass shows {seen:x?}, not the quadrants"
+    );
     // The layer works on: a new picture flipped shows, and giving the layer back shows
     // the composed (empty) desktop again.
     surface.back().fill(0xff10_8060).unwrap();

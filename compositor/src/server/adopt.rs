@@ -136,7 +136,8 @@ fn handed_back(
 ) -> fusion::Result<Buffer> {
     let sealed = fusionfb_sys::memfd_cannot_shrink(fd.as_fd());
     let buf = import(fd).map_err(|e| Error::Invalid(format!("a buffer handed back: {e}")))?;
-    if !sealed && !buf.is_dma_buf() {
+    // A dma-buf the card imported (PRIME) is device memory now.
+    if !sealed && !buf.is_dma_buf() && buf.device_memory().is_none() {
         return Err(Error::Invalid(
             "a buffer handed back must be a dma-buf or a memfd sealed against shrinking".into(),
         ));
