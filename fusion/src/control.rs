@@ -12,12 +12,12 @@
 //! | 0 | magic `FSNC` |
 //! | 4 | the slave's fusionee id |
 //! | 8 | `want_progress`: the master sets it while a lossless dispatch waits; a slave that consumed messages clears it and rings the master's doorbell |
-//! | 64.. | reserved for the synchronous call slot |
+//! | 64.. | the synchronous call slot, to [`crate::slot::SLOT_END`] |
 //! | [`CURSOR_BASE`].. | [`MAX_CURSORS`] reactor cursor blocks of [`CURSOR_SIZE`] bytes |
 //!
 //! ```
 //! use fusion::control;
-//! assert!(control::cursor_offset(0) >= control::CALL_SLOT + 2 * fusion::slot::SLOT_PAYLOAD);
+//! assert!(control::cursor_offset(0) >= fusion::slot::SLOT_END);
 //! assert_eq!(control::cursor_offset(control::MAX_CURSORS), control::CONTROL_SIZE);
 //! ```
 

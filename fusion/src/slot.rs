@@ -8,6 +8,15 @@
 //! and then sleeping on its wake-up eventfd, takes it. The master rings that eventfd only if
 //! the slave announced it sleeps, so a quick answer costs one wake-up in all, not two.
 //!
+//! When both sides are awake the doorbell costs more than the call: the master, having
+//! answered, watches the slot a little while for the slave's next request ([`listen`]) and
+//! says so in the slot; a slave that sees it skip the doorbell, and its next call costs no
+//! system call on either side (the master's watch adapts, see `master::conn`). The slave,
+//! in turn, spins for the answer only while the master makes progress on its request.
+//!
+//! For `fusion-bench --explain`, a slave may ask for the stages of a call to be timed: both
+//! sides then stamp `CLOCK_MONOTONIC` times into the slot's trace area ([`Stage`]).
+//!
 //! Ordering with the socket is kept: when the slave sent packets on its socket since its
 //! last slot call, it says so in the slot, and the master reads everything on the socket
 //! before it serves the slot (a `send` on a unix socket has queued the packet before it
@@ -22,8 +31,10 @@
 //! | 0 | state: idle, request posted, taken by the master, answered |
 //! | 4 | the slave sleeps on its eventfd and wants a ring |
 //! | 8 | serial · 12 call id · 16 argument · 20 request length · 24 result (0 ok, 1 error) · 28 answer length |
+//! | 32 | socket first · 36 the master listens (no doorbell needed) · 40 trace the stages |
 //! | 64 | request payload ([`SLOT_PAYLOAD`] bytes) |
 //! | 64 + [`SLOT_PAYLOAD`] | answer payload ([`SLOT_PAYLOAD`] bytes) |
+//! | 64 + 2 × [`SLOT_PAYLOAD`] | trace: one `u64` time per [`Stage`], the slave's in one cache line, the master's in the next |
 //!
 //! ```
 //! use fusion::slot;
@@ -36,6 +47,14 @@
 //! assert_eq!((taken.serial, taken.call.0, &taken.payload[..]), (7, 3, &b"ping"[..]));
 //! slot::answer(&area, Ok(b"pong".to_vec())); // and answers
 //! assert_eq!(slot::take_answer(&area).unwrap(), b"pong");
+//!
+//! // The master listens: a request posted meanwhile needs no doorbell, and once the master
+//! // stops listening it sees the request still pending.
+//! slot::listen(&area, true);
+//! slot::post(&area, 8, fusion::CallId(3), 0, b"again", false).unwrap();
+//! assert!(slot::master_listens(&area));
+//! slot::listen(&area, false);
+//! assert!(slot::pending(&area) && !slot::master_listens(&area));
 //! ```
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -66,8 +85,133 @@ const REQ_LEN: usize = CALL_SLOT + 20;
 const RESULT: usize = CALL_SLOT + 24;
 const ANS_LEN: usize = CALL_SLOT + 28;
 const SOCKET_FIRST: usize = CALL_SLOT + 32;
+const LISTENING: usize = CALL_SLOT + 36;
+const TRACE: usize = CALL_SLOT + 40;
 const REQ: usize = CALL_SLOT + 64;
 const ANS: usize = REQ + SLOT_PAYLOAD;
+const TRACE_TIMES: usize = ANS + SLOT_PAYLOAD;
+/// Where the call slot ends in the control area.
+pub const SLOT_END: usize = TRACE_TIMES + 128;
+
+/// Where `stage`'s time is kept: the slave's stages in one cache line, the master's in the
+/// next (stamps of both sides in one line would bounce it between their cores, and time
+/// that instead of the call).
+fn trace_offset(stage: Stage) -> usize {
+    match stage {
+        Stage::Start => TRACE_TIMES,
+        Stage::Posted => TRACE_TIMES + 8,
+        Stage::Rung => TRACE_TIMES + 16,
+        Stage::Received => TRACE_TIMES + 24,
+        Stage::Woke => TRACE_TIMES + 64,
+        Stage::Taken => TRACE_TIMES + 72,
+        Stage::Handled => TRACE_TIMES + 80,
+        Stage::Answered => TRACE_TIMES + 88,
+    }
+}
+
+/// The stages of a call through the slot, each stamped when it ends (when tracing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The slave starts the call.
+    Start = 0,
+    /// The request is in the slot.
+    Posted = 1,
+    /// The doorbell rang (or was skipped: the master listened).
+    Rung = 2,
+    /// The master woke (returned from its poll, or saw the request while listening).
+    Woke = 3,
+    /// The master took the request from the slot.
+    Taken = 4,
+    /// The handler ran.
+    Handled = 5,
+    /// The answer is in the slot (and the slave's wake-up rang, if it slept).
+    Answered = 6,
+    /// The slave has the answer.
+    Received = 7,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 8] = [
+        Stage::Start,
+        Stage::Posted,
+        Stage::Rung,
+        Stage::Woke,
+        Stage::Taken,
+        Stage::Handled,
+        Stage::Answered,
+        Stage::Received,
+    ];
+
+    /// What the time from the previous stage to this one is spent on.
+    pub fn about(self) -> &'static str {
+        match self {
+            Stage::Start => "start",
+            Stage::Posted => "slot write",
+            Stage::Rung => "doorbell",
+            Stage::Woke => "master wake",
+            Stage::Taken => "dispatch",
+            Stage::Handled => "handler",
+            Stage::Answered => "answer",
+            Stage::Received => "caller wake",
+        }
+    }
+}
+
+/// Both sides: whether the slave asked for this call's stages to be timed.
+pub fn tracing(m: &Mapping) -> bool {
+    word(m, TRACE).load(Ordering::Relaxed) != 0
+}
+
+/// Slave side: asks (or stops asking) for the stages of its calls to be timed.
+pub fn set_tracing(m: &Mapping, on: bool) {
+    word(m, TRACE).store(on as u32, Ordering::Relaxed);
+}
+
+/// Both sides: stamps `stage` with the time now.
+pub fn stamp(m: &Mapping, stage: Stage) {
+    stamp_at(m, stage, crate::sys::now_ns());
+}
+
+/// Both sides: stamps `stage` with `ns`.
+pub fn stamp_at(m: &Mapping, stage: Stage, ns: u64) {
+    if let Some(w) = m.atomic_u64(trace_offset(stage)) {
+        w.store(ns, Ordering::Relaxed);
+    }
+}
+
+/// Slave side: the last traced call's stage times (`CLOCK_MONOTONIC` ns; a stage not
+/// stamped reads 0).
+pub fn trace(m: &Mapping) -> [u64; 8] {
+    Stage::ALL.map(|s| {
+        m.atomic_u64(trace_offset(s))
+            .map_or(0, |w| w.load(Ordering::Relaxed))
+    })
+}
+
+/// Master side: starts (`true`) or stops listening to the slot for the next request. After
+/// stopping, the master must look at the slot once more ([`pending`]): a request posted
+/// while it listened came without a doorbell.
+pub fn listen(m: &Mapping, on: bool) {
+    word(m, LISTENING).store(on as u32, Ordering::SeqCst);
+}
+
+/// Master side: whether a request waits in the slot.
+pub fn pending(m: &Mapping) -> bool {
+    word(m, STATE).load(Ordering::SeqCst) == REQUEST
+}
+
+/// Slave side: whether the master listens to the slot (then the doorbell need not ring).
+/// Read after [`post`]: the two sequentially consistent accesses on each side make sure
+/// that either the slave sees the master listening or the master sees the request.
+pub fn master_listens(m: &Mapping) -> bool {
+    word(m, LISTENING).load(Ordering::SeqCst) != 0
+}
+
+/// Slave side: whether the master has taken the request (it is working on it).
+pub fn taken(m: &Mapping) -> bool {
+    word(m, STATE).load(Ordering::Acquire) == TAKEN
+}
 
 fn word(m: &Mapping, off: usize) -> &AtomicU32 {
     m.atomic_u32(off).expect("control area holds the call slot")
@@ -109,7 +253,7 @@ pub fn post(
     word(m, REQ_LEN).store(payload.len() as u32, Ordering::Relaxed);
     word(m, SOCKET_FIRST).store(socket_first as u32, Ordering::Relaxed);
     word(m, SLEEPING).store(0, Ordering::Relaxed);
-    word(m, STATE).store(REQUEST, Ordering::Release);
+    word(m, STATE).store(REQUEST, Ordering::SeqCst);
     Ok(())
 }
 

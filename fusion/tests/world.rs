@@ -259,6 +259,51 @@ fn master_calls_sync_typed_fds_and_later() {
     h.join().unwrap();
 }
 
+/// Calls back to back through the call slot (the master listening to the slot between
+/// them, the slave skipping the doorbell when it does) all get their own answers, and a
+/// slave that traces its calls gets every stage stamped, in order.
+#[test]
+fn back_to_back_slot_calls_are_answered_and_their_stages_timed() {
+    use fusion::slot::Stage;
+
+    let w = world("slot-calls");
+    let mut m = Master::create(w.clone()).unwrap();
+    let echo = m.call_create("echo", |_, c| CallOutcome::Return(c.payload, vec![]));
+    let w2 = w.clone();
+    let h = std::thread::spawn(move || {
+        let mut s = Slave::enter(w2).unwrap();
+        for i in 0u32..2000 {
+            let answer = s.call_execute(echo, 0, &i.to_le_bytes()).unwrap();
+            assert_eq!(answer, i.to_le_bytes());
+        }
+        s.set_call_tracing(true);
+        let mut traces = Vec::new();
+        for i in 0u32..50 {
+            assert_eq!(
+                s.call_execute(echo, 0, &i.to_le_bytes()).unwrap(),
+                i.to_le_bytes()
+            );
+            traces.push(s.call_trace());
+        }
+        traces
+    });
+    while !h.is_finished() {
+        m.dispatch(Some(Duration::from_millis(5))).unwrap();
+    }
+    let traces = h.join().unwrap();
+    // The master's wake-up is stamped from the second traced call on (it learns then).
+    for t in &traces[1..] {
+        assert!(t.iter().all(|&ns| ns != 0), "a stage not stamped: {t:?}");
+        let at = |s: Stage| t[s as usize];
+        // The slave's stages in order, the master's in order, and the answer after both.
+        assert!(at(Stage::Start) <= at(Stage::Posted) && at(Stage::Posted) <= at(Stage::Rung));
+        assert!(at(Stage::Woke) <= at(Stage::Taken) && at(Stage::Taken) <= at(Stage::Handled));
+        assert!(at(Stage::Handled) <= at(Stage::Answered));
+        assert!(at(Stage::Posted) <= at(Stage::Taken));
+        assert!(at(Stage::Handled) <= at(Stage::Received));
+    }
+}
+
 #[test]
 fn oneway_and_batched_calls_arrive_in_order() {
     let w = world("oneway");

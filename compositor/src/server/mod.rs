@@ -560,6 +560,11 @@ impl Server {
             return;
         }
         self.serve_calls();
+        // A client calling back to back posts its next request while the master watches its
+        // call slot for a moment (adaptive, bounded per turn: `fusion::Master::listen`).
+        while self.master.listen() {
+            self.serve_calls();
+        }
         while let Some(e) = self.master.next_event() {
             if let MasterEvent::Left(id) = e {
                 self.forget(id);

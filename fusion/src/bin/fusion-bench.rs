@@ -95,6 +95,10 @@ fn main() -> ExitCode {
         eprintln!("fusion-bench: warning: debug build; run with --release for real numbers");
     }
     hang_guard::install();
+    if let Err(e) = fusion_bench::pin::set(opts.pin) {
+        eprintln!("fusion-bench: {e}");
+        return ExitCode::from(2);
+    }
 
     let budget = Budget { quick: opts.quick };
     let mut rows: Vec<Row> = Vec::new();
@@ -112,6 +116,17 @@ fn main() -> ExitCode {
                         error: e.to_string(),
                     });
                 }
+            }
+            hang_guard::disarm();
+        }
+        if opts.explain && *case == Case::RoundTrip {
+            hang_guard::arm(if opts.quick { 30 } else { 600 });
+            match fusion_bench::fusion_rows::call_stages(&budget) {
+                Ok(r) => rows.extend(r),
+                Err(e) => failures.push(Failure {
+                    case: "call stages".into(),
+                    error: e.to_string(),
+                }),
             }
             hang_guard::disarm();
         }

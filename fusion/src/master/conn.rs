@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
@@ -17,6 +17,16 @@ use crate::Error;
 const MAX_STRIKES: u32 = 8;
 /// Packets read from one slave per wake-up (fairness between slaves).
 const BURST: usize = 64;
+/// Requests [`Master::listen`] takes per [`Master::dispatch`].
+pub(super) const LISTEN_TURN: u32 = 32;
+
+/// A slot call just answered (see [`Master::listen`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SlotAnswered {
+    id: FusioneeId,
+    budget: Duration,
+    slept: bool,
+}
 
 /// An admitted slave.
 pub(crate) struct Conn {
@@ -34,6 +44,8 @@ pub(crate) struct Conn {
     pub kill_at: Option<Instant>,
     pub joined: Instant,
     pub api_minor: u16,
+    /// How long to watch its call slot after answering (see [`super::listen`]).
+    pub listen: super::listen::Listen,
 }
 
 impl Conn {
@@ -205,6 +217,7 @@ impl Master {
                 kill_at: None,
                 joined: Instant::now(),
                 api_minor: minor,
+                listen: Default::default(),
             },
         );
         self.push_event(MasterEvent::Joined(id));
@@ -253,26 +266,114 @@ impl Master {
         }
     }
 
-    pub(super) fn doorbell(&mut self, id: FusioneeId) {
+    pub(super) fn doorbell(&mut self, id: FusioneeId, woke_ns: u64) {
         // The doorbell is edge-triggered: nothing to drain.
-        self.serve_slot(id);
+        self.stamp_woke(id, woke_ns);
+        self.serve_slot(id, false);
         self.retry_blocked();
         self.check_dispatch_callbacks();
     }
 
+    /// Stamps [`crate::slot::Stage::Woke`] into `id`'s slot if it traces its calls (and
+    /// remembers to read the clock on waking from now on).
+    fn stamp_woke(&mut self, id: FusioneeId, woke_ns: u64) {
+        let Some(c) = self.conns.get(&id) else { return };
+        if crate::slot::tracing(&c.control) {
+            let ns = if woke_ns == 0 { sys::now_ns() } else { woke_ns };
+            crate::slot::stamp_at(&c.control, crate::slot::Stage::Woke, ns);
+            self.trace_wakes = true;
+        }
+    }
+
+    /// Watches the call slot of the slave answered last, if it waited for the answer awake
+    /// (a slave that slept takes a wake-up before it can post again), for its next request
+    /// while that is likely to pay (see [`super::listen`]); the slave skips the doorbell
+    /// meanwhile. A request that comes is served (answered at once when its handler runs
+    /// here, or queued for the program: then call again once it is answered); `true` if one
+    /// came. At most [`LISTEN_TURN`] requests are taken this way per [`Master::dispatch`],
+    /// so other work is never starved.
+    ///
+    /// While requests keep coming, the slot says "listening" without a gap: the answer to
+    /// each goes out with the flag already set for the next, so a slave quick to post again
+    /// never rings. Whenever the flag is set, this runs before the dispatch ends, and it
+    /// clears the flag (then looks at the slot once more) before it returns `false`.
+    pub fn listen(&mut self) -> bool {
+        let Some(a) = self.slot_answered.take() else {
+            return false;
+        };
+        let Some(c) = self.conns.get_mut(&a.id) else {
+            self.listening = None;
+            return false;
+        };
+        let start = Instant::now();
+        let hit = !a.slept && !a.budget.is_zero() && {
+            if self.listening != Some(a.id) {
+                crate::slot::listen(&c.control, true);
+                self.listening = Some(a.id);
+            }
+            let mut spins = 0u32;
+            loop {
+                if crate::slot::pending(&c.control) {
+                    break true;
+                }
+                spins = spins.wrapping_add(1);
+                if spins % 16 == 0 && start.elapsed() >= a.budget {
+                    break false;
+                }
+                std::hint::spin_loop();
+            }
+        };
+        if hit {
+            c.listen.hit(start.elapsed());
+        } else {
+            if self.listening.take().is_some() {
+                crate::slot::listen(&c.control, false);
+                if !a.slept {
+                    c.listen.miss();
+                }
+            }
+            // Posted just as the watch ended, without a doorbell: serve it all the same.
+            if !crate::slot::pending(&c.control) {
+                return false;
+            }
+        }
+        if crate::slot::tracing(&c.control) {
+            crate::slot::stamp(&c.control, crate::slot::Stage::Woke);
+        }
+        self.listen_turn += 1;
+        self.serve_slot(a.id, true);
+        self.retry_blocked();
+        self.check_dispatch_callbacks();
+        true
+    }
+
+    /// Notes that `id`'s slot call was just answered (`slept`: its slave had to be woken
+    /// for it), for [`Master::listen`]; `budget` is how long to watch, as decided.
+    pub(super) fn answered_in_slot(&mut self, id: FusioneeId, budget: Duration, slept: bool) {
+        self.slot_answered = Some(SlotAnswered { id, budget, slept });
+    }
+
     /// Executes a synchronous call posted in a slave's call slot (see [`crate::slot`]).
-    fn serve_slot(&mut self, id: FusioneeId) {
+    /// `listening`: called by [`Master::listen`], which goes on listening to this slot after
+    /// an answer given here (so the slot may say so before the answer goes out).
+    fn serve_slot(&mut self, id: FusioneeId, listening: bool) {
         let Some(c) = self.conns.get(&id) else { return };
         let taken = match crate::slot::take(&c.control) {
             None => return,
             Some(Ok(t)) => t,
             Some(Err(e)) => {
+                self.stop_listening(id);
+                let Some(c) = self.conns.get(&id) else { return };
                 if crate::slot::answer(&c.control, Err(e.clone())) {
                     c.wake();
                 }
                 return self.strike(id, e);
             }
         };
+        let traced = crate::slot::tracing(&c.control);
+        if traced {
+            crate::slot::stamp(&c.control, crate::slot::Stage::Taken);
+        }
         // Packets the slave sent before posting this call are handled first, all of them.
         if taken.socket_first {
             self.read_conn_all(id);
@@ -291,7 +392,8 @@ impl Master {
             false,
         );
         let result = match out {
-            Ok(None) => return, // answered later, into the slot
+            // Answered later, into the slot: nobody listens to it meanwhile.
+            Ok(None) => return self.stop_listening(id),
             Ok(Some((bytes, fds))) => {
                 if !fds.is_empty() {
                     debug!(
@@ -303,9 +405,41 @@ impl Master {
             }
             Err(e) => Err(e),
         };
-        if let Some(c) = self.conns.get(&id) {
-            if crate::slot::answer(&c.control, result) {
-                c.wake();
+        let listen_turn = self.listen_turn;
+        let Some(c) = self.conns.get_mut(&id) else {
+            self.listening = None;
+            return;
+        };
+        if traced {
+            crate::slot::stamp(&c.control, crate::slot::Stage::Handled);
+        }
+        let budget = if listen_turn < LISTEN_TURN {
+            c.listen.budget()
+        } else {
+            Duration::ZERO
+        };
+        // Listening on after this answer: say so before it goes out (see `listen`).
+        let keep = listening && !budget.is_zero();
+        if listening && self.listening == Some(id) && !keep {
+            crate::slot::listen(&c.control, false);
+            self.listening = None;
+        }
+        let slept = crate::slot::answer(&c.control, result);
+        if slept {
+            c.wake();
+        }
+        if traced {
+            crate::slot::stamp(&c.control, crate::slot::Stage::Answered);
+        }
+        self.answered_in_slot(id, budget, slept);
+    }
+
+    /// Stops listening to `id`'s slot if [`Master::listen`] left it listening.
+    fn stop_listening(&mut self, id: FusioneeId) {
+        if self.listening == Some(id) {
+            self.listening = None;
+            if let Some(c) = self.conns.get(&id) {
+                crate::slot::listen(&c.control, false);
             }
         }
     }

@@ -34,6 +34,7 @@
 mod arena;
 mod conn;
 mod handle;
+mod listen;
 mod local;
 mod objects;
 mod property;
@@ -189,6 +190,14 @@ pub struct Master {
     events: VecDeque<MasterEvent>,
     /// Set while a call taken from a call slot executes: a deferred answer goes to the slot.
     executing_from_slot: bool,
+    /// A slave traces its calls' stages: read the clock on waking (see `crate::slot`).
+    trace_wakes: bool,
+    /// The slot call answered last (to listen to, see [`Master::listen`]).
+    slot_answered: Option<conn::SlotAnswered>,
+    /// The slave whose slot says the master listens (see [`Master::listen`]).
+    listening: Option<FusioneeId>,
+    /// Requests taken by listening in this dispatch.
+    listen_turn: u32,
     root: Vec<u8>,
     started: Instant,
     ready: Vec<u64>,
@@ -296,6 +305,10 @@ impl Master {
             objects: Default::default(),
             events: VecDeque::new(),
             executing_from_slot: false,
+            trace_wakes: false,
+            slot_answered: None,
+            listening: None,
+            listen_turn: 0,
             root: Vec::new(),
             started: Instant::now(),
             ready: Vec::with_capacity(64),
@@ -364,8 +377,12 @@ impl Master {
     /// new slaves, requests, answers, deaths, expired waits.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<()> {
         let timeout = self.clamp_timeout(timeout);
+        self.listen_turn = 0;
+        self.slot_answered = None;
         let mut ready = std::mem::take(&mut self.ready);
         self.poller.wait(timeout, &mut ready)?;
+        // When a slave times its calls' stages, the wake-up is one of them.
+        let woke_ns = if self.trace_wakes { sys::now_ns() } else { 0 };
         for &token in &ready {
             if token == TOKEN_LISTENER {
                 self.accept_all();
@@ -374,7 +391,7 @@ impl Master {
             let upper = (token >> 8) as u32;
             match token & 0xff {
                 KIND_SOCKET => self.read_conn(FusioneeId(upper)),
-                KIND_DOORBELL => self.doorbell(FusioneeId(upper)),
+                KIND_DOORBELL => self.doorbell(FusioneeId(upper), woke_ns),
                 // A departed process's pidfd: the upper bits are its pid.
                 KIND_PIDFD => self.exited(upper),
                 _ => {
@@ -384,6 +401,10 @@ impl Master {
             }
         }
         self.ready = ready;
+        // Calls answered here (their handlers run in this process): the next one may be on
+        // its way already.
+        while self.listen() {}
+        debug_assert!(self.listening.is_none(), "a slot left listening");
         self.timers();
         Ok(())
     }
@@ -838,10 +859,18 @@ impl Master {
             return;
         }
         if p.via_slot {
-            if let Some(c) = self.conns.get(&p.caller) {
-                if crate::slot::answer(&c.control, result) {
+            let turn_left = self.listen_turn < conn::LISTEN_TURN;
+            if let Some(c) = self.conns.get_mut(&p.caller) {
+                let budget = if turn_left {
+                    c.listen.budget()
+                } else {
+                    Duration::ZERO
+                };
+                let slept = crate::slot::answer(&c.control, result);
+                if slept {
                     c.wake();
                 }
+                self.answered_in_slot(p.caller, budget, slept);
             }
             return;
         }

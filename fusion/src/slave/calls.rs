@@ -43,19 +43,56 @@ impl Slave {
         }
         self.serial = self.serial.wrapping_add(1).max(1);
         let socket_first = std::mem::take(&mut self.sent_on_socket);
+        let traced = self.trace_calls;
+        if traced {
+            slot::stamp(&self.control, slot::Stage::Start);
+        }
         slot::post(&self.control, self.serial, call, arg, payload, socket_first)?;
-        sys::eventfd_signal(self.doorbell.as_fd());
-        // Wait briefly without sleeping: a quick answer then costs no wake-up at all. Spin
-        // first, then yield the CPU (the master may need this very core).
+        if traced {
+            slot::stamp(&self.control, slot::Stage::Posted);
+        }
+        // A master watching the slot sees the request without the doorbell.
+        if !slot::master_listens(&self.control) {
+            sys::eventfd_signal(self.doorbell.as_fd());
+        }
+        if traced {
+            slot::stamp(&self.control, slot::Stage::Rung);
+        }
+        self.wait_for_answer()?;
+        if traced {
+            slot::stamp(&self.control, slot::Stage::Received);
+        }
+        slot::take_answer(&self.control)
+    }
+
+    /// Waits for the call slot's answer: without sleeping while that is likely to pay (a
+    /// quick answer then costs no wake-up at all), else asleep on the wake-up eventfd.
+    ///
+    /// The spin adapts to the master: it spins, then yields the CPU (the master may need
+    /// this very core), for [`SPIN`] while the master has not taken the request yet — long
+    /// enough for a master woken by the doorbell to take it — and on while it works on it,
+    /// up to [`SPIN_TAKEN`]; a master that took longer than that [`SLEEPS`] times in a row
+    /// (descheduled, or busy with slow calls) is waited for asleep after [`SPIN_HOT`], until
+    /// an answer comes while spinning again (every [`PROBE_EVERY`]th call spins in full).
+    fn wait_for_answer(&mut self) -> Result<()> {
         let start = Instant::now();
         let mut spins = 0u32;
+        // Now and then the full spin again, to notice a master that answers quickly again.
+        let hot_only = self.slept_in_a_row >= SLEEPS && self.serial % PROBE_EVERY != 0;
         while !slot::answered(&self.control) {
             spins = spins.wrapping_add(1);
             if spins % 32 == 0 {
                 let waited = start.elapsed();
-                if waited >= SPIN {
-                    self.sleep_for_answer()?;
-                    break;
+                let limit = if hot_only {
+                    SPIN_HOT
+                } else if slot::taken(&self.control) {
+                    SPIN_TAKEN
+                } else {
+                    SPIN
+                };
+                if waited >= limit {
+                    self.slept_in_a_row = self.slept_in_a_row.saturating_add(1);
+                    return self.sleep_for_answer();
                 }
                 if waited >= SPIN_HOT {
                     std::thread::yield_now();
@@ -64,7 +101,21 @@ impl Slave {
             }
             std::hint::spin_loop();
         }
-        slot::take_answer(&self.control)
+        self.slept_in_a_row = 0;
+        Ok(())
+    }
+
+    /// Times the stages of this slave's synchronous calls through the call slot (for
+    /// `fusion-bench --explain`); [`Slave::call_trace`] reads the last call's.
+    pub fn set_call_tracing(&mut self, on: bool) {
+        self.trace_calls = on;
+        slot::set_tracing(&self.control, on);
+    }
+
+    /// The last traced call's stage times (`CLOCK_MONOTONIC` ns, in [`slot::Stage`]
+    /// order; 0 for a stage not reached).
+    pub fn call_trace(&self) -> [u64; 8] {
+        slot::trace(&self.control)
     }
 
     /// Sleeps until the call slot is answered, serving calls to our own handlers and

@@ -61,10 +61,16 @@ const ENTER_TIMEOUT: Duration = Duration::from_secs(5);
 const BATCH_MAX: usize = 64;
 /// Bytes of queued one-way calls sent together at most.
 const BATCH_BYTES: usize = 32 * 1024;
-/// How long a synchronous call waits for its answer before it sleeps.
+/// How long a synchronous call waits for the master to take its request before it sleeps.
 const SPIN: Duration = Duration::from_micros(20);
+/// How long it waits for the answer once the master works on the request.
+const SPIN_TAKEN: Duration = Duration::from_micros(50);
 /// How long of that it spins before it starts yielding the CPU.
 const SPIN_HOT: Duration = Duration::from_micros(3);
+/// Calls in a row that had to sleep before the next ones sleep after [`SPIN_HOT`].
+const SLEEPS: u32 = 4;
+/// Of the calls that sleep early, every this many spins in full all the same.
+const PROBE_EVERY: u32 = 32;
 
 /// What happened in the world, as a slave sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +124,10 @@ pub struct Slave {
     batch_bytes: usize,
     /// Packets went out on the socket since the last call-slot request.
     sent_on_socket: bool,
+    /// Time the stages of synchronous calls (`Slave::set_call_tracing`).
+    trace_calls: bool,
+    /// Synchronous calls in a row whose answer came only after sleeping.
+    slept_in_a_row: u32,
     buf: Vec<u8>,
     ready: Vec<u64>,
 }
@@ -264,6 +274,8 @@ impl Slave {
             batch: Vec::new(),
             batch_bytes: 0,
             sent_on_socket: true,
+            trace_calls: false,
+            slept_in_a_row: 0,
             buf: Vec::with_capacity(4096),
             ready: Vec::with_capacity(4),
         })

@@ -101,6 +101,14 @@ pub fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// How many CPUs the machine has online (not this process's affinity mask: a process
+/// pinned to one CPU may still talk to one running on another).
+pub fn online_cpus() -> usize {
+    // SAFETY: a plain libc query.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
+}
+
 /// CPU time (user + system) this process has used, in ns (`CLOCK_PROCESS_CPUTIME_ID`).
 pub fn cpu_time_ns() -> u64 {
     let ts = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);

@@ -82,6 +82,7 @@ pub fn spawn<F: FnOnce() -> io::Result<()>>(f: F) -> io::Result<Child> {
                 libc::_exit(3);
             }
         }
+        crate::fusion_bench::pin::partner();
         let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
             Ok(Ok(())) => 0,
             Ok(Err(e)) => {

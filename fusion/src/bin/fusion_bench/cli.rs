@@ -1,5 +1,6 @@
 //! Command-line options.
 
+use crate::fusion_bench::pin::Pin;
 use crate::fusion_bench::registry::Case;
 
 /// What to run and how to print it.
@@ -11,14 +12,21 @@ pub struct Options {
     pub quick: bool,
     /// The cases to run, in report order.
     pub cases: Vec<Case>,
+    /// Break the fusion round trip down into its stages (`--explain`).
+    pub explain: bool,
+    /// Where the processes run (`--pin`).
+    pub pin: Pin,
 }
 
 /// Usage text.
 pub fn usage() -> String {
     let names: Vec<&str> = Case::ALL.iter().map(|c| c.name()).collect();
     format!(
-        "usage: fusion-bench [--json] [--quick] [--only NAME[,NAME...]]\n\
-         cases: {}\n",
+        "usage: fusion-bench [--json] [--quick] [--only NAME[,NAME...]] [--explain] \
+         [--pin split|same]\n\
+         cases: {}\n\
+         --explain: with roundtrip, time each stage of the fusion call\n\
+         --pin split: this process on one CPU, partners on another; same: all on one\n",
         names.join(", ")
     )
 }
@@ -27,6 +35,8 @@ pub fn usage() -> String {
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut json = false;
     let mut quick = false;
+    let mut explain = false;
+    let mut pin = Pin::Off;
     let mut only: Vec<Case> = Vec::new();
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
@@ -37,6 +47,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             }
             "--quick" => {
                 quick = true;
+                continue;
+            }
+            "--explain" => {
+                explain = true;
+                continue;
+            }
+            "--pin" => {
+                let how = args.next().ok_or("--pin needs split or same")?;
+                pin = Pin::parse(&how).ok_or_else(|| format!("--pin {how:?}: split or same"))?;
                 continue;
             }
             "-h" | "--help" => return Err(usage()),
@@ -55,7 +74,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
     } else {
         Case::ALL.into_iter().filter(|c| only.contains(c)).collect()
     };
-    Ok(Options { json, quick, cases })
+    Ok(Options {
+        json,
+        quick,
+        cases,
+        explain,
+        pin,
+    })
 }
 
 #[cfg(test)]
@@ -74,5 +99,8 @@ mod tests {
         assert_eq!(p(&[]).unwrap().cases.len(), Case::ALL.len());
         assert!(p(&["--only", "nope"]).is_err());
         assert!(p(&["--frobnicate"]).is_err());
+        let o = p(&["--explain", "--pin", "split"]).unwrap();
+        assert!(o.explain && o.pin == Pin::Split);
+        assert!(p(&["--pin", "sideways"]).is_err());
     }
 }

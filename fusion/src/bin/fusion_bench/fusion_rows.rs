@@ -275,6 +275,84 @@ pub fn call(budget: &Budget) -> io::Result<Vec<Row>> {
     )?])
 }
 
+/// The case name of the `--explain` rows.
+pub const STAGES_CASE: &str = "call stages";
+
+/// [`Caller`] with its calls' stages timed ([`Slave::set_call_tracing`]): each call's stage
+/// times go to `traces`.
+struct TracingCaller {
+    caller: Caller,
+    traces: Rc<RefCell<Vec<[u64; 8]>>>,
+}
+
+impl Duplex for TracingCaller {
+    fn send(&mut self, msg: &Msg) -> io::Result<()> {
+        self.caller.send(msg)
+    }
+
+    fn recv(&mut self, buf: &mut Msg) -> io::Result<()> {
+        if self.caller.slave.is_none() {
+            let mut s = enter_when_up(&self.caller.cfg)?;
+            let echo = s.call_lookup(ECHO).map_err(io_err)?;
+            s.set_call_tracing(true);
+            self.caller.slave = Some((s, echo));
+        }
+        self.caller.recv(buf)?;
+        if let Some((s, _)) = &self.caller.slave {
+            self.traces.borrow_mut().push(s.call_trace());
+        }
+        Ok(())
+    }
+}
+
+/// `--explain`: the fusion round trip again with each call's stages timed
+/// ([`fusion::slot::Stage`]: slot write, doorbell, master wake, dispatch, handler, answer,
+/// caller wake), one row per stage (`Rows` of the time from the stage before), plus the
+/// traced round trip itself (tracing costs a few clock reads).
+pub fn call_stages(budget: &Budget) -> io::Result<Vec<Row>> {
+    use fusion::slot::Stage;
+    let world = TempWorld::new("bench-stages");
+    let traces = Rc::new(RefCell::new(Vec::new()));
+    let caller = TracingCaller {
+        caller: Caller {
+            cfg: world.cfg.clone(),
+            slave: None,
+            out: [0; 64],
+        },
+        traces: traces.clone(),
+    };
+    let callee = Callee {
+        cfg: world.cfg.clone(),
+        master: None,
+        served: Rc::new(Cell::new(0)),
+        expected: 0,
+    };
+    let whole = roundtrip::measure(budget, "fusion traced", (caller, callee))?;
+    let traces = traces.borrow();
+    // The warm-up calls come first.
+    let samples = whole.stats.samples.min(traces.len());
+    let traces = &traces[traces.len() - samples..];
+    let mut rows: Vec<Row> = Stage::ALL[1..]
+        .iter()
+        .map(|&stage| {
+            let i = stage as usize;
+            let ns: Vec<u64> = traces
+                .iter()
+                .filter(|t| t[i] != 0 && t[i - 1] != 0)
+                .map(|t| t[i].saturating_sub(t[i - 1]))
+                .collect();
+            Row::new(
+                STAGES_CASE,
+                format!("{i} {}", stage.about()),
+                crate::fusion_bench::stats::Stats::from_samples(ns),
+                1,
+            )
+        })
+        .collect();
+    rows.push(Row::new(STAGES_CASE, "all (traced)", whole.stats, 1));
+    Ok(rows)
+}
+
 /// The case name of the one-way call rows.
 pub const ONEWAY_CASE: &str = "call-oneway 64B";
 

@@ -6,6 +6,7 @@ pub mod child;
 pub mod cli;
 pub mod fusion_rows;
 pub mod locks;
+pub mod pin;
 pub mod registry;
 pub mod report;
 pub mod shm;

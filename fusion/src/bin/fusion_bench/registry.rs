@@ -60,8 +60,10 @@ impl Case {
                 "handoff: one round trip (two hand-offs) of a lock between two processes"
             }
             Case::RoundTrip => {
-                "roundtrip 64B: request + reply of 64 bytes between two processes; \
-                 call-oneway 64B: one one-way call sent and run (batches of 1024)"
+                "roundtrip 64B: request + reply of 64 bytes between two processes (spin: \
+                 shared memory, spin then futex wait, the floor); call-oneway 64B: one \
+                 one-way call sent and run (batches of 1024); call stages (--explain): \
+                 each stage of a traced fusion call, from the stage before"
             }
             Case::FanOut => {
                 "fanout N: dispatch start to last of N subscriber processes receiving; \
@@ -91,6 +93,7 @@ impl Case {
             Case::RoundTrip => &[
                 roundtrip::eventfd,
                 roundtrip::seqpacket,
+                roundtrip::spin,
                 // fusion: call (request/reply) rows are added here.
                 fusion_rows::call,
                 fusion_rows::call_oneway,

@@ -48,12 +48,15 @@ pub struct Machine {
     pub nproc: usize,
     /// `uname -srm`.
     pub kernel: String,
+    /// Where the processes ran (`--pin`).
+    pub pin: &'static str,
 }
 
 impl Machine {
     /// Describes this machine.
     pub fn here() -> Self {
-        let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Online CPUs (not the affinity mask: `--pin` narrows that to one).
+        let nproc = fusionfb_sys::online_cpus();
         // SAFETY: uname fills a zeroed struct of NUL-terminated strings.
         let kernel = unsafe {
             let mut u: libc::utsname = std::mem::zeroed();
@@ -68,7 +71,11 @@ impl Machine {
                 "unknown".to_string()
             }
         };
-        Self { nproc, kernel }
+        Self {
+            nproc,
+            kernel,
+            pin: crate::fusion_bench::pin::current().name(),
+        }
     }
 }
 
@@ -132,10 +139,11 @@ pub fn table(machine: &Machine, quick: bool, rows: &[Row], legend: &[&str]) -> S
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "fusion-bench ({}) on {} CPUs, {}; times in ns per op",
+        "fusion-bench ({}) on {} CPUs, {}, {}; times in ns per op",
         if quick { "quick" } else { "full" },
         machine.nproc,
-        machine.kernel
+        machine.kernel,
+        machine.pin
     );
     let line = |out: &mut String, cells: &[&str]| {
         for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
@@ -245,6 +253,7 @@ mod tests {
         let m = Machine {
             nproc: 2,
             kernel: "Linux".into(),
+            pin: "unpinned",
         };
         assert!(table(&m, true, &rows, &[]).contains("1.50x futex, 0.75x pthread-robust"));
         let v: serde_json::Value = serde_json::from_str(&json(&m, true, &rows, &[])).unwrap();

@@ -165,3 +165,101 @@ pub fn eventfd(budget: &Budget) -> io::Result<Vec<Row>> {
 pub fn seqpacket(budget: &Budget) -> io::Result<Vec<Row>> {
     Ok(vec![measure(budget, "seqpacket", seqpacket_pair()?)?])
 }
+
+/// How long a [`SpinEnd`] spins, then yields, before it sleeps on the futex (as Fusion's
+/// call slot does, so the baseline is the floor of the same policy).
+const SPIN_HOT: std::time::Duration = std::time::Duration::from_micros(3);
+const SPIN: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// One end of the spin-then-wait channel: per direction a 64-byte slot, a sequence word
+/// (a futex) and a "sleeping" word in shared memory. The sender writes the slot, bumps the
+/// sequence and wakes the futex only if the receiver said it sleeps; the receiver spins on
+/// the sequence (yielding after [`SPIN_HOT`]) and sleeps on the futex after [`SPIN`]. No
+/// system call at all while both ends are awake: the floor a call slot can reach.
+pub struct SpinEnd {
+    map: Rc<Mapping>,
+    /// Offset of the block it sends into (slot at +0, sequence at +64, sleeping at +68).
+    tx: usize,
+    /// Offset of the block it receives from.
+    rx: usize,
+    seen: u32,
+}
+
+/// A connected pair of spin-then-wait ends over fresh shared memory.
+pub fn spin_pair() -> io::Result<(SpinEnd, SpinEnd)> {
+    let map = Rc::new(shm::shared(4096)?);
+    let a = SpinEnd {
+        map: map.clone(),
+        tx: 0,
+        rx: 128,
+        seen: 0,
+    };
+    let b = SpinEnd {
+        map,
+        tx: 128,
+        rx: 0,
+        seen: 0,
+    };
+    Ok((a, b))
+}
+
+impl SpinEnd {
+    fn word(&self, off: usize) -> io::Result<&std::sync::atomic::AtomicU32> {
+        self.map
+            .atomic_u32(off)
+            .ok_or_else(|| io::Error::other("spin channel: word out of bounds"))
+    }
+}
+
+impl Duplex for SpinEnd {
+    fn send(&mut self, msg: &Msg) -> io::Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.map.write(self.tx, msg) {
+            return Err(io::Error::other("spin channel: slot out of bounds"));
+        }
+        let seq = self.word(self.tx + 64)?;
+        seq.fetch_add(1, SeqCst);
+        if self.word(self.tx + 68)?.load(SeqCst) != 0 {
+            fusionfb_sys::futex_wake(seq, 1);
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut Msg) -> io::Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (seq, sleeping) = (self.word(self.rx + 64)?, self.word(self.rx + 68)?);
+        let start = std::time::Instant::now();
+        let mut spins = 0u32;
+        loop {
+            let now = seq.load(SeqCst);
+            if now != self.seen {
+                self.seen = now;
+                break;
+            }
+            spins = spins.wrapping_add(1);
+            if spins % 32 != 0 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let waited = start.elapsed();
+            if waited >= SPIN {
+                sleeping.store(1, SeqCst);
+                if seq.load(SeqCst) == self.seen {
+                    fusionfb_sys::futex_wait(seq, self.seen, None);
+                }
+                sleeping.store(0, SeqCst);
+            } else if waited >= SPIN_HOT {
+                std::thread::yield_now();
+            }
+        }
+        if !self.map.read(self.rx, buf) {
+            return Err(io::Error::other("spin channel: slot out of bounds"));
+        }
+        Ok(())
+    }
+}
+
+/// Baseline `[spin]`: payload in shared memory, spin-then-futex-wait hand-over.
+pub fn spin(budget: &Budget) -> io::Result<Vec<Row>> {
+    Ok(vec![measure(budget, "spin", spin_pair()?)?])
+}
