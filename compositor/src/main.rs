@@ -79,6 +79,10 @@ enum Command {
         /// Fewer samples (a smoke run).
         #[arg(long)]
         quick: bool,
+        /// Only fusionfb beside Weston (when installed), in the same run: RSS idle, CPU per
+        /// frame with 4 wl_shm clients, wl_display_roundtrip, with the ratios.
+        #[arg(long)]
+        peers: bool,
     },
     /// The Fusion arena demo: a master, slave processes, a crash, and the world's snapshot.
     /// A long churn (clients joining, leaving and dying, windows, flips, taps) against a
@@ -230,8 +234,8 @@ fn main() -> ExitCode {
             screenshot,
             world: cli.world.clone(),
         }),
-        Command::Bench { json, quick } => {
-            let flags = [("--json", json), ("--quick", quick)];
+        Command::Bench { json, quick, peers } => {
+            let flags = [("--json", json), ("--quick", quick), ("--peers", peers)];
             let args: Vec<std::ffi::OsString> = flags
                 .into_iter()
                 .filter(|&(_, on)| on)

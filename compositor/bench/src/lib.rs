@@ -31,6 +31,7 @@
 pub mod compose;
 pub mod frames;
 pub mod latency;
+pub mod peers;
 pub mod restart;
 pub mod soak;
 pub mod wayland;
@@ -116,7 +117,12 @@ pub enum ClientRole {
 }
 
 /// Runs a bench client of `role` in `world`; `at` places a touch window.
-pub fn run_client(world: &str, role: ClientRole, at: (i32, i32)) -> anyhow::Result<()> {
+pub fn run_client(
+    world: &str,
+    role: ClientRole,
+    at: (i32, i32),
+    socket: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     match role {
         ClientRole::Idle => client(world),
         ClientRole::Touch => latency::touch_client(world, at.0, at.1),
@@ -124,8 +130,8 @@ pub fn run_client(world: &str, role: ClientRole, at: (i32, i32)) -> anyhow::Resu
         ClientRole::Exclusive => frames::client(world, "exclusive"),
         ClientRole::Damage => frames::client(world, "damage"),
         ClientRole::FlipRandom => frames::client(world, "flip-random"),
-        ClientRole::WlAnimate => wl_client::run(world, false, at),
-        ClientRole::WlTouch => wl_client::run(world, true, at),
+        ClientRole::WlAnimate => wl_client::run(world, false, at, socket),
+        ClientRole::WlTouch => wl_client::run(world, true, at, socket),
     }
 }
 

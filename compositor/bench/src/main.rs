@@ -20,6 +20,10 @@ struct Cli {
     /// Fewer samples (a smoke run).
     #[arg(long)]
     quick: bool,
+    /// Only fusionfb beside Weston (when installed), each measured from outside in the same
+    /// run: RSS idle, CPU per frame with 4 wl_shm clients, wl_display_roundtrip.
+    #[arg(long)]
+    peers: bool,
     /// The world of a bench client (the bench itself runs in a world of its own).
     #[arg(long, global = true, hide = true)]
     world: Option<String>,
@@ -44,6 +48,9 @@ enum Command {
         /// Where a `touch` client puts its window.
         #[arg(long, default_value_t = 0)]
         y: i32,
+        /// A Wayland client's compositor socket (default: the bench master's).
+        #[arg(long)]
+        socket: Option<std::path::PathBuf>,
     },
     /// `wl_display.sync` round trips against a running compositor's socket (to profile one
     /// side by side with the bench's own figure); prints the median and p99 in µs.
@@ -88,6 +95,19 @@ fn main() -> ExitCode {
         .clone()
         .unwrap_or_else(fusion::world::default_world_name);
     let result = match cli.command {
+        None if cli.peers => std::env::current_exe()
+            .map_err(anyhow::Error::from)
+            .and_then(|exe| {
+                fusionfb_bench::peers::run(&fusionfb_bench::fusionfb_program(), &exe, cli.quick)
+            })
+            .and_then(|figures| {
+                if cli.json {
+                    println!("{}", serde_json::to_string_pretty(&figures)?);
+                } else {
+                    fusionfb_bench::print_table(&figures);
+                }
+                Ok(())
+            }),
         None => fusionfb_bench::run(cli.quick).and_then(|figures| {
             if cli.json {
                 let s = serde_json::to_string_pretty(&figures)?;
@@ -124,9 +144,10 @@ fn main() -> ExitCode {
             role,
             x,
             y,
+            socket,
         }) => match animate {
             Some(x) => fusionfb_bench::animating_client(&world, x),
-            None => fusionfb_bench::run_client(&world, role, (x, y)),
+            None => fusionfb_bench::run_client(&world, role, (x, y), socket.as_deref()),
         },
     };
     match result {

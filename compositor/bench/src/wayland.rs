@@ -150,6 +150,9 @@ impl Peer {
         Peer::start("weston", |cmd| {
             cmd.args([
                 "--backend=headless-backend.so",
+                // Composed in software, as fusionfb composes (the headless backend's
+                // default renderer draws nothing).
+                "--use-pixman",
                 "--idle-time=0",
                 &format!("--socket={name}"),
             ]);
@@ -157,11 +160,19 @@ impl Peer {
         })
     }
 
-    /// Starts `fusionfb run --backend headless` (the program `fusionfb`); `Ok(None)` when it
-    /// is not there.
+    /// Starts `fusionfb run --no-restart --backend headless` (the program `fusionfb`: the
+    /// master alone in one process, as Weston is, so pinning and measuring the process is
+    /// pinning and measuring the compositor); `Ok(None)` when it is not there.
     pub fn fusionfb(fusionfb: &Path) -> anyhow::Result<Option<Peer>> {
         Peer::start_program(fusionfb, "fusionfb", |cmd| {
-            cmd.args(["run", "--backend", "headless", "--world", "bench-rt"]);
+            cmd.args([
+                "run",
+                "--no-restart",
+                "--backend",
+                "headless",
+                "--world",
+                "bench-rt",
+            ]);
             "fusionfb-bench-rt"
         })
     }
@@ -216,6 +227,11 @@ impl Peer {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(Some(peer))
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Its socket.

@@ -8,6 +8,9 @@
 //! - `wl-touch`: a 64x64 toplevel that records `CLOCK_MONOTONIC` the moment each
 //!   `wl_touch.down` or `up` reaches its handler.
 //!
+//! With `--socket PATH` (the `--peers` run) a client connects there instead of to the bench
+//! master's socket, and draws 256x256 whatever size the shell configures.
+//!
 //! Each runs until its stdin is closed, then prints its report on one line (`frames seconds`,
 //! or the touch arrival times in ns) and exits.
 
@@ -51,9 +54,16 @@ struct State {
 }
 
 /// Runs a Wayland bench client at `(x, y)` in `world` (see the module docs).
-pub fn run(world: &str, touch: bool, (x, y): (i32, i32)) -> anyhow::Result<()> {
+pub fn run(
+    world: &str,
+    touch: bool,
+    (x, y): (i32, i32),
+    socket: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let path = socket.map_or_else(|| socket_of(world), std::path::Path::to_path_buf);
     let conn = Connection::from_socket(
-        std::os::unix::net::UnixStream::connect(socket_of(world)).context("the socket")?,
+        std::os::unix::net::UnixStream::connect(&path)
+            .with_context(|| format!("the socket {}", path.display()))?,
     )?;
     let (globals, mut queue) = registry_queue_init::<State>(&conn)?;
     let qh = queue.handle();
@@ -73,8 +83,10 @@ pub fn run(world: &str, touch: bool, (x, y): (i32, i32)) -> anyhow::Result<()> {
         queue.blocking_dispatch(&mut state)?;
     }
     xdg.ack_configure(state.configure.take().unwrap_or_default());
+    // Another compositor's shell may configure any size: with `socket` (`--peers`) every
+    // compositor gets the same 256x256 buffers.
     let (w, h) = match state.size {
-        (w, h) if w > 0 && h > 0 => (w, h),
+        (w, h) if w > 0 && h > 0 && socket.is_none() => (w, h),
         _ => (256, 256),
     };
     let size = usize::try_from(w * h * 4)?;

@@ -1,0 +1,175 @@
+//! `fusionfb-bench --peers` (`fusionfb bench --peers`): fusionfb and Weston side by side in
+//! one run, each measured the same way from outside, as a compositor in a process of its own
+//! with ordinary `wl_shm` clients (issue 14, item 6).
+//!
+//! For each compositor — `fusionfb run --no-restart --backend headless` (one process, like
+//! Weston; the supervisor is left out) and, when installed, Debian's Weston 10 on its
+//! headless backend with its pixman renderer (`weston --backend=headless-backend.so
+//! --use-pixman`) — in turn:
+//!
+//! - **RSS idle**: its resident memory without shared memory (`RssAnon + RssFile` of
+//!   `/proc/PID/status`) a second after it listens, before any client;
+//! - **CPU per frame**: four `wl-animate` clients ([`crate::wl_client`]: 256x256 `wl_shm`
+//!   buffers, full damage, paced by frame callbacks; their size fixed, whatever the shell
+//!   configures) run for a warm-up second, then the compositor's CPU time (every thread's,
+//!   from `/proc/PID/task/*/schedstat`, in ns) over the window, divided by the frames the
+//!   clients saw in it (their mean frame-callback rate times the window);
+//! - **`wl_display_roundtrip`**: [`crate::wayland::placed_roundtrips`], with the client and
+//!   the compositor on one core, then on two.
+//!
+//! Each figure of fusionfb's carries its ratio to Weston's in the note. Without Weston the
+//! run says so and prints fusionfb's figures alone.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::wayland::{self, Peer, Placement};
+use crate::{figure, percentile, Clients, Figure};
+
+/// What one compositor measured.
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    rss_idle_kib: u64,
+    cpu_per_frame_us: f64,
+    fps: f64,
+    /// Per placement: median and p99 (µs).
+    roundtrips: Vec<(Placement, f64, f64)>,
+}
+
+/// The compositor's memory without shared memory, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    ["RssAnon:", "RssFile:"]
+        .iter()
+        .filter_map(|field| {
+            status
+                .lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// CPU time of every thread of `pid`, ns (the first field of each thread's `schedstat`).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn measure(peer: &Peer, exe: &Path, secs: f64, trips: usize) -> anyhow::Result<Measured> {
+    let pid = peer.pid();
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_idle_kib = rss_kib(pid);
+    let mut roundtrips = Vec::new();
+    for at in Placement::all() {
+        let mut v = wayland::placed_roundtrips(peer, at, trips)?;
+        roundtrips.push((at, percentile(&mut v, 0.5), percentile(&mut v, 0.99)));
+    }
+    wayland::pin(Some(pid), None)?;
+    let mut clients = Clients(Vec::new());
+    for i in 0..4 {
+        clients.0.push(
+            Command::new(exe)
+                .args(["client", "--role", "wl-animate"])
+                .args(["--x", &(i * 300).to_string(), "--y", "100"])
+                .arg("--socket")
+                .arg(peer.socket())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .context("starting a wl-animate client")?,
+        );
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let c0 = cpu_ns(pid);
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let cpu = cpu_ns(pid).saturating_sub(c0);
+    for c in clients.0.iter_mut() {
+        drop(c.stdin.take());
+    }
+    let fps = crate::mean_rate(&mut clients);
+    anyhow::ensure!(fps > 0.0, "the {} clients reported no frames", peer.name());
+    Ok(Measured {
+        rss_idle_kib,
+        cpu_per_frame_us: cpu as f64 / 1e3 / (fps * secs),
+        fps,
+        roundtrips,
+    })
+}
+
+/// `a / b` as a note: "0.42x weston".
+fn ratio(a: f64, b: Option<f64>) -> String {
+    match b {
+        Some(b) if b > 0.0 => format!("{:.2}x weston", a / b),
+        _ => "weston not measured".into(),
+    }
+}
+
+/// Runs both compositors in turn (see the module docs); `fusionfb` is the `fusionfb`
+/// program, `exe` this benchmark program (its clients).
+pub fn run(fusionfb: &Path, exe: &Path, quick: bool) -> anyhow::Result<Vec<Figure>> {
+    let secs = if quick { 1.0 } else { 5.0 };
+    let trips = if quick { 200 } else { 5000 };
+    let ours = {
+        let peer = Peer::fusionfb(fusionfb)?
+            .with_context(|| format!("{} is not there", fusionfb.display()))?;
+        measure(&peer, exe, secs, trips).context("fusionfb")?
+    };
+    let weston = match Peer::weston()? {
+        Some(peer) => Some(measure(&peer, exe, secs, trips).context("weston")?),
+        None => {
+            eprintln!(
+                "fusionfb-bench: weston is not installed (Debian: apt-get install weston): \
+                 fusionfb's figures alone"
+            );
+            None
+        }
+    };
+    let mut out = Vec::new();
+    let mut both = |name: &str, unit: &'static str, get: &dyn Fn(&Measured) -> (f64, f64)| {
+        let (m, p) = get(&ours);
+        let theirs = weston.as_ref().map(|w| get(w).0);
+        out.push(figure(
+            &format!("fusionfb: {name}"),
+            m,
+            p,
+            unit,
+            &ratio(m, theirs),
+        ));
+        if let Some(w) = &weston {
+            let (m, p) = get(w);
+            out.push(figure(&format!("weston: {name}"), m, p, unit, "baseline"));
+        }
+    };
+    both("RSS idle excl. shared memory", "KiB", &|m| {
+        (m.rss_idle_kib as f64, m.rss_idle_kib as f64)
+    });
+    both("CPU per frame, 4 wl_shm clients 256x256", "us", &|m| {
+        (m.cpu_per_frame_us, m.cpu_per_frame_us)
+    });
+    both("client frame rate, 4 wl_shm clients", "fps", &|m| {
+        (m.fps, m.fps)
+    });
+    for at in Placement::all() {
+        both(
+            &format!("wl_display_roundtrip, {}", at.label()),
+            "us",
+            &|m| {
+                m.roundtrips
+                    .iter()
+                    .find(|r| r.0 == at)
+                    .map_or((0.0, 0.0), |r| (r.1, r.2))
+            },
+        );
+    }
+    Ok(out)
+}
