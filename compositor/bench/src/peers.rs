@@ -173,3 +173,24 @@ pub fn run(fusionfb: &Path, exe: &Path, quick: bool) -> anyhow::Result<Vec<Figur
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_is_measured_from_outside() {
+        let me = std::process::id();
+        assert!(rss_kib(me) > 0, "no resident memory read for ourselves");
+        let before = cpu_ns(me);
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(cpu_ns(me) >= before + 10_000_000, "20 ms of work not counted");
+        assert_eq!(rss_kib(u32::MAX), 0);
+        assert_eq!(ratio(1.0, Some(4.0)), "0.25x weston");
+        assert_eq!(ratio(1.0, None), "weston not measured");
+    }
+}
