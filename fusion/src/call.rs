@@ -67,6 +67,14 @@ pub fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(v).map_err(|e| Error::Invalid(e.to_string()))
 }
 
+/// [`encode`] into `buf`, without allocating (for hot paths: an input event per touch);
+/// [`Error::Invalid`] when it does not fit.
+pub fn encode_into<'b, T: Serialize + ?Sized>(v: &T, buf: &'b mut [u8]) -> Result<&'b [u8]> {
+    postcard::to_slice(v, buf)
+        .map(|b| &*b)
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
 /// Decodes a typed payload; garbage gives [`Error::Malformed`], never a panic.
 pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     postcard::from_bytes(b).map_err(|e| Error::Malformed(e.to_string()))

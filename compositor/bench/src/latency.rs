@@ -68,6 +68,9 @@ pub struct TouchRun {
     /// The master's share: from the timestamp until [`Server::inject`] returned (input
     /// source, hit test, encoding, the reactor write and the slave's wake-up call).
     pub route: Vec<f64>,
+    /// Of that, from the timestamp until the touch event was in the window's reactor ring
+    /// (before the wake-up call): the routing proper.
+    pub to_ring: Vec<f64>,
 }
 
 /// Touch-to-app latencies with the touched slave and `animating` others running.
@@ -81,6 +84,7 @@ pub fn touch_to_app(
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let mut clients = Clients(Vec::new());
     let mut route = Vec::with_capacity(events);
+    let mut to_ring = Vec::with_capacity(events);
     let (x, y, _) = TOUCH_RECT;
     clients.0.push(
         Command::new(exe)
@@ -112,9 +116,12 @@ pub fn touch_to_app(
     server
         .dispatch_until(Duration::from_millis(100), |_| false)
         .map_err(|e| err(&e))?;
-    for (stamp, done) in taps(server, TOUCH_RECT, events, 0x5eed + animating as u64)? {
+    server.master().stamp_publishes(true);
+    for (stamp, written, done) in taps(server, TOUCH_RECT, events, 0x5eed + animating as u64)? {
         route.push(done.saturating_sub(stamp) as f64 / 1e3);
+        to_ring.push(written.saturating_sub(stamp) as f64 / 1e3);
     }
+    server.master().stamp_publishes(false);
     // Let the last events arrive, then ask everyone to leave.
     server
         .dispatch_until(Duration::from_millis(50), |_| false)
@@ -135,6 +142,7 @@ pub fn touch_to_app(
     Ok(TouchRun {
         app: samples[WARMUP..].iter().map(|ns| ns / 1e3).collect(),
         route: route.split_off(WARMUP.min(route.len())),
+        to_ring: to_ring.split_off(WARMUP.min(to_ring.len())),
     })
 }
 
@@ -146,7 +154,7 @@ fn taps(
     (x, y, side): (i32, i32, u32),
     events: usize,
     seed: u64,
-) -> anyhow::Result<Vec<(u64, u64)>> {
+) -> anyhow::Result<Vec<(u64, u64, u64)>> {
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
     let (cx, cy) = (x as f32 + side as f32 / 2.0, y as f32 + side as f32 / 2.0);
     let mut jitter = Jitter::new(seed);
@@ -171,7 +179,9 @@ fn taps(
         };
         let stamp = fusionfb_sys::now_ns();
         server.inject(vec![touch], stamp).map_err(|e| err(&e))?;
-        out.push((stamp, fusionfb_sys::now_ns()));
+        let done = fusionfb_sys::now_ns();
+        // The last reactor message the routing wrote (the touch, or a focus change).
+        out.push((stamp, server.master().last_publish_ns(), done));
     }
     Ok(out)
 }
@@ -205,7 +215,7 @@ pub fn touch_to_wayland(
         .map_err(|e| err(&e))?;
     let stamps: Vec<u64> = taps(server, TOUCH_RECT, events, 0x5eed)?
         .into_iter()
-        .map(|(stamp, _)| stamp)
+        .map(|(stamp, _, _)| stamp)
         .collect();
     server
         .dispatch_until(Duration::from_millis(50), |_| false)

@@ -364,6 +364,19 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
             "us",
             "timestamp to inject returned: input source, hit test, reactor write, wake",
         ));
+        let r = &mut run.to_ring;
+        let (med, p99) = (percentile(r, 0.5), percentile(r, 0.99));
+        out.push(figure(
+            &format!(
+                "  of which routing to the ring, {}",
+                label.trim_start_matches("touch to app, ")
+            ),
+            med,
+            p99,
+            "us",
+            "timestamp to the last reactor write of the routing (before the wake-up call); \
+             goal: at most 5 us",
+        ));
     }
     let mut v = latency::touch_to_wayland(&mut server, &exe, &name, touches)?;
     let n = v.len();

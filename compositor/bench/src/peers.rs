@@ -188,7 +188,10 @@ mod tests {
         while start.elapsed() < Duration::from_millis(20) {
             x = std::hint::black_box(x.wrapping_add(1));
         }
-        assert!(cpu_ns(me) >= before + 10_000_000, "20 ms of work not counted");
+        assert!(
+            cpu_ns(me) >= before + 10_000_000,
+            "20 ms of work not counted"
+        );
         assert_eq!(rss_kib(u32::MAX), 0);
         assert_eq!(ratio(1.0, Some(4.0)), "0.25x weston");
         assert_eq!(ratio(1.0, None), "weston not measured");

@@ -721,9 +721,12 @@ impl Server {
     /// Announces an event on a reactor (lossy: a client that does not read loses old ones
     /// and is told so).
     pub(crate) fn announce(&mut self, reactor: ReactorId, event: &Event) {
-        match fusion::call::encode(event) {
+        // Encoded on the stack: an event fits a reactor message (EVENT_SIZE), and input
+        // events go out one per touch.
+        let mut buf = [0u8; EVENT_SIZE];
+        match fusion::call::encode_into(event, &mut buf) {
             Ok(bytes) => {
-                if let Err(e) = self.master.reactor_dispatch(reactor, 0, &bytes, false) {
+                if let Err(e) = self.master.reactor_dispatch(reactor, 0, bytes, false) {
                     debug!(%reactor, "event not delivered: {e}");
                 }
             }

@@ -40,7 +40,13 @@ impl Server {
             x: t.x,
             y: t.y,
         };
-        let actions = self.with_seat(|seat, stack| seat.touch(stack, touch));
+        // Only a touch-down hit-tests: the other phases go to the contact's grab, which
+        // keeps where its window was (no stack to build for them).
+        let actions = if t.phase == fusionfb_types::TouchPhase::Down {
+            self.with_seat(|seat, stack| seat.touch(stack, touch))
+        } else {
+            self.input.seat.touch(&seat::Stack::new(self.size()), touch)
+        };
         #[cfg(feature = "wayland")]
         if t.phase == fusionfb_types::TouchPhase::Down {
             let on = actions.iter().find_map(|a| match a {

@@ -198,6 +198,10 @@ pub struct Master {
     listening: Option<FusioneeId>,
     /// Requests taken by listening in this dispatch.
     listen_turn: u32,
+    /// Stamp reactor writes (`Master::stamp_publishes`).
+    stamp_publishes: bool,
+    /// The last stamped reactor write.
+    last_publish_ns: u64,
     root: Vec<u8>,
     started: Instant,
     ready: Vec<u64>,
@@ -309,6 +313,8 @@ impl Master {
             slot_answered: None,
             listening: None,
             listen_turn: 0,
+            stamp_publishes: false,
+            last_publish_ns: 0,
             root: Vec::new(),
             started: Instant::now(),
             ready: Vec::with_capacity(64),

@@ -446,6 +446,19 @@ impl Master {
         Ok(())
     }
 
+    /// Stamps each reactor message's write into its ring with `CLOCK_MONOTONIC` (before the
+    /// subscribers' wake-up): [`Master::last_publish_ns`] (for benchmarks: where routing ends
+    /// and waking begins).
+    pub fn stamp_publishes(&mut self, on: bool) {
+        self.stamp_publishes = on;
+    }
+
+    /// When the last reactor message was written into its ring (0 unless
+    /// [`Master::stamp_publishes`]).
+    pub fn last_publish_ns(&self) -> u64 {
+        self.last_publish_ns
+    }
+
     /// Dispatches a message from the master. On a lossless reactor this never waits: a full
     /// ring, or slave dispatches still queued behind one, give [`Error::WouldBlock`].
     pub fn reactor_dispatch(
@@ -557,6 +570,7 @@ impl Master {
         if channel >= MAX_CHANNELS {
             return Err(Error::Invalid(format!("channel {channel}")));
         }
+        let stamp = self.stamp_publishes;
         let e = self.live_reactor(r)?;
         if payload.len() > e.msg_size {
             return Err(Error::Invalid(format!(
@@ -585,6 +599,7 @@ impl Master {
         let published = e
             .writer
             .publish(channel, origin.0, flags, payload, &e.blocks)?;
+        let written = if stamp { crate::sys::now_ns() } else { 0 };
         e.dispatched += 1;
         if origin != MASTER_ID || to_self {
             for (_, ch, f) in e.local.iter_mut() {
@@ -596,7 +611,8 @@ impl Master {
         if !published.wake.is_empty() {
             crate::sys::eventfd_signal(std::os::fd::AsFd::as_fd(&e.bell));
         }
-        if e.dispatch_cb.is_some() {
+        let has_cb = e.dispatch_cb.is_some();
+        if has_cb {
             let who: Vec<FusioneeId> = e
                 .subs
                 .iter()
@@ -606,7 +622,13 @@ impl Master {
                 .collect();
             e.awaiting.push((published.seq, channel, who));
         }
-        self.check_dispatch_callbacks();
+        if stamp {
+            self.last_publish_ns = written;
+        }
+        if has_cb {
+            // Nobody to wait for: the callback may fire at once.
+            self.check_dispatch_callbacks();
+        }
         Ok(())
     }
 
