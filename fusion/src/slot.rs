@@ -196,7 +196,7 @@ pub fn listen(m: &Mapping, on: bool) {
     word(m, LISTENING).store(on as u32, Ordering::SeqCst);
 }
 
-/// Master side: whether a request waits in the slot.
+/// Both sides: whether a request waits in the slot, not taken yet.
 pub fn pending(m: &Mapping) -> bool {
     word(m, STATE).load(Ordering::SeqCst) == REQUEST
 }

@@ -52,13 +52,14 @@ impl Slave {
             slot::stamp(&self.control, slot::Stage::Posted);
         }
         // A master watching the slot sees the request without the doorbell.
-        if !slot::master_listens(&self.control) {
+        let rung = !slot::master_listens(&self.control);
+        if rung {
             sys::eventfd_signal(self.doorbell.as_fd());
         }
         if traced {
             slot::stamp(&self.control, slot::Stage::Rung);
         }
-        self.wait_for_answer()?;
+        self.wait_for_answer(rung)?;
         if traced {
             slot::stamp(&self.control, slot::Stage::Received);
         }
@@ -74,7 +75,11 @@ impl Slave {
     /// up to [`SPIN_TAKEN`]; a master that took longer than that [`SLEEPS`] times in a row
     /// (descheduled, or busy with slow calls) is waited for asleep after [`SPIN_HOT`], until
     /// an answer comes while spinning again (every [`PROBE_EVERY`]th call spins in full).
-    fn wait_for_answer(&mut self) -> Result<()> {
+    ///
+    /// A request posted without the doorbell (`rung` false: the master was listening) that
+    /// the master has still not taken when the slave is about to sleep gets the doorbell
+    /// then: the slave never sleeps on a request nobody may be looking at.
+    fn wait_for_answer(&mut self, rung: bool) -> Result<()> {
         let start = Instant::now();
         let mut spins = 0u32;
         // Now and then the full spin again, to notice a master that answers quickly again.
@@ -92,6 +97,9 @@ impl Slave {
                 };
                 if waited >= limit {
                     self.slept_in_a_row = self.slept_in_a_row.saturating_add(1);
+                    if !rung && slot::pending(&self.control) {
+                        sys::eventfd_signal(self.doorbell.as_fd());
+                    }
                     return self.sleep_for_answer();
                 }
                 if waited >= SPIN_HOT {
