@@ -548,7 +548,7 @@ impl Buffer {
 
 /// Whether the kernel takes `fd` for a dma-buf: it accepts `DMA_BUF_IOCTL_SYNC` (an empty
 /// read bracket) where any other file answers `ENOTTY`.
-fn is_dma_buf(fd: BorrowedFd<'_>) -> bool {
+pub fn is_dma_buf(fd: BorrowedFd<'_>) -> bool {
     let start = sys::DMA_BUF_SYNC_START | sys::DMA_BUF_SYNC_READ;
     if sys::dma_buf_sync(fd, start).is_err() {
         return false;

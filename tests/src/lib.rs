@@ -197,3 +197,13 @@ pub fn alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// The surface holding layer `layer` exclusively, from `fusionfb status --json`'s
+/// `display` part (`None` when the layer is shared, or not listed).
+pub fn layer_holder(display: &serde_json::Value, layer: u64) -> Option<u64> {
+    display["layers"]
+        .as_array()?
+        .iter()
+        .find(|l| l["id"] == layer)?["exclusive_surface"]
+        .as_u64()
+}

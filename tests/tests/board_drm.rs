@@ -23,6 +23,7 @@ use std::time::Duration;
 use fusionfb_client::app::{CLOCK_BACKGROUND, PAINT_BACKGROUND};
 use fusionfb_tests::board::master::{plain, WORLD};
 use fusionfb_tests::board::{Background, Board, BoardSpec, Gpu, Image};
+use fusionfb_tests::layer_holder;
 use serde_json::Value;
 
 /// The master's background in the test's config (the shipped profile's black would be
@@ -106,6 +107,13 @@ fn master_log(board: &mut Board, server: &Background) -> String {
 fn status(board: &mut Board) -> Value {
     let out = board.ok(&format!("fusionfb --world {WORLD} status --json"));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json: {e}\n{out}"))
+}
+
+/// `fusionfb status --json` once a master answers (`None` while none does: one is being
+/// restarted).
+fn status_when_up(board: &mut Board) -> Result<Option<Value>, fusionfb_tests::board::BoardError> {
+    let out = board.run(&format!("fusionfb --world {WORLD} status --json"))?;
+    Ok(serde_json::from_str(&out.stdout).ok())
 }
 
 fn windows(status: &Value) -> Vec<Value> {
@@ -427,8 +435,7 @@ fn drm_on_bochs_shows_paint_and_clock_and_drops_a_killed_slave() {
     board.ok(&format!("kill -9 {old}"));
     board
         .wait_until(SLOW, "a new master with both windows", |b| {
-            let out = b.run(&format!("fusionfb --world {WORLD} status --json"))?;
-            let Ok(s) = serde_json::from_str::<Value>(&out.stdout) else {
+            let Some(s) = status_when_up(b)? else {
                 return Ok(None);
             };
             let back = s["display"]["health"]["restarts"] == 1
@@ -558,29 +565,33 @@ fn drm_on_virtio_gpu_shows_an_exclusive_layer_zero_copy() {
             img.pixel(w / 4, 3 * h / 4),
         ]
     };
-    let img = board
-        .wait_for_screen(SLOW, "the exclusive layer's quadrants", |img| {
-            quads(img) == QUADRANTS
-        })
-        .unwrap_or_else(|e| {
-            let img = board.screendump().unwrap();
-            panic!(
-                "{e}\nquadrants {:?}\n{}",
-                quads(&img),
-                master_log(&mut board, &server)
-            )
-        });
+    // Waits for the glass to show the quadrants (`whole`: and nothing else), or panics
+    // with what it shows and the master's log.
+    let wait_for_quadrants = |board: &mut Board, what: &str, whole: bool| {
+        board
+            .wait_for_screen(SLOW, what, |img| {
+                quads(img) == QUADRANTS
+                    && (!whole
+                        || img.count(|p| QUADRANTS.contains(&p))
+                            == (img.width() * img.height()) as usize)
+            })
+            .unwrap_or_else(|e| {
+                let img = board.screendump().unwrap();
+                panic!(
+                    "{e}\nquadrants {:?}\n{}",
+                    quads(&img),
+                    master_log(board, &server)
+                )
+            })
+    };
+    let img = wait_for_quadrants(&mut board, "the exclusive layer's quadrants", false);
     board.save_artifact("exclusive-layer", &img);
     let total = (img.width() * img.height()) as usize;
     let pattern = img.count(|p| QUADRANTS.contains(&p));
     assert_eq!(pattern, total, "pixels outside the pattern on the glass");
     let s = status(&mut board);
-    let held = s["display"]["layers"]
-        .as_array()
-        .and_then(|l| l.iter().find(|l| l["id"] == 0))
-        .map(|l| l["exclusive_surface"].clone());
     assert!(
-        matches!(held, Some(Value::Number(_))),
+        layer_holder(&s["display"], 0).is_some(),
         "layer 0 is not held exclusively: {}",
         s["display"]["layers"]
     );
@@ -603,29 +614,18 @@ fn drm_on_virtio_gpu_shows_an_exclusive_layer_zero_copy() {
     board.ok(&format!("kill -9 {old}"));
     board
         .wait_until(SLOW, "a new master holding layer 0 again", |b| {
-            let out = b.run(&format!("fusionfb --world {WORLD} status --json"))?;
-            let Ok(s) = serde_json::from_str::<Value>(&out.stdout) else {
+            let Some(s) = status_when_up(b)? else {
                 return Ok(None);
             };
-            let held = s["display"]["layers"]
-                .as_array()
-                .and_then(|l| l.iter().find(|l| l["id"] == 0))
-                .is_some_and(|l| l["exclusive_surface"].is_number());
+            let held = layer_holder(&s["display"], 0).is_some();
             Ok((s["display"]["health"]["restarts"] == 1 && held).then_some(()))
         })
         .unwrap_or_else(|e| panic!("{e}\n{}", master_log(&mut board, &server)));
-    let img = board
-        .wait_for_screen(SLOW, "the quadrants back after the master's death", |img| {
-            quads(img) == QUADRANTS && img.count(|p| QUADRANTS.contains(&p)) == total
-        })
-        .unwrap_or_else(|e| {
-            let img = board.screendump().unwrap();
-            panic!(
-                "{e}\nquadrants {:?}\n{}",
-                quads(&img),
-                master_log(&mut board, &server)
-            )
-        });
+    let img = wait_for_quadrants(
+        &mut board,
+        "the quadrants back after the master's death",
+        true,
+    );
     board.save_artifact("exclusive-layer-restarted", &img);
     let said = board.log(&layer).unwrap();
     assert!(

@@ -11,8 +11,8 @@ use fusionfb_client::app::{CLOCK_BACKGROUND, PAINT_BACKGROUND, PALETTE};
 use fusionfb_client::display::{ClientEvent, Display};
 use fusionfb_client::Format;
 use fusionfb_tests::{
-    alive, binary, fusionfb_output, path_with_binaries, poll_for, wait_for, wait_until, world,
-    Process,
+    alive, binary, fusionfb_output, layer_holder, path_with_binaries, poll_for, wait_for,
+    wait_until, world, Process,
 };
 use gfx_drivers::Image;
 use serde_json::Value;
@@ -463,11 +463,6 @@ fn quadrants(img: &Image) -> [u32; 4] {
     .map(|(x, y)| img.pixel(x, y) & 0xff_ffff)
 }
 
-/// Layer 0 of `scene`'s holder.
-fn layer_holder(scene: &Value) -> Option<u64> {
-    scene["layers"].as_array()?.iter().find(|l| l["id"] == 0)?["exclusive_surface"].as_u64()
-}
-
 #[test]
 fn an_exclusive_layer_is_held_again_after_the_masters_death() {
     let w = world("restart-layer");
@@ -496,7 +491,7 @@ fn an_exclusive_layer_is_held_again_after_the_masters_death() {
     let want = QUADRANTS.map(|c| c & 0xff_ffff);
     assert_eq!(quadrants(&screenshot(&w)), want);
     let before = scene(&w).unwrap();
-    assert_eq!(layer_holder(&before), Some(surface.id() as u64));
+    assert_eq!(layer_holder(&before, 0), Some(surface.id() as u64));
 
     kill(master_pid(&before));
     // The display rejoins the new master inside `dispatch`, layer and all.
@@ -516,7 +511,7 @@ fn an_exclusive_layer_is_held_again_after_the_masters_death() {
     let after = poll_for(LIMIT, || scene(&w).filter(|s| s["health"]["restarts"] == 1))
         .expect("the new master's scene");
     assert_eq!(
-        layer_holder(&after),
+        layer_holder(&after, 0),
         Some(surface.id() as u64),
         "layer 0 is not held again: {}",
         after["layers"]
@@ -542,7 +537,7 @@ fn an_exclusive_layer_is_held_again_after_the_masters_death() {
     wait_until("the desktop back after the layer's release", LIMIT, || {
         quadrants(&screenshot(&w)) != [0x10_8060; 4]
     });
-    assert_eq!(layer_holder(&scene(&w).unwrap()), None);
+    assert_eq!(layer_holder(&scene(&w).unwrap(), 0), None);
     drop(d);
     stop(&mut master, &log);
 }

@@ -85,7 +85,12 @@ fn rss_kib() -> u64 {
 
 /// A `/proc/self/status` field in KiB (`VmRSS:`, `RssShmem:`, …); 0 when absent.
 fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    proc_status_kib("self", field)
+}
+
+/// A field of `/proc/<pid>/status` in KiB (`pid` may be `self`); 0 when absent.
+fn proc_status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -41,16 +41,8 @@ struct Measured {
 
 /// The compositor's memory without shared memory, KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    ["RssAnon:", "RssFile:"]
-        .iter()
-        .filter_map(|field| {
-            status
-                .lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .sum()
+    let pid = pid.to_string();
+    crate::proc_status_kib(&pid, "RssAnon:") + crate::proc_status_kib(&pid, "RssFile:")
 }
 
 /// CPU time of every thread of `pid`, ns (the first field of each thread's `schedstat`).

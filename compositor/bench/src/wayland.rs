@@ -78,15 +78,7 @@ impl Placement {
 /// Pins the thread or process `pid` (`None`: the calling thread) to `cpu`, or to every CPU
 /// for `None`.
 pub fn pin(pid: Option<u32>, cpu: Option<usize>) -> anyhow::Result<()> {
-    let mut set = rustix::thread::CpuSet::new();
-    match cpu {
-        Some(c) => set.set(c),
-        // Every CPU there may be (the kernel keeps the online ones): not the count this
-        // thread sees, which is 1 while it is pinned.
-        None => (0..rustix::thread::CpuSet::MAX_CPU).for_each(|c| set.set(c)),
-    }
-    let pid = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32));
-    rustix::thread::sched_setaffinity(pid, &set).context("sched_setaffinity")
+    fusionfb_sys::pin_to_cpu(pid, cpu).context("sched_setaffinity")
 }
 
 /// [`roundtrips`] to `peer` with the client (this thread) and the peer placed as `at` says;

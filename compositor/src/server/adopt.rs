@@ -32,19 +32,7 @@ impl Server {
         if width == 0 || height == 0 || width > proto::MAX_SIDE || height > proto::MAX_SIDE {
             return Err(Error::Invalid(format!("surface size {width}x{height}")));
         }
-        if fds.is_empty() || fds.len() > proto::MAX_BUFFERS as usize {
-            return Err(Error::Invalid(format!(
-                "{} buffers handed back (1 to {})",
-                fds.len(),
-                proto::MAX_BUFFERS
-            )));
-        }
-        if front.is_some_and(|f| f as usize >= fds.len()) {
-            return Err(Error::Invalid(format!(
-                "front buffer {front:?} of {} buffers",
-                fds.len()
-            )));
-        }
+        handed_back_count(fds.len(), front)?;
         let format = Format::from_fourcc(fourcc)
             .ok_or_else(|| Error::Invalid(format!("pixel format {fourcc:#010x}")))?;
         if self.surfaces.values().filter(|s| s.owner == who).count() >= 256 {
@@ -55,9 +43,20 @@ impl Server {
             .into_iter()
             .map(|fd| handed_back(fd, |fd| Buffer::import(fd, desc, false)))
             .collect::<fusion::Result<Vec<_>>>()?;
+        self.register_adopted(who, id, bufs, front)
+    }
+
+    /// Registers the buffers handed back as surface `id` (when free) of `who`, buffer
+    /// `front` on the glass as soon as something shows it. (No `FrameDone`: the client is
+    /// not listening to the new reactor yet; it flips the buffer again once it is.)
+    fn register_adopted(
+        &mut self,
+        who: FusioneeId,
+        id: u32,
+        bufs: Vec<Buffer>,
+        front: Option<u8>,
+    ) -> fusion::Result<proto::SurfaceInfo> {
         let (info, _) = self.register_surface_as(who, bufs, Some(id))?;
-        // On the glass as soon as a window shows it. (No `FrameDone`: the client is not
-        // listening to the new reactor yet; it flips the buffer again once it is.)
         self.surfaces
             .get_mut(&info.id)
             .expect("just registered")
@@ -87,30 +86,14 @@ impl Server {
         }
         desc.validate()
             .map_err(|e| Error::Invalid(format!("the layer's buffers: {e}")))?;
-        if fds.is_empty() || fds.len() > proto::MAX_BUFFERS as usize {
-            return Err(Error::Invalid(format!(
-                "{} buffers handed back (1 to {})",
-                fds.len(),
-                proto::MAX_BUFFERS
-            )));
-        }
-        if front.is_some_and(|f| f as usize >= fds.len()) {
-            return Err(Error::Invalid(format!(
-                "front buffer {front:?} of {} buffers",
-                fds.len()
-            )));
-        }
+        handed_back_count(fds.len(), front)?;
         let backend = &mut self.backend;
         let bufs = fds
             .into_iter()
             .map(|fd| handed_back(fd, |fd| backend.import_dmabuf(fd, desc)))
             .collect::<fusion::Result<Vec<_>>>()?;
         let scanned = bufs.iter().all(|b| self.backend.can_scan_out(b));
-        let (info, _) = self.register_surface_as(who, bufs, Some(id))?;
-        self.surfaces
-            .get_mut(&info.id)
-            .expect("just registered")
-            .front = front;
+        let info = self.register_adopted(who, id, bufs, front)?;
         self.hold_layer(layer, info.id);
         if let Some(l) = self.layers.iter_mut().find(|l| l.spec.id == layer) {
             if !scanned {
@@ -127,20 +110,37 @@ impl Server {
     }
 }
 
+/// Checks the number of buffers handed back (1 to [`proto::MAX_BUFFERS`]) and that `front`
+/// is one of them.
+fn handed_back_count(n: usize, front: Option<u8>) -> fusion::Result<()> {
+    if n == 0 || n > proto::MAX_BUFFERS as usize {
+        return Err(Error::Invalid(format!(
+            "{n} buffers handed back (1 to {})",
+            proto::MAX_BUFFERS
+        )));
+    }
+    if front.is_some_and(|f| f as usize >= n) {
+        return Err(Error::Invalid(format!(
+            "front buffer {front:?} of {n} buffers"
+        )));
+    }
+    Ok(())
+}
+
 /// A buffer handed back, mapped (read-only) with `import`: a dma-buf, or a memfd sealed
 /// against shrinking (one that could shrink under the master's mapping would fault the
-/// master when composed).
+/// master when composed). What the descriptor is is asked of the descriptor, before
+/// `import` makes it something else (the card's device memory, after a PRIME import).
 fn handed_back(
     fd: OwnedFd,
     import: impl FnOnce(OwnedFd) -> Result<Buffer, gfx_drivers::backend::Error>,
 ) -> fusion::Result<Buffer> {
-    let sealed = fusionfb_sys::memfd_cannot_shrink(fd.as_fd());
-    let buf = import(fd).map_err(|e| Error::Invalid(format!("a buffer handed back: {e}")))?;
-    // A dma-buf the card imported (PRIME) is device memory now.
-    if !sealed && !buf.is_dma_buf() && buf.device_memory().is_none() {
+    if !fusionfb_sys::memfd_cannot_shrink(fd.as_fd())
+        && !gfx_drivers::buffer::is_dma_buf(fd.as_fd())
+    {
         return Err(Error::Invalid(
             "a buffer handed back must be a dma-buf or a memfd sealed against shrinking".into(),
         ));
     }
-    Ok(buf)
+    import(fd).map_err(|e| Error::Invalid(format!("a buffer handed back: {e}")))
 }

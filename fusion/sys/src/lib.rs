@@ -109,6 +109,32 @@ pub fn online_cpus() -> usize {
     usize::try_from(n).unwrap_or(1).max(1)
 }
 
+/// Pins the thread or process `pid` (`None`: the calling thread) to `cpu`, or lets it run
+/// on every CPU again (`None`: every CPU there may be, which the kernel narrows to the
+/// online ones; not the count this thread sees, which is 1 while it is pinned).
+pub fn pin_to_cpu(pid: Option<u32>, cpu: Option<usize>) -> std::io::Result<()> {
+    let mut set = rustix::thread::CpuSet::new();
+    match cpu {
+        Some(c) => set.set(c),
+        None => (0..rustix::thread::CpuSet::MAX_CPU).for_each(|c| set.set(c)),
+    }
+    let pid = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32));
+    rustix::thread::sched_setaffinity(pid, &set)?;
+    Ok(())
+}
+
+/// The CPUs the calling thread may run on (its affinity mask), lowest first.
+pub fn allowed_cpus() -> Vec<usize> {
+    rustix::thread::sched_getaffinity(None).map_or_else(
+        |_| Vec::new(),
+        |set| {
+            (0..rustix::thread::CpuSet::MAX_CPU)
+                .filter(|&c| set.is_set(c))
+                .collect()
+        },
+    )
+}
+
 /// CPU time (user + system) this process has used, in ns (`CLOCK_PROCESS_CPUTIME_ID`).
 pub fn cpu_time_ns() -> u64 {
     let ts = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);

@@ -43,36 +43,9 @@ impl Pin {
 static PIN: AtomicU8 = AtomicU8::new(0);
 static CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
 
-/// The CPUs this process may run on.
-fn allowed() -> Vec<usize> {
-    // SAFETY: sched_getaffinity fills a zeroed cpu_set_t of the size given.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
-    }
-}
-
-fn run_on(cpu: usize) -> std::io::Result<()> {
-    // SAFETY: a zeroed cpu_set_t with one CPU set, passed with its size.
-    let r = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Pins the measuring process as `pin` says (call once, before any case).
 pub fn set(pin: Pin) -> std::io::Result<()> {
-    let cpus = CPUS.get_or_init(allowed);
+    let cpus = CPUS.get_or_init(fusionfb_sys::allowed_cpus);
     if pin == Pin::Split && cpus.len() < 2 {
         return Err(std::io::Error::other(
             "--pin split needs two CPUs this process may use",
@@ -81,7 +54,7 @@ pub fn set(pin: Pin) -> std::io::Result<()> {
     PIN.store(pin as u8, Ordering::Relaxed);
     match (pin, cpus.first()) {
         (Pin::Off, _) | (_, None) => Ok(()),
-        (_, Some(&cpu)) => run_on(cpu),
+        (_, Some(&cpu)) => fusionfb_sys::pin_to_cpu(None, Some(cpu)),
     }
 }
 
@@ -98,7 +71,7 @@ pub fn current() -> Pin {
 pub fn partner() {
     if current() == Pin::Split {
         if let Some(&cpu) = CPUS.get().and_then(|c| c.get(1)) {
-            let _ = run_on(cpu);
+            let _ = fusionfb_sys::pin_to_cpu(None, Some(cpu));
         }
     }
 }
