@@ -177,8 +177,8 @@ impl Master {
             master_pid: self.pid(),
             api_minor: API_MINOR,
             pools,
-            lock_table: self.lock_table as u64,
-            lock_slots: super::LOCK_SLOTS,
+            lock_table: self.lock_table.offset as u64,
+            lock_slots: self.lock_table.slots,
             control_size: control::CONTROL_SIZE as u64,
         });
         let mut fds: Vec<BorrowedFd<'_>> = vec![control_fd.as_fd(), doorbell.as_fd(), wake.as_fd()];

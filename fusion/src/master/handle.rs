@@ -353,7 +353,8 @@ impl Master {
                 match self.lock_names.get(idx.0 as usize).cloned().flatten() {
                     Some((_, creator)) if creator == id => {
                         let pool = self.pools.get(&LOCK_POOL).expect("lock pool");
-                        let _ = crate::skirmish::destroy_slot(pool.map(), self.lock_table, idx);
+                        let _ =
+                            crate::skirmish::destroy_slot(pool.map(), self.lock_table.offset, idx);
                         self.lock_names[idx.0 as usize] = None;
                         Ok(Response::Unit).into()
                     }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::property::{Got, Want};
-use super::{refs, Master, LOCK_POOL, LOCK_SLOTS};
+use super::{refs, Master, LOCK_POOL};
 use crate::status::{
     ArenaInfo, CallInfo, FusioneeInfo, PropertyInfo, ReactorInfo, RefInfo, WorldSnapshot,
 };
@@ -174,7 +174,7 @@ impl Master {
         let locks = self
             .pools
             .get(&LOCK_POOL)
-            .map(|p| crate::skirmish::snapshot(p.map(), self.lock_table, LOCK_SLOTS))
+            .map(|p| crate::skirmish::snapshot(p.map(), self.lock_table))
             .unwrap_or_default()
             .into_iter()
             .filter(|l| {

@@ -170,7 +170,7 @@ pub struct Master {
     handshakes_dropped: (u64, Option<Instant>),
     pub(crate) pools: BTreeMap<PoolId, ShmPool>,
     pub(crate) lock_names: Vec<Option<(String, FusioneeId)>>,
-    pub(crate) lock_table: usize,
+    pub(crate) lock_table: skirmish::Table,
     pub(crate) calls: BTreeMap<CallId, CallEntry>,
     handlers: HashMap<CallId, Handler>,
     /// Calls whose executions wait in `calls_in` for the program ([`Master::call_create_queued`]).
@@ -273,7 +273,7 @@ impl Master {
             LOCK_POOL_SIZE,
             PoolAccess::Writable,
         )?;
-        let table = locks.calloc(MASTER_ID, LOCK_SLOTS as usize * skirmish::SLOT_SIZE)?;
+        let table = locks.calloc(MASTER_ID, skirmish::Table::new(0, LOCK_SLOTS).size())?;
         pools.insert(MAIN_POOL, main);
         pools.insert(LOCK_POOL, locks);
 
@@ -294,7 +294,7 @@ impl Master {
             handshakes_dropped: (0, None),
             pools,
             lock_names: vec![None; LOCK_SLOTS as usize],
-            lock_table: table.offset as usize,
+            lock_table: skirmish::Table::new(table.offset as usize, LOCK_SLOTS),
             calls: BTreeMap::new(),
             handlers: HashMap::new(),
             queued_calls: Default::default(),
@@ -992,7 +992,7 @@ impl Master {
     /// Releases the locks a departed fusionee held (the next locker is told `OwnerDied`).
     fn release_locks(&mut self, id: FusioneeId) {
         if let Some(pool) = self.pools.get(&LOCK_POOL) {
-            let released = skirmish::release_dead(pool.map(), self.lock_table, LOCK_SLOTS, id);
+            let released = skirmish::release_dead(pool.map(), self.lock_table, id);
             self.cleanup.owner_died += released.len() as u64;
             if !released.is_empty() {
                 warn!(fusionee = %id, locks = ?released, "released locks of a departed owner");
@@ -1196,7 +1196,7 @@ impl Master {
             .ok_or_else(|| Error::Quota("lock table full".into()))?;
         let idx = SkirmishId(u32::try_from(idx).expect("LOCK_SLOTS fits in u32"));
         let pool = self.pools.get(&LOCK_POOL).expect("lock pool");
-        skirmish::init_slot(pool.map(), self.lock_table, idx, name)?;
+        skirmish::init_slot(pool.map(), self.lock_table.offset, idx, name)?;
         self.lock_names[idx.0 as usize] = Some((name.to_string(), creator));
         Ok(idx)
     }

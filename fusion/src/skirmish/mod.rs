@@ -6,16 +6,17 @@
 //!
 //! # The table
 //!
-//! Skirmishes live in a table of [`SLOT_SIZE`]-byte slots at some byte offset (a multiple of
-//! 8) in a [`Mapping`] that every fusionee maps writable (the world's small control area).
-//! The master allocates slots ([`init_slot`], [`destroy_slot`]); each fusionee builds a
-//! [`Skirmish`] handle for a slot with its own fusionee id. Slot layout (all native-endian):
+//! Skirmishes live in a [`Table`]: [`SLOT_SIZE`]-byte slots at some byte offset (a multiple
+//! of 8) in a [`Mapping`] that every fusionee maps writable (the world's lock pool), followed
+//! by the owner tokens (see [`tokens`]). The master allocates slots ([`init_slot`],
+//! [`destroy_slot`]); each fusionee builds a [`Skirmish`] handle for a slot with its own
+//! fusionee id. Slot layout (all native-endian):
 //!
 //! | offset | field | meaning |
 //! |---|---|---|
-//! | +0 | `word: u32` | the futex word: 0 = free; else bits 0..=29 owner fusionee id, bit 30 `OWNER_DIED`, bit 31 `WAITERS` |
-//! | +4 | `owner_tid: u32` | kernel tid of the owning thread (recursion is per thread) |
-//! | +8 | `count: u32` | recursion depth |
+//! | +0 | `word: u32` | the futex word: 0 = free; else bits 0..=29 the owner's token, bit 30 `OWNER_DIED`, bit 31 `WAITERS` |
+//! | +4 | reserved | 0 |
+//! | +8 | `count: u32` | recursion depth beyond the first (0 while free or held once) |
 //! | +12 | `notify_seq: u32` | futex word for [`Skirmish::wait`] / [`Skirmish::notify`] |
 //! | +16 | `waiters: u32` | threads blocked in prevail or wait (introspection only) |
 //! | +20 | `state: u32` | 0 unused, 1 in use, 2 destroyed (the word then holds owner id `0x3FFF_FFFF`, which no fusionee has) |
@@ -24,25 +25,28 @@
 //!
 //! # Protocol
 //!
-//! A classic futex mutex carrying the owner's id. Locking tries `0 → me`. On contention the
+//! A classic futex mutex carrying the owner's token: one per thread and fusionee, so the word
+//! alone says whether the calling thread holds the lock. Locking tries `0 → token`. On contention the
 //! locker sets `WAITERS` on the word and sleeps on it; unlocking sets the word back to 0 and
 //! wakes one sleeper only if `WAITERS` was set. A thread that has slept once re-acquires with
 //! `WAITERS` set (it cannot know whether others still sleep), which costs at most a spurious
-//! wake-up and never loses one. Ownership is (fusionee id, kernel tid): the same thread
+//! wake-up and never loses one. Ownership is the token (fusionee and thread): the same thread
 //! re-locking is recursive, another thread of the same process waits like anybody else.
 //!
-//! An uncontended [`Skirmish::prevail`] + [`Skirmish::dismiss`] is one CAS each plus plain
-//! loads and stores of the bookkeeping fields; the thread id is cached in a thread-local.
-//! The fast path does not read the clock: it clears `locked_at_ns`, and a [`snapshot`] that
-//! finds a held lock without a stamp stamps it, so introspection reports a hold time that is
-//! a lower bound for uncontended locks and exact for contended ones (whose acquirer already
-//! paid for system calls).
+//! An uncontended [`Skirmish::prevail`] + [`Skirmish::dismiss`] is one CAS each; the token
+//! comes from a thread-local, and dismiss reads `count` and `locked_at_ns` on the line the
+//! CAS owns anyway. Only recursion writes `count`. The fast path does not read the clock: a
+//! contended acquirer (which already paid for system calls) stamps `locked_at_ns`, dismiss
+//! clears a stamp, and a [`snapshot`] that finds a held lock without a stamp stamps it, so
+//! introspection reports a hold time that is a lower bound for uncontended locks and exact
+//! for contended ones.
 //!
 //! # When an owner dies
 //!
 //! Nothing in the kernel knows about these locks, so a fusionee that dies holding one leaves
-//! its id in the word. The master, once it knows the process is gone, calls [`release_dead`]:
-//! every slot owned by the dead id becomes `OWNER_DIED` (free, but dirty) and one sleeper is
+//! its token in the word. The master, once it knows the process is gone, calls [`release_dead`]:
+//! every slot held by a token of the dead id becomes `OWNER_DIED` (free, but dirty), its
+//! tokens are freed, and one sleeper is
 //! woken. The next locker takes it and gets [`Prevailed::OwnerDied`] — exactly one locker per
 //! death, like `EOWNERDEAD` of robust mutexes — and should repair whatever the lock protects.
 //! Until the master releases it, a dead owner's lock simply stays held (waiters block; use the
@@ -61,12 +65,13 @@
 //! use fusion::{FusioneeId, SkirmishId};
 //! use fusionfb_sys::{memfd_create, Mapping};
 //!
-//! let fd = memfd_create("control", 4096).unwrap();
-//! let map = Arc::new(Mapping::new(fd.as_fd(), 4096, true).unwrap());
+//! let table = skirmish::Table::new(0, 4);
+//! let fd = memfd_create("locks", table.size()).unwrap();
+//! let map = Arc::new(Mapping::new(fd.as_fd(), table.size(), true).unwrap());
 //! // Master: set up slot 0 of a table at offset 0.
 //! skirmish::init_slot(&map, 0, SkirmishId(0), "layer lock").unwrap();
 //! // Any fusionee (here with id 7):
-//! let lock = Skirmish::new(map.clone(), 0, SkirmishId(0), FusioneeId(7)).unwrap();
+//! let lock = Skirmish::new(map.clone(), table, SkirmishId(0), FusioneeId(7)).unwrap();
 //! assert_eq!(lock.prevail().unwrap(), Prevailed::Clean);
 //! assert_eq!(lock.prevail().unwrap(), Prevailed::Clean); // recursive
 //! assert_eq!(lock.lock_count(), 2);
@@ -89,6 +94,39 @@ use crate::id::{FusioneeId, SkirmishId};
 use crate::sys::{self, FutexWait, Mapping};
 use crate::{Error, Result};
 
+pub mod tokens;
+
+pub use tokens::{TOKENS, TOKEN_SIZE};
+
+/// Where a lock table lies in its mapping: `slots` slots from byte `offset` (a multiple of
+/// 8), then [`TOKENS`] owner tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    /// Byte offset of slot 0.
+    pub offset: usize,
+    /// Number of lock slots.
+    pub slots: u32,
+}
+
+impl Table {
+    /// A table of `slots` slots at byte `offset`.
+    pub const fn new(offset: usize, slots: u32) -> Self {
+        Self { offset, slots }
+    }
+
+    /// Bytes the table spans: its slots and its tokens.
+    pub const fn size(&self) -> usize {
+        self.slots as usize * SLOT_SIZE + TOKENS as usize * TOKEN_SIZE
+    }
+
+    /// Byte offset of the token table (`None` when it does not fit in the address space).
+    pub fn tokens_offset(&self) -> Option<usize> {
+        (self.slots as usize)
+            .checked_mul(SLOT_SIZE)?
+            .checked_add(self.offset)
+    }
+}
+
 /// Size of one slot in the skirmish table, in bytes.
 pub const SLOT_SIZE: usize = 64;
 
@@ -109,7 +147,6 @@ const STATE_IN_USE: u32 = 1;
 const STATE_DESTROYED: u32 = 2;
 
 const OFF_WORD: usize = 0;
-const OFF_TID: usize = 4;
 const OFF_COUNT: usize = 8;
 const OFF_SEQ: usize = 12;
 const OFF_WAITERS: usize = 16;
@@ -140,6 +177,7 @@ thread_local! {
 
 extern "C" fn forget_tid() {
     TID.set(0);
+    tokens::forget();
 }
 
 /// The calling thread's kernel tid, cached (gettid is a system call).
@@ -166,7 +204,6 @@ fn fetch_tid() -> u32 {
 /// The atomics of one slot.
 struct Slot<'a> {
     word: &'a AtomicU32,
-    tid: &'a AtomicU32,
     count: &'a AtomicU32,
     seq: &'a AtomicU32,
     waiters: &'a AtomicU32,
@@ -181,21 +218,12 @@ impl<'a> Slot<'a> {
         }
         Some(Self {
             word: map.atomic_u32(off + OFF_WORD)?,
-            tid: map.atomic_u32(off + OFF_TID)?,
             count: map.atomic_u32(off + OFF_COUNT)?,
             seq: map.atomic_u32(off + OFF_SEQ)?,
             waiters: map.atomic_u32(off + OFF_WAITERS)?,
             state: map.atomic_u32(off + OFF_STATE)?,
             locked_at: map.atomic_u64(off + OFF_LOCKED_AT)?,
         })
-    }
-
-    fn hot(&self) -> Hot<'a> {
-        Hot {
-            word: self.word,
-            tid: self.tid,
-            count: self.count,
-        }
     }
 
     /// Decrements the waiter count without wrapping (the field may hold garbage).
@@ -206,13 +234,6 @@ impl<'a> Slot<'a> {
                 Some(v.saturating_sub(1))
             });
     }
-}
-
-/// The words of a slot the uncontended paths touch.
-struct Hot<'a> {
-    word: &'a AtomicU32,
-    tid: &'a AtomicU32,
-    count: &'a AtomicU32,
 }
 
 fn slot_offset(table_offset: usize, index: SkirmishId) -> Option<usize> {
@@ -231,6 +252,22 @@ fn slot_at(map: &Mapping, table_offset: usize, index: SkirmishId) -> Result<Slot
         })
 }
 
+/// The in-use slots of `table` that lie in `map`, with their indexes.
+fn slots(map: &Mapping, table: Table) -> impl Iterator<Item = (SkirmishId, usize, Slot<'_>)> {
+    (0..table.slots).map(SkirmishId).map_while(move |index| {
+        let off = slot_offset(table.offset, index)?;
+        Some((index, off, Slot::at(map, off)?))
+    })
+}
+
+/// Whether some lock word of `table` holds `token` (a thread that exits keeps its token then).
+fn held_by_token(map: &Mapping, table: Table, token: u32) -> bool {
+    slots(map, table).any(|(_, _, s)| {
+        s.state.load(Ordering::Relaxed) == STATE_IN_USE
+            && s.word.load(Ordering::Relaxed) & OWNER_MASK == token
+    })
+}
+
 /// `Instant::now() + d`, or `None` (wait forever) when that does not fit.
 fn deadline_after(d: Duration) -> Option<Instant> {
     Instant::now().checked_add(d)
@@ -243,25 +280,23 @@ fn deadline_after(d: Duration) -> Option<Instant> {
 #[derive(Debug, Clone)]
 pub struct Skirmish {
     map: Arc<Mapping>,
+    table: Table,
     offset: usize,
     me: u32,
+    /// What this thread's owner token is found by.
+    key: tokens::Key,
     /// The slot, bounds-checked once: the fast paths reach its words without checks.
     hot: sys::Window<SLOT_SIZE>,
 }
 
 impl Skirmish {
-    /// A handle on slot `index` of the table at `table_offset` in `map`, for fusionee `me`.
+    /// A handle on slot `index` of `table` in `map`, for fusionee `me`.
     ///
-    /// Fails with [`Error::Invalid`] when the slot lies outside the mapping, the table is not
-    /// 8-byte aligned, `me` is 0 or above [`MAX_OWNER_ID`], or the mapping is read-only;
-    /// [`Error::Destroyed`] when the slot was destroyed and [`Error::NotFound`] when it was
-    /// never initialised.
-    pub fn new(
-        map: Arc<Mapping>,
-        table_offset: usize,
-        index: SkirmishId,
-        me: FusioneeId,
-    ) -> Result<Self> {
+    /// Fails with [`Error::Invalid`] when the slot or the token table lies outside the
+    /// mapping, the table is not 8-byte aligned, `me` is 0 or above [`MAX_OWNER_ID`], or the
+    /// mapping is read-only; [`Error::Destroyed`] when the slot was destroyed and
+    /// [`Error::NotFound`] when it was never initialised.
+    pub fn new(map: Arc<Mapping>, table: Table, index: SkirmishId, me: FusioneeId) -> Result<Self> {
         if me.0 == 0 || me.0 > MAX_OWNER_ID {
             return Err(Error::Invalid(format!(
                 "fusionee id {me} cannot own a skirmish"
@@ -270,9 +305,27 @@ impl Skirmish {
         if !map.writable() {
             return Err(Error::Invalid("skirmish table mapped read-only".into()));
         }
-        let offset = slot_offset(table_offset, index)
+        if index.0 >= table.slots {
+            return Err(Error::Invalid(format!(
+                "skirmish slot {index} beyond the table's {} slots",
+                table.slots
+            )));
+        }
+        let fits = table
+            .offset
+            .checked_add(table.size())
+            .is_some_and(|end| end <= map.len());
+        if !fits {
+            return Err(Error::Invalid(format!(
+                "skirmish table of {} slots at offset {} does not fit in {} bytes",
+                table.slots,
+                table.offset,
+                map.len()
+            )));
+        }
+        let offset = slot_offset(table.offset, index)
             .ok_or_else(|| Error::Invalid(format!("skirmish slot {index} out of range")))?;
-        let slot = slot_at(&map, table_offset, index)?;
+        let slot = slot_at(&map, table.offset, index)?;
         match slot.state.load(Ordering::Acquire) {
             STATE_IN_USE => {}
             STATE_DESTROYED => return Err(Error::Destroyed),
@@ -281,7 +334,9 @@ impl Skirmish {
         let hot = sys::Window::new(map.clone(), offset)
             .ok_or_else(|| Error::Invalid(format!("skirmish slot {index} out of range")))?;
         Ok(Self {
+            key: tokens::Key::new(&map, table, me.0),
             map,
+            table,
             offset,
             me: me.0,
             hot,
@@ -308,11 +363,16 @@ impl Skirmish {
             .ok_or_else(|| Error::Invalid("skirmish slot out of bounds".into()))
     }
 
+    /// The calling thread's token for this handle, if it has one.
+    fn my_token(&self) -> Option<u32> {
+        tokens::find(self.key)
+    }
+
     /// Locks, blocking as long as it takes. Recursive: the owning thread may prevail again
     /// (and must dismiss as often).
     ///
     /// Errors: [`Error::Destroyed`] when the slot is destroyed, [`Error::Invalid`] when the
-    /// recursion count would overflow.
+    /// recursion count would overflow or every owner token is taken.
     #[inline]
     pub fn prevail(&self) -> Result<Prevailed> {
         self.acquire(Wait::Forever)
@@ -331,53 +391,43 @@ impl Skirmish {
         self.acquire(Wait::Never)
     }
 
-    /// The three words the fast paths touch, without bounds checks (see [`sys::Window`]).
-    #[inline]
-    fn hot(&self) -> Option<Hot<'_>> {
-        Some(Hot {
-            word: self.hot.u32::<OFF_WORD>(),
-            tid: self.hot.u32::<OFF_TID>(),
-            count: self.hot.u32::<OFF_COUNT>(),
-        })
-    }
-
     /// The uncontended fast path, small enough to inline; everything else is out of line.
     #[inline]
     fn acquire(&self, wait: Wait) -> Result<Prevailed> {
-        let tid = my_tid();
-        if let Some(h) = self.hot() {
-            if h.word
-                .compare_exchange(0, self.me, Ordering::Acquire, Ordering::Relaxed)
+        if let Some(token) = tokens::cached(self.key) {
+            if self
+                .hot
+                .u32::<OFF_WORD>()
+                .compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                h.tid.store(tid, Ordering::Relaxed);
-                h.count.store(1, Ordering::Relaxed);
-                self.hot.u64::<OFF_LOCKED_AT>().store(0, Ordering::Relaxed);
                 return Ok(Prevailed::Clean);
             }
         }
-        self.acquire_contended(tid, wait)
+        self.acquire_contended(wait)
     }
 
-    /// Recursion, or the lock is held / dirty / destroyed.
+    /// No token cached, recursion, or the lock is held / dirty / destroyed.
     #[inline(never)]
-    fn acquire_contended(&self, tid: u32, wait: Wait) -> Result<Prevailed> {
+    fn acquire_contended(&self, wait: Wait) -> Result<Prevailed> {
+        let token = tokens::claim(&self.map, self.table, self.key)?;
         let s = self.slot()?;
         let cur = s.word.load(Ordering::Relaxed);
-        if cur & OWNER_MASK == self.me && s.tid.load(Ordering::Relaxed) == tid {
+        if cur & OWNER_MASK == token {
             let n = s
                 .count
                 .load(Ordering::Relaxed)
                 .checked_add(1)
+                .filter(|&n| n < u32::MAX)
                 .ok_or_else(|| Error::Invalid("skirmish recursion count overflow".into()))?;
             s.count.store(n, Ordering::Relaxed);
             return Ok(Prevailed::Clean);
         }
-        self.acquire_slow(&s, tid, wait)
+        self.acquire_slow(&s, token, wait)
     }
 
     /// The contended path: set WAITERS, sleep on the word, retry.
-    fn acquire_slow(&self, s: &Slot<'_>, tid: u32, wait: Wait) -> Result<Prevailed> {
+    fn acquire_slow(&self, s: &Slot<'_>, token: u32, wait: Wait) -> Result<Prevailed> {
         let mut slept = false;
         let mut counted = false;
         let result = loop {
@@ -388,13 +438,13 @@ impl Skirmish {
             if cur & OWNER_MASK == 0 {
                 // Free (maybe dirty). Whoever slept takes it with WAITERS set: others may
                 // still sleep, and our dismiss must wake one of them.
-                let new = self.me | if slept { WAITERS } else { cur & WAITERS };
+                let new = token | if slept { WAITERS } else { cur & WAITERS };
                 if s.word
                     .compare_exchange(cur, new, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    s.tid.store(tid, Ordering::Relaxed);
-                    s.count.store(1, Ordering::Relaxed);
+                    // The table is untrusted: make sure dismiss finds the count it expects.
+                    s.count.store(0, Ordering::Relaxed);
                     s.locked_at.store(sys::now_ns(), Ordering::Relaxed);
                     break Ok(if cur & OWNER_DIED != 0 {
                         Prevailed::OwnerDied
@@ -462,41 +512,38 @@ impl Skirmish {
     /// slot was destroyed.
     #[inline]
     pub fn dismiss(&self) -> Result<()> {
-        if let Some(h) = self.hot() {
-            // Fast path: we hold it once and nobody waits.
-            if h.word.load(Ordering::Relaxed) == self.me
-                && h.tid.load(Ordering::Relaxed) == my_tid()
-                && h.count.load(Ordering::Relaxed) == 1
-            {
-                h.tid.store(0, Ordering::Relaxed);
-                if h.word
-                    .compare_exchange(self.me, 0, Ordering::Release, Ordering::Relaxed)
+        // Fast path: we hold it once, nobody waits and it carries no hold-time stamp.
+        if let Some(token) = tokens::cached(self.key) {
+            if self.hot.u32::<OFF_COUNT>().load(Ordering::Relaxed) == 0
+                && self.hot.u64::<OFF_LOCKED_AT>().load(Ordering::Relaxed) == 0
+                && self
+                    .hot
+                    .u32::<OFF_WORD>()
+                    .compare_exchange(token, 0, Ordering::Release, Ordering::Relaxed)
                     .is_ok()
-                {
-                    return Ok(());
-                }
-                return self.release_slow(&h);
+            {
+                return Ok(());
             }
         }
         self.dismiss_slow()
     }
 
-    /// Recursion, waiters, or not the owner.
+    /// Recursion, waiters, a stamp, or not the owner.
     #[inline(never)]
     fn dismiss_slow(&self) -> Result<()> {
-        let h = self
-            .hot()
-            .ok_or_else(|| Error::Invalid("skirmish slot out of bounds".into()))?;
-        let cur = h.word.load(Ordering::Relaxed);
-        if cur & OWNER_MASK != self.me || h.tid.load(Ordering::Relaxed) != my_tid() {
+        let s = self.slot()?;
+        let Some(token) = self.my_token() else {
+            return Err(self.not_owner());
+        };
+        if s.word.load(Ordering::Relaxed) & OWNER_MASK != token {
             return Err(self.not_owner());
         }
-        let c = h.count.load(Ordering::Relaxed);
-        if c > 1 {
-            h.count.store(c - 1, Ordering::Relaxed);
+        let c = s.count.load(Ordering::Relaxed);
+        if c > 0 {
+            s.count.store(c - 1, Ordering::Relaxed);
             return Ok(());
         }
-        self.release(&h)
+        self.release(&s, token)
     }
 
     fn not_owner(&self) -> Error {
@@ -515,25 +562,17 @@ impl Skirmish {
         }
     }
 
-    /// Fully releases a lock the caller owns.
-    fn release(&self, s: &Hot<'_>) -> Result<()> {
-        s.count.store(0, Ordering::Relaxed);
-        s.tid.store(0, Ordering::Relaxed);
-        if s.word
-            .compare_exchange(self.me, 0, Ordering::Release, Ordering::Relaxed)
-            .is_ok()
-        {
-            return Ok(());
+    /// Fully releases a lock the caller's `token` holds (clearing its count and stamp
+    /// first), waking one sleeper if the word says some may sleep.
+    fn release(&self, s: &Slot<'_>, token: u32) -> Result<()> {
+        if s.word.load(Ordering::Relaxed) & OWNER_MASK != token {
+            return Err(self.not_owner());
         }
-        self.release_slow(s)
-    }
-
-    /// Releases a word that carries more than our id (WAITERS; or we lost it).
-    #[inline(never)]
-    fn release_slow(&self, s: &Hot<'_>) -> Result<()> {
+        s.count.store(0, Ordering::Relaxed);
+        s.locked_at.store(0, Ordering::Relaxed);
         loop {
             let cur = s.word.load(Ordering::Relaxed);
-            if cur & OWNER_MASK != self.me {
+            if cur & OWNER_MASK != token {
                 return Err(self.not_owner());
             }
             if s.word
@@ -550,12 +589,9 @@ impl Skirmish {
 
     /// Recursion depth if the calling thread owns the lock, else 0.
     pub fn lock_count(&self) -> u32 {
-        match self.slot() {
-            Ok(s)
-                if s.word.load(Ordering::Relaxed) & OWNER_MASK == self.me
-                    && s.tid.load(Ordering::Relaxed) == my_tid() =>
-            {
-                s.count.load(Ordering::Relaxed)
+        match (self.slot(), self.my_token()) {
+            (Ok(s), Some(token)) if s.word.load(Ordering::Relaxed) & OWNER_MASK == token => {
+                s.count.load(Ordering::Relaxed).saturating_add(1)
             }
             _ => 0,
         }
@@ -583,17 +619,17 @@ impl Skirmish {
     /// [`Error::Destroyed`] means the slot was destroyed meanwhile (the lock is not held).
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Prevailed> {
         let s = self.slot()?;
-        let tid = my_tid();
-        if s.word.load(Ordering::Relaxed) & OWNER_MASK != self.me
-            || s.tid.load(Ordering::Relaxed) != tid
-        {
+        let Some(token) = self
+            .my_token()
+            .filter(|&t| s.word.load(Ordering::Relaxed) & OWNER_MASK == t)
+        else {
             return Err(self.not_owner());
-        }
-        let saved = s.count.load(Ordering::Relaxed).max(1);
+        };
+        let saved = s.count.load(Ordering::Relaxed);
         let seq = s.seq.load(Ordering::Acquire);
         let deadline = timeout.and_then(deadline_after);
         s.waiters.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.release(&s.hot()) {
+        if let Err(e) = self.release(&s, token) {
             s.waiter_left();
             return Err(e);
         }
@@ -710,7 +746,6 @@ pub fn init_slot(map: &Mapping, table_offset: usize, index: SkirmishId, name: &s
     let off = slot_offset(table_offset, index).unwrap_or_default();
     s.state.store(STATE_UNUSED, Ordering::Release);
     s.word.store(0, Ordering::Relaxed);
-    s.tid.store(0, Ordering::Relaxed);
     s.count.store(0, Ordering::Relaxed);
     s.seq.store(0, Ordering::Relaxed);
     s.waiters.store(0, Ordering::Relaxed);
@@ -736,7 +771,6 @@ pub fn destroy_slot(map: &Mapping, table_offset: usize, index: SkirmishId) -> Re
     let s = slot_at(map, table_offset, index)?;
     s.state.store(STATE_DESTROYED, Ordering::Release);
     s.word.store(DESTROYED_OWNER, Ordering::Release);
-    s.tid.store(0, Ordering::Relaxed);
     s.count.store(0, Ordering::Relaxed);
     s.seq.fetch_add(1, Ordering::Release);
     sys::futex_wake(s.word, WAKE_ALL);
@@ -744,8 +778,8 @@ pub fn destroy_slot(map: &Mapping, table_offset: usize, index: SkirmishId) -> Re
     Ok(())
 }
 
-/// Master: releases every skirmish held by the dead fusionee `dead`; returns the indexes
-/// of the slots released.
+/// Master: releases every skirmish held by the dead fusionee `dead` and frees its owner
+/// tokens; returns the indexes of the slots released.
 ///
 /// Each such lock becomes free-but-dirty (`OWNER_DIED`) so its next locker gets
 /// [`Prevailed::OwnerDied`], and one sleeper is woken. Slots with sleepers that `dead` did
@@ -756,55 +790,48 @@ pub fn destroy_slot(map: &Mapping, table_offset: usize, index: SkirmishId) -> Re
 /// Call it only once the fusionee's process is known to be gone (its pidfd polled
 /// readable / it was reaped), never on a mere disconnect: a live process could still touch
 /// the locks. Slots beyond the mapping end the scan.
-pub fn release_dead(
-    map: &Mapping,
-    table_offset: usize,
-    nslots: u32,
-    dead: FusioneeId,
-) -> Vec<SkirmishId> {
+pub fn release_dead(map: &Mapping, table: Table, dead: FusioneeId) -> Vec<SkirmishId> {
     let mut released = Vec::new();
     if !map.writable() {
         return released;
     }
     let dead = dead.0;
-    for index in (0..nslots).map(SkirmishId) {
-        let Some(s) = slot_offset(table_offset, index).and_then(|off| Slot::at(map, off)) else {
-            break;
-        };
+    let valid = dead != 0 && dead <= MAX_OWNER_ID;
+    let dead_holds =
+        |word: u32| valid && tokens::owner(map, table, word & OWNER_MASK) == Some(dead);
+    for (index, _, s) in slots(map, table) {
         if s.state.load(Ordering::Acquire) != STATE_IN_USE {
             continue;
         }
         let mut freed = false;
-        let mut last = 0;
-        if dead != 0 && dead <= MAX_OWNER_ID {
-            for _ in 0..RELEASE_RETRIES {
-                let cur = s.word.load(Ordering::Acquire);
-                last = cur;
-                if cur & OWNER_MASK != dead {
-                    break;
-                }
-                s.tid.store(0, Ordering::Relaxed);
-                s.count.store(0, Ordering::Relaxed);
-                if s.word
-                    .compare_exchange(cur, OWNER_DIED, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    freed = true;
-                    break;
-                }
+        let mut last = s.word.load(Ordering::Acquire);
+        for _ in 0..RELEASE_RETRIES {
+            let cur = s.word.load(Ordering::Acquire);
+            last = cur;
+            if !dead_holds(cur) {
+                break;
             }
-        } else {
-            last = s.word.load(Ordering::Relaxed);
+            s.count.store(0, Ordering::Relaxed);
+            if s.word
+                .compare_exchange(cur, OWNER_DIED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                freed = true;
+                break;
+            }
         }
         if freed {
             released.push(index);
             tracing::debug!(%index, dead, "skirmish released from dead owner");
-        } else if last & OWNER_MASK == dead && dead != 0 {
+        } else if dead_holds(last) {
             tracing::warn!(%index, dead, "skirmish word keeps changing; left as is");
         }
         if freed || last & WAITERS != 0 || s.waiters.load(Ordering::Relaxed) != 0 {
             sys::futex_wake(s.word, 1);
         }
+    }
+    if valid {
+        tokens::free_all(map, table, dead);
     }
     released
 }
@@ -816,7 +843,7 @@ pub struct SkirmishInfo {
     pub index: SkirmishId,
     /// Name given by the master.
     pub name: String,
-    /// Owning fusionee, `None` when free.
+    /// Owning fusionee, `None` when free (or held by a token nobody has: garbage).
     pub owner: Option<FusioneeId>,
     /// Kernel tid of the owning thread (0 when free).
     pub owner_tid: u32,
@@ -836,41 +863,38 @@ pub struct SkirmishInfo {
 ///
 /// With a writable mapping, a held lock without an acquisition time is stamped now, so later
 /// snapshots report how long it has been held at least.
-pub fn snapshot(map: &Mapping, table_offset: usize, nslots: u32) -> Vec<SkirmishInfo> {
+pub fn snapshot(map: &Mapping, table: Table) -> Vec<SkirmishInfo> {
     let mut out = Vec::new();
     let now = sys::now_ns();
-    for index in (0..nslots).map(SkirmishId) {
-        let Some(off) = slot_offset(table_offset, index) else {
-            break;
-        };
-        let Some(s) = Slot::at(map, off) else {
-            break;
-        };
+    for (index, off, s) in slots(map, table) {
         if s.state.load(Ordering::Acquire) != STATE_IN_USE {
             continue;
         }
         let word = s.word.load(Ordering::Acquire);
         let bits = word & OWNER_MASK;
-        let owner = (bits != 0 && bits != DESTROYED_OWNER).then_some(FusioneeId(bits));
-        let (owner_tid, count, held_ns) = if owner.is_some() {
-            let at = s.locked_at.load(Ordering::Relaxed);
-            let held = if at == 0 {
-                if map.writable() {
-                    let _ =
-                        s.locked_at
-                            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
-                }
-                0
-            } else {
-                now.saturating_sub(at)
-            };
-            (
-                s.tid.load(Ordering::Relaxed),
-                s.count.load(Ordering::Relaxed),
-                held,
-            )
-        } else {
-            (0, 0, 0)
+        let holder = (bits != 0 && bits != DESTROYED_OWNER)
+            .then(|| tokens::holder(map, table, word))
+            .flatten();
+        let (owner, owner_tid, count, held_ns) = match holder {
+            Some((owner, tid)) => {
+                let at = s.locked_at.load(Ordering::Relaxed);
+                let held = if at == 0 {
+                    if map.writable() {
+                        let _ = s.locked_at.compare_exchange(
+                            0,
+                            now,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                    }
+                    0
+                } else {
+                    now.saturating_sub(at)
+                };
+                let depth = s.count.load(Ordering::Relaxed).saturating_add(1);
+                (Some(owner), tid, depth, held)
+            }
+            None => (None, 0, 0, 0),
         };
         out.push(SkirmishInfo {
             index,
@@ -880,7 +904,7 @@ pub fn snapshot(map: &Mapping, table_offset: usize, nslots: u32) -> Vec<Skirmish
             count,
             waiters: s.waiters.load(Ordering::Relaxed),
             held_ns,
-            owner_died: owner.is_none() && word & OWNER_DIED != 0,
+            owner_died: bits == 0 && word & OWNER_DIED != 0,
         });
     }
     out
@@ -896,7 +920,9 @@ mod tests {
     /// Table offset in the test mappings; bytes below it are scratch words for the tests.
     const TABLE: usize = 256;
     const NSLOTS: u32 = 8;
-    const MAP_LEN: usize = 4096;
+    const MAP_LEN: usize = 64 * 1024;
+    /// The test table.
+    const T: Table = Table::new(TABLE, NSLOTS);
     /// Scratch words.
     const COUNTER: usize = 0;
     const FLAG: usize = 4;
@@ -925,7 +951,7 @@ mod tests {
         }
 
         fn lock(&self, index: u32, me: u32) -> Skirmish {
-            Skirmish::new(self.map.clone(), TABLE, SkirmishId(index), FusioneeId(me)).unwrap()
+            Skirmish::new(self.map.clone(), T, SkirmishId(index), FusioneeId(me)).unwrap()
         }
 
         fn word(&self, off: usize) -> &AtomicU32 {
@@ -933,7 +959,7 @@ mod tests {
         }
 
         fn info(&self, index: u32) -> SkirmishInfo {
-            snapshot(&self.map, TABLE, NSLOTS)
+            snapshot(&self.map, T)
                 .into_iter()
                 .find(|i| i.index == SkirmishId(index))
                 .unwrap()
@@ -1014,7 +1040,7 @@ mod tests {
         let map = Arc::new(Mapping::new(file.as_fd(), MAP_LEN, true).unwrap());
         let me: u32 = std::env::var(ENV_ME).unwrap().parse().unwrap();
         let arg: u32 = std::env::var(ENV_ARG).unwrap().parse().unwrap();
-        let lock = Skirmish::new(map.clone(), TABLE, SkirmishId(0), FusioneeId(me)).unwrap();
+        let lock = Skirmish::new(map.clone(), T, SkirmishId(0), FusioneeId(me)).unwrap();
         let w = |off| map.atomic_u32(off).unwrap();
         match role.as_str() {
             // Increments the shared counter `arg` times under the lock (load + store, so
@@ -1284,14 +1310,16 @@ mod tests {
         let l2 = shm.lock(2, 1);
         let l1 = Skirmish {
             map: shm.map.clone(),
+            table: T,
             offset: TABLE + SLOT_SIZE,
             me: 1,
+            key: tokens::Key::new(&shm.map, T, 1),
             hot: sys::Window::new(shm.map.clone(), TABLE + SLOT_SIZE).unwrap(),
         };
         assert_eq!(prevail_multi(&[&l2, &l1, &l0]), Err(Error::Destroyed));
         assert!(!l0.is_locked() && !l2.is_locked());
         assert_eq!(
-            Skirmish::new(shm.map.clone(), TABLE, SkirmishId(1), FusioneeId(1)).unwrap_err(),
+            Skirmish::new(shm.map.clone(), T, SkirmishId(1), FusioneeId(1)).unwrap_err(),
             Error::Destroyed
         );
     }
@@ -1312,15 +1340,15 @@ mod tests {
             Err(Error::TimedOut)
         );
         assert_eq!(
-            release_dead(&shm.map, TABLE, NSLOTS, FusioneeId(9)),
+            release_dead(&shm.map, T, FusioneeId(9)),
             Vec::<SkirmishId>::new()
         );
         assert_eq!(
-            release_dead(&shm.map, TABLE, NSLOTS, FusioneeId(2)),
+            release_dead(&shm.map, T, FusioneeId(2)),
             vec![SkirmishId(0)]
         );
         assert_eq!(
-            release_dead(&shm.map, TABLE, NSLOTS, FusioneeId(2)),
+            release_dead(&shm.map, T, FusioneeId(2)),
             Vec::<SkirmishId>::new()
         );
         let info = shm.info(0);
@@ -1366,7 +1394,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(shm.word(RESULT).load(Ordering::Acquire), 0);
         assert_eq!(
-            release_dead(&shm.map, TABLE, NSLOTS, FusioneeId(2)),
+            release_dead(&shm.map, T, FusioneeId(2)),
             vec![SkirmishId(0)]
         );
         assert!(reap(&mut blocked, LONG).success());
@@ -1392,7 +1420,7 @@ mod tests {
         assert_eq!(l.dismiss(), Err(Error::Destroyed));
         assert_eq!(l.swoop(), Err(Error::Destroyed));
         assert!(!l.is_locked());
-        assert!(snapshot(&shm.map, TABLE, NSLOTS)
+        assert!(snapshot(&shm.map, T)
             .iter()
             .all(|i| i.index != SkirmishId(5)));
         init_slot(&shm.map, TABLE, SkirmishId(5), "again").unwrap();
@@ -1404,40 +1432,40 @@ mod tests {
     fn constructor_and_init_validate() {
         let shm = Shm::new();
         let m = shm.map.clone();
-        assert!(Skirmish::new(m.clone(), TABLE, SkirmishId(0), FusioneeId(0)).is_err());
-        assert!(Skirmish::new(
-            m.clone(),
-            TABLE,
-            SkirmishId(0),
-            FusioneeId(MAX_OWNER_ID + 1)
-        )
-        .is_err());
-        assert!(Skirmish::new(m.clone(), TABLE, SkirmishId(0), FusioneeId(MAX_OWNER_ID)).is_ok());
+        assert!(Skirmish::new(m.clone(), T, SkirmishId(0), FusioneeId(0)).is_err());
+        assert!(Skirmish::new(m.clone(), T, SkirmishId(0), FusioneeId(MAX_OWNER_ID + 1)).is_err());
+        assert!(Skirmish::new(m.clone(), T, SkirmishId(0), FusioneeId(MAX_OWNER_ID)).is_ok());
         assert!(matches!(
-            Skirmish::new(m.clone(), TABLE, SkirmishId(NSLOTS), FusioneeId(1)),
+            Skirmish::new(m.clone(), T, SkirmishId(NSLOTS), FusioneeId(1)),
+            Err(Error::Invalid(_))
+        ));
+        let bigger = Table::new(TABLE, NSLOTS + 1);
+        assert!(matches!(
+            Skirmish::new(m.clone(), bigger, SkirmishId(NSLOTS), FusioneeId(1)),
             Err(Error::NotFound(_))
         ));
-        assert!(Skirmish::new(m.clone(), TABLE + 4, SkirmishId(0), FusioneeId(1)).is_err());
-        assert!(Skirmish::new(m.clone(), TABLE, SkirmishId(u32::MAX), FusioneeId(1)).is_err());
-        assert!(Skirmish::new(m.clone(), usize::MAX - 8, SkirmishId(1), FusioneeId(1)).is_err());
-        assert!(Skirmish::new(
-            m.clone(),
-            MAP_LEN - SLOT_SIZE + 8,
-            SkirmishId(0),
-            FusioneeId(1)
-        )
-        .is_err());
+        let misaligned = Table::new(TABLE + 4, NSLOTS);
+        assert!(Skirmish::new(m.clone(), misaligned, SkirmishId(0), FusioneeId(1)).is_err());
+        assert!(Skirmish::new(m.clone(), T, SkirmishId(u32::MAX), FusioneeId(1)).is_err());
+        let huge = Table::new(usize::MAX - 8, NSLOTS);
+        assert!(Skirmish::new(m.clone(), huge, SkirmishId(1), FusioneeId(1)).is_err());
+        // The slots fit, the tokens after them do not.
+        let no_tokens = Table::new(MAP_LEN - 2 * SLOT_SIZE, 1);
+        assert!(Skirmish::new(m.clone(), no_tokens, SkirmishId(0), FusioneeId(1)).is_err());
         let ro = Arc::new(Mapping::new(shm.fd.as_fd(), MAP_LEN, false).unwrap());
-        assert!(Skirmish::new(ro.clone(), TABLE, SkirmishId(0), FusioneeId(1)).is_err());
+        assert!(Skirmish::new(ro.clone(), T, SkirmishId(0), FusioneeId(1)).is_err());
         assert!(init_slot(&ro, TABLE, SkirmishId(0), "x").is_err());
-        assert_eq!(snapshot(&ro, TABLE, NSLOTS).len(), NSLOTS as usize);
+        assert_eq!(snapshot(&ro, T).len(), NSLOTS as usize);
         // Names are cut at a char boundary.
         init_slot(&m, TABLE, SkirmishId(6), &"é".repeat(20)).unwrap();
         assert_eq!(shm.info(6).name, "é".repeat(16));
         init_slot(&m, TABLE, SkirmishId(6), "").unwrap();
         assert_eq!(shm.info(6).name, "");
         // The table ends where the mapping ends.
-        assert_eq!(snapshot(&m, TABLE, u32::MAX).len(), NSLOTS as usize);
+        assert_eq!(
+            snapshot(&m, Table::new(TABLE, u32::MAX)).len(),
+            NSLOTS as usize
+        );
     }
 
     #[test]
@@ -1459,15 +1487,14 @@ mod tests {
                 shm.word(off + 4 * k)
                     .store(p.rotate_left(k as u32), Ordering::Relaxed);
             }
-            let _ = snapshot(&m, TABLE, NSLOTS);
-            let _ = release_dead(&m, TABLE, NSLOTS, FusioneeId(p & OWNER_MASK));
-            let _ = release_dead(&m, TABLE, u32::MAX, FusioneeId(0));
+            let _ = snapshot(&m, T);
+            let _ = release_dead(&m, T, FusioneeId(p & OWNER_MASK));
+            let _ = release_dead(&m, Table::new(TABLE, u32::MAX), FusioneeId(0));
             // Make it look in use, whatever the rest says.
             shm.word(off + OFF_STATE)
                 .store(STATE_IN_USE, Ordering::Relaxed);
-            let _ = snapshot(&m, TABLE, NSLOTS);
-            let l =
-                Skirmish::new(m.clone(), TABLE, SkirmishId(7), FusioneeId(1 + n as u32)).unwrap();
+            let _ = snapshot(&m, T);
+            let l = Skirmish::new(m.clone(), T, SkirmishId(7), FusioneeId(1 + n as u32)).unwrap();
             let _ = l.lock_count();
             let _ = l.is_locked();
             let _ = l.dismiss();
@@ -1496,12 +1523,118 @@ mod tests {
     fn hold_time_is_reported() {
         let shm = Shm::new();
         let l = shm.lock(0, 1);
+        // The first lock claims the thread's token on the slow path, which stamps the time.
         l.prevail().unwrap();
-        assert_eq!(shm.info(0).held_ns, 0); // first seen: stamped now
+        assert!(shm.info(0).held_ns < 10_000_000);
+        l.dismiss().unwrap();
+        // The fast path does not: the first snapshot stamps it.
+        l.prevail().unwrap();
+        assert_eq!(shm.info(0).held_ns, 0);
         std::thread::sleep(Duration::from_millis(10));
         assert!(shm.info(0).held_ns >= 10_000_000);
         l.dismiss().unwrap();
         assert_eq!(shm.info(0).held_ns, 0);
+    }
+
+    /// The owner token of `tid`'s claim for fusionee `me` in the test table (0: none).
+    fn token_of(shm: &Shm, me: u32, tid: u32) -> u32 {
+        (1..TOKENS)
+            .find(|&t| tokens::holder(&shm.map, T, t) == Some((FusioneeId(me), tid)))
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn each_thread_and_fusionee_gets_its_own_token() {
+        let shm = Shm::new();
+        let a = shm.lock(0, 1);
+        a.prevail().unwrap();
+        let word = shm.word(TABLE).load(Ordering::Relaxed);
+        let mine = token_of(&shm, 1, sys::gettid());
+        assert!(mine != 0 && word == mine, "word {word:#x}, token {mine}");
+        // The same thread as another fusionee has another token, and waits like anybody.
+        let b = shm.lock(0, 2);
+        assert_eq!(b.swoop(), Err(Error::Busy));
+        assert_eq!(
+            b.dismiss(),
+            Err(Error::Access(format!(
+                "skirmish {:?} is not held by this thread of fusionee 2",
+                "test lock 0"
+            )))
+        );
+        // Another thread of the same fusionee too.
+        let a2 = a.clone();
+        let (busy, tid, token) = on_thread(LONG, move || {
+            let busy = a2.swoop();
+            let other = shm_lock_and_token(&a2);
+            (busy, sys::gettid(), other)
+        });
+        assert_eq!(busy, Err(Error::Busy));
+        assert!(token != 0 && token != mine);
+        // That thread has exited: its token is free again.
+        assert_eq!(token_of(&shm, 1, tid), 0);
+        a.dismiss().unwrap();
+        b.prevail().unwrap();
+        assert_eq!(shm.info(0).owner, Some(FusioneeId(2)));
+        b.dismiss().unwrap();
+    }
+
+    /// Takes and drops `l`'s slot 1 sibling, returning the token the calling thread used.
+    fn shm_lock_and_token(l: &Skirmish) -> u32 {
+        let other = Skirmish::new(l.map.clone(), T, SkirmishId(1), l.fusionee()).unwrap();
+        other.prevail().unwrap();
+        let word = other.hot.u32::<OFF_WORD>().load(Ordering::Relaxed);
+        other.dismiss().unwrap();
+        word & OWNER_MASK
+    }
+
+    #[test]
+    fn a_thread_that_exits_holding_a_lock_keeps_its_token_until_the_master_frees_it() {
+        let shm = Shm::new();
+        let l = shm.lock(2, 4);
+        let l2 = l.clone();
+        let tid = on_thread(LONG, move || {
+            l2.prevail().unwrap();
+            sys::gettid()
+        });
+        let token = token_of(&shm, 4, tid);
+        assert_ne!(token, 0, "the exited holder's token was given back");
+        let info = shm.info(2);
+        assert_eq!((info.owner, info.owner_tid), (Some(FusioneeId(4)), tid));
+        assert_eq!(l.swoop(), Err(Error::Busy));
+        assert_eq!(
+            release_dead(&shm.map, T, FusioneeId(4)),
+            vec![SkirmishId(2)]
+        );
+        assert_eq!(token_of(&shm, 4, tid), 0);
+        assert_eq!(l.prevail().unwrap(), Prevailed::OwnerDied);
+        l.dismiss().unwrap();
+        // This thread's own token was freed with the rest: it claims a new one.
+        assert_eq!(l.prevail().unwrap(), Prevailed::Clean);
+        assert_eq!(l.lock_count(), 1);
+        l.dismiss().unwrap();
+    }
+
+    #[test]
+    fn a_full_token_table_is_a_clear_error() {
+        let shm = Shm::new();
+        let tokens_at = T.tokens_offset().unwrap();
+        for t in 1..TOKENS as usize {
+            shm.word(tokens_at + t * TOKEN_SIZE)
+                .store(99, Ordering::Relaxed);
+        }
+        let l = shm.lock(3, 5);
+        let e = on_thread(LONG, move || l.prevail().unwrap_err());
+        assert!(
+            matches!(&e, Error::Invalid(m) if m.contains("tokens are taken")),
+            "{e:?}"
+        );
+        // The master frees a dead fusionee's tokens: room again.
+        release_dead(&shm.map, T, FusioneeId(99));
+        let l = shm.lock(3, 5);
+        on_thread(LONG, move || {
+            l.prevail().unwrap();
+            l.dismiss().unwrap();
+        });
     }
 
     /// Not a test: compares the uncontended path with a bare futex-style lock
