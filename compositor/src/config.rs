@@ -93,7 +93,7 @@ use toml::de::DeTable;
 
 pub use error::{ConfigError, Location};
 use error::{Doc, KeyPath, Part};
-pub use values::{Color, Group, Mode, Position, Size, Transform, MAX_DIMENSION};
+pub use values::{Color, Group, IdleTime, Mode, Position, Size, Transform, MAX_DIMENSION};
 
 /// A whole configuration, validated, with every default filled in.
 #[derive(Debug, Clone, PartialEq)]
@@ -336,6 +336,11 @@ pub struct Display {
     /// (`HDMI-A-1`, `DSI-1`; `fusionfb status` and the master's first log lines name them).
     /// Default: the first connected. The master drives one output; the others stay dark.
     pub output: Option<String>,
+    /// `blank-after`: turn the panel off when no input came for this long (`"5m"`, `"30s"`;
+    /// default `"off"`, never). The first touch, key or pointer event turns it back on and
+    /// reaches no application; clients that must stay on screen inhibit it
+    /// (`InhibitBlanking`, Wayland's idle inhibitor). `fusionfb blank on|off` does it by hand.
+    pub blank_after: IdleTime,
 }
 
 /// `display.allocator`.

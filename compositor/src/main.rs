@@ -48,6 +48,13 @@ enum Command {
     /// Make the running master read its config file again (as SIGHUP does) and apply what
     /// can change live: background, touch calibration, keymap, cursor, placement rules.
     Reload,
+    /// Turn the running master's display off (`on`) or back on (`off`); the next touch, key
+    /// or pointer event turns it on too.
+    Blank {
+        /// `on` (blank the display) or `off` (show it again).
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Print the world's snapshot: fusionees, pools, locks, calls, reactors, refs, objects.
     Status {
         /// Print JSON instead of tables.
@@ -202,6 +209,10 @@ fn main() -> ExitCode {
         Command::Status { json } => status(&world, json),
         Command::Reload => fusionfb::cli::reload::reload(fusion::WorldConfig::new(&world))
             .map(|report| print!("{report}")),
+        Command::Blank { state } => {
+            fusionfb::cli::blank::blank(fusion::WorldConfig::new(&world), state == "on")
+                .map(|line| print!("{line}"))
+        }
         Command::Input { action } => {
             use fusionfb::cli::input::Action;
             let action = match action {

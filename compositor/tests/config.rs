@@ -86,6 +86,7 @@ refresh = 59.94
 vt = "off"
 allocator = "gbm"
 output = "HDMI-A-1"
+blank-after = "5m"
 
 [[layer]]
 id = 0
@@ -157,6 +158,7 @@ fn a_full_file_parses_to_the_expected_structs() {
             vt: Vt::Off,
             allocator: Allocator::Gbm,
             output: Some("HDMI-A-1".into()),
+            blank_after: fusionfb::config::IdleTime(Some(std::time::Duration::from_secs(300))),
         },
         layers: vec![
             Layer {
@@ -588,7 +590,7 @@ fn unknown_keys_are_errors_that_name_the_key() {
         (
             "\n[display]\nbakend = \"drm\"\n",
             "board.toml:3:1: display.bakend: unknown field `bakend`, expected one of \
-             `backend`, `device`, `mode`, `transform`, `background`, `refresh`, `vt`, `allocator`, `output`",
+             `backend`, `device`, `mode`, `transform`, `background`, `refresh`, `vt`, `allocator`, `output`, `blank-after`",
         ),
         (
             "[[layer]]\nid = 0\nkind = \"primary\"\nalpha = 0.5\n",

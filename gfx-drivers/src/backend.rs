@@ -451,6 +451,20 @@ pub trait Backend: AsFd {
         Buffer::import(fd, desc, false)
     }
 
+    /// Turns `output`'s panel off (`blank`) or back on, keeping its mode, planes and buffers:
+    /// DRM switches the CRTC off (`ACTIVE = 0` in an atomic commit, DPMS off on legacy
+    /// drivers) and the next commit brings it back with a modeset; fbdev uses `FBIOBLANK`;
+    /// headless shows a dark glass ([`on_glass`](Backend::on_glass) says `None`). While
+    /// blanked the caller commits nothing; unblanking shows the last frame again.
+    /// Default: [`Error::Unsupported`].
+    fn set_blank(&mut self, output: OutputId, blank: bool) -> Result<(), Error> {
+        let _ = (output, blank);
+        Err(Error::Unsupported(format!(
+            "{} cannot blank its display",
+            self.name()
+        )))
+    }
+
     /// The display device's `dev_t` (what a dma-buf client allocates for: the main device
     /// of `zwp_linux_dmabuf_v1` feedback), if the backend drives one.
     fn device_id(&self) -> Option<u64> {

@@ -238,6 +238,8 @@ pub struct FbdevBackend {
     /// one (`None`: everything).
     stale: Option<Vec<Rect<geometry::Buffer>>>,
     vsync: bool,
+    /// Blanked with `FBIOBLANK`.
+    blanked: bool,
     out: SingleOutput,
     /// The VT, when taken ([`crate::vt`]).
     console: Option<crate::vt::Console>,
@@ -350,6 +352,7 @@ impl FbdevBackend {
             front: 0,
             stale: None,
             vsync,
+            blanked: false,
             out,
             console,
             poll,
@@ -456,6 +459,10 @@ impl FbdevBackend {
 
 impl Drop for FbdevBackend {
     fn drop(&mut self) {
+        // The console comes back lit.
+        if self.blanked {
+            let _ = fb::blank(self.fd.as_fd(), false);
+        }
         let mut var = self.original;
         var.activate = fb::FB_ACTIVATE_NOW;
         if var != self.var {
@@ -515,7 +522,18 @@ impl Backend for FbdevBackend {
 
     fn on_glass(&self, output: OutputId, plane: PlaneId) -> Result<Option<Buffer>, Error> {
         self.out.check_plane(output, plane)?;
+        if self.blanked {
+            return Ok(None);
+        }
         Ok(Some(self.screens[self.front].clone()))
+    }
+
+    /// `FBIOBLANK`: powers the panel down and up again; the framebuffer keeps its pixels.
+    fn set_blank(&mut self, output: OutputId, blank: bool) -> Result<(), Error> {
+        self.out.output(output)?;
+        fusionfb_sys::fb::blank(self.fd.as_fd(), blank)?;
+        self.blanked = blank;
+        Ok(())
     }
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {

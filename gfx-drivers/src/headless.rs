@@ -160,6 +160,8 @@ struct HeadlessOutput {
     pending: Option<Pending>,
     refuse_overlays: bool,
     fail_commits: u32,
+    /// Blanked ([`Backend::set_blank`]): the glass reads dark.
+    blanked: bool,
 }
 
 /// The in-memory backend; see the [module docs](self).
@@ -233,6 +235,7 @@ impl HeadlessBackend {
                 pending: None,
                 refuse_overlays: config.refuse_overlays,
                 fail_commits: config.fail_commits,
+                blanked: false,
                 info,
             });
         }
@@ -420,7 +423,15 @@ impl Backend for HeadlessBackend {
             .iter()
             .position(|p| p.id == plane)
             .ok_or(Error::UnknownPlane { output, plane })?;
+        if out.blanked {
+            return Ok(None);
+        }
         Ok(out.glass[index].buffer.as_ref().map(|r| r.buffer().clone()))
+    }
+
+    fn set_blank(&mut self, output: OutputId, blank: bool) -> Result<(), Error> {
+        self.out_mut(output)?.blanked = blank;
+        Ok(())
     }
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {

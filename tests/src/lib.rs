@@ -198,6 +198,19 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// The pixel at `(x, y)` (RGB) of what the master of `w` shows now, read by a fresh client
+/// (which does not rejoin), retried until one answers within `limit`.
+pub fn glass_pixel(w: &fusion::WorldConfig, x: u32, y: u32, limit: std::time::Duration) -> u32 {
+    poll_for(limit, || {
+        let mut d = fusionfb_client::display::Display::connect_to(w.clone()).ok()?;
+        d.set_rejoin(None);
+        d.screenshot().ok()
+    })
+    .expect("a screenshot")
+    .pixel(x, y)
+        & 0xff_ffff
+}
+
 /// The surface holding layer `layer` exclusively, from `fusionfb status --json`'s
 /// `display` part (`None` when the layer is shared, or not listed).
 pub fn layer_holder(display: &serde_json::Value, layer: u64) -> Option<u64> {

@@ -12,6 +12,9 @@
 //!   appears on the right.
 //! - `rotated_output_puts_the_dot_under_the_finger`: the output rotated by 90 degrees
 //!   (`transform = "90"`); touches at known places on the glass must paint exactly there.
+//! - `a_blanked_display_goes_dark_and_the_waking_tap_paints_nothing`: `fusionfb blank on`
+//!   turns the CRTC off (the glass reads dark), a tap turns it back on without reaching the
+//!   paint window, and the next tap paints.
 //!
 //! Coordinates: libinput maps the touchscreen's axes onto the output's glass
 //! ([`Touchscreen::device_xy`]); the master turns glass into upright (logical) coordinates for
@@ -518,5 +521,72 @@ fn keys_from_a_real_keyboard_follow_the_focus() {
     eprintln!(
         "board: keys left {:?}, right {got:?}",
         keys_of(&mut board, &left)
+    );
+}
+
+#[test]
+fn a_blanked_display_goes_dark_and_the_waking_tap_paints_nothing() {
+    let Some((mut board, mut touch, master, size)) = board_with_touch("normal") else {
+        return;
+    };
+    let (w, h) = size;
+    board
+        .start_app("fusionfb-paint")
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let bg = rgb(PAINT_BACKGROUND);
+    board
+        .wait_for_screen(Duration::from_secs(60), "the paint canvas", |img| {
+            img.pixel(w / 2, h / 2) == bg
+        })
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let world = fusionfb_tests::board::master::WORLD;
+    let out = board.ok(&format!("fusionfb --world {world} blank on"));
+    assert!(out.contains("display blanked"), "{out}");
+    // The CRTC is off: bochs shows nothing.
+    let dark = board
+        .wait_for_screen(Duration::from_secs(30), "a dark glass", |img| {
+            img.count(|p| p != [0, 0, 0]) == 0
+        })
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    board.save_artifact("blanked", &dark);
+    let status = board.ok(&format!("fusionfb --world {world} status"));
+    assert!(status.contains("display: blanked"), "{status}");
+
+    // The tap that wakes it paints nothing; the picture is back.
+    let tap = (w / 2, h / 2);
+    touch
+        .frames(
+            &mut board,
+            &[&[down(0, tap, size)], &[Contact::Up { slot: 0 }]],
+        )
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let back = board
+        .wait_for_screen(Duration::from_secs(30), "the canvas back", |img| {
+            img.pixel(w / 2, h / 2) == bg && img.pixel(w / 4, h / 4) == bg
+        })
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    board.save_artifact("woken", &back);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = board
+        .screendump()
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let red = rgb(PALETTE[0]);
+    assert_eq!(after.count(|p| p == red), 0, "the waking tap painted a dot");
+    // The next tap paints.
+    touch
+        .frames(
+            &mut board,
+            &[&[down(0, tap, size)], &[Contact::Up { slot: 0 }]],
+        )
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    board
+        .wait_for_screen(Duration::from_secs(30), "the second tap's dot", |img| {
+            img.pixel(tap.0, tap.1) == red
+        })
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let status = board.ok(&format!("fusionfb --world {world} status"));
+    assert!(
+        status.contains("display: on") && status.contains("blanked 1 times, woken 1"),
+        "{status}"
     );
 }

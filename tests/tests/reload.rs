@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use fusionfb_client::display::Display;
-use fusionfb_tests::{fusionfb_command, poll_for, wait_for, wait_until, world, Process};
+use fusionfb_tests::{fusionfb_command, wait_for, wait_until, world, Process};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -27,14 +26,7 @@ fn fusionfb(w: &fusion::WorldConfig, args: &[&str]) -> (bool, String, String) {
 }
 
 fn background(w: &fusion::WorldConfig) -> u32 {
-    poll_for(LIMIT, || {
-        let mut d = Display::connect_to(w.clone()).ok()?;
-        d.set_rejoin(None);
-        d.screenshot().ok()
-    })
-    .expect("a screenshot")
-    .pixel(5, 5)
-        & 0xff_ffff
+    fusionfb_tests::glass_pixel(w, 5, 5, LIMIT)
 }
 
 #[test]

@@ -47,7 +47,9 @@ pub const VERSION: u32 = 1;
 /// - 8: [`Request::Reload`] and [`Reply::Reloaded`]: the master reads its config file again.
 /// - 9: [`Request::LayerAdopt`]: a rejoining application takes back a layer it held
 ///   exclusively, with the scan-out buffers the dead master handed out.
-pub const VERSION_MINOR: u32 = 9;
+/// - 10: [`Request::Blank`], [`Request::InhibitBlanking`] and [`Scene::blanking`]: the
+///   display blanks when idle, on request, and wakes on input.
+pub const VERSION_MINOR: u32 = 10;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -263,6 +265,22 @@ pub enum Request {
         pitch: u32,
         /// The buffer last flipped.
         front: Option<u8>,
+    },
+    /// Turns the display off now (`on`, as `[display] blank-after` would when the time is
+    /// up) or back on (`fusionfb blank on|off`). Clients keep running and get no frames
+    /// while it is off; the next touch, key or pointer event wakes it too (and is not
+    /// delivered). Answered with [`Reply::Unit`], or an error when the display cannot blank
+    /// (minor 10).
+    Blank {
+        /// Off (`true`) or on.
+        on: bool,
+    },
+    /// Keeps the display from blanking when idle while `inhibit` holds and this client is
+    /// in the world (a video player, a slideshow); `false` lets it blank again. Answered
+    /// with [`Reply::Unit`] (minor 10).
+    InhibitBlanking {
+        /// Whether this client keeps the display on.
+        inhibit: bool,
     },
 }
 
@@ -717,8 +735,32 @@ pub struct Scene {
     /// (`zwp_idle_inhibitor_v1` on a surface that is shown) (minor 5; after the minor-4
     /// fields, so a minor-4 peer ignores it).
     pub idle_inhibited_by: Vec<u32>,
-    /// The master process's health (minor 6; last, so a minor-5 peer ignores it).
+    /// The master process's health (minor 6; after the minor-5 fields, so a minor-5 peer
+    /// ignores it).
     pub health: Option<MasterHealth>,
+    /// Display blanking (minor 10; last, so a minor-9 peer ignores it).
+    pub blanking: Option<BlankStatus>,
+}
+
+/// Whether the display is blanked and what keeps it on, as [`Scene::blanking`] reports it
+/// (minor 10).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BlankStatus {
+    /// The panel is off now.
+    pub blanked: bool,
+    /// `[display] blank-after`, in milliseconds; `None`: never blanks by itself.
+    pub after_ms: Option<u64>,
+    /// Milliseconds since the last input event.
+    pub idle_ms: u64,
+    /// The process ids of the fusionfb clients inhibiting blanking
+    /// ([`Request::InhibitBlanking`]); Wayland ones are in [`Scene::idle_inhibited_by`].
+    pub inhibited_by: Vec<u32>,
+    /// How often the display went off, and came back on, since the master started.
+    pub blanks: u64,
+    /// How often it came back on.
+    pub wakes: u64,
+    /// Input events swallowed because they woke the display.
+    pub swallowed: u64,
 }
 
 /// The master process's health, as [`Scene::health`] reports it (minor 6): what an operator
@@ -828,11 +870,11 @@ impl Scene {
     /// the missing bytes are exactly those of the empty values: zero varints.)
     pub fn decode_reply(bytes: &[u8]) -> Result<Reply, fusion::Error> {
         let mut first = None;
-        // As it is (minor 6), without `health` (minor 5: `None` is one zero byte), without
-        // `idle_inhibited_by` too (minor 4: an empty list is one zero byte), without
-        // `wayland` too (minor 3), without `apps` too (minor 2), without `frames` too
-        // (minor 1: five zero counters).
-        for missing in [0, 1, 2, 3, 4, 9] {
+        // As it is (minor 10), without `blanking` (minors 6-9: `None` is one zero byte),
+        // without `health` too (minor 5), without `idle_inhibited_by` too (minor 4: an
+        // empty list is one zero byte), without `wayland` too (minor 3), without `apps` too
+        // (minor 2), without `frames` too (minor 1: five zero counters).
+        for missing in [0, 1, 2, 3, 4, 5, 10] {
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len() + missing, 0);
             match fusion::call::decode::<Reply>(&padded) {
@@ -842,7 +884,7 @@ impl Scene {
                 }
             }
         }
-        Err(first.expect("six attempts"))
+        Err(first.expect("seven attempts"))
     }
 }
 

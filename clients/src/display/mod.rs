@@ -727,6 +727,21 @@ impl Display {
         self.call_fast(&Request::Inject(events.to_vec())).map(drop)
     }
 
+    /// Keeps the display from blanking when idle (`[display] blank-after`) while `inhibit`
+    /// holds and this client is connected (a video player, a slideshow, a clock that must
+    /// stay readable); `false` lets it blank again.
+    pub fn inhibit_blanking(&mut self, inhibit: bool) -> Result<()> {
+        self.call_fast(&Request::InhibitBlanking { inhibit })?;
+        self.held.inhibits_blanking = inhibit;
+        Ok(())
+    }
+
+    /// Turns the display off (`on`) or back on, as `fusionfb blank on|off` does. The next
+    /// input event turns it on too, and is not delivered.
+    pub fn blank(&mut self, on: bool) -> Result<()> {
+        self.call_fast(&Request::Blank { on }).map(drop)
+    }
+
     /// Starts (`on`) or stops calibration mode for `window`: every touch then comes to it as
     /// [`ClientEvent::RawTouch`]. Returns how the panel is mounted (clockwise quarter turns,
     /// mirrored), to put targets on the panel's own axes.

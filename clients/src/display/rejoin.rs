@@ -117,6 +117,8 @@ pub(super) struct Held {
     /// Bottom to top, as far as this application's own raises and lowers tell.
     pub windows: Vec<HeldWindow>,
     pub watched_layers: Vec<u32>,
+    /// It keeps the display from blanking ([`Request::InhibitBlanking`]).
+    pub inhibits_blanking: bool,
 }
 
 impl Held {
@@ -350,6 +352,9 @@ impl Display {
         }
         for layer in self.held.watched_layers.clone() {
             self.watch_layer(layer)?;
+        }
+        if self.held.inhibits_blanking {
+            self.call_fast(&Request::InhibitBlanking { inhibit: true })?;
         }
         Ok(lost)
     }

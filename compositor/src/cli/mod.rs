@@ -4,12 +4,14 @@
 //! ([`screenshot`]), `fusionfb input` ([`input`]: synthetic input through the master's
 //! routing, and the opening of the config's input devices), `fusionfb demo` ([`demo`]: the
 //! display demo with the demo apps and a scripted touch sequence), `fusionfb reload`
-//! ([`reload`]: the master reads its config again), `fusionfb arena-demo`
+//! ([`reload`]: the master reads its config again), `fusionfb blank on|off` ([`blank`]:
+//! the display off or back on), `fusionfb arena-demo`
 //! ([`arena`]: Fusion alone) and `fusionfb bench` ([`bench`](mod@bench): runs the separate
 //! `fusionfb-bench` program). `main.rs` only parses the command line and calls these.
 
 pub mod arena;
 pub mod bench;
+pub mod blank;
 pub mod demo;
 pub mod input;
 pub mod reload;

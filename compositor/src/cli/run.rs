@@ -277,6 +277,7 @@ fn run_master(
     let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
         .with_context(|| format!("world {name:?}"))?;
     server.set_background(cfg.display.background.argb8888());
+    server.set_blank_after(cfg.display.blank_after.0);
     server.set_config_source(crate::server::ConfigSource {
         path: opts.config.clone(),
         running: cfg.clone(),

@@ -209,7 +209,37 @@ pub fn table(scene: &proto::Scene) -> String {
             .collect();
         let _ = writeln!(s, "idle inhibited by {}", pids.join(", "));
     }
+    if let Some(b) = &scene.blanking {
+        s.push_str(&blanking_line(b));
+    }
     s
+}
+
+/// `display: on, blanks after 5m (idle 12 s)` / `display: blanked (3 times, woken 2)`.
+fn blanking_line(b: &fusionfb_protocol::BlankStatus) -> String {
+    let mut line = if b.blanked {
+        "display: blanked".to_string()
+    } else {
+        "display: on".to_string()
+    };
+    match b.after_ms {
+        Some(ms) if !b.blanked => line.push_str(&format!(
+            ", blanks after {} s idle (idle {} s)",
+            ms / 1000,
+            b.idle_ms / 1000
+        )),
+        Some(_) => {}
+        None => line.push_str(", never blanks by itself"),
+    }
+    if !b.inhibited_by.is_empty() {
+        let pids: Vec<String> = b.inhibited_by.iter().map(|p| format!("pid {p}")).collect();
+        line.push_str(&format!(", kept on by {}", pids.join(", ")));
+    }
+    line.push_str(&format!(
+        "; blanked {} times, woken {}, {} waking events swallowed\n",
+        b.blanks, b.wakes, b.swallowed
+    ));
+    line
 }
 
 /// A wall-clock time (milliseconds since the Unix epoch) as `YYYY-MM-DD HH:MM:SS UTC`: the

@@ -252,6 +252,43 @@ impl fmt::Display for Color {
 
 deserialize_from_str!(Color, "a colour \"#rrggbb\" or \"#aarrggbb\"");
 
+/// An idle time after which something happens, written `"30s"`, `"5m"`, `"1h"` or
+/// `"500ms"` (a whole number and its unit), or `"off"` (`"never"`, `"0"`): never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct IdleTime(pub Option<std::time::Duration>);
+
+impl FromStr for IdleTime {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{s:?} is not a time: use a whole number with ms, s, m or h (\"5m\"), or \"off\""
+            )
+        };
+        let t = s.trim();
+        if matches!(t, "off" | "never" | "0") {
+            return Ok(IdleTime(None));
+        }
+        let digits = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = t[..digits].parse().map_err(|_| bad())?;
+        let ms = match &t[digits..] {
+            "ms" => Some(n),
+            "s" => n.checked_mul(1000),
+            "m" | "min" => n.checked_mul(60_000),
+            "h" => n.checked_mul(3_600_000),
+            _ => return Err(bad()),
+        }
+        .filter(|&ms| ms <= 7 * 24 * 3_600_000)
+        .ok_or_else(|| format!("{s:?} is longer than a week"))?;
+        Ok(IdleTime(
+            (ms > 0).then(|| std::time::Duration::from_millis(ms)),
+        ))
+    }
+}
+
+deserialize_from_str!(IdleTime, "a time such as \"5m\" or \"off\"");
+
 /// How the panel is mounted, and so how fusionfb turns the picture (and the touch
 /// coordinates with it) to look upright: the house's one [`Transform`], which deserializes
 /// straight from the strings `"normal"`, `"90"`, `"180"`, `"270"`, `"flipped"`,
@@ -381,6 +418,21 @@ fn pair<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn idle_times_parse_with_their_unit_or_off() {
+        use std::time::Duration;
+        let t = |s: &str| s.parse::<IdleTime>().map(|t| t.0);
+        assert_eq!(t("5m"), Ok(Some(Duration::from_secs(300))));
+        assert_eq!(t("30s"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(t("500ms"), Ok(Some(Duration::from_millis(500))));
+        assert_eq!(t("1h"), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(t("off"), Ok(None));
+        assert_eq!(t("0"), Ok(None));
+        for bad in ["soon", "5", "m", "-1s", "5 years", "", "200h"] {
+            assert!(t(bad).is_err(), "{bad:?} was taken");
+        }
+    }
+
     use super::*;
 
     #[test]

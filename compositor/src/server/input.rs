@@ -95,6 +95,10 @@ impl Server {
 
     /// Routes one input event to the window it belongs to.
     pub fn route(&mut self, e: InputEvent) {
+        // The event that wakes a blanked display (and the rest of its gesture) is swallowed.
+        if self.blanking_input(&e) {
+            return;
+        }
         match e {
             InputEvent::Touch(t) => self.route_touch(t),
             InputEvent::PointerMotion { .. }

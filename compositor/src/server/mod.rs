@@ -45,6 +45,7 @@
 //! shared memory, exclusive layers.
 
 mod adopt;
+mod blank;
 mod health;
 mod input;
 mod keyboard;
@@ -242,6 +243,8 @@ pub struct Server {
     /// The frame that shows the window list as it is, and how long that list was (see
     /// [`proto::MasterHealth::windows_frame`]).
     window_list: (u64, usize),
+    /// Display blanking (`blank.rs`).
+    blanking: blank::Blanking,
 }
 
 impl std::fmt::Debug for Server {
@@ -397,6 +400,7 @@ impl Server {
             config: Default::default(),
             stacked: HashMap::new(),
             window_list: (0, 0),
+            blanking: blank::Blanking::default(),
             commit_errors: 0,
             commit_error: None,
             input: input::InputState::default(),
@@ -736,6 +740,7 @@ impl Server {
 
     /// A slave left or died: everything it showed disappears at once.
     fn forget(&mut self, owner: FusioneeId) {
+        self.blanking_forget(owner);
         let windows: Vec<u32> = self
             .windows
             .iter()
@@ -848,7 +853,8 @@ impl Server {
 
     /// Composes and commits the next frame if something changed and none is in flight.
     fn frame(&mut self) -> Result<(), ServerError> {
-        if self.frame_in_flight {
+        // Blanked: nothing reaches the glass, so no frame is made (and no FrameDone sent).
+        if self.frame_in_flight || self.blanking.blanked {
             return Ok(());
         }
         if self.compose_at.is_some_and(|t| Instant::now() < t) {

@@ -59,6 +59,10 @@ impl Server {
             self.set_background(new.display.background.argb8888());
             applied("display.background", &mut done);
         }
+        if old.display.blank_after != new.display.blank_after {
+            self.set_blank_after(new.display.blank_after.0);
+            applied("display.blank-after", &mut done);
+        }
         if old.input.cursor_visible != new.input.cursor_visible {
             self.set_cursor_visible(new.input.cursor_visible);
             applied("input.cursor-visible", &mut done);
@@ -134,6 +138,7 @@ impl Server {
         // differ, and are named again by the next reload, until a restart).
         let mut running = old.clone();
         running.display.background = new.display.background;
+        running.display.blank_after = new.display.blank_after;
         running.input.cursor_visible = new.input.cursor_visible;
         running.input.calibration = new.input.calibration;
         running.input.touch_output = new.input.touch_output.clone();

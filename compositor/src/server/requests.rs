@@ -130,6 +130,11 @@ impl Server {
                 Ok((r, fd)) => (reply(Ok(r)), vec![fd]),
                 Err(e) => (Err(e), Vec::new()),
             },
+            Request::Blank { on } => (reply(self.blank(on).map(|()| Reply::Unit)), Vec::new()),
+            Request::InhibitBlanking { inhibit } => {
+                self.inhibit_blanking(who, inhibit);
+                (reply(Ok(Reply::Unit)), Vec::new())
+            }
             Request::Reload => (
                 reply(
                     self.reload()

@@ -147,6 +147,11 @@ const FBIOGET_VSCREENINFO: u32 = 0x4600;
 const FBIOPUT_VSCREENINFO: u32 = 0x4601;
 const FBIOGET_FSCREENINFO: u32 = 0x4602;
 const FBIOPAN_DISPLAY: u32 = 0x4606;
+const FBIOBLANK: u32 = 0x4611;
+/// `FB_BLANK_UNBLANK`: the panel on.
+const FB_BLANK_UNBLANK: usize = 0;
+/// `FB_BLANK_POWERDOWN`: the panel off (sync and backlight off where the driver can).
+const FB_BLANK_POWERDOWN: usize = 4;
 const FBIO_WAITFORVSYNC: u32 = opcode::write::<u32>(b'F', 0x20) as u32;
 
 /// `FBIOGET_VSCREENINFO`: the current mode and layout.
@@ -184,6 +189,22 @@ pub fn get_fix(fd: BorrowedFd<'_>) -> std::io::Result<FbFixScreeninfo> {
 pub fn pan(fd: BorrowedFd<'_>, var: &FbVarScreeninfo) -> std::io::Result<()> {
     // SAFETY: the opcode reads a `struct fb_var_screeninfo` (the kernel copies it in).
     unsafe { ioctl(fd, Setter::<{ FBIOPAN_DISPLAY as _ }, _>::new(*var))? };
+    Ok(())
+}
+
+/// `FBIOBLANK`: turns the panel off (`FB_BLANK_POWERDOWN`) or on (`FB_BLANK_UNBLANK`).
+pub fn blank(fd: BorrowedFd<'_>, blank: bool) -> std::io::Result<()> {
+    let level = if blank {
+        FB_BLANK_POWERDOWN
+    } else {
+        FB_BLANK_UNBLANK
+    };
+    // SAFETY: FBIOBLANK takes its level, one of the FB_BLANK_* values, as the ioctl's
+    // integer argument, by value.
+    unsafe {
+        let set = rustix::ioctl::IntegerSetter::<{ FBIOBLANK as _ }>::new_usize(level);
+        ioctl(fd, set)?
+    };
     Ok(())
 }
 

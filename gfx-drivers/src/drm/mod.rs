@@ -181,6 +181,8 @@ struct DrmOutput {
     needs_modeset: bool,
     watchdog: Watchdog,
     connected: bool,
+    /// Blanked ([`Backend::set_blank`]): the CRTC is off until unblanked.
+    blanked: bool,
 }
 
 impl DrmOutput {
@@ -620,6 +622,7 @@ impl DrmBackend {
             glass: HashMap::new(),
             pending: None,
             needs_modeset: true,
+            blanked: false,
             watchdog: Watchdog::default(),
             connected: true,
         })
@@ -781,10 +784,10 @@ impl DrmBackend {
         self.device.activate(false).map_err(drm_err)?;
         self.paused = false;
         for i in 0..self.outputs.len() {
-            if !self.outputs[i].connected {
+            self.outputs[i].needs_modeset = true;
+            if !self.outputs[i].connected || self.outputs[i].blanked {
                 continue;
             }
-            self.outputs[i].needs_modeset = true;
             let planes = Self::glass_planes(&self.outputs[i]);
             if planes.is_empty() {
                 continue;
@@ -944,6 +947,9 @@ impl Backend for DrmBackend {
         if !out.info.planes.iter().any(|p| p.id == plane) {
             return Err(Error::UnknownPlane { output, plane });
         }
+        if out.blanked {
+            return Ok(None);
+        }
         Ok(out
             .glass
             .get(&plane)
@@ -953,6 +959,42 @@ impl Backend for DrmBackend {
 
     fn can_scan_out(&self, buffer: &Buffer) -> bool {
         self.owns(buffer)
+    }
+
+    /// Blanking clears the CRTC (smithay's `DrmSurface::clear`: `ACTIVE = 0` and every
+    /// plane off in one atomic commit; DPMS off on legacy drivers); unblanking commits
+    /// what was on the glass again with a modeset, as a resumed session does.
+    fn set_blank(&mut self, output: OutputId, blank: bool) -> Result<(), Error> {
+        let index = self
+            .outputs
+            .iter()
+            .position(|o| o.info.id == output)
+            .ok_or(Error::UnknownOutput(output))?;
+        if self.outputs[index].blanked == blank {
+            return Ok(());
+        }
+        let out = &mut self.outputs[index];
+        out.blanked = blank;
+        out.needs_modeset = true;
+        if !out.connected || self.paused {
+            return Ok(());
+        }
+        if blank {
+            // A flip in flight may never report now: finish it on the timer.
+            out.finish_on_timer();
+            self.rearm()?;
+            let out = &self.outputs[index];
+            return out.surface()?.clear().map_err(drm_err);
+        }
+        let planes = Self::glass_planes(&self.outputs[index]);
+        if planes.is_empty() {
+            return Ok(());
+        }
+        let (states, _) = self.states(&planes, false)?;
+        let out = &mut self.outputs[index];
+        out.surface()?.commit(states, false).map_err(drm_err)?;
+        out.needs_modeset = false;
+        Ok(())
     }
 
     fn import_dmabuf(&mut self, fd: OwnedFd, desc: BufferDesc) -> Result<Buffer, Error> {
