@@ -2,7 +2,8 @@
 //! `fusionfb_<version>_<arch>.deb`, and the emulated board installs it with `dpkg -i`, as a
 //! board's owner would, then boots into the service.
 //!
-//! - On the host: the package's name, control fields and contents — the shipped binaries
+//! - On the host: the package's name, control fields (the cross variant's `Depends` the
+//!   same as dpkg-shlibdeps finds here) and contents — the shipped binaries
 //!   stripped of their debug info (which is in the `-dbgsym.ddeb` beside it), every
 //!   `configs/*.toml` as a conffile in `/etc/fusionfb/`, the systemd unit whose paths are
 //!   files of the package, the udev rules.
@@ -128,6 +129,24 @@ fn the_package_ships_stripped_binaries_configs_unit_and_udev_rules() {
             "Depends lacks {lib}: {depends}"
         );
     }
+    // The cross variant names what dpkg-shlibdeps finds here.
+    let manifest: toml::Table = toml::from_str(
+        &std::fs::read_to_string(workspace_root().join("compositor/Cargo.toml")).unwrap(),
+    )
+    .unwrap();
+    let cross = manifest["package"]["metadata"]["deb"]["variants"]["cross"]["depends"]
+        .as_str()
+        .expect("[package.metadata.deb.variants.cross] depends");
+    let set = |list: &str| {
+        let mut v: Vec<String> = list.split(',').map(|d| d.trim().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        set(cross),
+        set(depends.trim()),
+        "compositor/Cargo.toml's cross variant must depend on what dpkg-shlibdeps finds"
+    );
     let control = |file: &str| host(Command::new("dpkg-deb").arg("-I").arg(&deb).arg(file));
     let conffiles = control("conffiles");
     // The postinst: the package's own part once, cargo-deb's systemd snippet once after it.
