@@ -14,7 +14,8 @@
 //!   is PID 1, else the unit's `ExecStart` with its `Environment` (the board's PID 1 is the
 //!   harness's `init`) — and the glass shows the packaged config's background; a user in the
 //!   `fusionfb` group joins the world (one outside it is refused), runs `fusionfb-paint`, and
-//!   a tap on the touchscreen paints under the finger.
+//!   a tap on the touchscreen paints under the finger; `dpkg --purge` then leaves nothing of
+//!   the package but the group.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -425,6 +426,19 @@ fn the_board_installs_the_package_with_dpkg_and_boots_into_the_service() {
             })
             .unwrap_or_else(|e| panic!("{e}"));
     }
+
+    // Purged, the package leaves nothing of itself but the group (system groups stay, as
+    // Debian's packages leave theirs).
+    let purge = board
+        .run_timeout("dpkg --purge fusionfb", Duration::from_secs(120))
+        .unwrap();
+    assert!(purge.success(), "dpkg --purge: {purge}");
+    let left = board.ok(&format!(
+        "cd / && for f in {list} etc/fusionfb etc/systemd/system/multi-user.target.wants/fusionfb.service; \
+         do if [ -e \"$f\" ] || [ -L \"$f\" ]; then echo \"$f\"; fi; done"
+    ));
+    assert_eq!(left, "", "left behind by dpkg --purge");
+    board.ok("getent group fusionfb >/dev/null");
     report(&format!(
         "board: the package test took {:.1} s (boot {:.1} s)",
         started.elapsed().as_secs_f64(),
