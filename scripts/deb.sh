@@ -11,7 +11,7 @@
 # Installs cargo-deb (pinned) and dpkg-dev (dpkg-shlibdeps, for the Depends line) when
 # missing; `scripts/deb.sh --deps-only` does only that. Arguments after `--` go to cargo-deb,
 # e.g. `-- --target aarch64-unknown-linux-gnu` (README, "Installing on a board": what
-# cross-building needs).
+# cross-building needs; scripts/deb-cross.sh does it from a sysroot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA_PACKAGES="dpkg-dev" CARGO_TOOLS="cargo-deb@3.8.0" scripts/deps.sh
