@@ -31,3 +31,14 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "deps: cargo is missing; install Rust (https://rustup.rs) and run again" >&2
   exit 1
 fi
+
+# Cargo subcommands a script asks for, as CRATE@VERSION in CARGO_TOOLS (scripts/deb.sh asks
+# for cargo-deb), installed with `cargo install --locked` unless that version is there.
+read -r -a tools <<<"${CARGO_TOOLS:-}"
+for t in "${tools[@]}"; do
+  crate="${t%@*}" version="${t#*@}"
+  if [ "$("$crate" --version 2>/dev/null)" != "$crate $version" ]; then
+    echo "deps: cargo install $crate $version" >&2
+    cargo install --quiet --locked "$crate" --version "$version"
+  fi
+done

@@ -12,6 +12,10 @@ scripts/deps.sh
 # tests say SKIPPED (listed at the end).
 EXTRA_PACKAGES="qemu-system-x86 debootstrap cpio xvfb weston wayland-utils grim gtk-3-examples wvkbd wtype" scripts/deps.sh ||
   echo "tests: could not install the test-only packages; the tests needing them will skip" >&2
+# The Debian package's tests (tests/tests/board_deb.rs) build it with cargo-deb, and read it
+# with dpkg-deb and binutils' readelf.
+scripts/deb.sh --deps-only ||
+  echo "tests: could not install cargo-deb or dpkg-dev; the package's tests will fail" >&2
 if [ "${FUSIONFB_BOARD:-1}" != 0 ]; then
   cargo build --release --bins
 fi

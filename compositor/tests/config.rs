@@ -278,6 +278,7 @@ fn every_board_profile_loads() {
     names.sort();
     for expected in [
         "desktop.toml",
+        "fusionfb.toml",
         "generic.toml",
         "headless.toml",
         "kiosk.toml",
@@ -347,6 +348,14 @@ fn the_profiles_say_what_their_comments_say() {
     let generic = load("generic.toml");
     assert_eq!(generic.display.backend, Backend::Auto);
     assert_eq!(generic.layers, Config::default().layers);
+
+    // The packaged service's: the world open to the group the package's postinst makes, a
+    // background that shows the service is up, no apps.
+    let service = load("fusionfb.toml");
+    assert_eq!(service.world.group, Some(Group::Name("fusionfb".into())));
+    assert_eq!(service.world.name, None);
+    assert_ne!(service.display.background, Color::BLACK);
+    assert!(service.apps.is_empty());
 
     // The error quoted at the top of headless.toml is the one it gets.
     let text = std::fs::read_to_string(configs_dir().join("headless.toml")).unwrap();

@@ -15,7 +15,8 @@
 //!   `cargo build --release --bins` when stale) and `configs/*.toml`, packed per run into a
 //!   second initramfs archive appended to the cached one, so new binaries never rebuild the
 //!   root file system. In the guest they are in `/opt/fusionfb/bin` (on `PATH`) and
-//!   `/opt/fusionfb/configs`.
+//!   `/opt/fusionfb/configs`. Or, with [`Install::Package`], only the Debian package, which
+//!   the test installs with `dpkg -i` as a board's owner would.
 //! - **the agent**: [`Board::run`] sends one shell command, the guest runs it under a timeout
 //!   and answers with its status, stdout and stderr (length-framed, so any bytes come back
 //!   exactly). [`Board::spawn`] starts a background process whose output goes to a guest file.
@@ -38,6 +39,7 @@
 //!
 //! Environment: `FUSIONFB_BOARD_CACHE` (where prepare.sh caches), `FUSIONFB_BOARD_BIN_DIR`
 //! (take the guest binaries from this directory instead of building them),
+//! `FUSIONFB_BOARD_DEB` (the package for [`Install::Package`] tests, instead of building it),
 //! `FUSIONFB_BOARD_KEEP=1` (keep the run directory with the console log, QEMU's log and the
 //! screendumps).
 //!
@@ -56,7 +58,7 @@ pub mod initramfs;
 pub mod master;
 pub mod qemu;
 pub mod touch;
-pub use initramfs::{guest_binaries, prepare};
+pub use initramfs::{guest_binaries, guest_package, prepare};
 pub use qemu::Board;
 pub use touch::{Contact, Keyboard, Touchscreen};
 
@@ -102,6 +104,20 @@ pub struct BoardSpec {
     pub boot_timeout: Duration,
     /// Extra kernel command line words.
     pub append: String,
+    /// How fusionfb gets onto the board.
+    pub install: Install,
+}
+
+/// How fusionfb gets onto the board, on top of the cached root file system.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Install {
+    /// The workspace's binaries ([`guest_binaries`]) in `/opt/fusionfb/bin`, on `PATH`, and
+    /// `configs/*.toml` in `/opt/fusionfb/configs`.
+    #[default]
+    Binaries,
+    /// Only this Debian package (`scripts/deb.sh`), as `/opt/fusionfb/<its file name>`, for
+    /// the test to install with `dpkg -i`: no binaries and no configs besides it.
+    Package(PathBuf),
 }
 
 impl BoardSpec {
@@ -122,6 +138,7 @@ impl Default for BoardSpec {
             cpus: 1,
             boot_timeout: Duration::from_secs(240),
             append: String::new(),
+            install: Install::Binaries,
         }
     }
 }

@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use fusionfb_client::app::{PAINT_BACKGROUND, PALETTE};
 use fusionfb_tests::board::master::plain;
-use fusionfb_tests::board::{Board, BoardSpec, Contact, Gpu, Touchscreen};
+use fusionfb_tests::board::{Board, BoardSpec, Gpu};
 
 /// Runs a command as the unprivileged user `kiosk` (uid 1000, no `video` or `input` group)
 /// in its own runtime directory and the world `seat`.
@@ -39,7 +38,7 @@ fn an_unprivileged_master_gets_card_and_touchscreen_from_seatd() {
          && chmod 700 /run/user/1000",
     );
     // Without the seat, the user can open neither the card nor an input device.
-    let touch = board
+    let mut touch = board
         .add_touchscreen("fusionfb-touch")
         .unwrap_or_else(|e| panic!("{e}"));
     for node in ["/dev/dri/card0", touch.path.as_str()] {
@@ -96,41 +95,12 @@ fn an_unprivileged_master_gets_card_and_touchscreen_from_seatd() {
             "{AS_KIOSK} fusionfb-paint --x 0 --y 0 --width {w} --height {h}"
         ))
         .unwrap();
-    let bg = PAINT_BACKGROUND;
-    let bg = [bg.r, bg.g, bg.b];
-    board
-        .wait_for_screen(SLOW, "the paint canvas", |img| {
-            img.pixel(w / 2, h / 2) == bg
-        })
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\nmaster log:\n{}\npaint: {}",
-                log(&mut board),
-                board.log(&paint).unwrap_or_default()
-            )
-        });
-    let tap = (w / 3, h / 2);
-    let (x, y) = Touchscreen::device_xy(tap.0, tap.1, w, h);
-    let mut touch = touch;
-    touch
-        .frames(
-            &mut board,
-            &[
-                &[Contact::Down { slot: 0, x, y }],
-                &[Contact::Up { slot: 0 }],
-            ],
+    board.tap_paints(&mut touch, w, h).unwrap_or_else(|e| {
+        panic!(
+            "{e}\nmaster log:\n{}\npaint: {}",
+            log(&mut board),
+            board.log(&paint).unwrap_or_default()
         )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let red = PALETTE[0];
-    let red = [red.r, red.g, red.b];
-    let img = board
-        .wait_for_screen(Duration::from_secs(30), "the tap's dot", |img| {
-            img.pixel(tap.0, tap.1) == red
-        })
-        .unwrap_or_else(|e| panic!("{e}\nmaster log:\n{}", log(&mut board)));
-    board.save_artifact("tap", &img);
-    // The dot is where the finger was and nowhere else.
-    let reds = img.count(|p| p == red);
-    assert!((200..2000).contains(&reds), "{reds} red pixels for one tap");
+    });
     assert!(board.running(&master).unwrap(), "the master ended");
 }

@@ -97,6 +97,47 @@ pub fn guest_binaries() -> Result<Vec<PathBuf>, BoardError> {
     .map_err(|m| err(BoardErrorKind::Binaries, m))
 }
 
+/// The Debian package for [`Install::Package`](super::Install::Package): the file named by
+/// `FUSIONFB_BOARD_DEB`, or else what `scripts/deb.sh` builds (once per process: a release
+/// build of the shipped binaries, a no-op when fresh, then `cargo deb`; it installs cargo-deb
+/// and dpkg-dev when missing). The script's progress goes to stderr.
+pub fn guest_package() -> Result<PathBuf, BoardError> {
+    static DEB: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DEB.get_or_init(|| {
+        if let Some(deb) = std::env::var_os("FUSIONFB_BOARD_DEB") {
+            let deb = PathBuf::from(deb);
+            return if deb.is_file() {
+                Ok(deb)
+            } else {
+                Err(format!(
+                    "FUSIONFB_BOARD_DEB={} is not a file",
+                    deb.display()
+                ))
+            };
+        }
+        let script = workspace_root().join("scripts/deb.sh");
+        note("board: scripts/deb.sh (the Debian package the guest installs)");
+        let out = Command::new(&script)
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        let said = String::from_utf8_lossy(&out.stdout);
+        let deb = PathBuf::from(said.lines().last().unwrap_or_default().trim());
+        if !out.status.success() || !deb.is_file() {
+            return Err(format!(
+                "{} failed ({}; its messages are above) or named no package: {said}",
+                script.display(),
+                out.status
+            ));
+        }
+        Ok(deb)
+    })
+    .clone()
+    .map_err(|m| err(BoardErrorKind::Binaries, m))
+}
+
 fn executables_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
     use std::os::unix::fs::PermissionsExt;
     let mut bins = Vec::new();
@@ -189,22 +230,34 @@ pub(super) fn stripped(bins: &[PathBuf], dir: &Path) -> std::io::Result<Vec<Path
     Ok(out)
 }
 
-/// Writes `initrd` = the cached root file system + an archive with `bins` in
-/// `/opt/fusionfb/bin` and the workspace's `configs/*.toml` in `/opt/fusionfb/configs`.
-pub(super) fn write_initrd(initrd: &Path, rootfs: &Path, bins: &[PathBuf]) -> std::io::Result<()> {
+/// What [`write_initrd`] puts next to the root file system.
+pub(super) enum Payload<'a> {
+    /// These binaries in `/opt/fusionfb/bin`, and the workspace's `configs/*.toml` in
+    /// `/opt/fusionfb/configs`.
+    Binaries(&'a [PathBuf]),
+    /// This Debian package in `/opt/fusionfb/`, alone.
+    Package(&'a Path),
+}
+
+/// Writes `initrd` = the cached root file system + an archive with the `payload`.
+pub(super) fn write_initrd(initrd: &Path, rootfs: &Path, payload: Payload) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(initrd)?);
     let len = std::io::copy(&mut std::fs::File::open(rootfs)?, &mut out)?;
     // The kernel looks for the next archive at a 4-byte boundary and skips zeros.
     out.write_all(&[0; 3][..((4 - len % 4) % 4) as usize])?;
     let mut cpio = Cpio { out, ino: 0 };
-    for d in [
-        "opt",
-        "opt/fusionfb",
-        "opt/fusionfb/bin",
-        "opt/fusionfb/configs",
-    ] {
-        cpio.dir(d)?;
-    }
+    cpio.dir("opt")?;
+    cpio.dir("opt/fusionfb")?;
+    let bins = match payload {
+        Payload::Binaries(bins) => bins,
+        Payload::Package(deb) => {
+            let name = deb.file_name().unwrap_or_default().to_string_lossy();
+            cpio.file(&format!("opt/fusionfb/{name}"), 0o644, deb)?;
+            return cpio.finish()?.flush();
+        }
+    };
+    cpio.dir("opt/fusionfb/bin")?;
+    cpio.dir("opt/fusionfb/configs")?;
     for bin in bins {
         let name = bin.file_name().unwrap_or_default().to_string_lossy();
         cpio.file(&format!("opt/fusionfb/bin/{name}"), 0o755, bin)?;

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::initramfs::{guest_binaries, prepare, stripped, write_initrd};
+use super::initramfs::{guest_binaries, prepare, stripped, write_initrd, Payload};
 use super::*;
 
 fn on_path(program: &str) -> bool {
@@ -115,7 +115,10 @@ impl Board {
             ));
         }
         let cache = prepared?;
-        let bins = guest_binaries()?;
+        let bins = match &spec.install {
+            Install::Binaries => guest_binaries()?,
+            Install::Package(_) => Vec::new(),
+        };
 
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -128,7 +131,11 @@ impl Board {
         std::fs::create_dir_all(&dir).map_err(|e| io("run directory", e))?;
         let bins = stripped(&bins, &dir.join("bin")).map_err(|e| io("copying the binaries", e))?;
         let initrd = dir.join("initrd");
-        write_initrd(&initrd, &cache.join("rootfs.cpio.gz"), &bins)
+        let payload = match &spec.install {
+            Install::Binaries => Payload::Binaries(&bins),
+            Install::Package(deb) => Payload::Package(deb),
+        };
+        write_initrd(&initrd, &cache.join("rootfs.cpio.gz"), payload)
             .map_err(|e| io("writing the initrd", e))?;
 
         let lock_path = cache.parent().unwrap_or(&cache).join("boot.lock");

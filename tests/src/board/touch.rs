@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{shell_quote, Board, BoardError, BoardErrorKind};
+use super::{shell_quote, Board, BoardError, BoardErrorKind, Image};
 
 /// The `evemu-device` description of the touchscreen: `INPUT_PROP_DIRECT`,
 /// `EV_SYN`/`EV_KEY`/`EV_ABS`, `BTN_TOUCH`, `ABS_X`/`ABS_Y`, `ABS_MT_SLOT` (10 slots),
@@ -295,5 +295,48 @@ impl Board {
             Duration::from_secs(30),
         )?;
         Ok(path)
+    }
+}
+
+impl Board {
+    /// The finger-painting check, with `fusionfb-paint` covering a `width`×`height` glass:
+    /// waits for its canvas in the middle of the glass, taps `touch` at a third of the width,
+    /// and returns the glass once the dot (the palette's first colour) is under the finger —
+    /// about one dot's worth of pixels of that colour, so nowhere else — saved as the
+    /// artefact `tap`.
+    pub fn tap_paints(
+        &mut self,
+        touch: &mut Touchscreen,
+        width: u32,
+        height: u32,
+    ) -> Result<Image, BoardError> {
+        use fusionfb_client::app::{PAINT_BACKGROUND, PALETTE};
+        let rgb = |c: fusionfb_client::draw::Colour| [c.r, c.g, c.b];
+        let (canvas, red) = (rgb(PAINT_BACKGROUND), rgb(PALETTE[0]));
+        let (w, h) = (width, height);
+        self.wait_for_screen(Duration::from_secs(60), "the paint canvas", |img| {
+            img.pixel(w / 2, h / 2) == canvas
+        })?;
+        let tap = (w / 3, h / 2);
+        let (x, y) = Touchscreen::device_xy(tap.0, tap.1, w, h);
+        touch.frames(
+            self,
+            &[
+                &[Contact::Down { slot: 0, x, y }],
+                &[Contact::Up { slot: 0 }],
+            ],
+        )?;
+        let img = self.wait_for_screen(Duration::from_secs(30), "the tap's dot", |img| {
+            img.pixel(tap.0, tap.1) == red
+        })?;
+        self.save_artifact("tap", &img);
+        let reds = img.count(|p| p == red);
+        if !(200..2000).contains(&reds) {
+            return Err(self.fail(
+                BoardErrorKind::Screendump,
+                format_args!("{reds} pixels of the dot's colour for one tap"),
+            ));
+        }
+        Ok(img)
     }
 }
