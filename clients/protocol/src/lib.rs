@@ -1518,6 +1518,25 @@ mod tests {
             }),
             ..expected
         };
+        // A minor-9 master's (with `health`, without `blanking`: one `None` byte less).
+        let bytes = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();
+        assert_eq!(bytes.last(), Some(&0));
+        assert_eq!(
+            Scene::decode_reply(&bytes[..bytes.len() - 1]).unwrap(),
+            Reply::Scene(Box::new(now.clone()))
+        );
+        let now = Scene {
+            blanking: Some(BlankStatus {
+                blanked: true,
+                after_ms: Some(300_000),
+                idle_ms: 301_000,
+                inhibited_by: vec![12],
+                blanks: 2,
+                wakes: 1,
+                swallowed: 4,
+            }),
+            ..now
+        };
         let bytes = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();
         assert_eq!(
             Scene::decode_reply(&bytes).unwrap(),
