@@ -215,7 +215,18 @@ pub fn table(scene: &proto::Scene) -> String {
     s
 }
 
-/// `display: on, blanks after 5m (idle 12 s)` / `display: blanked (3 times, woken 2)`.
+/// A time in milliseconds as a config writes it: `5m`, `30s`, `500ms`.
+fn idle_time(ms: u64) -> String {
+    if ms >= 60_000 && ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// `display: on, blanks after 5m idle (idle 12s)` / `display: blanked (3 times, woken 2)`.
 fn blanking_line(b: &fusionfb_protocol::BlankStatus) -> String {
     let mut line = if b.blanked {
         "display: blanked".to_string()
@@ -224,9 +235,9 @@ fn blanking_line(b: &fusionfb_protocol::BlankStatus) -> String {
     };
     match b.after_ms {
         Some(ms) if !b.blanked => line.push_str(&format!(
-            ", blanks after {} s idle (idle {} s)",
-            ms / 1000,
-            b.idle_ms / 1000
+            ", blanks after {} idle (idle {})",
+            idle_time(ms),
+            idle_time(b.idle_ms - b.idle_ms % 1000)
         )),
         Some(_) => {}
         None => line.push_str(", never blanks by itself"),
