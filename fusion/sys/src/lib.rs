@@ -979,20 +979,15 @@ impl Poller {
             tv_sec: d.as_secs() as _,
             tv_nsec: d.subsec_nanos() as _,
         });
-        let mut events: Vec<rustix::event::epoll::Event> = Vec::with_capacity(64);
-        match rustix::event::epoll::wait(&self.fd, spare(&mut events), ts.as_ref()) {
-            Ok(_) | Err(Errno::INTR) => {}
+        // On the stack: a wait allocates nothing (a slave waits on every dispatch).
+        let mut events = [std::mem::MaybeUninit::<rustix::event::epoll::Event>::uninit(); 64];
+        match rustix::event::epoll::wait(&self.fd, &mut events, ts.as_ref()) {
+            Ok((ready, _)) => out.extend(ready.iter().map(|e| e.data.u64())),
+            Err(Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
-        out.extend(events.iter().map(|e| e.data.u64()));
         Ok(())
     }
-}
-
-fn spare(
-    v: &mut Vec<rustix::event::epoll::Event>,
-) -> rustix::buffer::SpareCapacity<'_, rustix::event::epoll::Event> {
-    rustix::buffer::spare_capacity(v)
 }
 
 impl AsFd for Poller {
