@@ -349,6 +349,13 @@ impl Seat {
     /// Routes a touch event.
     pub fn touch(&mut self, stack: &Stack, t: Touch) -> Vec<Action> {
         let mut out = Vec::new();
+        self.touch_into(stack, t, &mut out);
+        out
+    }
+
+    /// [`touch`](Self::touch), appending the actions to `out` (a buffer the caller keeps:
+    /// routing a touch allocates nothing once it has grown).
+    pub fn touch_into(&mut self, stack: &Stack, t: Touch, out: &mut Vec<Action>) {
         let deliver = |target: Target, out: &mut Vec<Action>| {
             let (x, y) = target.local(t.x, t.y);
             out.push(Action::Touch {
@@ -378,19 +385,18 @@ impl Seat {
             TouchPhase::Motion => self.touch.get(&t.slot).copied(),
             TouchPhase::Up | TouchPhase::Cancel => self.touch.remove(&t.slot),
             TouchPhase::Frame => {
-                for target in std::mem::take(&mut self.in_frame) {
-                    deliver(target, &mut out);
+                for target in self.in_frame.drain(..) {
+                    deliver(target, out);
                 }
-                return out;
+                return;
             }
         };
         if let Some(target) = target {
             if !self.in_frame.iter().any(|x| x.id == target.id) {
                 self.in_frame.push(target);
             }
-            deliver(target, &mut out);
+            deliver(target, out);
         }
-        out
     }
 
     /// Routes a pointer event.

@@ -35,6 +35,8 @@ pub(crate) struct InputState {
     pub pointer: pointer::PointerState,
     /// The window in calibration mode, which gets every touch raw.
     pub calibrating: Option<u32>,
+    /// The seat's actions for the event being routed (kept: routing allocates nothing).
+    pub actions: Vec<crate::seat::Action>,
 }
 
 impl Server {

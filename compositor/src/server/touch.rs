@@ -42,11 +42,14 @@ impl Server {
         };
         // Only a touch-down hit-tests: the other phases go to the contact's grab, which
         // keeps where its window was (no stack to build for them).
-        let actions = if t.phase == fusionfb_types::TouchPhase::Down {
-            self.with_seat(|seat, stack| seat.touch(stack, touch))
+        let mut actions = std::mem::take(&mut self.input.actions);
+        actions.clear();
+        if t.phase == fusionfb_types::TouchPhase::Down {
+            self.with_seat(|seat, stack| seat.touch_into(stack, touch, &mut actions));
         } else {
-            self.input.seat.touch(&seat::Stack::new(self.size()), touch)
-        };
+            let stack = seat::Stack::new(self.size());
+            self.input.seat.touch_into(&stack, touch, &mut actions);
+        }
         #[cfg(feature = "wayland")]
         if t.phase == fusionfb_types::TouchPhase::Down {
             let on = actions.iter().find_map(|a| match a {
@@ -55,12 +58,13 @@ impl Server {
             });
             self.wayland_pressed(on);
         }
-        for a in actions {
+        for a in actions.drain(..) {
             match a {
                 Action::Touch { to, x, y, .. } => self.send_touch(to, x, y, t),
                 a => self.tell_focus(a),
             }
         }
+        self.input.actions = actions;
     }
 
     /// Sends `t` to `to`, at its local `(x, y)`.
