@@ -47,7 +47,9 @@ pub const VERSION: u32 = 1;
 /// - 8: [`Request::Reload`] and [`Reply::Reloaded`]: the master reads its config file again.
 /// - 9: [`Request::LayerAdopt`]: a rejoining application takes back a layer it held
 ///   exclusively, with the scan-out buffers the dead master handed out.
-pub const VERSION_MINOR: u32 = 9;
+/// - 10: [`Scene::cursor`], the pointer's cursor: on the hardware cursor plane or composed,
+///   and what its motions cost.
+pub const VERSION_MINOR: u32 = 10;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -717,8 +719,40 @@ pub struct Scene {
     /// (`zwp_idle_inhibitor_v1` on a surface that is shown) (minor 5; after the minor-4
     /// fields, so a minor-4 peer ignores it).
     pub idle_inhibited_by: Vec<u32>,
-    /// The master process's health (minor 6; last, so a minor-5 peer ignores it).
+    /// The master process's health (minor 6; after the minor-5 fields, so a minor-5 peer
+    /// ignores it).
     pub health: Option<MasterHealth>,
+    /// The pointer's cursor (minor 10; last, so a minor-9 peer ignores it).
+    pub cursor: Option<CursorStatus>,
+}
+
+/// The pointer's cursor, as [`Scene::cursor`] reports it (minor 10).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CursorStatus {
+    /// Whether a cursor is shown (`cursor-visible`, a pointing device, a client's picture).
+    pub visible: bool,
+    /// The output's cursor plane's size, when it has one the cursor can use.
+    pub plane_size: Option<(u32, u32)>,
+    /// Whether the cursor is on the hardware cursor plane now (a motion moves the plane and
+    /// composes nothing).
+    pub hardware: bool,
+    /// Why the cursor is composed instead (no cursor plane, a rotated output, a picture
+    /// larger than the plane, the display refused the plane); empty when it is not.
+    pub composed_because: String,
+    /// Pointer motions since the master started.
+    pub motions: u64,
+    /// Commits that changed the cursor plane (a move, a new picture, on or off).
+    pub plane_commits: u64,
+    /// Bytes composed in frames whose only damage was the cursor's; divided by
+    /// [`motions`](Self::motions), the bytes composed per pointer motion (0 with the plane).
+    pub composed_bytes: u64,
+}
+
+impl CursorStatus {
+    /// Bytes composed per pointer motion, on average since the start (0 without motions).
+    pub fn bytes_per_motion(&self) -> u64 {
+        self.composed_bytes.checked_div(self.motions).unwrap_or(0)
+    }
 }
 
 /// The master process's health, as [`Scene::health`] reports it (minor 6): what an operator
@@ -828,11 +862,12 @@ impl Scene {
     /// the missing bytes are exactly those of the empty values: zero varints.)
     pub fn decode_reply(bytes: &[u8]) -> Result<Reply, fusion::Error> {
         let mut first = None;
-        // As it is (minor 6), without `health` (minor 5: `None` is one zero byte), without
+        // As it is (minor 10), without `cursor` (minors 6 to 9: `None` is one zero byte),
+        // without `health` too (minor 5), without
         // `idle_inhibited_by` too (minor 4: an empty list is one zero byte), without
         // `wayland` too (minor 3), without `apps` too (minor 2), without `frames` too
         // (minor 1: five zero counters).
-        for missing in [0, 1, 2, 3, 4, 9] {
+        for missing in [0, 1, 2, 3, 4, 5, 10] {
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len() + missing, 0);
             match fusion::call::decode::<Reply>(&padded) {
@@ -842,7 +877,7 @@ impl Scene {
                 }
             }
         }
-        Err(first.expect("six attempts"))
+        Err(first.expect("seven attempts"))
     }
 }
 
@@ -1475,6 +1510,26 @@ mod tests {
                 }],
             }),
             ..expected
+        };
+        // A minor-9 master's (with `health`, without `cursor`): the reply's last byte is
+        // the `None` of `cursor`.
+        let mut v9 = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();
+        assert_eq!(v9.pop(), Some(0));
+        assert_eq!(
+            Scene::decode_reply(&v9).unwrap(),
+            Reply::Scene(Box::new(now.clone()))
+        );
+        let now = Scene {
+            cursor: Some(CursorStatus {
+                visible: true,
+                plane_size: Some((64, 64)),
+                hardware: true,
+                composed_because: String::new(),
+                motions: 12,
+                plane_commits: 11,
+                composed_bytes: 0,
+            }),
+            ..now
         };
         let bytes = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();
         assert_eq!(

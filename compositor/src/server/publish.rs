@@ -137,6 +137,7 @@ impl Server {
             #[cfg(not(feature = "wayland"))]
             idle_inhibited_by: Vec::new(),
             health: Some(self.health()),
+            cursor: Some(self.cursor_status()),
         }
     }
 
