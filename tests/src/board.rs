@@ -58,7 +58,7 @@ pub mod qemu;
 pub mod touch;
 pub use initramfs::{guest_binaries, prepare};
 pub use qemu::Board;
-pub use touch::{Contact, Keyboard, Touchscreen};
+pub use touch::{Contact, Keyboard, Mouse, Touchscreen};
 
 /// The display controller of the board.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
