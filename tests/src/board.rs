@@ -20,7 +20,8 @@
 //!   and answers with its status, stdout and stderr (length-framed, so any bytes come back
 //!   exactly). [`Board::spawn`] starts a background process whose output goes to a guest file.
 //! - **fingers**: [`Board::add_touchscreen`] makes a uinput multi-touch touchscreen that udev
-//!   tags for libinput, and [`Touchscreen::frames`] touches it ([`touch`]).
+//!   tags for libinput, and [`Touchscreen::frames`] touches it ([`touch`]);
+//!   [`Board::add_keyboard`] and [`Board::add_mouse`] make a keyboard and a mouse.
 //! - **the glass**: [`Board::screendump`] asks QEMU (QMP `screendump`) for what the display
 //!   controller scans out — the board's real output, independent of anything fusionfb says
 //!   about itself.
