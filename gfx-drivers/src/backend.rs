@@ -144,6 +144,10 @@ pub struct PlaneInfo {
     pub formats: Vec<Format>,
     /// Stacking order on its output: higher is nearer the viewer.
     pub zpos: u32,
+    /// The largest buffer it scans out, `(width, height)`; `None`: any up to the mode. A
+    /// cursor plane's is the driver's cursor size (DRM's `CURSOR_WIDTH`/`CURSOR_HEIGHT`
+    /// caps, typically 64x64), and a buffer for it is best allocated at exactly that size.
+    pub max_size: Option<(u32, u32)>,
 }
 
 /// An output, as the backend describes it.
@@ -484,7 +488,8 @@ pub trait Backend: AsFd {
 
 /// Checks a commit's updates against an output every backend the same way: each plane
 /// exists and is named once, scans out the buffer's format, and a primary buffer has the
-/// mode's size at `(0, 0)`. Returns each update's plane index in `info.planes`.
+/// mode's size at `(0, 0)`, and no buffer is larger than its plane's
+/// [`max_size`](PlaneInfo::max_size). Returns each update's plane index in `info.planes`.
 pub fn check_updates(info: &OutputInfo, updates: &[PlaneUpdate<'_>]) -> Result<Vec<usize>, Error> {
     let (output, mode) = (info.id, info.current_mode);
     let mut indices: Vec<usize> = Vec::with_capacity(updates.len());
@@ -510,6 +515,16 @@ pub fn check_updates(info: &OutputInfo, updates: &[PlaneUpdate<'_>]) -> Result<V
                     plane: u.plane,
                     format: buf.format(),
                 });
+            }
+            if let Some((mw, mh)) = plane.max_size {
+                if buf.width() > mw || buf.height() > mh {
+                    return Err(Error::InvalidCommit(format!(
+                        "plane {:?} shows at most {mw}x{mh}, got a {}x{} buffer",
+                        u.plane,
+                        buf.width(),
+                        buf.height()
+                    )));
+                }
             }
             if plane.kind == PlaneKind::Primary
                 && (u.position != (0, 0)

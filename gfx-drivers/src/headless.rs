@@ -5,7 +5,9 @@
 //!
 //! - Each output has a configurable mode (default 1280x800 at 60 Hz), a **primary** plane
 //!   (XRGB8888, ARGB8888, RGB565; its buffer must have the mode's size) and one **overlay**
-//!   plane (the same formats, any size, any position, blended premultiplied over the primary).
+//!   plane (the same formats, any size, any position, blended premultiplied over the primary)
+//!   and, unless [`HeadlessOutputConfig::cursor_plane`] says not, a **cursor** plane (ARGB8888,
+//!   at most [`CURSOR_SIZE`], on top), as virtio-gpu has.
 //! - **Vblanks** tick at the refresh rate from the moment the output was created (or last
 //!   changed mode), with a vblank counter. Nothing ticks while nothing is pending: a single
 //!   `timerfd` (`CLOCK_MONOTONIC`, absolute) is armed for the earliest pending vblank of all
@@ -56,6 +58,9 @@ pub const DEFAULT_MODE: Mode = Mode::new(1280, 800, 60_000);
 
 const PLANE_FORMATS: [Format; 3] = [Format::Xrgb8888, Format::Argb8888, Format::Rgb565];
 
+/// The cursor plane's size: the largest buffer it shows (the usual DRM cursor size).
+pub const CURSOR_SIZE: (u32, u32) = (64, 64);
+
 /// One headless output, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadlessOutputConfig {
@@ -66,6 +71,7 @@ pub struct HeadlessOutputConfig {
     transform: Transform,
     refuse_overlays: bool,
     fail_commits: u32,
+    cursor_plane: bool,
 }
 
 impl Default for HeadlessOutputConfig {
@@ -78,6 +84,7 @@ impl Default for HeadlessOutputConfig {
             transform: Transform::Normal,
             refuse_overlays: false,
             fail_commits: 0,
+            cursor_plane: true,
         }
     }
 }
@@ -124,6 +131,13 @@ impl HeadlessOutputConfig {
     /// the compositor's fallback to composition.
     pub fn refuse_overlays(mut self, refuse: bool) -> Self {
         self.refuse_overlays = refuse;
+        self
+    }
+
+    /// Whether the output has a cursor plane (default: yes; without one it is like a bochs
+    /// card, for testing the compositor's composed cursor).
+    pub fn cursor_plane(mut self, has: bool) -> Self {
+        self.cursor_plane = has;
         self
     }
 
@@ -216,9 +230,17 @@ impl HeadlessBackend {
                     kind,
                     formats: PLANE_FORMATS.to_vec(),
                     zpos,
+                    max_size: None,
                 }
             };
-            let planes = vec![plane(PlaneKind::Primary, 0), plane(PlaneKind::Overlay, 1)];
+            let mut planes = vec![plane(PlaneKind::Primary, 0), plane(PlaneKind::Overlay, 1)];
+            if config.cursor_plane {
+                planes.push(PlaneInfo {
+                    formats: vec![Format::Argb8888],
+                    max_size: Some(CURSOR_SIZE),
+                    ..plane(PlaneKind::Cursor, 2)
+                });
+            }
             let info = OutputInfo {
                 id: OutputId(i as u32),
                 name,

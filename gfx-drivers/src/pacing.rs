@@ -154,6 +154,7 @@ impl SingleOutput {
                     kind: PlaneKind::Primary,
                     formats: crate::Format::ALL.to_vec(),
                     zpos: 0,
+                    max_size: None,
                 }],
             },
             timer: Timer::new()?,

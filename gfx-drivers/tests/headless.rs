@@ -56,11 +56,76 @@ fn default_output_describes_itself() {
     assert_eq!(info.transform, Transform::Normal);
     assert_eq!(info.physical_size_mm, (0, 0));
     let kinds: Vec<_> = info.planes.iter().map(|p| p.kind).collect();
-    assert_eq!(kinds, [PlaneKind::Primary, PlaneKind::Overlay]);
+    assert_eq!(
+        kinds,
+        [PlaneKind::Primary, PlaneKind::Overlay, PlaneKind::Cursor]
+    );
     assert!(info.planes[0].zpos < info.planes[1].zpos);
-    for p in &info.planes {
+    assert!(info.planes[1].zpos < info.planes[2].zpos);
+    for p in &info.planes[..2] {
         assert_eq!(p.formats, Format::ALL.to_vec());
+        assert_eq!(p.max_size, None);
     }
+    assert_eq!(info.planes[2].formats, [Format::Argb8888]);
+    assert_eq!(info.planes[2].max_size, Some((64, 64)));
+    let without =
+        HeadlessBackend::new(vec![HeadlessOutputConfig::new().cursor_plane(false)]).unwrap();
+    let info = without.output(without.outputs()[0]).unwrap();
+    assert!(info.plane(PlaneKind::Cursor).is_none());
+}
+
+/// The cursor plane shows a small ARGB buffer on top of everything in the capture; moving
+/// it is a commit of the same buffer at another position, and a buffer larger than the
+/// plane is refused.
+#[test]
+fn the_cursor_plane_shows_and_moves_on_the_glass() {
+    let mut b = backend(64, 48, FAST);
+    let output = b.outputs()[0];
+    let (primary, _) = planes(&b, output);
+    let cursor = b
+        .output(output)
+        .unwrap()
+        .plane(PlaneKind::Cursor)
+        .unwrap()
+        .id;
+    let frame = b.allocate(64, 48, Format::Xrgb8888).unwrap();
+    frame.fill(0xff00_00ff).unwrap();
+    let arrow = b.allocate(8, 8, Format::Argb8888).unwrap();
+    arrow.fill(0xffff_ffff).unwrap();
+    b.commit(
+        output,
+        &[
+            PlaneUpdate::show(primary, &frame),
+            PlaneUpdate::show(cursor, &arrow).at(10, 20),
+        ],
+    )
+    .unwrap();
+    wait_presents(&mut b, 1);
+    let img = b.capture(output).unwrap();
+    assert_eq!(img.pixel(10, 20), 0xffff_ffff);
+    assert_eq!(img.pixel(17, 27), 0xffff_ffff);
+    assert_eq!(img.pixel(18, 20), 0xff00_00ff);
+    // A move: the cursor plane alone, the primary untouched.
+    b.commit(output, &[PlaneUpdate::show(cursor, &arrow).at(60, 44)])
+        .unwrap();
+    wait_presents(&mut b, 1);
+    let img = b.capture(output).unwrap();
+    assert_eq!(img.pixel(10, 20), 0xff00_00ff);
+    assert_eq!(img.pixel(63, 47), 0xffff_ffff, "clipped at the edge");
+    assert_eq!(
+        b.on_glass(output, primary).unwrap().unwrap().id(),
+        frame.id()
+    );
+    let big = b.allocate(65, 8, Format::Argb8888).unwrap();
+    assert!(matches!(
+        b.commit(output, &[PlaneUpdate::show(cursor, &big)]),
+        Err(Error::InvalidCommit(_))
+    ));
+    let xrgb = b.allocate(8, 8, Format::Xrgb8888).unwrap();
+    assert!(matches!(
+        b.commit(output, &[PlaneUpdate::show(cursor, &xrgb)]),
+        Err(Error::UnsupportedFormat { .. })
+    ));
 }
 
 #[test]

@@ -21,7 +21,8 @@
 //!   and answers with its status, stdout and stderr (length-framed, so any bytes come back
 //!   exactly). [`Board::spawn`] starts a background process whose output goes to a guest file.
 //! - **fingers**: [`Board::add_touchscreen`] makes a uinput multi-touch touchscreen that udev
-//!   tags for libinput, and [`Touchscreen::frames`] touches it ([`touch`]).
+//!   tags for libinput, and [`Touchscreen::frames`] touches it ([`touch`]);
+//!   [`Board::add_keyboard`] and [`Board::add_mouse`] make a keyboard and a mouse.
 //! - **the glass**: [`Board::screendump`] asks QEMU (QMP `screendump`) for what the display
 //!   controller scans out — the board's real output, independent of anything fusionfb says
 //!   about itself.
@@ -60,7 +61,7 @@ pub mod qemu;
 pub mod touch;
 pub use initramfs::{guest_binaries, guest_package, prepare};
 pub use qemu::Board;
-pub use touch::{Contact, Keyboard, Touchscreen};
+pub use touch::{Contact, Keyboard, Mouse, Touchscreen};
 
 /// The display controller of the board.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

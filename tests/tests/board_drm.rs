@@ -14,7 +14,11 @@
 //!   buffers back to the new one, whose glass shows the pattern again; when the client is
 //!   killed the master composes the windows again.
 //!
-//! Two boots in all (20–60 s each on TCG). Figures (bytes composed per frame, frame counts)
+//! - the cursor: hidden until a uinput mouse is plugged in; on virtio-gpu on the cursor
+//!   plane, moving the mouse composing 0 bytes and `fusionfb status` naming the hardware
+//!   cursor; on bochs (no cursor plane) composed, bytes per motion, the arrow on the glass.
+//!
+//! Two boots for the displays, two for the cursor (20–60 s each on TCG). Figures (bytes composed per frame, frame counts)
 //! are printed on stderr, not asserted.
 
 use std::io::Write;
@@ -826,4 +830,191 @@ fn drm_vt_switch_and_replug_keep_every_client() {
         assert!(board.running(bg).unwrap(), "{name} ended across the replug");
     }
     assert!(board.running(&server).unwrap(), "the master ended");
+}
+
+/// [`config`] without its `cursor-visible = false`: the cursor shows while a pointing
+/// device is present (the default rule).
+fn cursor_config() -> String {
+    let cfg = config().replace("cursor-visible = false\n", "");
+    assert!(
+        !cfg.contains("cursor-visible"),
+        "configs/qemu-bochs.toml changed shape; update this test's edits"
+    );
+    cfg
+}
+
+/// The cursor's part of `fusionfb status --json`, and the frames' composed bytes in all.
+fn cursor_status(board: &mut Board) -> (Value, u64) {
+    let s = status(board);
+    let total = s["display"]["frames"]["bytes_composed_total"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no bytes_composed_total: {s}"));
+    (s["display"]["cursor"].clone(), total)
+}
+
+fn count(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+/// Whether the screendump shows the arrow's tip at `(x, y)`: white one pixel right of its
+/// black left edge, the background beside it.
+fn arrow_at(img: &Image, (x, y): (u32, u32)) -> bool {
+    img.pixel(x + 1, y + 5) == [0xff; 3]
+        && img.pixel(x, y + 5) == [0; 3]
+        && img.pixel(x + 5, y + 1) == BACKGROUND
+}
+
+/// The cursor on a board: hidden until a mouse is plugged in (a uinput mouse made with
+/// evemu), then on the cursor plane (virtio-gpu) or composed (bochs). Moves the mouse
+/// `MOTIONS` times and returns the cursor's status after, with the bytes composed in all
+/// during the motions; the pointer is then put at `AT` by injection.
+fn cursor_on(board: &mut Board, server: &Background) -> (Value, u64) {
+    let (c, _) = cursor_status(board);
+    assert_eq!(c["visible"], false, "no pointing device, no cursor: {c}");
+    let mouse = board.add_mouse("fusionfb-mouse").unwrap();
+    let c = board
+        .wait_until(SLOW, "the cursor to show for the mouse", |b| {
+            let (c, _) = cursor_status(b);
+            Ok((c["visible"] == true).then_some(c))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(board, server)));
+    report(&format!("board-drm figures (cursor shown): {c}"));
+    // Let the frame that shows it go by, then count from here.
+    std::thread::sleep(Duration::from_millis(500));
+    let (before, total_before) = cursor_status(board);
+    mouse.moves(board, 7, 5, MOTIONS).unwrap();
+    let (after, _) = board
+        .wait_until(SLOW, "the master to count the mouse's motions", |b| {
+            let (c, t) = cursor_status(b);
+            Ok(
+                (count(&c, "motions") >= count(&before, "motions") + u64::from(MOTIONS))
+                    .then_some((c, t)),
+            )
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", master_log(board, server)));
+    // Let the last motion's frame finish.
+    std::thread::sleep(Duration::from_millis(500));
+    let (after_settled, total_settled) = cursor_status(board);
+    assert_eq!(count(&after, "motions"), count(&after_settled, "motions"));
+    let motions = count(&after_settled, "motions") - count(&before, "motions");
+    let composed = total_settled - total_before;
+    let cursor_bytes = count(&after_settled, "composed_bytes") - count(&before, "composed_bytes");
+    report(&format!(
+        "board-drm figures (cursor): {motions} motions, {composed} B composed in all, \
+         {cursor_bytes} B for the cursor ({} B per motion), plane commits {} -> {}",
+        cursor_bytes / motions.max(1),
+        before["plane_commits"],
+        after_settled["plane_commits"]
+    ));
+    board.ok(&format!(
+        "fusionfb --world {WORLD} input pointer {} {}",
+        AT.0, AT.1
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    (after_settled, composed)
+}
+
+/// Mouse moves in the cursor tests.
+const MOTIONS: u32 = 20;
+/// Where the cursor tests put the pointer last.
+const AT: (u32, u32) = (500, 400);
+
+/// virtio-gpu has a cursor plane: the arrow goes there, and moving the mouse composes
+/// nothing (0 bytes) — the master only moves the plane. QEMU's screendump shows the guest's
+/// primary surface; whether it includes the virtio cursor is reported, not asserted.
+#[test]
+fn drm_cursor_plane_on_virtio_gpu_composes_nothing_per_motion() {
+    let Some(mut board) = Board::boot_or_skip(BoardSpec::new(Gpu::VirtioGpu)) else {
+        return;
+    };
+    let server = board
+        .start_master(&cursor_config())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(atomic(&mut board, &server), "virtio-gpu is atomic");
+    let (c, composed) = cursor_on(&mut board, &server);
+    assert_eq!(c["hardware"], true, "the hardware cursor: {c}");
+    assert_eq!(c["plane_size"], serde_json::json!([64, 64]), "{c}");
+    assert_eq!(composed, 0, "moving the mouse composed bytes: {c}");
+    assert_eq!(c["composed_bytes"], 0, "{c}");
+    assert!(count(&c, "plane_commits") > 0, "{c}");
+    let text = board.ok(&format!("fusionfb --world {WORLD} status"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cursor:"))
+        .unwrap_or_else(|| panic!("no cursor line: {text}"));
+    report(&format!("board-drm figures (virtio-gpu status): {line}"));
+    assert!(
+        line.starts_with("cursor: hardware cursor plane (64x64), shown;"),
+        "{line}"
+    );
+    // Where the display controller has the cursor plane: the kernel's atomic state.
+    let state = board
+        .run("mount -t debugfs none /sys/kernel/debug 2>/dev/null; cat /sys/kernel/debug/dri/0/state")
+        .unwrap();
+    if state.success() && state.stdout.contains("crtc-pos=") {
+        let at = format!("crtc-pos=64x64+{}+{}", AT.0, AT.1);
+        assert!(
+            state.stdout.contains(&at),
+            "no plane at {at} in the kernel's DRM state:\n{}",
+            state.stdout
+        );
+        report(&format!(
+            "board-drm figures (virtio-gpu): the kernel's DRM state has a plane {at}"
+        ));
+    } else {
+        report(&format!(
+            "board-drm figures (virtio-gpu): no DRM debugfs state: {state}"
+        ));
+    }
+    let img = board.screendump().unwrap();
+    board.save_artifact("virtio-cursor", &img);
+    report(&format!(
+        "board-drm figures (virtio-gpu): QEMU's screendump {} the hardware cursor at {AT:?}",
+        if arrow_at(&img, AT) {
+            "shows"
+        } else {
+            "does not show"
+        }
+    ));
+    assert!(board.running(&server).unwrap(), "the master died");
+}
+
+/// bochs has no cursor plane: the arrow is composed, each motion composes bytes, and the
+/// screendump shows it where the pointer is.
+#[test]
+fn drm_cursor_on_bochs_is_composed() {
+    let Some(mut board) = Board::boot_or_skip(BoardSpec::new(Gpu::Bochs)) else {
+        return;
+    };
+    let server = board
+        .start_master(&cursor_config())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (c, composed) = cursor_on(&mut board, &server);
+    assert_eq!(c["hardware"], false, "{c}");
+    assert_eq!(c["plane_size"], Value::Null, "{c}");
+    assert!(
+        c["composed_because"]
+            .as_str()
+            .is_some_and(|s| s.contains("no cursor plane")),
+        "{c}"
+    );
+    assert!(composed > 0 && count(&c, "composed_bytes") > 0, "{c}");
+    let img = board
+        .wait_for_screen(SLOW, "the composed arrow", |img| arrow_at(img, AT))
+        .unwrap_or_else(|e| {
+            let img = board.screendump().unwrap();
+            board.save_artifact("bochs-cursor-missing", &img);
+            panic!("{e}\n{}", master_log(&mut board, &server))
+        });
+    board.save_artifact("bochs-cursor", &img);
+    let text = board.ok(&format!("fusionfb --world {WORLD} status"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cursor:"))
+        .unwrap_or("");
+    report(&format!("board-drm figures (bochs status): {line}"));
+    assert!(
+        line.starts_with("cursor: composed (the output has no cursor plane), shown;"),
+        "{line}"
+    );
 }

@@ -3,7 +3,8 @@
 //! without the focus cannot take it), `zwp_idle_inhibit_manager_v1` (the status names the
 //! client keeping the screen awake while its surface is shown), `zwp_input_method_v2`
 //! committing text into the focused client's `zwp_text_input_v3`, and the cursor a client
-//! sets (`wl_pointer.set_cursor`, `wp_cursor_shape_v1`).
+//! sets (`wl_pointer.set_cursor`, `wp_cursor_shape_v1`; on the hardware cursor plane when it
+//! fits, composed when it is larger).
 
 use std::os::fd::AsFd as _;
 
@@ -296,6 +297,44 @@ fn a_client_cursor_replaces_the_arrow_over_its_window_and_a_shape_brings_it_back
         pixel(&mut d, 1, 0) == 0xff_0000 && pixel(&mut d, 4, 3) == 0xff_0000
     });
     assert!(!arrow(&mut d), "the arrow is still drawn");
+    // 4x4 fits the headless output's 64x64 cursor plane: the hardware cursor shows it.
+    let cursor = |m: &WaylandMaster| m.scene().map(|s| s["cursor"].clone()).unwrap_or_default();
+    wait_until("the client's cursor on the cursor plane", LIMIT, || {
+        cursor(&m)["hardware"] == true
+    });
+    // An 80x80 picture does not fit: composed, and still drawn (green now).
+    let (pool2, big) = (a.id(), a.id());
+    let path2 = m.runtime.join(format!("{}.cursor-big", m.world.name));
+    let file2 = pool_file(&path2);
+    (&file2)
+        .write_all(&0xff00_ff00u32.to_le_bytes().repeat(80 * 80))
+        .unwrap();
+    a.c.send(
+        a.shm,
+        0,
+        Args::new().u(pool2).u(80 * 80 * 4),
+        &[file2.as_fd()],
+    );
+    a.c.send(
+        pool2,
+        0,
+        Args::new().u(big).u(0).u(80).u(80).u(80 * 4).u(0),
+        &[],
+    ); // ARGB8888
+    a.c.send(surface, 1, Args::new().u(big).u(0).u(0), &[]);
+    a.c.send(surface, 6, Args::new(), &[]);
+    a.roundtrip();
+    wait_until("the big cursor composed", LIMIT, || {
+        pixel(&mut d, 1, 0) == 0x00_ff00 && pixel(&mut d, 60, 70) == 0x00_ff00
+    });
+    let c = cursor(&m);
+    assert_eq!(c["hardware"], false, "{c}");
+    assert!(
+        c["composed_because"]
+            .as_str()
+            .is_some_and(|s| s.contains("80x80, larger than the 64x64 plane")),
+        "{c}"
+    );
     // A null surface hides the cursor.
     a.c.send(pointer, 0, Args::new().u(serial).u(0).u(0).u(0), &[]);
     a.roundtrip();
@@ -309,5 +348,6 @@ fn a_client_cursor_replaces_the_arrow_over_its_window_and_a_shape_brings_it_back
     a.roundtrip();
     wait_until("the arrow again", LIMIT, || arrow(&mut d));
     let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(path2);
     m.assert_running();
 }

@@ -48,7 +48,8 @@ pub const VERSION: u32 = 1;
 /// - 9: [`Request::LayerAdopt`]: a rejoining application takes back a layer it held
 ///   exclusively, with the scan-out buffers the dead master handed out.
 /// - 10: [`Request::Blank`], [`Request::InhibitBlanking`] and [`Scene::blanking`]: the
-///   display blanks when idle, on request, and wakes on input.
+///   display blanks when idle, on request, and wakes on input; [`Scene::cursor`], the
+///   pointer's cursor: on the hardware cursor plane or composed, and what its motions cost.
 pub const VERSION_MINOR: u32 = 10;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
@@ -738,8 +739,10 @@ pub struct Scene {
     /// The master process's health (minor 6; after the minor-5 fields, so a minor-5 peer
     /// ignores it).
     pub health: Option<MasterHealth>,
-    /// Display blanking (minor 10; last, so a minor-9 peer ignores it).
+    /// Display blanking (minor 10; after the minor-9 fields, so a minor-9 peer ignores it).
     pub blanking: Option<BlankStatus>,
+    /// The pointer's cursor (minor 10; last, so a minor-9 peer ignores it).
+    pub cursor: Option<CursorStatus>,
 }
 
 /// Whether the display is blanked and what keeps it on, as [`Scene::blanking`] reports it
@@ -761,6 +764,35 @@ pub struct BlankStatus {
     pub wakes: u64,
     /// Input events swallowed because they woke the display.
     pub swallowed: u64,
+}
+
+/// The pointer's cursor, as [`Scene::cursor`] reports it (minor 10).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CursorStatus {
+    /// Whether a cursor is shown (`cursor-visible`, a pointing device, a client's picture).
+    pub visible: bool,
+    /// The output's cursor plane's size, when it has one the cursor can use.
+    pub plane_size: Option<(u32, u32)>,
+    /// Whether the cursor is on the hardware cursor plane now (a motion moves the plane and
+    /// composes nothing).
+    pub hardware: bool,
+    /// Why the cursor is composed instead (no cursor plane, a rotated output, a picture
+    /// larger than the plane, the display refused the plane); empty when it is not.
+    pub composed_because: String,
+    /// Pointer motions since the master started.
+    pub motions: u64,
+    /// Commits that changed the cursor plane (a move, a new picture, on or off).
+    pub plane_commits: u64,
+    /// Bytes composed in frames whose only damage was the cursor's; divided by
+    /// [`motions`](Self::motions), the bytes composed per pointer motion (0 with the plane).
+    pub composed_bytes: u64,
+}
+
+impl CursorStatus {
+    /// Bytes composed per pointer motion, on average since the start (0 without motions).
+    pub fn bytes_per_motion(&self) -> u64 {
+        self.composed_bytes.checked_div(self.motions).unwrap_or(0)
+    }
 }
 
 /// The master process's health, as [`Scene::health`] reports it (minor 6): what an operator
@@ -870,11 +902,11 @@ impl Scene {
     /// the missing bytes are exactly those of the empty values: zero varints.)
     pub fn decode_reply(bytes: &[u8]) -> Result<Reply, fusion::Error> {
         let mut first = None;
-        // As it is (minor 10), without `blanking` (minors 6-9: `None` is one zero byte),
-        // without `health` too (minor 5), without `idle_inhibited_by` too (minor 4: an
-        // empty list is one zero byte), without `wayland` too (minor 3), without `apps` too
-        // (minor 2), without `frames` too (minor 1: five zero counters).
-        for missing in [0, 1, 2, 3, 4, 5, 10] {
+        // As it is (minor 10), without `blanking` and `cursor` (minors 6 to 9: each `None`
+        // is one zero byte), without `health` too (minor 5), without `idle_inhibited_by` too
+        // (minor 4: an empty list is one zero byte), without `wayland` too (minor 3),
+        // without `apps` too (minor 2), without `frames` too (minor 1: five zero counters).
+        for missing in [0, 2, 3, 4, 5, 6, 11] {
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len() + missing, 0);
             match fusion::call::decode::<Reply>(&padded) {
@@ -1518,11 +1550,12 @@ mod tests {
             }),
             ..expected
         };
-        // A minor-9 master's (with `health`, without `blanking`: one `None` byte less).
-        let bytes = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();
-        assert_eq!(bytes.last(), Some(&0));
+        // A minor-9 master's (with `health`, without `blanking` and `cursor`): the reply's
+        // last two bytes are their `None`s.
+        let mut v9 = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();
+        assert_eq!((v9.pop(), v9.pop()), (Some(0), Some(0)));
         assert_eq!(
-            Scene::decode_reply(&bytes[..bytes.len() - 1]).unwrap(),
+            Scene::decode_reply(&v9).unwrap(),
             Reply::Scene(Box::new(now.clone()))
         );
         let now = Scene {
@@ -1534,6 +1567,15 @@ mod tests {
                 blanks: 2,
                 wakes: 1,
                 swallowed: 4,
+            }),
+            cursor: Some(CursorStatus {
+                visible: true,
+                plane_size: Some((64, 64)),
+                hardware: true,
+                composed_because: String::new(),
+                motions: 12,
+                plane_commits: 11,
+                composed_bytes: 0,
             }),
             ..now
         };

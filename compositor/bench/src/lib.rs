@@ -16,6 +16,8 @@
 //!   ([`latency`]);
 //! - bytes composed per frame for an exclusive layer and for a small damaged area, and
 //!   flip-to-present latency in vblanks ([`frames`]);
+//! - bytes composed per pointer motion with the hardware cursor plane and with the cursor
+//!   composed ([`cursor`]);
 //! - Wayland round trips (`wl_display.sync`) from a libwayland client to `fusionfb run` and
 //!   to Weston, each in a process of its own, and a bare socket ping-pong, the floor under
 //!   both, in the same run ([`wayland`]);
@@ -29,6 +31,7 @@
 #![deny(unsafe_code)]
 
 pub mod compose;
+pub mod cursor;
 pub mod frames;
 pub mod latency;
 pub mod peers;
@@ -456,6 +459,33 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         ));
     }
     drop(server);
+
+    // Bytes composed per pointer motion.
+    for (plane, label, note) in [
+        (
+            true,
+            "composed per pointer motion, cursor plane",
+            "the plane moves; goal: 0",
+        ),
+        (
+            false,
+            "composed per pointer motion, no plane",
+            "the 12x12 arrow composed",
+        ),
+    ] {
+        let (mut b, hardware) = cursor::run(&format!("{name}-cursor-{plane}"), plane)?;
+        let (med, p99) = (percentile(&mut b, 0.5), percentile(&mut b, 0.99));
+        out.push(figure(
+            label,
+            med,
+            p99,
+            "B",
+            &format!(
+                "{note}; {} motions, hardware cursor {hardware}; headless",
+                cursor::MOTIONS
+            ),
+        ));
+    }
 
     // Composition.
     let report = compose::run(compose::BenchOptions {

@@ -40,6 +40,8 @@ fn bench_quick_prints_its_figures_as_json() {
         "baseline: unix socket wake",
         "composed per frame, exclusive",
         "composed per frame, 32x32 damage",
+        "composed per pointer motion, cursor plane",
+        "composed per pointer motion, no plane",
         "flip to present, damage",
         "flip to present, flip-random",
         "master RSS idle excl. shared memory, Wayland on",
@@ -60,6 +62,15 @@ fn bench_quick_prints_its_figures_as_json() {
     // Counters, not timings: an exclusive layer composes nothing, a 32x32 damage 4096 bytes.
     assert_eq!(figure("composed per frame, exclusive")["p99"], 0.0);
     assert_eq!(figure("composed per frame, 32x32 damage")["median"], 4096.0);
+    // The hardware cursor composes nothing per motion; the composed one does.
+    assert_eq!(
+        figure("composed per pointer motion, cursor plane")["p99"],
+        0.0
+    );
+    let composed = figure("composed per pointer motion, no plane")["median"]
+        .as_f64()
+        .unwrap();
+    assert!(composed > 0.0, "{composed}");
     // The Wayland clients drew: frame callbacks came, at about the display's rate.
     let fps = figure("client frame rate, 4 Wayland animating")["median"]
         .as_f64()

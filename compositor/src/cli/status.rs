@@ -5,7 +5,8 @@
 //! presented and scanned out directly, bytes composed) and the apps the master started from
 //! its config's `[[app]]` tables (pid, state, restarts; protocol minor 3) and the Wayland
 //! socket with its clients (pid, toplevels, surfaces; minor 4), the master process's health
-//! (memory, fds, threads, start time; minor 6), from the master's
+//! (memory, fds, threads, start time; minor 6), the cursor (hardware plane or composed, and
+//! the bytes composed per pointer motion; minor 10), from the master's
 //! [`Describe`](fusionfb_protocol::Request::Describe) answer.
 
 use anyhow::Context as _;
@@ -35,6 +36,27 @@ pub fn status(world: fusion::WorldConfig, json: bool) -> anyhow::Result<String> 
         out.push_str(&table(&scene));
     }
     Ok(out)
+}
+
+/// The cursor's line: where it is drawn and what its motions cost.
+fn cursor_line(c: &proto::CursorStatus) -> String {
+    let place = match (c.hardware, c.plane_size) {
+        (true, Some((w, h))) => format!("hardware cursor plane ({w}x{h})"),
+        (true, None) => "hardware cursor plane".to_string(),
+        (false, _) if !c.composed_because.is_empty() => {
+            format!("composed ({})", c.composed_because)
+        }
+        (false, Some((w, h))) => format!("hidden, hardware cursor plane ({w}x{h}) ready"),
+        (false, None) => "hidden".to_string(),
+    };
+    let shown = if c.visible { "shown" } else { "hidden" };
+    format!(
+        "cursor: {place}, {shown}; {} pointer motions, {} plane commits, {} B composed for the cursor ({} B per motion)\n",
+        c.motions,
+        c.plane_commits,
+        c.composed_bytes,
+        c.bytes_per_motion()
+    )
 }
 
 /// Asks the world's master what is on its display.
@@ -158,6 +180,9 @@ pub fn table(scene: &proto::Scene) -> String {
         "frames: {} committed, {} presented, {} direct; composed {} B last frame, {} B in all",
         f.committed, f.presented, f.direct, f.bytes_composed_last, f.bytes_composed_total
     );
+    if let Some(c) = &scene.cursor {
+        s.push_str(&cursor_line(c));
+    }
     match &scene.health {
         Some(h) if h.windows_frame > f.committed => {
             let _ = writeln!(

@@ -46,6 +46,7 @@
 
 mod adopt;
 mod blank;
+mod cursor_plane;
 mod health;
 mod input;
 mod keyboard;
@@ -207,6 +208,9 @@ pub struct Server {
     last_direct: bool,
     bytes_composed_last: u64,
     bytes_composed_total: u64,
+    /// Per scan-out buffer: damage other than the composed cursor's arrived since it was
+    /// last composed (else what it composes is counted as the cursor's).
+    not_only_cursor: [bool; 2],
     /// Commits the backend refused (not counting refused planes, which are composed).
     commit_errors: u64,
     /// The last commit error, so each kind is logged once.
@@ -395,6 +399,7 @@ impl Server {
             last_direct: false,
             bytes_composed_last: 0,
             bytes_composed_total: 0,
+            not_only_cursor: [true, true],
             started: std::time::SystemTime::now(),
             restarts: 0,
             config: Default::default(),
@@ -414,6 +419,7 @@ impl Server {
             #[cfg(feature = "wayland")]
             wayland: None,
         };
+        server.input.pointer.plane = cursor_plane::CursorPlane::of(&info);
         // Injection works from the start; `fusionfb run` replaces this source with one that
         // has the config's devices, keymap and calibration.
         match fusionfb_input::InputSource::new(fusionfb_input::InputConfig::default()) {
@@ -678,11 +684,24 @@ impl Server {
                 overlay_onto(&mut glass, &b.snapshot(), l.spec.position);
             }
         }
+        // The cursor plane on top, where the last commit put it.
+        if let Some((plane, at)) = self.cursor_plane_shown() {
+            if let Some(b) = self.backend.on_glass(self.output, plane)? {
+                overlay_onto(&mut glass, &b.snapshot(), at);
+            }
+        }
         Ok(glass)
     }
 
     /// Adds damage (output coordinates) to both scan-out buffers.
     pub(crate) fn damage(&mut self, r: proto::Rect) {
+        self.damage_for_cursor(r);
+        self.not_only_cursor = [true, true];
+    }
+
+    /// Adds the composed cursor's damage: what a frame composes for it alone is counted
+    /// ([`Server::bytes_composed_for_cursor`]).
+    pub(crate) fn damage_for_cursor(&mut self, r: proto::Rect) {
         for d in &mut self.target_damage {
             d.add(r);
         }
@@ -691,6 +710,18 @@ impl Server {
     fn damage_all(&mut self) {
         let (w, h) = (self.width, self.height);
         self.target_damage = [Damage::full(w, h), Damage::full(w, h)];
+        self.not_only_cursor = [true, true];
+    }
+
+    /// Bytes composed in frames whose only damage was the composed cursor's (moving,
+    /// showing or hiding it); 0 while the cursor is on the cursor plane.
+    pub fn bytes_composed_for_cursor(&self) -> u64 {
+        self.input.pointer.counters.composed_bytes
+    }
+
+    /// Pointer motions routed since the start.
+    pub fn pointer_motions(&self) -> u64 {
+        self.input.pointer.counters.motions
     }
 
     pub(crate) fn window_rect(&self, w: &WindowState) -> Option<proto::Rect> {
@@ -864,7 +895,8 @@ impl Server {
         let exclusive_primary = self.exclusive_buffers(true).into_iter().next();
         let overlays = self.exclusive_buffers(false);
         let damaged = !self.target_damage[self.back].is_empty();
-        if !damaged && self.flipped.is_empty() && !self.planes_dirty {
+        let cursor = self.cursor_commit();
+        if !damaged && self.flipped.is_empty() && !self.planes_dirty && cursor.is_none() {
             return Ok(());
         }
         // The primary plane: a slave's exclusive buffer; else a single opaque full-screen
@@ -911,6 +943,9 @@ impl Server {
         for p in &idle {
             updates.push(PlaneUpdate::disable(*p));
         }
+        if let Some(c) = &cursor {
+            updates.push(c.update());
+        }
         // With nothing to show, the commit is a frame clock for the flips waiting on it.
         let result = self.backend.commit(self.output, &updates);
         drop(updates);
@@ -919,6 +954,9 @@ impl Server {
         }
         self.commit_error = None;
         self.planes_dirty = false;
+        if let Some(c) = &cursor {
+            self.cursor_committed(c);
+        }
         self.frames += 1;
         self.frame_in_flight = true;
         self.flipped_in_flight = std::mem::take(&mut self.flipped);
@@ -942,7 +980,9 @@ impl Server {
         // What was composed into the back buffer did not reach the glass.
         self.damage_all();
         if let gfx_drivers::backend::Error::PlaneRefused { plane, reason } = &e {
-            if self.compose_refused_plane(*plane, reason) {
+            if self.compose_refused_plane(*plane, reason)
+                || self.cursor_plane_refused(*plane, reason)
+            {
                 return self.frame();
             }
         }
@@ -991,7 +1031,9 @@ impl Server {
     /// on the glass). Never on a rotated or flipped output: the client
     /// draws upright, and only composition turns its pixels onto the glass.
     fn scanout_candidate(&self) -> Option<Buffer> {
-        if self.cursor_rect().is_some() || self.transform != Transform::Normal {
+        if (self.cursor_rect().is_some() && !self.cursor_on_plane())
+            || self.transform != Transform::Normal
+        {
             return None;
         }
         let top = self
@@ -1044,6 +1086,9 @@ impl Server {
         let bytes = damage.area() * Format::Xrgb8888.bytes_per_pixel() as u64;
         self.bytes_composed_last = bytes;
         self.bytes_composed_total += bytes;
+        if !std::mem::replace(&mut self.not_only_cursor[self.back], false) {
+            self.input.pointer.counters.composed_bytes += bytes;
+        }
         // What each visible window shows: its surface's front buffer.
         // Windows are kept in stacking order, layer by layer (bottom to top). Layers whose
         // plane was refused put their holder's buffer above the layer's windows; only then
@@ -1075,8 +1120,8 @@ impl Server {
             shown.insert(at, (rank, (id, b, dst, 1.0)));
         }
         let mut shown: Vec<ShownElement> = shown.into_iter().map(|(_, e)| e).collect();
-        // The cursor, above everything.
-        if let Some((b, r)) = self.cursor_image() {
+        // The cursor, above everything (unless it is on the cursor plane).
+        if let Some((b, r)) = self.cursor_image().filter(|_| !self.cursor_on_plane()) {
             shown.push((u64::MAX, b, r, 1.0));
         }
         let buffers: Vec<Buffer> = shown.iter().map(|s| s.1.clone()).collect();

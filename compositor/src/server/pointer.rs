@@ -8,9 +8,10 @@
 //! layers take the pointer like they take touches. Here they are carried out, on the windows'
 //! reactors.
 //!
-//! The cursor is a small arrow composed above everything (the cursor plane is not used yet).
-//! It shows when `cursor-visible` says so; by default, while a pointing device is present — so
-//! a touch-only board never shows one.
+//! The cursor is a small arrow (or the picture a Wayland client set) above everything: on the
+//! output's cursor plane where there is one ([`super::cursor_plane`]: a motion then composes
+//! nothing), else composed into the primary plane. It shows when `cursor-visible` says so; by
+//! default, while a pointing device is present — so a touch-only board never shows one.
 
 use fusionfb_input::InputEvent;
 use fusionfb_protocol::{self as proto, Event, Pointer, PointerKind};
@@ -32,6 +33,10 @@ pub(crate) struct PointerState {
     pub cursor: Option<Buffer>,
     /// What the client under the pointer asked the cursor to be (a Wayland client's).
     pub client: ClientCursor,
+    /// The output's cursor plane, when it has one the cursor can use.
+    pub plane: Option<super::cursor_plane::CursorPlane>,
+    /// What the cursor cost.
+    pub counters: super::cursor_plane::CursorCounters,
 }
 
 /// The cursor a client asked for while the pointer is over its window (Wayland clients set
@@ -85,7 +90,15 @@ impl Server {
                 Err(e) => tracing::warn!("no cursor: {e}"),
             }
         }
+        self.cursor_picture_changed();
         self.damage_cursor();
+    }
+
+    /// The cursor's picture changed: the cursor plane's buffer is drawn again.
+    fn cursor_picture_changed(&mut self) {
+        if let Some(cp) = self.input.pointer.plane.as_mut() {
+            cp.image_dirty = true;
+        }
     }
 
     /// The cursor's rectangle, when it is shown.
@@ -124,14 +137,21 @@ impl Server {
     pub(crate) fn set_client_cursor(&mut self, c: ClientCursor) {
         self.damage_cursor();
         self.input.pointer.client = c;
+        self.cursor_picture_changed();
         self.damage_cursor();
     }
 
-    fn damage_cursor(&mut self) {
+    /// Damages the cursor's rectangle where the cursor is composed (on the cursor plane,
+    /// the next frame moves the plane instead). This damage alone does not count as
+    /// "something else changed" for the cursor's composed-bytes figure.
+    pub(crate) fn damage_cursor(&mut self) {
+        if self.cursor_on_plane() {
+            return;
+        }
         let (w, h) = (self.width, self.height);
         // Clip to the output: damage outside it means nothing.
         if let Some(r) = self.cursor_rect().and_then(|r| r.clip(w, h)) {
-            self.damage(r);
+            self.damage_for_cursor(r);
         }
     }
 
@@ -167,6 +187,7 @@ impl Server {
             seat::PointerEvent::Motion { .. } | seat::PointerEvent::MoveTo { .. }
         );
         if moves {
+            self.input.pointer.counters.motions += 1;
             self.damage_cursor();
         }
         #[cfg(feature = "wayland")]

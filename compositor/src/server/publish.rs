@@ -138,6 +138,7 @@ impl Server {
             idle_inhibited_by: Vec::new(),
             health: Some(self.health()),
             blanking: Some(self.blank_status()),
+            cursor: Some(self.cursor_status()),
         }
     }
 

@@ -7,7 +7,9 @@
 //!   `SMITHAY_USE_LEGACY=1` forces legacy). One **output** per connected connector (named
 //!   like the kernel does: `Virtual-1`, `HDMI-A-1`), driven by a free CRTC (the one it already
 //!   uses, if any); its modes preferred first, its physical size, and its **planes**: the
-//!   primary, overlays and cursor of the CRTC with the formats fusionfb draws and their zpos.
+//!   primary, overlays and cursor of the CRTC with the formats fusionfb draws and their zpos
+//!   (the cursor plane only with atomic KMS, its [`PlaneInfo::max_size`] the driver's
+//!   `CURSOR_WIDTH`/`CURSOR_HEIGHT` caps).
 //!   The mode comes from [`ModeChoice`] ([`modes`]): `preferred`, `current` (no modeset
 //!   flash) or an exact `WxH@Hz`.
 //! - **Buffers** ([`dumb`]): dumb buffers, mapped for the master's CPU, their framebuffers
@@ -19,7 +21,8 @@
 //!   [`Backend::set_mode`]) is a full atomic commit with modeset, later ones page flips, all
 //!   with a completion event; one in flight per output ([`Error::Busy`]). A commit that uses an
 //!   overlay or cursor plane is tried first with an atomic TEST_ONLY commit
-//!   ([`Error::PlaneRefused`] when the driver says no). An empty commit re-flips what the
+//!   ([`Error::PlaneRefused`] when the driver says no); moving the cursor is a commit of the
+//!   cursor plane alone with the same buffer at another position. An empty commit re-flips what the
 //!   primary plane shows (a frame clock).
 //! - **Events**: one pollable fd ([`AsFd`]): a private `calloop` loop holding the DRM
 //!   device's event source (page flips with the kernel's monotonic timestamp and sequence),
@@ -256,7 +259,12 @@ fn our_mode(m: &smithay::reexports::drm::control::Mode) -> Mode {
     Mode::new(u32::from(w), u32::from(h), mhz)
 }
 
-fn plane_info(p: &smithay::backend::drm::PlaneInfo, kind: PlaneKind, zpos: u32) -> PlaneInfo {
+fn plane_info(
+    p: &smithay::backend::drm::PlaneInfo,
+    kind: PlaneKind,
+    zpos: u32,
+    max_size: Option<(u32, u32)>,
+) -> PlaneInfo {
     let mut formats: Vec<Format> = Vec::new();
     for f in p.formats.iter() {
         if let Some(ours) = Format::from_fourcc(f.code as u32) {
@@ -270,6 +278,7 @@ fn plane_info(p: &smithay::backend::drm::PlaneInfo, kind: PlaneKind, zpos: u32) 
         kind,
         formats,
         zpos: p.zpos.map_or(zpos, |z| z.max(0) as u32),
+        max_size,
     }
 }
 
@@ -596,12 +605,17 @@ impl DrmBackend {
         let planes = surface.planes();
         let mut infos: Vec<PlaneInfo> = Vec::new();
         let primary = surface.plane_info();
-        infos.push(plane_info(primary, PlaneKind::Primary, 0));
+        infos.push(plane_info(primary, PlaneKind::Primary, 0, None));
         for (i, p) in planes.overlay.iter().enumerate() {
-            infos.push(plane_info(p, PlaneKind::Overlay, 1 + i as u32));
+            infos.push(plane_info(p, PlaneKind::Overlay, 1 + i as u32, None));
         }
-        for p in &planes.cursor {
-            infos.push(plane_info(p, PlaneKind::Cursor, 255));
+        // Legacy KMS (no atomic) cannot put a buffer on the cursor plane through the
+        // plane API smithay speaks; the compositor composes the cursor there.
+        if self.device.is_atomic() {
+            let size = self.cursor_size();
+            for p in &planes.cursor {
+                infos.push(plane_info(p, PlaneKind::Cursor, 255, Some(size)));
+            }
         }
         let order = modes::order(&candidates);
         let (mm_w, mm_h) = info.size().unwrap_or((0, 0));
@@ -626,6 +640,24 @@ impl DrmBackend {
             watchdog: Watchdog::default(),
             connected: true,
         })
+    }
+
+    /// The driver's cursor size (`DRM_CAP_CURSOR_WIDTH`/`HEIGHT`; 64x64, the kernel's
+    /// default, when it does not say).
+    fn cursor_size(&self) -> (u32, u32) {
+        use smithay::reexports::drm::{Device as _, DriverCapability};
+        let cap = |c| {
+            self.fd
+                .get_driver_capability(c)
+                .ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|&v| v > 0 && v <= 512)
+                .unwrap_or(64)
+        };
+        (
+            cap(DriverCapability::CursorWidth),
+            cap(DriverCapability::CursorHeight),
+        )
     }
 
     /// An output the card has had, connected or unplugged (an unplugged one keeps its id

@@ -1,4 +1,4 @@
-//! A multi-touch touchscreen in the guest, and fingers on it.
+//! A multi-touch touchscreen in the guest, and fingers on it (and a keyboard and a mouse).
 //!
 //! [`Board::add_touchscreen`] creates a uinput device with `evemu-device` (Debian's
 //! `evemu-tools`) from [`TOUCHSCREEN`], a description of a direct-touch (`INPUT_PROP_DIRECT`)
@@ -221,18 +221,83 @@ impl Keyboard {
                 })
             })
             .collect();
-        let out = board.run_timeout(&script.join(" && "), Duration::from_secs(60))?;
-        if !out.success() {
-            return Err(board.fail(
-                BoardErrorKind::Agent,
-                format_args!("typing on {}: {out}", self.path),
-            ));
-        }
-        Ok(())
+        play(board, &script.join(" && "), "typing on", &self.path)
     }
 }
 
+/// The `evemu-device` description of a mouse: `EV_SYN`/`EV_KEY`/`EV_REL`, `BTN_LEFT`,
+/// `BTN_RIGHT`, `BTN_MIDDLE`, `REL_X`/`REL_Y`, enough for udev to tag it `ID_INPUT_MOUSE`
+/// (libinput then reports a pointer device). `NAME` is replaced by the device's name.
+pub const MOUSE: &str = "\
+# EVEMU 1.3
+N: NAME
+I: 0003 1d6b 0003 0100
+P: 00 00 00 00 00 00 00 00
+B: 00 07 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 01 00 00 07 00 00 00 00 00
+B: 01 00 00 00 00 00 00 00 00
+B: 02 03 00 00 00 00 00 00 00
+B: 03 00 00 00 00 00 00 00 00
+B: 04 00 00 00 00 00 00 00 00
+B: 05 00 00 00 00 00 00 00 00
+B: 11 00 00 00 00 00 00 00 00
+B: 12 00 00 00 00 00 00 00 00
+B: 15 00 00 00 00 00 00 00 00
+B: 15 00 00 00 00 00 00 00 00
+";
+
+/// A uinput mouse in the guest, kept alive by its `evemu-device` process.
+#[derive(Debug)]
+pub struct Mouse {
+    /// The device's name.
+    pub name: String,
+    /// Its event node (`/dev/input/eventN`).
+    pub path: String,
+}
+
+impl Mouse {
+    /// Moves the mouse `n` times by (`dx`, `dy`) device units, each move one kernel frame
+    /// (`REL_X`, `REL_Y`, `SYN_REPORT`), all in one agent command.
+    pub fn moves(&self, board: &mut Board, dx: i32, dy: i32, n: u32) -> Result<(), BoardError> {
+        let dev = shell_quote(&self.path);
+        let one = format!(
+            "evemu-event {dev} --type EV_REL --code REL_X --value {dx} && \
+             evemu-event {dev} --type EV_REL --code REL_Y --value {dy} --sync"
+        );
+        play(
+            board,
+            &vec![one; n as usize].join(" && "),
+            "moving",
+            &self.path,
+        )
+    }
+}
+
+/// Runs `script` (`evemu-event` commands on `path`) in the guest; an error says `doing`
+/// what to `path` failed, with the command's output.
+fn play(board: &mut Board, script: &str, doing: &str, path: &str) -> Result<(), BoardError> {
+    let out = board.run_timeout(script, Duration::from_secs(120))?;
+    if !out.success() {
+        return Err(board.fail(BoardErrorKind::Agent, format_args!("{doing} {path}: {out}")));
+    }
+    Ok(())
+}
+
 impl Board {
+    /// Creates a mouse named `name` ([`MOUSE`]) and returns it once udev has tagged it
+    /// `ID_INPUT_MOUSE`.
+    pub fn add_mouse(&mut self, name: &str) -> Result<Mouse, BoardError> {
+        let path = self.add_evemu(name, MOUSE, "ID_INPUT_MOUSE")?;
+        Ok(Mouse {
+            name: name.to_string(),
+            path,
+        })
+    }
+
     /// Creates a keyboard named `name` ([`KEYBOARD`]) and returns it once udev has tagged it
     /// `ID_INPUT_KEYBOARD`.
     pub fn add_keyboard(&mut self, name: &str) -> Result<Keyboard, BoardError> {
