@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Debian package of a board: `cargo deb -p fusionfb` (compositor/Cargo.toml's
 # [package.metadata.deb] says what goes in). Usage: scripts/deb.sh [OUT] [-- CARGO-DEB ARGS]
-# (default OUT: target/debian, in CARGO_TARGET_DIR when set). Prints the package's path on
-# the last line of stdout:
+# (default OUT: target/debian, in CARGO_TARGET_DIR when set). Prints the package's absolute
+# path on the last line of stdout:
 #
 #   OUT/fusionfb_<version>_<arch>.deb          the binaries stripped, /etc/fusionfb/*.toml,
 #                                              the systemd unit, the udev rules, the group
@@ -28,4 +28,5 @@ made="$(cargo deb -p fusionfb --output "$out" "$@")"
 deb="$(printf '%s\n' "$made" | grep '\.deb$' | head -1)"
 [ -f "$deb" ] || { echo "deb: cargo deb made no .deb (it said: $made)" >&2; exit 1; }
 echo "deb: $(du -h "$deb" | cut -f1) $(dpkg-deb -f "$deb" Package Version Architecture | tr '\n' ' ')" >&2
-echo "$deb"
+# An absolute path: callers run elsewhere (the board tests run in tests/).
+readlink -f "$deb"

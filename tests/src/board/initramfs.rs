@@ -124,7 +124,8 @@ pub fn guest_package() -> Result<PathBuf, BoardError> {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         let said = String::from_utf8_lossy(&out.stdout);
-        let deb = PathBuf::from(said.lines().last().unwrap_or_default().trim());
+        // Absolute; a relative one would be the workspace's (where the script ran).
+        let deb = workspace_root().join(said.lines().last().unwrap_or_default().trim());
         if !out.status.success() || !deb.is_file() {
             return Err(format!(
                 "{} failed ({}; its messages are above) or named no package: {said}",
