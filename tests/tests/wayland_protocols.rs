@@ -1,7 +1,8 @@
 //! Protocols no Debian client here exercises, spoken by hand-made clients on a headless
 //! `fusionfb run`: `xdg_activation_v1` (a focused client hands another the front; a client
 //! without the focus cannot take it), `zwp_idle_inhibit_manager_v1` (the status names the
-//! client keeping the screen awake while its surface is shown), `zwp_input_method_v2`
+//! client keeping the screen awake while its surface is shown, and `blank-after` does not
+//! blank the display until the inhibitor goes), `zwp_input_method_v2`
 //! committing text into the focused client's `zwp_text_input_v3`, and the cursor a client
 //! sets (`wl_pointer.set_cursor`, `wp_cursor_shape_v1`; on the hardware cursor plane when it
 //! fits, composed when it is larger).
@@ -166,6 +167,41 @@ fn inhibitors(m: &WaylandMaster) -> Vec<u64> {
                 .map(|a| a.iter().filter_map(|p| p.as_u64()).collect())
         })
         .unwrap_or_default()
+}
+
+/// Whether `fusionfb status` says the display is blanked (`None`: it did not answer).
+fn blanked(m: &WaylandMaster) -> Option<bool> {
+    m.scene().and_then(|s| s["blanking"]["blanked"].as_bool())
+}
+
+#[test]
+fn a_shown_surfaces_idle_inhibitor_keeps_the_display_from_blanking() {
+    let mut m = WaylandMaster::start_with(
+        "wl-idle-blank",
+        Some("[display]\nbackend = \"headless\"\nblank-after = \"400ms\"\n"),
+    );
+    let mut a = Shown::new(&m, "a", "app-idle");
+    let inhibitor = a.id();
+    a.c.send(a.idle, 1, Args::new().u(inhibitor).u(a.surface), &[]); // create_inhibitor
+    a.roundtrip();
+    let me = u64::from(std::process::id());
+    wait_until("the inhibitor in the status", LIMIT, || {
+        inhibitors(&m) == vec![me]
+    });
+    // The display may have blanked before the inhibitor came: on again, idle from now.
+    assert!(m.fusionfb(&["blank", "off"]).is_some());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        blanked(&m),
+        Some(false),
+        "blanked although a surface inhibits"
+    );
+    a.c.send(inhibitor, 0, Args::new(), &[]); // destroy
+    a.roundtrip();
+    wait_until("the display to blank without the inhibitor", LIMIT, || {
+        blanked(&m) == Some(true)
+    });
+    m.assert_running();
 }
 
 #[test]
