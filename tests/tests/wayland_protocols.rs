@@ -169,6 +169,19 @@ fn inhibitors(m: &WaylandMaster) -> Vec<u64> {
         .unwrap_or_default()
 }
 
+/// Creates an idle inhibitor on `a`'s shown surface and waits until the status names this
+/// process for it; returns the inhibitor's id and the pid named.
+fn inhibit(a: &mut Shown, m: &WaylandMaster) -> (u32, u64) {
+    let inhibitor = a.id();
+    a.c.send(a.idle, 1, Args::new().u(inhibitor).u(a.surface), &[]); // create_inhibitor
+    a.roundtrip();
+    let me = u64::from(std::process::id());
+    wait_until("the inhibitor in the status", LIMIT, || {
+        inhibitors(m) == vec![me]
+    });
+    (inhibitor, me)
+}
+
 /// Whether `fusionfb status` says the display is blanked (`None`: it did not answer).
 fn blanked(m: &WaylandMaster) -> Option<bool> {
     m.scene().and_then(|s| s["blanking"]["blanked"].as_bool())
@@ -181,13 +194,7 @@ fn a_shown_surfaces_idle_inhibitor_keeps_the_display_from_blanking() {
         Some("[display]\nbackend = \"headless\"\nblank-after = \"400ms\"\n"),
     );
     let mut a = Shown::new(&m, "a", "app-idle");
-    let inhibitor = a.id();
-    a.c.send(a.idle, 1, Args::new().u(inhibitor).u(a.surface), &[]); // create_inhibitor
-    a.roundtrip();
-    let me = u64::from(std::process::id());
-    wait_until("the inhibitor in the status", LIMIT, || {
-        inhibitors(&m) == vec![me]
-    });
+    let (inhibitor, _) = inhibit(&mut a, &m);
     // The display may have blanked before the inhibitor came: on again, idle from now.
     assert!(m.fusionfb(&["blank", "off"]).is_some());
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -209,13 +216,7 @@ fn the_status_names_a_client_inhibiting_idleness_while_its_surface_is_shown() {
     let mut m = WaylandMaster::start("wl-idle");
     let mut a = Shown::new(&m, "a", "app-idle");
     assert!(inhibitors(&m).is_empty());
-    let inhibitor = a.id();
-    a.c.send(a.idle, 1, Args::new().u(inhibitor).u(a.surface), &[]); // create_inhibitor
-    a.roundtrip();
-    let me = u64::from(std::process::id());
-    wait_until("the inhibitor in the status", LIMIT, || {
-        inhibitors(&m) == vec![me]
-    });
+    let (inhibitor, me) = inhibit(&mut a, &m);
     let text = m.fusionfb(&["status"]).unwrap_or_default();
     assert!(
         text.contains(&format!("idle inhibited by pid {me}")),
