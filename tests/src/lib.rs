@@ -158,6 +158,15 @@ impl Drop for Process {
     }
 }
 
+/// Writes `text` as the config file `name` in `w`'s base directory (made if missing) and
+/// returns its path, for `fusionfb run --config`.
+pub fn write_config(w: &fusion::WorldConfig, name: &str, text: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(w.base_dir()).unwrap();
+    let file = w.base_dir().join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 /// `fusionfb --world W ARGS` against the master of `w`, run to its end.
 pub fn fusionfb_command(w: &fusion::WorldConfig, args: &[&str]) -> std::process::Output {
     std::process::Command::new(binary("fusionfb"))

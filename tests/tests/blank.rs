@@ -229,13 +229,11 @@ fn an_inhibiting_client_keeps_the_display_on_until_it_leaves() {
 #[test]
 fn fusionfb_blank_turns_a_running_masters_display_off_and_on() {
     let w = world("blank-cli");
-    std::fs::create_dir_all(w.base_dir()).unwrap();
-    let file = w.base_dir().join("blank.toml");
-    std::fs::write(
-        &file,
+    let file = fusionfb_tests::write_config(
+        &w,
+        "blank.toml",
         "[display]\nbackend = \"headless\"\nmode = \"320x240@60\"\nbackground = \"#204060\"\n",
-    )
-    .unwrap();
+    );
     let mut master = Process::spawn("fusionfb", &w, &["run", "--config", file.to_str().unwrap()]);
     let run = |args: &[&str]| {
         let out = fusionfb_command(&w, args);

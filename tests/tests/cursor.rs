@@ -177,13 +177,11 @@ fn a_rotated_output_composes_the_cursor() {
 #[test]
 fn status_reports_the_hardware_cursor() {
     let w = world("hwstatus");
-    std::fs::create_dir_all(w.base_dir()).unwrap();
-    let file = w.base_dir().join("cursor.toml");
-    std::fs::write(
-        &file,
+    let file = fusionfb_tests::write_config(
+        &w,
+        "cursor.toml",
         "[display]\nbackend = \"headless\"\n[input]\ncursor-visible = true\n",
-    )
-    .unwrap();
+    );
     let mut master = Process::spawn("fusionfb", &w, &["run", "--config", file.to_str().unwrap()]);
     let status = || {
         let out = fusionfb_command(&w, &["status"]);

@@ -32,9 +32,8 @@ fn background(w: &fusion::WorldConfig) -> u32 {
 #[test]
 fn reload_and_sighup_apply_live_keys_and_refuse_a_broken_file() {
     let w = world("reload");
-    std::fs::create_dir_all(w.base_dir()).unwrap();
-    let file = w.base_dir().join("reload.toml");
-    std::fs::write(&file, config("#102030", "640x480@60", "")).unwrap();
+    let file =
+        fusionfb_tests::write_config(&w, "reload.toml", &config("#102030", "640x480@60", ""));
     let log = w.base_dir().join("reload.log");
     let mut master = Process::spawn_logged(
         "fusionfb",
