@@ -10,9 +10,10 @@ pub struct TouchEvent {
     pub phase: TouchPhase,
     /// The seat-wide multi-touch slot (0 for a frame).
     pub slot: u32,
-    /// Output x in logical pixels, after calibration and the output transform.
+    /// Layout x in logical pixels: after calibration and the transform of the device's
+    /// output, offset by that output's origin (output pixels when it is at `(0, 0)`).
     pub x: f32,
-    /// Output y in logical pixels.
+    /// Layout y in logical pixels.
     pub y: f32,
     /// The uncalibrated position, normalized to the panel's own axes (`[0, 1]²`, before the
     /// output transform): what a calibration client needs.
@@ -53,6 +54,11 @@ pub struct DeviceInfo {
     pub pointer: bool,
     /// It has keys.
     pub keyboard: bool,
+    /// The output its udev `WL_OUTPUT` property names (Weston's convention: set by a udev
+    /// rule such as `ENV{WL_OUTPUT}="DSI-1"`), where its touches and absolute positions go
+    /// when that output exists; `None` without one (then the config's `touch-output`, else
+    /// the first output, is used).
+    pub output: Option<String>,
 }
 
 impl std::fmt::Display for DeviceInfo {
@@ -70,7 +76,11 @@ impl std::fmt::Display for DeviceInfo {
         } else {
             caps.join(", ")
         };
-        write!(f, "{} ({:?}): {caps}", self.sysname, self.name)
+        write!(f, "{} ({:?}): {caps}", self.sysname, self.name)?;
+        match &self.output {
+            Some(o) => write!(f, "; WL_OUTPUT {o:?}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -88,11 +98,12 @@ pub enum InputEvent {
         /// Kernel timestamp (ns).
         time_ns: u64,
     },
-    /// The pointer moved to an output position (a tablet, a virtual pointer).
+    /// The pointer moved to a layout position (a tablet, a virtual pointer): the device's
+    /// output (chosen like a touchscreen's), offset by its origin.
     PointerAbsolute {
-        /// Output x.
+        /// Layout x.
         x: f32,
-        /// Output y.
+        /// Layout y.
         y: f32,
         /// Kernel timestamp (ns).
         time_ns: u64,
@@ -126,10 +137,12 @@ pub enum InputEvent {
 /// Where a synthetic touch lands.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Position {
-    /// Output pixels (logical), as if from a perfectly calibrated panel: `fusionfb input tap`.
+    /// Layout pixels (logical; output pixels with one output at `(0, 0)`), as if from a
+    /// perfectly calibrated panel: `fusionfb input tap`. The event carries them as they are.
     Output(f32, f32),
     /// A position on the panel, normalized to its own axes, before calibration: exactly what
-    /// a touchscreen reports, so it goes through the calibration matrix and the transform.
+    /// a touchscreen reports, so it goes through the calibration matrix and the transform of
+    /// the default output (the `touch-output` one, else the first).
     Device(f32, f32),
 }
 
@@ -147,7 +160,7 @@ pub enum Synthetic {
     },
     /// Relative pointer motion.
     PointerMotion(f32, f32),
-    /// Absolute pointer motion (output pixels).
+    /// Absolute pointer motion (layout pixels, passed through).
     PointerTo(f32, f32),
     /// A pointer button.
     Button {

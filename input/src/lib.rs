@@ -15,6 +15,11 @@
 //!   identity) corrects the panel, and the output's [`Transform`] (the rotation or flip the
 //!   panel is mounted with, the compositor's own) turns it into output pixels in the logical (upright) orientation
 //!   applications see. Events keep the uncalibrated position too, for a calibration client.
+//! - Several outputs ([`output`]): the compositor lays them out in one layout space and gives
+//!   them all ([`InputSource::set_outputs`]); each touchscreen or absolute pointer maps onto
+//!   one, chosen by [`choose_output`] (its udev `WL_OUTPUT`, else the config's `touch-output`,
+//!   else the first), and its positions are offset by that output's origin: events carry
+//!   layout coordinates.
 //! - Keyboard (feature `keyboard`): xkbcommon keymaps from RMLVO names ([`keyboard`]), keysyms,
 //!   UTF-8 text and modifiers; key repeat scheduled by [`repeat::Repeat`] on a timerfd.
 //! - Timestamps are the kernel's (`CLOCK_MONOTONIC`, libinput's µs turned into ns); synthetic
@@ -33,13 +38,15 @@ pub mod event;
 pub mod keyboard;
 #[cfg(feature = "libinput")]
 mod libinput;
+pub mod output;
 pub mod repeat;
 pub mod source;
 
 pub use calibration::Calibration;
 pub use event::{DeviceInfo, InputEvent, KeyEvent, Position, Synthetic, TouchEvent, TouchPhase};
 pub use fusionfb_types::Transform;
-pub use source::{InputConfig, InputSource, KeyboardConfig, OutputMap};
+pub use output::{choose_output, OutputMap};
+pub use source::{InputConfig, InputSource, KeyboardConfig};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]

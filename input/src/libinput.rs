@@ -8,11 +8,21 @@
 //! `LIBINPUT_CALIBRATION_MATRIX`) is read and libinput's is set to identity, so events carry
 //! the uncalibrated position and [`crate::InputSource`] applies the config's matrix, else the
 //! device's — one code path for real and injected touches.
+//!
+//! The output a touchscreen or absolute pointer maps to may be named by its udev property
+//! `WL_OUTPUT`, read as Weston reads it: libinput's device → its udev device → the property.
+//! That goes through the `udev` crate smithay already links (`input`'s `udev` feature, which
+//! `backend_udev` turns on), so it takes no new dependency and reads exactly the udev database
+//! libinput itself uses — rather than parsing `/run/udev/data/c<major>:<minor>` by hand, a
+//! format private to systemd-udevd. The one `unsafe` call is
+//! [`Device::udev_device`](smithay::reexports::input::Device::udev_device) (see
+//! [`output_hint`]).
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use smithay::backend::libinput::LibinputSessionInterface;
 use smithay::backend::session::libseat::LibSeatSession;
@@ -29,7 +39,7 @@ use smithay::reexports::input::{Device, DeviceCapability, Event, Libinput, Libin
 use tracing::warn;
 
 use crate::event::{DeviceInfo, InputEvent, TouchPhase};
-use crate::source::Raw;
+use crate::source::{At, Raw};
 use crate::Error;
 
 /// Opens device nodes with `open(2)`.
@@ -62,11 +72,20 @@ mod libc_o {
     pub const WRONLY: i32 = 0o1;
 }
 
+/// What the backend keeps about a touch or pointer device.
+#[derive(Debug, Default)]
+struct Known {
+    /// Its own calibration (udev's), touch devices only.
+    matrix: Option<[f32; 6]>,
+    /// Its `WL_OUTPUT`.
+    output: Option<Arc<str>>,
+}
+
 /// A libinput context and what it knows about its devices.
 pub(crate) struct Backend {
     li: Libinput,
-    /// Each touch device's own calibration (udev's), by sysname.
-    matrices: BTreeMap<String, Option<[f32; 6]>>,
+    /// Each touch or pointer device's calibration and output hint, by sysname.
+    known: BTreeMap<String, Known>,
 }
 
 impl Backend {
@@ -113,7 +132,7 @@ impl Backend {
         };
         Ok(Backend {
             li,
-            matrices: BTreeMap::new(),
+            known: BTreeMap::new(),
         })
     }
 
@@ -144,33 +163,41 @@ impl Backend {
             Event::Device(DeviceEvent::Added(e)) => {
                 let mut dev = e.device();
                 let info = info_of(&dev);
+                let mut known = Known {
+                    matrix: None,
+                    output: info.output.as_deref().map(Arc::from),
+                };
                 if info.touch {
-                    let own = dev.config_calibration_default_matrix();
+                    known.matrix = dev.config_calibration_default_matrix();
                     if dev.config_calibration_has_matrix() {
                         let _ = dev.config_calibration_set_matrix([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
                     }
-                    self.matrices.insert(info.sysname.clone(), own);
+                }
+                if info.touch || info.pointer {
+                    self.known.insert(info.sysname.clone(), known);
                 }
                 out.push(Raw::Event(InputEvent::DeviceAdded(info)));
             }
             Event::Device(DeviceEvent::Removed(e)) => {
                 let info = info_of(&e.device());
-                self.matrices.remove(&info.sysname);
+                self.known.remove(&info.sysname);
                 out.push(Raw::Event(InputEvent::DeviceRemoved(info)));
             }
             Event::Touch(t) => {
                 let time_ns = t.time_usec() * 1000;
-                let matrix = self.matrices.get(t.device().sysname()).copied().flatten();
+                let known = self.known.get(t.device().sysname());
+                let matrix = known.and_then(|k| k.matrix);
+                let output = known.and_then(|k| k.output.clone());
                 let (phase, slot, at) = match &t {
                     TouchEvent::Down(e) => (
                         TouchPhase::Down,
                         e.seat_slot(),
-                        Some((e.x_transformed(1), e.y_transformed(1))),
+                        Some(At::Panel(e.x_transformed(1), e.y_transformed(1))),
                     ),
                     TouchEvent::Motion(e) => (
                         TouchPhase::Motion,
                         e.seat_slot(),
-                        Some((e.x_transformed(1), e.y_transformed(1))),
+                        Some(At::Panel(e.x_transformed(1), e.y_transformed(1))),
                     ),
                     TouchEvent::Up(e) => (TouchPhase::Up, e.seat_slot(), None),
                     TouchEvent::Cancel(e) => (TouchPhase::Cancel, e.seat_slot(), None),
@@ -182,6 +209,7 @@ impl Backend {
                     slot,
                     at,
                     matrix,
+                    output,
                     time_ns,
                 });
             }
@@ -203,9 +231,11 @@ impl Backend {
                         time_ns,
                     },
                     PointerEvent::MotionAbsolute(e) => {
+                        let output = self.known.get(e.device().sysname());
                         out.push(Raw::Absolute {
                             u: e.absolute_x_transformed(1),
                             v: e.absolute_y_transformed(1),
+                            output: output.and_then(|k| k.output.clone()),
                             time_ns,
                         });
                         return;
@@ -254,7 +284,21 @@ fn info_of(d: &Device) -> DeviceInfo {
         touch: d.has_capability(DeviceCapability::Touch),
         pointer: d.has_capability(DeviceCapability::Pointer),
         keyboard: d.has_capability(DeviceCapability::Keyboard),
+        output: output_hint(d),
     }
+}
+
+/// The device's udev property `WL_OUTPUT`: the output it is glued to (Weston's convention,
+/// set by a udev rule). `None` without a udev device or the property, or when it is not UTF-8.
+#[allow(unsafe_code)]
+fn output_hint(d: &Device) -> Option<String> {
+    // SAFETY: `udev_device` asks that the udev context be the one libinput was created from;
+    // the handle it returns is built from libinput's own udev device and that device's own
+    // context (`udev_device_get_udev`), so they are the same. The handle is owned (referenced
+    // and released by the `udev` crate) and read at once.
+    let udev = unsafe { d.udev_device() }?;
+    let value = udev.property_value("WL_OUTPUT")?.to_str()?.trim();
+    (!value.is_empty()).then(|| value.to_owned())
 }
 
 impl AsFd for Backend {

@@ -5,12 +5,15 @@
 //! set holding both ([`AsFd`]); when one is readable, [`InputSource::dispatch`] reads everything ready and returns
 //! fusionfb [`InputEvent`]s. [`InputSource::inject`] feeds [`Synthetic`] events through the
 //! same processing (calibration, transform, keymap, repeat) and returns their events at once.
+//! Touch and absolute pointer positions come out in layout coordinates: each device maps onto
+//! one of the outputs given by [`InputSource::set_outputs`] (see [`crate::output`]).
 //! With no device at all the source still works: its fd never becomes readable, except for key
 //! repeat of injected keys.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rustix::event::epoll;
 use rustix::time::{
@@ -23,9 +26,9 @@ use crate::calibration::Calibration;
 use crate::event::{DeviceInfo, InputEvent, KeyEvent, Position, Synthetic, TouchEvent, TouchPhase};
 #[cfg(feature = "keyboard")]
 use crate::keyboard::Keyboard;
+use crate::output::{choose_output, OutputMap};
 use crate::repeat::Repeat;
 use crate::Error;
-use fusionfb_types::Transform;
 
 /// `[input.keyboard]` of the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,51 +67,44 @@ pub struct InputConfig {
     /// The touch calibration matrix; `None`: each device's udev
     /// `LIBINPUT_CALIBRATION_MATRIX`, else identity.
     pub calibration: Option<[f32; 6]>,
-    /// The output touchscreens map to (`None`: the only one).
+    /// The output touchscreens and absolute pointers map to when their udev `WL_OUTPUT`
+    /// names none of the outputs (`None`, or a name no output has: the first output).
     pub touch_output: Option<String>,
     /// Keymap and repeat.
     pub keyboard: KeyboardConfig,
 }
 
-/// The output touch and absolute pointers map to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputMap {
-    /// Its name (a connector name such as `DSI-1`, or the backend's name for it).
-    pub name: String,
-    /// Logical width (after the transform).
-    pub width: u32,
-    /// Logical height.
-    pub height: u32,
-    /// How the panel is mounted.
-    pub transform: Transform,
-}
-
-impl Default for OutputMap {
-    fn default() -> Self {
-        OutputMap {
-            name: String::new(),
-            width: 1,
-            height: 1,
-            transform: Transform::Normal,
-        }
-    }
+/// Where a touch is, before mapping.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum At {
+    /// The uncalibrated position normalized to the panel's own axes (a device's reading).
+    Panel(f64, f64),
+    /// Already in layout pixels (an injected output position), with the uncalibrated panel
+    /// position it stands for.
+    Layout { x: f32, y: f32, raw: (f32, f32) },
 }
 
 /// A device event before mapping (what libinput, or an injection, reports).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Raw {
-    /// A touch; `at` is the normalized panel position (none for up, cancel, frame), `matrix`
-    /// the device's own default calibration (udev's).
+    /// A touch; `at` is where (none for up, cancel, frame), `matrix` the device's own default
+    /// calibration (udev's), `output` its `WL_OUTPUT` hint.
     Touch {
         phase: TouchPhase,
         slot: u32,
-        at: Option<(f64, f64)>,
+        at: Option<At>,
         matrix: Option<[f32; 6]>,
+        output: Option<Arc<str>>,
         time_ns: u64,
     },
-    /// Absolute pointer, normalized panel position.
+    /// Absolute pointer, normalized panel position; `output` is the device's `WL_OUTPUT`.
     #[cfg_attr(not(feature = "libinput"), allow(dead_code))]
-    Absolute { u: f64, v: f64, time_ns: u64 },
+    Absolute {
+        u: f64,
+        v: f64,
+        output: Option<Arc<str>>,
+        time_ns: u64,
+    },
     /// A key by evdev code.
     Key {
         keycode: u32,
@@ -128,7 +124,12 @@ pub struct InputSource {
     epoll: OwnedFd,
     timer: OwnedFd,
     config: InputConfig,
-    output: OutputMap,
+    /// The layout's outputs (never empty).
+    outputs: Vec<OutputMap>,
+    /// Whether the owner gave the outputs (before, devices are not warned about).
+    outputs_set: bool,
+    /// The devices already warned about: their `WL_OUTPUT` names no output (by sysname).
+    warned: BTreeSet<String>,
     #[cfg(feature = "libinput")]
     libinput: Option<crate::libinput::Backend>,
     /// The keymap; `None` when it did not compile (keys then arrive as bare key codes, and
@@ -144,7 +145,7 @@ pub struct InputSource {
 impl std::fmt::Debug for InputSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InputSource")
-            .field("output", &self.output)
+            .field("outputs", &self.outputs)
             .field("devices", &self.devices)
             .finish_non_exhaustive()
     }
@@ -185,7 +186,9 @@ impl InputSource {
             timer,
             repeat: Repeat::new(config.keyboard.repeat_delay, config.keyboard.repeat_rate),
             config,
-            output: OutputMap::default(),
+            outputs: vec![OutputMap::default()],
+            outputs_set: false,
+            warned: BTreeSet::new(),
             #[cfg(feature = "libinput")]
             libinput: None,
             #[cfg(feature = "keyboard")]
@@ -244,23 +247,80 @@ impl InputSource {
         }
     }
 
-    /// Sets the output touch maps to. With a `touch-output` in the config that names another
-    /// output, touch still maps here (the master drives one output) and a line says so.
+    /// Sets the only output: [`set_outputs`](Self::set_outputs) with just `map`.
     pub fn set_output(&mut self, map: OutputMap) {
+        self.set_outputs(vec![map]);
+    }
+
+    /// Sets every output of the layout (the first is the default when the config's
+    /// `touch-output` names none of them; an empty list counts as one 1×1 output). Each
+    /// touchscreen and absolute pointer maps onto one of them (see [`crate::output`]); a
+    /// `touch-output` that names no output gets a line, and so does, once, each device whose
+    /// `WL_OUTPUT` names no output.
+    pub fn set_outputs(&mut self, outputs: Vec<OutputMap>) {
+        self.outputs = if outputs.is_empty() {
+            warn!("input: no output given; touch maps to a 1x1 one");
+            vec![OutputMap::default()]
+        } else {
+            outputs
+        };
+        self.outputs_set = true;
+        self.check_touch_output();
+        self.warn_unmatched_devices();
+    }
+
+    /// The outputs of the layout (one 1×1 output until they are set).
+    pub fn outputs(&self) -> &[OutputMap] {
+        &self.outputs
+    }
+
+    /// The default output: the one `touch-output` names, else the first. Devices without a
+    /// `WL_OUTPUT` hint (or with one naming no output) and injected panel positions map here.
+    pub fn output(&self) -> &OutputMap {
+        &self.outputs[self.output_index(None)]
+    }
+
+    /// The index of the output a device with `WL_OUTPUT` `hint` maps to.
+    fn output_index(&self, hint: Option<&str>) -> usize {
+        choose_output(hint, self.config.touch_output.as_deref(), &self.outputs)
+    }
+
+    /// Says so when the configured `touch-output` names none of the outputs.
+    fn check_touch_output(&self) {
         if let Some(want) = &self.config.touch_output {
-            if *want != map.name {
-                tracing::warn!(
+            if self.outputs_set && !self.outputs.iter().any(|o| o.name == *want) {
+                warn!(
                     "touch-output {want:?}: no such output; touch maps to {:?}",
-                    map.name
+                    self.output().name
                 );
             }
         }
-        self.output = map;
     }
 
-    /// The output touch maps to.
-    pub fn output(&self) -> &OutputMap {
-        &self.output
+    /// Warns once for each touch or pointer device whose `WL_OUTPUT` names none of the
+    /// outputs (it maps to the default output); returns how many warnings it gave.
+    fn warn_unmatched_devices(&mut self) -> usize {
+        if !self.outputs_set {
+            return 0;
+        }
+        let mut count = 0;
+        for d in &self.devices {
+            let Some(name) = &d.output else { continue };
+            if !(d.touch || d.pointer)
+                || self.outputs.iter().any(|o| o.name == *name)
+                || self.warned.contains(&d.sysname)
+            {
+                continue;
+            }
+            let fallback = &self.outputs[self.output_index(None)].name;
+            warn!(
+                "input device {}: WL_OUTPUT {name:?} names no output; it maps to {fallback:?}",
+                d.sysname
+            );
+            self.warned.insert(d.sysname.clone());
+            count += 1;
+        }
+        count
     }
 
     /// The devices present now.
@@ -280,8 +340,7 @@ impl InputSource {
     /// Replaces the configured `touch-output` (a config reload).
     pub fn set_touch_output(&mut self, name: Option<String>) {
         self.config.touch_output = name;
-        let map = self.output.clone();
-        self.set_output(map);
+        self.check_touch_output();
     }
 
     /// Replaces the keymap and key repeat (a config reload); a keymap that does not compile
@@ -394,16 +453,22 @@ impl InputSource {
         let raw = match s {
             Synthetic::Touch { phase, slot, at } => {
                 let at = match at {
-                    Position::Device(u, v) => (finite(u)? as f64, finite(v)? as f64),
+                    Position::Device(u, v) => At::Panel(finite(u)? as f64, finite(v)? as f64),
                     Position::Output(x, y) => {
-                        // A perfectly calibrated panel: undo the matrix the device would get.
-                        let (w, h) = (self.output.width as f64, self.output.height as f64);
-                        let (u, v) = self
-                            .output
-                            .transform
-                            .normalized_to_physical(finite(x)? as f64 / w, finite(y)? as f64 / h);
+                        // Layout pixels, kept as they are. The raw position is that of a
+                        // perfectly calibrated panel on the output under the point (else the
+                        // default one): undo the matrix the device would get.
+                        let (x, y) = (finite(x)?, finite(y)?);
+                        let (fx, fy) = (x as f64, y as f64);
+                        let on = self.outputs.iter().find(|o| o.contains(fx, fy));
+                        let (u, v) = on.unwrap_or(self.output()).layout_to_panel(fx, fy);
                         let inv = self.calibration(None).inverse().unwrap_or_default();
-                        inv.apply(u, v)
+                        let (u, v) = inv.apply(u, v);
+                        At::Layout {
+                            x,
+                            y,
+                            raw: (u as f32, v as f32),
+                        }
                     }
                 };
                 Raw::Touch {
@@ -411,6 +476,7 @@ impl InputSource {
                     slot,
                     at: Some(at),
                     matrix: None,
+                    output: None,
                     time_ns,
                 }
             }
@@ -465,17 +531,20 @@ impl InputSource {
                 slot,
                 at,
                 matrix,
+                output,
                 time_ns,
             } => {
                 let (x, y, raw) = match (phase, at) {
-                    (TouchPhase::Down | TouchPhase::Motion, Some((u, v))) => {
-                        let (cu, cv) = self.calibration(matrix).apply(u, v);
-                        let (lx, ly) = self.output.transform.normalized_to_logical(cu, cv);
-                        let p = (
-                            (lx * self.output.width as f64) as f32,
-                            (ly * self.output.height as f64) as f32,
-                            (u as f32, v as f32),
-                        );
+                    (TouchPhase::Down | TouchPhase::Motion, Some(at)) => {
+                        let p = match at {
+                            At::Panel(u, v) => {
+                                let (cu, cv) = self.calibration(matrix).apply(u, v);
+                                let map = &self.outputs[self.output_index(output.as_deref())];
+                                let (x, y) = map.panel_to_layout(cu, cv);
+                                (x, y, (u as f32, v as f32))
+                            }
+                            At::Layout { x, y, raw } => (x, y, raw),
+                        };
                         self.slots.insert(slot, p);
                         p
                     }
@@ -498,13 +567,15 @@ impl InputSource {
                     time_ns,
                 }));
             }
-            Raw::Absolute { u, v, time_ns } => {
-                let (lx, ly) = self.output.transform.normalized_to_logical(u, v);
-                out.push(InputEvent::PointerAbsolute {
-                    x: (lx * self.output.width as f64) as f32,
-                    y: (ly * self.output.height as f64) as f32,
-                    time_ns,
-                });
+            Raw::Absolute {
+                u,
+                v,
+                output,
+                time_ns,
+            } => {
+                let map = &self.outputs[self.output_index(output.as_deref())];
+                let (x, y) = map.panel_to_layout(u, v);
+                out.push(InputEvent::PointerAbsolute { x, y, time_ns });
             }
             Raw::Key {
                 keycode,
@@ -528,10 +599,12 @@ impl InputSource {
                     InputEvent::DeviceAdded(d) => {
                         info!("input device {d}");
                         self.devices.push(d.clone());
+                        self.warn_unmatched_devices();
                     }
                     InputEvent::DeviceRemoved(d) => {
                         info!("input device gone: {d}");
                         self.devices.retain(|x| x.sysname != d.sysname);
+                        self.warned.remove(&d.sysname);
                     }
                     _ => {}
                 }
@@ -600,6 +673,7 @@ impl fusionfb_sys::source::Pollable for InputSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fusionfb_types::Transform;
 
     fn source(calibration: Option<[f32; 6]>, transform: Transform) -> InputSource {
         let mut s = InputSource::new(InputConfig {
@@ -617,6 +691,7 @@ mod tests {
             width: w,
             height: h,
             transform,
+            ..OutputMap::default()
         });
         s
     }
@@ -762,6 +837,258 @@ mod tests {
             Some(std::time::Duration::from_millis(50))
         )
         .is_none());
+    }
+}
+
+/// Several outputs: which one a device maps to, and layout coordinates.
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use fusionfb_types::Transform;
+
+    /// 1024x768 at (0, 0), and an 800x600 panel rotated 90° (600x800 logical) at (1024, 0).
+    fn two_outputs(touch_output: Option<&str>) -> InputSource {
+        let mut s = InputSource::new(InputConfig {
+            touch_output: touch_output.map(Into::into),
+            ..InputConfig::default()
+        })
+        .unwrap();
+        s.set_outputs(vec![
+            OutputMap {
+                name: "HDMI-1".into(),
+                width: 1024,
+                height: 768,
+                ..OutputMap::default()
+            },
+            OutputMap {
+                name: "DSI-1".into(),
+                x: 1024,
+                y: 0,
+                width: 600,
+                height: 800,
+                transform: Transform::Rotate90,
+            },
+        ]);
+        s
+    }
+
+    fn device(sysname: &str, output: Option<&str>) -> DeviceInfo {
+        DeviceInfo {
+            name: "panel".into(),
+            sysname: sysname.into(),
+            touch: true,
+            pointer: false,
+            keyboard: false,
+            output: output.map(Into::into),
+        }
+    }
+
+    /// A device's touch down at panel position `(u, v)`, its `WL_OUTPUT` being `hint`.
+    fn down(s: &mut InputSource, hint: Option<&str>, u: f64, v: f64) -> TouchEvent {
+        let mut out = Vec::new();
+        s.process(
+            Raw::Touch {
+                phase: TouchPhase::Down,
+                slot: 3,
+                at: Some(At::Panel(u, v)),
+                matrix: None,
+                output: hint.map(Arc::from),
+                time_ns: 1,
+            },
+            &mut out,
+        );
+        match out.as_slice() {
+            [InputEvent::Touch(t)] => *t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn near(t: (f32, f32), want: (f32, f32)) -> bool {
+        (t.0 - want.0).abs() < 1e-3 && (t.1 - want.1).abs() < 1e-3
+    }
+
+    #[test]
+    fn a_device_maps_onto_the_output_its_wl_output_names() {
+        let mut s = two_outputs(None);
+        // (0.5, 0.25) on the rotated glass is logical (0.25, 0.5) of 600x800, then offset.
+        let t = down(&mut s, Some("DSI-1"), 0.5, 0.25);
+        assert!(near((t.x, t.y), (1174.0, 400.0)), "{t:?}");
+        assert_eq!(t.raw, (0.5, 0.25));
+        // Anywhere on that glass lands on that output.
+        for (u, v) in [(0.01, 0.01), (0.99, 0.01), (0.01, 0.99), (0.99, 0.99)] {
+            let t = down(&mut s, Some("DSI-1"), u, v);
+            assert!((1024.0..1624.0).contains(&t.x), "{u},{v}: {t:?}");
+            assert!((0.0..800.0).contains(&t.y), "{u},{v}: {t:?}");
+        }
+        // Up keeps the layout position of its slot.
+        let mut out = Vec::new();
+        s.process(
+            Raw::Touch {
+                phase: TouchPhase::Up,
+                slot: 3,
+                at: None,
+                matrix: None,
+                output: Some(Arc::from("DSI-1")),
+                time_ns: 2,
+            },
+            &mut out,
+        );
+        assert!(matches!(out[..], [InputEvent::Touch(TouchEvent { x, .. })] if x >= 1024.0));
+        // Without a hint: the first output, as before.
+        let t = down(&mut s, None, 0.5, 0.25);
+        assert!(near((t.x, t.y), (512.0, 192.0)), "{t:?}");
+    }
+
+    #[test]
+    fn absolute_pointers_map_like_touchscreens() {
+        let mut s = two_outputs(None);
+        let mut out = Vec::new();
+        for hint in [Some("DSI-1"), None] {
+            s.process(
+                Raw::Absolute {
+                    u: 0.5,
+                    v: 0.25,
+                    output: hint.map(Arc::from),
+                    time_ns: 1,
+                },
+                &mut out,
+            );
+        }
+        let at: Vec<_> = out
+            .iter()
+            .map(|e| match e {
+                InputEvent::PointerAbsolute { x, y, .. } => (*x, *y),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(
+            near(at[0], (1174.0, 400.0)) && near(at[1], (512.0, 192.0)),
+            "{at:?}"
+        );
+    }
+
+    #[test]
+    fn touch_output_is_the_default_and_injected_panel_touches_use_it() {
+        let mut s = two_outputs(Some("DSI-1"));
+        assert_eq!(s.output().name, "DSI-1");
+        assert_eq!(s.outputs().len(), 2);
+        let t = down(&mut s, None, 0.5, 0.25);
+        assert!(near((t.x, t.y), (1174.0, 400.0)), "{t:?}");
+        // A hint still wins over touch-output.
+        let t = down(&mut s, Some("HDMI-1"), 0.5, 0.25);
+        assert!(near((t.x, t.y), (512.0, 192.0)), "{t:?}");
+        let e = s
+            .inject(Synthetic::Touch {
+                phase: TouchPhase::Down,
+                slot: 0,
+                at: Position::Device(0.5, 0.25),
+            })
+            .unwrap();
+        assert!(
+            matches!(e[..], [InputEvent::Touch(t)] if near((t.x, t.y), (1174.0, 400.0))),
+            "{e:?}"
+        );
+        // Without touch-output the default is the first output.
+        assert_eq!(two_outputs(None).output().name, "HDMI-1");
+    }
+
+    #[test]
+    fn injected_layout_positions_pass_through_with_the_raw_position_under_them() {
+        let mut s = two_outputs(None);
+        let e = s
+            .inject(Synthetic::Touch {
+                phase: TouchPhase::Down,
+                slot: 0,
+                at: Position::Output(1174.0, 400.0),
+            })
+            .unwrap();
+        let [InputEvent::Touch(t)] = e[..] else {
+            panic!("{e:?}")
+        };
+        assert_eq!((t.x, t.y), (1174.0, 400.0));
+        // The raw position is that point on the second panel's glass.
+        assert!(near(t.raw, (0.5, 0.25)), "{t:?}");
+        let e = s.inject(Synthetic::PointerTo(1500.0, 10.0)).unwrap();
+        assert!(
+            matches!(e[..], [InputEvent::PointerAbsolute { x, y, .. }] if x == 1500.0 && y == 10.0)
+        );
+    }
+
+    #[test]
+    fn a_wl_output_naming_no_output_falls_back_and_warns_once() {
+        let mut s = two_outputs(Some("DSI-1"));
+        let t = down(&mut s, Some("VGA-9"), 0.5, 0.25);
+        assert!(near((t.x, t.y), (1174.0, 400.0)), "touch-output: {t:?}");
+        let mut s = two_outputs(None);
+        let t = down(&mut s, Some("VGA-9"), 0.5, 0.25);
+        assert!(near((t.x, t.y), (512.0, 192.0)), "first output: {t:?}");
+
+        let mut out = Vec::new();
+        s.process(
+            Raw::Event(InputEvent::DeviceAdded(device("event4", Some("VGA-9")))),
+            &mut out,
+        );
+        s.process(
+            Raw::Event(InputEvent::DeviceAdded(device("event5", Some("DSI-1")))),
+            &mut out,
+        );
+        s.process(
+            Raw::Event(InputEvent::DeviceAdded(device("event6", None))),
+            &mut out,
+        );
+        assert_eq!(s.warned, BTreeSet::from(["event4".to_string()]));
+        // Once per device: not again when the layout changes or another device comes.
+        assert_eq!(s.warn_unmatched_devices(), 0);
+        let outputs = s.outputs().to_vec();
+        s.set_outputs(outputs);
+        assert_eq!(s.warned.len(), 1);
+        s.process(
+            Raw::Event(InputEvent::DeviceRemoved(device("event4", Some("VGA-9")))),
+            &mut out,
+        );
+        assert!(s.warned.is_empty());
+        // A layout without DSI-1 makes event5's hint name nothing.
+        s.set_output(OutputMap::default());
+        assert_eq!(s.warned, BTreeSet::from(["event5".to_string()]));
+        assert_eq!(s.devices()[0].output.as_deref(), Some("DSI-1"));
+    }
+
+    #[test]
+    fn devices_are_not_warned_about_before_the_outputs_are_given() {
+        let mut s = InputSource::new(InputConfig::default()).unwrap();
+        let mut out = Vec::new();
+        s.process(
+            Raw::Event(InputEvent::DeviceAdded(device("event4", Some("DSI-1")))),
+            &mut out,
+        );
+        assert!(s.warned.is_empty());
+        s.set_output(OutputMap {
+            name: "DSI-1".into(),
+            ..OutputMap::default()
+        });
+        assert!(s.warned.is_empty());
+    }
+
+    #[test]
+    fn one_output_at_the_origin_is_the_single_output_behaviour() {
+        let map = OutputMap {
+            name: "DSI-1".into(),
+            width: 600,
+            height: 1000,
+            transform: Transform::Rotate90,
+            ..OutputMap::default()
+        };
+        let mut s = InputSource::new(InputConfig::default()).unwrap();
+        s.set_output(map.clone());
+        assert_eq!(s.outputs(), std::slice::from_ref(&map));
+        assert_eq!(s.output(), &map);
+        // Output pixels as the single-output code computed them, hint or no hint.
+        let (lx, ly) = Transform::Rotate90.normalized_to_logical(0.3, 0.7);
+        let want = ((lx * 600.0) as f32, (ly * 1000.0) as f32);
+        for hint in [None, Some("DSI-1"), Some("HDMI-1")] {
+            let t = down(&mut s, hint, 0.3, 0.7);
+            assert_eq!((t.x, t.y), want, "{hint:?}");
+        }
     }
 }
 
