@@ -21,6 +21,12 @@
 //!   [`Backend::on_glass`] per plane, and [`HeadlessBackend::capture`] for the whole output
 //!   as it would look (planes blended by zpos over black).
 //!
+//! - **Hot-plug**: an output may start unplugged ([`HeadlessOutputConfig::connected`]), and
+//!   a [`HeadlessHotplug`] handle plugs and unplugs outputs from outside (another thread, a
+//!   test), as a connector's hot-plug does on DRM: the next [`Backend::dispatch`] reports
+//!   [`BackendEvent::OutputAdded`] or [`BackendEvent::OutputRemoved`], and
+//!   [`Backend::outputs`] lists the plugged ones.
+//!
 //! Buffers are memfds ([`Buffer::new_memfd`]), shareable with clients.
 //!
 //! ```
@@ -42,6 +48,7 @@
 //! ```
 
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Arc, Mutex};
 
 use crate::backend::{
     Backend, BackendEvent, CommitId, Error, Mode, OutputId, OutputInfo, PlaneId, PlaneInfo,
@@ -72,6 +79,7 @@ pub struct HeadlessOutputConfig {
     refuse_overlays: bool,
     fail_commits: u32,
     cursor_plane: bool,
+    connected: bool,
 }
 
 impl Default for HeadlessOutputConfig {
@@ -85,6 +93,7 @@ impl Default for HeadlessOutputConfig {
             refuse_overlays: false,
             fail_commits: 0,
             cursor_plane: true,
+            connected: true,
         }
     }
 }
@@ -134,6 +143,13 @@ impl HeadlessOutputConfig {
         self
     }
 
+    /// Starts unplugged (`false`): not among [`Backend::outputs`] until a
+    /// [`HeadlessHotplug`] plugs it in.
+    pub fn connected(mut self, connected: bool) -> Self {
+        self.connected = connected;
+        self
+    }
+
     /// Whether the output has a cursor plane (default: yes; without one it is like a bochs
     /// card, for testing the compositor's composed cursor).
     pub fn cursor_plane(mut self, has: bool) -> Self {
@@ -176,6 +192,37 @@ struct HeadlessOutput {
     fail_commits: u32,
     /// Blanked ([`Backend::set_blank`]): the glass reads dark.
     blanked: bool,
+    /// Plugged in (see [`HeadlessHotplug`]).
+    connected: bool,
+}
+
+/// Plugs and unplugs a [`HeadlessBackend`]'s outputs from outside, by name (see the module
+/// docs). Cheap to clone; usable from any thread.
+#[derive(Debug, Clone)]
+pub struct HeadlessHotplug {
+    queue: Arc<Mutex<Vec<(String, bool)>>>,
+    wake: Arc<Timer>,
+}
+
+impl HeadlessHotplug {
+    /// Plugs output `name` in (nothing happens if it is in, or not one of the backend's).
+    pub fn plug(&self, name: &str) -> Result<(), Error> {
+        self.set(name, true)
+    }
+
+    /// Unplugs output `name`.
+    pub fn unplug(&self, name: &str) -> Result<(), Error> {
+        self.set(name, false)
+    }
+
+    fn set(&self, name: &str, connected: bool) -> Result<(), Error> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.to_string(), connected));
+        // Wake the backend's fd now: its next dispatch reports the change.
+        self.wake.arm(Some(1))
+    }
 }
 
 /// The in-memory backend; see the [module docs](self).
@@ -184,6 +231,8 @@ pub struct HeadlessBackend {
     timer: Timer,
     outputs: Vec<HeadlessOutput>,
     next_commit: u64,
+    /// Plugs and unplugs asked for through [`HeadlessHotplug`] handles.
+    hotplug: Arc<Mutex<Vec<(String, bool)>>>,
 }
 
 impl HeadlessBackend {
@@ -258,6 +307,7 @@ impl HeadlessBackend {
                 refuse_overlays: config.refuse_overlays,
                 fail_commits: config.fail_commits,
                 blanked: false,
+                connected: config.connected,
                 info,
             });
         }
@@ -265,7 +315,38 @@ impl HeadlessBackend {
             timer,
             outputs,
             next_commit: 1,
+            hotplug: Arc::default(),
         })
+    }
+
+    /// A handle that plugs and unplugs this backend's outputs.
+    pub fn hotplug(&self) -> Result<HeadlessHotplug, Error> {
+        Ok(HeadlessHotplug {
+            queue: self.hotplug.clone(),
+            wake: Arc::new(self.timer.try_clone()?),
+        })
+    }
+
+    /// Carries out the plugs and unplugs asked for since the last dispatch.
+    fn plug_events(&mut self) -> Vec<BackendEvent> {
+        let ops = std::mem::take(&mut *self.hotplug.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut events = Vec::new();
+        for (name, connected) in ops {
+            let Some(out) = self.outputs.iter_mut().find(|o| o.info.name == name) else {
+                continue;
+            };
+            if out.connected == connected {
+                continue;
+            }
+            out.connected = connected;
+            tracing::info!(output = %name, connected, "headless hot-plug");
+            events.push(if connected {
+                BackendEvent::OutputAdded(out.info.id)
+            } else {
+                BackendEvent::OutputRemoved(out.info.id)
+            });
+        }
+        events
     }
 
     fn out(&self, id: OutputId) -> Result<&HeadlessOutput, Error> {
@@ -352,7 +433,11 @@ impl Backend for HeadlessBackend {
     }
 
     fn outputs(&self) -> Vec<OutputId> {
-        self.outputs.iter().map(|o| o.info.id).collect()
+        self.outputs
+            .iter()
+            .filter(|o| o.connected)
+            .map(|o| o.info.id)
+            .collect()
     }
 
     fn output(&self, output: OutputId) -> Result<&OutputInfo, Error> {
@@ -458,6 +543,7 @@ impl Backend for HeadlessBackend {
 
     fn dispatch(&mut self) -> Result<Vec<BackendEvent>, Error> {
         self.timer.drain()?;
+        let plugged = self.plug_events();
         let now = fusionfb_sys::now_ns();
         let mut events = Vec::new();
         for out in &mut self.outputs {
@@ -479,7 +565,10 @@ impl Backend for HeadlessBackend {
         }
         self.rearm()?;
         events.sort_by_key(|p| p.time_ns);
-        Ok(events.into_iter().map(BackendEvent::Presented).collect())
+        Ok(plugged
+            .into_iter()
+            .chain(events.into_iter().map(BackendEvent::Presented))
+            .collect())
     }
 }
 

@@ -68,7 +68,7 @@ pub use drm::{DrmBackend, DrmConfig, ModeChoice};
 pub use fbdev::FbdevBackend;
 pub use format::{Format, Image};
 #[cfg(feature = "headless")]
-pub use headless::{HeadlessBackend, HeadlessOutputConfig};
+pub use headless::{HeadlessBackend, HeadlessHotplug, HeadlessOutputConfig};
 pub use loop_source::{LoopSource, Wake};
 pub use pixels::{PixelsMut, PixelsRef};
 #[cfg(feature = "window")]

@@ -64,6 +64,11 @@ impl Timer {
         Ok(Timer(fd))
     }
 
+    /// Another handle on the same timer (a `dup` of its fd): arming either arms both.
+    pub(crate) fn try_clone(&self) -> Result<Timer, Error> {
+        Ok(Timer(self.0.try_clone().map_err(Error::Io)?))
+    }
+
     /// Fires once at `deadline_ns` (`CLOCK_MONOTONIC`), or never with `None`.
     pub(crate) fn arm(&self, deadline_ns: Option<u64>) -> Result<(), Error> {
         let ts = |ns: u64| Timespec {
