@@ -103,6 +103,11 @@ pub struct WindowArgs {
     /// The layer to show the window on.
     #[arg(long, default_value_t = 0)]
     pub layer: u32,
+    /// The output to show the window on, by name (`fusionfb status` lists them): --x and
+    /// --y are on that output, and the size defaults to the rest of it [default:
+    /// $FUSIONFB_OUTPUT, else the first output].
+    #[arg(long)]
+    pub output: Option<String>,
 }
 
 impl WindowArgs {
@@ -209,10 +214,22 @@ impl App {
     /// until the first [`App::draw`].
     pub fn open(args: &WindowArgs) -> Result<App, AppError> {
         let mut display = Display::connect(args.world.as_deref())?;
-        let out = display.output().clone();
-        let (w, h) = args.size(out.width, out.height)?;
+        let wanted = args.output.clone().or_else(|| {
+            std::env::var("FUSIONFB_OUTPUT")
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
+        let place = match wanted {
+            Some(name) => display.output_place(&name)?,
+            None => {
+                let out = display.output();
+                proto::Rect::new(0, 0, out.width, out.height)
+            }
+        };
+        let (w, h) = args.size(place.w, place.h)?;
         let surface = display.create_surface(w, h, Format::Xrgb8888, 2)?;
-        let window = display.create_window(&surface, args.layer, args.x, args.y)?;
+        let window =
+            display.create_window(&surface, args.layer, place.x + args.x, place.y + args.y)?;
         Ok(App {
             display,
             surface,

@@ -100,6 +100,18 @@ struct Running {
     since: Instant,
 }
 
+/// `app` with `FUSIONFB_OUTPUT` in its environment when its `output` names one (its own
+/// `env` still wins).
+fn with_output_env(app: &App) -> App {
+    let mut app = app.clone();
+    if let Some(out) = &app.output {
+        app.env
+            .entry("FUSIONFB_OUTPUT".into())
+            .or_insert_with(|| out.clone());
+    }
+    app
+}
+
 impl Supervisor {
     /// A supervisor for `apps` (the config's `[[app]]` tables) of the master of `world`;
     /// nothing starts before the first [`poll`](Supervisor::poll).
@@ -108,7 +120,7 @@ impl Supervisor {
             apps: apps
                 .iter()
                 .map(|app| Supervised {
-                    app: app.clone(),
+                    app: with_output_env(app),
                     phase: Phase::Waiting,
                     restarts: 0,
                     last_exit: None,
@@ -421,6 +433,7 @@ mod tests {
             command: command.into(),
             args: args.iter().map(|a| a.to_string()).collect(),
             env: Default::default(),
+            output: None,
             restart,
         }
     }

@@ -102,6 +102,9 @@ pub struct Config {
     pub world: World,
     /// `[display]`: the display and how it is driven.
     pub display: Display,
+    /// `[[output]]`: the outputs to drive and how, in file order. Empty: every connected
+    /// output, each with the `[display]` settings, side by side left to right.
+    pub outputs: Vec<Output>,
     /// `[[layer]]`: the layers, in file order. Never empty; exactly one is
     /// [`LayerKind::Primary`]. Without any `[[layer]]` table, one full-screen primary layer
     /// with id 0.
@@ -119,6 +122,7 @@ impl Default for Config {
         Config {
             world: World::default(),
             display: Display::default(),
+            outputs: Vec::new(),
             layers: vec![Layer::new(0, LayerKind::Primary)],
             input: Input::default(),
             apps: Vec::new(),
@@ -332,15 +336,50 @@ pub struct Display {
     /// every KMS driver) or `gbm` (the GPU driver's GBM, for boards whose display wants
     /// buffers laid out by it; needs fusionfb built with the `gbm` feature).
     pub allocator: Allocator,
-    /// `output`: for `drm`, the connector to drive when several displays are connected
-    /// (`HDMI-A-1`, `DSI-1`; `fusionfb status` and the master's first log lines name them).
-    /// Default: the first connected. The master drives one output; the others stay dark.
+    /// `output`: the only connector to drive when several displays are connected
+    /// (`HDMI-A-1`, `DSI-1`; `fusionfb status` and the master's first log lines name them);
+    /// the others stay dark. Default: every connected display, side by side (see
+    /// `[[output]]`, which overrides this).
     pub output: Option<String>,
     /// `blank-after`: turn the panel off when no input came for this long (`"5m"`, `"30s"`;
     /// default `"off"`, never). The first touch, key or pointer event turns it back on and
     /// reaches no application; clients that must stay on screen inhibit it
     /// (`InhibitBlanking`, Wayland's idle inhibitor). `fusionfb blank on|off` does it by hand.
     pub blank_after: IdleTime,
+}
+
+/// `[[output]]`: one output (a connected display) to drive, and how. With any such table,
+/// only the outputs named are driven; the others stay dark. Every key but `name` defaults
+/// to `[display]`'s.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Output {
+    /// `name` (required): the connector's name (`HDMI-A-1`, `DSI-1`, `Virtual-2`; the
+    /// master's log and `fusionfb status` list them); for the headless backend, the name
+    /// of an output it makes.
+    pub name: String,
+    /// `mode`: `preferred` or `WIDTHxHEIGHT[@HZ]` (the size of a headless output). Default:
+    /// `[display] mode`.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// `transform`: how this panel is mounted. Default: `[display] transform`.
+    #[serde(default)]
+    pub transform: Option<Transform>,
+    /// `background`: its background colour. Default: `[display] background`.
+    #[serde(default)]
+    pub background: Option<Color>,
+    /// `position`: `[x, y]`, where its top-left corner is in the layout (the space windows,
+    /// the pointer and touches share). Default: right of the outputs before it, top edges
+    /// aligned.
+    #[serde(default)]
+    pub position: Option<Position>,
+    /// `enabled`: `false` leaves this output dark even when connected. Default true.
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+}
+
+fn enabled_default() -> bool {
+    true
 }
 
 /// `display.allocator`.
@@ -635,6 +674,11 @@ pub struct App {
     /// (the directory holding the world), so the app finds this master. Default none.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// `output`: the output its windows go on (`HDMI-A-1`): the master sets
+    /// `FUSIONFB_OUTPUT` to it, which fusionfb's client apps read like `--output`. Default:
+    /// the first output.
+    #[serde(default)]
+    pub output: Option<String>,
     /// `restart`: what the master does when the app exits: `never` (default), `on-failure`
     /// (a non-zero status or a signal) or `always`. Restarts back off (0.5 s doubling to
     /// 30 s, back to 0.5 s once the app has run for 10 s); after 5 exits within 60 s the
@@ -719,6 +763,11 @@ pub struct WaylandRule {
     /// `position` must be unset). Default false.
     #[serde(default)]
     pub fullscreen: bool,
+    /// `output`: the output it goes on, by name (`HDMI-A-1`); `position` is then on that
+    /// output, and maximized or fullscreen it fills that output. Default: the first output
+    /// (so does a name that is not connected now).
+    #[serde(default)]
+    pub output: Option<String>,
 }
 
 impl WaylandRule {
@@ -739,6 +788,9 @@ fn validate_wayland(w: &Wayland, layers: &[Layer]) -> Result<(), Invalid> {
                 path.key("app-id"),
                 "the app-id is empty or contains a NUL character",
             ));
+        }
+        if r.output.as_deref() == Some("") {
+            return Err(invalid(path.key("output"), "the output name is empty"));
         }
         if let Some([w, h]) = r.size {
             if !(1..=16384).contains(&w) || !(1..=16384).contains(&h) {
@@ -795,6 +847,8 @@ fn validate_wayland(w: &Wayland, layers: &[Layer]) -> Result<(), Invalid> {
 struct RawConfig {
     world: World,
     display: Display,
+    #[serde(rename = "output")]
+    outputs: Vec<Output>,
     #[serde(rename = "layer")]
     layers: Vec<RawLayer>,
     input: Input,
@@ -823,6 +877,7 @@ impl RawConfig {
     fn validate(self) -> Result<Config, Invalid> {
         validate_world(&self.world)?;
         validate_display(&self.display)?;
+        validate_outputs(&self.outputs)?;
         let layers = validate_layers(self.layers)?;
         validate_input(&self.input)?;
         validate_apps(&self.apps)?;
@@ -830,12 +885,42 @@ impl RawConfig {
         Ok(Config {
             world: self.world,
             display: self.display,
+            outputs: self.outputs,
             layers,
             input: self.input,
             apps: self.apps,
             wayland: self.wayland,
         })
     }
+}
+
+fn validate_outputs(outputs: &[Output]) -> Result<(), Invalid> {
+    for (i, o) in outputs.iter().enumerate() {
+        let at = KeyPath::root("output").index(i);
+        if o.name.is_empty() {
+            return Err(invalid(at.key("name"), "the output name is empty"));
+        }
+        if let Some(j) = outputs[..i].iter().position(|p| p.name == o.name) {
+            return Err(invalid(
+                at.key("name"),
+                format!("output {:?} has two tables (also output[{j}])", o.name),
+            ));
+        }
+        if o.mode == Some(Mode::Current) {
+            return Err(invalid(
+                at.key("mode"),
+                "\"current\" is [display] mode's alone: an output's mode is \"preferred\" \
+                 or WIDTHxHEIGHT[@HZ]",
+            ));
+        }
+    }
+    if !outputs.is_empty() && !outputs.iter().any(|o| o.enabled) {
+        return Err(invalid(
+            KeyPath::root("output"),
+            "every [[output]] has enabled = false: at least one output must be driven",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_world(world: &World) -> Result<(), Invalid> {

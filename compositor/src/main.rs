@@ -39,6 +39,10 @@ enum Command {
     Screenshot {
         /// The file to write.
         file: std::path::PathBuf,
+        /// The output to capture, by name (`fusionfb status` lists them) [default: the
+        /// first].
+        #[arg(long)]
+        output: Option<String>,
     },
     /// Feed synthetic input to the running master (through the same routing as devices).
     Input {
@@ -199,13 +203,14 @@ fn main() -> ExitCode {
             };
             fusionfb::cli::run::run(&opts, &stop)
         }
-        Command::Screenshot { file } => {
-            fusionfb::cli::screenshot::screenshot(fusion::WorldConfig::new(&world), &file).map(
-                |(w, h)| {
-                    println!("fusionfb: wrote {} ({w}x{h})", file.display());
-                },
-            )
-        }
+        Command::Screenshot { file, output } => fusionfb::cli::screenshot::screenshot(
+            fusion::WorldConfig::new(&world),
+            &file,
+            output.as_deref(),
+        )
+        .map(|(w, h)| {
+            println!("fusionfb: wrote {} ({w}x{h})", file.display());
+        }),
         Command::Status { json } => status(&world, json),
         Command::Reload => fusionfb::cli::reload::reload(fusion::WorldConfig::new(&world))
             .map(|report| print!("{report}")),

@@ -160,6 +160,7 @@ fn a_full_file_parses_to_the_expected_structs() {
             output: Some("HDMI-A-1".into()),
             blank_after: fusionfb::config::IdleTime(Some(std::time::Duration::from_secs(300))),
         },
+        outputs: vec![],
         layers: vec![
             Layer {
                 id: 0,
@@ -223,12 +224,14 @@ fn a_full_file_parses_to_the_expected_structs() {
                     ("LANG".into(), "de_DE.UTF-8".into()),
                     ("X.Y".into(), "1".into()),
                 ]),
+                output: None,
                 restart: Restart::OnFailure,
             },
             App {
                 command: "clock".into(),
                 args: vec![],
                 env: BTreeMap::new(),
+                output: None,
                 restart: Restart::Never,
             },
         ],
@@ -594,7 +597,7 @@ fn unknown_keys_are_errors_that_name_the_key() {
         (
             "[dispaly]\nmode = \"preferred\"\n",
             "board.toml:1:2: dispaly: unknown field `dispaly`, expected one of `world`, \
-             `display`, `layer`, `input`, `app`, `wayland`",
+             `display`, `output`, `layer`, `input`, `app`, `wayland`",
         ),
         (
             "\n[display]\nbakend = \"drm\"\n",
@@ -620,7 +623,7 @@ fn unknown_keys_are_errors_that_name_the_key() {
         (
             "[[app]]\ncommand = \"ui\"\nrestart-delay = 5\n",
             "board.toml:3:1: app[0].restart-delay: unknown field `restart-delay`, expected \
-             one of `command`, `args`, `env`, `restart`",
+             one of `command`, `args`, `env`, `output`, `restart`",
         ),
     ];
     for (text, expected) in cases {
@@ -739,6 +742,62 @@ fn wayland_rules_are_read_and_their_mistakes_named() {
         ),
     ] {
         let err = Config::from_str(text, "w.toml").unwrap_err().to_string();
+        assert!(err.starts_with(want), "{text:?}: {err}");
+    }
+}
+
+#[test]
+fn output_tables_are_read_and_their_mistakes_named() {
+    let cfg = Config::from_str(
+        "[display]\ntransform = \"90\"\n\
+         [[output]]\nname = \"Virtual-1\"\n\
+         [[output]]\nname = \"Virtual-2\"\nmode = \"800x600@50\"\ntransform = \"normal\"\n\
+         background = \"#102030\"\nposition = [1024, 0]\n\
+         [[output]]\nname = \"HDMI-A-1\"\nenabled = false\n\
+         [[app]]\ncommand = \"clock\"\noutput = \"Virtual-2\"\n",
+        "o.toml",
+    )
+    .unwrap();
+    let names: Vec<&str> = cfg.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["Virtual-1", "Virtual-2", "HDMI-A-1"]);
+    let second = &cfg.outputs[1];
+    assert_eq!(
+        second.mode,
+        Some(Mode::Exact {
+            width: 800,
+            height: 600,
+            refresh_mhz: Some(50_000)
+        })
+    );
+    assert_eq!(second.transform, Some(Transform::Normal));
+    assert_eq!(second.background, Some(Color::rgb(0x10, 0x20, 0x30)));
+    assert_eq!(second.position, Some(Position { x: 1024, y: 0 }));
+    assert!(second.enabled && !cfg.outputs[2].enabled);
+    assert_eq!(cfg.outputs[0].transform, None, "left to [display]");
+    assert_eq!(cfg.apps[0].output.as_deref(), Some("Virtual-2"));
+    for (text, want) in [
+        (
+            "[[output]]\nname = \"\"\n",
+            "o.toml:2:8: output[0].name: the output name is empty",
+        ),
+        (
+            "[[output]]\nname = \"A\"\n[[output]]\nname = \"A\"\n",
+            "o.toml:4:8: output[1].name: output \"A\" has two tables (also output[0])",
+        ),
+        (
+            "[[output]]\nname = \"A\"\nmode = \"current\"\n",
+            "o.toml:3:8: output[0].mode: \"current\" is [display] mode's alone",
+        ),
+        (
+            "[[output]]\nname = \"A\"\nenabled = false\n",
+            "o.toml:1:1: output: every [[output]] has enabled = false",
+        ),
+        (
+            "[[output]]\nname = \"A\"\nrotation = 90\n",
+            "o.toml:3:1: output[0].rotation: unknown field `rotation`",
+        ),
+    ] {
+        let err = Config::from_str(text, "o.toml").unwrap_err().to_string();
         assert!(err.starts_with(want), "{text:?}: {err}");
     }
 }

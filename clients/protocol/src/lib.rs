@@ -50,7 +50,9 @@ pub const VERSION: u32 = 1;
 /// - 10: [`Request::Blank`], [`Request::InhibitBlanking`] and [`Scene::blanking`]: the
 ///   display blanks when idle, on request, and wakes on input; [`Scene::cursor`], the
 ///   pointer's cursor: on the hardware cursor plane or composed, and what its motions cost.
-pub const VERSION_MINOR: u32 = 10;
+/// - 11: [`Scene::outputs`] and [`Request::ScreenshotOutput`]: several outputs side by side
+///   in one layout, each with its own mode, transform and frames.
+pub const VERSION_MINOR: u32 = 11;
 /// Name of the master's entry call (also findable with `call_lookup`).
 pub const CALL_NAME: &str = "fusionfb";
 /// Most buffers a surface may have (triple buffering).
@@ -282,6 +284,13 @@ pub enum Request {
     InhibitBlanking {
         /// Whether this client keeps the display on.
         inhibit: bool,
+    },
+    /// One output's current pixels, by its name ([`OutputStatus::name`]); answered like
+    /// [`Request::Screenshot`] (which shows the first output), `NotFound` naming the
+    /// outputs there are for another name (minor 11).
+    ScreenshotOutput {
+        /// The output's name (`Virtual-2`, `HDMI-A-1`).
+        output: String,
     },
 }
 
@@ -741,8 +750,46 @@ pub struct Scene {
     pub health: Option<MasterHealth>,
     /// Display blanking (minor 10; after the minor-9 fields, so a minor-9 peer ignores it).
     pub blanking: Option<BlankStatus>,
-    /// The pointer's cursor (minor 10; last, so a minor-9 peer ignores it).
+    /// The pointer's cursor (minor 10; after the minor-9 fields, so a minor-9 peer ignores
+    /// it).
     pub cursor: Option<CursorStatus>,
+    /// The outputs the master drives, first (the one [`Root::output`] describes) first
+    /// (minor 11; last, so a minor-10 peer ignores it).
+    pub outputs: Vec<OutputStatus>,
+}
+
+/// One output the master drives, as [`Scene::outputs`] reports it (minor 11). Outputs sit
+/// side by side in one layout: windows, the pointer and touches use layout coordinates, and
+/// an output shows the part of the layout at `(x, y)` of its logical size.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutputStatus {
+    /// Its name (a connector's, such as `HDMI-A-1`; the headless backend's own).
+    pub name: String,
+    /// Its top-left corner in the layout.
+    pub x: i32,
+    /// Its top edge in the layout.
+    pub y: i32,
+    /// Its logical width (after the transform).
+    pub width: u32,
+    /// Its logical height.
+    pub height: u32,
+    /// Its mode's width (the glass).
+    pub physical_width: u32,
+    /// Its mode's height.
+    pub physical_height: u32,
+    /// Refresh rate in millihertz.
+    pub refresh_mhz: u32,
+    /// How its panel is mounted (`normal`, `90`, `flipped-270`…).
+    pub transform: String,
+    /// Whether the display is connected (the first output stays listed while unplugged).
+    pub connected: bool,
+    /// Whether it is the first output: the one [`Root::output`] describes, where the layers'
+    /// planes are and applications go unless placed on another.
+    pub first: bool,
+    /// Frames committed on it.
+    pub frames: u64,
+    /// Frames presented on it.
+    pub presented: u64,
 }
 
 /// Whether the display is blanked and what keeps it on, as [`Scene::blanking`] reports it
@@ -902,11 +949,11 @@ impl Scene {
     /// the missing bytes are exactly those of the empty values: zero varints.)
     pub fn decode_reply(bytes: &[u8]) -> Result<Reply, fusion::Error> {
         let mut first = None;
-        // As it is (minor 10), without `blanking` and `cursor` (minors 6 to 9: each `None`
-        // is one zero byte), without `health` too (minor 5), without `idle_inhibited_by` too
+        // As it is (minor 11), without `outputs` (minor 10: an empty list is one zero byte),
+        // without `blanking` and `cursor` too (minors 6 to 9: each `None` is one zero byte), without `health` too (minor 5), without `idle_inhibited_by` too
         // (minor 4: an empty list is one zero byte), without `wayland` too (minor 3),
         // without `apps` too (minor 2), without `frames` too (minor 1: five zero counters).
-        for missing in [0, 2, 3, 4, 5, 6, 11] {
+        for missing in [0, 1, 3, 4, 5, 6, 7, 12] {
             let mut padded = bytes.to_vec();
             padded.resize(bytes.len() + missing, 0);
             match fusion::call::decode::<Reply>(&padded) {
@@ -916,7 +963,7 @@ impl Scene {
                 }
             }
         }
-        Err(first.expect("seven attempts"))
+        Err(first.expect("eight attempts"))
     }
 }
 
@@ -1550,10 +1597,10 @@ mod tests {
             }),
             ..expected
         };
-        // A minor-9 master's (with `health`, without `blanking` and `cursor`): the reply's
-        // last two bytes are their `None`s.
+        // A minor-9 master's (with `health`, without `blanking`, `cursor` and `outputs`): the
+        // reply's last three bytes are their `None`s and the empty list.
         let mut v9 = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();
-        assert_eq!((v9.pop(), v9.pop()), (Some(0), Some(0)));
+        assert_eq!((v9.pop(), v9.pop(), v9.pop()), (Some(0), Some(0), Some(0)));
         assert_eq!(
             Scene::decode_reply(&v9).unwrap(),
             Reply::Scene(Box::new(now.clone()))
@@ -1577,6 +1624,28 @@ mod tests {
                 plane_commits: 11,
                 composed_bytes: 0,
             }),
+            ..now
+        };
+        // A minor-10 master's (without `outputs`: its last byte is the empty list).
+        let mut v10 = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();
+        assert_eq!(v10.pop(), Some(0));
+        assert_eq!(
+            Scene::decode_reply(&v10).unwrap(),
+            Reply::Scene(Box::new(now.clone()))
+        );
+        let now = Scene {
+            outputs: vec![OutputStatus {
+                name: "Virtual-2".into(),
+                x: 1024,
+                width: 800,
+                height: 600,
+                physical_width: 800,
+                physical_height: 600,
+                refresh_mhz: 60_000,
+                transform: "normal".into(),
+                connected: true,
+                ..OutputStatus::default()
+            }],
             ..now
         };
         let bytes = fusion::call::encode(&Reply::Scene(Box::new(now.clone()))).unwrap();

@@ -276,6 +276,33 @@ impl Display {
         &self.root.output
     }
 
+    /// The outputs the master drives and where each is in its layout (minor 11; empty from
+    /// an older master, which drives one).
+    pub fn outputs(&mut self) -> Result<Vec<proto::OutputStatus>> {
+        Ok(self.describe()?.outputs)
+    }
+
+    /// Where output `name` is in the master's layout: windows placed in that rectangle show
+    /// on it. `NotFound` names the outputs there are.
+    pub fn output_place(&mut self, name: &str) -> Result<proto::Rect> {
+        let outputs = self.outputs()?;
+        match outputs.iter().find(|o| o.name == name) {
+            Some(o) => Ok(proto::Rect::new(o.x, o.y, o.width, o.height)),
+            None => {
+                let names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+                Err(fusion::Error::NotFound(format!(
+                    "output {name:?} (the master's outputs are {})",
+                    if names.is_empty() {
+                        "not listed (an older master drives one)".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+                .into())
+            }
+        }
+    }
+
     /// The layers, bottom to top.
     pub fn layers(&self) -> &[proto::LayerInfo] {
         &self.root.layers
@@ -760,7 +787,19 @@ impl Display {
 
     /// What is on the glass now.
     pub fn screenshot(&mut self) -> Result<Image> {
-        let (reply, mut fds) = self.call(&Request::Screenshot)?;
+        self.screenshot_of(Request::Screenshot)
+    }
+
+    /// What output `name`'s glass shows now (minor 11; [`Display::screenshot`] shows the
+    /// first output's).
+    pub fn screenshot_output(&mut self, name: &str) -> Result<Image> {
+        self.screenshot_of(Request::ScreenshotOutput {
+            output: name.to_string(),
+        })
+    }
+
+    fn screenshot_of(&mut self, req: Request) -> Result<Image> {
+        let (reply, mut fds) = self.call(&req)?;
         let (
             Reply::Screenshot {
                 width,

@@ -665,6 +665,7 @@ fn wayland_rules() -> Vec<fusionfb::config::WaylandRule> {
             size: Some([side, side]),
             layer: None,
             fullscreen: false,
+            output: None,
         })
         .collect()
 }

@@ -180,9 +180,11 @@ pub fn run(world: &str, action: &Action) -> anyhow::Result<()> {
             batches
         }
     };
-    let (w, h) = (root.output.width, root.output.height);
+    // Checked here too, for a clear message before anything is sent: on the outputs the
+    // master reports (minor 11), else on the one its root describes.
+    let layout = layout_of(&mut slave, &root);
     for e in batches.iter().flat_map(|(b, _)| b) {
-        crate::server::outside_output(e, w, h)?;
+        crate::server::outside_layout(e, &layout)?;
     }
     for (events, pause) in batches {
         let req = fusion::call::encode(&Request::Inject(events)).map_err(err)?;
@@ -202,5 +204,30 @@ fn injected(t: InjectedTouch) -> Injected {
         slot: t.slot,
         x: t.x,
         y: t.y,
+    }
+}
+
+/// The outputs' rectangles in the master's layout, as its scene reports them; the root's
+/// one output from a master older than minor 11 (or one that does not answer).
+fn layout_of(
+    slave: &mut fusion::Slave,
+    root: &fusionfb_protocol::Root,
+) -> Vec<fusionfb_protocol::Rect> {
+    use fusionfb_protocol::{Rect, Reply, Request, Scene};
+    let one = vec![Rect::new(0, 0, root.output.width, root.output.height)];
+    let Ok(req) = fusion::call::encode(&Request::Describe) else {
+        return one;
+    };
+    match slave
+        .call_execute(root.call, 0, &req)
+        .ok()
+        .and_then(|b| Scene::decode_reply(&b).ok())
+    {
+        Some(Reply::Scene(scene)) if !scene.outputs.is_empty() => scene
+            .outputs
+            .iter()
+            .map(|o| Rect::new(o.x, o.y, o.width, o.height))
+            .collect(),
+        _ => one,
     }
 }

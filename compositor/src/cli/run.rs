@@ -183,10 +183,58 @@ fn open_auto(cfg: &Config) -> anyhow::Result<(Box<dyn Backend>, Seat)> {
     open_headless(cfg).map(|b| (b, None))
 }
 
+/// The headless backend: one output in `[display]`'s mode, or one per enabled `[[output]]`
+/// table, named and sized as it says.
 fn open_headless(cfg: &Config) -> anyhow::Result<Box<dyn Backend>> {
     let (size, mhz) = cfg.display.headless_mode();
-    let out = HeadlessOutputConfig::new().mode(size.width, size.height, mhz);
-    Ok(Box::new(HeadlessBackend::new(vec![out])?))
+    let outs: Vec<HeadlessOutputConfig> = if cfg.outputs.is_empty() {
+        vec![HeadlessOutputConfig::new().mode(size.width, size.height, mhz)]
+    } else {
+        cfg.outputs
+            .iter()
+            .filter(|o| o.enabled)
+            .map(|o| {
+                let (w, h, m) = match o.mode {
+                    Some(config::Mode::Exact {
+                        width,
+                        height,
+                        refresh_mhz,
+                    }) => (width, height, refresh_mhz.unwrap_or(mhz)),
+                    _ => (size.width, size.height, mhz),
+                };
+                HeadlessOutputConfig::new().name(&o.name).mode(w, h, m)
+            })
+            .collect()
+    };
+    Ok(Box::new(HeadlessBackend::new(outs)?))
+}
+
+/// Which outputs the master drives and how: the `[[output]]` tables over `[display]`.
+pub fn output_rules(cfg: &Config) -> crate::server::OutputRules {
+    use crate::server::{OutputRules, OutputSpec};
+    OutputRules {
+        named: cfg
+            .outputs
+            .iter()
+            .map(|o| OutputSpec {
+                name: o.name.clone(),
+                transform: o.transform,
+                background: o.background.map(|c| c.argb8888() & 0xff_ffff),
+                position: o.position.map(|p| (p.x, p.y)),
+                mode: match o.mode {
+                    Some(config::Mode::Exact {
+                        width,
+                        height,
+                        refresh_mhz,
+                    }) => Some((width, height, refresh_mhz.unwrap_or(0))),
+                    _ => None,
+                },
+                enabled: o.enabled,
+            })
+            .collect(),
+        only: cfg.display.output.clone(),
+        transform: cfg.display.transform,
+    }
 }
 
 /// The framebuffer device: the config's `device` when it names one (`/dev/fb*`), else
@@ -273,8 +321,7 @@ fn run_master(
     let (backend, seat) = open_backend_and_seat(&cfg, opts.backend)?;
     let name = world.name.clone();
     let server_world = world.clone();
-    let transform = cfg.display.transform;
-    let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
+    let mut server = Server::with_outputs(world, backend, output_rules(&cfg), layer_specs(&cfg))
         .with_context(|| format!("world {name:?}"))?;
     server.set_background(cfg.display.background.argb8888());
     server.set_blank_after(cfg.display.blank_after.0);

@@ -39,6 +39,37 @@ pub fn status(world: fusion::WorldConfig, json: bool) -> anyhow::Result<String> 
 }
 
 /// The cursor's line: where it is drawn and what its motions cost.
+/// `output Virtual-2: 800x600 at 1024,0 (mode 800x600 @ 60.000 Hz, normal); 12 frames, 12
+/// presented`: one line per output, where it is in the layout first.
+fn output_line(o: &proto::OutputStatus) -> String {
+    let mut notes = vec![
+        format!(
+            "mode {}x{} @ {:.3} Hz",
+            o.physical_width,
+            o.physical_height,
+            f64::from(o.refresh_mhz) / 1000.0
+        ),
+        o.transform.clone(),
+    ];
+    if o.first {
+        notes.push("first".into());
+    }
+    if !o.connected {
+        notes.push("unplugged".into());
+    }
+    format!(
+        "output {}: {}x{} at {},{} ({}); {} frames, {} presented\n",
+        o.name,
+        o.width,
+        o.height,
+        o.x,
+        o.y,
+        notes.join(", "),
+        o.frames,
+        o.presented
+    )
+}
+
 fn cursor_line(c: &proto::CursorStatus) -> String {
     let place = match (c.hardware, c.plane_size) {
         (true, Some((w, h))) => format!("hardware cursor plane ({w}x{h})"),
@@ -123,6 +154,9 @@ pub fn table(scene: &proto::Scene) -> String {
             opt(i.focus),
             i.pending_injections
         );
+    }
+    for o in &scene.outputs {
+        s.push_str(&output_line(o));
     }
     let _ = writeln!(s, "layers ({})", scene.layers.len());
     for l in &scene.layers {

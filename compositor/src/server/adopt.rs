@@ -104,7 +104,7 @@ impl Server {
             }
             l.composed = !scanned;
         }
-        self.planes_dirty = true;
+        self.outputs[0].planes_dirty = true;
         self.damage_all();
         Ok(info)
     }

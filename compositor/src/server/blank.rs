@@ -116,16 +116,21 @@ impl Server {
         if self.blanking.blanked {
             return Ok(());
         }
-        match self.backend.set_blank(self.output, true) {
-            Ok(()) => {}
-            Err(gfx_drivers::backend::Error::Unsupported(why)) => {
-                if !std::mem::replace(&mut self.blanking.unsupported_told, true) {
-                    warn!("the display cannot be turned off ({why}): blanking stops frames only");
+        let ids: Vec<_> = self.outputs.iter().map(|o| o.id).collect();
+        for id in ids {
+            match self.backend.set_blank(id, true) {
+                Ok(()) => {}
+                Err(gfx_drivers::backend::Error::Unsupported(why)) => {
+                    if !std::mem::replace(&mut self.blanking.unsupported_told, true) {
+                        warn!(
+                            "the display cannot be turned off ({why}): blanking stops frames only"
+                        );
+                    }
                 }
+                Err(e) => return Err(super::backend_failure("blanking the display", e)),
             }
-            Err(e) => return Err(super::backend_failure("blanking the display", e)),
         }
-        info!(output = %self.output_name, "display blanked");
+        info!(outputs = %self.output_names(), "display blanked");
         self.blanking.blanked = true;
         self.blanking.blanks += 1;
         Ok(())
@@ -136,15 +141,20 @@ impl Server {
         if !self.blanking.blanked {
             return;
         }
-        if let Err(e) = self.backend.set_blank(self.output, false) {
-            if !matches!(e, gfx_drivers::backend::Error::Unsupported(_)) {
-                warn!("turning the display back on: {e}");
+        let ids: Vec<_> = self.outputs.iter().map(|o| o.id).collect();
+        for id in ids {
+            if let Err(e) = self.backend.set_blank(id, false) {
+                if !matches!(e, gfx_drivers::backend::Error::Unsupported(_)) {
+                    warn!("turning the display back on: {e}");
+                }
             }
         }
-        info!(output = %self.output_name, "display woken");
+        info!(outputs = %self.output_names(), "display woken");
         self.blanking.blanked = false;
         self.blanking.wakes += 1;
-        self.planes_dirty = true;
+        for out in &mut self.outputs {
+            out.planes_dirty = true;
+        }
         self.damage_all();
     }
 
@@ -275,7 +285,7 @@ impl Server {
             // Check again a period later (the inhibitor may go away).
             return TimeoutAction::ToInstant(now + after);
         }
-        if self.frame_in_flight {
+        if self.outputs.iter().any(|o| o.in_flight) {
             return TimeoutAction::ToInstant(now + FRAME_LANDING);
         }
         if let Err(e) = self.blank_now() {

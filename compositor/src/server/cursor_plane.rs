@@ -111,10 +111,18 @@ impl Server {
         if let Some(why) = &cp.failed {
             return Some(why.clone());
         }
-        if self.transform != Transform::Normal {
+        if self.outputs[0].transform != Transform::Normal {
             return Some("the output is transformed".into());
         }
-        let (b, _) = self.cursor_image()?;
+        let (b, r) = self.cursor_image()?;
+        let first = self.outputs[0].rect();
+        let inside = r.x >= first.x
+            && r.y >= first.y
+            && r.x + r.w as i32 <= first.x + first.w as i32
+            && r.y + r.h as i32 <= first.y + first.h as i32;
+        if !inside {
+            return Some("the pointer is not wholly on the first output (the plane's)".into());
+        }
         (b.width() > cp.size.0 || b.height() > cp.size.1).then(|| {
             format!(
                 "the cursor picture is {}x{}, larger than the {}x{} plane",
@@ -152,7 +160,9 @@ impl Server {
                 show: None,
             });
         };
-        let at = (rect.x, rect.y);
+        // On the first output's glass (the plane's).
+        let origin = self.outputs[0].origin;
+        let at = (rect.x - origin.0, rect.y - origin.1);
         if !cp.image_dirty && cp.shown.is_some_and(|(i, p)| i == cp.front && p == at) {
             return None;
         }

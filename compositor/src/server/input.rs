@@ -40,15 +40,34 @@ pub(crate) struct InputState {
 }
 
 impl Server {
-    /// Installs the input source (devices and injection); it maps touch to this output.
+    /// What the input source maps touchscreens and absolute pointers to: every output, at
+    /// its place in the layout.
+    fn output_maps(&self) -> Vec<OutputMap> {
+        self.outputs
+            .iter()
+            .map(|o| OutputMap {
+                name: o.name.clone(),
+                x: o.origin.0,
+                y: o.origin.1,
+                width: o.width,
+                height: o.height,
+                transform: o.transform,
+            })
+            .collect()
+    }
+
+    /// The outputs changed: each touchscreen maps to its output where it is now.
+    pub(crate) fn update_input_outputs(&mut self) {
+        let maps = self.output_maps();
+        if let Some(src) = self.input.source.as_mut() {
+            src.set_outputs(maps);
+        }
+    }
+
+    /// Installs the input source (devices and injection); it maps each touchscreen to its
+    /// output (`WL_OUTPUT`, `touch-output`, else the first).
     pub fn set_input(&mut self, mut source: InputSource) {
-        let (width, height) = self.size();
-        source.set_output(OutputMap {
-            name: self.output_name.clone(),
-            width,
-            height,
-            transform: self.transform,
-        });
+        source.set_outputs(self.output_maps());
         for token in self.input_tokens.drain(..) {
             self.handle.remove(token);
         }
@@ -120,9 +139,9 @@ impl Server {
         if events.len() > 256 {
             return Err(Error::Invalid("more than 256 input events".into()));
         }
-        let (w, h) = self.size();
+        let layout = self.layout();
         for e in &events {
-            outside_output(e, w, h)?;
+            outside_layout(e, &layout)?;
         }
         let src = self
             .input
@@ -200,20 +219,30 @@ impl Server {
         } else if self.input.calibrating == Some(window) {
             self.input.calibrating = None;
         }
+        // The transform of the output the window is on.
+        let i = self
+            .windows
+            .iter()
+            .find(|w| w.id == window)
+            .and_then(|w| self.window_rect(w))
+            .map_or(0, |r| self.output_of_rect(r));
+        let transform = self.outputs[i].transform;
         Ok(proto::Reply::Calibration {
-            quarter_turns: self.transform.quarter_turns(),
-            flipped: self.transform.is_flipped(),
+            quarter_turns: transform.quarter_turns(),
+            flipped: transform.is_flipped(),
         })
     }
 
-    /// The seat's view of the output: exclusively held layers (top layer first, hit in glass
-    /// coordinates), then every window, top first.
+    /// The seat's view of the layout: exclusively held layers (top layer first, hit in the
+    /// first output's glass coordinates), then every window, top first. The pointer moves
+    /// in the layout's bounds.
     pub(crate) fn input_stack(&self) -> Stack<'_> {
-        let glass = self
+        let first = &self.outputs[0];
+        let glass = first
             .transform
-            .to_physical(Size::new(self.width, self.height));
+            .to_physical(Size::new(first.width, first.height));
         let (pw, ph) = self.physical_size();
-        let mut stack = Stack::new((self.width, self.height));
+        let mut stack = Stack::new(self.layout_size());
         stack.to_glass = glass;
         for l in self.layers.iter().rev() {
             let Some(sid) = l.exclusive.filter(|s| self.surfaces.contains_key(s)) else {
@@ -312,13 +341,18 @@ impl Server {
             P::Cancel => proto::TouchPhase::Cancel,
             P::Frame => proto::TouchPhase::Frame,
         };
-        // The glass pixel's centre, turned into the upright (logical) output.
-        let (x, y) = self.transform.point_to_logical(
+        // The glass pixel's centre, turned into the upright (logical) output, at its place
+        // in the layout.
+        let out = &self.outputs[self.output_index(t.output).unwrap_or(0)];
+        let (x, y) = out.transform.point_to_logical(
             f64::from(t.x.floor()) + 0.5,
             f64::from(t.y.floor()) + 0.5,
-            Size::new(self.width, self.height),
+            Size::new(out.width, out.height),
         );
-        let (x, y) = (x as f32, y as f32);
+        let (x, y) = (
+            x as f32 + out.origin.0 as f32,
+            y as f32 + out.origin.1 as f32,
+        );
         let touch = proto::InjectedTouch {
             phase,
             slot: t.slot,
@@ -326,6 +360,40 @@ impl Server {
             y,
         };
         self.touch(touch, t.time_ns);
+    }
+}
+
+/// Refuses an injected touch or pointer position that is on none of the outputs of the
+/// layout (their rectangles; see [`outside_output`]).
+pub fn outside_layout(e: &Injected, layout: &[proto::Rect]) -> fusion::Result<()> {
+    let mut first_err = None;
+    for r in layout {
+        let mut moved = e.clone();
+        if let Injected::Touch { x, y, .. } | Injected::PointerTo { x, y } = &mut moved {
+            *x -= r.x as f32;
+            *y -= r.y as f32;
+        }
+        match outside_output(&moved, r.w, r.h) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match (first_err, layout) {
+        (Some(e), [_]) => Err(e),
+        (Some(Error::Invalid(m)), _) if m.contains("finite") => Err(Error::Invalid(m)),
+        (Some(_), _) => {
+            let rects: Vec<String> = layout
+                .iter()
+                .map(|r| format!("{}x{} at {},{}", r.w, r.h, r.x, r.y))
+                .collect();
+            Err(Error::Invalid(format!(
+                "{e:?} is on none of the outputs ({})",
+                rects.join("; ")
+            )))
+        }
+        (None, _) => Ok(()),
     }
 }
 

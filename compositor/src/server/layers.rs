@@ -150,7 +150,7 @@ impl Server {
             self.input.seat.forget(surface);
             // The plane shows composition again: redraw it whole.
             self.damage_all();
-            self.planes_dirty = true;
+            self.outputs[0].planes_dirty = true;
         }
     }
 
@@ -203,7 +203,7 @@ impl Server {
             "the display refused the layer's plane ({reason}): composing it instead"
         );
         l.composed = true;
-        self.planes_dirty = true;
+        self.outputs[0].planes_dirty = true;
         self.damage_all();
         true
     }
@@ -267,6 +267,9 @@ impl Server {
     /// plane shows nothing).
     pub fn layer_on_glass(&self, id: u32) -> Option<gfx_drivers::Buffer> {
         let plane = self.layers.iter().find(|l| l.spec.id == id)?.plane?;
-        self.backend.on_glass(self.output, plane).ok().flatten()
+        self.backend
+            .on_glass(self.outputs[0].id, plane)
+            .ok()
+            .flatten()
     }
 }

@@ -51,6 +51,7 @@ mod health;
 mod input;
 mod keyboard;
 pub mod layers;
+mod output;
 mod pointer;
 mod publish;
 mod reload;
@@ -59,8 +60,9 @@ mod touch;
 #[cfg(feature = "wayland")]
 mod wayland;
 
-pub use input::outside_output;
+pub use input::{outside_layout, outside_output};
 pub use layers::LayerSpec;
+pub use output::{OutputRules, OutputSpec};
 pub use reload::{ConfigSource, Reloaded};
 
 use std::collections::{BTreeMap, HashMap};
@@ -176,48 +178,31 @@ pub enum Band {
 pub struct Server {
     master: Master,
     backend: Box<dyn Backend>,
-    output: OutputId,
-    primary: PlaneId,
-    width: u32,
-    height: u32,
+    /// The outputs driven, the first first (`output.rs`): each with its own scan-out
+    /// buffers, damage and frame clock, side by side in one layout.
+    pub(crate) outputs: Vec<output::OutputState>,
+    /// Which outputs to drive and how (the config's `[[output]]` tables).
+    output_rules: OutputRules,
+    /// Where outputs that left the layout (unplugged) were, so they come back there.
+    left_at: HashMap<String, (i32, i32)>,
     pub(crate) surfaces: BTreeMap<u32, SurfaceState>,
     /// Bottom to top (layer first, then stacking order).
     pub(crate) windows: Vec<WindowState>,
     pub(crate) layers: Vec<layers::LayerState>,
-    /// A plane must be recommitted (an exclusive layer was released).
-    pub(crate) planes_dirty: bool,
     next_id: u32,
-    targets: [Buffer; 2],
-    /// Damage each scan-out buffer still lacks (it missed the frames drawn into the other).
-    target_damage: [Damage; 2],
-    back: usize,
-    frame_in_flight: bool,
-    /// Surfaces whose flip the frame being made (or in flight) shows.
-    flipped: Vec<u32>,
-    flipped_in_flight: Vec<u32>,
+    /// The background colour of outputs without their own (`0xRRGGBB`).
     background: u32,
-    /// How the panel is mounted: logical (what clients see) to physical (the glass).
-    transform: Transform,
+    /// Frames committed and presented, on all outputs.
     frames: u64,
     presented: u64,
-    /// When to compose the next frame (just before the next vblank).
-    compose_at: Option<Instant>,
-    /// The timer on the loop that wakes it then.
-    frame_timer: Option<RegistrationToken>,
     direct_frames: u64,
-    last_direct: bool,
     bytes_composed_last: u64,
     bytes_composed_total: u64,
-    /// Per scan-out buffer: damage other than the composed cursor's arrived since it was
-    /// last composed (else what it composes is counted as the cursor's).
-    not_only_cursor: [bool; 2],
     /// Commits the backend refused (not counting refused planes, which are composed).
     commit_errors: u64,
     /// The last commit error, so each kind is logged once.
     commit_error: Option<String>,
     input: input::InputState,
-    /// The backend's name for the output (what `touch-output` names).
-    output_name: String,
     /// The backend reported its output closed (a desktop window's close button).
     display_closed: bool,
     /// The `[[app]]` programs' state, as `fusionfb run`'s supervisor last reported it.
@@ -277,43 +262,49 @@ impl Server {
         Self::with_layers(world, backend, transform, vec![LayerSpec::primary()])
     }
 
-    /// The full constructor: the output transform and the layers (bottom to top; exactly one
-    /// primary). Overlay layers get the backend's overlay planes while there are some, and
-    /// are virtual (composed) after that.
+    /// Like [`Server::with_outputs`], every connected output mounted with `transform`.
     pub fn with_layers(
         world: WorldConfig,
-        mut backend: Box<dyn Backend>,
+        backend: Box<dyn Backend>,
         transform: Transform,
         specs: Vec<LayerSpec>,
     ) -> Result<Self, ServerError> {
-        let output = *backend
-            .outputs()
-            .first()
-            .ok_or_else(|| ServerError::Other("the backend has no output".into()))?;
-        let info = backend.output(output)?.clone();
-        let primary = info
-            .planes
-            .iter()
-            .find(|p| p.kind == PlaneKind::Primary)
-            .map(|p| p.id)
-            .ok_or_else(|| ServerError::Other("the output has no primary plane".into()))?;
-        let (pw, ph) = (info.current_mode.width, info.current_mode.height);
-        // What applications see: the output turned upright.
-        let (width, height) = if transform.swaps_axes() {
-            (ph, pw)
-        } else {
-            (pw, ph)
+        let rules = OutputRules {
+            transform,
+            ..OutputRules::default()
         };
-        let targets = [
-            backend.allocate(pw, ph, Format::Xrgb8888)?,
-            backend.allocate(pw, ph, Format::Xrgb8888)?,
-        ];
-        let mut master = Master::create(world)?;
-        master.object_class_create(SURFACE_CLASS, |_, _| {})?;
-        master.object_class_create(WINDOW_CLASS, |_, _| {})?;
-        // Requests are answered where the whole server is at hand: in the turn of the loop
-        // that receives them (`Server::serve_calls`).
-        let call = master.call_create_queued(proto::CALL_NAME);
+        Self::with_outputs(world, backend, rules, specs)
+    }
+
+    /// The full constructor: which outputs to drive and how (`rules`; every connected one
+    /// by default, side by side), and the layers (bottom to top; exactly one primary), which
+    /// are the first output's. Overlay layers get its overlay planes while there are some,
+    /// and are virtual (composed) after that.
+    pub fn with_outputs(
+        world: WorldConfig,
+        backend: Box<dyn Backend>,
+        rules: OutputRules,
+        specs: Vec<LayerSpec>,
+    ) -> Result<Self, ServerError> {
+        let mut driven = Vec::new();
+        let mut seen = Vec::new();
+        for id in backend.outputs() {
+            let name = backend.output(id)?.name.clone();
+            if rules.drives(&name) {
+                driven.push(id);
+            }
+            seen.push(name);
+        }
+        if driven.is_empty() {
+            return Err(ServerError::Other(if seen.is_empty() {
+                "the backend has no output".into()
+            } else {
+                format!(
+                    "none of the connected outputs ({}) is one the config names",
+                    seen.join(", ")
+                )
+            }));
+        }
         if specs
             .iter()
             .filter(|l| l.kind == PlaneKind::Primary)
@@ -324,21 +315,67 @@ impl Server {
                 "exactly one primary layer is needed".into(),
             ));
         }
+        let mut master = Master::create(world)?;
+        master.object_class_create(SURFACE_CLASS, |_, _| {})?;
+        master.object_class_create(WINDOW_CLASS, |_, _| {})?;
+        // Requests are answered where the whole server is at hand: in the turn of the loop
+        // that receives them (`Server::serve_calls`).
+        let call = master.call_create_queued(proto::CALL_NAME);
+        let event_loop: EventLoop<'static, Server> = EventLoop::try_new().map_err(loop_error)?;
+        let handle = event_loop.handle();
+        let mut server = Self {
+            master,
+            backend,
+            outputs: Vec::new(),
+            output_rules: rules,
+            left_at: HashMap::new(),
+            surfaces: BTreeMap::new(),
+            windows: Vec::new(),
+            layers: Vec::new(),
+            next_id: 0,
+            background: 0x00_20_20_28,
+            frames: 0,
+            presented: 0,
+            direct_frames: 0,
+            bytes_composed_last: 0,
+            bytes_composed_total: 0,
+            started: std::time::SystemTime::now(),
+            restarts: 0,
+            config: Default::default(),
+            stacked: HashMap::new(),
+            window_list: (0, 0),
+            blanking: blank::Blanking::default(),
+            commit_errors: 0,
+            commit_error: None,
+            input: input::InputState::default(),
+            display_closed: false,
+            apps: Vec::new(),
+            event_loop: Some(event_loop),
+            handle,
+            input_tokens: Vec::new(),
+            failed: None,
+            #[cfg(feature = "wayland")]
+            wayland: None,
+        };
+        for id in driven {
+            server.add_output(id)?;
+        }
+        let info = server.backend.output(server.outputs[0].id)?.clone();
+        let primary = server.outputs[0].primary;
         let mut free: Vec<PlaneId> = info
             .planes
             .iter()
             .filter(|p| p.kind == PlaneKind::Overlay)
             .map(|p| p.id)
             .collect();
-        let mut layers: Vec<layers::LayerState> = Vec::with_capacity(specs.len());
         for spec in specs {
             let plane = match spec.kind {
                 PlaneKind::Primary => Some(primary),
                 _ if free.is_empty() => None,
                 _ => Some(free.remove(0)),
             };
-            let (descriptor, reactor) = publish::layer_slot(&mut master, spec.id)?;
-            layers.push(layers::LayerState {
+            let (descriptor, reactor) = publish::layer_slot(&mut server.master, spec.id)?;
+            server.layers.push(layers::LayerState {
                 spec,
                 plane,
                 exclusive: None,
@@ -348,7 +385,8 @@ impl Server {
                 published: None,
             });
         }
-        let layer_infos: Vec<proto::LayerInfo> = layers
+        let layer_infos: Vec<proto::LayerInfo> = server
+            .layers
             .iter()
             .map(|l| proto::LayerInfo {
                 id: l.spec.id,
@@ -357,6 +395,7 @@ impl Server {
                 reactor: l.reactor,
             })
             .collect();
+        let (width, height) = server.size();
         let root = proto::Root {
             version: proto::VERSION,
             call,
@@ -367,58 +406,7 @@ impl Server {
             },
             layers: layer_infos,
         };
-        master.set_root(fusion::call::encode(&root)?);
-        let (w, h) = (width, height);
-        let event_loop: EventLoop<'static, Server> = EventLoop::try_new().map_err(loop_error)?;
-        let handle = event_loop.handle();
-        let mut server = Self {
-            master,
-            backend,
-            output,
-            primary,
-            width,
-            height,
-            surfaces: BTreeMap::new(),
-            windows: Vec::new(),
-            layers,
-            planes_dirty: false,
-            next_id: 0,
-            targets,
-            target_damage: [Damage::full(w, h), Damage::full(w, h)],
-            back: 0,
-            frame_in_flight: false,
-            flipped: Vec::new(),
-            flipped_in_flight: Vec::new(),
-            background: 0x00_20_20_28,
-            transform,
-            frames: 0,
-            presented: 0,
-            compose_at: None,
-            frame_timer: None,
-            direct_frames: 0,
-            last_direct: false,
-            bytes_composed_last: 0,
-            bytes_composed_total: 0,
-            not_only_cursor: [true, true],
-            started: std::time::SystemTime::now(),
-            restarts: 0,
-            config: Default::default(),
-            stacked: HashMap::new(),
-            window_list: (0, 0),
-            blanking: blank::Blanking::default(),
-            commit_errors: 0,
-            commit_error: None,
-            input: input::InputState::default(),
-            output_name: info.name.clone(),
-            display_closed: false,
-            apps: Vec::new(),
-            event_loop: Some(event_loop),
-            handle,
-            input_tokens: Vec::new(),
-            failed: None,
-            #[cfg(feature = "wayland")]
-            wayland: None,
-        };
+        server.master.set_root(fusion::call::encode(&root)?);
         server.input.pointer.plane = cursor_plane::CursorPlane::of(&info);
         // Injection works from the start; `fusionfb run` replaces this source with one that
         // has the config's devices, keymap and calibration.
@@ -428,6 +416,151 @@ impl Server {
         }
         server.insert_sources()?;
         Ok(server)
+    }
+
+    /// Starts driving output `id`: sets the mode its `[[output]]` table asks for, allocates
+    /// its scan-out buffers and places it in the layout (where it was before it left, where
+    /// its table says, else right of the others). Returns its index.
+    fn add_output(&mut self, id: OutputId) -> Result<usize, ServerError> {
+        let name = self.backend.output(id)?.name.clone();
+        let spec = self.output_rules.spec(&name).cloned();
+        if let Some((w, h, mhz)) = spec.as_ref().and_then(|s| s.mode) {
+            let info = self.backend.output(id)?;
+            let cur = info.current_mode;
+            if (cur.width, cur.height) != (w, h) || (mhz != 0 && cur.refresh_mhz != mhz) {
+                let found =
+                    info.modes.iter().copied().find(|m| {
+                        (m.width, m.height) == (w, h) && (mhz == 0 || m.refresh_mhz == mhz)
+                    });
+                match found {
+                    Some(m) => self.backend.set_mode(id, m)?,
+                    None => warn!(
+                        output = %name,
+                        "[[output]] mode {w}x{h}: the display has no such mode; keeping {cur}"
+                    ),
+                }
+            }
+        }
+        let info = self.backend.output(id)?.clone();
+        let primary = info
+            .planes
+            .iter()
+            .find(|p| p.kind == PlaneKind::Primary)
+            .map(|p| p.id)
+            .ok_or_else(|| ServerError::Other(format!("output {name} has no primary plane")))?;
+        let transform = self.output_rules.transform_of(&name);
+        let (pw, ph) = (info.current_mode.width, info.current_mode.height);
+        // What applications see: the output turned upright.
+        let (width, height) = if transform.swaps_axes() {
+            (ph, pw)
+        } else {
+            (pw, ph)
+        };
+        let targets = [
+            self.backend.allocate(pw, ph, Format::Xrgb8888)?,
+            self.backend.allocate(pw, ph, Format::Xrgb8888)?,
+        ];
+        let placed: Vec<proto::Rect> = self.outputs.iter().map(|o| o.rect()).collect();
+        let wanted = spec
+            .as_ref()
+            .and_then(|s| s.position)
+            .or_else(|| self.left_at.get(&name).copied());
+        let origin = output::place(&placed, wanted);
+        self.outputs.push(output::OutputState {
+            id,
+            name: name.clone(),
+            primary,
+            origin,
+            width,
+            height,
+            transform,
+            background: spec.as_ref().and_then(|s| s.background),
+            refresh_mhz: info.current_mode.refresh_mhz,
+            targets,
+            damage: [Damage::full(width, height), Damage::full(width, height)],
+            not_only_cursor: [true, true],
+            back: 0,
+            in_flight: false,
+            flipped: Vec::new(),
+            flipped_in_flight: Vec::new(),
+            compose_at: None,
+            timer: None,
+            planes_dirty: false,
+            last_direct: false,
+            frames: 0,
+            presented: 0,
+            connected: true,
+        });
+        tracing::info!(output = %name, mode = %info.current_mode, %transform, x = origin.0, y = origin.1, "output driven");
+        Ok(self.outputs.len() - 1)
+    }
+
+    /// The index of output `id` among those driven.
+    fn output_index(&self, id: OutputId) -> Option<usize> {
+        self.outputs.iter().position(|o| o.id == id)
+    }
+
+    /// The index of the output called `name`.
+    pub(crate) fn output_named(&self, name: &str) -> Option<usize> {
+        self.outputs.iter().position(|o| o.name == name)
+    }
+
+    /// The names of the outputs driven, for messages.
+    pub(crate) fn output_names(&self) -> String {
+        let names: Vec<&str> = self.outputs.iter().map(|o| o.name.as_str()).collect();
+        names.join(", ")
+    }
+
+    /// The output a rectangle (layout coordinates) is on: the one it overlaps most, else the
+    /// first.
+    pub(crate) fn output_of_rect(&self, r: proto::Rect) -> usize {
+        let mut best = (0, 0);
+        for (i, o) in self.outputs.iter().enumerate() {
+            let a = o.overlap(r);
+            if a > best.1 {
+                best = (i, a);
+            }
+        }
+        best.0
+    }
+
+    /// The output whose frames show surface `id`: its first window's output; a surface
+    /// shown in no window (an exclusive layer's) is the first output's.
+    pub(crate) fn output_of_surface(&self, id: u32) -> usize {
+        self.windows
+            .iter()
+            .filter(|w| w.surface == id)
+            .find_map(|w| self.window_rect(w))
+            .map_or(0, |r| self.output_of_rect(r))
+    }
+
+    /// Records that surface `id` was flipped: the next frame of its output shows it, and its
+    /// `FrameDone` comes when that frame is presented.
+    pub(crate) fn mark_flipped(&mut self, id: u32) {
+        let i = self.output_of_surface(id);
+        let out = &mut self.outputs[i];
+        if !out.flipped.contains(&id) {
+            out.flipped.push(id);
+        }
+    }
+
+    /// The layout's rectangles (one per output).
+    pub(crate) fn layout(&self) -> Vec<proto::Rect> {
+        self.outputs.iter().map(|o| o.rect()).collect()
+    }
+
+    /// The size of the layout from its origin: what the pointer moves in.
+    pub(crate) fn layout_size(&self) -> (u32, u32) {
+        output::bounds(&self.layout())
+    }
+
+    /// The outputs as [`proto::Scene::outputs`] reports them.
+    pub(crate) fn outputs_status(&self) -> Vec<proto::OutputStatus> {
+        self.outputs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| o.status(i == 0))
+            .collect()
     }
 
     /// Puts the Fusion master and the display backend on the server's loop (the input
@@ -475,19 +608,27 @@ impl Server {
         &mut self.master
     }
 
-    /// The output's physical size (the glass).
+    /// The first output's physical size (the glass).
     pub(crate) fn physical_size(&self) -> (u32, u32) {
-        (self.targets[0].width(), self.targets[0].height())
+        self.outputs[0].physical_size()
     }
 
-    /// The output's transform (logical to physical).
+    /// The first output's transform (logical to physical).
     pub fn transform(&self) -> Transform {
-        self.transform
+        self.outputs[0].transform
     }
 
-    /// The output's logical size (what applications see, after the transform).
+    /// The first output's logical size (what applications see, after the transform).
     pub fn size(&self) -> (u32, u32) {
-        (self.width, self.height)
+        (self.outputs[0].width, self.outputs[0].height)
+    }
+
+    /// Each output's name and rectangle in the layout, the first first.
+    pub fn output_rects(&self) -> Vec<(String, proto::Rect)> {
+        self.outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.rect()))
+            .collect()
     }
 
     /// Windows that are visible and show a surface that has been flipped at least once.
@@ -519,7 +660,7 @@ impl Server {
         self.frames
     }
 
-    /// Sets the background colour (`0xRRGGBB`).
+    /// Sets the background colour (`0xRRGGBB`) of the outputs without their own.
     pub fn set_background(&mut self, rgb: u32) {
         self.background = rgb & 0xff_ffff;
         self.damage_all();
@@ -588,16 +729,22 @@ impl Server {
         for e in self.backend.wake(wake)? {
             match e {
                 BackendEvent::Presented(p) => {
-                    self.on_presented(p.time_ns, p.sequence, p.refresh_ns)
+                    if let Some(i) = self.output_index(p.output) {
+                        self.on_presented(i, p.time_ns, p.sequence, p.refresh_ns)
+                    }
                 }
                 BackendEvent::Touch(t) => self.backend_touch(t),
                 BackendEvent::Closed(_) => self.display_closed = true,
-                BackendEvent::Stuck { output, waited } if output == self.output => {
+                BackendEvent::Stuck { output, waited } => {
+                    let Some(i) = self.output_index(output) else {
+                        continue;
+                    };
                     // The backend abandons a stuck flip when committed again: let the next
                     // frame (whole) try.
-                    warn!("display stuck: no flip for {waited:?}; committing again");
-                    self.frame_in_flight = false;
-                    self.damage_all();
+                    let name = &self.outputs[i].name;
+                    warn!(output = %name, "display stuck: no flip for {waited:?}; committing again");
+                    self.outputs[i].in_flight = false;
+                    self.outputs[i].damage_all();
                 }
                 BackendEvent::SessionPaused => {
                     if let Some(src) = self.input.source.as_mut() {
@@ -610,13 +757,12 @@ impl Server {
                     }
                     self.damage_all();
                 }
-                BackendEvent::OutputRemoved(o) if o == self.output => {
-                    warn!(output = %self.output_name, "display unplugged: frames go on unseen until it is back");
-                }
-                BackendEvent::OutputAdded(o) | BackendEvent::OutputChanged(o)
-                    if o == self.output =>
-                {
-                    self.output_back();
+                BackendEvent::OutputRemoved(o) => self.output_removed(o),
+                BackendEvent::OutputAdded(o) | BackendEvent::OutputChanged(o) => {
+                    match self.output_index(o) {
+                        Some(i) => self.output_back(i),
+                        None => self.output_plugged(o),
+                    }
                 }
                 other => debug!("backend: {other:?}"),
             }
@@ -624,26 +770,78 @@ impl Server {
         Ok(())
     }
 
-    /// The output came back (re-plugged) or changed: show everything again, checking that
+    /// Output `i` came back (re-plugged) or changed: show everything again, checking that
     /// it still has the size the clients were given.
-    fn output_back(&mut self) {
-        match self.backend.output(self.output) {
+    fn output_back(&mut self, i: usize) {
+        let out = &self.outputs[i];
+        match self.backend.output(out.id) {
             Ok(info) => {
-                let (pw, ph) = self.physical_size();
+                let (pw, ph) = out.physical_size();
                 let m = info.current_mode;
                 if (m.width, m.height) == (pw, ph) {
-                    tracing::info!(output = %self.output_name, mode = %m, "display back: redrawing");
+                    tracing::info!(output = %out.name, mode = %m, "display back: redrawing");
                 } else {
                     warn!(
-                        output = %self.output_name,
+                        output = %out.name,
                         "display back in {m}, not {pw}x{ph}: the picture keeps its size (restart the master to follow the new mode)"
                     );
                 }
             }
             Err(e) => warn!("display back, but: {e}"),
         }
-        self.damage_all();
-        self.planes_dirty = true;
+        let out = &mut self.outputs[i];
+        out.connected = true;
+        out.damage_all();
+        out.planes_dirty = true;
+    }
+
+    /// A display was plugged in that is not driven yet: it joins the layout if the config
+    /// lets it, and nothing changes on the others.
+    fn output_plugged(&mut self, id: OutputId) {
+        let Ok(name) = self.backend.output(id).map(|i| i.name.clone()) else {
+            return;
+        };
+        if !self.output_rules.drives(&name) {
+            tracing::info!(output = %name, "display plugged in; not driven (the config names other outputs)");
+            return;
+        }
+        match self.add_output(id) {
+            Ok(_) => self.outputs_changed(),
+            Err(e) => warn!(output = %name, "display plugged in, but not driven: {e}"),
+        }
+    }
+
+    /// Output `id` was unplugged. The first stays (its frames go on unseen until it is
+    /// back, as with one display); another leaves the layout, its windows keep their place
+    /// until it comes back, and what waited for its frames follows the first output's.
+    fn output_removed(&mut self, id: OutputId) {
+        let Some(i) = self.output_index(id) else {
+            return;
+        };
+        if i == 0 {
+            let out = &mut self.outputs[0];
+            out.connected = false;
+            warn!(output = %out.name, "display unplugged: frames go on unseen until it is back");
+            return;
+        }
+        let out = self.outputs.remove(i);
+        if let Some(token) = out.timer {
+            self.handle.remove(token);
+        }
+        self.left_at.insert(out.name.clone(), out.origin);
+        let first = &mut self.outputs[0];
+        first.flipped.extend(out.flipped);
+        first.flipped.extend(out.flipped_in_flight);
+        warn!(output = %out.name, "display unplugged: it leaves the layout until it is back");
+        self.outputs_changed();
+    }
+
+    /// The layout changed (an output joined or left): touch and the pointer map to the new
+    /// one, Wayland clients see the outputs there are.
+    fn outputs_changed(&mut self) {
+        self.update_input_outputs();
+        #[cfg(feature = "wayland")]
+        self.wayland_outputs_changed();
     }
 
     /// Whether the backend reported its display closed (the desktop window of the `window`
@@ -662,55 +860,77 @@ impl Server {
         fusion::deadline::run_until(self, limit, slice, done, |s, d| s.dispatch(Some(d)))
     }
 
-    /// What is on the glass now (the last presented frame), as XRGB8888.
+    /// What is on the first output's glass now (the last presented frame), as XRGB8888.
     pub fn screenshot(&self) -> Result<gfx_drivers::Image, ServerError> {
-        let shown = self.backend.on_glass(self.output, self.primary)?;
+        self.screenshot_output(0)
+    }
+
+    /// What is on output `name`'s glass now.
+    pub fn screenshot_named(&self, name: &str) -> Result<gfx_drivers::Image, ServerError> {
+        let i = self.output_named(name).ok_or_else(|| {
+            ServerError::Other(format!(
+                "no output {name:?}: the outputs are {}",
+                self.output_names()
+            ))
+        })?;
+        self.screenshot_output(i)
+    }
+
+    /// What is on output `i`'s glass now.
+    pub(crate) fn screenshot_output(&self, i: usize) -> Result<gfx_drivers::Image, ServerError> {
+        let out = &self.outputs[i];
+        let shown = self.backend.on_glass(out.id, out.primary)?;
+        let (pw, ph) = out.physical_size();
         let mut glass = match shown {
             Some(b) if b.format() == Format::Xrgb8888 => b.snapshot(),
             // An RGB565 framebuffer, a client's exclusive ARGB buffer: what the glass shows.
             Some(b) => b.snapshot().convert(Format::Xrgb8888),
-            None => gfx_drivers::Image::new(
-                self.targets[0].width(),
-                self.targets[0].height(),
-                Format::Xrgb8888,
-            ),
+            None => gfx_drivers::Image::new(pw, ph, Format::Xrgb8888),
         };
-        // The other planes, bottom to top, where the display controller blends them.
+        if i != 0 {
+            return Ok(glass);
+        }
+        // The other planes (the first output's), bottom to top, where the display
+        // controller blends them.
         for l in &self.layers {
-            let Some(plane) = l.plane.filter(|&p| p != self.primary) else {
+            let Some(plane) = l.plane.filter(|&p| p != out.primary) else {
                 continue;
             };
-            if let Some(b) = self.backend.on_glass(self.output, plane)? {
+            if let Some(b) = self.backend.on_glass(out.id, plane)? {
                 overlay_onto(&mut glass, &b.snapshot(), l.spec.position);
             }
         }
         // The cursor plane on top, where the last commit put it.
         if let Some((plane, at)) = self.cursor_plane_shown() {
-            if let Some(b) = self.backend.on_glass(self.output, plane)? {
+            if let Some(b) = self.backend.on_glass(out.id, plane)? {
                 overlay_onto(&mut glass, &b.snapshot(), at);
             }
         }
         Ok(glass)
     }
 
-    /// Adds damage (output coordinates) to both scan-out buffers.
+    /// Adds damage (layout coordinates) to both scan-out buffers of every output it is on.
     pub(crate) fn damage(&mut self, r: proto::Rect) {
-        self.damage_for_cursor(r);
-        self.not_only_cursor = [true, true];
+        for out in &mut self.outputs {
+            if out.overlap(r) > 0 {
+                out.add_damage(r);
+                out.not_only_cursor = [true, true];
+            }
+        }
     }
 
     /// Adds the composed cursor's damage: what a frame composes for it alone is counted
     /// ([`Server::bytes_composed_for_cursor`]).
     pub(crate) fn damage_for_cursor(&mut self, r: proto::Rect) {
-        for d in &mut self.target_damage {
-            d.add(r);
+        for out in &mut self.outputs {
+            out.add_damage(r);
         }
     }
 
     fn damage_all(&mut self) {
-        let (w, h) = (self.width, self.height);
-        self.target_damage = [Damage::full(w, h), Damage::full(w, h)];
-        self.not_only_cursor = [true, true];
+        for out in &mut self.outputs {
+            out.damage_all();
+        }
     }
 
     /// Bytes composed in frames whose only damage was the composed cursor's (moving,
@@ -840,13 +1060,17 @@ impl Server {
             }
         }
         self.layer_release_surface(id);
-        self.flipped.retain(|&s| s != id);
-        self.flipped_in_flight.retain(|&s| s != id);
+        for out in &mut self.outputs {
+            out.flipped.retain(|&s| s != id);
+            out.flipped_in_flight.retain(|&s| s != id);
+        }
     }
 
-    fn on_presented(&mut self, time_ns: u64, sequence: u64, refresh_ns: u64) {
-        self.frame_in_flight = false;
+    fn on_presented(&mut self, i: usize, time_ns: u64, sequence: u64, refresh_ns: u64) {
         self.presented += 1;
+        let out = &mut self.outputs[i];
+        out.in_flight = false;
+        out.presented += 1;
         // Compose the next frame late, just before the next vblank, so that flips clients
         // make in answer to this frame's FrameDone all make it into the same next frame.
         let next_vblank = time_ns.saturating_add(refresh_ns);
@@ -854,9 +1078,12 @@ impl Server {
         let wait = next_vblank
             .saturating_sub(COMPOSE_MARGIN_NS)
             .saturating_sub(now);
-        self.schedule_frame((wait > 0).then(|| Instant::now() + Duration::from_nanos(wait)));
+        self.schedule_frame(
+            i,
+            (wait > 0).then(|| Instant::now() + Duration::from_nanos(wait)),
+        );
         let mut done = Vec::new();
-        for id in std::mem::take(&mut self.flipped_in_flight) {
+        for id in std::mem::take(&mut self.outputs[i].flipped_in_flight) {
             let Some(s) = self.surfaces.get_mut(&id) else {
                 continue;
             };
@@ -882,25 +1109,49 @@ impl Server {
         self.wayland_presented(time_ns, sequence, refresh_ns);
     }
 
-    /// Composes and commits the next frame if something changed and none is in flight.
+    /// Composes and commits the next frame of every output where something changed and
+    /// none is in flight.
     fn frame(&mut self) -> Result<(), ServerError> {
+        for i in 0..self.outputs.len() {
+            self.frame_output(i)?;
+        }
+        Ok(())
+    }
+
+    /// Composes and commits output `i`'s next frame if something on it changed and none is
+    /// in flight. The layers' planes and the cursor plane are the first output's.
+    fn frame_output(&mut self, i: usize) -> Result<(), ServerError> {
         // Blanked: nothing reaches the glass, so no frame is made (and no FrameDone sent).
-        if self.frame_in_flight || self.blanking.blanked {
+        if self.outputs[i].in_flight || self.blanking.blanked {
             return Ok(());
         }
-        if self.compose_at.is_some_and(|t| Instant::now() < t) {
+        if self.outputs[i]
+            .compose_at
+            .is_some_and(|t| Instant::now() < t)
+        {
             return Ok(());
         }
-        self.schedule_frame(None);
-        let exclusive_primary = self.exclusive_buffers(true).into_iter().next();
-        let overlays = self.exclusive_buffers(false);
-        let damaged = !self.target_damage[self.back].is_empty();
-        let cursor = self.cursor_commit();
-        if !damaged && self.flipped.is_empty() && !self.planes_dirty && cursor.is_none() {
+        self.schedule_frame(i, None);
+        let first = i == 0;
+        let (exclusive_primary, overlays) = if first {
+            (
+                self.exclusive_buffers(true).into_iter().next(),
+                self.exclusive_buffers(false),
+            )
+        } else {
+            (None, Vec::new())
+        };
+        let out = &self.outputs[i];
+        let damaged = !out.damage[out.back].is_empty();
+        let planes_dirty = out.planes_dirty;
+        let flipped = !out.flipped.is_empty();
+        let cursor = if first { self.cursor_commit() } else { None };
+        if !damaged && !flipped && !planes_dirty && cursor.is_none() {
             return Ok(());
         }
-        // The primary plane: a slave's exclusive buffer; else a single opaque full-screen
-        // window scanned out directly; else the composition of the windows.
+        // The primary plane: a slave's exclusive buffer; else a single opaque window
+        // exactly covering the output scanned out directly; else the composition of the
+        // windows.
         let mut direct = None;
         let mut composed = false;
         // What the composition changed in the back buffer, for the backend (physical).
@@ -909,11 +1160,12 @@ impl Server {
             self.bytes_composed_last = 0;
             Some(b.clone())
         } else if damaged {
-            direct = self.scanout_candidate();
+            direct = self.scanout_candidate(i);
             if direct.is_none() {
-                primary_damage = self.compose_back()?;
+                primary_damage = self.compose_back(i)?;
                 composed = true;
-                Some(self.targets[self.back].clone())
+                let out = &self.outputs[i];
+                Some(out.targets[out.back].clone())
             } else {
                 self.bytes_composed_last = 0;
                 direct.clone()
@@ -921,15 +1173,16 @@ impl Server {
         } else {
             None
         };
+        let (output, primary) = (self.outputs[i].id, self.outputs[i].primary);
         let mut updates: Vec<PlaneUpdate<'_>> = Vec::new();
         if let Some(b) = &primary_buffer {
-            updates.push(PlaneUpdate::show(self.primary, b).with_damage(&primary_damage));
+            updates.push(PlaneUpdate::show(primary, b).with_damage(&primary_damage));
         }
         for (plane, b, (x, y)) in &overlays {
             updates.push(PlaneUpdate::show(*plane, b).at(*x, *y));
         }
         // Overlay planes nobody holds any more are switched off.
-        let idle: Vec<PlaneId> = if self.planes_dirty {
+        let idle: Vec<PlaneId> = if planes_dirty && first {
             self.layers
                 .iter()
                 .filter(|l| {
@@ -947,27 +1200,29 @@ impl Server {
             updates.push(c.update());
         }
         // With nothing to show, the commit is a frame clock for the flips waiting on it.
-        let result = self.backend.commit(self.output, &updates);
+        let result = self.backend.commit(output, &updates);
         drop(updates);
         if let Err(e) = result {
-            return self.commit_failed(e);
+            return self.commit_failed(i, e);
         }
         self.commit_error = None;
-        self.planes_dirty = false;
         if let Some(c) = &cursor {
             self.cursor_committed(c);
         }
         self.frames += 1;
-        self.frame_in_flight = true;
-        self.flipped_in_flight = std::mem::take(&mut self.flipped);
+        let out = &mut self.outputs[i];
+        out.planes_dirty = false;
+        out.frames += 1;
+        out.in_flight = true;
+        out.flipped_in_flight = std::mem::take(&mut out.flipped);
         if direct.is_some() {
             // Our own scan-out buffers missed what was shown: redraw them whole next time.
             self.direct_frames += 1;
-            self.last_direct = true;
-            self.damage_all();
+            out.last_direct = true;
+            out.damage_all();
         } else if composed {
-            self.last_direct = false;
-            self.back ^= 1;
+            out.last_direct = false;
+            out.back ^= 1;
         }
         Ok(())
     }
@@ -976,46 +1231,57 @@ impl Server {
     /// frame is made again at once; anything else is reported (once per kind of error)
     /// and tried again a refresh later with everything redrawn: the display may come back
     /// (a driver hiccup, a monitor being replugged), and no client is dropped for it.
-    fn commit_failed(&mut self, e: gfx_drivers::backend::Error) -> Result<(), ServerError> {
+    fn commit_failed(
+        &mut self,
+        i: usize,
+        e: gfx_drivers::backend::Error,
+    ) -> Result<(), ServerError> {
         // What was composed into the back buffer did not reach the glass.
-        self.damage_all();
+        self.outputs[i].damage_all();
         if let gfx_drivers::backend::Error::PlaneRefused { plane, reason } = &e {
             if self.compose_refused_plane(*plane, reason)
                 || self.cursor_plane_refused(*plane, reason)
             {
-                return self.frame();
+                return self.frame_output(i);
             }
         }
         let text = e.to_string();
         if self.commit_error.as_deref() != Some(text.as_str()) {
-            warn!("the display did not take a frame, trying again: {text}");
+            let name = &self.outputs[i].name;
+            warn!(output = %name, "the display did not take a frame, trying again: {text}");
             self.commit_error = Some(text);
         }
         self.commit_errors += 1;
         let refresh = self
             .backend
-            .output(self.output)
+            .output(self.outputs[i].id)
             .map(|o| o.current_mode.refresh_interval_ns())
             .unwrap_or(16_666_667)
             .max(1_000_000);
-        self.schedule_frame(Some(Instant::now() + Duration::from_nanos(refresh)));
+        self.schedule_frame(i, Some(Instant::now() + Duration::from_nanos(refresh)));
         Ok(())
     }
 
-    /// Composes the next frame no earlier than `at` (`None`: as soon as there is damage).
-    /// A timer on the loop wakes it then; the frame itself is made after the turn.
-    fn schedule_frame(&mut self, at: Option<Instant>) {
-        self.compose_at = at;
-        if let Some(token) = self.frame_timer.take() {
+    /// Composes output `i`'s next frame no earlier than `at` (`None`: as soon as there is
+    /// damage). A timer on the loop wakes it then; the frame itself is made after the turn.
+    fn schedule_frame(&mut self, i: usize, at: Option<Instant>) {
+        let out = &mut self.outputs[i];
+        out.compose_at = at;
+        if let Some(token) = out.timer.take() {
             self.handle.remove(token);
         }
         let Some(at) = at else { return };
+        let id = out.id;
         let timer = Timer::from_deadline(at);
-        match self.handle.insert_source(timer, |_, _, s: &mut Server| {
-            s.frame_timer = None;
-            TimeoutAction::Drop
-        }) {
-            Ok(token) => self.frame_timer = Some(token),
+        match self
+            .handle
+            .insert_source(timer, move |_, _, s: &mut Server| {
+                if let Some(i) = s.output_index(id) {
+                    s.outputs[i].timer = None;
+                }
+                TimeoutAction::Drop
+            }) {
+            Ok(token) => self.outputs[i].timer = Some(token),
             Err(e) => warn!("no frame timer: {}", e.error),
         }
     }
@@ -1025,26 +1291,29 @@ impl Server {
         self.commit_errors
     }
 
-    /// The buffer to scan out directly, if the top visible window is an opaque XRGB8888
-    /// surface exactly covering the output with at least two buffers, or one the client
-    /// gets back only when the master releases it (so the client never draws into the one
-    /// on the glass). Never on a rotated or flipped output: the client
-    /// draws upright, and only composition turns its pixels onto the glass.
-    fn scanout_candidate(&self) -> Option<Buffer> {
-        if (self.cursor_rect().is_some() && !self.cursor_on_plane())
-            || self.transform != Transform::Normal
-        {
+    /// The buffer to scan out directly on output `i`, if the top visible window on it is
+    /// an opaque XRGB8888 surface exactly covering it with at least two buffers, or one the
+    /// client gets back only when the master releases it (so the client never draws into
+    /// the one on the glass). Never on a rotated or flipped output: the client draws
+    /// upright, and only composition turns its pixels onto the glass.
+    fn scanout_candidate(&self, i: usize) -> Option<Buffer> {
+        let out = &self.outputs[i];
+        let cursor_here = self
+            .cursor_rect()
+            .is_some_and(|r| out.overlap(r) > 0 && !(i == 0 && self.cursor_on_plane()));
+        if cursor_here || out.transform != Transform::Normal {
             return None;
         }
-        let top = self
-            .windows
-            .iter()
-            .rev()
-            .find(|w| w.visible && w.opacity > 0)?;
+        let area = out.rect();
+        let top = self.windows.iter().rev().find(|w| {
+            w.visible && w.opacity > 0 && self.window_rect(w).is_some_and(|r| out.overlap(r) > 0)
+        })?;
         let s = self.surfaces.get(&top.surface)?;
         let b = s.buffers.get(s.front? as usize)?;
-        let covers =
-            top.x == 0 && top.y == 0 && b.width() == self.width && b.height() == self.height;
+        let covers = top.x == area.x
+            && top.y == area.y
+            && b.width() == out.width
+            && b.height() == out.height;
         (covers
             && self.backend.can_scan_out(b)
             && top.opacity == 255
@@ -1058,9 +1327,9 @@ impl Server {
         self.direct_frames
     }
 
-    /// Whether the last frame drawn was scanned out directly.
+    /// Whether the first output's last frame was scanned out directly.
     pub fn last_frame_direct(&self) -> bool {
-        self.last_direct
+        self.outputs[0].last_direct
     }
 
     /// Bytes the master wrote into its scan-out buffer for the last frame it composed (the
@@ -1075,25 +1344,37 @@ impl Server {
         self.bytes_composed_total
     }
 
-    /// Composes the damaged part of the back buffer; returns that part in the buffer's own
-    /// (physical) coordinates, for the backend.
+    /// Composes the damaged part of output `i`'s back buffer; returns that part in the
+    /// buffer's own (physical) coordinates, for the backend.
     fn compose_back(
         &mut self,
+        i: usize,
     ) -> Result<Vec<gfx_drivers::backend::Rect<gfx_drivers::backend::geometry::Buffer>>, ServerError>
     {
-        let (w, h) = (self.width, self.height);
-        let damage = std::mem::replace(&mut self.target_damage[self.back], Damage::empty(w, h));
+        let out = &mut self.outputs[i];
+        let (w, h) = (out.width, out.height);
+        let back = out.back;
+        let damage = std::mem::replace(&mut out.damage[back], Damage::empty(w, h));
+        let only_cursor = !std::mem::replace(&mut out.not_only_cursor[back], false);
         let bytes = damage.area() * Format::Xrgb8888.bytes_per_pixel() as u64;
         self.bytes_composed_last = bytes;
         self.bytes_composed_total += bytes;
-        if !std::mem::replace(&mut self.not_only_cursor[self.back], false) {
+        if only_cursor {
             self.input.pointer.counters.composed_bytes += bytes;
         }
-        // What each visible window shows: its surface's front buffer.
+        let out = &self.outputs[i];
+        let area = out.rect();
+        let (ox, oy) = out.origin;
+        // What each visible window on this output shows: its surface's front buffer, placed
+        // in the output's own coordinates.
         // Windows are kept in stacking order, layer by layer (bottom to top). Layers whose
         // plane was refused put their holder's buffer above the layer's windows; only then
         // are the windows' layer ranks needed.
-        let composed = self.composed_layers();
+        let composed = if i == 0 {
+            self.composed_layers()
+        } else {
+            Vec::new()
+        };
         let mut shown: Vec<(usize, ShownElement)> = self
             .windows
             .iter()
@@ -1101,7 +1382,11 @@ impl Server {
             .filter_map(|win| {
                 let s = self.surfaces.get(&win.surface)?;
                 let b = s.buffers.get(s.front? as usize)?.clone();
-                let dst = compose::Rect::new(win.x, win.y, b.width(), b.height());
+                let r = proto::Rect::new(win.x, win.y, b.width(), b.height());
+                if output::overlap(area, r) == 0 {
+                    return None;
+                }
+                let dst = compose::Rect::new(win.x - ox, win.y - oy, b.width(), b.height());
                 let rank = if composed.is_empty() {
                     0
                 } else {
@@ -1121,13 +1406,18 @@ impl Server {
         }
         let mut shown: Vec<ShownElement> = shown.into_iter().map(|(_, e)| e).collect();
         // The cursor, above everything (unless it is on the cursor plane).
-        if let Some((b, r)) = self.cursor_image().filter(|_| !self.cursor_on_plane()) {
-            shown.push((u64::MAX, b, r, 1.0));
+        if let Some((b, r)) = self
+            .cursor_image()
+            .filter(|_| !(i == 0 && self.cursor_on_plane()))
+        {
+            if output::overlap(area, r) > 0 {
+                shown.push((u64::MAX, b, out.to_local(r), 1.0));
+            }
         }
         let buffers: Vec<Buffer> = shown.iter().map(|s| s.1.clone()).collect();
-        let background = self.background;
-        let transform = self.transform;
-        let target = self.targets[self.back].clone();
+        let background = out.background.unwrap_or(self.background);
+        let transform = out.transform;
+        let target = out.targets[out.back].clone();
         let (tw, th, tp) = (target.width(), target.height(), target.pitch());
         let result = with_all_bytes(&buffers, &mut |views: &[&[u8]]| {
             let elements: Vec<Element<'_>> = shown

@@ -148,8 +148,8 @@ impl Server {
         if self.cursor_on_plane() {
             return;
         }
-        let (w, h) = (self.width, self.height);
-        // Clip to the output: damage outside it means nothing.
+        let (w, h) = self.layout_size();
+        // Clip to the layout: damage outside it means nothing.
         if let Some(r) = self.cursor_rect().and_then(|r| r.clip(w, h)) {
             self.damage_for_cursor(r);
         }

@@ -139,6 +139,7 @@ impl Server {
             health: Some(self.health()),
             blanking: Some(self.blank_status()),
             cursor: Some(self.cursor_status()),
+            outputs: self.outputs_status(),
         }
     }
 

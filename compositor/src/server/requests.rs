@@ -126,7 +126,11 @@ impl Server {
                     Vec::new(),
                 )
             }
-            Request::Screenshot => match self.screenshot_fd() {
+            Request::Screenshot => match self.screenshot_fd(None) {
+                Ok((r, fd)) => (reply(Ok(r)), vec![fd]),
+                Err(e) => (Err(e), Vec::new()),
+            },
+            Request::ScreenshotOutput { output } => match self.screenshot_fd(Some(&output)) {
                 Ok((r, fd)) => (reply(Ok(r)), vec![fd]),
                 Err(e) => (Err(e), Vec::new()),
             },
@@ -359,7 +363,7 @@ impl Server {
         s.front = Some(buffer);
         s.in_flight = true;
         s.flips = s.flips.wrapping_add(1);
-        self.flipped.push(id);
+        self.mark_flipped(id);
         // The surface's damage, where its windows show it.
         let full = [proto::Rect::from_size(bw, bh)];
         let rects: &[proto::Rect<proto::Buffer>] = if damage.is_empty() { &full } else { &damage };
@@ -524,8 +528,18 @@ impl Server {
         Ok(())
     }
 
-    fn screenshot_fd(&self) -> fusion::Result<(Reply, OwnedFd)> {
-        let img = self.screenshot().map_err(|e| match e {
+    /// The glass of output `output` (`None`: the first) in a memfd.
+    fn screenshot_fd(&self, output: Option<&str>) -> fusion::Result<(Reply, OwnedFd)> {
+        let i = match output {
+            None => 0,
+            Some(name) => self.output_named(name).ok_or_else(|| {
+                Error::NotFound(format!(
+                    "output {name:?} (the outputs are {})",
+                    self.output_names()
+                ))
+            })?,
+        };
+        let img = self.screenshot_output(i).map_err(|e| match e {
             super::ServerError::Fusion(e) => e,
             super::ServerError::Backend(e) => super::backend_failure("taking a screenshot", e),
             other => fusion::Error::io(

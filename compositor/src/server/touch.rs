@@ -47,7 +47,7 @@ impl Server {
         if t.phase == fusionfb_types::TouchPhase::Down {
             self.with_seat(|seat, stack| seat.touch_into(stack, touch, &mut actions));
         } else {
-            let stack = seat::Stack::new(self.size());
+            let stack = seat::Stack::new(self.layout_size());
             self.input.seat.touch_into(&stack, touch, &mut actions);
         }
         #[cfg(feature = "wayland")]

@@ -125,11 +125,12 @@ impl Server {
     pub fn start_wayland(&mut self, cfg: &WaylandConfig) -> Result<(), ServerError> {
         let refresh = self
             .backend
-            .output(self.output)
+            .output(self.outputs[0].id)
             .map(|o| o.current_mode.refresh_mhz)
             .unwrap_or(60_000);
         let device = self.backend.device_id();
-        let (front, source) = Wayland::new(cfg, &self.output_name, self.size(), refresh, device)
+        let name = self.outputs[0].name.clone();
+        let (front, source) = Wayland::new(cfg, &name, self.size(), refresh, device)
             .map_err(|e| ServerError::Other(e.to_string()))?;
         self.handle
             .insert_source(source, |ready, _, s: &mut Server| s.wayland_ready(ready))
@@ -146,7 +147,25 @@ impl Server {
             dmabufs: HashMap::new(),
             releasing: Vec::new(),
         });
+        self.wayland_outputs_changed();
         Ok(())
+    }
+
+    /// Tells the Wayland frontend the outputs there are now (one `wl_output` each).
+    pub(crate) fn wayland_outputs_changed(&mut self) {
+        let places: Vec<crate::wayland::output::OutputPlace> = self
+            .outputs
+            .iter()
+            .map(|o| crate::wayland::output::OutputPlace {
+                name: o.name.clone(),
+                at: o.origin,
+                size: (o.width, o.height),
+                refresh_mhz: o.refresh_mhz,
+            })
+            .collect();
+        if let Some(w) = self.wayland.as_mut() {
+            w.front.set_outputs(&places);
+        }
     }
 
     /// The Wayland socket, when the frontend runs: its path and what clients put in
@@ -336,9 +355,7 @@ impl Server {
             }
             // The next frame happens (and answers the callbacks) even without damage.
             if let Some(shown) = w.shown.get(&s) {
-                if !self.flipped.contains(&shown.surface) {
-                    self.flipped.push(shown.surface);
-                }
+                self.mark_flipped(shown.surface);
             }
         }
     }
@@ -688,7 +705,7 @@ impl Server {
             Refresh::Unknown
         };
         // A client's buffer scanned out as it is: zero-copy, as `wp_presentation` says.
-        let kind = if self.last_direct {
+        let kind = if self.outputs[0].last_direct {
             wp_presentation_feedback::Kind::Vsync | wp_presentation_feedback::Kind::ZeroCopy
         } else {
             wp_presentation_feedback::Kind::Vsync

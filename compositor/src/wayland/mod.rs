@@ -216,6 +216,39 @@ impl Wayland {
         ))
     }
 
+    /// Tells clients the outputs there are (the first first): the first's `wl_output` moves
+    /// to its place, one `wl_output` global per other output is made or removed, and
+    /// toplevels a rule puts on an output that came or went are configured again.
+    pub fn set_outputs(&mut self, places: &[output::OutputPlace]) {
+        let dh = self.display.handle();
+        let st = &mut self.state;
+        if let Some(first) = places.first() {
+            st.output
+                .change_current_state(None, None, None, Some(first.at.into()));
+        }
+        let rest = places.get(1..).unwrap_or(&[]);
+        let mut kept = Vec::new();
+        for o in std::mem::take(&mut st.other_outputs) {
+            if rest.contains(&o.place) {
+                kept.push(o);
+            } else {
+                dh.remove_global::<state::WaylandState>(o.global.clone());
+            }
+        }
+        for p in rest {
+            if !kept.iter().any(|o| o.place == *p) {
+                let (output, global) = output::create_at(&dh, &p.name, p.size, p.refresh_mhz, p.at);
+                kept.push(output::OtherOutput {
+                    output,
+                    global,
+                    place: p.clone(),
+                });
+            }
+        }
+        st.other_outputs = kept;
+        st.reconfigure_toplevels();
+    }
+
     /// Takes a new client's connection.
     pub fn accept(&mut self, stream: std::os::unix::net::UnixStream) {
         let client = state::ClientState::new();

@@ -143,7 +143,20 @@ impl WaylandState {
     fn toplevel_place(&self, t: &ToplevelSurface) -> ToplevelPlace {
         let app_id = app_id_of(t.wl_surface());
         let rule = self.rules.iter().find(|r| r.matches(&app_id));
-        let output = Rectangle::from_size((self.size.0 as i32, self.size.1 as i32).into());
+        // A rule may put it on another output: that output's rectangle in the layout is
+        // all of its usable area (layer-shell panels are on the first).
+        let other = rule
+            .and_then(|r| r.output.as_deref())
+            .and_then(|name| self.other_outputs.iter().find(|o| o.place.name == name))
+            .map(|o| {
+                let (x, y) = o.place.at;
+                let (w, h) = o.place.size;
+                Rectangle::<i32, Logical>::new((x, y).into(), (w as i32, h as i32).into())
+            });
+        let output = other.unwrap_or_else(|| {
+            Rectangle::from_size((self.size.0 as i32, self.size.1 as i32).into())
+        });
+        let usable = other.unwrap_or(self.usable);
         let asked_fullscreen = self.fullscreen.contains(t.wl_surface());
         let layer = rule.and_then(|r| r.layer);
         if rule.is_some_and(|r| r.fullscreen) || asked_fullscreen {
@@ -157,7 +170,8 @@ impl WaylandState {
         if let Some([w, h]) = rule.and_then(|r| r.size) {
             let [x, y] = rule
                 .and_then(|r| r.position)
-                .unwrap_or([self.usable.loc.x, self.usable.loc.y]);
+                .map(|[x, y]| [x + output.loc.x, y + output.loc.y])
+                .unwrap_or([usable.loc.x, usable.loc.y]);
             let size = (
                 i32::try_from(w).unwrap_or(i32::MAX),
                 i32::try_from(h).unwrap_or(i32::MAX),
@@ -170,7 +184,7 @@ impl WaylandState {
             };
         }
         ToplevelPlace {
-            rect: self.usable,
+            rect: usable,
             layer,
             fullscreen: false,
             maximized: true,

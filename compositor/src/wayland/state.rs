@@ -102,8 +102,10 @@ pub struct WaylandState {
     pub decoration: XdgDecorationState,
     /// `zxdg_output_manager_v1`.
     pub outputs: OutputManagerState,
-    /// The output (`wl_output`).
+    /// The first output (`wl_output`).
     pub output: Output,
+    /// The other outputs, with their place in the layout (`output.rs`).
+    pub other_outputs: Vec<super::output::OtherOutput>,
     /// `wp_presentation` (on `CLOCK_MONOTONIC`, the clock of the backend's flip times).
     pub presentation: PresentationState,
     /// smithay's seats.
@@ -237,6 +239,7 @@ impl WaylandState {
             layer_surfaces: Vec::new(),
             usable: Rectangle::from_size((size.0 as i32, size.1 as i32).into()),
             rules: cfg.rules.clone(),
+            other_outputs: Vec::new(),
             fullscreen: Vec::new(),
             popups: Vec::new(),
             grabs: Vec::new(),
