@@ -591,3 +591,60 @@ fn the_wayland_socket_outlives_a_master_that_dies() {
     );
     m.assert_running();
 }
+
+/// Two outputs side by side: `wayland-info` sees a `wl_output` for each at its place, and a
+/// `[[wayland.rule]]` with `output` puts `weston-simple-shm` on the second, where its
+/// pattern shows on that output's glass and not on the first.
+#[test]
+fn a_rule_puts_simple_shm_on_the_second_of_two_outputs() {
+    let (Some(info), Some(shm)) = (
+        program("wayland-info", "wayland-utils"),
+        program("weston-simple-shm", "weston"),
+    ) else {
+        return;
+    };
+    let config = "[[output]]\nname = \"Left\"\nmode = \"320x240\"\n\
+                  [[output]]\nname = \"Right\"\nmode = \"400x300\"\n\
+                  [[wayland.rule]]\napp-id = \"org.freedesktop.weston.simple-shm\"\n\
+                  output = \"Right\"\nposition = [10, 20]\nsize = [250, 250]\n";
+    let m = WaylandMaster::start_with("wl-outputs", Some(config));
+    let mut c = m.client(&info, &[], "info");
+    let status = c.wait();
+    let out = c.output();
+    assert!(status.success(), "wayland-info failed ({status}):\n{out}");
+    assert_eq!(out.matches("'wl_output'").count(), 2, "{out}");
+    assert!(out.contains("width: 320 px, height: 240 px"), "{out}");
+    assert!(out.contains("width: 400 px, height: 300 px"), "{out}");
+    assert!(
+        out.contains("x: 320, y: 0"),
+        "the second output's place:\n{out}"
+    );
+
+    let mut c = m.client(&shm, &[], "shm");
+    let window = toplevel_window(&m, c.pid());
+    let scene = m.scene().unwrap();
+    let win = scene["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"].as_u64() == Some(window))
+        .cloned()
+        .unwrap();
+    // The rule's position is on Right, whose corner is at (320, 0) in the layout.
+    assert_eq!(
+        (win["x"].as_i64(), win["y"].as_i64()),
+        (Some(330), Some(20))
+    );
+    let mut d = Display::connect_to(m.world.clone()).expect("join the master");
+    wait_for("simple-shm's pattern on Right", LIMIT, || {
+        let img = d.screenshot_output("Right").ok()?;
+        (img.pixel(10 + 125, 20 + 125) & 0xff_ffff != 0).then_some(())
+    });
+    let left = d.screenshot_output("Left").unwrap();
+    let lit = (0..left.height)
+        .flat_map(|y| (0..left.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| left.pixel(x, y) & 0xff_ffff != 0)
+        .count();
+    assert_eq!(lit, 0, "simple-shm showed on Left too");
+    assert!(c.exited().is_none(), "simple-shm ended:\n{}", c.output());
+}
