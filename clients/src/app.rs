@@ -203,6 +203,35 @@ pub struct App {
     mouse_down: bool,
 }
 
+/// The output rectangle (layout coordinates) a window on `layer` goes in: output `wanted`'s,
+/// or the output `layer` is bound to (then `true`: the layer's positions start at that
+/// output's corner), or the first output's.
+fn window_place(
+    display: &mut Display,
+    wanted: Option<&str>,
+    layer: u32,
+) -> Result<(proto::Rect, bool), AppError> {
+    let first = display.output();
+    let first = proto::Rect::new(0, 0, first.width, first.height);
+    // Only a master with several outputs or bound layers says more (minor 11).
+    let outputs = match wanted {
+        Some(_) => display.outputs()?,
+        None if layer != 0 => display.outputs().unwrap_or_default(),
+        None => return Ok((first, false)),
+    };
+    let rect = |o: &proto::OutputStatus| proto::Rect::new(o.x, o.y, o.width, o.height);
+    let bound = outputs.iter().find(|o| o.layers.contains(&layer));
+    match (wanted, bound) {
+        (Some(name), Some(b)) if b.name != name => Err(AppError::Usage(format!(
+            "layer {layer} is on output {}, not {name}",
+            b.name
+        ))),
+        (_, Some(b)) => Ok((rect(b), true)),
+        (Some(name), None) => Ok((display.output_place(name)?, false)),
+        (None, None) => Ok((first, false)),
+    }
+}
+
 /// The touch slot a mouse acts as (one past the ten fingers a panel reports at most).
 pub const MOUSE_SLOT: u32 = 10;
 
@@ -219,17 +248,16 @@ impl App {
                 .ok()
                 .filter(|s| !s.is_empty())
         });
-        let place = match wanted {
-            Some(name) => display.output_place(&name)?,
-            None => {
-                let out = display.output();
-                proto::Rect::new(0, 0, out.width, out.height)
-            }
-        };
+        let (place, bound) = window_place(&mut display, wanted.as_deref(), args.layer)?;
         let (w, h) = args.size(place.w, place.h)?;
         let surface = display.create_surface(w, h, Format::Xrgb8888, 2)?;
-        let window =
-            display.create_window(&surface, args.layer, place.x + args.x, place.y + args.y)?;
+        // On a layer bound to an output, positions already start at that output's corner.
+        let (x, y) = if bound {
+            (args.x, args.y)
+        } else {
+            (place.x + args.x, place.y + args.y)
+        };
+        let window = display.create_window(&surface, args.layer, x, y)?;
         Ok(App {
             display,
             surface,

@@ -508,6 +508,11 @@ pub struct Layer {
     /// `allow-exclusive`: whether one application may take the layer for itself and draw
     /// straight into its scan-out buffers. Default: true for overlays, false otherwise.
     pub allow_exclusive: bool,
+    /// `output`: the output an overlay layer is on, by name (`HDMI-A-1`): it gets that
+    /// output's overlay plane, its `position` is on that output, and its windows' positions
+    /// start at that output's corner. Default: the first output (the primary layer spans
+    /// the whole layout).
+    pub output: Option<String>,
 }
 
 impl Layer {
@@ -524,6 +529,7 @@ impl Layer {
             buffer_mode: None,
             background: None,
             allow_exclusive: None,
+            output: None,
         }
         .resolve()
     }
@@ -543,6 +549,7 @@ struct RawLayer {
     buffer_mode: Option<BufferMode>,
     background: Option<Color>,
     allow_exclusive: Option<bool>,
+    output: Option<String>,
 }
 
 impl RawLayer {
@@ -571,6 +578,7 @@ impl RawLayer {
             }),
             background: self.background,
             allow_exclusive: self.allow_exclusive.unwrap_or(kind == LayerKind::Overlay),
+            output: self.output,
         }
     }
 }
@@ -1004,6 +1012,20 @@ fn validate_layers(raw: Vec<RawLayer>) -> Result<Vec<Layer>, Invalid> {
                     format!("{size}: width and height must be 1..={MAX_DIMENSION} pixels"),
                 ));
             }
+        }
+        match layer.output.as_deref() {
+            Some("") => return Err(invalid(path.key("output"), "the output name is empty")),
+            Some(_) if layer.kind != LayerKind::Overlay => {
+                return Err(invalid(
+                    path.key("output"),
+                    format!(
+                        "a {} layer is the first output's (the primary layer spans every \
+                         output): only an overlay layer goes on another output",
+                        layer.kind.name()
+                    ),
+                ))
+            }
+            _ => {}
         }
         if let Some(opacity) = layer.opacity {
             if !(0.0..=1.0).contains(&opacity) {

@@ -173,6 +173,7 @@ fn a_full_file_parses_to_the_expected_structs() {
                 buffer_mode: BufferMode::Triple,
                 background: Some(Color::rgb(255, 255, 255)),
                 allow_exclusive: false,
+                output: None,
             },
             Layer {
                 id: 3,
@@ -185,6 +186,7 @@ fn a_full_file_parses_to_the_expected_structs() {
                 buffer_mode: BufferMode::Double,
                 background: None,
                 allow_exclusive: false,
+                output: None,
             },
             Layer {
                 id: 9,
@@ -197,6 +199,7 @@ fn a_full_file_parses_to_the_expected_structs() {
                 buffer_mode: BufferMode::Single,
                 background: None,
                 allow_exclusive: false,
+                output: None,
             },
         ],
         input: Input {
@@ -608,7 +611,7 @@ fn unknown_keys_are_errors_that_name_the_key() {
             "[[layer]]\nid = 0\nkind = \"primary\"\nalpha = 0.5\n",
             "board.toml:4:1: layer[0].alpha: unknown field `alpha`, expected one of `id`, \
              `kind`, `size`, `position`, `opacity`, `z-order`, `pixel-format`, `buffer-mode`, \
-             `background`, `allow-exclusive`",
+             `background`, `allow-exclusive`, `output`",
         ),
         (
             "[input]\nkeyboard = { layout = \"us\", rate = 30 }\n",
@@ -791,6 +794,14 @@ fn output_tables_are_read_and_their_mistakes_named() {
         (
             "[[output]]\nname = \"A\"\nenabled = false\n",
             "o.toml:1:1: output: every [[output]] has enabled = false",
+        ),
+        (
+            "[[layer]]\nid = 0\nkind = \"primary\"\noutput = \"B\"\n",
+            "o.toml:4:10: layer[0].output: a primary layer is the first output's",
+        ),
+        (
+            "[[layer]]\nid = 0\nkind = \"primary\"\n[[layer]]\nid = 1\nkind = \"overlay\"\noutput = \"\"\n",
+            "o.toml:7:10: layer[1].output: the output name is empty",
         ),
         (
             "[[output]]\nname = \"A\"\nrotation = 90\n",

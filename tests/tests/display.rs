@@ -504,6 +504,7 @@ fn overlay_server(name: &str, refuse: bool) -> (Server, fusion::WorldConfig) {
         allow_exclusive: true,
         size: Some((100, 80)),
         position: (50, 40),
+        output: None,
     };
     let s = Server::with_layers(
         w.clone(),

@@ -199,6 +199,7 @@ fn input_regions_let_touches_through_and_exclusive_layers_take_theirs() {
             allow_exclusive: true,
             size: Some((320, 40)),
             position: (0, 200),
+            output: None,
         },
     ];
     let (mut s, w) = server("region", Transform::Normal, layers);

@@ -301,3 +301,77 @@ fn a_display_plugged_in_joins_the_layout_and_leaves_it_without_disturbing_the_fi
     serve_until(&mut s, "B to come back", |s| names(s) == ["A", "B"]);
     assert_eq!(s.scene().outputs[1].x, 320);
 }
+
+#[test]
+fn an_overlay_layer_bound_to_the_second_output_holds_windows_there() {
+    let w = world("outputs-layer");
+    let file = write_config(
+        &w,
+        "outputs-layer.toml",
+        "[display]\nbackend = \"headless\"\n\
+         [[output]]\nname = \"A\"\nmode = \"320x240\"\n\
+         [[output]]\nname = \"B\"\nmode = \"200x160\"\n\
+         [[layer]]\nid = 0\nkind = \"primary\"\n\
+         [[layer]]\nid = 1\nkind = \"overlay\"\noutput = \"B\"\n",
+    );
+    let mut master = Process::spawn(
+        "fusionfb",
+        &w,
+        &["run", "--no-restart", "--config", file.to_str().unwrap()],
+    );
+    let mut status = String::new();
+    wait_until("the master's status", LIMIT, || {
+        master.assert_running();
+        status = fusionfb_output(&w, &["status"]).unwrap_or_default();
+        status.contains("output B")
+    });
+    assert!(
+        status.contains("output B: 200x160 at 320,0 (mode 200x160 @ 60.000 Hz, normal, layers 1)"),
+        "{status}"
+    );
+    // A paint on layer 1, given no place: it is B's, and so is the window's corner.
+    let mut app = Process::spawn("fusionfb-paint", &w, &["--layer", "1"]);
+    let mut d = Display::connect_to(w.clone()).expect("join the master");
+    let bg = PAINT_BACKGROUND.to_argb() & 0xff_ffff;
+    wait_until("paint to cover B", LIMIT, || {
+        app.assert_running();
+        let b = shot(&mut d, Some("B"));
+        [(0, 0), (199, 159)]
+            .iter()
+            .all(|&(x, y)| b.pixel(x, y) & 0xff_ffff == bg)
+    });
+    let scene = d.describe().unwrap();
+    let win = &scene.windows[0];
+    assert_eq!((win.layer, win.x, win.y), (1, 0, 0), "{win:?}");
+    let layer = scene.layers.iter().find(|l| l.id == 1).unwrap();
+    assert_eq!(
+        (layer.width, layer.height),
+        (200, 160),
+        "B's glass: {layer:?}"
+    );
+    assert!(layer.hardware, "B's overlay plane: {layer:?}");
+    let a = shot(&mut d, Some("A"));
+    assert_ne!(
+        a.pixel(10, 10) & 0xff_ffff,
+        bg,
+        "the paint window is not on A"
+    );
+    // A tap at layout (370, 60) is B's (50, 60): it paints there.
+    let (_, (cx, cy)) = tap(&mut d, &w, (370, 60), "B", "A");
+    assert!(
+        (cx - 50.0).abs() < 3.0 && (cy - 60.0).abs() < 3.0,
+        "({cx:.1}, {cy:.1})"
+    );
+    // Layer 1 is B's: asking for it on A is an error that says so.
+    let out = std::process::Command::new(fusionfb_tests::binary("fusionfb-paint"))
+        .args(["--world", &w.name, "--layer", "1", "--output", "A"])
+        .env("FUSIONFB_RUNTIME_DIR", w.base_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("layer 1 is on output B, not A"), "{err}");
+    drop(d);
+    app.terminate(Duration::from_secs(5));
+    master.terminate(Duration::from_secs(10));
+}

@@ -790,6 +790,9 @@ pub struct OutputStatus {
     pub frames: u64,
     /// Frames presented on it.
     pub presented: u64,
+    /// The overlay layers bound to it (`[[layer]] output`): their planes are its, and the
+    /// positions of their windows start at its corner.
+    pub layers: Vec<u32>,
 }
 
 /// Whether the display is blanked and what keeps it on, as [`Scene::blanking`] reports it

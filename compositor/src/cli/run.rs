@@ -286,6 +286,7 @@ pub fn layer_specs(cfg: &Config) -> Vec<crate::server::LayerSpec> {
             allow_exclusive: l.allow_exclusive,
             size: l.size.map(|s| (s.width, s.height)),
             position: (l.position.x, l.position.y),
+            output: l.output.clone(),
         })
         .collect()
 }

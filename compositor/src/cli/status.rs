@@ -57,6 +57,10 @@ fn output_line(o: &proto::OutputStatus) -> String {
     if !o.connected {
         notes.push("unplugged".into());
     }
+    if !o.layers.is_empty() {
+        let ids: Vec<String> = o.layers.iter().map(u32::to_string).collect();
+        notes.push(format!("layers {}", ids.join(", ")));
+    }
     format!(
         "output {}: {}x{} at {},{} ({}); {} frames, {} presented\n",
         o.name,

@@ -249,12 +249,26 @@ impl Server {
                 continue;
             };
             let (lx, ly) = l.spec.position;
-            let (lw, lh) = l.spec.size.unwrap_or((pw, ph));
+            // On the first output it is hit in that output's glass coordinates; on another
+            // (unrotated, as a layer's plane is) at its place in the layout.
+            let (rect, space) = match self.output_of_layer(l) {
+                Some(0) => {
+                    let (lw, lh) = l.spec.size.unwrap_or((pw, ph));
+                    (seat::Rect::new(lx, ly, lw, lh), Space::Glass)
+                }
+                Some(i) => {
+                    let out = &self.outputs[i];
+                    let (lw, lh) = l.spec.size.unwrap_or(out.physical_size());
+                    let (ox, oy) = out.origin;
+                    (seat::Rect::new(lx + ox, ly + oy, lw, lh), Space::Output)
+                }
+                None => continue,
+            };
             stack.windows.push(seat::InputWindow {
                 id: sid,
                 focusable: false,
-                rect: seat::Rect::new(lx, ly, lw, lh),
-                space: Space::Glass,
+                rect,
+                space,
                 region: None,
                 takes_input: true,
             });

@@ -27,8 +27,11 @@ pub struct LayerSpec {
     pub allow_exclusive: bool,
     /// Size of its scan-out buffers when taken exclusively (`None`: the output's).
     pub size: Option<(u32, u32)>,
-    /// Where an overlay plane shows on the output.
+    /// Where an overlay plane shows on its output.
     pub position: (i32, i32),
+    /// The output an overlay layer is on, by name (`None`: the first): its plane is that
+    /// output's, and its windows' positions start at that output's corner.
+    pub output: Option<String>,
 }
 
 impl LayerSpec {
@@ -40,6 +43,7 @@ impl LayerSpec {
             allow_exclusive: true,
             size: None,
             position: (0, 0),
+            output: None,
         }
     }
 }
@@ -72,6 +76,45 @@ pub(crate) fn kind_name(k: PlaneKind) -> &'static str {
 }
 
 impl Server {
+    /// The index of the output layer `l` is on (`None`: it names an output not driven now).
+    pub(crate) fn output_of_layer(&self, l: &LayerState) -> Option<usize> {
+        match &l.spec.output {
+            None => Some(0),
+            Some(name) => self.output_named(name),
+        }
+    }
+
+    /// Where the positions of windows on layer `id` start in the layout: the corner of the
+    /// output the layer is bound to, `(0, 0)` for a layer bound to none.
+    pub(crate) fn layer_origin(&self, id: u32) -> (i32, i32) {
+        self.layers
+            .iter()
+            .find(|l| l.spec.id == id && l.spec.output.is_some())
+            .and_then(|l| self.output_of_layer(l))
+            .map_or((0, 0), |i| self.outputs[i].origin)
+    }
+
+    /// The index of the output layer `id` is on (the first for a layer whose output is not
+    /// driven now).
+    fn layer_output_index(&self, id: u32) -> usize {
+        self.layers
+            .iter()
+            .find(|l| l.spec.id == id)
+            .and_then(|l| self.output_of_layer(l))
+            .unwrap_or(0)
+    }
+
+    /// Layer `id`'s output's physical size.
+    pub(crate) fn layer_glass_size(&self, id: u32) -> (u32, u32) {
+        self.outputs[self.layer_output_index(id)].physical_size()
+    }
+
+    /// Marks the planes of layer `id`'s output to be committed again.
+    fn layer_planes_dirty(&mut self, id: u32) {
+        let i = self.layer_output_index(id);
+        self.outputs[i].planes_dirty = true;
+    }
+
     /// The layers for a message: `0 (primary), 1 (overlay)`.
     pub(crate) fn layer_list(&self) -> String {
         let names: Vec<String> = self
@@ -104,7 +147,7 @@ impl Server {
     /// Layer `id`, if a slave may take it exclusively now: the size its scan-out buffers
     /// have.
     pub(crate) fn free_for_exclusive(&self, id: u32) -> fusion::Result<(u32, u32)> {
-        let (w, h) = self.physical_size();
+        let (w, h) = self.layer_glass_size(id);
         let l = self
             .layers
             .iter()
@@ -137,33 +180,38 @@ impl Server {
 
     /// Takes a layer back (its holder released it, or its surface went away).
     pub(crate) fn layer_release_surface(&mut self, surface: u32) {
-        let mut released = false;
+        let mut released = Vec::new();
         for l in &mut self.layers {
             if l.exclusive == Some(surface) {
                 l.exclusive = None;
                 l.composed = false;
-                released = true;
+                released.push(l.spec.id);
             }
         }
-        if released {
+        if !released.is_empty() {
             // It is no input target any more: its contacts and pointer grab end here.
             self.input.seat.forget(surface);
             // The plane shows composition again: redraw it whole.
             self.damage_all();
-            self.outputs[0].planes_dirty = true;
+            for id in released {
+                self.layer_planes_dirty(id);
+            }
         }
     }
 
-    /// Exclusively held layers whose holder has flipped a buffer: the primary layer's
-    /// (`primary`) or the others', with their plane, buffer and position (not those whose
-    /// plane was refused: they are composed, see [`Server::composed_layers`]).
+    /// Exclusively held layers of output `output` whose holder has flipped a buffer: the
+    /// primary layer's (`primary`) or the others', with their plane, buffer and position
+    /// (not those whose plane was refused: they are composed, see
+    /// [`Server::composed_layers`]).
     pub(crate) fn exclusive_buffers(
         &self,
+        output: usize,
         primary: bool,
     ) -> Vec<(PlaneId, gfx_drivers::Buffer, (i32, i32))> {
         self.layers
             .iter()
             .filter(|l| (l.spec.kind == PlaneKind::Primary) == primary && !l.composed)
+            .filter(|l| self.output_of_layer(l) == Some(output))
             .filter_map(|l| {
                 let s = self.surfaces.get(&l.exclusive?)?;
                 let b = s.buffers.get(s.front? as usize)?.clone();
@@ -172,13 +220,16 @@ impl Server {
             .collect()
     }
 
-    /// Layers whose plane refused their holder's buffer, composed instead: rank, buffer and
-    /// position.
-    pub(crate) fn composed_layers(&self) -> Vec<(usize, gfx_drivers::Buffer, (i32, i32))> {
+    /// Layers of output `output` whose plane refused their holder's buffer, composed
+    /// instead: rank, buffer and position (on that output).
+    pub(crate) fn composed_layers(
+        &self,
+        output: usize,
+    ) -> Vec<(usize, gfx_drivers::Buffer, (i32, i32))> {
         self.layers
             .iter()
             .enumerate()
-            .filter(|(_, l)| l.composed)
+            .filter(|(_, l)| l.composed && self.output_of_layer(l) == Some(output))
             .filter_map(|(rank, l)| {
                 let s = self.surfaces.get(&l.exclusive?)?;
                 let b = s.buffers.get(s.front? as usize)?.clone();
@@ -203,7 +254,8 @@ impl Server {
             "the display refused the layer's plane ({reason}): composing it instead"
         );
         l.composed = true;
-        self.outputs[0].planes_dirty = true;
+        let id = l.spec.id;
+        self.layer_planes_dirty(id);
         self.damage_all();
         true
     }
@@ -225,7 +277,8 @@ impl Server {
         let Some(b) = self.surfaces.get(&surface).and_then(|s| s.buffers.first()) else {
             return;
         };
-        let (x, y) = l.spec.position;
+        let (ox, oy) = self.outputs[self.output_of_layer(l).unwrap_or(0)].origin;
+        let (x, y) = (l.spec.position.0 + ox, l.spec.position.1 + oy);
         let full = [proto::Rect::new(0, 0, b.width(), b.height())];
         let rects = if damage.is_empty() { &full[..] } else { damage };
         let spots: Vec<proto::Rect> = rects
@@ -266,10 +319,8 @@ impl Server {
     /// What the plane of layer `id` scans out now (`None`: the layer has no plane, or the
     /// plane shows nothing).
     pub fn layer_on_glass(&self, id: u32) -> Option<gfx_drivers::Buffer> {
-        let plane = self.layers.iter().find(|l| l.spec.id == id)?.plane?;
-        self.backend
-            .on_glass(self.outputs[0].id, plane)
-            .ok()
-            .flatten()
+        let l = self.layers.iter().find(|l| l.spec.id == id)?;
+        let out = &self.outputs[self.output_of_layer(l)?];
+        self.backend.on_glass(out.id, l.plane?).ok().flatten()
     }
 }

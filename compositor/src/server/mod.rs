@@ -362,17 +362,36 @@ impl Server {
         }
         let info = server.backend.output(server.outputs[0].id)?.clone();
         let primary = server.outputs[0].primary;
-        let mut free: Vec<PlaneId> = info
-            .planes
-            .iter()
-            .filter(|p| p.kind == PlaneKind::Overlay)
-            .map(|p| p.id)
-            .collect();
+        // Each output's overlay planes, handed to its layers in order.
+        let mut free: Vec<Vec<PlaneId>> = Vec::new();
+        for out in &server.outputs {
+            let planes = &server.backend.output(out.id)?.planes;
+            free.push(
+                planes
+                    .iter()
+                    .filter(|p| p.kind == PlaneKind::Overlay)
+                    .map(|p| p.id)
+                    .collect(),
+            );
+        }
         for spec in specs {
-            let plane = match spec.kind {
-                PlaneKind::Primary => Some(primary),
-                _ if free.is_empty() => None,
-                _ => Some(free.remove(0)),
+            let on = match &spec.output {
+                None => Some(0),
+                Some(name) => {
+                    let i = server.output_named(name);
+                    if i.is_none() {
+                        warn!(
+                            layer = spec.id,
+                            "layer output {name:?} is not driven: the layer is virtual"
+                        );
+                    }
+                    i
+                }
+            };
+            let plane = match (spec.kind, on) {
+                (PlaneKind::Primary, _) => Some(primary),
+                (_, Some(i)) if !free[i].is_empty() => Some(free[i].remove(0)),
+                _ => None,
             };
             let (descriptor, reactor) = publish::layer_slot(&mut server.master, spec.id)?;
             server.layers.push(layers::LayerState {
@@ -559,7 +578,15 @@ impl Server {
         self.outputs
             .iter()
             .enumerate()
-            .map(|(i, o)| o.status(i == 0))
+            .map(|(i, o)| {
+                let bound = self
+                    .layers
+                    .iter()
+                    .filter(|l| l.spec.output.as_deref() == Some(o.name.as_str()))
+                    .map(|l| l.spec.id)
+                    .collect();
+                o.status(i == 0, bound)
+            })
             .collect()
     }
 
@@ -887,21 +914,21 @@ impl Server {
             Some(b) => b.snapshot().convert(Format::Xrgb8888),
             None => gfx_drivers::Image::new(pw, ph, Format::Xrgb8888),
         };
-        if i != 0 {
-            return Ok(glass);
-        }
-        // The other planes (the first output's), bottom to top, where the display
-        // controller blends them.
+        // The output's other planes, bottom to top, where the display controller blends
+        // them.
         for l in &self.layers {
             let Some(plane) = l.plane.filter(|&p| p != out.primary) else {
                 continue;
             };
+            if self.output_of_layer(l) != Some(i) {
+                continue;
+            }
             if let Some(b) = self.backend.on_glass(out.id, plane)? {
                 overlay_onto(&mut glass, &b.snapshot(), l.spec.position);
             }
         }
-        // The cursor plane on top, where the last commit put it.
-        if let Some((plane, at)) = self.cursor_plane_shown() {
+        // The cursor plane (the first output's) on top, where the last commit put it.
+        if let Some((plane, at)) = self.cursor_plane_shown().filter(|_| i == 0) {
             if let Some(b) = self.backend.on_glass(out.id, plane)? {
                 overlay_onto(&mut glass, &b.snapshot(), at);
             }
@@ -944,10 +971,29 @@ impl Server {
         self.input.pointer.counters.motions
     }
 
+    /// Where window `w` is in the layout: its position on its layer (which starts at the
+    /// corner of the output the layer is bound to) and its surface's size.
     pub(crate) fn window_rect(&self, w: &WindowState) -> Option<proto::Rect> {
         let s = self.surfaces.get(&w.surface)?;
         let b = s.buffers.first()?;
-        Some(proto::Rect::new(w.x, w.y, b.width(), b.height()))
+        let (ox, oy) = self.layer_origin(w.layer);
+        Some(proto::Rect::new(w.x + ox, w.y + oy, b.width(), b.height()))
+    }
+
+    /// Where `rects` of surface `id` (in its buffer) are in the layout, in every visible
+    /// window showing it: the window's place on its layer, from the layer's corner.
+    pub(crate) fn surface_spots<S>(&self, id: u32, rects: &[proto::Rect<S>]) -> Vec<proto::Rect> {
+        self.windows
+            .iter()
+            .filter(|w| w.surface == id && w.visible)
+            .flat_map(|w| {
+                let (ox, oy) = self.layer_origin(w.layer);
+                let (x, y) = (ox + w.x, oy + w.y);
+                rects
+                    .iter()
+                    .map(move |r| proto::Rect::new(x + r.x, y + r.y, r.w, r.h))
+            })
+            .collect()
     }
 
     pub(crate) fn new_id(&mut self) -> u32 {
@@ -1133,14 +1179,8 @@ impl Server {
         }
         self.schedule_frame(i, None);
         let first = i == 0;
-        let (exclusive_primary, overlays) = if first {
-            (
-                self.exclusive_buffers(true).into_iter().next(),
-                self.exclusive_buffers(false),
-            )
-        } else {
-            (None, Vec::new())
-        };
+        let exclusive_primary = self.exclusive_buffers(i, true).into_iter().next();
+        let overlays = self.exclusive_buffers(i, false);
         let out = &self.outputs[i];
         let damaged = !out.damage[out.back].is_empty();
         let planes_dirty = out.planes_dirty;
@@ -1182,11 +1222,13 @@ impl Server {
             updates.push(PlaneUpdate::show(*plane, b).at(*x, *y));
         }
         // Overlay planes nobody holds any more are switched off.
-        let idle: Vec<PlaneId> = if planes_dirty && first {
+        let idle: Vec<PlaneId> = if planes_dirty {
             self.layers
                 .iter()
                 .filter(|l| {
-                    l.spec.kind != PlaneKind::Primary && (l.exclusive.is_none() || l.composed)
+                    l.spec.kind != PlaneKind::Primary
+                        && (l.exclusive.is_none() || l.composed)
+                        && self.output_of_layer(l) == Some(i)
                 })
                 .filter_map(|l| l.plane)
                 .collect()
@@ -1305,13 +1347,14 @@ impl Server {
             return None;
         }
         let area = out.rect();
-        let top = self.windows.iter().rev().find(|w| {
-            w.visible && w.opacity > 0 && self.window_rect(w).is_some_and(|r| out.overlap(r) > 0)
+        let (top, rect) = self.windows.iter().rev().find_map(|w| {
+            let r = self.window_rect(w)?;
+            (w.visible && w.opacity > 0 && out.overlap(r) > 0).then_some((w, r))
         })?;
         let s = self.surfaces.get(&top.surface)?;
         let b = s.buffers.get(s.front? as usize)?;
-        let covers = top.x == area.x
-            && top.y == area.y
+        let covers = rect.x == area.x
+            && rect.y == area.y
             && b.width() == out.width
             && b.height() == out.height;
         (covers
@@ -1370,11 +1413,7 @@ impl Server {
         // Windows are kept in stacking order, layer by layer (bottom to top). Layers whose
         // plane was refused put their holder's buffer above the layer's windows; only then
         // are the windows' layer ranks needed.
-        let composed = if i == 0 {
-            self.composed_layers()
-        } else {
-            Vec::new()
-        };
+        let composed = self.composed_layers(i);
         let mut shown: Vec<(usize, ShownElement)> = self
             .windows
             .iter()
@@ -1382,11 +1421,11 @@ impl Server {
             .filter_map(|win| {
                 let s = self.surfaces.get(&win.surface)?;
                 let b = s.buffers.get(s.front? as usize)?.clone();
-                let r = proto::Rect::new(win.x, win.y, b.width(), b.height());
+                let r = self.window_rect(win)?;
                 if output::overlap(area, r) == 0 {
                     return None;
                 }
-                let dst = compose::Rect::new(win.x - ox, win.y - oy, b.width(), b.height());
+                let dst = compose::Rect::new(r.x - ox, r.y - oy, b.width(), b.height());
                 let rank = if composed.is_empty() {
                     0
                 } else {

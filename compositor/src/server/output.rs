@@ -185,8 +185,8 @@ impl OutputState {
         overlap(self.rect(), r)
     }
 
-    /// What `fusionfb status` says of it.
-    pub fn status(&self, first: bool) -> proto::OutputStatus {
+    /// What `fusionfb status` says of it; `layers` are the layers bound to it.
+    pub fn status(&self, first: bool, layers: Vec<u32>) -> proto::OutputStatus {
         let (pw, ph) = self.physical_size();
         proto::OutputStatus {
             name: self.name.clone(),
@@ -202,6 +202,7 @@ impl OutputState {
             first,
             frames: self.frames,
             presented: self.presented,
+            layers,
         }
     }
 }

@@ -37,7 +37,7 @@ pub(super) fn layer_slot(
 impl Server {
     fn layer_descriptor(&self, z: usize) -> proto::LayerDescriptor {
         let l = &self.layers[z];
-        let (w, h) = self.physical_size();
+        let (w, h) = self.layer_glass_size(l.spec.id);
         let (width, height) = l.spec.size.unwrap_or((w, h));
         proto::LayerDescriptor {
             id: l.spec.id,

@@ -367,17 +367,7 @@ impl Server {
         // The surface's damage, where its windows show it.
         let full = [proto::Rect::from_size(bw, bh)];
         let rects: &[proto::Rect<proto::Buffer>] = if damage.is_empty() { &full } else { &damage };
-        let spots: Vec<proto::Rect> = self
-            .windows
-            .iter()
-            .filter(|w| w.surface == id && w.visible)
-            .flat_map(|w| {
-                rects
-                    .iter()
-                    .map(move |r| proto::Rect::new(w.x + r.x, w.y + r.y, r.w, r.h))
-            })
-            .collect();
-        for r in spots {
+        for r in self.surface_spots(id, rects) {
             self.damage(r);
         }
         self.damage_composed_layer(id, &damage);

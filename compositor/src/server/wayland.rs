@@ -485,17 +485,7 @@ impl Server {
         };
         let full = [proto::Rect::new(0, 0, b.width(), b.height())];
         let rects = rects.unwrap_or(&full);
-        let spots: Vec<proto::Rect> = self
-            .windows
-            .iter()
-            .filter(|w| w.surface == id && w.visible)
-            .flat_map(|w| {
-                rects
-                    .iter()
-                    .map(move |r| proto::Rect::new(w.x + r.x, w.y + r.y, r.w, r.h))
-            })
-            .collect();
-        for r in spots {
+        for r in self.surface_spots(id, rects) {
             self.damage(r);
         }
     }
@@ -646,6 +636,9 @@ impl Server {
         let Some(i) = self.windows.iter().position(|w| w.id == id) else {
             return;
         };
+        // Placement is in layout coordinates; a window's position is on its layer.
+        let (ox, oy) = self.layer_origin(self.windows[i].layer);
+        let (x, y) = (x - ox, y - oy);
         if (self.windows[i].x, self.windows[i].y) == (x, y) {
             return;
         }
