@@ -25,7 +25,8 @@
 //!   [`Board::add_keyboard`] and [`Board::add_mouse`] make a keyboard and a mouse.
 //! - **the glass**: [`Board::screendump`] asks QEMU (QMP `screendump`) for what the display
 //!   controller scans out — the board's real output, independent of anything fusionfb says
-//!   about itself.
+//!   about itself. A virtio-gpu card can have several outputs ([`BoardSpec::heads`]);
+//!   [`Board::screendump_head`] shows any of them.
 //!
 //! Boards boot one at a time on a machine (a lock in the cache directory; software emulation
 //! of two guests on a small machine only makes both slow). Dropping a board powers it off. A
@@ -83,12 +84,47 @@ impl Gpu {
         }
     }
 
-    fn qemu_args(self) -> &'static [&'static str] {
+    /// QEMU's display arguments for a card with `heads` outputs. The virtio-gpu device has
+    /// the id [`GPU_ID`], which [`Board::screendump_head`] names.
+    fn qemu_args(self, heads: u32) -> Vec<String> {
         match self {
-            Gpu::Bochs => &["-vga", "std"],
-            Gpu::VirtioGpu => &["-vga", "none", "-device", "virtio-gpu-pci"],
+            Gpu::Bochs => vec!["-vga".into(), "std".into()],
+            Gpu::VirtioGpu => vec![
+                "-vga".into(),
+                "none".into(),
+                "-device".into(),
+                format!("virtio-gpu-pci,id={GPU_ID},max_outputs={heads}"),
+            ],
         }
     }
+}
+
+/// The QEMU device id of a [`Gpu::VirtioGpu`] card (QMP `screendump`'s `device`).
+pub const GPU_ID: &str = "gpu";
+
+/// The EDID the guest kernel gives the heads after the first (`drm.edid_firmware`, one of
+/// the kernel's built-in EDIDs), and the mode it makes them prefer.
+pub const EXTRA_HEAD_EDID: &str = "edid/1024x768.bin";
+/// The size of every head after the first (see [`BoardSpec::heads`]).
+pub const EXTRA_HEAD_SIZE: (u32, u32) = (1024, 768);
+/// The size of the first head: QEMU's `xres`×`yres` for virtio-gpu, bochs's preferred mode.
+pub const FIRST_HEAD_SIZE: (u32, u32) = (1280, 800);
+
+/// The kernel command line words that make heads `2..=heads` of a virtio-gpu card usable
+/// without a QEMU display (see [`BoardSpec::heads`]): `video=Virtual-N:e` forces connector
+/// `Virtual-N` connected, and `drm.edid_firmware=Virtual-N:`[`EXTRA_HEAD_EDID`] gives it a
+/// preferred mode that the driver accepts.
+pub fn extra_heads_cmdline(heads: u32) -> String {
+    if heads < 2 {
+        return String::new();
+    }
+    let connectors: Vec<String> = (2..=heads).map(|n| format!("Virtual-{n}")).collect();
+    let forced: Vec<String> = connectors.iter().map(|c| format!("video={c}:e")).collect();
+    let edids: Vec<String> = connectors
+        .iter()
+        .map(|c| format!("{c}:{EXTRA_HEAD_EDID}"))
+        .collect();
+    format!("{} drm.edid_firmware={}", forced.join(" "), edids.join(","))
 }
 
 /// What board to boot.
@@ -96,6 +132,20 @@ impl Gpu {
 pub struct BoardSpec {
     /// The display controller.
     pub gpu: Gpu,
+    /// How many outputs ("heads") the card has: connectors `Virtual-1` … `Virtual-N`. More
+    /// than one needs [`Gpu::VirtioGpu`] (`virtio-gpu-pci,max_outputs=N`; bochs has one).
+    ///
+    /// What that takes with QEMU 7.2 and `-display none`: QEMU reports only head 1 as
+    /// enabled (it enables another head only when a display UI sets its size), so the guest's
+    /// `Virtual-2` would read `disconnected`. The harness therefore adds
+    /// [`extra_heads_cmdline`] to the kernel command line: `video=Virtual-N:e` forces the
+    /// connector on, and since virtio-gpu drops a preferred mode that does not match the size
+    /// QEMU reports for the head (0×0 here) unless it is 1024×768, and QEMU's own EDID prefers
+    /// 1280×800 (leaving 5120×2160 as the first mode), the kernel's built-in
+    /// [`EXTRA_HEAD_EDID`] replaces that EDID. So head 1 is [`FIRST_HEAD_SIZE`] (1280×800)
+    /// and every other head [`EXTRA_HEAD_SIZE`] (1024×768), and QMP `screendump` with
+    /// `device` [`GPU_ID`] and `head` N-1 shows each ([`Board::screendump_head`]).
+    pub heads: u32,
     /// Guest memory; the root file system lives in it (about 250 MB unpacked).
     pub memory_mb: u32,
     /// Virtual CPUs (QEMU runs them on host threads).
@@ -129,12 +179,21 @@ impl BoardSpec {
             ..BoardSpec::default()
         }
     }
+
+    /// A virtio-gpu board whose card has `heads` outputs (see [`BoardSpec::heads`]).
+    pub fn heads(heads: u32) -> BoardSpec {
+        BoardSpec {
+            heads,
+            ..BoardSpec::new(Gpu::VirtioGpu)
+        }
+    }
 }
 
 impl Default for BoardSpec {
     fn default() -> BoardSpec {
         BoardSpec {
             gpu: Gpu::Bochs,
+            heads: 1,
             memory_mb: 1024,
             cpus: 1,
             boot_timeout: Duration::from_secs(240),
@@ -373,6 +432,16 @@ mod tests {
         assert_eq!(img.count(|p| p[0] < 3), 1);
         assert!(Image::from_ppm(&ppm[..ppm.len() - 1]).is_err());
         assert!(Image::from_ppm(b"P3\n1 1\n255\n1 2 3").is_err());
+    }
+
+    #[test]
+    fn extra_heads_are_forced_on_with_a_1024x768_edid() {
+        assert_eq!(extra_heads_cmdline(1), "");
+        assert_eq!(
+            extra_heads_cmdline(3),
+            "video=Virtual-2:e video=Virtual-3:e \
+             drm.edid_firmware=Virtual-2:edid/1024x768.bin,Virtual-3:edid/1024x768.bin"
+        );
     }
 
     #[test]

@@ -105,6 +105,15 @@ impl Board {
         if std::env::var("FUSIONFB_BOARD").is_ok_and(|v| v == "0") {
             return Err(err(BoardErrorKind::Skipped, "FUSIONFB_BOARD=0"));
         }
+        if spec.heads == 0 || (spec.heads > 1 && spec.gpu != Gpu::VirtioGpu) {
+            return Err(err(
+                BoardErrorKind::Boot,
+                format!(
+                    "{} heads on {:?}: a card has at least one, and only virtio-gpu has more",
+                    spec.heads, spec.gpu
+                ),
+            ));
+        }
         // prepare.sh also installs QEMU when it can.
         let prepared = prepare();
         if !on_path("qemu-system-x86_64") {
@@ -160,8 +169,9 @@ impl Board {
             .set_nonblocking(true)
             .map_err(|e| io("agent socket", e))?;
         let append = format!(
-            "console=ttyS0 panic=-1 rdinit=/init quiet fusionfb.gpu={} {}",
+            "console=ttyS0 panic=-1 rdinit=/init quiet fusionfb.gpu={} {} {}",
             spec.gpu.cmdline(),
+            extra_heads_cmdline(spec.heads),
             spec.append
         );
         let qemu_log =
@@ -173,7 +183,7 @@ impl Board {
             .args(["-display", "none"])
             .args(["-m", &spec.memory_mb.to_string()])
             .args(["-smp", &spec.cpus.to_string()])
-            .args(spec.gpu.qemu_args())
+            .args(spec.gpu.qemu_args(spec.heads))
             .arg("-qmp")
             .arg(format!(
                 "unix:{},server=on,wait=off",
@@ -558,13 +568,55 @@ impl Board {
         r
     }
 
-    /// What the display controller scans out now (QMP `screendump`).
+    /// [`wait_for_screen`](Board::wait_for_screen) on head `head` (0 for `Virtual-1`) of the
+    /// card ([`screendump_head`](Board::screendump_head)); the artefact on timeout is
+    /// `screen-timeout-head<N>`.
+    pub fn wait_for_screen_head(
+        &mut self,
+        head: u32,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&Image) -> bool,
+    ) -> Result<Image, BoardError> {
+        let mut last = None;
+        let r = self.wait_until(timeout, what, |b| {
+            let img = b.screendump_head(head)?;
+            let ok = pred(&img);
+            last = Some(img.clone());
+            Ok(ok.then_some(img))
+        });
+        if let (Err(_), Some(img)) = (&r, last) {
+            self.save_artifact(&format!("screen-timeout-head{head}"), &img);
+        }
+        r
+    }
+
+    /// What the display controller scans out now on its first output (QMP `screendump`).
     pub fn screendump(&mut self) -> Result<Image, BoardError> {
+        self.screendump_head(0)
+    }
+
+    /// What the display controller scans out now on output `head`, counting from 0
+    /// (`Virtual-1`): QMP `screendump` with `device` [`GPU_ID`] and `head` (QEMU 7+; QEMU
+    /// rejects `head` without `device`). Head 0 is the plain screendump (any card); the
+    /// others need a board with that many [`heads`](BoardSpec::heads).
+    pub fn screendump_head(&mut self, head: u32) -> Result<Image, BoardError> {
+        if head >= self.spec.heads {
+            return Err(self.fail(
+                BoardErrorKind::Screendump,
+                format_args!("no head {head}: the card has {}", self.spec.heads),
+            ));
+        }
         self.screendumps += 1;
         let path = self.dir.join(format!("screen-{}.ppm", self.screendumps));
+        let mut arguments = serde_json::json!({ "filename": path.to_string_lossy() });
+        if head > 0 {
+            arguments["device"] = GPU_ID.into();
+            arguments["head"] = head.into();
+        }
         self.qmp(&serde_json::json!({
             "execute": "screendump",
-            "arguments": { "filename": path.to_string_lossy() },
+            "arguments": arguments,
         }))?;
         let data = std::fs::read(&path).map_err(|e| {
             self.fail(
@@ -656,6 +708,11 @@ impl Drop for Board {
         if std::thread::panicking() {
             if let Ok(img) = self.screendump() {
                 self.save_artifact("final", &img);
+            }
+            for head in 1..self.spec.heads {
+                if let Ok(img) = self.screendump_head(head) {
+                    self.save_artifact(&format!("final-head{head}"), &img);
+                }
             }
             let dir = artifacts_dir();
             let log = dir.join(format!("{}-console.log", test_name()));

@@ -69,6 +69,9 @@ pub struct Touchscreen {
     pub name: String,
     /// Its event node, `/dev/input/eventN`.
     pub path: String,
+    /// The output udev's `WL_OUTPUT` property maps it to
+    /// ([`Board::add_touchscreen_on`]), if any.
+    pub output: Option<String>,
     /// The slots with a finger down.
     down: BTreeSet<u32>,
     /// The next tracking id.
@@ -277,6 +280,17 @@ impl Mouse {
     }
 }
 
+/// The udev rule that maps the input device named `name` to the output `output`: it sets
+/// `ENV{WL_OUTPUT}` on the device's event node, matching the name of its parent input
+/// device (`ATTRS{name}`), as Weston's documentation has integrators do.
+pub fn wl_output_rule(name: &str, output: &str) -> String {
+    format!(
+        "# fusionfb board: the touchscreen {name:?} belongs to the output {output:?}\n\
+         SUBSYSTEM==\"input\", KERNEL==\"event*\", ATTRS{{name}}==\"{name}\", \
+         ENV{{WL_OUTPUT}}=\"{output}\"\n"
+    )
+}
+
 /// Runs `script` (`evemu-event` commands on `path`) in the guest; an error says `doing`
 /// what to `path` failed, with the command's output.
 fn play(board: &mut Board, script: &str, doing: &str, path: &str) -> Result<(), BoardError> {
@@ -315,9 +329,44 @@ impl Board {
         Ok(Touchscreen {
             name: name.to_string(),
             path,
+            output: None,
             down: BTreeSet::new(),
             next_id: 100,
         })
+    }
+
+    /// Creates a touchscreen named `name` that belongs to the output (DRM connector) `output`,
+    /// the way a board's integrator says so and Weston reads it: a udev rule
+    /// ([`wl_output_rule`]) in `/etc/udev/rules.d/` gives the device the property
+    /// `WL_OUTPUT=<output>`. The rule is installed and udev reloaded before the device is
+    /// created; returns once udev has tagged the device for libinput
+    /// (`ID_INPUT_TOUCHSCREEN=1`) and given it `WL_OUTPUT`.
+    pub fn add_touchscreen_on(
+        &mut self,
+        name: &str,
+        output: &str,
+    ) -> Result<Touchscreen, BoardError> {
+        let rules = format!("/etc/udev/rules.d/70-fusionfb-{name}.rules");
+        self.run("mkdir -p /etc/udev/rules.d")?;
+        self.write_file(&rules, wl_output_rule(name, output).as_bytes())?;
+        let out = self.run("udevadm control --reload")?;
+        if !out.success() {
+            return Err(self.fail(
+                BoardErrorKind::Agent,
+                format_args!("udevadm control --reload: {out}"),
+            ));
+        }
+        let mut touch = self.add_touchscreen(name)?;
+        self.wait_for(
+            &format!(
+                "udevadm info --query=property {} | grep -qx {}",
+                shell_quote(&touch.path),
+                shell_quote(&format!("WL_OUTPUT={output}"))
+            ),
+            Duration::from_secs(30),
+        )?;
+        touch.output = Some(output.to_string());
+        Ok(touch)
     }
 
     /// Creates a uinput device from the evemu description `template` (its `NAME` replaced
@@ -403,5 +452,21 @@ impl Board {
             ));
         }
         Ok(img)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wl_output_rule_matches_the_name_and_sets_the_output() {
+        let rule = wl_output_rule("touch-2", "Virtual-2");
+        let line = rule.lines().find(|l| !l.starts_with('#')).unwrap();
+        assert_eq!(
+            line,
+            r#"SUBSYSTEM=="input", KERNEL=="event*", ATTRS{name}=="touch-2", ENV{WL_OUTPUT}="Virtual-2""#
+        );
+        assert!(rule.ends_with('\n'));
     }
 }
