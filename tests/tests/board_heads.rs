@@ -11,8 +11,7 @@
 //!   of head 2 is known to show head 2 and not head 1 again, a master driving only
 //!   `Virtual-2` (`[display] output`) with a coloured background: its colour fills head 2's
 //!   glass and not head 1's.
-//! - `paint_on_each_output_lands_under_its_own_touchscreen` (ignored until the compositor
-//!   drives every output, issue 15 item 1): `fusionfb run` on DRM with no `[[output]]` lays
+//! - `paint_on_each_output_lands_under_its_own_touchscreen`: `fusionfb run` on DRM with no `[[output]]` lays
 //!   `Virtual-1` at (0,0) and `Virtual-2` right of it; `fusionfb status` says so; a
 //!   `fusionfb-paint` on each output (`--output NAME`); a tap on each touchscreen paints a dot
 //!   under the finger on its own head's glass and nothing on the other's;
@@ -242,7 +241,6 @@ fn png_size(board: &mut Board, path: &str) -> (u32, u32) {
 }
 
 #[test]
-#[ignore = "needs multi-output in the compositor (issue 15 item 1)"]
 fn paint_on_each_output_lands_under_its_own_touchscreen() {
     let Some((mut board, mut touches)) = two_head_board() else {
         return;

@@ -1152,7 +1152,7 @@ impl Server {
             self.announce(reactor, &event);
         }
         #[cfg(feature = "wayland")]
-        self.wayland_presented(time_ns, sequence, refresh_ns);
+        self.wayland_presented(i, time_ns, sequence, refresh_ns);
     }
 
     /// Composes and commits the next frame of every output where something changed and

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use fusion::wire::MASTER_ID;
 use fusionfb_protocol::{self as proto, Reply};
-use gfx_drivers::backend::PlaneKind;
+use gfx_drivers::backend::{OutputId, PlaneKind};
 use gfx_drivers::Buffer;
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::backend::protocol::{Interface, ProtocolError};
@@ -78,9 +78,9 @@ pub(crate) struct WaylandScene {
     shown: HashMap<WlSurface, Shown>,
     /// Frame callbacks and the frame (the server's frame count) whose presentation answers
     /// them.
-    callbacks: Vec<(u64, WlCallback)>,
+    callbacks: Vec<(Due, WlCallback)>,
     /// Presentation feedback: the frame that shows the commit, the surface, the feedback.
-    feedback: Vec<(u64, WlSurface, PresentationFeedbackCallback)>,
+    feedback: Vec<(Due, WlSurface, PresentationFeedbackCallback)>,
     /// A toplevel mapped in this turn, to take the keyboard focus once the turn is done.
     focus: Option<u32>,
     /// Whether a virtual keyboard holds Shift.
@@ -110,6 +110,14 @@ struct Shown {
     /// The client's buffer the scene shows as it is (a dma-buf, [`dmabuf`]), held until
     /// another replaces it; `None` when the scene shows the master's copy.
     held: Option<(WlBuffer, Buffer)>,
+}
+
+/// The frame whose presentation answers a commit's callbacks: the output's, and its frame
+/// count then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Due {
+    output: OutputId,
+    frame: u64,
 }
 
 /// What a commit left in a surface's current state.
@@ -314,8 +322,16 @@ impl Server {
         );
         for s in tree {
             let c = take_committed(&s);
-            // Frame callbacks are answered with the frame after this commit.
-            let frame = self.frames + 1;
+            // Frame callbacks are answered with the frame after this commit, on the output
+            // the tree is shown on (the first while it is shown nowhere yet).
+            let i = w
+                .shown
+                .get(root)
+                .map_or(0, |sh| self.output_of_surface(sh.surface));
+            let frame = Due {
+                output: self.outputs[i].id,
+                frame: self.outputs[i].frames + 1,
+            };
             w.callbacks
                 .extend(c.callbacks.into_iter().map(|cb| (frame, cb)));
             if !c.feedback.is_empty() {
@@ -682,15 +698,25 @@ impl Server {
     /// The frame the server committed last was presented at `time_ns` (vblank `sequence`,
     /// refresh interval `refresh_ns`): answers the frame callbacks and presentation feedback
     /// of the commits it shows.
-    pub(crate) fn wayland_presented(&mut self, time_ns: u64, sequence: u64, refresh_ns: u64) {
+    pub(crate) fn wayland_presented(
+        &mut self,
+        i: usize,
+        time_ns: u64,
+        sequence: u64,
+        refresh_ns: u64,
+    ) {
         let Some(w) = self.wayland.as_mut() else {
             return;
         };
-        let shown = self.frames;
+        let (output, shown) = (self.outputs[i].id, self.outputs[i].frames);
+        let driven: Vec<OutputId> = self.outputs.iter().map(|o| o.id).collect();
+        // What waited for this output's frame, and what waited for an output that is gone.
+        let is_due =
+            |d: &Due| (d.output == output && d.frame <= shown) || !driven.contains(&d.output);
         let ms = crate::wayland::seat::millis(time_ns);
         let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut w.feedback)
             .into_iter()
-            .partition(|(f, _, _)| *f <= shown);
+            .partition(|(f, _, _)| is_due(f));
         w.feedback = waiting;
         let refresh = if refresh_ns > 0 {
             Refresh::Fixed(Duration::from_nanos(refresh_ns))
@@ -698,14 +724,15 @@ impl Server {
             Refresh::Unknown
         };
         // A client's buffer scanned out as it is: zero-copy, as `wp_presentation` says.
-        let kind = if self.outputs[0].last_direct {
+        let kind = if self.outputs[i].last_direct {
             wp_presentation_feedback::Kind::Vsync | wp_presentation_feedback::Kind::ZeroCopy
         } else {
             wp_presentation_feedback::Kind::Vsync
         };
+        let wl_output = w.front.state.wl_output_named(&self.outputs[i].name);
         for (_, _, fb) in due {
             fb.presented(
-                &w.front.state.output,
+                wl_output,
                 Duration::from_nanos(time_ns),
                 refresh,
                 sequence,
@@ -714,7 +741,7 @@ impl Server {
         }
         Self::wayland_release_buffers(w);
         w.callbacks.retain(|(frame, cb)| {
-            if *frame > shown {
+            if !is_due(frame) {
                 return cb.is_alive();
             }
             if cb.is_alive() {

@@ -186,6 +186,15 @@ impl std::fmt::Debug for WaylandState {
 }
 
 impl WaylandState {
+    /// The `wl_output` of the output called `name` (the first output's for a name it does
+    /// not know).
+    pub fn wl_output_named(&self, name: &str) -> &Output {
+        self.other_outputs
+            .iter()
+            .find(|o| o.place.name == name)
+            .map_or(&self.output, |o| &o.output)
+    }
+
     /// Makes the globals on `dh`; `device` is the display device's `dev_t`, if the backend
     /// drives one (dma-buf feedback names it).
     pub fn new(
