@@ -274,7 +274,9 @@ fn run_master(
     let name = world.name.clone();
     let server_world = world.clone();
     let transform = cfg.display.transform;
-    let mut server = Server::with_layers(world, backend, transform, layer_specs(&cfg))
+    // The config's input source goes into the constructor, which then makes no default one.
+    let input = crate::cli::input::open_input(&cfg, seat.as_ref());
+    let mut server = Server::with_input(world, backend, transform, layer_specs(&cfg), input)
         .with_context(|| format!("world {name:?}"))?;
     server.set_background(cfg.display.background.argb8888());
     server.set_blank_after(cfg.display.blank_after.0);
@@ -282,9 +284,6 @@ fn run_master(
         path: opts.config.clone(),
         running: cfg.clone(),
     });
-    if let Some(input) = crate::cli::input::open_input(&cfg, seat.as_ref()) {
-        server.set_input(input);
-    }
     server.set_cursor_visible(cfg.input.cursor_visible);
     #[cfg(feature = "wayland")]
     if cfg.wayland.enabled {

@@ -277,14 +277,29 @@ impl Server {
         Self::with_layers(world, backend, transform, vec![LayerSpec::primary()])
     }
 
-    /// The full constructor: the output transform and the layers (bottom to top; exactly one
-    /// primary). Overlay layers get the backend's overlay planes while there are some, and
-    /// are virtual (composed) after that.
+    /// The output transform and the layers (bottom to top; exactly one primary). Overlay
+    /// layers get the backend's overlay planes while there are some, and are virtual
+    /// (composed) after that. Input is a default [`fusionfb_input::InputSource`]: injection
+    /// and xkbcommon's default keymap, no devices.
     pub fn with_layers(
+        world: WorldConfig,
+        backend: Box<dyn Backend>,
+        transform: Transform,
+        specs: Vec<LayerSpec>,
+    ) -> Result<Self, ServerError> {
+        Self::with_input(world, backend, transform, specs, None)
+    }
+
+    /// The full constructor: [`Server::with_layers`] with the caller's input source (its
+    /// devices, keymap and calibration), or the default one for `None`. A caller that has
+    /// its own source gives it here rather than to [`Server::set_input`] afterwards, so that
+    /// no default source (and keymap, ~180 KiB of heap) is made only to be replaced.
+    pub fn with_input(
         world: WorldConfig,
         mut backend: Box<dyn Backend>,
         transform: Transform,
         specs: Vec<LayerSpec>,
+        input: Option<fusionfb_input::InputSource>,
     ) -> Result<Self, ServerError> {
         let output = *backend
             .outputs()
@@ -420,9 +435,11 @@ impl Server {
             wayland: None,
         };
         server.input.pointer.plane = cursor_plane::CursorPlane::of(&info);
-        // Injection works from the start; `fusionfb run` replaces this source with one that
-        // has the config's devices, keymap and calibration.
-        match fusionfb_input::InputSource::new(fusionfb_input::InputConfig::default()) {
+        // Injection works from the start: without the caller's source, a default one.
+        match input.map_or_else(
+            || fusionfb_input::InputSource::new(fusionfb_input::InputConfig::default()),
+            Ok,
+        ) {
             Ok(src) => server.set_input(src),
             Err(e) => warn!("no input source: {e}"),
         }
