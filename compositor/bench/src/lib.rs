@@ -199,6 +199,8 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
             created.as_secs_f64() * 1e3
         ),
     ));
+    // What `fusionfb run` does once it is set up, before its loop.
+    fusionfb_sys::release_free_heap();
     let idle = rss_kib();
     out.push(figure(
         "master RSS idle",

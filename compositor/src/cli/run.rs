@@ -330,6 +330,9 @@ fn run_master(
         apps.poll(Instant::now());
         server.set_apps(apps.report(Instant::now()));
     }
+    // Start-up is over (config, devices, keymaps, the Wayland globals): the heap pages it
+    // freed would otherwise stay resident for the master's whole life.
+    fusionfb_sys::release_free_heap();
     let why = loop {
         let sig = stop.load(Ordering::Relaxed);
         if sig != 0 {
