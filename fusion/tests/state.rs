@@ -845,6 +845,54 @@ fn two_slave_processes_contend_for_a_slave_made_lock() {
     );
 }
 
+#[test]
+fn a_freed_lock_slot_is_the_next_given_and_the_table_holds_lock_slots() {
+    let w = world("skirmish-slots");
+    let mut m = Master::create(w.clone()).unwrap();
+    let mut s = enter(&mut m, &w);
+    let s = join(
+        &mut m,
+        std::thread::spawn(move || {
+            let _a = s.skirmish_create("a").unwrap();
+            let _b = s.skirmish_create("b").unwrap();
+            let _c = s.skirmish_create("c").unwrap();
+            s
+        }),
+    );
+    let (a, b, c) = (
+        lock_info(&m, "a").index,
+        lock_info(&m, "b").index,
+        lock_info(&m, "c").index,
+    );
+    assert_eq!((a.0 + 1, b.0 + 1), (b.0, c.0), "slots given lowest first");
+    let s = join(
+        &mut m,
+        std::thread::spawn(move || {
+            let mut s = s;
+            s.skirmish_destroy(b).unwrap();
+            let _d = s.skirmish_create("d").unwrap();
+            s
+        }),
+    );
+    assert_eq!(
+        lock_info(&m, "d").index,
+        b,
+        "the freed slot is the lowest free one"
+    );
+    assert_eq!(m.snapshot().locks.len(), 3);
+    // The master fills the rest of the table; the one past it is refused.
+    let mut made = Vec::new();
+    let refused = loop {
+        match m.skirmish_create("fill") {
+            Ok(l) => made.push(l),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(made.len() + 3, fusion::master::LOCK_SLOTS as usize);
+    assert!(matches!(refused, Error::Quota(_)), "{refused:?}");
+    drop(s);
+}
+
 // ---- objects ------------------------------------------------------------------------------
 
 #[test]

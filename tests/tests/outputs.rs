@@ -243,6 +243,7 @@ fn a_display_plugged_in_joins_the_layout_and_leaves_it_without_disturbing_the_fi
         Box::new(backend),
         rules,
         vec![LayerSpec::primary()],
+        None,
     )
     .unwrap();
     s.set_background(0x30_3030);

@@ -199,6 +199,8 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
             created.as_secs_f64() * 1e3
         ),
     ));
+    // What `fusionfb run` does once it is set up, before its loop.
+    fusionfb_sys::release_free_heap();
     let idle = rss_kib();
     out.push(figure(
         "master RSS idle",
@@ -216,7 +218,11 @@ pub fn run(quick: bool) -> anyhow::Result<Vec<Figure>> {
         own as f64 / 1024.0,
         "MiB",
         &format!(
-            "RssAnon + RssFile; shared (pixels, pools) {:.1} MiB",
+            "RssAnon + RssFile: {} KiB heap, stacks and data + {} KiB mapped code and \
+             read-only data (this program's and its libraries'); shared (pixels, pools) \
+             {:.1} MiB",
+            status_kib("RssAnon:"),
+            status_kib("RssFile:"),
             status_kib("RssShmem:") as f64 / 1024.0
         ),
     ));

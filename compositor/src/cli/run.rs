@@ -322,17 +322,17 @@ fn run_master(
     let (backend, seat) = open_backend_and_seat(&cfg, opts.backend)?;
     let name = world.name.clone();
     let server_world = world.clone();
-    let mut server = Server::with_outputs(world, backend, output_rules(&cfg), layer_specs(&cfg))
-        .with_context(|| format!("world {name:?}"))?;
+    // The config's input source goes into the constructor, which then makes no default one.
+    let input = crate::cli::input::open_input(&cfg, seat.as_ref());
+    let mut server =
+        Server::with_outputs(world, backend, output_rules(&cfg), layer_specs(&cfg), input)
+            .with_context(|| format!("world {name:?}"))?;
     server.set_background(cfg.display.background.argb8888());
     server.set_blank_after(cfg.display.blank_after.0);
     server.set_config_source(crate::server::ConfigSource {
         path: opts.config.clone(),
         running: cfg.clone(),
     });
-    if let Some(input) = crate::cli::input::open_input(&cfg, seat.as_ref()) {
-        server.set_input(input);
-    }
     server.set_cursor_visible(cfg.input.cursor_visible);
     #[cfg(feature = "wayland")]
     if cfg.wayland.enabled {
@@ -379,6 +379,9 @@ fn run_master(
         apps.poll(Instant::now());
         server.set_apps(apps.report(Instant::now()));
     }
+    // Start-up is over (config, devices, keymaps, the Wayland globals): the heap pages it
+    // freed would otherwise stay resident for the master's whole life.
+    fusionfb_sys::release_free_heap();
     let why = loop {
         let sig = stop.load(Ordering::Relaxed);
         if sig != 0 {

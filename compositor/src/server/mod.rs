@@ -262,7 +262,9 @@ impl Server {
         Self::with_layers(world, backend, transform, vec![LayerSpec::primary()])
     }
 
-    /// Like [`Server::with_outputs`], every connected output mounted with `transform`.
+    /// Like [`Server::with_outputs`], every connected output mounted with `transform`, and
+    /// a default [`fusionfb_input::InputSource`] (injection and xkbcommon's default keymap,
+    /// no devices).
     pub fn with_layers(
         world: WorldConfig,
         backend: Box<dyn Backend>,
@@ -273,18 +275,22 @@ impl Server {
             transform,
             ..OutputRules::default()
         };
-        Self::with_outputs(world, backend, rules, specs)
+        Self::with_outputs(world, backend, rules, specs, None)
     }
 
     /// The full constructor: which outputs to drive and how (`rules`; every connected one
-    /// by default, side by side), and the layers (bottom to top; exactly one primary), which
-    /// are the first output's. Overlay layers get its overlay planes while there are some,
-    /// and are virtual (composed) after that.
+    /// by default, side by side), the layers (bottom to top; exactly one primary; overlay
+    /// layers get their output's overlay planes while there are some, and are virtual
+    /// (composed) after that), and the input source (its devices, keymap and calibration;
+    /// `None`: a default one). A caller with its own source gives it here rather than to
+    /// [`Server::set_input`] afterwards, so that no default source (and keymap, ~180 KiB of
+    /// heap) is made only to be replaced.
     pub fn with_outputs(
         world: WorldConfig,
         backend: Box<dyn Backend>,
         rules: OutputRules,
         specs: Vec<LayerSpec>,
+        input: Option<fusionfb_input::InputSource>,
     ) -> Result<Self, ServerError> {
         let mut driven = Vec::new();
         let mut seen = Vec::new();
@@ -427,9 +433,11 @@ impl Server {
         };
         server.master.set_root(fusion::call::encode(&root)?);
         server.input.pointer.plane = cursor_plane::CursorPlane::of(&info);
-        // Injection works from the start; `fusionfb run` replaces this source with one that
-        // has the config's devices, keymap and calibration.
-        match fusionfb_input::InputSource::new(fusionfb_input::InputConfig::default()) {
+        // Injection works from the start: without the caller's source, a default one.
+        match input.map_or_else(
+            || fusionfb_input::InputSource::new(fusionfb_input::InputConfig::default()),
+            Ok,
+        ) {
             Ok(src) => server.set_input(src),
             Err(e) => warn!("no input source: {e}"),
         }

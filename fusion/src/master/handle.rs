@@ -338,30 +338,22 @@ impl Master {
             },
 
             Request::SkirmishCreate(name) => {
-                let mine = self
-                    .lock_names
-                    .iter()
-                    .flatten()
-                    .filter(|l| l.1 == id)
-                    .count();
+                let mine = self.lock_names.values().filter(|l| l.1 == id).count();
                 if mine >= MAX_LOCKS_PER_SLAVE {
                     return Err(Error::Quota(format!("{mine} locks"))).into();
                 }
                 self.lock_alloc(&name, id).map(|l| Response::Id(l.0)).into()
             }
-            Request::SkirmishDestroy(idx) => {
-                match self.lock_names.get(idx.0 as usize).cloned().flatten() {
-                    Some((_, creator)) if creator == id => {
-                        let pool = self.pools.get(&LOCK_POOL).expect("lock pool");
-                        let _ =
-                            crate::skirmish::destroy_slot(pool.map(), self.lock_table.offset, idx);
-                        self.lock_names[idx.0 as usize] = None;
-                        Ok(Response::Unit).into()
-                    }
-                    Some(_) => Err(Error::Access(format!("lock {idx} is not yours"))).into(),
-                    None => Err(Error::NotFound(format!("lock {idx}"))).into(),
+            Request::SkirmishDestroy(idx) => match self.lock_names.get(&idx.0).cloned() {
+                Some((_, creator)) if creator == id => {
+                    let pool = self.pools.get(&LOCK_POOL).expect("lock pool");
+                    let _ = crate::skirmish::destroy_slot(pool.map(), self.lock_table.offset, idx);
+                    self.lock_names.remove(&idx.0);
+                    Ok(Response::Unit).into()
                 }
-            }
+                Some(_) => Err(Error::Access(format!("lock {idx} is not yours"))).into(),
+                None => Err(Error::NotFound(format!("lock {idx}"))).into(),
+            },
 
             Request::ObjectGet(obj) => self.object_info_for(id, obj).map(Response::Object).into(),
             Request::ObjectList(class) => Ok(Response::Ids(

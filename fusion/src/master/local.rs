@@ -177,11 +177,7 @@ impl Master {
             .map(|p| crate::skirmish::snapshot(p.map(), self.lock_table))
             .unwrap_or_default()
             .into_iter()
-            .filter(|l| {
-                self.lock_names
-                    .get(l.index.0 as usize)
-                    .is_some_and(|n| n.is_some())
-            })
+            .filter(|l| self.lock_names.contains_key(&l.index.0))
             .collect();
         let calls = self
             .calls

@@ -169,7 +169,9 @@ pub struct Master {
     /// flood is one warning a second, not one per connection.
     handshakes_dropped: (u64, Option<Instant>),
     pub(crate) pools: BTreeMap<PoolId, ShmPool>,
-    pub(crate) lock_names: Vec<Option<(String, FusioneeId)>>,
+    /// The lock table's slots in use: name and creator, by slot (sparse: a world uses a few
+    /// of its [`LOCK_SLOTS`], and a dense table of names would cost 128 KiB idle).
+    pub(crate) lock_names: BTreeMap<u32, (String, FusioneeId)>,
     pub(crate) lock_table: skirmish::Table,
     pub(crate) calls: BTreeMap<CallId, CallEntry>,
     handlers: HashMap<CallId, Handler>,
@@ -293,7 +295,7 @@ impl Master {
             listener_paused: None,
             handshakes_dropped: (0, None),
             pools,
-            lock_names: vec![None; LOCK_SLOTS as usize],
+            lock_names: BTreeMap::new(),
             lock_table: skirmish::Table::new(table.offset as usize, LOCK_SLOTS),
             calls: BTreeMap::new(),
             handlers: HashMap::new(),
@@ -1189,15 +1191,18 @@ impl Master {
     }
 
     pub(crate) fn lock_alloc(&mut self, name: &str, creator: FusioneeId) -> Result<SkirmishId> {
-        let idx = self
-            .lock_names
-            .iter()
-            .position(|s| s.is_none())
-            .ok_or_else(|| Error::Quota("lock table full".into()))?;
-        let idx = SkirmishId(u32::try_from(idx).expect("LOCK_SLOTS fits in u32"));
+        // The lowest free slot: the first gap in the (sorted) slots in use.
+        let free = (0u32..)
+            .zip(self.lock_names.keys())
+            .find(|(want, used)| want != *used)
+            .map_or(self.lock_names.len() as u32, |(want, _)| want);
+        if free >= LOCK_SLOTS {
+            return Err(Error::Quota("lock table full".into()));
+        }
+        let idx = SkirmishId(free);
         let pool = self.pools.get(&LOCK_POOL).expect("lock pool");
         skirmish::init_slot(pool.map(), self.lock_table.offset, idx, name)?;
-        self.lock_names[idx.0 as usize] = Some((name.to_string(), creator));
+        self.lock_names.insert(idx.0, (name.to_string(), creator));
         Ok(idx)
     }
 

@@ -481,10 +481,12 @@ impl Drop for Mapping {
 }
 
 pub mod fb;
+pub mod heap;
 pub mod source;
 pub mod view;
 pub mod vt;
 
+pub use heap::release_free_heap;
 pub use view::LockedMapping;
 
 /// The size of a memory page (mmap offsets are multiples of it).
