@@ -172,6 +172,73 @@ fn a_rotated_output_composes_the_cursor() {
     composes(s, "transformed", (40, 50));
 }
 
+/// Whether `shot` shows the arrow's tip at `(x, y)` (see [`arrow_at`]).
+fn arrow_in(shot: &gfx_drivers::Image, x: u32, y: u32) -> bool {
+    let px = |dx, dy| shot.pixel(x + dx, y + dy) & 0xff_ffff;
+    px(1, 5) == 0xff_ffff && px(0, 5) == 0 && px(5, 1) == BACKGROUND
+}
+
+#[test]
+fn the_cursor_plane_follows_the_pointer_to_the_second_output() {
+    let backend = HeadlessBackend::new(vec![
+        HeadlessOutputConfig::new().name("A").mode(320, 240, 60_000),
+        HeadlessOutputConfig::new().name("B").mode(320, 240, 60_000),
+    ])
+    .unwrap();
+    let mut s = Server::with_outputs(
+        world("hwcursor2"),
+        Box::new(backend),
+        fusionfb::server::OutputRules::default(),
+        vec![LayerSpec::primary()],
+        None,
+    )
+    .unwrap();
+    s.set_background(BACKGROUND);
+    s.set_cursor_visible(Some(true));
+    s.inject(vec![Injected::PointerTo { x: 200.0, y: 50.0 }], 1)
+        .unwrap();
+    settle(&mut s);
+    assert!(cursor(&s).hardware, "{:?}", cursor(&s));
+    assert!(arrow_in(&s.screenshot_named("A").unwrap(), 200, 50));
+    // Across the edge: B's (320, 0) is the layout's x 320. On the way the arrow straddles
+    // both outputs and is composed; once wholly on B, B's cursor plane shows it and A's is
+    // off.
+    let before = cursor(&s);
+    for i in 0..12u32 {
+        s.inject(
+            vec![Injected::PointerMotion { dx: 20.0, dy: 0.0 }],
+            10 + u64::from(i),
+        )
+        .unwrap();
+        settle(&mut s);
+    }
+    let (x, y) = (200 + 12 * 20 - 320, 50);
+    let c = cursor(&s);
+    assert!(c.hardware, "{c:?}");
+    let b = s.screenshot_named("B").unwrap();
+    assert!(arrow_in(&b, x, y), "the arrow on B at ({x}, {y})");
+    let a = s.screenshot_named("A").unwrap();
+    let lit = (0..a.height)
+        .flat_map(|y| (0..a.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| a.pixel(x, y) & 0xff_ffff != BACKGROUND)
+        .count();
+    assert_eq!(
+        lit, 0,
+        "A's cursor plane is off and nothing is left composed on A"
+    );
+    // Only the motions across the edge composed anything.
+    let composing = (c.composed_bytes - before.composed_bytes) / (12 * 12 * 4);
+    assert!(
+        composing <= 6,
+        "{composing} cursor rectangles composed: {c:?}"
+    );
+    // Wholly on B, a motion composes nothing.
+    let total = s.bytes_composed_total();
+    move_pointer(&mut s, (x + 320, y), 5);
+    assert_eq!(s.bytes_composed_total(), total);
+    assert!(cursor(&s).hardware);
+}
+
 /// `fusionfb status` of a real `fusionfb run`: the hardware cursor in use and 0 bytes per
 /// motion after `fusionfb input pointer` moved it.
 #[test]

@@ -21,6 +21,13 @@
 //!
 //! Switching between the two is seamless: the cursor's rectangle is damaged on the side it
 //! leaves or joins the composition, and the plane is turned off when it is not used.
+//!
+//! **Several outputs.** The plane used is the cursor plane of the output the cursor is wholly
+//! on. When the pointer crosses to another output that has one, the plane follows it
+//! ([`Server::retarget_cursor_plane`]): the old output's plane is turned off in that
+//! output's next frame, the new one gets the picture (the same buffers: one card's buffers
+//! scan out on any of its planes). While the cursor straddles two outputs, or is on an output
+//! without a cursor plane, it is composed.
 //! "Hidden while no pointing device exists" is the same rule for both (`cursor-visible`).
 //!
 //! What it costs is counted ([`CursorCounters`]): pointer motions, plane commits, and the
@@ -28,7 +35,7 @@
 //! per pointer motion" is that divided by the motions (0 with the plane).
 
 use fusionfb_protocol as proto;
-use gfx_drivers::backend::{PlaneId, PlaneKind, PlaneUpdate};
+use gfx_drivers::backend::{OutputId, PlaneId, PlaneKind, PlaneUpdate};
 use gfx_drivers::{Buffer, Format};
 
 use super::Server;
@@ -37,6 +44,8 @@ use fusionfb_types::geometry::Transform;
 /// The output's cursor plane and what the master put there.
 #[derive(Debug)]
 pub(crate) struct CursorPlane {
+    /// The output whose plane it is.
+    pub output: OutputId,
     /// The plane.
     pub id: PlaneId,
     /// Its buffers' size (the largest picture it shows).
@@ -56,12 +65,14 @@ pub(crate) struct CursorPlane {
 impl CursorPlane {
     /// The plane of `info` the cursor can use, if it has one that shows ARGB8888.
     pub fn of(info: &gfx_drivers::backend::OutputInfo) -> Option<CursorPlane> {
+        let output = info.id;
         let p = info.plane(PlaneKind::Cursor)?;
         if !p.formats.contains(&Format::Argb8888) {
             return None;
         }
         let size = p.max_size.unwrap_or((64, 64));
         Some(CursorPlane {
+            output,
             id: p.id,
             size,
             buffers: Vec::new(),
@@ -71,6 +82,14 @@ impl CursorPlane {
             shown: None,
         })
     }
+}
+
+/// Whether `outer` holds all of `inner`.
+fn holds(outer: proto::Rect, inner: proto::Rect) -> bool {
+    inner.x >= outer.x
+        && inner.y >= outer.y
+        && inner.x + inner.w as i32 <= outer.x + outer.w as i32
+        && inner.y + inner.h as i32 <= outer.y + outer.h as i32
 }
 
 /// The cursor's counters, for `fusionfb status`.
@@ -111,17 +130,15 @@ impl Server {
         if let Some(why) = &cp.failed {
             return Some(why.clone());
         }
-        if self.outputs[0].transform != Transform::Normal {
+        let Some(out) = self.outputs.iter().find(|o| o.id == cp.output) else {
+            return Some("the cursor plane's output is unplugged".into());
+        };
+        if out.transform != Transform::Normal {
             return Some("the output is transformed".into());
         }
         let (b, r) = self.cursor_image()?;
-        let first = self.outputs[0].rect();
-        let inside = r.x >= first.x
-            && r.y >= first.y
-            && r.x + r.w as i32 <= first.x + first.w as i32
-            && r.y + r.h as i32 <= first.y + first.h as i32;
-        if !inside {
-            return Some("the pointer is not wholly on the first output (the plane's)".into());
+        if !holds(out.rect(), r) {
+            return Some("the pointer is not wholly on an output with a cursor plane".into());
         }
         (b.width() > cp.size.0 || b.height() > cp.size.1).then(|| {
             format!(
@@ -160,8 +177,12 @@ impl Server {
                 show: None,
             });
         };
-        // On the first output's glass (the plane's).
-        let origin = self.outputs[0].origin;
+        // On the glass of the plane's output.
+        let origin = self
+            .outputs
+            .iter()
+            .find(|o| o.id == cp.output)
+            .map_or((0, 0), |o| o.origin);
         let at = (rect.x - origin.0, rect.y - origin.1);
         if !cp.image_dirty && cp.shown.is_some_and(|(i, p)| i == cp.front && p == at) {
             return None;
@@ -254,10 +275,95 @@ impl Server {
         Ok(index)
     }
 
-    /// The cursor plane and where the last commit put its buffer, while it shows one.
-    pub(crate) fn cursor_plane_shown(&self) -> Option<(PlaneId, (i32, i32))> {
-        let cp = self.input.pointer.plane.as_ref()?;
+    /// The cursor plane and where the last commit put its buffer, while it shows one on
+    /// output `output`.
+    pub(crate) fn cursor_plane_shown(&self, output: OutputId) -> Option<(PlaneId, (i32, i32))> {
+        let cp = self
+            .input
+            .pointer
+            .plane
+            .as_ref()
+            .filter(|c| c.output == output)?;
         cp.shown.map(|(_, at)| (cp.id, at))
+    }
+
+    /// Whether the cursor is on the cursor plane of output `output` now.
+    pub(crate) fn cursor_on_plane_of(&self, output: OutputId) -> bool {
+        self.cursor_on_plane()
+            && self
+                .input
+                .pointer
+                .plane
+                .as_ref()
+                .is_some_and(|c| c.output == output)
+    }
+
+    /// The pointer may have crossed to another output: when the cursor is now wholly on
+    /// another output that has a cursor plane, the plane used becomes that one, and the one
+    /// left is turned off in its output's next frame.
+    pub(crate) fn retarget_cursor_plane(&mut self) {
+        let Some((_, r)) = self.cursor_image() else {
+            return;
+        };
+        let Some(cp) = self.input.pointer.plane.as_ref() else {
+            return;
+        };
+        if cp.failed.is_some() {
+            return;
+        }
+        let Some(to) = self
+            .outputs
+            .iter()
+            .find(|o| holds(o.rect(), r))
+            .map(|o| o.id)
+        else {
+            return;
+        };
+        if to == cp.output {
+            return;
+        }
+        let Some(new) = self.backend.output(to).ok().and_then(CursorPlane::of) else {
+            return;
+        };
+        let before = self.cursor_on_plane();
+        let Some(cp) = self.input.pointer.plane.as_mut() else {
+            return;
+        };
+        if cp.shown.is_some() {
+            self.input.pointer.retired.push((cp.output, cp.id));
+        }
+        // Back on a plane it left before that plane went off: the next commit shows it again.
+        self.input.pointer.retired.retain(|&(o, _)| o != to);
+        cp.output = new.output;
+        cp.id = new.id;
+        if cp.size != new.size {
+            cp.size = new.size;
+            cp.buffers.clear();
+        }
+        cp.shown = None;
+        cp.image_dirty = true;
+        // Composed on one side and on the plane on the other: the composed one goes.
+        if before != self.cursor_on_plane() {
+            self.damage_cursor_anyway();
+        }
+    }
+
+    /// The cursor plane of output `output` that still shows the cursor after the plane
+    /// moved to another output: to turn off in that output's next frame.
+    pub(crate) fn retired_cursor_plane(&self, output: OutputId) -> Option<PlaneId> {
+        self.input
+            .pointer
+            .retired
+            .iter()
+            .find(|(o, _)| *o == output)
+            .map(|&(_, p)| p)
+    }
+
+    /// The commit that turned off output `output`'s retired cursor plane reached the
+    /// backend.
+    pub(crate) fn cursor_retired_off(&mut self, output: OutputId) {
+        self.input.pointer.retired.retain(|&(o, _)| o != output);
+        self.input.pointer.counters.plane_commits += 1;
     }
 
     /// The commit with `c` reached the backend: the plane shows it.

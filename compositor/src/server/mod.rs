@@ -936,7 +936,7 @@ impl Server {
             }
         }
         // The cursor plane (the first output's) on top, where the last commit put it.
-        if let Some((plane, at)) = self.cursor_plane_shown().filter(|_| i == 0) {
+        if let Some((plane, at)) = self.cursor_plane_shown(out.id) {
             if let Some(b) = self.backend.on_glass(out.id, plane)? {
                 overlay_onto(&mut glass, &b.snapshot(), at);
             }
@@ -1186,15 +1186,27 @@ impl Server {
             return Ok(());
         }
         self.schedule_frame(i, None);
-        let first = i == 0;
         let exclusive_primary = self.exclusive_buffers(i, true).into_iter().next();
         let overlays = self.exclusive_buffers(i, false);
         let out = &self.outputs[i];
         let damaged = !out.damage[out.back].is_empty();
         let planes_dirty = out.planes_dirty;
         let flipped = !out.flipped.is_empty();
-        let cursor = if first { self.cursor_commit() } else { None };
-        if !damaged && !flipped && !planes_dirty && cursor.is_none() {
+        // The cursor plane is the output's the cursor is on; one the cursor left goes off.
+        let id = out.id;
+        let cursor_here = self
+            .input
+            .pointer
+            .plane
+            .as_ref()
+            .is_some_and(|c| c.output == id);
+        let cursor = if cursor_here {
+            self.cursor_commit()
+        } else {
+            None
+        };
+        let retired = self.retired_cursor_plane(id);
+        if !damaged && !flipped && !planes_dirty && cursor.is_none() && retired.is_none() {
             return Ok(());
         }
         // The primary plane: a slave's exclusive buffer; else a single opaque window
@@ -1249,6 +1261,9 @@ impl Server {
         if let Some(c) = &cursor {
             updates.push(c.update());
         }
+        if let Some(p) = retired {
+            updates.push(PlaneUpdate::disable(p));
+        }
         // With nothing to show, the commit is a frame clock for the flips waiting on it.
         let result = self.backend.commit(output, &updates);
         drop(updates);
@@ -1258,6 +1273,9 @@ impl Server {
         self.commit_error = None;
         if let Some(c) = &cursor {
             self.cursor_committed(c);
+        }
+        if retired.is_some() {
+            self.cursor_retired_off(id);
         }
         self.frames += 1;
         let out = &mut self.outputs[i];
@@ -1350,7 +1368,7 @@ impl Server {
         let out = &self.outputs[i];
         let cursor_here = self
             .cursor_rect()
-            .is_some_and(|r| out.overlap(r) > 0 && !(i == 0 && self.cursor_on_plane()));
+            .is_some_and(|r| out.overlap(r) > 0 && !self.cursor_on_plane_of(out.id));
         if cursor_here || out.transform != Transform::Normal {
             return None;
         }
@@ -1455,7 +1473,7 @@ impl Server {
         // The cursor, above everything (unless it is on the cursor plane).
         if let Some((b, r)) = self
             .cursor_image()
-            .filter(|_| !(i == 0 && self.cursor_on_plane()))
+            .filter(|_| !self.cursor_on_plane_of(out.id))
         {
             if output::overlap(area, r) > 0 {
                 shown.push((u64::MAX, b, out.to_local(r), 1.0));

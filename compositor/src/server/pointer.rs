@@ -33,8 +33,15 @@ pub(crate) struct PointerState {
     pub cursor: Option<Buffer>,
     /// What the client under the pointer asked the cursor to be (a Wayland client's).
     pub client: ClientCursor,
-    /// The output's cursor plane, when it has one the cursor can use.
+    /// The cursor plane in use (of the output the cursor is on), when there is one the
+    /// cursor can use.
     pub plane: Option<super::cursor_plane::CursorPlane>,
+    /// Cursor planes the cursor left for another output's, still showing it: their output
+    /// and plane, each turned off in that output's next frame.
+    pub retired: Vec<(
+        gfx_drivers::backend::OutputId,
+        gfx_drivers::backend::PlaneId,
+    )>,
     /// What the cursor cost.
     pub counters: super::cursor_plane::CursorCounters,
 }
@@ -148,6 +155,11 @@ impl Server {
         if self.cursor_on_plane() {
             return;
         }
+        self.damage_cursor_anyway();
+    }
+
+    /// Damages the cursor's rectangle, on the plane or not.
+    pub(crate) fn damage_cursor_anyway(&mut self) {
         let (w, h) = self.layout_size();
         // Clip to the layout: damage outside it means nothing.
         if let Some(r) = self.cursor_rect().and_then(|r| r.clip(w, h)) {
@@ -194,6 +206,7 @@ impl Server {
         let press = matches!(e, seat::PointerEvent::Button { pressed: true, .. });
         let actions = self.with_seat(|seat, stack| seat.pointer(stack, e));
         if moves {
+            self.retarget_cursor_plane();
             self.damage_cursor();
         }
         #[cfg(feature = "wayland")]
