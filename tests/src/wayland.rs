@@ -394,7 +394,8 @@ impl RawClient {
     }
 
     /// Binds every global in `wanted` (interface, version) with the registry; returns their
-    /// new object ids in the same order. Uses ids from `next_id` on (the registry gets one).
+    /// new object ids in the same order. An interface listed twice binds its first and then
+    /// its second global (two `wl_output`s). Uses ids from `next_id` on (the registry gets one).
     pub fn bind(&mut self, wanted: &[(&str, u32)], next_id: &mut u32) -> Vec<u32> {
         let registry = *next_id;
         *next_id += 1;
@@ -414,11 +415,15 @@ impl RawClient {
         }
         wanted
             .iter()
-            .map(|(iface, version)| {
+            .enumerate()
+            .map(|(k, (iface, version))| {
+                // An interface wanted twice binds its first global, then its second.
+                let nth = wanted[..k].iter().filter(|(i, _)| i == iface).count();
                 let name = globals
                     .iter()
-                    .find(|(_, i)| i == iface)
-                    .unwrap_or_else(|| panic!("no global {iface}: {globals:?}"))
+                    .filter(|(_, i)| i == iface)
+                    .nth(nth)
+                    .unwrap_or_else(|| panic!("no global {iface} #{}: {globals:?}", nth + 1))
                     .0;
                 let id = *next_id;
                 *next_id += 1;

@@ -648,3 +648,99 @@ fn a_rule_puts_simple_shm_on_the_second_of_two_outputs() {
     assert_eq!(lit, 0, "simple-shm showed on Left too");
     assert!(c.exited().is_none(), "simple-shm ended:\n{}", c.output());
 }
+
+/// A layer surface a client puts on the second of two outputs (the `wl_output` it names)
+/// is arranged on that output, at its place in the layout, and its exclusive zone leaves the
+/// first output's usable area alone.
+#[test]
+fn a_layer_surface_goes_on_the_output_its_client_names() {
+    use std::os::fd::AsFd;
+    let config = "[[output]]\nname = \"Left\"\nmode = \"320x240\"\n\
+                  [[output]]\nname = \"Right\"\nmode = \"400x300\"\n";
+    let m = WaylandMaster::start_with("wl-layer-out", Some(config));
+    let mut c = RawClient::connect(&m.socket());
+    let mut next = 2;
+    let ids = c.bind(
+        &[
+            ("wl_compositor", 4),
+            ("wl_shm", 1),
+            ("zwlr_layer_shell_v1", 4),
+            ("wl_output", 4),
+            ("wl_output", 4),
+            ("xdg_wm_base", 1),
+        ],
+        &mut next,
+    );
+    let (compositor, shm, shell, wm) = (ids[0], ids[1], ids[2], ids[5]);
+    // Which wl_output is Right: wl_output.name (version 4, opcode 4).
+    let mut names = Vec::new();
+    while names.len() < 2 {
+        let e = c.event().expect("the outputs' names");
+        if (e.object == ids[3] || e.object == ids[4]) && e.opcode == 4 {
+            names.push((e.object, e.string(0)));
+        }
+    }
+    let right = names.iter().find(|(_, n)| n == "Right").unwrap().0;
+    let mut id = || {
+        next += 1;
+        next - 1
+    };
+    let (surface, layer, pool, buffer) = (id(), id(), id(), id());
+    c.send(compositor, 0, Args::new().u(surface), &[]);
+    // get_layer_surface(id, surface, output, layer top = 2, namespace)
+    c.send(
+        shell,
+        0,
+        Args::new().u(layer).u(surface).u(right).u(2).s("panel"),
+        &[],
+    );
+    c.send(layer, 0, Args::new().u(0).u(40), &[]); // set_size(0, 40)
+    c.send(layer, 1, Args::new().u(1 | 4 | 8), &[]); // set_anchor(top, left, right)
+    c.send(layer, 2, Args::new().u(40), &[]); // set_exclusive_zone(40)
+    c.send(surface, 6, Args::new(), &[]); // commit
+    let (serial, w, h) = c.until("the layer surface's configure", |e| {
+        (e.object == layer && e.opcode == 0).then(|| (e.word(0), e.word(1), e.word(2)))
+    });
+    assert_eq!((w, h), (400, 40), "Right's width");
+    c.send(layer, 6, Args::new().u(serial), &[]); // ack_configure
+    let path = m.runtime.join(format!("{}.panel", m.world.name));
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let len = 400 * 40 * 4;
+    file.set_len(len).unwrap();
+    c.send(shm, 0, Args::new().u(pool).u(len as u32), &[file.as_fd()]);
+    c.send(
+        pool,
+        0,
+        Args::new().u(buffer).u(0).u(400).u(40).u(1600).u(1),
+        &[],
+    );
+    c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
+    c.send(surface, 6, Args::new(), &[]); // commit
+                                          // Its window is at Right's corner in the layout.
+    let at = wait_for("the panel's window", LIMIT, || {
+        let scene = m.scene()?;
+        scene["windows"].as_array()?.iter().find_map(|w| {
+            (w["width"].as_u64() == Some(400) && w["height"].as_u64() == Some(40))
+                .then(|| (w["x"].as_i64(), w["y"].as_i64()))
+        })
+    });
+    assert_eq!(at, (Some(320), Some(0)));
+    // A toplevel on the first output is still maximized to all of it: the panel's zone is
+    // Right's.
+    let (top_surface, top_xdg, top) = (next, next + 1, next + 2);
+    c.send(compositor, 0, Args::new().u(top_surface), &[]); // create_surface
+    c.send(wm, 2, Args::new().u(top_xdg).u(top_surface), &[]); // get_xdg_surface
+    c.send(top_xdg, 1, Args::new().u(top), &[]); // get_toplevel
+    c.send(top_surface, 6, Args::new(), &[]); // commit
+    let (tw, th) = c.until("the toplevel's configure", |e| {
+        (e.object == top && e.opcode == 0).then(|| (e.word(0), e.word(1)))
+    });
+    assert_eq!((tw, th), (320, 240));
+    let _ = std::fs::remove_file(path);
+}

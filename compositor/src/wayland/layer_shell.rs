@@ -3,8 +3,12 @@
 //! A layer surface is configured on its first commit, and again whenever what any of them
 //! asked for changes: [`WaylandState::rearrange`] runs [`super::arrange`] over all of them,
 //! sends each the size it gets (where it changed), and, when the exclusive zones moved the
-//! usable area, configures the toplevels again ([`super::placement`]). Every layer surface
-//! is on the one output and on the scene's primary layer, in the band of its shell layer.
+//! usable area, configures the toplevels again ([`super::placement`]). A layer surface is on
+//! the output its client named when making it (a panel per monitor), else on the first; each
+//! output's surfaces are arranged on that output, at its place in the layout. Only the first
+//! output's exclusive zones make the usable area toplevels are maximized to (a toplevel a rule
+//! puts on another output fills that output). Every layer surface is on the scene's primary
+//! layer, in the band of its shell layer.
 
 use smithay::delegate_layer_shell;
 use smithay::reexports::wayland_server::protocol::wl_output::WlOutput;
@@ -32,6 +36,12 @@ impl WaylandState {
     /// placed but told nothing.
     pub fn rearrange(&mut self, committed: Option<&WlSurface>) {
         self.layer_surfaces.retain(|(l, _)| l.alive());
+        let alive: Vec<WlSurface> = self
+            .layer_surfaces
+            .iter()
+            .map(|(l, _)| l.wl_surface().clone())
+            .collect();
+        self.layer_outputs.retain(|(s, _)| alive.contains(s));
         let requests: Vec<Request> = self
             .layer_surfaces
             .iter()
@@ -49,9 +59,40 @@ impl WaylandState {
                 })
             })
             .collect();
+        // Each surface's output: an index into `other_outputs`, or `None` for the first.
+        let on: Vec<Option<usize>> = alive
+            .iter()
+            .map(|s| {
+                let (_, name) = self.layer_outputs.iter().find(|(x, _)| x == s)?;
+                self.other_outputs
+                    .iter()
+                    .position(|o| o.place.name == *name)
+            })
+            .collect();
+        // The first output's surfaces, then each other output's, arranged on their output.
         let output = (self.size.0 as i32, self.size.1 as i32).into();
-        let arranged = arrange(output, &requests);
-        for ((l, rect), new) in self.layer_surfaces.iter_mut().zip(&arranged.rects) {
+        let group =
+            |k: Option<usize>| -> Vec<usize> { (0..on.len()).filter(|&i| on[i] == k).collect() };
+        let firsts = group(None);
+        let reqs: Vec<Request> = firsts.iter().map(|&i| requests[i]).collect();
+        let arranged = arrange(output, &reqs);
+        let mut rects = vec![Rectangle::default(); requests.len()];
+        for (&i, r) in firsts.iter().zip(&arranged.rects) {
+            rects[i] = *r;
+        }
+        for (k, o) in self.other_outputs.iter().enumerate() {
+            let mine = group(Some(k));
+            if mine.is_empty() {
+                continue;
+            }
+            let reqs: Vec<Request> = mine.iter().map(|&i| requests[i]).collect();
+            let size = (o.place.size.0 as i32, o.place.size.1 as i32).into();
+            let (x, y) = o.place.at;
+            for (&i, r) in mine.iter().zip(arrange(size, &reqs).rects) {
+                rects[i] = Rectangle::new((r.loc.x + x, r.loc.y + y).into(), r.size);
+            }
+        }
+        for ((l, rect), new) in self.layer_surfaces.iter_mut().zip(&rects) {
             *rect = *new;
             if !configured(l) && committed != Some(l.wl_surface()) {
                 continue;
@@ -91,11 +132,21 @@ impl WlrLayerShellHandler for WaylandState {
     fn new_layer_surface(
         &mut self,
         surface: LayerSurface,
-        _output: Option<WlOutput>,
+        output: Option<WlOutput>,
         layer: Layer,
         namespace: String,
     ) {
         debug!(?layer, namespace, "wayland: new layer surface");
+        // On the output the client named, if it is another than the first.
+        let name = output
+            .as_ref()
+            .and_then(smithay::output::Output::from_resource)
+            .map(|o| o.name())
+            .filter(|n| self.other_outputs.iter().any(|o| o.place.name == *n));
+        if let Some(name) = name {
+            self.layer_outputs
+                .push((surface.wl_surface().clone(), name));
+        }
         self.layer_surfaces.push((surface, Rectangle::default()));
     }
 

@@ -247,6 +247,8 @@ impl Wayland {
         }
         st.other_outputs = kept;
         st.reconfigure_toplevels();
+        // Layer surfaces of an output that left go to the first; the others follow theirs.
+        st.rearrange(None);
     }
 
     /// Takes a new client's connection.

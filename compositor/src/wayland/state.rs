@@ -128,7 +128,11 @@ pub struct WaylandState {
     pub layer_shell: WlrLayerShellState,
     /// The layer surfaces, in creation order, with where each goes ([`super::layer_shell`]).
     pub layer_surfaces: Vec<(LayerSurface, Rectangle<i32, Logical>)>,
-    /// The output less the layer surfaces' exclusive zones: where maximized toplevels go.
+    /// The layer surfaces a client put on an output other than the first (the output it
+    /// named when making it), by that output's name.
+    pub layer_outputs: Vec<(WlSurface, String)>,
+    /// The first output less its layer surfaces' exclusive zones: where maximized toplevels
+    /// go.
     pub usable: Rectangle<i32, Logical>,
     /// `[[wayland.rule]]`: placement by app_id ([`super::placement`]).
     pub rules: Vec<crate::config::WaylandRule>,
@@ -246,6 +250,7 @@ impl WaylandState {
             screencopies: Vec::new(),
             layer_shell,
             layer_surfaces: Vec::new(),
+            layer_outputs: Vec::new(),
             usable: Rectangle::from_size((size.0 as i32, size.1 as i32).into()),
             rules: cfg.rules.clone(),
             other_outputs: Vec::new(),
