@@ -704,13 +704,7 @@ fn a_layer_surface_goes_on_the_output_its_client_names() {
     assert_eq!((w, h), (400, 40), "Right's width");
     c.send(layer, 6, Args::new().u(serial), &[]); // ack_configure
     let path = m.runtime.join(format!("{}.panel", m.world.name));
-    let file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
+    let file = fusionfb_tests::wayland::pool_file(&path);
     let len = 400 * 40 * 4;
     file.set_len(len).unwrap();
     c.send(shm, 0, Args::new().u(pool).u(len as u32), &[file.as_fd()]);
