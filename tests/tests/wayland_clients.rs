@@ -35,6 +35,16 @@ fn toplevel_window(m: &WaylandMaster, pid: u32) -> u64 {
     )
 }
 
+/// Window `window` as the master's status shows it now.
+fn scene_window(m: &WaylandMaster, window: u64) -> serde_json::Value {
+    let scene = m.scene().expect("the master's status");
+    scene["windows"]
+        .as_array()
+        .and_then(|ws| ws.iter().find(|w| w["id"].as_u64() == Some(window)))
+        .cloned()
+        .unwrap_or_else(|| panic!("no window {window}: {scene}"))
+}
+
 #[test]
 fn wayland_info_lists_the_globals() {
     let Some(info) = program("wayland-info", "wayland-utils") else {
@@ -93,14 +103,7 @@ fn simple_shm_shows_its_pattern_on_the_glass_and_keeps_drawing() {
     let mut c = m.client(&shm, &[], "shm");
     let window = toplevel_window(&m, c.pid());
     // Kiosk placement: its 250x250 window at the output's corner, on the primary layer.
-    let scene = m.scene().unwrap();
-    let win = scene["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["id"].as_u64() == Some(window))
-        .cloned()
-        .unwrap();
+    let win = scene_window(&m, window);
     assert_eq!((win["x"].as_i64(), win["y"].as_i64()), (Some(0), Some(0)));
     assert_eq!(
         (win["width"].as_u64(), win["height"].as_u64()),
@@ -622,14 +625,7 @@ fn a_rule_puts_simple_shm_on_the_second_of_two_outputs() {
 
     let mut c = m.client(&shm, &[], "shm");
     let window = toplevel_window(&m, c.pid());
-    let scene = m.scene().unwrap();
-    let win = scene["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["id"].as_u64() == Some(window))
-        .cloned()
-        .unwrap();
+    let win = scene_window(&m, window);
     // The rule's position is on Right, whose corner is at (320, 0) in the layout.
     assert_eq!(
         (win["x"].as_i64(), win["y"].as_i64()),

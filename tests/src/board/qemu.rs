@@ -555,22 +555,12 @@ impl Board {
         what: &str,
         pred: impl Fn(&Image) -> bool,
     ) -> Result<Image, BoardError> {
-        let mut last = None;
-        let r = self.wait_until(timeout, what, |b| {
-            let img = b.screendump()?;
-            let ok = pred(&img);
-            last = Some(img.clone());
-            Ok(ok.then_some(img))
-        });
-        if let (Err(_), Some(img)) = (&r, last) {
-            self.save_artifact("screen-timeout", &img);
-        }
-        r
+        self.wait_for_screen_head(0, timeout, what, pred)
     }
 
     /// [`wait_for_screen`](Board::wait_for_screen) on head `head` (0 for `Virtual-1`) of the
     /// card ([`screendump_head`](Board::screendump_head)); the artefact on timeout is
-    /// `screen-timeout-head<N>`.
+    /// `screen-timeout-head<N>` (`screen-timeout` for head 0).
     pub fn wait_for_screen_head(
         &mut self,
         head: u32,
@@ -586,7 +576,11 @@ impl Board {
             Ok(ok.then_some(img))
         });
         if let (Err(_), Some(img)) = (&r, last) {
-            self.save_artifact(&format!("screen-timeout-head{head}"), &img);
+            let name = match head {
+                0 => "screen-timeout".to_string(),
+                _ => format!("screen-timeout-head{head}"),
+            };
+            self.save_artifact(&name, &img);
         }
         r
     }
