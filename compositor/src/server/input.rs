@@ -380,41 +380,6 @@ impl Server {
 /// Refuses an injected touch or pointer position that is on none of the outputs of the
 /// layout (their rectangles; see [`outside_output`]).
 pub fn outside_layout(e: &Injected, layout: &[proto::Rect]) -> fusion::Result<()> {
-    let mut first_err = None;
-    for r in layout {
-        let mut moved = e.clone();
-        if let Injected::Touch { x, y, .. } | Injected::PointerTo { x, y } = &mut moved {
-            *x -= r.x as f32;
-            *y -= r.y as f32;
-        }
-        match outside_output(&moved, r.w, r.h) {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    match (first_err, layout) {
-        (Some(e), [_]) => Err(e),
-        (Some(Error::Invalid(m)), _) if m.contains("finite") => Err(Error::Invalid(m)),
-        (Some(_), _) => {
-            let rects: Vec<String> = layout
-                .iter()
-                .map(|r| format!("{}x{} at {},{}", r.w, r.h, r.x, r.y))
-                .collect();
-            Err(Error::Invalid(format!(
-                "{e:?} is on none of the outputs ({})",
-                rects.join("; ")
-            )))
-        }
-        (None, _) => Ok(()),
-    }
-}
-
-/// Refuses an injected touch or pointer position outside the `w`×`h` output (a typo such as
-/// `fusionfb input tap 5000 5000` must say so, not vanish). Frame and cancel events carry
-/// no position.
-pub fn outside_output(e: &Injected, w: u32, h: u32) -> fusion::Result<()> {
     // NaN and infinities are nowhere (the protocol fuzzer sends them).
     let numbers = match *e {
         Injected::Touch { x, y, .. } | Injected::PointerTo { x, y } => [x, y],
@@ -440,13 +405,33 @@ pub fn outside_output(e: &Injected, w: u32, h: u32) -> fusion::Result<()> {
         Injected::PointerTo { x, y } => (x, y),
         _ => return Ok(()),
     };
-    let inside = |v: f32, max: u32| v >= 0.0 && v < max as f32;
-    if inside(x, w) && inside(y, h) {
+    let on = |r: &proto::Rect| {
+        let (lx, ly) = (x - r.x as f32, y - r.y as f32);
+        lx >= 0.0 && lx < r.w as f32 && ly >= 0.0 && ly < r.h as f32
+    };
+    if layout.iter().any(on) {
         return Ok(());
     }
-    Err(Error::Invalid(format!(
-        "({x}, {y}) is outside the {w}x{h} output: x must be in 0..{w} and y in 0..{h}"
-    )))
+    Err(Error::Invalid(match layout {
+        [r] => {
+            let (x, y, w, h) = (x - r.x as f32, y - r.y as f32, r.w, r.h);
+            format!("({x}, {y}) is outside the {w}x{h} output: x must be in 0..{w} and y in 0..{h}")
+        }
+        _ => {
+            let rects: Vec<String> = layout
+                .iter()
+                .map(|r| format!("{}x{} at {},{}", r.w, r.h, r.x, r.y))
+                .collect();
+            format!("{e:?} is on none of the outputs ({})", rects.join("; "))
+        }
+    }))
+}
+
+/// Refuses an injected touch or pointer position outside the `w`×`h` output (a typo such as
+/// `fusionfb input tap 5000 5000` must say so, not vanish). Frame and cancel events carry
+/// no position.
+pub fn outside_output(e: &Injected, w: u32, h: u32) -> fusion::Result<()> {
+    outside_layout(e, &[proto::Rect::new(0, 0, w, h)])
 }
 
 #[cfg(test)]

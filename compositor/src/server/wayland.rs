@@ -709,10 +709,11 @@ impl Server {
             return;
         };
         let (output, shown) = (self.outputs[i].id, self.outputs[i].frames);
-        let driven: Vec<OutputId> = self.outputs.iter().map(|o| o.id).collect();
+        let outputs = &self.outputs;
         // What waited for this output's frame, and what waited for an output that is gone.
-        let is_due =
-            |d: &Due| (d.output == output && d.frame <= shown) || !driven.contains(&d.output);
+        let is_due = |d: &Due| {
+            (d.output == output && d.frame <= shown) || !outputs.iter().any(|o| o.id == d.output)
+        };
         let ms = crate::wayland::seat::millis(time_ns);
         let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut w.feedback)
             .into_iter()
