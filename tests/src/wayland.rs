@@ -356,6 +356,36 @@ impl RawClient {
         }
     }
 
+    /// The events of the next read from the socket (what the server sent in one go, or
+    /// what was left over from an earlier read), at least one; `None` when the server
+    /// closed the connection.
+    pub fn batch(&mut self) -> Option<Vec<RawEvent>> {
+        use std::io::Read;
+        if self.pending.len() < 8 {
+            let mut buf = [0u8; 4096];
+            loop {
+                match self.stream.read(&mut buf) {
+                    Ok(0) => return None,
+                    Ok(n) => {
+                        self.pending.extend_from_slice(&buf[..n]);
+                        break;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                    Err(e) => panic!("reading events: {e}"),
+                }
+            }
+        }
+        let mut events = vec![self.event()?];
+        while self.pending.len() >= 8
+            && self.pending.len()
+                >= (u32::from_ne_bytes(self.pending[4..8].try_into().unwrap()) >> 16) as usize
+        {
+            events.push(self.event()?);
+        }
+        Some(events)
+    }
+
     /// Reads events until `pick` returns something (panics if the server hangs up first).
     pub fn until<T>(&mut self, what: &str, mut pick: impl FnMut(&RawEvent) -> Option<T>) -> T {
         loop {

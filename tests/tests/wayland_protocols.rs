@@ -19,6 +19,9 @@ struct Shown {
     compositor: u32,
     shm: u32,
     surface: u32,
+    /// Its `wl_shm_pool` (8x8 pixels, XRGB8888) and the first buffer made from it.
+    pool: u32,
+    buffer: u32,
     /// The other globals bound: `xdg_activation_v1` and `zwp_idle_inhibit_manager_v1`.
     activation: u32,
     idle: u32,
@@ -65,6 +68,8 @@ impl Shown {
             compositor,
             shm,
             surface,
+            pool,
+            buffer,
             activation: ids[3],
             idle: ids[4],
             _pool: file,
@@ -180,6 +185,60 @@ fn inhibit(a: &mut Shown, m: &WaylandMaster) -> (u32, u64) {
         inhibitors(m) == vec![me]
     });
     (inhibitor, me)
+}
+
+/// Makes another 8x8 buffer of `a`'s pool, attaches it with full damage and a frame
+/// callback and commits; the buffer's and the callback's ids.
+fn commit_new_buffer(a: &mut Shown) -> (u32, u32) {
+    let (buffer, cb) = (a.id(), a.id());
+    a.c.send(
+        a.pool,
+        0,
+        Args::new().u(buffer).u(0).u(8).u(8).u(32).u(1),
+        &[],
+    ); // create_buffer
+    a.c.send(a.surface, 3, Args::new().u(cb), &[]); // frame
+    a.c.send(a.surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
+    a.c.send(a.surface, 2, Args::new().u(0).u(0).u(8).u(8), &[]); // damage
+    a.c.send(a.surface, 6, Args::new(), &[]); // commit
+    (buffer, cb)
+}
+
+/// A copied wl_shm buffer goes back to the client with the frame that shows it: the
+/// release and the frame callback's `done` come in one message from the master, so the
+/// client wakes once per frame. While the display is blanked no frame comes, and the
+/// buffer goes back at once.
+#[test]
+fn a_copied_buffer_comes_back_with_its_frame_and_at_once_while_blanked() {
+    let mut m = WaylandMaster::start("wl-release");
+    let mut a = Shown::new(&m, "a", "app-release");
+    assert_ne!(a.buffer, 0);
+    let (buffer, cb) = commit_new_buffer(&mut a);
+    let with_release = loop {
+        let batch = a.c.batch().expect("the master hung up");
+        if batch.iter().any(|e| e.object == buffer && e.opcode == 0) {
+            break batch;
+        }
+    };
+    assert!(
+        with_release.iter().any(|e| e.object == cb && e.opcode == 0),
+        "the release came without the frame's done: {with_release:?}"
+    );
+
+    assert!(m.fusionfb(&["blank", "on"]).is_some());
+    wait_until("the display to blank", LIMIT, || blanked(&m) == Some(true));
+    let (buffer, cb) = commit_new_buffer(&mut a);
+    let mut done = false;
+    a.c.until("the buffer back while blanked", |e| {
+        done |= e.object == cb && e.opcode == 0;
+        (e.object == buffer && e.opcode == 0).then_some(())
+    });
+    assert!(!done, "a frame was answered while the display was blanked");
+    assert!(m.fusionfb(&["blank", "off"]).is_some());
+    a.c.until("the frame once the display is on", |e| {
+        (e.object == cb && e.opcode == 0).then_some(())
+    });
+    m.assert_running();
 }
 
 /// Whether `fusionfb status` says the display is blanked (`None`: it did not answer).

@@ -736,7 +736,10 @@ impl Server {
         #[cfg(feature = "wayland")]
         self.wayland_turn();
         self.publish();
-        self.frame()
+        self.frame()?;
+        #[cfg(feature = "wayland")]
+        self.wayland_settle();
+        Ok(())
     }
 
     /// The master's fd is readable: new slaves, requests (answered here), departures.

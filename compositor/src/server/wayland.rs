@@ -6,8 +6,10 @@
 //! 1. **Commits.** For each committed surface tree (a toplevel's surface and its
 //!    subsurfaces; a synchronized subsurface's state arrives with its parent's commit), each
 //!    surface's new `wl_shm` buffer is copied (the damaged part) into the scene surface that
-//!    shows it — made the first time, remade when the size or format changes — and released
-//!    (a dma-buf is shown as it is and released later: [`dmabuf`]);
+//!    shows it — made the first time, remade when the size or format changes — and given
+//!    back with the frame that shows the commit, in the same message as its frame callbacks
+//!    (at once when no frame is coming: [`Server::wayland_settle`]); a dma-buf is shown as
+//!    it is and released later ([`dmabuf`]);
 //!    the damage goes to the scene where its window is, as a native flip's does, and the
 //!    surface is counted in the next frame (`flipped`), which makes that frame happen.
 //!    `wl_surface.frame` callbacks and `wp_presentation` feedback wait for the frame after
@@ -93,6 +95,12 @@ pub(crate) struct WaylandScene {
     dmabufs: HashMap<smithay::backend::allocator::dmabuf::Dmabuf, Buffer>,
     /// Clients' buffers the scene no longer shows, released once nothing reads them.
     releasing: Vec<(WlBuffer, Buffer)>,
+    /// Clients' buffers already copied (or refused), given back with the frame that shows
+    /// the commit, beside its callbacks: a client then wakes once per frame for both, not
+    /// once for the release and again for the frame. When no frame is coming on that output
+    /// (blanked, nothing in flight or scheduled) they go back at the end of the turn
+    /// ([`Server::wayland_settle`]).
+    copied: Vec<(Due, WlBuffer)>,
 }
 
 /// The largest side of a cursor picture the master takes.
@@ -154,6 +162,7 @@ impl Server {
             cursor_surface: None,
             dmabufs: HashMap::new(),
             releasing: Vec::new(),
+            copied: Vec::new(),
         });
         self.wayland_outputs_changed();
         Ok(())
@@ -263,6 +272,39 @@ impl Server {
         }
     }
 
+    /// The end of a turn, once frames are scheduled: the copied buffers go back now when no
+    /// presentation is coming to carry them (the display is blanked, or nothing changed on
+    /// any output), and what that queued is sent.
+    pub(crate) fn wayland_settle(&mut self) {
+        let Some(w) = self.wayland.as_mut() else {
+            return;
+        };
+        if w.copied.is_empty() {
+            return;
+        }
+        let blanked = self.blanking.blanked;
+        let outputs = &self.outputs;
+        let coming = |d: &Due| {
+            !blanked
+                && outputs
+                    .iter()
+                    .any(|o| o.id == d.output && (o.in_flight || o.compose_at.is_some()))
+        };
+        let before = w.copied.len();
+        w.copied.retain(|(frame, b)| {
+            if coming(frame) {
+                return b.is_alive();
+            }
+            if b.is_alive() {
+                b.release();
+            }
+            false
+        });
+        if w.copied.len() != before {
+            w.front.flush();
+        }
+    }
+
     /// Sends Wayland clients what was queued for them.
     pub(crate) fn wayland_flush(&mut self) {
         if let Some(w) = self.wayland.as_mut() {
@@ -363,7 +405,7 @@ impl Server {
                         false
                     };
                     if !held {
-                        buffer.release();
+                        w.copied.push((frame, buffer));
                     }
                 }
                 Some(BufferAssignment::Removed) => self.wayland_unshow(w, &s),
@@ -741,6 +783,15 @@ impl Server {
             );
         }
         Self::wayland_release_buffers(w);
+        w.copied.retain(|(frame, b)| {
+            if !is_due(frame) {
+                return b.is_alive();
+            }
+            if b.is_alive() {
+                b.release();
+            }
+            false
+        });
         w.callbacks.retain(|(frame, cb)| {
             if !is_due(frame) {
                 return cb.is_alive();

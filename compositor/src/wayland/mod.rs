@@ -59,11 +59,14 @@
 //!
 //! - **wl_shm buffers are copied.** DESIGN.md has a Wayland window's buffer be the client's
 //!   wl_shm pool. Here each commit copies the damaged part of the client's buffer into a
-//!   master-owned memfd buffer (the scene's surface), and the `wl_buffer` is released at once.
+//!   master-owned memfd buffer (the scene's surface), and the `wl_buffer` is released with
+//!   the frame that shows the commit (with its frame callbacks, so the client wakes once per
+//!   frame), or at once when no frame is coming.
 //!   The client's pool can be truncated under the master at any moment; smithay guards reads
 //!   against the SIGBUS that causes only inside its `with_buffer_contents`, so the compose
 //!   path (which reads buffers later, all at once) cannot read the pool directly. The copy
-//!   costs the damaged area once per commit, and lets the client reuse its buffer at once.
+//!   costs the damaged area once per commit, and lets the client reuse its buffer after
+//!   the next frame at the latest.
 //!   Zero-copy (dma-buf scan-out) is the next slice.
 //! - **Wayland windows are owned by the master** (`MASTER_ID`) in the scene: a Wayland client
 //!   is no fusionee. `fusionfb status` lists the Wayland clients with their windows. The

@@ -8,7 +8,7 @@
 //! other clients carry on). So the master never keeps a client's pool as a buffer of its
 //! scene: each commit copies the damaged rectangles into a master-owned memfd [`Buffer`] of
 //! the same size and format, inside that guarded call, and the client's `wl_buffer` is
-//! released at once (see the departure noted in `wayland/mod.rs`).
+//! released with the next frame (see the departure noted in `wayland/mod.rs`).
 //!
 //! This is the one place of the frontend with `unsafe`: smithay hands the pool out as a raw
 //! pointer (no slice may be made over memory another process writes), and rows are copied
