@@ -12,8 +12,9 @@
 //! - **CPU per frame**: four `wl-animate` clients ([`crate::wl_client`]: 256x256 `wl_shm`
 //!   buffers, full damage, paced by frame callbacks; their size fixed, whatever the shell
 //!   configures) run for a warm-up second, then the compositor's CPU time (every thread's,
-//!   from `/proc/PID/task/*/schedstat`, in ns) over the window, divided by the frames the
-//!   clients saw in it (their mean frame-callback rate times the window);
+//!   from `/proc/PID/task/*/schedstat`, in ns) in each tenth of the window, divided by the
+//!   frames the clients saw in it (their mean frame-callback rate times its length): the
+//!   median and p99 over the ten;
 //! - **`wl_display_roundtrip`**: [`crate::wayland::placed_roundtrips`], with the client and
 //!   the compositor on one core, then on two.
 //!
@@ -29,11 +30,15 @@ use anyhow::Context as _;
 use crate::wayland::{self, Peer, Placement};
 use crate::{figure, percentile, Clients, Figure};
 
+/// The slices the CPU-per-frame window is cut into (median and p99 over them).
+const SLICES: usize = 10;
+
 /// What one compositor measured.
 #[derive(Debug, Clone, Default)]
 struct Measured {
     rss_idle_kib: u64,
-    cpu_per_frame_us: f64,
+    /// Median and p99 over the window's slices (µs).
+    cpu_per_frame_us: (f64, f64),
     fps: f64,
     /// Per placement: median and p99 (µs).
     roundtrips: Vec<(Placement, f64, f64)>,
@@ -82,17 +87,33 @@ fn measure(peer: &Peer, exe: &Path, secs: f64, trips: usize) -> anyhow::Result<M
         );
     }
     std::thread::sleep(Duration::from_secs(1));
-    let c0 = cpu_ns(pid);
-    std::thread::sleep(Duration::from_secs_f64(secs));
-    let cpu = cpu_ns(pid).saturating_sub(c0);
+    // The window in slices: the compositor's CPU time in each.
+    let slice = secs / SLICES as f64;
+    let mut cpu = Vec::with_capacity(SLICES);
+    let mut last = cpu_ns(pid);
+    for _ in 0..SLICES {
+        std::thread::sleep(Duration::from_secs_f64(slice));
+        let now = cpu_ns(pid);
+        cpu.push(now.saturating_sub(last));
+        last = now;
+    }
     for c in clients.0.iter_mut() {
         drop(c.stdin.take());
     }
     let fps = crate::mean_rate(&mut clients);
     anyhow::ensure!(fps > 0.0, "the {} clients reported no frames", peer.name());
+    // Each slice's CPU over the frames of a slice at the clients' mean rate (they are paced
+    // by the display, so the rate is steady).
+    let mut per_frame: Vec<f64> = cpu
+        .iter()
+        .map(|&ns| ns as f64 / 1e3 / (fps * slice))
+        .collect();
     Ok(Measured {
         rss_idle_kib,
-        cpu_per_frame_us: cpu as f64 / 1e3 / (fps * secs),
+        cpu_per_frame_us: (
+            percentile(&mut per_frame, 0.5),
+            percentile(&mut per_frame, 0.99),
+        ),
         fps,
         roundtrips,
     })
@@ -146,7 +167,7 @@ pub fn run(fusionfb: &Path, exe: &Path, quick: bool) -> anyhow::Result<Vec<Figur
         (m.rss_idle_kib as f64, m.rss_idle_kib as f64)
     });
     both("CPU per frame, 4 wl_shm clients 256x256", "us", &|m| {
-        (m.cpu_per_frame_us, m.cpu_per_frame_us)
+        m.cpu_per_frame_us
     });
     both("client frame rate, 4 wl_shm clients", "fps", &|m| {
         (m.fps, m.fps)
