@@ -204,19 +204,23 @@ fn commit_new_buffer(a: &mut Shown) -> (u32, u32) {
     (buffer, cb)
 }
 
-/// A copied wl_shm buffer goes back to the client with the frame that shows it: the
-/// release and the frame callback's `done` come in one message from the master, so the
-/// client wakes once per frame. While the display is blanked no frame comes, and the
-/// buffer goes back at once.
+/// A wl_shm buffer is shown as it is, and goes back to the client once another replaces
+/// it, with the frame that shows its successor: the release and that frame's callback
+/// `done` come in one message from the master, so the client wakes once per frame. While
+/// the display is blanked no frame comes, and the replaced buffer goes back at once.
 #[test]
-fn a_copied_buffer_comes_back_with_its_frame_and_at_once_while_blanked() {
+fn a_replaced_buffer_comes_back_with_the_next_frame_and_at_once_while_blanked() {
     let mut m = WaylandMaster::start("wl-release");
     let mut a = Shown::new(&m, "a", "app-release");
-    assert_ne!(a.buffer, 0);
-    let (buffer, cb) = commit_new_buffer(&mut a);
+    let first = a.buffer;
+    let (second, cb) = commit_new_buffer(&mut a);
     let with_release = loop {
         let batch = a.c.batch().expect("the master hung up");
-        if batch.iter().any(|e| e.object == buffer && e.opcode == 0) {
+        assert!(
+            !batch.iter().any(|e| e.object == second && e.opcode == 0),
+            "the shown buffer was released: {batch:?}"
+        );
+        if batch.iter().any(|e| e.object == first && e.opcode == 0) {
             break batch;
         }
     };
@@ -227,11 +231,11 @@ fn a_copied_buffer_comes_back_with_its_frame_and_at_once_while_blanked() {
 
     assert!(m.fusionfb(&["blank", "on"]).is_some());
     wait_until("the display to blank", LIMIT, || blanked(&m) == Some(true));
-    let (buffer, cb) = commit_new_buffer(&mut a);
+    let (_third, cb) = commit_new_buffer(&mut a);
     let mut done = false;
-    a.c.until("the buffer back while blanked", |e| {
+    a.c.until("the replaced buffer back while blanked", |e| {
         done |= e.object == cb && e.opcode == 0;
-        (e.object == buffer && e.opcode == 0).then_some(())
+        (e.object == second && e.opcode == 0).then_some(())
     });
     assert!(!done, "a frame was answered while the display was blanked");
     assert!(m.fusionfb(&["blank", "off"]).is_some());
@@ -239,6 +243,47 @@ fn a_copied_buffer_comes_back_with_its_frame_and_at_once_while_blanked() {
         (e.object == cb && e.opcode == 0).then_some(())
     });
     m.assert_running();
+}
+
+/// Fills `a`'s pool (8x8 XRGB8888) with `rgb`.
+fn paint(a: &Shown, rgb: u32) {
+    use std::os::unix::fs::FileExt as _;
+    let bytes: Vec<u8> = std::iter::repeat_n(rgb.to_ne_bytes(), 64)
+        .flatten()
+        .collect();
+    a._pool.write_all_at(&bytes, 0).unwrap();
+}
+
+/// A client may destroy the buffer its surface shows before it comes back (the surface
+/// keeps what it showed, as long as the client leaves the memory alone): the master then
+/// keeps the pixels itself, so what is drawn over the surface and goes away uncovers them,
+/// and not whatever the client puts in its pool afterwards.
+#[test]
+fn a_shown_buffer_destroyed_by_its_client_stays_on_the_glass() {
+    let m = WaylandMaster::start("wl-destroyed");
+    let mut d = fusionfb_client::display::Display::connect_to(m.world.clone()).expect("join");
+    let mut a = Shown::new(&m, "a", "app-destroyed");
+    paint(&a, 0xff_0000);
+    let (buffer, _) = commit_new_buffer(&mut a);
+    wait_until("the red surface on the glass", LIMIT, || {
+        pixel(&mut d, 2, 2) == 0xff_0000
+    });
+    a.c.send(buffer, 0, Args::new(), &[]); // wl_buffer.destroy
+    a.roundtrip();
+    paint(&a, 0x00_ff00);
+    // Another client's surface (black) covers it, then goes.
+    let b = Shown::new(&m, "b", "app-cover");
+    wait_until("the cover on the glass", LIMIT, || pixel(&mut d, 2, 2) == 0);
+    drop(b);
+    wait_until("the cover gone", LIMIT, || {
+        window(&m, "app-cover").is_none()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(
+        pixel(&mut d, 2, 2),
+        0xff_0000,
+        "the destroyed buffer's pixels"
+    );
 }
 
 /// Whether `fusionfb status` says the display is blanked (`None`: it did not answer).

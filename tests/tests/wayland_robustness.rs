@@ -1,6 +1,7 @@
 //! Bad Wayland clients cost only themselves: a client killed while it draws, garbage bytes
-//! on the socket and a wl_shm pool truncated under a committed buffer (which would be a
-//! SIGBUS in the master, were the pool read unguarded) each end that client's connection;
+//! on the socket and a wl_shm pool truncated under a committed buffer, before it is shown
+//! or while it is (which would be a SIGBUS in the master, were the pool read unguarded)
+//! each end that client's connection;
 //! the master, a native slave (`fusionfb-clock`) and the other Wayland clients carry on.
 //! So does a client flooding the scene with more surfaces than its quota. The truncated
 //! pool, the flood and the garbage are sent by a client speaking the wire protocol by hand
@@ -117,44 +118,81 @@ fn garbage_on_the_socket_disconnects_only_that_client() {
     m.assert_running();
 }
 
-#[test]
-fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
-    let mut m = WaylandMaster::start("wl-sigbus");
-    let mut clock = native_clock(&m);
-    let mut c = RawClient::connect(&m.socket());
-    let mut next = 2;
-    let ids = c.bind(
-        &[("wl_compositor", 4), ("wl_shm", 1), ("xdg_wm_base", 1)],
-        &mut next,
-    );
-    let (compositor, shm, wm) = (ids[0], ids[1], ids[2]);
-    // A toplevel, configured.
-    let surface = c.toplevel(compositor, wm, None, &mut next);
-    let (pool, buffer) = (next, next + 1);
-    // A 64x64 XRGB8888 buffer in a 16 KiB pool backed by a file ...
-    let path = m.runtime.join(format!("{}.pool", m.world.name));
-    let file = pool_file(&path);
-    file.set_len(64 * 64 * 4).unwrap();
-    c.send(shm, 0, Args::new().u(pool).u(64 * 64 * 4), &[file.as_fd()]); // create_pool
-    c.send(
-        pool,
-        0,
-        Args::new().u(buffer).u(0).u(64).u(64).u(256).u(1),
-        &[],
-    ); // create_buffer, XRGB8888
-       // ... which the client truncates before committing the buffer.
-    file.set_len(0).unwrap();
-    c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
-    c.send(surface, 9, Args::new().u(0).u(0).u(64).u(64), &[]); // damage_buffer
-    c.send(surface, 6, Args::new(), &[]); // commit
-                                          // The master reads the pool to copy the buffer: it gets wl_shm's invalid_fd error, and
-                                          // the connection ends.
+/// A client with a configured toplevel and a 64x64 XRGB8888 buffer in a 16 KiB pool backed
+/// by a file (the pool's path), not attached yet: the client, its surface, the buffer, the
+/// file, and the next free object id.
+struct PoolClient {
+    c: RawClient,
+    surface: u32,
+    buffer: u32,
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    next: u32,
+}
+
+impl PoolClient {
+    fn new(m: &WaylandMaster) -> PoolClient {
+        let mut c = RawClient::connect(&m.socket());
+        let mut next = 2;
+        let ids = c.bind(
+            &[("wl_compositor", 4), ("wl_shm", 1), ("xdg_wm_base", 1)],
+            &mut next,
+        );
+        let (compositor, shm, wm) = (ids[0], ids[1], ids[2]);
+        let surface = c.toplevel(compositor, wm, None, &mut next);
+        let (pool, buffer) = (next, next + 1);
+        let path = m.runtime.join(format!("{}.pool", m.world.name));
+        let file = pool_file(&path);
+        file.set_len(64 * 64 * 4).unwrap();
+        c.send(shm, 0, Args::new().u(pool).u(64 * 64 * 4), &[file.as_fd()]); // create_pool
+        c.send(
+            pool,
+            0,
+            Args::new().u(buffer).u(0).u(64).u(64).u(256).u(1),
+            &[],
+        ); // create_buffer, XRGB8888
+        PoolClient {
+            c,
+            surface,
+            buffer,
+            file,
+            path,
+            next: next + 2,
+        }
+    }
+}
+
+/// Waits for `wl_shm.error.invalid_fd` naming `buffer`, then for the connection's end.
+fn expect_invalid_fd(c: &mut RawClient, buffer: u32) {
     let (object, code, message) = c.until("the protocol error", |e| {
         (e.object == 1 && e.opcode == 0).then(|| (e.word(0), e.word(1), e.string(2)))
     });
     assert_eq!(object, buffer, "the error names the buffer ({message})");
     assert_eq!(code, 2, "wl_shm.error.invalid_fd ({message})");
     while c.event().is_some() {}
+}
+
+#[test]
+fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
+    let mut m = WaylandMaster::start("wl-sigbus");
+    let mut clock = native_clock(&m);
+    let PoolClient {
+        mut c,
+        surface,
+        buffer,
+        file,
+        path,
+        ..
+    } = PoolClient::new(&m);
+    // The client truncates the pool before committing the buffer.
+    file.set_len(0).unwrap();
+    c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
+    c.send(surface, 9, Args::new().u(0).u(0).u(64).u(64), &[]); // damage_buffer
+    c.send(surface, 6, Args::new(), &[]); // commit
+
+    // The master reads the pool to compose the buffer: it gets wl_shm's invalid_fd error,
+    // and the connection ends.
+    expect_invalid_fd(&mut c, buffer);
     // The master and the native slave are fine, and take new clients.
     m.assert_running();
     clock.assert_running();
@@ -164,6 +202,30 @@ fn a_truncated_pool_is_a_protocol_error_not_a_sigbus() {
     again.send(1, 0, Args::new().u(n), &[]);
     again.until("a round trip", |e| (e.object == n).then_some(()));
     let _ = std::fs::remove_file(path);
+}
+
+/// The same, with the pool truncated while its buffer is on the glass: the master reads it
+/// again when the surface's part of the glass is composed again (here: the display woken),
+/// and the client gets the error then.
+#[test]
+fn a_pool_truncated_while_shown_is_a_protocol_error_not_a_sigbus() {
+    let mut m = WaylandMaster::start("wl-sigbus-shown");
+    let mut p = PoolClient::new(&m);
+    let (surface, buffer, frame) = (p.surface, p.buffer, p.next);
+    let c = &mut p.c;
+    c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
+    c.send(surface, 9, Args::new().u(0).u(0).u(64).u(64), &[]); // damage_buffer
+    c.send(surface, 3, Args::new().u(frame), &[]); // frame
+    c.send(surface, 6, Args::new(), &[]); // commit
+    c.until("the frame showing it", |e| {
+        (e.object == frame && e.opcode == 0).then_some(())
+    });
+    p.file.set_len(0).unwrap();
+    assert!(m.fusionfb(&["blank", "on"]).is_some());
+    assert!(m.fusionfb(&["blank", "off"]).is_some());
+    expect_invalid_fd(&mut p.c, buffer);
+    m.assert_running();
+    let _ = std::fs::remove_file(&p.path);
 }
 
 #[test]

@@ -149,6 +149,18 @@ pub struct Element<'a> {
     pub buffer_transform: Transform,
     /// What the client redrew since the previous frame, buffer coordinates (from its flip).
     pub damage: &'a [Rect<Buffer>],
+    /// Where the pixels are read when they are drawn, if not from [`Element::buffer`] (which
+    /// then only gives the size and format): see [`LatePixels`].
+    pub late: Option<&'a dyn LatePixels>,
+}
+
+/// Pixels an element reads only while it is being drawn, one element at a time: a Wayland
+/// client's `wl_shm` pool, which may be read only inside smithay's SIGBUS guard, and that
+/// guard covers one pool at a time. [`compose`] asks for them once per element and frame.
+pub trait LatePixels: std::fmt::Debug {
+    /// Calls `draw` with the pixels (the element's size and format; any pitch). An error
+    /// when they cannot be read (the pool was truncated): the element is left out.
+    fn with_pixels(&self, draw: &mut dyn FnMut(PixelsRef<'_>)) -> Result<(), String>;
 }
 
 impl<'a> Element<'a> {
@@ -164,6 +176,16 @@ impl<'a> Element<'a> {
             clip: None,
             buffer_transform: Transform::Normal,
             damage: &[],
+            late: None,
+        }
+    }
+
+    /// The same element drawn from `late`'s pixels; its buffer gives only the size and
+    /// format.
+    pub fn with_late(self, late: &'a dyn LatePixels) -> Self {
+        Element {
+            late: Some(late),
+            ..self
         }
     }
 
@@ -416,47 +438,68 @@ pub fn compose(
         dst.set_clip_region32(Some(&clip))
             .map_err(|_| ComposeError::Pixman("set clip"))?;
 
-        let mut src = pixman_glue::source_image(&e.buffer).map_err(image_error("source image"))?;
         let map = e.output_to_buffer().then_after(&physical_to_logical);
-        let src_loc = match map.integer_translation() {
-            Some((tx, ty)) => (ext.x + tx, ext.y + ty),
-            None => {
-                src.set_transform(to_pixman(&map))
-                    .map_err(|_| ComposeError::Pixman("set transform"))?;
-                if e.is_scaled() {
-                    src.set_filter(Filter::Bilinear, &[])
-                        .map_err(|_| ComposeError::Pixman("set filter"))?;
-                    src.set_repeat(Repeat::Pad);
-                } else {
-                    src.set_filter(Filter::Nearest, &[])
-                        .map_err(|_| ComposeError::Pixman("set filter"))?;
+        let mut draw = |pixels: &PixelsRef<'_>| -> Result<(), ComposeError> {
+            let mut src = pixman_glue::source_image(pixels).map_err(image_error("source image"))?;
+            let src_loc = match map.integer_translation() {
+                Some((tx, ty)) => (ext.x + tx, ext.y + ty),
+                None => {
+                    src.set_transform(to_pixman(&map))
+                        .map_err(|_| ComposeError::Pixman("set transform"))?;
+                    if e.is_scaled() {
+                        src.set_filter(Filter::Bilinear, &[])
+                            .map_err(|_| ComposeError::Pixman("set filter"))?;
+                        src.set_repeat(Repeat::Pad);
+                    } else {
+                        src.set_filter(Filter::Nearest, &[])
+                            .map_err(|_| ComposeError::Pixman("set filter"))?;
+                    }
+                    (ext.x, ext.y)
                 }
-                (ext.x, ext.y)
+            };
+            let mask = if e.opacity < 1.0 {
+                let alpha = (e.opacity * 255.0).round() as u16 * 257;
+                Some(
+                    Solid::new(Color::new(0, 0, 0, alpha))
+                        .map_err(|_| ComposeError::Pixman("opacity mask"))?,
+                )
+            } else {
+                None
+            };
+            let op = if e.is_opaque() {
+                Operation::Src
+            } else {
+                Operation::Over
+            };
+            dst.composite32(
+                op,
+                &src,
+                mask.as_deref(),
+                src_loc,
+                (0, 0),
+                (ext.x, ext.y),
+                pixman_size(ext),
+            );
+            Ok(())
+        };
+        match e.late {
+            None => draw(&e.buffer)?,
+            Some(late) => {
+                let want = (e.buffer.width(), e.buffer.height(), e.buffer.format());
+                let mut drawn = None;
+                let read = late.with_pixels(&mut |p| {
+                    if (p.width(), p.height(), p.format()) == want {
+                        drawn = Some(draw(&p));
+                    }
+                });
+                match drawn {
+                    Some(r) if read.is_ok() => r?,
+                    // Pixels that could not be read, or not of the element's size and
+                    // format: the element is left out of this frame.
+                    _ => stats.elements_drawn -= 1,
+                }
             }
-        };
-        let mask = if e.opacity < 1.0 {
-            let alpha = (e.opacity * 255.0).round() as u16 * 257;
-            Some(
-                Solid::new(Color::new(0, 0, 0, alpha))
-                    .map_err(|_| ComposeError::Pixman("opacity mask"))?,
-            )
-        } else {
-            None
-        };
-        let op = if e.is_opaque() {
-            Operation::Src
-        } else {
-            Operation::Over
-        };
-        dst.composite32(
-            op,
-            &src,
-            mask.as_deref(),
-            src_loc,
-            (0, 0),
-            (ext.x, ext.y),
-            pixman_size(ext),
-        );
+        }
     }
     Ok(stats)
 }
@@ -681,6 +724,49 @@ mod tests {
                 logical: (2, 4)
             })
         );
+    }
+
+    /// Pixels handed over only while drawn, or not at all.
+    #[derive(Debug)]
+    struct Late(Option<PixelBuffer>);
+
+    impl LatePixels for Late {
+        fn with_pixels(&self, draw: &mut dyn FnMut(PixelsRef<'_>)) -> Result<(), String> {
+            let p = self.0.as_ref().ok_or("truncated")?;
+            draw(p.view());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn late_pixels_are_drawn_instead_of_the_buffer_and_unreadable_ones_not_at_all() {
+        let mut target = PixelBuffer::filled(6, 2, Format::Xrgb8888, 0xab_cd_ef);
+        let stale = PixelBuffer::filled(2, 2, Format::Xrgb8888, 0xff_00_00);
+        let green = Late(Some(PixelBuffer::filled(
+            2,
+            2,
+            Format::Xrgb8888,
+            0x00_ff_00,
+        )));
+        let gone = Late(None);
+        let wrong = Late(Some(PixelBuffer::filled(
+            1,
+            2,
+            Format::Xrgb8888,
+            0x00_00_ff,
+        )));
+        let elements = [
+            Element::new(1, stale.view(), Rect::new(0, 0, 2, 2)).with_late(&green),
+            Element::new(2, stale.view(), Rect::new(2, 0, 2, 2)).with_late(&gone),
+            Element::new(3, stale.view(), Rect::new(4, 0, 2, 2)).with_late(&wrong),
+        ];
+        let stats = compose_full(&mut target.view_mut(), &scene(&elements)).unwrap();
+        assert_eq!(target.pixel(1, 1), 0xff_00_ff_00, "the late pixels");
+        // Unreadable, or not of the element's size: left out, and (opaque, so nothing was
+        // drawn under them) the target keeps what it had there.
+        assert_eq!(target.pixel(3, 1), 0xff_ab_cd_ef);
+        assert_eq!(target.pixel(5, 1), 0xff_ab_cd_ef);
+        assert_eq!(stats.elements_drawn, 1);
     }
 
     #[test]

@@ -1460,7 +1460,14 @@ impl Server {
                 } else {
                     self.layer_rank(win.layer)
                 };
-                Some((rank, (win.id as u64, b, dst, win.opacity as f32 / 255.0)))
+                let e = ShownElement {
+                    id: win.id as u64,
+                    buffer: b,
+                    dst,
+                    opacity: win.opacity as f32 / 255.0,
+                    surface: Some(win.surface),
+                };
+                Some((rank, e))
             })
             .collect();
         for (rank, b, (x, y)) in composed {
@@ -1470,7 +1477,7 @@ impl Server {
                 .iter()
                 .position(|(r, _)| *r > rank)
                 .unwrap_or(shown.len());
-            shown.insert(at, (rank, (id, b, dst, 1.0)));
+            shown.insert(at, (rank, ShownElement::whole(id, b, dst)));
         }
         let mut shown: Vec<ShownElement> = shown.into_iter().map(|(_, e)| e).collect();
         // The cursor, above everything (unless it is on the cursor plane).
@@ -1479,10 +1486,24 @@ impl Server {
             .filter(|_| !self.cursor_on_plane_of(out.id))
         {
             if output::overlap(area, r) > 0 {
-                shown.push((u64::MAX, b, out.to_local(r), 1.0));
+                shown.push(ShownElement::whole(u64::MAX, b, out.to_local(r)));
             }
         }
-        let buffers: Vec<Buffer> = shown.iter().map(|s| s.1.clone()).collect();
+        let buffers: Vec<Buffer> = shown.iter().map(|s| s.buffer.clone()).collect();
+        // Wayland clients' wl_shm buffers shown as they are: read from their pools while
+        // their element is drawn (the master's buffer gives only the size and format).
+        #[cfg(feature = "wayland")]
+        let direct: Vec<
+            Option<smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer>,
+        > = shown
+            .iter()
+            .map(|e| e.surface.and_then(|id| self.wayland_direct(id)))
+            .collect();
+        #[cfg(feature = "wayland")]
+        let late: Vec<Option<crate::wayland::shm::ShmPixels<'_>>> = direct
+            .iter()
+            .map(|d| d.as_ref().map(crate::wayland::shm::ShmPixels))
+            .collect();
         let background = out.background.unwrap_or(self.background);
         let transform = out.transform;
         let target = out.targets[out.back].clone();
@@ -1491,12 +1512,20 @@ impl Server {
             let elements: Vec<Element<'_>> = shown
                 .iter()
                 .zip(views)
-                .filter_map(|((id, b, dst, opacity), bytes)| {
+                .enumerate()
+                .filter_map(|(_k, (e, bytes))| {
+                    let b = &e.buffer;
                     // A buffer pixman cannot take is left out of the frame.
                     let view =
                         PixelsRef::new(bytes, b.width(), b.height(), b.pitch(), b.format()).ok()?;
                     compose::pixman_ready(&view).ok()?;
-                    Some(Element::new(*id, view, *dst).with_opacity(*opacity))
+                    let element = Element::new(e.id, view, e.dst).with_opacity(e.opacity);
+                    #[cfg(feature = "wayland")]
+                    let element = match late.get(_k) {
+                        Some(Some(p)) => element.with_late(p),
+                        _ => element,
+                    };
+                    Some(element)
                 })
                 .collect();
             let scene = Scene {
@@ -1521,8 +1550,31 @@ impl Server {
     }
 }
 
-/// One thing composed into the back buffer: its element id, buffer, place and opacity.
-type ShownElement = (u64, Buffer, compose::Rect, f32);
+/// One thing composed into the back buffer.
+struct ShownElement {
+    /// Its element id (the window's, a layer's, the cursor's).
+    id: u64,
+    /// What it shows (for a Wayland surface shown as it is, only its size and format).
+    buffer: Buffer,
+    /// Where, on the output.
+    dst: compose::Rect,
+    opacity: f32,
+    /// The scene surface of a window.
+    surface: Option<u32>,
+}
+
+impl ShownElement {
+    /// A layer's or the cursor's: opaque as its pixels are, no surface.
+    fn whole(id: u64, buffer: Buffer, dst: compose::Rect) -> ShownElement {
+        ShownElement {
+            id,
+            buffer,
+            dst,
+            opacity: 1.0,
+            surface: None,
+        }
+    }
+}
 
 /// Runs `f` with the bytes of every buffer borrowed at once (each buffer's access lock is
 /// taken in turn; nesting keeps them all alive while `f` runs).

@@ -249,6 +249,15 @@ impl Server {
             self.wayland_cursor(&mut w, asked);
         }
         w.loose.retain(|s, _| s.is_alive());
+        // Buffers of scene surfaces that are gone go back at once.
+        let surfaces = &self.surfaces;
+        w.front.state.direct.retain(|id, (b, _)| {
+            let kept = surfaces.contains_key(id);
+            if !kept && b.is_alive() {
+                b.release();
+            }
+            kept
+        });
         Self::wayland_release_buffers(&mut w);
         let activations = std::mem::take(&mut w.front.state.activations);
         if !activations.is_empty() {
@@ -397,7 +406,7 @@ impl Server {
             match c.buffer {
                 Some(BufferAssignment::NewBuffer(buffer)) => {
                     let held = if toplevel {
-                        self.wayland_new_buffer(w, &s, root, &buffer, &c.damage)
+                        self.wayland_new_buffer(w, &s, root, &buffer, &c.damage, frame)
                     } else {
                         if &s == root {
                             self.wayland_loose_buffer(w, &s, &buffer);
@@ -418,9 +427,11 @@ impl Server {
         }
     }
 
-    /// Carries a newly attached buffer of `s` into the scene: a copy of a wl_shm buffer or
-    /// of a viewport's crop, or a dma-buf as it is. Returns whether the scene holds the
-    /// client's buffer (then it is released later, [`WaylandScene::releasing`]).
+    /// Carries a newly attached buffer of `s` into the scene: a wl_shm buffer as it is
+    /// (composed straight from the client's pool, `WaylandState::direct`), a copy of a
+    /// viewport's crop, or a dma-buf as it is. Returns whether the scene holds the client's
+    /// buffer (then it is released once replaced: with the frame `frame` that shows its
+    /// successor, or later for a dma-buf, [`WaylandScene::releasing`]).
     fn wayland_new_buffer(
         &mut self,
         w: &mut WaylandScene,
@@ -428,6 +439,7 @@ impl Server {
         root: &WlSurface,
         buffer: &WlBuffer,
         damage: &[Damage],
+        frame: Due,
     ) -> bool {
         let dma = match smithay::wayland::dmabuf::get_dmabuf(buffer) {
             Ok(d) => match self.wayland_import(w, d) {
@@ -467,6 +479,11 @@ impl Server {
             return false;
         }
         if let (Some(b), None) = (&dma, viewport) {
+            if let Some(id) = w.shown.get(s).map(|sh| sh.surface) {
+                if let Some((old, _)) = w.front.state.direct.remove(&id) {
+                    w.copied.push((frame, old));
+                }
+            }
             return self.wayland_show_held(w, s, root, buffer, b.clone(), damage);
         }
         // The master's copy: the one it has if it still fits, else a new one.
@@ -505,6 +522,23 @@ impl Server {
             }
         };
         let areas = damage_areas(damage);
+        let direct = viewport.is_none() && dma.is_none();
+        if direct {
+            // Shown as it is: the frames read the client's pool. The buffer it replaces goes
+            // back with the frame that shows this one.
+            let before = w
+                .front
+                .state
+                .direct
+                .insert(id, (buffer.clone(), copy.clone()));
+            if let Some((old, _)) = before.filter(|(old, _)| old != buffer) {
+                w.copied.push((frame, old));
+            }
+        } else if let Some((old, _)) = w.front.state.direct.remove(&id) {
+            // The copy is as old as the last copied commit: all of it is written now.
+            w.copied.push((frame, old));
+            whole = true;
+        }
         let copied = match (viewport, &dma) {
             (Some((crop, _)), Some(b)) => {
                 whole = true;
@@ -519,7 +553,9 @@ impl Server {
                         scaled_copy(&part, all, &copy)
                     })
             }
-            (None, _) => shm::copy(buffer, &copy, &areas, whole).map_err(|e| e.to_string()),
+            // A wl_shm buffer is shown as it is (above); a dma-buf without a viewport is
+            // held as it is (further above).
+            (None, _) => Ok(()),
         };
         if let Err(e) = copied {
             debug!("wayland: buffer not copied: {e}");
@@ -532,7 +568,13 @@ impl Server {
         st.flips = st.flips.wrapping_add(1);
         let rects = scene_damage(whole, &areas, (width, height));
         self.damage_surface_windows(id, Some(&rects));
-        false
+        direct
+    }
+
+    /// The client's wl_shm buffer that scene surface `id` shows as it is, if it does.
+    pub(crate) fn wayland_direct(&self, id: u32) -> Option<WlBuffer> {
+        let w = self.wayland.as_ref()?;
+        w.front.state.direct.get(&id).map(|(b, _)| b.clone())
     }
 
     /// Damages where the windows of scene surface `id` show `rects` of it (all of it for

@@ -57,17 +57,18 @@
 //!
 //! # Where this departs from DESIGN.md, and why
 //!
-//! - **wl_shm buffers are copied.** DESIGN.md has a Wayland window's buffer be the client's
-//!   wl_shm pool. Here each commit copies the damaged part of the client's buffer into a
-//!   master-owned memfd buffer (the scene's surface), and the `wl_buffer` is released with
-//!   the frame that shows the commit (with its frame callbacks, so the client wakes once per
-//!   frame), or at once when no frame is coming.
-//!   The client's pool can be truncated under the master at any moment; smithay guards reads
-//!   against the SIGBUS that causes only inside its `with_buffer_contents`, so the compose
-//!   path (which reads buffers later, all at once) cannot read the pool directly. The copy
-//!   costs the damaged area once per commit, and lets the client reuse its buffer after
-//!   the next frame at the latest.
-//!   Zero-copy (dma-buf scan-out) is the next slice.
+//! - **wl_shm buffers are read at composition, one at a time.** As DESIGN.md has it, a
+//!   Wayland window's pixels are the client's wl_shm pool: the scene holds the client's
+//!   buffer until another replaces it (the replaced one goes back with the frame showing
+//!   its successor, in the same message as the frame callbacks, so an animating client
+//!   wakes once per frame), and composition reads it straight into the frame
+//!   ([`shm::ShmPixels`]). The pool can be truncated under the master at any moment, and
+//!   smithay guards reads against the SIGBUS that causes only inside its
+//!   `with_buffer_contents`, one pool at a time: so an element's pixels are fetched while
+//!   it is drawn (`compose::LatePixels`), not with the native buffers all at once. The scene
+//!   surface keeps a master-owned memfd buffer of the same size for what is copied: a
+//!   viewport's crop, and the pixels of a shown buffer its client destroys. Native slaves'
+//!   buffers are scanned out directly; a Wayland wl_shm surface is always composed.
 //! - **Wayland windows are owned by the master** (`MASTER_ID`) in the scene: a Wayland client
 //!   is no fusionee. `fusionfb status` lists the Wayland clients with their windows. The
 //!   quota is per client here (64 surfaces shown, past which the client is disconnected with

@@ -1,18 +1,21 @@
-//! Copying a committed `wl_shm` buffer into the master's copy of the surface.
+//! Reading clients' `wl_shm` buffers.
 //!
 //! A client's wl_shm pool is memory the client controls: it can write to it at any time and
 //! truncate the file under the master's mapping, and a read past the end of a truncated
 //! file is a SIGBUS. smithay reads pools under a SIGBUS handler of its own, only inside
-//! [`with_buffer_contents`]: a fault there is caught, the memory replaced with zeros and the
-//! client gets a `wl_shm.invalid_fd` protocol error (it is disconnected; the master and the
-//! other clients carry on). So the master never keeps a client's pool as a buffer of its
-//! scene: each commit copies the damaged rectangles into a master-owned memfd [`Buffer`] of
-//! the same size and format, inside that guarded call, and the client's `wl_buffer` is
-//! released with the next frame (see the departure noted in `wayland/mod.rs`).
+//! [`with_buffer_contents`], one pool at a time: a fault there is caught, the memory
+//! replaced with zeros and the client gets a `wl_shm.invalid_fd` protocol error (it is
+//! disconnected; the master and the other clients carry on).
+//!
+//! So the scene shows a plain wl_shm buffer as it is ([`ShmPixels`]): composition reads
+//! the client's pool straight into the frame, element by element, each inside that guarded
+//! call (as Weston's pixman renderer does, between `wl_shm_buffer_begin_access` and
+//! `end_access`), and the buffer is held until another replaces it. What is copied into a
+//! master-owned memfd [`Buffer`] ([`copy`], [`read`]) is a viewport's crop (scaled there),
+//! and the pixels of a shown buffer its client destroys (`wayland/state.rs`).
 //!
 //! This is the one place of the frontend with `unsafe`: smithay hands the pool out as a raw
-//! pointer (no slice may be made over memory another process writes), and rows are copied
-//! out of it with `ptr::copy_nonoverlapping` after checking they lie inside the pool.
+//! pointer, and rows are read out of it after checking they lie inside the pool.
 
 use fusionfb_types::geometry::{Buffer as BufferSpace, Rect};
 use gfx_drivers::{Buffer, Format};
@@ -219,6 +222,55 @@ fn write_rows(
         }
     }
     Ok(())
+}
+
+/// A wl_shm buffer the scene shows as it is: composition reads the client's pool straight
+/// away, element by element, each inside smithay's SIGBUS guard
+/// ([`crate::compose::LatePixels`]). A truncated pool reads as zeros for the rest of the
+/// frame, the client gets `wl_shm.invalid_fd` and the element is left out.
+#[derive(Debug)]
+pub struct ShmPixels<'a>(pub &'a WlBuffer);
+
+impl crate::compose::LatePixels for ShmPixels<'_> {
+    #[allow(unsafe_code)]
+    fn with_pixels(
+        &self,
+        draw: &mut dyn FnMut(crate::compose::PixelsRef<'_>),
+    ) -> Result<(), String> {
+        let read = with_buffer_contents(self.0, |ptr, len, data| {
+            let format = format_of(data.format).ok_or(CopyError::Format(data.format))?;
+            let (Ok(offset), Ok(stride), Ok(w), Ok(h)) = (
+                usize::try_from(data.offset),
+                usize::try_from(data.stride),
+                u32::try_from(data.width),
+                u32::try_from(data.height),
+            ) else {
+                return Err(CopyError::BadPool);
+            };
+            let row = w as usize * format.bytes_per_pixel();
+            let need = (h.max(1) as usize - 1) * stride + row;
+            if stride < row || offset.checked_add(need).is_none_or(|end| end > len) {
+                return Err(CopyError::BadPool);
+            }
+            // SAFETY: `offset .. offset + need` lies inside the pool's `len` mapped bytes
+            // (checked above), mapped for as long as this call lasts (smithay holds the
+            // pool's map lock). The client may write it meanwhile: pixman then reads a torn
+            // row, as any compositor reading a client's buffer would; a truncated pool
+            // faults into smithay's SIGBUS handler, which maps zeros over it and makes
+            // `with_buffer_contents` fail.
+            let bytes = unsafe { std::slice::from_raw_parts(ptr.add(offset), need) };
+            let pixels = crate::compose::PixelsRef::new(bytes, w, h, stride, format)
+                .map_err(|e| CopyError::Copy(e.to_string()))?;
+            crate::compose::pixman_ready(&pixels).map_err(|e| CopyError::Copy(e.to_string()))?;
+            draw(pixels);
+            Ok(())
+        });
+        match read {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(BufferAccessError::NotManaged) => Err(CopyError::NotShm.to_string()),
+            Err(_) => Err(CopyError::BadPool.to_string()),
+        }
+    }
 }
 
 /// Whether `buffer` is still a live object.

@@ -10,7 +10,6 @@ use smithay::delegate_compositor;
 use smithay::delegate_output;
 use smithay::delegate_presentation;
 use smithay::delegate_seat;
-use smithay::delegate_shm;
 use smithay::delegate_xdg_decoration;
 use smithay::delegate_xdg_shell;
 use smithay::input::{Seat, SeatHandler, SeatState};
@@ -19,7 +18,7 @@ use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_to
 use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_wm_base::XdgWmBase;
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_seat, wl_shm, wl_surface::WlSurface};
-use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
+use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
 use smithay::utils::Serial;
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{CompositorClientState, CompositorHandler, CompositorState};
@@ -173,6 +172,12 @@ pub struct WaylandState {
     ),
     /// Dma-bufs whose last `wl_buffer` was destroyed since the server last looked.
     pub dmabufs_gone: Vec<smithay::backend::allocator::dmabuf::Dmabuf>,
+    /// wl_shm buffers the scene shows as they are (composed straight from the client's
+    /// pool), by scene surface: the client's buffer and the master's copy of the surface.
+    /// The copy is written only when the client destroys the buffer while it is shown
+    /// (`wl_buffer.destroy` before the release leaves the surface's contents as they
+    /// were): the entry then leaves this map and the scene shows the copy.
+    pub direct: std::collections::HashMap<u32, (wl_buffer::WlBuffer, gfx_drivers::Buffer)>,
     /// The virtual keyboards' keymaps and modifiers, by object.
     pub virtual_keyboards: std::collections::HashMap<
         smithay::reexports::wayland_server::backend::ObjectId,
@@ -269,6 +274,7 @@ impl WaylandState {
             cursor: None,
             dmabuf: super::dmabuf::create(dh, device),
             dmabufs_gone: Vec::new(),
+            direct: std::collections::HashMap::new(),
             virtual_keyboards: std::collections::HashMap::new(),
         })
     }
@@ -506,7 +512,66 @@ impl SeatHandler for WaylandState {
 }
 
 delegate_compositor!(WaylandState);
-delegate_shm!(WaylandState);
+// `delegate_shm!` but for `wl_buffer`, whose destruction is watched first (below).
+smithay::reexports::wayland_server::delegate_global_dispatch!(WaylandState: [
+    smithay::reexports::wayland_server::protocol::wl_shm::WlShm: ()
+] => ShmState);
+smithay::reexports::wayland_server::delegate_dispatch!(WaylandState: [
+    smithay::reexports::wayland_server::protocol::wl_shm::WlShm: ()
+] => ShmState);
+smithay::reexports::wayland_server::delegate_dispatch!(WaylandState: [
+    smithay::reexports::wayland_server::protocol::wl_shm_pool::WlShmPool: smithay::wayland::shm::ShmPoolUserData
+] => ShmState);
+
+/// smithay's `wl_buffer` of wl_shm, with one step before: a buffer the scene shows as it
+/// is and that the client destroys is copied into the master's copy of its surface while
+/// its pool can still be read (during the destructor request; after it, the buffer's pool
+/// is out of reach).
+impl Dispatch<wl_buffer::WlBuffer, smithay::wayland::shm::ShmBufferUserData> for WaylandState {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &wl_buffer::WlBuffer,
+        request: wl_buffer::Request,
+        data: &smithay::wayland::shm::ShmBufferUserData,
+        dh: &DisplayHandle,
+        init: &mut DataInit<'_, Self>,
+    ) {
+        if matches!(request, wl_buffer::Request::Destroy) {
+            let shown: Vec<u32> = state
+                .direct
+                .iter()
+                .filter(|(_, (b, _))| b == resource)
+                .map(|(&id, _)| id)
+                .collect();
+            for id in shown {
+                if let Some((b, copy)) = state.direct.remove(&id) {
+                    if let Err(e) = super::shm::copy(&b, &copy, &[], true) {
+                        debug!("wayland: a destroyed buffer's pixels are lost: {e}");
+                    }
+                }
+            }
+        }
+        <ShmState as Dispatch<
+            wl_buffer::WlBuffer,
+            smithay::wayland::shm::ShmBufferUserData,
+            Self,
+        >>::request(state, client, resource, request, data, dh, init)
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: ClientId,
+        resource: &wl_buffer::WlBuffer,
+        data: &smithay::wayland::shm::ShmBufferUserData,
+    ) {
+        <ShmState as Dispatch<
+            wl_buffer::WlBuffer,
+            smithay::wayland::shm::ShmBufferUserData,
+            Self,
+        >>::destroyed(state, client, resource, data)
+    }
+}
 delegate_xdg_shell!(WaylandState);
 delegate_xdg_decoration!(WaylandState);
 delegate_output!(WaylandState);
