@@ -11,6 +11,7 @@
 //! | `roundtrip` | `call-oneway 64B`                    | one 64-byte one-way call, sent and run (batches of 1024, per call)    | (none)                    |
 //! | `fanout`    | `fanout N=1`, `N=4`, `N=16`          | dispatch start until the last of N subscriber processes has the event | `unix-sockets`            |
 //! | `fanout`    | `fanout-dispatch N=1`, `N=4`, `N=16` | the dispatcher's own send loop for one event                          | `unix-sockets`            |
+//! | `fanout`    | `fanout-first N=1`, `N=4`, `N=16`    | dispatch start until the first of the N subscribers has the event     | `unix-sockets`            |
 //! | `alloc`     | `alloc`                              | one free + one allocation, 16 B-64 KiB, 256 live (batches, per op)    | `glibc-malloc`            |
 //!
 //! * `futex`: Drepper's three-state "mutex2" (*Futexes Are Tricky*) on a shared futex word.

@@ -9,6 +9,32 @@
 //! dispatch into a full ring is answered only once it fits (back-pressure reaches the
 //! dispatcher), the master's own gets [`Error::WouldBlock`].
 //!
+//! # One bell for all sleepers, and why dispatch is not flat
+//!
+//! A dispatch that finds sleepers writes the reactor's one bell, an eventfd every
+//! subscriber's epoll watches edge-triggered: one system call, but the kernel wakes every
+//! sleeper inside it, so the dispatcher's own time grows with their number (on 2 vCPUs,
+//! `fusion-bench --only fanout`: 7 µs for one sleeper, 45–60 µs for 16). The woken
+//! subscribers run on the other CPU while the dispatcher is still waking the rest, so the
+//! last of 16 has the message about when the dispatcher is done (44–67 µs, about half the
+//! time of a unix socket per subscriber).
+//!
+//! Handing the waking to a subscriber keeps the dispatcher flat but delays the last
+//! receiver, because the woken subscriber's hop to its CPU (`fanout-first`, about 20 µs
+//! here) now comes before the other wake-ups instead of beside them:
+//!
+//! * a wake chain (each woken subscriber wakes the next; session 10): dispatcher 3 µs at
+//!   N=16, last receiver 78–143 µs;
+//! * a lead bell (`EPOLLEXCLUSIVE`, wakes one sleeper, which writes the group bell; in two
+//!   bands of subscribers so two leaders share the work; the master covers a leader that
+//!   dies or stalls; session 12, code on branch `fanout-lead-experiment`):
+//!   dispatcher 7.7–8 µs at N=16 with one band, 9–21 µs with two, last receiver 73–79 µs
+//!   with one, 59–100 µs with two, against 44–67 µs here.
+//!
+//! On two CPUs the wake-ups cost the same whoever does them, and a relay adds its hop. Worth
+//! trying again where the master's time matters more than the last subscriber's latency, or
+//! on boards with more cores.
+//!
 //! Rings are the master's allocations (whoever created the reactor). A reactor dies with its
 //! creator: when the creator leaves, the reactor is destroyed and its ring freed once the
 //! last subscriber detached.
@@ -59,7 +85,8 @@ pub(crate) struct ReactorEntry {
     pub lossless: bool,
     pub subs: Vec<Sub>,
     /// Rung once per dispatch when any subscriber sleeps: every subscriber's epoll watches it
-    /// edge-triggered, so one write wakes them all (the dispatcher's cost stays flat).
+    /// edge-triggered, so one write wakes them all (one system call, in which the kernel
+    /// wakes each sleeper: see the module docs).
     bell: std::os::fd::OwnedFd,
     /// The subscribers' cursor blocks, in `subs` order (what the ring writer reads).
     blocks: Vec<CursorBlock>,

@@ -67,7 +67,8 @@ impl Case {
             }
             Case::FanOut => {
                 "fanout N: dispatch start to last of N subscriber processes receiving; \
-                 fanout-dispatch N: the dispatcher's send loop alone"
+                 fanout-dispatch N: the dispatcher's send loop alone; fanout-first N: \
+                 dispatch start to the first subscriber receiving"
             }
             Case::Alloc => {
                 "alloc: one free + one allocation, 16 B-64 KiB, 256 live (batches of 1024)"

@@ -1,12 +1,15 @@
-//! Cases `fanout N=…` and `fanout-dispatch N=…`: one event delivered to N subscriber
-//! processes.
+//! Cases `fanout N=…`, `fanout-dispatch N=…` and `fanout-first N=…`: one event delivered
+//! to N subscriber processes.
 //!
 //! Per event the parent stamps the start, dispatches one 64-byte message to every
 //! subscriber and stamps the end of its send loop. Each subscriber blocks waiting, and on
 //! receipt stores its `CLOCK_MONOTONIC` receive time in its own cache line of shared
 //! memory, then counts itself done; the last one wakes the parent (futex). A `fanout`
 //! sample is (latest receive time) − (dispatch start); a `fanout-dispatch` sample is the
-//! parent's send loop alone. The next event is dispatched once every subscriber is done.
+//! parent's send loop alone; a `fanout-first` sample is (earliest receive time) − (dispatch
+//! start): one wake-up's hop to another process, the least a subscriber that relays the
+//! wake-up to the others adds to the last one's time. The next event is dispatched once
+//! every subscriber is done.
 //! A woken subscriber may receive before the sender's `send` even returns, so the
 //! end-to-end figure can come out below the dispatch cost (notably for N=1).
 
@@ -36,6 +39,11 @@ pub fn dispatch_case(n: usize) -> String {
     format!("fanout-dispatch N={n}")
 }
 
+/// The case name of the first-receiver rows for `n` subscribers.
+pub fn first_case(n: usize) -> String {
+    format!("fanout-first N={n}")
+}
+
 /// The sending side: delivers one message to every subscriber.
 pub trait Publisher {
     /// Sends `msg` to all subscribers.
@@ -57,7 +65,7 @@ fn slot(i: usize) -> usize {
 }
 
 /// Measures fan-out to the subscribers of `ends` (one process each); returns the
-/// end-to-end row and the dispatcher-cost row.
+/// end-to-end row, the dispatcher-cost row and the first-receiver row.
 pub fn measure<P: Publisher, S: Subscriber>(
     budget: &Budget,
     variant: &str,
@@ -93,6 +101,7 @@ pub fn measure<P: Publisher, S: Subscriber>(
 
     let mut e2e = Vec::with_capacity(samples);
     let mut cost = Vec::with_capacity(samples);
+    let mut earliest = Vec::with_capacity(samples);
     let mut msg = [0u8; 64];
     for seq in 0..events as u64 {
         msg[..8].copy_from_slice(&seq.to_ne_bytes());
@@ -101,11 +110,10 @@ pub fn measure<P: Publisher, S: Subscriber>(
         let t1 = sys::now_ns();
         wait_done(done, (seq as u32 + 1) * n as u32, &mut children, budget)?;
         if seq as usize >= events - samples {
-            let last = (0..n)
-                .map(|i| shm::u64_at(&map, slot(i)).load(Relaxed))
-                .max()
-                .unwrap_or(t1);
+            let received = (0..n).map(|i| shm::u64_at(&map, slot(i)).load(Relaxed));
+            let (first, last) = received.fold((u64::MAX, 0), |(lo, hi), t| (lo.min(t), hi.max(t)));
             e2e.push(last.saturating_sub(t0));
+            earliest.push(first.saturating_sub(t0));
             cost.push(t1 - t0);
         }
     }
@@ -116,6 +124,7 @@ pub fn measure<P: Publisher, S: Subscriber>(
     Ok(vec![
         Row::new(case(n), variant, Stats::from_samples(e2e), 1),
         Row::new(dispatch_case(n), variant, Stats::from_samples(cost), 1),
+        Row::new(first_case(n), variant, Stats::from_samples(earliest), 1),
     ])
 }
 
