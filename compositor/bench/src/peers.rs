@@ -14,11 +14,13 @@
 //!   configures) run for a warm-up second, then the compositor's CPU time (every thread's,
 //!   from `/proc/PID/task/*/schedstat`, in ns) in each tenth of the window, divided by the
 //!   frames the clients saw in it (their mean frame-callback rate times its length): the
-//!   median and p99 over the ten;
+//!   median and p99 over the ten slices of every round (below);
 //! - **`wl_display_roundtrip`**: [`crate::wayland::placed_roundtrips`], with the client and
 //!   the compositor on one core, then on two.
 //!
-//! Each figure of fusionfb's carries its ratio to Weston's in the note. Without Weston the
+//! The two run in turn three times (once with `--quick`; the round trips only in the
+//! first round), so that a slow spell of a shared machine lands on both; each figure pools
+//! the rounds. Each figure of fusionfb's carries its ratio to Weston's in the note. Without Weston the
 //! run says so and prints fusionfb's figures alone.
 
 use std::path::Path;
@@ -33,15 +35,40 @@ use crate::{figure, percentile, Clients, Figure};
 /// The slices the CPU-per-frame window is cut into (median and p99 over them).
 const SLICES: usize = 10;
 
-/// What one compositor measured.
+/// Rounds of a full run: fusionfb, then Weston, this many times in turn, so that a slow
+/// spell of the machine lands on both (the figures pool every round).
+const ROUNDS: usize = 3;
+
+/// What one compositor measured, over one round or several.
 #[derive(Debug, Clone, Default)]
 struct Measured {
-    rss_idle_kib: u64,
-    /// Median and p99 over the window's slices (µs).
-    cpu_per_frame_us: (f64, f64),
-    fps: f64,
-    /// Per placement: median and p99 (µs).
+    /// Each round's.
+    rss_idle_kib: Vec<u64>,
+    /// Each slice's CPU per frame (µs), every round's.
+    cpu_per_frame_us: Vec<f64>,
+    /// Each round's client frame rate.
+    fps: Vec<f64>,
+    /// Per placement: median and p99 (µs); the first round's.
     roundtrips: Vec<(Placement, f64, f64)>,
+}
+
+impl Measured {
+    /// `self` with `other`'s round added.
+    fn and(mut self, other: Measured) -> Measured {
+        self.rss_idle_kib.extend(other.rss_idle_kib);
+        self.cpu_per_frame_us.extend(other.cpu_per_frame_us);
+        self.fps.extend(other.fps);
+        if self.roundtrips.is_empty() {
+            self.roundtrips = other.roundtrips;
+        }
+        self
+    }
+}
+
+/// The median and p99 of `v`.
+fn spread(v: &[f64]) -> (f64, f64) {
+    let mut v = v.to_vec();
+    (percentile(&mut v, 0.5), percentile(&mut v, 0.99))
 }
 
 /// The compositor's memory without shared memory, KiB.
@@ -67,7 +94,7 @@ fn measure(peer: &Peer, exe: &Path, secs: f64, trips: usize) -> anyhow::Result<M
     std::thread::sleep(Duration::from_secs(1));
     let rss_idle_kib = rss_kib(pid);
     let mut roundtrips = Vec::new();
-    for at in Placement::all() {
+    for at in Placement::all().into_iter().filter(|_| trips > 0) {
         let mut v = wayland::placed_roundtrips(peer, at, trips)?;
         roundtrips.push((at, percentile(&mut v, 0.5), percentile(&mut v, 0.99)));
     }
@@ -104,17 +131,13 @@ fn measure(peer: &Peer, exe: &Path, secs: f64, trips: usize) -> anyhow::Result<M
     anyhow::ensure!(fps > 0.0, "the {} clients reported no frames", peer.name());
     // Each slice's CPU over the frames of a slice at the clients' mean rate (they are paced
     // by the display, so the rate is steady).
-    let mut per_frame: Vec<f64> = cpu
-        .iter()
-        .map(|&ns| ns as f64 / 1e3 / (fps * slice))
-        .collect();
     Ok(Measured {
-        rss_idle_kib,
-        cpu_per_frame_us: (
-            percentile(&mut per_frame, 0.5),
-            percentile(&mut per_frame, 0.99),
-        ),
-        fps,
+        rss_idle_kib: vec![rss_idle_kib],
+        cpu_per_frame_us: cpu
+            .iter()
+            .map(|&ns| ns as f64 / 1e3 / (fps * slice))
+            .collect(),
+        fps: vec![fps],
         roundtrips,
     })
 }
@@ -132,21 +155,29 @@ fn ratio(a: f64, b: Option<f64>) -> String {
 pub fn run(fusionfb: &Path, exe: &Path, quick: bool) -> anyhow::Result<Vec<Figure>> {
     let secs = if quick { 1.0 } else { 5.0 };
     let trips = if quick { 200 } else { 5000 };
-    let ours = {
+    let rounds = if quick { 1 } else { ROUNDS };
+    let mut ours = Measured::default();
+    let mut weston = Some(Measured::default());
+    for round in 0..rounds {
+        let trips = if round == 0 { trips } else { 0 };
         let peer = Peer::fusionfb(fusionfb)?
             .with_context(|| format!("{} is not there", fusionfb.display()))?;
-        measure(&peer, exe, secs, trips).context("fusionfb")?
-    };
-    let weston = match Peer::weston()? {
-        Some(peer) => Some(measure(&peer, exe, secs, trips).context("weston")?),
-        None => {
-            eprintln!(
-                "fusionfb-bench: weston is not installed (Debian: apt-get install weston): \
-                 fusionfb's figures alone"
-            );
-            None
-        }
-    };
+        ours = ours.and(measure(&peer, exe, secs, trips).context("fusionfb")?);
+        drop(peer);
+        let Some(so_far) = weston.take() else {
+            continue;
+        };
+        weston = match Peer::weston()? {
+            Some(peer) => Some(so_far.and(measure(&peer, exe, secs, trips).context("weston")?)),
+            None => {
+                eprintln!(
+                    "fusionfb-bench: weston is not installed (Debian: apt-get install weston): \
+                     fusionfb's figures alone"
+                );
+                None
+            }
+        };
+    }
     let mut out = Vec::new();
     let mut both = |name: &str, unit: &'static str, get: &dyn Fn(&Measured) -> (f64, f64)| {
         let (m, p) = get(&ours);
@@ -164,13 +195,14 @@ pub fn run(fusionfb: &Path, exe: &Path, quick: bool) -> anyhow::Result<Vec<Figur
         }
     };
     both("RSS idle excl. shared memory", "KiB", &|m| {
-        (m.rss_idle_kib as f64, m.rss_idle_kib as f64)
+        let rss: Vec<f64> = m.rss_idle_kib.iter().map(|&k| k as f64).collect();
+        spread(&rss)
     });
     both("CPU per frame, 4 wl_shm clients 256x256", "us", &|m| {
-        m.cpu_per_frame_us
+        spread(&m.cpu_per_frame_us)
     });
     both("client frame rate, 4 wl_shm clients", "fps", &|m| {
-        (m.fps, m.fps)
+        spread(&m.fps)
     });
     for at in Placement::all() {
         both(
