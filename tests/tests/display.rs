@@ -1,7 +1,7 @@
 //! The display server end to end on the headless backend: real client processes draw into
 //! shared buffers, the master composes, and the pixels on the glass are checked.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fusion::barrier::Barrier;
 use fusionfb::server::Server;
@@ -811,5 +811,99 @@ fn a_layer_handed_back_must_fit_the_layer_and_be_sealed() {
             s.dispatch(Some(Duration::from_millis(5))).unwrap();
             pixel(&s.screenshot().unwrap(), 160, 120) == RED
         },
+    );
+}
+
+/// What the server did and when, turn by turn, while a client thread runs: `'p'` for a
+/// frame presented, `'f'` for a frame committed.
+fn frame_log<T: Send + 'static>(
+    s: &mut Server,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (T, Vec<(char, Instant)>) {
+    let h = std::thread::spawn(f);
+    let mut log = Vec::new();
+    let (mut presented, mut frames) = (s.presented(), s.frames());
+    wait_until(
+        "the client thread to finish",
+        Duration::from_secs(60),
+        || {
+            s.dispatch(Some(Duration::from_millis(5))).unwrap();
+            let now = Instant::now();
+            if s.presented() != presented {
+                log.push(('p', now));
+            }
+            if s.frames() != frames {
+                log.push(('f', now));
+            }
+            (presented, frames) = (s.presented(), s.frames());
+            h.is_finished()
+        },
+    );
+    (h.join().unwrap(), log)
+}
+
+/// Two 50x50 windows side by side on an output that ticks every 2 s; the client draws both,
+/// waits for that frame, then draws only the first (or both, with `both`) and waits again.
+/// Returns how long after that presentation the next frame was committed.
+fn next_frame_after_redrawing(tag: &str, both: bool) -> Duration {
+    let w = world(tag);
+    let backend =
+        HeadlessBackend::new(vec![HeadlessOutputConfig::new().mode(320, 240, 500)]).unwrap();
+    let mut s = Server::new(w.clone(), Box::new(backend)).unwrap();
+    let ((), log) = frame_log(&mut s, move || {
+        let mut d = Display::connect_to(w).unwrap();
+        let mut a = d.create_surface(50, 50, Format::Xrgb8888, 2).unwrap();
+        let mut b = d.create_surface(50, 50, Format::Xrgb8888, 2).unwrap();
+        let _wa = d.create_window(&a, 0, 10, 10).unwrap();
+        let _wb = d.create_window(&b, 0, 100, 10).unwrap();
+        for s in [&mut a, &mut b] {
+            s.back().fill(RED).unwrap();
+            d.flip(s, &[]).unwrap();
+        }
+        d.wait_frame(&a, Duration::from_secs(20)).unwrap();
+        // Answers at once, as an animating client does.
+        a.back().fill(RED).unwrap();
+        d.flip(&mut a, &[]).unwrap();
+        if both {
+            b.back().fill(RED).unwrap();
+            d.flip(&mut b, &[]).unwrap();
+        }
+        d.wait_frame(&a, Duration::from_secs(20)).unwrap();
+    });
+    // The last frame committed (the second drawing) and the presentation before it (the
+    // first drawing's, whose FrameDone the client answered).
+    let f = log
+        .iter()
+        .rposition(|e| e.0 == 'f')
+        .expect("a frame committed");
+    let p = log[..f]
+        .iter()
+        .rev()
+        .find(|e| e.0 == 'p')
+        .expect("a frame presented before it");
+    log[f].1 - p.1
+}
+
+/// A frame is composed as soon as every visible window has drawn since the last one,
+/// instead of at the compose deadline 4 ms before the next vblank (here 2 s away): the
+/// clients' flips are all in, so the timer's wake-up is saved.
+#[test]
+fn a_frame_is_composed_at_once_when_every_visible_window_has_drawn() {
+    let after = next_frame_after_redrawing("drawn-all", true);
+    assert!(
+        after < Duration::from_millis(1500),
+        "committed {after:?} after the presentation: it waited for the deadline"
+    );
+}
+
+/// While a visible window has not drawn (an idle clock beside an animation), the frame waits
+/// for the compose deadline, so a flip that window makes before then still reaches the next
+/// vblank.
+#[test]
+fn a_frame_waits_for_the_deadline_while_a_visible_window_has_not_drawn() {
+    let after = next_frame_after_redrawing("drawn-one", false);
+    assert!(
+        after >= Duration::from_millis(1900),
+        "committed {after:?} after the presentation, before the deadline"
     );
 }

@@ -17,7 +17,10 @@
 //!   into the back buffer, which is committed to the backend. When the backend reports it
 //!   presented, the surfaces flipped for that frame get their `FrameDone` with the
 //!   presentation time, so clients pace themselves to the display: at most one frame of
-//!   latency from flip to glass.
+//!   latency from flip to glass. The next frame is composed late, 4 ms before the next
+//!   vblank, so that the flips answering those `FrameDone`s make it into one frame — or as
+//!   soon as every visible window on the output has drawn, which saves the timer's wake-up
+//!   when all are animating.
 //!
 //! **One loop.** The server is the data of a calloop `EventLoop` (niri's `State` pattern):
 //! the Fusion master's fd, the display backend's sources (for DRM: the device's page flips,
@@ -569,6 +572,26 @@ impl Server {
         if !out.flipped.contains(&id) {
             out.flipped.push(id);
         }
+    }
+
+    /// Whether every visible window on output `i` shows a surface flipped since its last
+    /// frame (and one at least was): nothing there is about to change, so its next frame need
+    /// not wait for the compose deadline. Four animating clients that have all answered their
+    /// `FrameDone` are composed at once, without the timer's wake-up; a window that has not
+    /// drawn (an idle clock beside an animation) keeps the deadline, so a flip it makes before
+    /// then still reaches the next vblank.
+    fn all_drawn(&self, i: usize) -> bool {
+        let out = &self.outputs[i];
+        if out.flipped.is_empty() {
+            return false;
+        }
+        let area = out.rect();
+        self.windows.iter().filter(|w| w.visible).all(|w| {
+            out.flipped.contains(&w.surface)
+                || self
+                    .window_rect(w)
+                    .is_none_or(|r| output::overlap(r, area) == 0)
+        })
     }
 
     /// The layout's rectangles (one per output).
@@ -1129,7 +1152,8 @@ impl Server {
         out.in_flight = false;
         out.presented += 1;
         // Compose the next frame late, just before the next vblank, so that flips clients
-        // make in answer to this frame's FrameDone all make it into the same next frame.
+        // make in answer to this frame's FrameDone all make it into the same next frame
+        // (sooner once every visible window has drawn: `all_drawn`).
         let next_vblank = time_ns.saturating_add(refresh_ns);
         let now = fusionfb_sys::now_ns();
         let wait = next_vblank
@@ -1185,6 +1209,7 @@ impl Server {
         if self.outputs[i]
             .compose_at
             .is_some_and(|t| Instant::now() < t)
+            && !self.all_drawn(i)
         {
             return Ok(());
         }

@@ -133,7 +133,8 @@ pub(crate) struct OutputState {
     pub flipped: Vec<u32>,
     /// Surfaces whose flip the frame in flight shows.
     pub flipped_in_flight: Vec<u32>,
-    /// When to compose the next frame (just before the next vblank).
+    /// When to compose the next frame (just before the next vblank, or sooner once every
+    /// visible window has drawn: `Server::all_drawn`).
     pub compose_at: Option<Instant>,
     /// The timer on the loop that wakes it then.
     pub timer: Option<RegistrationToken>,
