@@ -7,7 +7,7 @@ use fusion::barrier::Barrier;
 use fusionfb::server::Server;
 use fusionfb_client::display::{ClientEvent, Display};
 use fusionfb_client::Format;
-use fusionfb_protocol::{Rect, WindowChange};
+use fusionfb_protocol::{Injected, Rect, WindowChange};
 use fusionfb_tests::{child_world, spawn, wait_until, world};
 use gfx_drivers::{HeadlessBackend, HeadlessOutputConfig};
 
@@ -818,6 +818,7 @@ fn a_layer_handed_back_must_fit_the_layer_and_be_sealed() {
 /// frame presented, `'f'` for a frame committed.
 fn frame_log<T: Send + 'static>(
     s: &mut Server,
+    mut each_turn: impl FnMut(&mut Server),
     f: impl FnOnce() -> T + Send + 'static,
 ) -> (T, Vec<(char, Instant)>) {
     let h = std::thread::spawn(f);
@@ -827,6 +828,7 @@ fn frame_log<T: Send + 'static>(
         "the client thread to finish",
         Duration::from_secs(60),
         || {
+            each_turn(s);
             s.dispatch(Some(Duration::from_millis(5))).unwrap();
             let now = Instant::now();
             if s.presented() != presented {
@@ -843,14 +845,28 @@ fn frame_log<T: Send + 'static>(
 }
 
 /// Two 50x50 windows side by side on an output that ticks every 2 s; the client draws both,
-/// waits for that frame, then draws only the first (or both, with `both`) and waits again.
-/// Returns how long after that presentation the next frame was committed.
-fn next_frame_after_redrawing(tag: &str, both: bool) -> Duration {
+/// waits for that frame, then draws only the first (or both, with `both`) and waits again;
+/// with `pointer`, a visible cursor moves all the while. Returns how long after that
+/// presentation the next frame was committed.
+fn next_frame_after_redrawing(tag: &str, both: bool, pointer: bool) -> Duration {
     let w = world(tag);
     let backend =
         HeadlessBackend::new(vec![HeadlessOutputConfig::new().mode(320, 240, 500)]).unwrap();
     let mut s = Server::new(w.clone(), Box::new(backend)).unwrap();
-    let ((), log) = frame_log(&mut s, move || {
+    if pointer {
+        // No pointing device on a test machine: shown by config.
+        s.set_cursor_visible(Some(true));
+    }
+    let mut turn = 0u64;
+    let each_turn = move |s: &mut Server| {
+        if pointer {
+            turn += 1;
+            let dx = if turn % 2 == 0 { 1.0 } else { -1.0 };
+            s.inject(vec![Injected::PointerMotion { dx, dy: 0.0 }], turn)
+                .unwrap();
+        }
+    };
+    let ((), log) = frame_log(&mut s, each_turn, move || {
         let mut d = Display::connect_to(w).unwrap();
         let mut a = d.create_surface(50, 50, Format::Xrgb8888, 2).unwrap();
         let mut b = d.create_surface(50, 50, Format::Xrgb8888, 2).unwrap();
@@ -889,7 +905,7 @@ fn next_frame_after_redrawing(tag: &str, both: bool) -> Duration {
 /// clients' flips are all in, so the timer's wake-up is saved.
 #[test]
 fn a_frame_is_composed_at_once_when_every_visible_window_has_drawn() {
-    let after = next_frame_after_redrawing("drawn-all", true);
+    let after = next_frame_after_redrawing("drawn-all", true, false);
     assert!(
         after < Duration::from_millis(1500),
         "committed {after:?} after the presentation: it waited for the deadline"
@@ -901,7 +917,18 @@ fn a_frame_is_composed_at_once_when_every_visible_window_has_drawn() {
 /// vblank.
 #[test]
 fn a_frame_waits_for_the_deadline_while_a_visible_window_has_not_drawn() {
-    let after = next_frame_after_redrawing("drawn-one", false);
+    let after = next_frame_after_redrawing("drawn-one", false, false);
+    assert!(
+        after >= Duration::from_millis(1900),
+        "committed {after:?} after the presentation, before the deadline"
+    );
+}
+
+/// A visible cursor on the move keeps the deadline too, even when every window has drawn:
+/// the frame shows where the pointer is just before the vblank.
+#[test]
+fn a_frame_waits_for_the_deadline_while_the_cursor_moves() {
+    let after = next_frame_after_redrawing("drawn-pointer", true, true);
     assert!(
         after >= Duration::from_millis(1900),
         "committed {after:?} after the presentation, before the deadline"

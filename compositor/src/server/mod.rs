@@ -579,13 +579,17 @@ impl Server {
     /// not wait for the compose deadline. Four animating clients that have all answered their
     /// `FrameDone` are composed at once, without the timer's wake-up; a window that has not
     /// drawn (an idle clock beside an animation) keeps the deadline, so a flip it makes before
-    /// then still reaches the next vblank.
+    /// then still reaches the next vblank; so does a visible cursor on the move, so that the
+    /// frame shows where the pointer is by then.
     fn all_drawn(&self, i: usize) -> bool {
         let out = &self.outputs[i];
         if out.flipped.is_empty() {
             return false;
         }
         let area = out.rect();
+        if self.input.pointer.moving && self.cursor_rect().is_some_and(|r| out.overlap(r) > 0) {
+            return false;
+        }
         self.windows.iter().filter(|w| w.visible).all(|w| {
             out.flipped.contains(&w.surface)
                 || self
@@ -1214,6 +1218,12 @@ impl Server {
             return Ok(());
         }
         self.schedule_frame(i, None);
+        if self
+            .cursor_rect()
+            .is_none_or(|r| self.outputs[i].overlap(r) > 0)
+        {
+            self.input.pointer.moving = false;
+        }
         let exclusive_primary = self.exclusive_buffers(i, true).into_iter().next();
         let overlays = self.exclusive_buffers(i, false);
         let out = &self.outputs[i];

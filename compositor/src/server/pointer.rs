@@ -44,6 +44,9 @@ pub(crate) struct PointerState {
     )>,
     /// What the cursor cost.
     pub counters: super::cursor_plane::CursorCounters,
+    /// The pointer moved since the last frame was made: the next one keeps its compose
+    /// deadline so that it shows the latest position (`Server::all_drawn`).
+    pub moving: bool,
 }
 
 /// The cursor a client asked for while the pointer is over its window (Wayland clients set
@@ -200,6 +203,7 @@ impl Server {
         );
         if moves {
             self.input.pointer.counters.motions += 1;
+            self.input.pointer.moving = true;
             self.damage_cursor();
         }
         #[cfg(feature = "wayland")]
