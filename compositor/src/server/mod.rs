@@ -586,15 +586,12 @@ impl Server {
         if out.flipped.is_empty() {
             return false;
         }
-        let area = out.rect();
         if self.input.pointer.moving && self.cursor_rect().is_some_and(|r| out.overlap(r) > 0) {
             return false;
         }
         self.windows.iter().filter(|w| w.visible).all(|w| {
             out.flipped.contains(&w.surface)
-                || self
-                    .window_rect(w)
-                    .is_none_or(|r| output::overlap(r, area) == 0)
+                || self.window_rect(w).is_none_or(|r| out.overlap(r) == 0)
         })
     }
 
@@ -1218,9 +1215,11 @@ impl Server {
             return Ok(());
         }
         self.schedule_frame(i, None);
-        if self
-            .cursor_rect()
-            .is_none_or(|r| self.outputs[i].overlap(r) > 0)
+        // The frame made now shows the pointer where it is (on this output, or nowhere).
+        if self.input.pointer.moving
+            && self
+                .cursor_rect()
+                .is_none_or(|r| self.outputs[i].overlap(r) > 0)
         {
             self.input.pointer.moving = false;
         }

@@ -103,6 +103,34 @@ pub(crate) struct WaylandScene {
     copied: Vec<(Due, WlBuffer)>,
 }
 
+impl WaylandScene {
+    /// Gives back the copied buffers whose frame `keep` does not wait for (those already dead
+    /// are dropped); whether any went.
+    fn give_back(&mut self, keep: impl Fn(&Due) -> bool) -> bool {
+        let before = self.copied.len();
+        self.copied.retain(|(frame, b)| {
+            if keep(frame) {
+                return b.is_alive();
+            }
+            if b.is_alive() {
+                b.release();
+            }
+            false
+        });
+        self.copied.len() != before
+    }
+
+    /// Scene surface `id` no longer shows a client's wl_shm buffer as it is: that buffer
+    /// goes back with `frame`. Whether it did show one.
+    fn stop_direct(&mut self, id: u32, frame: Due) -> bool {
+        let Some((old, _)) = self.front.state.direct.remove(&id) else {
+            return false;
+        };
+        self.copied.push((frame, old));
+        true
+    }
+}
+
 /// The largest side of a cursor picture the master takes.
 const MAX_CURSOR: u32 = 256;
 
@@ -299,17 +327,7 @@ impl Server {
                     .iter()
                     .any(|o| o.id == d.output && (o.in_flight || o.compose_at.is_some()))
         };
-        let before = w.copied.len();
-        w.copied.retain(|(frame, b)| {
-            if coming(frame) {
-                return b.is_alive();
-            }
-            if b.is_alive() {
-                b.release();
-            }
-            false
-        });
-        if w.copied.len() != before {
+        if w.give_back(coming) {
             w.front.flush();
         }
     }
@@ -480,9 +498,7 @@ impl Server {
         }
         if let (Some(b), None) = (&dma, viewport) {
             if let Some(id) = w.shown.get(s).map(|sh| sh.surface) {
-                if let Some((old, _)) = w.front.state.direct.remove(&id) {
-                    w.copied.push((frame, old));
-                }
+                w.stop_direct(id, frame);
             }
             return self.wayland_show_held(w, s, root, buffer, b.clone(), damage);
         }
@@ -534,9 +550,8 @@ impl Server {
             if let Some((old, _)) = before.filter(|(old, _)| old != buffer) {
                 w.copied.push((frame, old));
             }
-        } else if let Some((old, _)) = w.front.state.direct.remove(&id) {
+        } else if w.stop_direct(id, frame) {
             // The copy is as old as the last copied commit: all of it is written now.
-            w.copied.push((frame, old));
             whole = true;
         }
         let copied = match (viewport, &dma) {
@@ -825,15 +840,7 @@ impl Server {
             );
         }
         Self::wayland_release_buffers(w);
-        w.copied.retain(|(frame, b)| {
-            if !is_due(frame) {
-                return b.is_alive();
-            }
-            if b.is_alive() {
-                b.release();
-            }
-            false
-        });
+        w.give_back(|frame| !is_due(frame));
         w.callbacks.retain(|(frame, cb)| {
             if !is_due(frame) {
                 return cb.is_alive();
