@@ -327,6 +327,19 @@ impl RawClient {
         fusionfb_sys::send_msg(self.stream.as_fd(), &msg, fds).expect("send a request");
     }
 
+    /// `wl_shm.create_pool`: pool `pool` over `file`'s first `size` bytes.
+    pub fn create_pool(&mut self, shm: u32, pool: u32, file: &std::fs::File, size: u32) {
+        use std::os::fd::AsFd;
+        self.send(shm, 0, Args::new().u(pool).u(size), &[file.as_fd()]);
+    }
+
+    /// `wl_shm_pool.create_buffer`: a `width`x`height` XRGB8888 buffer `buffer` at `offset`
+    /// of `pool`, rows packed.
+    pub fn create_buffer(&mut self, pool: u32, buffer: u32, offset: u32, width: u32, height: u32) {
+        let args = Args::new().u(buffer).u(offset).u(width).u(height);
+        self.send(pool, 0, args.u(width * 4).u(1), &[]);
+    }
+
     /// The next event; `None` when the server closed the connection.
     pub fn event(&mut self) -> Option<RawEvent> {
         use std::io::Read;

@@ -900,6 +900,15 @@ fn next_frame_after_redrawing(tag: &str, both: bool, pointer: bool) -> Duration 
     log[f].1 - p.1
 }
 
+/// The next frame was committed at the compose deadline, 4 ms before the vblank 2 s after
+/// the presentation, not before.
+fn assert_waited_for_the_deadline(after: Duration) {
+    assert!(
+        after >= Duration::from_millis(1900),
+        "committed {after:?} after the presentation, before the deadline"
+    );
+}
+
 /// A frame is composed as soon as every visible window has drawn since the last one,
 /// instead of at the compose deadline 4 ms before the next vblank (here 2 s away): the
 /// clients' flips are all in, so the timer's wake-up is saved.
@@ -917,20 +926,12 @@ fn a_frame_is_composed_at_once_when_every_visible_window_has_drawn() {
 /// vblank.
 #[test]
 fn a_frame_waits_for_the_deadline_while_a_visible_window_has_not_drawn() {
-    let after = next_frame_after_redrawing("drawn-one", false, false);
-    assert!(
-        after >= Duration::from_millis(1900),
-        "committed {after:?} after the presentation, before the deadline"
-    );
+    assert_waited_for_the_deadline(next_frame_after_redrawing("drawn-one", false, false));
 }
 
 /// A visible cursor on the move keeps the deadline too, even when every window has drawn:
 /// the frame shows where the pointer is just before the vblank.
 #[test]
 fn a_frame_waits_for_the_deadline_while_the_cursor_moves() {
-    let after = next_frame_after_redrawing("drawn-pointer", true, true);
-    assert!(
-        after >= Duration::from_millis(1900),
-        "committed {after:?} after the presentation, before the deadline"
-    );
+    assert_waited_for_the_deadline(next_frame_after_redrawing("drawn-pointer", true, true));
 }

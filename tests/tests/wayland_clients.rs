@@ -302,7 +302,6 @@ fn without_xdg_runtime_dir_the_socket_is_in_the_world_dir_and_clients_get_its_pa
 
 #[test]
 fn frame_callbacks_and_presentation_feedback_follow_the_flip() {
-    use std::os::fd::AsFd;
     let m = WaylandMaster::start("wl-present");
     let mut c = RawClient::connect(&m.socket());
     let mut next = 2;
@@ -348,21 +347,16 @@ fn frame_callbacks_and_presentation_feedback_follow_the_flip() {
         .open(&path)
         .unwrap();
     file.set_len(32 * 32 * 4).unwrap();
-    c.send(shm, 0, Args::new().u(pool).u(32 * 32 * 4), &[file.as_fd()]);
-    c.send(
-        pool,
-        0,
-        Args::new().u(buffer).u(0).u(32).u(32).u(128).u(1),
-        &[],
-    );
+    c.create_pool(shm, pool, &file, 32 * 32 * 4);
+    c.create_buffer(pool, buffer, 0, 32, 32);
     c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
     c.send(surface, 9, Args::new().u(0).u(0).u(32).u(32), &[]); // damage_buffer
     c.send(surface, 3, Args::new().u(frame), &[]); // frame
     c.send(presentation, 1, Args::new().u(surface).u(feedback), &[]); // feedback
+                                                                      // The buffer is shown as it is (held until another replaces it); the callback and the
+                                                                      // feedback come when the frame showing it is presented, with the flip's sequence and
+                                                                      // the 60 Hz refresh.
     c.send(surface, 6, Args::new(), &[]); // commit
-                                          // The buffer is shown as it is (held until another replaces it); the callback and the
-                                          // feedback come when the frame showing it is presented, with the flip's sequence and
-                                          // the 60 Hz refresh.
     let mut released = false;
     let mut done = None;
     let mut presented = None;
@@ -394,12 +388,7 @@ fn frame_callbacks_and_presentation_feedback_follow_the_flip() {
     // Another buffer replaces it: the first comes back with the frame showing the second,
     // and the second is held.
     let (second, frame2) = (next, next + 1);
-    c.send(
-        pool,
-        0,
-        Args::new().u(second).u(0).u(32).u(32).u(128).u(1),
-        &[],
-    );
+    c.create_buffer(pool, second, 0, 32, 32);
     c.send(surface, 1, Args::new().u(second).u(0).u(0), &[]); // attach
     c.send(surface, 9, Args::new().u(0).u(0).u(32).u(32), &[]); // damage_buffer
     c.send(surface, 3, Args::new().u(frame2), &[]); // frame

@@ -53,13 +53,8 @@ impl Shown {
         let path = m.runtime.join(format!("{}.{tag}.pool", m.world.name));
         let file = pool_file(&path);
         file.set_len(8 * 8 * 4).unwrap();
-        c.send(shm, 0, Args::new().u(pool).u(8 * 8 * 4), &[file.as_fd()]); // create_pool
-        c.send(
-            pool,
-            0,
-            Args::new().u(buffer).u(0).u(8).u(8).u(32).u(1),
-            &[],
-        ); // create_buffer
+        c.create_pool(shm, pool, &file, 8 * 8 * 4);
+        c.create_buffer(pool, buffer, 0, 8, 8);
         c.send(surface, 1, Args::new().u(buffer).u(0).u(0), &[]); // attach
         c.send(surface, 6, Args::new(), &[]); // commit
         let mut s = Shown {

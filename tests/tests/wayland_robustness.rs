@@ -144,13 +144,8 @@ impl PoolClient {
         let path = m.runtime.join(format!("{}.pool", m.world.name));
         let file = pool_file(&path);
         file.set_len(64 * 64 * 4).unwrap();
-        c.send(shm, 0, Args::new().u(pool).u(64 * 64 * 4), &[file.as_fd()]); // create_pool
-        c.send(
-            pool,
-            0,
-            Args::new().u(buffer).u(0).u(64).u(64).u(256).u(1),
-            &[],
-        ); // create_buffer, XRGB8888
+        c.create_pool(shm, pool, &file, 64 * 64 * 4);
+        c.create_buffer(pool, buffer, 0, 64, 64);
         PoolClient {
             c,
             surface,
