@@ -152,10 +152,16 @@ impl Backend {
     /// Reads every pending libinput event into `out`.
     pub fn dispatch(&mut self, out: &mut Vec<Raw>) -> Result<(), Error> {
         self.li.dispatch()?;
+        self.queued(out);
+        Ok(())
+    }
+
+    /// Takes the events libinput has already queued into `out`, without reading its fd (no
+    /// system call): what assigning the seat or resuming queued.
+    pub fn queued(&mut self, out: &mut Vec<Raw>) {
         while let Some(event) = self.li.next() {
             self.convert(event, out);
         }
-        Ok(())
     }
 
     fn convert(&mut self, event: Event, out: &mut Vec<Raw>) {

@@ -402,6 +402,22 @@ impl InputSource {
         }
     }
 
+    /// What libinput queued without its fd becoming readable (the devices found when the
+    /// seat is assigned or a session resumes), processed like [`InputSource::dispatch`]'s
+    /// events; reads no fd, so it costs no system call when there is nothing.
+    pub fn queued(&mut self) -> Vec<InputEvent> {
+        let mut out = Vec::new();
+        #[cfg(feature = "libinput")]
+        if let Some(li) = &mut self.libinput {
+            let mut raw = Vec::new();
+            li.queued(&mut raw);
+            for r in raw {
+                self.process(r, &mut out);
+            }
+        }
+        out
+    }
+
     /// Reads everything the devices and the repeat timer have ready, without waiting.
     ///
     /// A failing part does not hold up the others: when libinput reports an error, what it

@@ -114,6 +114,17 @@ impl Server {
         }
     }
 
+    /// Routes what the input source queued without its fd becoming readable (see
+    /// [`InputSource::queued`]); done every turn, without a system call.
+    pub(crate) fn drain_input(&mut self) {
+        let Some(src) = self.input.source.as_mut() else {
+            return;
+        };
+        for e in src.queued() {
+            self.route(e);
+        }
+    }
+
     /// Routes one input event to the window it belongs to.
     pub fn route(&mut self, e: InputEvent) {
         // The event that wakes a blanked display (and the rest of its gesture) is swallowed.

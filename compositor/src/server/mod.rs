@@ -754,8 +754,9 @@ impl Server {
             return Err(e);
         }
         // libinput queues events without its fd becoming readable (the devices found when a
-        // seat is assigned or a session resumes): drain it every turn, as before the loop.
-        self.dispatch_input();
+        // seat is assigned or a session resumes): take them every turn, without reading an
+        // fd (a readable one has its own source, which reads it).
+        self.drain_input();
         // What Wayland clients committed enters the scene; what they were sent goes out.
         #[cfg(feature = "wayland")]
         self.wayland_turn();
