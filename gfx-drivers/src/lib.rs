@@ -55,6 +55,8 @@ pub mod pixels;
 pub mod vt;
 #[cfg(feature = "window")]
 pub mod window;
+#[cfg(feature = "window")]
+mod window_x11;
 
 pub use backend::{
     readiness_source, Backend, BackendEvent, BackendSource, CommitId, Error, Mode, OutputId,

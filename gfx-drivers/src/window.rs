@@ -2,7 +2,8 @@
 //! and the mouse acts as a finger.
 //!
 //! For development without a board, and for tests under `Xvfb`. Built on winit 0.30 (the
-//! window and its events) and softbuffer 0.4 (putting CPU pixels in it):
+//! window and its events) and, to put CPU pixels in it, softbuffer 0.4 on Wayland and core
+//! X11 `PutImage` on X11 (`window_x11`, which says why):
 //!
 //! - **One output** `WINDOW-1`, one mode: the size asked for at [`open`](WindowBackend::open)
 //!   (the window is not resizable) at 60 Hz; one **primary** plane taking XRGB8888,
@@ -10,7 +11,7 @@
 //!   compositor.
 //! - A [`commit`](Backend::commit) copies the damaged part of the buffer into the backend's
 //!   own **glass** buffer (memfd, XRGB8888; what [`on_glass`](Backend::on_glass) returns)
-//!   and from there into the window with softbuffer's `present`. The buffer handed over is
+//!   and from there into the window (softbuffer's `present`, or `PutImage`). The buffer handed over is
 //!   free again when `commit` returns. A desktop gives no vblank events, so a
 //!   [`Presented`](crate::Presented) event follows at the next tick of a 60 Hz software vblank clock (the
 //!   `pacing` module's, as for `headless`).
@@ -40,6 +41,7 @@ use winit::dpi::{PhysicalPosition, PhysicalSize};
 use winit::event::{ElementState, MouseButton, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, EventLoop};
 use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
+use winit::raw_window_handle::{HasWindowHandle, RawWindowHandle};
 use winit::window::{Window, WindowId};
 
 use crate::backend::{
@@ -49,6 +51,7 @@ use crate::backend::{
 use crate::buffer::Buffer;
 use crate::format::Format;
 use crate::pacing::SingleOutput;
+use crate::window_x11::{Area, X11Presenter};
 
 /// The refresh rate presents are paced at: 60 Hz.
 pub const REFRESH_MHZ: u32 = 60_000;
@@ -59,12 +62,20 @@ const TOKEN_TIMER: u64 = 2;
 
 type WindowSurface = Surface<Rc<Window>, Rc<Window>>;
 
-/// The winit side: the window, its softbuffer surface, and what its events said.
+/// What puts pixels into the window.
+enum Presenter {
+    /// softbuffer (Wayland).
+    Soft(WindowSurface),
+    /// `PutImage` on an X connection of our own (X11); boxed, being the larger.
+    X11(Box<X11Presenter>),
+}
+
+/// The winit side: the window, what draws into it, and what its events said.
 struct App {
     title: String,
     size: (u32, u32),
     window: Option<Rc<Window>>,
-    surface: Option<WindowSurface>,
+    surface: Option<Presenter>,
     error: Option<String>,
     /// Touch events and closes not yet handed out by `dispatch`.
     events: Vec<BackendEvent>,
@@ -105,6 +116,14 @@ impl ApplicationHandler for App {
             .map_err(|e| format!("creating the window: {e}"))
             .and_then(|w| {
                 let w = Rc::new(w);
+                let x11 = match w.window_handle().map(|h| h.as_raw()) {
+                    Ok(RawWindowHandle::Xlib(h)) => Some(h.window as u32),
+                    Ok(RawWindowHandle::Xcb(h)) => Some(h.window.get()),
+                    _ => None,
+                };
+                if let Some(id) = x11 {
+                    return Ok((w, Presenter::X11(Box::new(X11Presenter::new(id)?))));
+                }
                 let context =
                     Context::new(w.clone()).map_err(|e| format!("softbuffer context: {e}"))?;
                 let mut surface = Surface::new(&context, w.clone())
@@ -117,7 +136,7 @@ impl ApplicationHandler for App {
                 surface
                     .resize(width, height)
                     .map_err(|e| format!("softbuffer resize: {e}"))?;
-                Ok((w, surface))
+                Ok((w, Presenter::Soft(surface)))
             });
         match made {
             Ok((w, surface)) => {
@@ -273,10 +292,41 @@ impl WindowBackend {
 
     /// Puts the `rects` of the glass (all of it when empty) into the window.
     fn blit(&mut self, rects: &[Rect<geometry::Buffer>]) -> Result<(), Error> {
-        let Some(surface) = self.app.surface.as_mut() else {
-            return Ok(());
-        };
         let glass = &self.glass;
+        let (w, h) = (glass.width(), glass.height());
+        let full = [Rect::new(0, 0, w, h)];
+        let rects = if rects.is_empty() { &full[..] } else { rects };
+        match self.app.surface.as_mut() {
+            None => Ok(()),
+            Some(Presenter::X11(x11)) => {
+                let areas: Vec<Area> = rects
+                    .iter()
+                    .filter_map(|r| r.clip(w, h))
+                    .map(|r| {
+                        let (x, y) = r.origin_unsigned();
+                        Area {
+                            x,
+                            y,
+                            w: r.w,
+                            h: r.h,
+                        }
+                    })
+                    .collect();
+                let pitch = glass.pitch();
+                glass
+                    .with_bytes(|bytes| x11.present(bytes, pitch, &areas))
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))
+            }
+            Some(Presenter::Soft(surface)) => Self::soft_blit(glass, surface, rects),
+        }
+    }
+
+    /// [`blit`](Self::blit) through softbuffer.
+    fn soft_blit(
+        glass: &Buffer,
+        surface: &mut WindowSurface,
+        rects: &[Rect<geometry::Buffer>],
+    ) -> Result<(), Error> {
         let (w, h) = (glass.width(), glass.height());
         let soft_err = |e: softbuffer::SoftBufferError| {
             Error::Io(std::io::Error::other(format!("softbuffer: {e}")))
@@ -291,11 +341,7 @@ impl WindowBackend {
         // softbuffer keeps up to a few buffers: copy all unless it says this one holds the
         // previous frame (age 1).
         let full = [Rect::new(0, 0, w, h)];
-        let rects = if rects.is_empty() || out.age() != 1 {
-            &full[..]
-        } else {
-            rects
-        };
+        let rects = if out.age() != 1 { &full[..] } else { rects };
         let pitch = glass.pitch();
         glass.with_bytes(|bytes| {
             for r in rects.iter().filter_map(|r| r.clip(w, h)) {
