@@ -28,6 +28,7 @@ chmod 700 "$work"
 group="fbo$$"
 master=""
 cleanup() {
+  set +e
   [ -n "$master" ] && { kill -9 "$master"; wait "$master"; } 2>/dev/null
   echo 0 > "$tracing/events/$group/enable" 2>/dev/null || true
   # All at once when the probes are only ours, else one removal per probe (slow: the group
