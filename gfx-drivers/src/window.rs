@@ -51,7 +51,7 @@ use crate::backend::{
 use crate::buffer::Buffer;
 use crate::format::Format;
 use crate::pacing::SingleOutput;
-use crate::window_x11::{Area, X11Presenter};
+use crate::window_x11::X11Presenter;
 
 /// The refresh rate presents are paced at: 60 Hz.
 pub const REFRESH_MHZ: u32 = 60_000;
@@ -299,22 +299,10 @@ impl WindowBackend {
         match self.app.surface.as_mut() {
             None => Ok(()),
             Some(Presenter::X11(x11)) => {
-                let areas: Vec<Area> = rects
-                    .iter()
-                    .filter_map(|r| r.clip(w, h))
-                    .map(|r| {
-                        let (x, y) = r.origin_unsigned();
-                        Area {
-                            x,
-                            y,
-                            w: r.w,
-                            h: r.h,
-                        }
-                    })
-                    .collect();
+                let clipped: Vec<_> = rects.iter().filter_map(|r| r.clip(w, h)).collect();
                 let pitch = glass.pitch();
                 glass
-                    .with_bytes(|bytes| x11.present(bytes, pitch, &areas))
+                    .with_bytes(|bytes| x11.present(bytes, pitch, &clipped))
                     .map_err(|e| Error::Io(std::io::Error::other(e)))
             }
             Some(Presenter::Soft(surface)) => Self::soft_blit(glass, surface, rects),

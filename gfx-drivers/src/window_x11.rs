@@ -14,6 +14,8 @@ use x11rb::protocol::xproto::{
 };
 use x11rb::rust_connection::RustConnection;
 
+use crate::backend::{geometry, Rect};
+
 /// A connection to the display winit's window is on, ready to draw into that window.
 pub struct X11Presenter {
     conn: RustConnection,
@@ -22,19 +24,6 @@ pub struct X11Presenter {
     depth: u8,
     /// One request's rows, packed.
     scratch: Vec<u8>,
-}
-
-/// A rectangle of the window, in pixels.
-#[derive(Debug, Clone, Copy)]
-pub struct Area {
-    /// Left column.
-    pub x: u32,
-    /// Top row.
-    pub y: u32,
-    /// Width.
-    pub w: u32,
-    /// Height.
-    pub h: u32,
 }
 
 impl X11Presenter {
@@ -73,20 +62,27 @@ impl X11Presenter {
         })
     }
 
-    /// Puts `areas` of `bytes` (XRGB8888 rows of `pitch` bytes; the areas clipped by the
-    /// caller) into the window, each in as few requests as the server's request size allows.
-    pub fn present(&mut self, bytes: &[u8], pitch: usize, areas: &[Area]) -> Result<(), String> {
+    /// Puts `rects` of `bytes` (XRGB8888 rows of `pitch` bytes; the rects clipped to them by
+    /// the caller) into the window, each in as few requests as the server's request size
+    /// allows.
+    pub fn present(
+        &mut self,
+        bytes: &[u8],
+        pitch: usize,
+        rects: &[Rect<geometry::Buffer>],
+    ) -> Result<(), String> {
         // The request's own 24 bytes, and a margin.
         let room = self.conn.maximum_request_bytes().saturating_sub(64);
-        for a in areas.iter().filter(|a| a.w > 0 && a.h > 0) {
-            let row = a.w as usize * 4;
+        for r in rects.iter().filter(|r| r.w > 0 && r.h > 0) {
+            let (x, top) = r.origin_unsigned();
+            let row = r.w as usize * 4;
             let rows_per_request = (room / row).clamp(1, u16::MAX as usize) as u32;
-            let mut y = a.y;
-            while y < a.y + a.h {
-                let rows = rows_per_request.min(a.y + a.h - y);
+            let mut y = top;
+            while y < top + r.h {
+                let rows = rows_per_request.min(top + r.h - y);
                 self.scratch.clear();
-                for r in y..y + rows {
-                    let at = r as usize * pitch + a.x as usize * 4;
+                for line in y..y + rows {
+                    let at = line as usize * pitch + x as usize * 4;
                     self.scratch.extend_from_slice(&bytes[at..at + row]);
                 }
                 self.conn
@@ -94,9 +90,9 @@ impl X11Presenter {
                         ImageFormat::Z_PIXMAP,
                         self.window,
                         self.gc,
-                        a.w as u16,
+                        r.w as u16,
                         rows as u16,
-                        a.x as i16,
+                        x as i16,
                         y as i16,
                         0,
                         self.depth,
