@@ -28,7 +28,8 @@ pub const WIRE_VERSION: u8 = 1;
 pub const API_MAJOR: u16 = 1;
 /// Fusion's API minor version; may differ between master and slave. 1: error replies carry
 /// `Error::Io` with its operation and errno, and `Error::NoMaster` with where it looked.
-pub const API_MINOR: u16 = 1;
+/// 2: a snapshot larger than a packet comes as [`Response::JsonFd`].
+pub const API_MINOR: u16 = 2;
 /// Largest packet either side accepts.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Largest call payload (what is left of a packet after the envelope).
@@ -351,6 +352,9 @@ pub enum Response {
     Ids(Vec<u32>),
     /// A pool (its fd is attached).
     Pool(PoolInfo),
+    /// A JSON document of this many bytes too large for a packet (a world's snapshot with
+    /// thousands of objects), in the sealed memfd attached (API minor 2).
+    JsonFd(u64),
 }
 
 /// Where a subscriber finds a reactor's ring and its own cursor block.

@@ -1024,3 +1024,52 @@ fn late_answers_to_callers_that_left_are_not_violations() {
     let s = finish(&mut m, callee);
     assert_eq!(m.fusionees(), vec![s.id()]);
 }
+
+#[test]
+fn a_snapshot_larger_than_a_packet_comes_in_a_memfd_and_an_older_slave_is_told_why_not() {
+    let w = world("big-snapshot");
+    let mut m = Master::create(w.clone()).unwrap();
+    let w2 = w.clone();
+    let (snap, old) = with_master(&mut m, move || {
+        let mut s = Slave::enter(w2.clone()).unwrap();
+        // Enough properties, with long names, for the snapshot's JSON to outgrow a packet.
+        for i in 0..1000 {
+            s.property_create(&format!("a property with a long name, number {i:05}"))
+                .unwrap();
+        }
+        let snap = s.snapshot().unwrap();
+        // A slave of API minor 1 cannot take a memfd: an error reply, not silence.
+        let raw = Raw::connect(&w2);
+        let hello = Message::Hello {
+            api_major: wire::API_MAJOR,
+            api_minor: 1,
+            abi: 0,
+            name: "minor 1".into(),
+        };
+        sys::send_msg(raw.as_fd(), &wire::encode(&hello).unwrap(), &[]).unwrap();
+        let id = match recv_on(&raw, WAIT) {
+            Got::Msg(Message::Welcome(Welcome { id, .. })) => id,
+            other => panic!("expected a welcome, got {other:?}"),
+        };
+        let raw = Raw {
+            sock: raw,
+            id,
+            _fds: Vec::new(),
+        };
+        raw.request(7, Request::Snapshot);
+        let old = raw.reply();
+        raw.ping(8);
+        (snap, old)
+    });
+    assert_eq!(snap.properties.len(), 1000);
+    assert!(snap
+        .properties
+        .iter()
+        .any(|p| p.name == "a property with a long name, number 00999"));
+    let json = serde_json::to_string(&snap).unwrap();
+    assert!(json.len() > wire::MAX_MESSAGE, "{} bytes", json.len());
+    match old {
+        (7, Err(Error::Invalid(why))) => assert!(why.contains("larger than a packet"), "{why}"),
+        other => panic!("expected an error reply to serial 7, got {other:?}"),
+    }
+}

@@ -88,10 +88,7 @@ impl Master {
         let unit = |r: Result<()>| -> Outcome { r.map(|()| Response::Unit).into() };
         match req {
             Request::Ping => Ok(Response::Unit).into(),
-            Request::Snapshot => serde_json::to_string(&self.snapshot())
-                .map(Response::Json)
-                .map_err(|e| Error::Invalid(e.to_string()))
-                .into(),
+            Request::Snapshot => self.snapshot_reply(id),
             Request::GetRoot => Ok(Response::Bytes(self.root().to_vec())).into(),
 
             Request::CallCreate { name } => {
@@ -360,6 +357,41 @@ impl Master {
                 self.object_list(&class).into_iter().map(|o| o.0).collect(),
             ))
             .into(),
+        }
+    }
+
+    /// The world's snapshot for `id`: in the packet when it fits, else (a slave of API minor 2
+    /// or later) in a sealed memfd, else a clear error.
+    fn snapshot_reply(&self, id: FusioneeId) -> Outcome {
+        let json = match serde_json::to_string(&self.snapshot()) {
+            Ok(j) => j,
+            Err(e) => return Err(Error::Invalid(e.to_string())).into(),
+        };
+        if json.len() <= crate::wire::MAX_PAYLOAD {
+            return Ok(Response::Json(json)).into();
+        }
+        if self.conns.get(&id).is_some_and(|c| c.api_minor < 2) {
+            return Err(Error::Invalid(format!(
+                "the snapshot ({} bytes) is larger than a packet, and this slave (API minor \
+                 below 2) cannot take it in a memfd",
+                json.len()
+            )))
+            .into();
+        }
+        let sealed = || -> std::io::Result<OwnedFd> {
+            let fd = crate::sys::memfd_create("fusion snapshot", json.len())?;
+            std::os::unix::fs::FileExt::write_all_at(
+                &std::fs::File::from(fd.try_clone()?),
+                json.as_bytes(),
+                0,
+            )?;
+            crate::sys::memfd_seal_readonly(fd.as_fd())?;
+            crate::sys::memfd_seal_final(fd.as_fd())?;
+            Ok(fd)
+        };
+        match sealed() {
+            Ok(fd) => Outcome::Now(Ok(Response::JsonFd(json.len() as u64)), vec![fd]),
+            Err(e) => Err(Error::io("snapshot memfd", &e)).into(),
         }
     }
 

@@ -584,12 +584,32 @@ impl Master {
         Ok(())
     }
 
-    /// Sends a message to a slave; a failure means it is going away (its hang-up follows).
+    /// Sends a message to a slave; a failure to send means it is going away (its hang-up
+    /// follows). A reply that does not fit in a packet goes as its error instead, so that
+    /// the slave waiting for it is told, not left waiting.
     pub(crate) fn send(&self, to: FusioneeId, msg: &crate::wire::Message, fds: &[BorrowedFd<'_>]) {
-        if let Some(c) = self.conns.get(&to) {
-            if let Err(e) = self.send_raw(c.sock.as_fd(), msg, fds) {
-                debug!(fusionee = %to, "send failed: {e}");
+        let Some(c) = self.conns.get(&to) else {
+            return;
+        };
+        let bytes = match crate::wire::encode(msg) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(fusionee = %to, "not sent: {e}");
+                let crate::wire::Message::Reply { serial, .. } = msg else {
+                    return;
+                };
+                let instead = crate::wire::Message::Reply {
+                    serial: *serial,
+                    result: Err(e),
+                };
+                if let Err(e) = self.send_raw(c.sock.as_fd(), &instead, &[]) {
+                    debug!(fusionee = %to, "send failed: {e}");
+                }
+                return;
             }
+        };
+        if let Err(e) = sys::send_msg(c.sock.as_fd(), &bytes, fds) {
+            debug!(fusionee = %to, "send failed: {e}");
         }
     }
 

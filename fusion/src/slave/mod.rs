@@ -645,12 +645,18 @@ impl Slave {
 
     /// The world snapshot (introspection).
     pub fn snapshot(&mut self) -> Result<WorldSnapshot> {
-        match self.request(Request::Snapshot)? {
-            Response::Json(j) => {
-                serde_json::from_str(&j).map_err(|e| Error::Malformed(e.to_string()))
+        let json = match self.request_fds(Request::Snapshot, &[])? {
+            (Response::Json(j), _) => j.into_bytes(),
+            // Too large for a packet: in a sealed memfd.
+            (Response::JsonFd(len), fds) => {
+                let fd = fds.into_iter().next().ok_or_else(|| {
+                    Error::Malformed("a snapshot in a memfd without the memfd".into())
+                })?;
+                read_sealed(fd, len)?
             }
-            other => Err(unexpected(other)),
-        }
+            (other, _) => return Err(unexpected(other)),
+        };
+        serde_json::from_slice(&json).map_err(|e| Error::Malformed(e.to_string()))
     }
 
     /// Sends raw bytes as if they were a packet (for robustness tests and fuzzing the master).
@@ -698,3 +704,25 @@ impl AsFd for Slave {
 fn unexpected(r: Response) -> Error {
     Error::Malformed(format!("unexpected answer {r:?}"))
 }
+
+/// The first `len` bytes of a memfd the master sealed (never more than the memfd holds, nor
+/// more than [`MAX_SEALED`]).
+fn read_sealed(fd: OwnedFd, len: u64) -> Result<Vec<u8>> {
+    let file = std::fs::File::from(fd);
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("snapshot memfd", &e))?
+        .len();
+    if len > size || len > MAX_SEALED {
+        return Err(Error::Malformed(format!(
+            "a snapshot of {len} bytes in a memfd of {size} (at most {MAX_SEALED} taken)"
+        )));
+    }
+    let mut buf = vec![0; len as usize];
+    std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, 0)
+        .map_err(|e| Error::io("snapshot memfd", &e))?;
+    Ok(buf)
+}
+
+/// The largest document a slave reads from a memfd the master sends.
+const MAX_SEALED: u64 = 256 << 20;
