@@ -229,3 +229,25 @@ pub fn layer_holder(display: &serde_json::Value, layer: u64) -> Option<u64> {
         .find(|l| l["id"] == layer)?["exclusive_surface"]
         .as_u64()
 }
+
+/// What a test client (`fusionfb-layer-client`, `fusionfb-stack-client`) does once its
+/// picture is up: dispatches until the master ends the session, calling `rejoined` with how
+/// many surfaces were lost each time the display rejoined a new master.
+pub fn stay(
+    display: &mut fusionfb_client::display::Display,
+    mut rejoined: impl FnMut(usize),
+) -> Result<(), String> {
+    use fusionfb_client::display::ClientEvent;
+    loop {
+        display
+            .dispatch(Some(std::time::Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        while let Some(e) = display.next_event() {
+            match e {
+                ClientEvent::MasterGone => return Ok(()),
+                ClientEvent::Rejoined { lost } => rejoined(lost.len()),
+                _ => {}
+            }
+        }
+    }
+}

@@ -541,3 +541,127 @@ fn an_exclusive_layer_is_held_again_after_the_masters_death() {
     drop(d);
     stop(&mut master, &log);
 }
+
+/// Sends `signal` to process `pid`.
+fn signal(pid: u32, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid");
+    rustix::process::kill_process(pid, signal).expect("a signal");
+}
+
+/// Dispatches `d` until it rejoined a new master; panics (with `log`) if it does not.
+fn rejoined(d: &mut Display, log: &Path) {
+    let lost = poll_for(LIMIT, || {
+        d.dispatch(Some(Duration::from_millis(50))).ok()?;
+        std::iter::from_fn(|| d.next_event()).find_map(|e| match e {
+            ClientEvent::Rejoined { lost } => Some(lost),
+            ClientEvent::MasterGone => panic!("gone\n{}", read_log(log)),
+            _ => None,
+        })
+    })
+    .unwrap_or_else(|| panic!("no Rejoined event\n{}", read_log(log)));
+    assert!(lost.is_empty(), "surfaces lost: {lost:?}");
+}
+
+/// A window's position.
+type At = (i64, i64);
+
+/// The windows' positions, bottom to top, and the focused one's.
+fn stack(scene: &Value) -> (Vec<At>, Option<At>) {
+    let ws = scene["windows"].as_array().cloned().unwrap_or_default();
+    let at = |w: &Value| (w["x"].as_i64().unwrap_or(-1), w["y"].as_i64().unwrap_or(-1));
+    let focused = ws.iter().find(|w| w["focused"] == true).map(at);
+    (ws.iter().map(at).collect(), focused)
+}
+
+#[test]
+fn a_master_killed_while_an_application_rejoins_it_leaves_the_stack_as_it_was() {
+    use rustix::process::Signal;
+    let w = world("restart-mid");
+    let (mut master, log) = supervised(
+        &w,
+        "[display]\nbackend = \"headless\"\nmode = \"640x480@60\"\n",
+    );
+    wait_until("the world's socket", LIMIT, || {
+        master.assert_running();
+        w.socket_path().exists()
+    });
+    // An application below: one window, and surfaces enough that taking them back into a
+    // new master lasts a while.
+    let below_log = w.base_dir().join("stack-client.log");
+    let mut below = Process::spawn_logged(
+        "fusionfb-stack-client",
+        &w,
+        &[
+            "--at", "100,100", "--size", "128", "--colour", "ffc03030", "--extra", "250",
+        ],
+        &[("FUSIONFB_REJOIN", "60000")],
+        Some(&below_log),
+    );
+    let ran = |below: &mut Process| {
+        if let Some(status) = below.exited() {
+            panic!("the application ended: {status}\n{}", read_log(&below_log));
+        }
+    };
+    wait_until("the application's window", LIMIT, || {
+        ran(&mut below);
+        read_log(&below_log).contains("fusionfb-stack-client: shown")
+    });
+    // This test, above: a window overlapping it, made later.
+    let mut d = Display::connect_to(w.clone()).unwrap();
+    d.set_rejoin(Some(LIMIT));
+    let mut s = d.create_surface(128, 128, Format::Xrgb8888, 2).unwrap();
+    let _win = d.create_window(&s, 0, 164, 164).unwrap();
+    s.back().fill(0xff30_c060).unwrap();
+    d.flip(&mut s, &[]).unwrap();
+    d.wait_frame(&s, LIMIT).unwrap();
+    let first = scene(&w).unwrap();
+    let before = stack(&first);
+    assert_eq!(before.0, [(100, 100), (164, 164)]);
+
+    // The first master dies while the application sleeps: this test rejoins the second
+    // alone. Then the application takes its surfaces back into the second master, and is
+    // stopped half-way: surfaces back, its window not yet.
+    signal(below.pid(), Signal::STOP);
+    kill(master_pid(&first));
+    rejoined(&mut d, &log);
+    // (Each surface taken back has a reactor: a probe of its own counts them, quicker than
+    // `fusionfb status`.)
+    let mut probe = fusion::Slave::enter(w.clone().client_name("probe")).unwrap();
+    let reactors = |probe: &mut fusion::Slave| probe.snapshot().unwrap().reactors.len();
+    let base = reactors(&mut probe);
+    signal(below.pid(), Signal::CONT);
+    let back = poll_for(LIMIT, || {
+        Some(reactors(&mut probe) - base).filter(|&n| n > 1)
+    })
+    .unwrap_or_else(|| panic!("the application does not rejoin\n{}", read_log(&log)));
+    signal(below.pid(), Signal::STOP);
+    eprintln!("caught the application with {back} of its 251 surfaces back");
+    drop(probe);
+    let second = scene(&w).unwrap();
+    assert_eq!(
+        stack(&second).0,
+        [(164, 164)],
+        "the application was not caught half-way (more --extra surfaces would slow it)"
+    );
+    // The second master dies too; this test rejoins the third first, then the
+    // application goes on into it from where it was.
+    kill(master_pid(&second));
+    rejoined(&mut d, &log);
+    signal(below.pid(), Signal::CONT);
+    wait_until("the application's rejoin", LIMIT, || {
+        ran(&mut below);
+        read_log(&below_log).contains("fusionfb-stack-client: rejoined lost=0")
+    });
+    let third = poll_for(LIMIT, || {
+        scene(&w).filter(|s| s["health"]["restarts"] == 2 && stack(s).0.len() == 2)
+    })
+    .expect("both windows on the third master");
+    // As it was on the first master: the application's window below, the focus where it
+    // was; on the glass this test's window covers the overlap.
+    assert_eq!(stack(&third), before, "{}", read_log(&below_log));
+    let px = screenshot(&w).pixel(200, 200) & 0xff_ffff;
+    assert_eq!(px, 0x30_c060, "the overlap shows {px:#x}");
+    drop(below);
+    drop(d);
+    stop(&mut master, &log);
+}

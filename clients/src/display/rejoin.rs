@@ -13,7 +13,8 @@
 //! ([`Display::dispatch`] sees it) it:
 //!
 //! 1. reads which of its windows had the focus from the dead master's descriptors (the
-//!    shared memory stays mapped);
+//!    shared memory stays mapped), once: when the next master dies too while it takes
+//!    things back, the next attempt goes on from what the first master said;
 //! 2. enters again, retrying until [`Display::set_rejoin`]'s time-out: a world whose socket
 //!    is gone (the master shut down) or refuses connections for over a second (no supervisor
 //!    keeps it) is over, and the application gets `MasterGone` as before;
@@ -175,8 +176,13 @@ impl Display {
     pub(super) fn rejoin(&mut self, timeout: Duration) -> Result<Vec<u32>> {
         let started = Instant::now();
         let deadline = started + timeout;
+        // Read once, before entering anywhere: an attempt that entered a next master that
+        // died too leaves `self.slave` on that master while the windows' descriptors still
+        // name places in the first one's pools (read through the next master's, they are
+        // another window's, or nothing).
+        let focused = self.read_dead_master();
         loop {
-            match self.rejoin_once(deadline) {
+            match self.rejoin_once(deadline, focused) {
                 // The new master died too before everything was back: the next one.
                 // (A world whose socket is gone is over: `enter_again` says so as `MasterGone`
                 // too, and that ends it here.)
@@ -203,10 +209,10 @@ impl Display {
         }
     }
 
-    /// One attempt of [`Display::rejoin`].
-    fn rejoin_once(&mut self, deadline: Instant) -> Result<Vec<u32>> {
-        // 1. The focus and when each window was stacked, from the dead master's
-        //    descriptors (a master older than minor 7 says 0: the local times stand).
+    /// Step 1 of [`Display::rejoin`]: which window had the focus (its application id) and
+    /// when each window was stacked, from the dead master's descriptors (a master older than
+    /// minor 7 says 0: the local times stand).
+    fn read_dead_master(&mut self) -> Option<u32> {
         let mut focused = None;
         for w in &mut self.held.windows {
             let Ok(map) = self.slave.pool_map(w.descriptor.pool) else {
@@ -221,6 +227,11 @@ impl Display {
                 }
             }
         }
+        focused
+    }
+
+    /// One attempt of [`Display::rejoin`], steps 2 to 3; `focused` is step 1's.
+    fn rejoin_once(&mut self, deadline: Instant, focused: Option<u32>) -> Result<Vec<u32>> {
         // 2. Enter again.
         let cfg = self.slave.world().clone();
         let mut slave = enter_again(&cfg, deadline)?;

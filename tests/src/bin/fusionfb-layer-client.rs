@@ -19,7 +19,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use fusionfb_client::display::{ClientEvent, Display};
+use fusionfb_client::display::Display;
 use gfx_drivers::backend::Rect;
 
 /// The pattern's colours (premultiplied opaque ARGB): top-left, top-right, bottom-right,
@@ -105,22 +105,11 @@ fn run() -> Result<(), String> {
         "fusionfb-layer-client: shown {w}x{h} dma-buf={dma_buf} flips={}",
         args.frames.max(1)
     );
-    loop {
-        display
-            .dispatch(Some(Duration::from_secs(5)))
-            .map_err(|e| e.to_string())?;
-        while let Some(e) = display.next_event() {
-            match e {
-                ClientEvent::MasterGone => return Ok(()),
-                // The master died and a new one took the layer back from us: say so (the
-                // restart tests read it).
-                ClientEvent::Rejoined { lost } => {
-                    println!("fusionfb-layer-client: rejoined lost={}", lost.len())
-                }
-                _ => {}
-            }
-        }
-    }
+    // The master died and a new one took the layer back from us: say so (the restart
+    // tests read it).
+    fusionfb_tests::stay(&mut display, |lost| {
+        println!("fusionfb-layer-client: rejoined lost={lost}")
+    })
 }
 
 fn main() -> ExitCode {
