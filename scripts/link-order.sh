@@ -4,12 +4,14 @@
 # its docs: the kernel maps code in 64 KiB windows around each page touched, so scattered
 # startup code keeps megabytes resident that nothing runs again).
 #
-# Every function of the release `fusionfb` gets a uprobe (tracefs); the master is started on
-# the headless backend and left idle, then two Wayland clients and a native one draw for
-# two seconds and a tap is routed. The list has what ran up to idle first, then what the
-# frames and the input added, each in the binary's own order; names carry the build's
-# hashes, so it is made again when the toolchain or the dependencies change (a stale list
-# only costs memory: the linker skips names it does not have).
+# Every function of the release `fusionfb` gets a uprobe (tracefs). A master alone
+# (`--no-restart`) is started on the headless backend and left idle, then stopped; then
+# `fusionfb run` as boards run it, the supervisor and its master, is left idle too; then two
+# Wayland clients and a native one draw for two seconds and a tap is routed. The list has
+# what the lone master ran up to idle, then what the supervisor and its master added up to
+# idle, then what the frames and the input added, each in the binary's own order; names
+# carry the build's hashes, so it is made again when the toolchain or the dependencies
+# change (a stale list only costs memory: the linker skips names it does not have).
 #
 # Usage, as root (uprobes): scripts/link-order.sh. It builds with `cargo build --release
 # --bins` first; the README's "Idle memory" has before and after.
@@ -68,14 +70,22 @@ hits() {
 
 export XDG_RUNTIME_DIR="$work/run" FUSIONFB_RUNTIME_DIR="$work/run"
 mkdir -m 700 "$XDG_RUNTIME_DIR"
-world="order$$"
-"$bin" run --no-restart --backend headless --world "$world" > "$work/master.log" 2>&1 &
-master=$!
-socket="$XDG_RUNTIME_DIR/fusionfb-$world"
-for _ in $(seq 300); do [ -S "$socket" ] && break; sleep 0.1; done
-[ -S "$socket" ] || { echo "link-order: the master did not start:" >&2; cat "$work/master.log" >&2; exit 1; }
-sleep 2
+# Starts `fusionfb run $1 --backend headless` in world $2 and waits until it listens and
+# has been idle for two seconds.
+start() {
+  "$bin" run $1 --backend headless --world "$2" > "$work/master.log" 2>&1 &
+  master=$!
+  socket="$XDG_RUNTIME_DIR/fusionfb-$2"
+  for _ in $(seq 300); do [ -S "$socket" ] && break; sleep 0.1; done
+  [ -S "$socket" ] || { echo "link-order: the master did not start:" >&2; cat "$work/master.log" >&2; exit 1; }
+  sleep 2
+}
+start --no-restart "alone$$"
 hits > "$work/idle"
+kill -9 "$master"; wait "$master" 2>/dev/null || true
+world="order$$"
+start "" "$world"
+hits > "$work/supervised"
 
 for x in 0 300; do
   (sleep 2 | "$release/fusionfb-bench" client --role wl-animate --x "$x" --y 100 \
@@ -93,8 +103,9 @@ out=compositor/link-order.txt
 {
   echo "# The functions the release master runs, in the order the linker lays them out"
   echo "# (compositor/build.rs). Made by scripts/link-order.sh: do not edit."
-  echo "# $(rustc --version); $(grep -c . "$work/idle") up to idle, $(comm -13 "$work/idle" "$work/all" | grep -c .) more in frames and input."
+  echo "# $(rustc --version); $(grep -c . "$work/idle") up to idle, $(comm -13 "$work/idle" "$work/supervised" | grep -c .) more supervised, $(comm -13 "$work/supervised" "$work/all" | grep -c .) more in frames and input."
   join <(sort "$work/idle") <(sort -k1,1 "$work/names") | sort -k2,2 | awk '{ print $3 }'
-  comm -13 "$work/idle" "$work/all" | join - <(sort -k1,1 "$work/names") | sort -k2,2 | awk '{ print $3 }'
+  comm -13 "$work/idle" "$work/supervised" | join - <(sort -k1,1 "$work/names") | sort -k2,2 | awk '{ print $3 }'
+  comm -13 "$work/supervised" "$work/all" | join - <(sort -k1,1 "$work/names") | sort -k2,2 | awk '{ print $3 }'
 } > "$out"
 echo "link-order: wrote $out ($(grep -vc '^#' "$out") functions of $i)"
