@@ -169,6 +169,27 @@ impl Peer {
         })
     }
 
+    /// Starts `fusionfb run --backend headless` as boards run it: the supervisor, which
+    /// starts the master as a child process of its own (see [`Peer::child_pid`]);
+    /// `Ok(None)` when the program is not there.
+    pub fn fusionfb_supervised(fusionfb: &Path) -> anyhow::Result<Option<Peer>> {
+        Peer::start_program(fusionfb, "fusionfb", |cmd| {
+            cmd.args(["run", "--backend", "headless", "--world", "bench-sv"]);
+            "fusionfb-bench-sv"
+        })
+    }
+
+    /// The process id of its (first) child process: the master a supervisor started.
+    pub fn child_pid(&self) -> Option<u32> {
+        let pid = self.pid();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
     fn start(
         program: &'static str,
         args: impl FnOnce(&mut Command) -> &'static str,

@@ -46,6 +46,8 @@ fn bench_quick_prints_its_figures_as_json() {
         "flip to present, flip-random",
         "master RSS idle excl. shared memory, Wayland on",
         "master RSS idle excl. shared memory, fusionfb run",
+        "master RSS idle excl. shared memory, supervised",
+        "supervisor RSS idle excl. shared memory",
         "master CPU per frame, 4 Wayland animating",
         "client frame rate, 4 Wayland animating",
         "touch to Wayland client",
