@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod board;
+pub mod link_order;
 pub mod wayland;
 
 use std::path::PathBuf;

@@ -252,6 +252,60 @@ fn the_package_ships_stripped_binaries_configs_unit_and_udev_rules() {
     let _ = std::fs::remove_dir_all(&debug);
 }
 
+/// The packaged master is laid out by compositor/link-order.txt for its idle memory, as the
+/// release build is (tests/dist.rs): cargo-deb builds with the workspace's features (a build
+/// of the one package would resolve them otherwise, and have other symbol hashes than the list
+/// names). Checked through its debug symbols, in the `-dbgsym` package beside it (the binary
+/// is stripped).
+#[test]
+fn the_packaged_master_is_laid_out_by_the_link_order() {
+    let name = "the_packaged_master_is_laid_out_by_the_link_order";
+    if let Some(why) = fusionfb_tests::link_order::cannot_check() {
+        return report(&format!("SKIPPED: {name}: {why}"));
+    }
+    let deb = package();
+    let dir = deb.parent().unwrap();
+    let ddeb = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("fusionfb-dbgsym_") && n.ends_with(".ddeb")
+            })
+        })
+        .unwrap_or_else(|| panic!("no fusionfb-dbgsym_*.ddeb beside {}", deb.display()));
+    let root = unpacked(&deb, "layout");
+    let debug = unpacked(&ddeb, "layout-dbgsym");
+    // The debug file is named after the binary's build id.
+    let notes = host(
+        Command::new("readelf")
+            .arg("-n")
+            .arg(root.join("usr/bin/fusionfb")),
+    );
+    let id = notes
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID:"))
+        .map(str::trim)
+        .expect("the packaged fusionfb has a build id");
+    let file = debug.join(format!(
+        "usr/lib/debug/.build-id/{}/{}.debug",
+        &id[..2],
+        &id[2..]
+    ));
+    assert!(
+        file.is_file(),
+        "{} is not in {}",
+        file.display(),
+        ddeb.display()
+    );
+    if let Err(e) = fusionfb_tests::link_order::check(&file) {
+        panic!("the packaged fusionfb: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&debug);
+}
+
 #[test]
 fn the_board_installs_the_package_with_dpkg_and_boots_into_the_service() {
     let started = Instant::now();

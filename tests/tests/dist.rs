@@ -121,79 +121,10 @@ fn the_release_master_is_laid_out_by_a_current_link_order() {
     if !bin.is_file() {
         return skip("no release fusionfb (cargo build --release --bins)");
     }
-    let list = std::fs::read_to_string(workspace_root().join("compositor/link-order.txt"))
-        .expect("compositor/link-order.txt");
-    let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let made_with = list
-        .lines()
-        .find_map(|l| l.strip_prefix("# rustc "))
-        .and_then(|l| l.split(';').next())
-        .unwrap_or("");
-    if rustc.is_empty() {
-        return skip("no rustc here to tell which toolchain built the binary");
+    if let Some(why) = fusionfb_tests::link_order::cannot_check() {
+        return skip(&why);
     }
-    if !made_with.starts_with(rustc.trim_start_matches("rustc ")) {
-        return skip(&format!(
-            "the list was made with rustc {made_with}, this is {rustc}"
-        ));
+    if let Err(e) = fusionfb_tests::link_order::check(&bin) {
+        panic!("{e}");
     }
-    if std::env::var_os("RUSTFLAGS").is_some()
-        || std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_some_and(|f| !f.is_empty())
-    {
-        return skip("RUSTFLAGS is set (it changes the symbol hashes the list names)");
-    }
-    // Every function of the binary: name -> (address, size).
-    let out = Command::new("nm")
-        .args(["-S", "--defined-only"])
-        .arg(&bin)
-        .output()
-        .expect("nm (binutils)");
-    assert!(out.status.success(), "nm {}", bin.display());
-    let nm = String::from_utf8_lossy(&out.stdout);
-    let functions: std::collections::HashMap<&str, (u64, u64)> = nm
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let (addr, size, kind, name) = (f.next()?, f.next()?, f.next()?, f.next()?);
-            "tTwW".contains(kind).then_some(())?;
-            Some((
-                name,
-                (
-                    u64::from_str_radix(addr, 16).ok()?,
-                    u64::from_str_radix(size, 16).ok()?,
-                ),
-            ))
-        })
-        .collect();
-    let listed: Vec<&str> = list
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .collect();
-    let found: Vec<(u64, u64)> = listed
-        .iter()
-        .filter_map(|n| functions.get(n).copied())
-        .collect();
-    assert!(
-        found.len() * 100 >= listed.len() * 95,
-        "only {} of link-order.txt's {} functions are in {}: the dependencies changed the \
-         symbol hashes; run scripts/link-order.sh (as root) and commit the list",
-        found.len(),
-        listed.len(),
-        bin.display()
-    );
-    // Laid out together: the listed functions fill the front of the code, with no more than
-    // alignment padding between them.
-    let start = found.iter().map(|f| f.0).min().unwrap();
-    let end = found.iter().map(|f| f.0 + f.1).max().unwrap();
-    let total: u64 = found.iter().map(|f| f.1).sum();
-    let text_start = functions.values().map(|f| f.0).min().unwrap();
-    assert!(
-        start - text_start < 4096 && end - start < total + total / 8 + 4096,
-        "the listed functions ({total} bytes) span {start:#x}..{end:#x}, the code starts at \
-         {text_start:#x}: compositor/build.rs did not pass the list to the linker"
-    );
 }
