@@ -85,8 +85,13 @@ impl Raw {
 
     /// Connects and completes the handshake.
     fn enter(w: &WorldConfig) -> Raw {
+        Raw::enter_with(w, &hello())
+    }
+
+    /// Connects and completes the handshake with `hello` (another API minor, say).
+    fn enter_with(w: &WorldConfig, hello: &Message) -> Raw {
         let sock = Raw::connect(w);
-        sys::send_msg(sock.as_fd(), &wire::encode(&hello()).unwrap(), &[]).unwrap();
+        sys::send_msg(sock.as_fd(), &wire::encode(hello).unwrap(), &[]).unwrap();
         assert!(sys::poll_readable(&[sock.as_fd()], Some(WAIT)).is_some());
         let r = sys::recv_msg(sock.as_fd(), wire::MAX_MESSAGE, true)
             .unwrap()
@@ -1039,23 +1044,15 @@ fn a_snapshot_larger_than_a_packet_comes_in_a_memfd_and_an_older_slave_is_told_w
         }
         let snap = s.snapshot().unwrap();
         // A slave of API minor 1 cannot take a memfd: an error reply, not silence.
-        let raw = Raw::connect(&w2);
-        let hello = Message::Hello {
-            api_major: wire::API_MAJOR,
-            api_minor: 1,
-            abi: 0,
-            name: "minor 1".into(),
-        };
-        sys::send_msg(raw.as_fd(), &wire::encode(&hello).unwrap(), &[]).unwrap();
-        let id = match recv_on(&raw, WAIT) {
-            Got::Msg(Message::Welcome(Welcome { id, .. })) => id,
-            other => panic!("expected a welcome, got {other:?}"),
-        };
-        let raw = Raw {
-            sock: raw,
-            id,
-            _fds: Vec::new(),
-        };
+        let raw = Raw::enter_with(
+            &w2,
+            &Message::Hello {
+                api_major: wire::API_MAJOR,
+                api_minor: 1,
+                abi: 0,
+                name: "minor 1".into(),
+            },
+        );
         raw.request(7, Request::Snapshot);
         let old = raw.reply();
         raw.ping(8);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fusionfb_client::app::{CLOCK_BACKGROUND, PAINT_BACKGROUND, PALETTE};
-use fusionfb_client::display::{ClientEvent, Display};
+use fusionfb_client::display::{ClientEvent, Display, Surface, Window};
 use fusionfb_client::Format;
 use fusionfb_tests::{
     alive, binary, fusionfb_output, layer_holder, path_with_binaries, poll_for, wait_for,
@@ -114,6 +114,24 @@ fn supervised(w: &fusion::WorldConfig, config: &str) -> (Process, PathBuf) {
         Some(&log),
     );
     (master, log)
+}
+
+/// A window of this test's own, `side` pixels square at `(x, y)`, filled with `colour` and
+/// on the glass, on a display that rejoins as the apps do.
+fn own_window(
+    w: &fusion::WorldConfig,
+    side: u32,
+    (x, y): (i32, i32),
+    colour: u32,
+) -> (Display, Surface, Window) {
+    let mut d = poll_for(LIMIT, || Display::connect_to(w.clone()).ok()).unwrap();
+    d.set_rejoin(Some(LIMIT));
+    let mut s = d.create_surface(side, side, Format::Xrgb8888, 2).unwrap();
+    let win = d.create_window(&s, 0, x, y).unwrap();
+    s.back().fill(colour).unwrap();
+    d.flip(&mut s, &[]).unwrap();
+    d.wait_frame(&s, LIMIT).unwrap();
+    (d, s, win)
 }
 
 /// SIGTERM to the supervisor; waits for it to exit 0.
@@ -279,13 +297,7 @@ command = "fusionfb-paint"
     })
     .unwrap_or_else(|| panic!("paint's window\n{}", read_log(&log))) as u32;
     // This test is a client too: a window of its own, rejoining as the apps do.
-    let mut d = poll_for(LIMIT, || Display::connect_to(w.clone()).ok()).unwrap();
-    d.set_rejoin(Some(LIMIT));
-    let mut s = d.create_surface(64, 64, Format::Xrgb8888, 2).unwrap();
-    let _win = d.create_window(&s, 0, 500, 300).unwrap();
-    s.back().fill(0xff30_c060).unwrap();
-    d.flip(&mut s, &[]).unwrap();
-    d.wait_frame(&s, LIMIT).unwrap();
+    let (mut d, s, _win) = own_window(&w, 64, (500, 300), 0xff30_c060);
     let mut masters = Vec::new();
     let mut fds = Vec::new();
     let started = Instant::now();
@@ -293,25 +305,7 @@ command = "fusionfb-paint"
         let pid = d.describe().unwrap().health.unwrap().pid;
         masters.push(pid);
         kill(pid);
-        let end = Instant::now() + LIMIT;
-        'rejoin: loop {
-            assert!(
-                Instant::now() < end,
-                "kill {i}: no rejoin\n{}",
-                read_log(&log)
-            );
-            d.dispatch(Some(Duration::from_millis(50))).unwrap();
-            while let Some(e) = d.next_event() {
-                match e {
-                    ClientEvent::Rejoined { lost } => {
-                        assert!(lost.is_empty(), "{lost:?}");
-                        break 'rejoin;
-                    }
-                    ClientEvent::MasterGone => panic!("kill {i}: gone\n{}", read_log(&log)),
-                    _ => {}
-                }
-            }
-        }
+        rejoined(&mut d, &log, &format!("kill {i}"));
         // Our last frame is on the new master's glass.
         d.wait_frame(&s, LIMIT).unwrap();
         let px = d.screenshot().unwrap().pixel(530, 330) & 0xff_ffff;
@@ -548,18 +542,19 @@ fn signal(pid: u32, signal: rustix::process::Signal) {
     rustix::process::kill_process(pid, signal).expect("a signal");
 }
 
-/// Dispatches `d` until it rejoined a new master; panics (with `log`) if it does not.
-fn rejoined(d: &mut Display, log: &Path) {
+/// Dispatches `d` until it rejoined a new master, having lost nothing; panics (saying
+/// `what`, with `log`) if it does not.
+fn rejoined(d: &mut Display, log: &Path, what: &str) {
     let lost = poll_for(LIMIT, || {
-        d.dispatch(Some(Duration::from_millis(50))).ok()?;
+        d.dispatch(Some(Duration::from_millis(50))).unwrap();
         std::iter::from_fn(|| d.next_event()).find_map(|e| match e {
             ClientEvent::Rejoined { lost } => Some(lost),
-            ClientEvent::MasterGone => panic!("gone\n{}", read_log(log)),
+            ClientEvent::MasterGone => panic!("{what}: gone\n{}", read_log(log)),
             _ => None,
         })
     })
-    .unwrap_or_else(|| panic!("no Rejoined event\n{}", read_log(log)));
-    assert!(lost.is_empty(), "surfaces lost: {lost:?}");
+    .unwrap_or_else(|| panic!("{what}: no rejoin\n{}", read_log(log)));
+    assert!(lost.is_empty(), "{what}: surfaces lost: {lost:?}");
 }
 
 /// A window's position.
@@ -607,13 +602,7 @@ fn a_master_killed_while_an_application_rejoins_it_leaves_the_stack_as_it_was() 
         read_log(&below_log).contains("fusionfb-stack-client: shown")
     });
     // This test, above: a window overlapping it, made later.
-    let mut d = Display::connect_to(w.clone()).unwrap();
-    d.set_rejoin(Some(LIMIT));
-    let mut s = d.create_surface(128, 128, Format::Xrgb8888, 2).unwrap();
-    let _win = d.create_window(&s, 0, 164, 164).unwrap();
-    s.back().fill(0xff30_c060).unwrap();
-    d.flip(&mut s, &[]).unwrap();
-    d.wait_frame(&s, LIMIT).unwrap();
+    let (mut d, _s, _win) = own_window(&w, 128, (164, 164), 0xff30_c060);
     let first = scene(&w).unwrap();
     let before = stack(&first);
     assert_eq!(before.0, [(100, 100), (164, 164)]);
@@ -623,7 +612,7 @@ fn a_master_killed_while_an_application_rejoins_it_leaves_the_stack_as_it_was() 
     // stopped half-way: surfaces back, its window not yet.
     signal(below.pid(), Signal::STOP);
     kill(master_pid(&first));
-    rejoined(&mut d, &log);
+    rejoined(&mut d, &log, "the test's display");
     // (Each surface taken back has a reactor: a probe of its own counts them, quicker than
     // `fusionfb status`.)
     let mut probe = fusion::Slave::enter(w.clone().client_name("probe")).unwrap();
@@ -646,7 +635,7 @@ fn a_master_killed_while_an_application_rejoins_it_leaves_the_stack_as_it_was() 
     // The second master dies too; this test rejoins the third first, then the
     // application goes on into it from where it was.
     kill(master_pid(&second));
-    rejoined(&mut d, &log);
+    rejoined(&mut d, &log, "the test's display");
     signal(below.pid(), Signal::CONT);
     wait_until("the application's rejoin", LIMIT, || {
         ran(&mut below);
