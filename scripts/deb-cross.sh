@@ -36,7 +36,7 @@ if [ ! -f "$S/ready" ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO debootstrap --arch="$arch" --foreign --variant=minbase \
-    --include=libudev-dev,libinput-dev,libxkbcommon-dev,libpixman-1-dev,libseat-dev,libgbm-dev,libc6-dev \
+    --include=libudev-dev,libinput-dev,libxkbcommon-dev,libpixman-1-dev,libgbm-dev,libc6-dev \
     bookworm "$S" "${FUSIONFB_BOARD_MIRROR:-http://deb.debian.org/debian}" >&2
   # The first stage unpacks the base system only; the -dev packages wait in its cache.
   for d in "$S"/var/cache/apt/archives/*.deb; do $SUDO dpkg-deb -x "$d" "$S"; done

@@ -4,11 +4,11 @@
 set -euo pipefail
 
 # System packages the workspace builds against: libpixman-1-dev for the compositor (fusionfb's
-# compose module); libudev, libseat, libinput, libxkbcommon and libgbm headers for the display
+# compose module); libudev, libinput, libxkbcommon and libgbm headers for the display
 # and input backends (smithay's build scripts probe them with pkg-config, input-sys and
 # xkbcommon link them). libgbm-dev must be there before the first build (stack-build.md).
 # binutils' objcopy splits the debug info off the board binaries (scripts/dist.sh).
-PACKAGES=(pkg-config gcc g++ binutils libpixman-1-dev libudev-dev libseat-dev libinput-dev
+PACKAGES=(pkg-config gcc g++ binutils libpixman-1-dev libudev-dev libinput-dev
   libxkbcommon-dev libgbm-dev)
 # Extra packages a script asks for (the tests add Xvfb, QEMU, and weston and wayland-utils
 # for the Wayland clients), in EXTRA_PACKAGES.

@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use smithay::backend::libinput::LibinputSessionInterface;
-use smithay::backend::session::libseat::LibSeatSession;
 use smithay::backend::session::Session;
 use smithay::reexports::input::event::keyboard::{KeyState, KeyboardEventTrait};
 use smithay::reexports::input::event::pointer::{Axis, ButtonState, PointerScrollEvent};
@@ -91,10 +90,10 @@ pub(crate) struct Backend {
 impl Backend {
     /// The seat's devices through udev, or exactly `devices` through the path backend;
     /// opened through `session` when given (and on its seat), directly otherwise.
-    pub fn open(
+    pub fn open<S: Session + Clone + 'static>(
         seat: &str,
         devices: &[PathBuf],
-        session: Option<&LibSeatSession>,
+        session: Option<&S>,
     ) -> Result<Backend, Error> {
         let seat = session.map(|s| s.seat()).unwrap_or_else(|| seat.to_owned());
         let seat = seat.as_str();

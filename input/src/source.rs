@@ -203,7 +203,7 @@ impl InputSource {
     /// seat with no device is fine. Each device gets one log line with its capabilities.
     #[cfg(feature = "libinput")]
     pub fn open_devices(&mut self) -> Result<(), Error> {
-        self.open_devices_with(None)
+        self.open_devices_with::<()>(None)
     }
 
     /// [`open_devices`](Self::open_devices) through the display's libseat session (the DRM
@@ -211,10 +211,10 @@ impl InputSource {
     /// devices from the seat like its card. Call [`suspend`](Self::suspend) and
     /// [`resume`](Self::resume) when the session pauses and comes back.
     #[cfg(feature = "libinput")]
-    pub fn open_devices_with(
-        &mut self,
-        session: Option<&smithay::backend::session::libseat::LibSeatSession>,
-    ) -> Result<(), Error> {
+    pub fn open_devices_with<S>(&mut self, session: Option<&S>) -> Result<(), Error>
+    where
+        S: smithay::backend::session::Session + Clone + 'static,
+    {
         let backend =
             crate::libinput::Backend::open(&self.config.seat, &self.config.devices, session)?;
         epoll::add(

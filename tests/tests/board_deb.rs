@@ -122,7 +122,6 @@ fn the_package_ships_stripped_binaries_configs_unit_and_udev_rules() {
         "libinput10",
         "libxkbcommon0",
         "libpixman-1-0",
-        "libseat1",
         "xkb-data",
     ] {
         assert!(
@@ -130,6 +129,16 @@ fn the_package_ships_stripped_binaries_configs_unit_and_udev_rules() {
             "Depends lacks {lib}: {depends}"
         );
     }
+    // libseat is loaded at run time where a seat manager runs, not linked.
+    assert!(
+        !depends.contains("libseat"),
+        "Depends names libseat: {depends}"
+    );
+    let recommends = field("Recommends");
+    assert!(
+        recommends.split(',').any(|d| d.trim() == "libseat1"),
+        "Recommends lacks libseat1: {recommends}"
+    );
     // The cross variant names what dpkg-shlibdeps finds here.
     let manifest: toml::Table = toml::from_str(
         &std::fs::read_to_string(workspace_root().join("compositor/Cargo.toml")).unwrap(),

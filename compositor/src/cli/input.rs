@@ -17,7 +17,7 @@ use crate::config::Config;
 /// or logind). `None` only when the source itself cannot be set up (no epoll or timer).
 pub fn open_input(
     cfg: &Config,
-    seat: Option<&gfx_drivers::drm::LibSeatSession>,
+    seat: Option<&gfx_drivers::drm::SeatSession>,
 ) -> Option<InputSource> {
     let i = &cfg.input;
     let k = &i.keyboard;

@@ -57,7 +57,7 @@ pub fn open_backend(
 }
 
 /// The display's libseat session, when the backend opened its device through one.
-pub type Seat = Option<gfx_drivers::drm::LibSeatSession>;
+pub type Seat = Option<gfx_drivers::drm::SeatSession>;
 
 /// [`open_backend`], with the libseat session the DRM backend got its card through (if a
 /// seat manager gave one), for the input devices.

@@ -8,7 +8,8 @@
 //! words, memfd creation and sealing, shared mappings with bounds-checked atomic accessors,
 //! eventfd doorbells, `SOCK_SEQPACKET` messages carrying file descriptors (`SCM_RIGHTS`),
 //! peer credentials, pidfds and `flock`; the framebuffer ([`fb`]) and virtual-terminal
-//! ([`vt`]) ioctls; `DMA_BUF_IOCTL_SYNC`; an epoll [`Poller`]; and [`source::Pollable`],
+//! ([`vt`]) ioctls; `DMA_BUF_IOCTL_SYNC`; libseat, loaded at run time (`libseat`, feature
+//! `libseat`); an epoll [`Poller`]; and [`source::Pollable`],
 //! the one-fd event source every endpoint implements.
 //!
 //! Written by hand on `rustix` because no crate offers a shared-memory mapping that hands out
@@ -482,6 +483,8 @@ impl Drop for Mapping {
 
 pub mod fb;
 pub mod heap;
+#[cfg(feature = "libseat")]
+pub mod libseat;
 pub mod source;
 pub mod view;
 pub mod vt;

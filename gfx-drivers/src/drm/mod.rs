@@ -47,6 +47,7 @@ pub mod gbm;
 pub mod modes;
 pub mod open;
 pub mod prime;
+pub mod seat;
 pub(crate) mod sources;
 pub mod watchdog;
 
@@ -58,11 +59,11 @@ use std::time::{Duration, SystemTime};
 use calloop::generic::Generic;
 use calloop::{Dispatcher, EventLoop, Interest, RegistrationToken};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+pub use seat::{SeatError, SeatNotifier, SeatSession};
 use smithay::backend::drm::{
     DrmDevice, DrmDeviceFd, DrmEventMetadata as EventMetadata, DrmEventTime as Time, DrmSurface,
     PlaneConfig, PlaneDamageClips, PlaneState,
 };
-pub use smithay::backend::session::libseat::LibSeatSession;
 use smithay::backend::session::Event as SessionEvent;
 use smithay::backend::udev::UdevBackend;
 use smithay::reexports::drm::control::{
@@ -210,7 +211,7 @@ pub struct DrmBackend {
     fd: DrmDeviceFd,
     path: PathBuf,
     /// Kept open for the backend's life: dropping it closes the seat.
-    session: Option<LibSeatSession>,
+    session: Option<SeatSession>,
     /// `display.output`.
     wanted_output: Option<String>,
     /// GBM, when `display.allocator = "gbm"`.
@@ -467,7 +468,7 @@ impl DrmBackend {
 
     /// The libseat session the card was opened through, if a seat manager gave one: the
     /// compositor hands it to the input side so the input devices come from the same seat.
-    pub fn session(&self) -> Option<LibSeatSession> {
+    pub fn session(&self) -> Option<SeatSession> {
         self.session.clone()
     }
 

@@ -5,17 +5,19 @@
 //! devices itself but never gets VT-switch events), so a session is only used when a seat
 //! manager is there to give one: `LIBSEAT_BACKEND` is set, or seatd's socket or logind's
 //! seat directory exists. Otherwise the device is opened `O_RDWR | O_CLOEXEC` directly,
-//! which needs root (or the `video` group) and makes us DRM master if nobody else is.
+//! which needs root (or the `video` group) and makes us DRM master if nobody else is. libseat
+//! is loaded only then ([`super::seat`]); where a seat manager runs but libseat is not
+//! installed, the card is opened directly too, with a warning.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
-use smithay::backend::session::libseat::{LibSeatSession, LibSeatSessionNotifier};
 use smithay::backend::session::Session;
 use smithay::reexports::drm::control::{connector, Device as ControlDevice};
 use smithay::reexports::drm::Device as BasicDevice;
 
+use super::seat::{SeatError, SeatNotifier, SeatSession};
 use crate::backend::Error;
 
 /// seatd's socket.
@@ -63,7 +65,7 @@ pub struct Opened {
     /// Its path.
     pub path: PathBuf,
     /// The session it was opened through, if any.
-    pub session: Option<(LibSeatSession, LibSeatSessionNotifier)>,
+    pub session: Option<(SeatSession, SeatNotifier)>,
     /// How it was opened, for the log.
     pub how: SessionChoice,
 }
@@ -89,12 +91,21 @@ fn open_direct(path: &Path) -> Result<OwnedFd, Error> {
 /// Opens `path` (or, without one, the first card with a connected connector) as the
 /// session choice says.
 pub fn open(path: Option<&Path>) -> Result<Opened, Error> {
-    let how = system_session_choice();
+    let mut how = system_session_choice();
     let mut session = match &how {
-        SessionChoice::LibSeat(why) => Some(
-            LibSeatSession::new()
-                .map_err(|e| Error::Unavailable(format!("libseat session ({why}): {e}")))?,
-        ),
+        SessionChoice::LibSeat(why) => match SeatSession::open() {
+            Ok(s) => Some(s),
+            // A seat manager runs but libseat is not installed: as root (or in `video`),
+            // the card still opens directly, as it would with no seat manager.
+            Err(SeatError::NoLibrary(e)) => {
+                tracing::warn!("{why}, but libseat cannot be loaded ({e}): opening directly");
+                how = SessionChoice::Direct(format!("{why}, but no libseat"));
+                None
+            }
+            Err(e) => {
+                return Err(Error::Unavailable(format!("libseat session ({why}): {e}")));
+            }
+        },
         SessionChoice::Direct(_) => None,
     };
     let mut open_one = |p: &Path| -> Result<OwnedFd, Error> {

@@ -12,10 +12,11 @@ use std::os::fd::OwnedFd;
 use calloop::generic::Generic;
 use calloop::{EventSource, Poll, PostAction, Readiness, Token, TokenFactory};
 use smithay::backend::drm::{DrmDeviceNotifier, DrmEvent, DrmEventMetadata};
-use smithay::backend::session::libseat::LibSeatSessionNotifier;
 use smithay::backend::session::Event as SessionEvent;
 use smithay::backend::udev::{UdevBackend, UdevEvent};
 use smithay::reexports::drm::control::crtc;
+
+use super::seat::SeatNotifier;
 
 /// What one of the DRM backend's sources reported.
 #[derive(Debug)]
@@ -37,7 +38,7 @@ pub(crate) enum DrmWake {
 /// The DRM backend's sources; see the [module docs](self).
 pub(crate) struct DrmSources {
     pub device: DrmDeviceNotifier,
-    pub session: Option<LibSeatSessionNotifier>,
+    pub session: Option<SeatNotifier>,
     pub udev: Option<UdevBackend>,
     pub console: Vec<Generic<OwnedFd>>,
     pub timer: Generic<OwnedFd>,
