@@ -132,10 +132,12 @@ pub struct InputSource {
     warned: BTreeSet<String>,
     #[cfg(feature = "libinput")]
     libinput: Option<crate::libinput::Backend>,
-    /// The keymap; `None` when it did not compile (keys then arrive as bare key codes, and
-    /// touch and pointers are not affected).
+    /// The keymap, compiled at its first use (a key, or a keysym looked up), so that a
+    /// board without a keyboard never holds one (about 170 KiB); inside, `None` when it did
+    /// not compile (keys then arrive as bare key codes, and touch and pointers are not
+    /// affected).
     #[cfg(feature = "keyboard")]
-    keyboard: Option<Keyboard>,
+    keyboard: std::cell::OnceCell<Option<Keyboard>>,
     repeat: Repeat,
     devices: Vec<DeviceInfo>,
     /// Last position of each touch slot: (x, y, raw).
@@ -152,7 +154,8 @@ impl std::fmt::Debug for InputSource {
 }
 
 impl InputSource {
-    /// A source with no device yet (only injection); compiles the keymap.
+    /// A source with no device yet (only injection); the keymap is compiled at its first
+    /// use.
     pub fn new(config: InputConfig) -> Result<InputSource, Error> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(std::io::Error::from)?;
         let timer = timerfd_create(
@@ -167,20 +170,6 @@ impl InputSource {
             epoll::EventFlags::IN,
         )
         .map_err(std::io::Error::from)?;
-        // A keymap that does not compile must not take touch and pointers down with it: the
-        // master checks a configured one at start (a config error); one that fails anyway
-        // (no xkb data on the board) leaves keys without keysyms, and everything else works.
-        #[cfg(feature = "keyboard")]
-        let keyboard = {
-            let k = &config.keyboard;
-            match Keyboard::new(&k.layout, &k.variant, &k.options) {
-                Ok(kb) => Some(kb),
-                Err(e) => {
-                    warn!("{e}; keys arrive as bare key codes, other input is not affected");
-                    None
-                }
-            }
-        };
         Ok(InputSource {
             epoll,
             timer,
@@ -192,7 +181,7 @@ impl InputSource {
             #[cfg(feature = "libinput")]
             libinput: None,
             #[cfg(feature = "keyboard")]
-            keyboard,
+            keyboard: std::cell::OnceCell::new(),
             devices: Vec::new(),
             slots: BTreeMap::new(),
         })
@@ -348,11 +337,11 @@ impl InputSource {
     pub fn set_keyboard(&mut self, keyboard: KeyboardConfig) -> Result<(), Error> {
         #[cfg(feature = "keyboard")]
         {
-            self.keyboard = Some(Keyboard::new(
+            self.keyboard = std::cell::OnceCell::from(Some(Keyboard::new(
                 &keyboard.layout,
                 &keyboard.variant,
                 &keyboard.options,
-            )?);
+            )?));
         }
         self.repeat = Repeat::new(keyboard.repeat_delay, keyboard.repeat_rate);
         self.config.keyboard = keyboard;
@@ -367,20 +356,47 @@ impl InputSource {
     /// The evdev code of the key typing keysym `name` in the keymap.
     #[cfg(feature = "keyboard")]
     pub fn keycode_of(&self, name: &str) -> Option<u32> {
-        self.keyboard.as_ref()?.keycode_of(name)
+        self.keyboard()?.keycode_of(name)
     }
 
     /// The key that types `keysym` and whether it needs Shift (see
     /// [`crate::keyboard::Keyboard::key_for_keysym`]); `None` without a keymap.
     #[cfg(feature = "keyboard")]
     pub fn key_for_keysym(&self, keysym: u32) -> Option<(u32, bool)> {
-        self.keyboard.as_ref()?.key_for_keysym(keysym)
+        self.keyboard()?.key_for_keysym(keysym)
     }
 
-    /// Whether the keymap compiled (keys carry keysyms and text).
+    /// The keymap, compiled now if this is its first use.
+    ///
+    /// A keymap that does not compile must not take touch and pointers down with it: the
+    /// master checks a configured one at start (a config error); one that fails anyway (no
+    /// xkb data on the board) leaves keys without keysyms, and everything else works.
+    #[cfg(feature = "keyboard")]
+    fn keyboard(&self) -> Option<&Keyboard> {
+        self.keyboard
+            .get_or_init(|| {
+                let k = &self.config.keyboard;
+                Keyboard::new(&k.layout, &k.variant, &k.options)
+                    .inspect_err(|e| {
+                        warn!("{e}; keys arrive as bare key codes, other input is not affected")
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// [`keyboard`](Self::keyboard), to change its state.
+    #[cfg(feature = "keyboard")]
+    fn keyboard_mut(&mut self) -> Option<&mut Keyboard> {
+        self.keyboard();
+        self.keyboard.get_mut()?.as_mut()
+    }
+
+    /// Whether the keymap compiled (keys carry keysyms and text); compiles it if it was not
+    /// used yet.
     pub fn has_keymap(&self) -> bool {
         #[cfg(feature = "keyboard")]
-        return self.keyboard.is_some();
+        return self.keyboard().is_some();
         #[cfg(not(feature = "keyboard"))]
         false
     }
@@ -388,7 +404,7 @@ impl InputSource {
     /// A key event: through the keymap when there is one, else the bare key code.
     fn key_event(&mut self, keycode: u32, pressed: bool, repeat: bool, time_ns: u64) -> KeyEvent {
         #[cfg(feature = "keyboard")]
-        if let Some(kb) = &mut self.keyboard {
+        if let Some(kb) = self.keyboard_mut() {
             return kb.key(keycode, pressed, repeat, time_ns);
         }
         KeyEvent {
@@ -600,7 +616,7 @@ impl InputSource {
             } => {
                 if pressed {
                     #[cfg(feature = "keyboard")]
-                    let repeats = self.keyboard.as_ref().is_some_and(|k| k.repeats(keycode));
+                    let repeats = self.keyboard().is_some_and(|k| k.repeats(keycode));
                     #[cfg(not(feature = "keyboard"))]
                     let repeats = false;
                     self.repeat.press(keycode, repeats, time_ns);
@@ -770,6 +786,36 @@ mod tests {
                 pressed: true
             })
             .is_err());
+    }
+
+    /// A board without a keyboard holds no keymap: touches do not compile one, the first
+    /// key does, and it is the configured layout's.
+    #[cfg(feature = "keyboard")]
+    #[test]
+    fn the_keymap_is_compiled_at_the_first_key() {
+        let mut s = source(None, Transform::Normal);
+        assert!(s.keyboard.get().is_none(), "compiled at start");
+        let touch = s
+            .inject(Synthetic::Touch {
+                phase: TouchPhase::Down,
+                slot: 0,
+                at: Position::Output(10.0, 20.0),
+            })
+            .unwrap();
+        assert_eq!(touch.len(), 1, "{touch:?}");
+        assert!(s.keyboard.get().is_none(), "compiled for a touch");
+        let key = s
+            .inject(Synthetic::Key {
+                keycode: 30,
+                pressed: true,
+            })
+            .unwrap();
+        assert!(s.keyboard.get().is_some_and(Option::is_some));
+        // KEY_A types "a" in the default (us) layout.
+        assert!(
+            matches!(&key[..], [InputEvent::Key(k)] if k.keysym == 0x61 && k.text == "a"),
+            "{key:?}"
+        );
     }
 
     /// A keymap that does not compile takes nothing else down: touch still works, and keys
