@@ -28,8 +28,9 @@ pub const WIRE_VERSION: u8 = 1;
 pub const API_MAJOR: u16 = 1;
 /// Fusion's API minor version; may differ between master and slave. 1: error replies carry
 /// `Error::Io` with its operation and errno, and `Error::NoMaster` with where it looked.
-/// 2: a snapshot larger than a packet comes as [`Response::JsonFd`].
-pub const API_MINOR: u16 = 2;
+/// 2: a snapshot larger than a packet comes as [`Response::JsonFd`]. 3: a call's answer
+/// larger than a packet comes as [`Response::BytesFd`].
+pub const API_MINOR: u16 = 3;
 /// Largest packet either side accepts.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Largest call payload (what is left of a packet after the envelope).
@@ -355,6 +356,11 @@ pub enum Response {
     /// A JSON document of this many bytes too large for a packet (a world's snapshot with
     /// thousands of objects), in the sealed memfd attached (API minor 2).
     JsonFd(u64),
+    /// Bytes too large for a packet (a call's answer: a display with hundreds of windows
+    /// described), this many, in the sealed memfd attached after the answer's own fds (API
+    /// minor 3). The slave reads them back into [`Response::Bytes`] before handing the
+    /// reply on.
+    BytesFd(u64),
 }
 
 /// Where a subscriber finds a reactor's ring and its own cursor block.

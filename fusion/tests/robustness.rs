@@ -1070,3 +1070,54 @@ fn a_snapshot_larger_than_a_packet_comes_in_a_memfd_and_an_older_slave_is_told_w
         other => panic!("expected an error reply to serial 7, got {other:?}"),
     }
 }
+
+#[test]
+fn a_call_answer_larger_than_a_packet_comes_in_a_memfd_and_an_older_slave_is_told_why_not() {
+    let w = world("big-answer");
+    let mut m = Master::create(w.clone()).unwrap();
+    // 200 KiB of a pattern, and a descriptor beside it: both must arrive, in their places.
+    let big: Vec<u8> = (0..200 * 1024).map(|i| (i % 251) as u8).collect();
+    let answer = big.clone();
+    let call = m.call_create("big", move |_, _| {
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        fusion::CallOutcome::Return(answer.clone(), vec![r])
+    });
+    let w2 = w.clone();
+    let ((got, fds), old) = with_master(&mut m, move || {
+        let mut s = Slave::enter(w2.clone()).unwrap();
+        let got = s.call_execute_fds(call, 0, b"", &[]).unwrap();
+        // A slave of API minor 2 cannot take a memfd: an error reply, not silence.
+        let raw = Raw::enter_with(
+            &w2,
+            &Message::Hello {
+                api_major: wire::API_MAJOR,
+                api_minor: 2,
+                abi: 0,
+                name: "minor 2".into(),
+            },
+        );
+        raw.request(
+            7,
+            Request::CallExecute {
+                call,
+                arg: 0,
+                payload: Vec::new(),
+            },
+        );
+        let old = raw.reply();
+        raw.ping(8);
+        (got, old)
+    });
+    assert!(
+        got == big,
+        "{} bytes came back, not the 200 KiB answered",
+        got.len()
+    );
+    assert_eq!(fds.len(), 1, "the answer's own descriptor");
+    let fd_kind = rustix::fs::fstat(&fds[0]).unwrap().st_mode & 0o170000;
+    assert_eq!(fd_kind, 0o010000, "the answer's pipe, not the memfd");
+    match old {
+        (7, Err(Error::Invalid(why))) => assert!(why.contains("larger than a packet"), "{why}"),
+        other => panic!("expected an error reply to serial 7, got {other:?}"),
+    }
+}

@@ -378,18 +378,7 @@ impl Master {
             )))
             .into();
         }
-        let sealed = || -> std::io::Result<OwnedFd> {
-            let fd = crate::sys::memfd_create("fusion snapshot", json.len())?;
-            std::os::unix::fs::FileExt::write_all_at(
-                &std::fs::File::from(fd.try_clone()?),
-                json.as_bytes(),
-                0,
-            )?;
-            crate::sys::memfd_seal_readonly(fd.as_fd())?;
-            crate::sys::memfd_seal_final(fd.as_fd())?;
-            Ok(fd)
-        };
-        match sealed() {
+        match super::sealed_memfd("fusion snapshot", json.as_bytes()) {
             Ok(fd) => Outcome::Now(Ok(Response::JsonFd(json.len() as u64)), vec![fd]),
             Err(e) => Err(Error::io("snapshot memfd", &e)).into(),
         }

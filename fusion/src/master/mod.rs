@@ -585,20 +585,49 @@ impl Master {
     }
 
     /// Sends a message to a slave; a failure to send means it is going away (its hang-up
-    /// follows). A reply that does not fit in a packet goes as its error instead, so that
-    /// the slave waiting for it is told, not left waiting.
+    /// follows). A call's answer too large for a packet goes in a sealed memfd
+    /// ([`Response::BytesFd`](crate::wire::Response::BytesFd), to slaves of API minor 3 or
+    /// later); any other reply that does not fit goes as its error instead, so that the
+    /// slave waiting for it is told, not left waiting.
     pub(crate) fn send(&self, to: FusioneeId, msg: &crate::wire::Message, fds: &[BorrowedFd<'_>]) {
+        use crate::wire::{Message, Response};
         let Some(c) = self.conns.get(&to) else {
             return;
         };
         let bytes = match crate::wire::encode(msg) {
             Ok(b) => b,
             Err(e) => {
-                warn!(fusionee = %to, "not sent: {e}");
-                let crate::wire::Message::Reply { serial, .. } = msg else {
+                let Message::Reply { serial, result } = msg else {
+                    warn!(fusionee = %to, "not sent: {e}");
                     return;
                 };
-                let instead = crate::wire::Message::Reply {
+                let e = match result {
+                    Ok(Response::Bytes(b)) if c.api_minor >= 3 => {
+                        match sealed_memfd("fusion reply", b) {
+                            Ok(memfd) => {
+                                let mut all = fds.to_vec();
+                                all.push(memfd.as_fd());
+                                let instead = Message::Reply {
+                                    serial: *serial,
+                                    result: Ok(Response::BytesFd(b.len() as u64)),
+                                };
+                                if let Err(e) = self.send_raw(c.sock.as_fd(), &instead, &all) {
+                                    debug!(fusionee = %to, "send failed: {e}");
+                                }
+                                return;
+                            }
+                            Err(io) => Error::io("reply memfd", &io),
+                        }
+                    }
+                    Ok(Response::Bytes(b)) => Error::Invalid(format!(
+                        "the answer ({} bytes) is larger than a packet, and this slave (API \
+                         minor below 3) cannot take it in a memfd",
+                        b.len()
+                    )),
+                    _ => e,
+                };
+                warn!(fusionee = %to, "not sent: {e}");
+                let instead = Message::Reply {
                     serial: *serial,
                     result: Err(e),
                 };
@@ -1382,4 +1411,14 @@ fn supplementary_groups(pid: u32) -> Vec<u32> {
             })
         })
         .unwrap_or_default()
+}
+
+/// `bytes` in a new memfd sealed against any change, to hand a slave what does not fit in a
+/// packet (a large snapshot, a large call answer).
+pub(crate) fn sealed_memfd(name: &str, bytes: &[u8]) -> std::io::Result<OwnedFd> {
+    let fd = sys::memfd_create(name, bytes.len())?;
+    std::os::unix::fs::FileExt::write_all_at(&std::fs::File::from(fd.try_clone()?), bytes, 0)?;
+    sys::memfd_seal_readonly(fd.as_fd())?;
+    sys::memfd_seal_final(fd.as_fd())?;
+    Ok(fd)
 }

@@ -360,7 +360,17 @@ impl Slave {
             };
             match wire::decode(&r.data) {
                 Ok(Message::Reply { serial: s, result }) if s == serial => {
-                    return result.map(|resp| (resp, r.fds))
+                    return match result? {
+                        // Too large for a packet: the bytes are in the last fd, sealed.
+                        Response::BytesFd(len) => {
+                            let mut fds = r.fds;
+                            let memfd = fds.pop().ok_or_else(|| {
+                                Error::Malformed("an answer in a memfd without the memfd".into())
+                            })?;
+                            Ok((Response::Bytes(read_sealed(memfd, len)?), fds))
+                        }
+                        resp => Ok((resp, r.fds)),
+                    };
                 }
                 Ok(Message::Reply {
                     serial: 0,
@@ -705,22 +715,22 @@ fn unexpected(r: Response) -> Error {
     Error::Malformed(format!("unexpected answer {r:?}"))
 }
 
-/// The first `len` bytes of a memfd the master sealed (never more than the memfd holds, nor
-/// more than [`MAX_SEALED`]).
+/// The first `len` bytes of a memfd the master sealed (a snapshot or a call's answer too
+/// large for a packet; never more than the memfd holds, nor more than [`MAX_SEALED`]).
 fn read_sealed(fd: OwnedFd, len: u64) -> Result<Vec<u8>> {
     let file = std::fs::File::from(fd);
     let size = file
         .metadata()
-        .map_err(|e| Error::io("snapshot memfd", &e))?
+        .map_err(|e| Error::io("sealed memfd", &e))?
         .len();
     if len > size || len > MAX_SEALED {
         return Err(Error::Malformed(format!(
-            "a snapshot of {len} bytes in a memfd of {size} (at most {MAX_SEALED} taken)"
+            "{len} bytes in a memfd of {size} (at most {MAX_SEALED} taken)"
         )));
     }
     let mut buf = vec![0; len as usize];
     std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, 0)
-        .map_err(|e| Error::io("snapshot memfd", &e))?;
+        .map_err(|e| Error::io("sealed memfd", &e))?;
     Ok(buf)
 }
 
