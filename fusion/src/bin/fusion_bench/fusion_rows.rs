@@ -83,8 +83,12 @@ fn enter_when_up(cfg: &WorldConfig) -> io::Result<Slave> {
 struct FusionLock {
     lock: Skirmish,
     _slave: Option<Slave>,
-    /// A failed dismiss, reported by the next lock (`BenchLock::unlock` cannot fail).
-    failed: Cell<Option<fusion::Error>>,
+    /// Whether a dismiss failed: one flag read per lock, as the futex baseline's harness
+    /// pays nothing (the error itself, rare, waits in `error`).
+    failed: Cell<bool>,
+    /// The failed dismiss's error, reported by the next lock (`BenchLock::unlock` cannot
+    /// fail).
+    error: Cell<Option<fusion::Error>>,
 }
 
 impl FusionLock {
@@ -92,14 +96,16 @@ impl FusionLock {
         Self {
             lock,
             _slave: slave,
-            failed: Cell::new(None),
+            failed: Cell::new(false),
+            error: Cell::new(None),
         }
     }
 }
 
 impl BenchLock for FusionLock {
     fn lock(&self) -> io::Result<()> {
-        if let Some(e) = self.failed.take() {
+        if self.failed.get() {
+            let e = self.error.take().map(|e| e.to_string()).unwrap_or_default();
             return Err(io::Error::other(format!("skirmish dismiss: {e}")));
         }
         self.lock.prevail().map(drop).map_err(io_err)
@@ -107,7 +113,8 @@ impl BenchLock for FusionLock {
 
     fn unlock(&self) {
         if let Err(e) = self.lock.dismiss() {
-            self.failed.set(Some(e));
+            self.failed.set(true);
+            self.error.set(Some(e));
         }
     }
 }
