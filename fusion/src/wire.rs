@@ -354,7 +354,8 @@ pub enum Response {
     /// A pool (its fd is attached).
     Pool(PoolInfo),
     /// A JSON document of this many bytes too large for a packet (a world's snapshot with
-    /// thousands of objects), in the sealed memfd attached (API minor 2).
+    /// thousands of objects), in the sealed memfd attached last (API minor 2). The slave reads
+    /// it back into [`Response::Json`] before handing the reply on.
     JsonFd(u64),
     /// Bytes too large for a packet (a call's answer: a display with hundreds of windows
     /// described), this many, in the sealed memfd attached after the answer's own fds (API

@@ -88,7 +88,11 @@ impl Master {
         let unit = |r: Result<()>| -> Outcome { r.map(|()| Response::Unit).into() };
         match req {
             Request::Ping => Ok(Response::Unit).into(),
-            Request::Snapshot => self.snapshot_reply(id),
+            // Too large for a packet, it goes in a memfd (`Master::send`).
+            Request::Snapshot => serde_json::to_string(&self.snapshot())
+                .map(Response::Json)
+                .map_err(|e| Error::Invalid(e.to_string()))
+                .into(),
             Request::GetRoot => Ok(Response::Bytes(self.root().to_vec())).into(),
 
             Request::CallCreate { name } => {
@@ -357,30 +361,6 @@ impl Master {
                 self.object_list(&class).into_iter().map(|o| o.0).collect(),
             ))
             .into(),
-        }
-    }
-
-    /// The world's snapshot for `id`: in the packet when it fits, else (a slave of API minor 2
-    /// or later) in a sealed memfd, else a clear error.
-    fn snapshot_reply(&self, id: FusioneeId) -> Outcome {
-        let json = match serde_json::to_string(&self.snapshot()) {
-            Ok(j) => j,
-            Err(e) => return Err(Error::Invalid(e.to_string())).into(),
-        };
-        if json.len() <= crate::wire::MAX_PAYLOAD {
-            return Ok(Response::Json(json)).into();
-        }
-        if self.conns.get(&id).is_some_and(|c| c.api_minor < 2) {
-            return Err(Error::Invalid(format!(
-                "the snapshot ({} bytes) is larger than a packet, and this slave (API minor \
-                 below 2) cannot take it in a memfd",
-                json.len()
-            )))
-            .into();
-        }
-        match super::sealed_memfd("fusion snapshot", json.as_bytes()) {
-            Ok(fd) => Outcome::Now(Ok(Response::JsonFd(json.len() as u64)), vec![fd]),
-            Err(e) => Err(Error::io("snapshot memfd", &e)).into(),
         }
     }
 

@@ -585,12 +585,11 @@ impl Master {
     }
 
     /// Sends a message to a slave; a failure to send means it is going away (its hang-up
-    /// follows). A call's answer too large for a packet goes in a sealed memfd
-    /// ([`Response::BytesFd`](crate::wire::Response::BytesFd), to slaves of API minor 3 or
-    /// later); any other reply that does not fit goes as its error instead, so that the
-    /// slave waiting for it is told, not left waiting.
+    /// follows). A reply too large for a packet goes in a sealed memfd when the slave can
+    /// take it ([`oversized`]); any other that does not fit goes as its error instead, so that
+    /// the slave waiting for it is told, not left waiting.
     pub(crate) fn send(&self, to: FusioneeId, msg: &crate::wire::Message, fds: &[BorrowedFd<'_>]) {
-        use crate::wire::{Message, Response};
+        use crate::wire::Message;
         let Some(c) = self.conns.get(&to) else {
             return;
         };
@@ -601,30 +600,20 @@ impl Master {
                     warn!(fusionee = %to, "not sent: {e}");
                     return;
                 };
-                let e = match result {
-                    Ok(Response::Bytes(b)) if c.api_minor >= 3 => {
-                        match sealed_memfd("fusion reply", b) {
-                            Ok(memfd) => {
-                                let mut all = fds.to_vec();
-                                all.push(memfd.as_fd());
-                                let instead = Message::Reply {
-                                    serial: *serial,
-                                    result: Ok(Response::BytesFd(b.len() as u64)),
-                                };
-                                if let Err(e) = self.send_raw(c.sock.as_fd(), &instead, &all) {
-                                    debug!(fusionee = %to, "send failed: {e}");
-                                }
-                                return;
-                            }
-                            Err(io) => Error::io("reply memfd", &io),
+                let e = match oversized(c.api_minor, result, e) {
+                    Ok((resp, memfd)) => {
+                        let mut all = fds.to_vec();
+                        all.push(memfd.as_fd());
+                        let instead = Message::Reply {
+                            serial: *serial,
+                            result: Ok(resp),
+                        };
+                        if let Err(e) = self.send_raw(c.sock.as_fd(), &instead, &all) {
+                            debug!(fusionee = %to, "send failed: {e}");
                         }
+                        return;
                     }
-                    Ok(Response::Bytes(b)) => Error::Invalid(format!(
-                        "the answer ({} bytes) is larger than a packet, and this slave (API \
-                         minor below 3) cannot take it in a memfd",
-                        b.len()
-                    )),
-                    _ => e,
+                    Err(e) => e,
                 };
                 warn!(fusionee = %to, "not sent: {e}");
                 let instead = Message::Reply {
@@ -1413,9 +1402,38 @@ fn supplementary_groups(pid: u32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// `bytes` in a new memfd sealed against any change, to hand a slave what does not fit in a
-/// packet (a large snapshot, a large call answer).
-pub(crate) fn sealed_memfd(name: &str, bytes: &[u8]) -> std::io::Result<OwnedFd> {
+/// A reply `result` that did not encode (`too_big`), as a slave of API minor `minor` can take
+/// it: a snapshot's JSON in a sealed memfd from minor 2 ([`Response::JsonFd`]), a call's
+/// answer from minor 3 ([`Response::BytesFd`]); else the error to reply with instead.
+fn oversized(
+    minor: u16,
+    result: &Result<crate::wire::Response>,
+    too_big: Error,
+) -> Result<(crate::wire::Response, OwnedFd)> {
+    use crate::wire::Response;
+    let (bytes, since, what) = match result {
+        Ok(Response::Json(j)) => (j.as_bytes(), 2, "the snapshot"),
+        Ok(Response::Bytes(b)) => (&b[..], 3, "the answer"),
+        _ => return Err(too_big),
+    };
+    if minor < since {
+        return Err(Error::Invalid(format!(
+            "{what} ({} bytes) is larger than a packet, and this slave (API minor below \
+             {since}) cannot take it in a memfd",
+            bytes.len()
+        )));
+    }
+    let memfd = sealed_memfd("fusion reply", bytes).map_err(|e| Error::io("reply memfd", &e))?;
+    let len = bytes.len() as u64;
+    let resp = match result {
+        Ok(Response::Json(_)) => Response::JsonFd(len),
+        _ => Response::BytesFd(len),
+    };
+    Ok((resp, memfd))
+}
+
+/// `bytes` in a new memfd sealed against any change.
+fn sealed_memfd(name: &str, bytes: &[u8]) -> std::io::Result<OwnedFd> {
     let fd = sys::memfd_create(name, bytes.len())?;
     std::os::unix::fs::FileExt::write_all_at(&std::fs::File::from(fd.try_clone()?), bytes, 0)?;
     sys::memfd_seal_readonly(fd.as_fd())?;

@@ -360,17 +360,7 @@ impl Slave {
             };
             match wire::decode(&r.data) {
                 Ok(Message::Reply { serial: s, result }) if s == serial => {
-                    return match result? {
-                        // Too large for a packet: the bytes are in the last fd, sealed.
-                        Response::BytesFd(len) => {
-                            let mut fds = r.fds;
-                            let memfd = fds.pop().ok_or_else(|| {
-                                Error::Malformed("an answer in a memfd without the memfd".into())
-                            })?;
-                            Ok((Response::Bytes(read_sealed(memfd, len)?), fds))
-                        }
-                        resp => Ok((resp, r.fds)),
-                    };
+                    return unseal(result?, r.fds);
                 }
                 Ok(Message::Reply {
                     serial: 0,
@@ -655,18 +645,12 @@ impl Slave {
 
     /// The world snapshot (introspection).
     pub fn snapshot(&mut self) -> Result<WorldSnapshot> {
-        let json = match self.request_fds(Request::Snapshot, &[])? {
-            (Response::Json(j), _) => j.into_bytes(),
-            // Too large for a packet: in a sealed memfd.
-            (Response::JsonFd(len), fds) => {
-                let fd = fds.into_iter().next().ok_or_else(|| {
-                    Error::Malformed("a snapshot in a memfd without the memfd".into())
-                })?;
-                read_sealed(fd, len)?
+        match self.request(Request::Snapshot)? {
+            Response::Json(j) => {
+                serde_json::from_str(&j).map_err(|e| Error::Malformed(e.to_string()))
             }
-            (other, _) => return Err(unexpected(other)),
-        };
-        serde_json::from_slice(&json).map_err(|e| Error::Malformed(e.to_string()))
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Sends raw bytes as if they were a packet (for robustness tests and fuzzing the master).
@@ -713,6 +697,27 @@ impl AsFd for Slave {
 
 fn unexpected(r: Response) -> Error {
     Error::Malformed(format!("unexpected answer {r:?}"))
+}
+
+/// A reply as the caller sees it: one the master sent in a sealed memfd, the last of `fds`,
+/// because it was too large for a packet, read back into the response it stands for.
+fn unseal(resp: Response, mut fds: Vec<OwnedFd>) -> Result<(Response, Vec<OwnedFd>)> {
+    let len = match resp {
+        Response::BytesFd(len) | Response::JsonFd(len) => len,
+        resp => return Ok((resp, fds)),
+    };
+    let memfd = fds
+        .pop()
+        .ok_or_else(|| Error::Malformed("a reply in a memfd without the memfd".into()))?;
+    let bytes = read_sealed(memfd, len)?;
+    let resp = if matches!(resp, Response::JsonFd(_)) {
+        Response::Json(
+            String::from_utf8(bytes).map_err(|e| Error::Malformed(format!("a JSON reply: {e}")))?,
+        )
+    } else {
+        Response::Bytes(bytes)
+    };
+    Ok((resp, fds))
 }
 
 /// The first `len` bytes of a memfd the master sealed (a snapshot or a call's answer too
