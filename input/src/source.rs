@@ -795,14 +795,7 @@ mod tests {
     fn the_keymap_is_compiled_at_the_first_key() {
         let mut s = source(None, Transform::Normal);
         assert!(s.keyboard.get().is_none(), "compiled at start");
-        let touch = s
-            .inject(Synthetic::Touch {
-                phase: TouchPhase::Down,
-                slot: 0,
-                at: Position::Output(10.0, 20.0),
-            })
-            .unwrap();
-        assert_eq!(touch.len(), 1, "{touch:?}");
+        touch(&mut s, Position::Output(10.0, 20.0));
         assert!(s.keyboard.get().is_none(), "compiled for a touch");
         let key = s
             .inject(Synthetic::Key {
