@@ -102,21 +102,50 @@ impl FusionLock {
     }
 }
 
-impl BenchLock for FusionLock {
-    fn lock(&self) -> io::Result<()> {
-        if self.failed.get() {
-            let e = self.error.take().map(|e| e.to_string()).unwrap_or_default();
-            return Err(io::Error::other(format!("skirmish dismiss: {e}")));
-        }
-        self.lock.prevail().map(drop).map_err(io_err)
+impl FusionLock {
+    /// The failed dismiss's error, as the next lock reports it.
+    #[cold]
+    #[inline(never)]
+    fn dismiss_error(&self) -> io::Error {
+        let e = self.error.take().map(|e| e.to_string()).unwrap_or_default();
+        io::Error::other(format!("skirmish dismiss: {e}"))
     }
 
-    fn unlock(&self) {
-        if let Err(e) = self.lock.dismiss() {
-            self.failed.set(true);
-            self.error.set(Some(e));
+    /// Keeps a failed dismiss's error for the next lock.
+    #[cold]
+    #[inline(never)]
+    fn keep_error(&self, e: fusion::Error) {
+        self.failed.set(true);
+        self.error.set(Some(e));
+    }
+}
+
+/// The harness inlines like the baselines' (whose lock and unlock are inlined into the
+/// measured loop): the error paths are out of line, the skirmish's own fast paths inline.
+impl BenchLock for FusionLock {
+    #[inline]
+    fn lock(&self) -> io::Result<()> {
+        if self.failed.get() {
+            return Err(self.dismiss_error());
+        }
+        match self.lock.prevail() {
+            Ok(_) => Ok(()),
+            Err(e) => Err(cold_io_err(e)),
         }
     }
+
+    #[inline]
+    fn unlock(&self) {
+        if let Err(e) = self.lock.dismiss() {
+            self.keep_error(e);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn cold_io_err(e: fusion::Error) -> io::Error {
+    io_err(e)
 }
 
 /// `[fusion]` lock: uncontended prevail + dismiss of a master-side skirmish.
