@@ -24,8 +24,10 @@ use crate::error::Error;
 
 /// The wire version byte that starts every packet.
 pub const WIRE_VERSION: u8 = 1;
-/// Fusion's API major version; a slave must match it exactly.
-pub const API_MAJOR: u16 = 1;
+/// Fusion's API major version; a slave must match it exactly. 2: a skirmish's lock word
+/// carries the `SLOW` bit (a slave of major 1 would misread a recursive or stamped hold).
+/// The minor numbers carry on across majors.
+pub const API_MAJOR: u16 = 2;
 /// Fusion's API minor version; may differ between master and slave. 1: error replies carry
 /// `Error::Io` with its operation and errno, and `Error::NoMaster` with where it looked.
 /// 2: a snapshot larger than a packet comes as [`Response::JsonFd`]. 3: a call's answer

@@ -14,13 +14,13 @@
 //!
 //! | offset | field | meaning |
 //! |---|---|---|
-//! | +0 | `word: u32` | the futex word: 0 = free; else bits 0..=29 the owner's token, bit 30 `OWNER_DIED`, bit 31 `WAITERS` |
+//! | +0 | `word: u32` | the futex word: 0 = free; else bits 0..=28 the owner's token, bit 29 `SLOW`, bit 30 `OWNER_DIED`, bit 31 `WAITERS` |
 //! | +4 | reserved | 0 |
-//! | +8 | `count: u32` | recursion depth beyond the first (0 while free or held once) |
+//! | +8 | `count: u32` | recursion depth beyond the first (meaningful only while the word has `SLOW`) |
 //! | +12 | `notify_seq: u32` | futex word for [`Skirmish::wait`] / [`Skirmish::notify`] |
 //! | +16 | `waiters: u32` | threads blocked in prevail or wait (introspection only) |
-//! | +20 | `state: u32` | 0 unused, 1 in use, 2 destroyed (the word then holds owner id `0x3FFF_FFFF`, which no fusionee has) |
-//! | +24 | `locked_at_ns: u64` | `CLOCK_MONOTONIC` when acquired, 0 = not yet stamped |
+//! | +20 | `state: u32` | 0 unused, 1 in use, 2 destroyed (the word then holds owner bits `0x1FFF_FFFF`, which no token has) |
+//! | +24 | `locked_at_ns: u64` | `CLOCK_MONOTONIC` when acquired, 0 = not yet stamped (meaningful only while the word has `SLOW`) |
 //! | +32 | `name: [u8; 32]` | NUL-padded UTF-8 |
 //!
 //! # Protocol
@@ -33,13 +33,20 @@
 //! wake-up and never loses one. Ownership is the token (fusionee and thread): the same thread
 //! re-locking is recursive, another thread of the same process waits like anybody else.
 //!
-//! An uncontended [`Skirmish::prevail`] + [`Skirmish::dismiss`] is one CAS each; the token
-//! comes from a thread-local, and dismiss reads `count` and `locked_at_ns` on the line the
-//! CAS owns anyway. Only recursion writes `count`. The fast path does not read the clock: a
-//! contended acquirer (which already paid for system calls) stamps `locked_at_ns`, dismiss
-//! clears a stamp, and a [`snapshot`] that finds a held lock without a stamp stamps it, so
-//! introspection reports a hold time that is a lower bound for uncontended locks and exact
-//! for contended ones.
+//! An uncontended [`Skirmish::prevail`] + [`Skirmish::dismiss`] is one CAS each (`0 → token`,
+//! `token → 0`) and touches nothing but the word; the token comes from a thread-local.
+//! Whatever else a hold carries sets the word's `SLOW` bit, so the dismiss CAS fails and
+//! dismiss takes the slow path, which looks at the other fields:
+//!
+//! - recursion (the owner locks again): `count` holds the extra depth;
+//! - a hold-time stamp in `locked_at_ns`: a contended acquirer (which already paid for
+//!   system calls) stamps its hold, and a [`snapshot`] that finds a held lock without a
+//!   stamp sets `SLOW` and stamps it.
+//!
+//! `count` and `locked_at_ns` mean something only while the word has `SLOW` (a stamp left
+//! by a snapshot that raced with a dismiss is ignored). Introspection thus reports a hold
+//! time that is exact for contended locks and a lower bound for uncontended ones (give or
+//! take the few nanoseconds of such a race).
 //!
 //! # When an owner dies
 //!
@@ -133,12 +140,15 @@ pub const SLOT_SIZE: usize = 64;
 /// Longest name [`init_slot`] stores, in bytes (longer names are cut at a char boundary).
 pub const NAME_LEN: usize = 32;
 
-/// Largest fusionee id a skirmish can record as its owner.
-pub const MAX_OWNER_ID: u32 = OWNER_MASK - 1;
+/// Largest fusionee id a skirmish can record as its owner (in its token).
+pub const MAX_OWNER_ID: u32 = (1 << 30) - 2;
 
 const WAITERS: u32 = 1 << 31;
 const OWNER_DIED: u32 = 1 << 30;
-const OWNER_MASK: u32 = OWNER_DIED - 1;
+/// The holder recursed or its hold is stamped: dismiss must take the slow path.
+const SLOW: u32 = 1 << 29;
+/// The owner's token (tokens are below [`TOKENS`], far below this).
+const OWNER_MASK: u32 = SLOW - 1;
 /// Owner bits of a destroyed slot: an id no fusionee has, so every locker takes the slow path.
 const DESTROYED_OWNER: u32 = OWNER_MASK;
 
@@ -414,13 +424,12 @@ impl Skirmish {
         let s = self.slot()?;
         let cur = s.word.load(Ordering::Relaxed);
         if cur & OWNER_MASK == token {
-            let n = s
-                .count
-                .load(Ordering::Relaxed)
+            let n = depth_beyond_first(&s, cur)
                 .checked_add(1)
                 .filter(|&n| n < u32::MAX)
                 .ok_or_else(|| Error::Invalid("skirmish recursion count overflow".into()))?;
             s.count.store(n, Ordering::Relaxed);
+            mark_slow(&s, cur);
             return Ok(Prevailed::Clean);
         }
         self.acquire_slow(&s, token, wait)
@@ -438,12 +447,12 @@ impl Skirmish {
             if cur & OWNER_MASK == 0 {
                 // Free (maybe dirty). Whoever slept takes it with WAITERS set: others may
                 // still sleep, and our dismiss must wake one of them.
-                let new = token | if slept { WAITERS } else { cur & WAITERS };
+                let new = token | SLOW | if slept { WAITERS } else { cur & WAITERS };
                 if s.word
                     .compare_exchange(cur, new, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    // The table is untrusted: make sure dismiss finds the count it expects.
+                    // The hold is stamped (hence `SLOW`); its count starts at 0.
                     s.count.store(0, Ordering::Relaxed);
                     s.locked_at.store(sys::now_ns(), Ordering::Relaxed);
                     break Ok(if cur & OWNER_DIED != 0 {
@@ -512,15 +521,13 @@ impl Skirmish {
     /// slot was destroyed.
     #[inline]
     pub fn dismiss(&self) -> Result<()> {
-        // Fast path: we hold it once, nobody waits and it carries no hold-time stamp.
+        // Fast path: the word is our bare token (held once, no stamp, nobody waits).
         if let Some(token) = tokens::cached(self.key) {
-            if self.hot.u32::<OFF_COUNT>().load(Ordering::Relaxed) == 0
-                && self.hot.u64::<OFF_LOCKED_AT>().load(Ordering::Relaxed) == 0
-                && self
-                    .hot
-                    .u32::<OFF_WORD>()
-                    .compare_exchange(token, 0, Ordering::Release, Ordering::Relaxed)
-                    .is_ok()
+            if self
+                .hot
+                .u32::<OFF_WORD>()
+                .compare_exchange(token, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
             {
                 return Ok(());
             }
@@ -535,10 +542,11 @@ impl Skirmish {
         let Some(token) = self.my_token() else {
             return Err(self.not_owner());
         };
-        if s.word.load(Ordering::Relaxed) & OWNER_MASK != token {
+        let cur = s.word.load(Ordering::Relaxed);
+        if cur & OWNER_MASK != token {
             return Err(self.not_owner());
         }
-        let c = s.count.load(Ordering::Relaxed);
+        let c = depth_beyond_first(&s, cur);
         if c > 0 {
             s.count.store(c - 1, Ordering::Relaxed);
             return Ok(());
@@ -589,11 +597,14 @@ impl Skirmish {
 
     /// Recursion depth if the calling thread owns the lock, else 0.
     pub fn lock_count(&self) -> u32 {
-        match (self.slot(), self.my_token()) {
-            (Ok(s), Some(token)) if s.word.load(Ordering::Relaxed) & OWNER_MASK == token => {
-                s.count.load(Ordering::Relaxed).saturating_add(1)
-            }
-            _ => 0,
+        let (Ok(s), Some(token)) = (self.slot(), self.my_token()) else {
+            return 0;
+        };
+        let cur = s.word.load(Ordering::Relaxed);
+        if cur & OWNER_MASK == token {
+            depth_beyond_first(&s, cur).saturating_add(1)
+        } else {
+            0
         }
     }
 
@@ -619,13 +630,11 @@ impl Skirmish {
     /// [`Error::Destroyed`] means the slot was destroyed meanwhile (the lock is not held).
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Prevailed> {
         let s = self.slot()?;
-        let Some(token) = self
-            .my_token()
-            .filter(|&t| s.word.load(Ordering::Relaxed) & OWNER_MASK == t)
-        else {
+        let cur = s.word.load(Ordering::Relaxed);
+        let Some(token) = self.my_token().filter(|&t| cur & OWNER_MASK == t) else {
             return Err(self.not_owner());
         };
-        let saved = s.count.load(Ordering::Relaxed);
+        let saved = depth_beyond_first(&s, cur);
         let seq = s.seq.load(Ordering::Acquire);
         let deadline = timeout.and_then(deadline_after);
         s.waiters.fetch_add(1, Ordering::Relaxed);
@@ -652,7 +661,10 @@ impl Skirmish {
         }
         s.waiter_left();
         let got = self.acquire(Wait::Forever)?;
-        s.count.store(saved, Ordering::Relaxed);
+        if saved > 0 {
+            s.count.store(saved, Ordering::Relaxed);
+            mark_slow(&s, s.word.load(Ordering::Relaxed));
+        }
         if timed_out && got == Prevailed::Clean {
             Err(Error::TimedOut)
         } else {
@@ -680,6 +692,27 @@ enum Wait {
     Never,
     Forever,
     Until(Instant),
+}
+
+/// The recursion depth beyond the first of a hold whose word is `cur`: `count` while the
+/// word has `SLOW`, else 0 (whatever `count` holds).
+fn depth_beyond_first(s: &Slot<'_>, cur: u32) -> u32 {
+    if cur & SLOW != 0 {
+        s.count.load(Ordering::Relaxed)
+    } else {
+        0
+    }
+}
+
+/// The owner (whose word was `cur`) sends its dismiss down the slow path, where `count` is
+/// read: sets `SLOW`, first marking the hold unstamped if it was not `SLOW` yet (a stamp
+/// left there belongs to no hold). Other threads may set `WAITERS` meanwhile, hence the
+/// atomic OR.
+fn mark_slow(s: &Slot<'_>, cur: u32) {
+    if cur & SLOW == 0 {
+        s.locked_at.store(0, Ordering::Relaxed);
+        s.word.fetch_or(SLOW, Ordering::Relaxed);
+    }
 }
 
 /// Locks all of `locks`, blocking, in a global order (mapping address, then slot offset) so
@@ -859,6 +892,27 @@ pub struct SkirmishInfo {
     pub owner_died: bool,
 }
 
+/// Stamps the unstamped hold whose word is `word` with `now`. A `SLOW` hold gets the stamp
+/// if nobody stamped it meanwhile; a hold without `SLOW` gets `SLOW` first (so its owner's
+/// dismiss clears the stamp), and no stamp when its word changed under us (the hold may be
+/// over). The stamp is written only over the value seen after `SLOW` was set, so a late
+/// write never replaces a newer hold's stamp.
+fn stamp(s: &Slot<'_>, word: u32, now: u64) {
+    if word & SLOW == 0
+        && s.word
+            .compare_exchange(word, word | SLOW, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let seen = s.locked_at.load(Ordering::Relaxed);
+    if seen == 0 || word & SLOW == 0 {
+        let _ = s
+            .locked_at
+            .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
 /// Reads every in-use slot of the table (values are untrusted and only sanity-checked).
 ///
 /// With a writable mapping, a held lock without an acquisition time is stamped now, so later
@@ -877,21 +931,20 @@ pub fn snapshot(map: &Mapping, table: Table) -> Vec<SkirmishInfo> {
             .flatten();
         let (owner, owner_tid, count, held_ns) = match holder {
             Some((owner, tid)) => {
-                let at = s.locked_at.load(Ordering::Relaxed);
+                let at = if word & SLOW != 0 {
+                    s.locked_at.load(Ordering::Relaxed)
+                } else {
+                    0
+                };
                 let held = if at == 0 {
                     if map.writable() {
-                        let _ = s.locked_at.compare_exchange(
-                            0,
-                            now,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        );
+                        stamp(&s, word, now);
                     }
                     0
                 } else {
                     now.saturating_sub(at)
                 };
-                let depth = s.count.load(Ordering::Relaxed).saturating_add(1);
+                let depth = depth_beyond_first(&s, word).saturating_add(1);
                 (Some(owner), tid, depth, held)
             }
             None => (None, 0, 0, 0),
@@ -1536,6 +1589,62 @@ mod tests {
         assert_eq!(shm.info(0).held_ns, 0);
     }
 
+    #[test]
+    fn the_word_is_slow_exactly_while_dismiss_needs_more_than_a_cas() {
+        let shm = Shm::new();
+        let l = shm.lock(2, 1);
+        let word = || shm.word(TABLE + 2 * SLOT_SIZE).load(Ordering::Relaxed);
+        let stamp = shm
+            .map
+            .atomic_u64(TABLE + 2 * SLOT_SIZE + OFF_LOCKED_AT)
+            .unwrap();
+        let count = shm.word(TABLE + 2 * SLOT_SIZE + OFF_COUNT);
+        // The first lock claims a token on the slow path and stamps its hold.
+        l.prevail().unwrap();
+        let token = word() & OWNER_MASK;
+        assert_ne!(token, 0);
+        assert_eq!(word(), token | SLOW);
+        assert_ne!(stamp.load(Ordering::Relaxed), 0);
+        l.dismiss().unwrap();
+        assert_eq!(word(), 0);
+        assert_eq!(stamp.load(Ordering::Relaxed), 0);
+        // The fast path: the bare token; recursion makes it slow until the hold ends.
+        l.prevail().unwrap();
+        assert_eq!(word(), token);
+        l.prevail().unwrap();
+        assert_eq!(word(), token | SLOW);
+        assert_eq!(count.load(Ordering::Relaxed), 1);
+        l.dismiss().unwrap();
+        assert_eq!(word(), token | SLOW);
+        assert_eq!(l.lock_count(), 1);
+        l.dismiss().unwrap();
+        assert_eq!(word(), 0);
+        // A snapshot that stamps a fast hold makes it slow, and the dismiss clears the stamp.
+        l.prevail().unwrap();
+        assert_eq!(shm.info(2).held_ns, 0);
+        assert_eq!(word(), token | SLOW);
+        assert_ne!(stamp.load(Ordering::Relaxed), 0);
+        l.dismiss().unwrap();
+        assert_eq!((word(), stamp.load(Ordering::Relaxed)), (0, 0));
+        // Count and stamp mean nothing without SLOW: stale values are ignored, not obeyed.
+        count.store(5, Ordering::Relaxed);
+        l.prevail().unwrap();
+        assert_eq!(word(), token);
+        assert_eq!(l.lock_count(), 1);
+        l.dismiss().unwrap();
+        assert!(!l.is_locked());
+        count.store(0, Ordering::Relaxed);
+        // (A snapshot racing with a dismiss can leave a stale stamp.)
+        stamp.store(1, Ordering::Relaxed);
+        l.prevail().unwrap();
+        let info = shm.info(2);
+        assert_eq!((info.count, info.held_ns), (1, 0));
+        assert!(stamp.load(Ordering::Relaxed) > 1);
+        l.dismiss().unwrap();
+        assert!(!l.is_locked());
+        assert_eq!(l.lock_count(), 0);
+    }
+
     /// The owner token of `tid`'s claim for fusionee `me` in the test table (0: none).
     fn token_of(shm: &Shm, me: u32, tid: u32) -> u32 {
         (1..TOKENS)
@@ -1548,7 +1657,7 @@ mod tests {
         let shm = Shm::new();
         let a = shm.lock(0, 1);
         a.prevail().unwrap();
-        let word = shm.word(TABLE).load(Ordering::Relaxed);
+        let word = shm.word(TABLE).load(Ordering::Relaxed) & OWNER_MASK;
         let mine = token_of(&shm, 1, sys::gettid());
         assert!(mine != 0 && word == mine, "word {word:#x}, token {mine}");
         // The same thread as another fusionee has another token, and waits like anybody.
