@@ -40,6 +40,9 @@ fi
 # The GBM allocator is behind a feature the default build leaves out: lint it too.
 cargo clippy -q -p gfx-drivers --features gbm -- -D warnings
 echo "gbm feature lint: ok"
+# Public items are documented, and their docs link only to what readers can reach.
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps --workspace
+echo "docs: ok"
 cargo run --release -q -p fusion --bin fusion-bench -- --quick >/dev/null
 echo "bench smoke run: ok"
 echo "tests: ${passed} passed, ${failed} failed"

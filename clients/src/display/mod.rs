@@ -13,7 +13,7 @@
 //! with [`Display::next_event`].
 //!
 //! When the master dies and a new one comes up, the display rejoins it and takes back the
-//! application's surfaces (with the picture on the glass) and windows ([`rejoin`]); the
+//! application's surfaces (with the picture on the glass) and windows (the `rejoin` module); the
 //! application gets [`ClientEvent::Rejoined`] and carries on.
 //!
 //! ```no_run
@@ -143,7 +143,7 @@ pub enum ClientEvent {
     /// The master is gone (and no new one came up to rejoin, or rejoining is off).
     MasterGone,
     /// The master died and this display joined the new one: the surfaces and windows are
-    /// back, with the picture that was on the glass (see [`rejoin`]).
+    /// back, with the picture that was on the glass (see the `rejoin` module).
     Rejoined {
         /// Surfaces that could not be taken back (say, an exclusively held layer that
         /// another application took meanwhile): acquire or create them again.

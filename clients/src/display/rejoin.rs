@@ -166,7 +166,7 @@ impl Held {
 impl Display {
     /// Sets how long this display waits for a new master when its master dies (`None`: it
     /// does not rejoin; `MasterGone` ends the session). The default is
-    /// [`DEFAULT_TIMEOUT`], or what `FUSIONFB_REJOIN` says.
+    /// `DEFAULT_TIMEOUT` (10 s), or what `FUSIONFB_REJOIN` says.
     pub fn set_rejoin(&mut self, timeout: Option<Duration>) {
         self.rejoin = timeout;
     }

@@ -287,10 +287,10 @@ impl Master {
 
     /// Watches the call slot of the slave answered last, if it waited for the answer awake
     /// (a slave that slept takes a wake-up before it can post again), for its next request
-    /// while that is likely to pay (see [`super::listen`]); the slave skips the doorbell
+    /// while that is likely to pay (see the `listen` module); the slave skips the doorbell
     /// meanwhile. A request that comes is served (answered at once when its handler runs
     /// here, or queued for the program: then call again once it is answered); `true` if one
-    /// came. At most [`LISTEN_TURN`] requests are taken this way per [`Master::dispatch`],
+    /// came. At most `LISTEN_TURN` requests are taken this way per [`Master::dispatch`],
     /// so other work is never starved.
     ///
     /// While requests keep coming, the slot says "listening" without a gap: the answer to

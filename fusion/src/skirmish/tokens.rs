@@ -17,7 +17,7 @@
 //! Token 0 is never handed out (a free lock word has owner bits 0). A thread claims an entry
 //! the first time it locks through a handle of some fusionee: a compare-and-swap `0 → id`
 //! from a spot picked by its tid. The token is kept in a thread-local: the last one used in
-//! a cell the fast path compares with the handle's [`Key`], all of them in a list the slow
+//! a cell the fast path compares with the handle's `Key`, all of them in a list the slow
 //! path searches.
 //!
 //! # Giving tokens back

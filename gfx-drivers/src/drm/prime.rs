@@ -3,7 +3,7 @@
 //! [`import`] turns a dma-buf fd from a client (a Wayland `zwp_linux_dmabuf_v1` buffer) into
 //! a [`Buffer`] this card can scan out: the kernel gives the card a GEM handle for the same
 //! memory (`DRM_IOCTL_PRIME_FD_TO_HANDLE`), whose framebuffer is added on first scan-out
-//! (cached, [`FbCache`]); the master's CPU reads go through a read-only mapping of the dma-buf
+//! (cached, `FbCache`); the master's CPU reads go through a read-only mapping of the dma-buf
 //! itself, bracketed with `DMA_BUF_IOCTL_SYNC` like any dma-buf ([`Buffer::import_device`]).
 //!
 //! The kernel gives one handle per buffer object and file: the same memory imported twice
