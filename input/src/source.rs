@@ -139,6 +139,9 @@ pub struct InputSource {
     #[cfg(feature = "keyboard")]
     keyboard: std::cell::OnceCell<Option<Keyboard>>,
     repeat: Repeat,
+    /// The key-repeat timer's deadline as last set (`CLOCK_MONOTONIC` ns, 0 = disarmed), so
+    /// that events which leave it as it is cost no system call.
+    armed: std::cell::Cell<u64>,
     devices: Vec<DeviceInfo>,
     /// Last position of each touch slot: (x, y, raw).
     slots: BTreeMap<u32, (f32, f32, (f32, f32))>,
@@ -174,6 +177,7 @@ impl InputSource {
             epoll,
             timer,
             repeat: Repeat::new(config.keyboard.repeat_delay, config.keyboard.repeat_rate),
+            armed: std::cell::Cell::new(0),
             config,
             outputs: vec![OutputMap::default()],
             outputs_set: false,
@@ -345,7 +349,8 @@ impl InputSource {
         }
         self.repeat = Repeat::new(keyboard.repeat_delay, keyboard.repeat_rate);
         self.config.keyboard = keyboard;
-        Ok(())
+        // A key held across the reload no longer repeats.
+        self.arm_repeat()
     }
 
     /// Replaces the configured calibration (a calibration client just computed one).
@@ -450,12 +455,11 @@ impl InputSource {
                 failed = Some(e);
             }
         }
-        let mut out = Vec::new();
-        for r in raw {
-            self.process(r, &mut out);
-        }
+        let mut out = self.take(raw)?;
         let mut buf = [0u8; 8];
         if let Ok(8) = rustix::io::read(&self.timer, &mut buf) {
+            // It expired, so the kernel disarmed it.
+            self.armed.set(0);
             for (key, at) in self.repeat.due(crate::now_ns()) {
                 let event = self.key_event(key, true, true, at);
                 out.push(InputEvent::Key(event));
@@ -545,8 +549,16 @@ impl InputSource {
                 }
             }
         };
+        self.take(vec![raw])
+    }
+
+    /// Processes what the devices (or an injection) produced, then sets the key-repeat
+    /// timer to what the keys pressed and released in it call for.
+    fn take(&mut self, raw: Vec<Raw>) -> Result<Vec<InputEvent>, Error> {
         let mut out = Vec::new();
-        self.process(raw, &mut out);
+        for r in raw {
+            self.process(r, &mut out);
+        }
         self.arm_repeat()?;
         Ok(out)
     }
@@ -646,8 +658,13 @@ impl InputSource {
     }
 
     /// Arms the timerfd at the next repeat (or disarms it).
+    /// Sets the key-repeat timer to the repeat's deadline, unless it is set so already
+    /// (a touch or a pointer event, most of what arrives, then costs no system call).
     fn arm_repeat(&self) -> Result<(), Error> {
         let at = self.repeat.deadline().unwrap_or(0);
+        if at == self.armed.get() {
+            return Ok(());
+        }
         let value = Timespec {
             tv_sec: (at / 1_000_000_000) as _,
             tv_nsec: (at % 1_000_000_000) as _,
@@ -663,6 +680,7 @@ impl InputSource {
         };
         timerfd_settime(&self.timer, TimerfdTimerFlags::ABSTIME, &spec)
             .map_err(std::io::Error::from)?;
+        self.armed.set(at);
         Ok(())
     }
 }
@@ -853,10 +871,10 @@ mod tests {
         );
     }
 
+    /// A source whose held keys repeat after 1 ms, a thousand times a second.
     #[cfg(feature = "keyboard")]
-    #[test]
-    fn a_held_key_repeats_through_the_fd() {
-        let mut s = InputSource::new(InputConfig {
+    fn fast_repeat() -> InputSource {
+        InputSource::new(InputConfig {
             keyboard: KeyboardConfig {
                 repeat_delay: 1,
                 repeat_rate: 1000,
@@ -864,7 +882,55 @@ mod tests {
             },
             ..InputConfig::default()
         })
+        .unwrap()
+    }
+
+    /// What a device's key goes through in `dispatch` (everything but libinput's read).
+    #[cfg(feature = "keyboard")]
+    #[test]
+    fn a_key_held_on_a_device_repeats_and_touches_leave_the_timer_alone() {
+        let mut s = fast_repeat();
+        let key = |pressed| Raw::Key {
+            keycode: 30,
+            pressed,
+            time_ns: crate::now_ns(),
+        };
+        let down = s.take(vec![key(true)]).unwrap();
+        assert!(matches!(&down[0], InputEvent::Key(k) if k.text == "a" && !k.repeat));
+        assert_ne!(s.armed.get(), 0, "the press armed the repeat");
+        // A touch meanwhile keeps the deadline (no timer call) and the key still repeats.
+        let armed = s.armed.get();
+        s.inject(Synthetic::Touch {
+            phase: TouchPhase::Down,
+            slot: 0,
+            at: Position::Output(10.0, 10.0),
+        })
         .unwrap();
+        assert_eq!(s.armed.get(), armed);
+        assert!(
+            fusionfb_sys::poll_readable(&[s.as_fd()], Some(std::time::Duration::from_secs(5)))
+                .is_some(),
+            "no repeat came"
+        );
+        let reps = s.dispatch().unwrap();
+        assert!(!reps.is_empty());
+        assert!(reps
+            .iter()
+            .all(|e| matches!(e, InputEvent::Key(k) if k.repeat && k.keycode == 30)));
+        s.take(vec![key(false)]).unwrap();
+        assert_eq!(s.armed.get(), 0);
+        let _ = s.dispatch().unwrap();
+        assert!(fusionfb_sys::poll_readable(
+            &[s.as_fd()],
+            Some(std::time::Duration::from_millis(50))
+        )
+        .is_none());
+    }
+
+    #[cfg(feature = "keyboard")]
+    #[test]
+    fn a_held_key_repeats_through_the_fd() {
+        let mut s = fast_repeat();
         let down = s
             .inject(Synthetic::Key {
                 keycode: 30,

@@ -518,6 +518,33 @@ fn keys_from_a_real_keyboard_follow_the_focus() {
         2,
         "the left window got keys after losing the focus"
     );
+    // A key held down repeats (the master's repeat timer: 600 ms, then 25 a second), and
+    // stops when it is released.
+    keyboard
+        .hold_key(&mut board, "KEY_L", 1.5)
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    let repeats = |b: &mut Board| -> Vec<String> {
+        keys_of(b, &right)
+            .into_iter()
+            .filter(|l| l.contains("code=38") && l.contains("repeat=true"))
+            .collect()
+    };
+    let held = board
+        .wait_until(Duration::from_secs(30), "l repeating", |b| {
+            let r = repeats(b);
+            Ok((r.len() >= 5).then_some(r.len()))
+        })
+        .unwrap_or_else(|e| fail(&mut board, &master, e));
+    // Released (hold_key returned): a repeat still on the way may land, then no more.
+    std::thread::sleep(Duration::from_millis(700));
+    let released = repeats(&mut board).len();
+    std::thread::sleep(Duration::from_millis(700));
+    let later = repeats(&mut board).len();
+    assert_eq!(
+        released, later,
+        "the key went on repeating after its release"
+    );
+    eprintln!("board: a held key repeated {held}, {later} times in all");
     eprintln!(
         "board: keys left {:?}, right {got:?}",
         keys_of(&mut board, &left)

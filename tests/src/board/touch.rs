@@ -226,6 +226,17 @@ impl Keyboard {
             .collect();
         play(board, &script.join(" && "), "typing on", &self.path)
     }
+
+    /// Holds `key` (an evdev name such as `"KEY_L"`) down for `seconds`, then releases it:
+    /// what makes a key repeat.
+    pub fn hold_key(&self, board: &mut Board, key: &str, seconds: f32) -> Result<(), BoardError> {
+        let dev = shell_quote(&self.path);
+        let script = format!(
+            "evemu-event {dev} --type EV_KEY --code {key} --value 1 --sync && sleep {seconds} && \
+             evemu-event {dev} --type EV_KEY --code {key} --value 0 --sync"
+        );
+        play(board, &script, "holding a key on", &self.path)
+    }
 }
 
 /// The `evemu-device` description of a mouse: `EV_SYN`/`EV_KEY`/`EV_REL`, `BTN_LEFT`,
