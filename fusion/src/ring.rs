@@ -343,7 +343,7 @@ impl CursorBlock {
 }
 
 /// What [`RingWriter::publish`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Publish {
     /// Sequence number of the published entry.
     pub seq: u64,
@@ -491,6 +491,23 @@ impl RingWriter {
         payload: &[u8],
         subscribers: &[B],
     ) -> Result<Publish> {
+        let mut published = Publish::default();
+        self.publish_into(channel, origin, flags, payload, subscribers, &mut published)?;
+        Ok(published)
+    }
+
+    /// [`RingWriter::publish`] into `out`, a record the caller keeps: its list of sleepers
+    /// keeps its allocation, so that publishing allocates nothing once it has grown (the
+    /// master's input events). On an error `out` is left as it was.
+    pub fn publish_into<B: Borrow<CursorBlock>>(
+        &self,
+        channel: u32,
+        origin: u32,
+        flags: u32,
+        payload: &[u8],
+        subscribers: &[B],
+        out: &mut Publish,
+    ) -> Result<()> {
         if payload.len() > self.geo.max_payload() {
             return Err(Error::Invalid(format!(
                 "payload of {} bytes exceeds the ring's {} bytes per entry",
@@ -524,7 +541,8 @@ impl RingWriter {
         // sleep word below.
         fence(Ordering::SeqCst);
 
-        let mut wake = Vec::new();
+        let wake = &mut out.wake;
+        wake.clear();
         let mut futex = false;
         for (index, block) in subscribers.iter().enumerate() {
             let sleep = block.borrow().sleep();
@@ -540,7 +558,9 @@ impl RingWriter {
         if futex {
             sys::futex_wake(self.head_futex(), WAKE_ALL);
         }
-        Ok(Publish { seq, wake, futex })
+        out.seq = seq;
+        out.futex = futex;
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@
 //! With no device at all the source still works: its fd never becomes readable, except for key
 //! repeat of injected keys.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -115,6 +115,9 @@ pub(crate) enum Raw {
     Event(InputEvent),
 }
 
+/// Where a touch slot's contact is: layout `(x, y)` and the raw panel position.
+type TouchSpot = (f32, f32, (f32, f32));
+
 const TIMER: u64 = 1;
 #[cfg(feature = "libinput")]
 const LIBINPUT: u64 = 2;
@@ -144,7 +147,11 @@ pub struct InputSource {
     armed: std::cell::Cell<u64>,
     devices: Vec<DeviceInfo>,
     /// Last position of each touch slot: (x, y, raw).
-    slots: BTreeMap<u32, (f32, f32, (f32, f32))>,
+    /// (A short list: a screen has a handful of slots, and a list keeps its allocation when
+    /// the last finger lifts, where a map frees its node.)
+    slots: Vec<(u32, TouchSpot)>,
+    /// What libinput produced, being processed (kept: no allocation per read).
+    raw: Vec<Raw>,
 }
 
 impl std::fmt::Debug for InputSource {
@@ -187,7 +194,8 @@ impl InputSource {
             #[cfg(feature = "keyboard")]
             keyboard: std::cell::OnceCell::new(),
             devices: Vec::new(),
-            slots: BTreeMap::new(),
+            slots: Vec::new(),
+            raw: Vec::new(),
         })
     }
 
@@ -445,8 +453,17 @@ impl InputSource {
     /// produced before it and the key-repeat timer's events are still returned, and the
     /// error is logged (it is returned only when nothing else came).
     pub fn dispatch(&mut self) -> Result<Vec<InputEvent>, Error> {
+        let mut out = Vec::new();
+        self.dispatch_into(&mut out).map(|()| out)
+    }
+
+    /// [`InputSource::dispatch`], appending to `out`: with a list the caller keeps, reading
+    /// touches and pointer events allocates nothing once the lists have grown.
+    pub fn dispatch_into(&mut self, out: &mut Vec<InputEvent>) -> Result<(), Error> {
+        let start = out.len();
         #[cfg_attr(not(feature = "libinput"), allow(unused_mut))]
-        let mut raw = Vec::new();
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
         #[cfg_attr(not(feature = "libinput"), allow(unused_mut))]
         let mut failed = None;
         #[cfg(feature = "libinput")]
@@ -455,7 +472,9 @@ impl InputSource {
                 failed = Some(e);
             }
         }
-        let mut out = self.take(raw)?;
+        let taken = self.take(raw.drain(..), out);
+        self.raw = raw;
+        taken?;
         let mut buf = [0u8; 8];
         if let Ok(8) = rustix::io::read(&self.timer, &mut buf) {
             // It expired, so the kernel disarmed it.
@@ -467,18 +486,30 @@ impl InputSource {
             self.arm_repeat()?;
         }
         match failed {
-            Some(e) if out.is_empty() => Err(e),
+            Some(e) if out.len() == start => Err(e),
             Some(e) => {
                 warn!("input: {e}");
-                Ok(out)
+                Ok(())
             }
-            None => Ok(out),
+            None => Ok(()),
         }
     }
 
     /// Feeds one synthetic event through the same processing as a device's, stamped with
     /// `time_ns` (`CLOCK_MONOTONIC`, like a kernel timestamp), and returns what it produced.
     pub fn inject_at(&mut self, s: Synthetic, time_ns: u64) -> Result<Vec<InputEvent>, Error> {
+        let mut out = Vec::new();
+        self.inject_into(s, time_ns, &mut out).map(|()| out)
+    }
+
+    /// [`InputSource::inject_at`], appending to `out` (no allocation for a touch or a
+    /// pointer event once `out` has grown).
+    pub fn inject_into(
+        &mut self,
+        s: Synthetic,
+        time_ns: u64,
+        out: &mut Vec<InputEvent>,
+    ) -> Result<(), Error> {
         let finite = |v: f32| {
             if v.is_finite() {
                 Ok(v)
@@ -549,18 +580,20 @@ impl InputSource {
                 }
             }
         };
-        self.take(vec![raw])
+        self.take([raw], out)
     }
 
-    /// Processes what the devices (or an injection) produced, then sets the key-repeat
-    /// timer to what the keys pressed and released in it call for.
-    fn take(&mut self, raw: Vec<Raw>) -> Result<Vec<InputEvent>, Error> {
-        let mut out = Vec::new();
+    /// Processes what the devices (or an injection) produced into `out`, then sets the
+    /// key-repeat timer to what the keys pressed and released in it call for.
+    fn take(
+        &mut self,
+        raw: impl IntoIterator<Item = Raw>,
+        out: &mut Vec<InputEvent>,
+    ) -> Result<(), Error> {
         for r in raw {
-            self.process(r, &mut out);
+            self.process(r, out);
         }
-        self.arm_repeat()?;
-        Ok(out)
+        self.arm_repeat()
     }
 
     /// [`InputSource::inject_at`] stamped now.
@@ -589,18 +622,24 @@ impl InputSource {
                             }
                             At::Layout { x, y, raw } => (x, y, raw),
                         };
-                        self.slots.insert(slot, p);
+                        match self.slots.iter_mut().find(|(s, _)| *s == slot) {
+                            Some((_, q)) => *q = p,
+                            None => self.slots.push((slot, p)),
+                        }
                         p
                     }
                     (TouchPhase::Up | TouchPhase::Cancel, _) => {
-                        self.slots.remove(&slot).unwrap_or((0.0, 0.0, (0.0, 0.0)))
+                        match self.slots.iter().position(|(s, _)| *s == slot) {
+                            Some(i) => self.slots.swap_remove(i).1,
+                            None => (0.0, 0.0, (0.0, 0.0)),
+                        }
                     }
                     (TouchPhase::Frame, _) => (0.0, 0.0, (0.0, 0.0)),
                     _ => self
                         .slots
-                        .get(&slot)
-                        .copied()
-                        .unwrap_or((0.0, 0.0, (0.0, 0.0))),
+                        .iter()
+                        .find(|(s, _)| *s == slot)
+                        .map_or((0.0, 0.0, (0.0, 0.0)), |(_, p)| *p),
                 };
                 out.push(InputEvent::Touch(TouchEvent {
                     phase,
@@ -895,7 +934,8 @@ mod tests {
             pressed,
             time_ns: crate::now_ns(),
         };
-        let down = s.take(vec![key(true)]).unwrap();
+        let mut down = Vec::new();
+        s.take([key(true)], &mut down).unwrap();
         assert!(matches!(&down[0], InputEvent::Key(k) if k.text == "a" && !k.repeat));
         assert_ne!(s.armed.get(), 0, "the press armed the repeat");
         // A touch meanwhile keeps the deadline (no timer call) and the key still repeats.
@@ -917,7 +957,7 @@ mod tests {
         assert!(reps
             .iter()
             .all(|e| matches!(e, InputEvent::Key(k) if k.repeat && k.keycode == 30)));
-        s.take(vec![key(false)]).unwrap();
+        s.take([key(false)], &mut Vec::new()).unwrap();
         assert_eq!(s.armed.get(), 0);
         let _ = s.dispatch().unwrap();
         assert!(fusionfb_sys::poll_readable(

@@ -2,6 +2,8 @@
 //! every input event they get, the master routes injected input through its input source
 //! (the same path as libinput devices), and the logs say who got what.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -132,6 +134,94 @@ fn frame() -> Injected {
 
 fn kill(mut c: Proc) {
     c.kill();
+}
+
+/// The system allocator, counting the allocations a thread makes inside [`allocations_in`].
+struct Counting;
+
+thread_local! {
+    /// `Some(n)`: counting, `n` so far.
+    static COUNTED: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+fn count_one() {
+    let _ = COUNTED.try_with(|c| {
+        if let Some(n) = c.get() {
+            c.set(Some(n + 1));
+        }
+    });
+}
+
+// SAFETY: every call goes to `System` with the caller's arguments; the counting touches only
+// a const-initialised thread-local `Cell` (no allocation, no destructor).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f`, returning what it returned and how many allocations this thread made in it.
+fn allocations_in<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    COUNTED.set(Some(0));
+    let r = f();
+    (r, COUNTED.replace(None).unwrap_or(0))
+}
+
+/// Issue 14, item 4: from the input source to the window's reactor ring, routing a touch
+/// allocates nothing (once the master's buffers have grown on the first touches). The
+/// injection takes the same path as a device's touches from the input source on.
+#[test]
+fn routing_touches_allocates_nothing() {
+    use TouchPhase::*;
+    let (mut s, w) = server("alloc", Transform::Normal, vec![LayerSpec::primary()]);
+    let (a, la) = logger(&mut s, &w, "logger 0 0 100 100 0", "alloc");
+    // The focus line, then a line per event.
+    let mut lines = 1;
+    let mut tap = |s: &mut Server, i: u64| -> [u64; 3] {
+        let counts = [Down, Motion, Up].map(|phase| {
+            // The list is the caller's: made before counting.
+            let events = vec![touch(phase, 0, 20.0 + i as f32, 30.0), frame()];
+            let (r, n) = allocations_in(|| s.inject(events, i));
+            r.unwrap();
+            n
+        });
+        // The window reads them before the next tap (its ring holds only so many).
+        lines += 6;
+        let got = wait_log(s, &la, lines).len();
+        assert_eq!(got, lines, "tap {i}: the window's log has {got} lines");
+        counts
+    };
+    for i in 1..4 {
+        tap(&mut s, i);
+    }
+    let counts: Vec<u64> = (10..30).flat_map(|i| tap(&mut s, i)).collect();
+    assert!(
+        counts.iter().all(|&n| n == 0),
+        "allocations per routed event: {counts:?}"
+    );
+    kill(a);
 }
 
 #[test]

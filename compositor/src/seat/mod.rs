@@ -41,8 +41,6 @@
 //! coordinates relative to where it was), and a second down on a slot that did not lift
 //! re-targets the slot (the kernel never sends that).
 
-use std::collections::BTreeMap;
-
 #[cfg(test)]
 mod props;
 #[cfg(test)]
@@ -271,8 +269,10 @@ struct Pointer {
 /// module docs.
 #[derive(Debug, Default, Clone)]
 pub struct Seat {
-    /// Each held contact's target.
-    touch: BTreeMap<u32, Target>,
+    /// Each held contact's target, by slot (a short sorted list, which keeps its
+    /// allocation when the last finger lifts where a map frees its node: routing a touch
+    /// allocates nothing).
+    touch: Vec<(u32, Target)>,
     /// Targets that got touch events since the last frame event.
     in_frame: Vec<Target>,
     pointer: Pointer,
@@ -312,12 +312,32 @@ impl Seat {
 
     /// Every contact down and who holds it: `(slot, target)`, by slot.
     pub fn touch_grabs(&self) -> impl Iterator<Item = (u32, WindowId)> + '_ {
-        self.touch.iter().map(|(&slot, t)| (slot, t.id))
+        self.touch.iter().map(|&(slot, t)| (slot, t.id))
     }
 
     /// Who holds contact `slot`.
     pub fn touch_grab(&self, slot: u32) -> Option<WindowId> {
-        self.touch.get(&slot).map(|t| t.id)
+        self.contact(slot).map(|t| t.id)
+    }
+
+    /// The target of contact `slot`.
+    fn contact(&self, slot: u32) -> Option<Target> {
+        let i = self.touch.binary_search_by_key(&slot, |&(s, _)| s).ok()?;
+        Some(self.touch[i].1)
+    }
+
+    /// Contact `slot` now belongs to `target`.
+    fn hold(&mut self, slot: u32, target: Target) {
+        match self.touch.binary_search_by_key(&slot, |&(s, _)| s) {
+            Ok(i) => self.touch[i].1 = target,
+            Err(i) => self.touch.insert(i, (slot, target)),
+        }
+    }
+
+    /// Contact `slot` is gone; whose it was.
+    fn release(&mut self, slot: u32) -> Option<Target> {
+        let i = self.touch.binary_search_by_key(&slot, |&(s, _)| s).ok()?;
+        Some(self.touch.remove(i).1)
     }
 
     /// Moves the focus to `to` (a window's own request). The caller checks it is a window.
@@ -332,7 +352,7 @@ impl Seat {
     /// Forgets everything `id` held (it went away): its contacts, the pointer's grab and
     /// enter, the focus. Nothing is sent.
     pub fn forget(&mut self, id: WindowId) {
-        self.touch.retain(|_, t| t.id != id);
+        self.touch.retain(|(_, t)| t.id != id);
         self.in_frame.retain(|t| t.id != id);
         let p = &mut self.pointer;
         if p.grab.is_some_and(|t| t.id == id) {
@@ -371,19 +391,19 @@ impl Seat {
                 let hit = stack.hit(t.x, t.y);
                 match hit {
                     Some(target) => {
-                        self.touch.insert(t.slot, target);
+                        self.hold(t.slot, target);
                         if stack.is_window(target.id) {
                             out.extend(self.focus(Some(target.id)));
                         }
                     }
                     None => {
-                        self.touch.remove(&t.slot);
+                        self.release(t.slot);
                     }
                 }
                 hit
             }
-            TouchPhase::Motion => self.touch.get(&t.slot).copied(),
-            TouchPhase::Up | TouchPhase::Cancel => self.touch.remove(&t.slot),
+            TouchPhase::Motion => self.contact(t.slot),
+            TouchPhase::Up | TouchPhase::Cancel => self.release(t.slot),
             TouchPhase::Frame => {
                 for target in self.in_frame.drain(..) {
                     deliver(target, out);

@@ -37,6 +37,23 @@ pub(crate) struct InputState {
     pub calibrating: Option<u32>,
     /// The seat's actions for the event being routed (kept: routing allocates nothing).
     pub actions: Vec<crate::seat::Action>,
+    /// What the input source produced, being routed (kept, like `actions`).
+    pub events: Vec<InputEvent>,
+    /// The input stack's list of windows, empty between touches (kept, like `actions`).
+    pub stack: Vec<seat::InputWindow<'static>>,
+}
+
+/// Outputs up to which an injection's coordinates are checked without a list on the heap.
+const OUTPUTS_ON_STACK: usize = 8;
+
+/// `v`, emptied, as a list of windows borrowing something else: its allocation is reused
+/// (collecting a `vec::IntoIter` through `map` into a `Vec` of the same size and
+/// alignment happens in place).
+fn recycle<'b>(mut v: Vec<seat::InputWindow<'_>>) -> Vec<seat::InputWindow<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("emptied above"))
+        .collect()
 }
 
 impl Server {
@@ -104,14 +121,14 @@ impl Server {
         let Some(src) = self.input.source.as_mut() else {
             return;
         };
-        match src.dispatch() {
-            Ok(events) => {
-                for e in events {
-                    self.route(e);
-                }
-            }
-            Err(e) => warn!("input: {e}"),
+        let mut events = std::mem::take(&mut self.input.events);
+        if let Err(e) = src.dispatch_into(&mut events) {
+            warn!("input: {e}");
         }
+        for e in events.drain(..) {
+            self.route(e);
+        }
+        self.input.events = events;
     }
 
     /// Routes what the input source queued without its fd becoming readable (see
@@ -150,16 +167,27 @@ impl Server {
         if events.len() > 256 {
             return Err(Error::Invalid("more than 256 input events".into()));
         }
-        let layout = self.layout();
+        let mut on_stack = [proto::Rect::default(); OUTPUTS_ON_STACK];
+        let on_heap;
+        let layout: &[proto::Rect] = if self.outputs.len() <= OUTPUTS_ON_STACK {
+            for (r, o) in on_stack.iter_mut().zip(&self.outputs) {
+                *r = o.rect();
+            }
+            &on_stack[..self.outputs.len()]
+        } else {
+            on_heap = self.layout();
+            &on_heap
+        };
         for e in &events {
-            outside_layout(e, &layout)?;
+            outside_layout(e, layout)?;
         }
         let src = self
             .input
             .source
             .as_mut()
             .ok_or_else(|| Error::Invalid("this master has no input source".into()))?;
-        let mut routed = Vec::new();
+        let mut routed = std::mem::take(&mut self.input.events);
+        routed.clear();
         for e in events {
             let s = match e {
                 Injected::Touch { phase, slot, x, y } => Synthetic::Touch {
@@ -187,14 +215,15 @@ impl Server {
                     pressed,
                 },
             };
-            routed.extend(
-                src.inject_at(s, time_ns)
-                    .map_err(|e| Error::Invalid(e.to_string()))?,
-            );
+            if let Err(e) = src.inject_into(s, time_ns, &mut routed) {
+                self.input.events = routed;
+                return Err(Error::Invalid(e.to_string()));
+            }
         }
-        for e in routed {
+        for e in routed.drain(..) {
             self.route(e);
         }
+        self.input.events = routed;
         // What the routing sent Wayland clients goes out now, not at the end of the turn
         // (an injection from outside the loop may be followed by a long wait).
         #[cfg(feature = "wayland")]
@@ -248,12 +277,18 @@ impl Server {
     /// first output's glass coordinates), then every window, top first. The pointer moves
     /// in the layout's bounds.
     pub(crate) fn input_stack(&self) -> Stack<'_> {
+        self.input_stack_in(Vec::new())
+    }
+
+    /// [`Server::input_stack`], its list of windows in `windows` (emptied first).
+    fn input_stack_in<'a>(&'a self, windows: Vec<seat::InputWindow<'a>>) -> Stack<'a> {
         let first = &self.outputs[0];
         let glass = first
             .transform
             .to_physical(Size::new(first.width, first.height));
         let (pw, ph) = self.physical_size();
         let mut stack = Stack::new(self.layout_size());
+        stack.windows = recycle(windows);
         stack.to_glass = glass;
         for l in self.layers.iter().rev() {
             let Some(sid) = l.exclusive.filter(|s| self.surfaces.contains_key(s)) else {
@@ -303,7 +338,10 @@ impl Server {
     /// Runs the seat over the current stack.
     pub(crate) fn with_seat<R>(&mut self, f: impl FnOnce(&mut Seat, &Stack) -> R) -> R {
         let mut seat = std::mem::take(&mut self.input.seat);
-        let r = f(&mut seat, &self.input_stack());
+        let kept = std::mem::take(&mut self.input.stack);
+        let stack = self.input_stack_in(recycle(kept));
+        let r = f(&mut seat, &stack);
+        self.input.stack = recycle(stack.windows);
         self.input.seat = seat;
         r
     }

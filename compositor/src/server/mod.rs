@@ -602,7 +602,7 @@ impl Server {
 
     /// The size of the layout from its origin: what the pointer moves in.
     pub(crate) fn layout_size(&self) -> (u32, u32) {
-        output::bounds(&self.layout())
+        output::bounds_of(self.outputs.iter().map(|o| o.rect()))
     }
 
     /// The outputs as [`proto::Scene::outputs`] reports them.

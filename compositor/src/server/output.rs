@@ -236,17 +236,14 @@ pub(crate) fn place(placed: &[proto::Rect], wanted: Option<(i32, i32)>) -> (i32,
 
 /// The smallest rectangle from the layout's origin `(0, 0)` holding every output (the
 /// space the pointer moves in).
-pub(crate) fn bounds(outputs: &[proto::Rect]) -> (u32, u32) {
-    let w = outputs
-        .iter()
-        .map(|r| r.x.saturating_add(r.w as i32))
-        .max()
-        .unwrap_or(1);
-    let h = outputs
-        .iter()
-        .map(|r| r.y.saturating_add(r.h as i32))
-        .max()
-        .unwrap_or(1);
+/// Takes the rectangles as they come (no list to build: routing allocates nothing).
+pub(crate) fn bounds_of(outputs: impl Iterator<Item = proto::Rect>) -> (u32, u32) {
+    let (w, h) = outputs.fold((1, 1), |(w, h), r| {
+        (
+            w.max(r.x.saturating_add(r.w as i32)),
+            h.max(r.y.saturating_add(r.h as i32)),
+        )
+    });
     (w.max(1) as u32, h.max(1) as u32)
 }
 
@@ -262,7 +259,7 @@ mod tests {
         let second = proto::Rect::new(1024, 0, 600, 800);
         assert_eq!(place(&[first, second], None), (1624, 0));
         assert_eq!(place(&[first], Some((0, 768))), (0, 768));
-        assert_eq!(bounds(&[first, second]), (1624, 800));
+        assert_eq!(bounds_of([first, second].into_iter()), (1624, 800));
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub(crate) struct ReactorEntry {
     bell: std::os::fd::OwnedFd,
     /// The subscribers' cursor blocks, in `subs` order (what the ring writer reads).
     blocks: Vec<CursorBlock>,
+    /// The last dispatch's outcome, kept so that its list of sleepers keeps its allocation.
+    published: crate::ring::Publish,
     local: Vec<(ReactionId, u32, MasterReaction)>,
     globals: Vec<MasterReaction>,
     pub dispatch_cb: Option<CallId>,
@@ -260,6 +262,7 @@ impl Master {
                 subs: Vec::new(),
                 bell,
                 blocks: Vec::new(),
+                published: Default::default(),
                 local: Vec::new(),
                 globals: Vec::new(),
                 dispatch_cb: None,
@@ -632,9 +635,15 @@ impl Master {
             flags |= FLAG_WANT_CONSUMED;
         }
         // Subscribers' cursor blocks live in their control areas.
-        let published = e
-            .writer
-            .publish(channel, origin.0, flags, payload, &e.blocks)?;
+        e.writer.publish_into(
+            channel,
+            origin.0,
+            flags,
+            payload,
+            &e.blocks,
+            &mut e.published,
+        )?;
+        let (seq, sleepers) = (e.published.seq, !e.published.wake.is_empty());
         let written = if stamp { crate::sys::now_ns() } else { 0 };
         e.dispatched += 1;
         if origin != MASTER_ID || to_self {
@@ -644,7 +653,7 @@ impl Master {
                 }
             }
         }
-        if !published.wake.is_empty() {
+        if sleepers {
             crate::sys::eventfd_signal(std::os::fd::AsFd::as_fd(&e.bell));
         }
         let has_cb = e.dispatch_cb.is_some();
@@ -656,7 +665,7 @@ impl Master {
                 .filter(|s| s.channels.contains_key(&channel))
                 .map(|s| s.fid)
                 .collect();
-            e.awaiting.push((published.seq, channel, who));
+            e.awaiting.push((seq, channel, who));
         }
         if stamp {
             self.last_publish_ns = written;
