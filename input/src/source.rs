@@ -462,8 +462,8 @@ impl InputSource {
     pub fn dispatch_into(&mut self, out: &mut Vec<InputEvent>) -> Result<(), Error> {
         let start = out.len();
         #[cfg_attr(not(feature = "libinput"), allow(unused_mut))]
+        // Empty: the last read drained it.
         let mut raw = std::mem::take(&mut self.raw);
-        raw.clear();
         #[cfg_attr(not(feature = "libinput"), allow(unused_mut))]
         let mut failed = None;
         #[cfg(feature = "libinput")]
@@ -696,7 +696,6 @@ impl InputSource {
         }
     }
 
-    /// Arms the timerfd at the next repeat (or disarms it).
     /// Sets the key-repeat timer to the repeat's deadline, unless it is set so already
     /// (a touch or a pointer event, most of what arrives, then costs no system call).
     fn arm_repeat(&self) -> Result<(), Error> {

@@ -1078,12 +1078,4 @@ impl<const LEN: usize> Window<LEN> {
         // aligned (base is 8-aligned, OFF a multiple of 4); alive as long as `self.map`.
         unsafe { &*(self.base.as_ptr().add(OFF) as *const AtomicU32) }
     }
-
-    /// The `AtomicU64` at constant offset `OFF` (checked against `LEN` at compile time).
-    #[inline(always)]
-    pub fn u64<const OFF: usize>(&self) -> &AtomicU64 {
-        const { assert!(OFF + 8 <= LEN && OFF % 8 == 0, "field outside the window") };
-        // SAFETY: as for `u32`, with 8-byte alignment.
-        unsafe { &*(self.base.as_ptr().add(OFF) as *const AtomicU64) }
-    }
 }
