@@ -104,17 +104,18 @@ pub(crate) struct WaylandScene {
 }
 
 impl WaylandScene {
-    /// Gives back the copied buffers whose frame `keep` does not wait for (those already dead
-    /// are dropped); whether any went.
+    /// Gives back the copied buffers whose frame `keep` does not wait for; whether any went.
+    ///
+    /// No `is_alive` check: it takes the display's lock once more per buffer, and the event
+    /// to a buffer the client already destroyed is dropped by the display anyway (the list
+    /// is bounded by the frames in flight, so a dead one waits for its frame at no cost).
     fn give_back(&mut self, keep: impl Fn(&Due) -> bool) -> bool {
         let before = self.copied.len();
         self.copied.retain(|(frame, b)| {
             if keep(frame) {
-                return b.is_alive();
+                return true;
             }
-            if b.is_alive() {
-                b.release();
-            }
+            b.release();
             false
         });
         self.copied.len() != before
@@ -841,13 +842,12 @@ impl Server {
         }
         Self::wayland_release_buffers(w);
         w.give_back(|frame| !is_due(frame));
+        // As in `give_back`: `done` to a callback already gone is dropped by the display.
         w.callbacks.retain(|(frame, cb)| {
             if !is_due(frame) {
-                return cb.is_alive();
+                return true;
             }
-            if cb.is_alive() {
-                cb.done(ms);
-            }
+            cb.done(ms);
             false
         });
     }

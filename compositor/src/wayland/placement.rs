@@ -141,8 +141,13 @@ impl WaylandState {
     /// The toplevel's place: by the first rule that matches its app_id, or fullscreen if it
     /// asked, else maximized to the usable area.
     fn toplevel_place(&self, t: &ToplevelSurface) -> ToplevelPlace {
-        let app_id = app_id_of(t.wl_surface());
-        let rule = self.rules.iter().find(|r| r.matches(&app_id));
+        // No rules (the usual kiosk): no app_id to read (a copy of it per placement).
+        let rule = if self.rules.is_empty() {
+            None
+        } else {
+            let app_id = app_id_of(t.wl_surface());
+            self.rules.iter().find(|r| r.matches(&app_id))
+        };
         // A rule may put it on another output: that output's rectangle in the layout is
         // all of its usable area (layer-shell panels are on the first).
         let other = rule
