@@ -184,7 +184,7 @@ pub fn run(world: &str, action: &Action) -> anyhow::Result<()> {
     // master reports (minor 11), else on the one its root describes.
     let layout = layout_of(&mut slave, &root);
     for e in batches.iter().flat_map(|(b, _)| b) {
-        crate::server::outside_layout(e, &layout)?;
+        crate::server::outside_layout(e, layout.iter().copied())?;
     }
     for (events, pause) in batches {
         let req = fusion::call::encode(&Request::Inject(events)).map_err(err)?;

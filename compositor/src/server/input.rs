@@ -43,9 +43,6 @@ pub(crate) struct InputState {
     pub stack: Vec<seat::InputWindow<'static>>,
 }
 
-/// Outputs up to which an injection's coordinates are checked without a list on the heap.
-const OUTPUTS_ON_STACK: usize = 8;
-
 /// `v`, emptied, as a list of windows borrowing something else: its allocation is reused
 /// (collecting a `vec::IntoIter` through `map` into a `Vec` of the same size and
 /// alignment happens in place).
@@ -167,19 +164,8 @@ impl Server {
         if events.len() > 256 {
             return Err(Error::Invalid("more than 256 input events".into()));
         }
-        let mut on_stack = [proto::Rect::default(); OUTPUTS_ON_STACK];
-        let on_heap;
-        let layout: &[proto::Rect] = if self.outputs.len() <= OUTPUTS_ON_STACK {
-            for (r, o) in on_stack.iter_mut().zip(&self.outputs) {
-                *r = o.rect();
-            }
-            &on_stack[..self.outputs.len()]
-        } else {
-            on_heap = self.layout();
-            &on_heap
-        };
         for e in &events {
-            outside_layout(e, layout)?;
+            outside_layout(e, self.outputs.iter().map(|o| o.rect()))?;
         }
         let src = self
             .input
@@ -427,8 +413,15 @@ impl Server {
 }
 
 /// Refuses an injected touch or pointer position that is on none of the outputs of the
-/// layout (their rectangles; see [`outside_output`]).
-pub fn outside_layout(e: &Injected, layout: &[proto::Rect]) -> fusion::Result<()> {
+/// layout (their rectangles; see [`outside_output`]). The layout is an iterator so that the
+/// master checks an injection against its outputs without building a list (touch routing
+/// allocates nothing: `tests/tests/input.rs`).
+pub fn outside_layout<L>(e: &Injected, layout: L) -> fusion::Result<()>
+where
+    L: IntoIterator<Item = proto::Rect>,
+    L::IntoIter: Clone,
+{
+    let layout = layout.into_iter();
     // NaN and infinities are nowhere (the protocol fuzzer sends them).
     let numbers = match *e {
         Injected::Touch { x, y, .. } | Injected::PointerTo { x, y } => [x, y],
@@ -458,16 +451,17 @@ pub fn outside_layout(e: &Injected, layout: &[proto::Rect]) -> fusion::Result<()
         let (lx, ly) = (x - r.x as f32, y - r.y as f32);
         lx >= 0.0 && lx < r.w as f32 && ly >= 0.0 && ly < r.h as f32
     };
-    if layout.iter().any(on) {
+    if layout.clone().any(|r| on(&r)) {
         return Ok(());
     }
-    Err(Error::Invalid(match layout {
+    let rects: Vec<proto::Rect> = layout.collect();
+    Err(Error::Invalid(match rects.as_slice() {
         [r] => {
             let (x, y, w, h) = (x - r.x as f32, y - r.y as f32, r.w, r.h);
             format!("({x}, {y}) is outside the {w}x{h} output: x must be in 0..{w} and y in 0..{h}")
         }
         _ => {
-            let rects: Vec<String> = layout
+            let rects: Vec<String> = rects
                 .iter()
                 .map(|r| format!("{}x{} at {},{}", r.w, r.h, r.x, r.y))
                 .collect();
@@ -480,7 +474,7 @@ pub fn outside_layout(e: &Injected, layout: &[proto::Rect]) -> fusion::Result<()
 /// `fusionfb input tap 5000 5000` must say so, not vanish). Frame and cancel events carry
 /// no position.
 pub fn outside_output(e: &Injected, w: u32, h: u32) -> fusion::Result<()> {
-    outside_layout(e, &[proto::Rect::new(0, 0, w, h)])
+    outside_layout(e, [proto::Rect::new(0, 0, w, h)])
 }
 
 #[cfg(test)]

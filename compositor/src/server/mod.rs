@@ -595,11 +595,6 @@ impl Server {
         })
     }
 
-    /// The layout's rectangles (one per output).
-    pub(crate) fn layout(&self) -> Vec<proto::Rect> {
-        self.outputs.iter().map(|o| o.rect()).collect()
-    }
-
     /// The size of the layout from its origin: what the pointer moves in.
     pub(crate) fn layout_size(&self) -> (u32, u32) {
         output::bounds_of(self.outputs.iter().map(|o| o.rect()))
