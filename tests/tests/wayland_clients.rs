@@ -435,6 +435,89 @@ fn subsurfaces_are_windows_stacked_with_their_toplevel() {
     }
 }
 
+/// Placement is redone only for a commit that changes what it reads of the tree (the master
+/// skips it for commits that only bring pixels): a subsurface moved by `set_position` and a
+/// new window geometry move the windows with the parent's commit; a commit of new pixels
+/// leaves them where they are.
+#[test]
+fn commits_that_move_a_subsurface_or_the_window_geometry_move_the_windows() {
+    let m = WaylandMaster::start("wl-shape");
+    let mut c = RawClient::connect(&m.socket());
+    let mut next = 2;
+    let ids = c.bind(
+        &[
+            ("wl_compositor", 4),
+            ("wl_subcompositor", 1),
+            ("wl_shm", 1),
+            ("xdg_wm_base", 1),
+        ],
+        &mut next,
+    );
+    let (compositor, subcompositor, shm, wm) = (ids[0], ids[1], ids[2], ids[3]);
+    let surface = c.toplevel(compositor, wm, None, &mut next);
+    let xdg_surface = surface + 1;
+    let mut id = || {
+        next += 1;
+        next - 1
+    };
+    let (pool, big, small, child, sub) = (id(), id(), id(), id(), id());
+    let path = m.runtime.join(format!("{}.shape", m.world.name));
+    let file = fusionfb_tests::wayland::pool_file(&path);
+    file.set_len(64 * 64 * 4).unwrap();
+    c.create_pool(shm, pool, &file, 64 * 64 * 4);
+    c.create_buffer(pool, big, 0, 64, 64);
+    c.create_buffer(pool, small, 0, 16, 16);
+    c.send(compositor, 0, Args::new().u(child), &[]); // create_surface
+    c.send(
+        subcompositor,
+        1,
+        Args::new().u(sub).u(child).u(surface),
+        &[],
+    ); // get_subsurface
+    c.send(sub, 1, Args::new().u(10).u(10), &[]); // set_position(10, 10)
+    c.send(child, 1, Args::new().u(small).u(0).u(0), &[]); // attach
+    c.send(child, 9, Args::new().u(0).u(0).u(16).u(16), &[]); // damage_buffer
+    c.send(child, 6, Args::new(), &[]); // commit (cached: a synchronized subsurface)
+    let pixels = |c: &mut RawClient| {
+        c.send(surface, 1, Args::new().u(big).u(0).u(0), &[]); // attach
+        c.send(surface, 9, Args::new().u(0).u(0).u(64).u(64), &[]); // damage_buffer
+        c.send(surface, 6, Args::new(), &[]); // commit
+    };
+    pixels(&mut c);
+    // The toplevel's window, then the subsurface's right above it.
+    let places = || {
+        let scene = m.scene()?;
+        let windows = scene["windows"].as_array()?.clone();
+        (windows.len() == 2).then(|| {
+            windows
+                .iter()
+                .map(|w| (w["x"].as_i64().unwrap(), w["y"].as_i64().unwrap()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let first = wait_for("the toplevel and its subsurface", LIMIT, places);
+    let (x, y) = first[0];
+    assert_eq!(first[1], (x + 10, y + 10), "{first:?}");
+    // New pixels alone: nothing moves.
+    pixels(&mut c);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(places(), Some(first.clone()));
+    // The subsurface moved: it takes effect with the parent's next commit.
+    c.send(sub, 1, Args::new().u(30).u(20), &[]); // set_position(30, 20)
+    pixels(&mut c);
+    wait_for("the subsurface at its new position", LIMIT, || {
+        (places()? == vec![(x, y), (x + 30, y + 20)]).then_some(())
+    });
+    // A window geometry inset by (5, 7): the toplevel's origin moves up and left so that
+    // the geometry's corner is where the window goes, and the subsurface follows.
+    c.send(xdg_surface, 3, Args::new().u(5).u(7).u(50).u(50), &[]); // set_window_geometry
+    pixels(&mut c);
+    wait_for("both windows moved by the window geometry", LIMIT, || {
+        (places()? == vec![(x - 5, y - 7), (x + 25, y + 13)]).then_some(())
+    });
+    let _ = std::fs::remove_file(path);
+}
+
 #[test]
 fn one_two_finger_touch_reaches_a_native_and_a_wayland_window_at_once() {
     use fusionfb_protocol::{Injected, TouchPhase};

@@ -21,7 +21,10 @@
 //!    popups over everything), kept together in the stack in their tree's order
 //!    (subsurfaces above or below their parent as placed). A new toplevel comes on top
 //!    and takes the keyboard focus. Surfaces that left every tree (destroyed, their client
-//!    gone, a popup dismissed) leave the scene.
+//!    gone, a popup dismissed) leave the scene. Placement runs when the shell's handlers
+//!    say something changed, or when a commit changed what placement reads of its tree
+//!    (`TreeShape`: the window geometry, the subsurfaces' offsets, which surfaces are
+//!    shown); a commit of new pixels alone, an animation's every frame, does not place.
 //!
 //! Input: the seat routes to windows; a window showing a Wayland surface gets the event
 //! through `wl_touch`/`wl_pointer` on that surface, with the same local coordinates a native
@@ -101,6 +104,20 @@ pub(crate) struct WaylandScene {
     /// (blanked, nothing in flight or scheduled) they go back at the end of the turn
     /// ([`Server::wayland_settle`]).
     copied: Vec<(Due, WlBuffer)>,
+    /// Each shown root's tree as its last commit left it (what placement reads of it that a
+    /// commit can change): a commit that leaves it as it was needs no placement.
+    shapes: HashMap<WlSurface, TreeShape>,
+}
+
+/// What placement reads of a root's tree that the tree's commits can change: the root's
+/// window geometry corner, and each surface of the tree in stacking order with its offset
+/// from the root and whether the scene shows it. Everything else placement reads (the
+/// toplevels, popups and layer surfaces there are, fullscreen, rules, outputs, the usable
+/// area) changes through the shell's handlers, which set `toplevels_changed`.
+#[derive(Debug)]
+struct TreeShape {
+    geometry: (i32, i32),
+    surfaces: Vec<(WlSurface, (i32, i32), bool)>,
 }
 
 impl WaylandScene {
@@ -192,6 +209,7 @@ impl Server {
             dmabufs: HashMap::new(),
             releasing: Vec::new(),
             copied: Vec::new(),
+            shapes: HashMap::new(),
         });
         self.wayland_outputs_changed();
         Ok(())
@@ -265,10 +283,13 @@ impl Server {
                 roots.push(root);
             }
         }
+        let mut reshaped = false;
         for root in &roots {
-            self.wayland_commit_tree(&mut w, root);
+            reshaped |= self.wayland_commit_tree(&mut w, root);
         }
-        if gone || changed || !roots.is_empty() {
+        // A commit that only brought new pixels (an animation's every frame) leaves the
+        // placement as it was.
+        if gone || changed || reshaped {
             self.wayland_place(&mut w);
         }
         if w.front.reap() {
@@ -378,19 +399,22 @@ impl Server {
     }
 
     /// Takes what each surface of `root`'s tree committed into the scene.
-    fn wayland_commit_tree(&mut self, w: &mut WaylandScene, root: &WlSurface) {
+    /// Carries the commits of `root`'s tree into the scene; whether the tree's shape
+    /// ([`TreeShape`]) changed, so that the windows must be placed again.
+    fn wayland_commit_tree(&mut self, w: &mut WaylandScene, root: &WlSurface) -> bool {
         // Only the trees of surfaces a shell placed (toplevels, popups, layer surfaces)
         // are shown.
         let toplevel = w.front.state.has_role(root);
-        let mut tree = Vec::new();
+        let mut tree: Vec<(WlSurface, (i32, i32))> = Vec::new();
         compositor::with_surface_tree_upward(
             root,
-            (),
-            |_, _, _| TraversalAction::DoChildren(()),
-            |s, _, _| tree.push(s.clone()),
+            (0, 0),
+            |_, st, &at| TraversalAction::DoChildren(own_location(st, at)),
+            |s, st, &at| tree.push((s.clone(), own_location(st, at))),
             |_, _, _| true,
         );
-        for s in tree {
+        for (s, _) in &tree {
+            let s = s.clone();
             let c = take_committed(&s);
             // Frame callbacks are answered with the frame after this commit, on the output
             // the tree is shown on (the first while it is shown nowhere yet).
@@ -444,6 +468,35 @@ impl Server {
                 self.mark_flipped(shown.surface);
             }
         }
+        if !toplevel {
+            return false;
+        }
+        let geometry = crate::wayland::placement::geometry_of(root).into();
+        let shown = &w.shown;
+        let same = w.shapes.get(root).is_some_and(|old| {
+            old.geometry == geometry
+                && old.surfaces.len() == tree.len()
+                && old
+                    .surfaces
+                    .iter()
+                    .zip(&tree)
+                    .all(|((s0, at0, shown0), (s, at))| {
+                        s0 == s && at0 == at && *shown0 == shown.contains_key(s)
+                    })
+        });
+        if same {
+            return false;
+        }
+        let surfaces = tree
+            .into_iter()
+            .map(|(s, at)| {
+                let shown = w.shown.contains_key(&s);
+                (s, at, shown)
+            })
+            .collect();
+        w.shapes
+            .insert(root.clone(), TreeShape { geometry, surfaces });
+        true
     }
 
     /// Carries a newly attached buffer of `s` into the scene: a wl_shm buffer as it is
@@ -726,6 +779,7 @@ impl Server {
         for s in gone {
             self.wayland_unshow(w, &s);
         }
+        w.shapes.retain(|root, _| w.shown.contains_key(root));
     }
 
     /// Puts window `id` in `band` (on top of it, if it moves), and sets whether it takes the

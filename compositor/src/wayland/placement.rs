@@ -264,7 +264,7 @@ fn popup_origin(parent: &Placed, p: &PopupSurface) -> (i32, i32) {
 
 /// The corner of a surface's window geometry, relative to its origin ((0, 0) if it set
 /// none).
-fn geometry_of(s: &WlSurface) -> Point<i32, Logical> {
+pub(crate) fn geometry_of(s: &WlSurface) -> Point<i32, Logical> {
     compositor::with_states(s, |st| {
         st.cached_state
             .get::<SurfaceCachedState>()
