@@ -398,7 +398,6 @@ impl Server {
         }
     }
 
-    /// Takes what each surface of `root`'s tree committed into the scene.
     /// Carries the commits of `root`'s tree into the scene; whether the tree's shape
     /// ([`TreeShape`]) changed, so that the windows must be placed again.
     fn wayland_commit_tree(&mut self, w: &mut WaylandScene, root: &WlSurface) -> bool {
