@@ -438,7 +438,8 @@ fn subsurfaces_are_windows_stacked_with_their_toplevel() {
 /// Placement is redone only for a commit that changes what it reads of the tree (the master
 /// skips it for commits that only bring pixels): a subsurface moved by `set_position` and a
 /// new window geometry move the windows with the parent's commit; a commit of new pixels
-/// leaves them where they are.
+/// leaves them where they are. A destroyed subsurface leaves the glass without a commit of
+/// its parent.
 #[test]
 fn commits_that_move_a_subsurface_or_the_window_geometry_move_the_windows() {
     let m = WaylandMaster::start("wl-shape");
@@ -456,11 +457,8 @@ fn commits_that_move_a_subsurface_or_the_window_geometry_move_the_windows() {
     let (compositor, subcompositor, shm, wm) = (ids[0], ids[1], ids[2], ids[3]);
     let surface = c.toplevel(compositor, wm, None, &mut next);
     let xdg_surface = surface + 1;
-    let mut id = || {
-        next += 1;
-        next - 1
-    };
-    let (pool, big, small, child, sub) = (id(), id(), id(), id(), id());
+    let (pool, big, small, child, sub) = (next, next + 1, next + 2, next + 3, next + 4);
+    next += 5;
     let path = m.runtime.join(format!("{}.shape", m.world.name));
     let file = fusionfb_tests::wayland::pool_file(&path);
     file.set_len(64 * 64 * 4).unwrap();
@@ -514,6 +512,31 @@ fn commits_that_move_a_subsurface_or_the_window_geometry_move_the_windows() {
     pixels(&mut c);
     wait_for("both windows moved by the window geometry", LIMIT, || {
         (places()? == vec![(x - 5, y - 7), (x + 25, y + 13)]).then_some(())
+    });
+    let windows = || {
+        m.scene()
+            .and_then(|s| s["windows"].as_array().map(Vec::len))
+    };
+    // A second subsurface, shown with the parent's commit, then destroyed with its surface
+    // and no commit at all: its window leaves the glass.
+    let (child2, sub2) = (next, next + 1);
+    c.send(compositor, 0, Args::new().u(child2), &[]); // create_surface
+    c.send(
+        subcompositor,
+        1,
+        Args::new().u(sub2).u(child2).u(surface),
+        &[],
+    ); // get_subsurface
+    c.send(child2, 1, Args::new().u(small).u(0).u(0), &[]); // attach
+    c.send(child2, 6, Args::new(), &[]); // commit (cached)
+    pixels(&mut c);
+    wait_for("the second subsurface's window", LIMIT, || {
+        (windows()? == 3).then_some(())
+    });
+    c.send(sub2, 0, Args::new(), &[]); // wl_subsurface.destroy
+    c.send(child2, 0, Args::new(), &[]); // wl_surface.destroy
+    wait_for("the destroyed subsurface's window gone", LIMIT, || {
+        (windows()? == 2).then_some(())
     });
     let _ = std::fs::remove_file(path);
 }

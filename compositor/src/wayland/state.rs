@@ -343,6 +343,12 @@ impl CompositorHandler for WaylandState {
         }
         self.commits.push(surface.clone());
     }
+
+    fn destroyed(&mut self, _surface: &WlSurface) {
+        // A shown surface may be gone (a subsurface destroyed while its parent commits no
+        // more): the windows are placed again, which takes it off the glass now.
+        self.toplevels_changed = true;
+    }
 }
 
 impl BufferHandler for WaylandState {
